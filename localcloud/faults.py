@@ -1,0 +1,171 @@
+"""Latency, fault injection and QPS limits for the local cloud (settable at start and at run
+time through the admin endpoint ``POST /_admin/faults``).
+
+A rule matches actions by product and action name (``*`` wildcards) and applies, at ``rate``
+(0..1), one of the kinds:
+
+- ``throttle``: ``Throttling.User`` with an ``x-acs-retry-after`` header (``retry_after_ms``)
+- ``5xx``: ``ServiceUnavailable`` (503)
+- ``busy``: the product's busy code (``IncorrectStatus.Listener`` for ALB listener writes,
+  ``LastOperationNotFinished`` for Alidns, ``SystemBusy`` otherwise) or ``code`` if given
+- ``drop``: the connection is closed before the request is processed
+- ``drop_after``: the request is processed (a write takes effect) and the connection is closed
+  without a response
+- ``timeout_after``: processed, then the response is held back ``hold_ms`` before closing
+
+``latency_ms: [lo, hi]`` adds a uniform delay to every matching call. ``qps`` per product caps
+the request rate (token bucket); excess calls get ``Throttling.User`` with ``x-acs-retry-after``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import errors
+
+BUSY_CODES = {
+    "alb": "IncorrectStatus.Listener",
+    "alidns": "LastOperationNotFinished",
+}
+
+# Documented quota: CAS (private CA API included) 10 requests/s per user.
+DEFAULT_QPS = {"pca": 10.0}
+
+
+@dataclass
+class FaultRule:
+    kind: str
+    rate: float = 1.0
+    product: str = "*"
+    action: str = "*"
+    writes_only: bool = False
+    code: str | None = None
+    retry_after_ms: int = 200
+    hold_ms: int = 1000
+    remaining: int | None = None  # apply at most N times
+
+    def matches(self, product: str, action: str, write: bool) -> bool:
+        if self.writes_only and not write:
+            return False
+        return fnmatch.fnmatchcase(product, self.product) and fnmatch.fnmatchcase(action, self.action)
+
+
+@dataclass
+class Decision:
+    kind: str | None = None
+    error: errors.ApiError | None = None
+    hold_ms: int = 0
+
+
+class _Bucket:
+    def __init__(self, qps: float) -> None:
+        self.qps = qps
+        self.tokens = qps
+        self.last = time.monotonic()
+
+    def take(self) -> float:
+        """0 if a token was taken, else seconds until one is available."""
+        now = time.monotonic()
+        self.tokens = min(self.qps, self.tokens + (now - self.last) * self.qps)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.qps
+
+
+@dataclass
+class Faults:
+    """The fault, latency and QPS configuration (see module doc)."""
+
+    rules: list[FaultRule] = field(default_factory=list)
+    latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # "product:action" glob → (lo, hi) ms
+    qps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QPS))
+    seed: int | None = None
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.seed)
+        self._buckets: dict[str, _Bucket] = {}
+
+    # -- configuration ----------------------------------------------------------------
+    def configure(self, spec: dict[str, Any]) -> None:
+        """Replace the configuration from a JSON spec:
+        ``{"rules": [{kind, rate, product, action, writes_only, code, retry_after_ms, hold_ms}],
+        "latency_ms": {"alb:*": [100, 300]}, "qps": {"pca": 10}, "seed": 1}``."""
+        with self._lock:
+            if "rules" in spec:
+                self.rules = [FaultRule(**r) for r in spec["rules"]]
+            if "latency_ms" in spec:
+                self.latency = {k: (float(v[0]), float(v[1])) for k, v in spec["latency_ms"].items()}
+            if "qps" in spec:
+                self.qps = {k: float(v) for k, v in spec["qps"].items() if v}
+                self._buckets = {}
+            if "seed" in spec:
+                self._rng = random.Random(spec["seed"])
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "rules": [r.__dict__ for r in self.rules],
+                "latency_ms": {k: list(v) for k, v in self.latency.items()},
+                "qps": dict(self.qps),
+                "injected": dict(self.injected),
+            }
+
+    # -- per request ------------------------------------------------------------------
+    def latency_for(self, product: str, action: str) -> float:
+        """Seconds of injected latency for this call."""
+        with self._lock:
+            for pattern, (lo, hi) in self.latency.items():
+                if fnmatch.fnmatchcase(f"{product}:{action}", pattern):
+                    return self._rng.uniform(lo, hi) / 1000.0
+        return 0.0
+
+    def check_qps(self, product: str) -> None:
+        """Raise ``Throttling.User`` (with retry-after) when the product's QPS cap is exceeded."""
+        with self._lock:
+            qps = self.qps.get(product)
+            if not qps:
+                return
+            bucket = self._buckets.setdefault(product, _Bucket(qps))
+            wait = bucket.take()
+            if wait > 0:
+                self.injected["qps_throttle"] = self.injected.get("qps_throttle", 0) + 1
+        if wait > 0:
+            raise errors.Throttling("Request was denied due to user flow control.",
+                                    retry_after_ms=max(1, int(wait * 1000) + 1))
+
+    def decide(self, product: str, action: str, write: bool) -> Decision:
+        with self._lock:
+            for rule in self.rules:
+                if not rule.matches(product, action, write):
+                    continue
+                if rule.remaining is not None and rule.remaining <= 0:
+                    continue
+                if self._rng.random() >= rule.rate:
+                    continue
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                self.injected[rule.kind] = self.injected.get(rule.kind, 0) + 1
+                return self._decision(rule, product, action)
+        return Decision()
+
+    def _decision(self, rule: FaultRule, product: str, action: str) -> Decision:
+        if rule.kind == "throttle":
+            return Decision("throttle", errors.Throttling(retry_after_ms=rule.retry_after_ms))
+        if rule.kind == "5xx":
+            return Decision("5xx", errors.ServiceUnavailable())
+        if rule.kind == "busy":
+            code = rule.code or BUSY_CODES.get(product, "SystemBusy")
+            return Decision("busy", errors.error(code, "The resource is busy; retry later.", 400))
+        if rule.kind in ("drop", "drop_after"):
+            return Decision(rule.kind)
+        if rule.kind == "timeout_after":
+            return Decision(rule.kind, hold_ms=rule.hold_ms)
+        raise ValueError(f"unknown fault kind {rule.kind!r}")

@@ -1,0 +1,1 @@
+"""One module per emulated product: state and behaviour, registered actions."""
