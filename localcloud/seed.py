@@ -33,13 +33,14 @@ def seed(cloud: "LocalCloud", name: str) -> dict[str, Any]:
     """Seed the store once; the seed's ids are kept in the store's meta ``seed``."""
     if name != "demo":
         raise ValueError(f"unknown seed {name!r} (known: demo)")
-    from .products import alb, alidns, cas, pca
+    from .registry import load_products
+    mods = load_products()
     ids = dict(DEMO)
     with cloud.store.tx():
-        pca.seed_demo(cloud, ids)
-        cas.seed_demo(cloud, ids)
-        alb.seed_demo(cloud, ids)
-        alidns.seed_demo(cloud, ids)
+        for name in ("pca", "cas", "alb", "alidns", "kms"):
+            fn = getattr(mods.get(name), "seed_demo", None)
+            if fn is not None:
+                fn(cloud, ids)
         cloud.store.set_meta("seed", {"seed": ids})
         cloud.store.set_meta("seeded", name)
     return ids
