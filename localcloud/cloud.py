@@ -185,7 +185,7 @@ def _service_factory(name: str):
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as exc:
-                if exc.name != module:
+                if not exc.name or not module.startswith(exc.name):
                     raise
                 log.warning("service %s not available yet", name)
     return SERVICE_FACTORIES.get(name)

@@ -1,0 +1,109 @@
+"""``albmtls``: the command line of alb-mtls (never deployed).
+
+Commands: ``up`` (run the local cloud), ``provision`` (the main job), ``rotate``, ``status``,
+``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
+``check-deploy``. Every reporting command takes ``--json`` and then prints one JSON document on
+stdout; progress goes to stderr.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
+flow_app = typer.Typer(no_args_is_help=True, help="Run CloudFlow definitions on the local flow runner.")
+app.add_typer(flow_app, name="flow")
+
+DEFAULT_STATE_DIR = ".albmtls"
+
+StateDir = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir", help="Local cloud state directory.")
+EndpointsFile = typer.Option(None, "--endpoints-file", help="Endpoints file of a running local cloud (from `albmtls up`).")
+Target = typer.Option("local", "--target", help="local (the local cloud) or cloud (a real account via the default credential chain).")
+JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def emit_json(doc: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
+       state_dir: Path = StateDir,
+       endpoints_file: Path = typer.Option(None, "--endpoints-file",
+                                           help="Where to write the endpoints JSON once ready (default: <state-dir>/endpoints.json)."),
+       port: int = typer.Option(0, "--port", help="Control-plane port on 127.0.0.1 (0 = a free port)."),
+       port_offset: int = typer.Option(10000, "--port-offset", help="Data plane: listener port + offset on 127.0.0.1."),
+       dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
+       alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
+       health_scale: float = typer.Option(1.0, "--health-scale", help="Multiply health-check intervals (e.g. 0.25 for demos)."),
+       ) -> None:
+    """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
+    from .cloud import LocalCloud, Settings
+    settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
+                        health_scale=health_scale)
+    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings)
+    stop = threading.Event()
+
+    def _on_signal(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    cloud.start()
+    target = endpoints_file or (state_dir / "endpoints.json")
+    cloud.write_endpoints(target)
+    _err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        _err("stopping local cloud")
+        cloud.stop()
+        try:
+            if endpoints_file is None:
+                target.unlink()
+        except OSError:
+            pass
+
+
+@flow_app.command("run")
+def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="Flow definition (YAML or JSON)."),
+             input: str = typer.Option("{}", "--input", help="Execution input: JSON text or @file."),
+             name: Optional[str] = typer.Option(None, "--name", help="Execution name."),
+             state_dir: Path = StateDir,
+             endpoints_file: Optional[Path] = EndpointsFile,
+             json_out: bool = JsonOut) -> None:
+    """Run any CloudFlow definition on the local runner (Tasks invoke the handlers in functions/)."""
+    from . import runtime
+    doc = runtime.load_json_arg(input, "--input")
+    with runtime.local_environment(state_dir, endpoints_file) as env:
+        result = runtime.run_flow_file(file, doc, name=name, progress=not json_out)
+    if json_out:
+        emit_json(result)
+    else:
+        _err(json.dumps(result, indent=2, default=str))
+    raise typer.Exit(0 if result.get("status") == "Succeeded" else 1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
