@@ -67,6 +67,10 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     cloud.start()
     target = endpoints_file or (state_dir / "endpoints.json")
     cloud.write_endpoints(target)
+    # Flows run in this process: their functions find the local cloud as FC functions would
+    # find their endpoints (environment variables).
+    os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(target.resolve())
+    os.environ["ALBMTLS_TARGET"] = "local"
     _err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}")
     try:
         while not stop.wait(0.5):

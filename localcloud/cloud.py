@@ -86,6 +86,8 @@ class LocalCloud:
     def start(self) -> "LocalCloud":
         self.control = ControlPlane(self, port=self._port)
         self.control.start()
+        from .runtime import invoke_function
+        self.runtime.setdefault("flow_invoker", invoke_function)
         if self.seed_name and not self.store.get_meta("seeded"):
             from .seed import seed
             seed(self, self.seed_name)

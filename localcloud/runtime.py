@@ -1,0 +1,112 @@
+"""Glue between the CLI and the local cloud: which local cloud to talk to (a running one named by
+an endpoints file, or one started in-process on the state directory), the environment the
+functions see (the same variables FC would give them), and the local FC invoker used by the flow
+runner (``FC:InvokeFunction`` → ``functions/<dir>/index.handler``).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+# FC function name → code directory under functions/ (s.yaml names them the same way).
+FUNCTION_PREFIX = "albmtls-"
+
+
+def function_module(function_name: str) -> str:
+    """``albmtls-issue-client-cert`` → ``functions.issue_client_cert.index``."""
+    base = function_name[len(FUNCTION_PREFIX):] if function_name.startswith(FUNCTION_PREFIX) else function_name
+    return f"functions.{base.replace('-', '_')}.index"
+
+
+@dataclass
+class FcFunctionInfo:
+    name: str
+    handler: str = "index.handler"
+    memory: int = 512
+    timeout: int = 120
+    version_id: str = ""
+    qualifier: str = "LATEST"
+
+
+class FcContext:
+    """An FC 3.0-like context (python3.12 runtime: no ``credentials``)."""
+
+    def __init__(self, function_name: str, timeout_s: int = 120, region: str = "cn-hangzhou") -> None:
+        self.request_id = str(uuid.uuid4())
+        self.function = FcFunctionInfo(name=function_name, timeout=timeout_s)
+        self.region = region
+        self.account_id = "1234567890123456"
+        self.log_project = ""
+        self.log_store = ""
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def invoke_function(function_name: str, payload: bytes, context_info: dict | None = None) -> bytes:
+    """Invoke a function's handler in-process, as FC would (event bytes, FC-like context)."""
+    module = importlib.import_module(function_module(function_name))
+    ctx = FcContext(function_name)
+    out = module.handler(payload, ctx)
+    if isinstance(out, (bytes, bytearray)):
+        return bytes(out)
+    if isinstance(out, str):
+        return out.encode()
+    return json.dumps(out).encode()
+
+
+def load_json_arg(text: str, what: str) -> Any:
+    """JSON from the text itself or ``@file``; raises ``ValueError`` naming ``what``."""
+    try:
+        if text.startswith("@"):
+            text = Path(text[1:]).read_text()
+        return json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what}: not valid JSON ({exc})") from None
+
+
+def read_endpoints(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+@contextmanager
+def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
+                      settings=None) -> Iterator[dict[str, Any]]:
+    """Yield the endpoints document of the local cloud to use.
+
+    With ``endpoints_file``: a running local cloud (``albmtls up``). Without: start one in-process
+    on ``state_dir`` (demo seed on a fresh directory) for the duration, with every service.
+    The functions' environment (``ALBMTLS_ENDPOINTS_FILE``, ``ALBMTLS_TARGET``) is set either way.
+    """
+    old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
+    cloud = None
+    try:
+        if endpoints_file is not None:
+            ep_path = Path(endpoints_file).resolve()
+            endpoints = read_endpoints(ep_path)
+        else:
+            from .cloud import LocalCloud
+            cloud = LocalCloud(state_dir, seed="demo", settings=settings).start()
+            ep_path = (Path(state_dir) / "endpoints.json").resolve()
+            cloud.write_endpoints(ep_path)
+            endpoints = cloud.endpoints()
+        os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(ep_path)
+        os.environ["ALBMTLS_TARGET"] = "local"
+        endpoints = dict(endpoints, endpoints_file=str(ep_path))
+        yield endpoints
+    finally:
+        if cloud is not None:
+            cloud.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
