@@ -1,0 +1,402 @@
+"""The local data plane for real: ECS backends, the health checker and the TLS listeners, with
+documents written straight into the store (SCHEMA.md) and a PKI made here with ``cryptography``.
+Clients are python ``ssl``/``http.client`` with timeouts; everything on 127.0.0.1."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from localcloud.cloud import LocalCloud, Settings
+
+UTC = dt.timezone.utc
+LB = "alb-testlb000000000001"
+LID = "lsn-test000000000000001"
+SG = "sgp-test000000000000001"
+ECS1, ECS2 = "i-test00000000000000001", "i-test00000000000000002"
+SUB_ID = "aaaabbbbccccddddeeeeffff00001111"
+ROOT_ID = "aaaabbbbccccddddeeeeffff00000000"
+CERT_ID = 30000001
+
+
+# -- a small PKI ------------------------------------------------------------------------------
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Org"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def make_ca(cn: str, parent=None, days: int = 3650):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(UTC)
+    issuer_name, signer = (parent[0].subject, parent[1]) if parent else (_name(cn), key)
+    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer_name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None if parent is None else 0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(signer, hashes.SHA256()))
+    return cert, key
+
+
+def make_leaf(cn: str, ca, *, client: bool = True, not_before: dt.datetime | None = None,
+              days: int = 30, sans: list[str] | None = None):
+    key = ec.generate_private_key(ec.SECP256R1())
+    nb = not_before or (dt.datetime.now(UTC) - dt.timedelta(minutes=5))
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca[0].subject)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(nb).not_valid_after(nb + dt.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client
+                                               else ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+    return b.sign(ca[1], hashes.SHA256()), key
+
+
+class Pki:
+    def __init__(self) -> None:
+        self.root = make_ca("Test Root CA")
+        self.sub = make_ca("Test Sub CA", parent=self.root)
+        self.server = make_leaf("app.example.test", self.root, client=False, days=365,
+                                sans=["app.example.test", "localhost"])
+        self.client = make_leaf("client-01", self.sub)
+        self.foreign_root = make_ca("Foreign Root")
+        self.foreign_client = make_leaf("intruder", self.foreign_root)
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    return Pki()
+
+
+def write_client(tmp: Path, name: str, leaf, sub=None) -> str:
+    p = tmp / f"{name}.pem"
+    p.write_text(_pem(leaf[0]) + (_pem(sub[0]) if sub else "") + _key_pem(leaf[1]))
+    return str(p)
+
+
+# -- the cloud -------------------------------------------------------------------------------
+def free_offset(listener_port: int = 443) -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1] - listener_port
+
+
+def hc_config(**over) -> dict:
+    cfg = {"HealthCheckEnabled": True, "HealthCheckPath": "/health", "HealthCheckMethod": "HEAD",
+           "HealthCheckCodes": ["http_2xx", "http_3xx"], "HealthCheckInterval": 2, "HealthCheckTimeout": 2,
+           "HealthyThreshold": 2, "UnhealthyThreshold": 2, "HealthCheckConnectPort": 0,
+           "HealthCheckProtocol": "HTTP"}
+    cfg.update(over)
+    return cfg
+
+
+def listener_doc(**over) -> dict:
+    doc = {"ListenerId": LID, "LoadBalancerId": LB, "ListenerPort": 443, "ListenerProtocol": "HTTPS",
+           "ListenerStatus": "Running", "Certificates": [{"CertificateId": f"{CERT_ID}-cn-hangzhou"}],
+           "CaEnabled": True, "CaCertificates": [{"CertificateId": SUB_ID, "IsDefault": True, "Status": "Associated"}],
+           "SecurityPolicyId": "tls_cipher_policy_1_2",
+           "DefaultActions": [{"Type": "ForwardGroup", "ForwardGroupConfig": {"ServerGroupTuples": [{"ServerGroupId": SG}]}}],
+           "XForwardedForConfig": {"XForwardedForEnabled": True},
+           "IdleTimeout": 15, "RequestTimeout": 60, "GzipEnabled": True, "Http2Enabled": True,
+           "ListenerDescription": "test", "busy_until_s": 0.0, "busy_status": ""}
+    doc.update(over)
+    return doc
+
+
+def seed_docs(cloud: LocalCloud, pki: Pki) -> None:
+    st = cloud.store
+    for iid, name in ((ECS1, "ECS01"), (ECS2, "ECS02")):
+        st.put("ecs.instance", iid, {"InstanceId": iid, "InstanceName": name, "VpcId": "vpc-t",
+                                     "PrivateIpAddress": "127.0.0.1", "ports": [80], "running": True})
+    st.put("alb.servergroup", SG, {
+        "ServerGroupId": SG, "ServerGroupName": "sg", "ServerGroupType": "Instance", "VpcId": "vpc-t",
+        "Protocol": "HTTP", "Scheduler": "Wrr", "HealthCheckConfig": hc_config(),
+        "Servers": [{"ServerId": i, "ServerType": "Ecs", "Port": 80, "Weight": 100, "ServerIp": "127.0.0.1",
+                     "Description": n, "Status": "Available"} for i, n in ((ECS1, "ECS01"), (ECS2, "ECS02"))],
+        "busy_until_s": 0.0})
+    srv = pki.server[0]
+    st.put("cas.cert", str(CERT_ID), {
+        "CertId": CERT_ID, "CertIdentifier": f"{CERT_ID}-cn-hangzhou", "Name": "app",
+        "Cert": _pem(srv) + _pem(pki.root[0]), "Key": _key_pem(pki.server[1]), "CommonName": "app.example.test",
+        "Sans": ["app.example.test"], "Issuer": "Test Root CA",
+        "NotBefore": int(srv.not_valid_before_utc.timestamp() * 1000),
+        "NotAfter": int(srv.not_valid_after_utc.timestamp() * 1000),
+        "Fingerprint": hashlib.sha1(srv.public_bytes(serialization.Encoding.DER)).hexdigest().upper(),
+        "Sha256": "", "SerialNo": format(srv.serial_number, "x"), "Algorithm": "ECC"})
+    for ident, parent, ca, kind in ((ROOT_ID, "", pki.root, "ROOT"), (SUB_ID, ROOT_ID, pki.sub, "SUB_ROOT")):
+        st.put("pca.ca", ident, {
+            "Identifier": ident, "ParentIdentifier": parent, "CertificateType": kind,
+            "Certificate": _pem(ca[0]), "CertificateChain": _pem(ca[0]) + ("" if kind == "ROOT" else _pem(pki.root[0])),
+            "key_pem": _key_pem(ca[1]), "Algorithm": "ECC_256", "KeyAlgorithm": "ECC",
+            "SubjectDN": ca[0].subject.rfc4514_string(), "CommonName": "ca", "SerialNumber": "1",
+            "BeforeDate": 0, "AfterDate": 0, "Status": "ISSUE", "subscription_end": 0, "Sha256": ""})
+    st.put("alb.listener", LID, listener_doc(), key2=LB)
+
+
+@pytest.fixture
+def lc(tmp_path, pki):
+    settings = Settings(alb_job_seconds=0.05, port_offset=free_offset(), health_scale=0.1,
+                        services=("ecs", "health", "dataplane"))
+    cloud = LocalCloud(tmp_path / "state", seed=None, settings=settings)
+    seed_docs(cloud, pki)
+    before = set(threading.enumerate())
+    cloud.start()
+    try:
+        wait_for(lambda: LID in cloud.runtime.get("dataplane", {}), 5, "listener serving")
+        yield cloud
+    finally:
+        cloud.stop()
+    time.sleep(0.05)   # let finished handler threads exit
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leftover, leftover
+
+
+def wait_for(pred, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def update_listener(cloud: LocalCloud, **fields) -> None:
+    doc = cloud.store.get("alb.listener", LID)
+    doc.update(fields)
+    cloud.store.put("alb.listener", LID, doc)
+
+
+def client_ctx(pki: Pki, cert_file: str | None = None, *, minimum=None, maximum=None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=_pem(pki.root[0]))
+    ctx.check_hostname = False   # we connect to 127.0.0.1; the cert is for app.example.test
+    if cert_file:
+        ctx.load_cert_chain(cert_file)
+    if minimum:
+        ctx.minimum_version = minimum
+    if maximum:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def get(cloud: LocalCloud, ctx: ssl.SSLContext, path: str = "/", headers: dict | None = None, method: str = "GET"):
+    """(status, parsed JSON or raw body) or raises on a refused/closed connection."""
+    port = cloud.runtime["dataplane"][LID]
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(data)
+    except ValueError:
+        return resp.status, data
+
+
+def refused(cloud, ctx) -> bool:
+    try:
+        get(cloud, ctx)
+    except (ssl.SSLError, OSError, http.client.HTTPException):
+        return True
+    return False
+
+
+def admin(cloud: LocalCloud, method: str, path: str) -> dict:
+    req = urllib.request.Request(f"http://{cloud.api_endpoint}/_admin/{path}", method=method,
+                                 data=b"{}" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def health(cloud, iid) -> dict | None:
+    return cloud.store.get("health.server", f"{SG}/{iid}/80")
+
+
+# -- tests ---------------------------------------------------------------------------------------
+def test_ecs_backends_answer_and_stop_start(lc):
+    ports = lc.runtime["ecs_ports"]
+    p1 = ports[(ECS1, 80)]
+    with urllib.request.urlopen(f"http://127.0.0.1:{p1}/x?y=1", timeout=5) as r:
+        body = json.loads(r.read())
+    assert body["instance_id"] == ECS1 and body["instance_name"] == "ECS01" and body["path"] == "/x?y=1"
+    req = urllib.request.Request(f"http://127.0.0.1:{p1}/", method="HEAD")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200 and r.read() == b""
+    out = admin(lc, "POST", f"ecs/{ECS1}/stop")
+    assert out["running"] is False and lc.store.get("ecs.instance", ECS1)["running"] is False
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", p1), timeout=2).close()
+    admin(lc, "POST", f"ecs/{ECS1}/start")
+    assert lc.runtime["ecs_ports"][(ECS1, 80)] == p1
+    with urllib.request.urlopen(f"http://127.0.0.1:{p1}/", timeout=5) as r:
+        assert json.loads(r.read())["instance_id"] == ECS1
+    assert {i["InstanceId"] for i in admin(lc, "GET", "ecs")["instances"]} == {ECS1, ECS2}
+
+
+def test_no_client_certificate_gets_no_http_response(lc, pki):
+    assert refused(lc, client_ctx(pki))
+
+
+def test_pca_issued_cert_reaches_both_backends(lc, pki, tmp_path):
+    ctx = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
+    seen = []
+    for i in range(10):
+        status, body = get(lc, ctx, f"/r{i}")
+        assert status == 200, body
+        seen.append(body["instance_id"])
+        assert body["path"] == f"/r{i}"
+        hdrs = {k.lower(): v for k, v in body["headers"].items()}
+        assert hdrs["x-forwarded-for"] == "127.0.0.1" and hdrs["x-forwarded-proto"] == "https"
+    assert seen.count(ECS1) == 5 and seen.count(ECS2) == 5
+
+
+def test_leaf_only_client_cert_also_accepted(lc, pki, tmp_path):
+    # the client sends no chain: the sub-CA is the trust anchor on the listener
+    assert get(lc, client_ctx(pki, write_client(tmp_path, "c", pki.client)))[0] == 200
+
+
+def test_foreign_ca_refused(lc, pki, tmp_path):
+    assert refused(lc, client_ctx(pki, write_client(tmp_path, "f", pki.foreign_client, pki.foreign_root)))
+
+
+def test_sibling_sub_ca_under_same_root_refused(lc, pki, tmp_path):
+    sibling = make_ca("Sibling Sub CA", parent=pki.root)
+    leaf = make_leaf("sibling-client", sibling)
+    assert refused(lc, client_ctx(pki, write_client(tmp_path, "s", leaf, sibling)))
+
+
+def test_mtls_off_and_ca_change_apply_to_next_connection(lc, pki, tmp_path):
+    assert refused(lc, client_ctx(pki))
+    update_listener(lc, CaEnabled=False)
+    assert get(lc, client_ctx(pki))[0] == 200
+    # back on, but trusting the foreign CA (an uploaded CA in CAS, id with region suffix)
+    lc.store.put("cas.cert", "30000099", {"CertId": 30000099, "Cert": _pem(pki.foreign_root[0]), "Key": ""})
+    update_listener(lc, CaEnabled=True, CaCertificates=[{"CertificateId": "30000099-cn-hangzhou", "IsDefault": True}])
+    assert refused(lc, client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub)))
+    assert get(lc, client_ctx(pki, write_client(tmp_path, "f", pki.foreign_client)))[0] == 200
+
+
+def test_validity_checked_against_cloud_clock(lc, pki, tmp_path):
+    good = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
+    # issued "in the future" (a clock-advanced PCA): invalid for OpenSSL's real time, valid on the cloud clock
+    future = make_leaf("future", pki.sub, not_before=dt.datetime.now(UTC) + dt.timedelta(days=20))
+    fut = client_ctx(pki, write_client(tmp_path, "fu", future, pki.sub))
+    assert refused(lc, fut)
+    lc.clock.advance(21 * 86400)
+    assert get(lc, fut)[0] == 200
+    assert get(lc, good)[0] == 200          # day 21 of 30
+    lc.clock.advance(10 * 86400)            # day 31: the 30-day client cert has expired
+    assert refused(lc, good)
+
+
+def test_security_policy_versions(lc, pki, tmp_path):
+    cert = write_client(tmp_path, "c", pki.client, pki.sub)
+    only13 = client_ctx(pki, cert, minimum=ssl.TLSVersion.TLSv1_3)
+    assert refused(lc, only13)               # tls_cipher_policy_1_2: TLS 1.2 only
+    update_listener(lc, SecurityPolicyId="tls_cipher_policy_1_2_strict_with_1_3")
+    port = lc.runtime["dataplane"][LID]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with only13.wrap_socket(raw, server_hostname="app.example.test") as tls:
+            assert tls.version() == "TLSv1.3"
+
+
+def test_clientcert_headers_reach_backend(lc, pki, tmp_path):
+    update_listener(lc, XForwardedForConfig={
+        "XForwardedForEnabled": True,
+        "XForwardedForClientCertSubjectDNEnabled": True,
+        "XForwardedForClientCertIssuerDNEnabled": True,
+        "XForwardedForClientCertFingerprintEnabled": True, "XForwardedForClientCertFingerprintAlias": "x-cert-fp",
+        "XForwardedForClientCertClientVerifyEnabled": True})
+    status, body = get(lc, client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub)),
+                       headers={"X-Forwarded-Clientcert-subjectdn": "CN=spoofed", "X-Forwarded-For": "10.0.0.9"})
+    assert status == 200
+    h = {k.lower(): v for k, v in body["headers"].items()}
+    assert h["x-forwarded-clientcert-subjectdn"] == "CN=client-01,O=Test Org"
+    assert h["x-forwarded-clientcert-issuerdn"] == "CN=Test Sub CA,O=Test Org"
+    assert h["x-cert-fp"] == hashlib.sha1(pki.client[0].public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert "x-forwarded-clientcert-fingerprint" not in h
+    assert h["x-forwarded-clientcert-clientverify"] == "SUCCESS"
+    assert h["x-forwarded-for"] == "10.0.0.9, 127.0.0.1"
+    update_listener(lc, CaEnabled=False)
+    status, body = get(lc, client_ctx(pki))
+    h = {k.lower(): v for k, v in body["headers"].items()}
+    assert h["x-forwarded-clientcert-clientverify"] == "NONE" and "x-forwarded-clientcert-subjectdn" not in h
+
+
+def test_health_stopped_backend_unhealthy_then_recovers(lc, pki, tmp_path):
+    # interval 2 s × 0.1 = 0.2 s; thresholds 2
+    wait_for(lambda: all((health(lc, i) or {}).get("Status") == "Healthy" for i in (ECS1, ECS2)), 3, "healthy")
+    admin(lc, "POST", f"ecs/{ECS1}/stop")
+    t0 = time.monotonic()
+    wait_for(lambda: (health(lc, ECS1) or {}).get("Status") == "Unhealthy", 0.2 * 3 + 1.0, "unhealthy")
+    assert time.monotonic() - t0 <= 0.2 * 3 + 1.0
+    doc = health(lc, ECS1)
+    assert doc["ReasonCode"] == "CONNECT_FAILED" and doc["ServerGroupId"] == SG and doc["Port"] == 80
+    ctx = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
+    assert {get(lc, ctx)[1]["instance_id"] for _ in range(6)} == {ECS2}
+    admin(lc, "POST", f"ecs/{ECS1}/start")
+    wait_for(lambda: (health(lc, ECS1) or {}).get("Status") == "Healthy", 2, "recovered")
+    assert health(lc, ECS1)["ReasonCode"] == ""
+    assert {get(lc, ctx)[1]["instance_id"] for _ in range(4)} == {ECS1, ECS2}
+
+
+def test_stopped_backend_skipped_before_health_notices(lc, pki, tmp_path):
+    admin(lc, "POST", f"ecs/{ECS2}/stop")
+    ctx = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
+    assert {get(lc, ctx)[1]["instance_id"] for _ in range(4)} == {ECS1}
+    admin(lc, "POST", f"ecs/{ECS1}/stop")
+    wait_for(lambda: all((health(lc, i) or {}).get("Status") == "Unhealthy" for i in (ECS1, ECS2)), 3, "all down")
+    assert get(lc, ctx)[0] == 503
+
+
+def test_health_response_mismatch(lc):
+    sg = lc.store.get("alb.servergroup", SG)
+    sg["HealthCheckConfig"] = hc_config(HealthCheckCodes=["http_3xx"])
+    lc.store.put("alb.servergroup", SG, sg)
+    wait_for(lambda: (health(lc, ECS2) or {}).get("Status") == "Unhealthy", 3, "mismatch")
+    doc = health(lc, ECS2)
+    assert (doc["ReasonCode"], doc["ExpectedResponse"], doc["ActualResponse"]) == ("RESPONSE_MISMATCH", "HTTP_3xx", "200")
+
+
+def test_listener_lifecycle(lc, pki, tmp_path):
+    port = lc.runtime["dataplane"][LID]
+    update_listener(lc, ListenerStatus="Stopped")
+    wait_for(lambda: LID not in lc.runtime["dataplane"], 3, "stopped")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    # being created: not served until the job ends
+    update_listener(lc, ListenerStatus="Running", busy_until_s=lc.clock.time() + 0.5, busy_status="Provisioning")
+    time.sleep(0.25)
+    assert LID not in lc.runtime["dataplane"]
+    wait_for(lambda: LID in lc.runtime["dataplane"], 3, "running again")
+    # an update in progress keeps serving
+    update_listener(lc, busy_until_s=lc.clock.time() + 5, busy_status="Configuring")
+    time.sleep(0.25)
+    ctx = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
+    assert get(lc, ctx)[0] == 200
+    assert admin(lc, "GET", "dataplane")["listeners"] == {LID: port}
