@@ -47,7 +47,6 @@ SOA_TTL = 600
 MAX_CHAIN = 8           # CNAME hops followed inside one answer
 UDP_LIMIT = 512         # answers above this (without EDNS) are truncated (TC) → the client retries on TCP
 TCP_TIMEOUT = 3.0       # seconds a TCP client may take to send a query
-_TYPES = {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"}
 
 
 class DnsService:

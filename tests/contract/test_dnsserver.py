@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
