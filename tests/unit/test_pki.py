@@ -591,3 +591,33 @@ def test_no_exception_message_carries_the_password_or_pem(pki_env):
         for text in texts:
             for s in secrets_:
                 assert s not in text, (i, s)
+
+
+# ---------------------------------------------------------------------------------------------
+# robustness: a damaged file never escapes as anything but AlbMtlsError
+# ---------------------------------------------------------------------------------------------
+
+_FUZZ_BASE: dict[str, bytes] = {}
+
+
+def _fuzz_base() -> bytes:
+    if not _FUZZ_BASE:
+        key = pki.generate_key()
+        root = make_ca("Fuzz Root", ec.generate_private_key(ec.SECP256R1()))
+        leaf = issue(root, key.public_key())
+        _FUZZ_BASE["pfx"] = pki.build_pfx(key, leaf, [root.cert], PASSWORD, "modern")
+    return _FUZZ_BASE["pfx"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_damaged_pfx_only_raises_pfx_check_failed(data):
+    pfx = bytearray(_fuzz_base())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(pfx) - 1))
+        pfx[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(len(pfx) // 2, len(pfx)))
+    try:
+        pki.inspect_pfx(bytes(pfx[:cut]), PASSWORD)
+    except AlbMtlsError as exc:
+        assert exc.code == "PFX_CHECK_FAILED"
