@@ -1,0 +1,108 @@
+"""SDK exception → AlbMtlsError mapping, with the real SDK exception classes."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+from darabonba.exceptions import RetryError, UnretryableException
+from darabonba.policy.retry import RetryPolicyContext
+
+from shared.errors import AlbMtlsError, Code, InvalidInputError, TransientError, map_sdk_error
+
+
+def client_exc(code, status=400, message="msg", request_id="REQ-1"):
+    return ClientException(code=code, status_code=status, message=f"code: {status}, {message} request id: {request_id}",
+                           request_id=request_id, data={"Code": code, "Message": message, "RequestId": request_id})
+
+
+def unretryable(inner):
+    return UnretryableException(RetryPolicyContext(retries_attempted=0, exception=inner))
+
+
+@pytest.mark.parametrize(("exc", "cls", "code"), [
+    (client_exc("IncorrectStatus.Listener"), TransientError, Code.LISTENER_BUSY),
+    (client_exc("ResourceInConfiguring.Listener"), TransientError, Code.LISTENER_BUSY),
+    (client_exc("IncorrectStatus.LoadBalancer"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("IncorrectBusinessStatus.LoadBalancer"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("IncorrectStatus.ServerGroup"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("ResourceInUse.ServerGroup"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("SystemBusy"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("ServiceUnavailable", 503), TransientError, Code.CLOUD_BUSY),
+    (client_exc("IdempotenceProcessing"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("LastOperationNotFinished"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("Throttling.User"), TransientError, Code.THROTTLED),
+    (client_exc("Throttling"), TransientError, Code.THROTTLED),
+    (client_exc("Rejected.Throttling"), TransientError, Code.THROTTLED),
+    (ServerException(code="InternalError", status_code=500, request_id="R"), TransientError, Code.CLOUD_BUSY),
+    (ServerException(code="Whatever", status_code=502, request_id="R"), TransientError, Code.CLOUD_UNAVAILABLE),
+    (ThrottlingException(code="Throttling.Api", status_code=400, retry_after=1500), TransientError, Code.THROTTLED),
+    (client_exc("ResourceNotFound.LoadBalancer", 404), AlbMtlsError, Code.LOAD_BALANCER_NOT_FOUND),
+    (client_exc("ResourceNotFound.Listener", 404), AlbMtlsError, Code.LISTENER_NOT_FOUND),
+    (client_exc("InvalidDomainName.NoExist"), AlbMtlsError, Code.DOMAIN_NOT_IN_ACCOUNT),
+    (client_exc("DomainRecordConflict"), AlbMtlsError, Code.DNS_CONFLICT),
+    (client_exc("Forbidden.RAM", 403), AlbMtlsError, Code.PERMISSION_DENIED),
+    (client_exc("QuotaExceeded.ListenersPerLoadBalancer"), AlbMtlsError, Code.QUOTA_EXCEEDED),
+    (client_exc("InvalidCredentials"), AlbMtlsError, Code.CREDENTIALS_MISSING),
+    (client_exc("DomainRecordDuplicate"), AlbMtlsError, Code.CLOUD_ERROR),
+    (unretryable(RetryError("HTTPConnectionPool(host='x', port=1): Max retries exceeded with url: /?A=1")),
+     TransientError, Code.CLOUD_UNREACHABLE),
+    (unretryable(RuntimeError('Failed to parse the value as json format, Value: "<html>"')),
+     TransientError, Code.CLOUD_UNAVAILABLE),
+    (ConnectionResetError("reset"), TransientError, Code.CLOUD_UNREACHABLE),
+    (KeyError("bug"), AlbMtlsError, Code.INTERNAL),
+])
+def test_mapping_table(exc, cls, code):
+    err = map_sdk_error(exc, "alb:UpdateListenerAttribute")
+    assert type(err) is cls
+    assert err.code == code
+    assert err.details["action"] == "alb:UpdateListenerAttribute"
+    assert isinstance(err.retryable, bool) and err.retryable == (cls is TransientError)
+
+
+def test_keeps_cloud_code_status_and_request_id():
+    err = map_sdk_error(client_exc("ResourceNotFound.Listener", 404, request_id="ABC-123"), "alb:GetListenerAttribute")
+    assert err.cloud_code == "ResourceNotFound.Listener"
+    assert err.status_code == 404
+    assert err.request_id == "ABC-123"
+    assert err.is_not_found
+    assert err.to_dict()["request_id"] == "ABC-123"
+    assert "listener_port" in err.message  # says what to change
+
+
+def test_throttling_retry_after_is_kept():
+    err = map_sdk_error(ThrottlingException(code="Throttling.User", status_code=429, retry_after=2500), "pca:X")
+    assert isinstance(err, TransientError) and err.retry_after_ms == 2500
+
+
+def test_connection_error_message_never_contains_the_url_or_parameters():
+    inner = RetryError("HTTPConnectionPool(host='kms', port=1): Max retries exceeded with url: "
+                       "/?SecretData=hunter2-super-secret&SecretName=x (Caused by NewConnectionError)")
+    err = map_sdk_error(unretryable(inner), "kms:CreateSecret")
+    assert "hunter2" not in str(err) and "SecretData" not in str(err)
+    assert "hunter2" not in repr(err.details)
+
+
+def test_server_message_is_sanitized_and_truncated():
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    exc = client_exc("InvalidParameter", message=f"bad password=topsecret value {pem} " + "x" * 1000)
+    err = map_sdk_error(exc, "cas:UploadUserCertificate")
+    assert "topsecret" not in err.message and "MIIEvQ" not in err.message
+    assert len(err.message) < 400
+
+
+def test_passthrough_and_pickle():
+    e = InvalidInputError("rr", "bad")
+    assert map_sdk_error(e, "x") is e
+    assert isinstance(e, ValueError) and e.code == Code.INVALID_INPUT and e.field == "rr"
+    t = TransientError(Code.THROTTLED, "slow down", retry_after_ms=10)
+    back = pickle.loads(pickle.dumps(t))
+    assert type(back) is TransientError and back.code == "THROTTLED" and back.details["retry_after_ms"] == 10
+
+
+def test_credential_exception_maps_to_credentials_missing():
+    from alibabacloud_credentials.exceptions import CredentialException
+
+    err = map_sdk_error(CredentialException("no provider"), "alb:GetLoadBalancerAttribute")
+    assert err.code == Code.CREDENTIALS_MISSING and not err.retryable
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in err.message
