@@ -43,6 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet
+        # never log query strings: parameters may carry secret values (KMS SecretData) or keys
+        args = tuple(a.split("?", 1)[0] + " …" if isinstance(a, str) and "?" in a else a for a in args)
         log.debug("%s " + fmt, self.address_string(), *args)
 
     # -- plumbing ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from alibabacloud_cas20200407 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from localcloud import pki
 from localcloud.products import cas as cas_product
@@ -50,7 +51,7 @@ def test_detail_returns_pem_and_key_unless_filtered(cas):
     assert len(body.start_date) == 10 and body.start_date[4] == "-" and body.expired is False
     cert = pki.load_cert(body.cert)
     assert pki.keys_match(cert, pki.load_key(body.key))
-    der = cert.public_bytes(pki.serialization.Encoding.DER)
+    der = cert.public_bytes(serialization.Encoding.DER)
     assert body.fingerprint == hashlib.sha1(der).hexdigest().upper()
     assert body.cert_chain[0].common_name == "app.example.test"
     filtered = cas.get_user_certificate_detail(
