@@ -710,7 +710,8 @@ def list_listener_certificates(ctx: Ctx, p: Params) -> dict[str, Any]:
     v = listener_view(doc, ctx.clock.time())
     items = [{"CertificateId": c["CertificateId"], "CertificateType": "Server", "IsDefault": True,
               "Status": c["Status"]} for c in v.get("Certificates") or []]
-    items += [{"CertificateId": c["CertificateId"], "CertificateType": "Ca", "IsDefault": bool(c.get("IsDefault", True)),
+    items += [{"CertificateId": c["CertificateId"], "CertificateType": "Ca",
+               "IsDefault": bool(c.get("IsDefault", True)),
                "Status": c["Status"]} for c in v.get("CaCertificates") or []]
     items = [c for c in items if (not ctype or c["CertificateType"] == ctype)
              and (not ids or c["CertificateId"] in ids)]
@@ -927,8 +928,8 @@ def add_servers_to_server_group(ctx: Ctx, p: Params) -> dict[str, Any]:
         desc = sp.str(f"{pre}.Description", max_len=256)
         remote_ip = sp.bool(f"{pre}.RemoteIpEnabled", default=False)
         if stype not in _SERVER_TYPES[sg_type]:
-            raise errors.InvalidParameter(f"{pre}.ServerType",
-                                          f"A server group of type {sg_type} accepts {', '.join(_SERVER_TYPES[sg_type])}.")
+            accepted = ", ".join(_SERVER_TYPES[sg_type])
+            raise errors.InvalidParameter(f"{pre}.ServerType", f"A server group of type {sg_type} accepts {accepted}.")
         if stype == "Ecs":
             ecs = ctx.store.get("ecs.instance", sid)
             if ecs is None:

@@ -360,7 +360,8 @@ def test_create_https_listener_with_mtls(alb, ids, certs, slow_jobs):
     a = resp.body
     assert (a.listener_port, a.listener_protocol, a.load_balancer_id) == (443, "HTTPS", lb)
     assert a.ca_enabled is True
-    assert [(c.certificate_id, c.is_default, c.status) for c in a.ca_certificates] == [(certs["ca"], True, "Associated")]
+    assert [(c.certificate_id, c.is_default, c.status) for c in a.ca_certificates] == \
+        [(certs["ca"], True, "Associated")]
     assert [c.certificate_id for c in a.certificates] == [certs["server"]]
     # defaults of CreateListener (SDK docs)
     assert a.security_policy_id == "tls_cipher_policy_1_0"
