@@ -23,8 +23,8 @@ server certificate or security policy apply to the next connection:
   the client certificate and the CA; failures close the connection without an HTTP response.
 
 Forwarding (one request per connection, answered with ``Connection: close``): the server groups
-of ``DefaultActions[].ForwardGroupConfig.ServerGroupTuples`` → their ``Servers`` (weight > 0), minus
-those whose ``health.server`` status is ``Unhealthy``; smooth weighted round robin (nginx's);
+of ``DefaultActions[].ForwardGroupConfig.ServerGroupTuples`` → their ``Servers`` (weight > 0, not
+still being added), minus those whose ``health.server`` status is ``Unhealthy``; smooth weighted round robin (nginx's);
 a backend that refuses the connection is skipped for the next. No candidate → 503, every
 candidate unreachable → 502, backend timeout → 504.
 
@@ -462,6 +462,7 @@ class DataPlaneService:
             for t in (act.get("ForwardGroupConfig") or {}).get("ServerGroupTuples") or []:
                 tuples.append(t)
         multi = len(tuples) > 1
+        now = self.cloud.clock.time()
         for t in tuples:
             sg_id = t.get("ServerGroupId")
             sg = store.get("alb.servergroup", sg_id) if sg_id else None
@@ -470,8 +471,8 @@ class DataPlaneService:
             group_weight = int(t.get("Weight") or 100) if multi else 1
             for s in sg.get("Servers") or []:
                 w = int(s.get("Weight", 100) if s.get("Weight") is not None else 100)
-                if w <= 0 or group_weight <= 0:
-                    continue
+                if w <= 0 or group_weight <= 0 or now < float(s.get("busy_until_s") or 0):
+                    continue   # no weight, or still being added
                 h = store.get("health.server", health_id(sg_id, s.get("ServerId"), s.get("Port")))
                 if h is not None and h.get("Status") == "Unhealthy":
                     continue

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import http.client
 import json
+import random
 import socket
 import ssl
 import threading
@@ -99,9 +100,17 @@ def write_client(tmp: Path, name: str, leaf, sub=None) -> str:
 
 # -- the cloud -------------------------------------------------------------------------------
 def free_offset(listener_port: int = 443) -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1] - listener_port
+    """An offset putting the listener on a free port below the ephemeral range (where the ECS
+    backends' and clients' own ports land), so nothing else grabs it meanwhile."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port - listener_port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def hc_config(**over) -> dict:
@@ -400,3 +409,101 @@ def test_listener_lifecycle(lc, pki, tmp_path):
     ctx = client_ctx(pki, write_client(tmp_path, "c", pki.client, pki.sub))
     assert get(lc, ctx)[0] == 200
     assert admin(lc, "GET", "dataplane")["listeners"] == {LID: port}
+
+
+# -- with the real products and the official SDK ---------------------------------------------------
+@pytest.fixture
+def cloud_settings() -> Settings:
+    """For the conftest ``cloud``/``clients`` fixtures: demo seed plus the data-plane services."""
+    return Settings(alb_job_seconds=0.05, port_offset=free_offset(), health_scale=0.1,
+                    services=("ecs", "health", "dataplane"))
+
+
+def test_sdk_listener_with_pca_client_cert(cloud, clients, endpoints, tmp_path):
+    pytest.importorskip("localcloud.products.alb")
+    from alibabacloud_alb20200616 import models as am
+    from alibabacloud_cas20200630 import models as pm
+    seed = endpoints["seed"]
+    alb, pca = clients("alb"), clients("pca")
+
+    hc = am.CreateServerGroupRequestHealthCheckConfig(
+        health_check_enabled=True, health_check_protocol="HTTP", health_check_path="/health",
+        health_check_method="HEAD", health_check_codes=["http_2xx", "http_3xx"], health_check_interval=2,
+        health_check_timeout=2, healthy_threshold=2, unhealthy_threshold=2)
+    sg_id = alb.create_server_group(am.CreateServerGroupRequest(
+        server_group_name="mtls-backends", vpc_id=seed["vpc_id"], protocol="HTTP", health_check_config=hc,
+        client_token="sg-1")).body.server_group_id
+    wait_for(lambda: alb.list_server_groups(am.ListServerGroupsRequest(server_group_ids=[sg_id]))
+             .body.server_groups[0].server_group_status == "Available", 5, "server group")
+    alb.add_servers_to_server_group(am.AddServersToServerGroupRequest(server_group_id=sg_id, servers=[
+        am.AddServersToServerGroupRequestServers(server_type="Ecs", server_id=iid, port=80, weight=100)
+        for iid in seed["ecs"].values()], client_token="add-1"))
+    xff = am.CreateListenerRequestXForwardedForConfig(
+        xforwarded_for_client_cert_subject_dnenabled=True, xforwarded_for_client_cert_client_verify_enabled=True)
+    lid = alb.create_listener(am.CreateListenerRequest(
+        load_balancer_id=seed["load_balancer_id"], listener_port=443, listener_protocol="HTTPS",
+        certificates=[am.CreateListenerRequestCertificates(certificate_id=seed["server_cert_identifier"])],
+        ca_enabled=True, ca_certificates=[am.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_identifier"])],
+        security_policy_id="tls_cipher_policy_1_2_strict_with_1_3",
+        default_actions=[am.CreateListenerRequestDefaultActions(
+            type="ForwardGroup", forward_group_config=am.CreateListenerRequestDefaultActionsForwardGroupConfig(
+                server_group_tuples=[am.CreateListenerRequestDefaultActionsForwardGroupConfigServerGroupTuples(
+                    server_group_id=sg_id)]))],
+        xforwarded_for_config=xff, client_token="lsn-1")).body.listener_id
+    wait_for(lambda: alb.get_listener_attribute(am.GetListenerAttributeRequest(listener_id=lid))
+             .body.listener_status == "Running", 5, "listener running")
+    port = wait_for(lambda: cloud.runtime["dataplane"].get(lid), 5, "data plane port")
+    assert port == 443 + cloud.settings.port_offset
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(_name("sdk-client"))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    issued = pca.create_client_certificate_with_csr(pm.CreateClientCertificateWithCsrRequest(
+        csr=csr, parent_identifier=seed["pca_sub_identifier"], days=30, immediately=2)).body
+    cert_file = tmp_path / "client.pem"
+    cert_file.write_text(issued.x_509certificate + issued.certificate_chain + _key_pem(key))
+
+    def ctx(with_cert: bool) -> ssl.SSLContext:
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname, c.verify_mode = False, ssl.CERT_NONE
+        if with_cert:
+            c.load_cert_chain(str(cert_file))
+        return c
+
+    def request(c):
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=c, timeout=5)
+        try:
+            conn.connect()
+            server_cert = x509.load_der_x509_certificate(conn.sock.getpeercert(binary_form=True))
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read()), server_cert
+        finally:
+            conn.close()
+
+    names = []
+    for _ in range(4):
+        status, body, server_cert = request(ctx(True))
+        assert status == 200
+        names.append(body["instance_name"])
+        h = {k.lower(): v for k, v in body["headers"].items()}
+        assert h["x-forwarded-clientcert-clientverify"] == "SUCCESS"
+        assert "CN=sdk-client" in h["x-forwarded-clientcert-subjectdn"]
+    assert sorted(set(names)) == ["ECS01", "ECS02"]
+    san = server_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert seed["server_cert_domain"] in san.get_values_for_type(x509.DNSName)
+    with pytest.raises((ssl.SSLError, OSError, http.client.HTTPException)):
+        request(ctx(False))
+
+    def all_healthy() -> bool:
+        body = alb.get_listener_health_status(am.GetListenerHealthStatusRequest(listener_id=lid)).body
+        infos = body.listener_health_status[0].server_group_infos
+        return infos[0].server_count == 2 and not infos[0].non_normal_servers
+    wait_for(all_healthy, 5, "healthy backends in GetListenerHealthStatus")
+    admin(cloud, "POST", f"ecs/{seed['ecs']['ECS01']}/stop")
+
+    def ecs01_unhealthy():
+        body = alb.get_listener_health_status(am.GetListenerHealthStatusRequest(listener_id=lid)).body
+        bad = body.listener_health_status[0].server_group_infos[0].non_normal_servers
+        return bad and bad[0].status == "Unhealthy" and bad[0].reason.reason_code == "CONNECT_FAILED"
+    wait_for(ecs01_unhealthy, 3, "ECS01 unhealthy in GetListenerHealthStatus")
