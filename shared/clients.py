@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["make_client", "get_client", "cloud_endpoint", "sdk_module", "clear_cache", "SDK_MODULES"]
 
-#: product → (SDK package, human name)
+#: product → the official SDK package (its ``.client`` module holds ``Client``)
 SDK_MODULES: dict[str, str] = {
     "alb": "alibabacloud_alb20200616",
     "cas": "alibabacloud_cas20200407",
@@ -69,6 +69,8 @@ def cloud_endpoint(product: str, region: str) -> str:
     if product == "kms":
         return f"kms.{region}.aliyuncs.com"
     if product == "fnf":
+        # The SDK maps cn-beijing/hangzhou/shanghai/shenzhen to this form and falls back to
+        # fnf.<region>.aliyuncs.com elsewhere; CloudFlow's endpoint list uses <region>.fnf.… everywhere.
         return f"{region}.fnf.aliyuncs.com"
     raise AlbMtlsError(Code.CONFIG_INVALID, f"unknown product {product!r}; known: {sorted(SDK_MODULES)}",
                        field="product")

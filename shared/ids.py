@@ -88,6 +88,9 @@ class CertificateId:
             if not 0 < n <= _MAX_CAS_ID or m.group(1).startswith("0"):
                 raise InvalidInputError(field, f"CAS certificate id must be a positive integer, got {text!r}")
             return cls("cas", cas_id=n, site_region=m.group(2))
+        if re.match(r"^[0-9]+-", text):
+            raise InvalidInputError(field, f"{text[:80]!r} looks like a CAS id with a malformed site region; use "
+                                    "'<id>-<site region>' in lower case, e.g. '123-cn-hangzhou'")
         if _PCA.match(text) and not text.isdigit():
             return cls("pca", identifier=text)
         raise InvalidInputError(field, f"{text[:80]!r} is not a certificate id: use a CAS id ('123' or "

@@ -1,0 +1,169 @@
+"""The FC handler wrapper: decoding, result encoding, error paths, logging."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from shared import logs
+from shared.clock import FixedClock
+from shared.contracts import DnsResult, StepInput, StepResult
+from shared.errors import AlbMtlsError, Code, TransientError
+from shared.handler import fc_handler
+from shared.settings import Settings
+
+EXAMPLE = (Path(__file__).parents[2] / "examples" / "provision.json").read_bytes()
+SETTINGS = Settings(region="cn-hangzhou")
+
+
+class Ctx:
+    request_id = "fc-req-1"
+
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+
+class DnsOutput(StepResult, kw_only=True):
+    record: DnsResult
+
+
+@pytest.fixture
+def log_stream():
+    s = io.StringIO()
+    logs.configure(stream=s)
+    yield s
+    logs.configure()
+
+
+def make(use_case, step="create_cname", input_type=StepInput):
+    return fc_handler(input_type, use_case, step=step, settings=SETTINGS, clock=FixedClock("2026-11-29T00:00:00Z"))
+
+
+def decode(b: bytes) -> dict:
+    assert isinstance(b, bytes)
+    return json.loads(b)
+
+
+def test_success_struct_result(log_stream):
+    seen = {}
+
+    def use_case(inp, ctx):
+        seen.update(step=ctx.step, rid=ctx.request_id, exe=ctx.execution_name, now=ctx.clock.now().isoformat(),
+                    remaining=ctx.deadline.remaining(), token=ctx.client_token("record", inp.fqdn))
+        return DnsOutput(record=DnsResult(record_id="1", rr=inp.rr, domain=inp.domain, type="CNAME",
+                                          value="alb.example", ttl=inp.ttl))
+
+    event = json.loads(EXAMPLE) | {"execution_name": "exec-1"}
+    out = decode(make(use_case)(json.dumps(event).encode(), Ctx()))
+    assert out["status"] == "ok" and "error" not in out
+    assert out["record"]["rr"] == "app" and out["record"]["propagated"] is False
+    assert seen["step"] == "create_cname" and seen["rid"] == "fc-req-1" and seen["exe"] == "exec-1"
+    assert seen["now"].startswith("2026-11-29") and 20 < seen["remaining"] <= 27
+    lines = [json.loads(x) for x in log_stream.getvalue().splitlines()]
+    assert [x["message"] for x in lines] == ["invocation start", "invocation end"]
+    assert all(x["request_id"] == "fc-req-1" and x["step"] == "create_cname" for x in lines)
+    assert lines[-1]["status"] == "ok" and "duration_ms" in lines[-1] and "retry" in lines[-1]
+
+
+@pytest.mark.parametrize("event", [EXAMPLE, EXAMPLE.decode(), json.loads(EXAMPLE), bytearray(EXAMPLE)])
+def test_accepts_bytes_str_dict(event):
+    out = decode(make(lambda inp, ctx: {"fqdn": inp.fqdn})(event, None))
+    assert out == {"fqdn": "app.example.test", "status": "ok"}
+
+
+def test_dict_results_keep_their_status():
+    out = decode(make(lambda inp, ctx: {"status": "pending", "waited_s": 5})(EXAMPLE, Ctx()))
+    assert out == {"status": "pending", "waited_s": 5}
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    (b"{not json", None),
+    (b"", None),
+    (json.dumps(json.loads(EXAMPLE) | {"surprise": 1}).encode(), "surprise"),
+    (json.dumps(json.loads(EXAMPLE) | {"listener_port": 0}).encode(), "listener_port"),
+    (json.dumps({k: v for k, v in json.loads(EXAMPLE).items() if k != "domain"}).encode(), "domain"),
+])
+def test_bad_input_is_a_failed_result(event, field, log_stream):
+    called = []
+    out = decode(make(lambda inp, ctx: called.append(1))(event, Ctx()))
+    assert called == []
+    assert out["status"] == "failed" and out["error"]["code"] == "INVALID_INPUT"
+    if field:
+        assert out["error"]["field"] == field and field in out["error"]["message"]
+    end = json.loads(log_stream.getvalue().splitlines()[-1])
+    assert end["status"] == "failed" and end["error_code"] == "INVALID_INPUT"
+
+
+def test_domain_error_is_returned_not_raised():
+    def use_case(inp, ctx):
+        raise AlbMtlsError(Code.ALB_EDITION_UNSUPPORTED, "the ALB is Basic edition; upgrade to Standard",
+                           request_id="cloud-req-9")
+
+    out = decode(make(use_case)(EXAMPLE, Ctx()))
+    assert out == {"status": "failed", "error": {"code": "ALB_EDITION_UNSUPPORTED",
+                                                 "message": "the ALB is Basic edition; upgrade to Standard",
+                                                 "request_id": "cloud-req-9"}}
+
+
+def test_transient_error_is_reraised(log_stream):
+    def use_case(inp, ctx):
+        raise TransientError(Code.LISTENER_BUSY, "listener is configuring")
+
+    with pytest.raises(TransientError):
+        make(use_case)(EXAMPLE, Ctx())
+    end = json.loads(log_stream.getvalue().splitlines()[-1])
+    assert end["message"] == "invocation end" and end["status"] == "transient"
+
+
+def test_unexpected_exception_is_internal_without_its_message(log_stream):
+    def use_case(inp, ctx):
+        raise RuntimeError("password=hunter2 leaked in a message")
+
+    out = decode(make(use_case)(EXAMPLE, Ctx()))
+    assert out["status"] == "failed" and out["error"]["code"] == "INTERNAL"
+    assert "RuntimeError" in out["error"]["message"]
+    assert "hunter2" not in json.dumps(out) and "hunter2" not in log_stream.getvalue()
+
+
+def test_result_with_private_key_is_withheld():
+    def use_case(inp, ctx):
+        return {"oops": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"}
+
+    out = decode(make(use_case)(EXAMPLE, Ctx()))
+    assert out["status"] == "failed" and out["error"]["code"] == "INTERNAL"
+    assert "PRIVATE KEY" not in json.dumps(out)
+
+
+def test_settings_from_environment_when_not_given(monkeypatch):
+    monkeypatch.setenv("ALBMTLS_REGION", "cn-shanghai")
+    h = fc_handler(StepInput, lambda inp, ctx: {"region": inp.region_or(ctx.settings.region)}, step="s")
+    event = {k: v for k, v in json.loads(EXAMPLE).items() if k != "region"}
+    assert decode(h(event, None))["region"] == "cn-shanghai"
+
+
+def test_bad_settings_are_a_failed_result(monkeypatch):
+    monkeypatch.setenv("ALBMTLS_TARGET", "mars")
+    h = fc_handler(StepInput, lambda inp, ctx: {}, step="s")
+    out = decode(h(EXAMPLE, None))
+    assert out["error"]["code"] == "CONFIG_INVALID" and out["error"]["field"] == "target"
+
+
+def test_ctx_call_uses_deadline_and_maps_errors():
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    def use_case(inp, ctx):
+        def boom():
+            raise ClientException(code="ResourceNotFound.LoadBalancer", status_code=404, request_id="R-1")
+        return ctx.call("alb:GetLoadBalancerAttribute", boom)
+
+    out = decode(make(use_case)(EXAMPLE, Ctx()))
+    assert out["error"]["code"] == "LOAD_BALANCER_NOT_FOUND" and out["error"]["request_id"] == "R-1"
+
+
+def test_handler_metadata():
+    h = make(lambda inp, ctx: {})
+    assert h.step == "create_cname" and h.input_type is StepInput
+    assert msgspec.json.decode(h(EXAMPLE, None))["status"] == "ok"

@@ -1,0 +1,98 @@
+"""CertificateId parsing/rendering, ClientToken and execution names."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.errors import AlbMtlsError, Code
+from shared.ids import CertificateId, alb_ca_id, client_token, execution_name, listener_key
+
+
+@pytest.mark.parametrize(("raw", "kind", "alb", "cas", "text"), [
+    ("123", "cas", "123-cn-hangzhou", 123, "123"),
+    (123, "cas", "123-cn-hangzhou", 123, "123"),
+    ("23759533-cn-hangzhou", "cas", "23759533-cn-hangzhou", 23759533, "23759533-cn-hangzhou"),
+    ("20000001-ap-southeast-1", "cas", "20000001-ap-southeast-1", 20000001, "20000001-ap-southeast-1"),
+    ("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42", "pca", "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42", None,
+     "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"),
+    ("abcdef0123456789", "pca", "abcdef0123456789", None, "abcdef0123456789"),
+])
+def test_parse_and_render(raw, kind, alb, cas, text):
+    cid = CertificateId.parse(raw)
+    assert cid.kind == kind
+    assert cid.for_alb() == alb
+    assert str(cid) == text
+    if cas is None:
+        with pytest.raises(AlbMtlsError):
+            cid.for_cas()
+        assert cid.for_pca() == raw
+    else:
+        assert cid.for_cas() == cas
+        with pytest.raises(AlbMtlsError):
+            cid.for_pca()
+
+
+def test_site_region_comes_from_the_id_or_the_setting():
+    assert CertificateId.parse("123").for_alb("ap-southeast-1") == "123-ap-southeast-1"
+    assert CertificateId.parse("123-cn-hangzhou").for_alb("ap-southeast-1") == "123-cn-hangzhou"
+
+
+def test_ca_assumption_lives_in_one_function():
+    assert CertificateId.parse("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42").for_alb() == alb_ca_id("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42")
+
+
+@pytest.mark.parametrize("raw", ["", " 123", "123 ", "0", "-1", -5, 0, "0123", "123-", "123-CN-HANGZHOU",
+                                 "abc", "a b c d e f g h", "x" * 200, True, None, 1.5, "99999999999999999999",
+                                 "12-cn", "ab/cd/ef/gh", "é" * 10])
+def test_bad_ids_raise_invalid_input(raw):
+    with pytest.raises(AlbMtlsError) as info:
+        CertificateId.parse(raw, field="server_certificate.certificate_id")
+    assert info.value.code == Code.INVALID_INPUT
+    assert info.value.field == "server_certificate.certificate_id"
+
+
+regions = st.from_regex(r"\A[a-z]{2,4}(-[a-z0-9]{1,8}){1,3}\Z")
+cas_ids = st.integers(min_value=1, max_value=2**63 - 1)
+pca_ids = st.from_regex(r"\A[0-9a-f]{32}\Z").filter(lambda s: not s.isdigit())
+
+
+@given(cas_ids, st.one_of(st.none(), regions))
+def test_cas_round_trip(n, region):
+    text = f"{n}-{region}" if region else str(n)
+    cid = CertificateId.parse(text)
+    assert CertificateId.parse(str(cid)) == cid
+    assert cid.for_cas() == n
+    assert cid.for_alb("ap-southeast-1") == f"{n}-{region or 'ap-southeast-1'}"
+    assert CertificateId.parse(cid.for_alb()).for_cas() == n
+
+
+@given(pca_ids)
+def test_pca_round_trip(ident):
+    cid = CertificateId.parse(ident)
+    assert cid.is_pca and CertificateId.parse(str(cid)) == cid and cid.for_pca() == ident
+
+
+@given(st.one_of(st.text(max_size=80), st.integers(), st.none(), st.booleans(), st.floats()))
+def test_parse_never_raises_anything_but_albmtls_error(value):
+    try:
+        cid = CertificateId.parse(value)
+    except AlbMtlsError as exc:
+        assert exc.code == Code.INVALID_INPUT
+    else:
+        assert CertificateId.parse(str(cid)) == cid
+
+
+def test_client_token_and_names():
+    a = client_token("exec-1", "enable_mutual_auth", "listener", "lsn-1")
+    assert a == client_token("exec-1", "enable_mutual_auth", "listener", "lsn-1")
+    assert a != client_token("exec-2", "enable_mutual_auth", "listener", "lsn-1")
+    assert len(a) <= 64 and a.isascii()
+    assert listener_key("alb-abc", 443) == "alb-abc-443"
+    at = datetime(2026, 11, 29, 19, 57, 6, tzinfo=UTC)
+    assert execution_name("alb-abc-443", at) == "alb-abc-443-20261129T195706Z"
+    east8 = at.astimezone(timezone(timedelta(hours=8)))
+    assert execution_name("alb-abc-443", east8) == "alb-abc-443-20261129T195706Z"
+    assert len(execution_name("x" * 300, at)) <= 128
