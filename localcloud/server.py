@@ -74,8 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path.startswith("/_admin"):
             self._admin("GET", url, self._read_body())
-        else:
-            self._send_json(404, {"Code": "NotFound", "Message": "Use POST / for API calls."})
+        else:  # some SDKs (fnf) use GET for read actions
+            self._api(url, self._read_body())
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
@@ -121,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             if "authorization" in headers:
                 verify_acs3(self.command, url.path or "/", query, headers, body, cloud.access_keys)
             elif "Signature" in qd:
-                verify_v2(self.command, query, cloud.access_keys)
+                verify_v2(self.command, pairs, cloud.access_keys)
             else:
                 raise errors.IncompleteSignature()
             delay = cloud.faults.latency_for(product, name)
