@@ -20,7 +20,9 @@ __all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "clock_from_env"
 class Clock(Protocol):
     """Anything with ``now() -> datetime`` returning an *aware* UTC datetime."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """Current time as an aware UTC datetime."""
+        ...
 
 
 class SystemClock:

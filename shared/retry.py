@@ -321,7 +321,7 @@ def call(op_name: str, fn: Callable[[], T], *, deadline: Deadline, limiter: Rate
         attempts = retrying.statistics.get("attempt_number", 1)
         last = exc.cloud_code or exc.code
         raise DeadlineExceeded(
-            f"{op_name} did not succeed within the function's time budget after {attempts} attempt(s) "
+            f"{op_name} did not succeed after {attempts} attempt(s) within the function's time budget "
             f"(last: {last}); the workflow will retry",
             details={**exc.details, "attempts": attempts, "last_code": exc.code}, request_id=exc.request_id,
         ) from exc
