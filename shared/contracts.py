@@ -288,6 +288,21 @@ class StepInput(ProvisionInput, kw_only=True):
     execution_name: ExecutionName | None = None
 
 
+class StepEvent(_Input, kw_only=True):
+    """The event a workflow Task sends to a step function (``workflows/provision.yaml``)::
+
+        {"input": <ProvisionInput>, "execution_name": "<flow execution>", "attempt": 0}
+
+    ``input`` is the execution's input unchanged (``$Context.Execution.Input``); ``attempt`` is the
+    number of earlier calls of this step in its wait loop (looping steps return ``attempt + 1``,
+    the flow's Choice bounds it). Extend with ``class X(StepEvent, kw_only=True)`` for extras.
+    """
+
+    input: ProvisionInput  # noqa: A003 - wire name
+    execution_name: ExecutionName | None = None
+    attempt: Annotated[int, Meta(ge=0, le=10000)] = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
