@@ -111,3 +111,21 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --- provision -----------------------------------------------------------------------------
+@app.command()
+def provision(file: Path = typer.Option(..., "-f", "--file", help="Provision input (JSON), e.g. examples/provision.json."),
+              target: str = Target,
+              state_dir: Path = StateDir,
+              endpoints_file: Optional[Path] = EndpointsFile,
+              out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports each client's PFX and password."),
+              json_out: bool = JsonOut,
+              timeout: float = typer.Option(900.0, "--timeout", help="Give up following the execution after this many seconds."),
+              ) -> None:
+    """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
+    from . import provisioning_cli
+    code = provisioning_cli.run_provision(file=file, target=target, state_dir=state_dir,
+                                          endpoints_file=endpoints_file, out=out, json_out=json_out,
+                                          timeout=timeout)
+    raise typer.Exit(code)
