@@ -100,40 +100,11 @@ def _print_event(console, ev: dict[str, Any]) -> None:
 
 
 def summarize(started_name: str, prog, listener_key: str) -> dict[str, Any]:
-    """The ``--json`` document (issue: status, listener, client_certificates, dns, health, probe, writes)."""
-    steps = prog.steps if prog else {}
-    writes = 0
-    for ev in (prog.events if prog else []):
-        from shared.provisioning import task_result
-        if ev.get("type") == "TaskSucceeded":
-            res = task_result(ev)
-            if isinstance(res, dict):
-                writes += int(res.get("writes") or 0)
-    ema = steps.get("enable_mutual_auth") or {}
-    listener = ema.get("listener") or {}
-    issue = steps.get("issue_client_cert") or {}
-    dns = (steps.get("create_cname") or {}).get("dns") or {}
-    hc = steps.get("health_check") or {}
-    health = hc.get("health") or {}
-    probe = hc.get("probe") or {}
-    doc: dict[str, Any] = {
-        "status": "succeeded" if prog and prog.status == "Succeeded" else "failed",
-        "execution": started_name,
-        "listener_key": listener_key,
-        "listener": {k: listener.get(k) for k in ("id", "port", "ca_enabled", "ca_certificate_id",
-                                                  "security_policy_id", "server_certificate_id",
-                                                  "server_group_id")} if listener else None,
-        "client_certificates": [
-            {k: c.get(k) for k in ("common_name", "identifier", "serial", "not_after", "fingerprint_sha256",
-                                   "pfx_secret", "password_secret", "pfx_version", "reused")}
-            for c in issue.get("client_certificates", [])],
-        "dns": {k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")} if dns else None,
-        "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
-        "probe": probe or None,
-        "writes": writes,
-    }
-    if prog is not None and prog.error:
-        doc["error"] = prog.error
+    """The ``--json`` document: see ``shared.provisioning.result_document``."""
+    from shared.provisioning import result_document
+    doc = result_document(prog)
+    doc["execution"] = started_name
+    doc["listener_key"] = listener_key
     return doc
 
 

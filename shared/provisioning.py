@@ -286,6 +286,45 @@ def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_F
     return prog
 
 
+def result_document(prog: Progress | None) -> dict[str, Any]:
+    """What a finished (or running) provision reports, from its step results — ids, fingerprints
+    and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
+    error?}``. ``writes`` sums the mutating calls every step invocation reported."""
+    steps = prog.steps if prog else {}
+    writes = 0
+    for ev in (prog.events if prog else []):
+        if ev.get("type") == "TaskSucceeded":
+            res = task_result(ev)
+            if isinstance(res, dict):
+                writes += int(res.get("writes") or 0)
+    listener = (steps.get("enable_mutual_auth") or {}).get("listener") or {}
+    issue = steps.get("issue_client_cert") or {}
+    dns = (steps.get("create_cname") or {}).get("dns") or {}
+    hc = steps.get("health_check") or {}
+    health = hc.get("health") or {}
+    status = "running"
+    if prog is not None and prog.done:
+        status = "succeeded" if prog.status == "Succeeded" else "failed"
+    doc: dict[str, Any] = {
+        "status": status,
+        "step": prog.step if prog else None,
+        "listener": {k: listener.get(k) for k in ("id", "port", "ca_enabled", "ca_certificate_id",
+                                                  "security_policy_id", "server_certificate_id",
+                                                  "server_group_id")} if listener else None,
+        "client_certificates": [
+            {k: c.get(k) for k in ("common_name", "identifier", "serial", "not_after", "fingerprint_sha256",
+                                   "pfx_secret", "password_secret", "pfx_version", "reused")}
+            for c in issue.get("client_certificates", []) if isinstance(c, dict)],
+        "dns": {k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")} if dns else None,
+        "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
+        "probe": hc.get("probe") or None,
+        "writes": writes,
+    }
+    if prog is not None and prog.error:
+        doc["error"] = prog.error
+    return doc
+
+
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
