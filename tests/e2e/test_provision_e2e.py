@@ -1,0 +1,112 @@
+"""The main job end to end: `albmtls provision` runs the real workflow on the local cloud (flow
+runner → FC handlers → real SDK clients → emulated APIs), with real TLS and real DNS."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def albmtls(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env={k: v for k, v in os.environ.items()
+                                                           if not k.startswith("ALBMTLS_")})
+
+
+def provision(ep: Path, input_file: Path, out: Path) -> tuple[int, dict, str]:
+    p = albmtls("provision", "-f", str(input_file), "--endpoints-file", str(ep), "--json", "--out", str(out))
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON document on stdout (exit {p.returncode}):\n{p.stdout}\n{p.stderr[-3000:]}")
+    return p.returncode, doc, p.stderr
+
+
+@pytest.fixture
+def ep(live_cloud, tmp_path) -> Path:
+    return Path(os.environ["ALBMTLS_ENDPOINTS_FILE"])
+
+
+def test_provision_end_to_end_then_idempotent(live_cloud, ep, tmp_path, writes):
+    out = tmp_path / "out"
+    seed = live_cloud.endpoints()["seed"]
+    code, doc, err = provision(ep, REPO / "examples" / "provision.json", out)
+    assert code == 0, (doc, err[-3000:])
+    assert doc["status"] == "succeeded"
+    lst = doc["listener"]
+    assert lst["ca_enabled"] is True and lst["port"] == 443
+    assert lst["ca_certificate_id"] == seed["pca_sub_identifier"]
+    assert doc["dns"]["type"] == "CNAME" and doc["dns"]["value"] == seed["dns_name"]
+    assert doc["health"]["healthy"] is True
+    probe = doc["probe"]
+    assert 200 <= probe["with_certificate"]["status"] < 300
+    assert set(probe["with_certificate"]["backends"]) == set(seed["ecs"].values()) or \
+        set(probe["with_certificate"]["backends"]) == set(seed["ecs"])
+    assert probe["without_certificate"]["refused"] is True
+    assert probe["foreign_certificate"]["refused"] is True
+    assert doc["writes"] > 0
+    [alice] = doc["client_certificates"]
+    assert alice["common_name"] == "alice"
+    pfx, pw = out / "alice.pfx", out / "alice.password"
+    assert stat.S_IMODE(pfx.stat().st_mode) == 0o600 and stat.S_IMODE(pw.stat().st_mode) == 0o600
+
+    # A real client (curl, OpenSSL) with the exported PFX gets through the local listener.
+    port = 443 + live_cloud.settings.port_offset
+    ca = Path(live_cloud.endpoints()["state_dir"]) / "server-root-ca.pem"
+    curl = ["curl", "-sS", "--max-time", "10", "--cacert", str(ca), "--resolve", f"app.example.test:{port}:127.0.0.1",
+            "-o", "/dev/null", "-w", "%{http_code}"]
+    ok = subprocess.run(curl + ["--cert-type", "P12", "--cert", f"{pfx}:{pw.read_text()}",
+                                f"https://app.example.test:{port}/"], capture_output=True, text=True, timeout=20)
+    assert ok.stdout == "200", ok.stderr
+    refused = subprocess.run(curl + [f"https://app.example.test:{port}/"], capture_output=True, text=True, timeout=20)
+    assert refused.stdout != "200"
+
+    # Second run: the same ids, zero writes (as reported by the steps and as seen by the cloud).
+    writes.mark()
+    code2, doc2, err2 = provision(ep, REPO / "examples" / "provision.json", tmp_path / "out2")
+    assert code2 == 0, (doc2, err2[-3000:])
+    assert doc2["writes"] == 0
+    assert writes.since() == []
+    assert doc2["listener"]["id"] == lst["id"]
+    assert doc2["dns"]["record_id"] == doc["dns"]["record_id"]
+    assert doc2["client_certificates"][0]["serial"] == alice["serial"]
+    # Secrets never reach the output.
+    password = pw.read_text()
+    for text in (json.dumps(doc), json.dumps(doc2), err, err2):
+        assert password not in text
+        assert "PRIVATE KEY" not in text
+
+
+def test_basic_alb_refused_with_zero_writes(live_cloud, ep, tmp_path, writes):
+    seed = live_cloud.endpoints()["seed"]
+    inp = json.loads((REPO / "examples" / "provision.json").read_text())
+    inp["load_balancer_id"] = seed["basic_load_balancer_id"]
+    f = tmp_path / "basic.json"
+    f.write_text(json.dumps(inp))
+    writes.mark()
+    code, doc, err = provision(ep, f, tmp_path / "out")
+    assert code != 0
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "ALB_EDITION_UNSUPPORTED", doc
+    assert doc["writes"] == 0
+    assert writes.since() == []
+
+
+def test_invalid_input_names_the_field(tmp_path):
+    inp = json.loads((REPO / "examples" / "provision.json").read_text())
+    inp["listener_port"] = 70000
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(inp))
+    p = albmtls("provision", "-f", str(f), "--json", "--state-dir", str(tmp_path / "st"))
+    assert p.returncode == 2
+    doc = json.loads(p.stdout)
+    assert doc["error"]["code"] == "INVALID_INPUT" and doc["error"]["field"] == "listener_port"
+    assert not (tmp_path / "st").exists()
