@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint clean
+.PHONY: run test venv lint clean build check-deploy bench
 
 venv: $(STAMP)
 
@@ -24,3 +24,9 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .albmtls out build
+
+build: $(STAMP)
+	$(BIN)/python tools/build.py
+
+check-deploy: $(STAMP)
+	$(BIN)/albmtls check-deploy

@@ -159,3 +159,4 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
         finally:
             server.shutdown()
             server.server_close()
+from . import cli_deploy  # noqa: E402,F401  (registers check-deploy)
