@@ -110,3 +110,26 @@ def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def run_flow_file(path: Path, input_doc: Any, *, name: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run a flow definition on the local runner in this process (Tasks → ``functions/``),
+    printing progress on stderr; returns ``{status, output, error, events}``."""
+    import sys
+    import time as _time
+
+    from .flow import DefinitionError, FlowRunner, load_definition
+
+    try:
+        definition = load_definition(Path(path))
+    except DefinitionError as exc:
+        return {"status": "Failed", "error": {"Code": "InvalidDefinition", "Detail": "; ".join(exc.problems)},
+                "output": None, "events": []}
+
+    def on_event(ev: dict) -> None:
+        if progress:
+            sys.stderr.write(f"{ev['time']} {ev['type']:<18} {ev['state']}\n")
+
+    runner = FlowRunner(definition, invoker=invoke_function, sleep=_time.sleep, on_event=on_event)
+    res = runner.run(input_doc, name=name or f"local-{uuid.uuid4().hex[:12]}")
+    return res.to_dict()
