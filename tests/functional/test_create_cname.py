@@ -1,0 +1,97 @@
+"""create_cname through its FC handler against the live local cloud (real DNS server)."""
+from __future__ import annotations
+
+import copy
+
+from localcloud.seed import DEMO
+
+FN = "albmtls-create-cname"
+
+
+def _event(inp: dict, attempt: int = 0) -> dict:
+    return {"input": inp, "execution_name": "test-exec", "attempt": attempt}
+
+
+def _with(demo_input: dict, **changes) -> dict:
+    inp = copy.deepcopy(demo_input)
+    inp.update(changes)
+    return inp
+
+
+def test_adds_cname_resolves_and_second_call_is_a_no_op(live_cloud, invoke, writes, demo_input):
+    out = invoke(FN, _event(demo_input))
+    assert out["status"] == "ok", out
+    assert out["attempt"] == 1
+    dns = out["dns"]
+    assert dns["rr"] == "app" and dns["domain"] == "example.test" and dns["type"] == "CNAME"
+    assert dns["value"] == DEMO["dns_name"] and dns["ttl"] == 600 and dns["propagated"] is True
+    made = writes.since()
+    assert out["writes"] == len(made) == 2, made   # AddDomainRecord + UpdateDomainRecordRemark
+    assert {c["action"] for c in made} == {"AddDomainRecord", "UpdateDomainRecordRemark"}
+
+    # the record is ours (remark) and the local DNS server answers it
+    rec = live_cloud.store.get("dns.record", dns["record_id"])
+    assert rec["Remark"] == f"alb-mtls:{demo_input['load_balancer_id']}-443" and rec["Line"] == "default"
+    import dns.resolver as dns_resolver
+    from shared.settings import Settings
+    host, port = Settings.load().dns_server_address()
+    r = dns_resolver.Resolver(configure=False)
+    r.nameservers, r.port, r.lifetime = [host], port, 3
+    assert r.resolve("app.example.test", "A")[0].address == "127.0.0.1"
+
+    writes.mark()
+    again = invoke(FN, _event(demo_input, attempt=3))
+    assert again["status"] == "ok" and again["writes"] == 0 and again["attempt"] == 4
+    assert again["dns"]["record_id"] == dns["record_id"]
+    assert writes.since() == []
+
+
+def test_owned_record_pointing_elsewhere_is_updated(live_cloud, invoke, writes, demo_input):
+    from localcloud.products.alidns import add_record
+    add_record(live_cloud.store, 0, "example.test", "app", "CNAME", "old-alb.cn-hangzhou.alb.aliyuncs.com",
+               remark=f"alb-mtls:{demo_input['load_balancer_id']}-443")
+    writes.mark()
+    out = invoke(FN, _event(demo_input))
+    assert out["status"] == "ok", out
+    assert out["writes"] == 1 and [c["action"] for c in writes.since()] == ["UpdateDomainRecord"]
+    assert out["dns"]["value"] == DEMO["dns_name"]
+
+
+def test_foreign_cname_is_a_conflict(live_cloud, invoke, writes, demo_input):
+    from localcloud.products.alidns import add_record
+    add_record(live_cloud.store, 0, "example.test", "app", "CNAME", "someone-else.example.net")
+    writes.mark()
+    out = invoke(FN, _event(demo_input))
+    assert out["status"] == "failed" and out["error"]["code"] == "DNS_CONFLICT", out
+    assert "someone-else.example.net" in out["error"]["message"]
+    assert writes.since() == []
+
+
+def test_conflicting_a_record_is_refused(live_cloud, invoke, writes, demo_input):
+    out = invoke(FN, _event(_with(demo_input, rr="legacy")))
+    assert out["status"] == "failed" and out["error"]["code"] == "DNS_CONFLICT", out
+    assert "legacy A 203.0.113.20" in out["error"]["message"]
+    assert writes.since() == []
+
+
+def test_apex_is_refused_without_allow_apex(live_cloud, invoke, writes, demo_input):
+    out = invoke(FN, _event(_with(demo_input, rr="@")))
+    assert out["status"] == "failed" and out["error"]["code"] == "APEX_CNAME_REFUSED", out
+    assert writes.since() == []
+
+
+def test_ttl_below_the_edition_minimum(live_cloud, invoke, writes, demo_input):
+    out = invoke(FN, _event(_with(demo_input, ttl=60)))
+    assert out["status"] == "failed" and out["error"]["code"] == "TTL_BELOW_MINIMUM", out
+    assert "600" in out["error"]["message"]
+    assert writes.since() == []
+
+
+def test_unknown_domain_is_added_and_the_txt_is_named(live_cloud, invoke, writes, demo_input):
+    out = invoke(FN, _event(_with(demo_input, domain="unknown-zone.test")))
+    assert out["status"] == "failed" and out["error"]["code"] == "DOMAIN_NOT_IN_ACCOUNT", out
+    from localcloud.products.alidns import txt_for_verify
+    txt = txt_for_verify("ADD_SUB_DOMAIN", "unknown-zone.test")
+    msg = out["error"]["message"]
+    assert txt["RR"] in msg and txt["Value"] in msg
+    assert [c["action"] for c in writes.since()] == ["AddDomain"]

@@ -1,0 +1,118 @@
+"""The pure CNAME conflict rules (shared.dns_rules), table-driven plus hypothesis."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.dns_rules import CnamePlan, DnsRecord, canon_host, min_ttl_for, owner_remark, plan_cname
+from shared.errors import AlbMtlsError
+
+LK = "alb-demostd000000000001-443"
+MINE = owner_remark(LK)
+ALB = "alb-demostd000000000001.cn-hangzhou.alb.aliyuncs.com"
+
+
+def rec(rr="app", type="CNAME", value=ALB, line="default", remark=MINE, rid="1", ttl=600):
+    return DnsRecord(record_id=rid, rr=rr, type=type, value=value, ttl=ttl, line=line, remark=remark)
+
+
+# (id, records, kwargs, expected action | error code, expected record_id, claim_remark)
+CASES = [
+    ("empty → add", [], {}, "add", None, False),
+    ("same value ours → none", [rec()], {}, "none", "1", False),
+    ("same value, trailing dot and case → none", [rec(value=ALB.upper() + ".")], {}, "none", "1", False),
+    ("same value without remark → none + claim", [rec(remark=None)], {}, "none", "1", True),
+    ("same value foreign remark → none, no claim", [rec(remark="someone")], {}, "none", "1", False),
+    ("ours elsewhere → update", [rec(value="old.alb.aliyuncs.com")], {}, "update", "1", False),
+    ("ours elsewhere, replace off → conflict", [rec(value="old.alb.aliyuncs.com")],
+     {"replace_owned": False}, "DNS_CONFLICT", None, False),
+    ("other listener's CNAME → conflict", [rec(value="x.example.net", remark=owner_remark("alb-x-443"))], {},
+     "DNS_CONFLICT", None, False),
+    ("foreign CNAME → conflict", [rec(value="x.example.net", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("A → conflict", [rec(type="A", value="203.0.113.20", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("AAAA → conflict", [rec(type="AAAA", value="2001:db8::1", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("MX on host → conflict", [rec(type="MX", value="mx.example.test", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("TXT on host → conflict", [rec(type="TXT", value="v=spf1", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("NS → conflict", [rec(type="NS", value="ns.example.net", remark=None)], {}, "DNS_CONFLICT", None, False),
+    ("A on another line → add", [rec(type="A", value="203.0.113.20", line="telecom")], {}, "add", None, False),
+    ("CNAME on another line → add", [rec(value="x.example.net", line="oversea", remark=None)], {}, "add", None,
+     False),
+    ("A on another rr → add", [rec(rr="www", type="A", value="203.0.113.10")], {}, "add", None, False),
+    ("apex refused", [], {"rr": "@"}, "APEX_CNAME_REFUSED", None, False),
+    ("apex allowed, MX tolerated", [rec(rr="@", type="MX", value="mx.example.test", remark=None)],
+     {"rr": "@", "allow_apex": True}, "add", None, False),
+    ("apex allowed, TXT tolerated", [rec(rr="@", type="TXT", value="v=spf1", remark=None)],
+     {"rr": "@", "allow_apex": True}, "add", None, False),
+    ("apex allowed, A conflicts", [rec(rr="@", type="A", value="203.0.113.1", remark=None)],
+     {"rr": "@", "allow_apex": True}, "DNS_CONFLICT", None, False),
+    ("ttl below minimum", [], {"ttl": 60}, "TTL_BELOW_MINIMUM", None, False),
+    ("ttl at minimum", [], {"ttl": 600}, "add", None, False),
+    ("ttl 60 on a paid edition", [], {"ttl": 60, "min_ttl": 60}, "add", None, False),
+]
+
+
+@pytest.mark.parametrize("name,records,kw,expected,rid,claim", CASES, ids=[c[0] for c in CASES])
+def test_conflict_rules(name, records, kw, expected, rid, claim):
+    args = {"rr": "app", "domain": "example.test", "value": ALB, "ttl": 600, "min_ttl": 600, "listener_key": LK}
+    args.update(kw)
+    if expected in ("add", "update", "none"):
+        plan = plan_cname(records, **args)
+        assert plan.action == expected
+        assert plan.record_id == rid
+        assert plan.claim_remark is claim
+    else:
+        with pytest.raises(AlbMtlsError) as ei:
+            plan_cname(records, **args)
+        assert ei.value.code == expected
+
+
+def test_conflict_message_names_the_records():
+    with pytest.raises(AlbMtlsError) as ei:
+        plan_cname([rec(rr="legacy", type="A", value="203.0.113.20", rid="77", remark=None)], rr="legacy",
+                   domain="example.test", value=ALB, ttl=600, min_ttl=600, listener_key=LK)
+    assert "legacy.example.test" in ei.value.message and "legacy A 203.0.113.20" in ei.value.message
+    assert "77" in ei.value.message
+
+
+def test_plan_dict_and_helpers():
+    assert CnamePlan("add", "app", ALB, 600).to_dict() == {"action": "add", "ttl": 600, "value": ALB, "rr": "app",
+                                                          "line": "default"}
+    assert CnamePlan("update", "app", ALB, 600, record_id="9").to_dict()["record_id"] == "9"
+    assert min_ttl_for(None, "mianfei") == 600 and min_ttl_for("60", None) == 60
+    assert min_ttl_for(None, "version_enterprise_advanced") == 1 and min_ttl_for(None, None) == 600
+    assert canon_host(" A.B. ") == "a.b"
+    assert DnsRecord.from_api({"RecordId": 5, "RR": "App", "Type": "cname", "Value": "x", "TTL": 600}).rr == "app"
+
+
+_types = st.sampled_from(["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA"])
+_lines = st.sampled_from(["default", "telecom"])
+_rrs = st.sampled_from(["app", "www", "@"])
+_values = st.sampled_from([ALB, "x.example.net", "203.0.113.9"])
+_remarks = st.sampled_from([None, MINE, "other"])
+_records = st.lists(st.builds(rec, rr=_rrs, type=_types, value=_values, line=_lines, remark=_remarks,
+                              rid=st.text("0123456789", min_size=1, max_size=3)), max_size=6)
+
+
+@given(records=_records, rr=_rrs, allow_apex=st.booleans(), replace=st.booleans(), ttl=st.integers(1, 86400))
+def test_plan_properties(records, rr, allow_apex, replace, ttl):
+    args = dict(rr=rr, domain="example.test", value=ALB, ttl=ttl, min_ttl=600, listener_key=LK,
+                allow_apex=allow_apex, replace_owned=replace)
+    try:
+        plan = plan_cname(records, **args)
+    except AlbMtlsError as exc:
+        assert exc.code in {"DNS_CONFLICT", "APEX_CNAME_REFUSED", "TTL_BELOW_MINIMUM"}
+        return
+    same = [r for r in records if r.rr == rr and r.line == "default"]
+    assert rr != "@" or allow_apex
+    assert ttl >= 600
+    if plan.action == "add":          # nothing on (rr, default) but apex-tolerated MX/TXT
+        assert all(rr == "@" and r.type in ("MX", "TXT") for r in same)
+    elif plan.action == "update":     # only ever our own CNAME, and only when allowed
+        target = next(r for r in same if r.record_id == plan.record_id)
+        assert replace and target.type == "CNAME" and target.remark == MINE and canon_host(target.value) != ALB.lower()
+    else:                             # never a write against someone else's record value
+        target = next(r for r in same if r.record_id == plan.record_id)
+        assert target.type == "CNAME" and canon_host(target.value) == ALB.lower()
+    # the decision does not depend on records of other hosts or lines
+    assert plan_cname(same, **args).action == plan.action
