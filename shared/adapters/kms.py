@@ -1,0 +1,195 @@
+"""Thin adapter over KMS Secrets Manager (``alibabacloud_kms20160120``, API ``2016-01-20``).
+
+Every call goes through ``ctx.call`` (the one retry layer). Secret *values* are returned only by
+:func:`get_secret_value`, inside a :class:`SecretValue` whose ``repr`` hides them; they are never
+logged, put into results or exception messages. Not-found is ``Forbidden.ResourceNotFound``
+(HTTP 404) on KMS; functions documented to return ``None`` turn it into ``None``.
+
+Versions: each stored value has a caller-chosen ``VersionId`` (unique per secret; repeating one is
+``Rejected.ResourceExist``) and stage labels; a new version takes ``ACSCurrent`` and the former
+current one becomes ``ACSPrevious``. Binary values (``SecretDataType=binary``) travel Base64-encoded.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shared.errors import AlbMtlsError, Code
+
+__all__ = [
+    "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue", "SecretSummary", "describe_secret", "get_secret_value",
+    "create_secret", "put_secret_value", "list_secrets", "store_version",
+]
+
+CURRENT, PREVIOUS = "ACSCurrent", "ACSPrevious"
+DataType = Literal["text", "binary"]
+LIST_PAGE_SIZE = 100  # ListSecrets PageSize maximum
+MAX_PAGES = 10_000
+
+
+def _models() -> Any:
+    from alibabacloud_kms20160120 import models
+
+    return models
+
+
+def _is_exists(exc: AlbMtlsError) -> bool:
+    return (exc.cloud_code or "") == "Rejected.ResourceExist" or (exc.status_code == 409 and "Exist" in (exc.cloud_code or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """``DescribeSecret``: metadata only (times as the API's ISO 8601 strings)."""
+
+    name: str
+    arn: str | None
+    description: str | None
+    secret_type: str | None
+    create_time: str | None
+    update_time: str | None
+    planned_delete_time: str | None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretValue:
+    """``GetSecretValue``: ``data`` is the value as the API returns it (Base64 text for binary);
+    hidden from ``repr``."""
+
+    name: str
+    version_id: str
+    data_type: str
+    stages: tuple[str, ...]
+    data: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSummary:
+    """A ``ListSecrets`` item."""
+
+    name: str
+    secret_type: str | None
+    create_time: str | None
+    update_time: str | None
+    planned_delete_time: str | None
+
+
+def describe_secret(ctx: Any, name: str, *, fetch_tags: bool = False) -> SecretInfo | None:
+    """``DescribeSecret(SecretName)`` → :class:`SecretInfo`, or ``None`` when there is no such secret.
+    Raises other ``AlbMtlsError``."""
+    m = _models()
+    client = ctx.client("kms")
+    req = m.DescribeSecretRequest(secret_name=name, fetch_tags="true" if fetch_tags else None)
+    try:
+        b = ctx.call("kms:DescribeSecret", lambda: client.describe_secret(req), product="kms").body
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            return None
+        raise
+    tags = tuple((t.tag_key, t.tag_value) for t in (getattr(b.tags, "tag", None) or [])) if b.tags else ()
+    return SecretInfo(name=b.secret_name or name, arn=b.arn, description=b.description, secret_type=b.secret_type,
+                      create_time=b.create_time, update_time=b.update_time,
+                      planned_delete_time=b.planned_delete_time, tags=tags)
+
+
+def get_secret_value(ctx: Any, name: str, *, version_id: str | None = None,
+                     stage: str | None = None) -> SecretValue | None:
+    """``GetSecretValue`` of one version: by ``version_id``, by ``stage``, or (neither) ``ACSCurrent``.
+
+    Returns ``None`` when the secret or that version does not exist. A secret in its deletion
+    window raises ``AlbMtlsError`` (``Rejected.ResourceInDeleteWindow``), as do other failures.
+    """
+    m = _models()
+    client = ctx.client("kms")
+    req = m.GetSecretValueRequest(secret_name=name, version_id=version_id, version_stage=stage)
+    try:
+        b = ctx.call("kms:GetSecretValue", lambda: client.get_secret_value(req), product="kms").body
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            return None
+        raise
+    stages = tuple(getattr(b.version_stages, "version_stage", None) or ()) if b.version_stages else ()
+    return SecretValue(name=b.secret_name or name, version_id=b.version_id, data_type=b.secret_data_type or "text",
+                       stages=stages, data=b.secret_data or "")
+
+
+def create_secret(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                  description: str | None = None, tags: dict[str, str] | None = None) -> None:
+    """``CreateSecret`` (generic secret) with its first version ``version_id`` (``ACSCurrent``).
+
+    ``data``: text, or Base64 for ``data_type="binary"``. A write. Raises ``AlbMtlsError``
+    (``Rejected.ResourceExist`` when the name is taken — see :func:`store_version`).
+    """
+    m = _models()
+    client = ctx.client("kms")
+    req = m.CreateSecretRequest(
+        secret_name=name, secret_data=data, secret_data_type=data_type, version_id=version_id,
+        description=description,
+        tags=json.dumps([{"TagKey": k, "TagValue": v} for k, v in tags.items()]) if tags else None)
+    ctx.call("kms:CreateSecret", lambda: client.create_secret(req), product="kms")
+
+
+def put_secret_value(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                     stages: list[str] | None = None) -> None:
+    """``PutSecretValue``: a new version ``version_id`` (default stage ``ACSCurrent``). A write.
+    Raises ``AlbMtlsError`` (``Rejected.ResourceExist`` when the version exists)."""
+    m = _models()
+    client = ctx.client("kms")
+    req = m.PutSecretValueRequest(secret_name=name, secret_data=data, secret_data_type=data_type,
+                                  version_id=version_id, version_stages=json.dumps(stages) if stages else None)
+    ctx.call("kms:PutSecretValue", lambda: client.put_secret_value(req), product="kms")
+
+
+def list_secrets(ctx: Any, *, page_size: int = LIST_PAGE_SIZE) -> Iterator[SecretSummary]:
+    """``ListSecrets`` over every page (``PageNumber``/``PageSize``), one page in memory at a time."""
+    m = _models()
+    client = ctx.client("kms")
+    page = 1
+    seen = 0
+    while page <= MAX_PAGES:
+        req = m.ListSecretsRequest(page_number=page, page_size=page_size)
+        b = ctx.call("kms:ListSecrets", lambda req=req: client.list_secrets(req), product="kms").body
+        items = list(getattr(b.secret_list, "secret", None) or []) if b.secret_list else []
+        for s in items:
+            yield SecretSummary(name=s.secret_name, secret_type=s.secret_type, create_time=s.create_time,
+                                update_time=s.update_time, planned_delete_time=s.planned_delete_time)
+        seen += len(items)
+        if not items or len(items) < page_size or (b.total_count is not None and seen >= b.total_count):
+            return
+        page += 1
+
+
+def store_version(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                  description: str | None = None, tags: dict[str, str] | None = None) -> int:
+    """Make ``version_id`` the ``ACSCurrent`` version of secret ``name`` holding ``data``.
+
+    Observe first: when that version already exists, nothing is written (a re-run). Else
+    ``CreateSecret`` for a new secret, ``PutSecretValue`` for an existing one; a lost response
+    (``Rejected.ResourceExist`` on the retry) counts as done. Returns the number of writes (0/1).
+
+    Raises ``AlbMtlsError`` (e.g. the secret is in its deletion window: restore or rename it).
+    """
+    attempted = 0
+    if describe_secret(ctx, name) is None:
+        try:
+            create_secret(ctx, name, data, version_id, data_type=data_type, description=description, tags=tags)
+            return 1
+        except AlbMtlsError as exc:
+            if not _is_exists(exc):
+                raise
+            attempted = 1  # our lost response, or a concurrent creator: the version check decides
+    existing = get_secret_value(ctx, name, version_id=version_id)
+    if existing is not None:
+        if CURRENT not in existing.stages:
+            raise AlbMtlsError(Code.CLOUD_ERROR, f"secret {name!r} holds version {version_id!r} but it is not "
+                               f"{CURRENT}; a newer version was stored after it — not overwriting")
+        return attempted
+    try:
+        put_secret_value(ctx, name, data, version_id, data_type=data_type)
+    except AlbMtlsError as exc:
+        if _is_exists(exc):
+            return 1  # our write took effect, its response was lost
+        raise
+    return 1

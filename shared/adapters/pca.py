@@ -1,0 +1,413 @@
+"""Thin adapter over the CAS Private CA API (``alibabacloud_cas20200630``, API ``2020-06-30``).
+
+Every call goes through ``ctx.call(..., product="pca")``: the one retry layer plus the client-side
+rate limiter of the documented CAS quota (10 requests/s). Errors come out as
+:class:`~shared.errors.AlbMtlsError` (``err.cloud_code``, ``err.is_not_found``). Reads return frozen
+dataclasses with aware UTC datetimes (the API's epoch-**ms** fields converted), normalised serials
+(lowercase hex, no leading zeros) and fingerprints (lowercase hex). The SDK models are imported
+lazily (cold start).
+
+Shapes follow ``reference/alibaba-apis.md`` §2.2 and the SDK model docs. Behaviour the reference
+could not settle (PCA error codes, ``CustomIdentifier`` uniqueness) is handled as the local
+cloud's ``localcloud/products/pca.py::ASSUMPTIONS`` describes, and noted where it matters.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import AlbMtlsError, Code
+
+__all__ = [
+    "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate", "IssuedCertificate",
+    "CertificateStatus", "describe_ca_certificate", "list_ca_certificates", "get_ca_instance_status",
+    "create_client_certificate_with_csr", "describe_client_certificate", "list_client_certificates",
+    "describe_client_certificate_status", "revoke_client_certificate", "is_duplicate_custom_identifier",
+    "find_by_custom_identifier", "SAN_TYPES",
+]
+
+#: ``ShowSize`` used when paging ``ListClientCertificate`` / ``DescribeCACertificateList``: 100, the
+#: largest the local cloud accepts (the real maximum is undocumented, reference §5.6); at 10 req/s
+#: that reads 1,000 certificates a second while holding one page (≤ 100 items) in memory.
+LIST_PAGE_SIZE = 100
+MAX_PAGES = 100_000   # safety bound on paging (10 M certificates)
+
+#: PCA ``SanType`` codes (reference §2.2) for the SAN kinds this project issues.
+SAN_TYPES = {"email": 1, "dns": 2, "uri": 6, "ip": 7}
+
+
+def _models() -> Any:
+    from alibabacloud_cas20200630 import models
+
+    return models
+
+
+def _dt_ms(value: Any) -> datetime | None:
+    """Epoch milliseconds (int or numeric string) → aware UTC datetime; ``None`` for empty."""
+    if value in (None, "", 0, "0"):
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _serial(value: Any) -> str:
+    s = re.sub(r"[^0-9a-fA-F]", "", str(value or "")).lower().lstrip("0")
+    return s or ("0" if value not in (None, "") else "")
+
+
+def _fp(value: Any) -> str | None:
+    return re.sub(r"[^0-9a-fA-F]", "", str(value)).lower() if value else None
+
+
+def _sans(raw: Any) -> tuple[dict[str, Any], ...]:
+    """The ``Sans`` field: a JSON array string of ``{Type, Value}`` → tuple of dicts (bad → ``()``)."""
+    if not raw:
+        return ()
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return ()
+    return tuple({"Type": i.get("Type"), "Value": i.get("Value")} for i in items or () if isinstance(i, dict))
+
+
+# ---------------------------------------------------------------------------------------------
+# CA certificates
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CaCertificate:
+    """A PCA CA certificate (``DescribeCACertificate`` / ``DescribeCACertificateList``).
+
+    ``certificate_type``: ``ROOT`` | ``SUB_ROOT``; ``status``: ``ISSUE`` | ``REVOKE``; ``algorithm``:
+    key family ``RSA`` | ``ECC`` | ``SM2``; ``cert_max_days``: longest validity it issues (days,
+    ``CertMaxTime``); ``remaining_count``: certificates left in its quota (``None`` when not given,
+    e.g. in list items); ``cert_pem``/``chain_pem``: its certificate and ``CaCertChain`` (public).
+    """
+
+    identifier: str
+    certificate_type: str | None
+    status: str | None
+    parent_identifier: str | None
+    common_name: str | None
+    algorithm: str | None
+    key_size: int | None
+    not_before: datetime | None
+    not_after: datetime | None
+    serial: str
+    sha256: str | None
+    cert_pem: str | None = field(default=None, repr=False)
+    chain_pem: str | None = field(default=None, repr=False)
+    cert_max_days: int | None = None
+    remaining_count: int | None = None
+    issued_count: int | None = None
+
+
+def _ca_from(c: Any, chain: Any = None) -> CaCertificate:
+    return CaCertificate(
+        identifier=c.identifier, certificate_type=c.certificate_type, status=c.status,
+        parent_identifier=c.parent_identifier or None, common_name=c.common_name, algorithm=c.algorithm,
+        key_size=c.key_size, not_before=_dt_ms(c.before_date), not_after=_dt_ms(c.after_date),
+        serial=_serial(c.serial_number), sha256=_fp(getattr(c, "sha_2", None)),
+        cert_pem=c.x_509certificate, chain_pem=chain,
+        cert_max_days=getattr(c, "cert_max_time", None), remaining_count=getattr(c, "cert_remaining_count", None),
+        issued_count=getattr(c, "cert_issued_count", None))
+
+
+def describe_ca_certificate(ctx: Any, identifier: str) -> CaCertificate:
+    """``DescribeCACertificate(Identifier)`` → :class:`CaCertificate` (with chain and quota).
+
+    Raises ``AlbMtlsError(CA_NOT_FOUND, field="ca_identifier")`` when the CA does not exist; other
+    ``AlbMtlsError`` / ``TransientError`` as mapped by ``ctx.call``.
+    """
+    m = _models()
+    client = ctx.client("pca")
+    try:
+        resp = ctx.call("pca:DescribeCACertificate",
+                        lambda: client.describe_cacertificate(m.DescribeCACertificateRequest(identifier=identifier)),
+                        product="pca")
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist in this account "
+                               "(DescribeCACertificate); check `ca_identifier` (the sub-CA Identifier from "
+                               "DescribeCACertificateList)", field="ca_identifier", request_id=exc.request_id,
+                               details=exc.details) from None
+        raise
+    c = resp.body.certificate
+    if c is None or not c.identifier:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} was not returned by "
+                           "DescribeCACertificate; check `ca_identifier`", field="ca_identifier")
+    return _ca_from(c, getattr(c, "ca_cert_chain", None))
+
+
+def list_ca_certificates(ctx: Any, *, cert_type: str | None = None, ca_status: str | None = None,
+                         page_size: int = LIST_PAGE_SIZE) -> Iterator[CaCertificate]:
+    """``DescribeCACertificateList`` over every page (``CurrentPage``/``ShowSize``), lazily.
+
+    ``cert_type``: ``root`` | ``subRoot`` | ``externalCa``; ``ca_status``: ``issue`` | ``forbidden`` |
+    ``revoke``. Yields :class:`CaCertificate` (no chain, no quota). Raises ``AlbMtlsError``.
+    """
+    m = _models()
+    client = ctx.client("pca")
+    page = 1
+    while page <= MAX_PAGES:
+        req = m.DescribeCACertificateListRequest(current_page=page, show_size=page_size, cert_type=cert_type,
+                                                 ca_status=ca_status)
+        body = ctx.call("pca:DescribeCACertificateList",
+                        lambda req=req: client.describe_cacertificate_list(req), product="pca").body
+        items = body.certificate_list or []
+        yield from (_ca_from(c) for c in items)
+        if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
+            return
+        page += 1
+
+
+@dataclass(frozen=True, slots=True)
+class CaInstanceStatus:
+    """``GetCAInstanceStatus`` item: ``status`` ``BUY`` | ``USED`` | ``REFUND`` | ``REVOKE``;
+    ``use_expire_time`` = end of the PCA subscription (the bound no certificate may pass)."""
+
+    identifier: str | None
+    instance_id: str | None
+    type: str | None  # noqa: A003 - API name
+    status: str | None
+    cert_total_count: int | None
+    cert_issued_count: int | None
+    before_time: datetime | None
+    after_time: datetime | None
+    use_expire_time: datetime | None
+
+
+def get_ca_instance_status(ctx: Any, identifier: str) -> CaInstanceStatus | None:
+    """``GetCAInstanceStatus(Identifier)`` → the CA's instance status, or ``None`` when the API lists
+    no instance for it (``CA_NOT_FOUND`` when the CA does not exist). Raises ``AlbMtlsError``."""
+    m = _models()
+    client = ctx.client("pca")
+    try:
+        body = ctx.call("pca:GetCAInstanceStatus",
+                        lambda: client.get_cainstance_status(m.GetCAInstanceStatusRequest(identifier=identifier)),
+                        product="pca").body
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist "
+                               "(GetCAInstanceStatus); check `ca_identifier`", field="ca_identifier",
+                               request_id=exc.request_id, details=exc.details) from None
+        raise
+    items = [i for i in (body.instance_status_list or []) if not i.identifier or i.identifier == identifier]
+    if not items:
+        return None
+    i = items[0]
+    return CaInstanceStatus(identifier=i.identifier, instance_id=i.instance_id, type=i.type, status=i.status,
+                            cert_total_count=i.cert_total_count, cert_issued_count=i.cert_issued_count,
+                            before_time=_dt_ms(i.before_time), after_time=_dt_ms(i.after_time),
+                            use_expire_time=_dt_ms(i.use_expire_time))
+
+
+# ---------------------------------------------------------------------------------------------
+# client certificates
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A client (or server) certificate as ``DescribeClientCertificate`` / ``ListClientCertificate``
+    return it. ``status``: ``ISSUE`` | ``REVOKE``; ``certificate_type``: ``CLIENT`` | ``SERVER``;
+    ``sans``: ``({"Type": 1|2|6|7, "Value": …}, …)``; ``cert_pem`` public; ``chain_pem`` only from
+    ``DescribeClientCertificate`` (``CertChain``)."""
+
+    identifier: str
+    serial: str
+    common_name: str | None
+    status: str | None
+    certificate_type: str | None
+    parent_identifier: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    custom_identifier: str | None
+    algorithm: str | None
+    sha256: str | None
+    sans: tuple[dict[str, Any], ...] = ()
+    cert_pem: str | None = field(default=None, repr=False)
+    chain_pem: str | None = field(default=None, repr=False)
+
+
+def _client_from(c: Any) -> ClientCertificate:
+    return ClientCertificate(
+        identifier=c.identifier, serial=_serial(c.serial_number), common_name=c.common_name, status=c.status,
+        certificate_type=c.certificate_type, parent_identifier=c.parent_identifier or None,
+        not_before=_dt_ms(c.before_date), not_after=_dt_ms(c.after_date),
+        custom_identifier=c.custom_identifier or None, algorithm=c.algorithm, sha256=_fp(getattr(c, "sha_2", None)),
+        sans=_sans(c.sans), cert_pem=c.x_509certificate, chain_pem=getattr(c, "cert_chain", None))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    """What ``CreateClientCertificateWithCsr`` answered: the new ``identifier`` and ``serial``."""
+
+    identifier: str
+    serial: str
+    cert_pem: str | None = field(default=None, repr=False)
+
+
+def is_duplicate_custom_identifier(exc: AlbMtlsError) -> bool:
+    """True when ``exc`` says the ``CustomIdentifier`` is already used (``DuplicateCustomIdentifier``
+    on the local cloud; the real code is undocumented, reference §5.5, so any code naming a
+    duplicate/existing custom identifier counts)."""
+    cc = (exc.cloud_code or "").lower()
+    return cc == "duplicatecustomidentifier" or ("customidentifier" in cc and ("duplicate" in cc or "exist" in cc))
+
+
+def create_client_certificate_with_csr(ctx: Any, *, parent_identifier: str, csr_pem: str, before_time: int,
+                                       after_time: int, custom_identifier: str | None = None,
+                                       san_type: int | None = None, san_value: str | None = None,
+                                       immediately: int = 0) -> IssuedCertificate:
+    """``CreateClientCertificateWithCsr`` — issue a client certificate for our CSR under the sub-CA.
+
+    Parameters: ``before_time``/``after_time`` epoch **seconds** (both set: the exact validity);
+    ``custom_identifier`` ≤ 64 chars, a unique key (retry de-duplication); ``san_type``/``san_value``
+    (one SAN kind, comma-separated values; the CSR's SANs are requested as well); ``immediately``
+    0 (ids only), 1 (+ certificate), 2 (+ chain).
+
+    A write (1 mutating call). No ``ClientToken`` exists on this action: a retry after a lost
+    response surfaces as a duplicate ``CustomIdentifier`` (:func:`is_duplicate_custom_identifier`).
+
+    Raises ``AlbMtlsError`` (``CA_NOT_FOUND`` for an unknown parent; ``QUOTA_EXCEEDED``; cloud codes
+    such as ``InvalidParameter.Validity`` / ``.Algorithm`` / ``.Csr`` as ``CLOUD_ERROR`` with
+    ``cloud_code``) or ``TransientError``.
+    """
+    m = _models()
+    client = ctx.client("pca")
+    req = m.CreateClientCertificateWithCsrRequest(
+        csr=csr_pem, parent_identifier=parent_identifier, before_time=before_time, after_time=after_time,
+        custom_identifier=custom_identifier, san_type=san_type, san_value=san_value, immediately=immediately)
+    try:
+        body = ctx.call("pca:CreateClientCertificateWithCsr",
+                        lambda: client.create_client_certificate_with_csr(req), product="pca").body
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the issuing sub-CA {parent_identifier!r} does not exist; check "
+                               "`ca_identifier`", field="ca_identifier", request_id=exc.request_id,
+                               details=exc.details) from None
+        if (exc.cloud_code or "").startswith("QuotaExceeded") and exc.code != Code.QUOTA_EXCEEDED:
+            raise AlbMtlsError(Code.QUOTA_EXCEEDED, exc.message + "; buy more certificates for the sub-CA",
+                               request_id=exc.request_id, details=exc.details) from None
+        raise
+    return IssuedCertificate(identifier=body.identifier, serial=_serial(body.serial_number),
+                             cert_pem=getattr(body, "x_509certificate", None))
+
+
+def describe_client_certificate(ctx: Any, identifier: str) -> ClientCertificate | None:
+    """``DescribeClientCertificate(Identifier)`` → :class:`ClientCertificate` (with PEM and chain),
+    or ``None`` when it does not exist. Raises other ``AlbMtlsError``."""
+    m = _models()
+    client = ctx.client("pca")
+    try:
+        body = ctx.call("pca:DescribeClientCertificate",
+                        lambda: client.describe_client_certificate(
+                            m.DescribeClientCertificateRequest(identifier=identifier)), product="pca").body
+    except AlbMtlsError as exc:
+        if exc.is_not_found:
+            return None
+        raise
+    c = body.certificate
+    return _client_from(c) if c is not None and c.identifier else None
+
+
+def list_client_certificates(ctx: Any, *, page_size: int = LIST_PAGE_SIZE,
+                             start_page: int = 1) -> Iterator[ClientCertificate]:
+    """Every certificate ``ListClientCertificate`` lists (CLIENT and SERVER; filter on
+    ``certificate_type`` / ``parent_identifier``), one page (``ShowSize`` = ``page_size``, default
+    :data:`LIST_PAGE_SIZE`) at a time: memory is one page whatever the count; each page is one
+    rate-limited call. Items carry no chain. Raises ``AlbMtlsError``."""
+    m = _models()
+    client = ctx.client("pca")
+    page = start_page
+    while page <= MAX_PAGES:
+        req = m.ListClientCertificateRequest(current_page=page, show_size=page_size)
+        body = ctx.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req),
+                        product="pca").body
+        items = body.certificate_list or []
+        for c in items:
+            yield _client_from(c)
+        if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
+            return
+        page += 1
+
+
+def find_by_custom_identifier(ctx: Any, custom_identifier: str, *,
+                              hint_identifier: str | None = None) -> ClientCertificate | None:
+    """The certificate issued under ``custom_identifier``, or ``None``.
+
+    Tries ``hint_identifier`` first (the id a duplicate error named), then reads
+    ``ListClientCertificate`` from the last page backwards (newest certificates last on the local
+    cloud) and forwards from page 1, stopping at the first match. Read-only.
+    """
+    if hint_identifier:
+        c = describe_client_certificate(ctx, hint_identifier)
+        if c is not None and c.custom_identifier == custom_identifier:
+            return c
+    m = _models()
+    client = ctx.client("pca")
+    first = ctx.call("pca:ListClientCertificate",
+                     lambda: client.list_client_certificate(
+                         m.ListClientCertificateRequest(current_page=1, show_size=LIST_PAGE_SIZE)),
+                     product="pca").body
+    for c in first.certificate_list or []:
+        if c.custom_identifier == custom_identifier:
+            return describe_client_certificate(ctx, c.identifier)
+    pages = int(first.page_count or 1)
+    for page in range(pages, 1, -1):
+        req = m.ListClientCertificateRequest(current_page=page, show_size=LIST_PAGE_SIZE)
+        body = ctx.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req),
+                        product="pca").body
+        for c in body.certificate_list or []:
+            if c.custom_identifier == custom_identifier:
+                return describe_client_certificate(ctx, c.identifier)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateStatus:
+    """``DescribeClientCertificateStatus`` item: ``status`` ``good`` | ``revoked`` | ``unknown``."""
+
+    serial: str
+    status: str | None
+    revoke_time: datetime | None
+
+
+def describe_client_certificate_status(ctx: Any, identifiers: list[str] | tuple[str, ...]) -> list[CertificateStatus]:
+    """``DescribeClientCertificateStatus`` for up to 50 identifiers per call (comma-joined), in order.
+    Raises ``AlbMtlsError``."""
+    m = _models()
+    client = ctx.client("pca")
+    out: list[CertificateStatus] = []
+    ids = list(identifiers)
+    for i in range(0, len(ids), 50):
+        chunk = ",".join(ids[i:i + 50])
+        body = ctx.call("pca:DescribeClientCertificateStatus",
+                        lambda chunk=chunk: client.describe_client_certificate_status(
+                            m.DescribeClientCertificateStatusRequest(identifier=chunk)), product="pca").body
+        out.extend(CertificateStatus(serial=_serial(s.serial_number), status=s.status,
+                                     revoke_time=_dt_ms(s.revoke_time)) for s in body.certificate_status or [])
+    return out
+
+
+def revoke_client_certificate(ctx: Any, identifier: str) -> bool:
+    """Revoke (``CreateRevokeClientCertificate``) unless already revoked; returns True when it wrote.
+
+    Looks first (``DescribeClientCertificate``): an already ``REVOKE`` certificate makes no call.
+    Raises ``AlbMtlsError(CERT_NOT_FOUND)`` for an unknown identifier, other ``AlbMtlsError``.
+    """
+    current = describe_client_certificate(ctx, identifier)
+    if current is None:
+        raise AlbMtlsError(Code.CERT_NOT_FOUND, f"client certificate {identifier!r} does not exist")
+    if current.status == "REVOKE":
+        return False
+    m = _models()
+    client = ctx.client("pca")
+    ctx.call("pca:CreateRevokeClientCertificate",
+             lambda: client.create_revoke_client_certificate(
+                 m.CreateRevokeClientCertificateRequest(identifier=identifier)), product="pca")
+    return True

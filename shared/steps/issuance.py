@@ -1,0 +1,614 @@
+"""Client certificates: the CA preflight, issuance/reuse per client, and the ``issue_client_cert`` step.
+
+Path (DESIGN.md §2): event → input → **observe** (the sub-CA, and per client the secrets and the
+PCA certificate this automation stored for it — read-only) → **decide** (pure: reuse or issue, and
+the validity window, for *every* client before any write) → **act** (key pair in the CA's family →
+CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks → password → PFX → three secret
+versions) → **read back** (the stored ``ACSCurrent`` versions are the new certificate's) → result.
+
+Where things are kept, per client ``cn`` on listener ``<lb>-<port>`` (``inp.secret_name``):
+
+* ``<prefix>/<listener>/<cn>/pfx`` — the PKCS#12 (``SecretDataType=binary``: Base64 of the DER);
+* ``<prefix>/<listener>/<cn>/password`` — its password (text), delivered through a separate channel;
+* ``<prefix>/<listener>/<cn>/meta`` — non-secret certificate metadata (compact JSON,
+  :class:`CertMeta`: PCA identifier, serial, validity, fingerprint, profile, days, SANs, CA,
+  renew_before_days, custom identifier), written last, so it marks a complete issuance.
+
+Every version's ``VersionId`` is the certificate serial (lowercase hex), so the three are matched
+by version and a re-run finds what is stored instead of writing again.
+
+``CustomIdentifier`` of an issued certificate: ``albmtls-<listener key>-<12 hex>`` where the hex is
+``sha256(execution name or request id, cn[, n])`` (:func:`custom_identifier`). The rotation scan
+recognises this automation's certificates and their listener from it
+(:func:`parse_custom_identifier`); a retry after a lost response meets the duplicate and continues
+with the certificate already issued — when its public key is the one in memory. A certificate
+issued by an invocation that died before storing it (its key is gone) is skipped with the next
+``n`` and left to expire.
+
+Private keys and passwords never leave this process: results, logs and exceptions carry ids,
+serials, fingerprints and secret names only.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from shared import pki, renewal
+from shared.adapters import kms as kms_api
+from shared.adapters import pca as pca_api
+from shared.clock import iso_utc, parse_iso
+from shared.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
+from shared.errors import AlbMtlsError, Code, TransientError, invalid_input
+
+__all__ = [
+    "STEP", "SecretNames", "secret_names", "custom_identifier", "parse_custom_identifier",
+    "custom_identifier_matches_listener", "CertMeta", "CaView", "observe_ca", "preflight_ca", "CurrentCert",
+    "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
+    "IssueClientCertResult", "run",
+]
+
+STEP = "issue_client_cert"
+CUSTOM_ID_PREFIX = "albmtls-"
+CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
+MAX_ISSUE_ATTEMPTS = 5             # CustomIdentifier suffixes tried before giving up
+BACKDATE = renewal.DEFAULT_BACKDATE
+CLOCK_SKEW = timedelta(minutes=5)  # tolerated between our clock and the PCA's when checking a new leaf
+META_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# names and identifiers
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """The KMS secret names of one client: ``pfx``, ``password`` and ``meta``."""
+
+    pfx: str
+    password: str
+    meta: str
+
+
+def secret_names(inp: ProvisionInput, cn: str) -> SecretNames:
+    """``<secret_prefix>/<listener key>/<cn>/{pfx,password,meta}`` for client ``cn`` of ``inp``."""
+    pfx = inp.secret_name(cn, "pfx")
+    return SecretNames(pfx=pfx, password=inp.secret_name(cn, "password"), meta=pfx[: -len("pfx")] + "meta")
+
+
+def _listener_ref(listener_key: str) -> str:
+    """The listener key itself when it fits the CustomIdentifier, else ``h`` + 16 hex of its hash."""
+    if len(CUSTOM_ID_PREFIX) + len(listener_key) + 13 <= CUSTOM_ID_MAX:
+        return listener_key
+    return "h" + hashlib.sha256(listener_key.encode()).hexdigest()[:16]
+
+
+def custom_identifier(listener_key: str, seed: str, cn: str, n: int = 0) -> str:
+    """``albmtls-<listener key>-<12 hex of sha256(seed, cn[, n])>`` (≤ 64 chars; a listener key too long
+    for that is replaced by ``h<16 hex of its sha256>``). ``seed``: the execution name, or the request
+    id when there is none; ``n`` > 0 after an identifier was taken by a certificate whose key is lost."""
+    raw = f"{seed}\x1f{cn}" + (f"\x1f{n}" if n else "")
+    return f"{CUSTOM_ID_PREFIX}{_listener_ref(listener_key)}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+
+
+_CUSTOM_ID_RE = re.compile(r"^albmtls-(.+)-([0-9a-f]{12})$")
+
+
+def parse_custom_identifier(value: str | None) -> str | None:
+    """The listener reference (listener key, or ``h<hash>``) of a CustomIdentifier this automation
+    made; ``None`` for anything else. Compare with :func:`custom_identifier_matches_listener`."""
+    m = _CUSTOM_ID_RE.match(value or "")
+    return m.group(1) if m else None
+
+
+def custom_identifier_matches_listener(value: str | None, listener_key: str) -> bool:
+    """True when ``value`` is a CustomIdentifier this automation made for ``listener_key``."""
+    ref = parse_custom_identifier(value)
+    return ref is not None and ref == _listener_ref(listener_key)
+
+
+def _seed(ctx: Any) -> str:
+    return str(ctx.execution_name or ctx.request_id)
+
+
+def _own_ids(ctx: Any, listener_key: str, cn: str) -> set[str]:
+    seed = _seed(ctx)
+    return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata kept beside the secrets
+# ---------------------------------------------------------------------------------------------
+class CertMeta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Non-secret metadata of the stored certificate (the ``…/meta`` secret, compact JSON).
+    Times ISO 8601 UTC; ``fingerprint_sha256`` lowercase hex; ``sans`` sorted."""
+
+    v: int = META_VERSION
+    common_name: str
+    identifier: str
+    serial: str
+    not_before: str
+    not_after: str
+    fingerprint_sha256: str
+    profile: str
+    days: int
+    sans: tuple[str, ...] = ()
+    ca: str
+    renew_before_days: int | None = None
+    custom_identifier: str | None = None
+    key_algorithm: str | None = None
+    issued_at: str | None = None
+
+    def times(self) -> renewal.CertTimes:
+        return renewal.CertTimes(parse_iso(self.not_before), parse_iso(self.not_after), self.renew_before_days)
+
+
+def _norm_sans(sans: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(sans)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the sub-CA
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CaView:
+    """The issuing sub-CA as observed: the certificate, its subscription end, the leaf key algorithm."""
+
+    ca: pca_api.CaCertificate
+    instance: pca_api.CaInstanceStatus | None
+    key_algorithm: pki.KeyAlgorithm
+
+    @property
+    def identifier(self) -> str:
+        return self.ca.identifier
+
+    @property
+    def subscription_end(self) -> datetime | None:
+        return self.instance.use_expire_time if self.instance else None
+
+    def window(self, now: datetime, client: ClientSpec, index: int | None = None) -> renewal.ValidityWindow:
+        """The validity for ``client`` issued at ``now`` (``CA_EXPIRES_TOO_SOON`` if it does not fit)."""
+        field = f"clients[{index}].days" if index is not None else "days"
+        if self.ca.cert_max_days and client.days > self.ca.cert_max_days:
+            raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON,
+                               f"client {client.common_name!r}: {client.days} days is longer than the sub-CA issues "
+                               f"now (CertMaxTime {self.ca.cert_max_days} days, CA ends "
+                               f"{iso_utc(self.ca.not_after) if self.ca.not_after else '?'}); ask for fewer days",
+                               field=field, details={"days": client.days, "max_days": self.ca.cert_max_days})
+        return renewal.validity_window(now, client.days, ca_not_after=self.ca.not_after,
+                                       subscription_end=self.subscription_end, ca_not_before=self.ca.not_before,
+                                       backdate=BACKDATE, common_name=client.common_name, field=field)
+
+
+def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
+    """Read the sub-CA ``inp.ca_identifier`` (``DescribeCACertificate``, ``GetCAInstanceStatus``) and
+    check it can issue. Read-only.
+
+    Raises
+    ------
+    AlbMtlsError
+        ``INVALID_INPUT`` (field ``ca_identifier``) for a CAS id or a ROOT CA; ``CA_NOT_FOUND`` when it
+        does not exist or cannot issue (revoked/forbidden, instance not in use);
+        ``CA_EXPIRES_TOO_SOON`` when it has ended; ``CA_ALGORITHM_MISMATCH`` when its key is neither
+        EC nor RSA (e.g. SM2); ``QUOTA_EXCEEDED`` when its certificate quota is used up.
+    """
+    ident = inp.ca_id.for_pca()
+    ca = pca_api.describe_ca_certificate(ctx, ident)
+    if ca.certificate_type and ca.certificate_type != "SUB_ROOT":
+        raise invalid_input("ca_identifier", f"the private CA {ident!r} is a {ca.certificate_type} CA; client "
+                            "certificates are issued by a subordinate CA (SUB_ROOT): give its Identifier")
+    if ca.status and ca.status != "ISSUE":
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the sub-CA {ident!r} cannot issue: its status is {ca.status}; "
+                           "use an issuing (ISSUE) sub-CA", field="ca_identifier")
+    instance = pca_api.get_ca_instance_status(ctx, ident)
+    if instance is not None and instance.status and instance.status != "USED":
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA instance of {ident!r} is {instance.status}, not in "
+                           "use (USED); enable or renew it in the PCA console", field="ca_identifier")
+    now = ctx.clock.now()
+    if ca.not_after is None or ca.not_after <= now:
+        raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON, f"the sub-CA {ident!r} has ended "
+                           f"({iso_utc(ca.not_after) if ca.not_after else 'no end date'}); renew it",
+                           field="ca_identifier")
+    if instance is not None and instance.use_expire_time is not None and instance.use_expire_time <= now:
+        raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON, f"the PCA subscription of {ident!r} ended "
+                           f"{iso_utc(instance.use_expire_time)}; renew it", field="ca_identifier")
+    if (ca.algorithm or "").upper() not in ("", "RSA", "ECC", "EC") or not ca.cert_pem:
+        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} uses {ca.algorithm or 'an unknown'} "
+                           "keys; this automation issues EC P-256 or RSA 2048 client keys, so use an EC or RSA "
+                           "sub-CA", field="ca_identifier")
+    try:
+        alg = pki.key_algorithm_of_certificate(ca.cert_pem)
+    except AlbMtlsError:
+        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} certificate key is neither EC nor "
+                           "RSA; use an EC or RSA sub-CA", field="ca_identifier") from None
+    declared = {"ECC": "EC", "EC": "EC", "RSA": "RSA"}.get((ca.algorithm or "").upper())
+    if declared and declared != alg.family:
+        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} is declared {ca.algorithm} but its "
+                           f"certificate holds an {alg.family} key", field="ca_identifier")
+    if ca.remaining_count is not None and ca.remaining_count <= 0:
+        raise AlbMtlsError(Code.QUOTA_EXCEEDED, f"the sub-CA {ident!r} has no certificates left in its quota "
+                           "(CertRemainingCount 0); buy more in the PCA console", field="ca_identifier")
+    return CaView(ca=ca, instance=instance, key_algorithm=alg)
+
+
+def preflight_ca(ctx: Any, inp: ProvisionInput) -> dict[str, Any]:
+    """Read-only CA checks for the preflight step: the sub-CA exists, is a ``SUB_ROOT`` that issues,
+    its key family gives a usable leaf key (EC → P-256, RSA → 2048), and it and the PCA subscription
+    outlive the asked validity of every client.
+
+    Returns ``{"ca_identifier", "common_name", "key_family" ("EC"|"RSA"), "leaf_key_algorithm",
+    "not_before", "not_after", "subscription_end" (ISO UTC or None), "remaining_count",
+    "clients": [{"common_name", "days", "not_after"}], "warnings": [{"level", "message"}]}``.
+
+    Raises ``AlbMtlsError`` as :func:`observe_ca`, and ``CA_EXPIRES_TOO_SOON`` naming the client
+    (field ``clients[i].days``) and the dates. Source API actions: ``DescribeCACertificate``,
+    ``GetCAInstanceStatus``.
+    """
+    view = observe_ca(ctx, inp)
+    now = ctx.clock.now()
+    clients = []
+    for i, c in enumerate(inp.clients):
+        w = view.window(now, c, i)
+        clients.append({"common_name": c.common_name, "days": c.days, "not_after": iso_utc(w.not_after)})
+    warnings = []
+    limit = view.ca.not_after
+    if view.subscription_end is not None and limit is not None:
+        limit = min(limit, view.subscription_end)
+    longest = max(c.days for c in inp.clients)
+    w = renewal.ca_warning(limit, timedelta(days=longest), timedelta(days=longest) / 3, now) if limit else None
+    if w is not None:
+        warnings.append({"level": w.level, "message": w.message})
+    return {
+        "ca_identifier": view.identifier, "common_name": view.ca.common_name,
+        "key_family": view.key_algorithm.family, "leaf_key_algorithm": view.key_algorithm.value,
+        "not_before": iso_utc(view.ca.not_before) if view.ca.not_before else None,
+        "not_after": iso_utc(view.ca.not_after) if view.ca.not_after else None,
+        "subscription_end": iso_utc(view.subscription_end) if view.subscription_end else None,
+        "remaining_count": view.ca.remaining_count, "clients": clients, "warnings": warnings,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# observe one client
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CurrentCert:
+    """What is stored for a client: ``meta`` (``None`` if never issued), the ``ACSCurrent`` version ids
+    of the pfx/password secrets, and the PCA certificate ``meta`` names (``None`` if gone)."""
+
+    names: SecretNames
+    meta: CertMeta | None
+    pfx_version: str | None
+    password_version: str | None
+    certificate: pca_api.ClientCertificate | None
+
+    @property
+    def consistent(self) -> bool:
+        """The pfx and password ``ACSCurrent`` versions are both the meta's serial."""
+        return self.meta is not None and self.pfx_version == self.meta.serial == self.password_version
+
+
+def _current_version(ctx: Any, name: str) -> str | None:
+    v = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
+    return v.version_id if v is not None else None
+
+
+def observe_client(ctx: Any, inp: ProvisionInput, cn: str) -> CurrentCert:
+    """Read (only) what this automation stored for ``cn``: the meta, pfx and password ``ACSCurrent``
+    versions (``GetSecretValue``; values are discarded) and ``DescribeClientCertificate`` of the
+    stored identifier. Raises ``AlbMtlsError`` on cloud failures (a missing secret is not one)."""
+    names = secret_names(inp, cn)
+    raw = kms_api.get_secret_value(ctx, names.meta, stage=kms_api.CURRENT)
+    meta = None
+    if raw is not None:
+        try:
+            meta = msgspec.json.decode(raw.data, type=CertMeta)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            meta = None   # unreadable: treated as never issued (a new issuance repairs it)
+    if meta is None:
+        return CurrentCert(names, None, None, None, None)
+    cert = pca_api.describe_client_certificate(ctx, meta.identifier)
+    return CurrentCert(names, meta, _current_version(ctx, names.pfx), _current_version(ctx, names.password), cert)
+
+
+# ---------------------------------------------------------------------------------------------
+# decide (pure)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``action``: ``reuse`` the stored certificate or ``issue`` a new one; ``reason`` says why."""
+
+    action: Literal["reuse", "issue"]
+    reason: str
+
+
+def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: datetime, *, force: bool,
+           own_ids: set[str], previous_identifier: str | None = None) -> Decision:
+    """Reuse the stored certificate when it is complete (pfx/password/meta versions agree), issued
+    (``ISSUE``) by the same CA with the same serial, SANs and profile, and not due per the renewal
+    policy (``client.renew_before_days``); else issue. ``force`` issues anyway unless the stored one
+    was issued by this execution (``own_ids``) or already replaced ``previous_identifier``."""
+    meta, cert = current.meta, current.certificate
+    if meta is None:
+        return Decision("issue", "first_issue")
+    if not current.consistent:
+        return Decision("issue", "secrets_inconsistent")
+    if cert is None:
+        return Decision("issue", "certificate_missing")
+    if cert.status != "ISSUE":
+        return Decision("issue", "revoked")
+    if meta.ca != ca_identifier or (cert.parent_identifier and cert.parent_identifier != ca_identifier):
+        return Decision("issue", "ca_changed")
+    if cert.serial != meta.serial:
+        return Decision("issue", "serial_mismatch")
+    if _norm_sans(meta.sans) != _norm_sans(client.sans):
+        return Decision("issue", "sans_changed")
+    if meta.profile != client.profile:
+        return Decision("issue", "profile_changed")
+    times = renewal.CertTimes(parse_iso(meta.not_before), parse_iso(meta.not_after), client.renew_before_days)
+    try:
+        st = renewal.state(times, now)
+    except AlbMtlsError:
+        st = "due"   # renew_before no shorter than the stored lifetime: renew with the new days
+    if st != "valid":
+        return Decision("issue", st)
+    if force:
+        if meta.custom_identifier in own_ids:
+            return Decision("reuse", "issued_by_this_execution")
+        if previous_identifier is not None and meta.identifier != previous_identifier:
+            return Decision("reuse", "already_replaced")
+        return Decision("issue", "forced")
+    return Decision("reuse", "valid")
+
+
+# ---------------------------------------------------------------------------------------------
+# act
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IssueOutcome:
+    """A client's certificate after :func:`issue_for_client`; ``writes`` = mutating calls made."""
+
+    result: ClientCertificateResult
+    writes: int
+    reason: str
+
+
+def _result(meta: CertMeta, names: SecretNames, *, reused: bool) -> ClientCertificateResult:
+    return ClientCertificateResult(
+        common_name=meta.common_name, identifier=meta.identifier, serial=meta.serial, not_before=meta.not_before,
+        not_after=meta.not_after, fingerprint_sha256=meta.fingerprint_sha256, pfx_secret=names.pfx,
+        password_secret=names.password, pfx_version=meta.serial, reused=reused)
+
+
+def _san_request(sans: tuple[str, ...]) -> tuple[int | None, str | None]:
+    """``SanType``/``SanValue`` when every SAN is one kind (and has no comma); else ``(None, None)``:
+    the CSR carries them (the issued certificate is checked either way)."""
+    if not sans:
+        return None, None
+    kinds = set()
+    for s in sans:
+        gn = pki.parse_san(s)
+        kinds.add({"RFC822Name": 1, "DNSName": 2, "UniformResourceIdentifier": 6, "IPAddress": 7}[type(gn).__name__])
+    if len(kinds) != 1 or any("," in s for s in sans):
+        return None, None
+    return kinds.pop(), ",".join(sans)
+
+
+def _spki(obj: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    pub = pki.public_key_of(obj)
+    return pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+_NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
+
+
+def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+            csr_pem: str, key: Any) -> tuple[pca_api.IssuedCertificate, str, int]:
+    """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier; returns (issued, custom id, writes)."""
+    san_type, san_value = _san_request(client.sans)
+    seed = _seed(ctx)
+    ours = _spki(key)
+    for n in range(MAX_ISSUE_ATTEMPTS):
+        ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
+        try:
+            issued = pca_api.create_client_certificate_with_csr(
+                ctx, parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
+                after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value)
+            return issued, ci, 1
+        except AlbMtlsError as exc:
+            if not pca_api.is_duplicate_custom_identifier(exc):
+                raise
+            m = _NAMED_ID.search(exc.message or "")
+            found = pca_api.find_by_custom_identifier(ctx, ci, hint_identifier=m.group(1) if m else None)
+            if found is not None and found.cert_pem and _spki(found.cert_pem) == ours:
+                ctx.logger.info("continuing with the certificate issued before a lost response",
+                                extra={"common_name": client.common_name, "identifier": found.identifier})
+                return pca_api.IssuedCertificate(found.identifier, found.serial), ci, 1
+            ctx.logger.warning("custom identifier taken by an earlier attempt whose key is gone; trying the next",
+                               extra={"common_name": client.common_name, "attempt": n,
+                                      "identifier": found.identifier if found else None})
+    raise AlbMtlsError(Code.CLOUD_ERROR, f"client {client.common_name!r}: {MAX_ISSUE_ATTEMPTS} custom identifiers of "
+                       "this execution are already used by certificates whose keys are lost; start a new execution")
+
+
+def _check_sans(leaf: Any, client: ClientSpec) -> None:
+    from cryptography import x509
+
+    want = {pki.parse_san(s) for s in client.sans}
+    try:
+        got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        got = set()
+    if got != want:
+        raise AlbMtlsError("CERT_CHECK_FAILED", f"client {client.common_name!r}: the issued certificate's "
+                           f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")
+
+
+def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+               names: SecretNames) -> tuple[CertMeta, int]:
+    """Issue, check, pack and store a new certificate for ``client``; returns (meta, writes)."""
+    writes = 0
+    cn = client.common_name
+    key = pki.generate_key(ca.key_algorithm)
+    csr_pem = pki.build_csr(key, cn, client.sans)
+    issued, ci, w = _create(ctx, inp, client, ca, window, csr_pem, key)
+    writes += w
+    cert = pca_api.describe_client_certificate(ctx, issued.identifier)
+    if cert is None or not cert.cert_pem:
+        raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable yet "
+                             "(DescribeClientCertificate); retry", details={"identifier": issued.identifier})
+    leaf = pki.load_certificate(cert.cert_pem, field="leaf")
+    pki.verify_leaf(leaf, ca.ca.cert_pem, [ca.ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
+                    expected_public_key=key, clock_skew=CLOCK_SKEW)
+    _check_sans(leaf, client)
+    serial = pki.serial_hex(leaf)
+    fingerprint = pki.fingerprint_sha256(leaf)
+    if leaf.not_valid_after_utc > window.limit:
+        raise AlbMtlsError("CERT_CHECK_FAILED", f"client {cn!r}: the issued certificate ends after the CA / "
+                           f"subscription bound {iso_utc(window.limit)}")
+
+    password = pki.generate_password()
+    pfx = pki.build_pfx(key, leaf, [ca.ca.cert_pem], password, client.profile, verify=True)  # verify_pfx re-read
+    del key
+    meta = CertMeta(common_name=cn, identifier=issued.identifier, serial=serial,
+                    not_before=iso_utc(leaf.not_valid_before_utc), not_after=iso_utc(leaf.not_valid_after_utc),
+                    fingerprint_sha256=fingerprint, profile=client.profile, days=client.days,
+                    sans=_norm_sans(client.sans), ca=ca.identifier, renew_before_days=client.renew_before_days,
+                    custom_identifier=ci, key_algorithm=ca.key_algorithm.value, issued_at=iso_utc(ctx.clock.now()))
+    tags = {"albmtls:listener": inp.listener_key, "albmtls:cn": cn}
+    pfx_b64 = base64.b64encode(pfx).decode("ascii")
+    writes += kms_api.store_version(ctx, names.pfx, pfx_b64, serial, data_type="binary", tags=tags,
+                                    description=f"alb-mtls client certificate (PKCS#12, {client.profile}) for {cn} "
+                                    f"on {inp.listener_key}; password in {names.password}")
+    writes += kms_api.store_version(ctx, names.password, password, serial, data_type="text", tags=tags,
+                                    description=f"alb-mtls password of {names.pfx}")
+    del password
+    writes += kms_api.store_version(ctx, names.meta, msgspec.json.encode(meta).decode(), serial, data_type="text",
+                                    tags=tags, description=f"alb-mtls metadata of {names.pfx} (no secrets)")
+    # read back: the current pfx is the one just built, and all three versions agree
+    back = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
+    ok = back is not None and back.version_id == serial and \
+        hashlib.sha256(base64.b64decode(back.data)).digest() == hashlib.sha256(pfx).digest()
+    del back, pfx, pfx_b64
+    if not ok or _current_version(ctx, names.password) != serial or _current_version(ctx, names.meta) != serial:
+        raise AlbMtlsError(Code.CLOUD_ERROR, f"client {cn!r}: the stored secrets do not read back as certificate "
+                           f"{serial} (another writer?); re-run the step")
+    return meta, writes
+
+
+def issue_for_client(ctx: Any, inp: ProvisionInput, client: ClientSpec, *, force: bool,
+                     previous: ClientCertificateResult | CertMeta | str | None = None,
+                     ca: CaView | None = None, current: CurrentCert | None = None,
+                     index: int | None = None) -> IssueOutcome:
+    """Make sure ``client`` has a usable certificate in KMS; issue one when needed.
+
+    Parameters
+    ----------
+    force:
+        Issue a new certificate even if the stored one is valid (``client.force_new`` or rotation),
+        unless this execution already issued it (re-runs stay write-free).
+    previous:
+        The certificate the caller wants replaced (result, meta or PCA identifier): if the stored
+        one is already a different certificate, it is reused instead of issuing again.
+    ca, current:
+        Already observed sub-CA / stored state (saves reads); observed here when ``None``.
+    index:
+        Position in ``inp.clients`` for error fields (``clients[i].days``).
+
+    Returns
+    -------
+    :class:`IssueOutcome` (``result.reused`` says whether a stored certificate was kept).
+
+    Raises
+    ------
+    AlbMtlsError
+        As :func:`observe_ca`; ``CA_EXPIRES_TOO_SOON`` before any write when ``client.days`` does not
+        fit; ``CERT_CHECK_FAILED`` / ``PFX_CHECK_FAILED`` when the issued leaf or the PFX fails its
+        checks (nothing is stored then); cloud errors. ``TransientError`` for retryable faults.
+    Source API actions: DescribeCACertificate, GetCAInstanceStatus, GetSecretValue,
+    DescribeClientCertificate, CreateClientCertificateWithCsr, ListClientCertificate (duplicate
+    recovery only), DescribeSecret, CreateSecret, PutSecretValue.
+    """
+    ca = ca or observe_ca(ctx, inp)
+    current = current or observe_client(ctx, inp, client.common_name)
+    prev_id = previous if isinstance(previous, str) or previous is None else previous.identifier
+    now = ctx.clock.now()
+    decision = decide(client, current, ca.identifier, now, force=force,
+                      own_ids=_own_ids(ctx, inp.listener_key, client.common_name), previous_identifier=prev_id)
+    if decision.action == "reuse":
+        assert current.meta is not None
+        return IssueOutcome(_result(current.meta, current.names, reused=True), 0, decision.reason)
+    window = ca.window(now, client, index)
+    meta, writes = _issue_new(ctx, inp, client, ca, window, current.names)
+    ctx.logger.info("client certificate issued", extra={
+        "common_name": client.common_name, "identifier": meta.identifier, "serial": meta.serial,
+        "fingerprint_sha256": meta.fingerprint_sha256, "not_after": meta.not_after, "reason": decision.reason,
+        "writes": writes})
+    return IssueOutcome(_result(meta, current.names, reused=False), writes, decision.reason)
+
+
+def load_client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
+    """The current PFX (DER bytes) and its password for client ``cn`` (e.g. the health check's live
+    probe). Reads the pfx ``ACSCurrent`` version and the password of the same ``VersionId``.
+    Keep both in memory only.
+
+    Raises ``AlbMtlsError(SECRET_NOT_FOUND)`` when either is missing (never issued, or the versions
+    disagree); other ``AlbMtlsError`` on cloud failures.
+    """
+    names = secret_names(inp, cn)
+    pfx = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
+    if pfx is None:
+        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"no PFX stored in {names.pfx!r} for client {cn!r}; run "
+                           "issue_client_cert first")
+    pw = kms_api.get_secret_value(ctx, names.password, version_id=pfx.version_id)
+    if pw is None:
+        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{names.password!r} has no version {pfx.version_id!r} matching "
+                           f"the current PFX; re-run issue_client_cert")
+    return base64.b64decode(pfx.data), pw.data
+
+
+# ---------------------------------------------------------------------------------------------
+# the step
+# ---------------------------------------------------------------------------------------------
+class IssueClientCertResult(StepResult, kw_only=True):
+    """``issue_client_cert`` result: ``writes`` (mutating calls made) and one entry per client."""
+
+    writes: int = 0
+    client_certificates: list[ClientCertificateResult] = []
+
+
+def run(event: StepEvent, ctx: Any) -> IssueClientCertResult:
+    """The ``issue_client_cert`` step (FC ``albmtls-issue-client-cert``).
+
+    For every ``event.input.clients[i]``: reuse the stored certificate when valid, else issue a new
+    one (:func:`issue_for_client`). All reads and decisions — including the CA/subscription bound
+    of every client that needs a new certificate — happen before the first write, so an input that
+    cannot be served fails with zero writes. A second call with the same input writes nothing.
+
+    Returns ``{"status": "ok", "writes": n, "client_certificates": [ClientCertificateResult, …]}``.
+    Raises ``AlbMtlsError`` (returned as a failed result by the handler) or ``TransientError``.
+    """
+    inp = event.input
+    ca = observe_ca(ctx, inp)
+    now = ctx.clock.now()
+    plans: list[tuple[int, ClientSpec, CurrentCert, Decision]] = []
+    for i, client in enumerate(inp.clients):
+        current = observe_client(ctx, inp, client.common_name)
+        d = decide(client, current, ca.identifier, now, force=client.force_new,
+                   own_ids=_own_ids(ctx, inp.listener_key, client.common_name))
+        if d.action == "issue":
+            ca.window(now, client, i)   # CA_EXPIRES_TOO_SOON now, before any write
+        plans.append((i, client, current, d))
+    results: list[ClientCertificateResult] = []
+    writes = 0
+    for i, client, current, _ in plans:
+        out = issue_for_client(ctx, inp, client, force=client.force_new, ca=ca, current=current, index=i)
+        results.append(out.result)
+        writes += out.writes
+    return IssueClientCertResult(status="ok", writes=writes, client_certificates=results)
