@@ -23,6 +23,10 @@ Environment variables (all optional):
                                  ``ap-southeast-1`` on the International site)
 ``ALBMTLS_PCA_QPS``              client-side rate limit for the private CA API, req/s (default 10)
 ``ALBMTLS_RETRIES``              ``off`` disables the retry layer (read by ``shared.retry``)
+``ALBMTLS_DATAPLANE_PORT_OFFSET``  added to a listener port for the live probe (locally the file's
+                                 ``dataplane_port_offset``; 0 in the cloud)
+``ALBMTLS_PROBE_CA_FILE``        CA bundle the probe trusts (locally ``<state_dir>/server-root-ca.pem``;
+                                 default the system trust store)
 ===============================  ==========================================================
 
 Importing this module imports no SDK.
@@ -80,6 +84,8 @@ class Settings:
     cas_site_region: suffix of ALB certificate ids (``<CertId>-<site region>``).
     pca_qps: client-side rate limit (requests/s) for the private CA API.
     endpoints_file: the file the local endpoints came from (informational).
+    dataplane_port_offset: added to a listener port to reach it (local data plane; 0 in the cloud).
+    probe_ca_file: CA bundle (PEM) the health probe verifies server certificates with, or ``None``.
     """
 
     region: str = "cn-hangzhou"
@@ -97,6 +103,8 @@ class Settings:
     cas_site_region: str = "cn-hangzhou"
     pca_qps: float = 10.0
     endpoints_file: str | None = None
+    dataplane_port_offset: int = 0
+    probe_ca_file: str | None = None
 
     # -- accessors --------------------------------------------------------------------------------
     def endpoint(self, product: str) -> str | None:
@@ -240,7 +248,20 @@ class Settings:
             cas_site_region=site,
             pca_qps=num("pca_qps", "ALBMTLS_PCA_QPS", 10.0, float, 0.001),
             endpoints_file=str(ep_file) if ep_file else None,
+            dataplane_port_offset=int(pick("dataplane_port_offset", ("ALBMTLS_DATAPLANE_PORT_OFFSET",),
+                                           "dataplane_port_offset", 0)),
+            probe_ca_file=_probe_ca_file(pick("probe_ca_file", ("ALBMTLS_PROBE_CA_FILE",)), doc, target),
         )
+
+
+def _probe_ca_file(explicit: Any, doc: dict[str, Any], target: str) -> str | None:
+    """CA bundle the health probe trusts: explicit, else locally ``<state_dir>/server-root-ca.pem``,
+    else ``None`` (the system trust store)."""
+    if explicit:
+        return str(explicit)
+    if target == "local" and doc.get("state_dir"):
+        return str(Path(doc["state_dir"]) / "server-root-ca.pem")
+    return None
 
 
 def _read_endpoints_file(path: str) -> dict[str, Any]:

@@ -1,0 +1,202 @@
+"""``health_check`` (FC ``albmtls-health-check``): the proof that the job is done.
+
+(a) The listener on ``input.listener_port`` of the ALB and ``GetListenerHealthStatus`` (all
+    pages): healthy when no backend of its server group(s) is listed as non-normal and the group
+    holds as many servers as the input names. ``Initial`` (no data yet), a server count short of
+    the input, or ``Unhealthy`` for fewer than :data:`UNHEALTHY_MAX_ATTEMPTS` calls → ``pending``
+    (the flow waits and calls again); ``Unhealthy``/``Unused``/``Unavailable`` after that →
+    ``HEALTH_CHECK_FAILED`` naming the servers and reasons.
+(b) The live probe (:mod:`shared.probe`) once healthy: with the client certificate every request
+    answers 2xx, spread over the backends; without a certificate and with a foreign one the
+    listener refuses. Otherwise ``PROBE_FAILED`` with what happened.
+
+Read-only: ``writes`` is always 0.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any, Literal
+
+from shared.adapters import alb
+from shared.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
+from shared.errors import AlbMtlsError, Code
+
+__all__ = ["run", "assess", "load_client_pfx_fallback", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
+           "UNHEALTHY_GRACE_S"]
+
+HEALTH_SLICE_S = 15.0          # longest in-call wait for Initial → Healthy
+UNHEALTHY_GRACE_S = 2.0        # in-call wait for an Unhealthy backend to recover
+UNHEALTHY_MAX_ATTEMPTS = 5     # calls that may see Unhealthy before the step fails
+POLL_S = 0.5
+
+State = Literal["healthy", "waiting", "unhealthy"]
+_BAD = ("Unhealthy", "Unused", "Unavailable")
+_REASONS = {"Unused": "weight 0 (or outside the ALB's zones): gets no traffic",
+            "Unavailable": "health check disabled on the server group"}
+
+
+def _reason(s: alb.NonNormalServer) -> str | None:
+    if s.reason_code:
+        extra = ""
+        if s.expected_response or s.actual_response:
+            extra = f" (expected {s.expected_response or '?'}, got {s.actual_response or '?'})"
+        return s.reason_code + extra
+    return _REASONS.get(s.status)
+
+
+def assess(groups: list[alb.ServerGroupHealth], servers: dict[str, list[alb.BackendServer]],
+           expected: int) -> tuple[State, HealthResult]:
+    """Pure: the listener health from ``GetListenerHealthStatus`` groups, the groups' members
+    (``ListServerGroupServers``, by group id) and the number of servers the input names.
+
+    ``healthy``: no non-normal server and every group's ``ServerCount`` (sum) ≥ ``expected``;
+    ``unhealthy``: some server ``Unhealthy``/``Unused``/``Unavailable``; ``waiting`` otherwise
+    (``Initial``, servers still being added)."""
+    non_normal: list[BackendHealth] = []
+    bad: dict[tuple[str, int], alb.NonNormalServer] = {}
+    for g in groups:
+        for s in g.non_normal:
+            bad[(s.server_id, s.port or 0)] = s
+            non_normal.append(BackendHealth(server_id=s.server_id, port=s.port or 0, status=s.status,
+                                            reason=_reason(s)))
+    backends: list[BackendHealth] = []
+    for gid, members in servers.items():
+        for m in members:
+            s = bad.get((m.server_id, m.port or 0))
+            backends.append(BackendHealth(server_id=m.server_id, port=m.port or 0,
+                                          status=s.status if s else "Healthy", reason=_reason(s) if s else None))
+    count = sum(g.server_count for g in groups)
+    healthy = bool(groups) and not non_normal and count >= expected
+    state: State = "healthy" if healthy else ("unhealthy" if any(b.status in _BAD for b in non_normal)
+                                              else "waiting")
+    return state, HealthResult(healthy=healthy, backends=backends, non_normal=non_normal)
+
+
+def _observe(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
+    groups = [g for g in alb.get_listener_health(ctx, listener.id)
+              if not listener.server_group_ids or g.server_group_id in listener.server_group_ids]
+    members = {g.server_group_id: alb.list_server_group_servers(ctx, g.server_group_id) for g in groups}
+    return assess(groups, members, expected)
+
+
+def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
+    slice_end = time.monotonic() + max(0.0, min(HEALTH_SLICE_S, ctx.deadline.remaining() - 8.0))
+    unhealthy_since: float | None = None
+    while True:
+        state, result = _observe(ctx, listener, expected)
+        now = time.monotonic()
+        if state == "healthy":
+            return state, result
+        if state == "unhealthy":
+            unhealthy_since = unhealthy_since or now
+            if now - unhealthy_since >= UNHEALTHY_GRACE_S:
+                return state, result
+        else:
+            unhealthy_since = None
+        if now + POLL_S >= slice_end:
+            return state, result
+        time.sleep(POLL_S)
+
+
+# ---------------------------------------------------------------------------------------------
+# client certificate
+# ---------------------------------------------------------------------------------------------
+def load_client_pfx_fallback(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
+    """``(pfx_bytes, password)`` from KMS (``GetSecretValue`` of ``inp.secret_name(cn, "pfx")``,
+    Base64 PFX, and ``…/password``). Raises ``SECRET_NOT_FOUND``/``PFX_CHECK_FAILED``."""
+    from shared.adapters import kms
+
+    pfx_s = kms.get_secret_value(ctx, inp.secret_name(cn, "pfx"))
+    pw_s = kms.get_secret_value(ctx, inp.secret_name(cn, "password"))
+    if pfx_s is None or pw_s is None:
+        missing = inp.secret_name(cn, "pfx" if pfx_s is None else "password")
+        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"the KMS secret {missing} does not exist; run the issue step "
+                           f"for client {cn!r} first")
+    try:
+        pfx = base64.b64decode(pfx_s.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise AlbMtlsError(Code.PFX_CHECK_FAILED, f"the KMS secret {inp.secret_name(cn, 'pfx')} does not hold a "
+                           "Base64 PFX") from None
+    return pfx, pw_s.data
+
+
+def _client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
+    try:
+        from shared.steps.issuance import load_client_pfx  # type: ignore[attr-defined]
+    except ImportError:
+        return load_client_pfx_fallback(ctx, inp, cn)
+    return load_client_pfx(ctx, inp, cn)
+
+
+# ---------------------------------------------------------------------------------------------
+# the step
+# ---------------------------------------------------------------------------------------------
+def _names(items: list[BackendHealth]) -> str:
+    return "; ".join(f"{b.server_id}:{b.port} {b.status}" + (f" ({b.reason})" if b.reason else "") for b in items)
+
+
+def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
+    """Health of the listener's backends, then the live probe.
+
+    Event: :class:`~shared.contracts.StepEvent`. Cloud calls (read-only): ALB ``ListListeners``,
+    ``GetListenerAttribute``, ``GetListenerHealthStatus``, ``ListServerGroupServers``; KMS
+    ``GetSecretValue`` (the first client's PFX and password); then DNS queries and HTTPS requests.
+
+    Returns ``{"status": "ok"|"pending", "writes": 0, "attempt": attempt + 1, "health":
+    HealthResult, "probe": ProbeResult | None}``. Raises ``AlbMtlsError``: ``LISTENER_NOT_FOUND``,
+    ``HEALTH_CHECK_FAILED`` (backends still unhealthy after ``UNHEALTHY_MAX_ATTEMPTS`` calls),
+    ``PROBE_FAILED`` (names what the probe saw), ``SECRET_NOT_FOUND``, ``PFX_CHECK_FAILED``.
+    """
+    from shared import probe
+    from shared.steps.dns import name_servers
+
+    inp = event.input
+    attempt = event.attempt + 1
+    listener = alb.find_listener_on_port(ctx, inp.load_balancer_id, inp.listener_port)
+    if listener is None:
+        raise AlbMtlsError(Code.LISTENER_NOT_FOUND, f"ALB {inp.load_balancer_id} has no listener on port "
+                           f"{inp.listener_port}; run enable_mutual_auth first", field="listener_port")
+    expected = len(inp.server_group.servers)
+    state, health = _wait_health(ctx, listener, expected)
+    ctx.logger.info("listener health", extra={"state": state, "attempt": attempt,
+                                               "non_normal": len(health.non_normal)})
+    if state == "unhealthy" and attempt >= UNHEALTHY_MAX_ATTEMPTS:
+        raise AlbMtlsError(Code.HEALTH_CHECK_FAILED, f"listener {listener.id} (port {inp.listener_port}): backends "
+                           f"not healthy after {attempt} checks: {_names(health.non_normal)}; check that they run "
+                           f"and answer {inp.server_group.health_check.method} {inp.server_group.health_check.path} "
+                           "with an expected code, and that security groups allow the ALB")
+    if state != "healthy":
+        return {"status": "pending", "writes": 0, "attempt": attempt, "health": health, "probe": None}
+
+    # (b) the live probe
+    servers = name_servers(ctx, _zone_info(ctx, inp))
+    if not servers:
+        raise AlbMtlsError(Code.PROBE_FAILED, f"no name server of {inp.domain} could be resolved to ask for "
+                           f"{inp.fqdn}")
+    ip, chain = probe.resolve_address(servers, inp.fqdn)
+    port = inp.listener_port + int(getattr(ctx.settings, "dataplane_port_offset", 0) or 0)
+    ca_file = getattr(ctx.settings, "probe_ca_file", None)
+    cn = inp.clients[0].common_name
+    pfx, password = _client_pfx(ctx, inp, cn)
+    with_cert = probe.client_context_from_pfx(ca_file, pfx, password)
+    del pfx, password
+    result, outcomes = probe.run_probe(ip, port, inp.fqdn, with_cert=with_cert, ca_file=ca_file,
+                                       requests=inp.probe_requests, public_port=inp.listener_port)
+    healthy_backends = sum(1 for b in health.backends if b.status == "Healthy")
+    problems = probe.judge(result, outcomes, expected_backends=healthy_backends)
+    ctx.logger.info("probe", extra={"ip": ip, "port": port, "chain": chain, "backends": result.with_certificate.backends,
+                                    "problems": len(problems)})
+    if problems:
+        raise AlbMtlsError(Code.PROBE_FAILED, f"https://{inp.fqdn}:{inp.listener_port}/ (via {ip}:{port}, client "
+                           f"{cn!r}): " + "; ".join(problems))
+    return {"status": "ok", "writes": 0, "attempt": attempt, "health": health, "probe": result}
+
+
+def _zone_info(ctx: Any, inp: ProvisionInput) -> Any:
+    if ctx.settings.dns_server_address() is not None:
+        return None
+    from shared.adapters import alidns
+
+    return alidns.describe_domain_info(ctx, inp.domain)
