@@ -48,7 +48,8 @@ __all__ = [
     "run", "plan_listener", "DesiredListener", "ListenerPlan", "desired_xff", "covers", "choose_certificate",
     "check_not_expiring", "observe_server_certificate", "ServerCertificateState", "observe_server_group",
     "ServerGroupState", "EnableMutualAuthResult", "ServerCertificateInfo", "ServerGroupInfo",
-    "EXPIRY_GUARD", "WAIT_SLICE_S", "listener_result",
+    "EXPIRY_GUARD", "WAIT_SLICE_S", "listener_result", "desired_listener", "server_group_error",
+    "ensure_server_certificate", "ensure_server_group", "poll", "wait_budget", "LISTENER_FIELDS",
 ]
 
 #: A server certificate ending sooner than this is refused (``SERVER_CERT_EXPIRING``).
@@ -529,7 +530,9 @@ def _group_available(ctx: StepContext, sg_id: str) -> Callable[[], alb.ServerGro
     return probe
 
 
-def _server_group_error(err: AlbMtlsError) -> AlbMtlsError:
+def server_group_error(err: AlbMtlsError) -> AlbMtlsError:
+    """Map ``VpcNotMatch*`` → ``SERVER_GROUP_VPC_MISMATCH`` and ``ResourceNotFound.BackendServer``
+    → ``INVALID_INPUT`` (field ``server_group.servers``); other errors unchanged."""
     cc = err.cloud_code or ""
     if cc.startswith("VpcNotMatch"):
         return AlbMtlsError(Code.SERVER_GROUP_VPC_MISMATCH, f"a backend server is not in the ALB's VPC ({cc}); "
@@ -572,7 +575,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
         job = alb.add_servers(ctx, sg_id, missing, client_token=ctx.client_token(
             "servers", sg_id, _digest([msgspec.to_builtins(s) for s in missing])))
     except AlbMtlsError as err:
-        raise _server_group_error(err) from None
+        raise server_group_error(err) from None
     writes += 1
     ctx.logger.info("servers added", extra={"server_group_id": sg_id, "count": len(missing), "job_id": job})
     ready = poll(_group_available(ctx, sg_id), budget) is not None
@@ -582,7 +585,8 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
 # =============================================================================================
 # the step
 # =============================================================================================
-def _desired(inp: ProvisionInput, cert_id: str | None, sg_id: str | None) -> DesiredListener:
+def desired_listener(inp: ProvisionInput, cert_id: str | None, sg_id: str | None) -> DesiredListener:
+    """The :class:`DesiredListener` for ``inp`` (CA = ``alb_ca_id(ca_identifier)``)."""
     return DesiredListener(port=inp.listener_port, ca_certificate_id=alb_ca_id(inp.ca_id.for_pca()),
                            security_policy_id=inp.security_policy_id, client_cert_headers=inp.client_cert_headers,
                            server_certificate_id=cert_id, server_group_id=sg_id)
@@ -651,7 +655,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     # -- observe ------------------------------------------------------------------------------
     lb = alb.get_load_balancer(ctx, inp.load_balancer_id)
     existing = alb.find_listener_on_port(ctx, lb.id, inp.listener_port)
-    plan_listener(lb.edition, existing, _desired(inp, None, None))  # refusals before any write
+    plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # refusals before any write
     cert = observe_server_certificate(ctx, inp, current_ids=existing.certificate_ids if existing else ())
     sg_state = observe_server_group(ctx, inp, lb)
 
@@ -673,7 +677,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
         return pending(f"server group {sg_id} to be Available")
 
     # -- decide + act: the listener -------------------------------------------------------------
-    desired = _desired(inp, cert.alb_id, sg_id)
+    desired = desired_listener(inp, cert.alb_id, sg_id)
     plan = plan_listener(lb.edition, existing, desired)
     listener_id = existing.id if existing else None
     job_id: str | None = None
