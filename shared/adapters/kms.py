@@ -12,6 +12,8 @@ current one becomes ``ACSPrevious``. Binary values (``SecretDataType=binary``) t
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,14 +31,40 @@ LIST_PAGE_SIZE = 100  # ListSecrets PageSize maximum
 MAX_PAGES = 10_000
 
 
+class _DropQueryStrings(logging.Filter):
+    """Strip query strings from HTTP client log records: the SDK sends every KMS parameter —
+    ``SecretData`` included — in the URL, and ``urllib3`` logs request URLs at DEBUG."""
+
+    _Q = re.compile(r"\?\S*")
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(self._Q.sub("?…", a) if isinstance(a, str) and "?" in a else a for a in record.args)
+        if isinstance(record.msg, str) and "?" in record.msg and "SecretData" in record.msg:
+            record.msg = self._Q.sub("?…", record.msg)
+        return True
+
+
+_HTTP_LOGGERS = ("urllib3.connectionpool", "requests.packages.urllib3.connectionpool")
+
+
+def _guard_http_logs() -> None:
+    for name in _HTTP_LOGGERS:
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _DropQueryStrings) for f in lg.filters):
+            lg.addFilter(_DropQueryStrings())
+
+
 def _models() -> Any:
     from alibabacloud_kms20160120 import models
 
+    _guard_http_logs()
     return models
 
 
 def _is_exists(exc: AlbMtlsError) -> bool:
-    return (exc.cloud_code or "") == "Rejected.ResourceExist" or (exc.status_code == 409 and "Exist" in (exc.cloud_code or ""))
+    cc = exc.cloud_code or ""
+    return cc == "Rejected.ResourceExist" or (exc.status_code == 409 and "Exist" in cc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,15 +173,15 @@ class CaView:
     def window(self, now: datetime, client: ClientSpec, index: int | None = None) -> renewal.ValidityWindow:
         """The validity for ``client`` issued at ``now`` (``CA_EXPIRES_TOO_SOON`` if it does not fit)."""
         field = f"clients[{index}].days" if index is not None else "days"
+        window = renewal.validity_window(now, client.days, ca_not_after=self.ca.not_after,
+                                         subscription_end=self.subscription_end, ca_not_before=self.ca.not_before,
+                                         backdate=BACKDATE, common_name=client.common_name, field=field)
         if self.ca.cert_max_days and client.days > self.ca.cert_max_days:
             raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON,
                                f"client {client.common_name!r}: {client.days} days is longer than the sub-CA issues "
-                               f"now (CertMaxTime {self.ca.cert_max_days} days, CA ends "
-                               f"{iso_utc(self.ca.not_after) if self.ca.not_after else '?'}); ask for fewer days",
+                               f"now (CertMaxTime {self.ca.cert_max_days} days); ask for fewer days",
                                field=field, details={"days": client.days, "max_days": self.ca.cert_max_days})
-        return renewal.validity_window(now, client.days, ca_not_after=self.ca.not_after,
-                                       subscription_end=self.subscription_end, ca_not_before=self.ca.not_before,
-                                       backdate=BACKDATE, common_name=client.common_name, field=field)
+        return window
 
 
 def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
