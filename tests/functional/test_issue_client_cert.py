@@ -224,3 +224,40 @@ def test_custom_identifier_shape():
     ci2 = issuance.custom_identifier(long_key, "exec-1", "alice")
     assert len(ci2) <= 64 and issuance.custom_identifier_matches_listener(ci2, long_key)
     assert issuance.parse_custom_identifier("someone-else") is None
+
+
+def test_rsa_sub_ca_gives_rsa_2048_leaf(live_cloud, invoke, demo_input):
+    from localcloud.products import pca as lpca
+    from localcloud.seed import DEMO
+    from shared import pki
+
+    rsa_id = "5b1e0c7d9a2f4e6b8c3d1a0f9e7b5c33"
+    lpca.create_sub_ca(live_cloud, rsa_id, DEMO["pca_root_identifier"], "alb-mtls RSA Sub CA", key_alg="RSA", years=2)
+    inp = {**demo_input, "ca_identifier": rsa_id, "clients": [{"common_name": "rsa-user", "days": 10}]}
+    r = invoke(FN, _event(inp))
+    assert r["status"] == "ok", r
+    pfx, password = _load(inp, "rsa-user")
+    info = pki.verify_pfx(pfx, password, "compat")
+    assert info.key_algorithm == pki.KeyAlgorithm.RSA_2048
+
+
+def test_revoked_or_changed_certificate_is_replaced(live_cloud, invoke, writes, demo_input):
+    from shared.adapters import pca as pca_api
+
+    first = invoke(FN, _event(demo_input))["client_certificates"][0]
+    ctx = _ctx()
+    assert pca_api.revoke_client_certificate(ctx, first["identifier"]) is True
+    assert pca_api.revoke_client_certificate(ctx, first["identifier"]) is False      # idempotent
+    (st,) = pca_api.describe_client_certificate_status(ctx, [first["identifier"]])
+    assert st.status == "revoked" and st.serial == first["serial"]
+    second = invoke(FN, _event(demo_input, "exec-2"))["client_certificates"][0]
+    assert second["reused"] is False and second["serial"] != first["serial"]
+    # a SAN change needs a new certificate as well
+    inp = copy.deepcopy(demo_input)
+    inp["clients"][0]["sans"] = ["alice.example.test"]
+    third = invoke(FN, _event(inp, "exec-3"))["client_certificates"][0]
+    assert third["reused"] is False and third["serial"] != second["serial"]
+    # the scan recognises this listener's certificates
+    ours = [c for c in pca_api.list_client_certificates(ctx, page_size=2)
+            if issuance.custom_identifier_matches_listener(c.custom_identifier, "alb-demostd000000000001-443")]
+    assert {c.identifier for c in ours} >= {first["identifier"], second["identifier"], third["identifier"]}
