@@ -1,9 +1,8 @@
 """Functional tests of ``albmtls-enable-mutual-auth`` through the real FC handler on the live local cloud."""
 from __future__ import annotations
 
-import copy
+import json
 
-import pytest
 
 from localcloud.products import alb as alb_emu
 
@@ -53,3 +52,156 @@ def test_creates_listener_with_mtls_then_second_call_writes_nothing(live_cloud, 
     assert again["status"] == "ok", again
     assert again["writes"] == 0 and writes.since() == []
     assert again["listener"] == lst
+
+
+def _sdk(live_cloud, product: str):
+    from tests.conftest import make_client
+    return make_client(product, live_cloud.endpoints())
+
+
+def _actions(calls: list[dict]) -> list[str]:
+    return [f"{c['product']}:{c['action']}" for c in calls]
+
+
+def _wait_running(live_cloud, listener_id: str) -> None:
+    import time
+    end = time.monotonic() + 5
+    while alb_emu.get_listener(live_cloud, listener_id)["ListenerStatus"] != "Running":
+        assert time.monotonic() < end
+        time.sleep(0.05)
+
+
+def test_update_of_existing_https_listener_changes_only_mtls_fields(live_cloud, invoke, writes, demo_input):
+    """An HTTPS listener already on 443 (server certificate, policy, forward target, headers as in
+    the input, mutual authentication off) gets exactly one UpdateListenerAttribute: CaEnabled + CA."""
+    from alibabacloud_alb20200616 import models as m
+
+    seed = live_cloud.endpoints()["seed"]
+    # first provision everything, then turn mTLS off out of band
+    out, _ = _until_ok(invoke, demo_input, "setup")
+    lid = out["listener"]["id"]
+    client = _sdk(live_cloud, "alb")
+    client.update_listener_attribute(m.UpdateListenerAttributeRequest(
+        listener_id=lid, ca_enabled=False, listener_description="kept-as-is", idle_timeout=33))
+    _wait_running(live_cloud, lid)
+    before = alb_emu.get_listener(live_cloud, lid)
+    assert before["CaEnabled"] is False
+
+    writes.mark()
+    res, total = _until_ok(invoke, demo_input, "update-run")
+    assert res["status"] == "ok", res
+    assert res["listener_action"] == "update"
+    assert _actions(writes.since()) == ["alb:UpdateListenerAttribute"] and total == 1
+    after = alb_emu.get_listener(live_cloud, lid)
+    assert after["CaEnabled"] is True
+    assert [c["CertificateId"] for c in after["CaCertificates"]] == [seed["pca_sub_identifier"]]
+    for key in ("Certificates", "SecurityPolicyId", "DefaultActions", "ListenerDescription", "IdleTimeout",
+                "XForwardedForConfig", "ListenerPort", "ListenerProtocol"):
+        strip = (lambda v: [{k: x for k, x in c.items() if k != "Status"} for c in v]) if key == "Certificates" \
+            else (lambda v: v)
+        assert strip(after[key]) == strip(before[key]), key
+
+
+def test_other_protocol_on_port_refused_before_any_write(live_cloud, invoke, writes, demo_input):
+    writes.mark()
+    out = invoke(FN, _event(dict(demo_input, listener_port=8080)))
+    assert out["status"] == "failed" and out["error"]["code"] == "LISTENER_PORT_CONFLICT"
+    basic = live_cloud.endpoints()["seed"]["basic_load_balancer_id"]
+    out = invoke(FN, _event(dict(demo_input, load_balancer_id=basic)))
+    assert out["status"] == "failed" and out["error"]["code"] == "ALB_EDITION_UNSUPPORTED"
+    assert writes.since() == []
+
+
+class _ShortContext:
+    """An FC context with only a few seconds left: the step cannot wait for ALB jobs."""
+
+    request_id = "short-ctx"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 4500
+
+
+def test_pending_then_resume_without_duplicate_writes(live_cloud, writes, demo_input):
+    """Slow ALB jobs: each call returns ``pending`` with ``attempt`` + 1 and the next call resumes;
+    every write happens exactly once."""
+    import json
+
+    from functions.enable_mutual_auth.index import handler
+
+    live_cloud.settings.alb_job_seconds = 600.0
+    results = []
+    attempt = 0
+    for _ in range(8):
+        ev = {"input": demo_input, "execution_name": "slow-exec", "attempt": attempt}
+        out = json.loads(handler(json.dumps(ev).encode(), _ShortContext()))
+        results.append(out)
+        assert out["attempt"] == attempt + 1, out
+        attempt = out["attempt"]
+        if out["status"] == "ok":
+            break
+        assert out["status"] == "pending", out
+        assert out["waiting_for"]
+        live_cloud.clock.advance(601.0)   # the job finishes
+    assert results[-1]["status"] == "ok", results
+    assert results[-1]["listener"]["ca_enabled"] is True
+    assert sum(r["writes"] for r in results) == len(writes.since())
+    assert sorted(_actions(writes.since())) == ["alb:AddServersToServerGroup", "alb:CreateListener",
+                                                "alb:CreateServerGroup"]
+    assert len(results) >= 3   # group creation, servers, listener each waited once
+
+
+def test_upload_mode_uploads_once_and_never_leaks_the_key(live_cloud, invoke, writes, demo_input, capsys):
+    from alibabacloud_kms20160120 import models as km
+
+    from localcloud.products.cas import make_server_certificate
+
+    cert_pem, key_pem = make_server_certificate(live_cloud, "app.example.test", ["app.example.test"], days=90)
+    _sdk(live_cloud, "kms").create_secret(km.CreateSecretRequest(
+        secret_name="albmtls/server-key/app", secret_data=key_pem, version_id="v1"))
+    inp = dict(demo_input, server_certificate={"cert_pem": cert_pem, "key_secret_name": "albmtls/server-key/app"})
+
+    pre = invoke("albmtls-preflight", {"input": inp})
+    assert pre["status"] == "ok" and pre["plan"]["server_certificate"]["action"] == "upload", pre
+
+    writes.mark()
+    out, _ = _until_ok(invoke, inp, "upload-1")
+    assert out["status"] == "ok", out
+    sc = out["server_certificate"]
+    assert sc["mode"] == "upload" and sc["uploaded"] is True and sc["id"] == f"{sc['cas_id']}-cn-hangzhou"
+    assert out["listener"]["server_certificate_id"] == sc["id"]
+    assert _actions(writes.since()).count("cas:UploadUserCertificate") == 1
+
+    writes.mark()
+    again = invoke(FN, _event(inp, 0, "upload-2"))
+    assert again["status"] == "ok" and again["writes"] == 0 and writes.since() == []
+    assert again["server_certificate"]["cas_id"] == sc["cas_id"] and again["server_certificate"].get("uploaded") \
+        in (None, False)
+    pre = invoke("albmtls-preflight", {"input": inp})
+    assert pre["plan"]["server_certificate"]["action"] == "use"
+
+    body = key_pem.strip().splitlines()[1]
+    captured = capsys.readouterr()
+    assert body not in captured.out + captured.err
+    assert "PRIVATE KEY" not in json.dumps(out) + json.dumps(again)
+
+
+def test_missing_key_secret_refused(live_cloud, invoke, writes, demo_input):
+    from localcloud.products.cas import make_server_certificate
+
+    cert_pem, _ = make_server_certificate(live_cloud, "app.example.test", ["app.example.test"], days=90)
+    inp = dict(demo_input, server_certificate={"cert_pem": cert_pem, "key_secret_name": "albmtls/none"})
+    writes.mark()
+    out = invoke(FN, _event(inp))
+    assert out["status"] == "failed" and out["error"]["code"] == "SECRET_NOT_FOUND", out
+    assert writes.since() == []
+
+
+def test_expiring_server_certificate_refused(live_cloud, invoke, writes, demo_input):
+    from localcloud.products.cas import make_server_certificate
+
+    cert_pem, _ = make_server_certificate(live_cloud, "app.example.test", ["app.example.test"], days=3)
+    inp = dict(demo_input, server_certificate={"cert_pem": cert_pem, "key_secret_name": "albmtls/none"})
+    writes.mark()
+    out = invoke(FN, _event(inp))
+    assert out["status"] == "failed" and out["error"]["code"] == "SERVER_CERT_EXPIRING", out
+    assert writes.since() == []
