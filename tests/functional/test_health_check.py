@@ -177,3 +177,24 @@ def test_refusals_under_tls13(mtls, invoke, demo_input):
     assert out["status"] == "ok", out
     assert out["probe"]["with_certificate"]["succeeded"] == 10
     assert out["probe"]["without_certificate"]["refused"] and out["probe"]["foreign_certificate"]["refused"]
+
+
+def test_after_the_real_steps(live_cloud, invoke, writes, demo_input):
+    """The chain as the flow runs it: issue_client_cert, enable_mutual_auth (its wait loop),
+    create_cname, then health_check — with the secrets and listener those steps made."""
+    ev = {"input": demo_input, "execution_name": "chain-test", "attempt": 0}
+    issued = invoke("albmtls-issue-client-cert", ev)
+    assert issued["status"] == "ok", issued
+    for n in range(40):
+        enabled = invoke("albmtls-enable-mutual-auth", {**ev, "attempt": n})
+        if enabled["status"] != "pending":
+            break
+        time.sleep(0.2)
+    assert enabled["status"] == "ok", enabled
+    assert invoke("albmtls-create-cname", ev)["status"] == "ok"
+    writes.mark()
+    out = _run_until_not_pending(invoke, demo_input)
+    assert out["status"] == "ok", out
+    assert out["writes"] == 0 and writes.since() == []
+    assert set(out["probe"]["with_certificate"]["backends"]) == {DEMO["ecs"]["ECS01"], DEMO["ecs"]["ECS02"]}
+    assert out["probe"]["without_certificate"]["refused"] and out["probe"]["foreign_certificate"]["refused"]
