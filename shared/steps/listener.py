@@ -49,7 +49,7 @@ __all__ = [
     "check_not_expiring", "observe_server_certificate", "ServerCertificateState", "observe_server_group",
     "ServerGroupState", "EnableMutualAuthResult", "ServerCertificateInfo", "ServerGroupInfo",
     "EXPIRY_GUARD", "WAIT_SLICE_S", "listener_result", "desired_listener", "server_group_error",
-    "ensure_server_certificate", "ensure_server_group", "poll", "wait_budget", "LISTENER_FIELDS",
+    "ensure_server_certificate", "ensure_server_group", "poll", "wait_budget", "LISTENER_FIELDS", "refuse_stopped",
 ]
 
 #: A server certificate ending sooner than this is refused (``SERVER_CERT_EXPIRING``).
@@ -566,10 +566,10 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
         ctx.logger.info("server group created", extra={"server_group_id": sg_id, "job_id": got[1]})
     else:
         sg_id = state.group.id
-    if not state.missing:
-        return sg_id, writes, True, created, 0
     if (state.group is None or state.group.status != "Available") and poll(_group_available(ctx, sg_id), budget) is None:
         return sg_id, writes, False, created, 0
+    if not state.missing:
+        return sg_id, writes, True, created, 0
     missing = state.missing
     try:
         job = alb.add_servers(ctx, sg_id, missing, client_token=ctx.client_token(
@@ -623,6 +623,14 @@ def _apply(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer, plan: Li
     return plan.listener_id, job
 
 
+def refuse_stopped(existing: alb.Listener | None) -> None:
+    """Raise ``CLOUD_ERROR`` for a ``Stopped`` listener on the port: it would never serve the
+    mutual-TLS traffic; starting it is left to its owner (``StartListener``)."""
+    if existing is not None and existing.status == "Stopped":
+        raise AlbMtlsError(Code.CLOUD_ERROR, f"listener {existing.id} on port {existing.port} is Stopped; start it "
+                           "(StartListener, or in the console) and run again", field="listener_port")
+
+
 def _running(ctx: StepContext, listener_id: str) -> Callable[[], alb.Listener | None]:
     def probe() -> alb.Listener | None:
         lst = alb.get_listener(ctx, listener_id)
@@ -656,6 +664,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     lb = alb.get_load_balancer(ctx, inp.load_balancer_id)
     existing = alb.find_listener_on_port(ctx, lb.id, inp.listener_port)
     plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # refusals before any write
+    refuse_stopped(existing)
     cert = observe_server_certificate(ctx, inp, current_ids=existing.certificate_ids if existing else ())
     sg_state = observe_server_group(ctx, inp, lb)
 
@@ -681,10 +690,13 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     plan = plan_listener(lb.edition, existing, desired)
     listener_id = existing.id if existing else None
     job_id: str | None = None
+    if plan.action == "update" and existing is not None and existing.status != "Running":
+        fresh = poll(_running(ctx, existing.id), budget)  # a job still runs: wait, then plan on what it left
+        if fresh is None:
+            return pending(f"listener {existing.id} to be Running before the update", plan.action)
+        existing = fresh
+        plan = plan_listener(lb.edition, existing, desired)
     if plan.action != "none":
-        if existing is not None and existing.status != "Running":
-            if poll(_running(ctx, existing.id), budget) is None:
-                return pending(f"listener {existing.id} to be Running before the update", plan.action)
         try:
             listener_id, job_id = _apply(ctx, inp, lb, plan, existing, desired)
         except AlbMtlsError as err:

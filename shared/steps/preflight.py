@@ -35,6 +35,7 @@ from shared.steps.listener import (
     observe_server_certificate,
     observe_server_group,
     plan_listener,
+    refuse_stopped,
     server_group_error,
 )
 
@@ -95,6 +96,7 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
         plan_listener(lb.edition, None, desired_listener(inp, None, None))  # raises ALB_EDITION_UNSUPPORTED
     existing = alb.find_listener_on_port(ctx, lb.id, inp.listener_port)
     plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # LISTENER_PORT_CONFLICT
+    refuse_stopped(existing)
     if not alb.security_policy_exists(ctx, inp.security_policy_id):
         raise AlbMtlsError(Code.INVALID_INPUT, f"TLS security policy {inp.security_policy_id!r} does not exist; use "
                            "a system policy such as tls_cipher_policy_1_2", field="security_policy_id")
