@@ -3,9 +3,7 @@ code and makes zero writes anywhere."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 
-import pytest
 
 FN = "albmtls-preflight"
 
@@ -37,7 +35,7 @@ def test_demo_input_passes_with_a_plan_and_zero_writes(live_cloud, invoke, write
     assert plan["server_certificate"]["mode"] == "id" and plan["server_certificate"]["action"] == "use"
     assert plan["server_group"]["action"] == "create" and plan["server_group"]["servers_to_add"] == 2
     assert plan["dns"] != "not checked" and plan["dns"]["action"] == "add"
-    assert "ca" in plan
+    assert plan["ca"]["ca_identifier"] == seed["pca_sub_identifier"]
 
 
 def test_after_enable_the_plan_is_none(live_cloud, invoke, writes, demo_input):
@@ -114,9 +112,19 @@ def test_cname_at_apex_refused(live_cloud, invoke, writes, demo_input):
     assert out["error"]["field"] == "input.rr"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("shared.steps.issuance") is None,
-                    reason="shared.steps.issuance (preflight_ca) not installed")
 def test_sub_ca_ending_before_the_validity_refused(live_cloud, invoke, writes, demo_input):
     inp = copy.deepcopy(demo_input)
     inp["clients"][0]["days"] = 3650
     _refused(invoke, writes, inp, "CA_EXPIRES_TOO_SOON")
+
+
+def test_unknown_sub_ca_refused(live_cloud, invoke, writes, demo_input):
+    _refused(invoke, writes, dict(demo_input, ca_identifier="0123456789abcdef0123456789abcdef"), "CA_NOT_FOUND")
+
+
+def test_missing_checker_module_is_reported_not_checked(live_cloud, invoke, monkeypatch, demo_input):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "shared.steps.issuance", None)   # import → ModuleNotFoundError
+    out = _run(invoke, demo_input)
+    assert out["status"] == "ok" and out["plan"]["ca"] == "not checked", out
