@@ -109,8 +109,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 # --- provision -----------------------------------------------------------------------------
@@ -160,3 +158,7 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
             server.shutdown()
             server.server_close()
 from . import cli_deploy  # noqa: E402,F401  (registers check-deploy)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
