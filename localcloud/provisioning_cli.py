@@ -211,8 +211,11 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
         else:
             settings = Settings.load(target="cloud")
         try:
-            return _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
+            code = _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
                               timeout=timeout, console=console, emit=emit)
+            if target == "local" and endpoints_file is None and not json_out:
+                console.print(f"function logs: {state_dir}/functions.log; local cloud state: {state_dir}/")
+            return code
         except AlbMtlsError as exc:
             emit(_fail_doc(exc.code, exc.message, exc.field), console)
             return EXIT_FAILED

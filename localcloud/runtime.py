@@ -94,6 +94,12 @@ def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
             endpoints = read_endpoints(ep_path)
         else:
             from .cloud import LocalCloud
+            # The functions run in this process: their JSON log lines go to a file, as FC ships
+            # them to SLS, so that stdout stays for the command's own output.
+            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            from shared import logs
+            log_stream = open(Path(state_dir) / "functions.log", "a", buffering=1, encoding="utf-8")
+            logs.configure(stream=log_stream)
             cloud = LocalCloud(state_dir, seed="demo", settings=settings).start()
             ep_path = (Path(state_dir) / "endpoints.json").resolve()
             cloud.write_endpoints(ep_path)
@@ -105,6 +111,9 @@ def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
     finally:
         if cloud is not None:
             cloud.stop()
+            from shared import logs
+            logs.configure()
+            log_stream.close()
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
