@@ -158,7 +158,11 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
             server.shutdown()
             server.server_close()
 from . import cli_deploy  # noqa: E402,F401  (registers check-deploy)
+from . import cli_rotate  # noqa: E402,F401  (registers rotate and status)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m localcloud.cli` runs this file as __main__; the commands of cli_deploy/cli_rotate
+    # register on the app of the module `localcloud.cli`, so run that one.
+    from localcloud.cli import main as _main
+    _main()

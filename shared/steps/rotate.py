@@ -1,0 +1,239 @@
+"""The rotate flow's per-certificate step (FC ``albmtls-retire-client-cert``), two modes:
+
+* ``renew`` — replace a due certificate: same CN, SANs, profile, days and sub-CA as its meta, a new
+  key (``issue_for_client(force=True, previous=<old identifier>)``: the PFX, password and meta
+  secrets get new versions named by the new serial), then mark the old one **superseded** with the
+  time it may be retired: a new version of the CN's ``…/meta`` (``VersionId`` ``<new serial>-s<old
+  serial>``) that carries a ``supersedes`` list. No key material in flow state or results.
+* ``retire`` — revoke (``CreateRevokeClientCertificate``) a replaced certificate, only when its
+  replacement is stored and valid, it is not the CN's current certificate, and its grace period is
+  over (or ``revoke_old: immediately`` was asked). By default replaced certificates are left to
+  expire naturally: retirement then writes nothing.
+
+Every write is idempotent: a re-run of the same execution finds the certificate it issued
+(``reused``), the marker already stored, the certificate already revoked — zero writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from shared import renewal
+from shared.adapters import kms as kms_api
+from shared.adapters import pca as pca_api
+from shared.clock import iso_utc, parse_iso
+from shared.contracts import ClientCertificateResult, ClientSpec
+from shared.errors import AlbMtlsError, Code
+from shared.ids import CertificateId
+from shared.rotation import (
+    MetaDoc, RevokeOld, RotateItem, SupersededEntry, meta_secret_name, read_meta, retire_due,
+)
+
+__all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire"]
+
+STEP = "retire_client_cert"
+
+
+class RotatePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The rotate execution's ``policy`` (see ``shared.rotation.ScanPolicy``)."""
+
+    secret_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_+=.@-]{1,64}$")] = "albmtls"
+    revoke_old: RevokeOld = "never"
+    revoke_after_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
+
+
+class RotateEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``{"mode": "renew"|"retire", "item": RotateItem, "policy": RotatePolicy, "execution_name"}``."""
+
+    mode: Literal["renew", "retire"]
+    item: RotateItem
+    policy: RotatePolicy = msgspec.field(default_factory=RotatePolicy)
+    execution_name: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+
+class RotateResult(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """One certificate's outcome. ``action``: ``renewed`` / ``already_renewed`` / ``not_due`` /
+    ``retired`` / ``kept`` / ``skipped``; ``certificate``: the replacement (secret names and the
+    new version ids — ``pfx_version`` is the version of both the PFX and the password secret);
+    ``retire_after`` and ``revoke``: what happens to the old one."""
+
+    mode: str
+    action: str
+    status: str = "ok"
+    reason: str = ""
+    writes: int = 0
+    common_name: str = ""
+    listener_key: str = ""
+    old_identifier: str = ""
+    old_serial: str = ""
+    certificate: ClientCertificateResult | None = None
+    retire_after: str | None = None
+    revoke: bool | None = None
+    revoked: bool = False
+    item: RotateItem | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What ``shared.steps.issuance`` needs of a provision input, for one stored certificate."""
+
+    listener_key: str
+    ca_identifier: str
+    secret_prefix: str
+
+    @property
+    def ca_id(self) -> CertificateId:
+        return CertificateId.parse(self.ca_identifier, field="ca_identifier")
+
+    def secret_name(self, common_name: str, kind: str) -> str:
+        return f"{self.secret_prefix}/{self.listener_key}/{common_name}/{kind}"
+
+
+def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) -> tuple[datetime, bool]:
+    if policy.revoke_old == "immediately":
+        return now, True
+    if policy.revoke_old == "after_grace":
+        return min(old_not_after, now + timedelta(days=policy.revoke_after_days or 0)), True
+    return old_not_after, False
+
+
+def _mark_superseded(ctx: Any, name: str, raw_meta: str, meta: MetaDoc, old: RotateItem, old_not_after: datetime,
+                     policy: RotatePolicy, now: datetime) -> tuple[SupersededEntry, int]:
+    """Add ``old`` to the ``supersedes`` list of the current meta (a new version); 0 writes when it
+    is already there. Entries of certificates that have ended are dropped."""
+    for e in meta.supersedes:
+        if e.identifier == old.identifier:
+            return e, 0
+    retire_at, revoke = _retire_after(policy, old_not_after, now)
+    entry = SupersededEntry(identifier=old.identifier, serial=old.serial, not_after=iso_utc(old_not_after),
+                            superseded_at=iso_utc(now), superseded_by=meta.serial, retire_after=iso_utc(retire_at),
+                            revoke=revoke)
+    doc = msgspec.json.decode(raw_meta)
+    keep = [msgspec.to_builtins(e) for e in meta.supersedes if parse_iso(e.not_after) > now]
+    doc["supersedes"] = keep + [msgspec.to_builtins(entry)]
+    version = f"{meta.serial}-s{old.serial}"[:64]
+    writes = kms_api.store_version(ctx, name, msgspec.json.encode(doc).decode(), version, data_type="text",
+                                   description=f"alb-mtls metadata of {name[:-len('meta')]}pfx (no secrets)")
+    return entry, writes
+
+
+def renew(event: RotateEvent, ctx: Any) -> RotateResult:
+    """Mode ``renew`` (module doc). Raises ``AlbMtlsError`` (``SECRET_NOT_FOUND`` when the CN has no
+    meta, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot hold a full lifetime — refused before any
+    write, issuance errors) or ``TransientError``."""
+    from shared.steps.issuance import issue_for_client
+    item, policy = event.item, event.policy
+    out = RotateResult(mode="renew", action="renewed", common_name=item.common_name, listener_key=item.listener_key,
+                       old_identifier=item.identifier, old_serial=item.serial, item=item)
+    name = meta_secret_name(policy.secret_prefix, item.listener_key, item.common_name)
+    meta, _ = read_meta(ctx, name)
+    if meta is None:
+        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"client {item.common_name!r} on {item.listener_key}: no metadata "
+                           f"secret {name!r}; it was not issued by this automation with secret_prefix "
+                           f"{policy.secret_prefix!r} — provision it again", field="item")
+    full = msgspec.json.decode(_raw(ctx, name))
+    now = ctx.clock.now()
+    if meta.identifier == item.identifier:
+        times = renewal.CertTimes(parse_iso(meta.not_before), parse_iso(meta.not_after), meta.renew_before_days)
+        try:
+            st = renewal.state(times, now)
+        except AlbMtlsError:
+            st = "due"
+        if st == "valid":
+            out.action, out.reason = "not_due", "valid"
+            return out
+    client = ClientSpec(common_name=item.common_name, sans=tuple(full.get("sans") or ()), days=int(full.get("days") or 30),
+                        profile=full.get("profile") or "compat", renew_before_days=meta.renew_before_days)
+    target = _Target(listener_key=item.listener_key, ca_identifier=full["ca"], secret_prefix=policy.secret_prefix)
+    issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier)
+    out.writes += issued.writes
+    out.certificate = issued.result
+    out.reason = issued.reason
+    if issued.result.identifier == item.identifier:   # nothing new (cannot happen with force, kept for safety)
+        out.action = "not_due"
+        return out
+    if issued.result.reused:
+        out.action = "already_renewed"
+    meta, raw = read_meta(ctx, name)
+    if meta is None or raw is None or meta.identifier != issued.result.identifier:
+        raise AlbMtlsError(Code.CLOUD_ERROR, f"client {item.common_name!r}: the metadata does not read back as "
+                           f"certificate {issued.result.serial} (another writer?); run the rotation again")
+    old = pca_api.describe_client_certificate(ctx, item.identifier)
+    old_end = old.not_after if old is not None and old.not_after else parse_iso(item.not_after or meta.not_before)
+    entry, w = _mark_superseded(ctx, name, raw, meta, item, old_end, policy, now)
+    out.writes += w
+    out.retire_after, out.revoke = entry.retire_after, entry.revoke
+    ctx.logger.info("client certificate renewed", extra={
+        "common_name": item.common_name, "listener_key": item.listener_key, "old_identifier": item.identifier,
+        "identifier": issued.result.identifier, "serial": issued.result.serial, "not_after": issued.result.not_after,
+        "retire_after": entry.retire_after, "revoke": entry.revoke, "writes": out.writes})
+    return out
+
+
+def _raw(ctx: Any, name: str) -> str:
+    v = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
+    return v.data if v is not None else "{}"
+
+
+def retire(event: RotateEvent, ctx: Any) -> RotateResult:
+    """Mode ``retire`` (module doc): revoke ``item`` when that is safe and due; else keep it.
+    Never revokes the CN's current certificate, nor one whose replacement is not stored, issued
+    and valid. Source: KMS ``GetSecretValue``; PCA ``DescribeClientCertificate``,
+    ``CreateRevokeClientCertificate``."""
+    item, policy = event.item, event.policy
+    out = RotateResult(mode="retire", action="kept", common_name=item.common_name, listener_key=item.listener_key,
+                       old_identifier=item.identifier, old_serial=item.serial, item=item)
+    name = meta_secret_name(policy.secret_prefix, item.listener_key, item.common_name)
+    meta, _ = read_meta(ctx, name)
+    now = ctx.clock.now()
+    if meta is None:
+        out.reason = "no_metadata"
+        return out
+    if meta.identifier == item.identifier:
+        out.reason = "current_certificate"          # the only valid certificate of the CN
+        return out
+    pfx_v = kms_api.get_secret_value(ctx, name[:-len("meta")] + "pfx", stage=kms_api.CURRENT)
+    pw_v = kms_api.get_secret_value(ctx, name[:-len("meta")] + "password", stage=kms_api.CURRENT)
+    current = pca_api.describe_client_certificate(ctx, meta.identifier)
+    if pfx_v is None or pw_v is None or pfx_v.version_id != meta.serial or pw_v.version_id != meta.serial or \
+            current is None or current.status != "ISSUE" or current.not_after is None or current.not_after <= now:
+        out.reason = "replacement_not_ready"
+        return out
+    entry = next((e for e in meta.supersedes if e.identifier == item.identifier), None)
+    if entry is not None:
+        out.retire_after, out.revoke = entry.retire_after, entry.revoke
+    if not retire_due(entry, now, policy.revoke_old, policy.revoke_after_days,
+                      replaced_at=parse_iso(meta.not_before)):
+        out.reason = "grace_period" if (entry is not None and entry.revoke) or policy.revoke_old != "never" \
+            else "expires_naturally"
+        return out
+    old = pca_api.describe_client_certificate(ctx, item.identifier)
+    if old is None:
+        out.action, out.reason = "skipped", "certificate_missing"
+        return out
+    if old.status == "REVOKE":
+        out.action, out.reason, out.revoked = "retired", "already_revoked", True
+        return out
+    wrote = pca_api.revoke_client_certificate(ctx, item.identifier)
+    out.writes += int(wrote)
+    out.action, out.reason, out.revoked = "retired", "revoked", True
+    ctx.logger.info("replaced client certificate revoked", extra={
+        "common_name": item.common_name, "listener_key": item.listener_key, "identifier": item.identifier,
+        "serial": item.serial, "replacement": meta.identifier, "writes": out.writes})
+    return out
+
+
+def run(event: RotateEvent, ctx: Any) -> RotateResult:
+    """The ``albmtls-retire-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
+    whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``."""
+    if event.mode == "renew":
+        if event.item.action != "renew":
+            return RotateResult(mode="renew", action="skipped", reason="retire_item",
+                                common_name=event.item.common_name, listener_key=event.item.listener_key,
+                                old_identifier=event.item.identifier, old_serial=event.item.serial, item=event.item)
+        return renew(event, ctx)
+    return retire(event, ctx)

@@ -1,0 +1,137 @@
+"""Rotation on the local cloud: issue → (clock +21 days) → scan → rotate flow (Map → renew → retire),
+through the real handlers, the real flow runner and the emulated PCA/KMS/fnf APIs."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.clock import parse_iso
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(live_cloud):
+    import os
+
+    from shared.settings import Settings
+    return Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
+
+
+@pytest.fixture
+def issued(live_cloud, invoke, demo_input):
+    """alice issued by the issue step (as provision does); returns its certificate result."""
+    res = invoke("albmtls-issue-client-cert", {"input": demo_input, "execution_name": "prov-test-1"})
+    assert res["status"] == "ok", res
+    return res["client_certificates"][0]
+
+
+def at(live_cloud, cert, days: float) -> None:
+    live_cloud.clock.set(parse_iso(cert["not_before"]) + timedelta(minutes=5, days=days))
+
+
+def rotate(settings, **policy):
+    from localcloud.cli_rotate import rotate_once
+    return rotate_once(settings, policy={"secret_prefix": "albmtls", **policy}, timeout=60)
+
+
+def status_of(settings, identifier: str) -> str:
+    from shared.rotation import certificate_report
+    rep = certificate_report(settings)
+    [row] = [r for r in rep["certificates"] if r["identifier"] == identifier]
+    return row["state"]
+
+
+def test_not_due_at_day_10(live_cloud, settings, issued, writes):
+    at(live_cloud, issued, 10)
+    writes.mark()
+    doc = rotate(settings)
+    assert doc["status"] == "succeeded", doc
+    assert doc["scan"]["scanned"] == 1 and doc["scan"]["due"] == 0 and doc["scan"]["started"] == 0
+    assert writes.since() == []
+    assert status_of(settings, issued["identifier"]) == "valid"
+
+
+def test_renew_at_day_21_then_idempotent(live_cloud, settings, issued, writes):
+    at(live_cloud, issued, 21)
+    assert status_of(settings, issued["identifier"]) == "due"
+    doc = rotate(settings)
+    assert doc["status"] == "succeeded", doc
+    assert doc["scan"]["due"] == 1 and doc["scan"]["started"] == 1
+    [new] = doc["renewed"]
+    assert new["common_name"] == "alice" and new["serial"] != issued["serial"]
+    assert new["old_identifier"] == issued["identifier"]
+    assert new["pfx_secret"] == issued["pfx_secret"] and new["pfx_version"] == new["serial"]
+    now = live_cloud.clock.now()
+    assert abs(parse_iso(new["not_after"]) - (now + timedelta(days=30))) < timedelta(minutes=10)
+    # the default: the old certificate stays valid (not revoked), superseded, expiring naturally
+    assert new["revoke_old"] is False and new["retire_after"] == issued["not_after"]
+    pca = live_cloud.store.get("pca.client", issued["identifier"])
+    assert pca["Status"] == "ISSUE"
+    newdoc = live_cloud.store.get("pca.client", new["identifier"])
+    assert newdoc["Certificate"] != pca["Certificate"]
+    from cryptography import x509
+    k_old = x509.load_pem_x509_certificate(pca["Certificate"].encode()).public_key()
+    k_new = x509.load_pem_x509_certificate(newdoc["Certificate"].encode()).public_key()
+    assert k_old.public_numbers() != k_new.public_numbers()          # a new key
+    assert status_of(settings, issued["identifier"]) == "superseded"
+    assert status_of(settings, new["identifier"]) == "valid"
+    # no key material in the flow history
+    for ex in live_cloud.store.list("fnf.execution"):
+        text = json.dumps(ex)
+        assert "PRIVATE KEY" not in text and "password\": \"" not in text
+
+    # second run, same --now: nothing started, zero writes
+    writes.mark()
+    doc2 = rotate(settings)
+    assert doc2["status"] == "succeeded", doc2
+    assert doc2["scan"]["started"] == 0 and doc2["scan"]["due"] == 0 and doc2["renewed"] == []
+    assert writes.since() == []
+
+    # a later run with a grace of 3 days, past it: the old one is revoked; the new one never
+    at(live_cloud, issued, 25)
+    doc3 = rotate(settings, revoke_after_days=3)
+    assert doc3["status"] == "succeeded", doc3
+    assert [r["identifier"] for r in doc3["retired"]] == [issued["identifier"]]
+    assert status_of(settings, issued["identifier"]) == "revoked"
+    assert status_of(settings, new["identifier"]) == "valid"
+
+
+def test_revoke_immediately(live_cloud, settings, issued):
+    at(live_cloud, issued, 21)
+    doc = rotate(settings, revoke_old="immediately")
+    assert doc["status"] == "succeeded", doc
+    [new] = doc["renewed"]
+    assert [r["identifier"] for r in doc["retired"]] == [issued["identifier"]]
+    assert status_of(settings, issued["identifier"]) == "revoked"
+    assert live_cloud.store.get("pca.client", new["identifier"])["Status"] == "ISSUE"
+
+
+def test_renew_before_as_long_as_the_lifetime_is_refused(live_cloud, settings, issued, writes):
+    at(live_cloud, issued, 21)
+    writes.mark()
+    doc = rotate(settings, renew_before_days=30)
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "RENEW_BEFORE_TOO_LONG"
+    assert writes.since() == [] and doc["scan"]["started"] in (0, None)
+
+
+def test_retire_never_revokes_the_current_certificate(live_cloud, invoke, issued):
+    ev = {"mode": "retire", "policy": {"revoke_old": "immediately"},
+          "item": {"action": "retire", "listener_key": issued["pfx_secret"].split("/")[1], "common_name": "alice",
+                   "identifier": issued["identifier"], "serial": issued["serial"]}}
+    res = invoke("albmtls-retire-client-cert", ev)
+    assert res["status"] == "ok" and res["action"] == "kept" and res["reason"] == "current_certificate"
+    assert live_cloud.store.get("pca.client", issued["identifier"])["Status"] == "ISSUE"
+
+
+def test_timer_event_payload_is_json_text(live_cloud, invoke, issued):
+    at(live_cloud, issued, 5)
+    res = invoke("albmtls-rotation-scan", {"triggerTime": "2026-01-01T02:00:00Z", "triggerName": "daily",
+                                          "payload": json.dumps({"secret_prefix": "albmtls"})})
+    assert res["status"] == "ok" and res["scanned"] == 1 and res["due"] == 0, res
+    bad = invoke("albmtls-rotation-scan", {"triggerTime": "x", "triggerName": "daily", "payload": "{\"nope\": 1}"})
+    assert bad["status"] == "failed" and bad["error"]["code"] == "INVALID_INPUT"
