@@ -77,10 +77,14 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "issue_client_cert": ("pca", "kms"),
     "enable_mutual_auth": ("alb", "cas", "pca", "kms"),
     "create_cname": ("alb", "alidns"),
-    "health_check": ("alb", "kms"),
-    "rotation_scan": ("pca", "kms", "fnf"),
-    "retire_client_cert": ("pca", "kms"),
-    "provision_api": ("fnf",),
+    # + alidns (the zone's name servers for the probe) and pca (loads the client PFX via issuance)
+    "health_check": ("alb", "kms", "alidns", "pca"),
+    # + alb/cas: the scan reads the listeners' CA and server certificate ends (shared.rotation)
+    "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
+    # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.rotation)
+    "retire_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
+    # fnf for the provisions; POST /rotations and GET /certificates run shared.rotation
+    "provision_api": ("fnf", "alb", "cas", "kms", "pca"),
 }
 
 _CLIENT_CALLS = {"client", "get_client", "make_client", "sdk_module"}

@@ -24,7 +24,7 @@ def test_good_fixture_passes(repo, state_dir):
     assert rep.ok, rep.text()
     assert len(rep.checked["functions"]) == 8
     assert rep.checked["handlers_imported"] == rep.checked["functions"]
-    assert "alb:ListAsynJobs" in rep.checked["observed_actions"]
+    assert "alb:ListSystemSecurityPolicies" in rep.checked["observed_actions"]
     assert "fnf:CreateFlow" in rep.checked["observed_deploy_actions"]
 
 
@@ -70,10 +70,10 @@ def test_invalid_workflow_is_named(repo, state_dir):
 
 
 def test_ram_action_missing_is_named(repo, state_dir):
-    _edit(repo / "deploy" / "ram" / "function-role-policy.json", '"alb:ListAsynJobs"', '"alb:ListAsynJob"')
+    _edit(repo / "deploy" / "ram" / "function-role-policy.json", '"alb:ListSystemSecurityPolicies"', '"alb:ListSystemSecurityPolicie"')
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
-    assert any("missing alb:ListAsynJobs" in m for m in msgs), msgs
-    assert any("extra alb:ListAsynJob:" in m for m in msgs), msgs
+    assert any("missing alb:ListSystemSecurityPolicies" in m for m in msgs), msgs
+    assert any("extra alb:ListSystemSecurityPolicie:" in m for m in msgs), msgs
 
 
 def test_ram_extra_action_is_named(tmp_path, repo):
@@ -99,9 +99,9 @@ def test_no_call_log_is_a_problem_unless_skipped(tmp_path, repo):
 
 def test_undeclared_product_is_named(repo, state_dir):
     (repo / "functions" / "provision_api" / "index.py").write_text(
-        "def handler(event, context):\n    return context.client('kms')\n")
+        "def handler(event, context):\n    return context.client('alidns')\n")
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
-    assert any("albmtls-provision-api" in m and "['kms'] not declared" in m for m in msgs), msgs
+    assert any("albmtls-provision-api" in m and "['alidns'] not declared" in m for m in msgs), msgs
 
 
 def test_account_specific_value_is_named(repo, state_dir):

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""The observed run behind ``albmtls check-deploy``'s least-privilege check, in one place.
+
+    .venv/bin/python deploy/observe.py --state-dir .albmtls-observe     # a fresh directory
+    .venv/bin/albmtls check-deploy --state-dir .albmtls-observe
+
+On a fresh local cloud state directory it runs only what the functions do in the cloud, through
+the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
+
+1. ``provision -f examples/provision.json`` — the main job on a free port (CreateListener path);
+2. ``provision`` again on the same listener with ``server_certificate: {}`` (the certificate is
+   chosen from ``ListCertificates``) and another TLS policy — the update path of an existing
+   listener (``UpdateListenerAttribute``), every other step reusing what is there;
+3. ``rotate --now <not_after − 5 days> --revoke-old immediately`` — the client certificate is
+   due (past 2/3 of its lifetime): the scan, the rotate flow, the new PFX version
+   (``PutSecretValue``) and the revocation of the replaced certificate.
+
+Operator commands (``albmtls status`` …) are not run: their calls would count as the function
+role's. Every call lands in ``<state-dir>/cloud.sqlite3`` (table ``calls``), which
+``check-deploy`` maps to RAM actions. Exit 0 when every run succeeded; prints one JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "provision.json"
+
+
+class ObserveError(Exception):
+    pass
+
+
+def free_port_offset() -> int:
+    """An offset that puts listener ports 443 and 8443 on free ports in 20000–32000 now (the
+    in-process default, 10000, collides with any other local cloud on this machine)."""
+    for _ in range(50):
+        offset = random.randrange(20000, 23500) - 443
+        free = True
+        for port in (443 + offset, 8443 + offset):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    free = False
+        if free:
+            return offset
+    raise ObserveError("no free data-plane port offset")
+
+
+@contextmanager
+def local_cloud(state_dir: Path) -> Iterator[Path]:
+    """A demo-seeded local cloud on ``state_dir`` with every service, in this process (flows run
+    here and invoke the FC handlers here), for the duration; yields its endpoints file."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from localcloud.cloud import LocalCloud, Settings
+    from shared import clients, logs
+    old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
+    log_stream = open(state_dir / "functions.log", "a", buffering=1, encoding="utf-8")
+    logs.configure(stream=log_stream)
+    cloud = LocalCloud(state_dir, seed="demo", settings=Settings(
+        port_offset=free_port_offset(), alb_job_seconds=0.2, health_scale=0.25)).start()
+    try:
+        ep = state_dir / "endpoints.json"
+        cloud.write_endpoints(ep)
+        os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(ep)
+        os.environ["ALBMTLS_TARGET"] = "local"
+        clients.clear_cache()
+        yield ep
+    finally:
+        cloud.stop()
+        logs.configure()
+        log_stream.close()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        clients.clear_cache()
+
+
+def _albmtls(args: list[str], timeout: float) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")}
+    p = subprocess.run([sys.executable, "-m", "localcloud.cli", *args, "--json"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    # The command's document is the last one on stdout (pretty-printed, so it starts with a line
+    # "{"); functions the command runs in its own process may log JSON lines before it.
+    text = p.stdout
+    start = 0 if text.startswith("{\n") else text.rfind("\n{\n") + 1
+    try:
+        doc = json.loads(text[start:]) if start >= 0 else {}
+    except ValueError:
+        doc = {"stdout": text[-300:]}
+    if p.returncode != 0 or doc.get("status") != "succeeded":
+        tail = "\n".join((p.stderr or "").strip().splitlines()[-15:])
+        raise ObserveError(f"albmtls {args[0]} failed (exit {p.returncode}): "
+                           f"{json.dumps(doc.get('error') or doc)[:500]}\n{tail}")
+    return doc
+
+
+def observe(state_dir: Path, *, timeout: float = 300.0, rotate: bool = True) -> dict[str, Any]:
+    """Run the scenario above on ``state_dir`` (must not hold a local cloud yet)."""
+    state_dir = Path(state_dir).resolve()
+    if (state_dir / "cloud.sqlite3").exists():
+        raise ObserveError(f"{state_dir} already holds a local cloud: observe on a fresh directory "
+                           "(earlier runs' calls would count)")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with local_cloud(state_dir) as ep:
+        return _scenario(state_dir, ep, timeout, rotate)
+
+
+def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[str, Any]:
+    out = state_dir / "out"
+    base = ["--endpoints-file", str(ep), "--out", str(out)]
+    first = _albmtls(["provision", "-f", str(EXAMPLE), *base], timeout)
+
+    variant = json.loads(EXAMPLE.read_text())
+    variant["server_certificate"] = {}
+    variant["security_policy_id"] = ("tls_cipher_policy_1_1" if variant.get("security_policy_id") != "tls_cipher_policy_1_1"
+                                     else "tls_cipher_policy_1_2")
+    vfile = state_dir / "observe-update-input.json"
+    vfile.write_text(json.dumps(variant, indent=2))
+    second = _albmtls(["provision", "-f", str(vfile), *base], timeout)
+    summary: dict[str, Any] = {"state_dir": str(state_dir),
+                               "provision": {"listener": (first.get("listener") or {}).get("id"), "writes": first.get("writes")},
+                               "update": {"listener": (second.get("listener") or {}).get("id"), "writes": second.get("writes")}}
+    if rotate:
+        not_after = min(datetime.fromisoformat(c["not_after"].replace("Z", "+00:00"))
+                        for c in first.get("client_certificates") or [])
+        now = (not_after.astimezone(timezone.utc) - timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        third = _albmtls(["rotate", "--now", now, "--revoke-old", "immediately", *base], timeout)
+        renewed = third.get("renewed") or []
+        if not renewed:
+            raise ObserveError(f"albmtls rotate --now {now} renewed nothing: {json.dumps(third.get('scan'))[:300]}")
+        summary["rotate"] = {"now": now, "renewed": len(renewed), "writes": third.get("writes")}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--state-dir", type=Path, default=Path(".albmtls-observe"), help="a fresh directory")
+    ap.add_argument("--timeout", type=float, default=300.0, help="per command, seconds")
+    ap.add_argument("--no-rotate", dest="rotate", action="store_false", help="provision runs only")
+    a = ap.parse_args(argv)
+    try:
+        summary = observe(a.state_dir, timeout=a.timeout, rotate=a.rotate)
+    except (ObserveError, subprocess.TimeoutExpired) as exc:
+        print(f"observe: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2))
+    print(f"next: albmtls check-deploy --state-dir {a.state_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
