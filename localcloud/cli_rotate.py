@@ -101,6 +101,15 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     return doc
 
 
+def _quiet_logs() -> None:
+    """Functions run in this process log JSON lines; keep stdout for the one JSON document."""
+    import os
+    import sys
+
+    from shared import logs
+    logs.configure(stream=sys.stderr, level=os.environ.get("ALBMTLS_LOG_LEVEL", "WARNING"))
+
+
 def _console():
     from rich.console import Console
     return Console(stderr=True, highlight=False)
@@ -142,6 +151,7 @@ def rotate(now: Optional[str] = typer.Option(None, "--now", help="Set the local 
     from shared.errors import AlbMtlsError, Code
     from shared.rotation import parse_now
     from shared.settings import Settings
+    _quiet_logs()
     console = _console()
 
     def fail(code: str, message: str, field: str | None = None, exit_code: int = EXIT_INPUT) -> None:
@@ -229,6 +239,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Opt
     from shared.settings import Settings
     from .provisioning_cli import _local_cloud_settings
     from .runtime import local_environment
+    _quiet_logs()
     with ExitStack() as stack:
         if target == "local":
             ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=_local_cloud_settings()))

@@ -45,6 +45,7 @@ __all__ = [
 ROTATE_FLOW = "albmtls-rotate"
 MAX_ITEMS_PER_EXECUTION = 100       # keeps the execution input and the Map output far below 64 KiB
 SERVER_CERT_WARN_DAYS = 30
+SCAN_QPS_MARGIN = 0.95              # the scan paces PCA calls at 95 % of the quota (9.5/s of 10/s)
 META_CACHE = 256                    # (listener, cn) metas kept during a scan: bounded memory
 MAX_WARNED_LISTENERS = 100          # listeners whose server certificate is checked per scan
 RevokeOld = Literal["never", "after_grace", "immediately"]
@@ -421,6 +422,20 @@ def _warn_listener(ctx: Any, listener_key: str, now: datetime, warnings: list[di
                                     f"({max(0.0, left):.0f} days); renew it in CAS and update the listener"})
 
 
+def _paced(ctx: Any) -> Any:
+    """``ctx`` with the PCA limit at :data:`SCAN_QPS_MARGIN` of ``settings.pca_qps``: the scan's own
+    limiter, so that its requests stay under the quota in every 1-second window even with network
+    jitter (the scan runs alone in its FC instance). Contexts that are not a ``StepContext`` pass."""
+    import dataclasses
+    if not dataclasses.is_dataclass(ctx) or not hasattr(ctx, "settings"):
+        return ctx
+    qps = getattr(ctx.settings, "pca_qps", None) or 10.0
+    try:
+        return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, pca_qps=qps * SCAN_QPS_MARGIN))
+    except (TypeError, ValueError):
+        return ctx
+
+
 def iter_verdicts(ctx: Any, now: datetime, renew_before: int | None,
                   result: ScanResult | None = None) -> Iterator[tuple[Any, Verdict]]:
     """``(certificate, verdict)`` for every listed certificate, one page in memory."""
@@ -436,6 +451,7 @@ def scan(event: ScanEvent, ctx: Any) -> ScanResult:
     warnings (CA ending within lifetime + renew window; a listener's server certificate ending
     within 30 days). Raises ``AlbMtlsError`` (``RENEW_BEFORE_TOO_LONG``, ``INVALID_INPUT``, cloud)."""
     policy = event.policy()
+    ctx = _paced(ctx)
     now = ctx.clock.now()
     res = ScanResult(now=iso_utc(now))
     metas = _MetaCache(ctx, policy.secret_prefix)

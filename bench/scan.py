@@ -1,0 +1,146 @@
+"""Benchmark 2 — the rotation scan at scale (DESIGN §6).
+
+The local cloud runs in a child process (:mod:`bench.scan_cloud`) holding ``N`` client
+certificates of this automation (valid, not due); the CAS/PCA quota of 10 requests/s is the
+emulator's default (``Throttling.User`` beyond it). This process runs the real scan —
+``shared.rotation.scan`` (the ``rotation_scan`` function's use case, through the real SDK) — and
+measures:
+
+* ``scan_s`` — wall time of one scan;
+* ``floor_s`` — what the limit alone imposes: ``pages / qps`` with ``pages = ceil(N / page)``;
+  ``ratio = scan_s / floor_s`` (budget 1.2);
+* ``peak_kib`` — ``tracemalloc`` peak of a scan at each size, in this (scanning) process only,
+  after a warm-up scan so imports and client construction are not counted; memory is flat when
+  the peak at the largest size is within 1.25× (+64 KiB) of the peak at the smallest;
+* ``pca_calls`` — rate-limited calls the scan made (emulator call log), and throttled answers.
+
+Page size: ``shared.adapters.pca.LIST_PAGE_SIZE`` (100, the largest ``ShowSize`` the API
+accepts): the scan is bound by the request rate, so the time is ``N / (page · qps)`` and the
+biggest page is the fastest; the memory it costs is one page of items (~100 × a few KiB).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+QPS = 10.0
+
+
+class _Cloud:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ep = root / "endpoints.json"
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.scan_cloud", "--state-dir", str(root / "state"),
+                                      "--endpoints-file", str(self.ep)], cwd=REPO, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        end = time.monotonic() + 60
+        while not self.ep.exists():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError("the scan benchmark's local cloud did not start")
+            time.sleep(0.05)
+        self.endpoints = json.loads(self.ep.read_text())
+
+    def load(self, n: int) -> dict[str, Any]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(f"load {n}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def calls(self, since: int = 0) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.endpoints['admin']}/calls?since={since}", timeout=30) as r:
+            return json.loads(r.read())["calls"]
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.close()
+            self.proc.wait(timeout=15)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _scan_once(settings, *, trace: bool) -> tuple[float, int | None, Any]:
+    from shared.rotation import ScanEvent, make_context, scan
+    ctx = make_context(settings, "rotation_scan")
+    if trace:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+    t0 = time.perf_counter()
+    try:
+        res = scan(ScanEvent(), ctx)
+    finally:
+        elapsed = time.perf_counter() - t0
+        peak = None
+        if trace:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+    return elapsed, peak, res
+
+
+def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> dict[str, Any]:
+    """Memory at every size of ``sizes`` (ascending); scan time at ``timed`` (default the largest)."""
+    from shared import logs
+    from shared.adapters.pca import LIST_PAGE_SIZE
+    from shared.settings import Settings
+    sizes = tuple(sorted(sizes))
+    timed = timed or sizes[-1]
+    old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
+    tmp = tempfile.TemporaryDirectory(prefix="albmtls-bench-scan-")
+    logs.configure(stream=open(os.devnull, "w"))
+    cloud = _Cloud(Path(tmp.name))
+    try:
+        os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(cloud.ep)
+        os.environ["ALBMTLS_TARGET"] = "local"
+        settings = Settings.load(target="local", endpoints_file=str(cloud.ep))
+        memory: dict[str, Any] = {}
+        load_s = 0.0
+        timing: dict[str, Any] = {}
+        for n in sizes:
+            loaded = cloud.load(n)
+            load_s += loaded["seconds"]
+            if n == sizes[0]:
+                _scan_once(settings, trace=False)          # warm-up: imports, clients, connections
+            time.sleep(1.0)                                 # a full bucket, as a daily scan finds it
+            _, peak, res = _scan_once(settings, trace=True)
+            memory[str(n)] = {"peak_kib": round(peak / 1024, 1), "listed": res.listed}
+            if n == timed:
+                time.sleep(1.0)
+                n0 = max((c["n"] for c in cloud.calls()), default=0)
+                elapsed, _, res = _scan_once(settings, trace=False)
+                pca = [c for c in cloud.calls(n0) if c["product"] == "pca"]
+                pages = math.ceil(n / LIST_PAGE_SIZE)
+                floor = pages / QPS
+                timing = {"certificates": n, "listed": res.listed, "scan_s": round(elapsed, 3), "pages": pages,
+                          "floor_s": round(floor, 3), "ratio": round(elapsed / floor, 3),
+                          "pca_calls": len(pca), "throttled": sum(1 for c in pca if c["code"].startswith("Throttling"))}
+        lo, hi = memory[str(sizes[0])]["peak_kib"], memory[str(sizes[-1])]["peak_kib"]
+        return {**timing, "budget": 1.2, "qps": QPS, "page_size": LIST_PAGE_SIZE,
+                "page_size_why": "largest ShowSize ListClientCertificate accepts; the scan is rate-bound, so "
+                                 "time = N/(page·qps) and memory is one page",
+                "memory": memory, "memory_growth": round(hi / lo, 3) if lo else None,
+                "memory_flat": hi <= 1.25 * lo + 64, "load_s": round(load_s, 1)}
+    finally:
+        cloud.close()
+        logs.configure()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        tmp.cleanup()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(run(), indent=2))
