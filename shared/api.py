@@ -68,15 +68,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def parse_event(event: Any) -> Request:
     """Decode an FC HTTP-trigger event (bytes/str/dict). Raises ``AlbMtlsError(INVALID_INPUT)``
     when the event itself is not an HTTP-trigger event."""
-    if isinstance(event, (bytes, bytearray)):
+    if isinstance(event, (bytes, bytearray, str)):
         try:
             event = json.loads(event)
-        except ValueError:
-            raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event (not JSON)") from None
-    elif isinstance(event, str):
-        try:
-            event = json.loads(event)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event (not JSON)") from None
     if not isinstance(event, dict):
         raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event")
@@ -103,6 +98,22 @@ def parse_event(event: Any) -> Request:
     if not method:
         raise AlbMtlsError(Code.INVALID_INPUT, "the event has no HTTP method")
     return Request(method, path, headers, {str(k): str(v) for k, v in query.items()}, data)
+
+
+def _json_body(body: bytes) -> Any:
+    """The body as JSON; ``AlbMtlsError(INVALID_INPUT, field="body")`` when it is not UTF-8 JSON
+    (nesting deeper than the parser's limit included: bad input, never a 500)."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the body is not valid JSON: {str(exc)[:200]}", field="body") from None
+    except RecursionError:
+        raise AlbMtlsError(Code.INVALID_INPUT, "the body is not valid JSON: nested too deeply", field="body") from None
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
 class Api:
@@ -158,10 +169,10 @@ class Api:
         if key is not None and not _IDEM_KEY.match(key):
             return error_response(400, Code.INVALID_INPUT, "Idempotency-Key must be 1–128 printable ASCII characters",
                                   "Idempotency-Key")
-        try:
-            raw = json.loads(req.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            return error_response(400, Code.INVALID_INPUT, f"the body is not valid JSON: {str(exc)[:200]}", "body")
+        raw = _json_body(req.body)
+        if not isinstance(raw, dict):
+            return error_response(400, Code.INVALID_INPUT, "the body must be one JSON object: the provision input "
+                                  f"(got {_json_type(raw)})", "body")
         inp = decode(ProvisionInput, raw)
         settings = self._settings_factory()
         if self._start is not None:
@@ -205,11 +216,10 @@ class Api:
         else:
             rotate = self._rotate
         payload: dict[str, Any] = {}
+        if len(req.body) > MAX_BODY:
+            return error_response(413, "BODY_TOO_LARGE", f"the body is {len(req.body)} bytes; at most {MAX_BODY}")
         if req.body.strip():
-            try:
-                payload = json.loads(req.body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                return error_response(400, Code.INVALID_INPUT, f"the body is not valid JSON: {str(exc)[:200]}", "body")
+            payload = _json_body(req.body)
             if not isinstance(payload, dict):
                 return error_response(400, Code.INVALID_INPUT, "the body must be a JSON object", "body")
         return _response(202, rotate(self._settings_factory(), payload))
@@ -241,6 +251,9 @@ def make_handler(api_factory: Callable[[], Api]) -> Callable[[Any, Any], dict[st
             req = parse_event(event)
         except AlbMtlsError as exc:
             return error_response(400, exc.code, exc.message, exc.field)
+        except Exception as exc:  # noqa: BLE001 - never let FC answer with a stack trace
+            log.error("unexpected error reading the event", extra={"error_type": type(exc).__name__})
+            return error_response(400, Code.INVALID_INPUT, "the event is not an HTTP trigger event")
         try:
             resp = api_factory().handle(req, request_id)
         except Exception as exc:  # an unexpected fault: log the type only, answer without internals

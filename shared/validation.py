@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _OURS = re.compile(r"^(?:invalid `(?P<f1>[^`]+)`: |\[(?P<code>[A-Z_]+)\] `(?P<f2>[^`]+)`: )(?P<msg>.*)$", re.S)
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.S)  # any key: empty, or with backticks
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
@@ -46,7 +46,7 @@ def error_from_validation(exc: msgspec.ValidationError | msgspec.DecodeError) ->
             return AlbMtlsError(code, f"`{fld}`: {ours.group('msg')}", field=fld)
         unknown = _UNKNOWN.match(msg)
         if unknown:
-            fld = _join(path, unknown.group("name"))
+            fld = _join(path, unknown.group("name") or '""')
             return AlbMtlsError(Code.INVALID_INPUT, f"`{fld}` is not a known field; remove it or check its spelling "
                                 "(see docs/CONTRACTS.md)", field=fld)
         missing = _MISSING.match(msg)
