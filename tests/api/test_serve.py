@@ -1,0 +1,136 @@
+"""`albmtls serve` for real: the HTTP server of localcloud/serve.py in front of the provision_api
+handler, on a live local cloud (flows run in this process via its fnf service), driven with
+http.client — 202 then polling to `succeeded`, Idempotency-Key, bad input → 4xx naming the field."""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def api(live_cloud):
+    from functions.provision_api.index import handler
+    from localcloud.serve import make_server
+    from shared.provisioning import PROVISION_FLOW, deploy_flow
+    from shared.settings import Settings
+    deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    server = make_server(handler, 0)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    port = server.server_address[1]
+
+    def request(method: str, path: str, body: bytes | str | dict | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            h = {"Content-Type": "application/json"} if body is not None else {}
+            h.update(headers or {})
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            raw = resp.read()
+            assert resp.getheader("Content-Type") == "application/json", raw[:200]
+            assert b"Traceback" not in raw and b'File "' not in raw
+            return resp.status, dict(resp.getheaders()), (json.loads(raw) if raw else {})
+        finally:
+            conn.close()
+
+    try:
+        yield request
+    finally:
+        server.shutdown()
+        server.server_close()
+        t.join(5)
+
+
+def poll(request, name: str, timeout: float = 150) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, doc = request("GET", f"/provisions/{name}")
+        assert status == 200, doc
+        assert doc["status"] in ("running", "succeeded", "failed"), doc
+        if doc["status"] != "running":
+            return doc
+        assert time.monotonic() < deadline, f"{name} still running after {timeout}s at step {doc.get('step')}"
+        time.sleep(0.3)
+
+
+def test_provision_202_poll_succeeded_and_idempotency_key(api, demo_input, live_cloud):
+    status, headers, doc = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4711"})
+    assert status == 202, doc
+    name = doc["execution"]
+    assert doc["status_url"] == f"/provisions/{name}" and headers["Location"] == doc["status_url"]
+    assert doc["existing"] is False
+
+    # The same request with the same key, while it runs and after: the same execution, 200.
+    status2, _, doc2 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4711"})
+    assert status2 == 200 and doc2["execution"] == name and doc2["existing"] is True, doc2
+
+    final = poll(api, name)
+    assert final["status"] == "succeeded", final
+    assert final["step"] == "health_check"
+    res = final["result"]
+    seed = live_cloud.endpoints()["seed"]
+    assert res["listener"]["ca_enabled"] is True and res["listener"]["ca_certificate_id"] == seed["pca_sub_identifier"]
+    assert res["dns"]["value"] == seed["dns_name"] and res["health"]["healthy"] is True
+    assert [c["common_name"] for c in res["client_certificates"]] == ["alice"]
+    assert "PRIVATE KEY" not in json.dumps(final)
+
+    status3, _, doc3 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4711"})
+    assert (status3, doc3["execution"], doc3["status"]) == (200, name, "Succeeded"), doc3
+    # Another key is another execution (the listener is free again; the steps reuse everything).
+    status4, _, doc4 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4712"})
+    assert status4 == 202 and doc4["execution"] != name
+    assert poll(api, doc4["execution"])["status"] == "succeeded"
+
+
+BAD = [
+    # (method, path, body, headers, status, code, field)
+    ("POST", "/provisions", "{not json", {}, 400, "INVALID_INPUT", "body"),
+    ("POST", "/provisions", "[1, 2]", {}, 400, "INVALID_INPUT", "body"),
+    ("POST", "/provisions", "\xff", {}, 400, "INVALID_INPUT", "body"),
+    ("POST", "/provisions", "[" * 30000, {}, 400, "INVALID_INPUT", "body"),
+    ("POST", "/provisions", {"listener_prot": 443}, {}, 400, "INVALID_INPUT", "listener_prot"),
+    ("POST", "/provisions", {"listener_port": 70000}, {}, 400, "INVALID_INPUT", "listener_port"),
+    ("POST", "/provisions", {"listener_port": "443"}, {}, 400, "INVALID_INPUT", "listener_port"),
+    ("POST", "/provisions", {"clients": [{"common_name": "alice", "days": 30, "profile": "nope"}]}, {},
+     400, "INVALID_INPUT", "clients[0].profile"),
+    ("POST", "/provisions", {}, {"Idempotency-Key": "k" * 129}, 400, "INVALID_INPUT", "Idempotency-Key"),
+    ("POST", "/provisions", "x" * (64 * 1024 + 1), {}, 413, "BODY_TOO_LARGE", None),
+    ("POST", "/provisions", "{}", {"Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE", None),
+    ("PUT", "/provisions", "{}", {}, 405, "METHOD_NOT_ALLOWED", None),
+    ("DELETE", "/provisions/abc", None, {}, 405, "METHOD_NOT_ALLOWED", None),
+    ("GET", "/nowhere", None, {}, 404, "NOT_FOUND", None),
+    ("GET", "/provisions/no-such-execution", None, {}, 404, "NOT_FOUND", None),
+    ("GET", "/provisions/%2e%2e%2fetc", None, {}, 400, "INVALID_INPUT", "name"),
+]
+
+
+def test_bad_requests_name_the_problem(api, demo_input):
+    for method, path, body, headers, status, code, field in BAD:
+        if isinstance(body, dict) and body:
+            body = dict(demo_input, **body)
+        got, hdrs, doc = api(method, path, body, headers)
+        assert got == status, (method, path, str(body)[:80], doc)
+        assert doc["error"]["code"] == code, doc
+        assert doc["error"].get("field") == field, doc
+        assert doc["error"]["message"]
+        if status == 405:
+            assert hdrs["Allow"] in ("GET", "POST")
+
+
+def test_oversized_request_refused_before_reading(api):
+    """Past the server's read limit (1 MiB), the server answers 413 itself, without the body."""
+    status, _, doc = api("POST", "/provisions", b"{}", {"Content-Length": str(2 * 1024 * 1024)})
+    assert status == 413 and doc["error"]["code"] == "BODY_TOO_LARGE"
