@@ -85,6 +85,7 @@ def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State
     slice_end = time.monotonic() + max(0.0, min(HEALTH_SLICE_S, ctx.deadline.remaining() - 8.0))
     unhealthy_since: float | None = None
     while True:
+        round_start = time.monotonic()
         state, result = _observe(ctx, listener, expected)
         now = time.monotonic()
         if state == "healthy":
@@ -95,9 +96,9 @@ def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State
                 return state, result
         else:
             unhealthy_since = None
-        if now + POLL_S >= slice_end:
+        if round_start + POLL_S >= slice_end:
             return state, result
-        time.sleep(POLL_S)
+        time.sleep(max(0.0, round_start + POLL_S - now))   # rounds start POLL_S apart (reads count)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -260,18 +260,25 @@ def wait_budget(ctx: StepContext) -> Deadline:
 
 
 def poll(probe: Callable[[], T | None], budget: Deadline, *, first_delay: float = 0.1,
-         max_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> T | None:
-    """Call ``probe`` until it returns non-``None`` or ``budget`` is spent (then ``None``), sleeping
-    ``first_delay`` doubling up to ``max_delay`` seconds between calls. Always probes once."""
+         max_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+         monotonic: Callable[[], float] = time.monotonic) -> T | None:
+    """Call ``probe`` until it returns non-``None`` or ``budget`` is spent (then ``None``). Always
+    probes once.
+
+    Probes *start* ``first_delay`` apart, the interval doubling up to ``max_delay`` seconds; a
+    probe's own round trip counts towards the interval (only the rest is slept), so a job that
+    ends is seen at most one interval (≤ ``max_delay``) after its end, however slow the API.
+    """
     delay = first_delay
     while True:
+        started = monotonic()
         got = probe()
         if got is not None:
             return got
         left = budget.remaining()
         if left <= 0.0:
             return None
-        sleep(min(delay, left))
+        sleep(min(max(0.0, delay - (monotonic() - started)), left))
         delay = min(delay * 2, max_delay)
 
 

@@ -1,0 +1,144 @@
+"""``python -m bench`` (``make bench``): the three benchmarks of DESIGN §6 — provisioning against
+its critical path, the rotation scan at scale, cold start per function — printed as a table and,
+with ``--json FILE``, written as one JSON report. Method and last figures: docs/PERFORMANCE.md.
+
+    python -m bench --json bench-report.json            # the full run (about 3 minutes)
+    python -m bench --only provisioning --only coldstart
+    python -m bench --small                              # the sizes of tests/perf/test_budgets.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+BENCHES = ("provisioning", "scan", "coldstart")
+
+#: Full run and the small variant run by tests/perf/test_budgets.py.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "full": {"provisioning": {"latency_ms": (100.0, 300.0), "job_s": 3.0, "health_scale": 1.0},
+             "scan": {"sizes": (1000, 10000)},
+             "coldstart": {"runs": 5, "deps": "build"}},
+    "small": {"provisioning": {"latency_ms": (50.0, 150.0), "job_s": 1.5, "health_scale": 0.5},
+              "scan": {"sizes": (200, 1000)},
+              "coldstart": {"runs": 2, "deps": "installed",
+                            "functions": ["issue_client_cert", "enable_mutual_auth", "create_cname"]}},
+}
+
+
+def run(only: list[str] | None = None, profile: str = "full") -> dict[str, Any]:
+    """Run the chosen benchmarks with ``PROFILES[profile]``; returns the report."""
+    from . import coldstart, provisioning, scan
+    mods = {"provisioning": provisioning, "scan": scan, "coldstart": coldstart}
+    report: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "profile": profile, "python": platform.python_version(),
+                              "machine": f"{platform.machine()}, {_cpus()} CPU"}
+    for name in only or BENCHES:
+        kw = dict(PROFILES[profile][name])
+        if name == "coldstart" and kw.get("deps") == "build":
+            kw["deps"] = "build"
+        t0 = time.perf_counter()
+        try:
+            report[name] = mods[name].run(**kw)
+        except Exception as exc:  # a failed build (no PyPI) falls back to installed sizes
+            if name == "coldstart" and kw.get("deps") == "build":
+                kw["deps"] = "installed"
+                report[name] = mods[name].run(**kw)
+                report[name]["note"] = f"full build failed ({type(exc).__name__}); installed sizes"
+            else:
+                raise
+        report[name]["bench_s"] = round(time.perf_counter() - t0, 1)
+    report["ok"] = all(verdicts(report).values())
+    return report
+
+
+def _cpus() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, bool]:
+    """Budget checks of DESIGN §6 for the benchmarks present."""
+    out: dict[str, bool] = {}
+    if "provisioning" in report:
+        out["provisioning ≤ 1.15 × critical path"] = report["provisioning"]["ratio"] <= 1.15
+    if "scan" in report:
+        out["scan ≤ 1.2 × floor"] = report["scan"]["ratio"] <= 1.2
+        out["scan memory flat"] = bool(report["scan"]["memory_flat"])
+    if "coldstart" in report:
+        out["cold import ≤ 1.25 × SDK"] = all(r["ratio"] is None or r["ratio"] <= 1.25
+                                              for r in report["coldstart"]["functions"].values())
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as plain-text tables (the ones docs/PERFORMANCE.md shows)."""
+    lines: list[str] = []
+    p = report.get("provisioning")
+    if p:
+        c, a = p["components_s"], p["api_calls"]
+        prof = p["profile"]
+        lines += [f"Provisioning (latency {prof['latency_ms'][0]:g}–{prof['latency_ms'][1]:g} ms per call, ALB jobs "
+                  f"{prof['alb_job_seconds']:g} s, health check every {prof['health_check']['interval_s']} s × "
+                  f"{prof['health_scale']:g}, threshold {prof['health_check']['healthy_threshold']})",
+                  "| wall | critical path | ratio | budget | API calls | reads | writes | invocations | flow Waits |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                  f"| {p['wall_s']:.2f} s | {p['critical_path_s']:.2f} s | **{p['ratio']:.3f}** | ≤ 1.15 | {a['total']} "
+                  f"| {a['reads']} | {a['writes']} | {sum(p['invocations'].values())} | {p['flow_waits']} |",
+                  "",
+                  "| critical path part | s |", "|---|---:|"]
+        for k in ("preflight", "issue_client_cert", "create_cname", "enable_mutual_auth", "enable_until_listener",
+                  "health_wait", "health_after_healthy", "probe"):
+            lines.append(f"| {k} | {c[k]:.3f} |")
+        lines.append(f"| longest branch | {c['longest_branch']} |")
+        lines += ["", "| step | reads | writes | call time s |", "|---|---:|---:|---:|"]
+        for k, v in a["by_step"].items():
+            lines.append(f"| {k} | {v['reads']} | {v['writes']} | {v['call_s']:.2f} |")
+        lines.append("")
+    s = report.get("scan")
+    if s:
+        mem = ", ".join(f"{int(k):,}: {v['peak_kib']:.0f} KiB" for k, v in s["memory"].items())
+        lines += [f"Rotation scan ({s['certificates']:,} certificates, {s['qps']:g} requests/s, page size {s['page_size']})",
+                  "| scan | floor | ratio | budget | PCA calls | max in 1 s | throttled | peak memory (scanning process) | flat |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|---|",
+                  f"| {s['scan_s']:.2f} s | {s['floor_s']:.2f} s | **{s['ratio']:.3f}** | ≤ 1.2 | {s['pca_calls']} | "
+                  f"{s['max_requests_in_1s']} | {s['throttled']} | {mem} (×{s['memory_growth']}) | "
+                  f"{'yes' if s['memory_flat'] else 'NO'} |", ""]
+    cs = report.get("coldstart")
+    if cs:
+        lines += [f"Cold start (fresh interpreter, best of {cs['runs']}; package: code + dependencies)",
+                  "| function | SDKs | SDK import | handler import | handler + SDK | ratio | budget | package |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for fn, r in cs["functions"].items():
+            pk = r.get("package") or {}
+            size = f"{pk.get('total_kib', 0) / 1024:.1f} MiB ({pk.get('code_kib')} KiB code)" if pk else "-"
+            ratio = f"**{r['ratio']:.3f}**" if r["ratio"] is not None else "-"
+            lines.append(f"| {fn} | {', '.join(r['products'])} | {r['sdk_ms'] or 0:.0f} ms | {r['handler_ms']:.0f} ms | "
+                         f"{r['cold_ms']:.0f} ms | {ratio} | ≤ 1.25 | {size} |")
+        lines.append("")
+    for k, ok in verdicts(report).items():
+        lines.append(f"{'PASS' if ok else 'FAIL'}  {k}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    ap.add_argument("--only", action="append", choices=BENCHES, help="run only this benchmark (repeatable)")
+    ap.add_argument("--small", action="store_true", help="the small sizes of tests/perf/test_budgets.py")
+    args = ap.parse_args(argv)
+    report = run(args.only, "small" if args.small else "full")
+    print(table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nreport: {args.json}")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
