@@ -242,7 +242,7 @@ def cache_key(root: Path) -> str:
 def _pip(args: list[str], log: Any) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     log(f"$ {' '.join(cmd)}")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise BuildError(f"pip failed ({proc.returncode}):\n{tail}")
@@ -263,6 +263,29 @@ def ensure_deps(root: Path, out: Path, log: Any) -> Path:
     _pip(["install", "--quiet", "--no-compile", "--target", str(cache), "--platform", TARGET_PLATFORM,
           "--python-version", TARGET_PYTHON, "--implementation", TARGET_IMPL, "--only-binary=:all:",
           "--find-links", str(wheels), "-r", req], log)
+    (cache / ".complete").write_text("ok\n")
+    return cache
+
+
+def host_deps_key(root: Path) -> str:
+    """Cache key of :func:`ensure_host_deps`: requirements.txt and this interpreter/platform."""
+    import platform
+    h = hashlib.sha256((root / "requirements.txt").read_bytes())
+    h.update(f"{sys.implementation.cache_tag}|{platform.machine()}|{sys.platform}".encode())
+    return h.hexdigest()[:12]
+
+
+def ensure_host_deps(root: Path, out: Path, log: Any) -> Path:
+    """``requirements.txt`` installed for **this** interpreter into ``out/.deps-test/<key>/``
+    (once; ``.complete`` marks it). For trying a code-only package (``--no-deps``) on a machine
+    without CPython 3.12: the full build's wheels are cp312/manylinux and do not import here.
+    Raises :class:`BuildError` (with pip's last lines) when pip fails, e.g. without PyPI."""
+    cache = out / ".deps-test" / host_deps_key(root)
+    if (cache / ".complete").is_file():
+        return cache
+    if cache.exists():
+        shutil.rmtree(cache)
+    _pip(["install", "--quiet", "--no-compile", "--target", str(cache), "-r", str(root / "requirements.txt")], log)
     (cache / ".complete").write_text("ok\n")
     return cache
 
