@@ -48,12 +48,11 @@ DOMAIN = "example.test"
 WILDCARD_CERT_ID = 20000099
 SITE = "cn-hangzhou"
 
-#: The fault mix: share of the total rate per kind (sums to 1). ``busy_*`` only hit the writes the
-#: product answers busy to; everything else hits every product and action (fnf included).
-MIX: dict[str, float] = {
-    "throttle": 0.22, "5xx": 0.18, "drop": 0.14, "drop_after": 0.18, "timeout_after": 0.08,
-    "busy_alb": 0.12, "busy_dns": 0.08,
-}
+#: The fault mix: share of the total rate per kind (sums to 1) over *every* call (all products,
+#: fnf included). On top of it, the product busy codes hit listener writes (ALB
+#: ``IncorrectStatus.Listener``) and record writes (Alidns ``LastOperationNotFinished``) at
+#: 1.5 × the rate of those calls.
+MIX: dict[str, float] = {"throttle": 0.28, "5xx": 0.22, "drop": 0.17, "drop_after": 0.23, "timeout_after": 0.10}
 #: Call-log codes the fault injection produces (``localcloud/server.py``).
 INJECTED_CODES = {"Throttling.User", "ServiceUnavailable", "IncorrectStatus.Listener", "LastOperationNotFinished",
                   "Dropped", "OK-Dropped", "OK-Timeout"}
@@ -67,23 +66,15 @@ def fault_spec(rate: float, *, seed: int, retry_after_ms: int = 150, hold_ms: in
     if rate <= 0:
         return {"rules": [], "seed": seed, "latency_ms": {}}
     # per-rule probability so that the *sequential* rules give the intended share of all calls
-    rules: list[dict[str, Any]] = []
+    busy = min(0.5, rate * 1.5)
+    rules: list[dict[str, Any]] = [
+        {"kind": "busy", "product": "alb", "action": "*Listener*", "writes_only": True, "rate": busy},
+        {"kind": "busy", "product": "alidns", "action": "*DomainRecord*", "writes_only": True, "rate": busy},
+    ]
     left = 1.0
-    order = ["busy_alb", "busy_dns", "throttle", "5xx", "drop", "drop_after", "timeout_after"]
-    for kind in order:
-        share = rate * MIX[kind]
-        p = min(1.0, share / left) if left > 0 else 0.0
-        if kind == "busy_alb":
-            # ALB answers IncorrectStatus.Listener to listener writes; scoped rules get a higher
-            # per-call probability (few calls match) — the share is of *matching* calls.
-            rules.append({"kind": "busy", "product": "alb", "action": "*Listener*", "writes_only": True,
-                          "rate": min(0.5, rate * 1.5)})
-            continue
-        if kind == "busy_dns":
-            rules.append({"kind": "busy", "product": "alidns", "action": "*DomainRecord*", "writes_only": True,
-                          "rate": min(0.5, rate * 1.5)})
-            continue
-        r = {"kind": kind, "rate": round(p, 5)}
+    for kind, part in MIX.items():
+        share = rate * part
+        r: dict[str, Any] = {"kind": kind, "rate": round(min(1.0, share / left), 5)}
         if kind == "throttle":
             r["retry_after_ms"] = retry_after_ms
         if kind == "timeout_after":
@@ -391,6 +382,8 @@ class Suite:
         secrets_per_cert: Counter = Counter()
         serials_by_cn: dict[str, set[str]] = defaultdict(set)
         for c in certs:
+            if c.get("Status") != "ISSUE":
+                continue
             serials_by_cn[c["CommonName"]].add(str(c.get("SerialNumber", "")).lower())
         orphan_versions = 0
         for r in runs:

@@ -22,8 +22,8 @@ by version and a re-run finds what is stored instead of writing again.
 recognises this automation's certificates and their listener from it
 (:func:`parse_custom_identifier`); a retry after a lost response meets the duplicate and continues
 with the certificate already issued — when its public key is the one in memory. A certificate
-issued by an invocation that died before storing it (its key is gone) is skipped with the next
-``n`` and left to expire.
+issued by an invocation that died before storing it (its key is gone, so nobody can hold it) is
+revoked and skipped with the next ``n``: one valid certificate per client remains.
 
 Private keys and passwords never leave this process: results, logs and exceptions carry ids,
 serials, fingerprints and secret names only.
@@ -414,13 +414,14 @@ def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, windo
     san_type, san_value = _san_request(client.sans)
     seed = _seed(ctx)
     ours = _spki(key)
+    writes = 0
     for n in range(MAX_ISSUE_ATTEMPTS):
         ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
         try:
             issued = pca_api.create_client_certificate_with_csr(
                 ctx, parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
                 after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value)
-            return issued, ci, 1
+            return issued, ci, writes + 1
         except AlbMtlsError as exc:
             if not pca_api.is_duplicate_custom_identifier(exc):
                 raise
@@ -429,10 +430,20 @@ def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, windo
             if found is not None and found.cert_pem and _spki(found.cert_pem) == ours:
                 ctx.logger.info("continuing with the certificate issued before a lost response",
                                 extra={"common_name": client.common_name, "identifier": found.identifier})
-                return pca_api.IssuedCertificate(found.identifier, found.serial), ci, 1
+                return pca_api.IssuedCertificate(found.identifier, found.serial), ci, writes + 1
             ctx.logger.warning("custom identifier taken by an earlier attempt whose key is gone; trying the next",
                                extra={"common_name": client.common_name, "attempt": n,
                                       "identifier": found.identifier if found else None})
+            if found is not None:
+                # Its key died with the invocation that issued it, before any secret was stored:
+                # nobody can hold it, so revoking it is safe and leaves one valid certificate per client.
+                try:
+                    writes += int(pca_api.revoke_client_certificate(ctx, found.identifier))
+                except AlbMtlsError as rexc:
+                    if rexc.retryable:
+                        raise
+                    ctx.logger.warning("could not revoke the orphaned certificate; it will expire",
+                                       extra={"identifier": found.identifier, "error_code": rexc.code})
     raise AlbMtlsError(Code.CLOUD_ERROR, f"client {client.common_name!r}: {MAX_ISSUE_ATTEMPTS} custom identifiers of "
                        "this execution are already used by certificates whose keys are lost; start a new execution")
 
