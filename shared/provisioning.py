@@ -171,6 +171,13 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
         resp = _call("fnf:StartExecution", lambda: c.start_execution(m.StartExecutionRequest(
             flow_name=flow, execution_name=name, input=json.dumps(inp_json, separators=(",", ":")))), deadline)
         started = Started(flow, name, resp.body.status or "Running")
+        # Same name still running → CloudFlow answers with that execution. With our input it is
+        # ours (a retried start whose response was lost); with another input it is another request
+        # for this listener that started in the same second: refuse, never follow someone else's run.
+        if not idempotency_key and _other_input(getattr(resp.body, "input", None), inp_json):
+            raise AlbMtlsError(Code.EXECUTION_RUNNING,
+                               f"execution {name} is already running for listener {listener_key} with another "
+                               "input; wait for it to finish and run again", details={"execution": name})
     except AlbMtlsError as exc:
         if exc.cloud_code != "ExecutionAlreadyExists":
             raise
@@ -189,6 +196,16 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                            f"execution {others[0]} is already running for listener {listener_key}; wait for it "
                            "to finish and run again", details={"execution": others[0]})
     return started
+
+
+def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
+    """True when an execution's ``Input`` text is known and is not ``inp_json``."""
+    if not existing:
+        return False
+    try:
+        return json.loads(existing) != json.loads(json.dumps(inp_json))
+    except ValueError:
+        return True
 
 
 def _describe_execution(settings: Settings, flow: str, name: str, deadline: Deadline | None):
