@@ -17,18 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("provisioning", "scan", "coldstart")
-
-#: Full run and the small variant run by tests/perf/test_budgets.py.
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "full": {"provisioning": {"latency_ms": (100.0, 300.0), "job_s": 3.0, "health_scale": 1.0},
-             "scan": {"sizes": (1000, 10000)},
-             "coldstart": {"runs": 5, "deps": "build"}},
-    "small": {"provisioning": {"latency_ms": (50.0, 150.0), "job_s": 1.5, "health_scale": 0.5},
-              "scan": {"sizes": (200, 1000)},
-              "coldstart": {"runs": 2, "deps": "installed",
-                            "functions": ["issue_client_cert", "enable_mutual_auth", "create_cname"]}},
-}
+from . import BENCHES, PROFILES
 
 
 def run(only: list[str] | None = None, profile: str = "full") -> dict[str, Any]:
@@ -40,8 +29,6 @@ def run(only: list[str] | None = None, profile: str = "full") -> dict[str, Any]:
                               "machine": f"{platform.machine()}, {_cpus()} CPU"}
     for name in only or BENCHES:
         kw = dict(PROFILES[profile][name])
-        if name == "coldstart" and kw.get("deps") == "build":
-            kw["deps"] = "build"
         t0 = time.perf_counter()
         try:
             report[name] = mods[name].run(**kw)
