@@ -109,6 +109,24 @@ def _to_output(result: Any) -> dict[str, Any]:
     return out
 
 
+def _next_attempt(inp: Any) -> int:
+    """``attempt`` of every result: the step's calls so far in its wait loop (input ``attempt`` + 1;
+    1 when the input has none or could not be decoded), so a flow's Choice can always read it."""
+    try:
+        return int(getattr(inp, "attempt", 0) or 0) + 1
+    except (TypeError, ValueError):
+        return 1
+
+
+def _with_input_region(s: Settings, inp: Any) -> Settings:
+    """The provision input's ``region`` (if given) decides which regional endpoints are called."""
+    body = getattr(inp, "input", inp)
+    region = getattr(body, "region", None)
+    if isinstance(region, str) and region and region != s.region:
+        return s.with_(region=region)
+    return s
+
+
 def _where(exc: BaseException) -> list[str]:
     frames = traceback.extract_tb(exc.__traceback__)[-6:]
     return [f"{f.filename.rsplit('/', 2)[-1] if '/' in f.filename else f.filename}:{f.lineno} {f.name}" for f in frames]
@@ -142,10 +160,12 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
             log.info("invocation start", extra={"event_bytes": size})
             status = "failed"
             error_code: str | None = None
+            inp: Any = None
             try:
                 s = settings() if callable(settings) else (settings or Settings.load())
                 clk = clock or clock_from_env()
                 inp = decode(input_type, event)
+                s = _with_input_region(s, inp)
                 ctx: StepContext[InT] = StepContext(
                     step=step, settings=s, clock=clk, logger=log,
                     deadline=Deadline.from_context(context, margin_ms=s.deadline_margin_ms,
@@ -153,6 +173,7 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
                     request_id=request_id, execution_name=getattr(inp, "execution_name", None),
                     fc_context=context)
                 out = _to_output(use_case(inp, ctx))
+                out.setdefault("attempt", _next_attempt(inp))
                 encoded = msgspec.json.encode(out)
                 if b"PRIVATE KEY-----" in encoded:
                     raise AlbMtlsError(Code.INTERNAL, f"{step} produced a result containing key material; it was "
@@ -167,13 +188,13 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
             except AlbMtlsError as exc:
                 error_code = exc.code
                 log.warning("step failed", extra={"error": exc.to_dict(), "details": exc.details})
-                return msgspec.json.encode(failed_result(exc))
+                return msgspec.json.encode(dict(failed_result(exc), attempt=_next_attempt(inp)))
             except Exception as exc:  # never leak the message: it may hold parameters or key material
                 error_code = Code.INTERNAL
                 log.error("unexpected error", extra={"error_type": type(exc).__name__, "where": _where(exc)})
                 err = AlbMtlsError(Code.INTERNAL, f"{step} failed with an unexpected {type(exc).__name__}; see the "
                                    f"function log for request {request_id}")
-                return msgspec.json.encode(failed_result(err))
+                return msgspec.json.encode(dict(failed_result(err), attempt=_next_attempt(inp)))
             finally:
                 log.info("invocation end", extra={
                     "status": status, "error_code": error_code,

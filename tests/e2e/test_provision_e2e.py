@@ -110,3 +110,17 @@ def test_invalid_input_names_the_field(tmp_path):
     doc = json.loads(p.stdout)
     assert doc["error"]["code"] == "INVALID_INPUT" and doc["error"]["field"] == "listener_port"
     assert not (tmp_path / "st").exists()
+
+
+def test_unhealthy_backend_fails_with_the_steps_own_code(live_cloud, ep, tmp_path):
+    """A failing step's code reaches the user (not a workflow expression error)."""
+    import urllib.request
+    seed = live_cloud.endpoints()["seed"]
+    admin = live_cloud.endpoints()["admin"]
+    req = urllib.request.Request(f"{admin}/ecs/{seed['ecs']['ECS02']}/stop", data=b"{}", method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+    code, doc, err = provision(ep, REPO / "examples" / "provision.json", tmp_path / "out")
+    assert code == 1
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] in ("HEALTH_CHECK_FAILED", "PROBE_FAILED"), doc["error"]
+    assert seed["ecs"]["ECS02"] in doc["error"]["message"] or "ECS02" in doc["error"]["message"]

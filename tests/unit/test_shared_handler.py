@@ -71,12 +71,12 @@ def test_success_struct_result(log_stream):
 @pytest.mark.parametrize("event", [EXAMPLE, EXAMPLE.decode(), json.loads(EXAMPLE), bytearray(EXAMPLE)])
 def test_accepts_bytes_str_dict(event):
     out = decode(make(lambda inp, ctx: {"fqdn": inp.fqdn})(event, None))
-    assert out == {"fqdn": "app.example.test", "status": "ok"}
+    assert out == {"fqdn": "app.example.test", "status": "ok", "attempt": 1}
 
 
 def test_dict_results_keep_their_status():
     out = decode(make(lambda inp, ctx: {"status": "pending", "waited_s": 5})(EXAMPLE, Ctx()))
-    assert out == {"status": "pending", "waited_s": 5}
+    assert out == {"status": "pending", "waited_s": 5, "attempt": 1}
 
 
 @pytest.mark.parametrize(("event", "field"), [
@@ -105,7 +105,7 @@ def test_domain_error_is_returned_not_raised():
     out = decode(make(use_case)(EXAMPLE, Ctx()))
     assert out == {"status": "failed", "error": {"code": "ALB_EDITION_UNSUPPORTED",
                                                  "message": "the ALB is Basic edition; upgrade to Standard",
-                                                 "request_id": "cloud-req-9"}}
+                                                 "request_id": "cloud-req-9"}, "attempt": 1}
 
 
 def test_transient_error_is_reraised(log_stream):
