@@ -56,7 +56,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     from .cloud import LocalCloud, Settings
     settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
                         health_scale=health_scale)
-    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings)
+    from .runtime import LocalCloudInUse, function_logs, state_lock
     stop = threading.Event()
 
     def _on_signal(signum, frame):  # noqa: ARG001
@@ -64,6 +64,15 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        lock = state_lock(state_dir)
+        lock.__enter__()
+    except LocalCloudInUse as exc:
+        _err(f"LOCAL_CLOUD_IN_USE: {exc}")
+        raise typer.Exit(1)
+    logs_ctx = function_logs(state_dir)
+    log_path = logs_ctx.__enter__()
+    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings)
     cloud.start()
     target = endpoints_file or (state_dir / "endpoints.json")
     cloud.write_endpoints(target)
@@ -71,7 +80,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     # find their endpoints (environment variables).
     os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(target.resolve())
     os.environ["ALBMTLS_TARGET"] = "local"
-    _err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}")
+    _err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}, function logs in {log_path}")
     try:
         while not stop.wait(0.5):
             pass
@@ -79,10 +88,11 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
         _err("stopping local cloud")
         cloud.stop()
         try:
-            if endpoints_file is None:
-                target.unlink()
+            target.unlink()
         except OSError:
             pass
+        logs_ctx.__exit__(None, None, None)
+        lock.__exit__(None, None, None)
 
 
 @flow_app.command("run")
@@ -94,13 +104,24 @@ def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="
              json_out: bool = JsonOut) -> None:
     """Run any CloudFlow definition on the local runner (Tasks invoke the handlers in functions/)."""
     from . import runtime
-    doc = runtime.load_json_arg(input, "--input")
-    with runtime.local_environment(state_dir, endpoints_file) as env:
-        result = runtime.run_flow_file(file, doc, name=name, progress=not json_out)
+    try:
+        doc = runtime.load_json_arg(input, "--input")
+    except ValueError as exc:
+        _err(f"INVALID_INPUT: {exc}")
+        raise typer.Exit(2)
+    try:
+        with runtime.local_environment(state_dir, endpoints_file) as env:
+            result = runtime.run_flow_file(file, doc, name=name, progress=not json_out)
+    except runtime.LocalCloudInUse as exc:
+        _err(f"LOCAL_CLOUD_IN_USE: {exc}")
+        raise typer.Exit(1)
     if json_out:
         emit_json(result)
     else:
-        _err(json.dumps(result, indent=2, default=str))
+        brief = {k: result.get(k) for k in ("name", "status", "error", "output")}
+        _err(json.dumps(brief, indent=2, default=str))
+        _err(f"({len(result.get('events') or [])} history events; --json prints them; function logs in "
+             f"{Path(env.get('state_dir') or state_dir)}/functions.log)")
     raise typer.Exit(0 if result.get("status") == "Succeeded" else 1)
 
 

@@ -65,8 +65,11 @@ class LocalCloud:
         self.clock = clock or Clock()
         self.faults = faults or Faults()
         if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            # The state holds emulated secrets and key material: owner-only.
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.state_dir, 0o700)
             self.store = Store(self.state_dir / "cloud.sqlite3")
+            os.chmod(self.state_dir / "cloud.sqlite3", 0o600)
         else:
             self.store = Store(None)
         off = self.store.get_meta("clock_offset")

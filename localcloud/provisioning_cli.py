@@ -199,6 +199,19 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
         emit(_fail_doc("INVALID_INPUT", "--target must be local or cloud", "target"), console)
         return EXIT_INPUT
     from shared.settings import Settings
+
+    from .runtime import LocalCloudInUse
+    try:
+        return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
+                                   out=out, json_out=json_out, timeout=timeout, console=console, emit=emit)
+    except LocalCloudInUse as exc:
+        emit(_fail_doc("LOCAL_CLOUD_IN_USE", str(exc), "state_dir"), console)
+        return EXIT_FAILED
+
+
+def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit) -> int:
+    from shared.errors import AlbMtlsError
+    from shared.settings import Settings
     with ExitStack() as stack:
         if target == "local":
             from .runtime import local_environment
