@@ -61,7 +61,8 @@ FNF_DEPLOY_ACTIONS = frozenset({"CreateFlow", "UpdateFlow", "DescribeFlow", "Del
 FNF_OPERATOR_ACTIONS = frozenset({"GetExecutionHistory", "StopExecution"})
 OBSERVATION_RULE = """\
 Least privilege by observation: every call the local cloud logged (table `calls` of
-<state-dir>/cloud.sqlite3, all runs on that state directory) is mapped to a RAM action
+<state-dir>/cloud.sqlite3, all runs on that state directory — deploy/observe.py makes the
+reference run: provision, an update of the same listener, a rotation with revocation) is mapped to a RAM action
 (alb→alb:, cas and pca→yundun-cert:, alidns→alidns:, kms→kms:, fnf→fnf:). CloudFlow flow
 management (CreateFlow, UpdateFlow, DescribeFlow, DeleteFlow, ListFlows) is `s deploy`'s and the
 operator's GetExecutionHistory/StopExecution are the CLI's: both must be in the deployer policy and
@@ -678,8 +679,8 @@ def _check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir
         return
     calls = observed_calls(state_dir)
     if calls is None:
-        rep.add("ram", str(state_dir), "no local cloud call log (cloud.sqlite3): run `albmtls provision -f examples/provision.json` "
-                "and `albmtls rotate` on this state directory first (or pass --skip-observation)")
+        rep.add("ram", str(state_dir), "no local cloud call log (cloud.sqlite3): run the observed run first, "
+                f"`python deploy/observe.py --state-dir {state_dir}` on a fresh directory (or pass --skip-observation)")
         return
     runtime: dict[str, int] = {}
     deploy_plane: dict[str, int] = {}

@@ -6,7 +6,9 @@ isBase64Encoded, body}`` (body: JSON text).
 
 Routes:
 
-* ``POST /provisions`` — body: the provision input (the same as the workflow's); starts the
+* ``POST /provisions`` (also ``POST /2023-03-30/functions/<fn>/invocations``, what an FC
+  ``InvokeFunction`` call looks like through the trigger, and a direct ``s invoke -e '<input>'``
+  whose event is the input itself) — body: the provision input (the same as the workflow's); starts the
   provision execution exactly as ``albmtls provision`` does (``shared.provisioning``) → ``202
   {"execution", "status", "status_url"}``. An ``Idempotency-Key`` header (1–128 printable ASCII)
   maps to the execution name: a retried request gets the same execution (``200`` then).
@@ -34,6 +36,10 @@ from shared.errors import AlbMtlsError, Code
 MAX_BODY = 64 * 1024
 _EXEC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+#: FC 3.0 ``InvokeFunction`` (SDK, ``aliyun fc``) reaches an HTTP-triggered function as this path
+#: with ``Content-Type: application/octet-stream`` (reference fc3-http-event.json): = POST /provisions.
+_INVOKE_PATH = re.compile(r"^/2023-03-30/functions/[A-Za-z0-9_-]{1,64}/invocations$")
+_HTTP_KEYS = ("requestContext", "httpMethod", "rawPath", "isBase64Encoded", "queryParameters")
 
 STATUS_BY_CODE = {
     Code.INVALID_INPUT: 400, Code.APEX_CNAME_REFUSED: 400, Code.RENEW_BEFORE_TOO_LONG: 400,
@@ -75,6 +81,10 @@ def parse_event(event: Any) -> Request:
             raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event (not JSON)") from None
     if not isinstance(event, dict):
         raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event")
+    if not any(k in event for k in _HTTP_KEYS):
+        # Invoked directly (`s provision_api invoke -e '<input>'`): the event is the body itself.
+        return Request("POST", "/provisions", {"content-type": "application/json"}, {},
+                       json.dumps(event, separators=(",", ":")).encode())
     ctx = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
     http = ctx.get("http") if isinstance(ctx.get("http"), dict) else {}
     method = str(http.get("method") or event.get("httpMethod") or "").upper()
@@ -132,6 +142,8 @@ class Api:
     def handle(self, req: Request, request_id: str = "") -> dict[str, Any]:
         path = req.path.rstrip("/") or "/"
         try:
+            if _INVOKE_PATH.match(path):
+                return self._only(req, "POST") or self.post_provision(req, octet_stream=True)
             if path == "/provisions":
                 return self._only(req, "POST") or self.post_provision(req)
             if path.startswith("/provisions/"):
@@ -157,13 +169,13 @@ class Api:
         return error_response(405, "METHOD_NOT_ALLOWED", f"use {method} on this path", headers={"Allow": method})
 
     # -- routes ---------------------------------------------------------------------------
-    def post_provision(self, req: Request) -> dict[str, Any]:
+    def post_provision(self, req: Request, *, octet_stream: bool = False) -> dict[str, Any]:
         from shared.contracts import ProvisionInput
         from shared.validation import decode
         if len(req.body) > MAX_BODY:
             return error_response(413, "BODY_TOO_LARGE", f"the body is {len(req.body)} bytes; at most {MAX_BODY}")
         ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/json", ""):
+        if ctype not in ("application/json", "") and not (octet_stream and ctype == "application/octet-stream"):
             return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the provision input as application/json")
         key = req.headers.get("idempotency-key")
         if key is not None and not _IDEM_KEY.match(key):

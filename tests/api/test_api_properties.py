@@ -177,3 +177,17 @@ def test_an_unexpected_fault_is_500_without_internals():
     doc = json.loads(resp["body"])
     assert doc["error"]["code"] == "INTERNAL" and "req-prop" in doc["error"]["message"]
     assert "secret-internal-detail" not in resp["body"] and "Traceback" not in resp["body"]
+
+
+def test_invoke_function_paths_are_post_provisions():
+    """FC InvokeFunction through the trigger (path /2023-03-30/functions/<fn>/invocations,
+    octet-stream) and a direct `s invoke -e '<input>'` (the event is the input) both provision."""
+    path = "/2023-03-30/functions/albmtls-provision-api/invocations"
+    resp = HANDLER(event("POST", path, {"Content-Type": "application/octet-stream"}, json.dumps(EXAMPLE)), CTX)
+    assert resp["statusCode"] == 202 and check(resp)["execution"].startswith("alb-demostd000000000001-443"), resp
+    resp = HANDLER(event("GET", path, {}, ""), CTX)
+    assert resp["statusCode"] == 405
+    resp = HANDLER(json.dumps(EXAMPLE).encode(), CTX)
+    assert resp["statusCode"] == 202, resp
+    resp = HANDLER(json.dumps(dict(EXAMPLE, listener_port=0)).encode(), CTX)
+    assert resp["statusCode"] == 400 and check(resp)["error"]["field"] == "listener_port"
