@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint clean build check-deploy bench
+.PHONY: run test venv lint clean build check-deploy bench reliability
 
 venv: $(STAMP)
 
@@ -30,3 +30,9 @@ build: $(STAMP)
 
 check-deploy: $(STAMP)
 	$(BIN)/albmtls check-deploy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench --json bench-report.json
+
+reliability: $(STAMP)
+	$(BIN)/python tools/reliability.py --runs 100 --rotations 20 --rate 0.2 --seed 1 --write-doc docs/RELIABILITY.md
