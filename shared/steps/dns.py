@@ -55,8 +55,9 @@ def _missing_domain_message(inp: ProvisionInput, txt: alidns.TxtVerification | N
         return (f"{head}. Prove ownership: publish the TXT record RR '{txt.rr}' (host {txt.rr}.{inp.domain}) with "
                 f"value '{txt.value}' at the domain's current DNS provider, delegate {inp.domain} to the zone's "
                 "Alibaba name servers, then run again")
-    return (f"{head}. create_cname would add it (AddDomain) and then ask you to publish the TXT record that "
-            "GetTxtRecordForVerify returns; or add the zone in the Alidns console first, or fix `domain`")
+    return (f"{head}; nothing was changed. Add the zone first (Alidns console, or AddDomain: "
+            f"`aliyun alidns AddDomain --DomainName {inp.domain}`), publish the TXT ownership record it asks for "
+            "(GetTxtRecordForVerify) at the domain's current DNS provider, then run again — or fix `domain`")
 
 
 def preflight_dns(ctx: Any, inp: ProvisionInput, target: str) -> dict[str, Any]:
