@@ -111,8 +111,10 @@ def _quiet_logs() -> None:
 
 
 def _console():
+    import shutil
+
     from rich.console import Console
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=max(120, shutil.get_terminal_size((120, 24)).columns))
 
 
 def _print_rotate(console, doc: dict[str, Any]) -> None:
@@ -201,7 +203,9 @@ STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "re
 def _print_status(doc: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
-    console = Console(highlight=False)
+    import shutil
+    # Readable without a terminal too (pipes, CI logs): at least 140 columns.
+    console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
     t = Table(title=f"client certificates at {doc['now']}", title_justify="left")
     for col in ("CN", "listener", "serial", "not_after", "days left", "state", "note"):
         t.add_column(col, justify="right" if col == "days left" else "left", no_wrap=col != "note")
@@ -216,8 +220,8 @@ def _print_status(doc: dict[str, Any]) -> None:
             note = f"due {r['due_at']}"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
-        t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:20],
-                  r.get("not_after") or "", f"[{day_style}]{days}[/]" if day_style else str(days),
+        t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
+                  (r.get("not_after") or "").replace("T", " ").rstrip("Z"), f"[{day_style}]{days}[/]" if day_style else str(days),
                   f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
     console.print(t)
     for lst in doc.get("listeners") or []:

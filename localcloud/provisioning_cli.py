@@ -20,8 +20,11 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 
 def _console():
+    import shutil
+
     from rich.console import Console
-    return Console(stderr=True, highlight=False)
+    # Readable without a terminal too (pipes, CI logs): at least 120 columns.
+    return Console(stderr=True, highlight=False, width=max(120, shutil.get_terminal_size((120, 24)).columns))
 
 
 def _fail_doc(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
