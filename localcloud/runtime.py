@@ -5,16 +5,15 @@ runner (``FC:InvokeFunction`` → ``functions/<dir>/index.handler``).
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import time
 import uuid
 import sys
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from .flow.runner import LocalFunctionInvoker
 
 # FC function name → code directory under functions/ (s.yaml names them the same way).
 FUNCTION_PREFIX = "albmtls-"
@@ -26,42 +25,19 @@ def function_module(function_name: str) -> str:
     return f"functions.{base.replace('-', '_')}.index"
 
 
-@dataclass
-class FcFunctionInfo:
-    name: str
-    handler: str = "index.handler"
-    memory: int = 512
-    timeout: int = 120
-    version_id: str = ""
-    qualifier: str = "LATEST"
+class _Invoker(LocalFunctionInvoker):
+    """The flow runner's in-process FC invoker, with this project's function names."""
+
+    def module_name(self, function_name: str) -> str:
+        return function_module(function_name)
 
 
-class FcContext:
-    """An FC 3.0-like context (python3.12 runtime: no ``credentials``)."""
-
-    def __init__(self, function_name: str, timeout_s: int = 120, region: str = "cn-hangzhou") -> None:
-        self.request_id = str(uuid.uuid4())
-        self.function = FcFunctionInfo(name=function_name, timeout=timeout_s)
-        self.region = region
-        self.account_id = "1234567890123456"
-        self.log_project = ""
-        self.log_store = ""
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+_INVOKER = _Invoker()
 
 
 def invoke_function(function_name: str, payload: bytes, context_info: dict | None = None) -> bytes:
     """Invoke a function's handler in-process, as FC would (event bytes, FC-like context)."""
-    module = importlib.import_module(function_module(function_name))
-    ctx = FcContext(function_name)
-    out = module.handler(payload, ctx)
-    if isinstance(out, (bytes, bytearray)):
-        return bytes(out)
-    if isinstance(out, str):
-        return out.encode()
-    return json.dumps(out).encode()
+    return _INVOKER(function_name, payload, context_info or {"timeout": 120})
 
 
 def load_json_arg(text: str, what: str) -> Any:

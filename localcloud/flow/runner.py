@@ -122,15 +122,8 @@ class FcFunction:
     qualifier: str = "LATEST"
 
 
-@dataclass
-class FcCredentials:
-    access_key_id: str = ""
-    access_key_secret: str = ""
-    security_token: str = ""
-
-
 class FcContext:
-    """What FC 3.0 passes as ``context`` to a Python handler (reference §2.3)."""
+    """What FC 3.0 (python3.12) passes as ``context`` to a Python handler (reference §2.3)."""
 
     def __init__(self, request_id: str, function: FcFunction, region: str, account_id: str,
                  deadline: float | None = None) -> None:
@@ -138,9 +131,8 @@ class FcContext:
         self.function = function
         self.region = region
         self.account_id = account_id
-        self.credentials = FcCredentials(os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""),
-                                         os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
-                                         os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""))
+        # No ``credentials``: the python3.12 runtime removed them (functions read the
+        # ALIBABA_CLOUD_* environment through the default credential chain instead).
         self.log_project = ""
         self.log_store = ""
         self.logger = logging.getLogger(f"fc.{function.name}")
