@@ -51,9 +51,20 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
        dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
        alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
        health_scale: float = typer.Option(1.0, "--health-scale", help="Multiply health-check intervals (e.g. 0.25 for demos)."),
+       faults: Optional[str] = typer.Option(None, "--faults", help="Fault, latency and QPS spec: JSON text or @file "
+                                            "(see localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
        ) -> None:
     """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
     from .cloud import LocalCloud, Settings
+    from .faults import Faults
+    from .runtime import load_json_arg
+    fault_cfg = Faults()
+    if faults:
+        try:
+            fault_cfg.configure(load_json_arg(faults, "--faults"))
+        except (ValueError, TypeError, KeyError) as exc:
+            _err(f"INVALID_INPUT: {exc}")
+            raise typer.Exit(2)
     settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
                         health_scale=health_scale)
     from .runtime import LocalCloudInUse, function_logs, state_lock
@@ -72,7 +83,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
         raise typer.Exit(1)
     logs_ctx = function_logs(state_dir)
     log_path = logs_ctx.__enter__()
-    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings)
+    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings, faults=fault_cfg)
     cloud.start()
     target = endpoints_file or (state_dir / "endpoints.json")
     cloud.write_endpoints(target)
