@@ -67,6 +67,9 @@ class StepContext(Generic[InT]):
     execution_name: str | None = None
     fc_context: Any = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
+    #: rotate step's share of the PCA quota (``shared.steps.rotate``)
+    own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
 
     def client(self, product: str) -> Any:
         """The SDK client for ``product`` (``alb``/``cas``/``pca``/``alidns``/``kms``/``fnf``), built
@@ -79,7 +82,11 @@ class StepContext(Generic[InT]):
         return c
 
     def limiter(self, product: str) -> RateLimiter | None:
-        """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``)."""
+        """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``), or
+        this invocation's own one (``own_limiters``)."""
+        own = self.own_limiters.get(product)
+        if own is not None:
+            return own
         return limiter_for(product, self.settings.pca_qps if product in ("pca", "cas") else None)
 
     def call(self, op_name: str, fn: Callable[[], T], *, product: str | None = None) -> T:

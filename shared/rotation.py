@@ -36,7 +36,7 @@ from shared.clock import SystemClock, iso_utc, parse_iso
 from shared.errors import AlbMtlsError, Code, invalid_input
 
 __all__ = [
-    "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "SERVER_CERT_WARN_DAYS", "TargetClock", "TARGET_CLOCK",
+    "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS", "TargetClock", "TARGET_CLOCK",
     "ScanPolicy", "ScanEvent", "RotateItem", "Verdict", "decide_certificate", "meta_secret_name",
     "SupersededEntry", "read_meta", "retire_due", "ScanResult", "scan", "rotation_execution_name",
     "start_scan", "certificate_report", "make_context",
@@ -44,6 +44,12 @@ __all__ = [
 
 ROTATE_FLOW = "albmtls-rotate"
 MAX_ITEMS_PER_EXECUTION = 100       # keeps the execution input and the Map output far below 64 KiB
+#: the rotate flow's Map bound (``workflows/rotate.yaml`` MaxConcurrency): on FC each concurrent
+#: item runs in its own instance, so each takes 1/ROTATE_MAP_CONCURRENCY of the PCA quota
+ROTATE_MAP_CONCURRENCY = 5
+#: … at 85 %: 5 slots × 2 calls in any 1-second window, with room for the jitter between the
+#: limiter and the server (``tests/reliability/test_rotation_rate.py``)
+ROTATE_QPS_MARGIN = 0.85
 SERVER_CERT_WARN_DAYS = 30
 SCAN_QPS_MARGIN = 0.95              # the scan paces PCA calls at 95 % of the quota (9.5/s of 10/s)
 META_CACHE = 256                    # (listener, cn) metas kept during a scan: bounded memory
@@ -510,11 +516,12 @@ def scan(event: ScanEvent, ctx: Any) -> ScanResult:
                 identifier=cert.identifier, serial=cert.serial, not_after=iso_utc(cert.not_after))))
         if len(batch) >= MAX_ITEMS_PER_EXECUTION:
             flush()
-    flush()
+    # the warnings' PCA reads before the last start: the scan's calls end before the Map's begin
     for ca_ident, life in sorted(cas.items()):
         _warn_ca(ctx, ca_ident, life, now, res.warnings)
     for lk in sorted(listeners):
         _warn_listener(ctx, lk, now, res.warnings)
+    flush()
     ctx.logger.info("rotation scan done", extra={
         "scanned": res.scanned, "listed": res.listed, "due": res.due, "retire": res.retire,
         "started": res.started, "executions": res.executions, "existing": res.existing,

@@ -33,7 +33,7 @@ from shared.rotation import (
     MetaDoc, RevokeOld, RotateItem, SupersededEntry, meta_secret_name, read_meta, retire_due,
 )
 
-__all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire"]
+__all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
 
 STEP = "retire_client_cert"
 
@@ -227,9 +227,30 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
     return out
 
 
+def quota_share(ctx: Any) -> Any:
+    """``ctx`` with its own PCA limiter at ``pca_qps × ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY``.
+
+    The rotate flow runs up to ``ROTATE_MAP_CONCURRENCY`` items at once, each in its own FC instance
+    whose process-wide limiter knows nothing of the others: each invocation keeps to its share, so
+    all of them together stay under the quota. The limiter starts empty (its first PCA call waits
+    one interval), so an invocation that follows another in the same Map slot does not burst."""
+    import dataclasses
+
+    from shared.retry import RateLimiter
+    from shared.rotation import ROTATE_MAP_CONCURRENCY, ROTATE_QPS_MARGIN
+    if not dataclasses.is_dataclass(ctx) or not hasattr(ctx, "own_limiters"):
+        return ctx
+    qps = (getattr(ctx.settings, "pca_qps", None) or 10.0) * ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY
+    lim = RateLimiter(qps, name="pca-rotate-share")
+    lim.acquire()        # take the initial token: no burst at the start of an invocation
+    return dataclasses.replace(ctx, own_limiters={**ctx.own_limiters, "pca": lim})
+
+
 def run(event: RotateEvent, ctx: Any) -> RotateResult:
     """The ``albmtls-retire-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
-    whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``."""
+    whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``.
+    PCA calls keep to this invocation's share of the quota (:func:`quota_share`)."""
+    ctx = quota_share(ctx)
     if event.mode == "renew":
         if event.item.action != "renew":
             return RotateResult(mode="renew", action="skipped", reason="retire_item",
