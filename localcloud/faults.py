@@ -32,6 +32,8 @@ BUSY_CODES = {
     "alidns": "LastOperationNotFinished",
 }
 
+KINDS = ("throttle", "5xx", "busy", "drop", "drop_after", "timeout_after")
+
 # Documented quota: CAS (private CA API included) 10 requests/s per user.
 DEFAULT_QPS = {"pca": 10.0}
 
@@ -100,7 +102,13 @@ class Faults:
         "latency_ms": {"alb:*": [100, 300]}, "qps": {"pca": 10}, "seed": 1}``."""
         with self._lock:
             if "rules" in spec:
-                self.rules = [FaultRule(**r) for r in spec["rules"]]
+                rules = [FaultRule(**r) for r in spec["rules"]]
+                for r in rules:
+                    if r.kind not in KINDS:
+                        raise ValueError(f"unknown fault kind {r.kind!r}; known: {', '.join(KINDS)}")
+                    if not 0.0 <= float(r.rate) <= 1.0:
+                        raise ValueError(f"fault rate {r.rate!r} is not between 0 and 1")
+                self.rules = rules
             if "latency_ms" in spec:
                 self.latency = {k: (float(v[0]), float(v[1])) for k, v in spec["latency_ms"].items()}
             if "qps" in spec:

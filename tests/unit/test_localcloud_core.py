@@ -123,3 +123,12 @@ def test_faults_rate_and_qps():
     with pytest.raises(errors.ApiError) as exc:
         f.check_qps("pca")
     assert exc.value.retry_after_ms and exc.value.retry_after_ms > 0
+
+
+@pytest.mark.parametrize("spec", [{"rules": [{"kind": "explode"}]}, {"rules": [{"kind": "5xx", "rate": 2}]},
+                                  {"rules": [{"kind": "5xx", "bogus": 1}]}])
+def test_faults_refuse_bad_specs(spec):
+    f = Faults()
+    with pytest.raises((ValueError, TypeError)):
+        f.configure(spec)
+    assert f.rules == []
