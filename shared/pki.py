@@ -38,16 +38,15 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Union
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING, Literal, NamedTuple, Union
 
 from shared.errors import AlbMtlsError, Code, invalid_input
+
+# ``cryptography`` is imported inside the functions that use it (cold start, DESIGN §6: the
+# x509/pkcs12 modules cost ~15 ms that a handler import must not pay before its first call).
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 __all__ = [
     "KeyAlgorithm", "key_algorithm_of_certificate", "key_algorithm_of_key", "generate_key",
@@ -60,8 +59,8 @@ __all__ = [
     "PbeInfo", "PfxInfo", "build_pfx", "inspect_pfx", "verify_pfx",
 ]
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
-CertLike = Union[str, bytes, x509.Certificate]
+PrivateKey = Union["ec.EllipticCurvePrivateKey", "rsa.RSAPrivateKey"]
+CertLike = Union[str, bytes, "x509.Certificate"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +90,7 @@ class KeyAlgorithm(str, enum.Enum):
 
 
 def _family_of_public_key(pub) -> Literal["EC", "RSA"] | None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     if isinstance(pub, ec.EllipticCurvePublicKey):
         return "EC"
     if isinstance(pub, rsa.RSAPublicKey):
@@ -111,6 +111,7 @@ def key_algorithm_of_certificate(ca_pem: CertLike) -> KeyAlgorithm:
         ``INVALID_INPUT`` (field ``ca_certificate``) if the certificate cannot be parsed or its
         key is neither EC nor RSA (e.g. SM2/Ed25519).
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
     cert = load_certificate(ca_pem, field="ca_certificate")
     try:
         pub = cert.public_key()
@@ -129,6 +130,7 @@ def key_algorithm_of_key(key) -> KeyAlgorithm:
 
     Raises ``AlbMtlsError("INVALID_INPUT", field="key")`` for any other key.
     """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     pub = key.public_key() if hasattr(key, "public_key") else key
     if isinstance(pub, ec.EllipticCurvePublicKey) and isinstance(pub.curve, ec.SECP256R1):
         return KeyAlgorithm.EC_P256
@@ -142,6 +144,7 @@ def generate_key(alg: KeyAlgorithm | str = KeyAlgorithm.EC_P256) -> PrivateKey:
 
     Raises ``AlbMtlsError("INVALID_INPUT", field="key_algorithm")`` for an unknown name.
     """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     try:
         alg = KeyAlgorithm(alg)
     except ValueError:
@@ -154,6 +157,7 @@ def generate_key(alg: KeyAlgorithm | str = KeyAlgorithm.EC_P256) -> PrivateKey:
 
 def private_key_pem(key: PrivateKey, password: str | None = None) -> bytes:
     """PKCS#8 PEM of ``key``; encrypted with ``password`` (best available) when given."""
+    from cryptography.hazmat.primitives import serialization
     enc = (serialization.BestAvailableEncryption(password.encode()) if password
            else serialization.NoEncryption())
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
@@ -161,6 +165,8 @@ def private_key_pem(key: PrivateKey, password: str | None = None) -> bytes:
 
 def load_private_key_pem(pem: str | bytes, password: str | None = None) -> PrivateKey:
     """Load a PEM private key. Raises ``INVALID_INPUT`` (field ``key``) without echoing it."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         key = serialization.load_pem_private_key(data, password.encode() if password else None)
@@ -179,6 +185,7 @@ def load_certificate(cert: CertLike, *, field: str = "certificate") -> x509.Cert
 
     Raises ``AlbMtlsError("INVALID_INPUT", field=field)``; the message never includes the input.
     """
+    from cryptography import x509
     if isinstance(cert, x509.Certificate):
         return cert
     try:
@@ -196,6 +203,9 @@ def load_certificate(cert: CertLike, *, field: str = "certificate") -> x509.Cert
 
 def public_key_of(obj) -> object:
     """The public key of a private key, public key, certificate, CSR, or their PEM text."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
     if isinstance(obj, (str, bytes)):
         data = obj.encode() if isinstance(obj, str) else obj
         for loader in (x509.load_pem_x509_csr, x509.load_pem_x509_certificate,
@@ -213,6 +223,7 @@ def public_key_of(obj) -> object:
 
 
 def _spki(pub) -> bytes:
+    from cryptography.hazmat.primitives import serialization
     return pub.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -256,6 +267,7 @@ def parse_san(value: str) -> x509.GeneralName:
 
     Raises ``AlbMtlsError("INVALID_INPUT", field="sans")`` for anything else.
     """
+    from cryptography import x509
     if not isinstance(value, str) or not value or value != value.strip():
         raise invalid_input("sans", "a SAN must be a non-empty string without surrounding spaces")
     try:
@@ -304,6 +316,9 @@ def build_csr(key: PrivateKey, common_name: str, sans: list[str] | tuple[str, ..
     AlbMtlsError
         ``INVALID_INPUT`` with field ``common_name``, ``sans`` or ``key``.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     key_algorithm_of_key(key)
     _validate_common_name(common_name)
     names: list[x509.GeneralName] = []
@@ -333,6 +348,7 @@ def build_csr(key: PrivateKey, common_name: str, sans: list[str] | tuple[str, ..
 
 def fingerprint_sha256(cert_pem: CertLike) -> str:
     """SHA-256 over the certificate's DER, as **lowercase hex without colons** (64 chars)."""
+    from cryptography.hazmat.primitives import hashes
     return load_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
 
 
@@ -364,6 +380,7 @@ def _utc(value: _dt.datetime, field: str) -> _dt.datetime:
 
 
 def _ext(cert: x509.Certificate, cls):
+    from cryptography import x509
     try:
         return cert.extensions.get_extension_for_class(cls).value
     except x509.ExtensionNotFound:
@@ -371,12 +388,14 @@ def _ext(cert: x509.Certificate, cls):
 
 
 def _common_name(cert: x509.Certificate) -> str | None:
+    from cryptography.x509.oid import NameOID
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else None
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
     """``None`` when ``parent`` signed ``child``; else ``"issuer_mismatch"``/``"bad_signature"``."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     try:
         child.verify_directly_issued_by(parent)
     except ValueError:
@@ -425,6 +444,9 @@ def check_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: list[CertLike] 
     AlbMtlsError
         ``INVALID_INPUT`` when an input cannot be parsed or ``now`` is missing/naive.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID
     if now is None:
         raise invalid_input("now", "now is required (inject the clock)")
     now = _utc(now, "now")
@@ -949,6 +971,8 @@ def inspect_pfx(pfx_bytes: bytes, password: str) -> PfxInfo:
         uses a refused algorithm (RC2, RC4, single DES), does not open with the password, or
         holds no key or no certificate for it.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import pkcs12
     pw = validate_password(password)
     if not isinstance(pfx_bytes, (bytes, bytearray)) or not pfx_bytes:
         raise _pfx_fail("the PFX is empty")
@@ -1085,6 +1109,8 @@ def build_pfx(key: PrivateKey, leaf: CertLike, chain: list[CertLike] | tuple,
         ``INVALID_INPUT`` (fields ``password``, ``profile``, ``iterations``, ``key``,
         ``leaf``, ``chain``, ``friendly_name``); ``PFX_CHECK_FAILED`` if the re-read fails.
     """
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
     pw = validate_password(password)
     if profile not in PFX_PROFILES:
         raise invalid_input("profile", "profile must be 'compat' or 'modern'")

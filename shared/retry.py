@@ -13,6 +13,9 @@ Use :func:`call` around every SDK call::
 * Deadline spent → ``TransientError(code="TIMEOUT")`` (the handler re-raises it; CloudFlow's
   ``Retry`` takes over).
 * ``ALBMTLS_RETRIES=off`` disables retrying: the first transient error is raised as is.
+* tenacity is imported at the first retry, not at import (cold start, DESIGN §6): the first
+  attempt runs directly, and only a retryable failure hands over to ``tenacity.Retrying``, which
+  replays that failure as its attempt 1 — so waits, stops, counters and messages are the same.
 * SDK-level retries are off (``shared.clients``), so retries never multiply.
 
 :data:`STATS` counts attempts and retries per process (the handler logs the per-invocation delta).
@@ -25,12 +28,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import AlbMtlsError, Code, TransientError, is_sdk_exception, map_sdk_error
 from shared.settings import retries_enabled
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["Deadline", "DeadlineExceeded", "RateLimiter", "RetryStats", "STATS", "call", "limiter_for"]
 
@@ -218,7 +222,8 @@ def limiter_for(product: str, qps: float | None = None) -> RateLimiter | None:
 # ---------------------------------------------------------------------------------------------
 # the retry call
 # ---------------------------------------------------------------------------------------------
-class _FullJitterWait(tenacity.wait.wait_base):
+class _FullJitterWait:
+    """tenacity ``wait``: full jitter, at least the server's ``retry_after``."""
     def __init__(self, base: float, cap: float, rng: Callable[[], float]) -> None:
         self.base, self.cap, self.rng = base, cap, rng
 
@@ -233,7 +238,8 @@ class _FullJitterWait(tenacity.wait.wait_base):
         return delay
 
 
-class _DeadlineStop(tenacity.stop.stop_base):
+class _DeadlineStop:
+    """tenacity ``stop``: ``max_attempts`` reached, or no time left for the sleep plus an attempt."""
     def __init__(self, deadline: Deadline, max_attempts: int, min_attempt_s: float) -> None:
         self.deadline, self.max_attempts, self.min_attempt_s = deadline, max_attempts, min_attempt_s
 
@@ -296,6 +302,21 @@ def call(op_name: str, fn: Callable[[], T], *, deadline: Deadline, limiter: Rate
     if not enabled:
         return attempt()
 
+    try:        # the usual case: one attempt, no retry machinery (tenacity not even imported)
+        return attempt()
+    except DeadlineExceeded:
+        raise
+    except TransientError as exc:
+        first_failure: list[BaseException] = [exc]
+
+    import tenacity
+
+    def replay_then_attempt() -> T:
+        # tenacity's attempt 1 is the one that just failed: raise its error again (no second call)
+        if first_failure:
+            raise first_failure.pop()
+        return attempt()
+
     def before_sleep(rs: tenacity.RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome else None
         code = (getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or "unknown")
@@ -314,7 +335,7 @@ def call(op_name: str, fn: Callable[[], T], *, deadline: Deadline, limiter: Rate
         reraise=True,
     )
     try:
-        return retrying(attempt)
+        return retrying(replay_then_attempt)
     except DeadlineExceeded:
         raise
     except TransientError as exc:
