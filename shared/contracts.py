@@ -31,6 +31,7 @@ from msgspec.structs import force_setattr
 
 from shared.errors import Code, InvalidInputError
 from shared.ids import CertificateId, listener_key
+from shared.validation import pattern
 
 __all__ = [
     "ProvisionInput", "StepInput", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
@@ -45,19 +46,33 @@ __all__ = [
 Port = Annotated[int, Meta(ge=1, le=65535, description="TCP port 1-65535")]
 Ttl = Annotated[int, Meta(ge=1, le=86400, description="TTL in seconds")]
 Days = Annotated[int, Meta(ge=1, le=3650, description="validity in days")]
-Region = Annotated[str, Meta(pattern=r"^[a-z]{2,}(-[a-z0-9]+)+$", max_length=64)]
-LoadBalancerId = Annotated[str, Meta(pattern=r"^alb-[a-z0-9]{1,64}$", description="ALB instance id")]
-CommonName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
-                                 description="client CN; letters, digits and . _ @ + = - (used in KMS secret names)")]
-SecretPrefix = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_+=.@-]{1,64}$")]
-PolicyId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
-San = Annotated[str, Meta(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9*._@:\-]+$")]
-ServerId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-ServerGroupName = Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9._-]{1,127}$",
-                                      description="2-128 chars, starts with a letter")]
-HttpPath = Annotated[str, Meta(max_length=80, pattern=r"^/[A-Za-z0-9/_.\-~%?=&+:]*$")]
+# Every pattern comes with what it allows in words (``shared.validation.pattern``): the error
+# message says those words, never the regex.
+Region = Annotated[str, pattern(r"^[a-z]{2,}(-[a-z0-9]+)+$", "a region id such as cn-hangzhou (lowercase ASCII "
+                                "letters and digits in hyphen-separated parts)", max_length=64)]
+LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instance id: 'alb-' then 1-64 lowercase "
+                                        "ASCII letters or digits", description="ALB instance id")]
+CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
+                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or digit "
+                                    "(no spaces, no accented or non-Latin letters: the name is part of the KMS "
+                                    "secret names)", min_length=1, max_length=64,
+                                    description="client CN; letters, digits and . _ @ + = - (used in KMS secret names)")]
+SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
+PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
+                                  "digits or _ . -")]
+San = Annotated[str, pattern(r"^[A-Za-z0-9*._@:\-]+$", "a DNS name, email or IP address of ASCII letters, digits "
+                             "and * . _ @ : - (internationalised names in xn-- form)", min_length=1, max_length=253)]
+ServerId = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", "a backend id such as i-bp1...: 1-128 "
+                                  "ASCII letters, digits or . _ -, starting with a letter or digit")]
+ServerGroupName = Annotated[str, pattern(r"^[A-Za-z][A-Za-z0-9._-]{1,127}$", "2-128 ASCII letters, digits or . _ -, "
+                                         "starting with a letter", description="2-128 chars, starts with a letter")]
+HttpPath = Annotated[str, pattern(r"^/[A-Za-z0-9/_.\-~%?=&+:]*$", "a path starting with / made of ASCII letters, "
+                                  "digits and / _ . - ~ % ? = & + : (percent-encode anything else)", max_length=80)]
 HealthCode = Literal["http_2xx", "http_3xx", "http_4xx", "http_5xx"]
-ExecutionName = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+ExecutionName = Annotated[str, pattern(r"^[A-Za-z0-9_-]+$", "ASCII letters, digits, _ and - only",
+                                       min_length=1, max_length=128)]
+KeySecretName = Annotated[str, pattern(r"^[A-Za-z0-9_/+=.@-]{1,192}$", "a KMS secret name: 1-192 ASCII letters, "
+                                       "digits or _ / + = . @ -")]
 Status = Literal["ok", "pending", "pending_propagation", "failed"]
 
 SECRET_NAME_MAX = 64  # KMS secret names: the emulator and the conservative reading of the KMS docs allow 1-64 chars
@@ -127,7 +142,7 @@ class ServerCertificateSpec(_Input, kw_only=True):
 
     certificate_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     cert_pem: Annotated[str, Meta(min_length=1, max_length=65536)] | None = None
-    key_secret_name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_/+=.@-]{1,192}$")] | None = None
+    key_secret_name: KeySecretName | None = None
 
     def __post_init__(self) -> None:
         if self.cert_pem is not None and "PRIVATE KEY" in self.cert_pem:
@@ -148,6 +163,8 @@ class ServerCertificateSpec(_Input, kw_only=True):
         if self.cert_pem is not None and "-----BEGIN CERTIFICATE-----" not in self.cert_pem:
             raise InvalidInputError("cert_pem", "cert_pem must be a PEM certificate chain "
                                     "('-----BEGIN CERTIFICATE-----' …)")
+        if self.cert_pem is not None:
+            _check_pem_certificates(self.cert_pem)
 
     @property
     def mode(self) -> Literal["id", "upload", "find"]:
@@ -160,6 +177,19 @@ class ServerCertificateSpec(_Input, kw_only=True):
     def parsed_id(self) -> CertificateId | None:
         """``certificate_id`` as a :class:`~shared.ids.CertificateId` (``None`` unless mode ``id``)."""
         return CertificateId.parse(self.certificate_id) if self.certificate_id is not None else None
+
+
+def _check_pem_certificates(text: str) -> None:
+    """``cert_pem`` must parse as one or more PEM certificates (else preflight would find out only
+    after the execution started)."""
+    from cryptography import x509  # here, not at import: only an upload input pays for it (cold start)
+
+    try:
+        x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeError):
+        raise InvalidInputError("cert_pem", "cert_pem does not parse as PEM certificates: give the server "
+                                "certificate, then its intermediates, each as '-----BEGIN CERTIFICATE-----', "
+                                "base64 DER, '-----END CERTIFICATE-----'") from None
 
 
 class ClientSpec(_Input, kw_only=True):

@@ -34,6 +34,7 @@ from msgspec import Meta
 from shared import renewal
 from shared.clock import SystemClock, iso_utc, parse_iso
 from shared.errors import AlbMtlsError, Code, invalid_input
+from shared.validation import pattern
 
 __all__ = [
     "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS", "TargetClock", "TARGET_CLOCK",
@@ -123,7 +124,8 @@ class ScanPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     ``max_concurrency``: certificates renewed at once (the rotate flow's Map bound is 5).
     """
 
-    secret_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_+=.@-]{1,64}$")] = "albmtls"
+    secret_prefix: Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$",
+                                          "1-64 ASCII letters, digits or _ + = . @ -")] = "albmtls"
     revoke_old: RevokeOld | None = None
     revoke_after_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
     renew_before_days: Annotated[int, Meta(ge=1, le=3650)] | None = None

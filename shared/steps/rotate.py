@@ -26,7 +26,7 @@ from shared import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
 from shared.clock import iso_utc, parse_iso
-from shared.contracts import ClientCertificateResult, ClientSpec
+from shared.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
 from shared.errors import AlbMtlsError, Code
 from shared.ids import CertificateId
 from shared.rotation import (
@@ -41,7 +41,7 @@ STEP = "retire_client_cert"
 class RotatePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The rotate execution's ``policy`` (see ``shared.rotation.ScanPolicy``)."""
 
-    secret_prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_+=.@-]{1,64}$")] = "albmtls"
+    secret_prefix: SecretPrefix = "albmtls"
     revoke_old: RevokeOld = "never"
     revoke_after_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
 
@@ -52,7 +52,7 @@ class RotateEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     mode: Literal["renew", "retire"]
     item: RotateItem
     policy: RotatePolicy = msgspec.field(default_factory=RotatePolicy)
-    execution_name: Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    execution_name: ExecutionName | None = None
 
 
 class RotateResult(msgspec.Struct, kw_only=True, omit_defaults=False):
