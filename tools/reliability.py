@@ -86,6 +86,16 @@ def fault_spec(rate: float, *, seed: int, retry_after_ms: int = 150, hold_ms: in
                            "alb:Update*": [10, 60], "alidns:Add*": [5, 30]}}
 
 
+def lifetime_days(i: int) -> int:
+    """Client certificate lifetime of provisioning run ``i`` (30 … 48 days)."""
+    return 30 + 2 * (i % 10)
+
+
+#: the rotation runs' timer payload: replaced certificates are revoked 5 days after their replacement
+ROTATION_POLICY = {"secret_prefix": "albmtls", "revoke_after_days": 5}
+ROTATION_FIRST_DAY = 21
+
+
 def _free_block(ports: list[int]) -> int:
     """An offset putting every listener port (and 443/8443) on a free local port in 20000–60000."""
     import random
@@ -221,7 +231,8 @@ class Suite:
         inp["ca_identifier"] = self.seed_ids["pca_sub_identifier"]
         inp["server_certificate"] = {"certificate_id": f"{WILDCARD_CERT_ID}-{SITE}"}
         inp["server_group"]["name"] = f"albmtls-rel-{i}"
-        inp["clients"] = [{"common_name": f"rel-client-{i}", "days": 30, "profile": "compat"}]
+        # lifetimes 30, 32 … 48 days: due (2/3) on days 20 … 32, so daily rotation runs each renew a share
+        inp["clients"] = [{"common_name": f"rel-client-{i}", "days": lifetime_days(i), "profile": "compat"}]
         inp["probe_requests"] = 4
         return inp
 
@@ -293,13 +304,262 @@ class Suite:
         self.results.extend(runs)
         return runs
 
-    # -- rotation runs (when rotation has landed) -------------------------------------------
+    # -- rotation runs ------------------------------------------------------------------------
     def rotation_available(self) -> bool:
         try:
             import shared.rotation  # noqa: F401
         except Exception:
             return False
         return (REPO / "workflows" / "rotate.yaml").exists()
+
+    def _certs(self) -> list[dict[str, Any]]:
+        sub = self.seed_ids["pca_sub_identifier"]
+        return [d for d in self.cloud.store.list("pca.client", key2=sub)
+                if str(d.get("CommonName", "")).startswith("rel-client-")]
+
+    def due_now(self, now_ms: int) -> dict[str, str]:
+        """CN → current identifier for every CN whose current certificate (per its meta) is due at
+        ``now_ms`` by the default rule (2/3 of the issued lifetime) — what a scan must renew."""
+        from shared import renewal
+        from datetime import datetime, timezone
+        certs = {d["Identifier"]: d for d in self._certs()}
+        out: dict[str, str] = {}
+        for name, meta in self._metas().items():
+            d = certs.get(meta.get("identifier"))
+            if d is None or d.get("Status") != "ISSUE":
+                continue
+            nb = datetime.fromtimestamp(d["BeforeDate"] / 1000, tz=timezone.utc)
+            na = datetime.fromtimestamp(d["AfterDate"] / 1000, tz=timezone.utc)
+            due = renewal.due_at(nb, na, None).timestamp() * 1000
+            if due <= now_ms < d["AfterDate"]:
+                out[d["CommonName"]] = d["Identifier"]
+        return out
+
+    def _metas(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for s in self.cloud.store.list("kms.secret"):
+            if s["SecretName"].endswith("/meta") and "/rel-client-" in s["SecretName"] and s.get("versions"):
+                cur = [v for v in s["versions"] if "ACSCurrent" in (v.get("VersionStages") or [])] or s["versions"][-1:]
+                try:
+                    out[s["SecretName"]] = json.loads(cur[-1]["SecretData"])
+                except (ValueError, KeyError):
+                    pass
+        return out
+
+    def rotate_all(self, rotations: int | None = None) -> list[Run]:
+        """``rotations`` runs of ``albmtls rotate`` (``localcloud.cli_rotate.rotate_once``: the scan as
+        the daily timer invokes it, then the rotate executions it started, followed through the fnf
+        service), one per day from day 21 after issue, under the configured faults; the last one
+        through the CLI (a subprocess) when ``cli_run``. Records, per run, the CNs due before it."""
+        from datetime import timedelta
+        from localcloud.cli_rotate import rotate_once
+        from shared.errors import AlbMtlsError
+        from shared.clock import iso_utc
+        rotations = self.rotations if rotations is None else rotations
+        certs = self._certs()
+        t0 = max(d["BeforeDate"] for d in certs) / 1000 + 600        # the latest issue (+ the backdating)
+        from datetime import datetime, timezone
+        base = datetime.fromtimestamp(t0, tz=timezone.utc)
+        self.rotation_log: list[dict[str, Any]] = []
+        self.revoked_before_rotation = {d["Identifier"] for d in certs if d.get("Status") != "ISSUE"}
+        self.rotation_calls_mark = self.cloud.store.last_call_n()
+        runs: list[Run] = []
+        for j in range(rotations):
+            now = base + timedelta(days=ROTATION_FIRST_DAY + j)
+            self.cloud.clock.set(now)
+            now = self.cloud.clock.now()
+            due = self.due_now(int(now.timestamp() * 1000))
+            run = Run("rotation", j, "", 0, "", "", execution=f"day {ROTATION_FIRST_DAY + j}")
+            t = time.monotonic()
+            via_cli = self.cli_run and j == rotations - 1
+            try:
+                doc = self.cli_rotate(now, j) if via_cli else rotate_once(
+                    self.settings, policy=dict(ROTATION_POLICY), timeout=self.timeout_s)
+                run.status = doc.get("status", "failed")
+                if doc.get("error"):
+                    run.code, run.message = doc["error"].get("code"), doc["error"].get("message")
+            except AlbMtlsError as exc:
+                run.status, run.code, run.message = "failed", exc.code, exc.message
+                doc = {"status": "failed", "error": exc.to_dict()}
+            except Exception as exc:  # a finding, not a crash of the suite
+                run.status, run.code, run.message = "failed", f"UNHANDLED:{type(exc).__name__}", str(exc)
+                doc = {"status": "failed", "error": {"code": run.code, "message": str(exc)}}
+            run.seconds = round(time.monotonic() - t, 1)
+            run.doc = doc
+            self.texts["results"].append(json.dumps(doc, default=str))
+            if run.status != "succeeded":
+                self.texts["exceptions"].append(f"{run.code}: {run.message}")
+            self.rotation_log.append({"run": j, "now": iso_utc(now), "now_ms": int(now.timestamp() * 1000),
+                                      "due": due, "status": run.status, "code": run.code, "cli": via_cli,
+                                      "renewed": len(doc.get("renewed") or []),
+                                      "retired": len(doc.get("retired") or []),
+                                      "executions": [e.get("name") for e in doc.get("executions") or []],
+                                      "seconds": run.seconds})
+            self.log(f"rotation run {j} ({iso_utc(now)}): {run.status} {run.code or ''} — due {len(due)}, "
+                     f"renewed {len(doc.get('renewed') or [])}, retired {len(doc.get('retired') or [])} "
+                     f"in {run.seconds} s")
+            runs.append(run)
+        self.results.extend(runs)
+        return runs
+
+    def cli_rotate(self, now: Any, j: int) -> dict[str, Any]:
+        """``albmtls rotate --now … --json --out …`` (a subprocess against this local cloud)."""
+        out = self.workdir / f"cli-rotate-out-{j}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")}
+        env["ALBMTLS_READ_TIMEOUT_MS"] = "600"
+        p = subprocess.run([sys.executable, "-m", "localcloud.cli", "rotate", "--now", now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "--revoke-after-days", str(ROTATION_POLICY["revoke_after_days"]), "--endpoints-file",
+                            str(self.ep), "--json", "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                           timeout=600, env=env)
+        self.texts["cli"].extend([p.stdout, p.stderr])
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            doc = {"status": "failed", "error": {"code": "CLI_OUTPUT", "message": p.stdout[-500:]}}
+        doc["exit"] = p.returncode
+        self.cli_rotate_modes = {fp.name: oct(fp.stat().st_mode & 0o777) for fp in sorted(out.iterdir())} \
+            if out.exists() else {}
+        return doc
+
+    def count_rotation(self) -> dict[str, Any]:
+        """Counts of the rotation runs from the local cloud's state (see module doc)."""
+        from shared.errors import Code
+        log = getattr(self, "rotation_log", [])
+        runs = [r for r in self.results if r.kind == "rotation"]
+        certs = self._certs()
+        secrets = {s["SecretName"]: s for s in self.cloud.store.list("kms.secret") if "/rel-client-" in s["SecretName"]}
+        metas = self._metas()
+        by_cn: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for d in certs:
+            by_cn[d["CommonName"]].append(d)
+        versions: dict[tuple[str, str], list[str]] = {}
+        names_by_cn: dict[str, str] = {}
+        for name, s in secrets.items():
+            prefix, kind = name.rsplit("/", 1)
+            cn = prefix.rsplit("/", 1)[-1]
+            names_by_cn[cn] = prefix
+            versions[(cn, kind)] = [str(v.get("VersionId", "")).lower() for v in s.get("versions") or []]
+        half: list[str] = []
+        problems: list[str] = []
+        per_cert: Counter = Counter()
+        delivered: dict[str, dict[str, Any]] = {}
+        lost_key_revoked = 0
+        for d in certs:
+            cn, serial = d["CommonName"], str(d.get("SerialNumber", "")).lower()
+            n = {k: versions.get((cn, k), []).count(serial) for k in ("pfx", "password", "meta")}
+            for k, v in n.items():
+                per_cert[f"{k} versions={v}"] += 1
+            if all(v == 1 for v in n.values()):
+                delivered[d["Identifier"]] = d
+            elif d.get("Status") != "ISSUE" and not any(n.values()):
+                lost_key_revoked += 1          # revoked by the issue step: its key died with a crashed invocation
+            else:
+                half.append(f"certificate {serial} of {cn} ({d.get('Status')}): secret versions {n}")
+        serials_by_cn = {cn: {str(d.get("SerialNumber", "")).lower() for d in ds} for cn, ds in by_cn.items()}
+        markers = 0
+        for (cn, kind), vs in versions.items():
+            for v in vs:
+                base = v.split("-s", 1)[0] if kind == "meta" else v
+                if kind == "meta" and "-s" in v:
+                    markers += 1
+                    old = v.split("-s", 1)[1]
+                    # the VersionId is "<new serial>-s<old serial>" cut to 64 characters
+                    if not any(s.startswith(old) for s in serials_by_cn.get(cn, set())):
+                        half.append(f"meta marker {v} of {cn}: no such old certificate")
+                if base not in serials_by_cn.get(cn, set()):
+                    half.append(f"secret {cn}/{kind} version {v}: no certificate with that serial")
+            dup = [v for v, k in Counter(vs).items() if k > 1]
+            if dup:
+                half.append(f"secret {cn}/{kind}: repeated versions {dup}")
+        # the current certificate of each CN (its meta) is delivered, issued and the newest
+        current = {}
+        for name, meta in metas.items():
+            cn = name.rsplit("/", 2)[-2]
+            current[cn] = meta.get("identifier")
+            d = delivered.get(meta.get("identifier"))
+            if d is None or d.get("Status") != "ISSUE":
+                half.append(f"{cn}: current certificate {meta.get('identifier')} not delivered/issued")
+            newest = max((x for x in by_cn.get(cn, []) if x["Identifier"] in delivered), key=lambda x: x["BeforeDate"],
+                         default=None)
+            if newest is not None and newest["Identifier"] != meta.get("identifier"):
+                half.append(f"{cn}: a newer certificate {newest['Identifier']} than the meta's")
+        # per rotation run: the due CNs got exactly one new certificate, the others none
+        new_per_run: Counter = Counter()
+        dup_certs = missing = unexpected = 0
+        last_ms = log[-1]["now_ms"] if log else 0
+        for k, entry in enumerate(log):
+            lo = entry["now_ms"] - 15 * 60_000
+            hi = log[k + 1]["now_ms"] - 15 * 60_000 if k + 1 < len(log) else entry["now_ms"] + 86_400_000
+            fresh = Counter(d["CommonName"] for d in certs if d["Identifier"] in delivered and lo <= d["BeforeDate"] < hi)
+            for cn, n in fresh.items():
+                if n > 1:
+                    dup_certs += n - 1
+                    half.append(f"run {k}: {n} certificates for {cn}")
+                if cn not in entry["due"]:
+                    unexpected += 1
+                    problems.append(f"run {k}: {cn} renewed but not due")
+            for cn in entry["due"]:
+                if fresh.get(cn, 0) == 0:
+                    missing += 1
+                    problems.append(f"run {k} ({entry['status']} {entry['code'] or ''}): due {cn} not renewed")
+            new_per_run[len(fresh)] += 1
+            entry["new_certificates"] = sum(fresh.values())
+        # replaced certificates: valid and marked superseded, or revoked past the 5-day grace
+        superseded_valid = revoked_after_grace = expired_old = 0
+        grace_ms = ROTATION_POLICY["revoke_after_days"] * 86_400_000
+        for ident, d in delivered.items():
+            cn = d["CommonName"]
+            if current.get(cn) == ident:
+                continue
+            repl = [x for x in by_cn[cn] if x["Identifier"] in delivered and x["BeforeDate"] > d["BeforeDate"]]
+            if not repl:
+                half.append(f"{cn}: old certificate {ident} without a replacement")
+                continue
+            replaced_ms = min(x["BeforeDate"] for x in repl)
+            meta = metas.get(f"{names_by_cn.get(cn)}/meta") or {}
+            marked = ident in {e.get("identifier") for e in meta.get("supersedes") or []}
+            if d.get("Status") == "ISSUE":
+                if d["AfterDate"] <= last_ms:
+                    expired_old += 1
+                elif last_ms >= replaced_ms + grace_ms + 86_400_000:
+                    problems.append(f"{cn}: old certificate {ident} still valid past its grace")
+                elif not marked:
+                    half.append(f"{cn}: old certificate {ident} valid but not marked superseded")
+                else:
+                    superseded_valid += 1
+            else:
+                if last_ms < replaced_ms + grace_ms - 15 * 60_000:
+                    problems.append(f"{cn}: old certificate {ident} revoked before its grace ended")
+                revoked_after_grace += 1
+        running = [d["Name"] for d in self.cloud.store.list("fnf.execution")
+                   if d["Name"].startswith("rotate-") and d.get("Status") in ("Running", "Starting")]
+        half += [f"execution {n} still running" for n in running]
+        failed = [r for r in runs if r.status != "succeeded"]
+        clear = {c.value for c in Code} - {Code.INTERNAL.value}
+        per_cn = Counter(len([x for x in by_cn[cn] if x["Identifier"] in delivered]) for cn in by_cn)
+        calls = self.cloud.store.calls(getattr(self, "rotation_calls_mark", 0))
+        injected = [c for c in calls if c["code"] in INJECTED_CODES]
+        return {
+            "calls": len(calls), "faulted_calls": len(injected),
+            "faulted_by_code": dict(sorted(Counter(c["code"] for c in injected).items())),
+            "pca_calls": sum(1 for c in calls if c["product"] == "pca"),
+            "runs": len(runs), "succeeded": len(runs) - len(failed), "failed": len(failed),
+            "failed_with_clear_code": sum(1 for r in failed if r.code in clear),
+            "failure_codes": dict(Counter(str(r.code) for r in failed)),
+            "failure_messages": sorted({f"{r.code}: {(r.message or '')[:300]}" for r in failed})[:10],
+            "due": sum(len(e["due"]) for e in log),
+            "renewed": sum(e.get("new_certificates", 0) for e in log),
+            "retired": sum(e["retired"] for e in log),
+            "runs_renewing": sum(1 for e in log if e.get("new_certificates")),
+            "missing_renewals": missing, "unexpected_renewals": unexpected,
+            "duplicate_certificates": dup_certs,
+            "delivered_certificates_per_cn": dict(sorted(per_cn.items())),
+            "superseded_still_valid": superseded_valid, "revoked_after_grace": revoked_after_grace,
+            "replaced_and_expired": expired_old, "revoked_lost_key": lost_key_revoked,
+            "secret_versions_per_certificate": dict(sorted(per_cert.items())),
+            "superseded_markers": markers,
+            "half_applied": half, "problems": problems, "log": log,
+        }
 
     # -- the CLI, end to end ----------------------------------------------------------------
     def cli_provision(self, i: int) -> dict[str, Any]:
@@ -329,7 +589,7 @@ class Suite:
         """Counts from the local cloud's state (see module doc)."""
         from shared.retry import STATS
         store = self.cloud.store
-        runs = self.results if runs is None else runs
+        runs = [r for r in self.results if r.kind == "provision"] if runs is None else runs
         ports = {r.port for r in runs}
         rrs = {r.rr for r in runs}
         cns = {r.cn for r in runs}
@@ -408,16 +668,11 @@ class Suite:
         jobs = [d for d in store.list("alb.job") if d.get("Status") == "Failed"]
         half += [f"ALB job {j['Id']} failed: {j.get('ErrorCode')}" for j in jobs]
 
-        calls = [c for c in store.calls(self.calls_mark)]
-        injected_calls = [c for c in calls if c["code"] in INJECTED_CODES]
-        faulted_writes = [c for c in injected_calls if c["write"]]
-        by_kind = Counter(c["code"] for c in injected_calls)
-        ok_codes = Counter(c["code"] for c in calls)
         succeeded = [r for r in runs if r.status == "succeeded"]
         failed = [r for r in runs if r.status != "succeeded"]
         from shared.errors import Code
         clear = {c.value for c in Code} - {Code.INTERNAL.value}
-        return {
+        return {**self.call_stats(),
             "runs": len(runs),
             "succeeded": len(succeeded),
             "failed": len(failed),
@@ -437,6 +692,17 @@ class Suite:
             "duplicate_secrets": sum(v for (cn, kind, n), v in secrets_per_cert.items() if n > 1) + orphan_versions,
             "cas_certificates": cas_certs,
             "half_applied": half,
+        }
+
+    def call_stats(self) -> dict[str, Any]:
+        """The call log since the faults were configured: calls, faulted calls by code, retries."""
+        from shared.retry import STATS
+        calls = [c for c in self.cloud.store.calls(self.calls_mark)]
+        injected_calls = [c for c in calls if c["code"] in INJECTED_CODES]
+        faulted_writes = [c for c in injected_calls if c["write"]]
+        by_kind = Counter(c["code"] for c in injected_calls)
+        ok_codes = Counter(c["code"] for c in calls)
+        return {
             "calls": len(calls),
             "writes": sum(1 for c in calls if c["write"]),
             "faulted_calls": len(injected_calls),
@@ -448,6 +714,7 @@ class Suite:
             "injected": dict(self.cloud.faults.injected),
             "retry_layer": STATS.snapshot(),
         }
+
 
     # -- secrets scan -------------------------------------------------------------------------
     def gather_texts(self) -> dict[str, list[str]]:
@@ -466,6 +733,14 @@ class Suite:
                                                                  Deadline(60)), default=str))
                 except Exception as exc:  # the scan still covers the stored documents
                     texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
+        from shared.rotation import ROTATE_FLOW
+        rot_names = sorted({n for e in getattr(self, "rotation_log", []) for n in e["executions"] if n})
+        for name in rot_names[:5]:
+            try:
+                texts["histories"].append(json.dumps(history(self.settings, ROTATE_FLOW, name, Deadline(60)),
+                                                     default=str))
+            except Exception as exc:  # the scan still covers the stored documents
+                texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
         fl = self.workdir / "state" / "functions.log"
         if fl.exists():
             texts["logs"].extend(fl.read_text(errors="replace").splitlines())
@@ -563,10 +838,16 @@ def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: 
             if not r.listener_key:
                 r.listener_key = f"{suite.seed_ids['load_balancer_id']}-{suite.base_port + runs}"
             suite.results.append(r)
-        rotation = {"available": suite.rotation_available(), "runs": 0,
-                    "note": "not run yet: rotation runs are not part of this suite (see Open points)"}
-        suite.cloud.faults.configure({"rules": [], "latency_ms": {}})
+        # the provisioning counts before any rotation (a rotation adds certificates and versions)
         counts = suite.count()
+        rotation: dict[str, Any] = {"available": suite.rotation_available(), "runs": 0}
+        if rotations and rotation["available"]:
+            suite.rotate_all(rotations)
+        suite.cloud.faults.configure({"rules": [], "latency_ms": {}})
+        time.sleep(1.0)   # a held (timeout_after) call is logged when its hold ends
+        if rotations and rotation["available"]:
+            rotation.update(suite.count_rotation())
+        counts.update(suite.call_stats())          # calls, faults and retries of the whole suite
         scan = suite.scan()
     finally:
         suite.stop()
@@ -582,7 +863,8 @@ def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: 
         "faults": spec,
         "counts": counts,
         "rotation": rotation,
-        "cli": {"exit": cli["exit"], "status": cli["doc"].get("status"), "file_modes": cli["modes"]} if cli else None,
+        "cli": {"exit": cli["exit"], "status": cli["doc"].get("status"), "file_modes": cli["modes"],
+                **({"rotate_file_modes": getattr(suite, "cli_rotate_modes", {})} if rotations else {})} if cli else None,
         "secrets": scan,
         "seconds": round(time.monotonic() - t0, 1),
     }
@@ -602,11 +884,21 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"{k}: {c[k]}")
     if c["half_applied"]:
         problems.append(f"half-applied state: {len(c['half_applied'])} item(s), e.g. {c['half_applied'][:3]}")
+    rot = report.get("rotation") or {}
+    if rot.get("runs"):
+        if rot["succeeded"] != rot["runs"]:
+            problems.append(f"{rot['failed']} of {rot['runs']} rotation runs failed: {rot['failure_codes']}")
+        if rot["duplicate_certificates"]:
+            problems.append(f"rotation duplicate_certificates: {rot['duplicate_certificates']}")
+        if rot["half_applied"]:
+            problems.append(f"half-applied rotation: {len(rot['half_applied'])} item(s), e.g. {rot['half_applied'][:3]}")
+        if rot["problems"]:
+            problems.append(f"rotation: {len(rot['problems'])} problem(s), e.g. {rot['problems'][:3]}")
     if report["secrets"]["found"]:
         problems.append(f"secrets found: {report['secrets']['found']}")
     cli = report.get("cli")
     if cli:
-        bad = {k: v for k, v in cli["file_modes"].items() if v != "0o600"}
+        bad = {k: v for k, v in {**cli["file_modes"], **(cli.get("rotate_file_modes") or {})}.items() if v != "0o600"}
         if bad:
             problems.append(f"exported files not 0600: {bad}")
     return {"ok": not problems, "problems": problems}
@@ -667,7 +959,7 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
         "| figure | value |",
         "|---|---|",
         f"| provisioning runs | {c['runs']} |",
-        f"| rotation runs | {report['rotation']['runs']} ({report['rotation']['note']}) |",
+        f"| rotation runs | {report['rotation']['runs']} (next section) |",
         f"| runs succeeded | {c['succeeded']} |",
         f"| runs failed (with a clear code) | {c['failed']} ({c['failed_with_clear_code']}) {c['failure_codes'] or ''} |",
         *([f"| failure messages | {'<br>'.join(m.replace('|', '/') for m in c['failure_messages'])} |"]
@@ -691,6 +983,7 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
     ]
     if c["half_applied"]:
         lines += ["Half-applied items:", ""] + [f"- {h}" for h in c["half_applied"][:30]] + [""]
+    lines += _rotation_markdown(report)
     cli = report.get("cli")
     lines += [
         "## Secrets",
@@ -708,6 +1001,55 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
+def _rotation_markdown(report: dict[str, Any]) -> list[str]:
+    r = report.get("rotation") or {}
+    if not r.get("runs"):
+        return []
+    lines = [
+        "## Rotation runs (from the local cloud's state)",
+        "",
+        f"{r['runs']} runs of `albmtls rotate` under the same faults (`localcloud.cli_rotate.rotate_once`: the "
+        "scan invoked as the daily timer invokes it, then the `albmtls-rotate` executions it started, followed "
+        "through the fnf service; the last run through the CLI, a subprocess), one a day from day "
+        f"{ROTATION_FIRST_DAY} after issue. Client lifetimes are 30, 32 … 48 days, so the runs renew the "
+        f"certificates as each falls due (2/3 of its lifetime). Timer payload `{json.dumps(ROTATION_POLICY)}`: a "
+        "replaced certificate is revoked by the first run 5 days after its replacement.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| calls during the rotation runs | {r['calls']} ({r['pca_calls']} PCA); faulted {r['faulted_calls']}: "
+        + ", ".join(f"`{k}` {v}" for k, v in r["faulted_by_code"].items()) + " |",
+        f"| rotation runs succeeded | {r['succeeded']} of {r['runs']} |",
+        f"| runs failed (with a clear code) | {r['failed']} ({r['failed_with_clear_code']}) {r['failure_codes'] or ''} |",
+        *([f"| failure messages | {'<br>'.join(m.replace('|', '/') for m in r['failure_messages'])} |"]
+          if r["failure_messages"] else []),
+        f"| CNs due before a run (sum over runs) | {r['due']} |",
+        f"| new certificates (one per due CN per run) | {r['renewed']} in {r['runs_renewing']} runs |",
+        f"| due CNs not renewed / renewed but not due | {r['missing_renewals']} / {r['unexpected_renewals']} |",
+        f"| duplicate certificates (per CN per run) | {r['duplicate_certificates']} |",
+        f"| delivered certificates per CN (at the end) | {_hist(r['delivered_certificates_per_cn'])} |",
+        f"| replaced: still valid and marked superseded | {r['superseded_still_valid']} |",
+        f"| replaced: revoked after the 5-day grace | {r['revoked_after_grace']} (runs reporting retirements: {r['retired']}) |",
+        f"| replaced: expired naturally | {r['replaced_and_expired']} |",
+        f"| revoked by the issue step (key lost in a crash, never delivered) | {r['revoked_lost_key']} |",
+        f"| secret versions per certificate (pfx, password, meta) | {', '.join(f'{k}: {v}' for k, v in r['secret_versions_per_certificate'].items())} |",
+        f"| superseded markers (meta versions `<new>-s<old>`) | {r['superseded_markers']} |",
+        f"| half-applied rotations | {len(r['half_applied'])} |",
+        f"| other problems | {len(r['problems'])} |",
+        "",
+        "| run | now | due | new | retired | status | s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in r["log"]:
+        lines.append(f"| {e['run']}{' (CLI)' if e['cli'] else ''} | {e['now']} | {len(e['due'])} | "
+                     f"{e.get('new_certificates', 0)} | {e['retired']} | {e['status']} {e['code'] or ''} | {e['seconds']} |")
+    lines.append("")
+    for title, items in (("Half-applied rotation items", r["half_applied"]), ("Problems", r["problems"])):
+        if items:
+            lines += [f"{title}:", ""] + [f"- {h}" for h in items[:30]] + [""]
+    return lines
+
+
 def _hist(d: dict[Any, int]) -> str:
     return ", ".join(f"{k}→{v}" for k, v in sorted(d.items(), key=lambda kv: int(kv[0]))) or "–"
 
@@ -715,7 +1057,7 @@ def _hist(d: dict[Any, int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=100, help="provisioning runs (default 100)")
-    ap.add_argument("--rotations", type=int, default=20, help="rotation runs (default 20; once rotation exists)")
+    ap.add_argument("--rotations", type=int, default=20, help="rotation runs after the provisioning runs (default 20)")
     ap.add_argument("--rate", type=float, default=0.2, help="share of calls faulted (default 0.2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--alb-job-seconds", type=float, default=0.6)

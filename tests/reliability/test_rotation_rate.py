@@ -19,8 +19,8 @@ from shared.clock import parse_iso
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[2]
-#: 30 in the full size (ALBMTLS_RELIABILITY_FULL=1); fewer in ``make test`` — still 3 Map rounds
-CNS = 30 if os.environ.get("ALBMTLS_RELIABILITY_FULL") == "1" else 15
+#: 30 in the full size (ALBMTLS_RELIABILITY_FULL=1); 12 in ``make test`` — still 3 Map rounds of 5
+CNS = 30 if os.environ.get("ALBMTLS_RELIABILITY_FULL") == "1" else 12
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
