@@ -13,7 +13,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
              "coldstart": {"runs": 5, "deps": "build"}},
     "small": {"provisioning": {"latency_ms": (50.0, 150.0), "job_s": 1.5, "health_scale": 0.5},
               "scan": {"sizes": (200, 1000)},
-              "coldstart": {"runs": 2, "deps": "installed",
+              "coldstart": {"runs": 3, "deps": "installed",
                             "functions": ["issue_client_cert", "enable_mutual_auth", "create_cname"]}},
 }
 PROFILES_SMALL = PROFILES["small"]

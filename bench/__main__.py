@@ -60,6 +60,8 @@ def verdicts(report: dict[str, Any]) -> dict[str, bool]:
     if "coldstart" in report:
         out["cold import ≤ 1.25 × SDK"] = all(r["ratio"] is None or r["ratio"] <= 1.25
                                               for r in report["coldstart"]["functions"].values())
+        out["no handler imports an SDK"] = not any(r.get("sdk_loaded")
+                                                   for r in report["coldstart"]["functions"].values())
     return out
 
 
@@ -98,7 +100,9 @@ def table(report: dict[str, Any]) -> str:
                   f"{'yes' if s['memory_flat'] else 'NO'} |", ""]
     cs = report.get("coldstart")
     if cs:
-        lines += [f"Cold start (fresh interpreter, best of {cs['runs']}; package: code + dependencies)",
+        lines += [f"Cold start (fresh interpreters, {cs['runs']} rounds, bytecode {cs.get('bytecode', 'inherit')}; "
+                  "ratio: median of handler + SDK ÷ SDK in one interpreter; times: best round; "
+                  "package: code + dependencies)",
                   "| function | SDKs | SDK import | handler import | handler + SDK | ratio | budget | package |",
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
         for fn, r in cs["functions"].items():
