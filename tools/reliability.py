@@ -887,7 +887,8 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
     rot = report.get("rotation") or {}
     if rot.get("runs"):
         if rot["succeeded"] != rot["runs"]:
-            problems.append(f"{rot['failed']} of {rot['runs']} rotation runs failed: {rot['failure_codes']}")
+            problems.append(f"{rot['failed']} of {rot['runs']} rotation runs failed: {rot['failure_codes']} "
+                            f"{rot['failure_messages'][:3]}")
         if rot["duplicate_certificates"]:
             problems.append(f"rotation duplicate_certificates: {rot['duplicate_certificates']}")
         if rot["half_applied"]:

@@ -86,7 +86,7 @@ def _assert_clear(out: dict, fields: set[str] | None) -> None:
     assert err["message"] and "Traceback" not in err["message"], err
     if fields:
         named = err.get("field") or ""
-        assert named and named.split(".")[0].split("[")[0] in fields, (err, fields)
+        assert named and (named in fields or named.split(".")[0].split("[")[0] in fields), (err, fields)
 
 
 def _no_writes(cloud, mark) -> None:

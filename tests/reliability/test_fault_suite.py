@@ -28,8 +28,11 @@ def test_reduced_suite_absorbs_every_fault_kind(engine, tmp_path, monkeypatch):
     assert c["succeeded"] == c["runs"] == 9          # 8 in-process + 1 through the CLI
     # every kind was injected, the product-specific busy codes included
     assert KINDS <= set(c["injected"]), c["injected"]
-    assert {"IncorrectStatus.Listener", "LastOperationNotFinished", "OK-Dropped", "OK-Timeout", "Dropped",
-            "Throttling.User", "ServiceUnavailable"} <= set(c["faulted_by_code"]), c["faulted_by_code"]
+    assert {"OK-Dropped", "OK-Timeout", "Dropped", "Throttling.User", "ServiceUnavailable"} <= set(c["faulted_by_code"]), \
+        c["faulted_by_code"]
+    # the busy codes: ~16 listener writes at 30 % — one draw order of the shared seeded generator in a
+    # few hundred leaves one product out (thread timing decides the order), so at least one of them
+    assert {"IncorrectStatus.Listener", "LastOperationNotFinished"} & set(c["faulted_by_code"]), c["faulted_by_code"]
     assert 0.12 <= c["faulted_share"] <= 0.3, c["faulted_share"]
     # counted from the cloud's state: exactly one of everything per run
     assert c["client_certificates_per_cn"] == {1: 9}
