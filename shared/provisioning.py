@@ -110,9 +110,18 @@ def deploy_flow(settings: Settings, name: str, definition: str, *, description: 
     except AlbMtlsError as exc:
         if exc.cloud_code != "FlowNotExists":
             raise
-        _call("fnf:CreateFlow", lambda: c.create_flow(m.CreateFlowRequest(
-            name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
-        return "created"
+        try:
+            _call("fnf:CreateFlow", lambda: c.create_flow(m.CreateFlowRequest(
+                name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
+            return "created"
+        except AlbMtlsError as cexc:
+            if cexc.cloud_code != "FlowAlreadyExists":
+                raise
+        # Our CreateFlow took effect but its response was lost (the retry met the flow), or another
+        # deployer created it meanwhile: observe it again and continue — unchanged or updated below.
+        cur = _call("fnf:DescribeFlow", lambda: c.describe_flow(m.DescribeFlowRequest(name=name)), deadline)
+        if (cur.body.definition or "") == definition:
+            return "created"
     if (cur.body.definition or "") == definition:
         return "unchanged"
     _call("fnf:UpdateFlow", lambda: c.update_flow(m.UpdateFlowRequest(

@@ -135,3 +135,49 @@ def test_timer_event_payload_is_json_text(live_cloud, invoke, issued):
     assert res["status"] == "ok" and res["scanned"] == 1 and res["due"] == 0, res
     bad = invoke("albmtls-rotation-scan", {"triggerTime": "x", "triggerName": "daily", "payload": "{\"nope\": 1}"})
     assert bad["status"] == "failed" and bad["error"]["code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "timeout_after"])
+def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monkeypatch, kind):
+    """The first rotation deploys ``albmtls-rotate`` (CreateFlow). When that write takes effect
+    but its response is lost, the retry meets ``FlowAlreadyExists``: the deploy finds its own flow
+    and the rotation continues (it failed with CLOUD_ERROR before — 1 reliability run in 10)."""
+    import os
+
+    from shared import clients
+    from shared.settings import Settings
+    monkeypatch.setenv("ALBMTLS_READ_TIMEOUT_MS", "600")
+    clients.clear_cache()
+    settings = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
+    assert live_cloud.store.get("fnf.flow", "albmtls-rotate") is None
+    live_cloud.faults.configure({"rules": [{"kind": kind, "product": "fnf", "action": "CreateFlow",
+                                            "hold_ms": 1500, "remaining": 1}]})
+    at(live_cloud, issued, 21)
+    doc = rotate(settings)
+    assert live_cloud.faults.describe()["injected"].get(kind) == 1
+    assert doc["status"] == "succeeded", doc
+    assert doc["flow_deployed"] == "created"
+    [new] = doc["renewed"]
+    assert new["old_identifier"] == issued["identifier"]
+    assert len(live_cloud.store.list("fnf.flow")) == len({f["Name"] for f in live_cloud.store.list("fnf.flow")})
+
+
+def test_deploy_flow_meets_a_flow_created_meanwhile(live_cloud, settings, monkeypatch):
+    """Another deployer creates the flow (another definition) between our DescribeFlow and our
+    CreateFlow: CreateFlow answers ``FlowAlreadyExists``, the deploy updates it to ours."""
+    from shared import provisioning
+    real = provisioning._call
+    ours = (REPO / "workflows" / "rotate.yaml").read_text()
+    theirs = ours + "\n# an older deployment\n"
+    m, c = provisioning._models(), provisioning._client(settings)
+
+    def racing(op, fn, deadline):
+        if op == "fnf:CreateFlow":
+            real(op, lambda: c.create_flow(m.CreateFlowRequest(name="albmtls-rotate", definition=theirs,
+                                                               description="alb-mtls", type="FDL")), deadline)
+        return real(op, fn, deadline)
+
+    monkeypatch.setattr(provisioning, "_call", racing)
+    assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "updated"
+    monkeypatch.setattr(provisioning, "_call", real)
+    assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "unchanged"
