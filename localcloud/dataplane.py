@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cloud import SERVICE_FACTORIES
 from .health import backend_address, forward_group_ids, health_id
+from .services import Periodic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cloud import LocalCloud
@@ -217,8 +218,8 @@ class DataPlaneService:
         self.cloud = cloud
         self._servers: dict[str, _ListenerServer] = {}
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Periodic("localcloud-dataplane", self.reconcile, RECONCILE_SECONDS, delay_first=True)
+        self._stop = self._worker.stopped
         self._conns: dict[threading.Thread, socket.socket] = {}
         self._ctx_cache: dict[str, ssl.SSLContext] = {}
         self._rr: dict[str, dict[tuple[str, str, int], int]] = {}   # listener → smooth WRR state
@@ -233,14 +234,10 @@ class DataPlaneService:
         self.cloud.admin_routes["dataplane"] = self.admin
         self._stop.clear()
         self.reconcile()
-        self._thread = threading.Thread(target=self._loop, name="localcloud-dataplane", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._worker.stop()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
         for s in servers:
@@ -260,13 +257,6 @@ class DataPlaneService:
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = ""
-
-    def _loop(self) -> None:
-        while not self._stop.wait(RECONCILE_SECONDS):
-            try:
-                self.reconcile()
-            except Exception:  # pragma: no cover - keep serving
-                log.exception("dataplane reconcile")
 
     def reconcile(self) -> None:
         """Start and stop listener servers to match the documents."""

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from .cloud import SERVICE_FACTORIES
+from .services import Periodic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cloud import LocalCloud
@@ -131,35 +132,22 @@ class EcsService:
         self.cloud = cloud
         self._backends: dict[tuple[str, int], _Backend] = {}
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Periodic("localcloud-ecs", self.reconcile, RECONCILE_SECONDS, delay_first=True)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self.cloud.runtime.setdefault("ecs_ports", {})
         self.cloud.admin_routes["ecs"] = self.admin
         self.reconcile()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="localcloud-ecs", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._worker.stop()
         with self._lock:
             for b in self._backends.values():
                 b.stop()
             self._backends.clear()
         self.cloud.admin_routes.pop("ecs", None)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(RECONCILE_SECONDS):
-            try:
-                self.reconcile()
-            except Exception:  # pragma: no cover - keep serving
-                log.exception("ecs reconcile")
 
     # -- state ------------------------------------------------------------------------------
     def reconcile(self) -> None:

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .cloud import SERVICE_FACTORIES
+from .services import Periodic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cloud import LocalCloud
@@ -100,35 +101,22 @@ class HealthService:
 
     def __init__(self, cloud: "LocalCloud") -> None:
         self.cloud = cloud
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Periodic("localcloud-health", self.tick, TICK_SECONDS)
+        self._stop = self._worker.stopped
         self._pool: ThreadPoolExecutor | None = None
         self._next_due: dict[str, float] = {}
         self._inflight: dict[str, Future] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._stop.clear()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localcloud-health-probe")
-        self._thread = threading.Thread(target=self._loop, name="localcloud-health", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._worker.stop()
         if self._pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # pragma: no cover - keep checking
-                log.exception("health tick")
-            self._stop.wait(TICK_SECONDS)
 
     # -- one pass -----------------------------------------------------------------------------
     def tick(self) -> None:

@@ -17,21 +17,14 @@ import yaml
 
 from shared.clock import parse_iso
 
+from bench.scan import max_in_window  # noqa: E402 - the same window count the benchmark reports
+
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[2]
 #: 30 in the full size (ALBMTLS_RELIABILITY_FULL=1); 12 in ``make test`` — still 3 Map rounds of 5
 CNS = 30 if os.environ.get("ALBMTLS_RELIABILITY_FULL") == "1" else 12
 
 
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    """The most events in any half-open ``window``-second interval."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def test_max_in_window():
