@@ -26,7 +26,7 @@ clean:
 	rm -rf $(VENV) .albmtls out build
 
 build: $(STAMP)
-	$(BIN)/python tools/build.py
+	$(BIN)/python deploy/build.py
 
 check-deploy: $(STAMP)
 	$(BIN)/albmtls check-deploy
@@ -35,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench --json bench-report.json
 
 reliability: $(STAMP)
-	$(BIN)/python tools/reliability.py --runs 100 --rotations 20 --rate 0.2 --seed 1 --write-doc docs/RELIABILITY.md
+	$(BIN)/python -m reliability --runs 100 --rotations 20 --rate 0.2 --seed 1 --write-doc docs/RELIABILITY.md

@@ -5,7 +5,7 @@ For every ``functions/<dir>/``, ``runs`` rounds (after one warm-up round), each 
 fresh interpreter (``python -c``), the functions interleaved within a round:
 
 * ``sdk_ms`` — ``import`` of the SDK client module(s) of the products the function calls
-  (``tools/build.py`` ``FUNCTION_PRODUCTS`` → ``alibabacloud_<product>.client``) — the
+  (``deploy/build.py`` ``FUNCTION_PRODUCTS`` → ``alibabacloud_<product>.client``) — the
   baseline: what any FC function using that SDK pays;
 * ``cold_ms`` — then, in the *same* interpreter, ``import functions.<dir>.index`` on top: the
   handler plus its SDKs, what a cold instance pays before its first call;
@@ -21,7 +21,7 @@ Bytecode: ``bytecode="cached"`` (default) gives the children a scratch ``PYTHONP
 clears ``PYTHONDONTWRITEBYTECODE``, so the warm-up round compiles every module once and the measured
 rounds load our code *and* the SDK from bytecode alike; ``"inherit"`` keeps the caller's
 environment (with ``PYTHONDONTWRITEBYTECODE=1`` our code is compiled at every import while the SDK
-loads from pip's ``.pyc`` — the pessimistic figure). Package size: ``tools/build.py`` into a scratch directory — code (``index.py`` +
+loads from pip's ``.pyc`` — the pessimistic figure). Package size: ``deploy/build.py`` into a scratch directory — code (``index.py`` +
 ``shared/``) and, with ``deps="installed"``, the installed size of the distributions the build
 would ship (closure of the function's SDKs and third-party imports over ``Requires-Dist``, read
 from this virtualenv's ``*.dist-info``); with ``deps="build"`` a full build (PyPI, target
@@ -68,11 +68,7 @@ print(json.dumps([round((t1 - t0) * 1000, 2), round((t2 - t0) * 1000, 2), loaded
 
 
 def _tools_build():
-    spec = importlib.util.spec_from_file_location("albmtls_tools_build", REPO / "tools" / "build.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    from deploy import build as mod
     return mod
 
 

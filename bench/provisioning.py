@@ -27,7 +27,7 @@ windows; the health checker's transitions)::
   health-check interval × ``HealthyThreshold`` timing);
 * ``health_after_healthy``: the durations of the health step's calls that end after every
   backend became healthy; ``probe``: the live mTLS probe (DNS + TLS handshakes), measured around
-  ``shared.probe.run_probe``.
+  ``shared.adapters.probe.run_probe``.
 
 Client-side work (SDK request building, key generation, PFX), FC invocation overhead, CloudFlow
 ``Wait`` states, polling overshoot and idle gaps are *not* in the critical path: they are what
@@ -74,7 +74,7 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
 
 
 class _Tracer:
-    """Client-side trace of every ``StepContext.call`` and ``shared.probe.run_probe``."""
+    """Client-side trace of every ``StepContext.call`` and ``shared.adapters.probe.run_probe``."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -83,7 +83,8 @@ class _Tracer:
 
     @contextmanager
     def installed(self) -> Iterator["_Tracer"]:
-        from shared import handler, probe
+        from shared.entry import handler
+        from shared.adapters import probe
         orig_call, orig_probe = handler.StepContext.call, probe.run_probe
         tracer = self
 
@@ -164,7 +165,7 @@ def _warm_imports(settings) -> None:
     benchmark 3)."""
     for fn in FUNCTIONS:
         importlib.import_module(f"functions.{fn}.index")
-    from shared.clients import get_client
+    from shared.adapters.clients import get_client
     for product in SDK_CLIENTS:
         get_client(product, settings)
     import dns.resolver  # noqa: F401  (create_cname, health_check)
@@ -174,18 +175,18 @@ def run(*, latency_ms: tuple[float, float] = CLOUD_LATENCY_MS, job_s: float = 3.
         seed: int = 7, timeout: float = 300.0, state_dir: Path | None = None,
         input_file: Path = REPO / "examples" / "provision.json") -> dict[str, Any]:
     """Run one provisioning and return the figures (see module doc)."""
-    from localcloud.cloud import LocalCloud
-    from localcloud.cloud import Settings as CloudSettings
-    from shared import logs
-    from shared.provisioning import PROVISION_FLOW, deploy_flow, start_provision
-    from shared.settings import Settings
+    from localruntime.cloud import LocalCloud
+    from localruntime.cloud import Settings as CloudSettings
+    from shared.core import logs
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
+    from shared.core.settings import Settings
 
     tmp = None
     if state_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="albmtls-bench-")
         state_dir = Path(tmp.name)
     raw = json.loads(Path(input_file).read_text())
-    from localcloud.provisioning_cli import load_input
+    from albmtls.provision import load_input
     _, inp = load_input(Path(input_file))
     old_env = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
     log_stream = open(Path(state_dir) / "functions.log", "a", buffering=1, encoding="utf-8")

@@ -10,7 +10,7 @@ Two ways in:
 The local cloud runs in a child process (:mod:`bench.scan_cloud`) holding ``N`` client
 certificates of this automation (valid, not due); the CAS/PCA quota of 10 requests/s is the
 emulator's default (``Throttling.User`` beyond it). This process runs the real scan —
-``shared.rotation.scan`` (the ``rotation_scan`` function's use case, through the real SDK) — and
+``shared.steps.rotation.scan`` (the ``rotation_scan`` function's use case, through the real SDK) — and
 measures:
 
 * ``scan_s`` — wall time of one scan;
@@ -80,12 +80,12 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 
 def scan_once(cloud, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One scan (``shared.rotation.start_scan``, settings from the environment) against the
+    """One scan (``shared.steps.rotation.start_scan``, settings from the environment) against the
     in-process ``cloud``: ``{status, scanned, listed, due, list_calls, wall_s, floor_s, ratio,
     max_requests_in_1s, throttled, peak_heap_mib}`` (the heap peak includes the in-process
     emulator; :func:`run` measures the scanning process alone)."""
-    from shared.rotation import start_scan
-    from shared.settings import Settings
+    from shared.steps.rotation import start_scan
+    from shared.core.settings import Settings
     settings = Settings.load()
     n0 = cloud.store.last_call_n()
     tracemalloc.start()
@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.scan")
     ap.add_argument("--count", type=int, default=10000)
     args = ap.parse_args(argv)
-    from localcloud.cloud import LocalCloud, Settings
-    from shared import clients, logs
+    from localruntime.cloud import LocalCloud, Settings
+    from shared.adapters import clients
+    from shared.core import logs
     logs.configure(stream=open(os.devnull, "w"))
     with tempfile.TemporaryDirectory(prefix="albmtls-bench-scan-") as d:
         cloud = LocalCloud(Path(d) / "state", seed="demo", settings=Settings(services=())).start()
@@ -171,7 +172,7 @@ class _Cloud:
 
 
 def _scan_once(settings, *, trace: bool) -> tuple[float, int | None, Any]:
-    from shared.rotation import ScanEvent, make_context, scan
+    from shared.steps.rotation import ScanEvent, make_context, scan
     ctx = make_context(settings, "rotation_scan")
     if trace:
         tracemalloc.start()
@@ -190,9 +191,9 @@ def _scan_once(settings, *, trace: bool) -> tuple[float, int | None, Any]:
 
 def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> dict[str, Any]:
     """Memory at every size of ``sizes`` (ascending); scan time at ``timed`` (default the largest)."""
-    from shared import logs
+    from shared.core import logs
     from shared.adapters.pca import LIST_PAGE_SIZE
-    from shared.settings import Settings
+    from shared.core.settings import Settings
     sizes = tuple(sorted(sizes))
     timed = timed or sizes[-1]
     old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--endpoints-file", required=True)
     args = ap.parse_args(argv)
-    from localcloud.cloud import LocalCloud, Settings
+    from localruntime.cloud import LocalCloud, Settings
     cloud = LocalCloud(args.state_dir, seed="demo", settings=Settings(services=())).start()
     try:
         cloud.write_endpoints(args.endpoints_file)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The observed run behind ``albmtls check-deploy``'s least-privilege check, in one place.
 
-    .venv/bin/python deploy/observe.py --state-dir .albmtls-observe     # a fresh directory
+    .venv/bin/python -m deploy.observe --state-dir .albmtls-observe     # a fresh directory
     .venv/bin/albmtls check-deploy --state-dir .albmtls-observe
 
 On a fresh local cloud state directory it runs only what the functions do in the cloud, through
@@ -62,10 +62,9 @@ def free_port_offset() -> int:
 def local_cloud(state_dir: Path) -> Iterator[Path]:
     """A demo-seeded local cloud on ``state_dir`` with every service, in this process (flows run
     here and invoke the FC handlers here), for the duration; yields its endpoints file."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from localcloud.cloud import LocalCloud, Settings
-    from shared import clients, logs
+    from localruntime.cloud import LocalCloud, Settings
+    from shared.adapters import clients
+    from shared.core import logs
     old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
     log_stream = open(state_dir / "functions.log", "a", buffering=1, encoding="utf-8")
     logs.configure(stream=log_stream)
@@ -92,7 +91,7 @@ def local_cloud(state_dir: Path) -> Iterator[Path]:
 
 def _albmtls(args: list[str], timeout: float) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")}
-    p = subprocess.run([sys.executable, "-m", "localcloud.cli", *args, "--json"], cwd=REPO, env=env,
+    p = subprocess.run([sys.executable, "-m", "albmtls", *args, "--json"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=timeout)
     # The command's document is the last one on stdout (pretty-printed, so it starts with a line
     # "{"); functions the command runs in its own process may log JSON lines before it.

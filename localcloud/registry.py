@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .protocol import Params
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cloud import LocalCloud
+    from .emulator import Emulator
 
 
 # API version → product key used in the endpoints file, fault rules and the call log.
@@ -45,7 +45,7 @@ HOSTS: dict[str, str] = {
 class Ctx:
     """What a handler gets besides its parameters."""
 
-    cloud: "LocalCloud"
+    cloud: "Emulator"
     product: str
     action: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())

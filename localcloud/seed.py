@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cloud import LocalCloud
+    from .emulator import Emulator
 
 DEMO: dict[str, Any] = {
     "region": "cn-hangzhou",
@@ -29,7 +29,7 @@ DEMO: dict[str, Any] = {
 }
 
 
-def seed(cloud: "LocalCloud", name: str) -> dict[str, Any]:
+def seed(cloud: "Emulator", name: str) -> dict[str, Any]:
     """Seed the store once; the seed's ids are kept in the store's meta ``seed``."""
     if name != "demo":
         raise ValueError(f"unknown seed {name!r} (known: demo)")

@@ -21,7 +21,7 @@ from .protocol import Params, unflatten, verify_acs3, verify_v2
 from .registry import ACTIONS, HOSTS, PRODUCTS, Ctx
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cloud import LocalCloud
+    from .emulator import Emulator
 
 log = logging.getLogger("localcloud.server")
 
@@ -31,7 +31,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, handler, cloud: "LocalCloud") -> None:
+    def __init__(self, addr, handler, cloud: "Emulator") -> None:
         self.cloud = cloud
         super().__init__(addr, handler)
 
@@ -197,7 +197,7 @@ def _invoke(ctx: Ctx, act, params: Params) -> dict[str, Any]:
 class ControlPlane:
     """The control-plane HTTP server, run in a background thread."""
 
-    def __init__(self, cloud: "LocalCloud", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, cloud: "Emulator", host: str = "127.0.0.1", port: int = 0) -> None:
         self.httpd = _Server((host, port), _Handler, cloud)
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: threading.Thread | None = None

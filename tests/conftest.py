@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud.cloud import LocalCloud, Settings
+from localruntime.cloud import LocalCloud, Settings
 
 
 def sdk_config(endpoints: dict):

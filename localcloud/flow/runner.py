@@ -1,8 +1,9 @@
 """Execute a CloudFlow definition locally (DESIGN §4 "Flow runner").
 
-    from localcloud.flow import load_definition, FlowRunner, LocalFunctionInvoker
+    from localcloud.flow import load_definition, FlowRunner
     runner = FlowRunner(load_definition(Path("workflows/provision.yaml")),
-                        invoker=LocalFunctionInvoker(),      # or any invoke(name, payload, info) -> bytes
+                        invoker=invoke,      # any invoke(name, payload, info) -> bytes; the local
+                                             # FC invoker is localruntime.fc.FunctionInvoker
                         sleep=time.sleep,                    # tests: a fake that records
                         on_event=lambda ev: print(ev["type"], ev["state"]))
     result = runner.run({"domain": "app.example.test"}, name="exec-1")
@@ -30,10 +31,8 @@ A Catch without an ``OutputConstructor`` passes ``{"Code": …, "Detail": …}``
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -110,82 +109,8 @@ class ExecutionResult:
                 "stopped": self.stopped, "events": self.events}
 
 
-# --------------------------------------------------------------------------------------
-# FC-like context and the default invoker (imports functions.<name>.index)
-@dataclass
-class FcFunction:
-    name: str
-    handler: str = "index.handler"
-    memory: int = 512
-    timeout: int = 60
-    version_id: str = ""
-    qualifier: str = "LATEST"
-
-
-class FcContext:
-    """What FC 3.0 (python3.12) passes as ``context`` to a Python handler (reference §2.3)."""
-
-    def __init__(self, request_id: str, function: FcFunction, region: str, account_id: str,
-                 deadline: float | None = None) -> None:
-        self.request_id = request_id
-        self.function = function
-        self.region = region
-        self.account_id = account_id
-        # No ``credentials``: the python3.12 runtime removed them (functions read the
-        # ALIBABA_CLOUD_* environment through the default credential chain instead).
-        self.log_project = ""
-        self.log_store = ""
-        self.logger = logging.getLogger(f"fc.{function.name}")
-        self._deadline = deadline if deadline is not None else time.monotonic() + function.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class LocalFunctionInvoker:
-    """Invoke ``functions/<name>/index.py::handler`` in-process (``-`` in names maps to ``_``).
-
-    Calls the module's optional ``initialize(context)`` once. The handler's return value is
-    encoded like FC does: bytes as is, str as UTF-8, anything else as JSON."""
-
-    def __init__(self, package: str = "functions", *, region: str = "cn-hangzhou",
-                 account_id: str = "1000000000000000", memory: int = 512) -> None:
-        self.package = package
-        self.region = region
-        self.account_id = account_id
-        self.memory = memory
-        self._initialized: set[str] = set()
-        self._lock = threading.Lock()
-
-    def module_name(self, function_name: str) -> str:
-        return f"{self.package}.{function_name.replace('-', '_')}.index"
-
-    def __call__(self, function_name: str, payload: bytes, info: dict[str, Any]) -> bytes:
-        modname = self.module_name(function_name)
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name and modname.startswith(exc.name):
-                err = LookupError(f"function {function_name!r} not found (no module {modname})")
-                err.code = "FC.FunctionNotFound"  # type: ignore[attr-defined]
-                raise err from None
-            raise
-        timeout = int(info.get("timeout") or 60)
-        fn = FcFunction(name=function_name, memory=self.memory, timeout=timeout,
-                        qualifier=str(info.get("qualifier") or "LATEST"))
-        ctx = FcContext(str(info.get("request_id") or uuid.uuid4()), fn, str(info.get("region") or self.region),
-                        str(info.get("account_id") or self.account_id))
-        init = getattr(mod, "initialize", None)
-        if init is not None and modname not in self._initialized:
-            with self._lock:
-                if modname not in self._initialized:
-                    init(ctx)
-                    self._initialized.add(modname)
-        out = mod.handler(payload, ctx)
-        return encode_result(out)
-
-
 def encode_result(out: Any) -> bytes:
+    """A handler's return value as FC encodes it: bytes as is, str as UTF-8, else JSON."""
     if out is None:
         return b""
     if isinstance(out, (bytes, bytearray)):
@@ -193,6 +118,13 @@ def encode_result(out: Any) -> bytes:
     if isinstance(out, str):
         return out.encode("utf-8")
     return json.dumps(out, ensure_ascii=False).encode("utf-8")
+
+
+def _no_invoker(function_name: str, payload: bytes, info: dict[str, Any]) -> bytes:
+    """The runner alone invokes nothing: a Task needs an invoker (``localruntime.fc``)."""
+    err = LookupError(f"function {function_name!r} not found (this runner has no function invoker)")
+    err.code = "FC.FunctionNotFound"  # type: ignore[attr-defined]
+    raise err
 
 
 def decode_result(raw: Any) -> Any:
@@ -278,7 +210,7 @@ class FlowRunner:
                  max_steps: int = DEFAULT_MAX_STEPS, data_limit: int = DATA_LIMIT_BYTES,
                  region: str = "cn-hangzhou", account_id: str = "1000000000000000") -> None:
         self.definition = definition if isinstance(definition, Definition) else load_definition(definition)
-        self.invoker = invoker or LocalFunctionInvoker(region=region, account_id=account_id)
+        self.invoker = invoker or _no_invoker
         self.sleep = sleep or time.sleep
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.on_event = on_event

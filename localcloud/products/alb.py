@@ -38,7 +38,7 @@ from ..protocol import Params
 from ..registry import Ctx, action, shape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cloud import LocalCloud
+    from ..emulator import Emulator
     from ..store import Store
 
 VERSION = "2020-06-16"
@@ -283,12 +283,12 @@ def listener_server_group_ids(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def get_listener(cloud: "LocalCloud", listener_id: str) -> dict[str, Any] | None:
+def get_listener(cloud: "Emulator", listener_id: str) -> dict[str, Any] | None:
     doc = cloud.store.get("alb.listener", listener_id)
     return listener_view(doc, cloud.clock.time()) if doc else None
 
 
-def list_listeners(cloud: "LocalCloud", load_balancer_id: str | None = None) -> list[dict[str, Any]]:
+def list_listeners(cloud: "Emulator", load_balancer_id: str | None = None) -> list[dict[str, Any]]:
     now = cloud.clock.time()
     docs = cloud.store.list("alb.listener", key2=load_balancer_id) if load_balancer_id else \
         cloud.store.list("alb.listener")
@@ -311,7 +311,7 @@ def server_group_view(doc: dict[str, Any], now_s: float) -> dict[str, Any]:
     return v
 
 
-def get_server_group(cloud: "LocalCloud", server_group_id: str) -> dict[str, Any] | None:
+def get_server_group(cloud: "Emulator", server_group_id: str) -> dict[str, Any] | None:
     doc = cloud.store.get("alb.servergroup", server_group_id)
     return server_group_view(doc, cloud.clock.time()) if doc else None
 
@@ -1039,7 +1039,7 @@ DEMO_SERVER_GROUP_ID = "sgp-demo0000000000001"
 DEMO_HTTP_LISTENER_ID = "lsn-demohttp808000001"
 
 
-def seed_demo(cloud: "LocalCloud", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
     """Demo account: a Standard and a Basic ALB in ``vpc_id``, ECS01/ECS02 (and one ECS in
     ``other_vpc_id``), an empty server group and an HTTP listener on port 8080 of the Standard ALB
     (ports 80 and 443 stay free). Adds ``demo_server_group_id``/``demo_http_listener_id`` to ``ids``."""

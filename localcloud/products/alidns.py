@@ -1,7 +1,7 @@
 """Alibaba Cloud DNS (Alidns, API version ``2015-01-09``): zones and records.
 
 State (``localcloud/SCHEMA.md``): ``dns.domain`` keyed by ``DomainName``, ``dns.record`` keyed
-by ``RecordId`` (a string) with ``key2 = DomainName``. The DNS server (``localcloud/dnsserver.py``)
+by ``RecordId`` (a string) with ``key2 = DomainName``. The DNS server (``localruntime/dnsserver.py``)
 reads the same documents on every query, so a change here is visible on the next query.
 
 Behaviour (``reference/alibaba-apis.md`` §3):
@@ -34,7 +34,7 @@ from ..protocol import Params
 from ..registry import Ctx, action, shape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cloud import LocalCloud
+    from ..emulator import Emulator
     from ..store import Store
 
 VERSION = "2015-01-09"
@@ -619,7 +619,7 @@ def delete_domain_record(ctx: Ctx, p: Params) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------
 # seed
-def seed_demo(cloud: "LocalCloud", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
     """The demo zone: free edition, with unrelated records (``www`` A, ``@`` MX, ``legacy`` A) so that
     conflict and no-clobber rules can be exercised."""
     store = cloud.store

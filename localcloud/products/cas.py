@@ -20,7 +20,7 @@ from ..protocol import Params
 from ..registry import Ctx, action, shape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cloud import LocalCloud
+    from ..emulator import Emulator
 
 V = "2020-04-07"
 SITE_REGION = "cn-hangzhou"   # China site: CertIdentifier = "<CertId>-cn-hangzhou"
@@ -61,7 +61,7 @@ def _next_cert_id(store) -> int:
             return cid
 
 
-def store_certificate(cloud: "LocalCloud", name: str, cert_pem: str, key_pem: str, *,
+def store_certificate(cloud: "Emulator", name: str, cert_pem: str, key_pem: str, *,
                       cert_id: int | None = None, tags: list[dict[str, str]] | None = None,
                       resource_group_id: str = "") -> dict[str, Any]:
     """Validate and store a certificate (leaf + chain PEM) with its key; the ``UploadUserCertificate``
@@ -116,14 +116,14 @@ def store_certificate(cloud: "LocalCloud", name: str, cert_pem: str, key_pem: st
     return doc
 
 
-def server_root_ca(cloud: "LocalCloud") -> tuple[str, str] | None:
+def server_root_ca(cloud: "Emulator") -> tuple[str, str] | None:
     """(cert PEM, key PEM) of the local server root CA made by the demo seed, if any."""
     cert = cloud.store.get_meta("server_root_ca_pem")
     key = cloud.store.get_meta("server_root_ca_key_pem")
     return (cert, key) if cert and key else None
 
 
-def ensure_server_root_ca(cloud: "LocalCloud") -> tuple[str, str]:
+def ensure_server_root_ca(cloud: "Emulator") -> tuple[str, str]:
     """The local server root CA (created on first use); also written to
     ``<state_dir>/server-root-ca.pem`` when the cloud has a state directory."""
     found = server_root_ca(cloud)
@@ -139,7 +139,7 @@ def ensure_server_root_ca(cloud: "LocalCloud") -> tuple[str, str]:
     return found
 
 
-def make_server_certificate(cloud: "LocalCloud", domain: str, sans: list[str] | None = None, *,
+def make_server_certificate(cloud: "Emulator", domain: str, sans: list[str] | None = None, *,
                             days: int = 397, key_alg: str = "EC") -> tuple[str, str]:
     """(cert PEM, key PEM) of a new server certificate for ``domain`` signed by the local server
     root CA — e.g. for a test that uploads another certificate."""
@@ -149,7 +149,7 @@ def make_server_certificate(cloud: "LocalCloud", domain: str, sans: list[str] | 
     return pki.cert_pem(cert), pki.key_pem(key)
 
 
-def seed_demo(cloud: "LocalCloud", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
     """The local server root CA and the demo server certificate (``server_cert_id``) for
     ``app.example.test`` with SANs ``app.example.test``, ``example.test``."""
     domain = ids.get("server_cert_domain", "app.example.test")

@@ -3,7 +3,7 @@
 Flows: CreateFlow, UpdateFlow, DescribeFlow, DeleteFlow, ListFlows — the definition is checked
 by ``localcloud.flow.load_definition`` (current spec only; its top-level ``Name`` must equal the
 flow name); problems answer ``InvalidArgument`` listing each one.
-Executions: StartExecution (runs in the background service ``localcloud/flow/service.py``; same
+Executions: StartExecution (runs in the background service ``localruntime/flowservice.py``; same
 name still running → that execution; same name finished → ``ExecutionAlreadyExists``),
 DescribeExecution, GetExecutionHistory, ListExecutions, StopExecution.
 
@@ -29,9 +29,12 @@ from alibabacloud_fnf20190315 import models as m
 from .. import errors
 from ..flow.definition import DefinitionError, load_definition
 from ..flow.runner import DATA_LIMIT_BYTES, data_size, iso
-from ..flow.service import KIND_EXECUTION, KIND_FLOW
 from ..protocol import Params
 from ..registry import Ctx, action, shape
+
+# Store kinds (the runtime's executor, localruntime/flowservice.py, keeps executions under the same kind).
+KIND_FLOW = "fnf.flow"
+KIND_EXECUTION = "fnf.execution"
 
 V = "2019-03-15"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")

@@ -22,7 +22,7 @@ from ..protocol import Params
 from ..registry import Ctx, action, shape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..cloud import LocalCloud
+    from ..emulator import Emulator
 
 V = "2020-06-30"
 DAY_MS = 86_400_000
@@ -89,7 +89,7 @@ def _ca_fields(cert: x509.Certificate, key) -> dict[str, Any]:
     }
 
 
-def create_root_ca(cloud: "LocalCloud", identifier: str, cn: str, *, key_alg: str = "EC", years: int = 10,
+def create_root_ca(cloud: "Emulator", identifier: str, cn: str, *, key_alg: str = "EC", years: int = 10,
                    subscription_end_ms: int | None = None) -> dict[str, Any]:
     """Create and store a ROOT CA (``pca.ca``)."""
     now = cloud.clock.now()
@@ -103,7 +103,7 @@ def create_root_ca(cloud: "LocalCloud", identifier: str, cn: str, *, key_alg: st
     return doc
 
 
-def create_sub_ca(cloud: "LocalCloud", identifier: str, parent_identifier: str, cn: str, *,
+def create_sub_ca(cloud: "Emulator", identifier: str, parent_identifier: str, cn: str, *,
                   key_alg: str = "EC", years: int = 5, subscription_end_ms: int | None = None,
                   cert_total_count: int = DEFAULT_CERT_TOTAL) -> dict[str, Any]:
     """Create and store a SUB_ROOT CA signed by the root ``parent_identifier``."""
@@ -123,7 +123,7 @@ def create_sub_ca(cloud: "LocalCloud", identifier: str, parent_identifier: str, 
     return doc
 
 
-def seed_demo(cloud: "LocalCloud", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
     """Root ``pca_root_identifier`` (EC P-256, 10 y) and sub-CA ``pca_sub_identifier`` (5 y);
     PCA subscription ends ≈ 1 year from now."""
     sub_end = pki.to_ms(cloud.clock.now() + timedelta(days=365))
@@ -168,7 +168,7 @@ def _check_parent(parent: dict[str, Any] | None, identifier: str, now_ms: int) -
     return parent
 
 
-def issue_client_certificate(cloud: "LocalCloud", parent_identifier: str, csr_pem: str, *,
+def issue_client_certificate(cloud: "Emulator", parent_identifier: str, csr_pem: str, *,
                              not_before: datetime, not_after: datetime,
                              sans: list[x509.GeneralName] | None = None, custom_identifier: str = "",
                              alias_name: str = "", tags: list[dict[str, str]] | None = None,

@@ -6,9 +6,9 @@ Reads return frozen dataclasses built from the response body's wire-name map; li
 write takes ``client_token`` (≤ 64 ASCII chars, from ``ctx.client_token(...)``) and ``dry_run``;
 a passing dry run (the API answers ``DryRunOperation``) returns ``None``.
 
-Errors: whatever ``ctx.call`` raises — :class:`~shared.errors.AlbMtlsError` mapped from the cloud
+Errors: whatever ``ctx.call`` raises — :class:`~shared.core.errors.AlbMtlsError` mapped from the cloud
 code (``ResourceNotFound.LoadBalancer`` → ``LOAD_BALANCER_NOT_FOUND``, ``ResourceNotFound.Listener``
-→ ``LISTENER_NOT_FOUND``, others keep ``err.cloud_code``), :class:`~shared.errors.TransientError`
+→ ``LISTENER_NOT_FOUND``, others keep ``err.cloud_code``), :class:`~shared.core.errors.TransientError`
 when busy/throttled past the deadline (``IncorrectStatus.*`` are retried inside ``ctx.call``).
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import AlbMtlsError
+from shared.core.errors import AlbMtlsError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.contracts import HealthCheckSpec, ServerSpec
-    from shared.handler import StepContext
+    from shared.policy.contracts import HealthCheckSpec, ServerSpec
+    from shared.entry.handler import StepContext
 
 __all__ = [
     "LoadBalancer", "Listener", "ServerGroup", "BackendServer", "AsynJob", "NonNormalServer", "ServerGroupHealth",

@@ -1,7 +1,7 @@
 """Thin adapter over Alibaba Cloud DNS (``alibabacloud_alidns20150109``, API ``2015-01-09``).
 
 Every call goes through ``ctx.call`` (the one retry layer); errors come out as
-:class:`~shared.errors.AlbMtlsError` (check ``err.cloud_code`` / ``err.is_not_found``). Lists are
+:class:`~shared.core.errors.AlbMtlsError` (check ``err.cloud_code`` / ``err.is_not_found``). Lists are
 read to the end (``PageNumber``/``PageSize``). Alidns has no ``ClientToken``: :func:`add_record`
 looks before it adds again after a lost response. Reads return plain dataclasses; writes return
 the record id. The SDK is imported lazily (cold start).
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dns_rules import DEFAULT_LINE, DnsRecord, canon_host, min_ttl_for
-from shared.errors import AlbMtlsError, Code
+from shared.policy.dns import DEFAULT_LINE, DnsRecord, canon_host, min_ttl_for
+from shared.core.errors import AlbMtlsError, Code
 
 __all__ = ["DomainInfo", "TxtVerification", "describe_domain_info", "find_domain", "add_domain",
            "get_txt_record_for_verify", "sub_domain_records", "add_record", "update_record", "update_remark"]

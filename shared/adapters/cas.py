@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, Code
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.handler import StepContext
+    from shared.entry.handler import StepContext
 
 __all__ = ["CasCertificate", "list_certificates", "iter_certificates", "get_certificate", "upload_certificate",
            "normalize_hex"]

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
     "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue", "SecretSummary", "describe_secret", "get_secret_value",

@@ -2,7 +2,7 @@
 
 Every call goes through ``ctx.call(..., product="pca")``: the one retry layer plus the client-side
 rate limiter of the documented CAS quota (10 requests/s). Errors come out as
-:class:`~shared.errors.AlbMtlsError` (``err.cloud_code``, ``err.is_not_found``). Reads return frozen
+:class:`~shared.core.errors.AlbMtlsError` (``err.cloud_code``, ``err.is_not_found``). Reads return frozen
 dataclasses with aware UTC datetimes (the API's epoch-**ms** fields converted), normalised serials
 (lowercase hex, no leading zeros) and fingerprints (lowercase hex). The SDK models are imported
 lazily (cold start).
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
     "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate", "IssuedCertificate",

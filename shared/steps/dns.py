@@ -1,7 +1,7 @@
 """DNS steps: the preflight's read-only DNS check and ``create_cname`` (FC ``albmtls-create-cname``).
 
 ``create_cname`` follows the one path (DESIGN §2): event → input → observe (the ALB's ``DNSName``,
-the zone, the records on the host record) → decide (:func:`shared.dns_rules.plan_cname`) → act
+the zone, the records on the host record) → decide (:func:`shared.policy.dns.plan_cname`) → act
 (add + ownership remark / update / nothing) → read back → ask the zone's authoritative name servers
 until they answer the CNAME (``pending_propagation`` meanwhile; the flow waits and calls again, and
 a re-call finds the record and makes zero writes).
@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from shared.adapters import alidns
-from shared.contracts import DnsResult, ProvisionInput, StepEvent
-from shared.dns_rules import DEFAULT_LINE, canon_host, owner_remark, plan_cname
-from shared.errors import AlbMtlsError, Code
+from shared.policy.contracts import DnsResult, ProvisionInput, StepEvent
+from shared.policy.dns import DEFAULT_LINE, canon_host, owner_remark, plan_cname
+from shared.core.errors import AlbMtlsError, Code
 
 __all__ = ["run", "preflight_dns", "alb_dns_name", "name_servers", "query_cname", "PROPAGATION_SLICE_S"]
 
@@ -145,7 +145,7 @@ def _wait_propagated(ctx: Any, servers: list[tuple[str, int]], fqdn: str, target
 def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     """``create_cname``: make ``<rr>.<domain> CNAME <ALB DNSName>`` hold and wait for propagation.
 
-    Event: :class:`~shared.contracts.StepEvent`. Cloud calls: ALB ``GetLoadBalancerAttribute``;
+    Event: :class:`~shared.policy.contracts.StepEvent`. Cloud calls: ALB ``GetLoadBalancerAttribute``;
     Alidns ``DescribeDomainInfo``, ``AddDomain`` + ``GetTxtRecordForVerify`` (zone missing),
     ``DescribeSubDomainRecords``, ``AddDomainRecord`` + ``UpdateDomainRecordRemark`` (new record,
     TTL ``input.ttl`` s, line ``default``, remark ``alb-mtls:<listener key>``) or

@@ -6,7 +6,7 @@
     the input, or ``Unhealthy`` for fewer than :data:`UNHEALTHY_MAX_ATTEMPTS` calls → ``pending``
     (the flow waits and calls again); ``Unhealthy``/``Unused``/``Unavailable`` after that →
     ``HEALTH_CHECK_FAILED`` naming the servers and reasons.
-(b) The live probe (:mod:`shared.probe`) once healthy: with the client certificate every request
+(b) The live probe (:mod:`shared.adapters.probe`) once healthy: with the client certificate every request
     answers 2xx, spread over the backends; without a certificate and with a foreign one the
     listener refuses. Otherwise ``PROBE_FAILED`` with what happened.
 
@@ -20,8 +20,8 @@ import time
 from typing import Any, Literal
 
 from shared.adapters import alb
-from shared.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
-from shared.errors import AlbMtlsError, Code
+from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
+from shared.core.errors import AlbMtlsError, Code
 
 __all__ = ["run", "assess", "load_client_pfx_fallback", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
            "UNHEALTHY_GRACE_S"]
@@ -141,7 +141,7 @@ def _names(items: list[BackendHealth]) -> str:
 def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     """Health of the listener's backends, then the live probe.
 
-    Event: :class:`~shared.contracts.StepEvent`. Cloud calls (read-only): ALB ``ListListeners``,
+    Event: :class:`~shared.policy.contracts.StepEvent`. Cloud calls (read-only): ALB ``ListListeners``,
     ``GetListenerAttribute``, ``GetListenerHealthStatus``, ``ListServerGroupServers``; KMS
     ``GetSecretValue`` (the first client's PFX and password); then DNS queries and HTTPS requests.
 
@@ -150,7 +150,7 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     ``HEALTH_CHECK_FAILED`` (backends still unhealthy after ``UNHEALTHY_MAX_ATTEMPTS`` calls),
     ``PROBE_FAILED`` (names what the probe saw), ``SECRET_NOT_FOUND``, ``PFX_CHECK_FAILED``.
     """
-    from shared import probe
+    from shared.adapters import probe
     from shared.steps.dns import name_servers
 
     inp = event.input

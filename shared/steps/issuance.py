@@ -39,12 +39,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from shared import pki, renewal
+from shared.policy import pki
+
+from shared.policy import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
-from shared.clock import iso_utc, parse_iso
-from shared.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
-from shared.errors import AlbMtlsError, Code, TransientError, invalid_input
+from shared.core.clock import iso_utc, parse_iso
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
+from shared.core.errors import AlbMtlsError, Code, TransientError, invalid_input
 
 __all__ = [
     "STEP", "SecretNames", "secret_names", "custom_identifier", "parse_custom_identifier",

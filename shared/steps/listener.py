@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import msgspec
 
 from shared.adapters import alb, cas
-from shared.clock import iso_utc
-from shared.contracts import ListenerResult, ProvisionInput, ServerSpec, StepEvent, StepResult
-from shared.errors import AlbMtlsError, Code
-from shared.ids import CertificateId, alb_ca_id
+from shared.core.clock import iso_utc
+from shared.policy.contracts import ListenerResult, ProvisionInput, ServerSpec, StepEvent, StepResult
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.ids import CertificateId, alb_ca_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.handler import StepContext
-    from shared.retry import Deadline
+    from shared.entry.handler import StepContext
+    from shared.adapters.retry import Deadline
 
 __all__ = [
     "run", "plan_listener", "DesiredListener", "ListenerPlan", "desired_xff", "covers", "choose_certificate",
@@ -242,7 +242,7 @@ class EnableMutualAuthResult(StepResult, kw_only=True):
 
 
 def listener_result(lst: alb.Listener) -> ListenerResult:
-    """A :class:`~shared.contracts.ListenerResult` of a read-back listener."""
+    """A :class:`~shared.policy.contracts.ListenerResult` of a read-back listener."""
     return ListenerResult(id=lst.id, port=lst.port, ca_enabled=bool(lst.ca_enabled),
                           ca_certificate_id=lst.ca_certificate_ids[0] if lst.ca_certificate_ids else None,
                           security_policy_id=lst.security_policy_id or "", status=lst.status,

@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
-from shared.clock import iso_utc
-from shared.contracts import ProvisionInput, StepEvent
-from shared.errors import AlbMtlsError, Code
+from shared.core.clock import iso_utc
+from shared.policy.contracts import ProvisionInput, StepEvent
+from shared.core.errors import AlbMtlsError, Code
 from shared.steps.listener import (
     desired_listener,
     observe_server_certificate,
@@ -40,7 +40,7 @@ from shared.steps.listener import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.handler import StepContext
+    from shared.entry.handler import StepContext
 
 __all__ = ["run", "NOT_CHECKED"]
 

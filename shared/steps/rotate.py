@@ -22,14 +22,14 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from shared import renewal
+from shared.policy import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
-from shared.clock import iso_utc, parse_iso
-from shared.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
-from shared.errors import AlbMtlsError, Code
-from shared.ids import CertificateId
-from shared.rotation import (
+from shared.core.clock import iso_utc, parse_iso
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.ids import CertificateId
+from shared.steps.rotation import (
     MetaDoc, RevokeOld, RotateItem, SupersededEntry, meta_secret_name, read_meta, retire_due,
 )
 
@@ -39,7 +39,7 @@ STEP = "retire_client_cert"
 
 
 class RotatePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The rotate execution's ``policy`` (see ``shared.rotation.ScanPolicy``)."""
+    """The rotate execution's ``policy`` (see ``shared.steps.rotation.ScanPolicy``)."""
 
     secret_prefix: SecretPrefix = "albmtls"
     revoke_old: RevokeOld = "never"
@@ -236,8 +236,8 @@ def quota_share(ctx: Any) -> Any:
     one interval), so an invocation that follows another in the same Map slot does not burst."""
     import dataclasses
 
-    from shared.retry import RateLimiter
-    from shared.rotation import ROTATE_MAP_CONCURRENCY, ROTATE_QPS_MARGIN
+    from shared.adapters.retry import RateLimiter
+    from shared.steps.rotation import ROTATE_MAP_CONCURRENCY, ROTATE_QPS_MARGIN
     if not dataclasses.is_dataclass(ctx) or not hasattr(ctx, "own_limiters"):
         return ctx
     qps = (getattr(ctx.settings, "pca_qps", None) or 10.0) * ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY

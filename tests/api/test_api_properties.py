@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from shared.api import MAX_BODY, Api, make_handler
-from shared.provisioning import Progress, Started
+from shared.entry.api import MAX_BODY, Api, make_handler
+from shared.steps.provisioning import Progress, Started
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "examples" / "provision.json").read_text())

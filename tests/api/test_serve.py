@@ -1,4 +1,4 @@
-"""`albmtls serve` for real: the HTTP server of localcloud/serve.py in front of the provision_api
+"""`albmtls serve` for real: the HTTP server of albmtls/httpserver.py in front of the provision_api
 handler, on a live local cloud (flows run in this process via its fnf service), driven with
 http.client — 202 then polling to `succeeded`, Idempotency-Key, bad input → 4xx naming the field."""
 from __future__ import annotations
@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def api(live_cloud):
     from functions.provision_api.index import handler
-    from localcloud.serve import make_server
-    from shared.provisioning import PROVISION_FLOW, deploy_flow
-    from shared.settings import Settings
+    from albmtls.httpserver import make_server
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+    from shared.core.settings import Settings
     deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
     server = make_server(handler, 0)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from localcloud.cloud import LocalCloud, Settings
+from localruntime.cloud import LocalCloud, Settings
 
 UTC = dt.timezone.utc
 LB = "alb-testlb000000000001"

@@ -13,7 +13,7 @@ import dnslib
 import pytest
 from alibabacloud_alidns20150109 import models as m
 
-from localcloud.cloud import LocalCloud, Settings
+from localruntime.cloud import LocalCloud, Settings
 from localcloud.seed import DEMO
 
 from tests.conftest import make_client

@@ -10,7 +10,7 @@ import pytest
 from alibabacloud_fnf20190315 import models as fnf
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from localcloud.cloud import LocalCloud, Settings
+from localruntime.cloud import LocalCloud, Settings
 
 ARN = "acs:fc:::functions/{}/LATEST"
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def start_up(state: Path, ep: Path) -> tuple[subprocess.Popen, float]:
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "localcloud.cli", "up", "--seed", "demo", "--state-dir", str(state),
+    proc = subprocess.Popen([sys.executable, "-m", "albmtls", "up", "--seed", "demo", "--state-dir", str(state),
                              "--endpoints-file", str(ep), "--alb-job-seconds", "0.2", "--port-offset", "21000"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

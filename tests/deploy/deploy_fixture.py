@@ -48,7 +48,7 @@ SHARED_HANDLER = textwrap.dedent('''\
         return handler
     ''')
 INDEX = textwrap.dedent('''\
-    from shared.handler import fc_handler
+    from shared.entry.handler import fc_handler
 
     def run(inp, ctx):
         return {{"status": "ok"}}
@@ -88,7 +88,9 @@ def make_repo(root: Path) -> Path:
     shutil.copytree(REPO / "deploy", root / "deploy", ignore=shutil.ignore_patterns("__pycache__"))
     (root / "shared").mkdir()
     (root / "shared" / "__init__.py").write_text(SHARED_INIT)
-    (root / "shared" / "handler.py").write_text(SHARED_HANDLER)
+    (root / "shared" / "entry").mkdir()
+    (root / "shared" / "entry" / "__init__.py").write_text("")
+    (root / "shared" / "entry" / "handler.py").write_text(SHARED_HANDLER)
     (root / "shared" / "tests").mkdir()
     (root / "shared" / "tests" / "test_x.py").write_text("")          # must not be packaged
     (root / "functions").mkdir()

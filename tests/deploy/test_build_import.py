@@ -1,5 +1,5 @@
 """Each function as FC 3.0 loads it: a fresh isolated interpreter (`python -I -S`) whose sys.path is
-only the package `build/<fn>/` (tools/build.py --no-deps) plus the requirements installed for this
+only the package `build/<fn>/` (deploy/build.py --no-deps) plus the requirements installed for this
 interpreter (the real build's cp312 wheels do not import on 3.11) — no repository path, so
 localcloud/tests/functions cannot leak in — imports `index.handler` and answers a sample event.
 Against a live local cloud (endpoints file in the environment, as FC functions get their settings):
@@ -75,10 +75,8 @@ print(json.dumps(out, default=str))
 
 
 def _load_build_tool():
-    spec = importlib.util.spec_from_file_location("albmtls_build_tool_t", REPO / "tools" / "build.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from deploy import build
+    return build
 
 
 @pytest.fixture(scope="session")

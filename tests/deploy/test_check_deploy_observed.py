@@ -18,11 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(REPO / "deploy"))
-    try:
-        import observe
-    finally:
-        sys.path.pop(0)
+    from deploy import observe
     sd = tmp_path_factory.mktemp("observe") / "state"
     summary = observe.observe(sd, timeout=240)
     assert summary["update"]["listener"] == summary["provision"]["listener"]
@@ -32,7 +28,7 @@ def observed(tmp_path_factory) -> Path:
 
 def check_deploy(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")}
-    return subprocess.run([sys.executable, "-m", "localcloud.cli", "check-deploy", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "albmtls", "check-deploy", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180)
 
 
@@ -56,7 +52,7 @@ def test_broken_ram_policy_fails_with_the_action_named(observed, tmp_path):
     root.mkdir()
     for name in ("s.yaml", "requirements.txt"):
         shutil.copy2(REPO / name, root / name)
-    for d in ("deploy", "functions", "shared", "workflows", "tools"):
+    for d in ("deploy", "functions", "shared", "workflows"):
         shutil.copytree(REPO / d, root / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     policy = root / "deploy" / "ram" / "function-role-policy.json"
     policy.write_text(policy.read_text().replace('"kms:PutSecretValue",', "", 1))
@@ -68,10 +64,6 @@ def test_broken_ram_policy_fails_with_the_action_named(observed, tmp_path):
 
 
 def test_observe_refuses_a_used_state_dir(observed):
-    sys.path.insert(0, str(REPO / "deploy"))
-    try:
-        import observe
-    finally:
-        sys.path.pop(0)
+    from deploy import observe
     with pytest.raises(observe.ObserveError, match="fresh directory"):
         observe.observe(observed)

@@ -11,7 +11,7 @@ import yaml
 from jsonschema import Draft7Validator
 
 from deploy_fixture import FUNCTIONS
-from localcloud.deploycheck import SCHEMA_FILE, _Resolver, check_deploy, function_dir_for
+from deploy.check import SCHEMA_FILE, _Resolver, check_deploy, function_dir_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,13 +54,13 @@ def test_schema_problems_are_named(repo, state_dir):
 
 
 def test_build_no_deps_layout(repo):
-    out = subprocess.run([sys.executable, str(REPO / "tools" / "build.py"), "--root", str(repo), "--no-deps",
+    out = subprocess.run([sys.executable, str(REPO / "deploy" / "build.py"), "--root", str(repo), "--no-deps",
                           "--only", "preflight", "--json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     manifest = json.loads(out.stdout)
     pkg = repo / "build" / "preflight"
     files = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file())
-    assert files == ["__init__.py", "index.py", "shared/__init__.py", "shared/handler.py"], files
+    assert files == ["__init__.py", "index.py", "shared/__init__.py", "shared/entry/__init__.py", "shared/entry/handler.py"], files
     assert not (repo / "build" / "issue_client_cert").exists()
     entry = manifest["functions"]["preflight"]
     assert entry["deps"] == "none" and entry["distributions"] == [] and entry["problems"] == []
@@ -69,7 +69,7 @@ def test_build_no_deps_layout(repo):
 
 
 def test_build_rejects_unknown_function(repo):
-    out = subprocess.run([sys.executable, str(REPO / "tools" / "build.py"), "--root", str(repo), "--no-deps",
+    out = subprocess.run([sys.executable, str(REPO / "deploy" / "build.py"), "--root", str(repo), "--no-deps",
                           "--only", "nope"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "nope" in out.stderr
 
@@ -77,7 +77,7 @@ def test_build_rejects_unknown_function(repo):
 def test_build_flags_local_imports(repo):
     (repo / "functions" / "preflight" / "index.py").write_text(
         "from localcloud import cloud\nfrom . import helper\n\ndef handler(e, c):\n    return b''\n")
-    out = subprocess.run([sys.executable, str(REPO / "tools" / "build.py"), "--root", str(repo), "--no-deps",
+    out = subprocess.run([sys.executable, str(REPO / "deploy" / "build.py"), "--root", str(repo), "--no-deps",
                           "--only", "preflight", "--json"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     problems = json.loads(out.stdout)["functions"]["preflight"]["problems"]
@@ -85,11 +85,7 @@ def test_build_flags_local_imports(repo):
 
 
 def test_ram_templates_render(tmp_path):
-    sys.path.insert(0, str(REPO / "deploy"))
-    try:
-        import render
-    finally:
-        sys.path.pop(0)
+    from deploy import render
     docs = render.render({"account_id": "1234567890123456", "region": "cn-hangzhou", "secret_prefix": "albmtls"})
     assert set(docs) >= {"function-role-policy.json", "flow-role-policy.json", "deployer-policy.json",
                          "function-role-trust.json", "flow-role-trust.json"}

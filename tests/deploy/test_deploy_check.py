@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from localcloud.deploycheck import check_deploy
+from deploy.check import check_deploy
 
 from deploy_fixture import record_observed
 
@@ -118,8 +118,8 @@ def test_no_build_checks_existing_build_dir(repo, state_dir):
 def test_cli_json(repo, state_dir):
     from typer.testing import CliRunner
 
-    import localcloud.cli_deploy  # noqa: F401  (registers the command)
-    from localcloud.cli import app
+    import albmtls.check_deploy  # noqa: F401  (registers the command)
+    from albmtls.app import app
     res = CliRunner().invoke(app, ["check-deploy", "--root", str(repo), "--state-dir", str(state_dir), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from localcloud.deploycheck import SCHEMA_FILE, _Resolver
+from deploy.check import SCHEMA_FILE, _Resolver
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "data" / "fc3-schema.json"

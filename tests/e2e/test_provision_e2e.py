@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def albmtls(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "albmtls", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout, env={k: v for k, v in os.environ.items()
                                                            if not k.startswith("ALBMTLS_")})
 

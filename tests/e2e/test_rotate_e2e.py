@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from shared.clock import parse_iso
+from shared.core.clock import parse_iso
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
 def albmtls(*args: str, timeout: float = 240) -> tuple[int, dict, str]:
-    p = subprocess.run([sys.executable, "-m", "localcloud.cli", *args], cwd=REPO, capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "albmtls", *args], cwd=REPO, capture_output=True, text=True,
                        timeout=timeout, env={k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")})
     try:
         return p.returncode, json.loads(p.stdout), p.stderr

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from localcloud.cloud import LocalCloud, Settings
+from localruntime.cloud import LocalCloud, Settings
 
 
 def free_offset() -> int:
@@ -44,7 +44,7 @@ def live_cloud(tmp_path, live_settings, monkeypatch):
     monkeypatch.setenv("ALBMTLS_ENDPOINTS_FILE", str(ep))
     monkeypatch.setenv("ALBMTLS_TARGET", "local")
     try:
-        from shared import clients
+        from shared.adapters import clients
         clients.clear_cache()
     except ImportError:  # pragma: no cover
         pass
@@ -57,7 +57,7 @@ def live_cloud(tmp_path, live_settings, monkeypatch):
 @pytest.fixture
 def invoke():
     """``invoke("albmtls-preflight", event_dict) -> result dict``, through the FC handler."""
-    from localcloud.runtime import invoke_function
+    from localruntime.fc import invoke_function
 
     def _invoke(function_name: str, event: dict) -> dict:
         return json.loads(invoke_function(function_name, json.dumps(event).encode()))

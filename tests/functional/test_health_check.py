@@ -24,8 +24,8 @@ FN = "albmtls-health-check"
 
 
 def _clients():
-    from shared.clients import get_client
-    from shared.settings import Settings
+    from shared.adapters.clients import get_client
+    from shared.core.settings import Settings
 
     s = Settings.load()
     return {p: get_client(p, s) for p in ("alb", "pca", "kms")}

@@ -11,14 +11,14 @@ import uuid
 
 import pytest
 
-from shared import logs as shared_logs
-from shared.clock import SystemClock
-from shared.contracts import ProvisionInput
-from shared.handler import StepContext
-from shared.retry import Deadline
-from shared.settings import Settings
+from shared.core import logs as shared_logs
+from shared.core.clock import SystemClock
+from shared.policy.contracts import ProvisionInput
+from shared.entry.handler import StepContext
+from shared.adapters.retry import Deadline
+from shared.core.settings import Settings
 from shared.steps import issuance
-from shared.validation import decode
+from shared.policy.validation import decode
 
 FN = "albmtls-issue-client-cert"
 
@@ -74,7 +74,7 @@ def test_issue_compat_then_reuse(live_cloud, invoke, writes, demo_input, tmp_pat
     assert "Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC" in info
     assert info.count("-----BEGIN CERTIFICATE-----") == 2          # leaf + sub-CA
     assert "alb-mtls Demo Client Sub CA" in info and "CN = alice" in info
-    from shared import pki
+    from shared.policy import pki
     pinfo = pki.verify_pfx(pfx, password, "compat")
     assert pinfo.key_matches_leaf and pinfo.issuing_ca_present
     assert pinfo.leaf_fingerprint_sha256 == cert["fingerprint_sha256"]
@@ -108,7 +108,7 @@ def test_modern_profile(live_cloud, invoke, demo_input, tmp_path):
     info = _openssl_info(pfx, password, tmp_path)
     assert "MAC: sha256" in info
     assert "AES-256-CBC" in info and "3DES" not in info and "TripleDES" not in info
-    from shared import pki
+    from shared.policy import pki
     leaf = pki.verify_pfx(pfx, password, "modern")
     assert leaf.leaf_common_name == "bob"
 
@@ -127,7 +127,7 @@ def test_force_new_issues_new_serial_and_versions(live_cloud, invoke, writes, de
     assert r["writes"] == len(kinds) == 4
     assert kinds.count(("kms", "PutSecretValue")) == 3
     pfx, password = _load(demo_input, "alice")
-    from shared import pki
+    from shared.policy import pki
     assert pki.verify_pfx(pfx, password, "compat").leaf_fingerprint_sha256 == c["fingerprint_sha256"]
     # the same execution again (a CloudFlow retry): force_new does not issue twice
     writes.mark()
@@ -156,7 +156,7 @@ def test_lost_response_is_not_issued_twice(live_cloud, invoke, writes, demo_inpu
     assert kinds.count(("pca", "CreateClientCertificateWithCsr")) == 1   # the retry met the duplicate
     assert r["writes"] == len(kinds) == 4
     pfx, password = _load(demo_input, "alice")
-    from shared import pki
+    from shared.policy import pki
     assert pki.verify_pfx(pfx, password, "compat").leaf_fingerprint_sha256 == \
         r["client_certificates"][0]["fingerprint_sha256"]
 
@@ -167,7 +167,7 @@ def test_custom_identifier_taken_by_a_lost_key(live_cloud, invoke, demo_input):
     from localcloud import pki as lpki
     from localcloud.products import pca as lpca
     from localcloud.seed import DEMO
-    from shared.contracts import ProvisionInput as PI
+    from shared.policy.contracts import ProvisionInput as PI
 
     inp = decode(PI, demo_input)
     taken = issuance.custom_identifier(inp.listener_key, "exec-crash", "alice", 0)
@@ -182,12 +182,12 @@ def test_custom_identifier_taken_by_a_lost_key(live_cloud, invoke, demo_input):
     assert r["status"] == "ok", r
     assert r["client_certificates"][0]["reused"] is False
     pfx, password = _load(demo_input, "alice")
-    from shared import pki
+    from shared.policy import pki
     assert pki.verify_pfx(pfx, password, "compat").key_matches_leaf
 
 
 def test_preflight_ca(live_cloud, demo_input):
-    from shared.errors import AlbMtlsError
+    from shared.core.errors import AlbMtlsError
     from localcloud.seed import DEMO
 
     inp = decode(ProvisionInput, demo_input)
@@ -229,7 +229,7 @@ def test_custom_identifier_shape():
 def test_rsa_sub_ca_gives_rsa_2048_leaf(live_cloud, invoke, demo_input):
     from localcloud.products import pca as lpca
     from localcloud.seed import DEMO
-    from shared import pki
+    from shared.policy import pki
 
     rsa_id = "5b1e0c7d9a2f4e6b8c3d1a0f9e7b5c33"
     lpca.create_sub_ca(live_cloud, rsa_id, DEMO["pca_root_identifier"], "alb-mtls RSA Sub CA", key_alg="RSA", years=2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.clock import parse_iso
+from shared.core.clock import parse_iso
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def settings(live_cloud):
     import os
 
-    from shared.settings import Settings
+    from shared.core.settings import Settings
     return Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
 
 
@@ -34,12 +34,12 @@ def at(live_cloud, cert, days: float) -> None:
 
 
 def rotate(settings, **policy):
-    from localcloud.cli_rotate import rotate_once
+    from albmtls.rotate import rotate_once
     return rotate_once(settings, policy={"secret_prefix": "albmtls", **policy}, timeout=60)
 
 
 def status_of(settings, identifier: str) -> str:
-    from shared.rotation import certificate_report
+    from shared.steps.rotation import certificate_report
     rep = certificate_report(settings)
     [row] = [r for r in rep["certificates"] if r["identifier"] == identifier]
     return row["state"]
@@ -144,8 +144,8 @@ def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monk
     and the rotation continues (it failed with CLOUD_ERROR before — 1 reliability run in 10)."""
     import os
 
-    from shared import clients
-    from shared.settings import Settings
+    from shared.adapters import clients
+    from shared.core.settings import Settings
     monkeypatch.setenv("ALBMTLS_READ_TIMEOUT_MS", "600")
     clients.clear_cache()
     settings = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
@@ -165,7 +165,7 @@ def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monk
 def test_deploy_flow_meets_a_flow_created_meanwhile(live_cloud, settings, monkeypatch):
     """Another deployer creates the flow (another definition) between our DescribeFlow and our
     CreateFlow: CreateFlow answers ``FlowAlreadyExists``, the deploy updates it to ours."""
-    from shared import provisioning
+    from shared.steps import provisioning
     real = provisioning._call
     ours = (REPO / "workflows" / "rotate.yaml").read_text()
     theirs = ours + "\n# an older deployment\n"

@@ -10,8 +10,8 @@ from bench.scan import load, scan_once
 
 @pytest.fixture
 def cloud(tmp_path, monkeypatch):
-    from localcloud.cloud import LocalCloud, Settings
-    from shared import clients
+    from localruntime.cloud import LocalCloud, Settings
+    from shared.adapters import clients
     c = LocalCloud(tmp_path / "state", seed="demo", settings=Settings(services=())).start()
     ep = tmp_path / "state" / "endpoints.json"
     c.write_endpoints(ep)

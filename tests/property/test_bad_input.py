@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.contracts import ProvisionInput, StepEvent
-from shared.errors import AlbMtlsError, Code
-from shared.validation import decode
+from shared.policy.contracts import ProvisionInput, StepEvent
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.validation import decode
 
 from .strategies import DEMO, JUNK, broken_input, top_field
 
@@ -90,7 +90,7 @@ def test_step_functions_refuse_bad_input_without_writes(fn, live_cloud, writes):
 
 
 def test_http_api_answers_every_bad_request_with_a_code():
-    from shared.api import Api, make_handler
+    from shared.entry.api import Api, make_handler
     started = []
     api = Api(lambda: None, start=lambda *a, **k: started.append(a), describe=lambda *a, **k: None,
               rotate=lambda *a, **k: {"started": True}, certificates=lambda *a, **k: {"certificates": []})
@@ -134,7 +134,7 @@ def test_http_api_answers_every_bad_request_with_a_code():
 
 
 def test_cli_input_files_are_refused_with_exit_2_and_the_field(tmp_path):
-    from localcloud.provisioning_cli import EXIT_INPUT, run_provision
+    from albmtls.provision import EXIT_INPUT, run_provision
     import io
     import contextlib
 
@@ -173,8 +173,8 @@ def test_workflow_input_is_refused_by_preflight_before_any_write(live_cloud, wri
     field's code; nothing is written."""
     import os
     import time
-    from shared.provisioning import PROVISION_FLOW, deploy_flow, describe_provision, start_provision
-    from shared.settings import Settings
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, describe_provision, start_provision
+    from shared.core.settings import Settings
     s = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
     live_cloud.runtime["flow_sleep"] = lambda sec: None
     deploy_flow(s, PROVISION_FLOW, (Path(__file__).resolve().parents[2] / "workflows" / "provision.yaml").read_text())

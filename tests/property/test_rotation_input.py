@@ -11,7 +11,7 @@ import json
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, Code
 
 from .strategies import HUGE, JUNK, UNICODE
 
@@ -63,8 +63,8 @@ def broken_timer_event(draw) -> tuple[dict, set[str]]:
 
 
 def _scan_valid(raw) -> bool:
-    from shared.rotation import ScanEvent
-    from shared.validation import decode
+    from shared.steps.rotation import ScanEvent
+    from shared.policy.validation import decode
     try:
         decode(ScanEvent, raw).policy()
         return True
@@ -165,7 +165,7 @@ def broken_rotate_event(draw) -> tuple[dict, str]:
 
 def _rotate_valid(raw) -> bool:
     from shared.steps.rotate import RotateEvent
-    from shared.validation import decode
+    from shared.policy.validation import decode
     try:
         decode(RotateEvent, raw)
         return True

@@ -1,4 +1,4 @@
-"""Fixtures of the fault suite: the engine of ``tools/reliability.py`` and a running suite cloud."""
+"""Fixtures of the fault suite: the engine of ``reliability/suite.py`` and a running suite cloud."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,15 +11,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def load_engine():
-    """``tools/reliability.py`` as a module (tools/ is not a package)."""
-    name = "albmtls_reliability_tool"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "reliability.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """The fault suite (``reliability/suite.py``)."""
+    from reliability import suite
+    return suite
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +34,4 @@ def suite(engine, tmp_path, monkeypatch):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "reliability: the fault suite (tests/reliability, tools/reliability.py)")
+    config.addinivalue_line("markers", "reliability: the fault suite (tests/reliability, reliability/suite.py)")

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.clock import FixedClock
-from shared.errors import AlbMtlsError, Code
-from shared.provisioning import PROVISION_FLOW, describe_provision, start_provision
-from shared.retry import Deadline
+from shared.core.clock import FixedClock
+from shared.core.errors import AlbMtlsError, Code
+from shared.steps.provisioning import PROVISION_FLOW, describe_provision, start_provision
+from shared.adapters.retry import Deadline
 
 
 def _race(suite, inputs, clocks):
@@ -19,8 +19,8 @@ def _race(suite, inputs, clocks):
     out: list = [None] * len(inputs)
 
     def go(i):
-        from shared.contracts import ProvisionInput
-        from shared.validation import decode
+        from shared.policy.contracts import ProvisionInput
+        from shared.policy.validation import decode
         inp = decode(ProvisionInput, inputs[i])
         barrier.wait(10)
         try:

@@ -1,7 +1,7 @@
 """The fault suite, reduced (``make test``): every fault kind injected at 20 % of calls, every run
 (8 provisioning runs, one through the CLI, then 2 rotation runs, the second through the CLI) must
 succeed with nothing duplicated, nothing half-applied and no secret anywhere. The full size (100
-provisioning and 20 rotation runs) runs from ``tools/reliability.py`` (or here with
+provisioning and 20 rotation runs) runs from ``reliability/suite.py`` (or here with
 ALBMTLS_RELIABILITY_FULL=1).
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_report_renders_every_figure(engine, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.environ.get("ALBMTLS_RELIABILITY_FULL") != "1",
-                    reason="the full size runs from tools/reliability.py (make reliability)")
+                    reason="the full size runs from reliability/suite.py (make reliability)")
 def test_full_suite(engine, tmp_path, monkeypatch):
     _clean_env(monkeypatch)
     rep = engine.run_suite(runs=100, rotations=20, rate=0.2, seed=1, workdir=tmp_path / "w")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.clock import parse_iso
+from shared.core.clock import parse_iso
 
 from bench.scan import max_in_window  # noqa: E402 - the same window count the benchmark reports
 
@@ -34,15 +34,15 @@ def test_max_in_window():
 
 
 def test_map_concurrency_matches_the_quota_share():
-    from shared.rotation import ROTATE_MAP_CONCURRENCY
+    from shared.steps.rotation import ROTATE_MAP_CONCURRENCY
     flow = yaml.safe_load((REPO / "workflows" / "rotate.yaml").read_text())
     [m] = [s for s in flow["States"] if s["Type"] == "Map"]
     assert m["MaxConcurrency"] == ROTATE_MAP_CONCURRENCY > 1
 
 
 def test_rotation_of_many_certificates_in_one_map_respects_the_pca_rate_limit(suite):
-    from localcloud.cli_rotate import rotate_once
-    from localcloud.runtime import invoke_function
+    from albmtls.rotate import rotate_once
+    from localruntime.fc import invoke_function
 
     # CNS clients over 3 listeners, issued by the issue step (as provisioning does)
     for lst in range(3):

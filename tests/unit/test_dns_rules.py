@@ -1,12 +1,12 @@
-"""The pure CNAME conflict rules (shared.dns_rules), table-driven plus hypothesis."""
+"""The pure CNAME conflict rules (shared.policy.dns), table-driven plus hypothesis."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.dns_rules import CnamePlan, DnsRecord, canon_host, min_ttl_for, owner_remark, plan_cname
-from shared.errors import AlbMtlsError
+from shared.policy.dns import CnamePlan, DnsRecord, canon_host, min_ttl_for, owner_remark, plan_cname
+from shared.core.errors import AlbMtlsError
 
 LK = "alb-demostd000000000001-443"
 MINE = owner_remark(LK)

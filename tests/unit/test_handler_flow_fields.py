@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from shared.contracts import StepEvent
-from shared.errors import AlbMtlsError, Code
-from shared.handler import fc_handler
-from shared.settings import Settings
+from shared.policy.contracts import StepEvent
+from shared.core.errors import AlbMtlsError, Code
+from shared.entry.handler import fc_handler
+from shared.core.settings import Settings
 
 EXAMPLE = json.load(open("examples/provision.json"))
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from shared.adapters.alb import CLIENT_CERT_XFF_FIELDS, Listener
 from shared.adapters.cas import CasCertificate
-from shared.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, Code
 from shared.steps.listener import (
     EXPIRY_GUARD,
     DesiredListener,

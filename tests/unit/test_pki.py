@@ -1,4 +1,4 @@
-"""Unit tests of shared.pki: keys, CSRs, leaf checks, passwords and PKCS#12 profiles.
+"""Unit tests of shared.policy.pki: keys, CSRs, leaf checks, passwords and PKCS#12 profiles.
 
 A throw-away root → EC sub-CA and root → RSA sub-CA are built once per module with
 ``cryptography``; leaves are issued from them with small modifiers (table-driven defects).
@@ -22,8 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import pki
-from shared.errors import AlbMtlsError
+from shared.policy import pki
+from shared.core.errors import AlbMtlsError
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 PASSWORD = "Secr3t-Pfx_Pass.word+42"

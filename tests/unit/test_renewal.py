@@ -1,4 +1,4 @@
-"""Renewal policy (shared/renewal.py): table-driven cases and hypothesis properties."""
+"""Renewal policy (shared/policy/renewal.py): table-driven cases and hypothesis properties."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.errors import AlbMtlsError, Code
-from shared.renewal import CertTimes, ca_warning, due_at, state, validity_window
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.renewal import CertTimes, ca_warning, due_at, state, validity_window
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 D = timedelta(days=1)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import renewal
-from shared.errors import AlbMtlsError
-from shared.rotation import (
+from shared.policy import renewal
+from shared.core.errors import AlbMtlsError
+from shared.steps.rotation import (
     ScanEvent, SupersededEntry, decide_certificate, retire_due, rotation_execution_name,
 )
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.contracts import (
+from shared.policy.contracts import (
     ClientCertificateResult,
     ProbeRefusal,
     ProbeResult,
@@ -20,8 +20,8 @@ from shared.contracts import (
     StepInput,
     StepResult,
 )
-from shared.errors import AlbMtlsError, Code
-from shared.validation import decode
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.validation import decode
 
 EXAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "provision.json").read_text())
 

@@ -8,7 +8,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.policy.retry import RetryPolicyContext
 
-from shared.errors import AlbMtlsError, Code, InvalidInputError, TransientError, map_sdk_error
+from shared.core.errors import AlbMtlsError, Code, InvalidInputError, TransientError, map_sdk_error
 
 
 def client_exc(code, status=400, message="msg", request_id="REQ-1"):

@@ -8,12 +8,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from shared import logs
-from shared.clock import FixedClock
-from shared.contracts import DnsResult, StepInput, StepResult
-from shared.errors import AlbMtlsError, Code, TransientError
-from shared.handler import fc_handler
-from shared.settings import Settings
+from shared.core import logs
+from shared.core.clock import FixedClock
+from shared.policy.contracts import DnsResult, StepInput, StepResult
+from shared.core.errors import AlbMtlsError, Code, TransientError
+from shared.entry.handler import fc_handler
+from shared.core.settings import Settings
 
 EXAMPLE = (Path(__file__).parents[2] / "examples" / "provision.json").read_bytes()
 SETTINGS = Settings(region="cn-hangzhou")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.errors import AlbMtlsError, Code
-from shared.ids import CertificateId, alb_ca_id, client_token, execution_name, listener_key
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.ids import CertificateId, alb_ca_id, client_token, execution_name, listener_key
 
 
 @pytest.mark.parametrize(("raw", "kind", "alb", "cas", "text"), [

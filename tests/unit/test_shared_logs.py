@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import logs
-from shared.logs import REDACTED, redact, redact_text
+from shared.core import logs
+from shared.core.logs import REDACTED, redact, redact_text
 
 PEM_KEY = ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIOGk1Yh8X8lW2i0bWb3dC2PHh7Ih9Q7y9xT7cX3tZs6ZoAoGCCqGSM49\n"
            "AwEHoUQDQgAEx1u2zF3oJ0PZrUGh3+KQeXzq9l5Wm7uF1vW3xG9pQ2sX0cL8y5eR\n-----END EC PRIVATE KEY-----")

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.clients import SDK_MODULES, cloud_endpoint, get_client, make_client
-from shared.clock import FixedClock, OffsetClock, SystemClock, clock_from_env, iso_utc, parse_iso
-from shared.errors import AlbMtlsError, Code
-from shared.settings import Settings, retries_enabled
+from shared.adapters.clients import SDK_MODULES, cloud_endpoint, get_client, make_client
+from shared.core.clock import FixedClock, OffsetClock, SystemClock, clock_from_env, iso_utc, parse_iso
+from shared.core.errors import AlbMtlsError, Code
+from shared.core.settings import Settings, retries_enabled
 
 ENDPOINTS = {"alb": "127.0.0.1:18080", "cas": "127.0.0.1:18080", "pca": "127.0.0.1:18080",
              "alidns": "127.0.0.1:18080", "kms": "127.0.0.1:18080", "fnf": "127.0.0.1:18080", "dns": "127.0.0.1:15353",
@@ -131,7 +131,7 @@ def test_get_client_caches(ep_file):
 
 
 def test_importing_shared_imports_no_sdk():
-    code = ("import sys, shared.clients, shared.handler, shared.contracts, shared.retry, shared.settings, shared.logs;"
+    code = ("import sys, shared.adapters.clients, shared.entry.handler, shared.policy.contracts, shared.adapters.retry, shared.core.settings, shared.core.logs;"
             "print([m for m in sys.modules if m.split('.')[0] in "
             "('Tea','darabonba','alibabacloud_tea_openapi','alibabacloud_credentials','aiohttp','requests')"
             " or m.startswith('alibabacloud_')])")

@@ -1,4 +1,4 @@
-"""What a user reads when an input is refused (``shared.validation`` over ``shared.contracts``):
+"""What a user reads when an input is refused (``shared.policy.validation`` over ``shared.policy.contracts``):
 enums list their values, patterns are said in words (never the regex), and a ``cert_pem`` that
 is not PEM certificates is refused at validation, naming ``server_certificate.cert_pem``."""
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared import validation
-from shared.contracts import ProvisionInput, StepEvent
-from shared.errors import AlbMtlsError, Code
-from shared.rotation import ScanEvent, ScanPolicy
+from shared.policy import validation
+from shared.policy.contracts import ProvisionInput, StepEvent
+from shared.core.errors import AlbMtlsError, Code
+from shared.steps.rotation import ScanEvent, ScanPolicy
 from shared.steps.rotate import RotateEvent
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "examples" / "provision.json").read_text())
@@ -136,7 +136,7 @@ def test_the_parse_is_not_paid_at_import():
     """``cryptography.x509`` is imported by the check, not by importing the contracts (cold start)."""
     import subprocess
     import sys
-    code = "import sys, shared.contracts, shared.validation; print('cryptography.x509' in sys.modules)"
+    code = "import sys, shared.policy.contracts, shared.policy.validation; print('cryptography.x509' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout.strip()
     assert out == "False"
@@ -179,7 +179,7 @@ def _patterns(type_: Any) -> set[str]:
 @pytest.mark.parametrize("type_", [ProvisionInput, StepEvent, ScanEvent, ScanPolicy, RotateEvent])
 def test_every_input_pattern_has_words(type_):
     """A new ``Meta(pattern=…)`` without words would show users a regex again: use
-    ``shared.validation.pattern(regex, words)``."""
+    ``shared.policy.validation.pattern(regex, words)``."""
     missing = sorted(p for p in _patterns(type_) if p not in validation._PATTERN_WORDS)
     assert not missing, missing
 

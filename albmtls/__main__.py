@@ -1,0 +1,4 @@
+"""``python -m albmtls``."""
+from albmtls.app import main
+
+main()

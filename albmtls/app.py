@@ -1,0 +1,29 @@
+"""``albmtls``: the command line of alb-mtls (never deployed). It talks to the local cloud
+(``--target local``, the default) or to a real account (``--target cloud``).
+
+Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
+``provision`` (the main job), ``rotate``, ``status``, ``serve`` (the provisioning HTTP API locally),
+``flow run`` (any CloudFlow definition), ``check-deploy``. Every reporting command takes ``--json``
+and then prints one JSON document on stdout; progress goes to stderr. Shared options:
+``albmtls/options.py``.
+"""
+from __future__ import annotations
+
+import typer
+
+from . import check_deploy, flow, provision, rotate, serve, status, up
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
+app.command()(up.up)
+app.command()(provision.provision)
+app.command()(rotate.rotate)
+app.command()(status.status)
+app.command()(serve.serve)
+app.command("check-deploy")(check_deploy.check_deploy)
+app.add_typer(flow.flow_app, name="flow")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,272 @@
+"""``albmtls provision``: deploy the flow if it changed, start one execution for the listener,
+follow it step by step, print a summary (or one JSON document), and on the local target export
+each client's PFX and password into ``--out`` (files mode 0600).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target
+from .options import console as _console
+from .options import local_cloud_settings
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = REPO / "workflows" / "provision.yaml"
+
+
+
+def _fail_doc(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    err = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"status": "failed", "error": err, **extra}
+
+
+def load_input(file: Path) -> tuple[dict[str, Any], Any]:
+    """Read and validate a provision input file → (json dict, ProvisionInput). Raises AlbMtlsError."""
+    from shared.policy.contracts import ProvisionInput
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.policy.validation import decode
+    try:
+        raw = json.loads(Path(file).read_text())
+    except OSError as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
+    except ValueError as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is not valid JSON: {exc}", field="file") from None
+    inp = decode(ProvisionInput, raw)
+    return raw, inp
+
+
+def _step_label(step: str | None) -> str:
+    return (step or "").rsplit("/", 1)[-1]
+
+
+def follow(settings, name: str, *, flow: str, timeout: float, console=None,
+           poll: float = 0.3) -> Any:
+    """Poll the execution until it ends (bounded by ``timeout`` seconds); print progress lines."""
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.steps.provisioning import describe_provision
+    deadline = time.monotonic() + timeout
+    seen = 0
+    prog = None
+    while time.monotonic() < deadline:
+        prog = describe_provision(settings, name, flow=flow)
+        if prog is None:
+            raise AlbMtlsError(Code.INTERNAL, f"execution {name} disappeared")
+        if console is not None:
+            for ev in prog.events[seen:]:
+                _print_event(console, ev)
+            seen = len(prog.events)
+        if prog.done:
+            return prog
+        time.sleep(poll)
+    raise AlbMtlsError(Code.TIMEOUT, f"execution {name} still running after {timeout:.0f} s; follow it with "
+                                     f"`albmtls status` (it goes on in the background)")
+
+
+def _print_event(console, ev: dict[str, Any]) -> None:
+    from shared.steps.provisioning import task_result
+    t, step = ev.get("type"), _step_label(ev.get("step"))
+    if t == "TaskSucceeded":
+        res = task_result(ev)
+        status = res.get("status") if isinstance(res, dict) else None
+        if status == "ok":
+            console.print(f"  [green]✓[/] {step}")
+        elif status in ("pending", "pending_propagation"):
+            console.print(f"  [yellow]…[/] {step}: {status} (attempt {res.get('attempt')})")
+        elif status == "failed":
+            err = res.get("error", {})
+            console.print(f"  [red]✗[/] {step}: {err.get('code')}: {err.get('message')}")
+    elif t == "TaskFailed":
+        d = ev.get("detail") or {}
+        console.print(f"  [red]![/] {step}: {d.get('error') or d.get('Code') or ''} (retrying if allowed)")
+    elif t == "RetryScheduled":
+        console.print(f"  [yellow]↻[/] {step}: retry scheduled")
+
+
+def summarize(started_name: str, prog, listener_key: str) -> dict[str, Any]:
+    """The ``--json`` document: see ``shared.steps.provisioning.result_document``."""
+    from shared.steps.provisioning import result_document
+    doc = result_document(prog)
+    doc["execution"] = started_name
+    doc["listener_key"] = listener_key
+    return doc
+
+
+def export_pfx(settings, clients: list[dict[str, Any]], out: Path) -> None:
+    """Local target: write ``<cn>.pfx`` and ``<cn>.password`` (mode 0600) from the KMS secrets
+    named in the results (the version of this run). Source: KMS ``GetSecretValue``."""
+    from alibabacloud_kms20160120 import models as km
+
+    from shared.adapters.clients import get_client
+    from shared.adapters.retry import Deadline, call
+    kms = get_client("kms", settings)
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+
+    def get(name: str, version: str | None) -> Any:
+        req = km.GetSecretValueRequest(secret_name=name, version_id=version) if version else \
+            km.GetSecretValueRequest(secret_name=name)
+        return call("kms:GetSecretValue", lambda: kms.get_secret_value(req), deadline=Deadline(30)).body
+
+    for c in clients:
+        cn = c["common_name"]
+        safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in cn)
+        pfx_body = get(c["pfx_secret"], c.get("pfx_version"))
+        pw_body = get(c["password_secret"], c.get("pfx_version"))
+        data = pfx_body.secret_data or ""
+        pfx = base64.b64decode(data)
+        _write_private(out / f"{safe}.pfx", pfx)
+        _write_private(out / f"{safe}.password", (pw_body.secret_data or "").encode())
+        c["pfx_path"] = str(out / f"{safe}.pfx")
+        c["password_path"] = str(out / f"{safe}.password")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def print_summary(console, doc: dict[str, Any]) -> None:
+    from rich.table import Table
+    ok = doc["status"] == "succeeded"
+    console.print()
+    console.rule("[bold green]alb-mtls: mutual TLS is on" if ok else "[bold red]alb-mtls: provisioning failed")
+    if doc.get("error"):
+        err = doc["error"]
+        console.print(f"[red]{err.get('code')}[/]: {err.get('message')}")
+        console.print("See the README's 'Troubleshooting by error code'. Every step resumes: fix the cause and run again.")
+    t = Table(show_header=False, box=None)
+    lst = doc.get("listener") or {}
+    if lst:
+        t.add_row("listener", f"{lst.get('id')} port {lst.get('port')}  mTLS {'on' if lst.get('ca_enabled') else 'OFF'}"
+                              f"  CA {lst.get('ca_certificate_id')}  policy {lst.get('security_policy_id')}")
+    dns = doc.get("dns") or {}
+    if dns:
+        host = dns.get("domain") if dns.get("rr") == "@" else f"{dns.get('rr')}.{dns.get('domain')}"
+        t.add_row("dns", f"{host} {dns.get('type')} → {dns.get('value')} (TTL {dns.get('ttl')} s, record {dns.get('record_id')})")
+    for c in doc.get("client_certificates") or []:
+        t.add_row("client", f"{c.get('common_name')}: serial {c.get('serial')}, not_after {c.get('not_after')}"
+                            f"{' (reused)' if c.get('reused') else ''}" + (f"\n  PFX {c['pfx_path']} (password in {c['password_path']})" if c.get("pfx_path") else ""))
+    health = doc.get("health") or {}
+    if health:
+        t.add_row("health", "every backend healthy" if health.get("healthy") else "NOT healthy")
+    probe = doc.get("probe") or {}
+    if probe:
+        w = probe.get("with_certificate") or {}
+        backends = ", ".join(f"{k}×{v}" for k, v in (w.get("backends") or {}).items())
+        t.add_row("probe", f"with certificate: HTTP {w.get('status')} from {backends or 'no backend'}")
+        t.add_row("", "without certificate: " + ("refused" if (probe.get("without_certificate") or {}).get("refused") else "NOT refused"))
+        if probe.get("foreign_certificate") is not None:
+            t.add_row("", "foreign certificate: " + ("refused" if probe["foreign_certificate"].get("refused") else "NOT refused"))
+    t.add_row("writes", str(doc.get("writes")))
+    console.print(t)
+
+
+def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
+                  json_out: bool, timeout: float) -> int:
+    """The body of ``albmtls provision``; returns the exit code."""
+    from shared.core.errors import AlbMtlsError
+    console = _console()
+    emit = _emitter(json_out)
+    try:
+        raw, inp = load_input(file)
+    except AlbMtlsError as exc:
+        emit(_fail_doc(exc.code, exc.message, exc.field), console)
+        return EXIT_INPUT
+    if target not in ("local", "cloud"):
+        emit(_fail_doc("INVALID_INPUT", "--target must be local or cloud", "target"), console)
+        return EXIT_INPUT
+    from shared.core.settings import Settings
+
+    from localruntime.environment import LocalCloudInUse
+    try:
+        return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
+                                   out=out, json_out=json_out, timeout=timeout, console=console, emit=emit)
+    except LocalCloudInUse as exc:
+        emit(_fail_doc("LOCAL_CLOUD_IN_USE", str(exc), "state_dir"), console)
+        return EXIT_FAILED
+
+
+def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit) -> int:
+    from shared.core.errors import AlbMtlsError
+    from shared.core.settings import Settings
+    with ExitStack() as stack:
+        if target == "local":
+            from localruntime.environment import local_environment
+            if not json_out:
+                console.print("[bold]alb-mtls[/] on the local cloud "
+                              + (f"({endpoints_file})" if endpoints_file else f"(in-process, state in {state_dir}/)"))
+            endpoints = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                              settings=local_cloud_settings()))
+            settings = Settings.load(target="local", endpoints_file=endpoints["endpoints_file"])
+        else:
+            settings = Settings.load(target="cloud")
+        try:
+            code = _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
+                              timeout=timeout, console=console, emit=emit)
+            if target == "local" and endpoints_file is None and not json_out:
+                console.print(f"function logs: {state_dir}/functions.log; local cloud state: {state_dir}/")
+            return code
+        except AlbMtlsError as exc:
+            emit(_fail_doc(exc.code, exc.message, exc.field), console)
+            return EXIT_FAILED
+
+
+def _emitter(json_out: bool):
+    def emit(doc: dict[str, Any], console) -> None:
+        if json_out:
+            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+            sys.stdout.flush()
+        elif doc.get("status") == "failed" and "listener" not in doc:
+            err = doc.get("error", {})
+            console.print(f"[red]{err.get('code')}[/]: {err.get('message')}")
+        else:
+            print_summary(console, doc)
+    return emit
+
+
+def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, emit) -> int:
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
+    definition = WORKFLOW.read_text()
+    deployed = deploy_flow(settings, PROVISION_FLOW, definition)
+    started = start_provision(settings, raw, inp.listener_key)
+    if not json_out:
+        console.print(f"flow {PROVISION_FLOW} ({deployed}); execution [bold]{started.name}[/]")
+    prog = follow(settings, started.name, flow=PROVISION_FLOW, timeout=timeout,
+                  console=None if json_out else console)
+    doc = summarize(started.name, prog, inp.listener_key)
+    if target == "local" and doc["status"] == "succeeded" and doc["client_certificates"]:
+        export_pfx(settings, doc["client_certificates"], out)
+    emit(doc, console)
+    return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
+
+
+def provision(file: Path = typer.Option(..., "-f", "--file", help="Provision input (JSON), e.g. examples/provision.json."),
+              target: str = Target,
+              state_dir: Path = StateDir,
+              endpoints_file: Optional[Path] = EndpointsFile,
+              out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports each client's PFX and password."),
+              json_out: bool = JsonOut,
+              timeout: float = typer.Option(900.0, "--timeout", help="Give up following the execution after this many seconds."),
+              ) -> None:
+    """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
+    code = run_provision(file=file, target=target, state_dir=state_dir,
+                                          endpoints_file=endpoints_file, out=out, json_out=json_out,
+                                          timeout=timeout)
+    raise typer.Exit(code)

@@ -1,0 +1,179 @@
+"""``albmtls rotate``: the rotation scan and the rotate flow, as the daily timer runs them.
+
+``rotate``: on the local target, set the local cloud's clock to ``--now`` (admin API: every
+function reads its time from the cloud it talks to, ``shared.steps.rotation.TargetClock``), deploy
+``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` with an FC timer event
+(as the daily trigger does), follow the executions it started, export each renewed PFX and
+password into ``--out`` (files mode 0600) and report — secret names and version ids, never secrets.
+"""
+from __future__ import annotations
+
+import json
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, JsonOut, StateDir, Target, emit_json
+from .options import console as _console
+from .options import local_cloud_settings, quiet_logs
+
+REPO = Path(__file__).resolve().parent.parent
+ROTATE_WORKFLOW = REPO / "workflows" / "rotate.yaml"
+
+
+def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
+    """``POST {admin}/clock {"now": …}`` on the local cloud; returns the cloud's time after."""
+    admin = endpoints["admin"].rstrip("/")
+    req = urllib.request.Request(admin + "/clock", data=json.dumps({"now": now}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1
+        return json.load(resp)["now"]
+
+
+def _results(prog) -> list[dict[str, Any]]:
+    from shared.steps.provisioning import task_result
+    out = []
+    for ev in prog.events if prog else []:
+        if ev.get("type") == "TaskSucceeded" and (ev.get("step") or "").rsplit("/", 1)[-1] in ("Renew", "Retire"):
+            res = task_result(ev)
+            if isinstance(res, dict):
+                out.append(res)
+    return out
+
+
+def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, console=None) -> dict[str, Any]:
+    """Deploy the rotate flow, run the scan (as the timer would), follow what it started.
+    Returns the ``--json`` document (without exported paths)."""
+    from functions.rotation_scan.index import handler as scan_handler
+    from shared.entry.handler import run_local
+    from shared.steps.provisioning import deploy_flow
+    from shared.steps.rotation import ROTATE_FLOW, TARGET_CLOCK
+
+    from .provision import follow
+    deployed = deploy_flow(settings, ROTATE_FLOW, ROTATE_WORKFLOW.read_text())
+    now = TARGET_CLOCK.now()
+    event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
+             "payload": json.dumps(policy)}
+    scan = run_local(scan_handler, json.dumps(event).encode())
+    doc: dict[str, Any] = {"status": "succeeded", "now": scan.get("now"), "flow": ROTATE_FLOW, "flow_deployed": deployed,
+                           "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
+                                                             "expired", "revoked", "started", "executions",
+                                                             "existing", "warnings")},
+                           "executions": [], "renewed": [], "retired": [], "writes": 0}
+    if scan.get("status") == "failed":
+        doc["status"] = "failed"
+        doc["error"] = scan.get("error")
+        return doc
+    for name in scan.get("executions") or []:
+        if console is not None:
+            console.print(f"execution [bold]{name}[/]")
+        prog = follow(settings, name, flow=ROTATE_FLOW, timeout=timeout, console=console)
+        results = _results(prog)
+        ex: dict[str, Any] = {"name": name, "status": prog.status, "items": len({
+            (r.get("listener_key"), r.get("common_name"), r.get("old_identifier")) for r in results})}
+        if prog.error:
+            ex["error"] = prog.error
+            doc["status"] = "failed"
+            doc.setdefault("error", prog.error)
+        doc["executions"].append(ex)
+        for r in results:
+            doc["writes"] += int(r.get("writes") or 0)
+            if r.get("mode") == "renew" and r.get("action") in ("renewed", "already_renewed") and r.get("certificate"):
+                c = r["certificate"]
+                doc["renewed"].append({
+                    "common_name": r["common_name"], "listener_key": r["listener_key"],
+                    "identifier": c["identifier"], "serial": c["serial"], "not_before": c["not_before"],
+                    "not_after": c["not_after"], "fingerprint_sha256": c["fingerprint_sha256"],
+                    "pfx_secret": c["pfx_secret"], "password_secret": c["password_secret"],
+                    "pfx_version": c["pfx_version"], "password_version": c["pfx_version"],
+                    "old_identifier": r["old_identifier"], "old_serial": r["old_serial"],
+                    "retire_after": r.get("retire_after"), "revoke_old": r.get("revoke"),
+                    "reused": r["action"] == "already_renewed"})
+            elif r.get("mode") == "retire" and r.get("action") == "retired":
+                doc["retired"].append({"common_name": r["common_name"], "listener_key": r["listener_key"],
+                                       "identifier": r["old_identifier"], "serial": r["old_serial"],
+                                       "reason": r.get("reason")})
+    return doc
+
+
+def _print_rotate(console, doc: dict[str, Any]) -> None:
+    s = doc.get("scan") or {}
+    ok = doc["status"] == "succeeded"
+    console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
+    if doc.get("error"):
+        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}")
+    console.print(f"now {doc.get('now')}: {s.get('scanned', 0)} certificates scanned, {s.get('due', 0)} due, "
+                  f"{s.get('retire', 0)} to retire, {s.get('started', 0)} execution(s) started"
+                  + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
+    for w in s.get("warnings") or []:
+        console.print(f"  [yellow]warning[/] {w.get('message')}")
+    for r in doc.get("renewed") or []:
+        console.print(f"  [green]renewed[/] {r['common_name']} on {r['listener_key']}: serial {r['serial']} until "
+                      f"{r['not_after']}; old {r['old_serial']} superseded, retire after {r['retire_after']}"
+                      + ("" if r.get("revoke_old") else " (expires naturally)"))
+        if r.get("pfx_path"):
+            console.print(f"    PFX {r['pfx_path']} (password in {r['password_path']})")
+    for r in doc.get("retired") or []:
+        console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
+    console.print(f"writes: {doc.get('writes')}")
+
+
+def rotate(now: Optional[str] = typer.Option(None, "--now", help="Set the local cloud's clock to this ISO 8601 time first."),
+           revoke_old: Optional[str] = typer.Option(None, "--revoke-old", help="never (default) | after_grace | immediately"),
+           revoke_after_days: Optional[int] = typer.Option(None, "--revoke-after-days", help="Grace before a replaced certificate is revoked."),
+           renew_before_days: Optional[int] = typer.Option(None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
+           secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
+           target: str = Target, state_dir: Path = StateDir, endpoints_file: Optional[Path] = EndpointsFile,
+           out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports renewed PFX and password files."),
+           timeout: float = typer.Option(600.0, "--timeout"),
+           json_out: bool = JsonOut) -> None:
+    """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.steps.rotation import parse_now
+    from shared.core.settings import Settings
+    quiet_logs()
+    console = _console()
+
+    def fail(code: str, message: str, field: str | None = None, exit_code: int = EXIT_INPUT) -> None:
+        doc = {"status": "failed", "error": {"code": code, "message": message, **({"field": field} if field else {})}}
+        if json_out:
+            emit_json(doc)
+        else:
+            console.print(f"[red]{code}[/]: {message}")
+        raise typer.Exit(exit_code)
+
+    if target != "local":
+        fail(Code.INVALID_INPUT, "rotate runs on the local target; in the cloud the daily timer runs "
+             "albmtls-rotation-scan (s rotation_scan invoke -e '{}')", "target")
+    if now is not None:
+        try:
+            now = parse_now(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except AlbMtlsError as exc:
+            fail(exc.code, exc.message, "now")
+    policy = {k: v for k, v in {"secret_prefix": secret_prefix, "revoke_old": revoke_old,
+                                "revoke_after_days": revoke_after_days,
+                                "renew_before_days": renew_before_days}.items() if v is not None}
+    from localruntime.environment import local_environment
+
+    from .provision import export_pfx
+    with ExitStack() as stack:
+        ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+        if now is not None:
+            set_cloud_clock(ep, now)
+        settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+        try:
+            doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
+            if doc["status"] == "succeeded" and doc["renewed"]:
+                export_pfx(settings, doc["renewed"], out)
+        except AlbMtlsError as exc:
+            fail(exc.code, exc.message, exc.field, EXIT_FAILED)
+    if json_out:
+        emit_json(doc)
+    else:
+        _print_rotate(console, doc)
+    if doc["status"] != "succeeded":
+        err = doc.get("error") or {}
+        raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)

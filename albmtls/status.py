@@ -1,0 +1,79 @@
+"""``albmtls status``: every client certificate with its state, and each listener's CA and server
+certificate ends (``shared.steps.rotation.certificate_report``)."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .options import EXIT_FAILED, EndpointsFile, JsonOut, StateDir, Target, emit_json
+from .options import console as _console
+from .options import local_cloud_settings, quiet_logs
+
+
+STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red"}
+
+
+def _print_status(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    import shutil
+    # Readable without a terminal too (pipes, CI logs): at least 140 columns.
+    console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
+    t = Table(title=f"client certificates at {doc['now']}", title_justify="left")
+    for col in ("CN", "listener", "serial", "not_after", "days left", "state", "note"):
+        t.add_column(col, justify="right" if col == "days left" else "left", no_wrap=col != "note")
+    for r in doc["certificates"]:
+        st = r["state"]
+        days = r.get("days_left")
+        day_style = "red" if days is not None and days <= 7 else ("yellow" if days is not None and days <= 10 else "")
+        note = ""
+        if st == "superseded":
+            note = f"retire after {r.get('retire_after')}"
+        elif st in ("valid", "due") and r.get("due_at"):
+            note = f"due {r['due_at']}"
+        if not r["ours"]:
+            note = (note + " " if note else "") + "(not issued by alb-mtls)"
+        t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
+                  (r.get("not_after") or "").replace("T", " ").rstrip("Z"), f"[{day_style}]{days}[/]" if day_style else str(days),
+                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
+    console.print(t)
+    for lst in doc.get("listeners") or []:
+        console.print(f"listener {lst['listener_key']} ({lst.get('listener_id') or 'not found'}): CA "
+                      f"{', '.join(lst.get('ca_certificate_ids') or []) or '-'} ends {lst.get('ca_not_after') or '-'}; "
+                      f"server certificate {lst.get('server_certificate_id') or '-'} ends "
+                      f"{lst.get('server_certificate_not_after') or '-'}")
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("counts", {}).items()))
+    console.print(counts or "no client certificates")
+
+
+def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Optional[Path] = EndpointsFile,
+           secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
+           json_out: bool = JsonOut) -> None:
+    """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and server certificate ends."""
+    from shared.core.errors import AlbMtlsError
+    from shared.steps.rotation import certificate_report
+    from shared.core.settings import Settings
+    from localruntime.environment import local_environment
+    quiet_logs()
+    with ExitStack() as stack:
+        if target == "local":
+            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+        else:
+            settings = Settings.load(target="cloud")
+        try:
+            doc = certificate_report(settings, secret_prefix=secret_prefix)
+        except AlbMtlsError as exc:
+            doc = {"status": "failed", "error": exc.to_dict()}
+            if json_out:
+                emit_json(doc)
+            else:
+                _console().print(f"[red]{exc.code}[/]: {exc.message}")
+            raise typer.Exit(EXIT_FAILED)
+    if json_out:
+        emit_json(doc)
+    else:
+        _print_status(doc)

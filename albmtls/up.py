@@ -1,0 +1,75 @@
+"""``albmtls up``: run the local Alibaba Cloud until interrupted, writing its endpoints file."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .options import StateDir, err, load_json_arg
+
+
+def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
+       state_dir: Path = StateDir,
+       endpoints_file: Path = typer.Option(None, "--endpoints-file",
+                                           help="Where to write the endpoints JSON once ready (default: <state-dir>/endpoints.json)."),
+       port: int = typer.Option(0, "--port", help="Control-plane port on 127.0.0.1 (0 = a free port)."),
+       port_offset: int = typer.Option(10000, "--port-offset", help="Data plane: listener port + offset on 127.0.0.1."),
+       dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
+       alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
+       health_scale: float = typer.Option(1.0, "--health-scale", help="Multiply health-check intervals (e.g. 0.25 for demos)."),
+       faults: Optional[str] = typer.Option(None, "--faults", help="Fault, latency and QPS spec: JSON text or @file "
+                                            "(see localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
+       ) -> None:
+    """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
+    from localcloud.faults import Faults
+    from localruntime.cloud import LocalCloud, Settings
+    fault_cfg = Faults()
+    if faults:
+        try:
+            fault_cfg.configure(load_json_arg(faults, "--faults"))
+        except (ValueError, TypeError, KeyError) as exc:
+            err(f"INVALID_INPUT: {exc}")
+            raise typer.Exit(2)
+    settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
+                        health_scale=health_scale)
+    from localruntime.environment import LocalCloudInUse, function_logs, state_lock
+    stop = threading.Event()
+
+    def _on_signal(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        lock = state_lock(state_dir)
+        lock.__enter__()
+    except LocalCloudInUse as exc:
+        err(f"LOCAL_CLOUD_IN_USE: {exc}")
+        raise typer.Exit(1)
+    logs_ctx = function_logs(state_dir)
+    log_path = logs_ctx.__enter__()
+    cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings, faults=fault_cfg)
+    cloud.start()
+    target = endpoints_file or (state_dir / "endpoints.json")
+    cloud.write_endpoints(target)
+    # Flows run in this process: their functions find the local cloud as FC functions would
+    # find their endpoints (environment variables).
+    os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(target.resolve())
+    os.environ["ALBMTLS_TARGET"] = "local"
+    err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}, function logs in {log_path}")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        err("stopping local cloud")
+        cloud.stop()
+        try:
+            target.unlink()
+        except OSError:
+            pass
+        logs_ctx.__exit__(None, None, None)
+        lock.__exit__(None, None, None)

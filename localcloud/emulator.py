@@ -1,0 +1,157 @@
+"""``Emulator``: the local Alibaba Cloud's control plane in one object — state (SQLite store),
+clock, faults, the HTTP server that the real SDK clients talk to, and the admin API.
+
+It knows nothing of the product (``shared/``, ``functions/``) nor of the runtime services that
+make it a whole cloud (ECS backends, TLS data plane, health checker, DNS server, CloudFlow
+executor): those live in ``localruntime`` and plug in through :attr:`runtime` (per-process
+objects such as the fnf executor) and :attr:`admin_routes`. ``localruntime.cloud.LocalCloud``
+is the composition the CLI and the tests use.
+
+    emu = Emulator(state_dir=".albmtls", seed="demo").start()
+    emu.endpoints()          # the endpoints-file document (docs/ARCHITECTURE.md, "endpoints file")
+    emu.stop()
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from .clock import Clock
+from .faults import Faults
+from .registry import load_products
+from .server import ControlPlane
+from .store import Store
+
+# The local cloud's own fixed access key. It opens nothing but this emulator.
+ACCESS_KEY_ID = "LOCALCLOUDACCESSKEY"
+ACCESS_KEY_SECRET = "local-cloud-secret-not-a-real-key"
+REGION = "cn-hangzhou"
+
+AdminRoute = Callable[[str, str, dict[str, str], dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+@dataclass
+class Settings:
+    """Knobs of the local cloud (the emulator's and its runtime services')."""
+
+    region: str = REGION
+    port_offset: int = 10000          # data plane: listener port + offset on 127.0.0.1
+    alb_job_seconds: float = 1.0      # ALB async jobs: Provisioning/Configuring → Running
+    health_scale: float = 1.0         # multiply health-check intervals (tests use < 1)
+    services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
+    dns_port: int = 0                 # 0 = a free port
+
+
+class Emulator:
+    """The control plane of the local cloud (see module doc)."""
+
+    def __init__(self, state_dir: str | Path | None = None, *, seed: str | None = "demo",
+                 port: int = 0, settings: Settings | None = None, clock: Clock | None = None,
+                 faults: Faults | None = None) -> None:
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.settings = settings or Settings()
+        self.clock = clock or Clock()
+        self.faults = faults or Faults()
+        if self.state_dir is not None:
+            # The state holds emulated secrets and key material: owner-only.
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.state_dir, 0o700)
+            self.store = Store(self.state_dir / "cloud.sqlite3")
+            os.chmod(self.state_dir / "cloud.sqlite3", 0o600)
+        else:
+            self.store = Store(None)
+        off = self.store.get_meta("clock_offset")
+        if off is not None and clock is None:
+            self.clock = Clock(off)
+        self.seed_name = seed
+        self.access_keys = {ACCESS_KEY_ID: ACCESS_KEY_SECRET}
+        self.admin_routes: dict[str, AdminRoute] = {}
+        self.runtime: dict[str, Any] = {}   # per-process objects of the runtime services (ports, servers)
+        self._port = port
+        self.control: ControlPlane | None = None
+        load_products()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Emulator:
+        self.control = ControlPlane(self, port=self._port)
+        self.control.start()
+        if self.seed_name and not self.store.get_meta("seeded"):
+            from .seed import seed
+            seed(self, self.seed_name)
+        return self
+
+    def stop(self) -> None:
+        if self.control:
+            self.control.stop()
+            self.control = None
+        self.store.set_meta("clock_offset", self.clock.offset)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- endpoints -----------------------------------------------------------------------
+    @property
+    def api_endpoint(self) -> str:
+        assert self.control is not None, "start() first"
+        return f"{self.control.host}:{self.control.port}"
+
+    def endpoints(self) -> dict[str, Any]:
+        """The endpoints-file document: one ``host:port`` per product, the admin URL, the local
+        access key, the region, and what the runtime services publish (``dns``, ports)."""
+        ep = self.api_endpoint
+        doc: dict[str, Any] = {
+            "alb": ep, "cas": ep, "pca": ep, "alidns": ep, "kms": ep, "fnf": ep,
+            "admin": f"http://{ep}/_admin",
+            "access_key_id": ACCESS_KEY_ID,
+            "access_key_secret": ACCESS_KEY_SECRET,
+            "region": self.settings.region,
+            "dataplane_port_offset": self.settings.port_offset,
+            "state_dir": str(self.state_dir.resolve()) if self.state_dir else None,
+        }
+        dns = self.runtime.get("dns_endpoint")
+        if dns:
+            doc["dns"] = dns
+        doc.update(self.store.get_meta("seed", {}) or {})
+        return doc
+
+    def write_endpoints(self, path: str | Path) -> None:
+        """Write the endpoints file atomically (readers never see half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    # -- admin API -------------------------------------------------------------------------
+    def admin(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Handle ``/_admin/<path>``: health, clock, faults, calls, state, and service routes."""
+        head, _, rest = path.partition("/")
+        if head == "health":
+            return 200, {"ok": True}
+        if head == "clock":
+            if method == "POST":
+                if "now" in body:
+                    self.clock.set(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
+                if "advance" in body:
+                    self.clock.advance(float(body["advance"]))
+                self.store.set_meta("clock_offset", self.clock.offset)
+            return 200, {"now": self.clock.now().isoformat()}
+        if head == "faults":
+            if method == "POST":
+                self.faults.configure(body)
+            return 200, self.faults.describe()
+        if head == "calls":
+            return 200, {"calls": self.store.calls(int(query.get("since", 0)))}
+        if head == "state":
+            return 200, {"kinds": self.store.kinds()}
+        route = self.admin_routes.get(head)
+        if route is not None:
+            return route(method, rest, query, body)
+        return 404, {"error": f"no admin route {path!r}"}

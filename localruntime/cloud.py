@@ -1,0 +1,90 @@
+"""``LocalCloud``: the whole local Alibaba Cloud — the emulator's control plane
+(:class:`localcloud.emulator.Emulator`: state, clock, faults, the SDK-facing HTTP server) plus the
+runtime services that run beside it: ECS backends, the TLS data plane, the health checker, the DNS
+server and the CloudFlow executor, whose Tasks invoke ``functions/`` in-process (``localruntime.fc``).
+
+    cloud = LocalCloud(state_dir=".albmtls", seed="demo").start()
+    cloud.endpoints()          # the endpoints-file document
+    cloud.stop()
+
+``Settings.services`` chooses the services (tests that need only the control plane pass ``()``).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Protocol
+
+from localcloud.emulator import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Emulator, Settings
+
+__all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "REGION", "LocalCloud", "Settings", "SERVICES"]
+
+log = logging.getLogger("localcloud")
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _ecs(cloud: LocalCloud) -> Service:
+    from .ecs import EcsService
+    return EcsService(cloud)
+
+
+def _dataplane(cloud: LocalCloud) -> Service:
+    from .dataplane import DataPlaneService
+    return DataPlaneService(cloud)
+
+
+def _health(cloud: LocalCloud) -> Service:
+    from .health import HealthService
+    return HealthService(cloud)
+
+
+def _dns(cloud: LocalCloud) -> Service:
+    from .dnsserver import DnsService
+    return DnsService(cloud)
+
+
+def _fnf(cloud: LocalCloud) -> Service:
+    from .flowservice import FlowService
+    return FlowService(cloud)
+
+
+# The runtime services, by the name ``Settings.services`` uses, in start order.
+SERVICES: dict[str, Callable[[LocalCloud], Service]] = {
+    "ecs": _ecs, "dataplane": _dataplane, "health": _health, "dns": _dns, "fnf": _fnf,
+}
+
+
+class LocalCloud(Emulator):
+    """The emulator plus its runtime services (see module doc)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.services: dict[str, Service] = {}
+        unknown = [n for n in self.settings.services if n not in SERVICES]
+        if unknown:
+            raise ValueError(f"unknown local cloud services {unknown}; known: {sorted(SERVICES)}")
+
+    def start(self) -> LocalCloud:
+        super().start()
+        from .fc import invoke_function
+        self.runtime.setdefault("flow_invoker", invoke_function)
+        for name in self.settings.services:
+            svc = SERVICES[name](self)
+            svc.start()
+            self.services[name] = svc
+        return self
+
+    def stop(self) -> None:
+        for name in reversed(list(self.services)):
+            try:
+                self.services[name].stop()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                log.exception("stopping %s", name)
+        self.services.clear()
+        super().stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()

@@ -1,0 +1,119 @@
+"""Which local cloud a command talks to — a running one named by an endpoints file, or one
+started in-process on the state directory — and the environment the functions see there (the
+same variables FC would give them), with the state directory's lock and the functions' log file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import sys
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+def read_endpoints(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+class LocalCloudInUse(RuntimeError):
+    """Another process runs a local cloud on this state directory and no live endpoints file
+    says how to reach it."""
+
+
+def endpoints_alive(doc: dict[str, Any], timeout: float = 1.0) -> bool:
+    """True when the local cloud named by an endpoints document answers its admin health check."""
+    import urllib.request
+    admin = doc.get("admin")
+    if not admin or not str(admin).startswith("http://127.0.0.1:"):
+        return False
+    try:
+        with urllib.request.urlopen(f"{admin}/health", timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Hold ``<state_dir>/.lock`` (exclusive, non-blocking) while a local cloud runs on it.
+    Raises ``LocalCloudInUse`` when another process holds it."""
+    import fcntl
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(state_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LocalCloudInUse(
+                f"another albmtls process runs a local cloud on {state_dir}/; pass --endpoints-file "
+                f"{state_dir}/endpoints.json to use it, or choose another --state-dir") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def function_logs(state_dir: Path) -> Iterator[Path]:
+    """Send the functions' JSON log lines (run in this process) to ``<state_dir>/functions.log``,
+    as FC ships them to SLS, so that stdout stays for the command's own output."""
+    from shared.core import logs
+    Path(state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = Path(state_dir) / "functions.log"
+    stream = open(path, "a", buffering=1, encoding="utf-8")
+    os.chmod(path, 0o600)
+    logs.configure(stream=stream)
+    try:
+        yield path
+    finally:
+        logs.configure(stream=sys.stderr)
+        stream.close()
+
+
+@contextmanager
+def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
+                      settings=None) -> Iterator[dict[str, Any]]:
+    """Yield the endpoints document of the local cloud to use.
+
+    With ``endpoints_file``: a running local cloud (``albmtls up``). Without: the local cloud
+    already running on ``state_dir`` if its ``endpoints.json`` answers; otherwise one started
+    in-process on ``state_dir`` (demo seed on a fresh directory) for the duration, with every
+    service (the state directory is locked meanwhile; its endpoints file is removed at the end).
+    The functions' environment (``ALBMTLS_ENDPOINTS_FILE``, ``ALBMTLS_TARGET``) is set either way;
+    functions run in this process log to ``<state dir>/functions.log``.
+    Raises ``LocalCloudInUse``.
+    """
+    old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
+    default_ep = Path(state_dir) / "endpoints.json"
+    if endpoints_file is None and default_ep.exists():
+        try:
+            if endpoints_alive(read_endpoints(default_ep)):
+                endpoints_file = default_ep
+        except (OSError, ValueError):
+            pass
+    with ExitStack() as stack:
+        try:
+            if endpoints_file is not None:
+                ep_path = Path(endpoints_file).resolve()
+                endpoints = read_endpoints(ep_path)
+                stack.enter_context(function_logs(Path(endpoints.get("state_dir") or state_dir)))
+            else:
+                from .cloud import LocalCloud
+                stack.enter_context(state_lock(state_dir))
+                stack.enter_context(function_logs(state_dir))
+                cloud = LocalCloud(state_dir, seed="demo", settings=settings).start()
+                stack.callback(cloud.stop)
+                ep_path = default_ep.resolve()
+                cloud.write_endpoints(ep_path)
+                stack.callback(lambda: ep_path.unlink(missing_ok=True))
+                endpoints = cloud.endpoints()
+            os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(ep_path)
+            os.environ["ALBMTLS_TARGET"] = "local"
+            yield dict(endpoints, endpoints_file=str(ep_path))
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -1,0 +1,219 @@
+"""The FC handler wrapper: event bytes → typed input → use case → JSON result bytes.
+
+A function's ``index.py`` is only::
+
+    from shared.policy.contracts import StepInput
+    from shared.entry.handler import fc_handler
+    from shared.steps.health import run          # the use case: (inp, ctx) -> result
+
+    handler = fc_handler(StepInput, run, step="health_check")
+
+Behaviour of ``handler(event, context)``:
+
+* ``event``: ``bytes`` (FC), ``str`` or ``dict`` (local callers) → decoded into ``input_type`` with
+  unknown fields refused. A bad event returns ``{"status": "failed", "error": {"code":
+  "INVALID_INPUT", "message": "… names the field …", "field": …}}``.
+* ``use_case(inp, ctx)`` gets a :class:`StepContext` (settings, clock, logger, deadline, request id,
+  execution name, cached SDK clients, the retry call) and returns a msgspec Struct (normally a
+  ``shared.policy.contracts.StepResult`` subclass) or a dict; ``status`` defaults to ``"ok"``.
+* :class:`~shared.core.errors.AlbMtlsError` → returned as ``{"status": "failed", "error": {code,
+  message, field?, request_id?}}``; :class:`~shared.core.errors.TransientError` → **re-raised** (CloudFlow
+  ``Retry`` handles it); any other exception → logged by type and location only, returned as
+  ``INTERNAL``.
+* One JSON log line at start and one at end (``status``, ``duration_ms``, retry counters).
+* The result is returned as JSON ``bytes``; a result that contains a PEM private key is withheld.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from shared.core import logs
+from shared.core.clock import Clock, clock_from_env
+from shared.core.errors import AlbMtlsError, Code, TransientError
+from shared.policy.ids import client_token
+from shared.adapters.retry import STATS, Deadline, RateLimiter, RetryStats, call, limiter_for
+from shared.core.settings import Settings
+from shared.policy.validation import decode
+
+__all__ = ["fc_handler", "StepContext", "failed_result", "run_local"]
+
+InT = TypeVar("InT")
+T = TypeVar("T")
+
+
+@dataclass
+class StepContext(Generic[InT]):
+    """What a use case gets besides its input.
+
+    Attributes: ``step`` (function name, e.g. ``"enable_mutual_auth"``), ``settings``, ``clock``,
+    ``logger`` (JSON, redacting), ``deadline`` (monotonic budget of this invocation),
+    ``request_id`` (FC request id, or ``local-…``), ``execution_name`` (from the input, may be
+    ``None``), ``fc_context`` (the raw FC context or ``None``).
+    """
+
+    step: str
+    settings: Settings
+    clock: Clock
+    logger: Any
+    deadline: Deadline
+    request_id: str
+    execution_name: str | None = None
+    fc_context: Any = None
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
+    #: rotate step's share of the PCA quota (``shared.steps.rotate``)
+    own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
+
+    def client(self, product: str) -> Any:
+        """The SDK client for ``product`` (``alb``/``cas``/``pca``/``alidns``/``kms``/``fnf``), built
+        lazily and cached per process. Raises ``AlbMtlsError(CONFIG_INVALID)`` if unconfigured."""
+        c = self._clients.get(product)
+        if c is None:
+            from shared.adapters.clients import get_client
+
+            c = self._clients[product] = get_client(product, self.settings)
+        return c
+
+    def limiter(self, product: str) -> RateLimiter | None:
+        """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``), or
+        this invocation's own one (``own_limiters``)."""
+        own = self.own_limiters.get(product)
+        if own is not None:
+            return own
+        return limiter_for(product, self.settings.pca_qps if product in ("pca", "cas") else None)
+
+    def call(self, op_name: str, fn: Callable[[], T], *, product: str | None = None) -> T:
+        """``shared.adapters.retry.call`` bounded by this invocation's deadline; ``product`` (default: the
+        part of ``op_name`` before ``:``) selects the rate limiter. Raises like ``retry.call``."""
+        prod = product or (op_name.split(":", 1)[0] if ":" in op_name else None)
+        return call(op_name, fn, deadline=self.deadline, limiter=self.limiter(prod) if prod else None)
+
+    def client_token(self, *resource: object) -> str:
+        """Deterministic ALB ``ClientToken`` from (execution name or request id, step, *resource)."""
+        return client_token(self.execution_name or self.request_id, self.step, *resource)
+
+
+def failed_result(exc: AlbMtlsError) -> dict[str, Any]:
+    """``{"status": "failed", "error": {"code", "message", "field"?, "request_id"?}}`` for ``exc``
+    (``request_id`` is the failed cloud call's ``RequestId`` when there was one)."""
+    return {"status": "failed", "error": exc.to_dict()}
+
+
+def _to_output(result: Any) -> dict[str, Any]:
+    out = msgspec.to_builtins(result) if result is not None else {}
+    if not isinstance(out, dict):
+        out = {"result": out}
+    out.setdefault("status", "ok")
+    if out.get("error") is None:
+        out.pop("error", None)
+    return out
+
+
+def _next_attempt(inp: Any) -> int:
+    """``attempt`` of every result: the step's calls so far in its wait loop (input ``attempt`` + 1;
+    1 when the input has none or could not be decoded), so a flow's Choice can always read it."""
+    try:
+        return int(getattr(inp, "attempt", 0) or 0) + 1
+    except (TypeError, ValueError):
+        return 1
+
+
+def _with_input_region(s: Settings, inp: Any) -> Settings:
+    """The provision input's ``region`` (if given) decides which regional endpoints are called."""
+    body = getattr(inp, "input", inp)
+    region = getattr(body, "region", None)
+    if isinstance(region, str) and region and region != s.region:
+        return s.with_(region=region)
+    return s
+
+
+def _where(exc: BaseException) -> list[str]:
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    return [f"{f.filename.rsplit('/', 2)[-1] if '/' in f.filename else f.filename}:{f.lineno} {f.name}" for f in frames]
+
+
+def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]], Any], *, step: str,
+               settings: Settings | Callable[[], Settings] | None = None,
+               clock: Clock | None = None) -> Callable[..., bytes]:
+    """Build the FC entry point ``handler(event, context) -> bytes`` for one step.
+
+    Parameters
+    ----------
+    input_type: the msgspec Struct to decode the event into (e.g. ``StepInput`` or a subclass).
+    use_case: ``(inp, ctx) -> Struct | dict``; may raise ``AlbMtlsError``/``TransientError``.
+    step: the step name put on every log line and into ``ClientToken``s.
+    settings: fixed settings or a factory; default ``Settings.load()`` at each invocation.
+    clock: default ``clock_from_env()`` (``ALBMTLS_NOW`` aware).
+
+    Returns
+    -------
+    ``handler(event: bytes | str | dict, context) -> bytes`` (JSON). Raises only ``TransientError``.
+    """
+
+    def handler(event: Any, context: Any = None) -> bytes:
+        request_id = str(getattr(context, "request_id", None) or f"local-{uuid.uuid4().hex}")
+        with logs.bind(request_id=request_id, step=step):
+            log = logs.get_logger(step)
+            started = time.perf_counter()
+            before = STATS.snapshot()
+            size = len(event) if isinstance(event, (bytes, bytearray, str)) else None
+            log.info("invocation start", extra={"event_bytes": size})
+            status = "failed"
+            error_code: str | None = None
+            inp: Any = None
+            try:
+                s = settings() if callable(settings) else (settings or Settings.load())
+                clk = clock or clock_from_env()
+                inp = decode(input_type, event)
+                s = _with_input_region(s, inp)
+                ctx: StepContext[InT] = StepContext(
+                    step=step, settings=s, clock=clk, logger=log,
+                    deadline=Deadline.from_context(context, margin_ms=s.deadline_margin_ms,
+                                                   default_ms=s.default_deadline_ms),
+                    request_id=request_id, execution_name=getattr(inp, "execution_name", None),
+                    fc_context=context)
+                out = _to_output(use_case(inp, ctx))
+                out.setdefault("attempt", _next_attempt(inp))
+                encoded = msgspec.json.encode(out)
+                if b"PRIVATE KEY-----" in encoded:
+                    raise AlbMtlsError(Code.INTERNAL, f"{step} produced a result containing key material; it was "
+                                       "withheld (this is a bug: results must carry secret names only)")
+                status = str(out.get("status"))
+                return encoded
+            except TransientError as exc:
+                status, error_code = "transient", exc.code
+                log.warning("transient failure; raising for the workflow's Retry",
+                            extra={"error": exc.to_dict(), "details": exc.details})
+                raise
+            except AlbMtlsError as exc:
+                error_code = exc.code
+                log.warning("step failed", extra={"error": exc.to_dict(), "details": exc.details})
+                return msgspec.json.encode(dict(failed_result(exc), attempt=_next_attempt(inp)))
+            except Exception as exc:  # never leak the message: it may hold parameters or key material
+                error_code = Code.INTERNAL
+                log.error("unexpected error", extra={"error_type": type(exc).__name__, "where": _where(exc)})
+                err = AlbMtlsError(Code.INTERNAL, f"{step} failed with an unexpected {type(exc).__name__}; see the "
+                                   f"function log for request {request_id}")
+                return msgspec.json.encode(dict(failed_result(err), attempt=_next_attempt(inp)))
+            finally:
+                log.info("invocation end", extra={
+                    "status": status, "error_code": error_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "retry": RetryStats.delta(before, STATS.snapshot())})
+
+    handler.step = step  # type: ignore[attr-defined]
+    handler.input_type = input_type  # type: ignore[attr-defined]
+    handler.use_case = use_case  # type: ignore[attr-defined]
+    return handler
+
+
+def run_local(handler: Callable[..., bytes], event: Any, context: Any = None) -> dict[str, Any]:
+    """Invoke ``handler`` in-process and decode its JSON result (tests, the local flow runner)."""
+    return msgspec.json.decode(handler(event, context))

@@ -1,0 +1,439 @@
+"""Typed step contracts (docs/CONTRACTS.md): the provision input, step inputs and step results.
+
+Inputs are frozen msgspec Structs with ``forbid_unknown_fields=True`` and ``kw_only=True``; field
+constraints use ``msgspec.Meta`` (checked while decoding) and cross-field/syntax rules live in
+``__post_init__`` (checked while decoding *and* on direct construction), raising
+:class:`~shared.core.errors.InvalidInputError` naming the field. Decode with
+``shared.policy.validation.decode(ProvisionInput, data)``, which turns every failure into an
+``AlbMtlsError`` (``INVALID_INPUT``, ``APEX_CNAME_REFUSED``, ``RENEW_BEFORE_TOO_LONG``) whose
+``field`` is the dotted path (``clients[0].common_name``).
+
+Step inputs extend :class:`StepInput` (= ``ProvisionInput`` + ``execution_name``)::
+
+    class HealthCheckInput(StepInput, kw_only=True):
+        attempt: int = 0
+
+Step results extend :class:`StepResult` (``status`` + optional ``error``)::
+
+    class IssueOutput(StepResult, kw_only=True):
+        certificates: list[ClientCertificateResult] = []
+
+Results never carry key material: only secret *names*, fingerprints and ids.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct, field
+from msgspec.structs import force_setattr
+
+from shared.core.errors import Code, InvalidInputError
+from shared.policy.ids import CertificateId, listener_key
+from shared.policy.validation import pattern
+
+__all__ = [
+    "ProvisionInput", "StepInput", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
+    "ServerCertificateSpec", "StepResult", "StepError", "Status", "ClientCertificateResult", "ListenerResult",
+    "DnsResult", "HealthResult", "BackendHealth", "ProbeResult", "ProbeWithCertificate", "ProbeRefusal",
+    "SECRET_NAME_MAX",
+]
+
+# ---------------------------------------------------------------------------------------------
+# constrained scalar types
+# ---------------------------------------------------------------------------------------------
+Port = Annotated[int, Meta(ge=1, le=65535, description="TCP port 1-65535")]
+Ttl = Annotated[int, Meta(ge=1, le=86400, description="TTL in seconds")]
+Days = Annotated[int, Meta(ge=1, le=3650, description="validity in days")]
+# Every pattern comes with what it allows in words (``shared.policy.validation.pattern``): the error
+# message says those words, never the regex.
+Region = Annotated[str, pattern(r"^[a-z]{2,}(-[a-z0-9]+)+$", "a region id such as cn-hangzhou (lowercase ASCII "
+                                "letters and digits in hyphen-separated parts)", max_length=64)]
+LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instance id: 'alb-' then 1-64 lowercase "
+                                        "ASCII letters or digits", description="ALB instance id")]
+CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
+                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or digit "
+                                    "(no spaces, no accented or non-Latin letters: the name is part of the KMS "
+                                    "secret names)", min_length=1, max_length=64,
+                                    description="client CN; letters, digits and . _ @ + = - (used in KMS secret names)")]
+SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
+PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
+                                  "digits or _ . -")]
+San = Annotated[str, pattern(r"^[A-Za-z0-9*._@:\-]+$", "a DNS name, email or IP address of ASCII letters, digits "
+                             "and * . _ @ : - (internationalised names in xn-- form)", min_length=1, max_length=253)]
+ServerId = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", "a backend id such as i-bp1...: 1-128 "
+                                  "ASCII letters, digits or . _ -, starting with a letter or digit")]
+ServerGroupName = Annotated[str, pattern(r"^[A-Za-z][A-Za-z0-9._-]{1,127}$", "2-128 ASCII letters, digits or . _ -, "
+                                         "starting with a letter", description="2-128 chars, starts with a letter")]
+HttpPath = Annotated[str, pattern(r"^/[A-Za-z0-9/_.\-~%?=&+:]*$", "a path starting with / made of ASCII letters, "
+                                  "digits and / _ . - ~ % ? = & + : (percent-encode anything else)", max_length=80)]
+HealthCode = Literal["http_2xx", "http_3xx", "http_4xx", "http_5xx"]
+ExecutionName = Annotated[str, pattern(r"^[A-Za-z0-9_-]+$", "ASCII letters, digits, _ and - only",
+                                       min_length=1, max_length=128)]
+KeySecretName = Annotated[str, pattern(r"^[A-Za-z0-9_/+=.@-]{1,192}$", "a KMS secret name: 1-192 ASCII letters, "
+                                       "digits or _ / + = . @ -")]
+Status = Literal["ok", "pending", "pending_propagation", "failed"]
+
+SECRET_NAME_MAX = 64  # KMS secret names: the emulator and the conservative reading of the KMS docs allow 1-64 chars
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_RR_LABEL = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
+
+
+class _Input(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every input struct (frozen, unknown fields refused, keyword-only)."""
+
+
+class _Output(Struct, frozen=True, kw_only=True):
+    """Base of every result struct (frozen; unknown fields tolerated when read back)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# input parts
+# ---------------------------------------------------------------------------------------------
+class HealthCheckSpec(_Input, kw_only=True):
+    """Server group health check (ALB ``HealthCheckConfig``); seconds for interval/timeout."""
+
+    path: HttpPath = "/"
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    interval: Annotated[int, Meta(ge=1, le=50)] = 2
+    timeout: Annotated[int, Meta(ge=1, le=300)] = 2
+    healthy_threshold: Annotated[int, Meta(ge=2, le=10)] = 2
+    unhealthy_threshold: Annotated[int, Meta(ge=2, le=10)] = 2
+    codes: Annotated[tuple[HealthCode, ...], Meta(min_length=1, max_length=4)] = ("http_2xx", "http_3xx")
+
+    def __post_init__(self) -> None:
+        if len(set(self.codes)) != len(self.codes):
+            raise InvalidInputError("codes", "health check codes must not repeat")
+
+
+class ServerSpec(_Input, kw_only=True):
+    """One backend: ECS instance id (or ENI/IP per server group type), port, weight 0-100."""
+
+    server_id: ServerId
+    port: Port
+    weight: Annotated[int, Meta(ge=0, le=100)] = 100
+
+
+class ServerGroupSpec(_Input, kw_only=True):
+    """The server group the listener forwards to."""
+
+    name: ServerGroupName
+    protocol: Literal["HTTP", "HTTPS", "gRPC"] = "HTTP"
+    servers: Annotated[tuple[ServerSpec, ...], Meta(min_length=1, max_length=200)]
+    health_check: HealthCheckSpec = field(default_factory=HealthCheckSpec)
+
+    def __post_init__(self) -> None:
+        seen: set[tuple[str, int]] = set()
+        for i, s in enumerate(self.servers):
+            if (s.server_id, s.port) in seen:
+                raise InvalidInputError(f"servers[{i}]", f"server {s.server_id}:{s.port} is listed twice")
+            seen.add((s.server_id, s.port))
+
+
+class ServerCertificateSpec(_Input, kw_only=True):
+    """How to get the listener's server certificate — exactly one of:
+
+    * ``{certificate_id}``: an existing CAS certificate (``"123"`` or ``"123-cn-hangzhou"``);
+    * ``{cert_pem, key_secret_name}``: upload; the key is read from that KMS secret (never inline);
+    * ``{}``: find a valid CAS certificate covering the FQDN.
+    """
+
+    certificate_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    cert_pem: Annotated[str, Meta(min_length=1, max_length=65536)] | None = None
+    key_secret_name: KeySecretName | None = None
+
+    def __post_init__(self) -> None:
+        if self.cert_pem is not None and "PRIVATE KEY" in self.cert_pem:
+            raise InvalidInputError("cert_pem", "a private key must never be part of the input: store it in a KMS "
+                                    "secret and name that secret in `key_secret_name`")
+        if self.certificate_id is not None:
+            if self.cert_pem is not None or self.key_secret_name is not None:
+                raise InvalidInputError("certificate_id", "give either `certificate_id` or "
+                                        "`cert_pem` + `key_secret_name`, not both")
+            cid = CertificateId.parse(self.certificate_id, field="certificate_id")
+            if not cid.is_cas:
+                raise InvalidInputError("certificate_id", "the server certificate must be a CAS certificate id "
+                                        "('123' or '123-cn-hangzhou'), not a private CA Identifier")
+        elif (self.cert_pem is None) != (self.key_secret_name is None):
+            missing = "key_secret_name" if self.key_secret_name is None else "cert_pem"
+            raise InvalidInputError(missing, "uploading a server certificate needs both `cert_pem` and "
+                                    "`key_secret_name`")
+        if self.cert_pem is not None and "-----BEGIN CERTIFICATE-----" not in self.cert_pem:
+            raise InvalidInputError("cert_pem", "cert_pem must be a PEM certificate chain "
+                                    "('-----BEGIN CERTIFICATE-----' …)")
+        if self.cert_pem is not None:
+            _check_pem_certificates(self.cert_pem)
+
+    @property
+    def mode(self) -> Literal["id", "upload", "find"]:
+        """``id`` (use ``certificate_id``), ``upload`` (``cert_pem`` + key secret) or ``find``."""
+        if self.certificate_id is not None:
+            return "id"
+        return "upload" if self.cert_pem is not None else "find"
+
+    @property
+    def parsed_id(self) -> CertificateId | None:
+        """``certificate_id`` as a :class:`~shared.policy.ids.CertificateId` (``None`` unless mode ``id``)."""
+        return CertificateId.parse(self.certificate_id) if self.certificate_id is not None else None
+
+
+def _check_pem_certificates(text: str) -> None:
+    """``cert_pem`` must parse as one or more PEM certificates (else preflight would find out only
+    after the execution started)."""
+    from cryptography import x509  # here, not at import: only an upload input pays for it (cold start)
+
+    try:
+        x509.load_pem_x509_certificates(text.encode("ascii"))
+    except (ValueError, UnicodeError):
+        raise InvalidInputError("cert_pem", "cert_pem does not parse as PEM certificates: give the server "
+                                "certificate, then its intermediates, each as '-----BEGIN CERTIFICATE-----', "
+                                "base64 DER, '-----END CERTIFICATE-----'") from None
+
+
+class ClientSpec(_Input, kw_only=True):
+    """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets."""
+
+    common_name: CommonName
+    sans: Annotated[tuple[San, ...], Meta(max_length=20)] = ()
+    days: Days = 30
+    profile: Literal["compat", "modern"] = "compat"
+    force_new: bool = False
+    renew_before_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.renew_before_days is not None and self.renew_before_days >= self.days:
+            raise InvalidInputError("renew_before_days", f"renew_before_days ({self.renew_before_days}) must be less "
+                                    f"than days ({self.days}), or the certificate is due for renewal at once",
+                                    code=Code.RENEW_BEFORE_TOO_LONG)
+
+
+# ---------------------------------------------------------------------------------------------
+# the provision input
+# ---------------------------------------------------------------------------------------------
+def _check_domain(name: str) -> str:
+    d = name.strip().lower().rstrip(".")
+    if not d.isascii():
+        raise InvalidInputError("domain", "domain must be ASCII; write internationalised names in punycode (xn--…)")
+    labels = d.split(".")
+    if len(d) > 253 or len(labels) < 2 or not all(_LABEL.match(lb) for lb in labels):
+        raise InvalidInputError("domain", f"{name[:80]!r} is not a DNS zone name like 'example.com' (labels of "
+                                "letters, digits and inner hyphens, 1-63 chars each)")
+    return d
+
+
+def _check_rr(rr: str) -> str:
+    r = rr.strip().lower()
+    if r == "@":
+        return r
+    if not r.isascii():
+        raise InvalidInputError("rr", "rr must be ASCII; write internationalised names in punycode (xn--…)")
+    labels = r.split(".")
+    for i, lb in enumerate(labels):
+        if lb == "*" and i == 0:
+            continue
+        if not _RR_LABEL.match(lb):
+            raise InvalidInputError("rr", f"{rr[:80]!r} is not a host record: use '@' or labels of letters, digits, "
+                                    "'_' and inner hyphens ('app', 'api.eu', '*.app')")
+    return r
+
+
+class ProvisionInput(_Input, kw_only=True):
+    """The provision input (docs/CONTRACTS.md); snake_case JSON; unknown fields refused."""
+
+    region: Region | None = None
+    load_balancer_id: LoadBalancerId
+    listener_port: Port = 443
+    domain: Annotated[str, Meta(min_length=1, max_length=254)]
+    rr: Annotated[str, Meta(min_length=1, max_length=253)]
+    ttl: Ttl = 600
+    allow_apex: bool = False
+    replace_owned_records: bool = True
+    ca_identifier: Annotated[str, Meta(min_length=1, max_length=128)]
+    server_certificate: ServerCertificateSpec = field(default_factory=ServerCertificateSpec)
+    security_policy_id: PolicyId = "tls_cipher_policy_1_2"
+    server_group: ServerGroupSpec
+    clients: Annotated[tuple[ClientSpec, ...], Meta(min_length=1, max_length=50)]
+    client_cert_headers: bool = True
+    probe_requests: Annotated[int, Meta(ge=1, le=100)] = 10
+    secret_prefix: SecretPrefix = "albmtls"
+
+    def __post_init__(self) -> None:
+        domain = _check_domain(self.domain)
+        if domain != self.domain:
+            force_setattr(self, "domain", domain)
+        rr = _check_rr(self.rr)
+        if rr != self.rr:
+            force_setattr(self, "rr", rr)
+        if rr == "@" and not self.allow_apex:
+            raise InvalidInputError("rr", "a CNAME at the zone apex ('@') breaks the zone's SOA/NS/MX records; use a "
+                                    "host record such as 'app', or set allow_apex=true if you really want it",
+                                    code=Code.APEX_CNAME_REFUSED)
+        if len(self.fqdn) > 253:
+            raise InvalidInputError("rr", f"the name {self.fqdn[:60]}… is longer than 253 characters")
+        CertificateId.parse(self.ca_identifier, field="ca_identifier")
+        seen: set[str] = set()
+        for i, c in enumerate(self.clients):
+            if c.common_name in seen:
+                raise InvalidInputError(f"clients[{i}].common_name", f"common name {c.common_name!r} is listed twice")
+            seen.add(c.common_name)
+            if len(self.secret_name(c.common_name, "password")) > SECRET_NAME_MAX:
+                raise InvalidInputError(f"clients[{i}].common_name", f"the secret names built from secret_prefix, "
+                                        f"the listener and this common name exceed {SECRET_NAME_MAX} characters; "
+                                        "shorten secret_prefix or the common name")
+
+    # -- derived values ----------------------------------------------------------------------------
+    @property
+    def listener_key(self) -> str:
+        """``<load_balancer_id>-<listener_port>``."""
+        return listener_key(self.load_balancer_id, self.listener_port)
+
+    @property
+    def fqdn(self) -> str:
+        """``rr.domain`` (``domain`` for ``@``)."""
+        return self.domain if self.rr == "@" else f"{self.rr}.{self.domain}"
+
+    @property
+    def ca_id(self) -> CertificateId:
+        """``ca_identifier`` parsed (normally a PCA Identifier)."""
+        return CertificateId.parse(self.ca_identifier, field="ca_identifier")
+
+    def region_or(self, default: str) -> str:
+        """``region`` if given, else ``default`` (pass ``ctx.settings.region``)."""
+        return self.region or default
+
+    def secret_name(self, common_name: str, kind: Literal["pfx", "password"]) -> str:
+        """KMS secret name ``<secret_prefix>/<listener key>/<common_name>/<kind>``."""
+        return f"{self.secret_prefix}/{self.listener_key}/{common_name}/{kind}"
+
+
+class StepInput(ProvisionInput, kw_only=True):
+    """A step's event: the provision input plus ``execution_name`` (seeds ALB ``ClientToken``s).
+
+    Extend with ``class MyInput(StepInput, kw_only=True): extra: int = 0`` (give every extra field
+    a default, or mark the subclass ``kw_only=True``).
+    """
+
+    execution_name: ExecutionName | None = None
+
+
+class StepEvent(_Input, kw_only=True):
+    """The event a workflow Task sends to a step function (``workflows/provision.yaml``)::
+
+        {"input": <ProvisionInput>, "execution_name": "<flow execution>", "attempt": 0}
+
+    ``input`` is the execution's input unchanged (``$Context.Execution.Input``); ``attempt`` is the
+    number of earlier calls of this step in its wait loop (looping steps return ``attempt + 1``,
+    the flow's Choice bounds it). Extend with ``class X(StepEvent, kw_only=True)`` for extras.
+    """
+
+    input: ProvisionInput  # noqa: A003 - wire name
+    execution_name: ExecutionName | None = None
+    attempt: Annotated[int, Meta(ge=0, le=10000)] = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+class StepError(_Output, kw_only=True, omit_defaults=True):
+    """``error`` of a failed step: stable ``code``, ``message`` saying what to change."""
+
+    code: str
+    message: str
+    field: str | None = None
+    request_id: str | None = None
+
+
+class StepResult(_Output, kw_only=True):
+    """Base of every step result: ``status`` and, when failed, ``error``."""
+
+    status: Status = "ok"
+    error: StepError | None = None
+
+
+class ClientCertificateResult(_Output, kw_only=True):
+    """An issued (or reused) client certificate. Times are ISO 8601 UTC (``…Z``)."""
+
+    common_name: str
+    identifier: str
+    serial: str
+    not_before: str
+    not_after: str
+    fingerprint_sha256: str
+    pfx_secret: str
+    password_secret: str
+    pfx_version: str | None = None
+    reused: bool = False
+
+
+class ListenerResult(_Output, kw_only=True):
+    """The HTTPS listener as read back after the change."""
+
+    id: str  # noqa: A003 - wire name
+    port: int
+    ca_enabled: bool
+    ca_certificate_id: str | None
+    security_policy_id: str
+    status: str
+    server_certificate_id: str | None = None
+    server_group_id: str | None = None
+
+
+class DnsResult(_Output, kw_only=True):
+    """The CNAME record (``type`` normally ``CNAME``); ``propagated`` once authoritative NS answer it."""
+
+    record_id: str
+    rr: str
+    domain: str
+    type: str  # noqa: A003 - wire name
+    value: str
+    ttl: int
+    propagated: bool = False
+
+
+class BackendHealth(_Output, kw_only=True):
+    """One backend's health as the listener reports it."""
+
+    server_id: str
+    port: int
+    status: str
+    reason: str | None = None
+
+
+class HealthResult(_Output, kw_only=True):
+    """Listener health: ``healthy`` when every backend is ``Healthy``; the others in ``non_normal``."""
+
+    healthy: bool
+    backends: list[BackendHealth] = []
+    non_normal: list[BackendHealth] = []
+
+
+class ProbeWithCertificate(_Output, kw_only=True):
+    """Requests with the client certificate: ``status`` = HTTP status of the last response (0 when
+    none), ``backends`` = responses per backend instance name."""
+
+    status: int
+    backends: dict[str, int] = {}
+    requests: int = 0
+    succeeded: int = 0
+
+
+class ProbeRefusal(_Output, kw_only=True):
+    """A request that must be refused (no/foreign certificate): ``refused`` and how (no secrets)."""
+
+    refused: bool
+    detail: str | None = None
+
+
+class ProbeResult(_Output, kw_only=True):
+    """The live probe of ``https://<fqdn>:<port>``."""
+
+    with_certificate: ProbeWithCertificate
+    without_certificate: ProbeRefusal
+    foreign_certificate: ProbeRefusal | None = None
+
+
+def to_builtins(obj: object) -> object:
+    """A Struct (or nested structure) as JSON-safe builtins (``msgspec.to_builtins``)."""
+    return msgspec.to_builtins(obj)

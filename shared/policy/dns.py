@@ -1,0 +1,161 @@
+"""Pure DNS decisions for the CNAME ``<rr>.<domain>`` → the ALB's ``DNSName`` (no I/O).
+
+Conflict rules (``reference/alibaba-apis.md`` §3.3; only records on the same RR **and** the same
+Line matter — different lines never conflict):
+
+=====================================================  =============================================
+existing records on (RR, line)                         decision
+=====================================================  =============================================
+a CNAME with the same value (case/final dot ignored)   ``none`` (no write; ``claim_remark`` when the
+                                                       record carries no remark at all — a record we
+                                                       added whose remark write was lost)
+one CNAME with another value, remark                   ``update`` when ``replace_owned_records``,
+``alb-mtls:<listener key>`` (ours)                     else ``DNS_CONFLICT``
+a CNAME with another value not ours                    ``DNS_CONFLICT`` naming it
+A / AAAA / NS / SRV / CAA / URL / … (any type)         ``DNS_CONFLICT`` naming them
+MX / TXT at the apex ``@``                             allowed (relaxed at the apex)
+nothing                                                ``add``
+=====================================================  =============================================
+
+Before that: ``@`` without ``allow_apex`` → ``APEX_CNAME_REFUSED``; a TTL below the zone edition's
+minimum → ``TTL_BELOW_MINIMUM``.
+
+Ownership is marked in the record's remark (``owner_remark(listener_key)``), never by a TXT at the
+same name (a TXT would itself conflict with the CNAME).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.core.errors import AlbMtlsError, Code
+
+__all__ = ["OWNER_PREFIX", "DEFAULT_LINE", "EDITION_MIN_TTL", "DnsRecord", "CnamePlan", "owner_remark",
+           "canon_host", "min_ttl_for", "plan_cname"]
+
+OWNER_PREFIX = "alb-mtls:"
+DEFAULT_LINE = "default"
+#: Fallback minimum TTL (s) per Alidns edition ``VersionCode`` when ``MinTtl`` is not reported.
+EDITION_MIN_TTL: dict[str, int] = {
+    "mianfei": 600, "version_personal": 600, "version_enterprise_basic": 60, "version_enterprise_advanced": 1,
+}
+_APEX_TOLERATED = frozenset({"MX", "TXT"})
+
+
+def owner_remark(listener_key: str) -> str:
+    """The remark marking a record as ours: ``alb-mtls:<listener key>``."""
+    return f"{OWNER_PREFIX}{listener_key}"
+
+
+def canon_host(value: str | None) -> str:
+    """A host name for comparison: trimmed, lower case, without a final dot."""
+    return (value or "").strip().rstrip(".").lower()
+
+
+def min_ttl_for(min_ttl: int | str | None, version_code: str | None) -> int:
+    """The zone's minimum TTL in seconds: ``MinTtl`` when reported, else by edition (600 default)."""
+    try:
+        if min_ttl not in (None, ""):
+            return max(1, int(min_ttl))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        pass
+    return EDITION_MIN_TTL.get(version_code or "", 600)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """One Alidns record as read (``DescribeSubDomainRecords``): ``ttl`` in seconds."""
+
+    record_id: str
+    rr: str
+    type: str  # noqa: A003 - wire name
+    value: str
+    ttl: int = 600
+    line: str = DEFAULT_LINE
+    remark: str | None = None
+    status: str = "ENABLE"
+
+    @classmethod
+    def from_api(cls, r: Any) -> DnsRecord:
+        """From an SDK record model (``…DomainRecordsRecord``) or its wire dict."""
+        get = (lambda k, a: r.get(k)) if isinstance(r, dict) else (lambda k, a: getattr(r, a, None))
+        return cls(record_id=str(get("RecordId", "record_id") or ""), rr=str(get("RR", "rr") or "").lower(),
+                   type=str(get("Type", "type") or "").upper(), value=str(get("Value", "value") or ""),
+                   ttl=int(get("TTL", "ttl") or 600), line=str(get("Line", "line") or DEFAULT_LINE),
+                   remark=get("Remark", "remark") or None, status=str(get("Status", "status") or "ENABLE"))
+
+    def describe(self) -> str:
+        """``legacy A 203.0.113.20 (line default, id 1001)`` — for error messages."""
+        return f"{self.rr} {self.type} {self.value} (line {self.line}, id {self.record_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class CnamePlan:
+    """What to do: ``action`` ``add`` | ``update`` | ``none``; ``record_id`` of the record to update
+    (or the one already right); ``claim_remark``: also set our ownership remark on it."""
+
+    action: Literal["add", "update", "none"]
+    rr: str
+    value: str
+    ttl: int
+    line: str = DEFAULT_LINE
+    record_id: str | None = None
+    claim_remark: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"action", "record_id"?, "ttl", "value", "rr", "line"}`` (the preflight's DNS plan)."""
+        out: dict[str, Any] = {"action": self.action, "ttl": self.ttl, "value": self.value, "rr": self.rr,
+                               "line": self.line}
+        if self.record_id:
+            out["record_id"] = self.record_id
+        return out
+
+
+def plan_cname(records: Iterable[DnsRecord], *, rr: str, domain: str, value: str, ttl: int, min_ttl: int,
+               listener_key: str, allow_apex: bool = False, replace_owned: bool = True,
+               line: str = DEFAULT_LINE) -> CnamePlan:
+    """Decide how to make ``rr.domain CNAME value`` (TTL ``ttl`` s, line ``line``) hold.
+
+    ``records``: every record on the host record (any line; others are ignored). ``min_ttl``: the
+    zone edition's minimum TTL, s.
+
+    Returns a :class:`CnamePlan`. Raises :class:`AlbMtlsError` ``APEX_CNAME_REFUSED`` (``rr == "@"``
+    without ``allow_apex``), ``TTL_BELOW_MINIMUM`` (``ttl < min_ttl``), ``DNS_CONFLICT`` (names the
+    conflicting records and what to change).
+    """
+    rr = rr.strip().lower()
+    fqdn = domain if rr == "@" else f"{rr}.{domain}"
+    want = canon_host(value)
+    if rr == "@" and not allow_apex:
+        raise AlbMtlsError(Code.APEX_CNAME_REFUSED, f"a CNAME at the zone apex of {domain} ('@') breaks its "
+                           "SOA/NS/MX records; use a host record such as 'app', or set allow_apex=true",
+                           field="rr")
+    if ttl < min_ttl:
+        raise AlbMtlsError(Code.TTL_BELOW_MINIMUM, f"ttl {ttl} s is below the minimum of {min_ttl} s that the "
+                           f"Alidns edition of {domain} allows; set ttl >= {min_ttl} or upgrade the zone's "
+                           "edition", field="ttl")
+    same_line = [r for r in records if r.rr == rr and r.line == line]
+    for r in same_line:
+        if r.type == "CNAME" and canon_host(r.value) == want:
+            return CnamePlan("none", rr, r.value, r.ttl, line, r.record_id, claim_remark=not r.remark)
+    others = [r for r in same_line if r.type != "CNAME" and not (rr == "@" and r.type in _APEX_TOLERATED)]
+    if others:
+        raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) already has "
+                           f"{'; '.join(r.describe() for r in others)}; a CNAME cannot coexist with them. "
+                           "Delete or move those records, or choose another `rr`", field="rr")
+    cnames = [r for r in same_line if r.type == "CNAME"]
+    mine = owner_remark(listener_key)
+    foreign = [r for r in cnames if r.remark != mine]
+    if foreign:
+        raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) already has the CNAME "
+                           f"{'; '.join(r.describe() for r in foreign)} which this automation does not own "
+                           f"(its remark is not {mine!r}); delete it or choose another `rr`", field="rr")
+    if cnames:
+        rec = cnames[0]
+        if not replace_owned:
+            raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) has our CNAME {rec.describe()} pointing "
+                               f"elsewhere; set replace_owned_records=true to point it at {value}",
+                               field="replace_owned_records")
+        return CnamePlan("update", rr, value, ttl, line, rec.record_id)
+    return CnamePlan("add", rr, value, ttl, line)

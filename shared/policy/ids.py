@@ -1,0 +1,155 @@
+"""Certificate identifiers, ALB ``ClientToken``s and execution names.
+
+One type, :class:`CertificateId`, parses every form the APIs use and renders the one each wants:
+
+===========================  =========================  ======================  ================
+input                        kind                       ``for_alb()``           ``for_cas()``
+===========================  =========================  ======================  ================
+``123`` / ``"123"``          CAS certificate            ``123-<site region>``   ``123``
+``"123-cn-hangzhou"``        CAS certificate + site     ``123-cn-hangzhou``     ``123``
+``"8c3e…1c42"`` (PCA id)     PCA CA certificate         see :func:`alb_ca_id`   error
+===========================  =========================  ======================  ================
+
+The ALB wants ``<CAS id>-<site region>`` for server certificates (the *site* — ``cn-hangzhou``
+on the China site, ``ap-southeast-1`` on the International site — not the ALB's region); CAS wants
+the integer. Mixing them up is a classic failure, so adapters never format ids by hand.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from shared.core.errors import InvalidInputError
+
+__all__ = ["CertificateId", "alb_ca_id", "client_token", "execution_name", "listener_key"]
+
+_CAS_PLAIN = re.compile(r"^[0-9]{1,19}$")
+_CAS_SITE = re.compile(r"^([0-9]{1,19})-([a-z]{2,}(?:-[a-z0-9]+)+)$")
+# PCA identifiers: 32 hex in practice; accept similar opaque tokens (letters/digits, optional
+# '-'/'_' inside), as long as they are not one of the CAS forms above.
+_PCA = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{6,126})[A-Za-z0-9]$")
+_MAX_CAS_ID = 2**63 - 1
+
+
+def alb_ca_id(pca_identifier: str) -> str:
+    """The ``CaCertificates.N.CertificateId`` the ALB wants for a PCA sub-CA.
+
+    UNSETTLED (reference/alibaba-apis.md §1.15 and §5.1): whether the ALB takes the PCA sub-CA
+    ``Identifier`` itself, or a CAS id with a ``-<site region>`` suffix (after
+    ``UploadPcaCertToCas``). Best guess, used here and by the local cloud: the ``Identifier``
+    unchanged. This function is the only place that encodes that assumption; change it here once
+    a real account (``ListListenerCertificates(CertificateType=Ca)``) settles it.
+    """
+    return pca_identifier
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateId:
+    """A parsed certificate id. Build with :meth:`parse`; compare, hash and ``str()`` freely.
+
+    Attributes: ``kind`` (``"cas"`` or ``"pca"``), ``cas_id`` (int, CAS only), ``site_region``
+    (CAS suffix or ``None``), ``identifier`` (PCA only). ``str()`` gives the canonical form that
+    :meth:`parse` accepts again (round trip).
+    """
+
+    kind: Literal["cas", "pca"]
+    cas_id: int | None = None
+    site_region: str | None = None
+    identifier: str | None = None
+
+    @classmethod
+    def parse(cls, value: str | int, *, field: str = "certificate_id") -> CertificateId:
+        """Parse ``123``, ``"123"``, ``"123-cn-hangzhou"`` or a PCA identifier.
+
+        Raises ``InvalidInputError`` (``INVALID_INPUT``, naming ``field``) for anything else
+        (empty, whitespace, negative, zero, too long, bad characters, bools).
+        """
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InvalidInputError(field, f"expected a certificate id string, got {type(value).__name__}")
+        if isinstance(value, int):
+            if not 0 < value <= _MAX_CAS_ID:
+                raise InvalidInputError(field, f"CAS certificate id must be a positive integer, got {value}")
+            return cls("cas", cas_id=value)
+        text = value
+        if text != text.strip() or not text:
+            raise InvalidInputError(field, "certificate id must be non-empty without surrounding spaces")
+        if _CAS_PLAIN.match(text):
+            n = int(text)
+            if not 0 < n <= _MAX_CAS_ID or text.startswith("0"):
+                raise InvalidInputError(field, f"CAS certificate id must be a positive integer without leading "
+                                        f"zeros, got {text!r}")
+            return cls("cas", cas_id=n)
+        m = _CAS_SITE.match(text)
+        if m:
+            n = int(m.group(1))
+            if not 0 < n <= _MAX_CAS_ID or m.group(1).startswith("0"):
+                raise InvalidInputError(field, f"CAS certificate id must be a positive integer, got {text!r}")
+            return cls("cas", cas_id=n, site_region=m.group(2))
+        if re.match(r"^[0-9]+-", text):
+            raise InvalidInputError(field, f"{text[:80]!r} looks like a CAS id with a malformed site region; use "
+                                    "'<id>-<site region>' in lower case, e.g. '123-cn-hangzhou'")
+        if _PCA.match(text) and not text.isdigit():
+            return cls("pca", identifier=text)
+        raise InvalidInputError(field, f"{text[:80]!r} is not a certificate id: use a CAS id ('123' or "
+                                "'123-cn-hangzhou') or a private CA Identifier (32 hex characters)")
+
+    @property
+    def is_cas(self) -> bool:
+        """True for a CAS (2020-04-07) certificate id."""
+        return self.kind == "cas"
+
+    @property
+    def is_pca(self) -> bool:
+        """True for a PCA (2020-06-30) CA Identifier."""
+        return self.kind == "pca"
+
+    def for_alb(self, site_region: str = "cn-hangzhou") -> str:
+        """The id the ALB wants: ``<cas id>-<site region>`` (own suffix if parsed with one, else
+        ``site_region`` — pass ``settings.cas_site_region``), or :func:`alb_ca_id` for a PCA CA."""
+        if self.kind == "cas":
+            return f"{self.cas_id}-{self.site_region or site_region}"
+        return alb_ca_id(self.identifier or "")
+
+    def for_cas(self) -> int:
+        """The CAS integer id. Raises ``InvalidInputError`` for a PCA identifier (it has none)."""
+        if self.kind != "cas" or self.cas_id is None:
+            raise InvalidInputError("certificate_id", f"{self} is a private CA Identifier, not a CAS certificate id")
+        return self.cas_id
+
+    def for_pca(self) -> str:
+        """The PCA ``Identifier``. Raises ``InvalidInputError`` for a CAS id."""
+        if self.kind != "pca" or not self.identifier:
+            raise InvalidInputError("ca_identifier", f"{self} is a CAS certificate id, not a private CA Identifier")
+        return self.identifier
+
+    def __str__(self) -> str:
+        if self.kind == "cas":
+            return f"{self.cas_id}-{self.site_region}" if self.site_region else str(self.cas_id)
+        return self.identifier or ""
+
+
+def listener_key(load_balancer_id: str, port: int) -> str:
+    """``<load_balancer_id>-<port>``: the unit of "one writer at a time" and of secret names."""
+    return f"{load_balancer_id}-{port}"
+
+
+def client_token(*parts: object) -> str:
+    """A deterministic ALB ``ClientToken`` (≤ 64 ASCII chars) from (execution, step, resource, …).
+
+    Same parts → same token, so a retried write is applied once. ``None`` parts are rendered as
+    ``-``. Returns ``"albmtls-" + 56 hex chars``.
+    """
+    raw = "\x1f".join("-" if p is None else str(p) for p in parts)
+    return "albmtls-" + hashlib.sha256(raw.encode()).hexdigest()[:56]
+
+
+def execution_name(key: str, at: datetime) -> str:
+    """CloudFlow execution name ``<listener key>-<UTC yyyymmddThhmmssZ>`` (≤ 128 chars, [A-Za-z0-9_-])."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    stamp = at.strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", key)[: 127 - len(stamp)]
+    return f"{safe}-{stamp}"

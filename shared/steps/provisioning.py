@@ -1,0 +1,360 @@
+"""Starting and following provision executions through CloudFlow (fnf 2019-03-15).
+
+The one code path used by ``albmtls provision`` and by the ``provision_api`` function, locally
+(the local cloud serves the same fnf API) and in the cloud:
+
+* :func:`deploy_flow` — create or update a flow definition when it changed
+  (``DescribeFlow`` / ``CreateFlow`` / ``UpdateFlow``).
+* :func:`start_provision` — start an execution named ``<listener key>-<UTC timestamp>`` (or
+  derived from an idempotency key); refuses with ``EXECUTION_RUNNING`` while another execution
+  for the same listener key is running (``ListExecutions``), so two runs never act on one
+  listener at once (``StartExecution``).
+* :func:`describe_provision` — status, the step reached, the step results gathered from the
+  execution history (ids and secret names only) or the error (``DescribeExecution``,
+  ``GetExecutionHistory``).
+
+Nothing here reads or returns key material: step results never contain any.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+from shared.core.clock import Clock, SystemClock
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.ids import execution_name
+from shared.adapters.retry import Deadline, call
+from shared.core.settings import Settings
+
+PROVISION_FLOW = "albmtls-provision"
+ROTATE_FLOW = "albmtls-rotate"
+
+# Step (state) names of workflows/provision.yaml → result keys.
+STEP_KEYS = {
+    "Preflight": "preflight",
+    "IssueClientCert": "issue_client_cert",
+    "EnableMutualAuth": "enable_mutual_auth",
+    "CreateCname": "create_cname",
+    "HealthCheck": "health_check",
+}
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class Started:
+    """Outcome of :func:`start_provision`: ``name`` of the execution, ``status`` as CloudFlow
+    reports it, ``existing`` when an execution of that name was already there (idempotent retry)."""
+
+    flow: str
+    name: str
+    status: str
+    existing: bool = False
+
+
+@dataclass
+class Progress:
+    """What :func:`describe_provision` reports about one execution.
+
+    ``status``: CloudFlow status (``Running``, ``Succeeded``, ``Failed``, ``Stopped``…);
+    ``step``: the last step entered; ``steps``: the last result of each step (``STEP_KEYS`` values);
+    ``error``: ``{code, message}`` for a failed execution; ``events``: the history events read.
+    """
+
+    flow: str
+    name: str
+    status: str
+    started: str | None = None
+    stopped: str | None = None
+    step: str | None = None
+    steps: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status not in ("Starting", "Running")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flow": self.flow, "name": self.name, "status": self.status, "started": self.started,
+                "stopped": self.stopped, "step": self.step, "steps": self.steps, "error": self.error}
+
+
+def _client(settings: Settings):
+    from shared.adapters.clients import get_client
+    return get_client("fnf", settings)
+
+
+def _models():
+    from alibabacloud_fnf20190315 import models
+    return models
+
+
+def _call(op: str, fn: Callable[[], Any], deadline: Deadline | None) -> Any:
+    return call(op, fn, deadline=deadline or Deadline(60))
+
+
+# --- flows --------------------------------------------------------------------------------
+def deploy_flow(settings: Settings, name: str, definition: str, *, description: str = "alb-mtls",
+                role_arn: str | None = None, deadline: Deadline | None = None) -> str:
+    """Make flow ``name`` hold ``definition`` (YAML text). Returns ``created``, ``updated`` or
+    ``unchanged``. Source: fnf ``DescribeFlow``/``CreateFlow``/``UpdateFlow``.
+    Raises ``AlbMtlsError`` (mapped cloud errors; ``INVALID_INPUT`` for a rejected definition)."""
+    m, c = _models(), _client(settings)
+    try:
+        cur = _call("fnf:DescribeFlow", lambda: c.describe_flow(m.DescribeFlowRequest(name=name)), deadline)
+    except AlbMtlsError as exc:
+        if exc.cloud_code != "FlowNotExists":
+            raise
+        try:
+            _call("fnf:CreateFlow", lambda: c.create_flow(m.CreateFlowRequest(
+                name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
+            return "created"
+        except AlbMtlsError as cexc:
+            if cexc.cloud_code != "FlowAlreadyExists":
+                raise
+        # Our CreateFlow took effect but its response was lost (the retry met the flow), or another
+        # deployer created it meanwhile: observe it again and continue — unchanged or updated below.
+        cur = _call("fnf:DescribeFlow", lambda: c.describe_flow(m.DescribeFlowRequest(name=name)), deadline)
+        if (cur.body.definition or "") == definition:
+            return "created"
+    if (cur.body.definition or "") == definition:
+        return "unchanged"
+    _call("fnf:UpdateFlow", lambda: c.update_flow(m.UpdateFlowRequest(
+        name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
+    return "updated"
+
+
+# --- executions ----------------------------------------------------------------------------
+def _running(settings: Settings, flow: str, prefix: str, deadline: Deadline | None) -> Iterator[Any]:
+    m, c = _models(), _client(settings)
+    token = None
+    for _ in range(1000):  # bounded paging
+        resp = _call("fnf:ListExecutions", lambda: c.list_executions(m.ListExecutionsRequest(
+            flow_name=flow, status="Running", execution_name_prefix=prefix, limit=99, next_token=token)), deadline)
+        for ex in resp.body.executions or []:
+            if ex.status in ("Running", "Starting") and (ex.name or "").startswith(prefix):
+                yield ex
+        token = resp.body.next_token
+        if not token:
+            return
+
+
+def idempotent_name(listener_key: str, key: str) -> str:
+    """Execution name for an ``Idempotency-Key``: ``<listener key>-k<24 hex of sha256(key)>``."""
+    digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:24]
+    return f"{_NAME_SAFE.sub('-', listener_key)}-k{digest}"
+
+
+def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: str, *,
+                    flow: str = PROVISION_FLOW, clock: Clock | None = None,
+                    idempotency_key: str | None = None, deadline: Deadline | None = None) -> Started:
+    """Start the provision execution for ``inp_json`` (an already validated provision input).
+
+    Name: ``<listener key>-<UTC yyyymmddThhmmssZ>``, or from ``idempotency_key`` (a retried request
+    with the same key gets the same execution, running or finished). Refuses with
+    ``EXECUTION_RUNNING`` (naming the running execution) while another execution for the same
+    listener key runs. If two starts race past that check, the later one stops itself and is
+    refused the same way. Source: fnf ``ListExecutions``, ``StartExecution``,
+    ``DescribeExecution``, ``StopExecution``.
+    """
+    m, c = _models(), _client(settings)
+    clock = clock or SystemClock()
+    prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
+    name = idempotent_name(listener_key, idempotency_key) if idempotency_key else execution_name(listener_key, clock.now())
+    if idempotency_key:
+        existing = _describe_execution(settings, flow, name, deadline)
+        if existing is not None:
+            return Started(flow, name, existing.status, existing=True)
+    for ex in _running(settings, flow, prefix, deadline):
+        if ex.name != name:
+            raise AlbMtlsError(Code.EXECUTION_RUNNING,
+                               f"execution {ex.name} is already running for listener {listener_key}; wait for it "
+                               f"to finish (albmtls status, or GET /provisions/{ex.name}) and run again",
+                               details={"execution": ex.name})
+    try:
+        resp = _call("fnf:StartExecution", lambda: c.start_execution(m.StartExecutionRequest(
+            flow_name=flow, execution_name=name, input=json.dumps(inp_json, separators=(",", ":")))), deadline)
+        started = Started(flow, name, resp.body.status or "Running")
+        # Same name still running → CloudFlow answers with that execution. With our input it is
+        # ours (a retried start whose response was lost); with another input it is another request
+        # for this listener that started in the same second: refuse, never follow someone else's run.
+        if not idempotency_key and _other_input(getattr(resp.body, "input", None), inp_json):
+            raise AlbMtlsError(Code.EXECUTION_RUNNING,
+                               f"execution {name} is already running for listener {listener_key} with another "
+                               "input; wait for it to finish and run again", details={"execution": name})
+    except AlbMtlsError as exc:
+        if exc.cloud_code != "ExecutionAlreadyExists":
+            raise
+        done = _describe_execution(settings, flow, name, deadline)
+        return Started(flow, name, done.status if done else "Unknown", existing=True)
+    # Optimistic concurrency: if another start slipped in, the later name (timestamp order) yields.
+    others = sorted(ex.name for ex in _running(settings, flow, prefix, deadline) if ex.name != name)
+    if others and others[0] < name:
+        try:
+            _call("fnf:StopExecution", lambda: c.stop_execution(m.StopExecutionRequest(
+                flow_name=flow, execution_name=name, error=Code.EXECUTION_RUNNING,
+                cause=f"{others[0]} runs for the same listener")), deadline)
+        except AlbMtlsError:
+            pass
+        raise AlbMtlsError(Code.EXECUTION_RUNNING,
+                           f"execution {others[0]} is already running for listener {listener_key}; wait for it "
+                           "to finish and run again", details={"execution": others[0]})
+    return started
+
+
+def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
+    """True when an execution's ``Input`` text is known and is not ``inp_json``."""
+    if not existing:
+        return False
+    try:
+        return json.loads(existing) != json.loads(json.dumps(inp_json))
+    except ValueError:
+        return True
+
+
+def _describe_execution(settings: Settings, flow: str, name: str, deadline: Deadline | None):
+    m, c = _models(), _client(settings)
+    try:
+        return _call("fnf:DescribeExecution", lambda: c.describe_execution(m.DescribeExecutionRequest(
+            flow_name=flow, execution_name=name)), deadline).body
+    except AlbMtlsError as exc:
+        if exc.cloud_code == "ExecutionNotExists" or exc.is_not_found:
+            return None
+        raise
+
+
+def history(settings: Settings, flow: str, name: str, deadline: Deadline | None = None) -> list[dict[str, Any]]:
+    """Every history event of an execution, oldest first: ``{id, type, step, time, detail}``.
+    Source: fnf ``GetExecutionHistory`` (all pages)."""
+    m, c = _models(), _client(settings)
+    out: list[dict[str, Any]] = []
+    token = None
+    for _ in range(1000):
+        resp = _call("fnf:GetExecutionHistory", lambda: c.get_execution_history(m.GetExecutionHistoryRequest(
+            flow_name=flow, execution_name=name, limit=999, next_token=token)), deadline)
+        for ev in resp.body.events or []:
+            try:
+                detail = json.loads(ev.event_detail) if ev.event_detail else {}
+            except ValueError:
+                detail = {"raw": ev.event_detail}
+            out.append({"id": ev.event_id, "type": ev.type, "step": ev.step_name, "time": ev.time,
+                        "detail": detail})
+        token = resp.body.next_token
+        if not token:
+            return out
+    return out
+
+
+def step_key(step_name: str | None) -> str | None:
+    """``Apply/Branch1/EnableMutualAuth`` → ``enable_mutual_auth`` (or ``None``)."""
+    if not step_name:
+        return None
+    return STEP_KEYS.get(step_name.rsplit("/", 1)[-1])
+
+
+def task_result(event: dict[str, Any]) -> Any:
+    """The function result carried by a ``TaskSucceeded`` event (``{"output": {"Body": …}}``)."""
+    detail = event.get("detail") or {}
+    out = detail.get("output", detail)
+    if isinstance(out, dict) and "Body" in out:
+        out = out["Body"]
+    if isinstance(out, str):
+        try:
+            out = json.loads(out)
+        except ValueError:
+            pass
+    return out
+
+
+def summarize(events: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+    """(last step entered, {step key: last result}) from history events."""
+    step = None
+    results: dict[str, Any] = {}
+    for ev in events:
+        key = step_key(ev.get("step"))
+        if ev.get("type") in ("StepEntered", "StateEntered") and key:
+            step = key
+        if ev.get("type") == "TaskSucceeded" and key:
+            results[key] = task_result(ev)
+    return step, results
+
+
+def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_FLOW,
+                       deadline: Deadline | None = None, with_history: bool = True) -> Progress | None:
+    """The state of execution ``name`` (``None`` if there is none). Source: fnf
+    ``DescribeExecution`` and ``GetExecutionHistory``."""
+    body = _describe_execution(settings, flow, name, deadline)
+    if body is None:
+        return None
+    prog = Progress(flow=flow, name=name, status=body.status or "Unknown", started=body.started_time,
+                    stopped=body.stopped_time)
+    if with_history:
+        prog.events = history(settings, flow, name, deadline)
+        prog.step, prog.steps = summarize(prog.events)
+    if prog.status in ("Failed", "Stopped", "TimedOut"):
+        err: dict[str, Any] = {}
+        try:
+            err = json.loads(body.output) if body.output else {}
+        except ValueError:
+            err = {}
+        code = err.get("Code") or err.get("code") or "EXECUTION_FAILED"
+        detail = err.get("Detail") or err.get("detail") or err.get("message") or ""
+        # A failed step's own error is the most precise message.
+        for res in prog.steps.values():
+            if isinstance(res, dict) and res.get("status") == "failed" and res.get("error", {}).get("code") == code:
+                detail = res["error"].get("message", detail)
+        prog.error = {"code": str(code), "message": str(detail)}
+    return prog
+
+
+def result_document(prog: Progress | None) -> dict[str, Any]:
+    """What a finished (or running) provision reports, from its step results — ids, fingerprints
+    and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
+    error?}``. ``writes`` sums the mutating calls every step invocation reported."""
+    steps = prog.steps if prog else {}
+    writes = 0
+    for ev in (prog.events if prog else []):
+        if ev.get("type") == "TaskSucceeded":
+            res = task_result(ev)
+            if isinstance(res, dict):
+                writes += int(res.get("writes") or 0)
+    listener = (steps.get("enable_mutual_auth") or {}).get("listener") or {}
+    issue = steps.get("issue_client_cert") or {}
+    dns = (steps.get("create_cname") or {}).get("dns") or {}
+    hc = steps.get("health_check") or {}
+    health = hc.get("health") or {}
+    status = "running"
+    if prog is not None and prog.done:
+        status = "succeeded" if prog.status == "Succeeded" else "failed"
+    doc: dict[str, Any] = {
+        "status": status,
+        "step": prog.step if prog else None,
+        "listener": {k: listener.get(k) for k in ("id", "port", "ca_enabled", "ca_certificate_id",
+                                                  "security_policy_id", "server_certificate_id",
+                                                  "server_group_id")} if listener else None,
+        "client_certificates": [
+            {k: c.get(k) for k in ("common_name", "identifier", "serial", "not_after", "fingerprint_sha256",
+                                   "pfx_secret", "password_secret", "pfx_version", "reused")}
+            for c in issue.get("client_certificates", []) if isinstance(c, dict)],
+        "dns": {k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")} if dns else None,
+        "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
+        "probe": hc.get("probe") or None,
+        "writes": writes,
+    }
+    if prog is not None and prog.error:
+        doc["error"] = prog.error
+    return doc
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
