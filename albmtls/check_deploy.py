@@ -1,7 +1,7 @@
 """``albmtls check-deploy``.
 
 Validates ``s.yaml``, the function packages, the workflows and the RAM policies offline
-(``deploy/check.py`` says what exactly); exits 1 naming each problem.
+(``deploy/check/__init__.py`` says what exactly); exits 1 naming each problem.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import yaml
 from jsonschema import Draft7Validator
 
 from deploy_fixture import FUNCTIONS
-from deploy.check import SCHEMA_FILE, _Resolver, check_deploy, function_dir_for
+from deploy.check import SCHEMA_FILE, Resolver, check_deploy, function_dir_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _fc3_props(env: dict[str, str]) -> dict[str, dict]:
     doc = yaml.safe_load((REPO / "s.yaml").read_text())
     notes: list[str] = []
-    r = _Resolver(doc, env, notes)
+    r = Resolver(doc, env, notes)
     return {k: r.value(v["props"], this=(k, v)) for k, v in doc["resources"].items() if v["component"] == "fc3"}
 
 

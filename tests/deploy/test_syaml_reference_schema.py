@@ -9,7 +9,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from deploy.check import SCHEMA_FILE, _Resolver
+from deploy.check import SCHEMA_FILE, Resolver
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "data" / "fc3-schema.json"
@@ -23,7 +23,7 @@ def test_every_fc3_resource_validates_against_the_reference_schema(env):
     schema = json.loads(REFERENCE.read_text())
     assert schema == json.loads(SCHEMA_FILE.read_text()), "deploy/schema/fc3-schema.json differs from the handbook's"
     doc = yaml.safe_load((REPO / "s.yaml").read_text())
-    resolver = _Resolver(doc, env, [])
+    resolver = Resolver(doc, env, [])
     fc3 = {k: resolver.value(r["props"], this=(k, r)) for k, r in doc["resources"].items() if r["component"] == "fc3"}
     assert len(fc3) == 8
     validator = Draft7Validator(schema)
