@@ -14,7 +14,7 @@ from typing import Any
 from shared.policy.dns import DEFAULT_LINE, DnsRecord, canon_host, min_ttl_for
 from shared.core.errors import AlbMtlsError, Code
 
-__all__ = ["DomainInfo", "TxtVerification", "describe_domain_info", "find_domain", "add_domain",
+__all__ = ["DomainInfo", "TxtVerification", "describe_domain_info", "add_domain",
            "get_txt_record_for_verify", "sub_domain_records", "add_record", "update_record", "update_remark"]
 
 PAGE_SIZE = 100          # DescribeDomains / DescribeSubDomainRecords maximum
@@ -73,22 +73,6 @@ def describe_domain_info(ctx: Any, domain: str) -> DomainInfo | None:
     return DomainInfo(domain_name=b.domain_name or domain, domain_id=b.domain_id, version_code=b.version_code,
                       min_ttl=min_ttl_for(b.min_ttl, b.version_code),
                       dns_servers=tuple(_wrapped(b.dns_servers, "dns_server")))
-
-
-def find_domain(ctx: Any, domain: str) -> bool:
-    """True when ``DescribeDomains(KeyWord=domain, SearchMode=EXACT)`` (all pages) lists the zone."""
-    m = _models()
-    client = ctx.client("alidns")
-    want = canon_host(domain)
-    for page in range(1, MAX_PAGES + 1):
-        req = m.DescribeDomainsRequest(key_word=want, search_mode="EXACT", page_number=page, page_size=PAGE_SIZE)
-        body = ctx.call("alidns:DescribeDomains", lambda: client.describe_domains(req)).body
-        items = _wrapped(body.domains, "domain")
-        if any(canon_host(d.domain_name) == want for d in items):
-            return True
-        if not items or page * PAGE_SIZE >= int(body.total_count or 0):
-            return False
-    return False
 
 
 def add_domain(ctx: Any, domain: str) -> bool:

@@ -14,21 +14,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
-    "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue", "SecretSummary", "describe_secret", "get_secret_value",
-    "create_secret", "put_secret_value", "list_secrets", "store_version",
+    "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue", "describe_secret", "get_secret_value",
+    "create_secret", "put_secret_value", "store_version",
 ]
 
 CURRENT, PREVIOUS = "ACSCurrent", "ACSPrevious"
 DataType = Literal["text", "binary"]
-LIST_PAGE_SIZE = 100  # ListSecrets PageSize maximum
-MAX_PAGES = 10_000
 
 
 class _DropQueryStrings(logging.Filter):
@@ -91,17 +88,6 @@ class SecretValue:
     data_type: str
     stages: tuple[str, ...]
     data: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SecretSummary:
-    """A ``ListSecrets`` item."""
-
-    name: str
-    secret_type: str | None
-    create_time: str | None
-    update_time: str | None
-    planned_delete_time: str | None
 
 
 def describe_secret(ctx: Any, name: str, *, fetch_tags: bool = False) -> SecretInfo | None:
@@ -168,25 +154,6 @@ def put_secret_value(ctx: Any, name: str, data: str, version_id: str, *, data_ty
     req = m.PutSecretValueRequest(secret_name=name, secret_data=data, secret_data_type=data_type,
                                   version_id=version_id, version_stages=json.dumps(stages) if stages else None)
     ctx.call("kms:PutSecretValue", lambda: client.put_secret_value(req), product="kms")
-
-
-def list_secrets(ctx: Any, *, page_size: int = LIST_PAGE_SIZE) -> Iterator[SecretSummary]:
-    """``ListSecrets`` over every page (``PageNumber``/``PageSize``), one page in memory at a time."""
-    m = _models()
-    client = ctx.client("kms")
-    page = 1
-    seen = 0
-    while page <= MAX_PAGES:
-        req = m.ListSecretsRequest(page_number=page, page_size=page_size)
-        b = ctx.call("kms:ListSecrets", lambda req=req: client.list_secrets(req), product="kms").body
-        items = list(getattr(b.secret_list, "secret", None) or []) if b.secret_list else []
-        for s in items:
-            yield SecretSummary(name=s.secret_name, secret_type=s.secret_type, create_time=s.create_time,
-                                update_time=s.update_time, planned_delete_time=s.planned_delete_time)
-        seen += len(items)
-        if not items or len(items) < page_size or (b.total_count is not None and seen >= b.total_count):
-            return
-        page += 1
 
 
 def store_version(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",

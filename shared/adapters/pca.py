@@ -24,9 +24,9 @@ from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
     "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate", "IssuedCertificate",
-    "CertificateStatus", "describe_ca_certificate", "list_ca_certificates", "get_ca_instance_status",
+    "describe_ca_certificate", "get_ca_instance_status",
     "create_client_certificate_with_csr", "describe_client_certificate", "list_client_certificates",
-    "describe_client_certificate_status", "revoke_client_certificate", "is_duplicate_custom_identifier",
+    "revoke_client_certificate", "is_duplicate_custom_identifier",
     "find_by_custom_identifier", "SAN_TYPES",
 ]
 
@@ -142,28 +142,6 @@ def describe_ca_certificate(ctx: Any, identifier: str) -> CaCertificate:
         raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} was not returned by "
                            "DescribeCACertificate; check `ca_identifier`", field="ca_identifier")
     return _ca_from(c, getattr(c, "ca_cert_chain", None))
-
-
-def list_ca_certificates(ctx: Any, *, cert_type: str | None = None, ca_status: str | None = None,
-                         page_size: int = LIST_PAGE_SIZE) -> Iterator[CaCertificate]:
-    """``DescribeCACertificateList`` over every page (``CurrentPage``/``ShowSize``), lazily.
-
-    ``cert_type``: ``root`` | ``subRoot`` | ``externalCa``; ``ca_status``: ``issue`` | ``forbidden`` |
-    ``revoke``. Yields :class:`CaCertificate` (no chain, no quota). Raises ``AlbMtlsError``.
-    """
-    m = _models()
-    client = ctx.client("pca")
-    page = 1
-    while page <= MAX_PAGES:
-        req = m.DescribeCACertificateListRequest(current_page=page, show_size=page_size, cert_type=cert_type,
-                                                 ca_status=ca_status)
-        body = ctx.call("pca:DescribeCACertificateList",
-                        lambda req=req: client.describe_cacertificate_list(req), product="pca").body
-        items = body.certificate_list or []
-        yield from (_ca_from(c) for c in items)
-        if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
-            return
-        page += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,32 +344,6 @@ def find_by_custom_identifier(ctx: Any, custom_identifier: str, *,
             if c.custom_identifier == custom_identifier:
                 return describe_client_certificate(ctx, c.identifier)
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateStatus:
-    """``DescribeClientCertificateStatus`` item: ``status`` ``good`` | ``revoked`` | ``unknown``."""
-
-    serial: str
-    status: str | None
-    revoke_time: datetime | None
-
-
-def describe_client_certificate_status(ctx: Any, identifiers: list[str] | tuple[str, ...]) -> list[CertificateStatus]:
-    """``DescribeClientCertificateStatus`` for up to 50 identifiers per call (comma-joined), in order.
-    Raises ``AlbMtlsError``."""
-    m = _models()
-    client = ctx.client("pca")
-    out: list[CertificateStatus] = []
-    ids = list(identifiers)
-    for i in range(0, len(ids), 50):
-        chunk = ",".join(ids[i:i + 50])
-        body = ctx.call("pca:DescribeClientCertificateStatus",
-                        lambda chunk=chunk: client.describe_client_certificate_status(
-                            m.DescribeClientCertificateStatusRequest(identifier=chunk)), product="pca").body
-        out.extend(CertificateStatus(serial=_serial(s.serial_number), status=s.status,
-                                     revoke_time=_dt_ms(s.revoke_time)) for s in body.certificate_status or [])
-    return out
 
 
 def revoke_client_certificate(ctx: Any, identifier: str) -> bool:

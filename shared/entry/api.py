@@ -220,11 +220,7 @@ class Api:
 
     def post_rotation(self, req: Request) -> dict[str, Any]:
         if self._rotate is None:
-            try:
-                from shared.steps.rotation import start_scan  # type: ignore[attr-defined]
-            except ImportError:
-                return error_response(503, "NOT_AVAILABLE", "rotation is not deployed with this version")
-            rotate = start_scan
+            from shared.steps.rotation import start_scan as rotate
         else:
             rotate = self._rotate
         payload: dict[str, Any] = {}
@@ -238,11 +234,7 @@ class Api:
 
     def get_certificates(self) -> dict[str, Any]:
         if self._certificates is None:
-            try:
-                from shared.steps.rotation import certificate_report  # type: ignore[attr-defined]
-            except ImportError:
-                return error_response(503, "NOT_AVAILABLE", "certificate reports are not deployed with this version")
-            report = certificate_report
+            from shared.steps.rotation import certificate_report as report
         else:
             report = self._certificates
         return _response(200, report(self._settings_factory()))

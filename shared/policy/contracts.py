@@ -8,10 +8,8 @@ constraints use ``msgspec.Meta`` (checked while decoding) and cross-field/syntax
 ``AlbMtlsError`` (``INVALID_INPUT``, ``APEX_CNAME_REFUSED``, ``RENEW_BEFORE_TOO_LONG``) whose
 ``field`` is the dotted path (``clients[0].common_name``).
 
-Step inputs extend :class:`StepInput` (= ``ProvisionInput`` + ``execution_name``)::
-
-    class HealthCheckInput(StepInput, kw_only=True):
-        attempt: int = 0
+A step function's event is :class:`StepEvent` (``{"input": ProvisionInput, "execution_name",
+"attempt"}``, what ``workflows/provision.yaml`` sends).
 
 Step results extend :class:`StepResult` (``status`` + optional ``error``)::
 
@@ -25,7 +23,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-import msgspec
 from msgspec import Meta, Struct, field
 from msgspec.structs import force_setattr
 
@@ -34,7 +31,7 @@ from shared.policy.ids import CertificateId, listener_key
 from shared.policy.validation import pattern
 
 __all__ = [
-    "ProvisionInput", "StepInput", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
+    "ProvisionInput", "StepEvent", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
     "ServerCertificateSpec", "StepResult", "StepError", "Status", "ClientCertificateResult", "ListenerResult",
     "DnsResult", "HealthResult", "BackendHealth", "ProbeResult", "ProbeWithCertificate", "ProbeRefusal",
     "SECRET_NAME_MAX",
@@ -299,23 +296,9 @@ class ProvisionInput(_Input, kw_only=True):
         """``ca_identifier`` parsed (normally a PCA Identifier)."""
         return CertificateId.parse(self.ca_identifier, field="ca_identifier")
 
-    def region_or(self, default: str) -> str:
-        """``region`` if given, else ``default`` (pass ``ctx.settings.region``)."""
-        return self.region or default
-
     def secret_name(self, common_name: str, kind: Literal["pfx", "password"]) -> str:
         """KMS secret name ``<secret_prefix>/<listener key>/<common_name>/<kind>``."""
         return f"{self.secret_prefix}/{self.listener_key}/{common_name}/{kind}"
-
-
-class StepInput(ProvisionInput, kw_only=True):
-    """A step's event: the provision input plus ``execution_name`` (seeds ALB ``ClientToken``s).
-
-    Extend with ``class MyInput(StepInput, kw_only=True): extra: int = 0`` (give every extra field
-    a default, or mark the subclass ``kw_only=True``).
-    """
-
-    execution_name: ExecutionName | None = None
 
 
 class StepEvent(_Input, kw_only=True):
@@ -433,7 +416,3 @@ class ProbeResult(_Output, kw_only=True):
     without_certificate: ProbeRefusal
     foreign_certificate: ProbeRefusal | None = None
 
-
-def to_builtins(obj: object) -> object:
-    """A Struct (or nested structure) as JSON-safe builtins (``msgspec.to_builtins``)."""
-    return msgspec.to_builtins(obj)

@@ -14,8 +14,6 @@ Read-only: ``writes`` is always 0.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from typing import Any, Literal
 
@@ -23,7 +21,7 @@ from shared.adapters import alb
 from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
 from shared.core.errors import AlbMtlsError, Code
 
-__all__ = ["run", "assess", "load_client_pfx_fallback", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
+__all__ = ["run", "assess", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
            "UNHEALTHY_GRACE_S"]
 
 HEALTH_SLICE_S = 15.0          # longest in-call wait for Initial → Healthy
@@ -102,36 +100,6 @@ def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State
 
 
 # ---------------------------------------------------------------------------------------------
-# client certificate
-# ---------------------------------------------------------------------------------------------
-def load_client_pfx_fallback(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
-    """``(pfx_bytes, password)`` from KMS (``GetSecretValue`` of ``inp.secret_name(cn, "pfx")``,
-    Base64 PFX, and ``…/password``). Raises ``SECRET_NOT_FOUND``/``PFX_CHECK_FAILED``."""
-    from shared.adapters import kms
-
-    pfx_s = kms.get_secret_value(ctx, inp.secret_name(cn, "pfx"))
-    pw_s = kms.get_secret_value(ctx, inp.secret_name(cn, "password"))
-    if pfx_s is None or pw_s is None:
-        missing = inp.secret_name(cn, "pfx" if pfx_s is None else "password")
-        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"the KMS secret {missing} does not exist; run the issue step "
-                           f"for client {cn!r} first")
-    try:
-        pfx = base64.b64decode(pfx_s.data, validate=True)
-    except (binascii.Error, ValueError):
-        raise AlbMtlsError(Code.PFX_CHECK_FAILED, f"the KMS secret {inp.secret_name(cn, 'pfx')} does not hold a "
-                           "Base64 PFX") from None
-    return pfx, pw_s.data
-
-
-def _client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
-    try:
-        from shared.steps.issuance import load_client_pfx  # type: ignore[attr-defined]
-    except ImportError:
-        return load_client_pfx_fallback(ctx, inp, cn)
-    return load_client_pfx(ctx, inp, cn)
-
-
-# ---------------------------------------------------------------------------------------------
 # the step
 # ---------------------------------------------------------------------------------------------
 def _names(items: list[BackendHealth]) -> str:
@@ -152,6 +120,7 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     """
     from shared.adapters import probe
     from shared.steps.dns import name_servers
+    from shared.steps.issuance import load_client_pfx
 
     inp = event.input
     attempt = event.attempt + 1
@@ -180,7 +149,7 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     port = inp.listener_port + int(getattr(ctx.settings, "dataplane_port_offset", 0) or 0)
     ca_file = getattr(ctx.settings, "probe_ca_file", None)
     cn = inp.clients[0].common_name
-    pfx, password = _client_pfx(ctx, inp, cn)
+    pfx, password = load_client_pfx(ctx, inp, cn)
     with_cert = probe.client_context_from_pfx(ca_file, pfx, password)
     del pfx, password
     result, outcomes = probe.run_probe(ip, port, inp.fqdn, with_cert=with_cert, ca_file=ca_file,

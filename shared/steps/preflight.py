@@ -22,14 +22,14 @@ counted as writes.
 """
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
 from shared.core.clock import iso_utc
 from shared.policy.contracts import ProvisionInput, StepEvent
 from shared.core.errors import AlbMtlsError, Code
+from shared.steps.dns import preflight_dns
+from shared.steps.issuance import preflight_ca
 from shared.steps.listener import (
     desired_listener,
     observe_server_certificate,
@@ -42,21 +42,7 @@ from shared.steps.listener import (
 if TYPE_CHECKING:  # pragma: no cover
     from shared.entry.handler import StepContext
 
-__all__ = ["run", "NOT_CHECKED"]
-
-#: What the plan says for a part whose checker module is not installed.
-NOT_CHECKED = "not checked"
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` or ``None`` when that module (only that one) is not installed."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(mod, name, None)
+__all__ = ["run"]
 
 
 def _server_group_plan(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer) -> dict[str, Any]:
@@ -83,8 +69,7 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
     ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
     create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
-    summaries of ``preflight_ca``/``preflight_dns`` (or ``"not checked"`` when that module is not
-    installed). Source actions: ALB ``GetLoadBalancerAttribute``, ``ListListeners``,
+    summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``, ``ListListeners``,
     ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+ ``ListSecurityPolicies``),
     ``ListServerGroups``, ``ListServerGroupServers``, ``CreateServerGroup``/``AddServersToServerGroup``
     with ``DryRun=true``; CAS ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``;
@@ -101,10 +86,8 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
         raise AlbMtlsError(Code.INVALID_INPUT, f"TLS security policy {inp.security_policy_id!r} does not exist; use "
                            "a system policy such as tls_cipher_policy_1_2", field="security_policy_id")
 
-    preflight_ca = _optional("shared.steps.issuance", "preflight_ca")
-    ca: Any = preflight_ca(ctx, inp) if preflight_ca is not None else NOT_CHECKED
-    preflight_dns = _optional("shared.steps.dns", "preflight_dns")
-    dns: Any = preflight_dns(ctx, inp, target=lb.dns_name) if preflight_dns is not None else NOT_CHECKED
+    ca = preflight_ca(ctx, inp)
+    dns = preflight_dns(ctx, inp, target=lb.dns_name)
 
     cert = observe_server_certificate(ctx, inp, current_ids=existing.certificate_ids if existing else ())
     server_group = _server_group_plan(ctx, inp, lb)

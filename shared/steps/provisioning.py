@@ -21,7 +21,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from shared.core.clock import Clock, SystemClock
@@ -350,11 +349,3 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
         doc["error"] = prog.error
     return doc
 
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

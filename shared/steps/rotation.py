@@ -32,7 +32,7 @@ import msgspec
 from msgspec import Meta
 
 from shared.policy import renewal
-from shared.core.clock import SystemClock, iso_utc, parse_iso
+from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code, invalid_input
 from shared.policy.validation import pattern
 
@@ -608,12 +608,6 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
             "listeners": [listener_view(ctx, lk) for lk in list(listeners)[:MAX_WARNED_LISTENERS]]}
 
 
-def _json_default(o: Any) -> Any:  # pragma: no cover - diagnostics
-    if isinstance(o, datetime):
-        return iso_utc(o)
-    raise TypeError(type(o).__name__)
-
-
 def parse_now(value: str) -> datetime:
     """``--now`` / ``now`` values: ISO 8601 → aware UTC; ``INVALID_INPUT`` otherwise."""
     try:
@@ -621,5 +615,3 @@ def parse_now(value: str) -> datetime:
     except (ValueError, AttributeError):
         raise invalid_input("now", f"{value!r} is not an ISO 8601 time such as 2026-02-01T00:00:00Z") from None
 
-
-_ = (SystemClock, Code)

@@ -120,11 +120,3 @@ def test_sub_ca_ending_before_the_validity_refused(live_cloud, invoke, writes, d
 
 def test_unknown_sub_ca_refused(live_cloud, invoke, writes, demo_input):
     _refused(invoke, writes, dict(demo_input, ca_identifier="0123456789abcdef0123456789abcdef"), "CA_NOT_FOUND")
-
-
-def test_missing_checker_module_is_reported_not_checked(live_cloud, invoke, monkeypatch, demo_input):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "shared.steps.issuance", None)   # import → ModuleNotFoundError
-    out = _run(invoke, demo_input)
-    assert out["status"] == "ok" and out["plan"]["ca"] == "not checked", out

@@ -1,4 +1,4 @@
-"""ProvisionInput / StepInput validation (docs/CONTRACTS.md) and the result structs."""
+"""ProvisionInput / StepEvent validation (docs/CONTRACTS.md) and the result structs."""
 from __future__ import annotations
 
 import copy
@@ -17,7 +17,7 @@ from shared.policy.contracts import (
     ProbeWithCertificate,
     ProvisionInput,
     StepError,
-    StepInput,
+    StepEvent,
     StepResult,
 )
 from shared.core.errors import AlbMtlsError, Code
@@ -52,7 +52,7 @@ def test_minimal_defaults():
     assert (inp.listener_port, inp.ttl, inp.allow_apex, inp.replace_owned_records) == (443, 600, False, True)
     assert inp.security_policy_id == "tls_cipher_policy_1_2" and inp.probe_requests == 10
     assert inp.server_certificate.mode == "find" and inp.client_cert_headers and inp.secret_prefix == "albmtls"
-    assert inp.region is None and inp.region_or("cn-shanghai") == "cn-shanghai"
+    assert inp.region is None
     assert inp.server_group.servers[0].weight == 100
 
 
@@ -62,15 +62,12 @@ def test_normalises_domain_and_rr():
     assert inp.domain == "example.test" and inp.rr == "app" and inp.fqdn == "app.example.test"
 
 
-def test_step_input_adds_execution_name_and_is_extensible():
-    class HealthInput(StepInput, kw_only=True):
-        attempt: int = 0
-
-    inp = decode(HealthInput, minimal() | {"execution_name": "alb-abc123-443-20261129T000000Z", "attempt": 2})
-    assert inp.execution_name.endswith("Z") and inp.attempt == 2
+def test_step_event_carries_execution_name_and_attempt():
+    ev = decode(StepEvent, {"input": minimal(), "execution_name": "alb-abc123-443-20261129T000000Z", "attempt": 2})
+    assert ev.execution_name.endswith("Z") and ev.attempt == 2 and ev.input.listener_port == 443
     with pytest.raises(AlbMtlsError) as info:
-        decode(StepInput, minimal() | {"attempt": 2})
-    assert info.value.field == "attempt"
+        decode(StepEvent, {"input": minimal() | {"attempt": 2}})
+    assert info.value.field == "input.attempt"
 
 
 def _set(d: dict, path: str, value):

@@ -10,12 +10,13 @@ import pytest
 
 from shared.core import logs
 from shared.core.clock import FixedClock
-from shared.policy.contracts import DnsResult, StepInput, StepResult
+from shared.policy.contracts import DnsResult, StepEvent, StepResult
 from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.entry.handler import fc_handler
 from shared.core.settings import Settings
 
-EXAMPLE = (Path(__file__).parents[2] / "examples" / "provision.json").read_bytes()
+INPUT = json.loads((Path(__file__).parents[2] / "examples" / "provision.json").read_bytes())
+EXAMPLE = json.dumps({"input": INPUT}).encode()   # a step event (what workflows/provision.yaml sends)
 SETTINGS = Settings(region="cn-hangzhou")
 
 
@@ -38,7 +39,7 @@ def log_stream():
     logs.configure()
 
 
-def make(use_case, step="create_cname", input_type=StepInput):
+def make(use_case, step="create_cname", input_type=StepEvent):
     return fc_handler(input_type, use_case, step=step, settings=SETTINGS, clock=FixedClock("2026-11-29T00:00:00Z"))
 
 
@@ -52,9 +53,9 @@ def test_success_struct_result(log_stream):
 
     def use_case(inp, ctx):
         seen.update(step=ctx.step, rid=ctx.request_id, exe=ctx.execution_name, now=ctx.clock.now().isoformat(),
-                    remaining=ctx.deadline.remaining(), token=ctx.client_token("record", inp.fqdn))
-        return DnsOutput(record=DnsResult(record_id="1", rr=inp.rr, domain=inp.domain, type="CNAME",
-                                          value="alb.example", ttl=inp.ttl))
+                    remaining=ctx.deadline.remaining(), token=ctx.client_token("record", inp.input.fqdn))
+        return DnsOutput(record=DnsResult(record_id="1", rr=inp.input.rr, domain=inp.input.domain, type="CNAME",
+                                          value="alb.example", ttl=inp.input.ttl))
 
     event = json.loads(EXAMPLE) | {"execution_name": "exec-1"}
     out = decode(make(use_case)(json.dumps(event).encode(), Ctx()))
@@ -70,7 +71,7 @@ def test_success_struct_result(log_stream):
 
 @pytest.mark.parametrize("event", [EXAMPLE, EXAMPLE.decode(), json.loads(EXAMPLE), bytearray(EXAMPLE)])
 def test_accepts_bytes_str_dict(event):
-    out = decode(make(lambda inp, ctx: {"fqdn": inp.fqdn})(event, None))
+    out = decode(make(lambda inp, ctx: {"fqdn": inp.input.fqdn})(event, None))
     assert out == {"fqdn": "app.example.test", "status": "ok", "attempt": 1}
 
 
@@ -82,9 +83,10 @@ def test_dict_results_keep_their_status():
 @pytest.mark.parametrize(("event", "field"), [
     (b"{not json", None),
     (b"", None),
-    (json.dumps(json.loads(EXAMPLE) | {"surprise": 1}).encode(), "surprise"),
-    (json.dumps(json.loads(EXAMPLE) | {"listener_port": 0}).encode(), "listener_port"),
-    (json.dumps({k: v for k, v in json.loads(EXAMPLE).items() if k != "domain"}).encode(), "domain"),
+    (json.dumps({"input": INPUT | {"surprise": 1}}).encode(), "input.surprise"),
+    (json.dumps({"input": INPUT | {"listener_port": 0}}).encode(), "input.listener_port"),
+    (json.dumps({"input": {k: v for k, v in INPUT.items() if k != "domain"}}).encode(), "input.domain"),
+    (json.dumps({"input": INPUT, "surprise": 1}).encode(), "surprise"),
 ])
 def test_bad_input_is_a_failed_result(event, field, log_stream):
     called = []
@@ -139,14 +141,14 @@ def test_result_with_private_key_is_withheld():
 
 def test_settings_from_environment_when_not_given(monkeypatch):
     monkeypatch.setenv("ALBMTLS_REGION", "cn-shanghai")
-    h = fc_handler(StepInput, lambda inp, ctx: {"region": inp.region_or(ctx.settings.region)}, step="s")
-    event = {k: v for k, v in json.loads(EXAMPLE).items() if k != "region"}
+    h = fc_handler(StepEvent, lambda inp, ctx: {"region": ctx.settings.region}, step="s")
+    event = {"input": {k: v for k, v in INPUT.items() if k != "region"}}
     assert decode(h(event, None))["region"] == "cn-shanghai"
 
 
 def test_bad_settings_are_a_failed_result(monkeypatch):
     monkeypatch.setenv("ALBMTLS_TARGET", "mars")
-    h = fc_handler(StepInput, lambda inp, ctx: {}, step="s")
+    h = fc_handler(StepEvent, lambda inp, ctx: {}, step="s")
     out = decode(h(EXAMPLE, None))
     assert out["error"]["code"] == "CONFIG_INVALID" and out["error"]["field"] == "target"
 
@@ -165,5 +167,5 @@ def test_ctx_call_uses_deadline_and_maps_errors():
 
 def test_handler_metadata():
     h = make(lambda inp, ctx: {})
-    assert h.step == "create_cname" and h.input_type is StepInput
+    assert h.step == "create_cname" and h.input_type is StepEvent
     assert msgspec.json.decode(h(EXAMPLE, None))["status"] == "ok"
