@@ -1,9 +1,9 @@
 """``albmtls rotate``: the rotation scan and the rotate flow, as the daily timer runs them.
 
-``rotate``: on the local target, set the local cloud's clock to ``--now`` (admin API: every
-function reads its time from the cloud it talks to, ``shared.steps.rotation.TargetClock``), deploy
-``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` with an FC timer event
-(as the daily trigger does), follow the executions it started, export each renewed PFX and
+``rotate``: on the local target, set the local cloud's clock to ``--now`` (admin API: the local FC
+invoker gives every function the cloud's time, ``localruntime/fc.py``), deploy
+``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` through the local FC
+invoker with an FC timer event (as the daily trigger does), follow the executions it started, export each renewed PFX and
 password into ``--out`` (files mode 0600) and report — secret names and version ids, never secrets.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,17 +48,16 @@ def _results(prog) -> list[dict[str, Any]]:
 def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, console=None) -> dict[str, Any]:
     """Deploy the rotate flow, run the scan (as the timer would), follow what it started.
     Returns the ``--json`` document (without exported paths)."""
-    from functions.rotation_scan.index import handler as scan_handler
-    from shared.entry.handler import run_local
+    from localruntime.fc import invoke_function, local_clock_offset
     from shared.steps.provisioning import deploy_flow
-    from shared.steps.rotation import ROTATE_FLOW, TARGET_CLOCK
+    from shared.steps.rotation import ROTATE_FLOW
 
     from .provision import follow
     deployed = deploy_flow(settings, ROTATE_FLOW, ROTATE_WORKFLOW.read_text())
-    now = TARGET_CLOCK.now()
+    now = datetime.now(timezone.utc) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
              "payload": json.dumps(policy)}
-    scan = run_local(scan_handler, json.dumps(event).encode())
+    scan = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 900}))
     doc: dict[str, Any] = {"status": "succeeded", "now": scan.get("now"), "flow": ROTATE_FLOW, "flow_deployed": deployed,
                            "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
                                                              "expired", "revoked", "started", "executions",

@@ -57,11 +57,13 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Opt
     from shared.steps.rotation import certificate_report
     from shared.core.settings import Settings
     from localruntime.environment import local_environment
+    from localruntime.fc import local_time
     quiet_logs()
     with ExitStack() as stack:
         if target == "local":
             ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            stack.enter_context(local_time(ep["endpoints_file"]))    # the local cloud's time, as in a function
         else:
             settings = Settings.load(target="cloud")
         try:

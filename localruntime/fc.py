@@ -5,21 +5,95 @@
 3.0's python3.12 runtime passes, calls the module's optional ``initialize(context)`` once, then
 ``handler(event_bytes, context)``, and encodes the return value as FC does (bytes as is, str as
 UTF-8, anything else as JSON). The flow runner (``localcloud.flow``) and the fnf executor call it.
+
+Time. In the cloud every function reads real time; here the local cloud keeps its own clock
+(tests and ``albmtls rotate --now`` move it), and the functions must share it. The invoker gives
+each invocation the local cloud's clock offset in the environment, as FC gives a function its
+configuration: ``ALBMTLS_CLOCK_OFFSET_S`` (seconds ahead of this machine's clock), which the FC
+handler wrapper reads through ``shared.core.clock.clock_from_env``. The offset comes from the
+invoker's ``clock`` (the local cloud's ``localcloud.clock.Clock``, when the invoker runs beside it)
+or else from the local cloud named by ``ALBMTLS_ENDPOINTS_FILE`` (``GET {admin}/clock``).
+In-process callers that run a step outside an invocation (``albmtls status``, the CLI's scan)
+use :func:`local_time` for the same environment.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import os
 import threading
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from localcloud.flow.runner import encode_result
 
 # FC function name → code directory under functions/ (s.yaml names them the same way).
 FUNCTION_PREFIX = "albmtls-"
+#: the environment variable ``shared.core.clock.clock_from_env`` reads (kept equal to its OFFSET_ENV)
+CLOCK_OFFSET_ENV = "ALBMTLS_CLOCK_OFFSET_S"
+
+
+def local_clock_offset(endpoints_file: str | None = None, *, timeout: float = 5.0) -> float | None:
+    """Seconds the local cloud's clock is ahead of this machine's: ``GET {admin}/clock`` of the
+    endpoints file (default ``ALBMTLS_ENDPOINTS_FILE``). ``None`` when no local cloud is named (the
+    cloud target: functions read the system time). Raises ``OSError`` when the named local cloud
+    does not answer."""
+    path = endpoints_file or os.environ.get("ALBMTLS_ENDPOINTS_FILE")
+    if not path or os.environ.get("ALBMTLS_TARGET", "local") != "local":
+        return None
+    with open(path) as f:
+        admin = json.load(f).get("admin")
+    if not (isinstance(admin, str) and admin.startswith("http://127.0.0.1:")):
+        return None
+    with urllib.request.urlopen(admin.rstrip("/") + "/clock", timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1
+        now = json.load(resp)["now"]
+    return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp() - time.time()
+
+
+_env_lock = threading.Lock()
+_env_users = 0
+_env_saved: str | None = None
+
+
+@contextmanager
+def function_environment(clock_offset: float | None) -> Iterator[None]:
+    """``ALBMTLS_CLOCK_OFFSET_S`` = ``clock_offset`` while the body runs (nothing when ``None``).
+
+    Invocations run concurrently in threads (a flow's Map): the variable is set by each and
+    restored to its earlier value when the last one ends, so nothing outlives the invocations."""
+    global _env_users, _env_saved
+    if clock_offset is None:
+        yield
+        return
+    with _env_lock:
+        if _env_users == 0:
+            _env_saved = os.environ.get(CLOCK_OFFSET_ENV)
+        _env_users += 1
+        os.environ[CLOCK_OFFSET_ENV] = repr(float(clock_offset))
+    try:
+        yield
+    finally:
+        with _env_lock:
+            _env_users -= 1
+            if _env_users == 0:
+                if _env_saved is None:
+                    os.environ.pop(CLOCK_OFFSET_ENV, None)
+                else:
+                    os.environ[CLOCK_OFFSET_ENV] = _env_saved
+
+
+@contextmanager
+def local_time(endpoints_file: str | None = None) -> Iterator[None]:
+    """The local cloud's time for code run in this process outside an invocation (module doc)."""
+    with function_environment(local_clock_offset(endpoints_file)):
+        yield
 
 
 def function_module(function_name: str, package: str = "functions") -> str:
@@ -63,8 +137,15 @@ class FunctionInvoker:
     """Invoke ``functions/<dir>/index.py::handler`` in-process (see module doc)."""
 
     def __init__(self, package: str = "functions", *, region: str = "cn-hangzhou",
-                 account_id: str = "1000000000000000", memory: int = 512) -> None:
+                 account_id: str = "1000000000000000", memory: int = 512, clock: Any = None,
+                 clock_offset: Callable[[], float | None] | None = None) -> None:
+        """``clock``: the local cloud's clock (its ``offset`` is passed to each invocation);
+        ``clock_offset``: where the offset comes from otherwise (default :func:`local_clock_offset`)."""
         self.package = package
+        if clock is not None:
+            self._clock_offset: Callable[[], float | None] = lambda: float(clock.offset)
+        else:
+            self._clock_offset = clock_offset or local_clock_offset
         self.region = region
         self.account_id = account_id
         self.memory = memory
@@ -95,7 +176,8 @@ class FunctionInvoker:
                 if modname not in self._initialized:
                     init(ctx)
                     self._initialized.add(modname)
-        out = mod.handler(payload, ctx)
+        with function_environment(self._clock_offset()):
+            out = mod.handler(payload, ctx)
         return encode_result(out)
 
 

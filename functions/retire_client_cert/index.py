@@ -1,9 +1,8 @@
 """FC ``albmtls-retire-client-cert``: the rotate flow's per-certificate step — ``mode: renew``
 (issue the replacement, store it, mark the old one superseded) or ``mode: retire`` (revoke a
-replaced certificate when that is safe and asked). Time: ``shared.steps.rotation.TARGET_CLOCK``.
+replaced certificate when that is safe and asked); ``shared.steps.rotate.run``.
 """
 from shared.entry.handler import fc_handler
-from shared.steps.rotation import TARGET_CLOCK
 from shared.steps.rotate import RotateEvent, run
 
-handler = fc_handler(RotateEvent, run, step="retire_client_cert", clock=TARGET_CLOCK)
+handler = fc_handler(RotateEvent, run, step="retire_client_cert")

@@ -1,9 +1,19 @@
-"""Wall-clock time, injectable.
+"""Wall-clock time, injectable: the only way time enters deployed code.
 
 Everything that compares certificate dates or renewal times takes a :class:`Clock` rather than
-calling ``datetime.now``. ``ALBMTLS_NOW`` (ISO 8601, e.g. ``2026-12-20T00:00:00Z``) shifts the
-clock for the local ``rotate`` command: time starts at that instant and then runs at normal speed.
-Deadlines and backoff use ``time.monotonic`` (see ``shared.adapters.retry``), never this clock.
+calling ``datetime.now``; the FC handler wrapper builds one per invocation with
+:func:`clock_from_env`. Environment (read at each invocation):
+
+===========================  ==================================================================
+``ALBMTLS_NOW``              ISO 8601 (``2026-12-20T00:00:00Z``): time starts at that instant and
+                             then runs at normal speed (:class:`OffsetClock`); wins over the next
+``ALBMTLS_CLOCK_OFFSET_S``   seconds added to the system time (:class:`ShiftedClock`). The local
+                             runtime's FC invoker (``localruntime/fc.py``) sets it to the local
+                             cloud's clock offset for each invocation, so functions share the
+                             cloud's time as they share real time in the cloud; unset in the cloud
+===========================  ==================================================================
+
+Deadlines, waits and backoff use monotonic time (``shared.core.wait``), never this clock.
 """
 from __future__ import annotations
 
@@ -13,7 +23,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "clock_from_env", "parse_iso", "iso_utc"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "ShiftedClock", "clock_from_env", "parse_iso",
+           "iso_utc", "NOW_ENV", "OFFSET_ENV"]
+
+NOW_ENV = "ALBMTLS_NOW"
+OFFSET_ENV = "ALBMTLS_CLOCK_OFFSET_S"
 
 
 @runtime_checkable
@@ -66,6 +80,17 @@ class OffsetClock:
         return self._start + timedelta(seconds=self._mono() - self._t0)
 
 
+class ShiftedClock:
+    """The system time plus a fixed ``offset_s`` seconds (``ALBMTLS_CLOCK_OFFSET_S``)."""
+
+    def __init__(self, offset_s: float) -> None:
+        self.offset_s = float(offset_s)
+
+    def now(self) -> datetime:
+        """System time + ``offset_s`` (aware UTC)."""
+        return datetime.now(UTC) + timedelta(seconds=self.offset_s)
+
+
 def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
@@ -87,18 +112,33 @@ def iso_utc(dt: datetime) -> str:
 
 
 def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
-    """:class:`OffsetClock` at ``ALBMTLS_NOW`` when set, else :class:`SystemClock`.
+    """:class:`OffsetClock` at ``ALBMTLS_NOW`` when set, else :class:`ShiftedClock` by
+    ``ALBMTLS_CLOCK_OFFSET_S`` when set, else :class:`SystemClock` (module doc).
 
-    Raises ``shared.core.errors.AlbMtlsError`` (``CONFIG_INVALID``) when ``ALBMTLS_NOW`` is not ISO 8601.
+    Raises ``shared.core.errors.AlbMtlsError`` (``CONFIG_INVALID``) when ``ALBMTLS_NOW`` is not ISO
+    8601 or ``ALBMTLS_CLOCK_OFFSET_S`` is not a number.
     """
     env = os.environ if env is None else env
-    raw = env.get("ALBMTLS_NOW")
-    if not raw:
-        return SystemClock()
-    try:
-        return OffsetClock(parse_iso(raw))
-    except ValueError:
-        from shared.core.errors import AlbMtlsError, Code
+    raw = env.get(NOW_ENV)
+    if raw:
+        try:
+            return OffsetClock(parse_iso(raw))
+        except ValueError:
+            raise _config_error(NOW_ENV, f"{NOW_ENV}={raw!r} is not an ISO 8601 time; use e.g. "
+                                "2026-12-20T00:00:00Z") from None
+    raw = env.get(OFFSET_ENV)
+    if raw:
+        try:
+            offset = float(raw)
+        except ValueError:
+            raise _config_error(OFFSET_ENV, f"{OFFSET_ENV}={raw!r} is not a number of seconds") from None
+        if offset == offset and abs(offset) < 1e11:   # not NaN, within datetime's range
+            return ShiftedClock(offset)
+        raise _config_error(OFFSET_ENV, f"{OFFSET_ENV}={raw!r} is out of range")
+    return SystemClock()
 
-        raise AlbMtlsError(Code.CONFIG_INVALID, f"ALBMTLS_NOW={raw!r} is not an ISO 8601 time; use e.g. "
-                           "2026-12-20T00:00:00Z", field="ALBMTLS_NOW") from None
+
+def _config_error(name: str, message: str) -> Exception:
+    from shared.core.errors import AlbMtlsError, Code
+
+    return AlbMtlsError(Code.CONFIG_INVALID, message, field=name)

@@ -38,11 +38,12 @@ from shared.core import logs
 from shared.core.clock import Clock, clock_from_env
 from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.policy.ids import client_token
-from shared.adapters.retry import STATS, Deadline, RateLimiter, RetryStats, call, limiter_for
+from shared.adapters.retry import STATS, RateLimiter, RetryStats, call, limiter_for
 from shared.core.settings import Settings
+from shared.core.wait import Deadline, Waiter
 from shared.policy.validation import decode
 
-__all__ = ["fc_handler", "StepContext", "failed_result", "run_local"]
+__all__ = ["fc_handler", "StepContext", "failed_result"]
 
 InT = TypeVar("InT")
 T = TypeVar("T")
@@ -55,7 +56,8 @@ class StepContext(Generic[InT]):
     Attributes: ``step`` (function name, e.g. ``"enable_mutual_auth"``), ``settings``, ``clock``,
     ``logger`` (JSON, redacting), ``deadline`` (monotonic budget of this invocation),
     ``request_id`` (FC request id, or ``local-…``), ``execution_name`` (from the input, may be
-    ``None``), ``fc_context`` (the raw FC context or ``None``).
+    ``None``), ``fc_context`` (the raw FC context or ``None``), ``waiter`` (sleep and monotonic
+    time for every poll loop: ``ctx.waiter.poll``).
     """
 
     step: str
@@ -66,6 +68,7 @@ class StepContext(Generic[InT]):
     request_id: str
     execution_name: str | None = None
     fc_context: Any = None
+    waiter: Waiter = field(default_factory=Waiter, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
     #: rotate step's share of the PCA quota (``shared.steps.rotate``)
@@ -141,7 +144,7 @@ def _where(exc: BaseException) -> list[str]:
 
 def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]], Any], *, step: str,
                settings: Settings | Callable[[], Settings] | None = None,
-               clock: Clock | None = None) -> Callable[..., bytes]:
+               clock: Clock | None = None, waiter: Waiter | None = None) -> Callable[..., bytes]:
     """Build the FC entry point ``handler(event, context) -> bytes`` for one step.
 
     Parameters
@@ -150,7 +153,8 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
     use_case: ``(inp, ctx) -> Struct | dict``; may raise ``AlbMtlsError``/``TransientError``.
     step: the step name put on every log line and into ``ClientToken``s.
     settings: fixed settings or a factory; default ``Settings.load()`` at each invocation.
-    clock: default ``clock_from_env()`` (``ALBMTLS_NOW`` aware).
+    clock: default ``clock_from_env()`` at each invocation (``ALBMTLS_NOW``, ``ALBMTLS_CLOCK_OFFSET_S``).
+    waiter: sleep and monotonic time of the step's waits and deadline (default the real ones).
 
     Returns
     -------
@@ -171,14 +175,15 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
             try:
                 s = settings() if callable(settings) else (settings or Settings.load())
                 clk = clock or clock_from_env()
+                wt = waiter or Waiter()
                 inp = decode(input_type, event)
                 s = _with_input_region(s, inp)
                 ctx: StepContext[InT] = StepContext(
                     step=step, settings=s, clock=clk, logger=log,
                     deadline=Deadline.from_context(context, margin_ms=s.deadline_margin_ms,
-                                                   default_ms=s.default_deadline_ms),
+                                                   default_ms=s.default_deadline_ms, monotonic=wt.monotonic),
                     request_id=request_id, execution_name=getattr(inp, "execution_name", None),
-                    fc_context=context)
+                    fc_context=context, waiter=wt)
                 out = _to_output(use_case(inp, ctx))
                 out.setdefault("attempt", _next_attempt(inp))
                 encoded = msgspec.json.encode(out)
@@ -213,7 +218,3 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
     handler.use_case = use_case  # type: ignore[attr-defined]
     return handler
 
-
-def run_local(handler: Callable[..., bytes], event: Any, context: Any = None) -> dict[str, Any]:
-    """Invoke ``handler`` in-process and decode its JSON result (tests, the local flow runner)."""
-    return msgspec.json.decode(handler(event, context))

@@ -9,7 +9,6 @@ a re-call finds the record and makes zero writes).
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 from shared.adapters import alidns
@@ -130,13 +129,11 @@ def query_cname(servers: list[tuple[str, int]], fqdn: str, *, timeout: float = Q
 
 
 def _wait_propagated(ctx: Any, servers: list[tuple[str, int]], fqdn: str, target: str) -> bool:
-    end = time.monotonic() + max(0.0, min(PROPAGATION_SLICE_S, ctx.deadline.remaining() - QUERY_TIMEOUT_S - 1))
-    while True:
-        if query_cname(servers, fqdn) == target:
-            return True
-        if time.monotonic() + POLL_S >= end:
-            return False
-        time.sleep(POLL_S)
+    """Ask ``servers`` every :data:`POLL_S` until they answer ``fqdn CNAME target``, for at most
+    :data:`PROPAGATION_SLICE_S` (and never so long that the result misses ``ctx.deadline``)."""
+    budget = ctx.deadline.slice(max(0.0, min(PROPAGATION_SLICE_S, ctx.deadline.remaining() - QUERY_TIMEOUT_S - 1)))
+    _, ok = ctx.waiter.poll(lambda: query_cname(servers, fqdn), lambda got: got == target, budget, interval=POLL_S)
+    return ok
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ Read-only: ``writes`` is always 0.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from shared.adapters import alb
@@ -80,23 +79,25 @@ def _observe(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, He
 
 
 def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
-    slice_end = time.monotonic() + max(0.0, min(HEALTH_SLICE_S, ctx.deadline.remaining() - 8.0))
-    unhealthy_since: float | None = None
-    while True:
-        round_start = time.monotonic()
-        state, result = _observe(ctx, listener, expected)
-        now = time.monotonic()
-        if state == "healthy":
-            return state, result
-        if state == "unhealthy":
-            unhealthy_since = unhealthy_since or now
-            if now - unhealthy_since >= UNHEALTHY_GRACE_S:
-                return state, result
-        else:
-            unhealthy_since = None
-        if round_start + POLL_S >= slice_end:
-            return state, result
-        time.sleep(max(0.0, round_start + POLL_S - now))   # rounds start POLL_S apart (reads count)
+    """Observe every :data:`POLL_S` for at most :data:`HEALTH_SLICE_S` (8 s kept for the probe)
+    until ``healthy``, or ``unhealthy`` for :data:`UNHEALTHY_GRACE_S` in a row."""
+    budget = ctx.deadline.slice(max(0.0, min(HEALTH_SLICE_S, ctx.deadline.remaining() - 8.0)))
+    unhealthy_since: list[float] = []
+
+    def settled(obs: tuple[State, HealthResult]) -> bool:
+        if obs[0] == "healthy":
+            return True
+        if obs[0] != "unhealthy":
+            unhealthy_since.clear()
+            return False
+        now = ctx.waiter.monotonic()
+        if not unhealthy_since:
+            unhealthy_since.append(now)
+        return now - unhealthy_since[0] >= UNHEALTHY_GRACE_S
+
+    (state, result), _ = ctx.waiter.poll(lambda: _observe(ctx, listener, expected), settled, budget,
+                                         interval=POLL_S)
+    return state, result
 
 
 # ---------------------------------------------------------------------------------------------

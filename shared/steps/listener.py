@@ -26,11 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -42,14 +41,14 @@ from shared.policy.ids import CertificateId, alb_ca_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.entry.handler import StepContext
-    from shared.adapters.retry import Deadline
+    from shared.core.wait import Deadline
 
 __all__ = [
     "run", "plan_listener", "DesiredListener", "ListenerPlan", "desired_xff", "covers", "choose_certificate",
     "check_not_expiring", "observe_server_certificate", "ServerCertificateState", "observe_server_group",
     "ServerGroupState", "EnableMutualAuthResult", "ServerCertificateInfo", "ServerGroupInfo",
     "EXPIRY_GUARD", "WAIT_SLICE_S", "listener_result", "desired_listener", "server_group_error",
-    "ensure_server_certificate", "ensure_server_group", "poll", "wait_budget", "LISTENER_FIELDS", "refuse_stopped",
+    "ensure_server_certificate", "ensure_server_group", "wait_budget", "LISTENER_FIELDS", "refuse_stopped",
 ]
 
 #: A server certificate ending sooner than this is refused (``SERVER_CERT_EXPIRING``).
@@ -58,8 +57,8 @@ EXPIRY_GUARD = timedelta(days=7)
 WAIT_SLICE_S = 20.0
 #: Time kept free after waiting for the read-back calls and the result (s).
 _RESERVE_S = 1.5
-
-T = TypeVar("T")
+#: ALB job polls: first after 0.1 s, the gap doubling up to 0.5 s (a job's end is seen ≤ 0.5 s late).
+_POLL = {"first_delay": 0.1, "interval": 0.5}
 
 # =============================================================================================
 # pure decisions
@@ -257,29 +256,6 @@ def wait_budget(ctx: StepContext) -> Deadline:
     """This invocation's waiting budget: at most :data:`WAIT_SLICE_S` s, and never so long that
     the read-back after it cannot finish before ``ctx.deadline``."""
     return ctx.deadline.slice(max(0.0, min(WAIT_SLICE_S, ctx.deadline.remaining() - _RESERVE_S)))
-
-
-def poll(probe: Callable[[], T | None], budget: Deadline, *, first_delay: float = 0.1,
-         max_delay: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-         monotonic: Callable[[], float] = time.monotonic) -> T | None:
-    """Call ``probe`` until it returns non-``None`` or ``budget`` is spent (then ``None``). Always
-    probes once.
-
-    Probes *start* ``first_delay`` apart, the interval doubling up to ``max_delay`` seconds; a
-    probe's own round trip counts towards the interval (only the rest is slept), so a job that
-    ends is seen at most one interval (≤ ``max_delay``) after its end, however slow the API.
-    """
-    delay = first_delay
-    while True:
-        started = monotonic()
-        got = probe()
-        if got is not None:
-            return got
-        left = budget.remaining()
-        if left <= 0.0:
-            return None
-        sleep(min(max(0.0, delay - (monotonic() - started)), left))
-        delay = min(delay * 2, max_delay)
 
 
 # =============================================================================================
@@ -529,12 +505,11 @@ def observe_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBala
     return ServerGroupState(group, tuple(s for s in spec.servers if (s.server_id, s.port) not in have))
 
 
-def _group_available(ctx: StepContext, sg_id: str) -> Callable[[], alb.ServerGroup | None]:
-    def probe() -> alb.ServerGroup | None:
-        g = alb.get_server_group(ctx, sg_id)
-        return g if g is not None and g.status == "Available" else None
-
-    return probe
+def _wait_group_available(ctx: StepContext, sg_id: str, budget: Deadline) -> bool:
+    """Poll ``GetServerGroup`` (``ListServerGroups``) until the group is ``Available`` or ``budget`` ends."""
+    _, ok = ctx.waiter.poll(lambda: alb.get_server_group(ctx, sg_id),
+                            lambda g: g is not None and g.status == "Available", budget, **_POLL)
+    return ok
 
 
 def server_group_error(err: AlbMtlsError) -> AlbMtlsError:
@@ -573,7 +548,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
         ctx.logger.info("server group created", extra={"server_group_id": sg_id, "job_id": got[1]})
     else:
         sg_id = state.group.id
-    if (state.group is None or state.group.status != "Available") and poll(_group_available(ctx, sg_id), budget) is None:
+    if (state.group is None or state.group.status != "Available") and not _wait_group_available(ctx, sg_id, budget):
         return sg_id, writes, False, created, 0
     if not state.missing:
         return sg_id, writes, True, created, 0
@@ -585,7 +560,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
         raise server_group_error(err) from None
     writes += 1
     ctx.logger.info("servers added", extra={"server_group_id": sg_id, "count": len(missing), "job_id": job})
-    ready = poll(_group_available(ctx, sg_id), budget) is not None
+    ready = _wait_group_available(ctx, sg_id, budget)
     return sg_id, writes, ready, created, len(missing)
 
 
@@ -638,12 +613,12 @@ def refuse_stopped(existing: alb.Listener | None) -> None:
                            "(StartListener, or in the console) and run again", field="listener_port")
 
 
-def _running(ctx: StepContext, listener_id: str) -> Callable[[], alb.Listener | None]:
-    def probe() -> alb.Listener | None:
-        lst = alb.get_listener(ctx, listener_id)
-        return lst if lst.status in ("Running", "Stopped") else None
-
-    return probe
+def _wait_running(ctx: StepContext, listener_id: str, budget: Deadline) -> alb.Listener | None:
+    """Poll ``GetListenerAttribute`` until the listener's job is done (``Running``/``Stopped``);
+    ``None`` when ``budget`` ends first."""
+    lst, ok = ctx.waiter.poll(lambda: alb.get_listener(ctx, listener_id),
+                              lambda x: x.status in ("Running", "Stopped"), budget, **_POLL)
+    return lst if ok else None
 
 
 def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
@@ -698,7 +673,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     listener_id = existing.id if existing else None
     job_id: str | None = None
     if plan.action == "update" and existing is not None and existing.status != "Running":
-        fresh = poll(_running(ctx, existing.id), budget)  # a job still runs: wait, then plan on what it left
+        fresh = _wait_running(ctx, existing.id, budget)  # a job still runs: wait, then plan on what it left
         if fresh is None:
             return pending(f"listener {existing.id} to be Running before the update", plan.action)
         existing = fresh
@@ -717,7 +692,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     assert listener_id is not None
 
     # -- wait + read back ---------------------------------------------------------------------
-    lst = poll(_running(ctx, listener_id), budget)
+    lst = _wait_running(ctx, listener_id, budget)
     if lst is None:
         return pending(f"listener {listener_id} to be Running", plan.action)
     if lst.status == "Stopped":

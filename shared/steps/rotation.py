@@ -8,10 +8,10 @@
   ``albmtls-rotate`` executions with the items — named from the date (``rotate-<prefix>-<yyyymmdd>``,
   ``-2``, ``-3`` … per 100 items) so a second firing the same day starts nothing new.
 * :func:`start_scan` / :func:`certificate_report` — the same, for the HTTP API and the CLI.
-* :class:`TargetClock` — *the one place* that says what "now" is for rotation: ``ALBMTLS_NOW`` when
-  set, else on the local target the local cloud's own clock (``GET {admin}/clock`` of the
-  endpoints file, so ``albmtls rotate --now`` moves every function's time with the cloud's), else
-  the system clock.
+
+Time comes from the invocation's clock (``ctx.clock``; ``shared.core.clock.clock_from_env`` for
+:func:`start_scan` / :func:`certificate_report`): on the local cloud the FC invoker gives every
+function the cloud's time, so ``albmtls rotate --now`` moves them all.
 
 Nothing here writes to a product: the scan only reads and starts executions (CloudFlow).
 """
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.request
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -37,7 +35,7 @@ from shared.core.errors import AlbMtlsError, Code, invalid_input
 from shared.policy.validation import pattern
 
 __all__ = [
-    "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS", "TargetClock", "TARGET_CLOCK",
+    "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS",
     "ScanPolicy", "ScanEvent", "RotateItem", "Verdict", "decide_certificate", "meta_secret_name",
     "SupersededEntry", "read_meta", "retire_due", "ScanResult", "scan", "rotation_execution_name",
     "start_scan", "certificate_report", "make_context",
@@ -56,57 +54,6 @@ SCAN_QPS_MARGIN = 0.95              # the scan paces PCA calls at 95 % of the qu
 META_CACHE = 256                    # (listener, cn) metas kept during a scan: bounded memory
 MAX_WARNED_LISTENERS = 100          # listeners whose server certificate is checked per scan
 RevokeOld = Literal["never", "after_grace", "immediately"]
-
-
-# ---------------------------------------------------------------------------------------------
-# time
-# ---------------------------------------------------------------------------------------------
-class TargetClock:
-    """"Now" for rotation (module doc). ``ALBMTLS_NOW`` → :class:`shared.core.clock.OffsetClock` semantics;
-    local target with an endpoints file naming ``admin`` → the local cloud's clock (its offset is
-    re-read at most every ``refresh_s``); otherwise the system clock."""
-
-    def __init__(self, refresh_s: float = 0.0) -> None:
-        self.refresh_s = refresh_s
-        self._offset: float | None = None
-        self._read_at = 0.0
-        self._source: str | None = None
-
-    def _admin_url(self) -> str | None:
-        if os.environ.get("ALBMTLS_TARGET", "local" if os.environ.get("ALBMTLS_ENDPOINTS_FILE") else "cloud") != "local":
-            return None
-        path = os.environ.get("ALBMTLS_ENDPOINTS_FILE")
-        if not path:
-            return None
-        try:
-            with open(path) as f:
-                admin = json.load(f).get("admin")
-        except (OSError, ValueError):
-            return None
-        return admin.rstrip("/") if isinstance(admin, str) and admin.startswith("http://127.") else None
-
-    def now(self) -> datetime:
-        raw = os.environ.get("ALBMTLS_NOW")
-        if raw:
-            from shared.core.clock import clock_from_env
-            if self._source != raw:
-                self._source, self._env_clock = raw, clock_from_env()
-            return self._env_clock.now()
-        mono = time.monotonic()
-        if self._offset is None or mono - self._read_at > self.refresh_s:
-            url = self._admin_url()
-            offset = 0.0
-            if url:
-                try:
-                    with urllib.request.urlopen(url + "/clock", timeout=5) as resp:  # noqa: S310 - 127.0.0.1 only
-                        offset = parse_iso(json.load(resp)["now"]).timestamp() - time.time()
-                except (OSError, ValueError, KeyError):
-                    offset = 0.0
-            self._offset, self._read_at = offset, mono
-        return datetime.fromtimestamp(time.time() + self._offset, tz=UTC)
-
-
-TARGET_CLOCK = TargetClock()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,11 +482,13 @@ def scan(event: ScanEvent, ctx: Any) -> ScanResult:
 # entry points for the HTTP API and the CLI
 # ---------------------------------------------------------------------------------------------
 def make_context(settings: Any, step: str, *, deadline_s: float = 900.0) -> Any:
-    """A :class:`shared.entry.handler.StepContext` outside FC (HTTP API, CLI): the target clock."""
+    """A :class:`shared.entry.handler.StepContext` outside a step function (HTTP API, CLI); its clock
+    is ``clock_from_env()``, as a step function's."""
     from shared.core import logs
+    from shared.core.clock import clock_from_env
+    from shared.core.wait import Deadline
     from shared.entry.handler import StepContext
-    from shared.adapters.retry import Deadline
-    return StepContext(step=step, settings=settings, clock=TARGET_CLOCK, logger=logs.get_logger(step),
+    return StepContext(step=step, settings=settings, clock=clock_from_env(), logger=logs.get_logger(step),
                        deadline=Deadline(deadline_s), request_id=f"local-{uuid.uuid4().hex}")
 
 

@@ -39,8 +39,10 @@ def rotate(settings, **policy):
 
 
 def status_of(settings, identifier: str) -> str:
+    from localruntime.fc import local_time
     from shared.steps.rotation import certificate_report
-    rep = certificate_report(settings)
+    with local_time():                      # the local cloud's time, as albmtls status runs it
+        rep = certificate_report(settings)
     [row] = [r for r in rep["certificates"] if r["identifier"] == identifier]
     return row["state"]
 

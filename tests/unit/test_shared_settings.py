@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.clients import SDK_MODULES, cloud_endpoint, get_client, make_client
-from shared.core.clock import FixedClock, OffsetClock, SystemClock, clock_from_env, iso_utc, parse_iso
+from shared.core.clock import FixedClock, OffsetClock, ShiftedClock, SystemClock, clock_from_env, iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.settings import Settings, retries_enabled
 
@@ -161,3 +161,26 @@ def test_clock_from_env():
     with pytest.raises(AlbMtlsError) as info:
         clock_from_env({"ALBMTLS_NOW": "next tuesday"})
     assert info.value.code == Code.CONFIG_INVALID
+
+
+@pytest.mark.parametrize(("env", "kind", "ahead_s"), [
+    ({}, SystemClock, 0),
+    ({"ALBMTLS_CLOCK_OFFSET_S": "86400"}, ShiftedClock, 86400),
+    ({"ALBMTLS_CLOCK_OFFSET_S": "-3600.5"}, ShiftedClock, -3600.5),
+    ({"ALBMTLS_CLOCK_OFFSET_S": ""}, SystemClock, 0),
+    # an explicit ALBMTLS_NOW wins over the local runtime's offset
+    ({"ALBMTLS_NOW": "2026-12-20T00:00:00Z", "ALBMTLS_CLOCK_OFFSET_S": "86400"}, OffsetClock, None),
+])
+def test_clock_from_env_offset(env, kind, ahead_s):
+    c = clock_from_env(env)
+    assert type(c) is kind
+    if ahead_s is not None:
+        delta = (c.now() - datetime.now(UTC)).total_seconds()
+        assert abs(delta - ahead_s) < 5
+
+
+@pytest.mark.parametrize("raw", ["soon", "nan", "1e300"])
+def test_clock_offset_must_be_a_number(raw):
+    with pytest.raises(AlbMtlsError) as info:
+        clock_from_env({"ALBMTLS_CLOCK_OFFSET_S": raw})
+    assert info.value.code == Code.CONFIG_INVALID and info.value.field == "ALBMTLS_CLOCK_OFFSET_S"
