@@ -82,7 +82,7 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     # + alb/cas: the scan reads the listeners' CA and server certificate ends (shared.steps.rotation)
     "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
     # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.steps.rotation)
-    "retire_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
+    "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
     # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation
     "provision_api": ("fnf", "alb", "cas", "kms", "pca"),
 }

@@ -1,4 +1,4 @@
-"""The rotate flow's per-certificate step (FC ``albmtls-retire-client-cert``), two modes:
+"""The rotate flow's per-certificate step (FC ``albmtls-renew-client-cert``; it mostly renews), two modes:
 
 * ``renew`` — replace a due certificate: same CN, SANs, profile, days and sub-CA as its meta, a new
   key (``issue_for_client(force=True, previous=<old identifier>)``: the PFX, password and meta
@@ -35,7 +35,7 @@ from shared.steps.rotation import (
 
 __all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
 
-STEP = "retire_client_cert"
+STEP = "renew_client_cert"
 
 
 class RotatePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -247,7 +247,7 @@ def quota_share(ctx: Any) -> Any:
 
 
 def run(event: RotateEvent, ctx: Any) -> RotateResult:
-    """The ``albmtls-retire-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
+    """The ``albmtls-renew-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
     whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``.
     PCA calls keep to this invocation's share of the quota (:func:`quota_share`)."""
     ctx = quota_share(ctx)

@@ -21,7 +21,7 @@ FUNCTIONS = {
     "albmtls-create-cname": "create_cname",
     "albmtls-health-check": "health_check",
     "albmtls-rotation-scan": "rotation_scan",
-    "albmtls-retire-client-cert": "retire_client_cert",
+    "albmtls-renew-client-cert": "renew_client_cert",
     "albmtls-provision-api": "provision_api",
 }
 REVERSE_PREFIX = {"alb": "alb", "yundun-cert": "pca", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
@@ -105,7 +105,7 @@ def make_repo(root: Path) -> Path:
         "albmtls-preflight", "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
         "albmtls-create-cname", "albmtls-health-check"]))
     (root / "workflows" / "rotate.yaml").write_text(_flow("albmtls-rotate", [
-        "albmtls-issue-client-cert", "albmtls-retire-client-cert"]))
+        "albmtls-issue-client-cert", "albmtls-renew-client-cert"]))
     (root / "workflows" / "examples" / "provision-input.json").write_text("{}")
     return root
 

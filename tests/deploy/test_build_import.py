@@ -145,8 +145,8 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
         if fn not in ("provision_api", "rotation_scan"):
             err = res["answers"][0]
             assert err["status"] == "failed" and err["error"]["code"] == "INVALID_INPUT", (fn, err)
-            # the provision steps name the bad port; retire_client_cert (another event shape) names `input`
-            assert err["error"].get("field") == ("input" if fn == "retire_client_cert" else "input.listener_port"), (fn, err)
+            # the provision steps name the bad port; renew_client_cert (another event shape) names `input`
+            assert err["error"].get("field") == ("input" if fn == "renew_client_cert" else "input.listener_port"), (fn, err)
 
     pre = results["preflight"]["answers"][1]
     assert pre["status"] == "ok", pre

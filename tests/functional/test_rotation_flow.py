@@ -125,7 +125,7 @@ def test_retire_never_revokes_the_current_certificate(live_cloud, invoke, issued
     ev = {"mode": "retire", "policy": {"revoke_old": "immediately"},
           "item": {"action": "retire", "listener_key": issued["pfx_secret"].split("/")[1], "common_name": "alice",
                    "identifier": issued["identifier"], "serial": issued["serial"]}}
-    res = invoke("albmtls-retire-client-cert", ev)
+    res = invoke("albmtls-renew-client-cert", ev)
     assert res["status"] == "ok" and res["action"] == "kept" and res["reason"] == "current_certificate"
     assert live_cloud.store.get("pca.client", issued["identifier"])["Status"] == "ISSUE"
 

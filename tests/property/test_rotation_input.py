@@ -1,6 +1,6 @@
 """Bad input to the rotation functions (hypothesis): the ``rotation_scan`` timer event
 (``{triggerTime, triggerName, payload}`` with the payload as JSON text — arbitrary, broken, not JSON,
-not an object, wrong field types and ranges) and the ``retire_client_cert`` event in both modes. Always
+not an object, wrong field types and ranges) and the ``renew_client_cert`` event in both modes. Always
 a clear error code naming the field, never an unhandled exception, never a write."""
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def test_rotation_scan_refuses_bad_timer_events_without_writes(live_cloud):
     _no_writes(live_cloud, mark)
 
 
-# -- the retire_client_cert event (renew and retire) ------------------------------------------------
+# -- the renew_client_cert event (renew and retire) ------------------------------------------------
 ITEM = {"action": "renew", "listener_key": "alb-demostd000000000001-443", "common_name": "alice",
         "identifier": "albmtls-test-identifier", "serial": "0a1b2c", "not_after": "2026-02-01T00:00:00Z"}
 BAD_ROTATE = {
@@ -173,8 +173,8 @@ def _rotate_valid(raw) -> bool:
         return False
 
 
-def test_retire_client_cert_refuses_bad_events_without_writes(live_cloud):
-    handler = importlib.import_module("functions.retire_client_cert.index").handler
+def test_renew_client_cert_refuses_bad_events_without_writes(live_cloud):
+    handler = importlib.import_module("functions.renew_client_cert.index").handler
     mark = live_cloud.store.last_call_n()
 
     @PROPS
@@ -207,7 +207,7 @@ def test_retire_client_cert_refuses_bad_events_without_writes(live_cloud):
 def test_a_well_formed_renew_of_an_unknown_certificate_is_refused_by_name(live_cloud):
     """The well-formed case the property above accepts either way, pinned: no meta → SECRET_NOT_FOUND
     naming ``item`` (renew), ``kept`` / ``no_metadata`` (retire); no writes."""
-    handler = importlib.import_module("functions.retire_client_cert.index").handler
+    handler = importlib.import_module("functions.renew_client_cert.index").handler
     mark = live_cloud.store.last_call_n()
     out = json.loads(handler(json.dumps({"mode": "renew", "item": ITEM}).encode()))
     assert out["status"] == "failed" and out["error"]["code"] == "SECRET_NOT_FOUND" and out["error"]["field"] == "item"
