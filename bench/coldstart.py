@@ -40,13 +40,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from shared.core.products import PRODUCTS
+
 REPO = Path(__file__).resolve().parent.parent
 
-SDK_MODULES = {
-    "alb": "alibabacloud_alb20200616.client", "cas": "alibabacloud_cas20200407.client",
-    "pca": "alibabacloud_cas20200630.client", "alidns": "alibabacloud_alidns20150109.client",
-    "kms": "alibabacloud_kms20160120.client", "fnf": "alibabacloud_fnf20190315.client",
-}
+#: product → the SDK module holding its ``Client`` (the product registry, ``shared.core.products``)
+SDK_MODULES = {k: p.sdk_client_module for k, p in PRODUCTS.items()}
 
 #: Top-level packages of the Alibaba Cloud SDKs and their runtime (a handler import loads none).
 SDK_PACKAGES = ("alibabacloud_", "darabonba", "Tea")

@@ -37,7 +37,8 @@ uses the union of declared and detected, and ``albmtls check-deploy`` reports a 
 that is not declared (so the table stays true). ``build/manifest.json`` records what went where.
 
 Stdlib only (plus ``packaging`` when importable, else pip's vendored copy) so that Serverless
-Devs' ``pre-deploy`` action can run it with any ``python3``.
+Devs' ``pre-deploy`` action can run it with any ``python3``; the product list comes from
+``shared.core.products`` (stdlib only too).
 """
 from __future__ import annotations
 
@@ -54,20 +55,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__" and not __package__:
+    # Run as a file (`python3 deploy/build.py`, s.yaml's pre-deploy action): the import root is
+    # the repository, not deploy/ (which Python put first on the path).
+    sys.path[0] = str(ROOT)
+
+from shared.core.products import PRODUCTS  # noqa: E402 - after the import root is set
 
 TARGET_PLATFORM = "manylinux2014_x86_64"
 TARGET_PYTHON = "3.12"
 TARGET_IMPL = "cp"
 
-#: product → SDK distribution (PEP 503 normalised)
-PRODUCT_SDKS: dict[str, str] = {
-    "alb": "alibabacloud-alb20200616",
-    "cas": "alibabacloud-cas20200407",
-    "pca": "alibabacloud-cas20200630",
-    "alidns": "alibabacloud-alidns20150109",
-    "kms": "alibabacloud-kms20160120",
-    "fnf": "alibabacloud-fnf20190315",
-}
+#: product → SDK distribution (PEP 503 normalised), from the product registry
+PRODUCT_SDKS: dict[str, str] = {k: p.sdk_distribution for k, p in PRODUCTS.items()}
 #: every function that talks to any product needs these (shared.adapters.clients builds the clients)
 CLIENT_BASE = ("alibabacloud-tea-openapi", "alibabacloud-credentials")
 

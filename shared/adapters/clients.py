@@ -19,21 +19,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import AlbMtlsError, Code
+from shared.core.products import PRODUCTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.core.settings import Settings
 
 __all__ = ["make_client", "get_client", "cloud_endpoint", "sdk_module", "clear_cache", "SDK_MODULES"]
 
-#: product → the official SDK package (its ``.client`` module holds ``Client``)
-SDK_MODULES: dict[str, str] = {
-    "alb": "alibabacloud_alb20200616",
-    "cas": "alibabacloud_cas20200407",
-    "pca": "alibabacloud_cas20200630",
-    "alidns": "alibabacloud_alidns20150109",
-    "kms": "alibabacloud_kms20160120",
-    "fnf": "alibabacloud_fnf20190315",
-}
+#: product → the official SDK package (its ``.client`` module holds ``Client``), from the registry
+SDK_MODULES: dict[str, str] = {k: p.sdk_package for k, p in PRODUCTS.items()}
 
 # Regions the CAS SDKs (2020-04-07 and 2020-06-30) map to the central endpoint cas.aliyuncs.com
 # (copied from their client endpoint maps; checked by tests against the installed SDKs).

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.core.errors import AlbMtlsError, TransientError, is_sdk_exception, map_sdk_error
+from shared.core.products import PRODUCTS
 from shared.core.settings import retries_enabled
 from shared.core.wait import Deadline, DeadlineExceeded, Monotonic, Sleep
 
@@ -140,8 +141,9 @@ class RateLimiter:
 _limiters: dict[tuple[str, float], RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
-#: Documented per-product quotas (requests/s) applied by default; others are unlimited.
-DEFAULT_QPS: dict[str, float] = {"pca": 10.0, "cas": 10.0}
+#: Documented per-product quotas (requests/s) applied by default (``shared.core.products``); others
+#: are unlimited.
+DEFAULT_QPS: dict[str, float] = {k: p.qps for k, p in PRODUCTS.items() if p.qps}
 
 
 def limiter_for(product: str, qps: float | None = None) -> RateLimiter | None:

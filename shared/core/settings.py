@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shared.core.errors import AlbMtlsError, Code
+from shared.core.products import PRODUCT_KEYS
 
-__all__ = ["Settings", "PRODUCTS", "Product", "retries_enabled"]
+__all__ = ["Settings", "PRODUCTS", "retries_enabled"]
 
-Product = Literal["alb", "cas", "pca", "alidns", "kms", "fnf"]
-PRODUCTS: tuple[str, ...] = ("alb", "cas", "pca", "alidns", "kms", "fnf")
+#: product keys with an endpoint setting (``shared.core.products``)
+PRODUCTS: tuple[str, ...] = PRODUCT_KEYS
 
 _REGION_ENV = ("ALBMTLS_REGION", "ALIBABA_CLOUD_REGION", "ALIBABA_CLOUD_REGION_ID", "FC_REGION")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")

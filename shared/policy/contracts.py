@@ -27,7 +27,7 @@ from msgspec import Meta, Struct, field
 from msgspec.structs import force_setattr
 
 from shared.core.errors import Code, InvalidInputError
-from shared.policy.ids import CertificateId, listener_key
+from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
 from shared.policy.validation import pattern
 
 __all__ = [
@@ -275,7 +275,7 @@ class ProvisionInput(_Input, kw_only=True):
             if c.common_name in seen:
                 raise InvalidInputError(f"clients[{i}].common_name", f"common name {c.common_name!r} is listed twice")
             seen.add(c.common_name)
-            if len(self.secret_name(c.common_name, "password")) > SECRET_NAME_MAX:
+            if len(self.secrets(c.common_name).password) > SECRET_NAME_MAX:
                 raise InvalidInputError(f"clients[{i}].common_name", f"the secret names built from secret_prefix, "
                                         f"the listener and this common name exceed {SECRET_NAME_MAX} characters; "
                                         "shorten secret_prefix or the common name")
@@ -296,9 +296,9 @@ class ProvisionInput(_Input, kw_only=True):
         """``ca_identifier`` parsed (normally a PCA Identifier)."""
         return CertificateId.parse(self.ca_identifier, field="ca_identifier")
 
-    def secret_name(self, common_name: str, kind: Literal["pfx", "password"]) -> str:
-        """KMS secret name ``<secret_prefix>/<listener key>/<common_name>/<kind>``."""
-        return f"{self.secret_prefix}/{self.listener_key}/{common_name}/{kind}"
+    def secrets(self, common_name: str) -> SecretNames:
+        """The KMS secret names of client ``common_name`` (``shared.policy.ids.secret_names``)."""
+        return secret_names(self.secret_prefix, self.listener_key, common_name)
 
 
 class StepEvent(_Input, kw_only=True):

@@ -24,7 +24,11 @@ from typing import Literal
 
 from shared.core.errors import InvalidInputError
 
-__all__ = ["CertificateId", "alb_ca_id", "client_token", "execution_name", "listener_key"]
+__all__ = ["CertificateId", "SecretNames", "alb_ca_id", "client_token", "execution_name", "listener_key",
+           "secret_names", "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
+
+CUSTOM_ID_PREFIX = "albmtls-"
+CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
 
 _CAS_PLAIN = re.compile(r"^[0-9]{1,19}$")
 _CAS_SITE = re.compile(r"^([0-9]{1,19})-([a-z]{2,}(?:-[a-z0-9]+)+)$")
@@ -136,6 +140,23 @@ def listener_key(load_balancer_id: str, port: int) -> str:
     return f"{load_balancer_id}-{port}"
 
 
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """The KMS secret names of one client certificate (the only place they are built):
+    ``<secret prefix>/<listener key>/<common name>/{pfx,password,meta}`` — the PKCS#12, its password,
+    and the non-secret record (``shared.policy.records.CertMeta``)."""
+
+    pfx: str
+    password: str
+    meta: str
+
+
+def secret_names(secret_prefix: str, listener_key: str, common_name: str) -> SecretNames:
+    """:class:`SecretNames` of client ``common_name`` on listener ``listener_key``."""
+    base = f"{secret_prefix}/{listener_key}/{common_name}/"
+    return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta")
+
+
 def client_token(*parts: object) -> str:
     """A deterministic ALB ``ClientToken`` (≤ 64 ASCII chars) from (execution, step, resource, …).
 
@@ -153,3 +174,37 @@ def execution_name(key: str, at: datetime) -> str:
     stamp = at.strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9_-]", "-", key)[: 127 - len(stamp)]
     return f"{safe}-{stamp}"
+
+
+# ---------------------------------------------------------------------------------------------
+# PCA CustomIdentifier of the client certificates this automation issues
+# ---------------------------------------------------------------------------------------------
+def _listener_ref(listener_key: str) -> str:
+    """The listener key itself when it fits the CustomIdentifier, else ``h`` + 16 hex of its hash."""
+    if len(CUSTOM_ID_PREFIX) + len(listener_key) + 13 <= CUSTOM_ID_MAX:
+        return listener_key
+    return "h" + hashlib.sha256(listener_key.encode()).hexdigest()[:16]
+
+
+def custom_identifier(listener_key: str, seed: str, cn: str, n: int = 0) -> str:
+    """``albmtls-<listener key>-<12 hex of sha256(seed, cn[, n])>`` (≤ 64 chars; a listener key too long
+    for that is replaced by ``h<16 hex of its sha256>``). ``seed``: the execution name, or the request
+    id when there is none; ``n`` > 0 after an identifier was taken by a certificate whose key is lost."""
+    raw = f"{seed}\x1f{cn}" + (f"\x1f{n}" if n else "")
+    return f"{CUSTOM_ID_PREFIX}{_listener_ref(listener_key)}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
+
+
+_CUSTOM_ID_RE = re.compile(r"^albmtls-(.+)-([0-9a-f]{12})$")
+
+
+def parse_custom_identifier(value: str | None) -> str | None:
+    """The listener reference (listener key, or ``h<hash>``) of a CustomIdentifier this automation
+    made; ``None`` for anything else. Compare with :func:`custom_identifier_matches_listener`."""
+    m = _CUSTOM_ID_RE.match(value or "")
+    return m.group(1) if m else None
+
+
+def custom_identifier_matches_listener(value: str | None, listener_key: str) -> bool:
+    """True when ``value`` is a CustomIdentifier this automation made for ``listener_key``."""
+    ref = parse_custom_identifier(value)
+    return ref is not None and ref == _listener_ref(listener_key)

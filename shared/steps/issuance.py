@@ -10,9 +10,10 @@ Where things are kept, per client ``cn`` on listener ``<lb>-<port>`` (``inp.secr
 
 * ``<prefix>/<listener>/<cn>/pfx`` — the PKCS#12 (``SecretDataType=binary``: Base64 of the DER);
 * ``<prefix>/<listener>/<cn>/password`` — its password (text), delivered through a separate channel;
-* ``<prefix>/<listener>/<cn>/meta`` — non-secret certificate metadata (compact JSON,
-  :class:`CertMeta`: PCA identifier, serial, validity, fingerprint, profile, days, SANs, CA,
-  renew_before_days, custom identifier), written last, so it marks a complete issuance.
+* ``<prefix>/<listener>/<cn>/meta`` — non-secret certificate metadata (compact JSON, the one record
+  type ``shared.policy.records.CertMeta``: PCA identifier, serial, validity, fingerprint, profile,
+  days, SANs, CA, renew_before_days, custom identifier), written last, so it marks a complete
+  issuance. Names: ``shared.policy.ids.secret_names`` (``inp.secrets(cn)``).
 
 Every version's ``VersionId`` is the certificate serial (lowercase hex), so the three are matched
 by version and a re-run finds what is stored instead of writing again.
@@ -37,8 +38,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import msgspec
-
 from shared.policy import pki
 
 from shared.policy import renewal
@@ -47,72 +46,30 @@ from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc, parse_iso
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.core.errors import AlbMtlsError, Code, TransientError, invalid_input
+from shared.policy.ids import (
+    SecretNames,
+    custom_identifier,
+    custom_identifier_matches_listener,
+    parse_custom_identifier,
+)
+from shared.policy.records import CertMeta, decode_meta, encode_meta
 
 __all__ = [
-    "STEP", "SecretNames", "secret_names", "custom_identifier", "parse_custom_identifier",
-    "custom_identifier_matches_listener", "CertMeta", "CaView", "observe_ca", "preflight_ca", "CurrentCert",
+    "STEP", "custom_identifier", "parse_custom_identifier",
+    "custom_identifier_matches_listener", "CaView", "observe_ca", "preflight_ca", "CurrentCert",
     "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
     "IssueClientCertResult", "run",
 ]
 
 STEP = "issue_client_cert"
-CUSTOM_ID_PREFIX = "albmtls-"
-CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
 MAX_ISSUE_ATTEMPTS = 5             # CustomIdentifier suffixes tried before giving up
 BACKDATE = renewal.DEFAULT_BACKDATE
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated between our clock and the PCA's when checking a new leaf
-META_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------------
 # names and identifiers
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SecretNames:
-    """The KMS secret names of one client: ``pfx``, ``password`` and ``meta``."""
-
-    pfx: str
-    password: str
-    meta: str
-
-
-def secret_names(inp: ProvisionInput, cn: str) -> SecretNames:
-    """``<secret_prefix>/<listener key>/<cn>/{pfx,password,meta}`` for client ``cn`` of ``inp``."""
-    pfx = inp.secret_name(cn, "pfx")
-    return SecretNames(pfx=pfx, password=inp.secret_name(cn, "password"), meta=pfx[: -len("pfx")] + "meta")
-
-
-def _listener_ref(listener_key: str) -> str:
-    """The listener key itself when it fits the CustomIdentifier, else ``h`` + 16 hex of its hash."""
-    if len(CUSTOM_ID_PREFIX) + len(listener_key) + 13 <= CUSTOM_ID_MAX:
-        return listener_key
-    return "h" + hashlib.sha256(listener_key.encode()).hexdigest()[:16]
-
-
-def custom_identifier(listener_key: str, seed: str, cn: str, n: int = 0) -> str:
-    """``albmtls-<listener key>-<12 hex of sha256(seed, cn[, n])>`` (≤ 64 chars; a listener key too long
-    for that is replaced by ``h<16 hex of its sha256>``). ``seed``: the execution name, or the request
-    id when there is none; ``n`` > 0 after an identifier was taken by a certificate whose key is lost."""
-    raw = f"{seed}\x1f{cn}" + (f"\x1f{n}" if n else "")
-    return f"{CUSTOM_ID_PREFIX}{_listener_ref(listener_key)}-{hashlib.sha256(raw.encode()).hexdigest()[:12]}"
-
-
-_CUSTOM_ID_RE = re.compile(r"^albmtls-(.+)-([0-9a-f]{12})$")
-
-
-def parse_custom_identifier(value: str | None) -> str | None:
-    """The listener reference (listener key, or ``h<hash>``) of a CustomIdentifier this automation
-    made; ``None`` for anything else. Compare with :func:`custom_identifier_matches_listener`."""
-    m = _CUSTOM_ID_RE.match(value or "")
-    return m.group(1) if m else None
-
-
-def custom_identifier_matches_listener(value: str | None, listener_key: str) -> bool:
-    """True when ``value`` is a CustomIdentifier this automation made for ``listener_key``."""
-    ref = parse_custom_identifier(value)
-    return ref is not None and ref == _listener_ref(listener_key)
-
-
 def _seed(ctx: Any) -> str:
     return str(ctx.execution_name or ctx.request_id)
 
@@ -120,33 +77,6 @@ def _seed(ctx: Any) -> str:
 def _own_ids(ctx: Any, listener_key: str, cn: str) -> set[str]:
     seed = _seed(ctx)
     return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
-
-
-# ---------------------------------------------------------------------------------------------
-# metadata kept beside the secrets
-# ---------------------------------------------------------------------------------------------
-class CertMeta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Non-secret metadata of the stored certificate (the ``…/meta`` secret, compact JSON).
-    Times ISO 8601 UTC; ``fingerprint_sha256`` lowercase hex; ``sans`` sorted."""
-
-    v: int = META_VERSION
-    common_name: str
-    identifier: str
-    serial: str
-    not_before: str
-    not_after: str
-    fingerprint_sha256: str
-    profile: str
-    days: int
-    sans: tuple[str, ...] = ()
-    ca: str
-    renew_before_days: int | None = None
-    custom_identifier: str | None = None
-    key_algorithm: str | None = None
-    issued_at: str | None = None
-
-    def times(self) -> renewal.CertTimes:
-        return renewal.CertTimes(parse_iso(self.not_before), parse_iso(self.not_after), self.renew_before_days)
 
 
 def _norm_sans(sans: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -299,18 +229,19 @@ def _current_version(ctx: Any, name: str) -> str | None:
     return v.version_id if v is not None else None
 
 
-def observe_client(ctx: Any, inp: ProvisionInput, cn: str) -> CurrentCert:
-    """Read (only) what this automation stored for ``cn``: the meta, pfx and password ``ACSCurrent``
-    versions (``GetSecretValue``; values are discarded) and ``DescribeClientCertificate`` of the
-    stored identifier. Raises ``AlbMtlsError`` on cloud failures (a missing secret is not one)."""
-    names = secret_names(inp, cn)
-    raw = kms_api.get_secret_value(ctx, names.meta, stage=kms_api.CURRENT)
-    meta = None
-    if raw is not None:
-        try:
-            meta = msgspec.json.decode(raw.data, type=CertMeta)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            meta = None   # unreadable: treated as never issued (a new issuance repairs it)
+def read_meta(ctx: Any, name: str) -> CertMeta | None:
+    """The ``ACSCurrent`` record in the ``…/meta`` secret ``name`` (``GetSecretValue``), or ``None``
+    when absent or unreadable (treated as never issued: a new issuance repairs it)."""
+    raw = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
+    return decode_meta(raw.data) if raw is not None else None
+
+
+def observe_client(ctx: Any, names: SecretNames) -> CurrentCert:
+    """Read (only) what this automation stored for one client (``names``): the record, the pfx and
+    password ``ACSCurrent`` versions (``GetSecretValue``; values are discarded) and
+    ``DescribeClientCertificate`` of the recorded identifier — the record is read once. Raises
+    ``AlbMtlsError`` on cloud failures (a missing secret is not one)."""
+    meta = read_meta(ctx, names.meta)
     if meta is None:
         return CurrentCert(names, None, None, None, None)
     cert = pca_api.describe_client_certificate(ctx, meta.identifier)
@@ -372,11 +303,13 @@ def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: da
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class IssueOutcome:
-    """A client's certificate after :func:`issue_for_client`; ``writes`` = mutating calls made."""
+    """A client's certificate after :func:`issue_for_client`; ``writes`` = mutating calls made;
+    ``meta`` = the record its secrets now hold (the one written, or the one observed when reused)."""
 
     result: ClientCertificateResult
     writes: int
     reason: str
+    meta: CertMeta
 
 
 def _result(meta: CertMeta, names: SecretNames, *, reused: bool) -> ClientCertificateResult:
@@ -502,7 +435,7 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
     writes += kms_api.store_version(ctx, names.password, password, serial, data_type="text", tags=tags,
                                     description=f"alb-mtls password of {names.pfx}")
     del password
-    writes += kms_api.store_version(ctx, names.meta, msgspec.json.encode(meta).decode(), serial, data_type="text",
+    writes += kms_api.store_version(ctx, names.meta, encode_meta(meta), serial, data_type="text",
                                     tags=tags, description=f"alb-mtls metadata of {names.pfx} (no secrets)")
     # read back: the current pfx is the one just built, and all three versions agree
     back = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
@@ -549,21 +482,21 @@ def issue_for_client(ctx: Any, inp: ProvisionInput, client: ClientSpec, *, force
     recovery only), DescribeSecret, CreateSecret, PutSecretValue.
     """
     ca = ca or observe_ca(ctx, inp)
-    current = current or observe_client(ctx, inp, client.common_name)
+    current = current or observe_client(ctx, inp.secrets(client.common_name))
     prev_id = previous if isinstance(previous, str) or previous is None else previous.identifier
     now = ctx.clock.now()
     decision = decide(client, current, ca.identifier, now, force=force,
                       own_ids=_own_ids(ctx, inp.listener_key, client.common_name), previous_identifier=prev_id)
     if decision.action == "reuse":
         assert current.meta is not None
-        return IssueOutcome(_result(current.meta, current.names, reused=True), 0, decision.reason)
+        return IssueOutcome(_result(current.meta, current.names, reused=True), 0, decision.reason, current.meta)
     window = ca.window(now, client, index)
     meta, writes = _issue_new(ctx, inp, client, ca, window, current.names)
     ctx.logger.info("client certificate issued", extra={
         "common_name": client.common_name, "identifier": meta.identifier, "serial": meta.serial,
         "fingerprint_sha256": meta.fingerprint_sha256, "not_after": meta.not_after, "reason": decision.reason,
         "writes": writes})
-    return IssueOutcome(_result(meta, current.names, reused=False), writes, decision.reason)
+    return IssueOutcome(_result(meta, current.names, reused=False), writes, decision.reason, meta)
 
 
 def load_client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
@@ -574,7 +507,7 @@ def load_client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]
     Raises ``AlbMtlsError(SECRET_NOT_FOUND)`` when either is missing (never issued, or the versions
     disagree); other ``AlbMtlsError`` on cloud failures.
     """
-    names = secret_names(inp, cn)
+    names = inp.secrets(cn)
     pfx = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
     if pfx is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"no PFX stored in {names.pfx!r} for client {cn!r}; run "
@@ -612,7 +545,7 @@ def run(event: StepEvent, ctx: Any) -> IssueClientCertResult:
     now = ctx.clock.now()
     plans: list[tuple[int, ClientSpec, CurrentCert, Decision]] = []
     for i, client in enumerate(inp.clients):
-        current = observe_client(ctx, inp, client.common_name)
+        current = observe_client(ctx, inp.secrets(client.common_name))
         d = decide(client, current, ca.identifier, now, force=client.force_new,
                    own_ids=_own_ids(ctx, inp.listener_key, client.common_name))
         if d.action == "issue":

@@ -28,10 +28,10 @@ from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc, parse_iso
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
 from shared.core.errors import AlbMtlsError, Code
-from shared.policy.ids import CertificateId
-from shared.steps.rotation import (
-    MetaDoc, RevokeOld, RotateItem, SupersededEntry, meta_secret_name, read_meta, retire_due,
-)
+from shared.policy.ids import CertificateId, SecretNames, secret_names
+from shared.policy.records import CertMeta, SupersededEntry, encode_meta
+from shared.steps.issuance import observe_client, read_meta
+from shared.steps.rotation import RevokeOld, RotateItem, retire_due
 
 __all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
 
@@ -89,8 +89,8 @@ class _Target:
     def ca_id(self) -> CertificateId:
         return CertificateId.parse(self.ca_identifier, field="ca_identifier")
 
-    def secret_name(self, common_name: str, kind: str) -> str:
-        return f"{self.secret_prefix}/{self.listener_key}/{common_name}/{kind}"
+    def secrets(self, common_name: str) -> SecretNames:
+        return secret_names(self.secret_prefix, self.listener_key, common_name)
 
 
 def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) -> tuple[datetime, bool]:
@@ -101,55 +101,53 @@ def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) 
     return old_not_after, False
 
 
-def _mark_superseded(ctx: Any, name: str, raw_meta: str, meta: MetaDoc, old: RotateItem, old_not_after: datetime,
+def _mark_superseded(ctx: Any, names: SecretNames, meta: CertMeta, old: RotateItem, old_not_after: datetime,
                      policy: RotatePolicy, now: datetime) -> tuple[SupersededEntry, int]:
-    """Add ``old`` to the ``supersedes`` list of the current meta (a new version); 0 writes when it
-    is already there. Entries of certificates that have ended are dropped."""
-    for e in meta.supersedes:
-        if e.identifier == old.identifier:
-            return e, 0
+    """Add ``old`` to the ``supersedes`` list of the current record ``meta`` (a new version of the
+    ``…/meta`` secret); 0 writes when it is already there. Entries of certificates that have ended
+    are dropped."""
+    found = meta.superseded(old.identifier)
+    if found is not None:
+        return found, 0
     retire_at, revoke = _retire_after(policy, old_not_after, now)
     entry = SupersededEntry(identifier=old.identifier, serial=old.serial, not_after=iso_utc(old_not_after),
                             superseded_at=iso_utc(now), superseded_by=meta.serial, retire_after=iso_utc(retire_at),
                             revoke=revoke)
-    doc = msgspec.json.decode(raw_meta)
-    keep = [msgspec.to_builtins(e) for e in meta.supersedes if parse_iso(e.not_after) > now]
-    doc["supersedes"] = keep + [msgspec.to_builtins(entry)]
     version = f"{meta.serial}-s{old.serial}"[:64]
-    writes = kms_api.store_version(ctx, name, msgspec.json.encode(doc).decode(), version, data_type="text",
-                                   description=f"alb-mtls metadata of {name[:-len('meta')]}pfx (no secrets)")
+    writes = kms_api.store_version(ctx, names.meta, encode_meta(meta.with_superseded(entry, now)), version,
+                                   data_type="text", description=f"alb-mtls metadata of {names.pfx} (no secrets)")
     return entry, writes
 
 
 def renew(event: RotateEvent, ctx: Any) -> RotateResult:
-    """Mode ``renew`` (module doc). Raises ``AlbMtlsError`` (``SECRET_NOT_FOUND`` when the CN has no
-    meta, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot hold a full lifetime — refused before any
-    write, issuance errors) or ``TransientError``."""
+    """Mode ``renew`` (module doc). The CN's record is read once (with the secrets' versions and the
+    PCA certificate it names) and handed to the issuance. Raises ``AlbMtlsError``
+    (``SECRET_NOT_FOUND`` when the CN has no record, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot
+    hold a full lifetime — refused before any write, issuance errors) or ``TransientError``."""
     from shared.steps.issuance import issue_for_client
     item, policy = event.item, event.policy
     out = RotateResult(mode="renew", action="renewed", common_name=item.common_name, listener_key=item.listener_key,
                        old_identifier=item.identifier, old_serial=item.serial, item=item)
-    name = meta_secret_name(policy.secret_prefix, item.listener_key, item.common_name)
-    meta, _ = read_meta(ctx, name)
+    names = secret_names(policy.secret_prefix, item.listener_key, item.common_name)
+    current = observe_client(ctx, names)
+    meta = current.meta
     if meta is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"client {item.common_name!r} on {item.listener_key}: no metadata "
-                           f"secret {name!r}; it was not issued by this automation with secret_prefix "
+                           f"secret {names.meta!r}; it was not issued by this automation with secret_prefix "
                            f"{policy.secret_prefix!r} — provision it again", field="item")
-    full = msgspec.json.decode(_raw(ctx, name))
     now = ctx.clock.now()
     if meta.identifier == item.identifier:
-        times = renewal.CertTimes(parse_iso(meta.not_before), parse_iso(meta.not_after), meta.renew_before_days)
         try:
-            st = renewal.state(times, now)
+            st = renewal.state(meta.times(), now)
         except AlbMtlsError:
             st = "due"
         if st == "valid":
             out.action, out.reason = "not_due", "valid"
             return out
-    client = ClientSpec(common_name=item.common_name, sans=tuple(full.get("sans") or ()), days=int(full.get("days") or 30),
-                        profile=full.get("profile") or "compat", renew_before_days=meta.renew_before_days)
-    target = _Target(listener_key=item.listener_key, ca_identifier=full["ca"], secret_prefix=policy.secret_prefix)
-    issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier)
+    client = ClientSpec(common_name=item.common_name, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
+                        renew_before_days=meta.renew_before_days)
+    target = _Target(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
+    issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier, current=current)
     out.writes += issued.writes
     out.certificate = issued.result
     out.reason = issued.reason
@@ -158,13 +156,11 @@ def renew(event: RotateEvent, ctx: Any) -> RotateResult:
         return out
     if issued.result.reused:
         out.action = "already_renewed"
-    meta, raw = read_meta(ctx, name)
-    if meta is None or raw is None or meta.identifier != issued.result.identifier:
-        raise AlbMtlsError(Code.CLOUD_ERROR, f"client {item.common_name!r}: the metadata does not read back as "
-                           f"certificate {issued.result.serial} (another writer?); run the rotation again")
+    # the record the secrets now hold: written and read back by the issuance, or the one observed above
+    new_meta = issued.meta
     old = pca_api.describe_client_certificate(ctx, item.identifier)
     old_end = old.not_after if old is not None and old.not_after else parse_iso(item.not_after or meta.not_before)
-    entry, w = _mark_superseded(ctx, name, raw, meta, item, old_end, policy, now)
+    entry, w = _mark_superseded(ctx, names, new_meta, item, old_end, policy, now)
     out.writes += w
     out.retire_after, out.revoke = entry.retire_after, entry.revoke
     ctx.logger.info("client certificate renewed", extra={
@@ -172,11 +168,6 @@ def renew(event: RotateEvent, ctx: Any) -> RotateResult:
         "identifier": issued.result.identifier, "serial": issued.result.serial, "not_after": issued.result.not_after,
         "retire_after": entry.retire_after, "revoke": entry.revoke, "writes": out.writes})
     return out
-
-
-def _raw(ctx: Any, name: str) -> str:
-    v = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
-    return v.data if v is not None else "{}"
 
 
 def retire(event: RotateEvent, ctx: Any) -> RotateResult:
@@ -187,8 +178,8 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
     item, policy = event.item, event.policy
     out = RotateResult(mode="retire", action="kept", common_name=item.common_name, listener_key=item.listener_key,
                        old_identifier=item.identifier, old_serial=item.serial, item=item)
-    name = meta_secret_name(policy.secret_prefix, item.listener_key, item.common_name)
-    meta, _ = read_meta(ctx, name)
+    names = secret_names(policy.secret_prefix, item.listener_key, item.common_name)
+    meta = read_meta(ctx, names.meta)
     now = ctx.clock.now()
     if meta is None:
         out.reason = "no_metadata"
@@ -196,14 +187,14 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
     if meta.identifier == item.identifier:
         out.reason = "current_certificate"          # the only valid certificate of the CN
         return out
-    pfx_v = kms_api.get_secret_value(ctx, name[:-len("meta")] + "pfx", stage=kms_api.CURRENT)
-    pw_v = kms_api.get_secret_value(ctx, name[:-len("meta")] + "password", stage=kms_api.CURRENT)
+    pfx_v = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
+    pw_v = kms_api.get_secret_value(ctx, names.password, stage=kms_api.CURRENT)
     current = pca_api.describe_client_certificate(ctx, meta.identifier)
     if pfx_v is None or pw_v is None or pfx_v.version_id != meta.serial or pw_v.version_id != meta.serial or \
             current is None or current.status != "ISSUE" or current.not_after is None or current.not_after <= now:
         out.reason = "replacement_not_ready"
         return out
-    entry = next((e for e in meta.supersedes if e.identifier == item.identifier), None)
+    entry = meta.superseded(item.identifier)
     if entry is not None:
         out.retire_after, out.revoke = entry.retire_after, entry.revoke
     if not retire_due(entry, now, policy.revoke_old, policy.revoke_after_days,

@@ -32,12 +32,14 @@ from msgspec import Meta
 from shared.policy import renewal
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code, invalid_input
+from shared.policy.ids import parse_custom_identifier, secret_names
+from shared.policy.records import CertMeta, SupersededEntry
 from shared.policy.validation import pattern
+from shared.steps.issuance import read_meta
 
 __all__ = [
     "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS",
-    "ScanPolicy", "ScanEvent", "RotateItem", "Verdict", "decide_certificate", "meta_secret_name",
-    "SupersededEntry", "read_meta", "retire_due", "ScanResult", "scan", "rotation_execution_name",
+    "ScanPolicy", "ScanEvent", "RotateItem", "Verdict", "decide_certificate", "retire_due", "ScanResult", "scan", "rotation_execution_name",
     "start_scan", "certificate_report", "make_context",
 ]
 
@@ -153,7 +155,6 @@ def decide_certificate(cert: Any, now: datetime, renew_before: int | timedelta |
     Raises ``AlbMtlsError(RENEW_BEFORE_TOO_LONG)`` when ``renew_before`` is not shorter than the
     certificate's lifetime (a configuration error: it would renew forever).
     """
-    from shared.steps.issuance import parse_custom_identifier
     ref = parse_custom_identifier(cert.custom_identifier)
     if ref is None or (cert.certificate_type or "CLIENT") != "CLIENT" or not cert.not_before or not cert.not_after:
         return Verdict("foreign")
@@ -174,50 +175,6 @@ def decide_certificate(cert: Any, now: datetime, renew_before: int | timedelta |
     if now > cert.not_after:
         return Verdict("expired", ref, due)
     return Verdict("due" if now >= due else "valid", ref, due)
-
-
-def meta_secret_name(secret_prefix: str, listener_key: str, cn: str) -> str:
-    """``<prefix>/<listener key>/<cn>/meta`` (the same names ``issue_client_cert`` writes)."""
-    return f"{secret_prefix}/{listener_key}/{cn}/meta"
-
-
-class SupersededEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A replaced certificate, recorded in the ``supersedes`` list of its CN's meta (new version):
-    ``retire_after`` = when it may be revoked (its own end when it is left to expire); ``revoke``:
-    whether it is to be revoked at ``retire_after``."""
-
-    identifier: str
-    serial: str
-    not_after: str
-    superseded_at: str
-    superseded_by: str
-    retire_after: str
-    revoke: bool = False
-
-
-class MetaDoc(msgspec.Struct, kw_only=True):
-    """The parts of the ``…/meta`` JSON the rotation reads (``CertMeta`` + ``supersedes``)."""
-
-    identifier: str
-    serial: str
-    not_before: str
-    not_after: str
-    renew_before_days: int | None = None
-    days: int = 30
-    supersedes: list[SupersededEntry] = []
-
-
-def read_meta(ctx: Any, name: str) -> tuple[MetaDoc | None, str | None]:
-    """The current ``…/meta`` (decoded leniently) and its raw JSON text; ``(None, None)`` when absent
-    or unreadable. Source: KMS ``GetSecretValue``."""
-    from shared.adapters import kms as kms_api
-    raw = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
-    if raw is None:
-        return None, None
-    try:
-        return msgspec.json.decode(raw.data, type=MetaDoc), raw.data
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None, None
 
 
 def retire_due(entry: SupersededEntry | None, now: datetime, policy_revoke: RevokeOld,
@@ -270,16 +227,16 @@ def rotation_execution_name(secret_prefix: str, now: datetime, part: int = 1) ->
 class _MetaCache:
     def __init__(self, ctx: Any, prefix: str, size: int = META_CACHE) -> None:
         self.ctx, self.prefix, self.size = ctx, prefix, size
-        self.items: OrderedDict[tuple[str, str], MetaDoc | None] = OrderedDict()
+        self.items: OrderedDict[tuple[str, str], CertMeta | None] = OrderedDict()
         self.reads = 0
 
-    def get(self, listener_key: str, cn: str) -> MetaDoc | None:
+    def get(self, listener_key: str, cn: str) -> CertMeta | None:
         key = (listener_key, cn)
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key]
         self.reads += 1
-        meta, _ = read_meta(self.ctx, meta_secret_name(self.prefix, listener_key, cn))
+        meta = read_meta(self.ctx, secret_names(self.prefix, listener_key, cn).meta)
         self.items[key] = meta
         if len(self.items) > self.size:
             self.items.popitem(last=False)
@@ -451,7 +408,7 @@ def scan(event: ScanEvent, ctx: Any) -> ScanResult:
         meta = metas.get(v.listener_key, cert.common_name)
         if meta is not None and meta.identifier != cert.identifier:
             res.superseded += 1
-            entry = next((e for e in meta.supersedes if e.identifier == cert.identifier), None)
+            entry = meta.superseded(cert.identifier)
             if retire_due(entry, now, policy.effective_revoke, policy.revoke_after_days,
                           replaced_at=parse_iso(meta.not_before)):
                 res.retire += 1
@@ -537,7 +494,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
             if v.state in ("valid", "due") and meta is not None:
                 if meta.identifier != cert.identifier:
                     state = "superseded"
-                    entry = next((e for e in meta.supersedes if e.identifier == cert.identifier), None)
+                    entry = meta.superseded(cert.identifier)
                     row["retire_after"] = entry.retire_after if entry else row["not_after"]
                     row["superseded_by"] = meta.serial
                 elif meta.renew_before_days:

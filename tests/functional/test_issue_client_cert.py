@@ -13,6 +13,7 @@ import pytest
 
 from shared.core import logs as shared_logs
 from shared.core.clock import SystemClock
+from shared.policy import ids
 from shared.policy.contracts import ProvisionInput
 from shared.entry.handler import StepContext
 from shared.adapters.retry import Deadline
@@ -170,7 +171,7 @@ def test_custom_identifier_taken_by_a_lost_key(live_cloud, invoke, demo_input):
     from shared.policy.contracts import ProvisionInput as PI
 
     inp = decode(PI, demo_input)
-    taken = issuance.custom_identifier(inp.listener_key, "exec-crash", "alice", 0)
+    taken = ids.custom_identifier(inp.listener_key, "exec-crash", "alice", 0)
     csr, _ = lpki.make_csr("alice")
     from cryptography.hazmat.primitives import serialization
     now = live_cloud.clock.now()
@@ -215,15 +216,15 @@ def test_preflight_ca(live_cloud, demo_input):
 
 
 def test_custom_identifier_shape():
-    ci = issuance.custom_identifier("alb-demostd000000000001-443", "exec-1", "alice")
+    ci = ids.custom_identifier("alb-demostd000000000001-443", "exec-1", "alice")
     assert len(ci) <= 64 and ci.startswith("albmtls-alb-demostd000000000001-443-")
-    assert issuance.custom_identifier_matches_listener(ci, "alb-demostd000000000001-443")
-    assert not issuance.custom_identifier_matches_listener(ci, "alb-demostd000000000001-8443")
-    assert ci != issuance.custom_identifier("alb-demostd000000000001-443", "exec-1", "alice", 1)
+    assert ids.custom_identifier_matches_listener(ci, "alb-demostd000000000001-443")
+    assert not ids.custom_identifier_matches_listener(ci, "alb-demostd000000000001-8443")
+    assert ci != ids.custom_identifier("alb-demostd000000000001-443", "exec-1", "alice", 1)
     long_key = "alb-" + "x" * 60 + "-443"
-    ci2 = issuance.custom_identifier(long_key, "exec-1", "alice")
-    assert len(ci2) <= 64 and issuance.custom_identifier_matches_listener(ci2, long_key)
-    assert issuance.parse_custom_identifier("someone-else") is None
+    ci2 = ids.custom_identifier(long_key, "exec-1", "alice")
+    assert len(ci2) <= 64 and ids.custom_identifier_matches_listener(ci2, long_key)
+    assert ids.parse_custom_identifier("someone-else") is None
 
 
 def test_rsa_sub_ca_gives_rsa_2048_leaf(live_cloud, invoke, demo_input):
@@ -261,5 +262,5 @@ def test_revoked_or_changed_certificate_is_replaced(live_cloud, invoke, writes, 
     assert third["reused"] is False and third["serial"] != second["serial"]
     # the scan recognises this listener's certificates
     ours = [c for c in pca_api.list_client_certificates(ctx, page_size=2)
-            if issuance.custom_identifier_matches_listener(c.custom_identifier, "alb-demostd000000000001-443")]
+            if ids.custom_identifier_matches_listener(c.custom_identifier, "alb-demostd000000000001-443")]
     assert {c.identifier for c in ours} >= {first["identifier"], second["identifier"], third["identifier"]}

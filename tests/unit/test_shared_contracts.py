@@ -44,7 +44,8 @@ def test_example_decodes_with_defaults():
     assert inp.server_group.protocol == "HTTP"
     assert inp.server_group.health_check.codes == ("http_2xx", "http_3xx")
     assert inp.clients[0].days == 30 and inp.clients[0].profile == "compat"
-    assert inp.secret_name("alice", "pfx") == "albmtls/alb-demostd000000000001-443/alice/pfx"
+    assert inp.secrets("alice").pfx == "albmtls/alb-demostd000000000001-443/alice/pfx"
+    assert inp.secrets("alice").meta == "albmtls/alb-demostd000000000001-443/alice/meta"
 
 
 def test_minimal_defaults():

@@ -1,0 +1,71 @@
+"""The Alibaba Cloud products this automation calls: one registry, one row per product.
+
+Everything that needs to know a product reads it here — the SDK client factory
+(``shared.adapters.clients``), the settings' endpoint keys (``shared.core.settings``), the retry
+layer's default rate limits (``shared.adapters.retry``), the packager (``deploy/build.py``: which
+SDK distribution a function ships), ``albmtls check-deploy`` (RAM action prefixes) and the
+cold-start benchmark (``bench/coldstart.py``). The emulator keeps its own list (it never imports
+the product).
+
+Columns: ``key`` (endpoints file, settings, ``"<key>:<Action>"`` op names), the official SDK
+package (import name; its distribution is the same with ``-``), the API version it speaks, the
+RAM action prefix its actions are authorised under, and the documented per-account QPS this
+automation keeps to on the client side (``None``: no documented limit applied). Sources:
+docs/ALIBABA-APIS.md (the API versions, endpoints and quotas), docs/ARCHITECTURE.md.
+
+Stdlib only, no I/O: ``deploy/build.py`` imports it with any ``python3``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = ["Product", "ProductKey", "PRODUCTS", "PRODUCT_KEYS", "product"]
+
+ProductKey = Literal["alb", "cas", "pca", "alidns", "kms", "fnf"]
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One product (module doc)."""
+
+    key: str
+    title: str
+    sdk_package: str
+    api_version: str
+    ram_prefix: str
+    qps: float | None = None
+
+    @property
+    def sdk_distribution(self) -> str:
+        """The SDK's distribution name as pip knows it (PEP 503 normalised)."""
+        return self.sdk_package.replace("_", "-").lower()
+
+    @property
+    def sdk_client_module(self) -> str:
+        """The module holding the SDK's ``Client``."""
+        return f"{self.sdk_package}.client"
+
+
+PRODUCTS: MappingProxyType[str, Product] = MappingProxyType({p.key: p for p in (
+    Product("alb", "Application Load Balancer", "alibabacloud_alb20200616", "2020-06-16", "alb"),
+    # CAS certificates (upload/list/detail): the 2020-04-07 API; 10 requests/s per account
+    Product("cas", "Certificate Management Service", "alibabacloud_cas20200407", "2020-04-07", "yundun-cert", 10.0),
+    # the private CA (PCA) lives in the CAS 2020-06-30 API, under the same RAM service and quota
+    Product("pca", "Private CA (CAS)", "alibabacloud_cas20200630", "2020-06-30", "yundun-cert", 10.0),
+    Product("alidns", "Alibaba Cloud DNS", "alibabacloud_alidns20150109", "2015-01-09", "alidns"),
+    Product("kms", "Key Management Service (Secrets Manager)", "alibabacloud_kms20160120", "2016-01-20", "kms"),
+    Product("fnf", "CloudFlow (Serverless Workflow)", "alibabacloud_fnf20190315", "2019-03-15", "fnf"),
+)})
+
+#: the keys in registry order
+PRODUCT_KEYS: tuple[str, ...] = tuple(PRODUCTS)
+
+
+def product(key: str) -> Product:
+    """The registry row of ``key``. Raises ``KeyError`` naming the known keys."""
+    try:
+        return PRODUCTS[key]
+    except KeyError:
+        raise KeyError(f"unknown product {key!r}; known: {list(PRODUCTS)}") from None
