@@ -28,9 +28,11 @@ possible) of the distributions it needs: the closure, over ``Requires-Dist``, of
 
 * the third-party modules imported (statically, also lazily inside functions) by its own files and
   the ``shared`` modules they import, transitively;
-* the SDK of every product the code asks a client for with a literal
-  (``ctx.client("alb")``, ``get_client("pca", …)``, ``make_client``, ``sdk_module``); a
-  non-literal argument that is not a pass-through parameter makes the function get every SDK.
+* the SDK of every product whose adapter module it reaches (``shared.adapters.<product>``, the
+  product registry's keys) or that it asks a client for with a literal (``ctx.client("alb")``,
+  ``get_client("pca", …)``, ``make_client``, ``sdk_module``); a non-literal argument that is
+  neither a pass-through parameter nor an adapter's own ``self.product`` makes the function get
+  every SDK.
 
 ``FUNCTION_PRODUCTS`` below declares the products each function is expected to use; the build
 uses the union of declared and detected, and ``albmtls check-deploy`` reports a detected product
@@ -158,6 +160,9 @@ class _Scan(ast.NodeVisitor):
                     self.products.add(arg.value)
             elif isinstance(arg, ast.Name) and self._params and arg.id in self._params[-1]:
                 pass          # pass-through plumbing (e.g. shared.adapters.clients.make_client(product, …)): callers are scanned
+            elif (isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "self"
+                  and arg.attr == "product"):
+                pass          # shared.adapters.base.Adapter: the adapter module's import names the product
             else:
                 self.dynamic.append(f"line {node.lineno}: {name}({ast.unparse(arg)})")
         self.generic_visit(node)
@@ -208,6 +213,10 @@ def analyse(root: Path, fdir: str) -> dict[str, Any]:
             top = mod.split(".")[0]
             if top == "shared":
                 cands = [mod] + [f"{mod}.{n}" for n in names]
+                for c in cands:     # a product adapter reached: that product's SDK
+                    head, _, key = c.rpartition(".")
+                    if head == "shared.adapters" and key in PRODUCT_SDKS:
+                        products.add(key)
                 parts = mod.split(".")
                 cands += [".".join(parts[:i]) for i in range(1, len(parts))]   # parent packages run too
                 for c in cands:

@@ -1,5 +1,5 @@
 """CAS 2020-04-07 adapter: the user's server certificates (``alibabacloud_cas20200407``;
-reference/alibaba-apis.md §2.3). Calls go through ``ctx.call`` with the ``cas`` rate limiter
+reference/alibaba-apis.md §2.3). Calls go through the call policy with the ``cas`` rate limiter
 (10 requests/s).
 
 Private keys: :func:`get_certificate` always sends ``CertFilter=true`` (the response then has no
@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
 
-if TYPE_CHECKING:  # pragma: no cover
-    from shared.entry.handler import StepContext
-
-__all__ = ["CasCertificate", "list_certificates", "iter_certificates", "get_certificate", "upload_certificate",
-           "normalize_hex"]
+__all__ = [
+    "Cas", "CasCertificate", "normalize_hex",
+]
 
 _PAGE = 100  # ListCertificates ShowSize max
 
@@ -123,82 +122,83 @@ def _from_list_item(d: dict[str, Any]) -> CasCertificate | None:
         source=d.get("CertificateSource"))
 
 
-def iter_certificates(ctx: StepContext, *, keyword: str | None = None, source: str | None = None) -> \
-        Iterator[CasCertificate]:
-    """``ListCertificates`` (``CurrentPage``/``ShowSize`` = 100), every page, lazily.
-    ``keyword`` (fuzzy: domain names, names, resource ids) and ``source`` (``BUY``/``TEST``/
-    ``UPLOAD``) filter on the server."""
-    m = _models()
-    client = ctx.client("cas")
-    page = 1
-    seen = 0
-    while True:
-        req = m.ListCertificatesRequest(current_page=page, show_size=_PAGE, keyword=keyword,
-                                        certificate_source=source)
-        body = _body(ctx.call("cas:ListCertificates", lambda req=req: client.list_certificates(req), product="cas"))
-        items = body.get("CertificateList") or []
-        for d in items:
-            c = _from_list_item(d)
-            if c is not None:
-                yield c
-        seen += len(items)
-        total = body.get("TotalCount")
+class Cas(Adapter):
+    """CAS certificates 2020-04-07 (module doc)."""
+
+    product = "cas"
+
+    def iter_certificates(self, *, keyword: str | None = None, source: str | None = None) -> \
+            Iterator[CasCertificate]:
+        """``ListCertificates`` (``CurrentPage``/``ShowSize`` = 100), every page, lazily.
+        ``keyword`` (fuzzy: domain names, names, resource ids) and ``source`` (``BUY``/``TEST``/
+        ``UPLOAD``) filter on the server."""
+        m = _models()
+        client = self.client
+        page = 1
+        seen = 0
+        while True:
+            req = m.ListCertificatesRequest(current_page=page, show_size=_PAGE, keyword=keyword,
+                                            certificate_source=source)
+            body = _body(self.call("cas:ListCertificates", lambda req=req: client.list_certificates(req)))
+            items = body.get("CertificateList") or []
+            for d in items:
+                c = _from_list_item(d)
+                if c is not None:
+                    yield c
+            seen += len(items)
+            total = body.get("TotalCount")
+            try:
+                total = int(total) if total is not None else None
+            except (TypeError, ValueError):
+                total = None
+            if not items or len(items) < _PAGE or (total is not None and seen >= total):
+                return
+            page += 1
+
+    def list_certificates(self, *, keyword: str | None = None, source: str | None = None) \
+            -> list[CasCertificate]:
+        """All of :func:`iter_certificates` as a list."""
+        return list(self.iter_certificates(keyword=keyword, source=source))
+
+    def get_certificate(self, cas_id: int) -> CasCertificate:
+        """``GetUserCertificateDetail(CertId, CertFilter=true)`` — no PEM, no key.
+
+        Raises ``AlbMtlsError(CERT_NOT_FOUND)`` when CAS does not know the id.
+        """
+        m = _models()
+        req = m.GetUserCertificateDetailRequest(cert_id=int(cas_id), cert_filter=True)
         try:
-            total = int(total) if total is not None else None
+            d = _body(self.call("cas:GetUserCertificateDetail",
+                               lambda: self.client.get_user_certificate_detail(req)))
+        except AlbMtlsError as err:
+            if err.is_not_found:
+                raise AlbMtlsError(Code.CERT_NOT_FOUND, f"CAS has no certificate {cas_id}; check "
+                                   "`server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
+                                   field="server_certificate.certificate_id", request_id=err.request_id,
+                                   details=err.details) from None
+            raise
+        d.pop("Key", None)
+        d.pop("Cert", None)
+        return CasCertificate(
+            cas_id=int(d.get("Id") or cas_id), identifier=d.get("CertIdentifier") or None, name=d.get("Name"),
+            common_name=d.get("Common"), sans=_split(d.get("Sans")),
+            not_before=_when(d.get("NotBefore"), d.get("StartDate")), not_after=_when(d.get("NotAfter"), d.get("EndDate")),
+            fingerprint=normalize_hex(d.get("Fingerprint")), sha256=normalize_hex(d.get("Sha2") or d.get("CertSha2")),
+            serial=_serial(d.get("SerialNo")),
+            status="expired" if d.get("Expired") is True else None)
+
+    def upload_certificate(self, *, name: str, cert_pem: str, key_pem: str,
+                           client_token: str | None = None) -> int:
+        """``UploadUserCertificate(Name, Cert, Key, ClientToken)`` → the new ``CertId``.
+
+        ``name`` must be unique in the account (≤ 63 chars). Raises ``AlbMtlsError`` with
+        ``cloud_code`` (e.g. ``NameRepeat``, a duplicate-certificate code, ``InvalidParameter.*``);
+        re-check with :func:`list_certificates` before repeating — the write is not idempotent.
+        """
+        m = _models()
+        req = m.UploadUserCertificateRequest(name=name, cert=cert_pem, key=key_pem, client_token=client_token)
+        d = _body(self.call("cas:UploadUserCertificate", lambda: self.client.upload_user_certificate(req)))
+        try:
+            return int(d.get("CertId"))
         except (TypeError, ValueError):
-            total = None
-        if not items or len(items) < _PAGE or (total is not None and seen >= total):
-            return
-        page += 1
-
-
-def list_certificates(ctx: StepContext, *, keyword: str | None = None, source: str | None = None) \
-        -> list[CasCertificate]:
-    """All of :func:`iter_certificates` as a list."""
-    return list(iter_certificates(ctx, keyword=keyword, source=source))
-
-
-def get_certificate(ctx: StepContext, cas_id: int) -> CasCertificate:
-    """``GetUserCertificateDetail(CertId, CertFilter=true)`` — no PEM, no key.
-
-    Raises ``AlbMtlsError(CERT_NOT_FOUND)`` when CAS does not know the id.
-    """
-    m = _models()
-    req = m.GetUserCertificateDetailRequest(cert_id=int(cas_id), cert_filter=True)
-    try:
-        d = _body(ctx.call("cas:GetUserCertificateDetail",
-                           lambda: ctx.client("cas").get_user_certificate_detail(req), product="cas"))
-    except AlbMtlsError as err:
-        if err.is_not_found:
-            raise AlbMtlsError(Code.CERT_NOT_FOUND, f"CAS has no certificate {cas_id}; check "
-                               "`server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
-                               field="server_certificate.certificate_id", request_id=err.request_id,
-                               details=err.details) from None
-        raise
-    d.pop("Key", None)
-    d.pop("Cert", None)
-    return CasCertificate(
-        cas_id=int(d.get("Id") or cas_id), identifier=d.get("CertIdentifier") or None, name=d.get("Name"),
-        common_name=d.get("Common"), sans=_split(d.get("Sans")),
-        not_before=_when(d.get("NotBefore"), d.get("StartDate")), not_after=_when(d.get("NotAfter"), d.get("EndDate")),
-        fingerprint=normalize_hex(d.get("Fingerprint")), sha256=normalize_hex(d.get("Sha2") or d.get("CertSha2")),
-        serial=_serial(d.get("SerialNo")),
-        status="expired" if d.get("Expired") is True else None)
-
-
-def upload_certificate(ctx: StepContext, *, name: str, cert_pem: str, key_pem: str,
-                       client_token: str | None = None) -> int:
-    """``UploadUserCertificate(Name, Cert, Key, ClientToken)`` → the new ``CertId``.
-
-    ``name`` must be unique in the account (≤ 63 chars). Raises ``AlbMtlsError`` with
-    ``cloud_code`` (e.g. ``NameRepeat``, a duplicate-certificate code, ``InvalidParameter.*``);
-    re-check with :func:`list_certificates` before repeating — the write is not idempotent.
-    """
-    m = _models()
-    req = m.UploadUserCertificateRequest(name=name, cert=cert_pem, key=key_pem, client_token=client_token)
-    d = _body(ctx.call("cas:UploadUserCertificate", lambda: ctx.client("cas").upload_user_certificate(req),
-                       product="cas"))
-    try:
-        return int(d.get("CertId"))
-    except (TypeError, ValueError):
-        raise AlbMtlsError(Code.CLOUD_ERROR, "cas:UploadUserCertificate returned no CertId") from None
+            raise AlbMtlsError(Code.CLOUD_ERROR, "cas:UploadUserCertificate returned no CertId") from None

@@ -1,6 +1,6 @@
 """Thin adapter over KMS Secrets Manager (``alibabacloud_kms20160120``, API ``2016-01-20``).
 
-Every call goes through ``ctx.call`` (the one retry layer). Secret *values* are returned only by
+Every call goes through the call policy (the one retry layer). Secret *values* are returned only by
 :func:`get_secret_value`, inside a :class:`SecretValue` whose ``repr`` hides them; they are never
 logged, put into results or exception messages. Not-found is ``Forbidden.ResourceNotFound``
 (HTTP 404) on KMS; functions documented to return ``None`` turn it into ``None``.
@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
-    "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue", "describe_secret", "get_secret_value",
-    "create_secret", "put_secret_value", "store_version",
+    "Kms", "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue",
 ]
 
 CURRENT, PREVIOUS = "ACSCurrent", "ACSPrevious"
@@ -90,101 +90,102 @@ class SecretValue:
     data: str = field(repr=False)
 
 
-def describe_secret(ctx: Any, name: str, *, fetch_tags: bool = False) -> SecretInfo | None:
-    """``DescribeSecret(SecretName)`` → :class:`SecretInfo`, or ``None`` when there is no such secret.
-    Raises other ``AlbMtlsError``."""
-    m = _models()
-    client = ctx.client("kms")
-    req = m.DescribeSecretRequest(secret_name=name, fetch_tags="true" if fetch_tags else None)
-    try:
-        b = ctx.call("kms:DescribeSecret", lambda: client.describe_secret(req), product="kms").body
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
-            return None
-        raise
-    tags = tuple((t.tag_key, t.tag_value) for t in (getattr(b.tags, "tag", None) or [])) if b.tags else ()
-    return SecretInfo(name=b.secret_name or name, arn=b.arn, description=b.description, secret_type=b.secret_type,
-                      create_time=b.create_time, update_time=b.update_time,
-                      planned_delete_time=b.planned_delete_time, tags=tags)
+class Kms(Adapter):
+    """KMS Secrets Manager 2016-01-20 (module doc)."""
 
+    product = "kms"
 
-def get_secret_value(ctx: Any, name: str, *, version_id: str | None = None,
-                     stage: str | None = None) -> SecretValue | None:
-    """``GetSecretValue`` of one version: by ``version_id``, by ``stage``, or (neither) ``ACSCurrent``.
-
-    Returns ``None`` when the secret or that version does not exist. A secret in its deletion
-    window raises ``AlbMtlsError`` (``Rejected.ResourceInDeleteWindow``), as do other failures.
-    """
-    m = _models()
-    client = ctx.client("kms")
-    req = m.GetSecretValueRequest(secret_name=name, version_id=version_id, version_stage=stage)
-    try:
-        b = ctx.call("kms:GetSecretValue", lambda: client.get_secret_value(req), product="kms").body
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
-            return None
-        raise
-    stages = tuple(getattr(b.version_stages, "version_stage", None) or ()) if b.version_stages else ()
-    return SecretValue(name=b.secret_name or name, version_id=b.version_id, data_type=b.secret_data_type or "text",
-                       stages=stages, data=b.secret_data or "")
-
-
-def create_secret(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
-                  description: str | None = None, tags: dict[str, str] | None = None) -> None:
-    """``CreateSecret`` (generic secret) with its first version ``version_id`` (``ACSCurrent``).
-
-    ``data``: text, or Base64 for ``data_type="binary"``. A write. Raises ``AlbMtlsError``
-    (``Rejected.ResourceExist`` when the name is taken — see :func:`store_version`).
-    """
-    m = _models()
-    client = ctx.client("kms")
-    req = m.CreateSecretRequest(
-        secret_name=name, secret_data=data, secret_data_type=data_type, version_id=version_id,
-        description=description,
-        tags=json.dumps([{"TagKey": k, "TagValue": v} for k, v in tags.items()]) if tags else None)
-    ctx.call("kms:CreateSecret", lambda: client.create_secret(req), product="kms")
-
-
-def put_secret_value(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
-                     stages: list[str] | None = None) -> None:
-    """``PutSecretValue``: a new version ``version_id`` (default stage ``ACSCurrent``). A write.
-    Raises ``AlbMtlsError`` (``Rejected.ResourceExist`` when the version exists)."""
-    m = _models()
-    client = ctx.client("kms")
-    req = m.PutSecretValueRequest(secret_name=name, secret_data=data, secret_data_type=data_type,
-                                  version_id=version_id, version_stages=json.dumps(stages) if stages else None)
-    ctx.call("kms:PutSecretValue", lambda: client.put_secret_value(req), product="kms")
-
-
-def store_version(ctx: Any, name: str, data: str, version_id: str, *, data_type: DataType = "text",
-                  description: str | None = None, tags: dict[str, str] | None = None) -> int:
-    """Make ``version_id`` the ``ACSCurrent`` version of secret ``name`` holding ``data``.
-
-    Observe first: when that version already exists, nothing is written (a re-run). Else
-    ``CreateSecret`` for a new secret, ``PutSecretValue`` for an existing one; a lost response
-    (``Rejected.ResourceExist`` on the retry) counts as done. Returns the number of writes (0/1).
-
-    Raises ``AlbMtlsError`` (e.g. the secret is in its deletion window: restore or rename it).
-    """
-    attempted = 0
-    if describe_secret(ctx, name) is None:
+    def describe_secret(self, name: str, *, fetch_tags: bool = False) -> SecretInfo | None:
+        """``DescribeSecret(SecretName)`` → :class:`SecretInfo`, or ``None`` when there is no such secret.
+        Raises other ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        req = m.DescribeSecretRequest(secret_name=name, fetch_tags="true" if fetch_tags else None)
         try:
-            create_secret(ctx, name, data, version_id, data_type=data_type, description=description, tags=tags)
-            return 1
+            b = self.call("kms:DescribeSecret", lambda: client.describe_secret(req)).body
         except AlbMtlsError as exc:
-            if not _is_exists(exc):
-                raise
-            attempted = 1  # our lost response, or a concurrent creator: the version check decides
-    existing = get_secret_value(ctx, name, version_id=version_id)
-    if existing is not None:
-        if CURRENT not in existing.stages:
-            raise AlbMtlsError(Code.CLOUD_ERROR, f"secret {name!r} holds version {version_id!r} but it is not "
-                               f"{CURRENT}; a newer version was stored after it — not overwriting")
-        return attempted
-    try:
-        put_secret_value(ctx, name, data, version_id, data_type=data_type)
-    except AlbMtlsError as exc:
-        if _is_exists(exc):
-            return 1  # our write took effect, its response was lost
-        raise
-    return 1
+            if exc.is_not_found:
+                return None
+            raise
+        tags = tuple((t.tag_key, t.tag_value) for t in (getattr(b.tags, "tag", None) or [])) if b.tags else ()
+        return SecretInfo(name=b.secret_name or name, arn=b.arn, description=b.description, secret_type=b.secret_type,
+                          create_time=b.create_time, update_time=b.update_time,
+                          planned_delete_time=b.planned_delete_time, tags=tags)
+
+    def get_secret_value(self, name: str, *, version_id: str | None = None,
+                         stage: str | None = None) -> SecretValue | None:
+        """``GetSecretValue`` of one version: by ``version_id``, by ``stage``, or (neither) ``ACSCurrent``.
+
+        Returns ``None`` when the secret or that version does not exist. A secret in its deletion
+        window raises ``AlbMtlsError`` (``Rejected.ResourceInDeleteWindow``), as do other failures.
+        """
+        m = _models()
+        client = self.client
+        req = m.GetSecretValueRequest(secret_name=name, version_id=version_id, version_stage=stage)
+        try:
+            b = self.call("kms:GetSecretValue", lambda: client.get_secret_value(req)).body
+        except AlbMtlsError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+        stages = tuple(getattr(b.version_stages, "version_stage", None) or ()) if b.version_stages else ()
+        return SecretValue(name=b.secret_name or name, version_id=b.version_id, data_type=b.secret_data_type or "text",
+                           stages=stages, data=b.secret_data or "")
+
+    def create_secret(self, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                      description: str | None = None, tags: dict[str, str] | None = None) -> None:
+        """``CreateSecret`` (generic secret) with its first version ``version_id`` (``ACSCurrent``).
+
+        ``data``: text, or Base64 for ``data_type="binary"``. A write. Raises ``AlbMtlsError``
+        (``Rejected.ResourceExist`` when the name is taken — see :func:`store_version`).
+        """
+        m = _models()
+        client = self.client
+        req = m.CreateSecretRequest(
+            secret_name=name, secret_data=data, secret_data_type=data_type, version_id=version_id,
+            description=description,
+            tags=json.dumps([{"TagKey": k, "TagValue": v} for k, v in tags.items()]) if tags else None)
+        self.call("kms:CreateSecret", lambda: client.create_secret(req))
+
+    def put_secret_value(self, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                         stages: list[str] | None = None) -> None:
+        """``PutSecretValue``: a new version ``version_id`` (default stage ``ACSCurrent``). A write.
+        Raises ``AlbMtlsError`` (``Rejected.ResourceExist`` when the version exists)."""
+        m = _models()
+        client = self.client
+        req = m.PutSecretValueRequest(secret_name=name, secret_data=data, secret_data_type=data_type,
+                                      version_id=version_id, version_stages=json.dumps(stages) if stages else None)
+        self.call("kms:PutSecretValue", lambda: client.put_secret_value(req))
+
+    def store_version(self, name: str, data: str, version_id: str, *, data_type: DataType = "text",
+                      description: str | None = None, tags: dict[str, str] | None = None) -> int:
+        """Make ``version_id`` the ``ACSCurrent`` version of secret ``name`` holding ``data``.
+
+        Observe first: when that version already exists, nothing is written (a re-run). Else
+        ``CreateSecret`` for a new secret, ``PutSecretValue`` for an existing one; a lost response
+        (``Rejected.ResourceExist`` on the retry) counts as done. Returns the number of writes (0/1).
+
+        Raises ``AlbMtlsError`` (e.g. the secret is in its deletion window: restore or rename it).
+        """
+        attempted = 0
+        if self.describe_secret(name) is None:
+            try:
+                self.create_secret(name, data, version_id, data_type=data_type, description=description, tags=tags)
+                return 1
+            except AlbMtlsError as exc:
+                if not _is_exists(exc):
+                    raise
+                attempted = 1  # our lost response, or a concurrent creator: the version check decides
+        existing = self.get_secret_value(name, version_id=version_id)
+        if existing is not None:
+            if CURRENT not in existing.stages:
+                raise AlbMtlsError(Code.CLOUD_ERROR, f"secret {name!r} holds version {version_id!r} but it is not "
+                                   f"{CURRENT}; a newer version was stored after it — not overwriting")
+            return attempted
+        try:
+            self.put_secret_value(name, data, version_id, data_type=data_type)
+        except AlbMtlsError as exc:
+            if _is_exists(exc):
+                return 1  # our write took effect, its response was lost
+            raise
+        return 1

@@ -1,6 +1,6 @@
 """Thin adapter over the CAS Private CA API (``alibabacloud_cas20200630``, API ``2020-06-30``).
 
-Every call goes through ``ctx.call(..., product="pca")``: the one retry layer plus the client-side
+Every call goes through the adapter's call policy: the one retry layer plus the client-side
 rate limiter of the documented CAS quota (10 requests/s). Errors come out as
 :class:`~shared.core.errors.AlbMtlsError` (``err.cloud_code``, ``err.is_not_found``). Reads return frozen
 dataclasses with aware UTC datetimes (the API's epoch-**ms** fields converted), normalised serials
@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
 
 __all__ = [
-    "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate", "IssuedCertificate",
-    "describe_ca_certificate", "get_ca_instance_status",
-    "create_client_certificate_with_csr", "describe_client_certificate", "list_client_certificates",
-    "revoke_client_certificate", "is_duplicate_custom_identifier",
-    "find_by_custom_identifier", "SAN_TYPES",
+    "Pca", "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate",
+    "IssuedCertificate", "is_duplicate_custom_identifier", "SAN_TYPES",
 ]
 
 #: ``ShowSize`` used when paging ``ListClientCertificate`` / ``DescribeCACertificateList``: 100, the
@@ -118,32 +116,6 @@ def _ca_from(c: Any, chain: Any = None) -> CaCertificate:
         issued_count=getattr(c, "cert_issued_count", None))
 
 
-def describe_ca_certificate(ctx: Any, identifier: str) -> CaCertificate:
-    """``DescribeCACertificate(Identifier)`` → :class:`CaCertificate` (with chain and quota).
-
-    Raises ``AlbMtlsError(CA_NOT_FOUND, field="ca_identifier")`` when the CA does not exist; other
-    ``AlbMtlsError`` / ``TransientError`` as mapped by ``ctx.call``.
-    """
-    m = _models()
-    client = ctx.client("pca")
-    try:
-        resp = ctx.call("pca:DescribeCACertificate",
-                        lambda: client.describe_cacertificate(m.DescribeCACertificateRequest(identifier=identifier)),
-                        product="pca")
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
-            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist in this account "
-                               "(DescribeCACertificate); check `ca_identifier` (the sub-CA Identifier from "
-                               "DescribeCACertificateList)", field="ca_identifier", request_id=exc.request_id,
-                               details=exc.details) from None
-        raise
-    c = resp.body.certificate
-    if c is None or not c.identifier:
-        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} was not returned by "
-                           "DescribeCACertificate; check `ca_identifier`", field="ca_identifier")
-    return _ca_from(c, getattr(c, "ca_cert_chain", None))
-
-
 @dataclass(frozen=True, slots=True)
 class CaInstanceStatus:
     """``GetCAInstanceStatus`` item: ``status`` ``BUY`` | ``USED`` | ``REFUND`` | ``REVOKE``;
@@ -158,31 +130,6 @@ class CaInstanceStatus:
     before_time: datetime | None
     after_time: datetime | None
     use_expire_time: datetime | None
-
-
-def get_ca_instance_status(ctx: Any, identifier: str) -> CaInstanceStatus | None:
-    """``GetCAInstanceStatus(Identifier)`` → the CA's instance status, or ``None`` when the API lists
-    no instance for it (``CA_NOT_FOUND`` when the CA does not exist). Raises ``AlbMtlsError``."""
-    m = _models()
-    client = ctx.client("pca")
-    try:
-        body = ctx.call("pca:GetCAInstanceStatus",
-                        lambda: client.get_cainstance_status(m.GetCAInstanceStatusRequest(identifier=identifier)),
-                        product="pca").body
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
-            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist "
-                               "(GetCAInstanceStatus); check `ca_identifier`", field="ca_identifier",
-                               request_id=exc.request_id, details=exc.details) from None
-        raise
-    items = [i for i in (body.instance_status_list or []) if not i.identifier or i.identifier == identifier]
-    if not items:
-        return None
-    i = items[0]
-    return CaInstanceStatus(identifier=i.identifier, instance_id=i.instance_id, type=i.type, status=i.status,
-                            cert_total_count=i.cert_total_count, cert_issued_count=i.cert_issued_count,
-                            before_time=_dt_ms(i.before_time), after_time=_dt_ms(i.after_time),
-                            use_expire_time=_dt_ms(i.use_expire_time))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,129 +184,174 @@ def is_duplicate_custom_identifier(exc: AlbMtlsError) -> bool:
     return cc == "duplicatecustomidentifier" or ("customidentifier" in cc and ("duplicate" in cc or "exist" in cc))
 
 
-def create_client_certificate_with_csr(ctx: Any, *, parent_identifier: str, csr_pem: str, before_time: int,
-                                       after_time: int, custom_identifier: str | None = None,
-                                       san_type: int | None = None, san_value: str | None = None,
-                                       immediately: int = 0) -> IssuedCertificate:
-    """``CreateClientCertificateWithCsr`` — issue a client certificate for our CSR under the sub-CA.
+class Pca(Adapter):
+    """The private CA, CAS 2020-06-30 (module doc)."""
 
-    Parameters: ``before_time``/``after_time`` epoch **seconds** (both set: the exact validity);
-    ``custom_identifier`` ≤ 64 chars, a unique key (retry de-duplication); ``san_type``/``san_value``
-    (one SAN kind, comma-separated values; the CSR's SANs are requested as well); ``immediately``
-    0 (ids only), 1 (+ certificate), 2 (+ chain).
+    product = "pca"
 
-    A write (1 mutating call). No ``ClientToken`` exists on this action: a retry after a lost
-    response surfaces as a duplicate ``CustomIdentifier`` (:func:`is_duplicate_custom_identifier`).
+    def describe_ca_certificate(self, identifier: str) -> CaCertificate:
+        """``DescribeCACertificate(Identifier)`` → :class:`CaCertificate` (with chain and quota).
 
-    Raises ``AlbMtlsError`` (``CA_NOT_FOUND`` for an unknown parent; ``QUOTA_EXCEEDED``; cloud codes
-    such as ``InvalidParameter.Validity`` / ``.Algorithm`` / ``.Csr`` as ``CLOUD_ERROR`` with
-    ``cloud_code``) or ``TransientError``.
-    """
-    m = _models()
-    client = ctx.client("pca")
-    req = m.CreateClientCertificateWithCsrRequest(
-        csr=csr_pem, parent_identifier=parent_identifier, before_time=before_time, after_time=after_time,
-        custom_identifier=custom_identifier, san_type=san_type, san_value=san_value, immediately=immediately)
-    try:
-        body = ctx.call("pca:CreateClientCertificateWithCsr",
-                        lambda: client.create_client_certificate_with_csr(req), product="pca").body
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
-            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the issuing sub-CA {parent_identifier!r} does not exist; check "
-                               "`ca_identifier`", field="ca_identifier", request_id=exc.request_id,
-                               details=exc.details) from None
-        if (exc.cloud_code or "").startswith("QuotaExceeded") and exc.code != Code.QUOTA_EXCEEDED:
-            raise AlbMtlsError(Code.QUOTA_EXCEEDED, exc.message + "; buy more certificates for the sub-CA",
-                               request_id=exc.request_id, details=exc.details) from None
-        raise
-    return IssuedCertificate(identifier=body.identifier, serial=_serial(body.serial_number),
-                             cert_pem=getattr(body, "x_509certificate", None))
+        Raises ``AlbMtlsError(CA_NOT_FOUND, field="ca_identifier")`` when the CA does not exist; other
+        ``AlbMtlsError`` / ``TransientError`` as mapped by the call policy.
+        """
+        m = _models()
+        client = self.client
+        try:
+            resp = self.call("pca:DescribeCACertificate",
+                            lambda: client.describe_cacertificate(m.DescribeCACertificateRequest(identifier=identifier)))
+        except AlbMtlsError as exc:
+            if exc.is_not_found:
+                raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist in this account "
+                                   "(DescribeCACertificate); check `ca_identifier` (the sub-CA Identifier from "
+                                   "DescribeCACertificateList)", field="ca_identifier", request_id=exc.request_id,
+                                   details=exc.details) from None
+            raise
+        c = resp.body.certificate
+        if c is None or not c.identifier:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} was not returned by "
+                               "DescribeCACertificate; check `ca_identifier`", field="ca_identifier")
+        return _ca_from(c, getattr(c, "ca_cert_chain", None))
 
-
-def describe_client_certificate(ctx: Any, identifier: str) -> ClientCertificate | None:
-    """``DescribeClientCertificate(Identifier)`` → :class:`ClientCertificate` (with PEM and chain),
-    or ``None`` when it does not exist. Raises other ``AlbMtlsError``."""
-    m = _models()
-    client = ctx.client("pca")
-    try:
-        body = ctx.call("pca:DescribeClientCertificate",
-                        lambda: client.describe_client_certificate(
-                            m.DescribeClientCertificateRequest(identifier=identifier)), product="pca").body
-    except AlbMtlsError as exc:
-        if exc.is_not_found:
+    def get_ca_instance_status(self, identifier: str) -> CaInstanceStatus | None:
+        """``GetCAInstanceStatus(Identifier)`` → the CA's instance status, or ``None`` when the API lists
+        no instance for it (``CA_NOT_FOUND`` when the CA does not exist). Raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        try:
+            body = self.call("pca:GetCAInstanceStatus",
+                            lambda: client.get_cainstance_status(m.GetCAInstanceStatusRequest(identifier=identifier))).body
+        except AlbMtlsError as exc:
+            if exc.is_not_found:
+                raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist "
+                                   "(GetCAInstanceStatus); check `ca_identifier`", field="ca_identifier",
+                                   request_id=exc.request_id, details=exc.details) from None
+            raise
+        items = [i for i in (body.instance_status_list or []) if not i.identifier or i.identifier == identifier]
+        if not items:
             return None
-        raise
-    c = body.certificate
-    return _client_from(c) if c is not None and c.identifier else None
+        i = items[0]
+        return CaInstanceStatus(identifier=i.identifier, instance_id=i.instance_id, type=i.type, status=i.status,
+                                cert_total_count=i.cert_total_count, cert_issued_count=i.cert_issued_count,
+                                before_time=_dt_ms(i.before_time), after_time=_dt_ms(i.after_time),
+                                use_expire_time=_dt_ms(i.use_expire_time))
 
+    def create_client_certificate_with_csr(self, *, parent_identifier: str, csr_pem: str, before_time: int,
+                                           after_time: int, custom_identifier: str | None = None,
+                                           san_type: int | None = None, san_value: str | None = None,
+                                           immediately: int = 0) -> IssuedCertificate:
+        """``CreateClientCertificateWithCsr`` — issue a client certificate for our CSR under the sub-CA.
 
-def list_client_certificates(ctx: Any, *, page_size: int = LIST_PAGE_SIZE,
-                             start_page: int = 1) -> Iterator[ClientCertificate]:
-    """Every certificate ``ListClientCertificate`` lists (CLIENT and SERVER; filter on
-    ``certificate_type`` / ``parent_identifier``), one page (``ShowSize`` = ``page_size``, default
-    :data:`LIST_PAGE_SIZE`) at a time: memory is one page whatever the count; each page is one
-    rate-limited call. Items carry no chain. Raises ``AlbMtlsError``."""
-    m = _models()
-    client = ctx.client("pca")
-    page = start_page
-    while page <= MAX_PAGES:
-        req = m.ListClientCertificateRequest(current_page=page, show_size=page_size)
-        body = ctx.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req),
-                        product="pca").body
-        items = body.certificate_list or []
-        for c in items:
-            yield _client_from(c)
-        if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
-            return
-        page += 1
+        Parameters: ``before_time``/``after_time`` epoch **seconds** (both set: the exact validity);
+        ``custom_identifier`` ≤ 64 chars, a unique key (retry de-duplication); ``san_type``/``san_value``
+        (one SAN kind, comma-separated values; the CSR's SANs are requested as well); ``immediately``
+        0 (ids only), 1 (+ certificate), 2 (+ chain).
 
+        A write (1 mutating call). No ``ClientToken`` exists on this action: a retry after a lost
+        response surfaces as a duplicate ``CustomIdentifier`` (:func:`is_duplicate_custom_identifier`).
 
-def find_by_custom_identifier(ctx: Any, custom_identifier: str, *,
-                              hint_identifier: str | None = None) -> ClientCertificate | None:
-    """The certificate issued under ``custom_identifier``, or ``None``.
+        Raises ``AlbMtlsError`` (``CA_NOT_FOUND`` for an unknown parent; ``QUOTA_EXCEEDED``; cloud codes
+        such as ``InvalidParameter.Validity`` / ``.Algorithm`` / ``.Csr`` as ``CLOUD_ERROR`` with
+        ``cloud_code``) or ``TransientError``.
+        """
+        m = _models()
+        client = self.client
+        req = m.CreateClientCertificateWithCsrRequest(
+            csr=csr_pem, parent_identifier=parent_identifier, before_time=before_time, after_time=after_time,
+            custom_identifier=custom_identifier, san_type=san_type, san_value=san_value, immediately=immediately)
+        try:
+            body = self.call("pca:CreateClientCertificateWithCsr",
+                            lambda: client.create_client_certificate_with_csr(req)).body
+        except AlbMtlsError as exc:
+            if exc.is_not_found:
+                raise AlbMtlsError(Code.CA_NOT_FOUND, f"the issuing sub-CA {parent_identifier!r} does not exist; check "
+                                   "`ca_identifier`", field="ca_identifier", request_id=exc.request_id,
+                                   details=exc.details) from None
+            if (exc.cloud_code or "").startswith("QuotaExceeded") and exc.code != Code.QUOTA_EXCEEDED:
+                raise AlbMtlsError(Code.QUOTA_EXCEEDED, exc.message + "; buy more certificates for the sub-CA",
+                                   request_id=exc.request_id, details=exc.details) from None
+            raise
+        return IssuedCertificate(identifier=body.identifier, serial=_serial(body.serial_number),
+                                 cert_pem=getattr(body, "x_509certificate", None))
 
-    Tries ``hint_identifier`` first (the id a duplicate error named), then reads
-    ``ListClientCertificate`` from the last page backwards (newest certificates last on the local
-    cloud) and forwards from page 1, stopping at the first match. Read-only.
-    """
-    if hint_identifier:
-        c = describe_client_certificate(ctx, hint_identifier)
-        if c is not None and c.custom_identifier == custom_identifier:
-            return c
-    m = _models()
-    client = ctx.client("pca")
-    first = ctx.call("pca:ListClientCertificate",
-                     lambda: client.list_client_certificate(
-                         m.ListClientCertificateRequest(current_page=1, show_size=LIST_PAGE_SIZE)),
-                     product="pca").body
-    for c in first.certificate_list or []:
-        if c.custom_identifier == custom_identifier:
-            return describe_client_certificate(ctx, c.identifier)
-    pages = int(first.page_count or 1)
-    for page in range(pages, 1, -1):
-        req = m.ListClientCertificateRequest(current_page=page, show_size=LIST_PAGE_SIZE)
-        body = ctx.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req),
-                        product="pca").body
-        for c in body.certificate_list or []:
+    def describe_client_certificate(self, identifier: str) -> ClientCertificate | None:
+        """``DescribeClientCertificate(Identifier)`` → :class:`ClientCertificate` (with PEM and chain),
+        or ``None`` when it does not exist. Raises other ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        try:
+            body = self.call("pca:DescribeClientCertificate",
+                            lambda: client.describe_client_certificate(
+                                m.DescribeClientCertificateRequest(identifier=identifier))).body
+        except AlbMtlsError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+        c = body.certificate
+        return _client_from(c) if c is not None and c.identifier else None
+
+    def list_client_certificates(self, *, page_size: int = LIST_PAGE_SIZE,
+                                 start_page: int = 1) -> Iterator[ClientCertificate]:
+        """Every certificate ``ListClientCertificate`` lists (CLIENT and SERVER; filter on
+        ``certificate_type`` / ``parent_identifier``), one page (``ShowSize`` = ``page_size``, default
+        :data:`LIST_PAGE_SIZE`) at a time: memory is one page whatever the count; each page is one
+        rate-limited call. Items carry no chain. Raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        page = start_page
+        while page <= MAX_PAGES:
+            req = m.ListClientCertificateRequest(current_page=page, show_size=page_size)
+            body = self.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req)).body
+            items = body.certificate_list or []
+            for c in items:
+                yield _client_from(c)
+            if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
+                return
+            page += 1
+
+    def find_by_custom_identifier(self, custom_identifier: str, *,
+                                  hint_identifier: str | None = None) -> ClientCertificate | None:
+        """The certificate issued under ``custom_identifier``, or ``None``.
+
+        Tries ``hint_identifier`` first (the id a duplicate error named), then reads
+        ``ListClientCertificate`` from the last page backwards (newest certificates last on the local
+        cloud) and forwards from page 1, stopping at the first match. Read-only.
+        """
+        if hint_identifier:
+            c = self.describe_client_certificate(hint_identifier)
+            if c is not None and c.custom_identifier == custom_identifier:
+                return c
+        m = _models()
+        client = self.client
+        first = self.call("pca:ListClientCertificate",
+                         lambda: client.list_client_certificate(
+                             m.ListClientCertificateRequest(current_page=1, show_size=LIST_PAGE_SIZE))).body
+        for c in first.certificate_list or []:
             if c.custom_identifier == custom_identifier:
-                return describe_client_certificate(ctx, c.identifier)
-    return None
+                return self.describe_client_certificate(c.identifier)
+        pages = int(first.page_count or 1)
+        for page in range(pages, 1, -1):
+            req = m.ListClientCertificateRequest(current_page=page, show_size=LIST_PAGE_SIZE)
+            body = self.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req)).body
+            for c in body.certificate_list or []:
+                if c.custom_identifier == custom_identifier:
+                    return self.describe_client_certificate(c.identifier)
+        return None
 
+    def revoke_client_certificate(self, identifier: str) -> bool:
+        """Revoke (``CreateRevokeClientCertificate``) unless already revoked; returns True when it wrote.
 
-def revoke_client_certificate(ctx: Any, identifier: str) -> bool:
-    """Revoke (``CreateRevokeClientCertificate``) unless already revoked; returns True when it wrote.
-
-    Looks first (``DescribeClientCertificate``): an already ``REVOKE`` certificate makes no call.
-    Raises ``AlbMtlsError(CERT_NOT_FOUND)`` for an unknown identifier, other ``AlbMtlsError``.
-    """
-    current = describe_client_certificate(ctx, identifier)
-    if current is None:
-        raise AlbMtlsError(Code.CERT_NOT_FOUND, f"client certificate {identifier!r} does not exist")
-    if current.status == "REVOKE":
-        return False
-    m = _models()
-    client = ctx.client("pca")
-    ctx.call("pca:CreateRevokeClientCertificate",
-             lambda: client.create_revoke_client_certificate(
-                 m.CreateRevokeClientCertificateRequest(identifier=identifier)), product="pca")
-    return True
+        Looks first (``DescribeClientCertificate``): an already ``REVOKE`` certificate makes no call.
+        Raises ``AlbMtlsError(CERT_NOT_FOUND)`` for an unknown identifier, other ``AlbMtlsError``.
+        """
+        current = self.describe_client_certificate(identifier)
+        if current is None:
+            raise AlbMtlsError(Code.CERT_NOT_FOUND, f"client certificate {identifier!r} does not exist")
+        if current.status == "REVOKE":
+            return False
+        m = _models()
+        client = self.client
+        self.call("pca:CreateRevokeClientCertificate",
+                 lambda: client.create_revoke_client_certificate(
+                     m.CreateRevokeClientCertificateRequest(identifier=identifier)))
+        return True

@@ -29,78 +29,22 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
+from shared.adapters.retry import STATS, RetryStats
 from shared.core import logs
 from shared.core.clock import Clock, clock_from_env
 from shared.core.errors import AlbMtlsError, Code, TransientError
-from shared.policy.ids import client_token
-from shared.adapters.retry import STATS, RateLimiter, RetryStats, call, limiter_for
 from shared.core.settings import Settings
 from shared.core.wait import Deadline, Waiter
 from shared.policy.validation import decode
+from shared.steps.context import StepContext
 
 __all__ = ["fc_handler", "StepContext", "failed_result"]
 
 InT = TypeVar("InT")
-T = TypeVar("T")
-
-
-@dataclass
-class StepContext(Generic[InT]):
-    """What a use case gets besides its input.
-
-    Attributes: ``step`` (function name, e.g. ``"enable_mutual_auth"``), ``settings``, ``clock``,
-    ``logger`` (JSON, redacting), ``deadline`` (monotonic budget of this invocation),
-    ``request_id`` (FC request id, or ``local-…``), ``execution_name`` (from the input, may be
-    ``None``), ``fc_context`` (the raw FC context or ``None``), ``waiter`` (sleep and monotonic
-    time for every poll loop: ``ctx.waiter.poll``).
-    """
-
-    step: str
-    settings: Settings
-    clock: Clock
-    logger: Any
-    deadline: Deadline
-    request_id: str
-    execution_name: str | None = None
-    fc_context: Any = None
-    waiter: Waiter = field(default_factory=Waiter, repr=False)
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
-    #: rotate step's share of the PCA quota (``shared.steps.rotate``)
-    own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
-
-    def client(self, product: str) -> Any:
-        """The SDK client for ``product`` (``alb``/``cas``/``pca``/``alidns``/``kms``/``fnf``), built
-        lazily and cached per process. Raises ``AlbMtlsError(CONFIG_INVALID)`` if unconfigured."""
-        c = self._clients.get(product)
-        if c is None:
-            from shared.adapters.clients import get_client
-
-            c = self._clients[product] = get_client(product, self.settings)
-        return c
-
-    def limiter(self, product: str) -> RateLimiter | None:
-        """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``), or
-        this invocation's own one (``own_limiters``)."""
-        own = self.own_limiters.get(product)
-        if own is not None:
-            return own
-        return limiter_for(product, self.settings.pca_qps if product in ("pca", "cas") else None)
-
-    def call(self, op_name: str, fn: Callable[[], T], *, product: str | None = None) -> T:
-        """``shared.adapters.retry.call`` bounded by this invocation's deadline; ``product`` (default: the
-        part of ``op_name`` before ``:``) selects the rate limiter. Raises like ``retry.call``."""
-        prod = product or (op_name.split(":", 1)[0] if ":" in op_name else None)
-        return call(op_name, fn, deadline=self.deadline, limiter=self.limiter(prod) if prod else None)
-
-    def client_token(self, *resource: object) -> str:
-        """Deterministic ALB ``ClientToken`` from (execution name or request id, step, *resource)."""
-        return client_token(self.execution_name or self.request_id, self.step, *resource)
 
 
 def failed_result(exc: AlbMtlsError) -> dict[str, Any]:

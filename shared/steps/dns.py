@@ -12,6 +12,7 @@ import socket
 from typing import Any
 
 from shared.adapters import alidns
+from shared.adapters.alb import Alb
 from shared.policy.contracts import DnsResult, ProvisionInput, StepEvent
 from shared.policy.dns import DEFAULT_LINE, canon_host, owner_remark, plan_cname
 from shared.core.errors import AlbMtlsError, Code
@@ -31,16 +32,11 @@ def alb_dns_name(ctx: Any, load_balancer_id: str) -> str:
 
     Raises ``AlbMtlsError`` ``LOAD_BALANCER_NOT_FOUND`` (unknown id) or ``CLOUD_ERROR`` when the ALB
     has no DNS name yet."""
-    from alibabacloud_alb20200616 import models as am
-
-    client = ctx.client("alb")
-    req = am.GetLoadBalancerAttributeRequest(load_balancer_id=load_balancer_id)
-    body = ctx.call("alb:GetLoadBalancerAttribute", lambda: client.get_load_balancer_attribute(req)).body
-    if not body.dnsname:
+    lb = ctx.adapter(Alb).get_load_balancer(load_balancer_id)
+    if not lb.dns_name:
         raise AlbMtlsError(Code.CLOUD_ERROR, f"ALB {load_balancer_id} has no DNSName yet (status "
-                           f"{body.load_balancer_status}); wait until it is Active and run again",
-                           field="load_balancer_id")
-    return canon_host(body.dnsname)
+                           f"{lb.status}); wait until it is Active and run again", field="load_balancer_id")
+    return canon_host(lb.dns_name)
 
 
 def _ttl(inp: ProvisionInput) -> int:
@@ -70,10 +66,10 @@ def preflight_dns(ctx: Any, inp: ProvisionInput, target: str) -> dict[str, Any]:
     Raises ``AlbMtlsError``: ``DOMAIN_NOT_IN_ACCOUNT`` (says what create_cname would do — preflight
     adds nothing), ``APEX_CNAME_REFUSED``, ``TTL_BELOW_MINIMUM``, ``DNS_CONFLICT``.
     """
-    info = alidns.describe_domain_info(ctx, inp.domain)
+    info = ctx.adapter(alidns.Alidns).describe_domain_info(inp.domain)
     if info is None:
         raise AlbMtlsError(Code.DOMAIN_NOT_IN_ACCOUNT, _missing_domain_message(inp, None, False), field="domain")
-    records = alidns.sub_domain_records(ctx, inp.fqdn, inp.domain)
+    records = ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain)
     plan = plan_cname(records, rr=inp.rr, domain=inp.domain, value=target, ttl=_ttl(inp), min_ttl=info.min_ttl,
                       listener_key=inp.listener_key, allow_apex=inp.allow_apex,
                       replace_owned=inp.replace_owned_records)
@@ -159,39 +155,39 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     writes = 0
     target = alb_dns_name(ctx, inp.load_balancer_id)
 
-    info = alidns.describe_domain_info(ctx, inp.domain)
+    info = ctx.adapter(alidns.Alidns).describe_domain_info(inp.domain)
     if info is None:
         if inp.rr == "@" and not inp.allow_apex:   # refuse before any write
             plan_cname([], rr=inp.rr, domain=inp.domain, value=target, ttl=_ttl(inp), min_ttl=1,
                        listener_key=inp.listener_key)
-        added = alidns.add_domain(ctx, inp.domain)
-        txt = alidns.get_txt_record_for_verify(ctx, inp.domain, "ADD_SUB_DOMAIN")
+        added = ctx.adapter(alidns.Alidns).add_domain(inp.domain)
+        txt = ctx.adapter(alidns.Alidns).get_txt_record_for_verify(inp.domain, "ADD_SUB_DOMAIN")
         ctx.logger.info("zone added; ownership TXT needed", extra={"domain": inp.domain, "added": added})
         raise AlbMtlsError(Code.DOMAIN_NOT_IN_ACCOUNT, _missing_domain_message(inp, txt, added), field="domain",
                            details={"writes": int(added), "txt_rr": txt.rr, "txt_value": txt.value})
 
-    records = alidns.sub_domain_records(ctx, inp.fqdn, inp.domain)
+    records = ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain)
     plan = plan_cname(records, rr=inp.rr, domain=inp.domain, value=target, ttl=_ttl(inp), min_ttl=info.min_ttl,
                       listener_key=inp.listener_key, allow_apex=inp.allow_apex,
                       replace_owned=inp.replace_owned_records)
     remark = owner_remark(inp.listener_key)
     record_id = plan.record_id
     if plan.action == "add":
-        record_id, added = alidns.add_record(ctx, inp.domain, plan.rr, "CNAME", target, ttl=plan.ttl,
+        record_id, added = ctx.adapter(alidns.Alidns).add_record(inp.domain, plan.rr, "CNAME", target, ttl=plan.ttl,
                                              line=plan.line)
         writes += int(added)
-        alidns.update_remark(ctx, record_id, remark)
+        ctx.adapter(alidns.Alidns).update_remark(record_id, remark)
         writes += 1
     elif plan.action == "update":
         assert record_id is not None
-        writes += int(alidns.update_record(ctx, record_id, plan.rr, "CNAME", target, ttl=plan.ttl, line=plan.line))
+        writes += int(ctx.adapter(alidns.Alidns).update_record(record_id, plan.rr, "CNAME", target, ttl=plan.ttl, line=plan.line))
     elif plan.claim_remark and record_id:
-        alidns.update_remark(ctx, record_id, remark)
+        ctx.adapter(alidns.Alidns).update_remark(record_id, remark)
         writes += 1
     ctx.logger.info("dns plan applied", extra={"action": plan.action, "writes": writes, "record_id": record_id})
 
     # read back
-    now = [r for r in alidns.sub_domain_records(ctx, inp.fqdn, inp.domain, line=DEFAULT_LINE)
+    now = [r for r in ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain, line=DEFAULT_LINE)
            if r.type == "CNAME" and r.rr == plan.rr and canon_host(r.value) == target]
     if not now:
         raise AlbMtlsError(Code.CLOUD_ERROR, f"the CNAME {inp.fqdn} → {target} is not there after writing it "

@@ -72,9 +72,9 @@ def assess(groups: list[alb.ServerGroupHealth], servers: dict[str, list[alb.Back
 
 
 def _observe(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
-    groups = [g for g in alb.get_listener_health(ctx, listener.id)
+    groups = [g for g in ctx.adapter(alb.Alb).get_listener_health(listener.id)
               if not listener.server_group_ids or g.server_group_id in listener.server_group_ids]
-    members = {g.server_group_id: alb.list_server_group_servers(ctx, g.server_group_id) for g in groups}
+    members = {g.server_group_id: ctx.adapter(alb.Alb).list_server_group_servers(g.server_group_id) for g in groups}
     return assess(groups, members, expected)
 
 
@@ -125,7 +125,7 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
 
     inp = event.input
     attempt = event.attempt + 1
-    listener = alb.find_listener_on_port(ctx, inp.load_balancer_id, inp.listener_port)
+    listener = ctx.adapter(alb.Alb).find_listener_on_port(inp.load_balancer_id, inp.listener_port)
     if listener is None:
         raise AlbMtlsError(Code.LISTENER_NOT_FOUND, f"ALB {inp.load_balancer_id} has no listener on port "
                            f"{inp.listener_port}; run enable_mutual_auth first", field="listener_port")
@@ -170,4 +170,4 @@ def _zone_info(ctx: Any, inp: ProvisionInput) -> Any:
         return None
     from shared.adapters import alidns
 
-    return alidns.describe_domain_info(ctx, inp.domain)
+    return ctx.adapter(alidns.Alidns).describe_domain_info(inp.domain)

@@ -129,14 +129,14 @@ def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
         EC nor RSA (e.g. SM2); ``QUOTA_EXCEEDED`` when its certificate quota is used up.
     """
     ident = inp.ca_id.for_pca()
-    ca = pca_api.describe_ca_certificate(ctx, ident)
+    ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ident)
     if ca.certificate_type and ca.certificate_type != "SUB_ROOT":
         raise invalid_input("ca_identifier", f"the private CA {ident!r} is a {ca.certificate_type} CA; client "
                             "certificates are issued by a subordinate CA (SUB_ROOT): give its Identifier")
     if ca.status and ca.status != "ISSUE":
         raise AlbMtlsError(Code.CA_NOT_FOUND, f"the sub-CA {ident!r} cannot issue: its status is {ca.status}; "
                            "use an issuing (ISSUE) sub-CA", field="ca_identifier")
-    instance = pca_api.get_ca_instance_status(ctx, ident)
+    instance = ctx.adapter(pca_api.Pca).get_ca_instance_status(ident)
     if instance is not None and instance.status and instance.status != "USED":
         raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA instance of {ident!r} is {instance.status}, not in "
                            "use (USED); enable or renew it in the PCA console", field="ca_identifier")
@@ -225,14 +225,14 @@ class CurrentCert:
 
 
 def _current_version(ctx: Any, name: str) -> str | None:
-    v = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
+    v = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return v.version_id if v is not None else None
 
 
 def read_meta(ctx: Any, name: str) -> CertMeta | None:
     """The ``ACSCurrent`` record in the ``…/meta`` secret ``name`` (``GetSecretValue``), or ``None``
     when absent or unreadable (treated as never issued: a new issuance repairs it)."""
-    raw = kms_api.get_secret_value(ctx, name, stage=kms_api.CURRENT)
+    raw = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return decode_meta(raw.data) if raw is not None else None
 
 
@@ -244,7 +244,7 @@ def observe_client(ctx: Any, names: SecretNames) -> CurrentCert:
     meta = read_meta(ctx, names.meta)
     if meta is None:
         return CurrentCert(names, None, None, None, None)
-    cert = pca_api.describe_client_certificate(ctx, meta.identifier)
+    cert = ctx.adapter(pca_api.Pca).describe_client_certificate(meta.identifier)
     return CurrentCert(names, meta, _current_version(ctx, names.pfx), _current_version(ctx, names.password), cert)
 
 
@@ -353,15 +353,14 @@ def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, windo
     for n in range(MAX_ISSUE_ATTEMPTS):
         ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
         try:
-            issued = pca_api.create_client_certificate_with_csr(
-                ctx, parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
+            issued = ctx.adapter(pca_api.Pca).create_client_certificate_with_csr(parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
                 after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value)
             return issued, ci, writes + 1
         except AlbMtlsError as exc:
             if not pca_api.is_duplicate_custom_identifier(exc):
                 raise
             m = _NAMED_ID.search(exc.message or "")
-            found = pca_api.find_by_custom_identifier(ctx, ci, hint_identifier=m.group(1) if m else None)
+            found = ctx.adapter(pca_api.Pca).find_by_custom_identifier(ci, hint_identifier=m.group(1) if m else None)
             if found is not None and found.cert_pem and _spki(found.cert_pem) == ours:
                 ctx.logger.info("continuing with the certificate issued before a lost response",
                                 extra={"common_name": client.common_name, "identifier": found.identifier})
@@ -373,7 +372,7 @@ def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, windo
                 # Its key died with the invocation that issued it, before any secret was stored:
                 # nobody can hold it, so revoking it is safe and leaves one valid certificate per client.
                 try:
-                    writes += int(pca_api.revoke_client_certificate(ctx, found.identifier))
+                    writes += int(ctx.adapter(pca_api.Pca).revoke_client_certificate(found.identifier))
                 except AlbMtlsError as rexc:
                     if rexc.retryable:
                         raise
@@ -405,7 +404,7 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
     csr_pem = pki.build_csr(key, cn, client.sans)
     issued, ci, w = _create(ctx, inp, client, ca, window, csr_pem, key)
     writes += w
-    cert = pca_api.describe_client_certificate(ctx, issued.identifier)
+    cert = ctx.adapter(pca_api.Pca).describe_client_certificate(issued.identifier)
     if cert is None or not cert.cert_pem:
         raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable yet "
                              "(DescribeClientCertificate); retry", details={"identifier": issued.identifier})
@@ -429,16 +428,16 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
                     custom_identifier=ci, key_algorithm=ca.key_algorithm.value, issued_at=iso_utc(ctx.clock.now()))
     tags = {"albmtls:listener": inp.listener_key, "albmtls:cn": cn}
     pfx_b64 = base64.b64encode(pfx).decode("ascii")
-    writes += kms_api.store_version(ctx, names.pfx, pfx_b64, serial, data_type="binary", tags=tags,
+    writes += ctx.adapter(kms_api.Kms).store_version(names.pfx, pfx_b64, serial, data_type="binary", tags=tags,
                                     description=f"alb-mtls client certificate (PKCS#12, {client.profile}) for {cn} "
                                     f"on {inp.listener_key}; password in {names.password}")
-    writes += kms_api.store_version(ctx, names.password, password, serial, data_type="text", tags=tags,
+    writes += ctx.adapter(kms_api.Kms).store_version(names.password, password, serial, data_type="text", tags=tags,
                                     description=f"alb-mtls password of {names.pfx}")
     del password
-    writes += kms_api.store_version(ctx, names.meta, encode_meta(meta), serial, data_type="text",
+    writes += ctx.adapter(kms_api.Kms).store_version(names.meta, encode_meta(meta), serial, data_type="text",
                                     tags=tags, description=f"alb-mtls metadata of {names.pfx} (no secrets)")
     # read back: the current pfx is the one just built, and all three versions agree
-    back = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
+    back = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
     ok = back is not None and back.version_id == serial and \
         hashlib.sha256(base64.b64decode(back.data)).digest() == hashlib.sha256(pfx).digest()
     del back, pfx, pfx_b64
@@ -508,11 +507,11 @@ def load_client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]
     disagree); other ``AlbMtlsError`` on cloud failures.
     """
     names = inp.secrets(cn)
-    pfx = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
+    pfx = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
     if pfx is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"no PFX stored in {names.pfx!r} for client {cn!r}; run "
                            "issue_client_cert first")
-    pw = kms_api.get_secret_value(ctx, names.password, version_id=pfx.version_id)
+    pw = ctx.adapter(kms_api.Kms).get_secret_value(names.password, version_id=pfx.version_id)
     if pw is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{names.password!r} has no version {pfx.version_id!r} matching "
                            f"the current PFX; re-run issue_client_cert")

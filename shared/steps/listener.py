@@ -40,7 +40,7 @@ from shared.core.errors import AlbMtlsError, Code
 from shared.policy.ids import CertificateId, alb_ca_id
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.entry.handler import StepContext
+    from shared.steps.context import StepContext
     from shared.core.wait import Deadline
 
 __all__ = [
@@ -339,13 +339,13 @@ def _find_uploaded(ctx: StepContext, pem: _Pem, name: str) -> cas.CasCertificate
     """The CAS certificate with the same leaf (fingerprint), or our upload name; ``None``."""
     ours = {pem.sha256, pem.sha1}
     maybe: list[cas.CasCertificate] = []
-    for c in cas.iter_certificates(ctx):
+    for c in ctx.adapter(cas.Cas).iter_certificates():
         if c.fingerprint and c.fingerprint in ours:
             return c
         if (c.serial and c.serial == pem.serial) or c.name == name:
             maybe.append(c)
     for c in maybe:  # serial/name match only: confirm with the detail's SHA-2 / fingerprint
-        d = cas.get_certificate(ctx, c.cas_id)
+        d = ctx.adapter(cas.Cas).get_certificate(c.cas_id)
         if (d.sha256 and d.sha256 == pem.sha256) or (d.fingerprint and d.fingerprint in ours):
             return d
     return None
@@ -355,14 +355,14 @@ def _kms_secret_exists(ctx: StepContext, name: str) -> bool:
     """``DescribeSecret`` (metadata only, never the value)."""
     from shared.adapters import kms
 
-    return kms.describe_secret(ctx, name) is not None
+    return ctx.adapter(kms.Kms).describe_secret(name) is not None
 
 
 def _kms_key_pem(ctx: StepContext, name: str) -> str:
     """``GetSecretValue`` of the server key secret (``ACSCurrent``). Never logged or returned."""
     from shared.adapters import kms
 
-    value = kms.get_secret_value(ctx, name)
+    value = ctx.adapter(kms.Kms).get_secret_value(name)
     if value is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"the KMS secret {name!r} with the server key does not exist; "
                            "create it or fix `server_certificate.key_secret_name`",
@@ -399,7 +399,7 @@ def observe_server_certificate(ctx: StepContext, inp: ProvisionInput, *,
     if spec.mode == "id":
         given = spec.parsed_id
         assert given is not None
-        cert = cas.get_certificate(ctx, given.for_cas())
+        cert = ctx.adapter(cas.Cas).get_certificate(given.for_cas())
         if not covers(cert.names, fqdn):
             raise AlbMtlsError(Code.SERVER_CERT_MISMATCH, f"CAS certificate {given} covers "
                                f"{', '.join(cert.names) or 'no names'}, not {fqdn}; choose a certificate for this "
@@ -415,7 +415,7 @@ def observe_server_certificate(ctx: StepContext, inp: ProvisionInput, *,
                 continue
             if parsed.is_cas and parsed.cas_id is not None:
                 prefer.append(parsed.cas_id)
-        chosen = choose_certificate(cas.iter_certificates(ctx), fqdn, now, prefer)
+        chosen = choose_certificate(ctx.adapter(cas.Cas).iter_certificates(), fqdn, now, prefer)
         if chosen is None:
             raise AlbMtlsError(Code.CERT_NOT_FOUND, f"no valid CAS certificate with a private key covers {fqdn}; "
                                "upload one (`server_certificate: {cert_pem, key_secret_name}`) or name it with "
@@ -455,7 +455,7 @@ def ensure_server_certificate(ctx: StepContext, inp: ProvisionInput,
     key_pem = _kms_key_pem(ctx, spec.key_secret_name)
     site = ctx.settings.cas_site_region
     try:
-        cas_id = cas.upload_certificate(ctx, name=state.upload_name, cert_pem=spec.cert_pem, key_pem=key_pem,
+        cas_id = ctx.adapter(cas.Cas).upload_certificate(name=state.upload_name, cert_pem=spec.cert_pem, key_pem=key_pem,
                                         client_token=ctx.client_token("server-cert", pem.sha256))
     except AlbMtlsError as err:
         del key_pem
@@ -491,7 +491,7 @@ def observe_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBala
     if several), then ``ListServerGroupServers`` for the servers still missing. A group of that name
     only in other VPCs → ``SERVER_GROUP_VPC_MISMATCH`` (ALB forwards only within its VPC)."""
     spec = inp.server_group
-    groups = [g for g in alb.list_server_groups(ctx, names=[spec.name]) if g.name == spec.name]
+    groups = [g for g in ctx.adapter(alb.Alb).list_server_groups(names=[spec.name]) if g.name == spec.name]
     mine = sorted((g for g in groups if g.vpc_id == lb.vpc_id), key=lambda g: g.id)
     if not mine:
         if groups:
@@ -501,13 +501,13 @@ def observe_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBala
                                field="server_group.name")
         return ServerGroupState(None, tuple(spec.servers))
     group = mine[0]
-    have = {(s.server_id, s.port) for s in alb.list_server_group_servers(ctx, group.id)}
+    have = {(s.server_id, s.port) for s in ctx.adapter(alb.Alb).list_server_group_servers(group.id)}
     return ServerGroupState(group, tuple(s for s in spec.servers if (s.server_id, s.port) not in have))
 
 
 def _wait_group_available(ctx: StepContext, sg_id: str, budget: Deadline) -> bool:
     """Poll ``GetServerGroup`` (``ListServerGroups``) until the group is ``Available`` or ``budget`` ends."""
-    _, ok = ctx.waiter.poll(lambda: alb.get_server_group(ctx, sg_id),
+    _, ok = ctx.waiter.poll(lambda: ctx.adapter(alb.Alb).get_server_group(sg_id),
                             lambda g: g is not None and g.status == "Available", budget, **_POLL)
     return ok
 
@@ -537,8 +537,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
     writes = 0
     created = False
     if state.group is None:
-        got = alb.create_server_group(
-            ctx, name=spec.name, vpc_id=lb.vpc_id, protocol=spec.protocol, health_check=spec.health_check,
+        got = ctx.adapter(alb.Alb).create_server_group(name=spec.name, vpc_id=lb.vpc_id, protocol=spec.protocol, health_check=spec.health_check,
             client_token=ctx.client_token("server-group", lb.id, spec.name, _digest(lb.vpc_id, spec.protocol,
                                                                                     msgspec.to_builtins(spec.health_check))))
         assert got is not None
@@ -554,7 +553,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
         return sg_id, writes, True, created, 0
     missing = state.missing
     try:
-        job = alb.add_servers(ctx, sg_id, missing, client_token=ctx.client_token(
+        job = ctx.adapter(alb.Alb).add_servers(sg_id, missing, client_token=ctx.client_token(
             "servers", sg_id, _digest([msgspec.to_builtins(s) for s in missing])))
     except AlbMtlsError as err:
         raise server_group_error(err) from None
@@ -582,8 +581,7 @@ def _apply(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer, plan: Li
         xff = {f: True for f in alb.CLIENT_CERT_XFF_FIELDS} if desired.client_cert_headers else None
         params = (lb.id, desired.port, desired.server_certificate_id, desired.ca_certificate_id,
                   desired.security_policy_id, desired.server_group_id, xff)
-        got = alb.create_listener(
-            ctx, load_balancer_id=lb.id, port=desired.port, server_certificate_id=desired.server_certificate_id or "",
+        got = ctx.adapter(alb.Alb).create_listener(load_balancer_id=lb.id, port=desired.port, server_certificate_id=desired.server_certificate_id or "",
             ca_certificate_id=desired.ca_certificate_id, security_policy_id=desired.security_policy_id,
             server_group_id=desired.server_group_id or "", xff=xff,
             client_token=ctx.client_token("listener", lb.id, desired.port, "create", _digest(*params)))
@@ -600,7 +598,7 @@ def _apply(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer, plan: Li
         "server_group_id": desired.server_group_id if "DefaultActions" in ch else None,
         "xff": desired_xff(xff_base, desired.client_cert_headers) if "XForwardedForConfig" in ch else None,
     }
-    job = alb.update_listener(ctx, plan.listener_id, **fields, client_token=ctx.client_token(
+    job = ctx.adapter(alb.Alb).update_listener(plan.listener_id, **fields, client_token=ctx.client_token(
         "listener", plan.listener_id, "update", _digest(fields)))
     return plan.listener_id, job
 
@@ -616,7 +614,7 @@ def refuse_stopped(existing: alb.Listener | None) -> None:
 def _wait_running(ctx: StepContext, listener_id: str, budget: Deadline) -> alb.Listener | None:
     """Poll ``GetListenerAttribute`` until the listener's job is done (``Running``/``Stopped``);
     ``None`` when ``budget`` ends first."""
-    lst, ok = ctx.waiter.poll(lambda: alb.get_listener(ctx, listener_id),
+    lst, ok = ctx.waiter.poll(lambda: ctx.adapter(alb.Alb).get_listener(listener_id),
                               lambda x: x.status in ("Running", "Stopped"), budget, **_POLL)
     return lst if ok else None
 
@@ -643,8 +641,8 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     writes = 0
 
     # -- observe ------------------------------------------------------------------------------
-    lb = alb.get_load_balancer(ctx, inp.load_balancer_id)
-    existing = alb.find_listener_on_port(ctx, lb.id, inp.listener_port)
+    lb = ctx.adapter(alb.Alb).get_load_balancer(inp.load_balancer_id)
+    existing = ctx.adapter(alb.Alb).find_listener_on_port(lb.id, inp.listener_port)
     plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # refusals before any write
     refuse_stopped(existing)
     cert = observe_server_certificate(ctx, inp, current_ids=existing.certificate_ids if existing else ())
@@ -702,7 +700,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     if after.action != "none" or lst.ca_enabled is not True or lst.ca_certificate_ids != (desired.ca_certificate_id,):
         detail = ""
         if job_id:
-            jobs = alb.list_asyn_jobs(ctx, job_ids=[job_id])
+            jobs = ctx.adapter(alb.Alb).list_asyn_jobs(job_ids=[job_id])
             failed = [j for j in jobs if j.status == "Failed"]
             if failed:
                 detail = f"; job {job_id} failed: {failed[0].error_code or ''} {failed[0].error_message or ''}".rstrip()

@@ -40,7 +40,7 @@ from shared.steps.listener import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.entry.handler import StepContext
+    from shared.steps.context import StepContext
 
 __all__ = ["run"]
 
@@ -49,13 +49,13 @@ def _server_group_plan(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalanc
     state = observe_server_group(ctx, inp, lb)
     spec = inp.server_group
     if state.group is None:
-        alb.create_server_group(ctx, name=spec.name, vpc_id=lb.vpc_id, protocol=spec.protocol,
+        ctx.adapter(alb.Alb).create_server_group(name=spec.name, vpc_id=lb.vpc_id, protocol=spec.protocol,
                                 health_check=spec.health_check, dry_run=True)
         return {"action": "create", "name": spec.name, "servers_to_add": len(state.missing),
                 "vpc_check": "servers are checked by the first write (AddServersToServerGroup)"}
     if state.missing:
         try:
-            alb.add_servers(ctx, state.group.id, state.missing, dry_run=True)
+            ctx.adapter(alb.Alb).add_servers(state.group.id, state.missing, dry_run=True)
         except AlbMtlsError as err:
             raise server_group_error(err) from None
     return {"action": "add_servers" if state.missing else "none", "id": state.group.id, "name": spec.name,
@@ -76,13 +76,13 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     plus those of the CA and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
     """
     inp = ev.input
-    lb = alb.get_load_balancer(ctx, inp.load_balancer_id)
+    lb = ctx.adapter(alb.Alb).get_load_balancer(inp.load_balancer_id)
     if not lb.supports_mtls:
         plan_listener(lb.edition, None, desired_listener(inp, None, None))  # raises ALB_EDITION_UNSUPPORTED
-    existing = alb.find_listener_on_port(ctx, lb.id, inp.listener_port)
+    existing = ctx.adapter(alb.Alb).find_listener_on_port(lb.id, inp.listener_port)
     plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # LISTENER_PORT_CONFLICT
     refuse_stopped(existing)
-    if not alb.security_policy_exists(ctx, inp.security_policy_id):
+    if not ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id):
         raise AlbMtlsError(Code.INVALID_INPUT, f"TLS security policy {inp.security_policy_id!r} does not exist; use "
                            "a system policy such as tls_cipher_policy_1_2", field="security_policy_id")
 

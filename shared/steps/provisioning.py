@@ -21,13 +21,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
+from shared.adapters.base import CallPolicy
+from shared.adapters.fnf import Fnf
 from shared.core.clock import Clock, SystemClock
 from shared.core.errors import AlbMtlsError, Code
-from shared.policy.ids import execution_name
-from shared.adapters.retry import Deadline, call
 from shared.core.settings import Settings
+from shared.core.wait import Deadline
+from shared.policy.ids import execution_name
 
 PROVISION_FLOW = "albmtls-provision"
 ROTATE_FLOW = "albmtls-rotate"
@@ -83,18 +85,9 @@ class Progress:
                 "stopped": self.stopped, "step": self.step, "steps": self.steps, "error": self.error}
 
 
-def _client(settings: Settings):
-    from shared.adapters.clients import get_client
-    return get_client("fnf", settings)
-
-
-def _models():
-    from alibabacloud_fnf20190315 import models
-    return models
-
-
-def _call(op: str, fn: Callable[[], Any], deadline: Deadline | None) -> Any:
-    return call(op, fn, deadline=deadline or Deadline(60))
+def _fnf(settings: Settings, deadline: Deadline | None) -> Fnf:
+    """The CloudFlow adapter for ``settings``, its calls bounded by ``deadline`` (default 60 s)."""
+    return Fnf(CallPolicy(deadline or Deadline(60)), settings=settings)
 
 
 # --- flows --------------------------------------------------------------------------------
@@ -103,44 +96,31 @@ def deploy_flow(settings: Settings, name: str, definition: str, *, description: 
     """Make flow ``name`` hold ``definition`` (YAML text). Returns ``created``, ``updated`` or
     ``unchanged``. Source: fnf ``DescribeFlow``/``CreateFlow``/``UpdateFlow``.
     Raises ``AlbMtlsError`` (mapped cloud errors; ``INVALID_INPUT`` for a rejected definition)."""
-    m, c = _models(), _client(settings)
-    try:
-        cur = _call("fnf:DescribeFlow", lambda: c.describe_flow(m.DescribeFlowRequest(name=name)), deadline)
-    except AlbMtlsError as exc:
-        if exc.cloud_code != "FlowNotExists":
-            raise
+    fnf = _fnf(settings, deadline)
+    cur = fnf.describe_flow(name)
+    if cur is None:
         try:
-            _call("fnf:CreateFlow", lambda: c.create_flow(m.CreateFlowRequest(
-                name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
+            fnf.create_flow(name, definition, description=description, role_arn=role_arn)
             return "created"
         except AlbMtlsError as cexc:
             if cexc.cloud_code != "FlowAlreadyExists":
                 raise
         # Our CreateFlow took effect but its response was lost (the retry met the flow), or another
         # deployer created it meanwhile: observe it again and continue — unchanged or updated below.
-        cur = _call("fnf:DescribeFlow", lambda: c.describe_flow(m.DescribeFlowRequest(name=name)), deadline)
-        if (cur.body.definition or "") == definition:
+        cur = fnf.describe_flow(name)
+        if cur is not None and (cur.definition or "") == definition:
             return "created"
-    if (cur.body.definition or "") == definition:
+    if cur is not None and (cur.definition or "") == definition:
         return "unchanged"
-    _call("fnf:UpdateFlow", lambda: c.update_flow(m.UpdateFlowRequest(
-        name=name, definition=definition, description=description, type="FDL", role_arn=role_arn)), deadline)
+    fnf.update_flow(name, definition, description=description, role_arn=role_arn)
     return "updated"
 
 
 # --- executions ----------------------------------------------------------------------------
 def _running(settings: Settings, flow: str, prefix: str, deadline: Deadline | None) -> Iterator[Any]:
-    m, c = _models(), _client(settings)
-    token = None
-    for _ in range(1000):  # bounded paging
-        resp = _call("fnf:ListExecutions", lambda: c.list_executions(m.ListExecutionsRequest(
-            flow_name=flow, status="Running", execution_name_prefix=prefix, limit=99, next_token=token)), deadline)
-        for ex in resp.body.executions or []:
-            if ex.status in ("Running", "Starting") and (ex.name or "").startswith(prefix):
-                yield ex
-        token = resp.body.next_token
-        if not token:
-            return
+    for ex in _fnf(settings, deadline).list_executions(flow, status="Running", name_prefix=prefix):
+        if ex.status in ("Running", "Starting") and (ex.name or "").startswith(prefix):
+            yield ex
 
 
 def idempotent_name(listener_key: str, key: str) -> str:
@@ -161,7 +141,7 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     refused the same way. Source: fnf ``ListExecutions``, ``StartExecution``,
     ``DescribeExecution``, ``StopExecution``.
     """
-    m, c = _models(), _client(settings)
+    fnf = _fnf(settings, deadline)
     clock = clock or SystemClock()
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
     name = idempotent_name(listener_key, idempotency_key) if idempotency_key else execution_name(listener_key, clock.now())
@@ -176,13 +156,12 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                                f"to finish (albmtls status, or GET /provisions/{ex.name}) and run again",
                                details={"execution": ex.name})
     try:
-        resp = _call("fnf:StartExecution", lambda: c.start_execution(m.StartExecutionRequest(
-            flow_name=flow, execution_name=name, input=json.dumps(inp_json, separators=(",", ":")))), deadline)
-        started = Started(flow, name, resp.body.status or "Running")
+        body = fnf.start_execution(flow, name, json.dumps(inp_json, separators=(",", ":")))
+        started = Started(flow, name, body.status or "Running")
         # Same name still running → CloudFlow answers with that execution. With our input it is
         # ours (a retried start whose response was lost); with another input it is another request
         # for this listener that started in the same second: refuse, never follow someone else's run.
-        if not idempotency_key and _other_input(getattr(resp.body, "input", None), inp_json):
+        if not idempotency_key and _other_input(getattr(body, "input", None), inp_json):
             raise AlbMtlsError(Code.EXECUTION_RUNNING,
                                f"execution {name} is already running for listener {listener_key} with another "
                                "input; wait for it to finish and run again", details={"execution": name})
@@ -195,9 +174,8 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     others = sorted(ex.name for ex in _running(settings, flow, prefix, deadline) if ex.name != name)
     if others and others[0] < name:
         try:
-            _call("fnf:StopExecution", lambda: c.stop_execution(m.StopExecutionRequest(
-                flow_name=flow, execution_name=name, error=Code.EXECUTION_RUNNING,
-                cause=f"{others[0]} runs for the same listener")), deadline)
+            fnf.stop_execution(flow, name, error=Code.EXECUTION_RUNNING,
+                               cause=f"{others[0]} runs for the same listener")
         except AlbMtlsError:
             pass
         raise AlbMtlsError(Code.EXECUTION_RUNNING,
@@ -216,36 +194,20 @@ def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
         return True
 
 
-def _describe_execution(settings: Settings, flow: str, name: str, deadline: Deadline | None):
-    m, c = _models(), _client(settings)
-    try:
-        return _call("fnf:DescribeExecution", lambda: c.describe_execution(m.DescribeExecutionRequest(
-            flow_name=flow, execution_name=name)), deadline).body
-    except AlbMtlsError as exc:
-        if exc.cloud_code == "ExecutionNotExists" or exc.is_not_found:
-            return None
-        raise
+def _describe_execution(settings: Settings, flow: str, name: str, deadline: Deadline | None) -> Any | None:
+    return _fnf(settings, deadline).describe_execution(flow, name)
 
 
 def history(settings: Settings, flow: str, name: str, deadline: Deadline | None = None) -> list[dict[str, Any]]:
     """Every history event of an execution, oldest first: ``{id, type, step, time, detail}``.
     Source: fnf ``GetExecutionHistory`` (all pages)."""
-    m, c = _models(), _client(settings)
     out: list[dict[str, Any]] = []
-    token = None
-    for _ in range(1000):
-        resp = _call("fnf:GetExecutionHistory", lambda: c.get_execution_history(m.GetExecutionHistoryRequest(
-            flow_name=flow, execution_name=name, limit=999, next_token=token)), deadline)
-        for ev in resp.body.events or []:
-            try:
-                detail = json.loads(ev.event_detail) if ev.event_detail else {}
-            except ValueError:
-                detail = {"raw": ev.event_detail}
-            out.append({"id": ev.event_id, "type": ev.type, "step": ev.step_name, "time": ev.time,
-                        "detail": detail})
-        token = resp.body.next_token
-        if not token:
-            return out
+    for ev in _fnf(settings, deadline).execution_history(flow, name):
+        try:
+            detail = json.loads(ev.event_detail) if ev.event_detail else {}
+        except ValueError:
+            detail = {"raw": ev.event_detail}
+        out.append({"id": ev.event_id, "type": ev.type, "step": ev.step_name, "time": ev.time, "detail": detail})
     return out
 
 

@@ -114,7 +114,7 @@ def _mark_superseded(ctx: Any, names: SecretNames, meta: CertMeta, old: RotateIt
                             superseded_at=iso_utc(now), superseded_by=meta.serial, retire_after=iso_utc(retire_at),
                             revoke=revoke)
     version = f"{meta.serial}-s{old.serial}"[:64]
-    writes = kms_api.store_version(ctx, names.meta, encode_meta(meta.with_superseded(entry, now)), version,
+    writes = ctx.adapter(kms_api.Kms).store_version(names.meta, encode_meta(meta.with_superseded(entry, now)), version,
                                    data_type="text", description=f"alb-mtls metadata of {names.pfx} (no secrets)")
     return entry, writes
 
@@ -158,7 +158,7 @@ def renew(event: RotateEvent, ctx: Any) -> RotateResult:
         out.action = "already_renewed"
     # the record the secrets now hold: written and read back by the issuance, or the one observed above
     new_meta = issued.meta
-    old = pca_api.describe_client_certificate(ctx, item.identifier)
+    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
     old_end = old.not_after if old is not None and old.not_after else parse_iso(item.not_after or meta.not_before)
     entry, w = _mark_superseded(ctx, names, new_meta, item, old_end, policy, now)
     out.writes += w
@@ -187,9 +187,9 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
     if meta.identifier == item.identifier:
         out.reason = "current_certificate"          # the only valid certificate of the CN
         return out
-    pfx_v = kms_api.get_secret_value(ctx, names.pfx, stage=kms_api.CURRENT)
-    pw_v = kms_api.get_secret_value(ctx, names.password, stage=kms_api.CURRENT)
-    current = pca_api.describe_client_certificate(ctx, meta.identifier)
+    pfx_v = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
+    pw_v = ctx.adapter(kms_api.Kms).get_secret_value(names.password, stage=kms_api.CURRENT)
+    current = ctx.adapter(pca_api.Pca).describe_client_certificate(meta.identifier)
     if pfx_v is None or pw_v is None or pfx_v.version_id != meta.serial or pw_v.version_id != meta.serial or \
             current is None or current.status != "ISSUE" or current.not_after is None or current.not_after <= now:
         out.reason = "replacement_not_ready"
@@ -202,14 +202,14 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
         out.reason = "grace_period" if (entry is not None and entry.revoke) or policy.revoke_old != "never" \
             else "expires_naturally"
         return out
-    old = pca_api.describe_client_certificate(ctx, item.identifier)
+    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
     if old is None:
         out.action, out.reason = "skipped", "certificate_missing"
         return out
     if old.status == "REVOKE":
         out.action, out.reason, out.revoked = "retired", "already_revoked", True
         return out
-    wrote = pca_api.revoke_client_certificate(ctx, item.identifier)
+    wrote = ctx.adapter(pca_api.Pca).revoke_client_certificate(item.identifier)
     out.writes += int(wrote)
     out.action, out.reason, out.revoked = "retired", "revoked", True
     ctx.logger.info("replaced client certificate revoked", extra={

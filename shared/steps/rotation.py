@@ -245,14 +245,12 @@ class _MetaCache:
 
 def _start(ctx: Any, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
     """Start ``albmtls-rotate`` execution ``name``; False when it already exists (same day)."""
-    from shared.steps.provisioning import _client, _models
-    m, c = _models(), _client(ctx.settings)
+    from shared.adapters.fnf import Fnf
     doc = {"policy": {"secret_prefix": policy.secret_prefix, "revoke_old": policy.effective_revoke,
                       "revoke_after_days": policy.revoke_after_days}, "items": items}
     try:
-        ctx.call("fnf:StartExecution", lambda: c.start_execution(m.StartExecutionRequest(
-            flow_name=os.environ.get("ALBMTLS_ROTATE_FLOW", ROTATE_FLOW), execution_name=name,
-            input=json.dumps(doc, separators=(",", ":")))), product="fnf")
+        ctx.adapter(Fnf).start_execution(os.environ.get("ALBMTLS_ROTATE_FLOW", ROTATE_FLOW), name,
+                                         json.dumps(doc, separators=(",", ":")))
     except AlbMtlsError as exc:
         if exc.cloud_code == "ExecutionAlreadyExists" or "AlreadyExist" in (exc.cloud_code or ""):
             return False
@@ -263,8 +261,8 @@ def _start(ctx: Any, name: str, policy: ScanPolicy, items: list[dict[str, Any]])
 def _warn_ca(ctx: Any, ca_ident: str, lifetime: timedelta, now: datetime, warnings: list[dict[str, Any]]) -> None:
     from shared.adapters import pca as pca_api
     try:
-        ca = pca_api.describe_ca_certificate(ctx, ca_ident)
-        inst = pca_api.get_ca_instance_status(ctx, ca_ident)
+        ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ca_ident)
+        inst = ctx.adapter(pca_api.Pca).get_ca_instance_status(ca_ident)
     except AlbMtlsError as exc:
         warnings.append({"kind": "ca", "ca_identifier": ca_ident, "level": "warning", "code": exc.code,
                          "message": f"the issuing sub-CA could not be read: {exc.message}"})
@@ -300,7 +298,7 @@ def listener_view(ctx: Any, listener_key: str) -> dict[str, Any]:
     if parts is None:
         return out
     try:
-        lst = alb_api.find_listener_on_port(ctx, parts[0], parts[1])
+        lst = ctx.adapter(alb_api.Alb).find_listener_on_port(parts[0], parts[1])
     except AlbMtlsError:
         return out
     if lst is None:
@@ -309,13 +307,13 @@ def listener_view(ctx: Any, listener_key: str) -> dict[str, Any]:
     out["ca_certificate_ids"] = list(lst.ca_certificate_ids)
     for ca in lst.ca_certificate_ids[:1]:
         try:
-            out["ca_not_after"] = iso_utc(pca_api.describe_ca_certificate(ctx, ca).not_after)
+            out["ca_not_after"] = iso_utc(ctx.adapter(pca_api.Pca).describe_ca_certificate(ca).not_after)
         except (AlbMtlsError, TypeError):
             pass
     for cid in lst.certificate_ids[:1]:
         out["server_certificate_id"] = cid
         try:
-            cert = cas_api.get_certificate(ctx, CertificateId.parse(cid).cas_id)
+            cert = ctx.adapter(cas_api.Cas).get_certificate(CertificateId.parse(cid).cas_id)
             out["server_certificate_not_after"] = iso_utc(cert.not_after) if cert.not_after else None
         except (AlbMtlsError, AttributeError, TypeError, ValueError):
             pass
@@ -352,7 +350,7 @@ def iter_verdicts(ctx: Any, now: datetime, renew_before: int | None,
                   result: ScanResult | None = None) -> Iterator[tuple[Any, Verdict]]:
     """``(certificate, verdict)`` for every listed certificate, one page in memory."""
     from shared.adapters import pca as pca_api
-    for cert in pca_api.list_client_certificates(ctx):
+    for cert in ctx.adapter(pca_api.Pca).list_client_certificates():
         if result is not None:
             result.listed += 1
         yield cert, decide_certificate(cert, now, renew_before)
@@ -444,7 +442,7 @@ def make_context(settings: Any, step: str, *, deadline_s: float = 900.0) -> Any:
     from shared.core import logs
     from shared.core.clock import clock_from_env
     from shared.core.wait import Deadline
-    from shared.entry.handler import StepContext
+    from shared.steps.context import StepContext
     return StepContext(step=step, settings=settings, clock=clock_from_env(), logger=logs.get_logger(step),
                        deadline=Deadline(deadline_s), request_id=f"local-{uuid.uuid4().hex}")
 

@@ -15,7 +15,7 @@ from shared.core import logs as shared_logs
 from shared.core.clock import SystemClock
 from shared.policy import ids
 from shared.policy.contracts import ProvisionInput
-from shared.entry.handler import StepContext
+from shared.steps.context import StepContext
 from shared.adapters.retry import Deadline
 from shared.core.settings import Settings
 from shared.steps import issuance
@@ -247,8 +247,8 @@ def test_revoked_or_changed_certificate_is_replaced(live_cloud, invoke, writes, 
 
     first = invoke(FN, _event(demo_input))["client_certificates"][0]
     ctx = _ctx()
-    assert pca_api.revoke_client_certificate(ctx, first["identifier"]) is True
-    assert pca_api.revoke_client_certificate(ctx, first["identifier"]) is False      # idempotent
+    assert ctx.adapter(pca_api.Pca).revoke_client_certificate(first["identifier"]) is True
+    assert ctx.adapter(pca_api.Pca).revoke_client_certificate(first["identifier"]) is False      # idempotent
     from alibabacloud_cas20200630 import models as pm
     (st,) = ctx.client("pca").describe_client_certificate_status(
         pm.DescribeClientCertificateStatusRequest(identifier=first["identifier"])).body.certificate_status
@@ -261,6 +261,6 @@ def test_revoked_or_changed_certificate_is_replaced(live_cloud, invoke, writes, 
     third = invoke(FN, _event(inp, "exec-3"))["client_certificates"][0]
     assert third["reused"] is False and third["serial"] != second["serial"]
     # the scan recognises this listener's certificates
-    ours = [c for c in pca_api.list_client_certificates(ctx, page_size=2)
+    ours = [c for c in ctx.adapter(pca_api.Pca).list_client_certificates(page_size=2)
             if ids.custom_identifier_matches_listener(c.custom_identifier, "alb-demostd000000000001-443")]
     assert {c.identifier for c in ours} >= {first["identifier"], second["identifier"], third["identifier"]}
