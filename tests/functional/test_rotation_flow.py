@@ -167,19 +167,20 @@ def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monk
 def test_deploy_flow_meets_a_flow_created_meanwhile(live_cloud, settings, monkeypatch):
     """Another deployer creates the flow (another definition) between our DescribeFlow and our
     CreateFlow: CreateFlow answers ``FlowAlreadyExists``, the deploy updates it to ours."""
+    from shared.adapters.base import CallPolicy
+    from shared.adapters.fnf import Fnf
+    from shared.core.wait import Deadline
     from shared.steps import provisioning
-    real = provisioning._call
+    real = Fnf.create_flow
     ours = (REPO / "workflows" / "rotate.yaml").read_text()
     theirs = ours + "\n# an older deployment\n"
-    m, c = provisioning._models(), provisioning._client(settings)
+    other = Fnf(CallPolicy(Deadline(30)), settings=settings)      # the other deployer
 
-    def racing(op, fn, deadline):
-        if op == "fnf:CreateFlow":
-            real(op, lambda: c.create_flow(m.CreateFlowRequest(name="albmtls-rotate", definition=theirs,
-                                                               description="alb-mtls", type="FDL")), deadline)
-        return real(op, fn, deadline)
+    def racing(self, name, definition, **kw):
+        real(other, name, theirs, description="alb-mtls", role_arn=None)
+        return real(self, name, definition, **kw)
 
-    monkeypatch.setattr(provisioning, "_call", racing)
+    monkeypatch.setattr(Fnf, "create_flow", racing)
     assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "updated"
-    monkeypatch.setattr(provisioning, "_call", real)
+    monkeypatch.setattr(Fnf, "create_flow", real)
     assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "unchanged"
