@@ -9,11 +9,13 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.core.products import PRODUCTS
+
 if TYPE_CHECKING:
     from deploy.check.report import Report
 
-#: local cloud product (call log) → RAM action prefix
-RAM_PREFIX = {"alb": "alb", "cas": "yundun-cert", "pca": "yundun-cert", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
+#: local cloud product (call log) → RAM action prefix (the product registry, shared.core.products)
+RAM_PREFIX = {k: p.ram_prefix for k, p in PRODUCTS.items()}
 OBSERVABLE_PREFIXES = frozenset(RAM_PREFIX.values())
 #: CloudFlow calls that are not the functions' (they are ``s deploy``'s and the operator's)
 FNF_DEPLOY_ACTIONS = frozenset({"CreateFlow", "UpdateFlow", "DescribeFlow", "DeleteFlow", "ListFlows"})
