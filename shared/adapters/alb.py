@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError
+from shared.policy.listener import CLIENT_CERT_XFF_FIELDS, MTLS_EDITIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import HealthCheckSpec, ServerSpec
@@ -29,14 +30,6 @@ __all__ = [
     "is_dry_run_passed",
 ]
 
-#: ALB editions that support mutual authentication (reference §1.1).
-MTLS_EDITIONS: frozenset[str] = frozenset({"Standard", "StandardWithWaf"})
-
-#: The ``XForwardedForConfig`` switches that pass the client certificate to the backends (§1.14).
-CLIENT_CERT_XFF_FIELDS: tuple[str, ...] = (
-    "XForwardedForClientCertSubjectDNEnabled", "XForwardedForClientCertIssuerDNEnabled",
-    "XForwardedForClientCertFingerprintEnabled", "XForwardedForClientCertClientVerifyEnabled",
-)
 
 _PAGE = 100          # MaxResults for list calls (1-100)
 _HEALTH_PAGE = 30    # GetListenerHealthStatus allows 1-30

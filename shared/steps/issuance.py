@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,13 +45,15 @@ from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc, parse_iso
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
-from shared.core.errors import AlbMtlsError, Code, TransientError, invalid_input
+from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.policy.ids import (
     SecretNames,
     custom_identifier,
     custom_identifier_matches_listener,
     parse_custom_identifier,
 )
+from shared.policy.ca import CA_CHECKS, CaObservation, client_window
+from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.records import CertMeta, decode_meta, encode_meta
 
 __all__ = [
@@ -88,37 +90,44 @@ def _norm_sans(sans: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CaView:
-    """The issuing sub-CA as observed: the certificate, its subscription end, the leaf key algorithm."""
+    """The issuing sub-CA once ``CA_CHECKS`` passed: the certificate, its subscription end, the leaf
+    key algorithm."""
 
-    ca: pca_api.CaCertificate
-    instance: pca_api.CaInstanceStatus | None
+    obs: CaObservation
     key_algorithm: pki.KeyAlgorithm
 
     @property
+    def ca(self) -> pca_api.CaCertificate:
+        return self.obs.ca  # type: ignore[return-value]
+
+    @property
+    def instance(self) -> pca_api.CaInstanceStatus | None:
+        return self.obs.instance  # type: ignore[return-value]
+
+    @property
     def identifier(self) -> str:
-        return self.ca.identifier
+        return self.obs.ca.identifier
 
     @property
     def subscription_end(self) -> datetime | None:
-        return self.instance.use_expire_time if self.instance else None
+        return self.obs.subscription_end
 
     def window(self, now: datetime, client: ClientSpec, index: int | None = None) -> renewal.ValidityWindow:
         """The validity for ``client`` issued at ``now`` (``CA_EXPIRES_TOO_SOON`` if it does not fit)."""
-        field = f"clients[{index}].days" if index is not None else "days"
-        window = renewal.validity_window(now, client.days, ca_not_after=self.ca.not_after,
-                                         subscription_end=self.subscription_end, ca_not_before=self.ca.not_before,
-                                         backdate=BACKDATE, common_name=client.common_name, field=field)
-        if self.ca.cert_max_days and client.days > self.ca.cert_max_days:
-            raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON,
-                               f"client {client.common_name!r}: {client.days} days is longer than the sub-CA issues "
-                               f"now (CertMaxTime {self.ca.cert_max_days} days); ask for fewer days",
-                               field=field, details={"days": client.days, "max_days": self.ca.cert_max_days})
-        return window
+        return client_window(replace(self.obs, now=now), client, index)
+
+
+def gather_ca(ctx: Any, inp: ProvisionInput) -> CaObservation:
+    """Read the sub-CA ``inp.ca_identifier``: ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it
+    does not exist) and ``GetCAInstanceStatus``. Reads only."""
+    ident = inp.ca_id.for_pca()
+    api = ctx.adapter(pca_api.Pca)
+    ca = api.describe_ca_certificate(ident)
+    return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=api.get_ca_instance_status(ident))
 
 
 def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
-    """Read the sub-CA ``inp.ca_identifier`` (``DescribeCACertificate``, ``GetCAInstanceStatus``) and
-    check it can issue. Read-only.
+    """:func:`gather_ca`, then ``shared.policy.ca.CA_CHECKS`` (the preflight runs the same).
 
     Raises
     ------
@@ -128,43 +137,9 @@ def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
         ``CA_EXPIRES_TOO_SOON`` when it has ended; ``CA_ALGORITHM_MISMATCH`` when its key is neither
         EC nor RSA (e.g. SM2); ``QUOTA_EXCEEDED`` when its certificate quota is used up.
     """
-    ident = inp.ca_id.for_pca()
-    ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ident)
-    if ca.certificate_type and ca.certificate_type != "SUB_ROOT":
-        raise invalid_input("ca_identifier", f"the private CA {ident!r} is a {ca.certificate_type} CA; client "
-                            "certificates are issued by a subordinate CA (SUB_ROOT): give its Identifier")
-    if ca.status and ca.status != "ISSUE":
-        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the sub-CA {ident!r} cannot issue: its status is {ca.status}; "
-                           "use an issuing (ISSUE) sub-CA", field="ca_identifier")
-    instance = ctx.adapter(pca_api.Pca).get_ca_instance_status(ident)
-    if instance is not None and instance.status and instance.status != "USED":
-        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA instance of {ident!r} is {instance.status}, not in "
-                           "use (USED); enable or renew it in the PCA console", field="ca_identifier")
-    now = ctx.clock.now()
-    if ca.not_after is None or ca.not_after <= now:
-        raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON, f"the sub-CA {ident!r} has ended "
-                           f"({iso_utc(ca.not_after) if ca.not_after else 'no end date'}); renew it",
-                           field="ca_identifier")
-    if instance is not None and instance.use_expire_time is not None and instance.use_expire_time <= now:
-        raise AlbMtlsError(Code.CA_EXPIRES_TOO_SOON, f"the PCA subscription of {ident!r} ended "
-                           f"{iso_utc(instance.use_expire_time)}; renew it", field="ca_identifier")
-    if (ca.algorithm or "").upper() not in ("", "RSA", "ECC", "EC") or not ca.cert_pem:
-        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} uses {ca.algorithm or 'an unknown'} "
-                           "keys; this automation issues EC P-256 or RSA 2048 client keys, so use an EC or RSA "
-                           "sub-CA", field="ca_identifier")
-    try:
-        alg = pki.key_algorithm_of_certificate(ca.cert_pem)
-    except AlbMtlsError:
-        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} certificate key is neither EC nor "
-                           "RSA; use an EC or RSA sub-CA", field="ca_identifier") from None
-    declared = {"ECC": "EC", "EC": "EC", "RSA": "RSA"}.get((ca.algorithm or "").upper())
-    if declared and declared != alg.family:
-        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the sub-CA {ident!r} is declared {ca.algorithm} but its "
-                           f"certificate holds an {alg.family} key", field="ca_identifier")
-    if ca.remaining_count is not None and ca.remaining_count <= 0:
-        raise AlbMtlsError(Code.QUOTA_EXCEEDED, f"the sub-CA {ident!r} has no certificates left in its quota "
-                           "(CertRemainingCount 0); buy more in the PCA console", field="ca_identifier")
-    return CaView(ca=ca, instance=instance, key_algorithm=alg)
+    obs = gather_ca(ctx, inp)
+    CA_CHECKS.enforce(obs)
+    return CaView(obs=obs, key_algorithm=ca_key_algorithm(obs))
 
 
 def preflight_ca(ctx: Any, inp: ProvisionInput) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """``preflight``: every read-only check before the first write of a provisioning run (zero writes).
 
+The checks are the steps' own named chains (``shared.policy``), evaluated on the same gathered
+observations, so the preflight and the steps that act can never disagree: the listener's
+``TARGET_CHECKS``, the sub-CA's ``CA_CHECKS``, the DNS rules, then the listener's
+``RESOURCE_CHECKS`` — each part gathered (reads only) just before its checks.
+
 Order (the first failure is returned): the ALB exists (``LOAD_BALANCER_NOT_FOUND``) and is of the
 ``Standard``/``StandardWithWaf`` edition (``ALB_EDITION_UNSUPPORTED``); the listener port is free
 or holds an HTTPS listener (``LISTENER_PORT_CONFLICT``); the TLS security policy exists
@@ -22,22 +27,26 @@ counted as writes.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
 from shared.core.clock import iso_utc
+from shared.core.errors import AlbMtlsError
+from shared.policy.checks import Violation
 from shared.policy.contracts import ProvisionInput, StepEvent
-from shared.core.errors import AlbMtlsError, Code
+from shared.policy.listener import (
+    RESOURCE_CHECKS,
+    TARGET_CHECKS,
+    ListenerObservation,
+    desired_listener,
+    plan_listener,
+    plan_server_certificate,
+    plan_server_group,
+)
 from shared.steps.dns import preflight_dns
 from shared.steps.issuance import preflight_ca
-from shared.steps.listener import (
-    desired_listener,
-    observe_server_certificate,
-    observe_server_group,
-    plan_listener,
-    refuse_stopped,
-    server_group_error,
-)
+from shared.steps.listener import gather, server_group_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
@@ -45,21 +54,33 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["run"]
 
 
-def _server_group_plan(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer) -> dict[str, Any]:
-    state = observe_server_group(ctx, inp, lb)
-    spec = inp.server_group
-    if state.group is None:
-        ctx.adapter(alb.Alb).create_server_group(name=spec.name, vpc_id=lb.vpc_id, protocol=spec.protocol,
-                                health_check=spec.health_check, dry_run=True)
-        return {"action": "create", "name": spec.name, "servers_to_add": len(state.missing),
+def _dry_run_server_group(ctx: StepContext, o: ListenerObservation) -> Violation | None:
+    """``CreateServerGroup(DryRun=true)`` for a group to create, ``AddServersToServerGroup(DryRun=true)``
+    for the servers missing from an existing one: the cloud's refusal as a violation, or ``None``
+    (an observation: the checks report it in their order)."""
+    api = ctx.adapter(alb.Alb)
+    spec, plan = o.inp.server_group, plan_server_group(o)
+    try:
+        if plan.group is None:
+            api.create_server_group(name=spec.name, vpc_id=o.lb.vpc_id, protocol=spec.protocol,
+                                    health_check=spec.health_check, dry_run=True)
+        elif plan.missing:
+            api.add_servers(plan.group.id, plan.missing, dry_run=True)
+    except AlbMtlsError as err:
+        if err.retryable:
+            raise
+        mapped = err if plan.group is None else server_group_error(err)
+        return Violation(mapped.code, mapped.message, mapped.field)
+    return None
+
+
+def _server_group_summary(o: ListenerObservation) -> dict[str, Any]:
+    plan = plan_server_group(o)
+    if plan.group is None:
+        return {"action": "create", "name": o.inp.server_group.name, "servers_to_add": len(plan.missing),
                 "vpc_check": "servers are checked by the first write (AddServersToServerGroup)"}
-    if state.missing:
-        try:
-            ctx.adapter(alb.Alb).add_servers(state.group.id, state.missing, dry_run=True)
-        except AlbMtlsError as err:
-            raise server_group_error(err) from None
-    return {"action": "add_servers" if state.missing else "none", "id": state.group.id, "name": spec.name,
-            "servers_to_add": len(state.missing), "vpc_check": "dry run" if state.missing else "members present"}
+    return {"action": plan.action, "id": plan.group.id, "name": o.inp.server_group.name,
+            "servers_to_add": len(plan.missing), "vpc_check": "dry run" if plan.missing else "members present"}
 
 
 def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
@@ -69,36 +90,32 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
     ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
     create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
-    summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``, ``ListListeners``,
-    ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+ ``ListSecurityPolicies``),
-    ``ListServerGroups``, ``ListServerGroupServers``, ``CreateServerGroup``/``AddServersToServerGroup``
-    with ``DryRun=true``; CAS ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``;
-    plus those of the CA and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
+    summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``,
+    ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
+    ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,
+    ``CreateServerGroup``/``AddServersToServerGroup`` with ``DryRun=true``; CAS
+    ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``; plus those of the CA
+    and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
     """
-    inp = ev.input
-    lb = ctx.adapter(alb.Alb).get_load_balancer(inp.load_balancer_id)
-    if not lb.supports_mtls:
-        plan_listener(lb.edition, None, desired_listener(inp, None, None))  # raises ALB_EDITION_UNSUPPORTED
-    existing = ctx.adapter(alb.Alb).find_listener_on_port(lb.id, inp.listener_port)
-    plan_listener(lb.edition, existing, desired_listener(inp, None, None))  # LISTENER_PORT_CONFLICT
-    refuse_stopped(existing)
-    if not ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id):
-        raise AlbMtlsError(Code.INVALID_INPUT, f"TLS security policy {inp.security_policy_id!r} does not exist; use "
-                           "a system policy such as tls_cipher_policy_1_2", field="security_policy_id")
+    inp: ProvisionInput = ev.input
+    o = gather(ctx, inp)
+    o = replace(o, security_policy_exists=ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id))
+    TARGET_CHECKS.enforce(o)
+    ca = preflight_ca(ctx, inp)                       # CA_CHECKS, then every client's validity
+    dns = preflight_dns(ctx, inp, target=o.lb.dns_name)
+    if o.mine is not None or not o.server_group.groups:
+        o = replace(o, server_group=replace(o.server_group, dry_run=_dry_run_server_group(ctx, o)))
+    RESOURCE_CHECKS.enforce(o)
 
-    ca = preflight_ca(ctx, inp)
-    dns = preflight_dns(ctx, inp, target=lb.dns_name)
-
-    cert = observe_server_certificate(ctx, inp, current_ids=existing.certificate_ids if existing else ())
-    server_group = _server_group_plan(ctx, inp, lb)
-    sg_id = server_group.get("id")
-    listener_plan = plan_listener(lb.edition, existing, desired_listener(inp, cert.alb_id, sg_id))
+    cert = plan_server_certificate(o)
+    sg = _server_group_summary(o)
+    listener_plan = plan_listener(o.existing, desired_listener(inp, cert.alb_id, sg.get("id")))
     listener: dict[str, Any] = {"action": listener_plan.action}
     if listener_plan.listener_id:
         listener["id"] = listener_plan.listener_id
     if listener_plan.changes:
         listener["changes"] = list(listener_plan.changes)
-
+    lb = o.lb
     plan = {
         "load_balancer": {"id": lb.id, "edition": lb.edition, "dns_name": lb.dns_name, "vpc_id": lb.vpc_id},
         "listener": listener,
@@ -106,11 +123,11 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
                                "not_after": iso_utc(cert.not_after) if cert.not_after else None,
                                "action": "upload" if cert.needs_upload else "use",
                                **({"fingerprint_sha256": cert.fingerprint_sha256} if cert.fingerprint_sha256 else {})},
-        "server_group": server_group,
+        "server_group": sg,
         "ca": ca,
         "dns": dns,
     }
     ctx.logger.info("preflight passed", extra={"listener_action": listener_plan.action,
-                                                "server_group_action": server_group["action"],
+                                                "server_group_action": sg["action"],
                                                 "server_certificate_action": plan["server_certificate"]["action"]})
     return {"status": "ok", "writes": 0, "plan": plan}

@@ -31,7 +31,7 @@ from shared.core.errors import AlbMtlsError, Code
 from shared.policy.ids import CertificateId, SecretNames, secret_names
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
 from shared.steps.issuance import observe_client, read_meta
-from shared.steps.rotation import RevokeOld, RotateItem, retire_due
+from shared.policy.rotation import RevokeOld, RotateItem, retire_due
 
 __all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
 

@@ -22,24 +22,26 @@ import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
-from msgspec import Meta
 
 from shared.policy import renewal
 from shared.core.clock import iso_utc, parse_iso
-from shared.core.errors import AlbMtlsError, Code, invalid_input
-from shared.policy.ids import parse_custom_identifier, secret_names
-from shared.policy.records import CertMeta, SupersededEntry
-from shared.policy.validation import pattern
+from shared.core.errors import AlbMtlsError, invalid_input
+from shared.adapters.pca import Pca
+from shared.policy.ids import secret_names
+from shared.policy.records import CertMeta
+from shared.policy.rotation import (
+    RevokeOld, RotateItem, ScanEvent, ScanPolicy, classify, retire_due, rotation_execution_name,
+)
 from shared.steps.issuance import read_meta
 
 __all__ = [
     "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS",
-    "ScanPolicy", "ScanEvent", "RotateItem", "Verdict", "decide_certificate", "retire_due", "ScanResult", "scan", "rotation_execution_name",
+    "ScanPolicy", "ScanEvent", "RotateItem", "RevokeOld", "classify", "retire_due", "ScanResult", "scan",
+    "rotation_execution_name",
     "start_scan", "certificate_report", "make_context",
 ]
 
@@ -55,142 +57,6 @@ SERVER_CERT_WARN_DAYS = 30
 SCAN_QPS_MARGIN = 0.95              # the scan paces PCA calls at 95 % of the quota (9.5/s of 10/s)
 META_CACHE = 256                    # (listener, cn) metas kept during a scan: bounded memory
 MAX_WARNED_LISTENERS = 100          # listeners whose server certificate is checked per scan
-RevokeOld = Literal["never", "after_grace", "immediately"]
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
-# ---------------------------------------------------------------------------------------------
-class ScanPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The timer payload (JSON text in FC's timer event) / ``POST /rotations`` body.
-
-    ``secret_prefix``: the KMS prefix the certificates were stored under. ``revoke_old``: what
-    happens to a replaced certificate — ``never`` (default: it expires naturally), ``after_grace``
-    (revoked by the first run ``revoke_after_days`` after it was replaced), ``immediately`` (revoked
-    in the same run once the replacement is stored: compromise). ``revoke_after_days`` alone implies
-    ``after_grace``. ``renew_before_days``: renew this long before the end (when earlier than 2/3 of
-    the lifetime) for every certificate; must be shorter than each certificate's lifetime.
-    ``max_concurrency``: certificates renewed at once (the rotate flow's Map bound is 5).
-    """
-
-    secret_prefix: Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$",
-                                          "1-64 ASCII letters, digits or _ + = . @ -")] = "albmtls"
-    revoke_old: RevokeOld | None = None
-    revoke_after_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
-    renew_before_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
-
-    @property
-    def effective_revoke(self) -> RevokeOld:
-        if self.revoke_old is not None:
-            return self.revoke_old
-        return "after_grace" if self.revoke_after_days is not None else "never"
-
-
-class ScanEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """What ``rotation_scan`` accepts: FC's timer event ``{triggerTime, triggerName, payload}``
-    (``payload`` = the policy as JSON text, ``""``/``"{}"`` = defaults), or the policy fields
-    themselves (CLI, HTTP API)."""
-
-    triggerTime: str | None = None  # noqa: N815 - FC wire name
-    triggerName: str | None = None  # noqa: N815
-    payload: str | dict[str, Any] | None = None
-    secret_prefix: str | None = None
-    revoke_old: str | None = None
-    revoke_after_days: int | None = None
-    renew_before_days: int | None = None
-
-    def policy(self) -> ScanPolicy:
-        """The effective :class:`ScanPolicy`; raises ``AlbMtlsError(INVALID_INPUT)`` naming the field."""
-        from shared.policy.validation import decode
-        if self.payload is not None:
-            raw: Any = self.payload
-            if isinstance(raw, str):
-                if not raw.strip():
-                    raw = {}
-                else:
-                    try:
-                        raw = json.loads(raw)
-                    except ValueError as exc:
-                        raise invalid_input("payload", f"the timer payload is not JSON: {exc}") from None
-            if not isinstance(raw, dict):
-                raise invalid_input("payload", "the timer payload must be a JSON object")
-            return decode(ScanPolicy, raw)
-        fields = {k: getattr(self, k) for k in ("secret_prefix", "revoke_old", "revoke_after_days",
-                                                  "renew_before_days") if getattr(self, k) is not None}
-        return decode(ScanPolicy, fields)
-
-
-class RotateItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """One Map item of the rotate flow (ids only): ``renew`` the certificate ``identifier`` of
-    ``common_name`` on ``listener_key``, or ``retire`` (revoke) it — it was already replaced."""
-
-    action: Literal["renew", "retire"]
-    listener_key: Annotated[str, Meta(min_length=1, max_length=128)]
-    common_name: Annotated[str, Meta(min_length=1, max_length=64)]
-    identifier: Annotated[str, Meta(min_length=1, max_length=128)]
-    serial: str = ""
-    not_after: str = ""
-
-
-# ---------------------------------------------------------------------------------------------
-# decide (pure)
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """``state``: ``foreign`` (not this automation's, or not a client certificate), ``revoked``,
-    ``expired``, ``valid`` or ``due`` (a candidate: confirmed against the meta); ``listener_key``
-    (from the CustomIdentifier); ``due_at``."""
-
-    state: Literal["foreign", "revoked", "expired", "valid", "due"]
-    listener_key: str | None = None
-    due_at: datetime | None = None
-
-
-def decide_certificate(cert: Any, now: datetime, renew_before: int | timedelta | None = None) -> Verdict:
-    """Sort one ``ListClientCertificate`` item (``shared.adapters.pca.ClientCertificate``) at ``now``.
-
-    Ours = a ``CLIENT`` certificate whose ``CustomIdentifier`` this automation made. Precedence:
-    revoked > expired > due (``now ≥ renewal.due_at(not_before, not_after, renew_before)``) > valid.
-
-    Raises ``AlbMtlsError(RENEW_BEFORE_TOO_LONG)`` when ``renew_before`` is not shorter than the
-    certificate's lifetime (a configuration error: it would renew forever).
-    """
-    ref = parse_custom_identifier(cert.custom_identifier)
-    if ref is None or (cert.certificate_type or "CLIENT") != "CLIENT" or not cert.not_before or not cert.not_after:
-        return Verdict("foreign")
-    if (cert.status or "ISSUE") != "ISSUE":
-        return Verdict("revoked", ref)
-    rb = renewal.as_renew_before(renew_before)
-    if rb is not None:
-        # the nominal lifetime (the issued one less the few minutes of backdating): a 30-day
-        # certificate with renew_before 30 days would be due the moment it is issued
-        nominal = timedelta(days=round((cert.not_after - cert.not_before) / timedelta(days=1)))
-        if rb >= nominal:
-            raise AlbMtlsError(Code.RENEW_BEFORE_TOO_LONG,
-                               f"renew_before_days ({rb.days}) is not shorter than the lifetime of "
-                               f"{cert.common_name!r}'s certificate ({nominal.days} days): it would be renewed "
-                               "again and again; use fewer days (default: renew at 2/3 of the lifetime)",
-                               field="renew_before_days")
-    due = renewal.due_at(cert.not_before, cert.not_after, rb)
-    if now > cert.not_after:
-        return Verdict("expired", ref, due)
-    return Verdict("due" if now >= due else "valid", ref, due)
-
-
-def retire_due(entry: SupersededEntry | None, now: datetime, policy_revoke: RevokeOld,
-               revoke_after_days: int | None, *, replaced_at: datetime | None = None) -> bool:
-    """Whether a replaced certificate is to be revoked at ``now`` (pure): its recorded marker says
-    so and ``retire_after`` has passed, or today's policy does (``immediately``, or ``after_grace``
-    with ``revoke_after_days`` elapsed since it was replaced — ``replaced_at`` when there is no
-    marker)."""
-    since = parse_iso(entry.superseded_at) if entry is not None else replaced_at
-    if entry is not None and entry.revoke and now >= parse_iso(entry.retire_after):
-        return True
-    if policy_revoke == "immediately":
-        return True
-    if policy_revoke == "after_grace" and since is not None:
-        return now >= since + timedelta(days=revoke_after_days or 0)
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,14 +80,6 @@ class ScanResult(msgspec.Struct, kw_only=True):
     existing: list[str] = []
     warnings: list[dict[str, Any]] = []
     list_calls: int = 0
-
-
-def rotation_execution_name(secret_prefix: str, now: datetime, part: int = 1) -> str:
-    """``rotate-<prefix>-<yyyymmdd>`` (UTC date) and ``-<part>`` from the second batch on."""
-    import re
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", secret_prefix)
-    name = f"rotate-{safe}-{now.astimezone(UTC):%Y%m%d}"
-    return name if part == 1 else f"{name}-{part}"
 
 
 class _MetaCache:
@@ -346,14 +204,12 @@ def _paced(ctx: Any) -> Any:
         return ctx
 
 
-def iter_verdicts(ctx: Any, now: datetime, renew_before: int | None,
-                  result: ScanResult | None = None) -> Iterator[tuple[Any, Verdict]]:
-    """``(certificate, verdict)`` for every listed certificate, one page in memory."""
-    from shared.adapters import pca as pca_api
-    for cert in ctx.adapter(pca_api.Pca).list_client_certificates():
+def iter_listed(ctx: Any, result: ScanResult | None = None) -> Iterator[Any]:
+    """Every ``ListClientCertificate`` item, one page in memory (``result.listed`` counts them)."""
+    for cert in ctx.adapter(Pca).list_client_certificates():
         if result is not None:
             result.listed += 1
-        yield cert, decide_certificate(cert, now, renew_before)
+        yield cert
 
 
 def scan(event: ScanEvent, ctx: Any) -> ScanResult:
@@ -383,41 +239,39 @@ def scan(event: ScanEvent, ctx: Any) -> ScanResult:
             res.existing.append(name)
         batch = []
 
-    for cert, v in iter_verdicts(ctx, now, policy.renew_before_days, res):
-        if v.state == "foreign":
+    for cert in iter_listed(ctx, res):
+        c = classify(cert, None, policy, now)
+        if not c.ours:
             continue
         res.scanned += 1
-        if v.state == "revoked":
+        if c.state == "revoked":
             res.revoked += 1
             continue
-        if v.state == "expired":
+        if c.state == "expired":
             res.expired += 1
             continue
-        assert v.listener_key is not None and cert.common_name
+        assert c.listener_key is not None and cert.common_name
         if len(listeners) < MAX_WARNED_LISTENERS:
-            listeners.add(v.listener_key)
+            listeners.add(c.listener_key)
         if cert.parent_identifier:
             life = cert.not_after - cert.not_before
             if life > cas.get(cert.parent_identifier, timedelta(0)):
                 cas[cert.parent_identifier] = life
-        if v.state == "valid":
-            # valid by the default rule: its own renew_before_days (stored in the meta) may make it due earlier
+        if c.state == "valid":
+            # The record is read only for the candidates (one KMS read per CN, not per certificate):
+            # it can make a due certificate superseded; a valid one stays valid for the scan.
             continue
-        meta = metas.get(v.listener_key, cert.common_name)
-        if meta is not None and meta.identifier != cert.identifier:
+        c = classify(cert, metas.get(c.listener_key, cert.common_name), policy, now)
+        item = dict(listener_key=c.listener_key, common_name=cert.common_name, identifier=cert.identifier,
+                    serial=cert.serial, not_after=iso_utc(cert.not_after))
+        if c.state == "superseded":
             res.superseded += 1
-            entry = meta.superseded(cert.identifier)
-            if retire_due(entry, now, policy.effective_revoke, policy.revoke_after_days,
-                          replaced_at=parse_iso(meta.not_before)):
+            if c.retire:
                 res.retire += 1
-                batch.append(msgspec.to_builtins(RotateItem(
-                    action="retire", listener_key=v.listener_key, common_name=cert.common_name,
-                    identifier=cert.identifier, serial=cert.serial, not_after=iso_utc(cert.not_after))))
+                batch.append(msgspec.to_builtins(RotateItem(action="retire", **item)))
         else:
             res.due += 1
-            batch.append(msgspec.to_builtins(RotateItem(
-                action="renew", listener_key=v.listener_key, common_name=cert.common_name,
-                identifier=cert.identifier, serial=cert.serial, not_after=iso_utc(cert.not_after))))
+            batch.append(msgspec.to_builtins(RotateItem(action="renew", **item)))
         if len(batch) >= MAX_ITEMS_PER_EXECUTION:
             flush()
     # the warnings' PCA reads before the last start: the scan's calls end before the Map's begin
@@ -471,38 +325,25 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     metas = _MetaCache(ctx, prefix, size=4096)
     rows: list[dict[str, Any]] = []
     listeners: dict[str, None] = {}
-    for cert, v in iter_verdicts(ctx, now, None):
+    for cert in iter_listed(ctx):
         if (cert.certificate_type or "CLIENT") != "CLIENT":
             continue
+        c = classify(cert, None, None, now)
+        if c.ours:
+            assert c.listener_key is not None
+            listeners.setdefault(c.listener_key, None)
+            if c.state in ("valid", "due"):
+                c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now)
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
-            "listener_key": v.listener_key, "ours": v.state != "foreign",
+            "listener_key": c.listener_key, "ours": c.ours,
             "not_before": iso_utc(cert.not_before) if cert.not_before else None,
             "not_after": iso_utc(cert.not_after) if cert.not_after else None,
             "days_left": round((cert.not_after - now) / timedelta(days=1), 1) if cert.not_after else None,
-            "due_at": iso_utc(v.due_at) if v.due_at else None, "retire_after": None}
-        state = v.state
-        if v.state == "foreign":
-            state = "revoked" if cert.status == "REVOKE" else (
-                "expired" if cert.not_after and now > cert.not_after else "valid")
-        else:
-            assert v.listener_key is not None
-            listeners.setdefault(v.listener_key, None)
-            meta = metas.get(v.listener_key, cert.common_name or "")
-            if v.state in ("valid", "due") and meta is not None:
-                if meta.identifier != cert.identifier:
-                    state = "superseded"
-                    entry = meta.superseded(cert.identifier)
-                    row["retire_after"] = entry.retire_after if entry else row["not_after"]
-                    row["superseded_by"] = meta.serial
-                elif meta.renew_before_days:
-                    try:
-                        due = renewal.due_at(cert.not_before, cert.not_after, meta.renew_before_days)
-                        row["due_at"] = iso_utc(due)
-                        state = "due" if now >= due else "valid"
-                    except AlbMtlsError:
-                        state = "due"
-        row["state"] = state
+            "due_at": iso_utc(c.due_at) if c.due_at else None, "retire_after": c.retire_after,
+            "state": c.state}
+        if c.superseded_by:
+            row["superseded_by"] = c.superseded_by
         rows.append(row)
     rows.sort(key=lambda r: (not r["ours"], r.get("listener_key") or "", r["common_name"] or "", r["not_after"] or ""))
     counts: dict[str, int] = {}

@@ -1,4 +1,5 @@
-"""Table-driven tests of the pure listener decisions in ``shared.steps.listener``."""
+"""Table-driven tests of the pure listener decisions (``shared.policy.listener``): the plan, the
+named checks shared by the preflight and ``enable_mutual_auth``, the certificate rules."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,19 +8,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.adapters.alb import CLIENT_CERT_XFF_FIELDS, Listener
+from shared.adapters.alb import Listener, LoadBalancer, ServerGroup
 from shared.adapters.cas import CasCertificate
-from shared.core.errors import AlbMtlsError, Code
-from shared.steps.listener import (
+from shared.core.errors import Code
+from shared.policy.contracts import ProvisionInput
+from shared.policy.listener import (
+    CLIENT_CERT_XFF_FIELDS,
     EXPIRY_GUARD,
+    LISTENER_CHECKS,
     DesiredListener,
+    ListenerObservation,
     ListenerPlan,
-    check_not_expiring,
+    ServerCertificateObservation,
+    ServerGroupObservation,
     choose_certificate,
     covers,
     desired_xff,
     plan_listener,
+    plan_server_certificate,
+    plan_server_group,
+    server_certificate_expiring,
 )
+from shared.policy.validation import decode
 
 CA = "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"
 CERT = "20000001-cn-hangzhou"
@@ -27,6 +37,25 @@ SG = "sgp-aaaaaaaaaaaaaaaaa"
 POLICY = "tls_cipher_policy_1_2"
 ON = tuple((f, True) for f in CLIENT_CERT_XFF_FIELDS) + (("XForwardedForEnabled", True),)
 OFF = tuple((f, False) for f in CLIENT_CERT_XFF_FIELDS) + (("XForwardedForEnabled", True),)
+
+INPUT = decode(ProvisionInput, {
+    "load_balancer_id": "alb-1", "domain": "example.test", "rr": "app", "ca_identifier": CA,
+    "server_certificate": {"certificate_id": "20000001"},
+    "server_group": {"name": "web", "servers": [{"server_id": "i-1", "port": 80}, {"server_id": "i-2", "port": 80}]},
+    "clients": [{"common_name": "alice"}]})
+
+
+def observation(*, edition="Standard", existing=None, detail="default", groups=(), members=frozenset(),
+                now=None) -> ListenerObservation:
+    """What gather() would have read (shared.steps.listener.gather)."""
+    if detail == "default":
+        detail = cas_cert(20000001, ("app.example.test",), 90)
+    return ListenerObservation(
+        inp=INPUT, now=now or NOW, site_region="cn-hangzhou",
+        lb=LoadBalancer(id="alb-1", edition=edition, dns_name="alb-1.example", vpc_id="vpc-1", status="Active"),
+        existing=existing, server_certificate=ServerCertificateObservation("id", detail=detail),
+        server_group=ServerGroupObservation(tuple(groups), frozenset(members)))
+
 
 DESIRED = DesiredListener(port=443, ca_certificate_id=CA, security_policy_id=POLICY, client_cert_headers=True,
                           server_certificate_id=CERT, server_group_id=SG)
@@ -74,7 +103,8 @@ def https(**over) -> Listener:
     ("Standard", https(status="Configuring"), DESIRED, ListenerPlan("none", "lsn-1")),
 ])
 def test_plan(edition, existing, desired, expected):
-    assert plan_listener(edition, existing, desired) == expected
+    assert plan_listener(existing, desired) == expected
+    assert LISTENER_CHECKS.evaluate(observation(edition=edition, existing=existing)) is None
 
 
 @pytest.mark.parametrize("edition, existing, code", [
@@ -87,10 +117,9 @@ def test_plan(edition, existing, desired, expected):
     ("StandardWithWaf", https(protocol="HTTP"), Code.LISTENER_PORT_CONFLICT),
 ])
 def test_refusals(edition, existing, code):
-    with pytest.raises(AlbMtlsError) as ei:
-        plan_listener(edition, existing, DESIRED)
-    assert ei.value.code == code
-    assert ei.value.field in ("load_balancer_id", "listener_port")
+    found = LISTENER_CHECKS.evaluate(observation(edition=edition, existing=existing))
+    assert found is not None and found.code == code
+    assert found.field in ("load_balancer_id", "listener_port")
 
 
 def test_desired_xff_keeps_other_fields():
@@ -144,13 +173,9 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
     (-timedelta(days=1), True),
 ])
 def test_expiry_guard(left, raises):
-    if raises:
-        with pytest.raises(AlbMtlsError) as ei:
-            check_not_expiring(NOW + left, NOW, "cert")
-        assert ei.value.code == Code.SERVER_CERT_EXPIRING
-    else:
-        check_not_expiring(NOW + left, NOW, "cert")
-    check_not_expiring(None, NOW, "cert")
+    found = server_certificate_expiring(NOW + left, NOW, "cert")
+    assert (found is not None and found.code == Code.SERVER_CERT_EXPIRING) if raises else found is None
+    assert server_certificate_expiring(None, NOW, "cert") is None
 
 
 def cas_cert(cid: int, names: tuple[str, ...], days: float, **over) -> CasCertificate:
@@ -177,3 +202,34 @@ def cas_cert(cid: int, names: tuple[str, ...], days: float, **over) -> CasCertif
 def test_choose_certificate(certs, prefer, expected):
     got = choose_certificate(certs, "app.example.test", NOW, prefer)
     assert (got.cas_id if got else None) == expected
+
+
+def group(gid: str, vpc: str, status: str = "Available") -> ServerGroup:
+    return ServerGroup(id=gid, name="web", vpc_id=vpc, status=status)
+
+
+@pytest.mark.parametrize("kw, code, field", [
+    ({}, None, None),
+    ({"detail": None}, Code.CERT_NOT_FOUND, "server_certificate.certificate_id"),
+    ({"detail": cas_cert(20000001, ("other.test",), 90)}, Code.SERVER_CERT_MISMATCH,
+     "server_certificate.certificate_id"),
+    ({"detail": cas_cert(20000001, ("app.example.test",), 3)}, Code.SERVER_CERT_EXPIRING, "server_certificate"),
+    ({"groups": [group("sgp-2", "vpc-other")]}, Code.SERVER_GROUP_VPC_MISMATCH, "server_group.name"),
+    ({"groups": [group("sgp-2", "vpc-other"), group("sgp-1", "vpc-1")]}, None, None),
+    # the edition is reported before anything else
+    ({"edition": "Basic", "detail": None}, Code.ALB_EDITION_UNSUPPORTED, "load_balancer_id"),
+    ({"existing": https(status="Stopped"), "detail": None}, Code.CLOUD_ERROR, "listener_port"),
+])
+def test_listener_check_chain(kw, code, field):
+    found = LISTENER_CHECKS.evaluate(observation(**kw))
+    assert (found.code, found.field) == (code, field) if code else found is None
+
+
+def test_plans_from_the_observation():
+    o = observation(groups=[group("sgp-2", "vpc-other"), group("sgp-9", "vpc-1"), group("sgp-1", "vpc-1")],
+                    members={("i-1", 80)})
+    sg = plan_server_group(o)
+    assert sg.group.id == "sgp-1" and [s.server_id for s in sg.missing] == ["i-2"] and sg.action == "add_servers"
+    assert plan_server_group(observation()).action == "create"
+    cert = plan_server_certificate(o)
+    assert (cert.mode, cert.cas_id, cert.alb_id, cert.needs_upload) == ("id", 20000001, "20000001-cn-hangzhou", False)

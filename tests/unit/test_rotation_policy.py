@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from shared.policy import renewal
 from shared.core.errors import AlbMtlsError
-from shared.steps.rotation import (
-    ScanEvent, SupersededEntry, decide_certificate, retire_due, rotation_execution_name,
-)
+from shared.policy.records import CertMeta, SupersededEntry
+from shared.policy.rotation import ScanEvent, ScanPolicy, classify, retire_due, rotation_execution_name
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 OURS = "albmtls-alb-demo000000000001-443-0123456789ab"
@@ -27,6 +26,12 @@ class Cert:
     status: str = "ISSUE"
     certificate_type: str = "CLIENT"
     common_name: str = "alice"
+    identifier: str = "cert-1"
+
+
+def decide_certificate(cert, now, renew_before=None):
+    """The scan's view of a certificate without its record: ``classify`` with the policy only."""
+    return classify(cert, None, ScanPolicy(renew_before_days=renew_before), now)
 
 
 def cert30(backdate_min: int = 5) -> Cert:
@@ -52,7 +57,11 @@ def test_verdict_table(day, renew_before, state):
     (Cert(T0, T0 + timedelta(days=30), status="REVOKE"), "revoked"),
 ])
 def test_foreign_and_revoked(cert, state):
-    assert decide_certificate(cert, T0 + timedelta(days=25)).state == state
+    c = decide_certificate(cert, T0 + timedelta(days=25))
+    if state == "foreign":
+        assert c.ours is False and c.listener_key is None
+    else:
+        assert c.ours is True and c.state == state
 
 
 @pytest.mark.parametrize("rb", [30, 31, 365])
@@ -144,3 +153,39 @@ def test_execution_name_is_from_the_date():
     b = rotation_execution_name("albmtls", datetime(2026, 1, 21, 23, 59, tzinfo=UTC))
     assert a == b == "rotate-albmtls-20260121"
     assert rotation_execution_name("albmtls", T0, 2) == "rotate-albmtls-20260101-2"
+
+
+# -- one classification: the record's part (superseded, its own renew_before, retirement) ---------
+def record(identifier: str, renew_before_days: int | None = None, supersedes=()) -> CertMeta:
+    return CertMeta(common_name="alice", identifier=identifier, serial="2b", not_before="2026-01-21T00:00:00Z",
+                    not_after="2026-02-20T00:00:00Z", fingerprint_sha256="ab" * 32, profile="compat", days=30,
+                    ca="ca-1", renew_before_days=renew_before_days, supersedes=tuple(supersedes))
+
+
+@pytest.mark.parametrize("day, meta, policy, state, retire", [
+    (10, record("cert-1"), None, "valid", False),
+    (10, record("cert-1", renew_before_days=25), None, "due", False),   # its own renew_before: due at day 5
+    (10, record("cert-1", renew_before_days=30), None, "due", False),   # no shorter than its lifetime: due
+    (21, record("cert-1"), None, "due", False),
+    (21, record("cert-2"), None, "superseded", False),                  # the record names another one
+    (21, record("cert-2"), ScanPolicy(revoke_old="immediately"), "superseded", True),
+    (21, record("cert-2", supersedes=[SupersededEntry(
+        identifier="cert-1", serial="1", not_after="2026-01-31T00:00:00Z", superseded_at="2026-01-21T00:00:00Z",
+        superseded_by="2b", retire_after="2026-01-21T00:00:00Z", revoke=True)]), None, "superseded", True),
+    (31, record("cert-2"), None, "expired", False),                     # expired wins over superseded
+    (10, None, ScanPolicy(renew_before_days=25), "due", False),
+])
+def test_classify_with_the_record(day, meta, policy, state, retire):
+    c = classify(cert30(), meta, policy, T0 + timedelta(days=day))
+    assert (c.ours, c.state, c.retire) == (True, state, retire)
+    if state == "superseded":
+        assert c.superseded_by == "2b" and c.retire_after
+
+
+def test_scan_and_report_agree_once_the_record_is_read():
+    """The scan classifies with the policy, the report without one; with the same record and the
+    default policy they give the same answer for every day of the lifetime."""
+    for day in range(0, 32):
+        for meta in (record("cert-1"), record("cert-2"), record("cert-1", renew_before_days=20)):
+            now = T0 + timedelta(days=day, hours=1)
+            assert classify(cert30(), meta, ScanPolicy(), now) == classify(cert30(), meta, None, now)

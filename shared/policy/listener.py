@@ -1,0 +1,513 @@
+"""The pure part of ``enable_mutual_auth`` and its preflight: what is observed, the named checks,
+and the plans (server certificate, server group, listener). No I/O: ``shared.steps.listener``
+gathers the observation and acts; ``shared.steps.preflight`` runs the same checks read-only.
+
+Shape (docs/ARCHITECTURE.md, "steps"): ``gather() -> ListenerObservation`` (reads only) →
+:data:`LISTENER_CHECKS` (first violation wins) → :func:`plan_server_certificate`,
+:func:`plan_server_group` → act → :func:`plan_listener` once the ids are known → act → read back
+(:func:`listener_differences` of the read-back listener and the desired one must be empty).
+
+API facts (docs/ALIBABA-APIS.md §1): mutual authentication needs the ``Standard`` or
+``StandardWithWaf`` edition (§1.1); a port holds one listener of any protocol (§1.2); ALB server
+certificate ids are ``<CAS id>-<site region>`` (§2.3, ``shared.policy.ids``); the four
+``XForwardedForClientCert*Enabled`` switches pass the client certificate to the backends (§1.14).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from shared.core.clock import iso_utc
+from shared.core.errors import AlbMtlsError, Code
+from shared.policy.checks import Chain, Violation
+from shared.policy.ids import CertificateId, alb_ca_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.policy.contracts import ProvisionInput, ServerSpec
+
+__all__ = [
+    "MTLS_EDITIONS", "CLIENT_CERT_XFF_FIELDS", "EXPIRY_GUARD", "LISTENER_FIELDS", "covers", "choose_certificate",
+    "PemFacts", "parse_pem", "upload_name", "alb_id_of", "ServerCertificateObservation", "ServerGroupObservation",
+    "ListenerObservation", "LISTENER_CHECKS", "TARGET_CHECKS", "RESOURCE_CHECKS", "ServerCertificatePlan", "plan_server_certificate",
+    "ServerGroupPlan", "plan_server_group", "DesiredListener", "ListenerPlan", "desired_listener", "desired_xff",
+    "plan_listener", "listener_differences", "server_certificate_expiring",
+]
+
+#: ALB editions that support mutual authentication (docs/ALIBABA-APIS.md §1.1).
+MTLS_EDITIONS: frozenset[str] = frozenset({"Standard", "StandardWithWaf"})
+#: The ``XForwardedForConfig`` switches that pass the client certificate to the backends (§1.14).
+CLIENT_CERT_XFF_FIELDS: tuple[str, ...] = (
+    "XForwardedForClientCertSubjectDNEnabled", "XForwardedForClientCertIssuerDNEnabled",
+    "XForwardedForClientCertFingerprintEnabled", "XForwardedForClientCertClientVerifyEnabled",
+)
+#: A server certificate ending sooner than this is refused (``SERVER_CERT_EXPIRING``).
+EXPIRY_GUARD = timedelta(days=7)
+#: Field names a plan may change (wire names of ``UpdateListenerAttribute``).
+LISTENER_FIELDS: tuple[str, ...] = ("CaEnabled", "CaCertificates", "Certificates", "SecurityPolicyId",
+                                    "DefaultActions", "XForwardedForConfig")
+
+
+# =============================================================================================
+# what the policy reads of the adapters' records (shared.adapters.alb / .cas)
+# =============================================================================================
+class LoadBalancerLike(Protocol):
+    id: str  # noqa: A003
+    edition: str
+    vpc_id: str
+    dns_name: str
+
+
+class ListenerLike(Protocol):
+    id: str  # noqa: A003
+    port: int
+    protocol: str
+    status: str
+    security_policy_id: str | None
+    ca_enabled: bool | None
+    ca_certificate_ids: tuple[str, ...]
+    certificate_ids: tuple[str, ...]
+    server_group_ids: tuple[str, ...]
+
+    @property
+    def xff_dict(self) -> dict[str, Any]: ...
+
+
+class CasCertificateLike(Protocol):
+    cas_id: int
+    identifier: str | None
+    name: str | None
+    status: str | None
+    has_key: bool | None
+    not_after: datetime | None
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+
+class ServerGroupLike(Protocol):
+    id: str  # noqa: A003
+    name: str
+    vpc_id: str | None
+    status: str
+
+
+# =============================================================================================
+# server certificate rules
+# =============================================================================================
+def covers(names: Iterable[str], fqdn: str) -> bool:
+    """True when one of ``names`` (CN/SANs) matches ``fqdn``: exactly (case-insensitive, trailing
+    dot ignored) or as a wildcard ``*.<parent>`` matching exactly one left-most label."""
+    want = fqdn.strip().lower().rstrip(".")
+    for raw in names:
+        n = (raw or "").strip().lower().rstrip(".")
+        if not n:
+            continue
+        if n == want:
+            return True
+        if n.startswith("*.") and "." in want:
+            label, _, parent = want.partition(".")
+            if label and label != "*" and parent == n[2:]:
+                return True
+    return False
+
+
+def server_certificate_expiring(not_after: datetime | None, now: datetime, what: str) -> Violation | None:
+    """``SERVER_CERT_EXPIRING`` when ``not_after`` has passed or is within :data:`EXPIRY_GUARD` of
+    ``now`` (both aware UTC); ``None`` when unknown or far enough."""
+    if not_after is None:
+        return None
+    if not_after <= now:
+        return Violation(Code.SERVER_CERT_EXPIRING, f"{what} expired on {iso_utc(not_after)}; renew it or choose "
+                         "another `server_certificate`", "server_certificate")
+    if not_after - now < EXPIRY_GUARD:
+        return Violation(Code.SERVER_CERT_EXPIRING, f"{what} expires on {iso_utc(not_after)}, in less than "
+                         f"{EXPIRY_GUARD.days} days; renew it or choose another `server_certificate`",
+                         "server_certificate")
+    return None
+
+
+def choose_certificate(candidates: Iterable[CasCertificateLike], fqdn: str, now: datetime,
+                       prefer_ids: Iterable[int] = ()) -> CasCertificateLike | None:
+    """The CAS certificate to use for ``fqdn`` (``server_certificate: {}``), or ``None``.
+
+    Candidates: covering ``fqdn`` (:func:`covers`), not revoked, with a private key (unless
+    unknown), not yet expired. A candidate in ``prefer_ids`` (the listener's current certificate)
+    with at least :data:`EXPIRY_GUARD` left wins (no churn); otherwise the one ending last.
+    """
+    usable = [c for c in candidates
+              if covers(c.names, fqdn) and c.status != "revoked" and c.has_key is not False
+              and (c.not_after is None or c.not_after > now)]
+    prefer = set(prefer_ids)
+    for c in usable:
+        if c.cas_id in prefer and (c.not_after is None or c.not_after - now >= EXPIRY_GUARD):
+            return c
+    if not usable:
+        return None
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    return max(usable, key=lambda c: (c.not_after or far, c.cas_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PemFacts:
+    """What the server certificate in ``cert_pem`` says (its leaf): fingerprints, serial, names."""
+
+    sha256: str
+    sha1: str
+    serial: str
+    names: tuple[str, ...]
+    not_after: datetime
+    common_name: str | None
+
+
+def parse_pem(pem: str) -> PemFacts | None:
+    """The leaf of a PEM chain (``None`` when nothing parses)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if not certs:
+        return None
+    leaf = certs[0]
+    cn_attrs = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = str(cn_attrs[0].value) if cn_attrs else None
+    sans: list[str] = []
+    try:
+        ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        sans = [str(v) for v in ext.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        pass
+    return PemFacts(sha256=leaf.fingerprint(hashes.SHA256()).hex(),
+                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - CAS lists SHA-1 fingerprints
+                    serial=format(leaf.serial_number, "x"), names=tuple(([cn] if cn else []) + sans),
+                    not_after=leaf.not_valid_after_utc, common_name=cn)
+
+
+def upload_name(pem: PemFacts) -> str:
+    """The CAS name an upload gets: ``albmtls-<cn>-<16 hex of its SHA-256>`` (≤ 63 chars, unique
+    per leaf, so a re-run finds it)."""
+    base = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in (pem.common_name or "cert").lower())
+    return f"albmtls-{base.strip('-.')[:36] or 'cert'}-{pem.sha256[:16]}"[:63]
+
+
+def alb_id_of(cert: CasCertificateLike, site_region: str, given: CertificateId | None = None) -> str:
+    """The ALB id of a CAS certificate: its own ``<id>-<site>`` identifier when it has one, else the
+    given id's site, else ``site_region``."""
+    if cert.identifier:
+        try:
+            parsed = CertificateId.parse(cert.identifier)
+            if parsed.is_cas and parsed.cas_id == cert.cas_id and parsed.site_region:
+                return str(parsed)
+        except AlbMtlsError:
+            pass
+    if given is not None and given.is_cas and given.cas_id == cert.cas_id:
+        return given.for_alb(site_region)
+    return CertificateId("cas", cas_id=cert.cas_id).for_alb(site_region)
+
+
+# =============================================================================================
+# observations (built by shared.steps.listener.gather: reads only)
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class ServerCertificateObservation:
+    """What CAS/KMS say about ``inp.server_certificate``, per mode:
+
+    * ``id``: ``detail`` (``GetUserCertificateDetail``; ``None`` = CAS has no such certificate);
+    * ``find``: ``candidates`` (``ListCertificates``, every page);
+    * ``upload``: ``pem`` (``None`` = ``cert_pem`` unreadable), ``uploaded`` (the same leaf already in
+      CAS), ``key_secret_exists`` (``DescribeSecret``; read only when an upload is needed)."""
+
+    mode: Literal["id", "find", "upload"]
+    detail: CasCertificateLike | None = None
+    candidates: tuple[CasCertificateLike, ...] = ()
+    pem: PemFacts | None = None
+    uploaded: CasCertificateLike | None = None
+    key_secret_exists: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGroupObservation:
+    """``ListServerGroups(ServerGroupNames=[name])`` (every VPC) and, for the group in the ALB's
+    VPC, its members ``(server id, port)`` (``ListServerGroupServers``). ``dry_run``: the preflight's
+    ``CreateServerGroup``/``AddServersToServerGroup(DryRun=true)`` answer (a violation, or ``None``)."""
+
+    groups: tuple[ServerGroupLike, ...]
+    members: frozenset[tuple[str, int]] = frozenset()
+    dry_run: Violation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerObservation:
+    """Everything ``enable_mutual_auth`` (and its preflight) decide on, read at ``now``."""
+
+    inp: ProvisionInput
+    now: datetime
+    site_region: str
+    lb: LoadBalancerLike
+    existing: ListenerLike | None
+    server_certificate: ServerCertificateObservation
+    server_group: ServerGroupObservation
+    security_policy_exists: bool | None = None     # preflight only (ListSystemSecurityPolicies …)
+
+    @property
+    def mine(self) -> ServerGroupLike | None:
+        """The group of that name in the ALB's VPC (the lowest id when several)."""
+        mine = sorted((g for g in self.server_group.groups if g.vpc_id == self.lb.vpc_id), key=lambda g: g.id)
+        return mine[0] if mine else None
+
+    @property
+    def preferred_cas_ids(self) -> tuple[int, ...]:
+        """The CAS ids of the listener's current server certificate(s) (``find`` prefers them)."""
+        out: list[int] = []
+        for cid in (self.existing.certificate_ids if self.existing else ()):
+            try:
+                parsed = CertificateId.parse(cid)
+            except AlbMtlsError:
+                continue
+            if parsed.is_cas and parsed.cas_id is not None:
+                out.append(parsed.cas_id)
+        return tuple(out)
+
+    def chosen(self) -> CasCertificateLike | None:
+        """``find`` mode: :func:`choose_certificate` over the candidates."""
+        return choose_certificate(self.server_certificate.candidates, self.inp.fqdn, self.now,
+                                  self.preferred_cas_ids)
+
+
+# =============================================================================================
+# the checks (first violation wins; shared by preflight and the step)
+# =============================================================================================
+def edition_supports_mtls(o: ListenerObservation) -> Violation | None:
+    """``Basic`` ALBs cannot verify client certificates."""
+    if o.lb.edition in MTLS_EDITIONS:
+        return None
+    return Violation(Code.ALB_EDITION_UNSUPPORTED, f"the ALB edition is {o.lb.edition or 'unknown'}; mutual "
+                     "authentication needs the Standard or StandardWithWaf edition: upgrade the ALB or use another "
+                     "`load_balancer_id`", "load_balancer_id")
+
+
+def port_free_or_https(o: ListenerObservation) -> Violation | None:
+    """A port holds one listener of any protocol: an HTTP/QUIC one is not ours to convert."""
+    if o.existing is None or o.existing.protocol == "HTTPS":
+        return None
+    return Violation(Code.LISTENER_PORT_CONFLICT, f"port {o.inp.listener_port} already has a {o.existing.protocol} "
+                     f"listener ({o.existing.id}); mutual authentication needs HTTPS: choose another "
+                     "`listener_port` or remove that listener", "listener_port")
+
+
+def listener_not_stopped(o: ListenerObservation) -> Violation | None:
+    """A ``Stopped`` listener would never serve the traffic; starting it is left to its owner."""
+    if o.existing is None or o.existing.status != "Stopped":
+        return None
+    return Violation(Code.CLOUD_ERROR, f"listener {o.existing.id} on port {o.existing.port} is Stopped; start it "
+                     "(StartListener, or in the console) and run again", "listener_port")
+
+
+def security_policy_exists(o: ListenerObservation) -> Violation | None:
+    """The TLS security policy is a system policy or one of the account's (preflight reads it)."""
+    if o.security_policy_exists is not False:
+        return None
+    return Violation(Code.INVALID_INPUT, f"TLS security policy {o.inp.security_policy_id!r} does not exist; use a "
+                     "system policy such as tls_cipher_policy_1_2", "security_policy_id")
+
+
+def server_certificate_usable(o: ListenerObservation) -> Violation | None:
+    """The server certificate exists (or is found, or uploadable), covers the FQDN and does not
+    end within :data:`EXPIRY_GUARD` (docs/ALIBABA-APIS.md §2.3)."""
+    sc, spec, fqdn = o.server_certificate, o.inp.server_certificate, o.inp.fqdn
+    if sc.mode == "id":
+        given = spec.parsed_id
+        if sc.detail is None:
+            return Violation(Code.CERT_NOT_FOUND, f"CAS has no certificate {given.for_cas() if given else '?'}; check "
+                             "`server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
+                             "server_certificate.certificate_id")
+        if not covers(sc.detail.names, fqdn):
+            return Violation(Code.SERVER_CERT_MISMATCH, f"CAS certificate {given} covers "
+                             f"{', '.join(sc.detail.names) or 'no names'}, not {fqdn}; choose a certificate for this "
+                             "domain", "server_certificate.certificate_id")
+        return server_certificate_expiring(sc.detail.not_after, o.now, f"CAS certificate {given}")
+    if sc.mode == "find":
+        chosen = o.chosen()
+        if chosen is None:
+            return Violation(Code.CERT_NOT_FOUND, f"no valid CAS certificate with a private key covers {fqdn}; upload "
+                             "one (`server_certificate: {cert_pem, key_secret_name}`) or name it with "
+                             "`server_certificate.certificate_id`", "server_certificate")
+        return server_certificate_expiring(chosen.not_after, o.now,
+                                           f"the newest CAS certificate for {fqdn} ({chosen.cas_id})")
+    if sc.pem is None:
+        return Violation(Code.INVALID_INPUT, "`server_certificate.cert_pem` is not a readable PEM certificate chain "
+                         "(leaf first)", "server_certificate.cert_pem")
+    if not covers(sc.pem.names, fqdn):
+        return Violation(Code.SERVER_CERT_MISMATCH, f"the certificate in `cert_pem` covers "
+                         f"{', '.join(sc.pem.names) or 'no names'}, not {fqdn}", "server_certificate.cert_pem")
+    found = server_certificate_expiring(sc.pem.not_after, o.now, "the certificate in `cert_pem`")
+    if found is not None:
+        return found
+    if sc.uploaded is None and sc.key_secret_exists is False:
+        return Violation(Code.SECRET_NOT_FOUND, f"the KMS secret {spec.key_secret_name!r} with the server key does "
+                         "not exist; create it or fix `server_certificate.key_secret_name`",
+                         "server_certificate.key_secret_name")
+    return None
+
+
+def server_group_in_alb_vpc(o: ListenerObservation) -> Violation | None:
+    """ALB forwards only within its VPC: a group of that name only in other VPCs is refused; the
+    preflight's dry run of the group's writes must pass."""
+    name = o.inp.server_group.name
+    if o.mine is None and o.server_group.groups:
+        others = ", ".join(sorted({g.vpc_id or "?" for g in o.server_group.groups}))
+        return Violation(Code.SERVER_GROUP_VPC_MISMATCH, f"server group {name!r} exists in VPC {others}, but the ALB "
+                         f"is in {o.lb.vpc_id}; choose another `server_group.name`", "server_group.name")
+    return o.server_group.dry_run
+
+
+#: The ALB and the port (the preflight reports these before the CA and DNS checks).
+TARGET_CHECKS: Chain[ListenerObservation] = Chain("listener target", (
+    ("edition_supports_mtls", edition_supports_mtls),          # Basic edition: no client certificates
+    ("port_free_or_https", port_free_or_https),                # an HTTP/QUIC listener holds the port
+    ("listener_not_stopped", listener_not_stopped),            # a Stopped listener never serves
+    ("security_policy_exists", security_policy_exists),        # preflight reads it; the step leaves it to the API
+))
+#: What the listener will use (reported after the CA and DNS checks: a wrong host record is the
+#: likelier mistake when both fail).
+RESOURCE_CHECKS: Chain[ListenerObservation] = Chain("listener resources", (
+    ("server_certificate_usable", server_certificate_usable),  # exists, covers the FQDN, not ending soon
+    ("server_group_in_alb_vpc", server_group_in_alb_vpc),      # same VPC as the ALB
+))
+#: ``enable_mutual_auth``: both, in that order.
+LISTENER_CHECKS: Chain[ListenerObservation] = Chain("listener", TARGET_CHECKS.checks + RESOURCE_CHECKS.checks)
+
+
+# =============================================================================================
+# plans (pure; each computed once)
+# =============================================================================================
+@dataclass(frozen=True, slots=True)
+class ServerCertificatePlan:
+    """The listener's server certificate: ``cas_id``/``alb_id`` (``None`` while an upload is needed,
+    ``needs_upload``); ``upload_name`` = the CAS name it gets; ``fingerprint_sha256`` (upload mode)."""
+
+    mode: Literal["id", "find", "upload"]
+    cas_id: int | None
+    alb_id: str | None
+    not_after: datetime | None
+    fingerprint_sha256: str | None = None
+    needs_upload: bool = False
+    upload_name: str | None = None
+
+
+def plan_server_certificate(o: ListenerObservation) -> ServerCertificatePlan:
+    """Which certificate the listener gets (call after :data:`LISTENER_CHECKS` passed)."""
+    sc, site = o.server_certificate, o.site_region
+    if sc.mode == "id":
+        assert sc.detail is not None
+        return ServerCertificatePlan("id", sc.detail.cas_id, alb_id_of(sc.detail, site, o.inp.server_certificate.parsed_id),
+                                     sc.detail.not_after)
+    if sc.mode == "find":
+        chosen = o.chosen()
+        assert chosen is not None
+        return ServerCertificatePlan("find", chosen.cas_id, alb_id_of(chosen, site), chosen.not_after)
+    assert sc.pem is not None
+    if sc.uploaded is not None:
+        return ServerCertificatePlan("upload", sc.uploaded.cas_id, alb_id_of(sc.uploaded, site), sc.pem.not_after,
+                                     fingerprint_sha256=sc.pem.sha256, upload_name=sc.uploaded.name)
+    return ServerCertificatePlan("upload", None, None, sc.pem.not_after, fingerprint_sha256=sc.pem.sha256,
+                                 needs_upload=True, upload_name=upload_name(sc.pem))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerGroupPlan:
+    """The group in the ALB's VPC (``group``, ``None`` = to create) and the servers of the input not
+    yet in it (``missing``; all of them when the group is to be created)."""
+
+    group: ServerGroupLike | None
+    missing: tuple[ServerSpec, ...] = field(default=())
+
+    @property
+    def action(self) -> Literal["create", "add_servers", "none"]:
+        return "create" if self.group is None else ("add_servers" if self.missing else "none")
+
+
+def plan_server_group(o: ListenerObservation) -> ServerGroupPlan:
+    """Create the group, add the missing servers, or nothing."""
+    servers = tuple(o.inp.server_group.servers)
+    mine = o.mine
+    if mine is None:
+        return ServerGroupPlan(None, servers)
+    return ServerGroupPlan(mine, tuple(s for s in servers if (s.server_id, s.port) not in o.server_group.members))
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredListener:
+    """What the listener on ``port`` must look like. ``server_certificate_id`` /
+    ``server_group_id`` may be ``None`` while unknown (upload or creation still to come): they
+    then count as differing."""
+
+    port: int
+    ca_certificate_id: str
+    security_policy_id: str
+    client_cert_headers: bool
+    server_certificate_id: str | None = None
+    server_group_id: str | None = None
+
+
+ListenerAction = Literal["create", "update", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerPlan:
+    """``action`` and, for ``update``, the differing fields (a subset of :data:`LISTENER_FIELDS`
+    in that order); ``listener_id`` of the existing listener."""
+
+    action: ListenerAction
+    listener_id: str | None = None
+    changes: tuple[str, ...] = ()
+
+
+def desired_listener(inp: ProvisionInput, cert_id: str | None, sg_id: str | None) -> DesiredListener:
+    """The :class:`DesiredListener` for ``inp`` (CA = ``alb_ca_id(ca_identifier)``)."""
+    return DesiredListener(port=inp.listener_port, ca_certificate_id=alb_ca_id(inp.ca_id.for_pca()),
+                           security_policy_id=inp.security_policy_id, client_cert_headers=inp.client_cert_headers,
+                           server_certificate_id=cert_id, server_group_id=sg_id)
+
+
+def desired_xff(existing: Mapping[str, Any], client_cert_headers: bool) -> dict[str, Any]:
+    """The full ``XForwardedForConfig`` to send: the existing one with the four client-certificate
+    switches set to ``client_cert_headers`` (other fields kept as they are)."""
+    out = {k: v for k, v in existing.items() if v is not None}
+    for f in CLIENT_CERT_XFF_FIELDS:
+        out[f] = bool(client_cert_headers)
+    return out
+
+
+def listener_differences(existing: ListenerLike, desired: DesiredListener) -> tuple[str, ...]:
+    """The :data:`LISTENER_FIELDS` in which ``existing`` (from ``GetListenerAttribute``) differs
+    from ``desired``; a listener from ``ListListeners`` has unknown CA fields: they differ."""
+    changes: list[str] = []
+    if existing.ca_enabled is not True:
+        changes.append("CaEnabled")
+    if tuple(existing.ca_certificate_ids) != (desired.ca_certificate_id,):
+        changes.append("CaCertificates")
+    if desired.server_certificate_id is None or tuple(existing.certificate_ids[:1]) != (desired.server_certificate_id,):
+        changes.append("Certificates")
+    if existing.security_policy_id != desired.security_policy_id:
+        changes.append("SecurityPolicyId")
+    if desired.server_group_id is None or tuple(existing.server_group_ids) != (desired.server_group_id,):
+        changes.append("DefaultActions")
+    xff = existing.xff_dict
+    if any(bool(xff.get(f)) != desired.client_cert_headers for f in CLIENT_CERT_XFF_FIELDS):
+        changes.append("XForwardedForConfig")
+    return tuple(changes)
+
+
+def plan_listener(existing: ListenerLike | None, desired: DesiredListener) -> ListenerPlan:
+    """What to do with the listener port (pure; the refusals are :data:`LISTENER_CHECKS`): no
+    listener → ``create``; an HTTPS listener → ``update`` of the differing fields, or ``none``."""
+    if existing is None:
+        return ListenerPlan("create")
+    changes = listener_differences(existing, desired)
+    return ListenerPlan("update" if changes else "none", existing.id, changes)
