@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from shared.policy import leaf as leaf_checks
+from shared.policy import pfx as pfx_files
 from shared.policy import pki
 
 from shared.policy import renewal
@@ -384,7 +386,7 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
         raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable yet "
                              "(DescribeClientCertificate); retry", details={"identifier": issued.identifier})
     leaf = pki.load_certificate(cert.cert_pem, field="leaf")
-    pki.verify_leaf(leaf, ca.ca.cert_pem, [ca.ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
+    leaf_checks.verify_leaf(leaf, ca.ca.cert_pem, [ca.ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
                     expected_public_key=key, clock_skew=CLOCK_SKEW)
     _check_sans(leaf, client)
     serial = pki.serial_hex(leaf)
@@ -393,8 +395,8 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
         raise AlbMtlsError("CERT_CHECK_FAILED", f"client {cn!r}: the issued certificate ends after the CA / "
                            f"subscription bound {iso_utc(window.limit)}")
 
-    password = pki.generate_password()
-    pfx = pki.build_pfx(key, leaf, [ca.ca.cert_pem], password, client.profile, verify=True)  # verify_pfx re-read
+    password = pfx_files.generate_password()
+    pfx = pfx_files.build_pfx(key, leaf, [ca.ca.cert_pem], password, client.profile, verify=True)  # verify_pfx re-read
     del key
     meta = CertMeta(common_name=cn, identifier=issued.identifier, serial=serial,
                     not_before=iso_utc(leaf.not_valid_before_utc), not_after=iso_utc(leaf.not_valid_after_utc),
