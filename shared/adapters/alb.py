@@ -1,4 +1,4 @@
-"""ALB 2020-06-16 adapter (``alibabacloud_alb20200616``; reference/alibaba-apis.md §1).
+"""ALB 2020-06-16 adapter (``alibabacloud_alb20200616``; docs/ALIBABA-APIS.md §1).
 
 Reads return frozen dataclasses built from the response body's wire-name map; list calls follow
 ``NextToken`` to the last page. Writes are asynchronous on the real service: they return the
@@ -295,7 +295,7 @@ class Alb(Adapter):
 
     def find_listener_on_port(self, load_balancer_id: str, port: int) -> Listener | None:
         """The listener (any protocol) on ``port`` of the ALB, read in full with ``GetListenerAttribute``,
-        or ``None`` when the port is free (ports are unique per ALB across protocols, reference §1.2)."""
+        or ``None`` when the port is free (ports are unique per ALB across protocols, docs/ALIBABA-APIS.md §1.2)."""
         for lst in self.list_listeners(load_balancer_id):
             if lst.port == port:
                 return self.get_listener(lst.id)

@@ -1,5 +1,5 @@
 """CAS 2020-04-07 adapter: the user's server certificates (``alibabacloud_cas20200407``;
-reference/alibaba-apis.md §2.3). Calls go through the call policy with the ``cas`` rate limiter
+docs/ALIBABA-APIS.md §2.3). Calls go through the call policy with the ``cas`` rate limiter
 (10 requests/s).
 
 Private keys: :func:`get_certificate` always sends ``CertFilter=true`` (the response then has no

@@ -47,7 +47,7 @@ _CAS_CENTRAL = frozenset({
 
 
 def cloud_endpoint(product: str, region: str) -> str:
-    """The public endpoint of ``product`` in ``region`` (what the SDK would pick; reference §0).
+    """The public endpoint of ``product`` in ``region`` (what the SDK would pick; docs/ALIBABA-APIS.md §0).
 
     ALB ``alb.<region>.aliyuncs.com``; CAS/PCA ``cas.aliyuncs.com`` for the regions in the SDK map,
     else ``cas.<region>.aliyuncs.com``; Alidns ``alidns.aliyuncs.com`` for ``cn-hangzhou``, else

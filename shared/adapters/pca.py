@@ -7,7 +7,7 @@ dataclasses with aware UTC datetimes (the API's epoch-**ms** fields converted), 
 (lowercase hex, no leading zeros) and fingerprints (lowercase hex). The SDK models are imported
 lazily (cold start).
 
-Shapes follow ``reference/alibaba-apis.md`` §2.2 and the SDK model docs. Behaviour the reference
+Shapes follow docs/ALIBABA-APIS.md §2.2 and the SDK model docs. Behaviour the docs
 could not settle (PCA error codes, ``CustomIdentifier`` uniqueness) is handled as the local
 cloud's ``localcloud/products/pca.py::ASSUMPTIONS`` describes, and noted where it matters.
 """
@@ -29,12 +29,12 @@ __all__ = [
 ]
 
 #: ``ShowSize`` used when paging ``ListClientCertificate`` / ``DescribeCACertificateList``: 100, the
-#: largest the local cloud accepts (the real maximum is undocumented, reference §5.6); at 10 req/s
+#: largest the local cloud accepts (the real maximum is undocumented, docs/ALIBABA-APIS.md §5.6); at 10 req/s
 #: that reads 1,000 certificates a second while holding one page (≤ 100 items) in memory.
 LIST_PAGE_SIZE = 100
 MAX_PAGES = 100_000   # safety bound on paging (10 M certificates)
 
-#: PCA ``SanType`` codes (reference §2.2) for the SAN kinds this project issues.
+#: PCA ``SanType`` codes (docs/ALIBABA-APIS.md §2.2) for the SAN kinds this project issues.
 SAN_TYPES = {"email": 1, "dns": 2, "uri": 6, "ip": 7}
 
 
@@ -178,7 +178,7 @@ class IssuedCertificate:
 
 def is_duplicate_custom_identifier(exc: AlbMtlsError) -> bool:
     """True when ``exc`` says the ``CustomIdentifier`` is already used (``DuplicateCustomIdentifier``
-    on the local cloud; the real code is undocumented, reference §5.5, so any code naming a
+    on the local cloud; the real code is undocumented, docs/ALIBABA-APIS.md §5.5, so any code naming a
     duplicate/existing custom identifier counts)."""
     cc = (exc.cloud_code or "").lower()
     return cc == "duplicatecustomidentifier" or ("customidentifier" in cc and ("duplicate" in cc or "exist" in cc))

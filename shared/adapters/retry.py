@@ -13,7 +13,7 @@ Use :func:`call` around every SDK call::
 * Deadline spent → ``TransientError(code="TIMEOUT")`` (the handler re-raises it; CloudFlow's
   ``Retry`` takes over).
 * ``ALBMTLS_RETRIES=off`` disables retrying: the first transient error is raised as is.
-* tenacity is imported at the first retry, not at import (cold start, DESIGN §6): the first
+* tenacity is imported at the first retry, not at import (cold start, docs/PERFORMANCE.md): the first
   attempt runs directly, and only a retryable failure hands over to ``tenacity.Retrying``, which
   replays that failure as its attempt 1 — so waits, stops, counters and messages are the same.
 * SDK-level retries are off (``shared.adapters.clients``), so retries never multiply.

@@ -182,7 +182,7 @@ def invalid_input(field: str, message: str) -> InvalidInputError:
 # SDK error classification
 # ---------------------------------------------------------------------------------------------
 
-#: Cloud codes meaning "busy / locked / still applying: try again shortly" (reference §1.16, §3.4).
+#: Cloud codes meaning "busy / locked / still applying: try again shortly" (docs/ALIBABA-APIS.md §1.16, §3.4).
 BUSY_CODES: frozenset[str] = frozenset({
     "IncorrectStatus.Listener", "IncorrectStatus.LoadBalancer", "IncorrectBusinessStatus.LoadBalancer",
     "IncorrectStatus.ServerGroup", "ResourceInUse.ServerGroup", "ResourceInConfiguring.Listener",

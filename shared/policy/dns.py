@@ -1,6 +1,6 @@
 """Pure DNS decisions for the CNAME ``<rr>.<domain>`` → the ALB's ``DNSName`` (no I/O).
 
-Conflict rules (``reference/alibaba-apis.md`` §3.3; only records on the same RR **and** the same
+Conflict rules (docs/ALIBABA-APIS.md §3.3; only records on the same RR **and** the same
 Line matter — different lines never conflict):
 
 =====================================================  =============================================
@@ -29,10 +29,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.core.errors import AlbMtlsError, Code
+from shared.core.errors import Code
+from shared.policy.checks import Chain, Violation
 
-__all__ = ["OWNER_PREFIX", "DEFAULT_LINE", "EDITION_MIN_TTL", "DnsRecord", "CnamePlan", "owner_remark",
-           "canon_host", "min_ttl_for", "plan_cname"]
+__all__ = ["OWNER_PREFIX", "DEFAULT_LINE", "EDITION_MIN_TTL", "DnsRecord", "CnamePlan", "CnameRequest",
+           "CNAME_CHECKS", "cname_plan", "owner_remark", "canon_host", "min_ttl_for", "plan_cname"]
 
 OWNER_PREFIX = "alb-mtls:"
 DEFAULT_LINE = "default"
@@ -112,10 +113,110 @@ class CnamePlan:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class CnameRequest:
+    """What the CNAME checks and plan decide on: the wanted record and every record on its host
+    record (``DescribeSubDomainRecords``, any line; other lines are ignored)."""
+
+    records: tuple[DnsRecord, ...]
+    rr: str
+    domain: str
+    value: str
+    ttl: int
+    min_ttl: int
+    listener_key: str
+    allow_apex: bool = False
+    replace_owned: bool = True
+    line: str = DEFAULT_LINE
+
+    @property
+    def fqdn(self) -> str:
+        return self.domain if self.rr == "@" else f"{self.rr}.{self.domain}"
+
+    @property
+    def same_line(self) -> list[DnsRecord]:
+        return [r for r in self.records if r.rr == self.rr and r.line == self.line]
+
+    @property
+    def already(self) -> DnsRecord | None:
+        """The CNAME with the wanted value, if it is there."""
+        want = canon_host(self.value)
+        return next((r for r in self.same_line if r.type == "CNAME" and canon_host(r.value) == want), None)
+
+
+def apex_allowed(q: CnameRequest) -> Violation | None:
+    """``@`` only with ``allow_apex`` (a CNAME at the apex breaks SOA/NS/MX)."""
+    if q.rr == "@" and not q.allow_apex:
+        return Violation(Code.APEX_CNAME_REFUSED, f"a CNAME at the zone apex of {q.domain} ('@') breaks its "
+                         "SOA/NS/MX records; use a host record such as 'app', or set allow_apex=true", "rr")
+    return None
+
+
+def ttl_at_least_minimum(q: CnameRequest) -> Violation | None:
+    """The zone edition's minimum TTL."""
+    if q.ttl < q.min_ttl:
+        return Violation(Code.TTL_BELOW_MINIMUM, f"ttl {q.ttl} s is below the minimum of {q.min_ttl} s that the "
+                         f"Alidns edition of {q.domain} allows; set ttl >= {q.min_ttl} or upgrade the zone's "
+                         "edition", "ttl")
+    return None
+
+
+def no_other_types(q: CnameRequest) -> Violation | None:
+    """A CNAME cannot coexist with other records on its (RR, line) — MX/TXT tolerated at the apex."""
+    if q.already is not None:
+        return None
+    others = [r for r in q.same_line if r.type != "CNAME" and not (q.rr == "@" and r.type in _APEX_TOLERATED)]
+    if others:
+        return Violation(Code.DNS_CONFLICT, f"{q.fqdn} (line {q.line}) already has "
+                         f"{'; '.join(r.describe() for r in others)}; a CNAME cannot coexist with them. "
+                         "Delete or move those records, or choose another `rr`", "rr")
+    return None
+
+
+def cname_is_ours(q: CnameRequest) -> Violation | None:
+    """A CNAME pointing elsewhere must carry our remark, and we must be allowed to repoint it."""
+    if q.already is not None:
+        return None
+    cnames = [r for r in q.same_line if r.type == "CNAME"]
+    mine = owner_remark(q.listener_key)
+    foreign = [r for r in cnames if r.remark != mine]
+    if foreign:
+        return Violation(Code.DNS_CONFLICT, f"{q.fqdn} (line {q.line}) already has the CNAME "
+                         f"{'; '.join(r.describe() for r in foreign)} which this automation does not own "
+                         f"(its remark is not {mine!r}); delete it or choose another `rr`", "rr")
+    if cnames and not q.replace_owned:
+        return Violation(Code.DNS_CONFLICT, f"{q.fqdn} (line {q.line}) has our CNAME {cnames[0].describe()} pointing "
+                         f"elsewhere; set replace_owned_records=true to point it at {q.value}",
+                         "replace_owned_records")
+    return None
+
+
+#: The preflight's DNS check and ``create_cname`` (conflict table in the module doc).
+CNAME_CHECKS: Chain[CnameRequest] = Chain("cname", (
+    ("apex_allowed", apex_allowed),                    # '@' only with allow_apex
+    ("ttl_at_least_minimum", ttl_at_least_minimum),    # the zone edition's MinTtl
+    ("no_other_types", no_other_types),                # A/AAAA/MX/TXT/… on the same (RR, line)
+    ("cname_is_ours", cname_is_ours),                  # a CNAME elsewhere carries our remark
+))
+
+
+def cname_plan(q: CnameRequest) -> CnamePlan:
+    """The plan once :data:`CNAME_CHECKS` passed (pure): ``none`` (the record is there; claim it
+    when it has no remark at all), ``update`` (our record points elsewhere) or ``add``."""
+    same = q.already
+    if same is not None:
+        return CnamePlan("none", q.rr, same.value, same.ttl, q.line, same.record_id, claim_remark=not same.remark)
+    cnames = [r for r in q.same_line if r.type == "CNAME"]
+    if cnames:
+        return CnamePlan("update", q.rr, q.value, q.ttl, q.line, cnames[0].record_id)
+    return CnamePlan("add", q.rr, q.value, q.ttl, q.line)
+
+
 def plan_cname(records: Iterable[DnsRecord], *, rr: str, domain: str, value: str, ttl: int, min_ttl: int,
                listener_key: str, allow_apex: bool = False, replace_owned: bool = True,
                line: str = DEFAULT_LINE) -> CnamePlan:
-    """Decide how to make ``rr.domain CNAME value`` (TTL ``ttl`` s, line ``line``) hold.
+    """Decide how to make ``rr.domain CNAME value`` (TTL ``ttl`` s, line ``line``) hold:
+    :data:`CNAME_CHECKS` (the first violation is raised), then :func:`cname_plan`.
 
     ``records``: every record on the host record (any line; others are ignored). ``min_ttl``: the
     zone edition's minimum TTL, s.
@@ -124,38 +225,7 @@ def plan_cname(records: Iterable[DnsRecord], *, rr: str, domain: str, value: str
     without ``allow_apex``), ``TTL_BELOW_MINIMUM`` (``ttl < min_ttl``), ``DNS_CONFLICT`` (names the
     conflicting records and what to change).
     """
-    rr = rr.strip().lower()
-    fqdn = domain if rr == "@" else f"{rr}.{domain}"
-    want = canon_host(value)
-    if rr == "@" and not allow_apex:
-        raise AlbMtlsError(Code.APEX_CNAME_REFUSED, f"a CNAME at the zone apex of {domain} ('@') breaks its "
-                           "SOA/NS/MX records; use a host record such as 'app', or set allow_apex=true",
-                           field="rr")
-    if ttl < min_ttl:
-        raise AlbMtlsError(Code.TTL_BELOW_MINIMUM, f"ttl {ttl} s is below the minimum of {min_ttl} s that the "
-                           f"Alidns edition of {domain} allows; set ttl >= {min_ttl} or upgrade the zone's "
-                           "edition", field="ttl")
-    same_line = [r for r in records if r.rr == rr and r.line == line]
-    for r in same_line:
-        if r.type == "CNAME" and canon_host(r.value) == want:
-            return CnamePlan("none", rr, r.value, r.ttl, line, r.record_id, claim_remark=not r.remark)
-    others = [r for r in same_line if r.type != "CNAME" and not (rr == "@" and r.type in _APEX_TOLERATED)]
-    if others:
-        raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) already has "
-                           f"{'; '.join(r.describe() for r in others)}; a CNAME cannot coexist with them. "
-                           "Delete or move those records, or choose another `rr`", field="rr")
-    cnames = [r for r in same_line if r.type == "CNAME"]
-    mine = owner_remark(listener_key)
-    foreign = [r for r in cnames if r.remark != mine]
-    if foreign:
-        raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) already has the CNAME "
-                           f"{'; '.join(r.describe() for r in foreign)} which this automation does not own "
-                           f"(its remark is not {mine!r}); delete it or choose another `rr`", field="rr")
-    if cnames:
-        rec = cnames[0]
-        if not replace_owned:
-            raise AlbMtlsError(Code.DNS_CONFLICT, f"{fqdn} (line {line}) has our CNAME {rec.describe()} pointing "
-                               f"elsewhere; set replace_owned_records=true to point it at {value}",
-                               field="replace_owned_records")
-        return CnamePlan("update", rr, value, ttl, line, rec.record_id)
-    return CnamePlan("add", rr, value, ttl, line)
+    q = CnameRequest(tuple(records), rr.strip().lower(), domain, value, ttl, min_ttl, listener_key,
+                     allow_apex, replace_owned, line)
+    CNAME_CHECKS.enforce(q)
+    return cname_plan(q)

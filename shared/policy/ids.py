@@ -41,7 +41,7 @@ _MAX_CAS_ID = 2**63 - 1
 def alb_ca_id(pca_identifier: str) -> str:
     """The ``CaCertificates.N.CertificateId`` the ALB wants for a PCA sub-CA.
 
-    UNSETTLED (reference/alibaba-apis.md §1.15 and §5.1): whether the ALB takes the PCA sub-CA
+    UNSETTLED (docs/ALIBABA-APIS.md §1.15 and §5.1): whether the ALB takes the PCA sub-CA
     ``Identifier`` itself, or a CAS id with a ``-<site region>`` suffix (after
     ``UploadPcaCertToCas``). Best guess, used here and by the local cloud: the ``Identifier``
     unchanged. This function is the only place that encodes that assumption; change it here once

@@ -1,6 +1,9 @@
-"""Step use cases: ``run(inp, ctx) -> result`` for each FC function, plus their pure plans.
+"""Step use cases: ``run(event, ctx) -> result`` for each FC function (``context`` is what they get).
 
-Every step follows one path (DESIGN.md §2): event → input → observe (read-only calls) → decide
-(pure plan) → act (idempotent writes, counted) → read back → result. Modules are imported by the
-function that needs them only (``functions/<name>/index.py``); this package imports nothing.
+Every step has one shape (docs/ARCHITECTURE.md, "steps"; cert-manager's controllers): ``gather()``
+reads a frozen observation (no decisions) → a named chain of pure checks from ``shared.policy``
+returns the first violation (the preflight runs the same chains) → a pure plan, computed once →
+apply the planned writes (idempotent, counted) → read back and compare with the plan → result.
+Modules are imported by the function that needs them only (``functions/<name>/index.py``); this
+package imports nothing.
 """

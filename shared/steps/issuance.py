@@ -1,6 +1,6 @@
 """Client certificates: the CA preflight, issuance/reuse per client, and the ``issue_client_cert`` step.
 
-Path (DESIGN.md §2): event → input → **observe** (the sub-CA, and per client the secrets and the
+Path (docs/ARCHITECTURE.md, "steps"): event → input → **observe** (the sub-CA, and per client the secrets and the
 PCA certificate this automation stored for it — read-only) → **decide** (pure: reuse or issue, and
 the validity window, for *every* client before any write) → **act** (key pair in the CA's family →
 CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks → password → PFX → three secret
@@ -36,7 +36,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from shared.policy import leaf as leaf_checks
 from shared.policy import pfx as pfx_files
@@ -45,7 +45,7 @@ from shared.policy import pki
 from shared.policy import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
-from shared.core.clock import iso_utc, parse_iso
+from shared.core.clock import iso_utc
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.policy.ids import (
@@ -56,6 +56,7 @@ from shared.policy.ids import (
 )
 from shared.policy.ca import CA_CHECKS, CaObservation, client_window
 from shared.policy.ca import key_algorithm as ca_key_algorithm
+from shared.policy.issuance import CurrentCert, Decision, decide, norm_sans, san_request
 from shared.policy.records import CertMeta, decode_meta, encode_meta
 
 __all__ = [
@@ -83,13 +84,6 @@ def _own_ids(ctx: Any, listener_key: str, cn: str) -> set[str]:
     return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
 
 
-def _norm_sans(sans: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(sans)))
-
-
-# ---------------------------------------------------------------------------------------------
-# the sub-CA
-# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CaView:
     """The issuing sub-CA once ``CA_CHECKS`` passed: the certificate, its subscription end, the leaf
@@ -184,23 +178,6 @@ def preflight_ca(ctx: Any, inp: ProvisionInput) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # observe one client
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CurrentCert:
-    """What is stored for a client: ``meta`` (``None`` if never issued), the ``ACSCurrent`` version ids
-    of the pfx/password secrets, and the PCA certificate ``meta`` names (``None`` if gone)."""
-
-    names: SecretNames
-    meta: CertMeta | None
-    pfx_version: str | None
-    password_version: str | None
-    certificate: pca_api.ClientCertificate | None
-
-    @property
-    def consistent(self) -> bool:
-        """The pfx and password ``ACSCurrent`` versions are both the meta's serial."""
-        return self.meta is not None and self.pfx_version == self.meta.serial == self.password_version
-
-
 def _current_version(ctx: Any, name: str) -> str | None:
     v = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return v.version_id if v is not None else None
@@ -229,56 +206,6 @@ def observe_client(ctx: Any, names: SecretNames) -> CurrentCert:
 # decide (pure)
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """``action``: ``reuse`` the stored certificate or ``issue`` a new one; ``reason`` says why."""
-
-    action: Literal["reuse", "issue"]
-    reason: str
-
-
-def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: datetime, *, force: bool,
-           own_ids: set[str], previous_identifier: str | None = None) -> Decision:
-    """Reuse the stored certificate when it is complete (pfx/password/meta versions agree), issued
-    (``ISSUE``) by the same CA with the same serial, SANs and profile, and not due per the renewal
-    policy (``client.renew_before_days``); else issue. ``force`` issues anyway unless the stored one
-    was issued by this execution (``own_ids``) or already replaced ``previous_identifier``."""
-    meta, cert = current.meta, current.certificate
-    if meta is None:
-        return Decision("issue", "first_issue")
-    if not current.consistent:
-        return Decision("issue", "secrets_inconsistent")
-    if cert is None:
-        return Decision("issue", "certificate_missing")
-    if cert.status != "ISSUE":
-        return Decision("issue", "revoked")
-    if meta.ca != ca_identifier or (cert.parent_identifier and cert.parent_identifier != ca_identifier):
-        return Decision("issue", "ca_changed")
-    if cert.serial != meta.serial:
-        return Decision("issue", "serial_mismatch")
-    if _norm_sans(meta.sans) != _norm_sans(client.sans):
-        return Decision("issue", "sans_changed")
-    if meta.profile != client.profile:
-        return Decision("issue", "profile_changed")
-    times = renewal.CertTimes(parse_iso(meta.not_before), parse_iso(meta.not_after), client.renew_before_days)
-    try:
-        st = renewal.state(times, now)
-    except AlbMtlsError:
-        st = "due"   # renew_before no shorter than the stored lifetime: renew with the new days
-    if st != "valid":
-        return Decision("issue", st)
-    if force:
-        if meta.custom_identifier in own_ids:
-            return Decision("reuse", "issued_by_this_execution")
-        if previous_identifier is not None and meta.identifier != previous_identifier:
-            return Decision("reuse", "already_replaced")
-        return Decision("issue", "forced")
-    return Decision("reuse", "valid")
-
-
-# ---------------------------------------------------------------------------------------------
-# act
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
 class IssueOutcome:
     """A client's certificate after :func:`issue_for_client`; ``writes`` = mutating calls made;
     ``meta`` = the record its secrets now hold (the one written, or the one observed when reused)."""
@@ -296,20 +223,6 @@ def _result(meta: CertMeta, names: SecretNames, *, reused: bool) -> ClientCertif
         password_secret=names.password, pfx_version=meta.serial, reused=reused)
 
 
-def _san_request(sans: tuple[str, ...]) -> tuple[int | None, str | None]:
-    """``SanType``/``SanValue`` when every SAN is one kind (and has no comma); else ``(None, None)``:
-    the CSR carries them (the issued certificate is checked either way)."""
-    if not sans:
-        return None, None
-    kinds = set()
-    for s in sans:
-        gn = pki.parse_san(s)
-        kinds.add({"RFC822Name": 1, "DNSName": 2, "UniformResourceIdentifier": 6, "IPAddress": 7}[type(gn).__name__])
-    if len(kinds) != 1 or any("," in s for s in sans):
-        return None, None
-    return kinds.pop(), ",".join(sans)
-
-
 def _spki(obj: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -323,7 +236,7 @@ _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
             csr_pem: str, key: Any) -> tuple[pca_api.IssuedCertificate, str, int]:
     """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier; returns (issued, custom id, writes)."""
-    san_type, san_value = _san_request(client.sans)
+    san_type, san_value = san_request(client.sans)
     seed = _seed(ctx)
     ours = _spki(key)
     writes = 0
@@ -401,7 +314,7 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
     meta = CertMeta(common_name=cn, identifier=issued.identifier, serial=serial,
                     not_before=iso_utc(leaf.not_valid_before_utc), not_after=iso_utc(leaf.not_valid_after_utc),
                     fingerprint_sha256=fingerprint, profile=client.profile, days=client.days,
-                    sans=_norm_sans(client.sans), ca=ca.identifier, renew_before_days=client.renew_before_days,
+                    sans=norm_sans(client.sans), ca=ca.identifier, renew_before_days=client.renew_before_days,
                     custom_identifier=ci, key_algorithm=ca.key_algorithm.value, issued_at=iso_utc(ctx.clock.now()))
     tags = {"albmtls:listener": inp.listener_key, "albmtls:cn": cn}
     pfx_b64 = base64.b64encode(pfx).decode("ascii")

@@ -1,4 +1,4 @@
-"""Client certificate rotation: the daily scan and the certificate report (DESIGN.md §1 step 8).
+"""Client certificate rotation: the daily scan and the certificate report (docs/ROTATION.md).
 
 * :func:`scan` (the ``rotation_scan`` function, FC ``albmtls-rotation-scan``, daily timer): page
   through ``ListClientCertificate`` (every page, one rate-limited call per 100 certificates, one
