@@ -14,10 +14,11 @@ Read-only: ``writes`` is always 0.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from shared.adapters import alb
 from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
+from shared.policy.health import State, assess
 from shared.core.errors import AlbMtlsError, Code
 
 __all__ = ["run", "assess", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
@@ -27,49 +28,6 @@ HEALTH_SLICE_S = 15.0          # longest in-call wait for Initial → Healthy
 UNHEALTHY_GRACE_S = 2.0        # in-call wait for an Unhealthy backend to recover
 UNHEALTHY_MAX_ATTEMPTS = 5     # calls that may see Unhealthy before the step fails
 POLL_S = 0.5
-
-State = Literal["healthy", "waiting", "unhealthy"]
-_BAD = ("Unhealthy", "Unused", "Unavailable")
-_REASONS = {"Unused": "weight 0 (or outside the ALB's zones): gets no traffic",
-            "Unavailable": "health check disabled on the server group"}
-
-
-def _reason(s: alb.NonNormalServer) -> str | None:
-    if s.reason_code:
-        extra = ""
-        if s.expected_response or s.actual_response:
-            extra = f" (expected {s.expected_response or '?'}, got {s.actual_response or '?'})"
-        return s.reason_code + extra
-    return _REASONS.get(s.status)
-
-
-def assess(groups: list[alb.ServerGroupHealth], servers: dict[str, list[alb.BackendServer]],
-           expected: int) -> tuple[State, HealthResult]:
-    """Pure: the listener health from ``GetListenerHealthStatus`` groups, the groups' members
-    (``ListServerGroupServers``, by group id) and the number of servers the input names.
-
-    ``healthy``: no non-normal server and every group's ``ServerCount`` (sum) ≥ ``expected``;
-    ``unhealthy``: some server ``Unhealthy``/``Unused``/``Unavailable``; ``waiting`` otherwise
-    (``Initial``, servers still being added)."""
-    non_normal: list[BackendHealth] = []
-    bad: dict[tuple[str, int], alb.NonNormalServer] = {}
-    for g in groups:
-        for s in g.non_normal:
-            bad[(s.server_id, s.port or 0)] = s
-            non_normal.append(BackendHealth(server_id=s.server_id, port=s.port or 0, status=s.status,
-                                            reason=_reason(s)))
-    backends: list[BackendHealth] = []
-    for gid, members in servers.items():
-        for m in members:
-            s = bad.get((m.server_id, m.port or 0))
-            backends.append(BackendHealth(server_id=m.server_id, port=m.port or 0,
-                                          status=s.status if s else "Healthy", reason=_reason(s) if s else None))
-    count = sum(g.server_count for g in groups)
-    healthy = bool(groups) and not non_normal and count >= expected
-    state: State = "healthy" if healthy else ("unhealthy" if any(b.status in _BAD for b in non_normal)
-                                              else "waiting")
-    return state, HealthResult(healthy=healthy, backends=backends, non_normal=non_normal)
-
 
 def _observe(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
     groups = [g for g in ctx.adapter(alb.Alb).get_listener_health(listener.id)
