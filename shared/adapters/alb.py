@@ -10,6 +10,8 @@ Errors: whatever the call policy raises — :class:`~shared.core.errors.AlbMtlsE
 code (``ResourceNotFound.LoadBalancer`` → ``LOAD_BALANCER_NOT_FOUND``, ``ResourceNotFound.Listener``
 → ``LISTENER_NOT_FOUND``, others keep ``err.cloud_code``), :class:`~shared.core.errors.TransientError`
 when busy/throttled past the deadline (``IncorrectStatus.*`` are retried inside the call policy).
+
+One module (~510 lines): one class over the ALB actions this automation calls, and their records.
 """
 from __future__ import annotations
 

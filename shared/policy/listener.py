@@ -11,6 +11,8 @@ API facts (docs/ALIBABA-APIS.md §1): mutual authentication needs the ``Standard
 ``StandardWithWaf`` edition (§1.1); a port holds one listener of any protocol (§1.2); ALB server
 certificate ids are ``<CAS id>-<site region>`` (§2.3, ``shared.policy.ids``); the four
 ``XForwardedForClientCert*Enabled`` switches pass the client certificate to the backends (§1.14).
+
+One module (~510 lines): the observation, its checks and the three plans are one decision.
 """
 from __future__ import annotations
 

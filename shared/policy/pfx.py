@@ -3,6 +3,8 @@
 PBES2/PBKDF2-HMAC-SHA-256/AES-256-CBC + SHA-256 MAC), writing a file and re-reading its algorithms
 from its ASN.1 (``shared.policy.der``). Never RC2, never an empty password; nothing here logs, and no
 exception message holds a password or a key. Pure over ``cryptography``; no I/O.
+
+One module (~500 lines): the profiles, the writer and the re-reader of a file check each other.
 """
 from __future__ import annotations
 
