@@ -9,13 +9,16 @@ a re-call finds the record and makes zero writes).
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alidns
 from shared.adapters.alb import Alb
 from shared.policy.contracts import DnsResult, ProvisionInput, StepEvent
 from shared.policy.dns import DEFAULT_LINE, canon_host, owner_remark, plan_cname
 from shared.core.errors import AlbMtlsError, Code
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.steps.context import StepContext
 
 __all__ = ["run", "preflight_dns", "alb_dns_name", "name_servers", "query_cname", "PROPAGATION_SLICE_S"]
 
@@ -27,7 +30,7 @@ QUERY_TIMEOUT_S = 2.0
 # ---------------------------------------------------------------------------------------------
 # observe helpers
 # ---------------------------------------------------------------------------------------------
-def alb_dns_name(ctx: Any, load_balancer_id: str) -> str:
+def alb_dns_name(ctx: StepContext, load_balancer_id: str) -> str:
     """The ALB's ``DNSName`` (``GetLoadBalancerAttribute``), the CNAME target.
 
     Raises ``AlbMtlsError`` ``LOAD_BALANCER_NOT_FOUND`` (unknown id) or ``CLOUD_ERROR`` when the ALB
@@ -55,7 +58,7 @@ def _missing_domain_message(inp: ProvisionInput, txt: alidns.TxtVerification | N
             "(GetTxtRecordForVerify) at the domain's current DNS provider, then run again — or fix `domain`")
 
 
-def preflight_dns(ctx: Any, inp: ProvisionInput, target: str) -> dict[str, Any]:
+def preflight_dns(ctx: StepContext, inp: ProvisionInput, target: str) -> dict[str, Any]:
     """Read-only DNS check for the preflight step.
 
     Parameters: ``inp`` the provision input; ``target`` the ALB ``DNSName`` (CNAME value).
@@ -79,7 +82,7 @@ def preflight_dns(ctx: Any, inp: ProvisionInput, target: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # propagation
 # ---------------------------------------------------------------------------------------------
-def name_servers(ctx: Any, info: alidns.DomainInfo | None) -> list[tuple[str, int]]:
+def name_servers(ctx: StepContext, info: alidns.DomainInfo | None) -> list[tuple[str, int]]:
     """``(ip, port)`` of the servers to ask: ``settings.dns_server_address()`` when set (the local
     cloud's DNS server), else the zone's ``DnsServers`` resolved to IPv4 addresses (port 53)."""
     local = ctx.settings.dns_server_address()
@@ -124,7 +127,7 @@ def query_cname(servers: list[tuple[str, int]], fqdn: str, *, timeout: float = Q
     return None
 
 
-def _wait_propagated(ctx: Any, servers: list[tuple[str, int]], fqdn: str, target: str) -> bool:
+def _wait_propagated(ctx: StepContext, servers: list[tuple[str, int]], fqdn: str, target: str) -> bool:
     """Ask ``servers`` every :data:`POLL_S` until they answer ``fqdn CNAME target``, for at most
     :data:`PROPAGATION_SLICE_S` (and never so long that the result misses ``ctx.deadline``)."""
     budget = ctx.deadline.slice(max(0.0, min(PROPAGATION_SLICE_S, ctx.deadline.remaining() - QUERY_TIMEOUT_S - 1)))
@@ -135,7 +138,7 @@ def _wait_propagated(ctx: Any, servers: list[tuple[str, int]], fqdn: str, target
 # ---------------------------------------------------------------------------------------------
 # the step
 # ---------------------------------------------------------------------------------------------
-def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
+def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     """``create_cname``: make ``<rr>.<domain> CNAME <ALB DNSName>`` hold and wait for propagation.
 
     Event: :class:`~shared.policy.contracts.StepEvent`. Cloud calls: ALB ``GetLoadBalancerAttribute``;

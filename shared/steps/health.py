@@ -14,12 +14,15 @@ Read-only: ``writes`` is always 0.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
 from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
 from shared.policy.health import State, assess
 from shared.core.errors import AlbMtlsError, Code
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.steps.context import StepContext
 
 __all__ = ["run", "assess", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",
            "UNHEALTHY_GRACE_S"]
@@ -29,14 +32,14 @@ UNHEALTHY_GRACE_S = 2.0        # in-call wait for an Unhealthy backend to recove
 UNHEALTHY_MAX_ATTEMPTS = 5     # calls that may see Unhealthy before the step fails
 POLL_S = 0.5
 
-def _observe(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
+def _observe(ctx: StepContext, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
     groups = [g for g in ctx.adapter(alb.Alb).get_listener_health(listener.id)
               if not listener.server_group_ids or g.server_group_id in listener.server_group_ids]
     members = {g.server_group_id: ctx.adapter(alb.Alb).list_server_group_servers(g.server_group_id) for g in groups}
     return assess(groups, members, expected)
 
 
-def _wait_health(ctx: Any, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
+def _wait_health(ctx: StepContext, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
     """Observe every :data:`POLL_S` for at most :data:`HEALTH_SLICE_S` (8 s kept for the probe)
     until ``healthy``, or ``unhealthy`` for :data:`UNHEALTHY_GRACE_S` in a row."""
     budget = ctx.deadline.slice(max(0.0, min(HEALTH_SLICE_S, ctx.deadline.remaining() - 8.0)))
@@ -65,7 +68,7 @@ def _names(items: list[BackendHealth]) -> str:
     return "; ".join(f"{b.server_id}:{b.port} {b.status}" + (f" ({b.reason})" if b.reason else "") for b in items)
 
 
-def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
+def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     """Health of the listener's backends, then the live probe.
 
     Event: :class:`~shared.policy.contracts.StepEvent`. Cloud calls (read-only): ALB ``ListListeners``,
@@ -123,7 +126,7 @@ def run(event: StepEvent, ctx: Any) -> dict[str, Any]:
     return {"status": "ok", "writes": 0, "attempt": attempt, "health": health, "probe": result}
 
 
-def _zone_info(ctx: Any, inp: ProvisionInput) -> Any:
+def _zone_info(ctx: StepContext, inp: ProvisionInput) -> Any:
     if ctx.settings.dns_server_address() is not None:
         return None
     from shared.adapters import alidns

@@ -36,7 +36,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.policy import leaf as leaf_checks
 from shared.policy import pfx as pfx_files
@@ -59,6 +59,9 @@ from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.issuance import CurrentCert, Decision, decide, norm_sans, san_request
 from shared.policy.records import CertMeta, decode_meta, encode_meta
 
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.steps.context import StepContext
+
 __all__ = [
     "STEP", "custom_identifier", "parse_custom_identifier",
     "custom_identifier_matches_listener", "CaView", "observe_ca", "preflight_ca", "CurrentCert",
@@ -75,11 +78,11 @@ CLOCK_SKEW = timedelta(minutes=5)  # tolerated between our clock and the PCA's w
 # ---------------------------------------------------------------------------------------------
 # names and identifiers
 # ---------------------------------------------------------------------------------------------
-def _seed(ctx: Any) -> str:
+def _seed(ctx: StepContext) -> str:
     return str(ctx.execution_name or ctx.request_id)
 
 
-def _own_ids(ctx: Any, listener_key: str, cn: str) -> set[str]:
+def _own_ids(ctx: StepContext, listener_key: str, cn: str) -> set[str]:
     seed = _seed(ctx)
     return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
 
@@ -113,7 +116,7 @@ class CaView:
         return client_window(replace(self.obs, now=now), client, index)
 
 
-def gather_ca(ctx: Any, inp: ProvisionInput) -> CaObservation:
+def gather_ca(ctx: StepContext, inp: ProvisionInput) -> CaObservation:
     """Read the sub-CA ``inp.ca_identifier``: ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it
     does not exist) and ``GetCAInstanceStatus``. Reads only."""
     ident = inp.ca_id.for_pca()
@@ -122,7 +125,7 @@ def gather_ca(ctx: Any, inp: ProvisionInput) -> CaObservation:
     return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=api.get_ca_instance_status(ident))
 
 
-def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
+def observe_ca(ctx: StepContext, inp: ProvisionInput) -> CaView:
     """:func:`gather_ca`, then ``shared.policy.ca.CA_CHECKS`` (the preflight runs the same).
 
     Raises
@@ -138,7 +141,7 @@ def observe_ca(ctx: Any, inp: ProvisionInput) -> CaView:
     return CaView(obs=obs, key_algorithm=ca_key_algorithm(obs))
 
 
-def preflight_ca(ctx: Any, inp: ProvisionInput) -> dict[str, Any]:
+def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     """Read-only CA checks for the preflight step: the sub-CA exists, is a ``SUB_ROOT`` that issues,
     its key family gives a usable leaf key (EC → P-256, RSA → 2048), and it and the PCA subscription
     outlive the asked validity of every client.
@@ -178,19 +181,19 @@ def preflight_ca(ctx: Any, inp: ProvisionInput) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # observe one client
 # ---------------------------------------------------------------------------------------------
-def _current_version(ctx: Any, name: str) -> str | None:
+def _current_version(ctx: StepContext, name: str) -> str | None:
     v = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return v.version_id if v is not None else None
 
 
-def read_meta(ctx: Any, name: str) -> CertMeta | None:
+def read_meta(ctx: StepContext, name: str) -> CertMeta | None:
     """The ``ACSCurrent`` record in the ``…/meta`` secret ``name`` (``GetSecretValue``), or ``None``
     when absent or unreadable (treated as never issued: a new issuance repairs it)."""
     raw = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return decode_meta(raw.data) if raw is not None else None
 
 
-def observe_client(ctx: Any, names: SecretNames) -> CurrentCert:
+def observe_client(ctx: StepContext, names: SecretNames) -> CurrentCert:
     """Read (only) what this automation stored for one client (``names``): the record, the pfx and
     password ``ACSCurrent`` versions (``GetSecretValue``; values are discarded) and
     ``DescribeClientCertificate`` of the recorded identifier — the record is read once. Raises
@@ -233,7 +236,7 @@ def _spki(obj: Any) -> bytes:
 _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 
 
-def _create(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+def _create(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
             csr_pem: str, key: Any) -> tuple[pca_api.IssuedCertificate, str, int]:
     """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier; returns (issued, custom id, writes)."""
     san_type, san_value = san_request(client.sans)
@@ -285,7 +288,7 @@ def _check_sans(leaf: Any, client: ClientSpec) -> None:
                            f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")
 
 
-def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
                names: SecretNames) -> tuple[CertMeta, int]:
     """Issue, check, pack and store a new certificate for ``client``; returns (meta, writes)."""
     writes = 0
@@ -337,7 +340,7 @@ def _issue_new(ctx: Any, inp: ProvisionInput, client: ClientSpec, ca: CaView, wi
     return meta, writes
 
 
-def issue_for_client(ctx: Any, inp: ProvisionInput, client: ClientSpec, *, force: bool,
+def issue_for_client(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, *, force: bool,
                      previous: ClientCertificateResult | CertMeta | str | None = None,
                      ca: CaView | None = None, current: CurrentCert | None = None,
                      index: int | None = None) -> IssueOutcome:
@@ -388,7 +391,7 @@ def issue_for_client(ctx: Any, inp: ProvisionInput, client: ClientSpec, *, force
     return IssueOutcome(_result(meta, current.names, reused=False), writes, decision.reason, meta)
 
 
-def load_client_pfx(ctx: Any, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
+def load_client_pfx(ctx: StepContext, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
     """The current PFX (DER bytes) and its password for client ``cn`` (e.g. the health check's live
     probe). Reads the pfx ``ACSCurrent`` version and the password of the same ``VersionId``.
     Keep both in memory only.
@@ -418,7 +421,7 @@ class IssueClientCertResult(StepResult, kw_only=True):
     client_certificates: list[ClientCertificateResult] = []
 
 
-def run(event: StepEvent, ctx: Any) -> IssueClientCertResult:
+def run(event: StepEvent, ctx: StepContext) -> IssueClientCertResult:
     """The ``issue_client_cert`` step (FC ``albmtls-issue-client-cert``).
 
     For every ``event.input.clients[i]``: reuse the stored certificate when valid, else issue a new

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -32,6 +32,9 @@ from shared.policy.ids import CertificateId, SecretNames, secret_names
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
 from shared.steps.issuance import observe_client, read_meta
 from shared.policy.rotation import RevokeOld, RotateItem, retire_due
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.steps.context import StepContext
 
 __all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
 
@@ -101,7 +104,7 @@ def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) 
     return old_not_after, False
 
 
-def _mark_superseded(ctx: Any, names: SecretNames, meta: CertMeta, old: RotateItem, old_not_after: datetime,
+def _mark_superseded(ctx: StepContext, names: SecretNames, meta: CertMeta, old: RotateItem, old_not_after: datetime,
                      policy: RotatePolicy, now: datetime) -> tuple[SupersededEntry, int]:
     """Add ``old`` to the ``supersedes`` list of the current record ``meta`` (a new version of the
     ``…/meta`` secret); 0 writes when it is already there. Entries of certificates that have ended
@@ -119,7 +122,7 @@ def _mark_superseded(ctx: Any, names: SecretNames, meta: CertMeta, old: RotateIt
     return entry, writes
 
 
-def renew(event: RotateEvent, ctx: Any) -> RotateResult:
+def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
     """Mode ``renew`` (module doc). The CN's record is read once (with the secrets' versions and the
     PCA certificate it names) and handed to the issuance. Raises ``AlbMtlsError``
     (``SECRET_NOT_FOUND`` when the CN has no record, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot
@@ -170,7 +173,7 @@ def renew(event: RotateEvent, ctx: Any) -> RotateResult:
     return out
 
 
-def retire(event: RotateEvent, ctx: Any) -> RotateResult:
+def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
     """Mode ``retire`` (module doc): revoke ``item`` when that is safe and due; else keep it.
     Never revokes the CN's current certificate, nor one whose replacement is not stored, issued
     and valid. Source: KMS ``GetSecretValue``; PCA ``DescribeClientCertificate``,
@@ -218,7 +221,7 @@ def retire(event: RotateEvent, ctx: Any) -> RotateResult:
     return out
 
 
-def quota_share(ctx: Any) -> Any:
+def quota_share(ctx: StepContext) -> Any:
     """``ctx`` with its own PCA limiter at ``pca_qps × ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY``.
 
     The rotate flow runs up to ``ROTATE_MAP_CONCURRENCY`` items at once, each in its own FC instance
@@ -237,7 +240,7 @@ def quota_share(ctx: Any) -> Any:
     return dataclasses.replace(ctx, own_limiters={**ctx.own_limiters, "pca": lim})
 
 
-def run(event: RotateEvent, ctx: Any) -> RotateResult:
+def run(event: RotateEvent, ctx: StepContext) -> RotateResult:
     """The ``albmtls-renew-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
     whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``.
     PCA calls keep to this invocation's share of the quota (:func:`quota_share`)."""

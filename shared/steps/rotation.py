@@ -23,7 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -37,6 +37,9 @@ from shared.policy.rotation import (
     RevokeOld, RotateItem, ScanEvent, ScanPolicy, classify, retire_due, rotation_execution_name,
 )
 from shared.steps.issuance import read_meta
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.steps.context import StepContext
 
 __all__ = [
     "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS",
@@ -83,7 +86,7 @@ class ScanResult(msgspec.Struct, kw_only=True):
 
 
 class _MetaCache:
-    def __init__(self, ctx: Any, prefix: str, size: int = META_CACHE) -> None:
+    def __init__(self, ctx: StepContext, prefix: str, size: int = META_CACHE) -> None:
         self.ctx, self.prefix, self.size = ctx, prefix, size
         self.items: OrderedDict[tuple[str, str], CertMeta | None] = OrderedDict()
         self.reads = 0
@@ -101,7 +104,7 @@ class _MetaCache:
         return meta
 
 
-def _start(ctx: Any, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
+def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
     """Start ``albmtls-rotate`` execution ``name``; False when it already exists (same day)."""
     from shared.adapters.fnf import Fnf
     doc = {"policy": {"secret_prefix": policy.secret_prefix, "revoke_old": policy.effective_revoke,
@@ -116,7 +119,7 @@ def _start(ctx: Any, name: str, policy: ScanPolicy, items: list[dict[str, Any]])
     return True
 
 
-def _warn_ca(ctx: Any, ca_ident: str, lifetime: timedelta, now: datetime, warnings: list[dict[str, Any]]) -> None:
+def _warn_ca(ctx: StepContext, ca_ident: str, lifetime: timedelta, now: datetime, warnings: list[dict[str, Any]]) -> None:
     from shared.adapters import pca as pca_api
     try:
         ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ca_ident)
@@ -141,7 +144,7 @@ def _split_listener(listener_key: str) -> tuple[str, int] | None:
     return (lb, int(port)) if lb.startswith("alb-") and port.isdigit() else None
 
 
-def listener_view(ctx: Any, listener_key: str) -> dict[str, Any]:
+def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
     """The listener's CA and server certificate ends: ``{listener_key, listener_id, ca_certificate_ids,
     server_certificate_id, server_certificate_not_after, ca_not_after}`` (``None`` where unknown).
     Read-only: ``ListListeners``, ``GetListenerAttribute``, ``GetUserCertificateDetail``,
@@ -178,7 +181,7 @@ def listener_view(ctx: Any, listener_key: str) -> dict[str, Any]:
     return out
 
 
-def _warn_listener(ctx: Any, listener_key: str, now: datetime, warnings: list[dict[str, Any]]) -> None:
+def _warn_listener(ctx: StepContext, listener_key: str, now: datetime, warnings: list[dict[str, Any]]) -> None:
     v = listener_view(ctx, listener_key)
     end = v.get("server_certificate_not_after")
     if end and parse_iso(end) <= now + timedelta(days=SERVER_CERT_WARN_DAYS):
@@ -190,7 +193,7 @@ def _warn_listener(ctx: Any, listener_key: str, now: datetime, warnings: list[di
                                     f"({max(0.0, left):.0f} days); renew it in CAS and update the listener"})
 
 
-def _paced(ctx: Any) -> Any:
+def _paced(ctx: StepContext) -> Any:
     """``ctx`` with the PCA limit at :data:`SCAN_QPS_MARGIN` of ``settings.pca_qps``: the scan's own
     limiter, so that its requests stay under the quota in every 1-second window even with network
     jitter (the scan runs alone in its FC instance). Contexts that are not a ``StepContext`` pass."""
@@ -204,7 +207,7 @@ def _paced(ctx: Any) -> Any:
         return ctx
 
 
-def iter_listed(ctx: Any, result: ScanResult | None = None) -> Iterator[Any]:
+def iter_listed(ctx: StepContext, result: ScanResult | None = None) -> Iterator[Any]:
     """Every ``ListClientCertificate`` item, one page in memory (``result.listed`` counts them)."""
     for cert in ctx.adapter(Pca).list_client_certificates():
         if result is not None:
@@ -212,7 +215,7 @@ def iter_listed(ctx: Any, result: ScanResult | None = None) -> Iterator[Any]:
         yield cert
 
 
-def scan(event: ScanEvent, ctx: Any) -> ScanResult:
+def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
     """The ``rotation_scan`` step (module doc). Returns counts, the executions started and the
     warnings (CA ending within lifetime + renew window; a listener's server certificate ending
     within 30 days). Raises ``AlbMtlsError`` (``RENEW_BEFORE_TOO_LONG``, ``INVALID_INPUT``, cloud)."""
