@@ -148,18 +148,6 @@ class _HealthWatch:
         self._t.join(timeout=5)
 
 
-def free_port_offset(listener_port: int = 443) -> int:
-    """A data-plane port offset whose listener port is free now (other local clouds may run)."""
-    import socket
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port > listener_port:
-            return port - listener_port
-    raise RuntimeError("no free port for the data plane")
-
-
 def _warm_imports(settings) -> None:
     """Warm FC instances: handlers imported and SDK clients built before the run (cold start is
     benchmark 3)."""
@@ -177,6 +165,7 @@ def run(*, latency_ms: tuple[float, float] = CLOUD_LATENCY_MS, job_s: float = 3.
     """Run one provisioning and return the figures (see module doc)."""
     from localruntime.cloud import LocalCloud
     from localruntime.cloud import Settings as CloudSettings
+    from localruntime.ports import free_offset
     from shared.core import logs
     from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
     from shared.core.settings import Settings
@@ -193,7 +182,7 @@ def run(*, latency_ms: tuple[float, float] = CLOUD_LATENCY_MS, job_s: float = 3.
     logs.configure(stream=log_stream)
     cloud = LocalCloud(state_dir, seed="demo",
                        settings=CloudSettings(alb_job_seconds=job_s, health_scale=health_scale,
-                                              port_offset=free_port_offset(inp.listener_port))).start()
+                                              port_offset=free_offset((inp.listener_port,)))).start()
     try:
         ep = Path(state_dir) / "endpoints.json"
         cloud.write_endpoints(ep)

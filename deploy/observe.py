@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -41,35 +39,19 @@ class ObserveError(Exception):
     pass
 
 
-def free_port_offset() -> int:
-    """An offset that puts listener ports 443 and 8443 on free ports in 20000–32000 now (the
-    in-process default, 10000, collides with any other local cloud on this machine)."""
-    for _ in range(50):
-        offset = random.randrange(20000, 23500) - 443
-        free = True
-        for port in (443 + offset, 8443 + offset):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    free = False
-        if free:
-            return offset
-    raise ObserveError("no free data-plane port offset")
-
-
 @contextmanager
 def local_cloud(state_dir: Path) -> Iterator[Path]:
     """A demo-seeded local cloud on ``state_dir`` with every service, in this process (flows run
     here and invoke the FC handlers here), for the duration; yields its endpoints file."""
     from localruntime.cloud import LocalCloud, Settings
+    from localruntime.ports import free_offset
     from shared.adapters import clients
     from shared.core import logs
     old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
     log_stream = open(state_dir / "functions.log", "a", buffering=1, encoding="utf-8")
     logs.configure(stream=log_stream)
     cloud = LocalCloud(state_dir, seed="demo", settings=Settings(
-        port_offset=free_port_offset(), alb_job_seconds=0.2, health_scale=0.25)).start()
+        port_offset=free_offset((443, 8443)), alb_job_seconds=0.2, health_scale=0.25)).start()
     try:
         ep = state_dir / "endpoints.json"
         cloud.write_endpoints(ep)

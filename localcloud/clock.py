@@ -37,6 +37,11 @@ class Clock:
         with self._lock:
             self._offset = when.timestamp() - time.time()
 
+    def set_offset(self, seconds: float) -> None:
+        """Real time shifted by exactly ``seconds`` (0 = real time)."""
+        with self._lock:
+            self._offset = float(seconds)
+
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``."""
         with self._lock:

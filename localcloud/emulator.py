@@ -9,10 +9,12 @@ is the composition the CLI and the tests use.
 
     emu = Emulator(state_dir=".albmtls", seed="demo").start()
     emu.endpoints()          # the endpoints-file document (docs/ARCHITECTURE.md, "endpoints file")
+    emu.reset()              # back to the freshly seeded account (tests share one cloud this way)
     emu.stop()
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -73,6 +75,7 @@ class Emulator:
         self.runtime: dict[str, Any] = {}   # per-process objects of the runtime services (ports, servers)
         self._port = port
         self.control: ControlPlane | None = None
+        self._reset_point: tuple[float, dict[str, Any], Settings] | None = None
         load_products()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -80,9 +83,36 @@ class Emulator:
         self.control = ControlPlane(self, port=self._port)
         self.control.start()
         if self.seed_name and not self.store.get_meta("seeded"):
-            from .seed import seed
-            seed(self, self.seed_name)
+            self._seed()
+        self._reset_point = (self.clock.offset, self.faults.spec(), dataclasses.replace(self.settings))
         return self
+
+    def _seed(self) -> None:
+        from .seed import seed
+        seed(self, self.seed_name)
+        self.store.snapshot()
+
+    def reset(self) -> None:
+        """Back to the state right after :meth:`start`: the store as freshly seeded (the seed's ids
+        and key material unchanged, no other documents, an empty call log), and the clock, faults
+        and settings as they were at start. A cloud started on a state directory seeded earlier
+        (no snapshot in this process) is emptied and seeded anew. ``LocalCloud.reset`` makes the
+        runtime services follow."""
+        if self._reset_point is None:
+            raise RuntimeError("start() first")
+        if self.store.has_snapshot:
+            self.store.reset()
+        else:
+            self.store.clear()
+            if self.seed_name:
+                self._seed()
+            else:
+                self.store.snapshot()
+        offset, faults, settings = self._reset_point
+        self.clock.set_offset(offset)
+        self.faults.reset(faults)
+        for f in dataclasses.fields(settings):   # in place: the services hold this object
+            setattr(self.settings, f.name, getattr(settings, f.name))
 
     def stop(self) -> None:
         if self.control:

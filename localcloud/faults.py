@@ -115,7 +115,24 @@ class Faults:
                 self.qps = {k: float(v) for k, v in spec["qps"].items() if v}
                 self._buckets = {}
             if "seed" in spec:
+                self.seed = spec["seed"]
                 self._rng = random.Random(spec["seed"])
+
+    def spec(self) -> dict[str, Any]:
+        """The current configuration as a :meth:`configure` spec (for :meth:`reset`)."""
+        with self._lock:
+            return {"rules": [dict(r.__dict__) for r in self.rules],
+                    "latency_ms": {k: list(v) for k, v in self.latency.items()},
+                    "qps": dict(self.qps), "seed": self.seed}
+
+    def reset(self, spec: dict[str, Any]) -> None:
+        """Back to the configuration ``spec`` (from :meth:`spec`): rules, latency, QPS caps with
+        full buckets, the random sequence from its seed, and no injected counts."""
+        with self._lock:
+            self.rules, self.latency, self.qps = [], {}, {}
+            self._buckets = {}
+            self.injected.clear()
+        self.configure(spec)
 
     def describe(self) -> dict[str, Any]:
         with self._lock:

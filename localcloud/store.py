@@ -8,6 +8,11 @@ One store is shared by all products (ALB refers to CAS and PCA certificates). It
 every method takes the store lock; ``with store.tx():`` groups several calls atomically.
 State survives restarts when a file path is given; ``Store(None)`` is in memory for tests.
 
+``snapshot()`` remembers the current state (an in-memory copy through SQLite's backup API) and
+``reset()`` brings the store back to it in milliseconds — documents, counters, metadata and the
+call log alike. The local cloud snapshots right after seeding, so a reset returns to the freshly
+seeded account with the seed's key material unchanged.
+
 Kinds and their documents are listed in ``localcloud/SCHEMA.md``.
 """
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         self.lock = threading.RLock()
         self._depth = 0
+        self._snapshot: sqlite3.Connection | None = None
 
     # -- transactions ----------------------------------------------------------------
     @contextmanager
@@ -189,6 +195,45 @@ class Store:
             row = self._db.execute("SELECT MAX(n) FROM calls").fetchone()
         return row[0] or 0
 
+    # -- snapshot and reset -----------------------------------------------------------------
+    def snapshot(self) -> None:
+        """Remember the current state as the one :meth:`reset` returns to."""
+        with self.lock:
+            if self._depth:
+                raise RuntimeError("snapshot() inside a transaction")
+            snap = sqlite3.connect(":memory:", check_same_thread=False)
+            self._db.backup(snap)
+            if self._snapshot is not None:
+                self._snapshot.close()
+            self._snapshot = snap
+
+    @property
+    def has_snapshot(self) -> bool:
+        return self._snapshot is not None
+
+    def reset(self) -> None:
+        """Back to the state of the last :meth:`snapshot` (raises ``RuntimeError`` without one)."""
+        with self.lock:
+            if self._snapshot is None:
+                raise RuntimeError("reset() needs a snapshot() first")
+            if self._depth:
+                raise RuntimeError("reset() inside a transaction")
+            self._snapshot.backup(self._db)
+
+    def clear(self) -> None:
+        """Remove every document, counter, metadata entry and logged call (and the snapshot)."""
+        with self.lock:
+            if self._depth:
+                raise RuntimeError("clear() inside a transaction")
+            self._db.executescript("DELETE FROM docs; DELETE FROM counters; DELETE FROM calls; "
+                                   "DELETE FROM meta; DELETE FROM sqlite_sequence;")
+            if self._snapshot is not None:
+                self._snapshot.close()
+                self._snapshot = None
+
     def close(self) -> None:
         with self.lock:
+            if self._snapshot is not None:
+                self._snapshot.close()
+                self._snapshot = None
             self._db.close()

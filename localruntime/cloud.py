@@ -5,6 +5,7 @@ server and the CloudFlow executor, whose Tasks invoke ``functions/`` in-process 
 
     cloud = LocalCloud(state_dir=".albmtls", seed="demo").start()
     cloud.endpoints()          # the endpoints-file document
+    cloud.reset()              # the freshly seeded account again, every service following it
     cloud.stop()
 
 ``Settings.services`` chooses the services (tests that need only the control plane pass ``()``).
@@ -12,18 +13,15 @@ server and the CloudFlow executor, whose Tasks invoke ``functions/`` in-process 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from localcloud.emulator import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Emulator, Settings
+
+from .services import Service
 
 __all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "REGION", "LocalCloud", "Settings", "SERVICES"]
 
 log = logging.getLogger("localcloud")
-
-
-class Service(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
 
 
 def _ecs(cloud: LocalCloud) -> Service:
@@ -63,6 +61,7 @@ class LocalCloud(Emulator):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.services: dict[str, Service] = {}
+        self._runtime_at_start: dict[str, Any] = {}
         unknown = [n for n in self.settings.services if n not in SERVICES]
         if unknown:
             raise ValueError(f"unknown local cloud services {unknown}; known: {sorted(SERVICES)}")
@@ -75,7 +74,26 @@ class LocalCloud(Emulator):
             svc = SERVICES[name](self)
             svc.start()
             self.services[name] = svc
+        self._runtime_at_start = dict(self.runtime)
         return self
+
+    def reset(self) -> None:
+        """Back to the freshly seeded account (``Emulator.reset``) with every service following
+        it: executions stopped, loops and probes paused while the store is restored, the
+        runtime overrides (``flow_invoker``, ``flow_sleep``, …) as they were at start, then
+        data-plane servers of listeners that no longer exist closed, ECS backends running,
+        health state forgotten."""
+        services = list(self.services.values())
+        for svc in reversed(services):
+            svc.pause()
+        try:
+            super().reset()
+            for key in [k for k in self.runtime if k not in self._runtime_at_start]:
+                del self.runtime[key]
+            self.runtime.update(self._runtime_at_start)
+        finally:
+            for svc in services:
+                svc.resume()
 
     def stop(self) -> None:
         for name in reversed(list(self.services)):

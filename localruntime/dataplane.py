@@ -203,6 +203,10 @@ class _ListenerServer:
 
     def stop(self) -> None:
         self._stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept() at once (Linux)
+        except OSError:
+            pass
         self.thread.join(timeout=5)
         try:
             self.sock.close()
@@ -257,20 +261,40 @@ class DataPlaneService:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = ""
 
+    def pause(self) -> None:
+        self._worker.pause()
+
+    def resume(self) -> None:
+        """Follow the restored documents: servers of listeners that no longer serve closed (with
+        their open connections), round-robin and TLS-context state forgotten."""
+        with self._lock:
+            self._rr.clear()
+            self._ctx_cache.clear()
+            self._bind_failures.clear()
+        self.reconcile()
+        with self._lock:
+            conns = [(t, sock) for t, sock in self._conns.items()]
+        for _, sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._worker.resume()
+
     def reconcile(self) -> None:
         """Start and stop listener servers to match the documents."""
-        now = self.cloud.clock.time()
-        offset = self.cloud.settings.port_offset
-        wanted: dict[str, int] = {}
-        taken: set[int] = set()
-        for lst in self.cloud.store.list("alb.listener"):
-            if listener_serving(lst, now):
-                port = int(lst["ListenerPort"]) + offset
-                if port in taken:
-                    continue  # two load balancers on one port: the first one wins locally
-                taken.add(port)
-                wanted[lst["ListenerId"]] = port
         with self._lock:
+            now = self.cloud.clock.time()
+            offset = self.cloud.settings.port_offset
+            wanted: dict[str, int] = {}
+            taken: set[int] = set()
+            for lst in self.cloud.store.list("alb.listener"):
+                if listener_serving(lst, now):
+                    port = int(lst["ListenerPort"]) + offset
+                    if port in taken:
+                        continue  # two load balancers on one port: the first one wins locally
+                    taken.add(port)
+                    wanted[lst["ListenerId"]] = port
             for lid, srv in list(self._servers.items()):
                 if wanted.get(lid) != srv.port:
                     self._servers.pop(lid).stop()

@@ -98,6 +98,12 @@ class DnsService:
         if self.cloud.runtime.get("dns_endpoint") == f"{self.host}:{self.port}":
             self.cloud.runtime.pop("dns_endpoint", None)
 
+    def pause(self) -> None:
+        """Nothing to hold: every query reads the store afresh."""
+
+    def resume(self) -> None:
+        pass
+
     @property
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"

@@ -148,12 +148,20 @@ class EcsService:
             self._backends.clear()
         self.cloud.admin_routes.pop("ecs", None)
 
+    def pause(self) -> None:
+        self._worker.pause()
+
+    def resume(self) -> None:
+        """Follow the restored documents (instances stopped by the last test run again)."""
+        self.reconcile()
+        self._worker.resume()
+
     # -- state ------------------------------------------------------------------------------
     def reconcile(self) -> None:
         """Make the running backends follow the ``ecs.instance`` documents."""
-        docs = self.cloud.store.list("ecs.instance")
-        ports_map: dict = self.cloud.runtime.setdefault("ecs_ports", {})
         with self._lock:
+            docs = self.cloud.store.list("ecs.instance")
+            ports_map: dict = self.cloud.runtime.setdefault("ecs_ports", {})
             wanted: set[tuple[str, int]] = set()
             for doc in docs:
                 iid = doc["InstanceId"]

@@ -39,6 +39,7 @@ log = logging.getLogger("localruntime.flowservice")
 ERR_INTERRUPTED = "FnF.ExecutionInterrupted"
 ACCOUNT_ID = "1000000000000000"
 STOP_GRACE_S = 2.0
+RESET_GRACE_S = 30.0    # pause(): how long running executions may take to reach a state boundary
 FLUSH_EVERY_S = 0.25
 
 
@@ -55,6 +56,7 @@ class _Live:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_flush: float = 0.0
     stop_error: dict[str, str] | None = None
+    abandoned: bool = False      # set by pause(): the execution's state is no longer persisted
 
 
 class FlowService:
@@ -90,6 +92,27 @@ class FlowService:
         with self.lock:
             left = [lv for lv in self.live.values() if not lv.done.is_set()]
         self._mark_interrupted([lv.doc for lv in left])
+
+    def pause(self) -> None:
+        """Stop every running execution (at its next state boundary, waiting up to
+        ``RESET_GRACE_S``) and persist nothing more of them: the store is about to be restored."""
+        with self.lock:
+            lives = list(self.live.values())
+        for lv in lives:
+            with lv.lock:
+                lv.abandoned = True
+                lv.stop_error = {"Code": ERR_INTERRUPTED, "Detail": "the local cloud was reset"}
+            lv.cancel.set()
+        deadline = time.monotonic() + RESET_GRACE_S
+        for lv in lives:
+            if not lv.done.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("execution %s still running after the reset's grace period", lv.key)
+        with self.lock:
+            for lv in lives:
+                self.live.pop(lv.key, None)
+
+    def resume(self) -> None:
+        pass
 
     def _mark_interrupted(self, docs: list[dict[str, Any]]) -> None:
         now = iso(self.cloud.clock.now())
@@ -209,6 +232,8 @@ class FlowService:
 
     def _flush(self, lv: _Live) -> None:
         with lv.lock:
+            if lv.abandoned:
+                return
             doc = dict(lv.doc)
             doc["events"] = list(lv.doc["events"])
             lv.last_flush = time.monotonic()

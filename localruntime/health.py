@@ -106,6 +106,7 @@ class HealthService:
         self._next_due: dict[str, float] = {}
         self._inflight: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self._generation = 0     # bumped by pause(): results of probes started before are dropped
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localcloud-health-probe")
@@ -116,6 +117,17 @@ class HealthService:
         if self._pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def pause(self) -> None:
+        """Hold the loop and forget every schedule; probes still running record nothing."""
+        self._worker.pause()
+        with self._lock:
+            self._generation += 1
+            self._next_due.clear()
+            self._inflight.clear()
+
+    def resume(self) -> None:
+        self._worker.resume()
 
     # -- one pass -----------------------------------------------------------------------------
     def tick(self) -> None:
@@ -160,7 +172,8 @@ class HealthService:
                 with self._lock:
                     self._next_due[hid] = now + interval
                     try:
-                        self._inflight[hid] = self._pool.submit(self._probe_and_record, hid, sg_id, server, cfg)
+                        self._inflight[hid] = self._pool.submit(self._probe_and_record, hid, sg_id, server, cfg,
+                                                                self._generation)
                     except RuntimeError:  # pool shut down
                         return
         # forget servers no longer checked
@@ -177,7 +190,8 @@ class HealthService:
     def _write(self, hid: str, doc: dict[str, Any]) -> dict[str, Any]:
         return self.cloud.store.put("health.server", hid, doc, key2=doc["ServerGroupId"])
 
-    def _probe_and_record(self, hid: str, sg_id: str, server: dict[str, Any], cfg: dict[str, Any]) -> None:
+    def _probe_and_record(self, hid: str, sg_id: str, server: dict[str, Any], cfg: dict[str, Any],
+                          generation: int) -> None:
         if self._stop.is_set():
             return
         failure: ProbeFailure | None = None
@@ -190,7 +204,7 @@ class HealthService:
         store = self.cloud.store
         with store.tx():
             doc = store.get("health.server", hid)
-            if doc is None or self._stop.is_set():
+            if doc is None or self._stop.is_set() or generation != self._generation:
                 return
             doc["checked_s"] = self.cloud.clock.time()
             if failure is None:

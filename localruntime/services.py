@@ -1,11 +1,25 @@
-"""Background work shared by the local cloud's services (ECS backends, data plane, health checker)."""
+"""What the local cloud's runtime services have in common: the ``Service`` protocol that
+``LocalCloud`` drives, and ``Periodic``, the background loop of the ECS, data-plane and health
+services."""
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Protocol
 
 log = logging.getLogger("localcloud")
+
+
+class Service(Protocol):
+    """A runtime service. ``pause``/``resume`` bracket ``Emulator.reset``: ``pause`` stops every
+    write to the store and waits for work in progress (loops, probes, executions); ``resume``
+    makes the service follow the restored state (servers of listeners that no longer exist
+    closed, stopped backends running again, health state forgotten) and goes on."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
 
 
 class Periodic:
@@ -13,7 +27,8 @@ class Periodic:
 
     ``delay_first``: wait one interval before the first call (the owner already ran it once).
     An exception in ``fn`` is logged and the loop goes on. ``stopped`` is set by :meth:`stop`,
-    so owners can check it from their own threads.
+    so owners can check it from their own threads. :meth:`pause` waits for a call in progress
+    and holds the loop until :meth:`resume`.
     """
 
     def __init__(self, name: str, fn: Callable[[], None], interval: float, *, delay_first: bool = False) -> None:
@@ -23,6 +38,8 @@ class Periodic:
         self.delay_first = delay_first
         self.stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy = threading.Lock()
+        self._paused = False
 
     def start(self) -> None:
         self.stopped.clear()
@@ -36,12 +53,23 @@ class Periodic:
             self._thread.join(timeout=timeout)
             self._thread = None
 
+    def pause(self) -> None:
+        """Wait for the call in progress, then skip calls until :meth:`resume`."""
+        with self._busy:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._busy:
+            self._paused = False
+
     def _run(self) -> None:
         if self.delay_first and self.stopped.wait(self.interval):
             return
         while not self.stopped.is_set():
-            try:
-                self.fn()
-            except Exception:  # pragma: no cover - keep the service alive
-                log.exception("%s", self.name)
+            with self._busy:
+                if not self._paused:
+                    try:
+                        self.fn()
+                    except Exception:  # pragma: no cover - keep the service alive
+                        log.exception("%s", self.name)
             self.stopped.wait(self.interval)

@@ -29,7 +29,6 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -94,38 +93,6 @@ ROTATION_POLICY = {"secret_prefix": "albmtls", "revoke_after_days": 5}
 ROTATION_FIRST_DAY = 21
 
 
-def _ephemeral_low() -> int:
-    """The lowest port the kernel hands to outgoing connections (Linux ``ip_local_port_range``)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _free_block(ports: list[int]) -> int:
-    """An offset putting every listener port (and 443/8443) on a free local port from 20000, below
-    the ephemeral range when it fits: a port free now but in that range can be taken by one of the
-    suite's own outgoing connections before the data plane listens on it (PROBE_FAILED)."""
-    import random
-    low, span = 20000, max(ports) - min(ports)
-    high = _ephemeral_low() - 1 - span if _ephemeral_low() - 1 - span > low + 1000 else 58000
-    for _ in range(200):
-        offset = random.randrange(low, high) - min(ports)
-        if max(ports) + offset >= 65000:
-            continue
-        ok = True
-        for p in ports:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p + offset))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return offset
-    raise RuntimeError("no free port block for the data plane")
-
-
 # ---------------------------------------------------------------------------------------------
 # the suite
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +147,8 @@ class Suite:
         logging.getLogger().addHandler(self._root_handler)
         # one port per run, and one more for the CLI run (``base_port + runs``)
         ports = [self.base_port + i for i in range(max(self.runs, 1) + 1)] + [443, 8443]
-        offset = _free_block(ports)
+        from localruntime.ports import free_offset
+        offset = free_offset(ports)
         self._env_before = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET",
                                                             "ALBMTLS_READ_TIMEOUT_MS")}
         self.cloud = LocalCloud(self.workdir / "state", seed="demo", settings=CloudSettings(

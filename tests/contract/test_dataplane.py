@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import http.client
 import json
-import random
 import socket
 import ssl
 import threading
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localruntime.cloud import LocalCloud, Settings
+from localruntime.ports import free_offset
 
 UTC = dt.timezone.utc
 LB = "alb-testlb000000000001"
@@ -99,20 +99,6 @@ def write_client(tmp: Path, name: str, leaf, sub=None) -> str:
 
 
 # -- the cloud -------------------------------------------------------------------------------
-def free_offset(listener_port: int = 443) -> int:
-    """An offset putting the listener on a free port below the ephemeral range (where the ECS
-    backends' and clients' own ports land), so nothing else grabs it meanwhile."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port - listener_port
-    raise RuntimeError("no free port in 20000-32000")
-
-
 def hc_config(**over) -> dict:
     cfg = {"HealthCheckEnabled": True, "HealthCheckPath": "/health", "HealthCheckMethod": "HEAD",
            "HealthCheckCodes": ["http_2xx", "http_3xx"], "HealthCheckInterval": 2, "HealthCheckTimeout": 2,
@@ -167,7 +153,7 @@ def seed_docs(cloud: LocalCloud, pki: Pki) -> None:
 
 @pytest.fixture
 def lc(tmp_path, pki):
-    settings = Settings(alb_job_seconds=0.05, port_offset=free_offset(), health_scale=0.1,
+    settings = Settings(alb_job_seconds=0.05, port_offset=free_offset((443,)), health_scale=0.1,
                         services=("ecs", "health", "dataplane"))
     cloud = LocalCloud(tmp_path / "state", seed=None, settings=settings)
     seed_docs(cloud, pki)
@@ -415,7 +401,7 @@ def test_listener_lifecycle(lc, pki, tmp_path):
 @pytest.fixture
 def cloud_settings() -> Settings:
     """For the conftest ``cloud``/``clients`` fixtures: demo seed plus the data-plane services."""
-    return Settings(alb_job_seconds=0.05, port_offset=free_offset(), health_scale=0.1,
+    return Settings(alb_job_seconds=0.05, health_scale=0.1,
                     services=("ecs", "health", "dataplane"))
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.conftest import demo_input, live_cloud, live_settings  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
