@@ -44,6 +44,7 @@ class Settings:
     port_offset: int = 10000          # data plane: listener port + offset on 127.0.0.1
     alb_job_seconds: float = 1.0      # ALB async jobs: Provisioning/Configuring → Running
     health_scale: float = 1.0         # multiply health-check intervals (tests use < 1)
+    flow_sleep_scale: float = 1.0     # multiply CloudFlow Wait and Retry intervals (tests use < 1)
     services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
     dns_port: int = 0                 # 0 = a free port
 

@@ -98,6 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- API --------------------------------------------------------------------------
     def _api(self, url, body: bytes) -> None:
+        """One API call: answer it, or drop the connection as a fault says. The call is logged
+        before anything is sent, so a caller that got its answer finds it in the call log."""
         cloud = self.server.cloud
         started = time.monotonic()
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -113,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         act = ACTIONS.get((version, name))
         write = bool(act and act.write)
         code, status = "OK", 200
+        answer: tuple[int, dict[str, Any], dict[str, str]] | None = None
+        hold_ms = 0     # a dropped connection (no answer): after this hold
         try:
             if version not in PRODUCTS:
                 raise errors.InvalidVersion()
@@ -131,7 +135,6 @@ class _Handler(BaseHTTPRequestHandler):
             decision = cloud.faults.decide(product, name, write)
             if decision.kind == "drop":
                 code, status = "Dropped", 0
-                self._drop()
                 return
             if decision.error is not None:
                 raise decision.error
@@ -140,33 +143,37 @@ class _Handler(BaseHTTPRequestHandler):
             result = _invoke(ctx, act, params)
             if decision.kind == "drop_after":
                 code, status = "OK-Dropped", 200
-                self._drop()
                 return
             if decision.kind == "timeout_after":
-                time.sleep(decision.hold_ms / 1000.0)
-                code, status = "OK-Timeout", 200
-                self._drop()
+                code, status, hold_ms = "OK-Timeout", 200, decision.hold_ms
                 return
             out = dict(result)
             out["RequestId"] = request_id
-            self._send_json(200, out)
+            answer = (200, out, {})
         except errors.ApiError as exc:
             code, status = exc.code, exc.status
             extra = {}
             if exc.retry_after_ms:
                 extra["x-acs-retry-after"] = str(exc.retry_after_ms)
-            self._send_json(exc.status, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
-                                         "Code": exc.code, "Message": exc.message,
-                                         "Recommend": f"https://api.aliyun.com/troubleshoot?q={exc.code}"}, extra)
+            answer = (exc.status, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
+                                   "Code": exc.code, "Message": exc.message,
+                                   "Recommend": f"https://api.aliyun.com/troubleshoot?q={exc.code}"}, extra)
         except Exception:  # a bug in the emulator: answer like the real service would
             code, status = "InternalError", 500
             traceback.print_exc(file=sys.stderr)
-            self._send_json(500, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
-                                  "Code": "InternalError", "Message": "The request processing has failed due to some unknown error."})
+            answer = (500, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
+                            "Code": "InternalError",
+                            "Message": "The request processing has failed due to some unknown error."}, {})
         finally:
             if act is not None or version in PRODUCTS:
                 cloud.store.record_call(product, name or "?", write, code, status,
                                         (time.monotonic() - started) * 1000)
+            if answer is not None:
+                self._send_json(*answer)
+            else:
+                if hold_ms:
+                    time.sleep(hold_ms / 1000.0)
+                self._drop()
 
 
 _SIG_PARAMS = {"Action", "Version", "Format", "Timestamp", "SignatureNonce", "SignatureMethod",

@@ -281,13 +281,17 @@ class DataPlaneService:
                 pass
         self._worker.resume()
 
-    def reconcile(self) -> None:
-        """Start and stop listener servers to match the documents."""
+    def reconcile(self) -> float | None:
+        """Start and stop listener servers to match the documents. Returns the seconds until the
+        next listener being created is due to serve (its ``busy_until_s``), so that the loop binds
+        its port as its job ends rather than up to a tick later: a caller that has seen the
+        listener ``Running`` finds it listening."""
         with self._lock:
             now = self.cloud.clock.time()
             offset = self.cloud.settings.port_offset
             wanted: dict[str, int] = {}
             taken: set[int] = set()
+            due: list[float] = []
             for lst in self.cloud.store.list("alb.listener"):
                 if listener_serving(lst, now):
                     port = int(lst["ListenerPort"]) + offset
@@ -295,6 +299,8 @@ class DataPlaneService:
                         continue  # two load balancers on one port: the first one wins locally
                     taken.add(port)
                     wanted[lst["ListenerId"]] = port
+                elif float(lst.get("busy_until_s") or 0) > now:
+                    due.append(float(lst["busy_until_s"]) - now)
             for lid, srv in list(self._servers.items()):
                 if wanted.get(lid) != srv.port:
                     self._servers.pop(lid).stop()
@@ -311,6 +317,7 @@ class DataPlaneService:
                     if n == 1:
                         log.warning("listener %s: cannot listen on 127.0.0.1:%s (%s)", lid, port, exc)
             self.cloud.runtime["dataplane"] = {lid: s.port for lid, s in self._servers.items()}
+        return min(due) if due else None
 
     def admin(self, method: str, rest: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, {"listeners": dict(self.cloud.runtime.get("dataplane", {})),

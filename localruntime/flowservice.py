@@ -6,8 +6,8 @@ Started by ``localruntime.cloud.LocalCloud`` (service ``fnf``); ``cloud.runtime[
 Runtime overrides read at each execution start:
 - ``cloud.runtime["flow_invoker"]``: ``invoke(function_name, payload, info) -> bytes`` (default:
   ``localruntime.fc.FunctionInvoker`` importing ``functions.<name>.index``);
-- ``cloud.runtime["flow_sleep"]``: ``sleep(seconds)`` for Wait and Retry (default: real time,
-  cut short when the execution is stopped);
+- ``cloud.runtime["flow_sleep"]``: ``sleep(seconds)`` for Wait and Retry (default: real time
+  times ``settings.flow_sleep_scale``, cut short when the execution is stopped);
 - ``cloud.runtime["flow_on_event"]``: an extra ``on_event(flow, execution, event)`` observer.
 
 Restart behaviour: an execution stored as ``Running`` that no thread of this process runs (the
@@ -188,7 +188,8 @@ class FlowService:
         try:
             invoker = rt.get("flow_invoker") or FunctionInvoker(region=self.cloud.settings.region,
                                                                      account_id=ACCOUNT_ID)
-            sleep = rt.get("flow_sleep") or (lambda s: lv.cancel.wait(s))
+            scale = self.cloud.settings.flow_sleep_scale
+            sleep = rt.get("flow_sleep") or (lambda s: lv.cancel.wait(s * scale))
             extra = rt.get("flow_on_event")
             flow, name = lv.doc["FlowName"], lv.doc["Name"]
 

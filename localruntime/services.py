@@ -25,13 +25,16 @@ class Service(Protocol):
 class Periodic:
     """A daemon thread calling ``fn`` every ``interval`` seconds until :meth:`stop`.
 
+    ``fn`` may return a number of seconds: the next call comes after that long when it is sooner
+    than ``interval`` (a service that knows when its next change is due wakes up for it).
     ``delay_first``: wait one interval before the first call (the owner already ran it once).
     An exception in ``fn`` is logged and the loop goes on. ``stopped`` is set by :meth:`stop`,
     so owners can check it from their own threads. :meth:`pause` waits for a call in progress
     and holds the loop until :meth:`resume`.
     """
 
-    def __init__(self, name: str, fn: Callable[[], None], interval: float, *, delay_first: bool = False) -> None:
+    def __init__(self, name: str, fn: Callable[[], float | None], interval: float, *,
+                 delay_first: bool = False) -> None:
         self.name = name
         self.fn = fn
         self.interval = interval
@@ -66,10 +69,14 @@ class Periodic:
         if self.delay_first and self.stopped.wait(self.interval):
             return
         while not self.stopped.is_set():
+            wait = self.interval
             with self._busy:
                 if not self._paused:
                     try:
-                        self.fn()
+                        sooner = self.fn()
                     except Exception:  # pragma: no cover - keep the service alive
                         log.exception("%s", self.name)
-            self.stopped.wait(self.interval)
+                        sooner = None
+                    if sooner is not None:
+                        wait = max(0.0, min(wait, sooner))
+            self.stopped.wait(wait)

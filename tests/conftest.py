@@ -11,8 +11,8 @@ settings as at start, every service following):
   the step, flow, API and end-to-end tests.
 
 A test or module chooses its settings by overriding ``cloud_settings``/``live_settings``: a
-non-empty ``services`` gets the live cloud; ``alb_job_seconds`` and ``health_scale`` apply to that
-test (the reset restores the cloud's own). Tests that need a cloud of their own start one and
+non-empty ``services`` gets the live cloud; ``alb_job_seconds``, ``health_scale`` and
+``flow_sleep_scale`` apply to that test (the reset restores the cloud's own). Tests that need a cloud of their own start one and
 say why (a restart on a state directory, a different seed, ``albmtls up`` in a subprocess,
 the fault suite's faults).
 """
@@ -62,8 +62,8 @@ class CloudPool:
         if kind == "control":
             settings = Settings(alb_job_seconds=0.05, services=())
         else:
-            settings = Settings(alb_job_seconds=0.2, health_scale=0.25, port_offset=free_offset((443, 8443)),
-                                services=ALL_SERVICES)
+            settings = Settings(alb_job_seconds=0.2, health_scale=0.25, flow_sleep_scale=0.1,
+                                port_offset=free_offset((443, 8443)), services=ALL_SERVICES)
         cloud = LocalCloud(state, seed="demo", settings=settings).start()
         cloud.write_endpoints(state / "endpoints.json")
         return cloud
@@ -81,6 +81,7 @@ class CloudPool:
         cloud.reset()
         cloud.settings.alb_job_seconds = settings.alb_job_seconds
         cloud.settings.health_scale = settings.health_scale
+        cloud.settings.flow_sleep_scale = settings.flow_sleep_scale
         return cloud
 
     def stop(self) -> None:
@@ -125,7 +126,9 @@ def clients(endpoints):
 
 @pytest.fixture
 def live_settings() -> Settings:
-    return Settings(alb_job_seconds=0.2, health_scale=0.25, services=ALL_SERVICES)
+    """Fast settings for the live cloud: ALB jobs in 0.2 s, health checks and CloudFlow waits
+    (Wait states, Retry intervals) at a quarter and a tenth of their configured times."""
+    return Settings(alb_job_seconds=0.2, health_scale=0.25, flow_sleep_scale=0.1, services=ALL_SERVICES)
 
 
 @pytest.fixture

@@ -153,6 +153,8 @@ def seed_docs(cloud: LocalCloud, pki: Pki) -> None:
 
 @pytest.fixture
 def lc(tmp_path, pki):
+    """A cloud of its own (not the shared one): no demo seed but the documents above, and every
+    test checks that stopping it leaves no thread behind."""
     settings = Settings(alb_job_seconds=0.05, port_offset=free_offset((443,)), health_scale=0.1,
                         services=("ecs", "health", "dataplane"))
     cloud = LocalCloud(tmp_path / "state", seed=None, settings=settings)
@@ -493,3 +495,43 @@ def test_sdk_listener_with_pca_client_cert(cloud, clients, endpoints, tmp_path):
         bad = body.listener_health_status[0].server_group_infos[0].non_normal_servers
         return bad and bad[0].status == "Unhealthy" and bad[0].reason.reason_code == "CONNECT_FAILED"
     wait_for(ecs01_unhealthy, 3, "ECS01 unhealthy in GetListenerHealthStatus")
+
+
+
+def test_the_reconcile_loop_wakes_up_when_a_listener_job_ends(live_cloud):
+    """The data plane binds a new listener's port as its creation job ends, not up to a reconcile
+    tick later (a caller that saw ``Running`` and probed at once was refused — the fault suite's
+    PROBE_FAILED): ``reconcile`` returns the seconds until the next job end, and the loop waits
+    no longer than that."""
+    cloud = live_cloud
+    ids = cloud.store.get_meta("seed")["seed"]
+    svc = cloud.services["dataplane"]
+    base = cloud.store.get("alb.listener", ids["demo_http_listener_id"])
+    assert svc.reconcile() is None                       # nothing being created
+    busy_until = cloud.clock.time() + 30
+    cloud.store.put("alb.listener", "lsn-due00000000000001", dict(
+        base, ListenerId="lsn-due00000000000001", ListenerPort=443, ListenerProtocol="HTTPS",
+        Certificates=[{"CertificateId": ids["server_cert_identifier"]}], busy_until_s=busy_until,
+        busy_status="Provisioning"), key2=ids["load_balancer_id"])
+    due = svc.reconcile()
+    assert due is not None and 29 < due <= 30
+    assert "lsn-due00000000000001" not in cloud.runtime["dataplane"]
+    cloud.clock.advance(30)                               # the job has ended: served at the next pass
+    assert svc.reconcile() is None
+    assert cloud.runtime["dataplane"]["lsn-due00000000000001"] == 443 + cloud.settings.port_offset
+
+
+def test_periodic_calls_again_as_soon_as_asked():
+    from localruntime.services import Periodic
+    calls = threading.Semaphore(0)
+
+    def fn():
+        calls.release()
+        return 0.0                                        # "call me again now"
+
+    loop = Periodic("test-periodic", fn, interval=60.0)
+    loop.start()
+    try:
+        assert all(calls.acquire(timeout=5) for _ in range(3))   # not one call a minute
+    finally:
+        loop.stop()

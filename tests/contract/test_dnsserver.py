@@ -23,16 +23,9 @@ TIMEOUT = 2.0
 
 
 @pytest.fixture
-def dns_cloud(tmp_path):
-    c = LocalCloud(tmp_path / "state", seed="demo",
-                   settings=Settings(alb_job_seconds=0.05, services=("dns",))).start()
-    if c.store.get("alb.loadbalancer", DEMO["load_balancer_id"]) is None:   # ALB product not loaded
-        c.store.put("alb.loadbalancer", DEMO["load_balancer_id"],
-                    {"LoadBalancerId": DEMO["load_balancer_id"], "DNSName": DEMO["dns_name"]})
-    try:
-        yield c
-    finally:
-        c.stop()
+def dns_cloud(live_cloud):
+    """The shared live cloud (its DNS server answers from the Alidns and ALB documents)."""
+    return live_cloud
 
 
 @pytest.fixture
@@ -135,6 +128,7 @@ def test_resolve_without_sockets(dns_cloud):
 
 
 def test_stop_is_prompt(tmp_path):
+    # a cloud of its own: the test stops it
     c = LocalCloud(tmp_path / "s2", seed="demo", settings=Settings(services=("dns",))).start()
     port = int(c.endpoints()["dns"].split(":")[1])
     t0 = time.monotonic()

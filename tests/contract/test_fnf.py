@@ -231,6 +231,7 @@ def test_stop_execution(client, cloud, fake):
 
 
 def test_running_execution_is_marked_failed_after_restart(tmp_path):
+    # clouds of its own: one stopped mid-execution, then another started on its state directory
     state = tmp_path / "st"
     settings = Settings(alb_job_seconds=0.05, services=("fnf",))
     gate = threading.Event()

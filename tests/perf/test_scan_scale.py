@@ -9,20 +9,18 @@ from bench.scan import load, scan_once
 
 
 @pytest.fixture
-def cloud(tmp_path, monkeypatch):
-    from localruntime.cloud import LocalCloud, Settings
+def scan_cloud(cloud, monkeypatch):
+    """The shared control-plane cloud, its endpoints file in the environment (the scan runs the
+    rotation_scan step in this process)."""
     from shared.adapters import clients
-    c = LocalCloud(tmp_path / "state", seed="demo", settings=Settings(services=())).start()
-    ep = tmp_path / "state" / "endpoints.json"
-    c.write_endpoints(ep)
-    monkeypatch.setenv("ALBMTLS_ENDPOINTS_FILE", str(ep))
+    monkeypatch.setenv("ALBMTLS_ENDPOINTS_FILE", str(cloud.state_dir / "endpoints.json"))
     monkeypatch.setenv("ALBMTLS_TARGET", "local")
     clients.clear_cache()
-    yield c
-    c.stop()
+    return cloud
 
 
-def test_scan_memory_flat_and_rate_bounded(cloud):
+def test_scan_memory_flat_and_rate_bounded(scan_cloud):
+    cloud = scan_cloud
     load(cloud, 10)
     scan_once(cloud)                 # warm-up: imports and SDK clients are not the scan's memory
     load(cloud, 140, start=10)
