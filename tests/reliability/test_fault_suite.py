@@ -1,14 +1,17 @@
 """The fault suite, reduced (``make test``): every fault kind injected at 20 % of calls, every run
 (8 provisioning runs, one through the CLI, then 2 rotation runs, the second through the CLI) must
 succeed with nothing duplicated, nothing half-applied and no secret anywhere. The full size (100
-provisioning and 20 rotation runs) runs from ``reliability/suite.py`` (or here with
-ALBMTLS_RELIABILITY_FULL=1).
+provisioning and 20 rotation runs) runs from ``python -m reliability`` (``make reliability``; or here
+with ALBMTLS_RELIABILITY_FULL=1).
 """
 from __future__ import annotations
 
 import os
 
 import pytest
+
+from reliability.report import render_markdown
+from reliability.run import run_suite
 
 pytestmark = pytest.mark.reliability
 
@@ -20,9 +23,9 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(k, raising=False)
 
 
-def test_reduced_suite_absorbs_every_fault_kind(engine, tmp_path, monkeypatch):
+def test_reduced_suite_absorbs_every_fault_kind(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    rep = engine.run_suite(runs=8, rotations=2, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=True)
+    rep = run_suite(runs=8, rotations=2, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=True)
     c = rep["counts"]
     assert rep["verdict"]["ok"], rep["verdict"]["problems"]
     assert c["succeeded"] == c["runs"] == 9          # 8 in-process + 1 through the CLI
@@ -64,9 +67,9 @@ def test_reduced_suite_absorbs_every_fault_kind(engine, tmp_path, monkeypatch):
     assert s["scanned"]["cli"] == 4 and s["needles"]["password"] == 11
 
 
-def test_the_suite_fails_without_the_retry_layer(engine, tmp_path, monkeypatch):
+def test_the_suite_fails_without_the_retry_layer(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    rep = engine.run_suite(runs=4, rotations=0, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=False,
+    rep = run_suite(runs=4, rotations=0, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=False,
                            retries=False)
     assert os.environ.get("ALBMTLS_RETRIES") is None   # restored
     assert not rep["verdict"]["ok"]
@@ -76,10 +79,10 @@ def test_the_suite_fails_without_the_retry_layer(engine, tmp_path, monkeypatch):
     assert c["failed_with_clear_code"] == c["failed"], c["failure_codes"]
 
 
-def test_report_renders_every_figure(engine, tmp_path, monkeypatch):
+def test_report_renders_every_figure(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    rep = engine.run_suite(runs=2, rotations=0, rate=0.2, seed=5, workdir=tmp_path / "w", cli_run=False)
-    md = engine.render_markdown(rep, "make reliability")
+    rep = run_suite(runs=2, rotations=0, rate=0.2, seed=5, workdir=tmp_path / "w", cli_run=False)
+    md = render_markdown(rep, "make reliability")
     for text in ("What was injected", "runs succeeded", "client certificates per CN", "listeners per port",
                  "DNS records per RR", "secret versions per certificate", "writes faulted, then retried",
                  "half-applied state", "Found: **0**", "make reliability"):
@@ -87,8 +90,8 @@ def test_report_renders_every_figure(engine, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.environ.get("ALBMTLS_RELIABILITY_FULL") != "1",
-                    reason="the full size runs from reliability/suite.py (make reliability)")
-def test_full_suite(engine, tmp_path, monkeypatch):
+                    reason="the full size runs from python -m reliability (make reliability)")
+def test_full_suite(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    rep = engine.run_suite(runs=100, rotations=20, rate=0.2, seed=1, workdir=tmp_path / "w")
+    rep = run_suite(runs=100, rotations=20, rate=0.2, seed=1, workdir=tmp_path / "w")
     assert rep["verdict"]["ok"], rep["verdict"]["problems"]

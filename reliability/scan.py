@@ -1,0 +1,95 @@
+"""The secrets scan: everything a user or an operator can read (log lines, results, execution
+histories, exception messages, CLI output) searched for what must never appear there (passwords,
+PFX bytes and Base64, private-key bodies, the ``PRIVATE KEY`` marker)."""
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reliability.suite import Suite
+
+
+def gather_texts(suite: Suite) -> dict[str, list[str]]:
+    """Everything a user or an operator can read: function/local-cloud log lines, results,
+    execution histories (fnf ``GetExecutionHistory`` and the stored ``fnf.execution``
+    documents), exception messages and CLI output."""
+    from shared.steps.provisioning import PROVISION_FLOW, history
+    from shared.adapters.retry import Deadline
+    texts = {k: list(v) for k, v in suite.texts.items()}
+    texts["logs"] = suite.log_lines()
+    texts["histories"] = [json.dumps(d, default=str) for d in suite.cloud.store.list("fnf.execution")]
+    for r in suite.results[:5]:
+        if r.execution:
+            try:
+                texts["histories"].append(json.dumps(history(suite.settings, PROVISION_FLOW, r.execution,
+                                                             Deadline(60)), default=str))
+            except Exception as exc:  # the scan still covers the stored documents
+                texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
+    from shared.steps.rotation import ROTATE_FLOW
+    rot_names = sorted({n for e in suite.rotation_log for n in e["executions"] if n})
+    for name in rot_names[:5]:
+        try:
+            texts["histories"].append(json.dumps(history(suite.settings, ROTATE_FLOW, name, Deadline(60)),
+                                                 default=str))
+        except Exception as exc:  # the scan still covers the stored documents
+            texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
+    fl = suite.workdir / "state" / "functions.log"
+    if fl.exists():
+        texts["logs"].extend(fl.read_text(errors="replace").splitlines())
+    return texts
+
+
+def secret_needles(suite: Suite) -> dict[str, list[str]]:
+    """What must never appear: passwords and PFX (base64 and raw bytes) from the KMS secrets,
+    private-key PEM bodies from the emulator's own keys, and the ``PRIVATE KEY`` marker."""
+    store = suite.cloud.store
+    needles: dict[str, list[str]] = {"marker": ["PRIVATE KEY"], "password": [], "pfx_base64": [],
+                                     "pfx_raw": [], "key_body": []}
+    for s in store.list("kms.secret"):
+        for v in s.get("versions") or []:
+            data = str(v.get("SecretData") or "")
+            if s["SecretName"].endswith("/password") and data:
+                needles["password"].append(data)
+            elif s["SecretName"].endswith("/pfx") and data:
+                needles["pfx_base64"].extend(_windows(data))
+                try:
+                    raw = base64.b64decode(data)
+                    needles["pfx_raw"].append(raw[len(raw) // 2: len(raw) // 2 + 24].decode("latin-1"))
+                    needles["pfx_base64"].extend(_windows(base64.urlsafe_b64encode(raw).decode()))
+                except ValueError:
+                    pass
+    for kind, fld in (("pca.ca", "key_pem"), ("cas.cert", "Key")):
+        for d in store.list(kind):
+            body = "".join(ln for ln in str(d.get(fld) or "").splitlines() if ln and not ln.startswith("-----"))
+            if body:
+                needles["key_body"].extend(_windows(body))
+    return needles
+
+
+def scan(suite: Suite) -> dict[str, Any]:
+    """``{found, scanned, scanned_chars, needles}``: ``found`` names each kind of secret seen and where."""
+    texts = gather_texts(suite)
+    needles = secret_needles(suite)
+    found: list[str] = []
+    for source, items in texts.items():
+        blob = "\n".join(t for t in items if t)
+        for kind, values in needles.items():
+            for v in values:
+                if v and v in blob:
+                    found.append(f"{kind} in {source}")
+                    break
+    return {"found": sorted(set(found)),
+            "scanned": {k: len(v) for k, v in texts.items()},
+            "scanned_chars": sum(len(t or "") for v in texts.values() for t in v),
+            "needles": {k: len(v) for k, v in needles.items()}}
+
+
+def _windows(text: str, size: int = 40) -> list[str]:
+    """A few distinctive ``size``-char slices of ``text`` (start, middle, end)."""
+    text = text.replace("\n", "")
+    if len(text) <= size:
+        return [text] if len(text) >= 16 else []
+    mid = len(text) // 2
+    return [text[:size], text[mid: mid + size], text[-size:]]
