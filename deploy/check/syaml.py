@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "deploy" / "schema" / "fc3-schema.json"
 FUNCTION_PREFIX = "albmtls-"
-#: regions the Serverless Devs ``flow`` component accepts (hard-coded in its source, reference §3.3)
+#: regions the Serverless Devs ``flow`` component accepts (hard-coded in its source: docs/SERVERLESS.md §3.3)
 FLOW_REGIONS = ("cn-beijing", "cn-hangzhou", "cn-shanghai", "cn-qingdao", "cn-shenzhen",
                 "ap-southeast-1", "us-west-1", "cn-heyuan-acdr-1")
 
@@ -181,7 +181,7 @@ def check_syaml(root: Path, rep: Report, env: Mapping[str, str], schema_file: Pa
 
 
 def _check_fc3(root: Path, rep: Report, where: str, props: dict, validator: Any, sub: dict,
-               known_props: set[str], names: dict[str, str]) -> _Fc:
+               known_props: set[str], names: dict[str, str]) -> FcResource:
     for err in sorted(validator.iter_errors(props), key=lambda e: list(e.absolute_path)):
         loc = "/".join(str(p) for p in err.absolute_path) or "props"
         rep.add("s.yaml", f"{where}.props.{loc}".rstrip("."), f"schema: {err.message}")
