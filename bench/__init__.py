@@ -1,4 +1,4 @@
-"""Benchmarks of DESIGN §6 (``python -m bench``; docs/PERFORMANCE.md): :mod:`bench.provisioning`,
+"""Benchmarks of docs/DECISIONS.md §6 (``python -m bench``; docs/PERFORMANCE.md): :mod:`bench.provisioning`,
 :mod:`bench.scan`, :mod:`bench.coldstart`. ``PROFILES``: the full run and the small variant that
 ``tests/perf/test_budgets.py`` runs."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): the three benchmarks of DESIGN §6 — provisioning against
+"""``python -m bench`` (``make bench``): the three benchmarks of docs/DECISIONS.md §6 — provisioning against
 its critical path, the rotation scan at scale, cold start per function — printed as a table and,
 with ``--json FILE``, written as one JSON report. Method and last figures: docs/PERFORMANCE.md.
 
@@ -50,7 +50,7 @@ def _cpus() -> int:
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, bool]:
-    """Budget checks of DESIGN §6 for the benchmarks present."""
+    """Budget checks of docs/DECISIONS.md §6 for the benchmarks present."""
     out: dict[str, bool] = {}
     if "provisioning" in report:
         out["provisioning ≤ 1.15 × critical path"] = report["provisioning"]["ratio"] <= 1.15

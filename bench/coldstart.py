@@ -1,5 +1,5 @@
-"""Benchmark 3 — cold start per function (DESIGN §3 "cold start", §6; method of
-reference/libraries.md §4).
+"""Benchmark 3 — cold start per function (docs/DECISIONS.md §3 "cold start", §6; the import
+costs behind it in §6.1).
 
 For every ``functions/<dir>/``, ``runs`` rounds (after one warm-up round), each measurement in a
 fresh interpreter (``python -c``), the functions interleaved within a round:
@@ -29,7 +29,6 @@ CPython 3.12 manylinux) into ``build/`` and the size of ``build/<dir>/``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
@@ -66,7 +65,7 @@ print(json.dumps([round((t1 - t0) * 1000, 2), round((t2 - t0) * 1000, 2), loaded
 """ % (SDK_PACKAGES,)
 
 
-def _tools_build():
+def _build_tool():
     from deploy import build as mod
     return mod
 
@@ -107,7 +106,7 @@ def _tree_bytes(path: Path) -> int:
 
 def package_sizes(functions: list[str], deps: str = "installed") -> dict[str, dict[str, Any]]:
     """Per function: ``code_kib``, ``deps_kib``, ``total_kib`` and ``distributions`` (see module doc)."""
-    tb = _tools_build()
+    tb = _build_tool()
     out: dict[str, dict[str, Any]] = {}
     if deps == "build":
         manifest = tb.build(REPO, REPO / "build", deps=True, only=functions, log=lambda m: None)
@@ -148,7 +147,7 @@ def package_sizes(functions: list[str], deps: str = "installed") -> dict[str, di
 def run(*, runs: int = 5, functions: list[str] | None = None, deps: str = "installed",
         bytecode: str = "cached") -> dict[str, Any]:
     """Figures for every function (see module doc)."""
-    tb = _tools_build()
+    tb = _build_tool()
     names = functions or tb.function_dirs(REPO)
     sizes = package_sizes(names, deps=deps)
     plan = {fn: [SDK_MODULES[p] for p in sorted(set(tb.FUNCTION_PRODUCTS.get(fn, ()))) if p in SDK_MODULES]

@@ -1,4 +1,4 @@
-"""Benchmark 1 — provisioning wall time against its critical path (DESIGN §6).
+"""Benchmark 1 — provisioning wall time against its critical path (docs/DECISIONS.md §6).
 
 One full provisioning run (``workflows/provision.yaml`` on the local cloud's fnf service, the real
 step functions, the real SDK clients) with a cloud-like latency profile: every API call gets a

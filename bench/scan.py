@@ -1,4 +1,4 @@
-"""Benchmark 2 — the rotation scan at scale (DESIGN §6).
+"""Benchmark 2 — the rotation scan at scale (docs/DECISIONS.md §6).
 
 Two ways in:
 
