@@ -17,7 +17,7 @@ MAX_READ = 1024 * 1024  # the FC gateway's own request limit is larger than the 
 
 def request_to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes,
                      client_ip: str = "127.0.0.1") -> dict[str, Any]:
-    """Build the FC 3.0 HTTP-trigger event for one request (reference serverless.md §2.4)."""
+    """Build the FC 3.0 HTTP-trigger event for one request (docs/SERVERLESS.md §2.4)."""
     url = urlsplit(raw_path)
     query: dict[str, str] = {}
     for k, v in parse_qsl(url.query, keep_blank_values=True):

@@ -539,7 +539,7 @@ def test_update_listener_partial_and_async(alb, ids, certs, slow_jobs):
     assert x.xforwarded_for_enabled is True          # untouched fields keep their values
     assert a.security_policy_id == "tls_cipher_policy_1_2"
 
-    # CaEnabled=false keeps the CA certificate (reference §5.7, see ASSUMPTIONS)
+    # CaEnabled=false keeps the CA certificate (docs/ALIBABA-APIS.md §5.7, see ASSUMPTIONS)
     alb.update_listener_attribute(m.UpdateListenerAttributeRequest(listener_id=lid, ca_enabled=False))
     slow_jobs.finish()
     a = alb.get_listener_attribute(m.GetListenerAttributeRequest(listener_id=lid)).body

@@ -1,4 +1,4 @@
-"""DESIGN §6 budgets as regression checks: the three benchmarks of ``bench/`` at a small size
+"""The budgets of docs/DECISIONS.md §6 as regression checks: the three benchmarks of ``bench/`` at a small size
 (``python -m bench --small``), failing only when a ratio leaves its budget by a wide margin — so a
 regression (a flow ``Wait`` back on the path, a poll that overshoots, an SDK imported eagerly, a
 scan that stops paging by the hundred or keeps every page) is caught on a noisy 2-core machine,
