@@ -2,19 +2,20 @@
 
 A function's ``index.py`` is only::
 
-    from shared.policy.contracts import StepInput
+    from shared.policy.contracts import StepEvent
     from shared.entry.handler import fc_handler
-    from shared.steps.health import run          # the use case: (inp, ctx) -> result
+    from shared.steps.health import run          # the use case: (event, ctx) -> result
 
-    handler = fc_handler(StepInput, run, step="health_check")
+    handler = fc_handler(StepEvent, run, step="health_check")
 
 Behaviour of ``handler(event, context)``:
 
 * ``event``: ``bytes`` (FC), ``str`` or ``dict`` (local callers) → decoded into ``input_type`` with
   unknown fields refused. A bad event returns ``{"status": "failed", "error": {"code":
   "INVALID_INPUT", "message": "… names the field …", "field": …}}``.
-* ``use_case(inp, ctx)`` gets a :class:`StepContext` (settings, clock, logger, deadline, request id,
-  execution name, cached SDK clients, the retry call) and returns a msgspec Struct (normally a
+* ``use_case(inp, ctx)`` gets a :class:`~shared.steps.context.StepContext` (settings, clock,
+  logger, deadline, waiter, request id, execution name, the call policy and the product adapters
+  built over it) and returns a msgspec Struct (normally a
   ``shared.policy.contracts.StepResult`` subclass) or a dict; ``status`` defaults to ``"ok"``.
 * :class:`~shared.core.errors.AlbMtlsError` → returned as ``{"status": "failed", "error": {code,
   message, field?, request_id?}}``; :class:`~shared.core.errors.TransientError` → **re-raised** (CloudFlow
@@ -93,7 +94,7 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
 
     Parameters
     ----------
-    input_type: the msgspec Struct to decode the event into (e.g. ``StepInput`` or a subclass).
+    input_type: the msgspec Struct to decode the event into (e.g. ``StepEvent``).
     use_case: ``(inp, ctx) -> Struct | dict``; may raise ``AlbMtlsError``/``TransientError``.
     step: the step name put on every log line and into ``ClientToken``s.
     settings: fixed settings or a factory; default ``Settings.load()`` at each invocation.
