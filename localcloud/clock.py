@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 
 class Clock:
@@ -52,10 +52,3 @@ class Clock:
         with self._lock:
             return self._offset
 
-
-def utc(dt: datetime) -> datetime:
-    """Normalise an aware datetime to UTC."""
-    return dt.astimezone(timezone.utc)
-
-
-__all__ = ["Clock", "utc", "timedelta"]

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .clock import Clock
 from .faults import Faults
-from .registry import load_products
+from .products import PRODUCTS
 from .server import ControlPlane
 from .store import Store
 
@@ -77,7 +77,6 @@ class Emulator:
         self._port = port
         self.control: ControlPlane | None = None
         self._reset_point: tuple[float, dict[str, Any], Settings] | None = None
-        load_products()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -138,7 +137,7 @@ class Emulator:
         access key, the region, and what the runtime services publish (``dns``, ports)."""
         ep = self.api_endpoint
         doc: dict[str, Any] = {
-            "alb": ep, "cas": ep, "pca": ep, "alidns": ep, "kms": ep, "fnf": ep,
+            **{p.key: ep for p in PRODUCTS},
             "admin": f"http://{ep}/_admin",
             "access_key_id": ACCESS_KEY_ID,
             "access_key_secret": ACCESS_KEY_SECRET,

@@ -1,5 +1,9 @@
-"""Errors of the emulated APIs: one class per real error code, rendered as the real services
-render them: HTTP status + JSON ``{RequestId, HostId, Code, Message}``.
+"""Errors of the emulated APIs, rendered as the real services render them: HTTP status + JSON
+``{RequestId, HostId, Code, Message}``. ``ApiError`` is the base of every error class; the
+gateway's own errors (signature, parameters, throttling, …) are here, each product's codes in
+``localcloud/products/<p>/exceptions.py`` — one class per real error code, raised one way only.
+A class whose code or status a real account has not confirmed says what is assumed in
+``assumed`` (listed in ``localcloud/COVERAGE.md``).
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ class ApiError(Exception):
     code: str = "InternalError"
     status: int = 400
     default_message: str = "The request failed."
+    assumed: str = ""      # what is not confirmed about this code (COVERAGE.md); "" = documented
 
     def __init__(self, message: str | None = None, *, code: str | None = None,
                  status: int | None = None, retry_after_ms: int | None = None) -> None:
@@ -20,11 +25,6 @@ class ApiError(Exception):
             self.status = status
         self.retry_after_ms = retry_after_ms
         super().__init__(f"{self.code}: {self.message}")
-
-
-def error(code: str, message: str, status: int = 400) -> ApiError:
-    """A one-off error for a code that has no class of its own."""
-    return ApiError(message, code=code, status=status)
 
 
 # --- gateway (POP) errors ---------------------------------------------------------------
@@ -89,3 +89,17 @@ class InternalError(ApiError):
     code = "InternalError"
     status = 500
     default_message = "The request processing has failed due to some unknown error."
+
+
+class IdempotentParameterMismatch(ApiError):
+    code = "IdempotentParameterMismatch"
+    default_message = "The ClientToken was already used with other parameters."
+
+
+class InjectedBusy(ApiError):
+    """A "busy" fault (``localcloud/faults.py``): the product's busy code, or the rule's own."""
+
+    default_message = "The resource is busy; retry later."
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code=code)

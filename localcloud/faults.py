@@ -6,7 +6,7 @@ A rule matches actions by product and action name (``*`` wildcards) and applies,
 
 - ``throttle``: ``Throttling.User`` with an ``x-acs-retry-after`` header (``retry_after_ms``)
 - ``5xx``: ``ServiceUnavailable`` (503)
-- ``busy``: the product's busy code (``IncorrectStatus.Listener`` for ALB listener writes,
+- ``busy``: the product's busy code (``Product.busy_code``: ``IncorrectStatus.Listener`` for ALB,
   ``LastOperationNotFinished`` for Alidns, ``SystemBusy`` otherwise) or ``code`` if given
 - ``drop``: the connection is closed before the request is processed
 - ``drop_after``: the request is processed (a write takes effect) and the connection is closed
@@ -14,7 +14,8 @@ A rule matches actions by product and action name (``*`` wildcards) and applies,
 - ``timeout_after``: processed, then the response is held back ``hold_ms`` before closing
 
 ``latency_ms: [lo, hi]`` adds a uniform delay to every matching call. ``qps`` per product caps
-the request rate (token bucket); excess calls get ``Throttling.User`` with ``x-acs-retry-after``.
+the request rate (token bucket; by default the products' documented quotas, ``Product.qps``);
+excess calls get ``Throttling.User`` with ``x-acs-retry-after``.
 """
 from __future__ import annotations
 
@@ -27,15 +28,19 @@ from typing import Any
 
 from . import errors
 
-BUSY_CODES = {
-    "alb": "IncorrectStatus.Listener",
-    "alidns": "LastOperationNotFinished",
-}
-
 KINDS = ("throttle", "5xx", "busy", "drop", "drop_after", "timeout_after")
 
-# Documented quota: CAS (private CA API included) 10 requests/s per user.
-DEFAULT_QPS = {"pca": 10.0}
+
+def default_qps() -> dict[str, float]:
+    """The products' documented request quotas (``Product.qps``), enforced unless configured."""
+    from .products import PRODUCTS
+    return {p.key: p.qps for p in PRODUCTS if p.qps}
+
+
+def busy_code(product: str) -> str:
+    from .products import BY_KEY
+    found = BY_KEY.get(product)
+    return found.busy_code if found else "SystemBusy"
 
 
 @dataclass
@@ -86,7 +91,7 @@ class Faults:
 
     rules: list[FaultRule] = field(default_factory=list)
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # "product:action" glob → (lo, hi) ms
-    qps: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_QPS))
+    qps: dict[str, float] = field(default_factory=default_qps)
     seed: int | None = None
     injected: dict[str, int] = field(default_factory=dict)
 
@@ -187,8 +192,7 @@ class Faults:
         if rule.kind == "5xx":
             return Decision("5xx", errors.ServiceUnavailable())
         if rule.kind == "busy":
-            code = rule.code or BUSY_CODES.get(product, "SystemBusy")
-            return Decision("busy", errors.error(code, "The resource is busy; retry later.", 400))
+            return Decision("busy", errors.InjectedBusy(rule.code or busy_code(product)))
         if rule.kind in ("drop", "drop_after"):
             return Decision(rule.kind)
         if rule.kind == "timeout_after":

@@ -341,12 +341,3 @@ def make_csr(cn: str, key: PrivateKey | None = None, *, key_alg: str = "EC", o: 
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
     return b.sign(key, hashes.SHA256()), key
-
-
-def make_client_cert(cn: str, issuer: x509.Certificate, issuer_key: PrivateKey, *, key_alg: str = "EC",
-                     days: int = 30, now: datetime | None = None) -> tuple[x509.Certificate, PrivateKey]:
-    """A client certificate with a fresh key (tests: e.g. a 'foreign' client)."""
-    now = _now(now)
-    csr, key = make_csr(cn, key_alg=key_alg)
-    na = min(now + timedelta(days=days), not_after(issuer))
-    return sign_csr_as_client(csr, issuer, issuer_key, not_before=now - BACKDATE, not_after=na), key

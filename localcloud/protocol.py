@@ -200,7 +200,3 @@ class Params:
             raise errors.InvalidParameter(name, "An object is expected.")
         return v
 
-
-def parse_bool(value: Any, name: str = "value") -> bool:
-    """Parse a wire boolean (``True``/``False``/``true``/``false``)."""
-    return Params({name: value}).bool(name, required=True)

@@ -1,5 +1,12 @@
-"""The action registry: each emulated API action is a function registered under its
-``(x-acs-version, x-acs-action)``.
+"""The products and their actions.
+
+``Product`` declares what the rest of the emulator derives from a product: its key (endpoints
+file, fault rules, call log), API version(s), the ``HostId`` of its error bodies, its package
+under ``localcloud/products/``, its official SDK and its fault-injection and quota facts. The
+declarations themselves are in ``localcloud/products/__init__.py`` (``PRODUCTS``), which imports
+every product package explicitly.
+
+Each emulated API action is a function registered under its ``(x-acs-version, x-acs-action)``:
 
     @action("alb", "2020-06-16", "GetLoadBalancerAttribute")
     def get_load_balancer_attribute(ctx: Ctx, p: Params) -> dict: ...
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from .protocol import Params
@@ -20,25 +28,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from .emulator import Emulator
 
 
-# API version → product key used in the endpoints file, fault rules and the call log.
-PRODUCTS: dict[str, str] = {
-    "2020-06-16": "alb",
-    "2020-04-07": "cas",
-    "2020-06-30": "pca",
-    "2015-01-09": "alidns",
-    "2016-01-20": "kms",
-    "2019-03-15": "fnf",
-}
+@dataclass(frozen=True)
+class Product:
+    """One emulated product (see module doc)."""
 
-# product → HostId in error bodies
-HOSTS: dict[str, str] = {
-    "alb": "alb.cn-hangzhou.aliyuncs.com",
-    "cas": "cas.aliyuncs.com",
-    "pca": "cas.aliyuncs.com",
-    "alidns": "alidns.aliyuncs.com",
-    "kms": "kms.cn-hangzhou.aliyuncs.com",
-    "fnf": "cn-hangzhou.fnf.aliyuncs.com",
-}
+    key: str                       # "alb": endpoints file, fault rules, call log
+    versions: tuple[str, ...]      # API versions (x-acs-version) it answers
+    host_id: str                   # HostId in its error bodies
+    package: ModuleType            # localcloud.products.<key>
+    sdk: str                       # the official SDK package, e.g. alibabacloud_alb20200616
+    title: str                     # for COVERAGE.md
+    busy_code: str = "SystemBusy"  # what a "busy" fault answers
+    qps: float | None = None       # the documented per-user request quota (enforced by default)
+    seed_demo: Callable[["Emulator", dict[str, Any]], None] | None = None   # its part of the demo seed
+
+    @property
+    def sdk_client(self) -> str:
+        return f"{self.sdk}.client"
+
+    @property
+    def sdk_models(self) -> str:
+        return f"{self.sdk}.models"
 
 
 @dataclass
@@ -87,20 +97,3 @@ def shape(model_cls: type, body: dict[str, Any]) -> dict[str, Any]:
     """Pass a response body through the SDK's own ``…ResponseBody`` model so that wire names
     cannot drift: unknown keys are dropped (and ``tests/`` compare shapes)."""
     return model_cls().from_map(body).to_map()
-
-
-PRODUCT_MODULES = ("alb", "cas", "pca", "alidns", "kms", "fnf")
-
-
-def load_products() -> dict[str, object]:
-    """Import every product module so that their actions register; returns them by name."""
-    import importlib
-    mods = {}
-    for name in PRODUCT_MODULES:
-        full = f"localcloud.products.{name}"
-        try:
-            mods[name] = importlib.import_module(full)
-        except ModuleNotFoundError as exc:  # a product not written yet
-            if exc.name != full:
-                raise
-    return mods

@@ -1,6 +1,6 @@
-"""Seeds of the local cloud. ``demo`` is the account of the console walkthrough
-(issue "Local Alibaba Cloud, part 1", point 6). Ids are fixed (see ``DEMO``) so that example
-inputs can name them; key material is generated fresh per state directory.
+"""Seeds of the local cloud. ``demo`` is the account of the console walkthrough: each product's
+part is its ``seed.py`` (``Product.seed_demo``). Ids are fixed (see ``DEMO``) so that example inputs
+can name them; key material is generated fresh per state directory (and kept by ``reset``).
 """
 from __future__ import annotations
 
@@ -33,14 +33,12 @@ def seed(cloud: "Emulator", name: str) -> dict[str, Any]:
     """Seed the store once; the seed's ids are kept in the store's meta ``seed``."""
     if name != "demo":
         raise ValueError(f"unknown seed {name!r} (known: demo)")
-    from .registry import load_products
-    mods = load_products()
+    from .products import PRODUCTS
     ids = dict(DEMO)
     with cloud.store.tx():
-        for name in ("pca", "cas", "alb", "alidns", "kms"):
-            fn = getattr(mods.get(name), "seed_demo", None)
-            if fn is not None:
-                fn(cloud, ids)
+        for product in PRODUCTS:
+            if product.seed_demo is not None:
+                product.seed_demo(cloud, ids)
         cloud.store.set_meta("seed", {"seed": ids})
         cloud.store.set_meta("seeded", name)
     return ids

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from .protocol import Params, unflatten, verify_acs3, verify_v2
-from .registry import ACTIONS, HOSTS, PRODUCTS, Ctx
+from .products import BY_VERSION
+from .registry import ACTIONS, Ctx
 
 if TYPE_CHECKING:  # pragma: no cover
     from .emulator import Emulator
@@ -110,7 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
         qd = dict(query)
         version = headers.get("x-acs-version") or qd.get("Version", "")
         name = headers.get("x-acs-action") or qd.get("Action", "")
-        product = PRODUCTS.get(version, "unknown")
+        declared = BY_VERSION.get(version)
+        product = declared.key if declared else "unknown"
+        host_id = declared.host_id if declared else "aliyuncs.com"
         request_id = str(uuid.uuid4()).upper()
         act = ACTIONS.get((version, name))
         write = bool(act and act.write)
@@ -118,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer: tuple[int, dict[str, Any], dict[str, str]] | None = None
         hold_ms = 0     # a dropped connection (no answer): after this hold
         try:
-            if version not in PRODUCTS:
+            if declared is None:
                 raise errors.InvalidVersion()
             if act is None:
                 raise errors.InvalidAction()
@@ -155,17 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
             extra = {}
             if exc.retry_after_ms:
                 extra["x-acs-retry-after"] = str(exc.retry_after_ms)
-            answer = (exc.status, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
+            answer = (exc.status, {"RequestId": request_id, "HostId": host_id,
                                    "Code": exc.code, "Message": exc.message,
                                    "Recommend": f"https://api.aliyun.com/troubleshoot?q={exc.code}"}, extra)
         except Exception:  # a bug in the emulator: answer like the real service would
             code, status = "InternalError", 500
             traceback.print_exc(file=sys.stderr)
-            answer = (500, {"RequestId": request_id, "HostId": HOSTS.get(product, "aliyuncs.com"),
+            answer = (500, {"RequestId": request_id, "HostId": host_id,
                             "Code": "InternalError",
                             "Message": "The request processing has failed due to some unknown error."}, {})
         finally:
-            if act is not None or version in PRODUCTS:
+            if declared is not None:
                 cloud.store.record_call(product, name or "?", write, code, status,
                                         (time.monotonic() - started) * 1000)
             if answer is not None:
@@ -193,8 +196,7 @@ def _invoke(ctx: Ctx, act, params: Params) -> dict[str, Any]:
         seen = store.get("idem", key)
         if seen is not None:
             if seen["fp"] != fp:
-                raise errors.error("IdempotentParameterMismatch",
-                                   "The ClientToken was already used with other parameters.", 400)
+                raise errors.IdempotentParameterMismatch()
             return seen["response"]
         result = act.fn(ctx, params)
         store.put("idem", key, {"fp": fp, "response": result})

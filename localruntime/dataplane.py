@@ -50,10 +50,11 @@ import ssl
 import tempfile
 import threading
 import warnings
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .health import backend_address, forward_group_ids, health_id
+from .health import backend_address, health_id
+from .http1 import BadRequest, read_request, send
+from .listener_tls import TlsConfig, listener_serving, tls_versions, valid_at
 from .services import Periodic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,8 +66,6 @@ RECONCILE_SECONDS = 0.1
 ACCEPT_POLL_SECONDS = 0.2
 HANDSHAKE_TIMEOUT = 5.0
 CLIENT_READ_TIMEOUT = 15.0
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_CONNECTIONS = 256
 
 _X509_V_FLAG_NO_CHECK_TIME = 0x200000   # OpenSSL: do not check validity times (we use the cloud clock)
@@ -80,95 +79,6 @@ _CERT_HEADERS = (  # (config prefix, default header name)
     ("XForwardedForClientCertFingerprint", "X-Forwarded-Clientcert-fingerprint"),
     ("XForwardedForClientCertClientVerify", "X-Forwarded-Clientcert-clientverify"),
 )
-
-
-# -- listener view ------------------------------------------------------------------------------
-def listener_serving(listener: dict[str, Any], now_s: float) -> bool:
-    """Does the data plane serve this listener now (see module doc)?"""
-    if listener.get("ListenerProtocol", "").upper() != "HTTPS":
-        return False
-    if listener.get("ListenerStatus") != "Running":
-        return False
-    busy_until = float(listener.get("busy_until_s") or 0)
-    if now_s < busy_until and (listener.get("busy_status") or "Provisioning") == "Provisioning":
-        return False
-    return True
-
-
-def tls_versions(policy_id: str | None) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
-    p = (policy_id or "tls_cipher_policy_1_0").lower()
-    V = ssl.TLSVersion
-    if "1_0_to_1_3" in p:
-        return V.TLSv1, V.TLSv1_3
-    if p.endswith("with_1_3"):
-        return V.TLSv1_2, V.TLSv1_3
-    if "1_2" in p:
-        return V.TLSv1_2, V.TLSv1_2
-    if "1_1" in p:
-        return V.TLSv1_1, V.TLSv1_2
-    if "1_0" in p:
-        return V.TLSv1, V.TLSv1_2
-    return V.TLSv1_2, V.TLSv1_3   # custom policies: a safe modern default
-
-
-def cas_cert_id(certificate_id: str) -> str:
-    """``12345-cn-hangzhou`` → ``12345`` (a plain id stays as it is)."""
-    head = str(certificate_id).split("-", 1)[0]
-    return head if head.isdigit() else str(certificate_id)
-
-
-def _pick_ca_entry(listener: dict[str, Any]) -> dict[str, Any] | None:
-    cas = listener.get("CaCertificates") or []
-    for c in cas:
-        if c.get("IsDefault"):
-            return c
-    return cas[0] if cas else None
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _valid_at(cert, when: datetime) -> bool:
-    nb = _utc(getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before)
-    na = _utc(getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after)
-    return nb <= when <= na
-
-
-class _TlsConfig:
-    """What one connection needs, resolved from the documents; hashable for the context cache."""
-
-    def __init__(self, cloud: "LocalCloud", listener: dict[str, Any]) -> None:
-        self.error = ""
-        self.cert_pem = self.key_pem = ""
-        certs = listener.get("Certificates") or []
-        cert_doc = cloud.store.get("cas.cert", cas_cert_id(certs[0].get("CertificateId", ""))) if certs else None
-        if cert_doc is None or not cert_doc.get("Cert") or not cert_doc.get("Key"):
-            self.error = "no server certificate"
-        else:
-            self.cert_pem, self.key_pem = cert_doc["Cert"], cert_doc["Key"]
-        self.policy = listener.get("SecurityPolicyId") or "tls_cipher_policy_1_0"
-        self.ca_enabled = bool(listener.get("CaEnabled"))
-        self.ca_pem = ""
-        if self.ca_enabled:
-            entry = _pick_ca_entry(listener)
-            cid = (entry or {}).get("CertificateId", "")
-            ca = cloud.store.get("pca.ca", cid) if cid else None
-            if ca is not None and ca.get("Certificate"):
-                self.ca_pem = ca["Certificate"]
-            elif cid:
-                doc = cloud.store.get("cas.cert", cas_cert_id(cid))
-                if doc and doc.get("Cert"):
-                    self.ca_pem = doc["Cert"]
-            if not self.ca_pem:
-                self.error = self.error or f"CA {cid!r} not found"
-
-    def key(self) -> str:
-        h = hashlib.sha256()
-        for part in (self.cert_pem, self.key_pem, self.policy, str(self.ca_enabled), self.ca_pem):
-            h.update(part.encode())
-            h.update(b"\0")
-        return h.hexdigest()
 
 
 class _ListenerServer:
@@ -340,7 +250,7 @@ class DataPlaneService:
             listener = self.cloud.store.get("alb.listener", listener_id)
             if listener is None or not listener_serving(listener, self.cloud.clock.time()):
                 return
-            cfg = _TlsConfig(self.cloud, listener)
+            cfg = TlsConfig(self.cloud, listener)
             if cfg.error:
                 log.info("listener %s: refusing connection: %s", listener_id, cfg.error)
                 return
@@ -363,7 +273,7 @@ class DataPlaneService:
                 client = x509.load_der_x509_certificate(der)
                 now = self.cloud.clock.now()
                 ca = x509.load_pem_x509_certificate(cfg.ca_pem.encode()) if cfg.ca_pem else None
-                if not _valid_at(client, now) or (ca is not None and not _valid_at(ca, now)):
+                if not valid_at(client, now) or (ca is not None and not valid_at(ca, now)):
                     log.info("listener %s: client certificate outside its validity at %s", listener_id, now)
                     return
             elif cfg.ca_enabled:
@@ -382,7 +292,7 @@ class DataPlaneService:
             with self._lock:
                 self._conns.pop(threading.current_thread(), None)
 
-    def _context(self, cfg: _TlsConfig) -> ssl.SSLContext:
+    def _context(self, cfg: TlsConfig) -> ssl.SSLContext:
         key = cfg.key()
         ctx = self._ctx_cache.get(key)
         if ctx is not None:
@@ -425,9 +335,9 @@ class DataPlaneService:
                      client, der: bytes | None) -> None:
         rfile = tls.makefile("rb")
         try:
-            req = _read_request(rfile)
-        except _BadRequest as exc:
-            _send(tls, exc.status, {}, (exc.message + "\n").encode())
+            req = read_request(rfile)
+        except BadRequest as exc:
+            send(tls, exc.status, {}, (exc.message + "\n").encode())
             return
         except (OSError, ValueError):
             return
@@ -436,7 +346,7 @@ class DataPlaneService:
         method, target, version, headers, body = req
         headers = self._forward_headers(listener, headers, addr, client, der)
         status, resp_headers, resp_body = self._forward(listener, method, target, headers, body)
-        _send(tls, status, resp_headers, resp_body, head=(method == "HEAD"))
+        send(tls, status, resp_headers, resp_body, head=(method == "HEAD"))
         try:
             rfile.close()
         except OSError:
@@ -584,79 +494,3 @@ def client_cert_values(client, der: bytes | None) -> tuple[str | None, str | Non
             hashlib.sha1(der).hexdigest(), "SUCCESS")
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _read_request(rfile) -> tuple[str, str, str, list[tuple[str, str]], bytes] | None:
-    line = rfile.readline(MAX_HEADER_BYTES + 1)
-    if not line:
-        return None
-    if len(line) > MAX_HEADER_BYTES:
-        raise _BadRequest(414, "414 Request-URI Too Large")
-    parts = line.decode("latin-1").rstrip("\r\n").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        raise _BadRequest(400, "400 Bad Request")
-    method, target, version = parts
-    headers: list[tuple[str, str]] = []
-    size = 0
-    while True:
-        h = rfile.readline(MAX_HEADER_BYTES + 1)
-        size += len(h)
-        if size > MAX_HEADER_BYTES:
-            raise _BadRequest(431, "431 Request Header Fields Too Large")
-        if not h:
-            raise _BadRequest(400, "400 Bad Request")
-        if h in (b"\r\n", b"\n"):
-            break
-        k, sep, v = h.decode("latin-1").partition(":")
-        if not sep:
-            raise _BadRequest(400, "400 Bad Request")
-        headers.append((k.strip(), v.strip()))
-    lower = {k.lower(): v for k, v in headers}
-    body = b""
-    if "chunked" in lower.get("transfer-encoding", "").lower():
-        chunks = []
-        total = 0
-        while True:
-            size_line = rfile.readline(1024)
-            n = int(size_line.split(b";")[0].strip() or b"0", 16)
-            if n == 0:
-                while rfile.readline(MAX_HEADER_BYTES) not in (b"\r\n", b"\n", b""):
-                    pass
-                break
-            total += n
-            if total > MAX_BODY_BYTES:
-                raise _BadRequest(413, "413 Request Entity Too Large")
-            chunks.append(rfile.read(n))
-            rfile.readline(8)
-        body = b"".join(chunks)
-    elif lower.get("content-length"):
-        n = int(lower["content-length"])
-        if n > MAX_BODY_BYTES:
-            raise _BadRequest(413, "413 Request Entity Too Large")
-        body = rfile.read(n)
-    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-    return method, target, version, headers, body
-
-
-def _send(sock, status: int, headers: list[tuple[str, str]], body: bytes, head: bool = False) -> None:
-    reason = http.client.responses.get(status, "")
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    have_len = False
-    for k, v in headers:
-        if k.lower() == "content-length":
-            have_len = True
-        lines.append(f"{k}: {v}")
-    if not have_len:
-        lines.append(f"Content-Length: {len(body)}")
-    lines.append("Connection: close")
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    if not head:
-        data += body
-    try:
-        sock.sendall(data)
-    except OSError:
-        pass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from localcloud.flow.definition import Definition
-from localcloud.products.fnf import KIND_EXECUTION, KIND_FLOW
+from localcloud.products.fnf import KIND_EXECUTION
 from localcloud.flow.runner import ERR_STOPPED, FlowRunner, iso
 
 from .fc import FunctionInvoker
@@ -130,7 +130,7 @@ class FlowService:
             self.cloud.store.put(KIND_EXECUTION, execution_key(doc["FlowName"], doc["Name"]), doc,
                                  key2=doc["FlowName"])
 
-    # -- API used by localcloud/products/fnf.py ------------------------------------------
+    # -- API used by localcloud/products/fnf/models.py -----------------------------------
     def get(self, flow: str, name: str) -> dict[str, Any] | None:
         """The execution document (live copy while running, else the stored one)."""
         key = execution_key(flow, name)

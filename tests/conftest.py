@@ -42,12 +42,10 @@ def sdk_config(endpoints: dict):
 def make_client(product: str, endpoints: dict):
     """The official SDK client of ``product`` (alb, cas, pca, alidns, kms, fnf) for the local cloud."""
     import importlib
-    module = {"alb": "alibabacloud_alb20200616.client", "cas": "alibabacloud_cas20200407.client",
-              "pca": "alibabacloud_cas20200630.client", "alidns": "alibabacloud_alidns20150109.client",
-              "kms": "alibabacloud_kms20160120.client", "fnf": "alibabacloud_fnf20190315.client"}[product]
+    from localcloud.products import BY_KEY
     cfg = sdk_config(endpoints)
     cfg.endpoint = endpoints[product]
-    return importlib.import_module(module).Client(cfg)
+    return importlib.import_module(BY_KEY[product].sdk_client).Client(cfg)
 
 
 class CloudPool:

@@ -59,9 +59,6 @@ ERR_CANCELLED = "FnF.BranchCancelled"      # internal: a sibling branch/iteratio
 DATA_LIMIT_BYTES = 64 * 1024
 DEFAULT_MAX_STEPS = 10_000
 
-EVENT_TYPES = ("ExecutionStarted", "StateEntered", "TaskScheduled", "TaskSucceeded", "TaskFailed",
-               "RetryScheduled", "StateExited", "ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped")
-
 Invoker = Callable[[str, bytes, dict], Any]
 
 

@@ -1,1 +1,41 @@
-"""One module per emulated product: state and behaviour, registered actions."""
+"""The emulated products, one package each in moto's per-service shape:
+
+- ``models.py``: state and behaviour over the store (what the product does, its views, the
+  helpers other parts of the local cloud use) and ``ASSUMPTIONS``, the behaviour a real account
+  has not confirmed;
+- ``responses.py``: the registered action handlers — typed parameters → a model call → the
+  response shaped through the SDK's own ``…ResponseBody`` model;
+- ``exceptions.py``: one class per real error code, with its HTTP status (``assumed`` says what
+  is not confirmed about a code);
+- ``seed.py``: the demo account's part of the product (where it has one).
+
+``PRODUCTS`` is the one declaration of the products; the server, the fault rules, the coverage
+file and the endpoints file derive from it. Importing this package registers every action.
+"""
+from __future__ import annotations
+
+from ..registry import Product
+from . import alb, alidns, cas, fnf, kms, pca
+from .alb import seed as alb_seed
+from .alidns import seed as alidns_seed
+from .cas import seed as cas_seed
+from .pca import seed as pca_seed
+
+PRODUCTS: tuple[Product, ...] = (
+    Product("alb", ("2020-06-16",), "alb.cn-hangzhou.aliyuncs.com", alb, "alibabacloud_alb20200616",
+            "ALB 2020-06-16", busy_code="IncorrectStatus.Listener", seed_demo=alb_seed.seed_demo),
+    Product("cas", ("2020-04-07",), "cas.aliyuncs.com", cas, "alibabacloud_cas20200407", "CAS 2020-04-07",
+            seed_demo=cas_seed.seed_demo),
+    # Documented quota: CAS (private CA API included) 10 requests/s per user.
+    Product("pca", ("2020-06-30",), "cas.aliyuncs.com", pca, "alibabacloud_cas20200630",
+            "CAS private CA 2020-06-30", qps=10.0, seed_demo=pca_seed.seed_demo),
+    Product("alidns", ("2015-01-09",), "alidns.aliyuncs.com", alidns, "alibabacloud_alidns20150109",
+            "Alidns 2015-01-09", busy_code="LastOperationNotFinished", seed_demo=alidns_seed.seed_demo),
+    Product("kms", ("2016-01-20",), "kms.cn-hangzhou.aliyuncs.com", kms, "alibabacloud_kms20160120",
+            "KMS 2016-01-20"),
+    Product("fnf", ("2019-03-15",), "cn-hangzhou.fnf.aliyuncs.com", fnf, "alibabacloud_fnf20190315",
+            "CloudFlow (fnf) 2019-03-15"),
+)
+
+BY_KEY: dict[str, Product] = {p.key: p for p in PRODUCTS}
+BY_VERSION: dict[str, Product] = {v: p for p in PRODUCTS for v in p.versions}

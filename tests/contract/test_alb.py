@@ -680,7 +680,7 @@ def test_listener_health_status(alb, ids, certs, cloud):
 # helpers for the rest of the local cloud
 # ------------------------------------------------------------------------------------------
 def test_public_helpers(cloud, ids, alb, certs, slow_jobs):
-    from localcloud.products import alb as albmod
+    from localcloud.products.alb import models as albmod
     assert albmod.ca_certificate_exists(cloud.store, certs["ca"])
     assert not albmod.ca_certificate_exists(cloud.store, "nope")
     assert albmod.server_certificate(cloud.store, certs["server"])["CertId"] == ids["server_cert_id"]

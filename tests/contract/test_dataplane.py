@@ -408,7 +408,6 @@ def cloud_settings() -> Settings:
 
 
 def test_sdk_listener_with_pca_client_cert(cloud, clients, endpoints, tmp_path):
-    pytest.importorskip("localcloud.products.alb")
     from alibabacloud_alb20200616 import models as am
     from alibabacloud_cas20200630 import models as pm
     seed = endpoints["seed"]

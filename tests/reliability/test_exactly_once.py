@@ -15,13 +15,13 @@ from collections import Counter
 
 import pytest
 
-from localcloud.registry import ACTIONS, load_products
+import localcloud.products  # noqa: F401  (registers every action)
+from localcloud.registry import ACTIONS
 
 PRODUCTS = ("alb", "cas", "pca", "alidns", "kms")
 
 
 def write_actions() -> list[tuple[str, str]]:
-    load_products()
     return sorted({(a.product, a.name) for a in ACTIONS.values() if a.write and a.product in PRODUCTS})
 
 

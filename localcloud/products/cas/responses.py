@@ -1,0 +1,99 @@
+"""The CAS (2020-04-07) actions: parameters → ``models`` → SDK-shaped bodies."""
+from __future__ import annotations
+
+from typing import Any
+
+from alibabacloud_cas20200407 import models as m
+
+from ... import errors, pki
+from ...protocol import Params
+from ...registry import Ctx, action, shape
+from . import models
+from .exceptions import Sm2NotSupported
+from .models import KIND, VERSION as V, date, status, using_products
+
+
+@action("cas", V, "ListCertificates")
+def list_certificates(ctx: Ctx, p: Params) -> dict:
+    page = p.int("CurrentPage", default=1, min=1)
+    size = p.int("ShowSize", default=10, min=1, max=100)
+    source = p.str("CertificateSource", enum=("BUY", "TEST", "UPLOAD"))
+    want_status = p.str("CertificateStatus", enum=("issued", "revoked", "willExpire", "expired"))
+    keyword = (p.str("Keyword") or "").lower()
+    now_ms = ctx.clock.now_ms()
+
+    def keep(d: dict[str, Any]) -> bool:
+        if source and d.get("CertificateSource", "UPLOAD") != source:
+            return False
+        if want_status and status(d, now_ms) != want_status:
+            return False
+        if keyword:
+            hay = [d["Name"], d["CommonName"], str(d["CertId"]), d.get("InstanceId", ""), *d.get("Sans", [])]
+            if not any(keyword in h.lower() for h in hay):
+                return False
+        return True
+
+    docs = ctx.store.list(KIND, where=keep)
+    chunk = docs[(page - 1) * size: page * size]
+    out = [{
+        "CertificateId": str(d["CertId"]), "CertIdentifier": d["CertIdentifier"], "CertificateName": d["Name"],
+        "CommonName": d["CommonName"], "Domain": ",".join(d.get("Sans") or [d["CommonName"]]),
+        "SubjectAlternativeNames": d.get("Sans") or [], "NotBefore": d["NotBefore"], "NotAfter": d["NotAfter"],
+        "CertificateStatus": status(d, now_ms), "CertificateSource": d.get("CertificateSource", "UPLOAD"),
+        "Issuer": d["Issuer"], "Serial": d["SerialNo"], "FingerPrint": d["Fingerprint"],
+        "Algorithm": d["Algorithm"], "KeySize": d.get("KeySize"), "ExistPrivateKey": bool(d.get("Key")),
+        "InstanceId": d.get("InstanceId"), "UsingProductList": using_products(ctx.store, d),
+    } for d in chunk]
+    return shape(m.ListCertificatesResponseBody, {"CertificateList": out, "TotalCount": len(docs),
+                                                  "CurrentPage": page, "ShowSize": size})
+
+
+@action("cas", V, "GetUserCertificateDetail")
+def get_user_certificate_detail(ctx: Ctx, p: Params) -> dict:
+    doc = models.get(ctx.cloud, p.int("CertId", required=True))
+    cert_filter = p.bool("CertFilter", default=False)
+    now = ctx.clock.now()
+    chain_view = []
+    for c in pki.load_certs(doc["Cert"]):
+        na = pki.not_after(c)
+        chain_view.append({"CommonName": pki.common_name(c.subject), "IssuerCommonName": pki.common_name(c.issuer),
+                           "NotBefore": pki.to_ms(pki.not_before(c)), "NotAfter": pki.to_ms(na),
+                           "RemainDay": max(0, (na - now).days)})
+    body: dict[str, Any] = {
+        "Id": doc["CertId"], "CertIdentifier": doc["CertIdentifier"], "Name": doc["Name"],
+        "Common": doc["CommonName"], "Sans": ",".join(doc.get("Sans") or []),
+        "Issuer": doc["Issuer"], "StartDate": date(doc["NotBefore"]), "EndDate": date(doc["NotAfter"]),
+        "NotBefore": doc["NotBefore"], "NotAfter": doc["NotAfter"], "Expired": doc["NotAfter"] <= pki.to_ms(now),
+        "Fingerprint": doc["Fingerprint"], "Sha2": doc["Sha256"], "CertSha2": doc["Sha256"],
+        "SerialNo": doc["SerialNo"], "Algorithm": doc["Algorithm"], "BuyInAliyun": False,
+        "InstanceId": doc.get("InstanceId"), "ResourceGroupId": doc.get("ResourceGroupId") or None,
+        "CertChain": chain_view,
+        "Tags": [{"TagKey": t.get("TagKey"), "TagValue": t.get("TagValue")} for t in doc.get("Tags") or []],
+    }
+    if not cert_filter:
+        body["Cert"] = doc["Cert"]
+        body["Key"] = doc["Key"]
+    return shape(m.GetUserCertificateDetailResponseBody, body)
+
+
+@action("cas", V, "UploadUserCertificate", write=True, idempotent_token=True)
+def upload_user_certificate(ctx: Ctx, p: Params) -> dict:
+    name = p.str("Name", required=True, max_len=63)
+    cert = p.str("Cert")
+    key = p.str("Key")
+    if not cert and not key and (p.has("SignCert") or p.has("EncryptCert")):
+        raise Sm2NotSupported()
+    if not cert:
+        raise errors.MissingParameter("Cert")
+    if not key:
+        raise errors.MissingParameter("Key")
+    tags = [{"TagKey": t.get("Key", ""), "TagValue": t.get("Value", "")} for t in p.list("Tags") if isinstance(t, dict)]
+    doc = models.store_certificate(ctx.cloud, name, cert, key, tags=tags,
+                                   resource_group_id=p.str("ResourceGroupId", default=""))
+    return shape(m.UploadUserCertificateResponseBody, {"CertId": doc["CertId"], "ResourceId": doc["InstanceId"]})
+
+
+@action("cas", V, "DeleteUserCertificate", write=True, idempotent_token=True)
+def delete_user_certificate(ctx: Ctx, p: Params) -> dict:
+    models.delete(ctx.cloud, p.int("CertId", required=True))
+    return shape(m.DeleteUserCertificateResponseBody, {})

@@ -1,0 +1,142 @@
+"""The KMS actions: parameters → ``models`` → SDK-shaped bodies."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from alibabacloud_kms20160120 import models as m
+
+from ... import errors
+from ...protocol import Params
+from ...registry import Ctx, action, shape
+from . import models
+from .models import CURRENT, PREVIOUS, VERSION as V, iso
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_/+=.@-]{1,64}$")
+
+
+def _check_data(p: Params, data_type: str) -> str:
+    data = p.str("SecretData", required=True)
+    if data_type == "binary":
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidParameter("SecretData", "A binary secret value must be Base64-encoded.") from None
+    return data
+
+
+def _tags(raw: Any) -> list[dict[str, str]]:
+    if not raw:
+        return []
+    try:
+        tags = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise errors.InvalidParameter("Tags", "A JSON array of {TagKey, TagValue} is expected.") from None
+    if not isinstance(tags, list) or not all(isinstance(t, dict) and "TagKey" in t for t in tags):
+        raise errors.InvalidParameter("Tags", "A JSON array of {TagKey, TagValue} is expected.")
+    return [{"TagKey": str(t["TagKey"]), "TagValue": str(t.get("TagValue", ""))} for t in tags]
+
+
+def _tags_view(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"Tag": [{"TagKey": t["TagKey"], "TagValue": t["TagValue"]} for t in doc.get("Tags") or []]}
+
+
+@action("kms", V, "CreateSecret", write=True)
+def create_secret(ctx: Ctx, p: Params) -> dict:
+    name = p.str("SecretName", required=True)
+    version_id = p.str("VersionId", required=True, max_len=64)
+    data_type = p.str("SecretDataType", default="text", enum=("text", "binary"))
+    secret_type = p.str("SecretType", default="Generic", enum=("Generic", "Rds", "RAMCredentials", "ECS", "Redis",
+                                                               "PolarDB"))
+    if not _NAME_RE.match(name) or (secret_type == "Generic" and name.startswith("acs/")):
+        raise errors.InvalidParameter("SecretName", "1-64 characters: letters, digits and _/+=.@-; "
+                                                    "a generic secret name cannot start with acs/.")
+    data = _check_data(p, data_type)
+    doc = models.create_secret(ctx.cloud, name, version_id, data, data_type, secret_type,
+                               description=p.str("Description", default=""),
+                               encryption_key_id=p.str("EncryptionKeyId", default=""),
+                               dkms_instance_id=p.str("DKMSInstanceId", default=""), tags=_tags(p.raw.get("Tags")))
+    return shape(m.CreateSecretResponseBody, {"Arn": doc["Arn"], "VersionId": version_id, "SecretName": name,
+                                              "SecretType": secret_type,
+                                              "DKMSInstanceId": doc["DKMSInstanceId"] or None})
+
+
+@action("kms", V, "PutSecretValue", write=True)
+def put_secret_value(ctx: Ctx, p: Params) -> dict:
+    name = p.str("SecretName", required=True)
+    version_id = p.str("VersionId", required=True, max_len=64)
+    data_type = p.str("SecretDataType", default="text", enum=("text", "binary"))
+    data = _check_data(p, data_type)
+    raw_stages = p.str("VersionStages")
+    stages = [CURRENT]
+    if raw_stages:
+        try:
+            stages = json.loads(raw_stages)
+        except ValueError:
+            raise errors.InvalidParameter("VersionStages", "A JSON array of stage labels is expected.") from None
+        if not isinstance(stages, list) or not stages or not all(isinstance(s, str) and s for s in stages):
+            raise errors.InvalidParameter("VersionStages", "A JSON array of stage labels is expected.")
+        if PREVIOUS in stages:
+            raise errors.InvalidParameter("VersionStages", "ACSPrevious is managed by Secrets Manager.")
+    models.put_secret_value(ctx.cloud, name, version_id, data, data_type, stages)
+    return shape(m.PutSecretValueResponseBody, {"SecretName": name, "VersionId": version_id,
+                                                "VersionStages": {"VersionStage": list(dict.fromkeys(stages))}})
+
+
+@action("kms", V, "GetSecretValue")
+def get_secret_value(ctx: Ctx, p: Params) -> dict:
+    name = p.str("SecretName", required=True)
+    version_id = p.str("VersionId")
+    stage = p.str("VersionStage")
+    doc = models.existing(ctx.cloud, name, usable=True)
+    found = models.find_version(doc, version_id, stage)
+    return shape(m.GetSecretValueResponseBody, {
+        "SecretName": name, "SecretType": doc["SecretType"], "SecretData": found["SecretData"],
+        "SecretDataType": found["SecretDataType"], "VersionId": found["VersionId"],
+        "VersionStages": {"VersionStage": list(found["VersionStages"])}, "CreateTime": iso(found["CreateTime"]),
+        "AutomaticRotation": "Disabled" if doc["SecretType"] != "Generic" else None,
+    })
+
+
+@action("kms", V, "DescribeSecret")
+def describe_secret(ctx: Ctx, p: Params) -> dict:
+    doc = models.existing(ctx.cloud, p.str("SecretName", required=True), usable=False)
+    body = {
+        "SecretName": doc["SecretName"], "Arn": doc["Arn"], "Description": doc.get("Description") or None,
+        "SecretType": doc["SecretType"], "EncryptionKeyId": doc.get("EncryptionKeyId") or None,
+        "DKMSInstanceId": doc.get("DKMSInstanceId") or None,
+        "CreateTime": iso(doc["CreateTime"]), "UpdateTime": iso(doc["UpdateTime"]),
+        "PlannedDeleteTime": iso(doc.get("PlannedDeleteTime")), "AutomaticRotation": "Disabled",
+    }
+    if p.bool("FetchTags", default=False):
+        body["Tags"] = _tags_view(doc)
+    return shape(m.DescribeSecretResponseBody, body)
+
+
+@action("kms", V, "ListSecrets")
+def list_secrets(ctx: Ctx, p: Params) -> dict:
+    page = p.int("PageNumber", default=1, min=1)
+    size = p.int("PageSize", default=10, min=1, max=100)
+    fetch_tags = p.bool("FetchTags", default=False)
+    total, docs = models.list_page(ctx.cloud, page, size)
+    out = []
+    for d in docs:
+        item = {"SecretName": d["SecretName"], "SecretType": d["SecretType"], "CreateTime": iso(d["CreateTime"]),
+                "UpdateTime": iso(d["UpdateTime"]), "PlannedDeleteTime": iso(d.get("PlannedDeleteTime"))}
+        if fetch_tags:
+            item["Tags"] = _tags_view(d)
+        out.append(item)
+    return shape(m.ListSecretsResponseBody, {"PageNumber": page, "PageSize": size, "TotalCount": total,
+                                             "SecretList": {"Secret": out}})
+
+
+@action("kms", V, "DeleteSecret", write=True)
+def delete_secret(ctx: Ctx, p: Params) -> dict:
+    name = p.str("SecretName", required=True)
+    force = p.bool("ForceDeleteWithoutRecovery", default=False)
+    days = p.int("RecoveryWindowInDays", default=30, min=7, max=30)
+    planned = models.delete_secret(ctx.cloud, name, force=force, recovery_days=days)
+    return shape(m.DeleteSecretResponseBody, {"SecretName": name, "PlannedDeleteTime": iso(planned)})
