@@ -294,7 +294,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
 # entry points for the HTTP API and the CLI
 # ---------------------------------------------------------------------------------------------
 def make_context(settings: Any, step: str, *, deadline_s: float = 900.0) -> Any:
-    """A :class:`shared.entry.handler.StepContext` outside a step function (HTTP API, CLI); its clock
+    """A :class:`shared.steps.context.StepContext` outside a step function (HTTP API, CLI); its clock
     is ``clock_from_env()``, as a step function's."""
     from shared.core import logs
     from shared.core.clock import clock_from_env
