@@ -1,5 +1,5 @@
 """CloudFlow adapter (``alibabacloud_fnf20190315``, API ``2019-03-15``; the new CloudFlow keeps the
-Serverless Workflow API, docs/ALIBABA-APIS.md): flows and executions.
+Serverless Workflow API, docs/SERVERLESS.md §1.15): flows and executions.
 
 Every call goes through the call policy (the one retry layer). Reads return the SDK's response
 bodies' fields as plain values; lists are read to the end (``NextToken``). Errors come out as

@@ -11,7 +11,7 @@ Columns: ``key`` (endpoints file, settings, ``"<key>:<Action>"`` op names), the 
 package (import name; its distribution is the same with ``-``), the API version it speaks, the
 RAM action prefix its actions are authorised under, and the documented per-account QPS this
 automation keeps to on the client side (``None``: no documented limit applied). Sources:
-docs/ALIBABA-APIS.md (the API versions, endpoints and quotas), docs/ARCHITECTURE.md.
+docs/ALIBABA-APIS.md (the API versions, endpoints and quotas; §2.1 the CAS quota), docs/DECISIONS.md §3 "rate limits".
 
 Stdlib only, no I/O: ``deploy/build.py`` imports it with any ``python3``.
 """

@@ -37,7 +37,7 @@ MAX_BODY = 64 * 1024
 _EXEC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 #: FC 3.0 ``InvokeFunction`` (SDK, ``aliyun fc``) reaches an HTTP-triggered function as this path
-#: with ``Content-Type: application/octet-stream`` (docs/SERVERLESS.md, the FC 3.0 HTTP trigger event): = POST /provisions.
+#: with ``Content-Type: application/octet-stream`` (docs/SERVERLESS.md §2.4): = POST /provisions.
 _INVOKE_PATH = re.compile(r"^/2023-03-30/functions/[A-Za-z0-9_-]{1,64}/invocations$")
 _HTTP_KEYS = ("requestContext", "httpMethod", "rawPath", "isBase64Encoded", "queryParameters")
 

@@ -1,6 +1,6 @@
 """The pure part of ``health_check``: the listener's health from ``GetListenerHealthStatus`` and the
 server groups' members (:func:`assess`, table-tested). ``shared.steps.health`` gathers, waits
-and probes. No I/O. Health states: docs/ALIBABA-APIS.md §1 (``GetListenerHealthStatus``).
+and probes. No I/O. Health states: docs/ALIBABA-APIS.md §1.8 (``GetListenerHealthStatus``).
 """
 from __future__ import annotations
 

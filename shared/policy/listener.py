@@ -2,7 +2,7 @@
 and the plans (server certificate, server group, listener). No I/O: ``shared.steps.listener``
 gathers the observation and acts; ``shared.steps.preflight`` runs the same checks read-only.
 
-Shape (docs/ARCHITECTURE.md, "steps"): ``gather() -> ListenerObservation`` (reads only) →
+Shape (docs/DECISIONS.md §2; §3 "listener plan"): ``gather() -> ListenerObservation`` (reads only) →
 :data:`LISTENER_CHECKS` (first violation wins) → :func:`plan_server_certificate`,
 :func:`plan_server_group` → act → :func:`plan_listener` once the ids are known → act → read back
 (:func:`listener_differences` of the read-back listener and the desired one must be empty).

@@ -7,7 +7,7 @@ client certificate is generated here, its CSR goes to the PCA sub-CA
 (``CreateClientCertificateWithCsr``), and the issued leaf comes back here to be checked and
 packed into a password-protected PKCS#12 (PFX) for the person who will hold it.
 
-Rules this module keeps (docs/ARCHITECTURE.md, "client certificates"):
+Rules this module keeps (docs/DECISIONS.md §3 "client certs", "leaf checks", "secrets"):
 
 - The leaf key is of the issuing sub-CA's family: EC sub-CA → EC P-256, RSA sub-CA → RSA 2048.
 - A leaf is usable for mTLS only with EKU ``clientAuth``, KeyUsage ``digitalSignature``,

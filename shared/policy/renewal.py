@@ -1,6 +1,6 @@
 """The renewal policy of client certificates (pure: no I/O, the clock is passed in).
 
-docs/ARCHITECTURE.md, "renewal" and "validity":
+docs/DECISIONS.md §3 "renewal" and "validity":
 
 * A certificate is **due** at 2/3 of its *issued* lifetime (day 20 of 30), or ``renew_before``
   ahead of its end when that is set and earlier (:func:`due_at`). ``renew_before`` at least as

@@ -1,7 +1,7 @@
 """The rotation's pure rules: its inputs (the scan policy, the timer event, the rotate flow's items),
 the one classification of a client certificate (:func:`classify`, used by the scan and by the
 certificate report), when a replaced certificate is retired (:func:`retire_due`) and the scan's
-execution names. No I/O; the time is an argument. Design: docs/ARCHITECTURE.md; the renewal rule
+execution names. No I/O; the time is an argument. Design: docs/DECISIONS.md §3 "renewal", "retirement"; docs/ROTATION.md; the renewal rule
 itself: ``shared.policy.renewal``.
 """
 from __future__ import annotations

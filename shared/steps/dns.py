@@ -1,6 +1,6 @@
 """DNS steps: the preflight's read-only DNS check and ``create_cname`` (FC ``albmtls-create-cname``).
 
-``create_cname`` follows the one path (docs/ARCHITECTURE.md, "steps"): event → input → observe (the ALB's ``DNSName``,
+``create_cname`` follows the one path (docs/DECISIONS.md §2): event → input → observe (the ALB's ``DNSName``,
 the zone, the records on the host record) → decide (:func:`shared.policy.dns.plan_cname`) → act
 (add + ownership remark / update / nothing) → read back → ask the zone's authoritative name servers
 until they answer the CNAME (``pending_propagation`` meanwhile; the flow waits and calls again, and

@@ -1,6 +1,6 @@
 """Client certificates: the CA preflight, issuance/reuse per client, and the ``issue_client_cert`` step.
 
-Path (docs/ARCHITECTURE.md, "steps"): event → input → **observe** (the sub-CA, and per client the secrets and the
+Path (docs/DECISIONS.md §2; §3 "client certs"): event → input → **observe** (the sub-CA, and per client the secrets and the
 PCA certificate this automation stored for it — read-only) → **decide** (pure: reuse or issue, and
 the validity window, for *every* client before any write) → **act** (key pair in the CA's family →
 CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks → password → PFX → three secret

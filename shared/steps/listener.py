@@ -1,5 +1,5 @@
 """``enable_mutual_auth``: the server certificate, the server group and the HTTPS listener with
-mutual authentication (docs/ARCHITECTURE.md, "enable_mutual_auth"; the rules are
+mutual authentication (docs/DECISIONS.md §3 "listener plan"; the rules are
 ``shared.policy.listener``).
 
 Path of :func:`run`:
