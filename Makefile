@@ -18,9 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/albmtls provision -f examples/provision.json
 
+# The suite mostly waits (ALB jobs, health checks, rate limits, CLI subprocesses): three pytest-xdist
+# workers, whole files to one worker (module fixtures run once), each with its own session clouds
+# (tests/conftest.py), finish it in ~40 % of one process's time on 2 cores.
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .albmtls out build

@@ -1,8 +1,8 @@
 """Shared fixtures: the local clouds of the test session, SDK clients built only from a cloud's
 endpoints document (exactly as a user's code would build them), and the step-function helpers.
 
-The suite shares two local clouds per session (``CloudPool``), started on first use and reset
-before every test (``LocalCloud.reset``: the freshly seeded demo account, clock, faults and
+The suite shares two local clouds per session (``CloudPool``; per worker process under
+pytest-xdist), started on first use and reset before every test (``LocalCloud.reset``: the freshly seeded demo account, clock, faults and
 settings as at start, every service following):
 
 - ``cloud``: the control plane only (``services=()``) — the API contract tests;

@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_up(state: Path, ep: Path) -> tuple[subprocess.Popen, float]:
+    from localruntime.ports import free_offset
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "albmtls", "up", "--seed", "demo", "--state-dir", str(state),
-                             "--endpoints-file", str(ep), "--alb-job-seconds", "0.2", "--port-offset", "21000"],
+                             "--endpoints-file", str(ep), "--alb-job-seconds", "0.2",
+                             "--port-offset", str(free_offset((443, 8443)))],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not ep.exists():
