@@ -90,8 +90,10 @@ _lines = st.sampled_from(["default", "telecom"])
 _rrs = st.sampled_from(["app", "www", "@"])
 _values = st.sampled_from([ALB, "x.example.net", "203.0.113.9"])
 _remarks = st.sampled_from([None, MINE, "other"])
+# record ids are unique within a zone (two records never share one)
 _records = st.lists(st.builds(rec, rr=_rrs, type=_types, value=_values, line=_lines, remark=_remarks,
-                              rid=st.text("0123456789", min_size=1, max_size=3)), max_size=6)
+                              rid=st.text("0123456789", min_size=1, max_size=3)), max_size=6,
+                    unique_by=lambda r: r.record_id)
 
 
 @given(records=_records, rr=_rrs, allow_apex=st.booleans(), replace=st.booleans(), ttl=st.integers(1, 86400))
