@@ -20,7 +20,7 @@ from .registry import ACTIONS, Product
 # Assumptions that span products, each kept in one place in the code (named here).
 CROSS_PRODUCT_ASSUMPTIONS = {
     "ALB CaCertificates id": "An ALB `CaCertificates.N.CertificateId` is the PCA sub-CA `Identifier` "
-                             "(reference §5.1). Code: `shared/policy/ids.py::alb_ca_id`, "
+                             "(docs/ALIBABA-APIS.md §5.1). Code: `shared/policy/ids.py::alb_ca_id`, "
                              "`localcloud/products/alb/models.py::ca_certificate_exists`.",
     "CloudFlow Fail with expressions": "A `Fail` state accepts `Code.$`/`Detail.$` (workflows/provision.yaml).",
     "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "

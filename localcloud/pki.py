@@ -27,7 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
 PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
 
-BACKDATE = timedelta(minutes=5)   # notBefore is backdated against clock skew (DESIGN §3 "validity")
+BACKDATE = timedelta(minutes=5)   # notBefore is backdated against clock skew (docs/DECISIONS.md §3 "validity")
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1, 512: ec.SECP521R1}
 
 

@@ -1,5 +1,5 @@
 """Wire protocol of Alibaba Cloud RPC OpenAPIs as the Tea/Darabonba SDK speaks it
-(``reference/alibaba-apis.md`` §4): request signature checks, flattened parameters, typed
+(``docs/ALIBABA-APIS.md`` §4): request signature checks, flattened parameters, typed
 parameter access.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Load a CloudFlow definition (current spec, reference §1) and check it statically.
+"""Load a CloudFlow definition (current spec, docs/SERVERLESS.md §1) and check it statically.
 
     d = load_definition(Path("workflows/provision.yaml"))   # or a YAML/JSON string, or a dict
     d.name, d.root.start_at, d.root.states["CheckExpiry"].spec

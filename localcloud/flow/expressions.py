@@ -1,6 +1,6 @@
 """CloudFlow expressions: a small tokenizer + recursive-descent parser (never ``eval``).
 
-Grammar (reference §1.5, §1.11)::
+Grammar (docs/SERVERLESS.md §1.5, §1.11)::
 
     expr     := or
     or       := and ( "||" and )*

@@ -1,4 +1,4 @@
-"""Execute a CloudFlow definition locally (DESIGN §4 "Flow runner").
+"""Execute a CloudFlow definition locally (docs/DECISIONS.md §4 "Flow runner").
 
     from localcloud.flow import load_definition, FlowRunner
     runner = FlowRunner(load_definition(Path("workflows/provision.yaml")),

@@ -1,5 +1,5 @@
 """ALB (2020-06-16) error codes: one class per code, its HTTP status, and for the codes the
-reference (§1.16, §5) could not confirm, what is assumed."""
+docs/ALIBABA-APIS.md (§1.16, §5) does not confirm, what is assumed."""
 from __future__ import annotations
 
 from ...errors import ApiError
@@ -127,7 +127,7 @@ class BackendServerVpcNotMatch(ApiError):
 
 class EditionDenied(ApiError):
     code = "OperationDenied.LoadBalancerEdition"
-    assumed = "CaEnabled=true (mutual authentication) on a Basic-edition ALB (reference §5.4, code unverified)"
+    assumed = "CaEnabled=true (mutual authentication) on a Basic-edition ALB (docs/ALIBABA-APIS.md §5.4, code unverified)"
 
 
 class CaCertificatesQuotaExceeded(ApiError):

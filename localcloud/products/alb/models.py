@@ -22,11 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 VERSION = "2020-06-16"
 
-# Behaviour the reference (alibaba-apis.md §1.16, §5) could not settle; the codes are in exceptions.py.
+# Behaviour docs/ALIBABA-APIS.md (§1.16, §5) does not settle; the codes are in exceptions.py.
 ASSUMPTIONS: dict[str, str] = {
     "InvalidParameter.NextToken": "a NextToken this service did not issue → InvalidParameter (400).",
-    "CaEnabled=false": "UpdateListenerAttribute with CaEnabled=false keeps CaCertificates (reference §5.7).",
-    "CaCertificates id": "the PCA sub-CA Identifier (kind pca.ca); see ca_certificate_exists (reference §5.1).",
+    "CaEnabled=false": "UpdateListenerAttribute with CaEnabled=false keeps CaCertificates (docs/ALIBABA-APIS.md §5.7).",
+    "CaCertificates id": "the PCA sub-CA Identifier (kind pca.ca); see ca_certificate_exists (docs/ALIBABA-APIS.md §5.1).",
     "Partial update": "UpdateListenerAttribute changes only the fields given; XForwardedForConfig merges per field.",
     "CaEnabled on HTTP/QUIC": "refused with InvalidParameter (mutual authentication is HTTPS-only).",
     "Certificate status": "Associating while the listener job that set the certificate runs, then Associated.",
@@ -59,7 +59,7 @@ _TLS_CIPHERS_STRICT = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-
                        "ECDHE-RSA-AES256-SHA384"]
 _TLS13 = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
 
-# Reference §1.12: system TLS security policies.
+# docs/ALIBABA-APIS.md §1.12: system TLS security policies.
 SYSTEM_SECURITY_POLICIES: dict[str, dict[str, list[str]]] = {
     "tls_cipher_policy_1_0": {"TLSVersions": ["TLSv1.0", "TLSv1.1", "TLSv1.2"], "Ciphers": _TLS_CIPHERS_LEGACY},
     "tls_cipher_policy_1_1": {"TLSVersions": ["TLSv1.1", "TLSv1.2"], "Ciphers": _TLS_CIPHERS_LEGACY},
@@ -93,7 +93,7 @@ def tag_filter(docs: list[dict[str, Any]], tags: list[dict[str, str]]) -> list[d
 
 
 def ca_certificate_exists(store: "Store", cert_id: str) -> dict[str, Any] | None:
-    """The single place of the open assumption (reference §5.1): a listener's
+    """The single place of the open assumption (docs/ALIBABA-APIS.md §5.1): a listener's
     ``CaCertificates.N.CertificateId`` is the PCA CA ``Identifier`` (kind ``pca.ca``, normally the
     sub-CA). Returns the ``pca.ca`` document (truthy) or ``None``."""
     if not isinstance(cert_id, str) or not cert_id:

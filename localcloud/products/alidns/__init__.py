@@ -4,7 +4,7 @@ State (``localcloud/SCHEMA.md``): ``dns.domain`` keyed by ``DomainName``, ``dns.
 by ``RecordId`` (a string) with ``key2 = DomainName``. The DNS server (``localruntime/dnsserver.py``)
 reads the same documents on every query, so a change here is visible on the next query.
 
-Behaviour (``reference/alibaba-apis.md`` §3):
+Behaviour (``docs/ALIBABA-APIS.md`` §3):
 
 - lists wrapped as the real API wraps them (``DomainRecords.Record[]``, ``Domains.Domain[]``,
   ``DnsServers.DnsServer[]``), paging with ``PageNumber``/``PageSize``/``TotalCount``;

@@ -33,7 +33,7 @@ class DomainRecordNotBelongToUser(ApiError):
 class InvalidDomainNameNoExist(ApiError):
     code = "InvalidDomainName.NoExist"
     default_message = "The specified domain name does not exist. Refresh the page and try again."
-    assumed = "HTTP 400 (the reference says 400 or 404)"
+    assumed = "HTTP 400 (docs/ALIBABA-APIS.md §3.4 says 400 or 404)"
 
 
 class InvalidDomainNameFormat(ApiError):

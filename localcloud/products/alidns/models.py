@@ -19,7 +19,7 @@ VERSION = "2015-01-09"
 DOMAIN = "dns.domain"
 RECORD = "dns.record"
 
-# Behaviour the reference (§3) does not settle; the codes are in exceptions.py.
+# Behaviour docs/ALIBABA-APIS.md (§3) does not settle; the codes are in exceptions.py.
 ASSUMPTIONS: dict[str, str] = {
     "MissingPriority": "MX without Priority → MissingParameter(Priority); Priority outside 1-50 → InvalidParameter",
     "InvalidType.Verify": "GetTxtRecordForVerify with a Type outside ADD_SUB_DOMAIN/ADD_SUBDOMAIN/RETRIEVAL "
@@ -30,7 +30,7 @@ ASSUMPTIONS: dict[str, str] = {
                       "not the record's current values",
     "ConflictMatrix": "CNAME vs any other type on the same RR+Line conflicts (both directions); at '@' "
                       "MX and TXT may coexist with a CNAME; a second CNAME with another value conflicts; "
-                      "NS/SRV/CAA/URL records are treated like A (reference §3.3 and §5.9)",
+                      "NS/SRV/CAA/URL records are treated like A (docs/ALIBABA-APIS.md §3.3 and §5.9)",
     "TxtVerifyRR": "GetTxtRecordForVerify RR is 'aliyunRetrieval' (SDK example) for RETRIEVAL and "
                    "'aliyunAddSubDomain' (guessed) for ADD_SUB_DOMAIN; Value is 32 hex, deterministic per "
                    "(Type, DomainName); ParentDomainName is the TLD (SDK doc)",
@@ -181,7 +181,7 @@ def same(a: dict[str, Any], rtype: str, value: str) -> bool:
 def check_conflicts(store: "Store", domain: str, rr: str, line: str, rtype: str, value: str,
                      exclude: str | None = None) -> None:
     """Raise ``DomainRecordDuplicate`` / ``DomainRecordConflict`` against the records on the same
-    RR and Line (reference §3.3)."""
+    RR and Line (docs/ALIBABA-APIS.md §3.3)."""
     others = [r for r in records_at(store, domain, rr, line=line) if r["RecordId"] != exclude]
     for r in others:
         if same(r, rtype, value):

@@ -10,9 +10,9 @@ from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
 from .exceptions import InvalidDomainNameFormat, InvalidDomainNameNoExist, InvalidLine, InvalidType
-from .models import (ALL_TTLS, DEFAULT_TTL, DOMAIN, LINE_CODES, LINES, MAX_TTL, RECORD_TYPES, VERSION, add_record,
-                     check_rr, check_ttl, check_value, domain_out, existing_record, existing_zone, norm_name, record_out, records_at,
-                     txt_for_verify, valid_domain, zone_for)
+from .models import (ALL_TTLS, DEFAULT_TTL, DOMAIN, LINE_CODES, LINES, MAX_TTL, RECORD_TYPES, VERSION,
+                     add_record, check_rr, check_ttl, check_value, domain_out, existing_record, existing_zone,
+                     norm_name, record_out, records_at, txt_for_verify, valid_domain, zone_for)
 
 
 def _page(p: Params, max_size: int) -> tuple[int, int]:

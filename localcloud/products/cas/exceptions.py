@@ -1,4 +1,4 @@
-"""CAS (2020-04-07) error codes. The reference could not settle most of them: see ``assumed``."""
+"""CAS (2020-04-07) error codes. docs/ALIBABA-APIS.md (§2.4) settles few of them: see ``assumed``."""
 from __future__ import annotations
 
 from ...errors import ApiError

@@ -19,7 +19,7 @@ SITE_REGION = "cn-hangzhou"   # China site: CertIdentifier = "<CertId>-cn-hangzh
 CERT_ID_BASE = 20_000_000
 WILL_EXPIRE_DAYS = 30
 
-# Behaviour the reference (alibaba-apis.md §2.3/§2.4) could not settle; the emulator's choices.
+# Behaviour docs/ALIBABA-APIS.md (§2.3, §2.4) does not settle; the emulator's choices.
 ASSUMPTIONS: dict[str, str] = {
     "NotBefore/NotAfter": "epoch milliseconds in ListCertificates and GetUserCertificateDetail.",
     "Sans": "GetUserCertificateDetail.Sans is the comma-separated list of DNS names.",

@@ -1,4 +1,4 @@
-"""CloudFlow (``fnf`` 2019-03-15, RPC): flows and Standard executions (reference §1.15).
+"""CloudFlow (``fnf`` 2019-03-15, RPC): flows and Standard executions (docs/SERVERLESS.md §1.15).
 
 Flows: CreateFlow, UpdateFlow, DescribeFlow, DeleteFlow, ListFlows — the definition is checked
 by ``localcloud.flow.load_definition`` (current spec only; its top-level ``Name`` must equal the

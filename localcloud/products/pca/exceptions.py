@@ -1,4 +1,4 @@
-"""CAS private CA (2020-06-30) error codes; the reference (§2.2, §5.5) settles few of them."""
+"""CAS private CA (2020-06-30) error codes; docs/ALIBABA-APIS.md §2.2 and §5.5 settle few of them."""
 from __future__ import annotations
 
 from ...errors import ApiError
@@ -7,7 +7,7 @@ from ...errors import ApiError
 class CaCertificateNotFound(ApiError):
     code = "CaCertificate.NotFound"
     status = 404
-    assumed = ("an unknown CA Identifier / ParentIdentifier (real code unknown; the reference only says 404 "
+    assumed = ("an unknown CA Identifier / ParentIdentifier (real code unknown; docs/ALIBABA-APIS.md only says 404 "
                "or a code ending in NotFound)")
 
     def __init__(self, identifier: str) -> None:

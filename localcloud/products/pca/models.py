@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 VERSION = "2020-06-30"
 DAY_MS = 86_400_000
 
-# Behaviour the reference (alibaba-apis.md §2.2, §5.5) could not settle; the emulator's choices.
+# Behaviour docs/ALIBABA-APIS.md (§2.2, §5.5) does not settle; the emulator's choices.
 ASSUMPTIONS: dict[str, str] = {
     "revoke-twice": "CreateRevokeClientCertificate on an already revoked certificate succeeds (no-op).",
     "subject": "The subject is the CSR's subject; request CommonName/Organization/... fields are ignored with a CSR.",
