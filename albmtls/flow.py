@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -16,9 +16,9 @@ flow_app = typer.Typer(no_args_is_help=True, help="Run CloudFlow definitions on 
 @flow_app.command("run")
 def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="Flow definition (YAML or JSON)."),
              input: str = typer.Option("{}", "--input", help="Execution input: JSON text or @file."),
-             name: Optional[str] = typer.Option(None, "--name", help="Execution name."),
+             name: str | None = typer.Option(None, "--name", help="Execution name."),
              state_dir: Path = StateDir,
-             endpoints_file: Optional[Path] = EndpointsFile,
+             endpoints_file: Path | None = EndpointsFile,
              json_out: bool = JsonOut) -> None:
     """Run any CloudFlow definition on the local runner (Tasks invoke the handlers in functions/)."""
     from localruntime import environment

@@ -7,9 +7,10 @@ import base64
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 MAX_READ = 1024 * 1024  # the FC gateway's own request limit is larger than the API's 64 KiB
@@ -26,7 +27,7 @@ def request_to_event(method: str, raw_path: str, headers: dict[str, str], body: 
         text, b64 = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, b64 = base64.b64encode(body).decode(), True
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "version": "v1",
         "rawPath": url.path,

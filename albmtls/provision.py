@@ -11,13 +11,12 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target
+from .options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target, local_cloud_settings
 from .options import console as _console
-from .options import local_cloud_settings
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / "workflows" / "provision.yaml"
@@ -33,8 +32,8 @@ def _fail_doc(code: str, message: str, field: str | None = None, **extra: Any) -
 
 def load_input(file: Path) -> tuple[dict[str, Any], Any]:
     """Read and validate a provision input file → (json dict, ProvisionInput). Raises AlbMtlsError."""
-    from shared.policy.contracts import ProvisionInput
     from shared.core.errors import AlbMtlsError, Code
+    from shared.policy.contracts import ProvisionInput
     from shared.policy.validation import decode
     try:
         raw = json.loads(Path(file).read_text())
@@ -192,7 +191,6 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
     if target not in ("local", "cloud"):
         emit(_fail_doc("INVALID_INPUT", "--target must be local or cloud", "target"), console)
         return EXIT_INPUT
-    from shared.core.settings import Settings
 
     from localruntime.environment import LocalCloudInUse
     try:
@@ -260,7 +258,7 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
 def provision(file: Path = typer.Option(..., "-f", "--file", help="Provision input (JSON), e.g. examples/provision.json."),
               target: str = Target,
               state_dir: Path = StateDir,
-              endpoints_file: Optional[Path] = EndpointsFile,
+              endpoints_file: Path | None = EndpointsFile,
               out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports each client's PFX and password."),
               json_out: bool = JsonOut,
               timeout: float = typer.Option(900.0, "--timeout", help="Give up following the execution after this many seconds."),

@@ -11,15 +11,24 @@ from __future__ import annotations
 import json
 import urllib.request
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, JsonOut, StateDir, Target, emit_json
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EndpointsFile,
+    JsonOut,
+    StateDir,
+    Target,
+    emit_json,
+    local_cloud_settings,
+    quiet_logs,
+)
 from .options import console as _console
-from .options import local_cloud_settings, quiet_logs
 
 REPO = Path(__file__).resolve().parent.parent
 ROTATE_WORKFLOW = REPO / "workflows" / "rotate.yaml"
@@ -30,7 +39,7 @@ def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
     admin = endpoints["admin"].rstrip("/")
     req = urllib.request.Request(admin + "/clock", data=json.dumps({"now": now}).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)["now"]
 
 
@@ -54,7 +63,7 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
 
     from .provision import follow
     deployed = deploy_flow(settings, ROTATE_FLOW, ROTATE_WORKFLOW.read_text())
-    now = datetime.now(timezone.utc) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
+    now = datetime.now(UTC) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
              "payload": json.dumps(policy)}
     scan = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 900}))
@@ -121,19 +130,19 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     console.print(f"writes: {doc.get('writes')}")
 
 
-def rotate(now: Optional[str] = typer.Option(None, "--now", help="Set the local cloud's clock to this ISO 8601 time first."),
-           revoke_old: Optional[str] = typer.Option(None, "--revoke-old", help="never (default) | after_grace | immediately"),
-           revoke_after_days: Optional[int] = typer.Option(None, "--revoke-after-days", help="Grace before a replaced certificate is revoked."),
-           renew_before_days: Optional[int] = typer.Option(None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
+def rotate(now: str | None = typer.Option(None, "--now", help="Set the local cloud's clock to this ISO 8601 time first."),
+           revoke_old: str | None = typer.Option(None, "--revoke-old", help="never (default) | after_grace | immediately"),
+           revoke_after_days: int | None = typer.Option(None, "--revoke-after-days", help="Grace before a replaced certificate is revoked."),
+           renew_before_days: int | None = typer.Option(None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
-           target: str = Target, state_dir: Path = StateDir, endpoints_file: Optional[Path] = EndpointsFile,
+           target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
            out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports renewed PFX and password files."),
            timeout: float = typer.Option(600.0, "--timeout"),
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
-    from shared.steps.rotation import parse_now
     from shared.core.settings import Settings
+    from shared.steps.rotation import parse_now
     quiet_logs()
     console = _console()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,7 @@ from .options import EndpointsFile, StateDir, err, local_cloud_settings
 
 def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
           state_dir: Path = StateDir,
-          endpoints_file: Optional[Path] = EndpointsFile) -> None:
+          endpoints_file: Path | None = EndpointsFile) -> None:
     """Serve the provisioning HTTP API (the provision_api function) on 127.0.0.1, on the local cloud."""
     from localruntime import environment
 
@@ -23,8 +22,8 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with environment.local_environment(state_dir, endpoints_file, settings=local_cloud_settings()) as ep:
-        from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
         from shared.core.settings import Settings
+        from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
         deploy_flow(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), PROVISION_FLOW,
                     WORKFLOW.read_text())
         from functions.provision_api.index import handler

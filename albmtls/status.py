@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EndpointsFile, JsonOut, StateDir, Target, emit_json
+from .options import EXIT_FAILED, EndpointsFile, JsonOut, StateDir, Target, emit_json, local_cloud_settings, quiet_logs
 from .options import console as _console
-from .options import local_cloud_settings, quiet_logs
-
 
 STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red"}
 
 
 def _print_status(doc: dict[str, Any]) -> None:
+    import shutil
+
     from rich.console import Console
     from rich.table import Table
-    import shutil
     # Readable without a terminal too (pipes, CI logs): at least 140 columns.
     console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
     t = Table(title=f"client certificates at {doc['now']}", title_justify="left")
@@ -49,15 +48,15 @@ def _print_status(doc: dict[str, Any]) -> None:
     console.print(counts or "no client certificates")
 
 
-def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Optional[Path] = EndpointsFile,
+def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
            json_out: bool = JsonOut) -> None:
     """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and server certificate ends."""
-    from shared.core.errors import AlbMtlsError
-    from shared.steps.rotation import certificate_report
-    from shared.core.settings import Settings
     from localruntime.environment import local_environment
     from localruntime.fc import local_time
+    from shared.core.errors import AlbMtlsError
+    from shared.core.settings import Settings
+    from shared.steps.rotation import certificate_report
     quiet_logs()
     with ExitStack() as stack:
         if target == "local":

@@ -5,7 +5,6 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,7 +20,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
        dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
        alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
        health_scale: float = typer.Option(1.0, "--health-scale", help="Multiply health-check intervals (e.g. 0.25 for demos)."),
-       faults: Optional[str] = typer.Option(None, "--faults", help="Fault, latency and QPS spec: JSON text or @file "
+       faults: str | None = typer.Option(None, "--faults", help="Fault, latency and QPS spec: JSON text or @file "
                                             "(see localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
        ) -> None:
     """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
@@ -39,7 +38,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     from localruntime.environment import LocalCloudInUse, function_logs, state_lock
     stop = threading.Event()
 
-    def _on_signal(signum, frame):  # noqa: ARG001
+    def _on_signal(signum, frame):
         stop.set()
 
     signal.signal(signal.SIGINT, _on_signal)

@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ def run(only: list[str] | None = None, profile: str = "full") -> dict[str, Any]:
     """Run the chosen benchmarks with ``PROFILES[profile]``; returns the report."""
     from . import coldstart, provisioning, scan
     mods = {"provisioning": provisioning, "scan": scan, "coldstart": coldstart}
-    report: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                               "profile": profile, "python": platform.python_version(),
                               "machine": f"{platform.machine()}, {_cpus()} CPU"}
     for name in only or BENCHES:

@@ -46,7 +46,10 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,9 +85,9 @@ class _Tracer:
         self.lock = threading.Lock()
 
     @contextmanager
-    def installed(self) -> Iterator["_Tracer"]:
-        from shared.entry import handler
+    def installed(self) -> Iterator[_Tracer]:
         from shared.adapters import probe
+        from shared.entry import handler
         orig_call, orig_probe = handler.StepContext.call, probe.run_probe
         tracer = self
 
@@ -139,7 +142,7 @@ class _HealthWatch:
                 return
             self._stop.wait(self.period)
 
-    def __enter__(self) -> "_HealthWatch":
+    def __enter__(self) -> _HealthWatch:
         self._t.start()
         return self
 
@@ -167,8 +170,8 @@ def run(*, latency_ms: tuple[float, float] = CLOUD_LATENCY_MS, job_s: float = 3.
     from localruntime.cloud import Settings as CloudSettings
     from localruntime.ports import free_offset
     from shared.core import logs
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
     from shared.core.settings import Settings
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
 
     tmp = None
     if state_dir is None:

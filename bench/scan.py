@@ -84,8 +84,8 @@ def scan_once(cloud, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     in-process ``cloud``: ``{status, scanned, listed, due, list_calls, wall_s, floor_s, ratio,
     max_requests_in_1s, throttled, peak_heap_mib}`` (the heap peak includes the in-process
     emulator; :func:`run` measures the scanning process alone)."""
-    from shared.steps.rotation import start_scan
     from shared.core.settings import Settings
+    from shared.steps.rotation import start_scan
     settings = Settings.load()
     n0 = cloud.store.last_call_n()
     tracemalloc.start()
@@ -191,8 +191,8 @@ def _scan_once(settings, *, trace: bool) -> tuple[float, int | None, Any]:
 
 def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> dict[str, Any]:
     """Memory at every size of ``sizes`` (ascending); scan time at ``timed`` (default the largest)."""
-    from shared.core import logs
     from shared.adapters.pca import LIST_PAGE_SIZE
+    from shared.core import logs
     from shared.core.settings import Settings
     sizes = tuple(sorted(sizes))
     timed = timed or sizes[-1]

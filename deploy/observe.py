@@ -27,9 +27,12 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "provision.json"
@@ -119,7 +122,7 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
     if rotate:
         not_after = min(datetime.fromisoformat(c["not_after"].replace("Z", "+00:00"))
                         for c in first.get("client_certificates") or [])
-        now = (not_after.astimezone(timezone.utc) - timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = (not_after.astimezone(UTC) - timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         third = _albmtls(["rotate", "--now", now, "--revoke-old", "immediately", *base], timeout)
         renewed = third.get("renewed") or []
         if not renewed:

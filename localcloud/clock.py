@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class Clock:
@@ -19,7 +19,7 @@ class Clock:
 
     def now(self) -> datetime:
         """Current time, aware UTC."""
-        return datetime.fromtimestamp(self.time(), tz=timezone.utc)
+        return datetime.fromtimestamp(self.time(), tz=UTC)
 
     def time(self) -> float:
         """Current time as epoch seconds (float)."""

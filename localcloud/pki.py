@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Union
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
 PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
@@ -236,7 +239,7 @@ def make_name(cn: str, *, o: str | None = None, ou: str | None = None, c: str | 
 def _now(now: datetime | None) -> datetime:
     if now is None:
         raise ValueError("pass now= (the local cloud's clock)")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
 def random_serial() -> int:

@@ -8,10 +8,13 @@ import base64
 import hashlib
 import hmac
 import re
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import errors
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _AUTH_RE = re.compile(
     r"^ACS3-HMAC-SHA256\s+Credential=(?P<cred>[^,]+),\s*SignedHeaders=(?P<sh>[^,]+),\s*Signature=(?P<sig>[0-9a-fA-F]+)$")

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
-
-from .protocol import Params
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+    from types import ModuleType
+
     from .emulator import Emulator
+    from .protocol import Params
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Product:
     title: str                     # for COVERAGE.md
     busy_code: str = "SystemBusy"  # what a "busy" fault answers
     qps: float | None = None       # the documented per-user request quota (enforced by default)
-    seed_demo: Callable[["Emulator", dict[str, Any]], None] | None = None   # its part of the demo seed
+    seed_demo: Callable[[Emulator, dict[str, Any]], None] | None = None   # its part of the demo seed
 
     @property
     def sdk_client(self) -> str:
@@ -55,7 +56,7 @@ class Product:
 class Ctx:
     """What a handler gets besides its parameters."""
 
-    cloud: "Emulator"
+    cloud: Emulator
     product: str
     action: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())

@@ -29,7 +29,7 @@ DEMO: dict[str, Any] = {
 }
 
 
-def seed(cloud: "Emulator", name: str) -> dict[str, Any]:
+def seed(cloud: Emulator, name: str) -> dict[str, Any]:
     """Seed the store once; the seed's ids are kept in the store's meta ``seed``."""
     if name != "demo":
         raise ValueError(f"unknown seed {name!r} (known: demo)")

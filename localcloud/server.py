@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
-from .protocol import Params, unflatten, verify_acs3, verify_v2
 from .products import BY_VERSION
+from .protocol import Params, unflatten, verify_acs3, verify_v2
 from .registry import ACTIONS, Ctx
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +32,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, handler, cloud: "Emulator") -> None:
+    def __init__(self, addr, handler, cloud: Emulator) -> None:
         self.cloud = cloud
         super().__init__(addr, handler)
 
@@ -206,7 +206,7 @@ def _invoke(ctx: Ctx, act, params: Params) -> dict[str, Any]:
 class ControlPlane:
     """The control-plane HTTP server, run in a background thread."""
 
-    def __init__(self, cloud: "Emulator", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, cloud: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.httpd = _Server((host, port), _Handler, cloud)
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: threading.Thread | None = None

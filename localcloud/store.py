@@ -23,7 +23,10 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -69,7 +72,7 @@ class Store:
 
     # -- transactions ----------------------------------------------------------------
     @contextmanager
-    def tx(self) -> Iterator["Store"]:
+    def tx(self) -> Iterator[Store]:
         """Group calls atomically (re-entrant)."""
         with self.lock:
             outer = self._depth == 0

@@ -13,11 +13,14 @@ server and the CloudFlow executor, whose Tasks invoke ``functions/`` in-process 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from localcloud.emulator import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, Emulator, Settings
 
-from .services import Service
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .services import Service
 
 __all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "REGION", "LocalCloud", "Settings", "SERVICES"]
 

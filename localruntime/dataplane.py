@@ -84,7 +84,7 @@ _CERT_HEADERS = (  # (config prefix, default header name)
 class _ListenerServer:
     """The accept loop of one listener's local port."""
 
-    def __init__(self, plane: "DataPlaneService", listener_id: str, port: int) -> None:
+    def __init__(self, plane: DataPlaneService, listener_id: str, port: int) -> None:
         self.plane, self.listener_id, self.port = plane, listener_id, port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -103,7 +103,7 @@ class _ListenerServer:
         while not self._stop.is_set():
             try:
                 conn, addr = self.sock.accept()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 continue
             except OSError:
                 if self._stop.is_set():
@@ -127,7 +127,7 @@ class _ListenerServer:
 class DataPlaneService:
     """The listeners' TLS servers (see module doc)."""
 
-    def __init__(self, cloud: "LocalCloud") -> None:
+    def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         self._servers: dict[str, _ListenerServer] = {}
         self._lock = threading.RLock()
@@ -472,7 +472,7 @@ class DataPlaneService:
                 rh = [(k, v) for k, v in resp.getheaders()
                       if k.lower() not in _HOP_BY_HOP and (k.lower() != "content-length" or method == "HEAD")]
                 return resp.status, rh, data
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 timed_out = True
                 break
             except (OSError, http.client.HTTPException) as exc:

@@ -24,7 +24,6 @@ Registered as the ``dns`` service of ``LocalCloud`` (port from ``cloud.settings.
 from __future__ import annotations
 
 import logging
-import socket
 import socketserver
 import struct
 import threading
@@ -35,6 +34,8 @@ from dnslib import AAAA, CAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, SRV, TXT, A,
 from localcloud.products.alidns import DOMAIN, RECORD, norm_name, zone_for
 
 if TYPE_CHECKING:  # pragma: no cover
+    import socket
+
     from .cloud import LocalCloud
 
 log = logging.getLogger("localcloud.dns")
@@ -51,7 +52,7 @@ TCP_TIMEOUT = 3.0       # seconds a TCP client may take to send a query
 class DnsService:
     """The DNS server service (see module doc)."""
 
-    def __init__(self, cloud: "LocalCloud", host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, cloud: LocalCloud, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.cloud = cloud
         self.host = host
         self.requested_port = cloud.settings.dns_port if port is None else port
@@ -322,7 +323,7 @@ class _TCPHandler(socketserver.BaseRequestHandler):
                 if out is None:
                     return
                 conn.sendall(struct.pack("!H", len(out)) + out)
-        except (OSError, socket.timeout):
+        except (TimeoutError, OSError):
             return
 
 

@@ -127,7 +127,7 @@ class _Backend:
 class EcsService:
     """Runs the local ECS backends (see module doc)."""
 
-    def __init__(self, cloud: "LocalCloud") -> None:
+    def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         self._backends: dict[tuple[str, int], _Backend] = {}
         self._lock = threading.RLock()

@@ -9,7 +9,11 @@ import os
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 def read_endpoints(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())

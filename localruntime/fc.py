@@ -26,13 +26,15 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcloud.flow.runner import encode_result
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 # FC function name → code directory under functions/ (s.yaml names them the same way).
 FUNCTION_PREFIX = "albmtls-"
@@ -52,7 +54,7 @@ def local_clock_offset(endpoints_file: str | None = None, *, timeout: float = 5.
         admin = json.load(f).get("admin")
     if not (isinstance(admin, str) and admin.startswith("http://127.0.0.1:")):
         return None
-    with urllib.request.urlopen(admin.rstrip("/") + "/clock", timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(admin.rstrip("/") + "/clock", timeout=timeout) as resp:
         now = json.load(resp)["now"]
     return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp() - time.time()
 

@@ -25,13 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from localcloud.flow.definition import Definition
-from localcloud.products.fnf import KIND_EXECUTION
 from localcloud.flow.runner import ERR_STOPPED, FlowRunner, iso
+from localcloud.products.fnf import KIND_EXECUTION
 
 from .fc import FunctionInvoker
 
 if TYPE_CHECKING:  # pragma: no cover
+    from localcloud.flow.definition import Definition
+
     from .cloud import LocalCloud
 
 log = logging.getLogger("localruntime.flowservice")
@@ -62,7 +63,7 @@ class _Live:
 class FlowService:
     """See module doc."""
 
-    def __init__(self, cloud: "LocalCloud", workers: int = 32) -> None:
+    def __init__(self, cloud: LocalCloud, workers: int = 32) -> None:
         self.cloud = cloud
         self.workers = workers
         self.pool: ThreadPoolExecutor | None = None

@@ -68,7 +68,7 @@ def forward_group_ids(listener: dict[str, Any]) -> list[str]:
     return ids
 
 
-def backend_address(cloud: "LocalCloud", server: dict[str, Any], port: int) -> tuple[str, int] | None:
+def backend_address(cloud: LocalCloud, server: dict[str, Any], port: int) -> tuple[str, int] | None:
     """Where a server-group member listens locally, or None when it cannot be reached."""
     stype = (server.get("ServerType") or "Ecs").lower()
     if stype in ("ecs", "eni", "eci"):
@@ -98,7 +98,7 @@ def expected_text(codes: list[str]) -> str:
 class HealthService:
     """Background health checker (see module doc)."""
 
-    def __init__(self, cloud: "LocalCloud") -> None:
+    def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         self._worker = Periodic("localcloud-health", self.tick, TICK_SECONDS)
         self._stop = self._worker.stopped
@@ -237,7 +237,7 @@ class HealthService:
             raise ProbeFailure("CONNECT_FAILED")
         try:
             sock = socket.create_connection(addr, timeout=timeout)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise ProbeFailure("CONNECT_TIMEOUT") from None
         except OSError:
             raise ProbeFailure("CONNECT_FAILED") from None
@@ -252,7 +252,7 @@ class HealthService:
                 ctx.verify_mode = ssl.CERT_NONE
                 try:
                     sock = ctx.wrap_socket(sock)
-                except (socket.timeout, TimeoutError):
+                except TimeoutError:
                     raise ProbeFailure("CONNECT_TIMEOUT") from None
                 except OSError:
                     raise ProbeFailure("CONNECT_FAILED") from None
@@ -267,14 +267,14 @@ class HealthService:
                 conn.putheader("User-Agent", "localcloud-alb-healthcheck")
                 conn.putheader("Connection", "close")
                 conn.endheaders()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise ProbeFailure("SEND_REQUEST_TIMEOUT") from None
             except OSError:
                 raise ProbeFailure("SEND_REQUEST_FAILED") from None
             try:
                 resp = conn.getresponse()
                 resp.read()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise ProbeFailure("RECV_RESPONSE_TIMEOUT") from None
             except http.client.BadStatusLine:
                 raise ProbeFailure("RESPONSE_FORMAT_ERROR") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +55,7 @@ def _pick_ca_entry(listener: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def valid_at(cert, when: datetime) -> bool:
@@ -67,7 +67,7 @@ def valid_at(cert, when: datetime) -> bool:
 class TlsConfig:
     """What one connection needs, resolved from the documents; hashable for the context cache."""
 
-    def __init__(self, cloud: "LocalCloud", listener: dict[str, Any]) -> None:
+    def __init__(self, cloud: LocalCloud, listener: dict[str, Any]) -> None:
         self.error = ""
         self.cert_pem = self.key_pem = ""
         certs = listener.get("Certificates") or []

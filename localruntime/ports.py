@@ -16,7 +16,10 @@ from __future__ import annotations
 import random
 import socket
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 LOW = 20000                 # data-plane ports start here (well above the privileged and usual ports)
 TOP = 65000                 # and stay below this

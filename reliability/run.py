@@ -6,12 +6,15 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from reliability.counts import call_stats, count_rotation, verdict
 from reliability.faults import MIX
-from reliability.suite import Run, Suite
 from reliability.scan import scan as scan_secrets
+from reliability.suite import Run, Suite
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: int = 1,

@@ -15,8 +15,8 @@ def gather_texts(suite: Suite) -> dict[str, list[str]]:
     """Everything a user or an operator can read: function/local-cloud log lines, results,
     execution histories (fnf ``GetExecutionHistory`` and the stored ``fnf.execution``
     documents), exception messages and CLI output."""
-    from shared.steps.provisioning import PROVISION_FLOW, history
     from shared.adapters.retry import Deadline
+    from shared.steps.provisioning import PROVISION_FLOW, history
     texts = {k: list(v) for k, v in suite.texts.items()}
     texts["logs"] = suite.log_lines()
     texts["histories"] = [json.dumps(d, default=str) for d in suite.cloud.store.list("fnf.execution")]

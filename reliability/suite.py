@@ -19,10 +19,14 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from reliability.faults import fault_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -84,10 +88,11 @@ class Suite:
     cli_rotate_modes: dict[str, str] = field(default_factory=dict)
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> "Suite":
-        from localruntime.cloud import LocalCloud, Settings as CloudSettings
-        from shared.core import logs
+    def start(self) -> Suite:
+        from localruntime.cloud import LocalCloud
+        from localruntime.cloud import Settings as CloudSettings
         from shared.adapters.retry import STATS
+        from shared.core import logs
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log_buf = io.StringIO()
@@ -167,11 +172,11 @@ class Suite:
 
     # -- provisioning runs ----------------------------------------------------------------
     def provision_all(self, indexes: list[int] | None = None) -> list[Run]:
-        from shared.policy.contracts import ProvisionInput
-        from shared.core.errors import AlbMtlsError
-        from shared.steps.provisioning import describe_provision, result_document, start_provision
         from shared.adapters.retry import Deadline
+        from shared.core.errors import AlbMtlsError
+        from shared.policy.contracts import ProvisionInput
         from shared.policy.validation import decode
+        from shared.steps.provisioning import describe_provision, result_document, start_provision
 
         indexes = list(range(self.runs)) if indexes is None else indexes
         runs: list[Run] = []
@@ -243,16 +248,17 @@ class Suite:
     def due_now(self, now_ms: int) -> dict[str, str]:
         """CN → current identifier for every CN whose current certificate (per its meta) is due at
         ``now_ms`` by the default rule (2/3 of the issued lifetime) — what a scan must renew."""
+        from datetime import datetime
+
         from shared.policy import renewal
-        from datetime import datetime, timezone
         certs = {d["Identifier"]: d for d in self.client_certificates()}
         out: dict[str, str] = {}
         for name, meta in self.client_metas().items():
             d = certs.get(meta.get("identifier"))
             if d is None or d.get("Status") != "ISSUE":
                 continue
-            nb = datetime.fromtimestamp(d["BeforeDate"] / 1000, tz=timezone.utc)
-            na = datetime.fromtimestamp(d["AfterDate"] / 1000, tz=timezone.utc)
+            nb = datetime.fromtimestamp(d["BeforeDate"] / 1000, tz=UTC)
+            na = datetime.fromtimestamp(d["AfterDate"] / 1000, tz=UTC)
             due = renewal.due_at(nb, na, None).timestamp() * 1000
             if due <= now_ms < d["AfterDate"]:
                 out[d["CommonName"]] = d["Identifier"]
@@ -276,14 +282,15 @@ class Suite:
         service), one per day from day 21 after issue, under the configured faults; the last one
         through the CLI (a subprocess) when ``cli_run``. Records, per run, the CNs due before it."""
         from datetime import timedelta
+
         from albmtls.rotate import rotate_once
-        from shared.core.errors import AlbMtlsError
         from shared.core.clock import iso_utc
+        from shared.core.errors import AlbMtlsError
         rotations = self.rotations if rotations is None else rotations
         certs = self.client_certificates()
         t0 = max(d["BeforeDate"] for d in certs) / 1000 + 600        # the latest issue (+ the backdating)
-        from datetime import datetime, timezone
-        base = datetime.fromtimestamp(t0, tz=timezone.utc)
+        from datetime import datetime
+        base = datetime.fromtimestamp(t0, tz=UTC)
         self.rotation_log = []
         self.rotation_calls_mark = self.cloud.store.last_call_n()
         runs: list[Run] = []

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from localruntime.cloud import SERVICES, LocalCloud, Settings
 from localruntime.ports import free_offset
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ALL_SERVICES = tuple(SERVICES)
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +45,7 @@ def sdk_config(endpoints: dict):
 def make_client(product: str, endpoints: dict):
     """The official SDK client of ``product`` (alb, cas, pca, alidns, kms, fnf) for the local cloud."""
     import importlib
+
     from localcloud.products import BY_KEY
     cfg = sdk_config(endpoints)
     cfg.endpoint = endpoints[product]

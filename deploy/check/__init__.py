@@ -35,13 +35,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING
 
 from deploy.check.build import check_build
 from deploy.check.ram import OBSERVATION_RULE, check_ram, observed_calls
 from deploy.check.report import Problem, Report
 from deploy.check.syaml import SCHEMA_FILE, Resolver, check_syaml, function_dir_for
 from deploy.check.workflows import check_workflows
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["OBSERVATION_RULE", "SCHEMA_FILE", "Problem", "Report", "Resolver", "check_deploy",
            "function_dir_for", "observed_calls"]

@@ -2,10 +2,11 @@
 ``flow`` resource, and invokes only functions ``s.yaml`` deploys."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from deploy.check.report import Report
     from deploy.check.syaml import FcResource
 

@@ -6,8 +6,20 @@ behind the ``fnf`` API is ``localruntime.flowservice``.
 """
 from .definition import Definition, DefinitionError, load_definition
 from .expressions import ExpressionError
-from .runner import (ERR_ALL, ERR_DATA_LIMIT, ERR_EXPRESSION, ERR_FAIL, ERR_MAX_STEPS, ERR_STOPPED,
-                     ERR_TIMEOUT, ERR_UNHANDLED, ExecutionResult, FlowError, FlowRunner, run_flow)
+from .runner import (
+                     ERR_ALL,
+                     ERR_DATA_LIMIT,
+                     ERR_EXPRESSION,
+                     ERR_FAIL,
+                     ERR_MAX_STEPS,
+                     ERR_STOPPED,
+                     ERR_TIMEOUT,
+                     ERR_UNHANDLED,
+                     ExecutionResult,
+                     FlowError,
+                     FlowRunner,
+                     run_flow,
+)
 
 __all__ = ["Definition", "DefinitionError", "load_definition", "ExpressionError", "ExecutionResult",
            "FlowError", "FlowRunner", "run_flow",

@@ -55,7 +55,7 @@ class State:
     type: str
     spec: dict[str, Any]
     path: str                                   # e.g. "Fanout/Branch0/A"
-    scopes: list["Scope"] = field(default_factory=list)   # Parallel branches / Map processor
+    scopes: list[Scope] = field(default_factory=list)   # Parallel branches / Map processor
 
     @property
     def next(self) -> str | None:

@@ -32,7 +32,10 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_CALL_DEPTH = 10
 

@@ -36,10 +36,11 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .definition import MAP_MAX_CONCURRENCY, Definition, Scope, State, function_from_arn, load_definition
 from .expressions import ExpressionError, build, eval_condition, eval_expr
@@ -77,7 +78,7 @@ class FlowError(Exception):
 
 def iso(dt: datetime) -> str:
     """``2024-05-01T12:00:00.123Z``"""
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def data_size(value: Any) -> int:
@@ -142,7 +143,7 @@ def decode_result(raw: Any) -> Any:
 class _Token:
     """Cancellation: an execution-wide event plus one per Parallel/Map group."""
 
-    def __init__(self, parent: "_Token | None" = None, event: threading.Event | None = None) -> None:
+    def __init__(self, parent: _Token | None = None, event: threading.Event | None = None) -> None:
         self.parent = parent
         self.event = event or threading.Event()
 
@@ -156,7 +157,7 @@ class _Token:
 
 
 class _Exec:
-    def __init__(self, runner: "FlowRunner", name: str, input_: Any, cancel: threading.Event,
+    def __init__(self, runner: FlowRunner, name: str, input_: Any, cancel: threading.Event,
                  on_event: Callable[[dict], None] | None) -> None:
         self.runner = runner
         self.name = name
@@ -209,7 +210,7 @@ class FlowRunner:
         self.definition = definition if isinstance(definition, Definition) else load_definition(definition)
         self.invoker = invoker or _no_invoker
         self.sleep = sleep or time.sleep
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.on_event = on_event
         self.max_steps = max_steps
         self.data_limit = data_limit
@@ -431,7 +432,7 @@ class FlowRunner:
         def target() -> None:
             try:
                 box["out"] = self.invoker(fn_name, payload, info)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            except BaseException as exc:
                 box["exc"] = exc
 
         t = threading.Thread(target=target, name=f"fc-{fn_name}", daemon=True)

@@ -15,7 +15,6 @@ One module (~510 lines): one class over the ALB actions this automation calls, a
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,8 @@ from shared.core.errors import AlbMtlsError
 from shared.policy.listener import CLIENT_CERT_XFF_FIELDS, MTLS_EDITIONS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator, Mapping, Sequence
+
     from shared.policy.contracts import HealthCheckSpec, ServerSpec
 
 __all__ = [
@@ -46,7 +47,7 @@ class LoadBalancer:
     ``dns_name`` (the CNAME target), ``vpc_id``, ``status`` (``Active`` …), ``business_status``
     (``Normal``/``Abnormal``), ``locks`` (``LoadBalancerOperationLocks[].LockType``)."""
 
-    id: str  # noqa: A003
+    id: str
     edition: str
     dns_name: str
     vpc_id: str
@@ -70,7 +71,7 @@ class Listener:
     ``ForwardGroup`` targets of ``DefaultActions``; ``xff``: ``XForwardedForConfig`` as
     ``((wire name, value), …)`` (see :attr:`xff_dict`)."""
 
-    id: str  # noqa: A003
+    id: str
     load_balancer_id: str
     port: int
     protocol: str
@@ -99,12 +100,12 @@ class Listener:
 class ServerGroup:
     """``ListServerGroups`` item: ``status`` ``Creating``/``Available``/``Configuring``."""
 
-    id: str  # noqa: A003
+    id: str
     name: str
     vpc_id: str | None
     status: str
     protocol: str | None = None
-    type: str | None = None  # noqa: A003
+    type: str | None = None
     server_count: int | None = None
 
 
@@ -124,7 +125,7 @@ class BackendServer:
 class AsynJob:
     """``ListAsynJobs`` item: ``status`` ``Processing``/``Succeeded``/``Failed``."""
 
-    id: str  # noqa: A003
+    id: str
     api_name: str | None
     resource_id: str | None
     status: str

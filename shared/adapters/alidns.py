@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.policy.dns import DEFAULT_LINE, DnsRecord, canon_host, min_ttl_for
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy.dns import DEFAULT_LINE, DnsRecord, canon_host, min_ttl_for
 
 __all__ = [
     "Alidns", "DomainInfo", "TxtVerification",

@@ -9,13 +9,15 @@ milliseconds).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "Cas", "CasCertificate", "normalize_hex",

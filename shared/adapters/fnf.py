@@ -8,11 +8,13 @@ bodies' fields as plain values; lists are read to the end (``NextToken``). Error
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["Fnf", "MAX_PAGES"]
 

@@ -34,7 +34,7 @@ class _DropQueryStrings(logging.Filter):
 
     _Q = re.compile(r"\?\S*")
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - logging API
+    def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and record.args:
             record.args = tuple(self._Q.sub("?…", a) if isinstance(a, str) and "?" in a else a for a in record.args)
         if isinstance(record.msg, str) and "?" in record.msg and "SecretData" in record.msg:

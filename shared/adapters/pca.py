@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "Pca", "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate",
@@ -123,7 +125,7 @@ class CaInstanceStatus:
 
     identifier: str | None
     instance_id: str | None
-    type: str | None  # noqa: A003 - API name
+    type: str | None
     status: str | None
     cert_total_count: int | None
     cert_issued_count: int | None

@@ -36,8 +36,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from shared.policy.contracts import ProbeRefusal, ProbeResult, ProbeWithCertificate
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy.contracts import ProbeRefusal, ProbeResult, ProbeWithCertificate
 
 __all__ = ["resolve_address", "server_context", "client_context_from_pfx", "foreign_client_context",
            "Outcome", "https_get", "run_probe", "judge", "TIMEOUT_S"]
@@ -172,7 +172,7 @@ def foreign_client_context(ca_file: str | None) -> ssl.SSLContext:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alb-mtls probe foreign CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
@@ -245,7 +245,7 @@ def https_get(ip: str, port: int, fqdn: str, ctx: ssl.SSLContext, *, host_header
             return Outcome(0, "server_cert", f"server certificate not trusted: {exc.verify_message}")
         except (ssl.SSLError, ConnectionError) as exc:
             return Outcome(0, "handshake", f"TLS handshake failed ({_short(exc)})")
-        except socket.timeout:
+        except TimeoutError:
             return Outcome(0, "timeout", "TLS handshake timed out")
         with tls:
             try:
@@ -255,7 +255,7 @@ def https_get(ip: str, port: int, fqdn: str, ctx: ssl.SSLContext, *, host_header
                 resp = http.client.HTTPResponse(tls)
                 resp.begin()
                 body = resp.read(MAX_BODY)
-            except socket.timeout:
+            except TimeoutError:
                 return Outcome(0, "timeout", "no response within the timeout")
             except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError) as exc:
                 return Outcome(0, "read", f"connection closed without an HTTP response ({_short(exc)})")

@@ -26,7 +26,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +35,8 @@ from shared.core.settings import retries_enabled
 from shared.core.wait import Deadline, DeadlineExceeded, Monotonic, Sleep
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import tenacity
 
 __all__ = ["Deadline", "DeadlineExceeded", "RateLimiter", "RetryStats", "STATS", "call", "limiter_for"]

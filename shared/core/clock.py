@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "ShiftedClock", "clock_from_env", "parse_iso",
            "iso_utc", "NOW_ENV", "OFFSET_ENV"]
@@ -62,7 +64,7 @@ class FixedClock:
         self._now += timedelta(seconds=seconds, **delta)
         return self._now
 
-    def set(self, at: datetime | str) -> None:  # noqa: A003
+    def set(self, at: datetime | str) -> None:
         """Jump to ``at`` (aware datetime or ISO 8601 string)."""
         self._now = parse_iso(at) if isinstance(at, str) else _aware(at)
 

@@ -121,7 +121,7 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, No
 class RedactionFilter(logging.Filter):
     """Redacts the message (after %-formatting), extra fields and exception text of every record."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003 - stdlib name
+    def filter(self, record: logging.LogRecord) -> bool:
         try:
             msg = record.getMessage()
         except Exception:  # a bad format string must not lose the line
@@ -143,7 +143,7 @@ class RedactionFilter(logging.Filter):
 class _ContextFilter(logging.Filter):
     """Adds ``request_id``/``step`` from the invocation's context variables when not given."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003
+    def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             record.request_id = _request_id.get()
         if getattr(record, "step", None) is None:
@@ -166,7 +166,7 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object: ``time``, ``level``, ``message``, ``request_id``,
     ``step``, ``logger``, then the extra fields, then ``exception`` (redacted traceback) if any."""
 
-    def format(self, record: logging.LogRecord) -> str:  # noqa: A003
+    def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
         out: dict[str, Any] = {
             "time": ts,

@@ -36,13 +36,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.products import PRODUCT_KEYS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Settings", "PRODUCTS", "retries_enabled"]
 

@@ -29,8 +29,7 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -42,6 +41,9 @@ from shared.core.settings import Settings
 from shared.core.wait import Deadline, Waiter
 from shared.policy.validation import decode
 from shared.steps.context import StepContext
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["fc_handler", "StepContext", "failed_result"]
 

@@ -8,7 +8,6 @@ the CA or the PCA subscription (``UseExpireTime``); ``CertRemainingCount`` is it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from shared.core.clock import iso_utc
@@ -17,6 +16,8 @@ from shared.policy import pki, renewal
 from shared.policy.checks import Chain, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from shared.policy.contracts import ClientSpec, ProvisionInput
 
 __all__ = ["CaObservation", "CA_CHECKS", "key_algorithm", "client_window", "BACKDATE"]

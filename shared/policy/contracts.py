@@ -311,7 +311,7 @@ class StepEvent(_Input, kw_only=True):
     the flow's Choice bounds it). Extend with ``class X(StepEvent, kw_only=True)`` for extras.
     """
 
-    input: ProvisionInput  # noqa: A003 - wire name
+    input: ProvisionInput
     execution_name: ExecutionName | None = None
     attempt: Annotated[int, Meta(ge=0, le=10000)] = 0
 
@@ -353,7 +353,7 @@ class ClientCertificateResult(_Output, kw_only=True):
 class ListenerResult(_Output, kw_only=True):
     """The HTTPS listener as read back after the change."""
 
-    id: str  # noqa: A003 - wire name
+    id: str
     port: int
     ca_enabled: bool
     ca_certificate_id: str | None
@@ -369,7 +369,7 @@ class DnsResult(_Output, kw_only=True):
     record_id: str
     rr: str
     domain: str
-    type: str  # noqa: A003 - wire name
+    type: str
     value: str
     ttl: int
     propagated: bool = False

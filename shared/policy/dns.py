@@ -25,12 +25,14 @@ same name (a TXT would itself conflict with the CNAME).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.core.errors import Code
 from shared.policy.checks import Chain, Violation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["OWNER_PREFIX", "DEFAULT_LINE", "EDITION_MIN_TTL", "DnsRecord", "CnamePlan", "CnameRequest",
            "CNAME_CHECKS", "cname_plan", "owner_remark", "canon_host", "min_ttl_for", "plan_cname"]
@@ -70,7 +72,7 @@ class DnsRecord:
 
     record_id: str
     rr: str
-    type: str  # noqa: A003 - wire name
+    type: str
     value: str
     ttl: int = 600
     line: str = DEFAULT_LINE

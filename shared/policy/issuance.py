@@ -5,7 +5,6 @@ to reuse it or issue a new certificate (:func:`decide`, table-tested), and the P
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from shared.core.clock import parse_iso
@@ -13,6 +12,8 @@ from shared.core.errors import AlbMtlsError
 from shared.policy import pki, renewal
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from shared.policy.contracts import ClientSpec
     from shared.policy.ids import SecretNames
     from shared.policy.records import CertMeta

@@ -26,7 +26,7 @@ class LeafProblem(NamedTuple):
 def _utc(value: _dt.datetime, field: str) -> _dt.datetime:
     if not isinstance(value, _dt.datetime) or value.tzinfo is None:
         raise invalid_input(field, "a timezone-aware datetime is required")
-    return value.astimezone(_dt.timezone.utc)
+    return value.astimezone(_dt.UTC)
 
 
 def _ext(cert: x509.Certificate, cls):

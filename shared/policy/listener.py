@@ -16,7 +16,6 @@ One module (~510 lines): the observation, its checks and the three plans are one
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -27,6 +26,8 @@ from shared.policy.checks import Chain, Violation
 from shared.policy.ids import CertificateId, alb_ca_id
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable, Mapping
+
     from shared.policy.contracts import ProvisionInput, ServerSpec
 
 __all__ = [
@@ -55,14 +56,14 @@ LISTENER_FIELDS: tuple[str, ...] = ("CaEnabled", "CaCertificates", "Certificates
 # what the policy reads of the adapters' records (shared.adapters.alb / .cas)
 # =============================================================================================
 class LoadBalancerLike(Protocol):
-    id: str  # noqa: A003
+    id: str
     edition: str
     vpc_id: str
     dns_name: str
 
 
 class ListenerLike(Protocol):
-    id: str  # noqa: A003
+    id: str
     port: int
     protocol: str
     status: str
@@ -89,7 +90,7 @@ class CasCertificateLike(Protocol):
 
 
 class ServerGroupLike(Protocol):
-    id: str  # noqa: A003
+    id: str
     name: str
     vpc_id: str | None
     status: str
@@ -185,7 +186,7 @@ def parse_pem(pem: str) -> PemFacts | None:
     except x509.ExtensionNotFound:
         pass
     return PemFacts(sha256=leaf.fingerprint(hashes.SHA256()).hex(),
-                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - CAS lists SHA-1 fingerprints
+                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),
                     serial=format(leaf.serial_number, "x"), names=tuple(([cn] if cn else []) + sans),
                     not_after=leaf.not_valid_after_utc, common_name=cn)
 

@@ -15,11 +15,26 @@ from typing import Literal
 
 from shared.core.errors import AlbMtlsError, Code, invalid_input
 from shared.policy.der import (
-    _children, _DerError, _expect, _explicit0, _int, _Node, _octets, _oid, _parse_whole, _read,
+    _children,
+    _DerError,
+    _expect,
+    _explicit0,
+    _int,
+    _Node,
+    _octets,
+    _oid,
+    _parse_whole,
+    _read,
 )
 from shared.policy.leaf import _common_name, _issued_by
 from shared.policy.pki import (
-    CertLike, KeyAlgorithm, PrivateKey, _spki, fingerprint_sha256, key_algorithm_of_key, load_certificate,
+    CertLike,
+    KeyAlgorithm,
+    PrivateKey,
+    _spki,
+    fingerprint_sha256,
+    key_algorithm_of_key,
+    load_certificate,
 )
 
 __all__ = [

@@ -9,12 +9,15 @@ through this type. Pure: encoding and decoding only.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from shared.core.clock import parse_iso
 from shared.policy import renewal
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["META_VERSION", "SupersededEntry", "CertMeta", "decode_meta", "encode_meta"]
 

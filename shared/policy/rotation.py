@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import msgspec
 from msgspec import Meta
@@ -19,8 +19,10 @@ from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code, invalid_input
 from shared.policy import renewal
 from shared.policy.ids import parse_custom_identifier
-from shared.policy.records import CertMeta, SupersededEntry
 from shared.policy.validation import pattern
+
+if TYPE_CHECKING:
+    from shared.policy.records import CertMeta, SupersededEntry
 
 __all__ = [
     "RevokeOld", "ScanPolicy", "ScanEvent", "RotateItem", "CertState", "Classification", "classify",
@@ -64,8 +66,8 @@ class ScanEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     (``payload`` = the policy as JSON text, ``""``/``"{}"`` = defaults), or the policy fields
     themselves (CLI, HTTP API)."""
 
-    triggerTime: str | None = None  # noqa: N815 - FC wire name
-    triggerName: str | None = None  # noqa: N815
+    triggerTime: str | None = None
+    triggerName: str | None = None
     payload: str | dict[str, Any] | None = None
     secret_prefix: str | None = None
     revoke_old: str | None = None

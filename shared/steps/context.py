@@ -6,15 +6,18 @@ and the CLI build one with ``shared.steps.rotation.make_context``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from shared.adapters.retry import RateLimiter, call, limiter_for
-from shared.core.clock import Clock
-from shared.core.settings import Settings
 from shared.core.wait import Deadline, Waiter
 from shared.policy.ids import client_token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shared.core.clock import Clock
+    from shared.core.settings import Settings
 
 __all__ = ["StepContext"]
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alidns
 from shared.adapters.alb import Alb
+from shared.core.errors import AlbMtlsError, Code
 from shared.policy.contracts import DnsResult, ProvisionInput, StepEvent
 from shared.policy.dns import DEFAULT_LINE, canon_host, owner_remark, plan_cname
-from shared.core.errors import AlbMtlsError, Code
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext

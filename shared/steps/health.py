@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
-from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
-from shared.policy.health import State, assess
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy.health import State, assess
 
 if TYPE_CHECKING:  # pragma: no cover
+    from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
 __all__ = ["run", "assess", "HEALTH_SLICE_S", "UNHEALTHY_MAX_ATTEMPTS",

@@ -38,24 +38,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.policy import leaf as leaf_checks
-from shared.policy import pfx as pfx_files
-from shared.policy import pki
-
-from shared.policy import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc
-from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.core.errors import AlbMtlsError, Code, TransientError
+from shared.policy import leaf as leaf_checks
+from shared.policy import pfx as pfx_files
+from shared.policy import pki, renewal
+from shared.policy.ca import CA_CHECKS, CaObservation, client_window
+from shared.policy.ca import key_algorithm as ca_key_algorithm
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.policy.ids import (
     SecretNames,
     custom_identifier,
     custom_identifier_matches_listener,
     parse_custom_identifier,
 )
-from shared.policy.ca import CA_CHECKS, CaObservation, client_window
-from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.issuance import CurrentCert, Decision, decide, norm_sans, san_request
 from shared.policy.records import CertMeta, decode_meta, encode_meta
 

@@ -94,7 +94,7 @@ class ServerCertificateInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defa
     ``mode`` (``id``/``find``/``upload``), ``not_after`` (ISO UTC), ``uploaded`` (this call
     uploaded it), ``fingerprint_sha256`` (upload mode)."""
 
-    id: str | None  # noqa: A003
+    id: str | None
     cas_id: int | None = None
     mode: str
     not_after: str | None = None
@@ -111,7 +111,7 @@ def certificate_info(plan: ServerCertificatePlan, *, uploaded: bool = False) -> 
 class ServerGroupInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The server group: ``id``, ``name``, ``created`` (by this call), ``servers_added``."""
 
-    id: str | None  # noqa: A003
+    id: str | None
     name: str
     created: bool = False
     servers_added: int = 0

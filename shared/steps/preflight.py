@@ -34,7 +34,6 @@ from shared.adapters import alb
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError
 from shared.policy.checks import Violation
-from shared.policy.contracts import ProvisionInput, StepEvent
 from shared.policy.listener import (
     RESOURCE_CHECKS,
     TARGET_CHECKS,
@@ -49,6 +48,7 @@ from shared.steps.issuance import preflight_ca
 from shared.steps.listener import gather, server_group_error
 
 if TYPE_CHECKING:  # pragma: no cover
+    from shared.policy.contracts import ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
 __all__ = ["run"]

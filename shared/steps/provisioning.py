@@ -21,15 +21,19 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import CallPolicy
 from shared.adapters.fnf import Fnf
 from shared.core.clock import Clock, SystemClock
 from shared.core.errors import AlbMtlsError, Code
-from shared.core.settings import Settings
 from shared.core.wait import Deadline
 from shared.policy.ids import execution_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from shared.core.settings import Settings
 
 PROVISION_FLOW = "albmtls-provision"
 ROTATE_FLOW = "albmtls-rotate"

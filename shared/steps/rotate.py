@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from shared.policy import renewal
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc, parse_iso
-from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy import renewal
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
 from shared.policy.ids import CertificateId, SecretNames, secret_names
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
-from shared.steps.issuance import observe_client, read_meta
 from shared.policy.rotation import RevokeOld, RotateItem, retire_due
+from shared.steps.issuance import observe_client, read_meta
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext

@@ -21,24 +21,31 @@ import json
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.policy import renewal
+from shared.adapters.pca import Pca
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, invalid_input
-from shared.adapters.pca import Pca
+from shared.policy import renewal
 from shared.policy.ids import secret_names
-from shared.policy.records import CertMeta
 from shared.policy.rotation import (
-    RevokeOld, RotateItem, ScanEvent, ScanPolicy, classify, retire_due, rotation_execution_name,
+    RevokeOld,
+    RotateItem,
+    ScanEvent,
+    ScanPolicy,
+    classify,
+    retire_due,
+    rotation_execution_name,
 )
 from shared.steps.issuance import read_meta
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
+    from shared.policy.records import CertMeta
     from shared.steps.context import StepContext
 
 __all__ = [

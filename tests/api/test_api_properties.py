@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.entry.api import MAX_BODY, Api, make_handler
 from shared.steps.provisioning import Progress, Started

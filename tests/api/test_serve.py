@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def api(live_cloud):
-    from functions.provision_api.index import handler
     from albmtls.httpserver import make_server
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+    from functions.provision_api.index import handler
     from shared.core.settings import Settings
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
     deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
     server = make_server(handler, 0)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)

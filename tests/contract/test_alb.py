@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from alibabacloud_alb20200616 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEADLINE_S = 5.0
 

@@ -12,7 +12,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography import x509
@@ -23,7 +23,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from localruntime.cloud import LocalCloud, Settings
 from localruntime.ports import free_offset
 
-UTC = dt.timezone.utc
+if TYPE_CHECKING:
+    from pathlib import Path
+
+UTC = dt.UTC
 LB = "alb-testlb000000000001"
 LID = "lsn-test000000000000001"
 SG = "sgp-test000000000000001"

@@ -13,9 +13,8 @@ import dnslib
 import pytest
 from alibabacloud_alidns20150109 import models as m
 
-from localruntime.cloud import LocalCloud, Settings
 from localcloud.seed import DEMO
-
+from localruntime.cloud import LocalCloud, Settings
 from tests.conftest import make_client
 
 ZONE = "example.test"

@@ -3,7 +3,6 @@ it writes (issue "Local Alibaba Cloud, part 1", Done when)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

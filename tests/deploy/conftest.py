@@ -1,11 +1,13 @@
 """Fixtures for the deployment checks (helpers in deploy_fixture.py)."""
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-
 from deploy_fixture import make_repo, record_observed
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture

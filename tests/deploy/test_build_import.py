@@ -7,7 +7,6 @@ preflight with the demo input → ok; provision_api with the FC sample HTTP even
 rotation_scan with its timer event."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

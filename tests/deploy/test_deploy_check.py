@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deploy_fixture import record_observed
 
 from deploy.check import check_deploy
 
-from deploy_fixture import record_observed
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _messages(report) -> list[str]:

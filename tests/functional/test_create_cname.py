@@ -33,6 +33,7 @@ def test_adds_cname_resolves_and_second_call_is_a_no_op(live_cloud, invoke, writ
     rec = live_cloud.store.get("dns.record", dns["record_id"])
     assert rec["Remark"] == f"alb-mtls:{demo_input['load_balancer_id']}-443" and rec["Line"] == "default"
     import dns.resolver as dns_resolver
+
     from shared.core.settings import Settings
     host, port = Settings.load().dns_server_address()
     r = dns_resolver.Resolver(configure=False)

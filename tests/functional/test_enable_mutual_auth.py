@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-
 from localcloud.products import alb as alb_emu
 
 FN = "albmtls-enable-mutual-auth"

@@ -11,15 +11,15 @@ import uuid
 
 import pytest
 
+from shared.adapters.retry import Deadline
 from shared.core import logs as shared_logs
 from shared.core.clock import SystemClock
+from shared.core.settings import Settings
 from shared.policy import ids
 from shared.policy.contracts import ProvisionInput
-from shared.steps.context import StepContext
-from shared.adapters.retry import Deadline
-from shared.core.settings import Settings
-from shared.steps import issuance
 from shared.policy.validation import decode
+from shared.steps import issuance
+from shared.steps.context import StepContext
 
 FN = "albmtls-issue-client-cert"
 
@@ -188,8 +188,8 @@ def test_custom_identifier_taken_by_a_lost_key(live_cloud, invoke, demo_input):
 
 
 def test_preflight_ca(live_cloud, demo_input):
-    from shared.core.errors import AlbMtlsError
     from localcloud.seed import DEMO
+    from shared.core.errors import AlbMtlsError
 
     inp = decode(ProvisionInput, demo_input)
     out = issuance.preflight_ca(_ctx(), inp)

@@ -12,12 +12,14 @@ is far above the budget, and a benchmark whose timing checks fail is measured ag
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bench import PROFILES_SMALL as SMALL
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.policy.contracts import ProvisionInput, StepEvent
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy.contracts import ProvisionInput, StepEvent
 from shared.policy.validation import decode
 
 from .strategies import DEMO, JUNK, broken_input, top_field
@@ -134,9 +134,10 @@ def test_http_api_answers_every_bad_request_with_a_code():
 
 
 def test_cli_input_files_are_refused_with_exit_2_and_the_field(tmp_path):
-    from albmtls.provision import EXIT_INPUT, run_provision
-    import io
     import contextlib
+    import io
+
+    from albmtls.provision import EXIT_INPUT, run_provision
 
     @PROPS
     @given(case=st.one_of(broken_input(), st.binary(max_size=300).map(lambda b: (b, None)),
@@ -173,9 +174,10 @@ def test_workflow_input_is_refused_by_preflight_before_any_write(live_cloud, wri
     field's code; nothing is written."""
     import os
     import time
+
     from localcloud.flow.runner import DATA_LIMIT_BYTES, data_size
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, describe_provision, start_provision
     from shared.core.settings import Settings
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, describe_provision, start_provision
     s = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
     live_cloud.runtime["flow_sleep"] = lambda sec: None
     deploy_flow(s, PROVISION_FLOW, (Path(__file__).resolve().parents[2] / "workflows" / "provision.yaml").read_text())

@@ -63,8 +63,8 @@ def broken_timer_event(draw) -> tuple[dict, set[str]]:
 
 
 def _scan_valid(raw) -> bool:
-    from shared.steps.rotation import ScanEvent
     from shared.policy.validation import decode
+    from shared.steps.rotation import ScanEvent
     try:
         decode(ScanEvent, raw).policy()
         return True
@@ -164,8 +164,8 @@ def broken_rotate_event(draw) -> tuple[dict, str]:
 
 
 def _rotate_valid(raw) -> bool:
-    from shared.steps.rotate import RotateEvent
     from shared.policy.validation import decode
+    from shared.steps.rotate import RotateEvent
     try:
         decode(RotateEvent, raw)
         return True

@@ -1,8 +1,6 @@
 """Fixtures of the fault suite: the engine of ``reliability/suite.py`` and a running suite cloud."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest

@@ -3,14 +3,14 @@ refused with ``EXECUTION_RUNNING``; runs for different listeners proceed in para
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.retry import Deadline
 from shared.core.clock import FixedClock
 from shared.core.errors import AlbMtlsError, Code
-from shared.steps.provisioning import PROVISION_FLOW, describe_provision, start_provision
-from shared.adapters.retry import Deadline
+from shared.steps.provisioning import describe_provision, start_provision
 
 
 def _race(suite, inputs, clocks):
@@ -53,7 +53,7 @@ def _executions(suite, listener_key):
     return [d for d in suite.cloud.store.list("fnf.execution") if d["Name"].startswith(listener_key + "-")]
 
 
-T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("same_second", [False, True])

@@ -62,7 +62,7 @@ def test_every_write_loses_its_first_response(suite, kind):
 def test_a_step_that_crashes_after_its_first_write_resumes(suite, monkeypatch):
     """The function dies (as a raised transient fault) right after its first successful write, on
     the first invocation of every step; CloudFlow's Retry re-invokes it."""
-    import shared.steps.context as handler_mod       # StepContext.call: the call policy of every step
+    import shared.steps.context as handler_mod  # StepContext.call: the call policy of every step
     from shared.core.errors import Code, TransientError
 
     real_call = handler_mod.call

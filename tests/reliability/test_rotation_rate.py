@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.scan import max_in_window
 from shared.core.clock import parse_iso
-
-from bench.scan import max_in_window  # noqa: E402 - the same window count the benchmark reports
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[2]

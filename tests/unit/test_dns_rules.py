@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.policy.dns import CnamePlan, DnsRecord, canon_host, min_ttl_for, owner_remark, plan_cname
 from shared.core.errors import AlbMtlsError
+from shared.policy.dns import CnamePlan, DnsRecord, canon_host, min_ttl_for, owner_remark, plan_cname
 
 LK = "alb-demostd000000000001-443"
 MINE = owner_remark(LK)

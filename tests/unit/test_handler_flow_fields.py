@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from shared.policy.contracts import StepEvent
 from shared.core.errors import AlbMtlsError, Code
-from shared.entry.handler import fc_handler
 from shared.core.settings import Settings
+from shared.entry.handler import fc_handler
+from shared.policy.contracts import StepEvent
 
 EXAMPLE = json.load(open("examples/provision.json"))
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from localcloud import errors
 from localcloud.clock import Clock
@@ -104,7 +105,7 @@ def test_store_tx_rolls_back():
 
 def test_clock_set_and_advance():
     c = Clock()
-    when = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    when = datetime(2030, 1, 1, tzinfo=UTC)
     c.set(when)
     assert abs((c.now() - when).total_seconds()) < 1
     c.advance(86400)

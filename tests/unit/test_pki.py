@@ -22,10 +22,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.policy import pki
 from shared.core.errors import AlbMtlsError
+from shared.policy import pki
 
-NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 PASSWORD = "Secr3t-Pfx_Pass.word+42"
 OPENSSL = shutil.which("openssl")
 

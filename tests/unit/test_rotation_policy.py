@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.policy import renewal
 from shared.core.errors import AlbMtlsError
+from shared.policy import renewal
 from shared.policy.records import CertMeta, SupersededEntry
 from shared.policy.rotation import ScanEvent, ScanPolicy, classify, retire_due, rotation_execution_name
 

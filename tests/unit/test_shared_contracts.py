@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.core.errors import AlbMtlsError, Code
 from shared.policy.contracts import (
     ClientCertificateResult,
     ProbeRefusal,
@@ -20,7 +21,6 @@ from shared.policy.contracts import (
     StepEvent,
     StepResult,
 )
-from shared.core.errors import AlbMtlsError, Code
 from shared.policy.validation import decode
 
 EXAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "provision.json").read_text())

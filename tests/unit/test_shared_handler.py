@@ -10,10 +10,10 @@ import pytest
 
 from shared.core import logs
 from shared.core.clock import FixedClock
-from shared.policy.contracts import DnsResult, StepEvent, StepResult
 from shared.core.errors import AlbMtlsError, Code, TransientError
-from shared.entry.handler import fc_handler
 from shared.core.settings import Settings
+from shared.entry.handler import fc_handler
+from shared.policy.contracts import DnsResult, StepEvent, StepResult
 
 INPUT = json.loads((Path(__file__).parents[2] / "examples" / "provision.json").read_bytes())
 EXAMPLE = json.dumps({"input": INPUT}).encode()   # a step event (what workflows/provision.yaml sends)

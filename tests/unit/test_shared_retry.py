@@ -8,8 +8,8 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.policy.retry import RetryPolicyContext
 
-from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.adapters.retry import STATS, Deadline, DeadlineExceeded, RateLimiter, call, limiter_for
+from shared.core.errors import AlbMtlsError, Code, TransientError
 
 
 class FakeTime:

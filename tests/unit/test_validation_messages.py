@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from shared.core.errors import AlbMtlsError, Code
 from shared.policy import validation
 from shared.policy.contracts import ProvisionInput, StepEvent
-from shared.core.errors import AlbMtlsError, Code
-from shared.steps.rotation import ScanEvent, ScanPolicy
 from shared.steps.rotate import RotateEvent
+from shared.steps.rotation import ScanEvent, ScanPolicy
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "examples" / "provision.json").read_text())
 GARBAGE_PEM = "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
@@ -120,7 +120,7 @@ def test_cert_pem_with_a_real_chain_passes():
     def cert(cn: str) -> str:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         c = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
              .serial_number(x509.random_serial_number()).not_valid_before(now)
              .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))

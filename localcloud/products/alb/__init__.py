@@ -21,9 +21,19 @@ Public helpers for other parts of the local cloud (data plane, health checker, C
 - ``ca_certificate_exists(store, cert_id)`` — the ``pca.ca`` doc of a ``CaCertificates`` id (or None).
 """
 from . import responses  # noqa: F401  (registers the actions)
-from .models import (VERSION, ca_certificate_exists, get_listener, get_server_group, list_listeners,
-                     listener_server_group_ids, listener_status, listener_view, server_certificate,
-                     server_group_status, server_group_view)
+from .models import (
+                     VERSION,
+                     ca_certificate_exists,
+                     get_listener,
+                     get_server_group,
+                     list_listeners,
+                     listener_server_group_ids,
+                     listener_status,
+                     listener_view,
+                     server_certificate,
+                     server_group_status,
+                     server_group_view,
+)
 
 __all__ = ["VERSION", "ca_certificate_exists", "get_listener", "get_server_group", "list_listeners",
            "listener_server_group_ids", "listener_status", "listener_view", "server_certificate",

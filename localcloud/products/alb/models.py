@@ -7,14 +7,25 @@ import random
 import re
 import string
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import (BackendServerExists, BackendServerNotFound, BackendServerVpcNotMatch, DryRunOperation,
-                         EditionDenied, ListenerExists, ListenerIncorrectStatus, ListenerNotFound,
-                         LoadBalancerIncorrectStatus, LoadBalancerNotFound, ServerGroupIncorrectStatus,
-                         ServerGroupNotFound, VpcNotFound)
 from ... import errors
+from .exceptions import (
+    BackendServerExists,
+    BackendServerNotFound,
+    BackendServerVpcNotMatch,
+    DryRunOperation,
+    EditionDenied,
+    ListenerExists,
+    ListenerIncorrectStatus,
+    ListenerNotFound,
+    LoadBalancerIncorrectStatus,
+    LoadBalancerNotFound,
+    ServerGroupIncorrectStatus,
+    ServerGroupNotFound,
+    VpcNotFound,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
@@ -79,7 +90,7 @@ def new_resource_id(prefix: str) -> str:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def tag_filter(docs: list[dict[str, Any]], tags: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -92,7 +103,7 @@ def tag_filter(docs: list[dict[str, Any]], tags: list[dict[str, str]]) -> list[d
     return [d for d in docs if ok(d)]
 
 
-def ca_certificate_exists(store: "Store", cert_id: str) -> dict[str, Any] | None:
+def ca_certificate_exists(store: Store, cert_id: str) -> dict[str, Any] | None:
     """The single place of the open assumption (docs/ALIBABA-APIS.md §5.1): a listener's
     ``CaCertificates.N.CertificateId`` is the PCA CA ``Identifier`` (kind ``pca.ca``, normally the
     sub-CA). Returns the ``pca.ca`` document (truthy) or ``None``."""
@@ -104,7 +115,7 @@ def ca_certificate_exists(store: "Store", cert_id: str) -> dict[str, Any] | None
 _SERVER_CERT_RE = re.compile(r"^(\d+)-([a-z]{2}-[a-z0-9-]+)$")
 
 
-def server_certificate(store: "Store", cert_id: str) -> dict[str, Any] | None:
+def server_certificate(store: Store, cert_id: str) -> dict[str, Any] | None:
     """The ``cas.cert`` document of a server ``CertificateId`` ``<CertId>-<site region>``; a bare
     numeric id (or any other form) is not a valid ALB certificate id → ``None``."""
     mt = _SERVER_CERT_RE.match(cert_id or "")
@@ -148,12 +159,12 @@ def listener_server_group_ids(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def get_listener(cloud: "Emulator", listener_id: str) -> dict[str, Any] | None:
+def get_listener(cloud: Emulator, listener_id: str) -> dict[str, Any] | None:
     doc = cloud.store.get("alb.listener", listener_id)
     return listener_view(doc, cloud.clock.time()) if doc else None
 
 
-def list_listeners(cloud: "Emulator", load_balancer_id: str | None = None) -> list[dict[str, Any]]:
+def list_listeners(cloud: Emulator, load_balancer_id: str | None = None) -> list[dict[str, Any]]:
     now = cloud.clock.time()
     docs = cloud.store.list("alb.listener", key2=load_balancer_id) if load_balancer_id else \
         cloud.store.list("alb.listener")
@@ -176,7 +187,7 @@ def server_group_view(doc: dict[str, Any], now_s: float) -> dict[str, Any]:
     return v
 
 
-def get_server_group(cloud: "Emulator", server_group_id: str) -> dict[str, Any] | None:
+def get_server_group(cloud: Emulator, server_group_id: str) -> dict[str, Any] | None:
     doc = cloud.store.get("alb.servergroup", server_group_id)
     return server_group_view(doc, cloud.clock.time()) if doc else None
 
@@ -189,7 +200,7 @@ def job_view(doc: dict[str, Any], now_s: float) -> dict[str, Any]:
     return v
 
 
-def new_job(cloud: "Emulator", api: str, resource_id: str, resource_type: str, operate: str) -> tuple[str, float]:
+def new_job(cloud: Emulator, api: str, resource_id: str, resource_type: str, operate: str) -> tuple[str, float]:
     now = cloud.clock.time()
     done = now + float(cloud.settings.alb_job_seconds)
     job_id = str(uuid.uuid4())
@@ -201,21 +212,21 @@ def new_job(cloud: "Emulator", api: str, resource_id: str, resource_type: str, o
     return job_id, done
 
 
-def load_balancer(cloud: "Emulator", lb_id: str) -> dict[str, Any]:
+def load_balancer(cloud: Emulator, lb_id: str) -> dict[str, Any]:
     doc = cloud.store.get("alb.loadbalancer", lb_id)
     if doc is None:
         raise LoadBalancerNotFound(lb_id)
     return doc
 
 
-def listener(cloud: "Emulator", listener_id: str) -> dict[str, Any]:
+def listener(cloud: Emulator, listener_id: str) -> dict[str, Any]:
     doc = cloud.store.get("alb.listener", listener_id)
     if doc is None:
         raise ListenerNotFound(listener_id)
     return doc
 
 
-def server_group(cloud: "Emulator", sg_id: str) -> dict[str, Any]:
+def server_group(cloud: Emulator, sg_id: str) -> dict[str, Any]:
     doc = cloud.store.get("alb.servergroup", sg_id)
     if doc is None:
         raise ServerGroupNotFound(sg_id)
@@ -244,14 +255,14 @@ def check_mtls(lb: dict[str, Any], protocol: str, ca_enabled: bool, ca_certs: li
         raise errors.MissingParameter("CaCertificates.1.CertificateId")
 
 
-def known_vpcs(cloud: "Emulator") -> set[str]:
+def known_vpcs(cloud: Emulator) -> set[str]:
     vpcs = {d.get("VpcId") for d in cloud.store.list("alb.loadbalancer")}
     vpcs |= {d.get("VpcId") for d in cloud.store.list("ecs.instance")}
     vpcs |= {d.get("VpcId") for d in cloud.store.list("alb.servergroup")}
     return {v for v in vpcs if v}
 
 
-def health_entry(cloud: "Emulator", sg: dict[str, Any], srv: dict[str, Any]) -> dict[str, Any] | None:
+def health_entry(cloud: Emulator, sg: dict[str, Any], srv: dict[str, Any]) -> dict[str, Any] | None:
     """The NonNormalServers entry of one backend, or None when it is healthy."""
     base = {"ServerId": srv["ServerId"], "Port": srv.get("Port"), "ServerIp": srv.get("ServerIp")}
     if not base["ServerIp"] and srv.get("ServerType") == "Ecs":
@@ -274,7 +285,7 @@ def health_entry(cloud: "Emulator", sg: dict[str, Any], srv: dict[str, Any]) -> 
     return entry
 
 
-def related_lbs(cloud: "Emulator") -> dict[str, list[str]]:
+def related_lbs(cloud: Emulator) -> dict[str, list[str]]:
     rel: dict[str, list[str]] = {}
     for lsn in cloud.store.list("alb.listener"):
         for sg_id in listener_server_group_ids(lsn):
@@ -285,7 +296,7 @@ def related_lbs(cloud: "Emulator") -> dict[str, list[str]]:
 
 
 # -- writes ------------------------------------------------------------------------------------
-def create_listener(cloud: "Emulator", lb: dict[str, Any], *, protocol: str, port: int, dry: bool,
+def create_listener(cloud: Emulator, lb: dict[str, Any], *, protocol: str, port: int, dry: bool,
                     common: dict[str, Any], xff: dict[str, Any], tags: list[dict[str, str]], ca_enabled: bool,
                     default_actions: list[dict[str, Any]], certs: list[dict[str, str]] | None,
                     ca_certs: list[dict[str, Any]]) -> tuple[str, str]:
@@ -333,7 +344,7 @@ def create_listener(cloud: "Emulator", lb: dict[str, Any], *, protocol: str, por
     return job_id, listener_id
 
 
-def update_listener(cloud: "Emulator", doc: dict[str, Any], lb: dict[str, Any], *, dry: bool,
+def update_listener(cloud: Emulator, doc: dict[str, Any], lb: dict[str, Any], *, dry: bool,
                     common: dict[str, Any], xff: dict[str, Any], ca_enabled: bool | None,
                     default_actions: list[dict[str, Any]] | None, certs: list[dict[str, str]] | None,
                     ca_certs: list[dict[str, Any]] | None) -> str:
@@ -379,7 +390,7 @@ def update_listener(cloud: "Emulator", doc: dict[str, Any], lb: dict[str, Any], 
     return job_id
 
 
-def start_stop(cloud: "Emulator", listener_id: str, api: str, want_from: str, to: str, dry: bool) -> str:
+def start_stop(cloud: Emulator, listener_id: str, api: str, want_from: str, to: str, dry: bool) -> str:
     """``StartListener``/``StopListener``: from ``want_from`` to ``to``; returns the job id."""
     doc = listener(cloud, listener_id)
     status = listener_status(doc, cloud.clock.time())
@@ -393,7 +404,7 @@ def start_stop(cloud: "Emulator", listener_id: str, api: str, want_from: str, to
     return job_id
 
 
-def create_server_group(cloud: "Emulator", fields: dict[str, Any], *, dry: bool) -> tuple[str, str]:
+def create_server_group(cloud: Emulator, fields: dict[str, Any], *, dry: bool) -> tuple[str, str]:
     """``CreateServerGroup`` once its parameters are read (``fields``: the group's wire fields);
     the group reports ``Creating`` until its job ends. Returns ``(job_id, server_group_id)``."""
     vpc_id = fields.get("VpcId")
@@ -409,7 +420,7 @@ def create_server_group(cloud: "Emulator", fields: dict[str, Any], *, dry: bool)
     return job_id, sg_id
 
 
-def backend_ip(cloud: "Emulator", sg: dict[str, Any], server_type: str, server_id: str, ip: str | None) -> str | None:
+def backend_ip(cloud: Emulator, sg: dict[str, Any], server_type: str, server_id: str, ip: str | None) -> str | None:
     """The address of a server being added (an ECS instance must exist in the group's VPC)."""
     if server_type == "Ecs":
         ecs = cloud.store.get("ecs.instance", server_id)
@@ -431,7 +442,7 @@ def check_new_server(sg: dict[str, Any], existing: set[tuple[str, Any]], server_
     existing.add((server_id, port))
 
 
-def add_servers(cloud: "Emulator", sg: dict[str, Any], servers: list[dict[str, Any]], *, dry: bool) -> str:
+def add_servers(cloud: Emulator, sg: dict[str, Any], servers: list[dict[str, Any]], *, dry: bool) -> str:
     """``AddServersToServerGroup`` once the servers are read: the group must be ``Available``; the
     servers report ``Adding`` until the job ends. Returns the job id."""
     sg_id = sg["ServerGroupId"]

@@ -12,8 +12,13 @@ from typing import TYPE_CHECKING, Any
 from ... import errors
 from ...protocol import Params
 from . import models
-from .exceptions import (CaCertificateNotFound, CaCertificatesQuotaExceeded, CertificateNotFound,
-                         SecurityPolicyNotFound, VpcNotMatch)
+from .exceptions import (
+    CaCertificateNotFound,
+    CaCertificatesQuotaExceeded,
+    CertificateNotFound,
+    SecurityPolicyNotFound,
+    VpcNotMatch,
+)
 from .models import SYSTEM_SECURITY_POLICIES, XFF_ALIAS_FIELDS, XFF_BOOL_FIELDS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,7 +95,7 @@ def page(p: Params, items: list[Any], default: int = 20, maximum: int = 100) -> 
     return items[start:end], meta
 
 
-def default_actions(cloud: "Emulator", p: Params, lb: dict[str, Any], required: bool) -> list[dict[str, Any]] | None:
+def default_actions(cloud: Emulator, p: Params, lb: dict[str, Any], required: bool) -> list[dict[str, Any]] | None:
     acts = items(p, "DefaultActions")
     if not acts:
         if required:
@@ -122,7 +127,7 @@ def default_actions(cloud: "Emulator", p: Params, lb: dict[str, Any], required: 
     return out
 
 
-def server_certs(cloud: "Emulator", p: Params) -> list[dict[str, str]] | None:
+def server_certs(cloud: Emulator, p: Params) -> list[dict[str, str]] | None:
     certs = items(p, "Certificates")
     if not certs:
         return None
@@ -135,7 +140,7 @@ def server_certs(cloud: "Emulator", p: Params) -> list[dict[str, str]] | None:
     return [{"CertificateId": cid}]
 
 
-def ca_certs(cloud: "Emulator", p: Params) -> list[dict[str, Any]] | None:
+def ca_certs(cloud: Emulator, p: Params) -> list[dict[str, Any]] | None:
     cas = items(p, "CaCertificates")
     if not cas:
         return None

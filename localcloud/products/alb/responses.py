@@ -1,16 +1,26 @@
 """The ALB (2020-06-16) actions: typed parameters (``params``) → ``models`` → SDK-shaped bodies."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_alb20200616 import models as m
 
 from ... import errors
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models, params
-from .models import (PROTOCOLS, SYSTEM_SECURITY_POLICIES, VERSION, job_view, listener_server_group_ids,
-                     listener_view, server_group_view, tag_filter)
+from .models import (
+    PROTOCOLS,
+    SYSTEM_SECURITY_POLICIES,
+    VERSION,
+    job_view,
+    listener_server_group_ids,
+    listener_view,
+    server_group_view,
+    tag_filter,
+)
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 
 # -- load balancers ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ DEMO_SERVER_GROUP_ID = "sgp-demo0000000000001"
 DEMO_HTTP_LISTENER_ID = "lsn-demohttp808000001"
 
 
-def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: Emulator, ids: dict[str, Any]) -> None:
     """Demo account: a Standard and a Basic ALB in ``vpc_id``, ECS01/ECS02 (and one ECS in
     ``other_vpc_id``), an empty server group and an HTTP listener on port 8080 of the Standard ALB
     (ports 80 and 443 stay free). Adds ``demo_server_group_id``/``demo_http_listener_id`` to ``ids``."""

@@ -21,8 +21,18 @@ of a FQDN), ``fqdn``, ``norm_name``, ``records_at``, ``add_record`` (records wit
 ``txt_for_verify``, ``check_verification``; the store kinds ``DOMAIN`` and ``RECORD``.
 """
 from . import responses  # noqa: F401  (registers the actions)
-from .models import (DOMAIN, RECORD, VERSION, add_record, check_verification, fqdn, norm_name, records_at,
-                     txt_for_verify, zone_for)
+from .models import (
+                     DOMAIN,
+                     RECORD,
+                     VERSION,
+                     add_record,
+                     check_verification,
+                     fqdn,
+                     norm_name,
+                     records_at,
+                     txt_for_verify,
+                     zone_for,
+)
 
 __all__ = ["DOMAIN", "RECORD", "VERSION", "add_record", "check_verification", "fqdn", "norm_name", "records_at",
            "txt_for_verify", "zone_for"]

@@ -8,9 +8,19 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import (MAX_TTL, DomainRecordConflict, DomainRecordDuplicate, DomainRecordLocked,
-                         DomainRecordNotBelongToUser, InvalidDomainNameDuplicate, InvalidDomainNameFormat,
-                         InvalidDomainNameNoExist, InvalidRRFormat, InvalidValue, QuotaExceededTTL)
+from .exceptions import (
+    MAX_TTL,
+    DomainRecordConflict,
+    DomainRecordDuplicate,
+    DomainRecordLocked,
+    DomainRecordNotBelongToUser,
+    InvalidDomainNameDuplicate,
+    InvalidDomainNameFormat,
+    InvalidDomainNameNoExist,
+    InvalidRRFormat,
+    InvalidValue,
+    QuotaExceededTTL,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...store import Store
@@ -95,7 +105,7 @@ def fqdn(rr: str, domain: str) -> str:
     return domain if rr in ("@", "") else f"{rr}.{domain}"
 
 
-def zone_for(store: "Store", name: str, *, shortest: bool = False) -> tuple[dict[str, Any], str] | None:
+def zone_for(store: Store, name: str, *, shortest: bool = False) -> tuple[dict[str, Any], str] | None:
     """The zone (``dns.domain`` doc) holding ``name`` and the host record (RR) of ``name`` in it,
     or ``None``. The most specific zone wins (as DNS delegation does) unless ``shortest``."""
     name = norm_name(name)
@@ -111,7 +121,7 @@ def zone_for(store: "Store", name: str, *, shortest: bool = False) -> tuple[dict
     return None
 
 
-def records_at(store: "Store", domain: str, rr: str | None = None, *, type: str | None = None,
+def records_at(store: Store, domain: str, rr: str | None = None, *, type: str | None = None,
                line: str | None = None) -> list[dict[str, Any]]:
     """Records of a zone in creation order, optionally only of one RR / Type / Line."""
     rr = rr.lower() if rr is not None else None
@@ -178,7 +188,7 @@ def same(a: dict[str, Any], rtype: str, value: str) -> bool:
     return a["Type"] == rtype and canon_value(rtype, a["Value"]) == canon_value(rtype, value)
 
 
-def check_conflicts(store: "Store", domain: str, rr: str, line: str, rtype: str, value: str,
+def check_conflicts(store: Store, domain: str, rr: str, line: str, rtype: str, value: str,
                      exclude: str | None = None) -> None:
     """Raise ``DomainRecordDuplicate`` / ``DomainRecordConflict`` against the records on the same
     RR and Line (docs/ALIBABA-APIS.md §3.3)."""
@@ -199,7 +209,7 @@ def check_conflicts(store: "Store", domain: str, rr: str, line: str, rtype: str,
                 f"The {rtype} record conflicts with the existing {t} record on {rr} (line {line}).")
 
 
-def add_record(store: "Store", now_ms: int, domain: str, rr: str, rtype: str, value: str, *,
+def add_record(store: Store, now_ms: int, domain: str, rr: str, rtype: str, value: str, *,
                ttl: int = DEFAULT_TTL, line: str = "default", priority: int | None = None,
                remark: str | None = None) -> dict[str, Any]:
     """Insert a record after the duplicate/conflict checks (no TTL or zone checks); returns the
@@ -227,14 +237,14 @@ def record_out(doc: dict[str, Any], *, timestamps: bool = False) -> dict[str, An
     return {k: v for k, v in out.items() if v is not None and v != ""}
 
 
-def existing_zone(store: "Store", name: str) -> dict[str, Any]:
+def existing_zone(store: Store, name: str) -> dict[str, Any]:
     doc = store.get(DOMAIN, norm_name(name))
     if doc is None:
         raise InvalidDomainNameNoExist()
     return doc
 
 
-def existing_record(store: "Store", rid: str) -> dict[str, Any]:
+def existing_record(store: Store, rid: str) -> dict[str, Any]:
     doc = store.get(RECORD, str(rid).strip())
     if doc is None:
         raise DomainRecordNotBelongToUser()
@@ -252,7 +262,7 @@ def _domain_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"alidns:{name}"))
 
 
-def add_domain(store: "Store", name: str, *, edition: str = "mianfei", dns_servers: list[str] | None = None,
+def add_domain(store: Store, name: str, *, edition: str = "mianfei", dns_servers: list[str] | None = None,
                verified: bool = False, remark: str | None = None) -> dict[str, Any]:
     """Create a zone doc (no API checks)."""
     version_name, min_ttl = EDITIONS.get(edition, (edition, 600))
@@ -270,7 +280,7 @@ def txt_for_verify(vtype: str, domain: str | None) -> dict[str, str]:
     return {"RR": VERIFY_RR[vtype], "Value": digest[:32]}
 
 
-def check_verification(store: "Store", name: str) -> bool:
+def check_verification(store: Store, name: str) -> bool:
     """Mark zone ``name`` verified when a TXT record ``<RR>.<name>`` with the value of
     ``GetTxtRecordForVerify`` (either type) is held by any zone of this local cloud (the local
     stand-in for "published at the domain's current DNS host"). Returns the verified flag."""
@@ -293,7 +303,7 @@ def check_verification(store: "Store", name: str) -> bool:
     return False
 
 
-def domain_out(store: "Store", doc: dict[str, Any]) -> dict[str, Any]:
+def domain_out(store: Store, doc: dict[str, Any]) -> dict[str, Any]:
     out = {"DomainId": doc["DomainId"], "DomainName": doc["DomainName"],
            "DnsServers": {"DnsServer": list(doc.get("DnsServers") or [])},
            "RecordCount": store.count(RECORD, key2=doc["DomainName"]),
@@ -305,7 +315,7 @@ def domain_out(store: "Store", doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def add_domain_checked(store: "Store", name: str) -> dict[str, Any]:
+def add_domain_checked(store: Store, name: str) -> dict[str, Any]:
     """``AddDomain``: a new, unverified zone (the name already normalised)."""
     if not valid_domain(name):
         raise InvalidDomainNameFormat()
@@ -314,7 +324,7 @@ def add_domain_checked(store: "Store", name: str) -> dict[str, Any]:
     return add_domain(store, name, verified=False)
 
 
-def update_record(store: "Store", now_ms: int, rec: dict[str, Any], rr: str, rtype: str, value: str, ttl: int,
+def update_record(store: Store, now_ms: int, rec: dict[str, Any], rr: str, rtype: str, value: str, ttl: int,
                   line: str, priority: int | None) -> dict[str, Any]:
     """``UpdateDomainRecord`` after its parameters were read: locked, unchanged and conflict rules."""
     if rec.get("Locked"):
@@ -330,13 +340,13 @@ def update_record(store: "Store", now_ms: int, rec: dict[str, Any], rr: str, rty
     return rec
 
 
-def set_remark(store: "Store", now_ms: int, rec: dict[str, Any], remark: str | None) -> None:
+def set_remark(store: Store, now_ms: int, rec: dict[str, Any], remark: str | None) -> None:
     rec["Remark"] = remark or None
     rec["UpdateTimestamp"] = now_ms
     store.put(RECORD, rec["RecordId"], rec, key2=rec["DomainName"])
 
 
-def delete_record(store: "Store", rec: dict[str, Any]) -> None:
+def delete_record(store: Store, rec: dict[str, Any]) -> None:
     if rec.get("Locked"):
         raise DomainRecordLocked()
     store.delete(RECORD, rec["RecordId"])

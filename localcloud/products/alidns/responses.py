@@ -1,18 +1,40 @@
 """The Alidns (2015-01-09) actions: parameters → ``models`` → SDK-shaped bodies."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_alidns20150109 import models as m
 
 from ... import errors
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
 from .exceptions import InvalidDomainNameFormat, InvalidDomainNameNoExist, InvalidLine, InvalidType
-from .models import (ALL_TTLS, DEFAULT_TTL, DOMAIN, LINE_CODES, LINES, MAX_TTL, RECORD_TYPES, VERSION,
-                     add_record, check_rr, check_ttl, check_value, domain_out, existing_record, existing_zone,
-                     norm_name, record_out, records_at, txt_for_verify, valid_domain, zone_for)
+from .models import (
+    ALL_TTLS,
+    DEFAULT_TTL,
+    DOMAIN,
+    LINE_CODES,
+    LINES,
+    MAX_TTL,
+    RECORD_TYPES,
+    VERSION,
+    add_record,
+    check_rr,
+    check_ttl,
+    check_value,
+    domain_out,
+    existing_record,
+    existing_zone,
+    norm_name,
+    record_out,
+    records_at,
+    txt_for_verify,
+    valid_domain,
+    zone_for,
+)
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 
 def _page(p: Params, max_size: int) -> tuple[int, int]:

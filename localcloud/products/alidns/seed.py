@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
 
 
-def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: Emulator, ids: dict[str, Any]) -> None:
     """The demo zone: free edition, with unrelated records (``www`` A, ``@`` MX, ``legacy`` A) so that
     conflict and no-clobber rules can be exercised."""
     store = cloud.store

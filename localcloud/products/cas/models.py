@@ -2,12 +2,20 @@
 (see the package doc)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import pki
-from .exceptions import (CertExpired, CertificateInUse, CertificateNotFound, CertificateRepeat, CertKeyMismatch,
-                         InvalidCert, InvalidKey, NameRepeat)
+from .exceptions import (
+    CertExpired,
+    CertificateInUse,
+    CertificateNotFound,
+    CertificateRepeat,
+    CertKeyMismatch,
+    InvalidCert,
+    InvalidKey,
+    NameRepeat,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
@@ -30,14 +38,14 @@ def cert_identifier(cert_id: int) -> str:
     return f"{cert_id}-{SITE_REGION}"
 
 
-def _next_cert_id(store: "Store") -> int:
+def _next_cert_id(store: Store) -> int:
     while True:
         cid = CERT_ID_BASE + store.next_seq("cas.cert_id")
         if store.get(KIND, str(cid)) is None:
             return cid
 
 
-def store_certificate(cloud: "Emulator", name: str, cert_pem: str, key_pem: str, *,
+def store_certificate(cloud: Emulator, name: str, cert_pem: str, key_pem: str, *,
                       cert_id: int | None = None, tags: list[dict[str, str]] | None = None,
                       resource_group_id: str = "") -> dict[str, Any]:
     """Validate and store a certificate (leaf + chain PEM) with its key; the ``UploadUserCertificate``
@@ -92,14 +100,14 @@ def store_certificate(cloud: "Emulator", name: str, cert_pem: str, key_pem: str,
     return doc
 
 
-def server_root_ca(cloud: "Emulator") -> tuple[str, str] | None:
+def server_root_ca(cloud: Emulator) -> tuple[str, str] | None:
     """(cert PEM, key PEM) of the local server root CA made by the demo seed, if any."""
     cert = cloud.store.get_meta("server_root_ca_pem")
     key = cloud.store.get_meta("server_root_ca_key_pem")
     return (cert, key) if cert and key else None
 
 
-def ensure_server_root_ca(cloud: "Emulator") -> tuple[str, str]:
+def ensure_server_root_ca(cloud: Emulator) -> tuple[str, str]:
     """The local server root CA (created on first use); also written to
     ``<state_dir>/server-root-ca.pem`` when the cloud has a state directory."""
     found = server_root_ca(cloud)
@@ -115,7 +123,7 @@ def ensure_server_root_ca(cloud: "Emulator") -> tuple[str, str]:
     return found
 
 
-def make_server_certificate(cloud: "Emulator", domain: str, sans: list[str] | None = None, *,
+def make_server_certificate(cloud: Emulator, domain: str, sans: list[str] | None = None, *,
                             days: int = 397, key_alg: str = "EC") -> tuple[str, str]:
     """(cert PEM, key PEM) of a new server certificate for ``domain`` signed by the local server
     root CA — e.g. for a test that uploads another certificate."""
@@ -135,17 +143,17 @@ def status(doc: dict[str, Any], now_ms: int) -> str:
 
 
 def date(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
-def get(cloud: "Emulator", cert_id: int) -> dict[str, Any]:
+def get(cloud: Emulator, cert_id: int) -> dict[str, Any]:
     doc = cloud.store.get(KIND, str(cert_id))
     if doc is None:
         raise CertificateNotFound(cert_id)
     return doc
 
 
-def using_products(store: "Store", doc: dict[str, Any]) -> list[str]:
+def using_products(store: Store, doc: dict[str, Any]) -> list[str]:
     ids = {str(doc["CertId"]), doc["CertIdentifier"]}
     for lst in store.list("alb.listener"):
         if any(str(c.get("CertificateId")) in ids for c in lst.get("Certificates") or []):
@@ -153,7 +161,7 @@ def using_products(store: "Store", doc: dict[str, Any]) -> list[str]:
     return []
 
 
-def delete(cloud: "Emulator", cert_id: int) -> None:
+def delete(cloud: Emulator, cert_id: int) -> None:
     doc = get(cloud, cert_id)
     if using_products(cloud.store, doc):
         raise CertificateInUse()

@@ -1,16 +1,19 @@
 """The CAS (2020-04-07) actions: parameters → ``models`` → SDK-shaped bodies."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_cas20200407 import models as m
 
 from ... import errors, pki
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
 from .exceptions import Sm2NotSupported
-from .models import KIND, VERSION as V, date, status, using_products
+from .models import KIND, date, status, using_products
+from .models import VERSION as V
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 
 @action("cas", V, "ListCertificates")

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
 
 
-def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: Emulator, ids: dict[str, Any]) -> None:
     """The local server root CA and the demo server certificate (``server_cert_id``) for
     ``app.example.test`` with SANs ``app.example.test``, ``example.test``."""
     domain = ids.get("server_cert_domain", "app.example.test")

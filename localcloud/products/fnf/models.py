@@ -38,14 +38,14 @@ def check_definition(text: str, flow_name: str) -> Definition:
         raise InvalidArgument("The flow definition is invalid: " + "; ".join(exc.problems)) from None
 
 
-def flow(cloud: "Emulator", name: str) -> dict[str, Any]:
+def flow(cloud: Emulator, name: str) -> dict[str, Any]:
     doc = cloud.store.get(KIND_FLOW, name)
     if doc is None:
         raise FlowNotExists(f"Flow {name} does not exist.")
     return doc
 
 
-def executor(cloud: "Emulator") -> Any:
+def executor(cloud: Emulator) -> Any:
     """The runtime's executor (``localruntime/flowservice.py``)."""
     svc = cloud.runtime.get("fnf_service")
     if svc is None:
@@ -54,7 +54,7 @@ def executor(cloud: "Emulator") -> Any:
     return svc
 
 
-def execution(cloud: "Emulator", flow_name: str, name: str) -> dict[str, Any]:
+def execution(cloud: Emulator, flow_name: str, name: str) -> dict[str, Any]:
     svc = cloud.runtime.get("fnf_service")
     doc = svc.get(flow_name, name) if svc is not None else cloud.store.get(KIND_EXECUTION, f"{flow_name}/{name}")
     if doc is None:
@@ -62,12 +62,12 @@ def execution(cloud: "Emulator", flow_name: str, name: str) -> dict[str, Any]:
     return doc
 
 
-def executions(cloud: "Emulator", flow_name: str) -> list[dict[str, Any]]:
+def executions(cloud: Emulator, flow_name: str) -> list[dict[str, Any]]:
     svc = cloud.runtime.get("fnf_service")
     return svc.list(flow_name) if svc is not None else cloud.store.list(KIND_EXECUTION, key2=flow_name)
 
 
-def create_flow(cloud: "Emulator", name: str, definition: str, description: str, typ: str, mode: str, *,
+def create_flow(cloud: Emulator, name: str, definition: str, description: str, typ: str, mode: str, *,
                 role_arn: str, resource_group_id: str, external_storage_location: str,
                 environment: dict[str, Any] | None) -> dict[str, Any]:
     if cloud.store.get(KIND_FLOW, name) is not None:
@@ -83,18 +83,18 @@ def create_flow(cloud: "Emulator", name: str, definition: str, description: str,
     return doc
 
 
-def save_flow(cloud: "Emulator", doc: dict[str, Any]) -> dict[str, Any]:
+def save_flow(cloud: Emulator, doc: dict[str, Any]) -> dict[str, Any]:
     doc["LastModifiedTime"] = iso(cloud.clock.now())
     cloud.store.put(KIND_FLOW, doc["Name"], doc)
     return doc
 
 
-def delete_flow(cloud: "Emulator", name: str) -> None:
+def delete_flow(cloud: Emulator, name: str) -> None:
     flow(cloud, name)
     cloud.store.delete(KIND_FLOW, name)
 
 
-def start_execution(cloud: "Emulator", flow_name: str, exec_name: str | None, input_text: str) -> dict[str, Any]:
+def start_execution(cloud: Emulator, flow_name: str, exec_name: str | None, input_text: str) -> dict[str, Any]:
     """Start (or, same name still running, join) an execution; returns its document."""
     doc = flow(cloud, flow_name)
     if doc.get("ExecutionMode") == "Express":
@@ -122,7 +122,7 @@ def start_execution(cloud: "Emulator", flow_name: str, exec_name: str | None, in
     return svc.start_execution(definition, doc, exec_name, input_text, input_obj)
 
 
-def stop_execution(cloud: "Emulator", flow_name: str, exec_name: str, code: str, cause: str) -> dict[str, Any]:
+def stop_execution(cloud: Emulator, flow_name: str, exec_name: str, code: str, cause: str) -> dict[str, Any]:
     doc = execution(cloud, flow_name, exec_name)
     if doc["Status"] not in ("Running", "Starting"):
         raise InvalidArgument(f"Execution {exec_name} is not running (status {doc['Status']}).")

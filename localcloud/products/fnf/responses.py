@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_fnf20190315 import models as m
 
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
 from .exceptions import InvalidArgument
-from .models import STATUSES, VERSION as V, execution_body, flow_body
+from .models import STATUSES, execution_body, flow_body
+from .models import VERSION as V
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 

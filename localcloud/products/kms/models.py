@@ -1,7 +1,7 @@
 """KMS secrets over the store: versions, stage labels, the deletion window (see the package doc)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ResourceExist, ResourceInDeleteWindow, ResourceNotFound
@@ -31,14 +31,14 @@ ASSUMPTIONS: dict[str, str] = {
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def arn(name: str) -> str:
     return f"acs:kms:{REGION}:{ACCOUNT_ID}:secret/{name}"
 
 
-def load(cloud: "Emulator", name: str) -> dict[str, Any] | None:
+def load(cloud: Emulator, name: str) -> dict[str, Any] | None:
     """The secret, purging it first if its deletion time has passed."""
     doc = cloud.store.get(KIND, name)
     if doc is not None and doc.get("PlannedDeleteTime") and doc["PlannedDeleteTime"] <= cloud.clock.now_ms():
@@ -47,7 +47,7 @@ def load(cloud: "Emulator", name: str) -> dict[str, Any] | None:
     return doc
 
 
-def existing(cloud: "Emulator", name: str, *, usable: bool) -> dict[str, Any]:
+def existing(cloud: Emulator, name: str, *, usable: bool) -> dict[str, Any]:
     """The secret; ``usable``: not scheduled for deletion either."""
     doc = load(cloud, name)
     if doc is None:
@@ -76,7 +76,7 @@ def _add_version(doc: dict[str, Any], version_id: str, data: str, data_type: str
     doc["UpdateTime"] = now_ms
 
 
-def create_secret(cloud: "Emulator", name: str, version_id: str, data: str, data_type: str, secret_type: str,
+def create_secret(cloud: Emulator, name: str, version_id: str, data: str, data_type: str, secret_type: str,
                   *, description: str, encryption_key_id: str, dkms_instance_id: str,
                   tags: list[dict[str, str]]) -> dict[str, Any]:
     if load(cloud, name) is not None:
@@ -92,7 +92,7 @@ def create_secret(cloud: "Emulator", name: str, version_id: str, data: str, data
     return doc
 
 
-def put_secret_value(cloud: "Emulator", name: str, version_id: str, data: str, data_type: str,
+def put_secret_value(cloud: Emulator, name: str, version_id: str, data: str, data_type: str,
                      stages: list[str]) -> dict[str, Any]:
     doc = existing(cloud, name, usable=True)
     if any(v["VersionId"] == version_id for v in doc["versions"]):
@@ -115,7 +115,7 @@ def find_version(doc: dict[str, Any], version_id: str | None, stage: str | None)
     raise ResourceNotFound()
 
 
-def list_page(cloud: "Emulator", page: int, size: int) -> tuple[int, list[dict[str, Any]]]:
+def list_page(cloud: Emulator, page: int, size: int) -> tuple[int, list[dict[str, Any]]]:
     """(total, one page of secrets), after purging those whose deletion time has passed."""
     now_ms = cloud.clock.now_ms()
     store = cloud.store
@@ -124,7 +124,7 @@ def list_page(cloud: "Emulator", page: int, size: int) -> tuple[int, list[dict[s
     return store.count(KIND), store.page(KIND, (page - 1) * size, size)
 
 
-def delete_secret(cloud: "Emulator", name: str, *, force: bool, recovery_days: int) -> int:
+def delete_secret(cloud: Emulator, name: str, *, force: bool, recovery_days: int) -> int:
     """Delete now (``force``) or schedule the deletion; returns the planned deletion time (ms)."""
     doc = existing(cloud, name, usable=False)
     now_ms = cloud.clock.now_ms()

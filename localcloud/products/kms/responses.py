@@ -5,15 +5,18 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_kms20160120 import models as m
 
 from ... import errors
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
-from .models import CURRENT, PREVIOUS, VERSION as V, iso
+from .models import CURRENT, PREVIOUS, iso
+from .models import VERSION as V
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_/+=.@-]{1,64}$")
 

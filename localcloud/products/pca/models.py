@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from ... import errors, pki
-from .exceptions import (CaCertificateNotFound, CaInstanceNotFound, CertificateNotFound, CertificateQuotaExceeded,
-                         DuplicateCustomIdentifier, InvalidAlgorithm, InvalidCsr, InvalidParentIdentifier,
-                         InvalidValidity)
+from .exceptions import (
+    CaCertificateNotFound,
+    CaInstanceNotFound,
+    CertificateNotFound,
+    CertificateQuotaExceeded,
+    DuplicateCustomIdentifier,
+    InvalidAlgorithm,
+    InvalidCsr,
+    InvalidParentIdentifier,
+    InvalidValidity,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
@@ -35,11 +43,11 @@ MAX_SHOW_SIZE = 100
 DEFAULT_CERT_TOTAL = 100_000
 
 
-def ca_doc(store: "Store", identifier: str) -> dict[str, Any] | None:
+def ca_doc(store: Store, identifier: str) -> dict[str, Any] | None:
     return store.get("pca.ca", identifier)
 
 
-def existing_ca(store: "Store", identifier: str) -> dict[str, Any]:
+def existing_ca(store: Store, identifier: str) -> dict[str, Any]:
     doc = ca_doc(store, identifier)
     if doc is None:
         raise CaCertificateNotFound(identifier)
@@ -67,7 +75,7 @@ def _ca_fields(cert: x509.Certificate, key) -> dict[str, Any]:
     }
 
 
-def create_root_ca(cloud: "Emulator", identifier: str, cn: str, *, key_alg: str = "EC", years: int = 10,
+def create_root_ca(cloud: Emulator, identifier: str, cn: str, *, key_alg: str = "EC", years: int = 10,
                    subscription_end_ms: int | None = None) -> dict[str, Any]:
     """Create and store a ROOT CA (``pca.ca``)."""
     now = cloud.clock.now()
@@ -81,7 +89,7 @@ def create_root_ca(cloud: "Emulator", identifier: str, cn: str, *, key_alg: str 
     return doc
 
 
-def create_sub_ca(cloud: "Emulator", identifier: str, parent_identifier: str, cn: str, *,
+def create_sub_ca(cloud: Emulator, identifier: str, parent_identifier: str, cn: str, *,
                   key_alg: str = "EC", years: int = 5, subscription_end_ms: int | None = None,
                   cert_total_count: int = DEFAULT_CERT_TOTAL) -> dict[str, Any]:
     """Create and store a SUB_ROOT CA signed by the root ``parent_identifier``."""
@@ -136,7 +144,7 @@ def _check_parent(parent: dict[str, Any] | None, identifier: str, now_ms: int) -
     return parent
 
 
-def issue_client_certificate(cloud: "Emulator", parent_identifier: str, csr_pem: str, *,
+def issue_client_certificate(cloud: Emulator, parent_identifier: str, csr_pem: str, *,
                              not_before: datetime, not_after: datetime,
                              sans: list[x509.GeneralName] | None = None, custom_identifier: str = "",
                              alias_name: str = "", tags: list[dict[str, str]] | None = None,
@@ -243,7 +251,7 @@ def validity(now: datetime, *, days: int | None, months: int | None, years: int 
         assert after is not None
         if after > 10_000_000_000 or before > 10_000_000_000:
             raise InvalidValidity("BeforeTime and AfterTime are UNIX timestamps in seconds.")
-        return (datetime.fromtimestamp(before, tz=timezone.utc), datetime.fromtimestamp(after, tz=timezone.utc))
+        return (datetime.fromtimestamp(before, tz=UTC), datetime.fromtimestamp(after, tz=UTC))
     if months is not None:
         return start, start + timedelta(days=30 * months)
     if years is not None:
@@ -251,14 +259,14 @@ def validity(now: datetime, *, days: int | None, months: int | None, years: int 
     raise errors.MissingParameter("Days")
 
 
-def client(store: "Store", identifier: str) -> dict[str, Any]:
+def client(store: Store, identifier: str) -> dict[str, Any]:
     doc = store.get("pca.client", identifier)
     if doc is None:
         raise CertificateNotFound(identifier)
     return doc
 
 
-def revoke(cloud: "Emulator", identifier: str) -> None:
+def revoke(cloud: Emulator, identifier: str) -> None:
     """Revoke a client certificate (a second revoke changes nothing)."""
     doc = client(cloud.store, identifier)
     if doc["Status"] != "REVOKE":
@@ -267,14 +275,14 @@ def revoke(cloud: "Emulator", identifier: str) -> None:
         cloud.store.put("pca.client", doc["Identifier"], doc)
 
 
-def issued_count(store: "Store", doc: dict[str, Any]) -> int:
+def issued_count(store: Store, doc: dict[str, Any]) -> int:
     """Certificates a CA issued: client certificates of a sub-CA, sub-CAs of a root."""
     if doc["CertificateType"] == "SUB_ROOT":
         return store.count("pca.client", key2=doc["Identifier"])
     return len(store.find("pca.ca", ParentIdentifier=doc["Identifier"]))
 
 
-def instances(store: "Store", identifier: str | None, instance_id: str | None) -> list[dict[str, Any]]:
+def instances(store: Store, identifier: str | None, instance_id: str | None) -> list[dict[str, Any]]:
     """The CAs of GetCAInstanceStatus: one by Identifier, those of an InstanceId, or all."""
     if identifier:
         return [existing_ca(store, identifier)]
@@ -311,7 +319,7 @@ def client_view(doc: dict[str, Any], *, with_chain: bool) -> dict[str, Any]:
     return view
 
 
-def ca_view(store: "Store", doc: dict[str, Any], *, detail: bool, now_ms: int) -> dict[str, Any]:
+def ca_view(store: Store, doc: dict[str, Any], *, detail: bool, now_ms: int) -> dict[str, Any]:
     view = {
         "Identifier": doc["Identifier"], "CertificateType": doc["CertificateType"],
         "ParentIdentifier": doc["ParentIdentifier"] or None, "CommonName": doc["CommonName"],

@@ -1,14 +1,17 @@
 """The private CA (2020-06-30) actions: parameters → ``models`` → SDK-shaped bodies."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alibabacloud_cas20200630 import models as m
 
-from ...protocol import Params
 from ...registry import Ctx, action, shape
 from . import models
-from .models import DEFAULT_CERT_TOTAL, MAX_SHOW_SIZE, VERSION as V, ca_view, client_view, existing_ca
+from .models import DEFAULT_CERT_TOTAL, MAX_SHOW_SIZE, ca_view, client_view, existing_ca
+from .models import VERSION as V
+
+if TYPE_CHECKING:
+    from ...protocol import Params
 
 
 @action("pca", V, "CreateClientCertificateWithCsr", write=True)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...emulator import Emulator
 
 
-def seed_demo(cloud: "Emulator", ids: dict[str, Any]) -> None:
+def seed_demo(cloud: Emulator, ids: dict[str, Any]) -> None:
     """Root ``pca_root_identifier`` (EC P-256, 10 y) and sub-CA ``pca_sub_identifier`` (5 y);
     PCA subscription ends ≈ 1 year from now."""
     sub_end = pki.to_ms(cloud.clock.now() + timedelta(days=365))
