@@ -21,9 +21,13 @@ run: $(STAMP)
 # The suite mostly waits (ALB jobs, health checks, rate limits, CLI subprocesses): three pytest-xdist
 # workers, whole files to one worker (module fixtures run once), each with its own session clouds
 # (tests/conftest.py), finish it in ~40 % of one process's time on 2 cores.
-test: $(STAMP)
-	$(BIN)/lint-imports
+test: lint
 	$(BIN)/python -m pytest -n 3 --dist loadfile
+
+# The layers (import-linter contracts in pyproject.toml) and ruff's rules (pyproject.toml [tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .albmtls out build

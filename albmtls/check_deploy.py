@@ -13,14 +13,16 @@ from .options import DEFAULT_STATE_DIR, emit_json
 
 
 def check_deploy(state_dir: Path = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir",
-                                                help="Local cloud state directory whose call log (an end-to-end run) the RAM policy is compared with."),
+                                                help="Local cloud state directory whose call log (an end-to-end "
+                                                     "run) the RAM policy is compared with."),
                  build: bool = typer.Option(True, "--build/--no-build",
                                             help="--build: check a fresh code-only build in a temporary directory; "
                                                  "--no-build: check the existing build/ (what `s deploy` uploads)."),
                  json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
                  root: Path = typer.Option(Path("."), "--root", help="Repository root (where s.yaml is)."),
-                 skip_observation: bool = typer.Option(False, "--skip-observation",
-                                                       help="Do not compare the function role with observed calls.")) -> None:
+                 skip_observation: bool = typer.Option(
+                     False, "--skip-observation", help="Do not compare the function role with observed calls."),
+                 ) -> None:
     """Validate s.yaml, packages, workflows and RAM policies offline; exit 1 naming each problem."""
     from deploy.check import check_deploy as run_check
     report = run_check(root, state_dir=state_dir, build=build, observe=not skip_observation)

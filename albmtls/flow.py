@@ -26,13 +26,13 @@ def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="
         doc = load_json_arg(input, "--input")
     except ValueError as exc:
         err(f"INVALID_INPUT: {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         with environment.local_environment(state_dir, endpoints_file) as env:
             result = run_flow_file(file, doc, name=name, progress=not json_out)
     except environment.LocalCloudInUse as exc:
         err(f"LOCAL_CLOUD_IN_USE: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if json_out:
         emit_json(result)
     else:

@@ -19,8 +19,10 @@ DEFAULT_STATE_DIR = ".albmtls"
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 StateDir = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir", help="Local cloud state directory.")
-EndpointsFile = typer.Option(None, "--endpoints-file", help="Endpoints file of a running local cloud (from `albmtls up`).")
-Target = typer.Option("local", "--target", help="local (the local cloud) or cloud (a real account via the default credential chain).")
+EndpointsFile = typer.Option(None, "--endpoints-file",
+                             help="Endpoints file of a running local cloud (from `albmtls up`).")
+Target = typer.Option("local", "--target",
+                      help="local (the local cloud) or cloud (a real account via the default credential chain).")
 JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 

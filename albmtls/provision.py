@@ -149,7 +149,8 @@ def print_summary(console, doc: dict[str, Any]) -> None:
     if doc.get("error"):
         err = doc["error"]
         console.print(f"[red]{err.get('code')}[/]: {err.get('message')}")
-        console.print("See the README's 'Troubleshooting by error code'. Every step resumes: fix the cause and run again.")
+        console.print("See the README's 'Troubleshooting by error code'. "
+                      "Every step resumes: fix the cause and run again.")
     t = Table(show_header=False, box=None)
     lst = doc.get("listener") or {}
     if lst:
@@ -158,10 +159,12 @@ def print_summary(console, doc: dict[str, Any]) -> None:
     dns = doc.get("dns") or {}
     if dns:
         host = dns.get("domain") if dns.get("rr") == "@" else f"{dns.get('rr')}.{dns.get('domain')}"
-        t.add_row("dns", f"{host} {dns.get('type')} → {dns.get('value')} (TTL {dns.get('ttl')} s, record {dns.get('record_id')})")
+        t.add_row("dns", f"{host} {dns.get('type')} → {dns.get('value')} "
+                         f"(TTL {dns.get('ttl')} s, record {dns.get('record_id')})")
     for c in doc.get("client_certificates") or []:
+        pfx = f"\n  PFX {c['pfx_path']} (password in {c['password_path']})" if c.get("pfx_path") else ""
         t.add_row("client", f"{c.get('common_name')}: serial {c.get('serial')}, not_after {c.get('not_after')}"
-                            f"{' (reused)' if c.get('reused') else ''}" + (f"\n  PFX {c['pfx_path']} (password in {c['password_path']})" if c.get("pfx_path") else ""))
+                            f"{' (reused)' if c.get('reused') else ''}{pfx}")
     health = doc.get("health") or {}
     if health:
         t.add_row("health", "every backend healthy" if health.get("healthy") else "NOT healthy")
@@ -170,9 +173,11 @@ def print_summary(console, doc: dict[str, Any]) -> None:
         w = probe.get("with_certificate") or {}
         backends = ", ".join(f"{k}×{v}" for k, v in (w.get("backends") or {}).items())
         t.add_row("probe", f"with certificate: HTTP {w.get('status')} from {backends or 'no backend'}")
-        t.add_row("", "without certificate: " + ("refused" if (probe.get("without_certificate") or {}).get("refused") else "NOT refused"))
+        refused = (probe.get("without_certificate") or {}).get("refused")
+        t.add_row("", "without certificate: " + ("refused" if refused else "NOT refused"))
         if probe.get("foreign_certificate") is not None:
-            t.add_row("", "foreign certificate: " + ("refused" if probe["foreign_certificate"].get("refused") else "NOT refused"))
+            refused = probe["foreign_certificate"].get("refused")
+            t.add_row("", "foreign certificate: " + ("refused" if refused else "NOT refused"))
     t.add_row("writes", str(doc.get("writes")))
     console.print(t)
 
@@ -255,13 +260,16 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
 
 
-def provision(file: Path = typer.Option(..., "-f", "--file", help="Provision input (JSON), e.g. examples/provision.json."),
+def provision(file: Path = typer.Option(..., "-f", "--file",
+                                        help="Provision input (JSON), e.g. examples/provision.json."),
               target: str = Target,
               state_dir: Path = StateDir,
               endpoints_file: Path | None = EndpointsFile,
-              out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports each client's PFX and password."),
+              out: Path = typer.Option(Path("out"), "--out",
+                                       help="Where the local target exports each client's PFX and password."),
               json_out: bool = JsonOut,
-              timeout: float = typer.Option(900.0, "--timeout", help="Give up following the execution after this many seconds."),
+              timeout: float = typer.Option(900.0, "--timeout",
+                                            help="Give up following the execution after this many seconds."),
               ) -> None:
     """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
     code = run_provision(file=file, target=target, state_dir=state_dir,

@@ -3,8 +3,9 @@
 ``rotate``: on the local target, set the local cloud's clock to ``--now`` (admin API: the local FC
 invoker gives every function the cloud's time, ``localruntime/fc.py``), deploy
 ``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` through the local FC
-invoker with an FC timer event (as the daily trigger does), follow the executions it started, export each renewed PFX and
-password into ``--out`` (files mode 0600) and report — secret names and version ids, never secrets.
+invoker with an FC timer event (as the daily trigger does), follow the executions it started,
+export each renewed PFX and password into ``--out`` (files mode 0600) and report — secret names and
+version ids, never secrets.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
     admin = endpoints["admin"].rstrip("/")
     req = urllib.request.Request(admin + "/clock", data=json.dumps({"now": now}).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=10) as resp:  # 127.0.0.1 only
         return json.load(resp)["now"]
 
 
@@ -67,7 +68,8 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
              "payload": json.dumps(policy)}
     scan = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 900}))
-    doc: dict[str, Any] = {"status": "succeeded", "now": scan.get("now"), "flow": ROTATE_FLOW, "flow_deployed": deployed,
+    doc: dict[str, Any] = {"status": "succeeded", "now": scan.get("now"), "flow": ROTATE_FLOW,
+                           "flow_deployed": deployed,
                            "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
                                                              "expired", "revoked", "started", "executions",
                                                              "existing", "warnings")},
@@ -130,13 +132,18 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     console.print(f"writes: {doc.get('writes')}")
 
 
-def rotate(now: str | None = typer.Option(None, "--now", help="Set the local cloud's clock to this ISO 8601 time first."),
-           revoke_old: str | None = typer.Option(None, "--revoke-old", help="never (default) | after_grace | immediately"),
-           revoke_after_days: int | None = typer.Option(None, "--revoke-after-days", help="Grace before a replaced certificate is revoked."),
-           renew_before_days: int | None = typer.Option(None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
+def rotate(now: str | None = typer.Option(None, "--now",
+                                          help="Set the local cloud's clock to this ISO 8601 time first."),
+           revoke_old: str | None = typer.Option(None, "--revoke-old",
+                                                 help="never (default) | after_grace | immediately"),
+           revoke_after_days: int | None = typer.Option(None, "--revoke-after-days",
+                                                        help="Grace before a replaced certificate is revoked."),
+           renew_before_days: int | None = typer.Option(
+               None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
            target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-           out: Path = typer.Option(Path("out"), "--out", help="Where the local target exports renewed PFX and password files."),
+           out: Path = typer.Option(Path("out"), "--out",
+                                    help="Where the local target exports renewed PFX and password files."),
            timeout: float = typer.Option(600.0, "--timeout"),
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""

@@ -36,7 +36,8 @@ def _print_status(doc: dict[str, Any]) -> None:
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
-                  (r.get("not_after") or "").replace("T", " ").rstrip("Z"), f"[{day_style}]{days}[/]" if day_style else str(days),
+                  (r.get("not_after") or "").replace("T", " ").rstrip("Z"),
+                  f"[{day_style}]{days}[/]" if day_style else str(days),
                   f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
     console.print(t)
     for lst in doc.get("listeners") or []:
@@ -51,7 +52,8 @@ def _print_status(doc: dict[str, Any]) -> None:
 def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
            json_out: bool = JsonOut) -> None:
-    """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and server certificate ends."""
+    """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and
+    server certificate ends."""
     from localruntime.environment import local_environment
     from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
@@ -73,7 +75,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                 emit_json(doc)
             else:
                 _console().print(f"[red]{exc.code}[/]: {exc.message}")
-            raise typer.Exit(EXIT_FAILED)
+            raise typer.Exit(EXIT_FAILED) from None
     if json_out:
         emit_json(doc)
     else:

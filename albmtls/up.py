@@ -14,14 +14,17 @@ from .options import StateDir, err, load_json_arg
 def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
        state_dir: Path = StateDir,
        endpoints_file: Path = typer.Option(None, "--endpoints-file",
-                                           help="Where to write the endpoints JSON once ready (default: <state-dir>/endpoints.json)."),
+                                           help="Where to write the endpoints JSON once ready "
+                                                "(default: <state-dir>/endpoints.json)."),
        port: int = typer.Option(0, "--port", help="Control-plane port on 127.0.0.1 (0 = a free port)."),
        port_offset: int = typer.Option(10000, "--port-offset", help="Data plane: listener port + offset on 127.0.0.1."),
        dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
        alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
-       health_scale: float = typer.Option(1.0, "--health-scale", help="Multiply health-check intervals (e.g. 0.25 for demos)."),
-       faults: str | None = typer.Option(None, "--faults", help="Fault, latency and QPS spec: JSON text or @file "
-                                            "(see localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
+       health_scale: float = typer.Option(1.0, "--health-scale",
+                                          help="Multiply health-check intervals (e.g. 0.25 for demos)."),
+       faults: str | None = typer.Option(None, "--faults",
+                                         help="Fault, latency and QPS spec: JSON text or @file (see "
+                                              "localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
        ) -> None:
     """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
     from localcloud.faults import Faults
@@ -32,7 +35,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
             fault_cfg.configure(load_json_arg(faults, "--faults"))
         except (ValueError, TypeError, KeyError) as exc:
             err(f"INVALID_INPUT: {exc}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
                         health_scale=health_scale)
     from localruntime.environment import LocalCloudInUse, function_logs, state_lock
@@ -48,7 +51,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
         lock.__enter__()
     except LocalCloudInUse as exc:
         err(f"LOCAL_CLOUD_IN_USE: {exc}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     logs_ctx = function_logs(state_dir)
     log_path = logs_ctx.__enter__()
     cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings, faults=fault_cfg)

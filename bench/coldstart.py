@@ -21,8 +21,9 @@ Bytecode: ``bytecode="cached"`` (default) gives the children a scratch ``PYTHONP
 clears ``PYTHONDONTWRITEBYTECODE``, so the warm-up round compiles every module once and the measured
 rounds load our code *and* the SDK from bytecode alike; ``"inherit"`` keeps the caller's
 environment (with ``PYTHONDONTWRITEBYTECODE=1`` our code is compiled at every import while the SDK
-loads from pip's ``.pyc`` — the pessimistic figure). Package size: ``deploy/build.py`` into a scratch directory — code (``index.py`` +
-``shared/``) and, with ``deps="installed"``, the installed size of the distributions the build
+loads from pip's ``.pyc`` — the pessimistic figure). Package size: ``deploy/build.py`` into a
+scratch directory — code (``index.py`` + ``shared/``) and, with ``deps="installed"``, the
+installed size of the distributions the build
 would ship (closure of the function's SDKs and third-party imports over ``Requires-Dist``, read
 from this virtualenv's ``*.dist-info``); with ``deps="build"`` a full build (PyPI, target
 CPython 3.12 manylinux) into ``build/`` and the size of ``build/<dir>/``.
@@ -57,12 +58,12 @@ t0 = time.perf_counter()
 for m in first:
     importlib.import_module(m)
 t1 = time.perf_counter()
-loaded = sorted({n.split(".")[0] for n in sys.modules if n.startswith(%r)})
+loaded = sorted({n.split(".")[0] for n in sys.modules if n.startswith(SDK_PACKAGES)})
 for m in then:
     importlib.import_module(m)
 t2 = time.perf_counter()
 print(json.dumps([round((t1 - t0) * 1000, 2), round((t2 - t0) * 1000, 2), loaded]))
-""" % (SDK_PACKAGES,)
+""".replace("SDK_PACKAGES", repr(SDK_PACKAGES))
 
 
 def _build_tool():

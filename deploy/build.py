@@ -62,7 +62,7 @@ if __name__ == "__main__" and not __package__:
     # the repository, not deploy/ (which Python put first on the path).
     sys.path[0] = str(ROOT)
 
-from shared.core.products import PRODUCTS  # noqa: E402 - after the import root is set
+from shared.core.products import PRODUCTS  # noqa: E402 — after the import root is set
 
 TARGET_PLATFORM = "manylinux2014_x86_64"
 TARGET_PYTHON = "3.12"
@@ -159,7 +159,8 @@ class _Scan(ast.NodeVisitor):
                 if arg.value in PRODUCT_SDKS:
                     self.products.add(arg.value)
             elif isinstance(arg, ast.Name) and self._params and arg.id in self._params[-1]:
-                pass          # pass-through plumbing (e.g. shared.adapters.clients.make_client(product, …)): callers are scanned
+                # pass-through plumbing (e.g. shared.adapters.clients.make_client(product, …)): callers are scanned
+                pass
             elif (isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "self"
                   and arg.attr == "product"):
                 pass          # shared.adapters.base.Adapter: the adapter module's import names the product
@@ -206,7 +207,8 @@ def analyse(root: Path, fdir: str) -> dict[str, Any]:
         for mod, level, names in sc.imports:
             if level:
                 if rel.parts[0] == "functions":
-                    errors.append(f"{rel}: relative import (level {level}) breaks once index.py is a top-level module in /code")
+                    errors.append(f"{rel}: relative import (level {level}) breaks once index.py is a top-level "
+                                  "module in /code")
                     continue
                 pkg = list(rel.parts[:-1])[: len(rel.parts) - level]
                 mod = ".".join(pkg + ([mod] if mod else []))
@@ -374,7 +376,8 @@ def build(root: Path = ROOT, out: Path | None = None, *, deps: bool = True, only
     names = only or available
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise BuildError(f"no functions/<dir>/index.py for: {', '.join(unknown)} (have: {', '.join(available) or 'none'})")
+        raise BuildError(f"no functions/<dir>/index.py for: {', '.join(unknown)} "
+                         f"(have: {', '.join(available) or 'none'})")
     if not (root / "shared" / "__init__.py").is_file():
         raise BuildError(f"{root / 'shared'} is not a package")
     out.mkdir(parents=True, exist_ok=True)
@@ -415,7 +418,8 @@ def build(root: Path = ROOT, out: Path | None = None, *, deps: bool = True, only
                 if mod in module_to_dist:
                     roots.add(module_to_dist[mod])
                 else:
-                    entry["problems"].append(f"module {mod!r} is imported but no distribution in requirements.txt provides it")
+                    entry["problems"].append(f"module {mod!r} is imported but no distribution in requirements.txt "
+                                             "provides it")
             chosen, missing = select_dists(dists, roots)
             entry["problems"] += [f"distribution {m!r} is required but not installed" for m in missing]
             for n in chosen:
@@ -436,8 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Package the FC functions into build/<dir>/ (see the module doc).")
     ap.add_argument("--root", type=Path, default=ROOT, help="repository root (default: this checkout)")
     ap.add_argument("--out", type=Path, default=None, help="output directory (default: <root>/build)")
-    ap.add_argument("--no-deps", dest="deps", action="store_false", help="code only: index.py + shared/, no dependencies")
-    ap.add_argument("--only", action="append", default=None, metavar="DIR", help="build only functions/DIR (repeatable)")
+    ap.add_argument("--no-deps", dest="deps", action="store_false",
+                    help="code only: index.py + shared/, no dependencies")
+    ap.add_argument("--only", action="append", default=None, metavar="DIR",
+                    help="build only functions/DIR (repeatable)")
     ap.add_argument("--json", action="store_true", help="print the manifest as one JSON document")
     a = ap.parse_args(argv)
     try:

@@ -111,14 +111,16 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
 
     variant = json.loads(EXAMPLE.read_text())
     variant["server_certificate"] = {}
-    variant["security_policy_id"] = ("tls_cipher_policy_1_1" if variant.get("security_policy_id") != "tls_cipher_policy_1_1"
-                                     else "tls_cipher_policy_1_2")
+    other = "tls_cipher_policy_1_1"
+    variant["security_policy_id"] = other if variant.get("security_policy_id") != other else "tls_cipher_policy_1_2"
     vfile = state_dir / "observe-update-input.json"
     vfile.write_text(json.dumps(variant, indent=2))
     second = _albmtls(["provision", "-f", str(vfile), *base], timeout)
     summary: dict[str, Any] = {"state_dir": str(state_dir),
-                               "provision": {"listener": (first.get("listener") or {}).get("id"), "writes": first.get("writes")},
-                               "update": {"listener": (second.get("listener") or {}).get("id"), "writes": second.get("writes")}}
+                               "provision": {"listener": (first.get("listener") or {}).get("id"),
+                                             "writes": first.get("writes")},
+                               "update": {"listener": (second.get("listener") or {}).get("id"),
+                                          "writes": second.get("writes")}}
     if rotate:
         not_after = min(datetime.fromisoformat(c["not_after"].replace("Z", "+00:00"))
                         for c in first.get("client_certificates") or [])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Render the RAM policy templates in deploy/ram/ for one account and print the commands that
+r"""Render the RAM policy templates in deploy/ram/ for one account and print the commands that
 create the roles and policies with the official `aliyun` CLI (stdlib only; nothing is called).
 
-    python3 deploy/render.py --account-id 1234567890123456 --region cn-hangzhou [--secret-prefix albmtls] [--out build/ram]
+    python3 deploy/render.py --account-id 1234567890123456 --region cn-hangzhou \
+        [--secret-prefix albmtls] [--out build/ram]
 
 Templates use ``${account_id}``, ``${region}`` and ``${secret_prefix}``; every other ``${...}``
 is an error (so a typo cannot produce a policy that silently matches nothing). The rendered
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {pname} --RoleName {role}")
     dfile, dname = DEPLOYER
     print(f"aliyun ram CreatePolicy --PolicyName {dname} --PolicyDocument \"$(cat {o}/{dfile})\"")
-    print(f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {dname} --UserName <the RAM user that runs s deploy>")
+    print(f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {dname} "
+          "--UserName <the RAM user that runs s deploy>")
     print(f"export ALBMTLS_FUNCTION_ROLE_ARN=acs:ram::{a.account_id}:role/albmtls-function")
     print(f"export ALBMTLS_FLOW_ROLE_ARN=acs:ram::{a.account_id}:role/albmtls-flow")
     return 0

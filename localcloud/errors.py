@@ -32,7 +32,8 @@ class MissingParameter(ApiError):
     code = "MissingParameter"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"The input parameter \"{name}\" that is mandatory for processing this request is not supplied.")
+        super().__init__(f"The input parameter \"{name}\" that is mandatory for processing this request "
+                         "is not supplied.")
 
 
 class InvalidParameter(ApiError):

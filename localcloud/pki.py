@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,8 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, rsa.RSAPublicKey]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 BACKDATE = timedelta(minutes=5)   # notBefore is backdated against clock skew (docs/DECISIONS.md §3 "validity")
 _CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1, 512: ec.SECP521R1}
@@ -220,7 +220,7 @@ def to_ms(dt: datetime) -> int:
 
 # -- building certificates -------------------------------------------------------------------------
 def make_name(cn: str, *, o: str | None = None, ou: str | None = None, c: str | None = None,
-              st: str | None = None, l: str | None = None) -> x509.Name:
+              st: str | None = None, l: str | None = None) -> x509.Name:  # noqa: E741 — X.509's L (locality)
     attrs = []
     if c:
         attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, c))

@@ -174,7 +174,8 @@ class Store:
 
     def set_meta(self, name: str, value: Any) -> None:
         with self.lock:
-            self._db.execute("INSERT INTO meta(name,value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            self._db.execute("INSERT INTO meta(name,value) VALUES (?,?) "
+                             "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
                              (name, json.dumps(value)))
 
     # -- call log ---------------------------------------------------------------------
@@ -182,16 +183,18 @@ class Store:
                     duration_ms: float = 0.0) -> None:
         """Log one API call (``code`` is ``OK`` on success)."""
         with self.lock:
-            self._db.execute("INSERT INTO calls(ts,product,action,write,code,status,duration_ms) VALUES (?,?,?,?,?,?,?)",
+            self._db.execute("INSERT INTO calls(ts,product,action,write,code,status,duration_ms) "
+                             "VALUES (?,?,?,?,?,?,?)",
                              (time.time(), product, action, int(write), code, status, duration_ms))
 
     def calls(self, since: int = 0) -> list[dict[str, Any]]:
         """Call-log rows with ``n > since``."""
         with self.lock:
-            rows = self._db.execute("SELECT n,ts,product,action,write,code,status,duration_ms FROM calls WHERE n>? ORDER BY n",
+            rows = self._db.execute("SELECT n,ts,product,action,write,code,status,duration_ms FROM calls "
+                                    "WHERE n>? ORDER BY n",
                                     (since,)).fetchall()
         keys = ("n", "ts", "product", "action", "write", "code", "status", "duration_ms")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def last_call_n(self) -> int:
         with self.lock:

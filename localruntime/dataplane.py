@@ -379,7 +379,7 @@ class DataPlaneService:
         if xff.get("XForwardedForSLBIdEnabled"):
             out.append(("SLB-ID", str(listener.get("LoadBalancerId", ""))))
         values = client_cert_values(client, der)
-        for (prefix, default), value in zip(_CERT_HEADERS, values):
+        for (prefix, default), value in zip(_CERT_HEADERS, values, strict=True):
             if xff.get(prefix + "Enabled") and value is not None:
                 out.append((str(xff.get(prefix + "Alias") or default), value))
         return out

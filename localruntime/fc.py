@@ -54,7 +54,7 @@ def local_clock_offset(endpoints_file: str | None = None, *, timeout: float = 5.
         admin = json.load(f).get("admin")
     if not (isinstance(admin, str) and admin.startswith("http://127.0.0.1:")):
         return None
-    with urllib.request.urlopen(admin.rstrip("/") + "/clock", timeout=timeout) as resp:
+    with urllib.request.urlopen(admin.rstrip("/") + "/clock", timeout=timeout) as resp:  # 127.0.0.1
         now = json.load(resp)["now"]
     return datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp() - time.time()
 

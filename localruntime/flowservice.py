@@ -73,7 +73,8 @@ class FlowService:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fnf-exec")
-        self._mark_interrupted(self.cloud.store.list(KIND_EXECUTION, where=lambda d: d.get("Status") in ("Running", "Starting")))
+        self._mark_interrupted(self.cloud.store.list(KIND_EXECUTION,
+                                                     where=lambda d: d.get("Status") in ("Running", "Starting")))
         self.cloud.runtime["fnf_service"] = self
 
     def stop(self) -> None:
@@ -82,7 +83,8 @@ class FlowService:
         with self.lock:
             lives = list(self.live.values())
         for lv in lives:
-            lv.stop_error = {"Code": ERR_INTERRUPTED, "Detail": "the local cloud stopped while the execution was running"}
+            lv.stop_error = {"Code": ERR_INTERRUPTED,
+                             "Detail": "the local cloud stopped while the execution was running"}
             lv.cancel.set()
         deadline = time.monotonic() + STOP_GRACE_S
         for lv in lives:

@@ -139,7 +139,8 @@ class HealthService:
             sg = store.get("alb.servergroup", sg_id)
             if sg is None:
                 continue
-            cfg = {**DEFAULTS, **{k: v for k, v in (sg.get("HealthCheckConfig") or {}).items() if v not in (None, "", [])}}
+            given = sg.get("HealthCheckConfig") or {}
+            cfg = {**DEFAULTS, **{k: v for k, v in given.items() if v not in (None, "", [])}}
             enabled = bool((sg.get("HealthCheckConfig") or {}).get("HealthCheckEnabled", True))
             for server in sg.get("Servers") or []:
                 sid, port = server.get("ServerId"), server.get("Port")

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--write-doc", type=Path, help="write the Markdown report here (docs/RELIABILITY.md)")
     a = ap.parse_args(argv)
-    log = (lambda s: sys.stderr.write(f"[reliability] {s}\n"))
+    def log(s: str) -> None:
+        sys.stderr.write(f"[reliability] {s}\n")
     rep = run_suite(runs=a.runs, rotations=a.rotations, rate=a.rate, seed=a.seed, cli_run=not a.no_cli,
                     retries=not a.no_retries, alb_job_seconds=a.alb_job_seconds, log=log)
     cmd = "make reliability   # = .venv/bin/python -m reliability " + " ".join(

@@ -320,7 +320,8 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
         if rot["duplicate_certificates"]:
             problems.append(f"rotation duplicate_certificates: {rot['duplicate_certificates']}")
         if rot["half_applied"]:
-            problems.append(f"half-applied rotation: {len(rot['half_applied'])} item(s), e.g. {rot['half_applied'][:3]}")
+            problems.append(f"half-applied rotation: {len(rot['half_applied'])} item(s), "
+                            f"e.g. {rot['half_applied'][:3]}")
         if rot["problems"]:
             problems.append(f"rotation: {len(rot['problems'])} problem(s), e.g. {rot['problems'][:3]}")
     if report["secrets"]["found"]:

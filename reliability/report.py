@@ -61,7 +61,8 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
         f"| provisioning runs | {c['runs']} |",
         f"| rotation runs | {report['rotation']['runs']} (next section) |",
         f"| runs succeeded | {c['succeeded']} |",
-        f"| runs failed (with a clear code) | {c['failed']} ({c['failed_with_clear_code']}) {c['failure_codes'] or ''} |",
+        f"| runs failed (with a clear code) | {c['failed']} ({c['failed_with_clear_code']}) "
+        f"{c['failure_codes'] or ''} |",
         *([f"| failure messages | {'<br>'.join(m.replace('|', '/') for m in c['failure_messages'])} |"]
           if c["failure_messages"] else []),
         f"| client certificates per CN | {_hist(c['client_certificates_per_cn'])} |",
@@ -71,7 +72,7 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
         f"| server groups per name | {_hist(c['server_groups_per_name'])} |",
         f"| DNS records per RR | {_hist(c['dns_records_per_rr'])} |",
         f"| duplicate records | {c['duplicate_records']} |",
-        f"| secret versions per certificate | {', '.join(f'{k}: {v}' for k, v in c['secret_versions_per_certificate'].items())} |",
+        f"| secret versions per certificate | {_pairs(c['secret_versions_per_certificate'])} |",
         f"| duplicate / orphan secret versions | {c['duplicate_secrets']} |",
         f"| writes faulted, then retried | {c['writes_faulted_then_retried']} |",
         f"| … of which applied with the response lost | {c['writes_applied_response_lost']} |",
@@ -120,7 +121,8 @@ def _rotation_markdown(report: dict[str, Any]) -> list[str]:
         f"| calls during the rotation runs | {r['calls']} ({r['pca_calls']} PCA); faulted {r['faulted_calls']}: "
         + ", ".join(f"`{k}` {v}" for k, v in r["faulted_by_code"].items()) + " |",
         f"| rotation runs succeeded | {r['succeeded']} of {r['runs']} |",
-        f"| runs failed (with a clear code) | {r['failed']} ({r['failed_with_clear_code']}) {r['failure_codes'] or ''} |",
+        f"| runs failed (with a clear code) | {r['failed']} ({r['failed_with_clear_code']}) "
+        f"{r['failure_codes'] or ''} |",
         *([f"| failure messages | {'<br>'.join(m.replace('|', '/') for m in r['failure_messages'])} |"]
           if r["failure_messages"] else []),
         f"| CNs due before a run (sum over runs) | {r['due']} |",
@@ -129,10 +131,11 @@ def _rotation_markdown(report: dict[str, Any]) -> list[str]:
         f"| duplicate certificates (per CN per run) | {r['duplicate_certificates']} |",
         f"| delivered certificates per CN (at the end) | {_hist(r['delivered_certificates_per_cn'])} |",
         f"| replaced: still valid and marked superseded | {r['superseded_still_valid']} |",
-        f"| replaced: revoked after the 5-day grace | {r['revoked_after_grace']} (runs reporting retirements: {r['retired']}) |",
+        f"| replaced: revoked after the 5-day grace | {r['revoked_after_grace']} "
+        f"(runs reporting retirements: {r['retired']}) |",
         f"| replaced: expired naturally | {r['replaced_and_expired']} |",
         f"| revoked by the issue step (key lost in a crash, never delivered) | {r['revoked_lost_key']} |",
-        f"| secret versions per certificate (pfx, password, meta) | {', '.join(f'{k}: {v}' for k, v in r['secret_versions_per_certificate'].items())} |",
+        f"| secret versions per certificate (pfx, password, meta) | {_pairs(r['secret_versions_per_certificate'])} |",
         f"| superseded markers (meta versions `<new>-s<old>`) | {r['superseded_markers']} |",
         f"| half-applied rotations | {len(r['half_applied'])} |",
         f"| other problems | {len(r['problems'])} |",
@@ -142,7 +145,8 @@ def _rotation_markdown(report: dict[str, Any]) -> list[str]:
     ]
     for e in r["log"]:
         lines.append(f"| {e['run']}{' (CLI)' if e['cli'] else ''} | {e['now']} | {len(e['due'])} | "
-                     f"{e.get('new_certificates', 0)} | {e['retired']} | {e['status']} {e['code'] or ''} | {e['seconds']} |")
+                     f"{e.get('new_certificates', 0)} | {e['retired']} | {e['status']} {e['code'] or ''} "
+                     f"| {e['seconds']} |")
     lines.append("")
     for title, items in (("Half-applied rotation items", r["half_applied"]), ("Problems", r["problems"])):
         if items:
@@ -152,3 +156,7 @@ def _rotation_markdown(report: dict[str, Any]) -> list[str]:
 
 def _hist(d: dict[Any, int]) -> str:
     return ", ".join(f"{k}→{v}" for k, v in sorted(d.items(), key=lambda kv: int(kv[0]))) or "–"
+
+
+def _pairs(d: dict[Any, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in d.items())

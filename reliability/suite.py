@@ -253,7 +253,7 @@ class Suite:
         from shared.policy import renewal
         certs = {d["Identifier"]: d for d in self.client_certificates()}
         out: dict[str, str] = {}
-        for name, meta in self.client_metas().items():
+        for meta in self.client_metas().values():
             d = certs.get(meta.get("identifier"))
             if d is None or d.get("Status") != "ISSUE":
                 continue

@@ -2,8 +2,8 @@
 endpoints document (exactly as a user's code would build them), and the step-function helpers.
 
 The suite shares two local clouds per session (``CloudPool``; per worker process under
-pytest-xdist), started on first use and reset before every test (``LocalCloud.reset``: the freshly seeded demo account, clock, faults and
-settings as at start, every service following):
+pytest-xdist), started on first use and reset before every test (``LocalCloud.reset``: the
+freshly seeded demo account, clock, faults and settings as at start, every service following):
 
 - ``cloud``: the control plane only (``services=()``) — the API contract tests;
 - ``live_cloud``: every service (ECS backends, TLS data plane, health checker, DNS, CloudFlow
@@ -12,9 +12,9 @@ settings as at start, every service following):
 
 A test or module chooses its settings by overriding ``cloud_settings``/``live_settings``: a
 non-empty ``services`` gets the live cloud; ``alb_job_seconds``, ``health_scale`` and
-``flow_sleep_scale`` apply to that test (the reset restores the cloud's own). Tests that need a cloud of their own start one and
-say why (a restart on a state directory, a different seed, ``albmtls up`` in a subprocess,
-the fault suite's faults).
+``flow_sleep_scale`` apply to that test (the reset restores the cloud's own). Tests that need a
+cloud of their own start one and say why (a restart on a state directory, a different seed,
+``albmtls up`` in a subprocess, the fault suite's faults).
 """
 from __future__ import annotations
 

@@ -133,7 +133,8 @@ def check_build(root: Path, rep: Report, fcs: list[FcResource], build: bool) -> 
                 rep.add("build", where, p)
             undeclared = set(entry.get("detected_products") or []) - set(entry.get("declared_products") or [])
             if undeclared:
-                rep.add("build", where, f"calls products {sorted(undeclared)} not declared in deploy/build.py FUNCTION_PRODUCTS[{f.fdir!r}]")
+                rep.add("build", where, f"calls products {sorted(undeclared)} not declared in deploy/build.py "
+                                        f"FUNCTION_PRODUCTS[{f.fdir!r}]")
             full = entry.get("deps") == "full" or (code_dir / "msgspec").is_dir()
             if full and sys.version_info[:2] != (3, 12):
                 rep.notes.append(f"{f.name}: dependencies are built for CPython 3.12; import not tried on "
@@ -142,7 +143,7 @@ def check_build(root: Path, rep: Report, fcs: list[FcResource], build: bool) -> 
             jobs.append((f, where, code_dir, [] if full else site))
         with ThreadPoolExecutor(max_workers=min(8, len(jobs) or 1)) as pool:
             results = list(pool.map(lambda j: (j, _import_probe(j[2], j[3])), jobs))
-        for (f, where, _, _), (ok, msg) in results:
+        for (_, where, _, _), (ok, msg) in results:
             if not ok:
                 rep.add("build", where, msg)
         rep.checked["handlers_imported"] = sorted(j[0].name for j, (ok, _) in results if ok)

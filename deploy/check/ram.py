@@ -45,7 +45,8 @@ def _load_policy(rep: Report, path: Path) -> dict | None:
     text = path.read_text()
     for m in re.finditer(r"\$\{([^}]*)\}", text):
         if m.group(1) not in _POLICY_PLACEHOLDERS:
-            rep.add("ram", where, f"unknown placeholder ${{{m.group(1)}}} (known: {', '.join(sorted(_POLICY_PLACEHOLDERS))})")
+            rep.add("ram", where, f"unknown placeholder ${{{m.group(1)}}} "
+                                  f"(known: {', '.join(sorted(_POLICY_PLACEHOLDERS))})")
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -61,7 +62,8 @@ def _load_policy(rep: Report, path: Path) -> dict | None:
         for a in _as_list(st.get("Action")):
             pre, _, name = str(a).partition(":")
             if not name or pre not in _KNOWN_PREFIXES:
-                rep.add("ram", f"{where} Statement[{i}]", f"action {a!r} has no known prefix ({', '.join(sorted(_KNOWN_PREFIXES))})")
+                rep.add("ram", f"{where} Statement[{i}]",
+                        f"action {a!r} has no known prefix ({', '.join(sorted(_KNOWN_PREFIXES))})")
             elif "*" in name:
                 rep.add("ram", f"{where} Statement[{i}]", f"wildcard action {a!r}: list the actions")
         if "Principal" not in st and "Resource" not in st:
@@ -112,8 +114,10 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
     fn_policy = _load_policy(rep, ram / "function-role-policy.json")
     flow_policy = _load_policy(rep, ram / "flow-role-policy.json")
     deployer = _load_policy(rep, ram / "deployer-policy.json")
-    _check_trust(rep, _load_policy(rep, ram / "function-role-trust.json"), "deploy/ram/function-role-trust.json", "fc.aliyuncs.com")
-    _check_trust(rep, _load_policy(rep, ram / "flow-role-trust.json"), "deploy/ram/flow-role-trust.json", "fnf.aliyuncs.com")
+    _check_trust(rep, _load_policy(rep, ram / "function-role-trust.json"), "deploy/ram/function-role-trust.json",
+                 "fc.aliyuncs.com")
+    _check_trust(rep, _load_policy(rep, ram / "flow-role-trust.json"), "deploy/ram/flow-role-trust.json",
+                 "fnf.aliyuncs.com")
 
     # flow role: fc:InvokeFunction on exactly the functions the workflows invoke
     if flow_policy is not None:
@@ -125,7 +129,8 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
         for r in allowed.get("fc:InvokeFunction", []):
             m = re.fullmatch(r"acs:fc:[^:]*:[^:]*:functions/([A-Za-z0-9_\-]+)(?:/\*)?", r)
             if not m:
-                rep.add("ram", where, f"resource {r!r} is not one function (acs:fc:${{region}}:${{account_id}}:functions/<name>)")
+                rep.add("ram", where,
+                        f"resource {r!r} is not one function (acs:fc:${{region}}:${{account_id}}:functions/<name>)")
             else:
                 targets.add(m.group(1))
         for fn in sorted(set(invoked) - targets):
@@ -148,9 +153,11 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
     where = "deploy/ram/function-role-policy.json"
     for a in sorted(fn_allowed):
         if a.partition(":")[0] not in OBSERVABLE_PREFIXES and a not in allowances:
-            rep.add("ram", where, f"{a} cannot be observed on the local cloud: list it with its reason in deploy/ram/unobserved.json, or remove it")
+            rep.add("ram", where, f"{a} cannot be observed on the local cloud: list it with its reason in "
+                                  "deploy/ram/unobserved.json, or remove it")
     for a in sorted(set(allowances) - fn_allowed):
-        rep.add("ram", "deploy/ram/unobserved.json", f"{a} is listed but the function role does not allow it: remove it from the list")
+        rep.add("ram", "deploy/ram/unobserved.json",
+                f"{a} is listed but the function role does not allow it: remove it from the list")
     if state_dir is None:
         return
     calls = observed_calls(state_dir)
@@ -173,7 +180,8 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
     rep.checked["observed_actions"] = sorted(runtime)
     rep.checked["observed_deploy_actions"] = sorted(deploy_plane)
     if not runtime:
-        rep.add("ram", str(state_dir), "the call log holds no product calls: run the end-to-end job on this state directory first")
+        rep.add("ram", str(state_dir),
+                "the call log holds no product calls: run the end-to-end job on this state directory first")
         return
     if fn_policy is not None:
         observable_allowed = {a for a in fn_allowed if a.partition(":")[0] in OBSERVABLE_PREFIXES}
@@ -187,4 +195,5 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
     if deployer is not None:
         dep_allowed = set(_allowed(deployer))
         for a in sorted(set(deploy_plane) - dep_allowed):
-            rep.add("ram", "deploy/ram/deployer-policy.json", f"missing {a}: flow management/operator call observed {deploy_plane[a]}x")
+            rep.add("ram", "deploy/ram/deployer-policy.json",
+                    f"missing {a}: flow management/operator call observed {deploy_plane[a]}x")

@@ -105,7 +105,8 @@ class FcResource:
     fdir: str | None
 
 
-def check_syaml(root: Path, rep: Report, env: Mapping[str, str], schema_file: Path) -> tuple[list[FcResource], dict[str, dict]]:
+def check_syaml(root: Path, rep: Report, env: Mapping[str, str],
+                schema_file: Path) -> tuple[list[FcResource], dict[str, dict]]:
     import yaml
     path = root / "s.yaml"
     fcs: list[FcResource] = []
@@ -135,7 +136,8 @@ def check_syaml(root: Path, rep: Report, env: Mapping[str, str], schema_file: Pa
     pre = ((doc.get("actions") or {}).get("pre-deploy") or []) if isinstance(doc.get("actions"), dict) else []
     if not any(isinstance(a, dict) and any(k in str(a.get("run", "")) for k in ("deploy/build.py", "make build"))
                for a in pre):
-        rep.add("s.yaml", "actions.pre-deploy", "no pre-deploy action running the build (python3 deploy/build.py or make build)")
+        rep.add("s.yaml", "actions.pre-deploy",
+                "no pre-deploy action running the build (python3 deploy/build.py or make build)")
     try:
         resolver = Resolver(doc, env, rep.notes)
     except KeyError as exc:
@@ -209,11 +211,13 @@ def _check_fc3(root: Path, rep: Report, where: str, props: dict, validator: Any,
     else:
         fdir = m.group(1)
         if name and function_dir_for(name) != fdir:
-            rep.add("s.yaml", f"{where}.props.code", f"{code} does not match {name} (expected ./build/{function_dir_for(name)})")
+            rep.add("s.yaml", f"{where}.props.code",
+                    f"{code} does not match {name} (expected ./build/{function_dir_for(name)})")
         if not (root / "functions" / fdir / "index.py").is_file():
             rep.add("s.yaml", f"{where} ({name})", f"functions/{fdir}/index.py is missing")
     if not props.get("role"):
-        rep.add("s.yaml", f"{where}.props.role", "missing: the function needs its RAM role (deploy/ram/function-role-policy.json)")
+        rep.add("s.yaml", f"{where}.props.role",
+                "missing: the function needs its RAM role (deploy/ram/function-role-policy.json)")
     if "logConfig" not in props:
         rep.add("s.yaml", f"{where}.props.logConfig", "missing: without SLS logs `s logs` shows nothing")
     envv = props.get("environmentVariables") or {}
@@ -246,7 +250,8 @@ def _check_flow(root: Path, rep: Report, where: str, props: dict, flows: dict[st
     from localcloud.flow.definition import DefinitionError, load_definition
     name = props.get("name")
     if props.get("region") not in FLOW_REGIONS:
-        rep.add("s.yaml", f"{where}.props.region", f"{props.get('region')!r} is not a region the flow component accepts ({', '.join(FLOW_REGIONS)})")
+        rep.add("s.yaml", f"{where}.props.region",
+                f"{props.get('region')!r} is not a region the flow component accepts ({', '.join(FLOW_REGIONS)})")
     if not props.get("roleArn"):
         rep.add("s.yaml", f"{where}.props.roleArn", "missing: CloudFlow needs a role to invoke the functions")
     definition = props.get("definition")

@@ -46,5 +46,6 @@ def check_workflows(root: Path, rep: Report, fcs: list[FcResource], flows: dict[
             invoked.setdefault(fn[0], []).append(f"{rel}:{st.path}")
             if fn[0] not in names:
                 rep.add("workflows", f"{rel}: state '{st.path}'",
-                        f"invokes {fn[0]!r}, which is not a function in s.yaml (have: {', '.join(sorted(n for n in names if n))})")
+                        f"invokes {fn[0]!r}, which is not a function in s.yaml "
+                        f"(have: {', '.join(sorted(n for n in names if n))})")
     return invoked

@@ -133,7 +133,8 @@ def load_definition(src: Any, *, flow_name: str | None = None) -> Definition:
         problems.append(f"top level: SpecVersion must be 'v1', got {raw.get('SpecVersion')!r}")
     name = raw.get("Name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        problems.append(f"top level: Name must be a flow name (letters, digits, _ and -; starts with a letter or _), got {name!r}")
+        problems.append("top level: Name must be a flow name (letters, digits, _ and -; starts with a letter or _), "
+                        f"got {name!r}")
     elif flow_name is not None and name != flow_name:
         problems.append(f"top level: Name {name!r} must equal the flow name {flow_name!r}")
     if "Timeout" in raw and not _is_int_like(raw["Timeout"]):
@@ -315,14 +316,16 @@ class _Checks:
         if "Timeout" in spec:
             t = spec["Timeout"]
             if not _is_int_like(t) or not 0 <= int(t) <= 604800:
-                problems.append(f"{label}: Timeout must be a number of seconds 0-604800 (a string, e.g. \"60\"), got {t!r}")
+                problems.append(f"{label}: Timeout must be a number of seconds 0-604800 (a string, e.g. \"60\"), "
+                                f"got {t!r}")
         params = spec.get("Parameters")
         if not isinstance(params, dict):
             problems.append(f"{label}: Parameters must be a mapping with resourceArn and invocationType")
             return
         for k in params:
             if k not in TASK_PARAMS:
-                problems.append(f"{label}: unknown FC:InvokeFunction parameter {k!r} (allowed: {', '.join(sorted(TASK_PARAMS))})")
+                problems.append(f"{label}: unknown FC:InvokeFunction parameter {k!r} "
+                                f"(allowed: {', '.join(sorted(TASK_PARAMS))})")
         arn = params.get("resourceArn")
         if not isinstance(arn, str):
             problems.append(f"{label}: Parameters.resourceArn is missing")
@@ -331,7 +334,8 @@ class _Checks:
                             "(acs:fc:<region>:<account>:functions/<name>/<qualifier>)")
         inv = params.get("invocationType")
         if inv != "Sync":
-            problems.append(f"{label}: Parameters.invocationType must be 'Sync' (with TaskMode RequestComplete), got {inv!r}")
+            problems.append(f"{label}: Parameters.invocationType must be 'Sync' (with TaskMode RequestComplete), "
+                            f"got {inv!r}")
         if "body" in params and "body.$" in params:
             problems.append(f"{label}: both Parameters.body and Parameters.body.$ are set")
         if "body.$" in params:
@@ -441,7 +445,8 @@ class _Checks:
             if k in spec:
                 v = spec[k]
                 if not _is_int_like(v) or not 0 <= int(v) <= MAP_MAX_CONCURRENCY:
-                    problems.append(f"{label}: {k} must be an integer 0-{MAP_MAX_CONCURRENCY} (0 = the maximum), got {v!r}")
+                    problems.append(f"{label}: {k} must be an integer 0-{MAP_MAX_CONCURRENCY} (0 = the maximum), "
+                                    f"got {v!r}")
         proc = spec.get("Processor")
         if not isinstance(proc, dict):
             problems.append(f"{label}: Processor is missing (a mapping with StartAt and States)")
@@ -489,7 +494,8 @@ def _check_retry(rules: Any, label: str, problems: list[str]) -> None:
             problems.append(f"{what}.MaxAttempts must be a non-negative integer, got {ma!r}")
         if "BackoffRate" in r and (not _is_num(r["BackoffRate"]) or r["BackoffRate"] < 1):
             problems.append(f"{what}.BackoffRate must be a number >= 1, got {r['BackoffRate']!r}")
-        if "MaxBackoffSeconds" in r and (not _is_num(r["MaxBackoffSeconds"]) or not 0 < r["MaxBackoffSeconds"] <= 86400):
+        mbs = r.get("MaxBackoffSeconds")
+        if "MaxBackoffSeconds" in r and (not _is_num(mbs) or not 0 < mbs <= 86400):
             problems.append(f"{what}.MaxBackoffSeconds must be a number 1-86400, got {r['MaxBackoffSeconds']!r}")
 
 

@@ -475,7 +475,7 @@ def _format(fmt: str, *args: Any) -> str:
     if len(parts) - 1 != len(args):
         raise ExpressionError(f"format(): {len(parts) - 1} placeholders but {len(args)} arguments")
     out = parts[0]
-    for arg, tail in zip(args, parts[1:]):
+    for arg, tail in zip(args, parts[1:], strict=True):
         out += (arg if isinstance(arg, str) else json.dumps(arg, separators=(",", ":"))) + tail
     return out
 

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from .definition import MAP_MAX_CONCURRENCY, Definition, Scope, State, function_from_arn, load_definition
@@ -307,7 +308,7 @@ class FlowRunner:
             env = self._env(ex, st, eff)
             nxt = spec["Default"]
             for i, br in enumerate(spec["Branches"]):
-                if self._expr(label, f"Branches[{i}].Condition", lambda: eval_condition(br["Condition"], env)):
+                if self._expr(label, f"Branches[{i}].Condition", partial(eval_condition, br["Condition"], env)):
                     nxt = br["Next"]
                     break
         elif typ == "Wait":
@@ -379,7 +380,7 @@ class FlowRunner:
                     out: Any = err.as_dict()
                     if "OutputConstructor" in c:
                         env = self._env(ex, st, eff, error=err.as_dict(), retry=retry_count)
-                        out = self._expr(label, "Catch.OutputConstructor", lambda: build(c["OutputConstructor"], env))
+                        out = self._expr(label, "Catch.OutputConstructor", partial(build, c["OutputConstructor"], env))
                     return out, c["Next"]
             raise err
 
@@ -432,7 +433,7 @@ class FlowRunner:
         def target() -> None:
             try:
                 box["out"] = self.invoker(fn_name, payload, info)
-            except BaseException as exc:
+            except BaseException as exc:  # re-raised in the caller
                 box["exc"] = exc
 
         t = threading.Thread(target=target, name=f"fc-{fn_name}", daemon=True)

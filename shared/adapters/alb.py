@@ -480,12 +480,13 @@ class Alb(Adapter):
         seen: set[str] = set()
         while True:
             req = m.GetListenerHealthStatusRequest(listener_id=listener_id, max_results=_HEALTH_PAGE, next_token=token)
-            body = _body(self.call("alb:GetListenerHealthStatus", lambda req=req: client.get_listener_health_status(req)))
+            body = _body(self.call("alb:GetListenerHealthStatus",
+                                   lambda req=req: client.get_listener_health_status(req)))
             for lst in body.get("ListenerHealthStatus") or []:
                 for g in lst.get("ServerGroupInfos") or []:
                     gid = g.get("ServerGroupId") or ""
-                    acc = groups.setdefault(gid, {"count": _int(g.get("ServerCount")) or 0,
-                                                  "enabled": str(g.get("HealthCheckEnabled", "on")).lower() in ("on", "true"),
+                    enabled = str(g.get("HealthCheckEnabled", "on")).lower() in ("on", "true")
+                    acc = groups.setdefault(gid, {"count": _int(g.get("ServerCount")) or 0, "enabled": enabled,
                                                   "servers": []})
                     for s in g.get("NonNormalServers") or []:
                         reason = s.get("Reason") or {}

@@ -106,8 +106,9 @@ class Alidns(Adapter):
                 return False
             if exc.cloud_code == "DomainAddedByOthers":
                 raise AlbMtlsError(Code.DOMAIN_NOT_IN_ACCOUNT, f"{domain} is held by another Alibaba Cloud account; "
-                                   "retrieve it (GetTxtRecordForVerify Type=RETRIEVAL, publish the TXT, RetrieveDomain) "
-                                   "or use that account", field="domain", request_id=exc.request_id) from None
+                                   "retrieve it (GetTxtRecordForVerify Type=RETRIEVAL, publish the TXT, "
+                                   "RetrieveDomain) or use that account", field="domain",
+                                   request_id=exc.request_id) from None
             raise
 
     def get_txt_record_for_verify(self, domain: str, vtype: str = "ADD_SUB_DOMAIN") -> TxtVerification:
@@ -128,7 +129,8 @@ class Alidns(Adapter):
         for page in range(1, MAX_PAGES + 1):
             req = m.DescribeSubDomainRecordsRequest(sub_domain=fqdn, domain_name=domain, line=line, type=rtype,
                                                     page_number=page, page_size=PAGE_SIZE)
-            body = self.call("alidns:DescribeSubDomainRecords", lambda: client.describe_sub_domain_records(req)).body
+            body = self.call("alidns:DescribeSubDomainRecords",
+                             lambda req=req: client.describe_sub_domain_records(req)).body
             items = _wrapped(body.domain_records, "record")
             out.extend(DnsRecord.from_api(r) for r in items)
             if not items or len(out) >= int(body.total_count or 0):

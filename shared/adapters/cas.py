@@ -184,7 +184,8 @@ class Cas(Adapter):
         return CasCertificate(
             cas_id=int(d.get("Id") or cas_id), identifier=d.get("CertIdentifier") or None, name=d.get("Name"),
             common_name=d.get("Common"), sans=_split(d.get("Sans")),
-            not_before=_when(d.get("NotBefore"), d.get("StartDate")), not_after=_when(d.get("NotAfter"), d.get("EndDate")),
+            not_before=_when(d.get("NotBefore"), d.get("StartDate")),
+            not_after=_when(d.get("NotAfter"), d.get("EndDate")),
             fingerprint=normalize_hex(d.get("Fingerprint")), sha256=normalize_hex(d.get("Sha2") or d.get("CertSha2")),
             serial=_serial(d.get("SerialNo")),
             status="expired" if d.get("Expired") is True else None)

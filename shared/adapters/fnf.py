@@ -37,7 +37,8 @@ class Fnf(Adapter):
         """``DescribeFlow`` → the response body (``definition``, …), or ``None`` (``FlowNotExists``)."""
         m = _models()
         try:
-            return self.call("fnf:DescribeFlow", lambda: self.client.describe_flow(m.DescribeFlowRequest(name=name))).body
+            return self.call("fnf:DescribeFlow",
+                             lambda: self.client.describe_flow(m.DescribeFlowRequest(name=name))).body
         except AlbMtlsError as exc:
             if exc.cloud_code == "FlowNotExists":
                 return None

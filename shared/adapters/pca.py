@@ -200,8 +200,8 @@ class Pca(Adapter):
         m = _models()
         client = self.client
         try:
-            resp = self.call("pca:DescribeCACertificate",
-                            lambda: client.describe_cacertificate(m.DescribeCACertificateRequest(identifier=identifier)))
+            req = m.DescribeCACertificateRequest(identifier=identifier)
+            resp = self.call("pca:DescribeCACertificate", lambda: client.describe_cacertificate(req))
         except AlbMtlsError as exc:
             if exc.is_not_found:
                 raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist in this account "
@@ -221,8 +221,8 @@ class Pca(Adapter):
         m = _models()
         client = self.client
         try:
-            body = self.call("pca:GetCAInstanceStatus",
-                            lambda: client.get_cainstance_status(m.GetCAInstanceStatusRequest(identifier=identifier))).body
+            status_req = m.GetCAInstanceStatusRequest(identifier=identifier)
+            body = self.call("pca:GetCAInstanceStatus", lambda: client.get_cainstance_status(status_req)).body
         except AlbMtlsError as exc:
             if exc.is_not_found:
                 raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {identifier!r} does not exist "

@@ -279,7 +279,8 @@ def _short(exc: BaseException) -> str:
 # the probe
 # ---------------------------------------------------------------------------------------------
 def run_probe(ip: str, port: int, fqdn: str, *, with_cert: ssl.SSLContext, ca_file: str | None, requests: int,
-              public_port: int = 443, foreign: bool = True, timeout: float = TIMEOUT_S) -> tuple[ProbeResult, list[Outcome]]:
+              public_port: int = 443, foreign: bool = True,
+              timeout: float = TIMEOUT_S) -> tuple[ProbeResult, list[Outcome]]:
     """Run the three probes against ``ip:port`` (SNI/Host ``fqdn``). ``with_cert``: a context from
     :func:`client_context_from_pfx`. Returns the :class:`ProbeResult` and the with-certificate
     outcomes (for :func:`judge`)."""

@@ -208,9 +208,11 @@ _HINTS: dict[Code, str] = {
     Code.LISTENER_NOT_FOUND: "check `listener_port`",
     Code.CERT_NOT_FOUND: "check `server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
     Code.DOMAIN_NOT_IN_ACCOUNT: "add the domain to Alibaba Cloud DNS in this account, or fix `domain`",
-    Code.DNS_CONFLICT: "another record of a conflicting type exists on this host record; remove it or choose another `rr`",
+    Code.DNS_CONFLICT: "another record of a conflicting type exists on this host record; "
+                       "remove it or choose another `rr`",
     Code.SECRET_NOT_FOUND: "create the KMS secret or fix the secret name",
-    Code.CREDENTIALS_MISSING: "set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+    Code.CREDENTIALS_MISSING: "set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+                              "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
     Code.PERMISSION_DENIED: "grant the function's RAM role the permission for this action",
     Code.QUOTA_EXCEEDED: "raise the quota in the console or free resources",
 }
@@ -326,7 +328,8 @@ def map_sdk_error(exc: BaseException, action: str) -> AlbMtlsError:
             return TransientError(Code.CLOUD_UNREACHABLE, f"{action} failed: {kind} ({inner_name}); retry later",
                                   details=details)
         return TransientError(Code.CLOUD_UNAVAILABLE,
-                              f"{action} failed: the service returned an unreadable response ({inner_name}); retry later",
+                              f"{action} failed: the service returned an unreadable response ({inner_name}); "
+                              "retry later",
                               details=details)
 
     if name == "CredentialException" or "CredentialException" in mro:

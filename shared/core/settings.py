@@ -206,7 +206,8 @@ class Settings:
                 raise _cfg_error(f"endpoints.{p}", f"endpoint for {p} must be 'host[:port]', got {value!r}")
             endpoints[p] = value
 
-        protocol = str(pick("protocol", ("ALBMTLS_PROTOCOL",), default="http" if target == "local" else "https")).lower()
+        default_protocol = "http" if target == "local" else "https"
+        protocol = str(pick("protocol", ("ALBMTLS_PROTOCOL",), default=default_protocol)).lower()
         if protocol not in ("http", "https"):
             raise _cfg_error("protocol", f"protocol must be 'http' or 'https', got {protocol!r}")
 
@@ -274,7 +275,8 @@ def _read_endpoints_file(path: str) -> dict[str, Any]:
         raise _cfg_error("endpoints_file", f"endpoints file {path} does not exist; start the local cloud with "
                          "`albmtls up --endpoints-file FILE` or unset ALBMTLS_ENDPOINTS_FILE") from None
     except (OSError, ValueError) as exc:
-        raise _cfg_error("endpoints_file", f"endpoints file {path} is not readable JSON ({type(exc).__name__})") from None
+        raise _cfg_error("endpoints_file",
+                         f"endpoints file {path} is not readable JSON ({type(exc).__name__})") from None
     if not isinstance(doc, dict):
         raise _cfg_error("endpoints_file", f"endpoints file {path} must hold a JSON object")
     return doc

@@ -258,7 +258,7 @@ def make_handler(api_factory: Callable[[], Api]) -> Callable[[Any, Any], dict[st
             req = parse_event(event)
         except AlbMtlsError as exc:
             return error_response(400, exc.code, exc.message, exc.field)
-        except Exception as exc:
+        except Exception as exc:  # never let FC answer with a stack trace
             log.error("unexpected error reading the event", extra={"error_type": type(exc).__name__})
             return error_response(400, Code.INVALID_INPUT, "the event is not an HTTP trigger event")
         try:

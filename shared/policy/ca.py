@@ -110,8 +110,8 @@ def can_issue(o: CaObservation) -> Violation | None:
         return Violation(Code.CA_NOT_FOUND, f"the sub-CA {o.ident!r} cannot issue: its status is {o.ca.status}; use an "
                          "issuing (ISSUE) sub-CA", "ca_identifier")
     if o.instance is not None and o.instance.status and o.instance.status != "USED":
-        return Violation(Code.CA_NOT_FOUND, f"the private CA instance of {o.ident!r} is {o.instance.status}, not in use "
-                         "(USED); enable or renew it in the PCA console", "ca_identifier")
+        return Violation(Code.CA_NOT_FOUND, f"the private CA instance of {o.ident!r} is {o.instance.status}, "
+                         "not in use (USED); enable or renew it in the PCA console", "ca_identifier")
     return None
 
 
@@ -122,8 +122,8 @@ def not_ended(o: CaObservation) -> Violation | None:
                          f"({iso_utc(o.ca.not_after) if o.ca.not_after else 'no end date'}); renew it", "ca_identifier")
     end = o.subscription_end
     if end is not None and end <= o.now:
-        return Violation(Code.CA_EXPIRES_TOO_SOON, f"the PCA subscription of {o.ident!r} ended {iso_utc(end)}; renew it",
-                         "ca_identifier")
+        return Violation(Code.CA_EXPIRES_TOO_SOON,
+                         f"the PCA subscription of {o.ident!r} ended {iso_utc(end)}; renew it", "ca_identifier")
     return None
 
 

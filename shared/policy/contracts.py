@@ -50,10 +50,11 @@ Region = Annotated[str, pattern(r"^[a-z]{2,}(-[a-z0-9]+)+$", "a region id such a
 LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instance id: 'alb-' then 1-64 lowercase "
                                         "ASCII letters or digits", description="ALB instance id")]
 CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
-                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or digit "
-                                    "(no spaces, no accented or non-Latin letters: the name is part of the KMS "
+                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or "
+                                    "digit (no spaces, no accented or non-Latin letters: the name is part of the KMS "
                                     "secret names)", min_length=1, max_length=64,
-                                    description="client CN; letters, digits and . _ @ + = - (used in KMS secret names)")]
+                                    description="client CN; letters, digits and . _ @ + = - "
+                                                "(used in KMS secret names)")]
 SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
 PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
                                   "digits or _ . -")]

@@ -62,7 +62,7 @@ def assess(groups: list[GroupHealthLike], servers: dict[str, list[MemberLike]],
             non_normal.append(BackendHealth(server_id=s.server_id, port=s.port or 0, status=s.status,
                                             reason=_reason(s)))
     backends: list[BackendHealth] = []
-    for gid, members in servers.items():
+    for members in servers.values():
         for m in members:
             s = bad.get((m.server_id, m.port or 0))
             backends.append(BackendHealth(server_id=m.server_id, port=m.port or 0,

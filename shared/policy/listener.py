@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "MTLS_EDITIONS", "CLIENT_CERT_XFF_FIELDS", "EXPIRY_GUARD", "LISTENER_FIELDS", "covers", "choose_certificate",
     "PemFacts", "parse_pem", "upload_name", "alb_id_of", "ServerCertificateObservation", "ServerGroupObservation",
-    "ListenerObservation", "LISTENER_CHECKS", "TARGET_CHECKS", "RESOURCE_CHECKS", "ServerCertificatePlan", "plan_server_certificate",
+    "ListenerObservation", "LISTENER_CHECKS", "TARGET_CHECKS", "RESOURCE_CHECKS", "ServerCertificatePlan",
+    "plan_server_certificate",
     "ServerGroupPlan", "plan_server_group", "DesiredListener", "ListenerPlan", "desired_listener", "desired_xff",
     "plan_listener", "listener_differences", "server_certificate_expiring",
 ]
@@ -186,7 +187,7 @@ def parse_pem(pem: str) -> PemFacts | None:
     except x509.ExtensionNotFound:
         pass
     return PemFacts(sha256=leaf.fingerprint(hashes.SHA256()).hex(),
-                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),
+                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),  # CAS lists SHA-1 fingerprints
                     serial=format(leaf.serial_number, "x"), names=tuple(([cn] if cn else []) + sans),
                     not_after=leaf.not_valid_after_utc, common_name=cn)
 
@@ -408,8 +409,8 @@ def plan_server_certificate(o: ListenerObservation) -> ServerCertificatePlan:
     sc, site = o.server_certificate, o.site_region
     if sc.mode == "id":
         assert sc.detail is not None
-        return ServerCertificatePlan("id", sc.detail.cas_id, alb_id_of(sc.detail, site, o.inp.server_certificate.parsed_id),
-                                     sc.detail.not_after)
+        alb_id = alb_id_of(sc.detail, site, o.inp.server_certificate.parsed_id)
+        return ServerCertificatePlan("id", sc.detail.cas_id, alb_id, sc.detail.not_after)
     if sc.mode == "find":
         chosen = o.chosen()
         assert chosen is not None

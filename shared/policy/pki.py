@@ -62,7 +62,7 @@ CertLike = Union[str, bytes, "x509.Certificate"]
 # Keys
 # --------------------------------------------------------------------------------------------
 
-class KeyAlgorithm(str, enum.Enum):
+class KeyAlgorithm(enum.StrEnum):
     """Key algorithm of a client certificate's key pair.
 
     ``EC_P256`` is the default: small, fast, and what PCA's ``ECC_256`` sub-CAs issue for.

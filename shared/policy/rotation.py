@@ -1,8 +1,8 @@
 """The rotation's pure rules: its inputs (the scan policy, the timer event, the rotate flow's items),
 the one classification of a client certificate (:func:`classify`, used by the scan and by the
 certificate report), when a replaced certificate is retired (:func:`retire_due`) and the scan's
-execution names. No I/O; the time is an argument. Design: docs/DECISIONS.md §3 "renewal", "retirement"; docs/ROTATION.md; the renewal rule
-itself: ``shared.policy.renewal``.
+execution names. No I/O; the time is an argument. Design: docs/DECISIONS.md §3 "renewal",
+"retirement"; docs/ROTATION.md; the renewal rule itself: ``shared.policy.renewal``.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class ScanEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     (``payload`` = the policy as JSON text, ``""``/``"{}"`` = defaults), or the policy fields
     themselves (CLI, HTTP API)."""
 
-    triggerTime: str | None = None
+    triggerTime: str | None = None  # FC wire names
     triggerName: str | None = None
     payload: str | dict[str, Any] | None = None
     secret_prefix: str | None = None

@@ -91,7 +91,7 @@ def name_servers(ctx: StepContext, info: alidns.DomainInfo | None) -> list[tuple
     out: list[tuple[str, int]] = []
     for host in (info.dns_servers if info else ()):
         try:
-            for fam, _, _, _, sa in socket.getaddrinfo(host, 53, socket.AF_INET, socket.SOCK_DGRAM):
+            for _, _, _, _, sa in socket.getaddrinfo(host, 53, socket.AF_INET, socket.SOCK_DGRAM):
                 if (sa[0], 53) not in out:
                     out.append((sa[0], 53))
         except OSError:
@@ -183,7 +183,8 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
         writes += 1
     elif plan.action == "update":
         assert record_id is not None
-        writes += int(ctx.adapter(alidns.Alidns).update_record(record_id, plan.rr, "CNAME", target, ttl=plan.ttl, line=plan.line))
+        writes += int(ctx.adapter(alidns.Alidns).update_record(record_id, plan.rr, "CNAME", target, ttl=plan.ttl,
+                                                               line=plan.line))
     elif plan.claim_remark and record_id:
         ctx.adapter(alidns.Alidns).update_remark(record_id, remark)
         writes += 1

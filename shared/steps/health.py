@@ -118,8 +118,8 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
                                        requests=inp.probe_requests, public_port=inp.listener_port)
     healthy_backends = sum(1 for b in health.backends if b.status == "Healthy")
     problems = probe.judge(result, outcomes, expected_backends=healthy_backends)
-    ctx.logger.info("probe", extra={"ip": ip, "port": port, "chain": chain, "backends": result.with_certificate.backends,
-                                    "problems": len(problems)})
+    ctx.logger.info("probe", extra={"ip": ip, "port": port, "chain": chain,
+                                    "backends": result.with_certificate.backends, "problems": len(problems)})
     if problems:
         raise AlbMtlsError(Code.PROBE_FAILED, f"https://{inp.fqdn}:{inp.listener_port}/ (via {ip}:{port}, client "
                            f"{cn!r}): " + "; ".join(problems))

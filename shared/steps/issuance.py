@@ -1,10 +1,11 @@
 """Client certificates: the CA preflight, issuance/reuse per client, and the ``issue_client_cert`` step.
 
-Path (docs/DECISIONS.md §2; §3 "client certs"): event → input → **observe** (the sub-CA, and per client the secrets and the
-PCA certificate this automation stored for it — read-only) → **decide** (pure: reuse or issue, and
-the validity window, for *every* client before any write) → **act** (key pair in the CA's family →
-CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks → password → PFX → three secret
-versions) → **read back** (the stored ``ACSCurrent`` versions are the new certificate's) → result.
+Path (docs/DECISIONS.md §2; §3 "client certs"): event → input → **observe** (the sub-CA, and per
+client the secrets and the PCA certificate this automation stored for it — read-only) → **decide**
+(pure: reuse or issue, and the validity window, for *every* client before any write) → **act**
+(key pair in the CA's family → CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks →
+password → PFX → three secret versions) → **read back** (the stored ``ACSCurrent`` versions are
+the new certificate's) → result.
 
 Where things are kept, per client ``cn`` on listener ``<lb>-<port>`` (``inp.secret_name``):
 
@@ -244,7 +245,8 @@ def _create(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: CaVie
     for n in range(MAX_ISSUE_ATTEMPTS):
         ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
         try:
-            issued = ctx.adapter(pca_api.Pca).create_client_certificate_with_csr(parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
+            issued = ctx.adapter(pca_api.Pca).create_client_certificate_with_csr(
+                parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
                 after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value)
             return issued, ci, writes + 1
         except AlbMtlsError as exc:

@@ -148,7 +148,10 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     fnf = _fnf(settings, deadline)
     clock = clock or SystemClock()
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
-    name = idempotent_name(listener_key, idempotency_key) if idempotency_key else execution_name(listener_key, clock.now())
+    if idempotency_key:
+        name = idempotent_name(listener_key, idempotency_key)
+    else:
+        name = execution_name(listener_key, clock.now())
     if idempotency_key:
         existing = _describe_execution(settings, flow, name, deadline)
         if existing is not None:
@@ -306,7 +309,8 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
             {k: c.get(k) for k in ("common_name", "identifier", "serial", "not_after", "fingerprint_sha256",
                                    "pfx_secret", "password_secret", "pfx_version", "reused")}
             for c in issue.get("client_certificates", []) if isinstance(c, dict)],
-        "dns": {k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")} if dns else None,
+        "dns": ({k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")}
+                if dns else None),
         "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
         "probe": hc.get("probe") or None,
         "writes": writes,

@@ -126,7 +126,8 @@ def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str
     return True
 
 
-def _warn_ca(ctx: StepContext, ca_ident: str, lifetime: timedelta, now: datetime, warnings: list[dict[str, Any]]) -> None:
+def _warn_ca(ctx: StepContext, ca_ident: str, lifetime: timedelta, now: datetime,
+             warnings: list[dict[str, Any]]) -> None:
     from shared.adapters import pca as pca_api
     try:
         ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ca_ident)

@@ -76,7 +76,8 @@ paths = st.sampled_from(["/provisions", "/provisions/", "/provisions/alb-1-443-2
                          "/provisions/missing-1", "/provisions/..%2f", "/provisions/a/b", "/rotations",
                          "/certificates", "/", "", "//provisions", "/provisions?x=1"]) | \
     st.text(max_size=60).map(lambda t: "/" + t) | st.text(max_size=140).map(lambda t: "/provisions/" + t)
-methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "get", ""]) | st.text(max_size=10)
+methods = (st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "get", ""])
+           | st.text(max_size=10))
 
 
 def check(resp: dict) -> dict:

@@ -88,7 +88,7 @@ def _subset(raw: Any, rt: Any, path: str = "") -> None:
             _subset(v, rt[k], f"{path}.{k}")
     elif isinstance(raw, list):
         assert isinstance(rt, list) and len(rt) == len(raw), path
-        for i, (a, b) in enumerate(zip(raw, rt)):
+        for i, (a, b) in enumerate(zip(raw, rt, strict=True)):
             _subset(a, b, f"{path}[{i}]")
     else:
         assert raw == rt and type(raw) is type(rt), (path, raw, rt)

@@ -116,7 +116,8 @@ def listener_doc(**over) -> dict:
            "ListenerStatus": "Running", "Certificates": [{"CertificateId": f"{CERT_ID}-cn-hangzhou"}],
            "CaEnabled": True, "CaCertificates": [{"CertificateId": SUB_ID, "IsDefault": True, "Status": "Associated"}],
            "SecurityPolicyId": "tls_cipher_policy_1_2",
-           "DefaultActions": [{"Type": "ForwardGroup", "ForwardGroupConfig": {"ServerGroupTuples": [{"ServerGroupId": SG}]}}],
+           "DefaultActions": [{"Type": "ForwardGroup",
+                               "ForwardGroupConfig": {"ServerGroupTuples": [{"ServerGroupId": SG}]}}],
            "XForwardedForConfig": {"XForwardedForEnabled": True},
            "IdleTimeout": 15, "RequestTimeout": 60, "GzipEnabled": True, "Http2Enabled": True,
            "ListenerDescription": "test", "busy_until_s": 0.0, "busy_status": ""}
@@ -380,7 +381,8 @@ def test_health_response_mismatch(lc):
     lc.store.put("alb.servergroup", SG, sg)
     wait_for(lambda: (health(lc, ECS2) or {}).get("Status") == "Unhealthy", 3, "mismatch")
     doc = health(lc, ECS2)
-    assert (doc["ReasonCode"], doc["ExpectedResponse"], doc["ActualResponse"]) == ("RESPONSE_MISMATCH", "HTTP_3xx", "200")
+    assert (doc["ReasonCode"], doc["ExpectedResponse"], doc["ActualResponse"]) == \
+        ("RESPONSE_MISMATCH", "HTTP_3xx", "200")
 
 
 def test_listener_lifecycle(lc, pki, tmp_path):
@@ -433,7 +435,8 @@ def test_sdk_listener_with_pca_client_cert(cloud, clients, endpoints, tmp_path):
     lid = alb.create_listener(am.CreateListenerRequest(
         load_balancer_id=seed["load_balancer_id"], listener_port=443, listener_protocol="HTTPS",
         certificates=[am.CreateListenerRequestCertificates(certificate_id=seed["server_cert_identifier"])],
-        ca_enabled=True, ca_certificates=[am.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_identifier"])],
+        ca_enabled=True,
+        ca_certificates=[am.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_identifier"])],
         security_policy_id="tls_cipher_policy_1_2_strict_with_1_3",
         default_actions=[am.CreateListenerRequestDefaultActions(
             type="ForwardGroup", forward_group_config=am.CreateListenerRequestDefaultActionsForwardGroupConfig(

@@ -153,7 +153,8 @@ def test_start_describe_history_succeeded(client, fake):
     assert h.next_token is None
 
     # paging
-    page1 = client.get_execution_history(fnf.GetExecutionHistoryRequest(flow_name="rotate", execution_name="e1", limit=3)).body
+    page1 = client.get_execution_history(
+        fnf.GetExecutionHistoryRequest(flow_name="rotate", execution_name="e1", limit=3)).body
     assert len(page1.events) == 3 and page1.next_token
     page2 = client.get_execution_history(fnf.GetExecutionHistoryRequest(
         flow_name="rotate", execution_name="e1", limit=999, next_token=page1.next_token)).body
@@ -169,7 +170,8 @@ def test_failed_execution_reports_error(client, fake):
     assert json.loads(d.output) == {"Code": "CheckFailed", "Detail": "the check failed"}
     h = client.get_execution_history(fnf.GetExecutionHistoryRequest(flow_name="rotate", execution_name="bad1")).body
     failed = [e for e in h.events if e.type == "TaskFailed"]
-    assert json.loads(failed[0].event_detail)["error"] == {"Code": "FC.Unhandled", "Detail": "RuntimeError: cannot check"}
+    assert json.loads(failed[0].event_detail)["error"] == {"Code": "FC.Unhandled",
+                                                           "Detail": "RuntimeError: cannot check"}
     assert h.events[-1].type == "ExecutionFailed"
 
 

@@ -80,35 +80,46 @@ def test_up_serves_the_demo_account_to_the_real_sdks(tmp_path):
         sg = alb.create_server_group(alb_m.CreateServerGroupRequest(
             server_group_name="up-test", vpc_id=seed["vpc_id"],
             health_check_config=alb_m.CreateServerGroupRequestHealthCheckConfig(health_check_enabled=True))).body
+        tuples = [alb_m.CreateListenerRequestDefaultActionsForwardGroupConfigServerGroupTuples(
+            server_group_id=sg.server_group_id)]
+        forward = alb_m.CreateListenerRequestDefaultActionsForwardGroupConfig(server_group_tuples=tuples)
         listener = dict(listener_protocol="HTTPS", listener_port=443, ca_enabled=True,
-                        certificates=[alb_m.CreateListenerRequestCertificates(certificate_id=seed["server_cert_identifier"])],
-                        ca_certificates=[alb_m.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_identifier"])],
+                        certificates=[alb_m.CreateListenerRequestCertificates(
+                            certificate_id=seed["server_cert_identifier"])],
+                        ca_certificates=[alb_m.CreateListenerRequestCaCertificates(
+                            certificate_id=seed["pca_sub_identifier"])],
                         default_actions=[alb_m.CreateListenerRequestDefaultActions(
-                            type="ForwardGroup", forward_group_config=alb_m.CreateListenerRequestDefaultActionsForwardGroupConfig(
-                                server_group_tuples=[alb_m.CreateListenerRequestDefaultActionsForwardGroupConfigServerGroupTuples(
-                                    server_group_id=sg.server_group_id)]))])
+                            type="ForwardGroup", forward_group_config=forward)])
         time.sleep(0.3)
-        created = alb.create_listener(alb_m.CreateListenerRequest(load_balancer_id=seed["load_balancer_id"], **listener)).body
+        created = alb.create_listener(alb_m.CreateListenerRequest(load_balancer_id=seed["load_balancer_id"],
+                                                                  **listener)).body
         assert wait_running(alb, created.listener_id) == "Running"
         got = alb.get_listener_attribute(alb_m.GetListenerAttributeRequest(listener_id=created.listener_id)).body
         assert got.ca_enabled is True and got.ca_certificates[0].certificate_id == seed["pca_sub_identifier"]
 
         with pytest.raises(ClientException) as refused:
-            alb.create_listener(alb_m.CreateListenerRequest(load_balancer_id=seed["basic_load_balancer_id"], **listener))
+            alb.create_listener(alb_m.CreateListenerRequest(load_balancer_id=seed["basic_load_balancer_id"],
+                                                            **listener))
         assert refused.value.code == "OperationDenied.LoadBalancerEdition"
 
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bob")]))
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bob")])
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(subject)
                .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
         issued = pca.create_client_certificate_with_csr(pca_m.CreateClientCertificateWithCsrRequest(
             parent_identifier=seed["pca_sub_identifier"], csr=csr, days=30)).body
-        cert = pca.describe_client_certificate(pca_m.DescribeClientCertificateRequest(identifier=issued.identifier)).body.certificate
-        root = pca.describe_cacertificate(pca_m.DescribeCACertificateRequest(identifier=seed["pca_root_identifier"])).body.certificate
-        sub = pca.describe_cacertificate(pca_m.DescribeCACertificateRequest(identifier=seed["pca_sub_identifier"])).body.certificate
-        for name, pem in (("leaf.pem", cert.x_509certificate), ("root.pem", root.x_509certificate), ("sub.pem", sub.x_509certificate)):
+        cert = pca.describe_client_certificate(
+            pca_m.DescribeClientCertificateRequest(identifier=issued.identifier)).body.certificate
+        root = pca.describe_cacertificate(
+            pca_m.DescribeCACertificateRequest(identifier=seed["pca_root_identifier"])).body.certificate
+        sub = pca.describe_cacertificate(
+            pca_m.DescribeCACertificateRequest(identifier=seed["pca_sub_identifier"])).body.certificate
+        for name, pem in (("leaf.pem", cert.x_509certificate), ("root.pem", root.x_509certificate),
+                          ("sub.pem", sub.x_509certificate)):
             (tmp_path / name).write_text(pem)
         verify = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
-                                 str(tmp_path / "sub.pem"), str(tmp_path / "leaf.pem")], capture_output=True, text=True, timeout=20)
+                                 str(tmp_path / "sub.pem"), str(tmp_path / "leaf.pem")],
+                                capture_output=True, text=True, timeout=20)
         assert verify.returncode == 0 and ": OK" in verify.stdout, verify.stdout + verify.stderr
 
         add = dns_m.AddDomainRecordRequest(domain_name="example.test", rr="app", type="CNAME", value=seed["dns_name"])
@@ -124,7 +135,8 @@ def test_up_serves_the_demo_account_to_the_real_sdks(tmp_path):
 
         kms.create_secret(kms_m.CreateSecretRequest(secret_name="up-test/secret", secret_data="s3cr3t-value",
                                                     version_id="v1", secret_data_type="text"))
-        assert kms.get_secret_value(kms_m.GetSecretValueRequest(secret_name="up-test/secret")).body.secret_data == "s3cr3t-value"
+        got_secret = kms.get_secret_value(kms_m.GetSecretValueRequest(secret_name="up-test/secret")).body
+        assert got_secret.secret_data == "s3cr3t-value"
 
         bad = dict(doc, access_key_secret="not-the-secret")
         with pytest.raises(ClientException) as sig:
@@ -143,9 +155,11 @@ def test_up_serves_the_demo_account_to_the_real_sdks(tmp_path):
         assert got.ca_enabled is True and got.listener_port == 443
         assert pca.describe_client_certificate(pca_m.DescribeClientCertificateRequest(
             identifier=issued.identifier)).body.certificate.common_name == "bob"
-        recs = dns.describe_sub_domain_records(dns_m.DescribeSubDomainRecordsRequest(sub_domain="app.example.test")).body
+        recs = dns.describe_sub_domain_records(
+            dns_m.DescribeSubDomainRecordsRequest(sub_domain="app.example.test")).body
         assert [r.record_id for r in recs.domain_records.record] == [record_id]
-        assert kms.get_secret_value(kms_m.GetSecretValueRequest(secret_name="up-test/secret")).body.secret_data == "s3cr3t-value"
+        got_secret = kms.get_secret_value(kms_m.GetSecretValueRequest(secret_name="up-test/secret")).body
+        assert got_secret.secret_data == "s3cr3t-value"
     finally:
         assert stop_up(proc) == 0
 

@@ -86,7 +86,8 @@ def host_deps() -> Path:
         if any(s in text for s in ("NewConnectionError", "Name or service not known", "Temporary failure in name",
                                    "No matching distribution", "Could not find a version", "Network is unreachable",
                                    "ConnectTimeout", "ReadTimeout", "ProxyError", "timed out")):
-            pytest.skip(f"PyPI is unreachable, the requirements cannot be installed for this interpreter: {text[-300:]}")
+            pytest.skip("PyPI is unreachable, the requirements cannot be installed for this interpreter: "
+                        f"{text[-300:]}")
         raise
 
 
@@ -130,7 +131,8 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
     events["preflight"].append({"input": demo_input, "execution_name": "probe-preflight"})
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(functions, pool.map(lambda f: probe(out / f, host_deps, events[f], env), functions)))
+        results = dict(zip(functions, pool.map(lambda f: probe(out / f, host_deps, events[f], env), functions),
+                           strict=True))
 
     for fn, res in results.items():
         code = str((out / fn).resolve())
@@ -143,7 +145,8 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
             err = res["answers"][0]
             assert err["status"] == "failed" and err["error"]["code"] == "INVALID_INPUT", (fn, err)
             # the provision steps name the bad port; renew_client_cert (another event shape) names `input`
-            assert err["error"].get("field") == ("input" if fn == "renew_client_cert" else "input.listener_port"), (fn, err)
+            field = "input" if fn == "renew_client_cert" else "input.listener_port"
+            assert err["error"].get("field") == field, (fn, err)
 
     pre = results["preflight"]["answers"][1]
     assert pre["status"] == "ok", pre

@@ -60,7 +60,8 @@ def test_build_no_deps_layout(repo):
     manifest = json.loads(out.stdout)
     pkg = repo / "build" / "preflight"
     files = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file())
-    assert files == ["__init__.py", "index.py", "shared/__init__.py", "shared/entry/__init__.py", "shared/entry/handler.py"], files
+    assert files == ["__init__.py", "index.py", "shared/__init__.py", "shared/entry/__init__.py",
+                     "shared/entry/handler.py"], files
     assert not (repo / "build" / "issue_client_cert").exists()
     entry = manifest["functions"]["preflight"]
     assert entry["deps"] == "none" and entry["distributions"] == [] and entry["problems"] == []

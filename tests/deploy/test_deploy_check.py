@@ -73,7 +73,8 @@ def test_invalid_workflow_is_named(repo, state_dir):
 
 
 def test_ram_action_missing_is_named(repo, state_dir):
-    _edit(repo / "deploy" / "ram" / "function-role-policy.json", '"alb:ListSystemSecurityPolicies"', '"alb:ListSystemSecurityPolicie"')
+    _edit(repo / "deploy" / "ram" / "function-role-policy.json", '"alb:ListSystemSecurityPolicies"',
+          '"alb:ListSystemSecurityPolicie"')
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
     assert any("missing alb:ListSystemSecurityPolicies" in m for m in msgs), msgs
     assert any("extra alb:ListSystemSecurityPolicie:" in m for m in msgs), msgs
@@ -83,8 +84,8 @@ def test_ram_extra_action_is_named(tmp_path, repo):
     sd = tmp_path / "state2"
     record_observed(repo, sd, skip={"kms:DescribeSecret"})
     msgs = _messages(check_deploy(repo, state_dir=sd, env={}))
-    assert msgs == ["[ram] deploy/ram/function-role-policy.json: extra kms:DescribeSecret: never called in the observed run; "
-                    "remove it, or list it with its reason in deploy/ram/unobserved.json"], msgs
+    assert msgs == ["[ram] deploy/ram/function-role-policy.json: extra kms:DescribeSecret: never called in the "
+                    "observed run; remove it, or list it with its reason in deploy/ram/unobserved.json"], msgs
 
 
 def test_observed_call_outside_the_role_is_named(tmp_path, repo):
@@ -121,7 +122,7 @@ def test_no_build_checks_existing_build_dir(repo, state_dir):
 def test_cli_json(repo, state_dir):
     from typer.testing import CliRunner
 
-    import albmtls.check_deploy  # noqa: F401  (registers the command)
+    import albmtls.check_deploy  # noqa: F401 — registers the command
     from albmtls.app import app
     res = CliRunner().invoke(app, ["check-deploy", "--root", str(repo), "--state-dir", str(state_dir), "--json"])
     assert res.exit_code == 0, res.output

@@ -34,7 +34,9 @@ def test_rotate_cli(live_cloud, tmp_path, writes):
     assert code == 0, (doc, err[-2000:])
     [alice] = doc["client_certificates"]
     issued = parse_iso(alice["not_after"]) - timedelta(days=30)
-    iso = lambda d: (issued + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+
+    def iso(d: int) -> str:
+        return (issued + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     code, r10, err = albmtls("rotate", "--now", iso(10), "--endpoints-file", ep, "--json", "--out", str(tmp_path / "r"))
     assert code == 0, (r10, err[-2000:])
@@ -48,7 +50,8 @@ def test_rotate_cli(live_cloud, tmp_path, writes):
     assert new["pfx_version"] == new["serial"] and Path(new["pfx_path"]).exists()
 
     writes.mark()
-    code, again, err = albmtls("rotate", "--now", iso(21), "--endpoints-file", ep, "--json", "--out", str(tmp_path / "r"))
+    code, again, err = albmtls("rotate", "--now", iso(21), "--endpoints-file", ep, "--json",
+                               "--out", str(tmp_path / "r"))
     assert code == 0, (again, err[-2000:])
     assert again["scan"]["started"] == 0 and again["renewed"] == [] and again["writes"] == 0
     assert writes.since() == []

@@ -51,7 +51,8 @@ def _assert_clear(doc: dict, dotted: str | None = None, prefix: str = "") -> Non
     if dotted is not None:
         assert err.get("field"), err
         top = top_field(dotted)
-        assert err["field"].startswith(prefix + top) or err["field"] == prefix.rstrip(".") or top == "unexpected_field", (err, dotted)
+        assert (err["field"].startswith(prefix + top) or err["field"] == prefix.rstrip(".")
+                or top == "unexpected_field"), (err, dotted)
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS)
@@ -71,7 +72,8 @@ def test_step_functions_refuse_bad_input_without_writes(fn, live_cloud, writes):
     @given(raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                          JSONISH.map(lambda v: json.dumps(v).encode()),
                          st.builds(lambda a, n: json.dumps({"input": DEMO, "execution_name": n, "attempt": a}).encode(),
-                                   st.one_of(st.integers(max_value=-1), st.integers(min_value=10001), st.text(max_size=5)),
+                                   st.one_of(st.integers(max_value=-1), st.integers(min_value=10001),
+                                             st.text(max_size=5)),
                                    st.text(max_size=5))))
     def garbage(raw):
         try:
@@ -196,7 +198,7 @@ def test_workflow_input_is_refused_by_preflight_before_any_write(live_cloud, wri
 
     writes.mark()
     start()
-    for name, dotted in names:
+    for name, _ in names:
         for _ in range(200):
             prog = describe_provision(s, name)
             if prog.done:

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-import localcloud.products  # noqa: F401  (registers every action)
+import localcloud.products  # noqa: F401 — registers every action
 from localcloud.registry import ACTIONS
 
 PRODUCTS = ("alb", "cas", "pca", "alidns", "kms")

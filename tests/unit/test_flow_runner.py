@@ -103,7 +103,8 @@ def test_task_without_constructor_passes_the_wrapper_and_non_json_body():
 def test_task_body_template_and_json_template_expression():
     inv = Fake()
     d = flow(task("A", Parameters={"resourceArn": ARN.format("w"), "invocationType": "Sync",
-                                   "body": {"domain.$": "$Input.d", "fixed": 30, "nested": {"x.$": "$Context.Execution.Name"}}},
+                                   "body": {"domain.$": "$Input.d", "fixed": 30,
+                                            "nested": {"x.$": "$Context.Execution.Name"}}},
                   Next="B"),
              task("B", Parameters={"resourceArn": ARN.format("w"), "invocationType": "Sync",
                                    "body.$": '{"action": "query", "body": $Context.Execution.Input}'}))
@@ -137,7 +138,8 @@ def choice_flow(cond):
     ('$Input.n < 7 && $Input.force == "yes"', {"n": 3, "force": "yes"}, "yes"),
     ('$Input.n < 7 || $Input.force == "yes"', {"n": 9, "force": "yes"}, "yes"),
     ('($Input.n < 7 || $Input.n > 100) && $Input.a[1].b == "z"', {"n": 200, "a": [{}, {"b": "z"}]}, "yes"),
-    ('$Input.a == "b" || $Input.c == "d" && $Input.e == "f"', {"a": "b", "c": "x", "e": "x"}, "yes"),  # && binds tighter
+    # && binds tighter
+    ('$Input.a == "b" || $Input.c == "d" && $Input.e == "f"', {"a": "b", "c": "x", "e": "x"}, "yes"),
     ('$Input.n == "5"', {"n": 5}, "no"),          # strings vs numbers: type-strict equality
     ('"abc" < "abd"', {}, "yes"),                   # strings compare lexicographically
     ('$Input.missing == "x"', {}, "no"),           # missing path is null in conditions
@@ -174,7 +176,8 @@ def test_succeed_and_fail():
     assert res.status == "Succeeded" and res.output == {"a": 1}
     res = run(flow({"Type": "Fail", "Name": "F", "Code": "RotationFailed", "Detail": "see history"}))
     assert res.status == "Failed" and res.error == {"Code": "RotationFailed", "Detail": "see history"}
-    res = run(flow({"Type": "Fail", "Name": "F", "Code.$": "$Input.c", "Detail.$": "format(\"bad {} ({})\", $Input.d, 3)"}),
+    res = run(flow({"Type": "Fail", "Name": "F", "Code.$": "$Input.c",
+                    "Detail.$": "format(\"bad {} ({})\", $Input.d, 3)"}),
               {"c": "X", "d": "thing"})
     assert res.error == {"Code": "X", "Detail": "bad thing (3)"}
     res = run(flow({"Type": "Fail", "Name": "F", "Detail": "no code"}))
@@ -292,7 +295,8 @@ def test_retry_exhausted_then_catch_routes_with_error_code_and_detail():
     inv = Fake(bad=lambda b: (_ for _ in ()).throw(ValueError("broken input")))
     res = run(d, {"domain": "d.test"}, inv)
     assert res.status == "Succeeded"
-    assert res.output == {"code": "FC.Unhandled", "detail": "ValueError: broken input", "domain": "d.test", "retries": 2}
+    assert res.output == {"code": "FC.Unhandled", "detail": "ValueError: broken input", "domain": "d.test",
+                          "retries": 2}
     assert res.sleeps == [1.0, 1.0]
     assert len(inv.calls) == 3
 
@@ -358,7 +362,8 @@ def test_history_events_and_live_callback():
 
 def test_max_steps_guard_stops_runaway_loops():
     d = flow({"Type": "Pass", "Name": "A", "Next": "C"},
-             {"Type": "Choice", "Name": "C", "Branches": [{"Condition": "$Input.go == 1", "Next": "A"}], "Default": "E"},
+             {"Type": "Choice", "Name": "C", "Branches": [{"Condition": "$Input.go == 1", "Next": "A"}],
+              "Default": "E"},
              {"Type": "Succeed", "Name": "E"})
     res = run(d, {"go": 1}, max_steps=50)
     assert res.status == "Failed" and res.error["Code"] == "FnF.MaxStepsExceeded"

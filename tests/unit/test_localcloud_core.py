@@ -69,7 +69,8 @@ def test_acs3_signature_checks():
     signed = sorted(headers)
     sig, h = _sign("s3cret", query, headers, signed)
     headers = dict(headers, **{"x-acs-content-sha256": h,
-                               "authorization": f"ACS3-HMAC-SHA256 Credential=AK,SignedHeaders={';'.join(signed)},Signature={sig}"})
+                               "authorization": "ACS3-HMAC-SHA256 Credential=AK,"
+                                                f"SignedHeaders={';'.join(signed)},Signature={sig}"})
     assert verify_acs3("POST", "/", query, headers, b"", {"AK": "s3cret"}) == "AK"
     with pytest.raises(errors.SignatureDoesNotMatch):
         verify_acs3("POST", "/", query, headers, b"", {"AK": "other"})

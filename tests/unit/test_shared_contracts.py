@@ -205,7 +205,8 @@ def test_mutating_a_valid_input_raises_only_albmtls_error(path, value):
 
 
 def test_results_encode_without_surprises():
-    cert = ClientCertificateResult(common_name="alice", identifier="abc", serial="01", not_before="2026-01-01T00:00:00Z",
+    cert = ClientCertificateResult(common_name="alice", identifier="abc", serial="01",
+                                   not_before="2026-01-01T00:00:00Z",
                                    not_after="2026-01-31T00:00:00Z", fingerprint_sha256="ab" * 32,
                                    pfx_secret="albmtls/x/alice/pfx", password_secret="albmtls/x/alice/password",
                                    pfx_version="v1", reused=False)

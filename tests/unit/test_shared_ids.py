@@ -41,7 +41,8 @@ def test_site_region_comes_from_the_id_or_the_setting():
 
 
 def test_ca_assumption_lives_in_one_function():
-    assert CertificateId.parse("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42").for_alb() == alb_ca_id("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42")
+    ident = "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"
+    assert CertificateId.parse(ident).for_alb() == alb_ca_id(ident)
 
 
 @pytest.mark.parametrize("raw", ["", " 123", "123 ", "0", "-1", -5, 0, "0123", "123-", "123-CN-HANGZHOU",

@@ -62,7 +62,8 @@ def run(fn, t, seconds=60.0, **kw):
 
 @pytest.mark.parametrize("first", [
     busy("IncorrectStatus.Listener"), busy("ResourceInConfiguring.Listener"), busy("IncorrectStatus.LoadBalancer"),
-    busy("IncorrectBusinessStatus.LoadBalancer"), busy("IncorrectStatus.ServerGroup"), busy("ResourceInUse.ServerGroup"),
+    busy("IncorrectBusinessStatus.LoadBalancer"), busy("IncorrectStatus.ServerGroup"),
+    busy("ResourceInUse.ServerGroup"),
     busy("SystemBusy"), busy("ServiceUnavailable"), busy("IdempotenceProcessing"), busy("LastOperationNotFinished"),
     busy("Throttling.User"), ServerException(code="InternalError", status_code=500),
     ThrottlingException(code="Throttling", status_code=503, retry_after=100), dropped(),

@@ -53,10 +53,10 @@ def test_region_precedence(env, overrides, expected):
 
 
 def test_explicit_beats_env_beats_file(ep_file):
-    env = {"ALBMTLS_ENDPOINTS_FILE": str(ep_file), "ALBMTLS_ENDPOINT_ALB": "10.0.0.1:1", "ALBMTLS_DNS_SERVER": "1.2.3.4:53",
-           "ALBMTLS_REGION": "cn-shanghai"}
+    env = {"ALBMTLS_ENDPOINTS_FILE": str(ep_file), "ALBMTLS_ENDPOINT_ALB": "10.0.0.1:1",
+           "ALBMTLS_DNS_SERVER": "1.2.3.4:53", "ALBMTLS_REGION": "cn-shanghai"}
     s = Settings.load(env=env, endpoints={"kms": "http://127.0.0.2:9/"})
-    assert s.endpoint("alb") == "10.0.0.1:1" and s.endpoint("kms") == "127.0.0.2:9" and s.endpoint("pca") == "127.0.0.1:18080"
+    assert (s.endpoint("alb"), s.endpoint("kms"), s.endpoint("pca")) == ("10.0.0.1:1", "127.0.0.2:9", "127.0.0.1:18080")
     assert s.dns_server == "1.2.3.4:53" and s.region == "cn-shanghai"
     assert Settings.load(env=env, target="cloud").protocol == "https"
 
@@ -131,7 +131,8 @@ def test_get_client_caches(ep_file):
 
 
 def test_importing_shared_imports_no_sdk():
-    code = ("import sys, shared.adapters.clients, shared.entry.handler, shared.policy.contracts, shared.adapters.retry, shared.core.settings, shared.core.logs;"
+    code = ("import sys, shared.adapters.clients, shared.entry.handler, shared.policy.contracts, "
+            "shared.adapters.retry, shared.core.settings, shared.core.logs;"
             "print([m for m in sys.modules if m.split('.')[0] in "
             "('Tea','darabonba','alibabacloud_tea_openapi','alibabacloud_credentials','aiohttp','requests')"
             " or m.startswith('alibabacloud_')])")

@@ -20,7 +20,7 @@ Public helpers for other parts of the local cloud (data plane, health checker, C
 - ``server_certificate(store, cert_id)`` — the ``cas.cert`` doc of a listener ``CertificateId``.
 - ``ca_certificate_exists(store, cert_id)`` — the ``pca.ca`` doc of a ``CaCertificates`` id (or None).
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import (
                      VERSION,
                      ca_certificate_exists,

@@ -127,7 +127,8 @@ class BackendServerVpcNotMatch(ApiError):
 
 class EditionDenied(ApiError):
     code = "OperationDenied.LoadBalancerEdition"
-    assumed = "CaEnabled=true (mutual authentication) on a Basic-edition ALB (docs/ALIBABA-APIS.md §5.4, code unverified)"
+    assumed = ("CaEnabled=true (mutual authentication) on a Basic-edition ALB "
+               "(docs/ALIBABA-APIS.md §5.4, code unverified)")
 
 
 class CaCertificatesQuotaExceeded(ApiError):

@@ -37,7 +37,8 @@ VERSION = "2020-06-16"
 ASSUMPTIONS: dict[str, str] = {
     "InvalidParameter.NextToken": "a NextToken this service did not issue → InvalidParameter (400).",
     "CaEnabled=false": "UpdateListenerAttribute with CaEnabled=false keeps CaCertificates (docs/ALIBABA-APIS.md §5.7).",
-    "CaCertificates id": "the PCA sub-CA Identifier (kind pca.ca); see ca_certificate_exists (docs/ALIBABA-APIS.md §5.1).",
+    "CaCertificates id": "the PCA sub-CA Identifier (kind pca.ca); see ca_certificate_exists "
+                         "(docs/ALIBABA-APIS.md §5.1).",
     "Partial update": "UpdateListenerAttribute changes only the fields given; XForwardedForConfig merges per field.",
     "CaEnabled on HTTP/QUIC": "refused with InvalidParameter (mutual authentication is HTTPS-only).",
     "Certificate status": "Associating while the listener job that set the certificate runs, then Associated.",

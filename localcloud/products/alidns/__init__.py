@@ -20,7 +20,7 @@ Helpers for other parts of the local cloud (the DNS server, seeds, tests): ``zon
 of a FQDN), ``fqdn``, ``norm_name``, ``records_at``, ``add_record`` (records without the API),
 ``txt_for_verify``, ``check_verification``; the store kinds ``DOMAIN`` and ``RECORD``.
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import (
                      DOMAIN,
                      RECORD,

@@ -11,7 +11,7 @@ in meta ``server_root_ca_key_pem`` (``make_server_certificate`` uses it).
 Helpers for other parts of the local cloud: ``store_certificate`` (the upload rules, without the
 API), ``make_server_certificate`` (a certificate signed by the local server root CA).
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import VERSION, make_server_certificate, store_certificate
 
 __all__ = ["VERSION", "make_server_certificate", "store_certificate"]

@@ -9,7 +9,7 @@ DescribeExecution, GetExecutionHistory, ListExecutions, StopExecution.
 
 Local choices where the real service is not documented are ``models.ASSUMPTIONS``.
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import KIND_EXECUTION, KIND_FLOW, VERSION
 
 __all__ = ["KIND_EXECUTION", "KIND_FLOW", "VERSION"]

@@ -9,7 +9,7 @@ Error codes and statuses are the documented ones (CreateSecret help page): ``Inv
 400, ``Forbidden.ResourceNotFound`` 404, ``Rejected.ResourceExist`` 409,
 ``Rejected.ResourceInDeleteWindow`` 409.
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import VERSION
 
 __all__ = ["VERSION"]

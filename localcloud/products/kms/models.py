@@ -71,7 +71,8 @@ def _add_version(doc: dict[str, Any], version_id: str, data: str, data_type: str
     versions.append({"VersionId": version_id, "SecretData": data, "SecretDataType": data_type,
                      "VersionStages": list(dict.fromkeys(stages)), "CreateTime": now_ms})
     unlabelled = [v for v in versions if not v["VersionStages"]]
-    drop = {id(v) for v in unlabelled[:-MAX_UNLABELLED_VERSIONS]} if len(unlabelled) > MAX_UNLABELLED_VERSIONS else set()
+    excess = unlabelled[:-MAX_UNLABELLED_VERSIONS] if len(unlabelled) > MAX_UNLABELLED_VERSIONS else []
+    drop = {id(v) for v in excess}
     doc["versions"] = [v for v in versions if id(v) not in drop]
     doc["UpdateTime"] = now_ms
 

@@ -8,7 +8,7 @@ Helpers for other parts of the local cloud: ``issue_client_certificate`` (e.g. t
 certificates for a rotation benchmark without going through the QPS-limited API), ``ca_doc``,
 ``create_root_ca``/``create_sub_ca``.
 """
-from . import responses  # noqa: F401  (registers the actions)
+from . import responses  # noqa: F401 — registers the actions
 from .models import VERSION, ca_doc, create_root_ca, create_sub_ca, issue_client_certificate
 
 __all__ = ["VERSION", "ca_doc", "create_root_ca", "create_sub_ca", "issue_client_certificate"]
