@@ -49,12 +49,16 @@ Region = Annotated[str, pattern(r"^[a-z]{2,}(-[a-z0-9]+)+$", "a region id such a
                                 "letters and digits in hyphen-separated parts)", max_length=64)]
 LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instance id: 'alb-' then 1-64 lowercase "
                                         "ASCII letters or digits", description="ALB instance id")]
+#: X.509 ``ub-common-name`` (RFC 5280): 64 characters (ASCII here, so 64 bytes: cryptography's limit)
+CN_MAX = 64
 CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
                                     "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or "
                                     "digit (no spaces, no accented or non-Latin letters: the name is part of the KMS "
-                                    "secret names)", min_length=1, max_length=64,
-                                    description="client CN; letters, digits and . _ @ + = - "
-                                                "(used in KMS secret names)")]
+                                    "secret names)", min_length=1, max_length=CN_MAX,
+                                    description="client CN: 1-64 letters, digits and . _ @ + = - (used in KMS "
+                                                "secret names; X.509 allows 64)",
+                                    extra={"limit_words": f"1-{CN_MAX} characters long: the X.509 limit for a "
+                                                          "common name (RFC 5280 ub-common-name)"})]
 SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
 PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
                                   "digits or _ . -")]
@@ -73,7 +77,8 @@ KeySecretName = Annotated[str, pattern(r"^[A-Za-z0-9_/+=.@-]{1,192}$", "a KMS se
                                        "digits or _ / + = . @ -")]
 Status = Literal["ok", "pending", "pending_propagation", "failed"]
 
-SECRET_NAME_MAX = 64  # KMS secret names: the emulator and the conservative reading of the KMS docs allow 1-64 chars
+#: KMS secret names: 1-192 ASCII letters, digits and _ / + = . @ - (docs/ALIBABA-APIS.md §6, CreateSecret)
+SECRET_NAME_MAX = 192
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _RR_LABEL = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$")
@@ -276,10 +281,12 @@ class ProvisionInput(_Input, kw_only=True):
             if c.common_name in seen:
                 raise InvalidInputError(f"clients[{i}].common_name", f"common name {c.common_name!r} is listed twice")
             seen.add(c.common_name)
-            if len(self.secrets(c.common_name).password) > SECRET_NAME_MAX:
-                raise InvalidInputError(f"clients[{i}].common_name", f"the secret names built from secret_prefix, "
-                                        f"the listener and this common name exceed {SECRET_NAME_MAX} characters; "
-                                        "shorten secret_prefix or the common name")
+            longest = self.secrets(c.common_name).password
+            if len(longest) > SECRET_NAME_MAX:
+                raise InvalidInputError(f"clients[{i}].common_name", f"the KMS secret name {longest[:40]}… would be "
+                                        f"{len(longest)} characters; KMS allows at most {SECRET_NAME_MAX} "
+                                        "(<secret_prefix>/<alb id>-<port>/<common name>/password): shorten "
+                                        "secret_prefix or the common name")
 
     # -- derived values ----------------------------------------------------------------------------
     @property

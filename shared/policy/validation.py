@@ -19,7 +19,7 @@ import msgspec
 
 from shared.core.errors import AlbMtlsError, Code
 
-__all__ = ["decode", "error_from_validation", "pattern"]
+__all__ = ["decode", "error_from_validation", "pattern", "limit"]
 
 T = TypeVar("T")
 
@@ -30,6 +30,7 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _REGEX = re.compile(r"^Expected `str` matching regex (?P<regex>'.*')$", re.S)
 _ENUM = re.compile(r"^Invalid enum value (?P<value>.*)$", re.S)
 _WRONG_TYPE = re.compile(r"^Expected `[^`]+`, got `[^`]+`$")
+_LENGTH = re.compile(r"^Expected `(?:str|array|object)` of length [<>]=? ?\d+$")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 #: regex → what it allows, in words (filled by :func:`pattern`; msgspec's message quotes the regex).
@@ -53,19 +54,22 @@ def _pattern_words(quoted: str) -> str | None:
     return _PATTERN_WORDS.get(regex) if isinstance(regex, str) else None
 
 
-def _choices(type_: Any, path: str) -> list[Any] | None:
-    """The values a ``Literal``/``Enum`` at ``path`` (``clients[0].profile``) of ``type_`` accepts."""
+def _members(t: Any) -> list[Any]:
     from msgspec import inspect as mi
 
-    def members(t: Any) -> list[Any]:
-        while isinstance(t, mi.Metadata):
-            t = t.type
-        return list(t.types) if isinstance(t, mi.UnionType) else [t]
+    while isinstance(t, mi.Metadata):
+        t = t.type
+    return list(t.types) if isinstance(t, mi.UnionType) else [t]
+
+
+def _nodes_at(type_: Any, path: str) -> list[Any]:
+    """The type nodes (``msgspec.inspect``, metadata kept) at ``path`` (``clients[0].profile``)."""
+    from msgspec import inspect as mi
 
     nodes: list[Any] = [mi.type_info(type_)]
     for name, index in _PATH_PART.findall(path):
         nxt: list[Any] = []
-        for t in (m for n in nodes for m in members(n)):
+        for t in (m for n in nodes for m in _members(n)):
             if name and isinstance(t, mi.StructType):
                 nxt += [f.type for f in t.fields if f.encode_name == name]
             elif name and isinstance(t, mi.DictType):
@@ -75,8 +79,35 @@ def _choices(type_: Any, path: str) -> list[Any] | None:
             elif index and isinstance(t, mi.TupleType) and int(index) < len(t.item_types):
                 nxt.append(t.item_types[int(index)])
         nodes = nxt
+    return nodes
+
+
+def limit(words: str, **constraints: Any) -> msgspec.Meta:
+    """``msgspec.Meta(**constraints)`` whose length/size failure says ``words`` (the rule and its
+    limit, e.g. ``"at most 64 characters (the X.509 limit for a common name, RFC 5280)"``)."""
+    return msgspec.Meta(**constraints, extra={"limit_words": words})
+
+
+def _limit_words(type_: Any, path: str) -> str | None:
+    """The :func:`limit` words of the field at ``path``, if it has some."""
+    from msgspec import inspect as mi
+
+    for node in _nodes_at(type_, path):
+        while isinstance(node, mi.Metadata):
+            words = (node.extra or {}).get("limit_words")
+            if words:
+                return str(words)
+            node = node.type
+    return None
+
+
+def _choices(type_: Any, path: str) -> list[Any] | None:
+    """The values a ``Literal``/``Enum`` at ``path`` (``clients[0].profile``) of ``type_`` accepts."""
+    from msgspec import inspect as mi
+
+    nodes = _nodes_at(type_, path)
     values: list[Any] = []
-    for t in (m for n in nodes for m in members(n)):
+    for t in (m for n in nodes for m in _members(n)):
         if isinstance(t, mi.LiteralType):
             values += [v for v in t.values if v not in values]
         elif isinstance(t, mi.EnumType):
@@ -102,6 +133,13 @@ def _reword(msg: str, path: str, type_: Any) -> str:
                 return f"invalid value {_short(enum.group('value'))}; expected one of: {listed}"
             return f"{msg} (expected one of: {listed})"
         return msg
+    if _LENGTH.match(msg) and type_ is not None:
+        try:
+            words = _limit_words(type_, path)
+        except Exception:  # never let the message builder hide the error itself
+            words = None
+        if words:
+            return f"must be {words}"
     regex = _REGEX.match(msg)
     if regex:
         words = _pattern_words(regex.group("regex"))

@@ -90,6 +90,21 @@ def test_a_pattern_is_said_in_words(path, value, field, words):
     assert "regex" not in err.message and "^" not in err.message and "[A-Z" not in err.message
 
 
+def test_a_length_limit_says_the_rule_and_the_limit():
+    err = _refusal(_with("clients[0].common_name", "c" * 65))
+    assert err.field == "clients[0].common_name"
+    assert "1-64 characters long: the X.509 limit for a common name (RFC 5280" in err.message
+    assert "Expected" not in err.message
+
+
+def test_names_as_long_as_kms_allows():
+    # 64 characters (the X.509 limit) fit with the default prefix; the example was refused at 64
+    assert validation.decode(ProvisionInput, _with("clients[0].common_name", "payments-service-prod" + "x" * 43))
+    err = _refusal(_with("secret_prefix", "p" * 64) | {"load_balancer_id": "alb-" + "a" * 60,
+                                                        "clients": [{"common_name": "c" * 64}]})
+    assert err.field == "clients[0].common_name" and "KMS allows at most 192" in err.message
+
+
 def test_the_step_event_names_the_nested_field_and_lists_the_values():
     err = _refusal({"input": _with("clients[0].profile", "legacy")}, StepEvent)
     assert err.field == "input.clients[0].profile"

@@ -18,7 +18,9 @@ from .models import VERSION as V
 if TYPE_CHECKING:
     from ...protocol import Params
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_/+=.@-]{1,64}$")
+#: secret names: up to 192 characters of letters, digits and _ / + = . @ - (CreateSecret:
+#: https://www.alibabacloud.com/help/doc-detail/154490.htm; the ListSecrets SecretName filter, 1-192)
+_NAME_RE = re.compile(r"^[A-Za-z0-9_/+=.@-]{1,192}$")
 
 
 def _check_data(p: Params, data_type: str) -> str:
@@ -55,7 +57,7 @@ def create_secret(ctx: Ctx, p: Params) -> dict:
     secret_type = p.str("SecretType", default="Generic", enum=("Generic", "Rds", "RAMCredentials", "ECS", "Redis",
                                                                "PolarDB"))
     if not _NAME_RE.match(name) or (secret_type == "Generic" and name.startswith("acs/")):
-        raise errors.InvalidParameter("SecretName", "1-64 characters: letters, digits and _/+=.@-; "
+        raise errors.InvalidParameter("SecretName", "1-192 characters: letters, digits and _/+=.@-; "
                                                     "a generic secret name cannot start with acs/.")
     data = _check_data(p, data_type)
     doc = models.create_secret(ctx.cloud, name, version_id, data, data_type, secret_type,
