@@ -76,6 +76,7 @@ CLIENT_BASE = ("alibabacloud-tea-openapi", "alibabacloud-credentials")
 #: function dir → products it is expected to call (declared; see module doc).
 FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "preflight": ("alb", "cas", "pca", "alidns", "kms"),
+    "record_desired_state": ("kms",),
     "issue_client_cert": ("pca", "kms"),
     "enable_mutual_auth": ("alb", "cas", "pca", "kms"),
     "create_cname": ("alb", "alidns"),

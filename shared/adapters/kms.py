@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,6 +112,24 @@ class Kms(Adapter):
         return SecretInfo(name=b.secret_name or name, arn=b.arn, description=b.description, secret_type=b.secret_type,
                           create_time=b.create_time, update_time=b.update_time,
                           planned_delete_time=b.planned_delete_time, tags=tags)
+
+    def list_secret_names(self, *, page_size: int = 100) -> Iterator[str]:
+        """Every secret name ``ListSecrets`` lists (all pages, ``PageSize`` 1-100; secrets pending
+        deletion included, as the API lists them). One page in memory. Raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        page = 1
+        while True:
+            req = m.ListSecretsRequest(page_number=page, page_size=page_size)
+            b = self.call("kms:ListSecrets", lambda req=req: client.list_secrets(req)).body
+            items = (getattr(b.secret_list, "secret", None) or []) if b.secret_list else []
+            for it in items:
+                if it.secret_name:
+                    yield it.secret_name
+            total = int(b.total_count or 0)
+            if not items or page * page_size >= total:
+                return
+            page += 1
 
     def get_secret_value(self, name: str, *, version_id: str | None = None,
                          stage: str | None = None) -> SecretValue | None:

@@ -261,6 +261,9 @@ class ProvisionInput(_Input, kw_only=True):
     client_cert_headers: bool = True
     probe_requests: Annotated[int, Meta(ge=1, le=100)] = 10
     secret_prefix: SecretPrefix = "albmtls"
+    #: the daily drift check re-applies this listener's recorded desired state when the cloud drifted
+    #: from it (``shared.steps.drift``); false: drift is reported only
+    auto_repair: bool = False
 
     def __post_init__(self) -> None:
         domain = _check_domain(self.domain)

@@ -25,7 +25,7 @@ from typing import Literal
 from shared.core.errors import InvalidInputError
 
 __all__ = ["CertificateId", "SecretNames", "alb_ca_id", "client_token", "execution_name", "listener_key",
-           "secret_names", "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
+           "secret_names", "desired_state_name", "parse_desired_state_name", "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
 
 CUSTOM_ID_PREFIX = "albmtls-"
 CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
@@ -155,6 +155,27 @@ def secret_names(secret_prefix: str, listener_key: str, common_name: str) -> Sec
     """:class:`SecretNames` of client ``common_name`` on listener ``listener_key``."""
     base = f"{secret_prefix}/{listener_key}/{common_name}/"
     return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta")
+
+
+#: the last path part of a listener's desired-state record (``shared.policy.desired``); a client's
+#: secrets always end in ``/pfx``, ``/password`` or ``/meta``, so a client named ``desired`` cannot clash
+DESIRED_STATE_LEAF = "desired"
+
+
+def desired_state_name(secret_prefix: str, listener_key: str) -> str:
+    """``<secret prefix>/<listener key>/desired``: the KMS secret holding the listener's desired state
+    (``shared.policy.desired.DesiredState``; docs/ARCHITECTURE.md "stored records")."""
+    return f"{secret_prefix}/{listener_key}/{DESIRED_STATE_LEAF}"
+
+
+_DESIRED_RE = re.compile(r"^(?P<prefix>[A-Za-z0-9_+=.@-]{1,64})/(?P<key>alb-[a-z0-9]{1,64}-[0-9]{1,5})/"
+                         + DESIRED_STATE_LEAF + "$")
+
+
+def parse_desired_state_name(name: str) -> tuple[str, str] | None:
+    """``(secret prefix, listener key)`` of a :func:`desired_state_name`, else ``None``."""
+    m = _DESIRED_RE.match(name or "")
+    return (m.group("prefix"), m.group("key")) if m else None
 
 
 def client_token(*parts: object) -> str:

@@ -41,6 +41,7 @@ ROTATE_FLOW = "albmtls-rotate"
 # Step (state) names of workflows/provision.yaml → result keys.
 STEP_KEYS = {
     "Preflight": "preflight",
+    "RecordDesiredState": "record_desired_state",
     "IssueClientCert": "issue_client_cert",
     "EnableMutualAuth": "enable_mutual_auth",
     "CreateCname": "create_cname",

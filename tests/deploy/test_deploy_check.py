@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from deploy_fixture import record_observed
+from deploy_fixture import FUNCTIONS, record_observed
 
 from deploy.check import check_deploy
 
@@ -25,7 +25,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_good_fixture_passes(repo, state_dir):
     rep = check_deploy(repo, state_dir=state_dir, build=True, env={})
     assert rep.ok, rep.text()
-    assert len(rep.checked["functions"]) == 8
+    assert set(rep.checked["functions"]) == set(FUNCTIONS)     # every fixture function deployed and checked
     assert rep.checked["handlers_imported"] == rep.checked["functions"]
     assert "alb:ListSystemSecurityPolicies" in rep.checked["observed_actions"]
     assert "fnf:CreateFlow" in rep.checked["observed_deploy_actions"]
