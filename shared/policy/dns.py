@@ -8,7 +8,9 @@ existing records on (RR, line)                         decision
 =====================================================  =============================================
 a CNAME with the same value (case/final dot ignored)   ``none`` (no write; ``claim_remark`` when the
                                                        record carries no remark at all — a record we
-                                                       added whose remark write was lost)
+                                                       added whose remark write was lost); ``update``
+                                                       when its TTL is not the wanted one and it is
+                                                       ours or unmarked (drift repaired)
 one CNAME with another value, remark                   ``update`` when ``replace_owned_records``,
 ``alb-mtls:<listener key>`` (ours)                     else ``DNS_CONFLICT``
 a CNAME with another value not ours                    ``DNS_CONFLICT`` naming it
@@ -204,9 +206,13 @@ CNAME_CHECKS: Chain[CnameRequest] = Chain("cname", (
 
 def cname_plan(q: CnameRequest) -> CnamePlan:
     """The plan once :data:`CNAME_CHECKS` passed (pure): ``none`` (the record is there; claim it
-    when it has no remark at all), ``update`` (our record points elsewhere) or ``add``."""
+    when it has no remark at all), ``update`` (our record points elsewhere, or has another TTL — a
+    record without a remark is claimed too; never someone else's) or ``add``."""
     same = q.already
     if same is not None:
+        claimable = same.remark in (None, owner_remark(q.listener_key))
+        if same.ttl != q.ttl and claimable and q.replace_owned:
+            return CnamePlan("update", q.rr, q.value, q.ttl, q.line, same.record_id, claim_remark=not same.remark)
         return CnamePlan("none", q.rr, same.value, same.ttl, q.line, same.record_id, claim_remark=not same.remark)
     cnames = [r for r in q.same_line if r.type == "CNAME"]
     if cnames:

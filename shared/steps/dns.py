@@ -185,6 +185,9 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
         assert record_id is not None
         writes += int(ctx.adapter(alidns.Alidns).update_record(record_id, plan.rr, "CNAME", target, ttl=plan.ttl,
                                                                line=plan.line))
+        if plan.claim_remark:
+            ctx.adapter(alidns.Alidns).update_remark(record_id, remark)
+            writes += 1
     elif plan.claim_remark and record_id:
         ctx.adapter(alidns.Alidns).update_remark(record_id, remark)
         writes += 1

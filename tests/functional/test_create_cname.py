@@ -58,6 +58,23 @@ def test_owned_record_pointing_elsewhere_is_updated(live_cloud, invoke, writes, 
     assert out["dns"]["value"] == DEMO["dns_name"]
 
 
+def test_ttl_changed_in_the_console_is_put_back(live_cloud, invoke, writes, demo_input):
+    """Drift of the CNAME's TTL (someone edited the record) is repaired; someone else's is not touched."""
+    out = invoke(FN, _event(demo_input))
+    rid = out["dns"]["record_id"]
+    live_cloud.store.put("dns.record", rid, live_cloud.store.get("dns.record", rid) | {"TTL": 3600})
+    writes.mark()
+    again = invoke(FN, _event(demo_input))
+    assert again["status"] == "ok" and again["dns"]["ttl"] == 600, again
+    assert [c["action"] for c in writes.since()] == ["UpdateDomainRecord"]
+    assert live_cloud.store.get("dns.record", rid)["TTL"] == 600
+    # a CNAME with the right target owned by someone else keeps its TTL (it is not ours to change)
+    live_cloud.store.put("dns.record", rid, live_cloud.store.get("dns.record", rid) | {"TTL": 3600, "Remark": "ops"})
+    writes.mark()
+    third = invoke(FN, _event(demo_input))
+    assert third["status"] == "ok" and writes.since() == []
+
+
 def test_foreign_cname_is_a_conflict(live_cloud, invoke, writes, demo_input):
     from localcloud.products.alidns import add_record
     add_record(live_cloud.store, 0, "example.test", "app", "CNAME", "someone-else.example.net")

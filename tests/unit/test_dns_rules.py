@@ -49,6 +49,11 @@ CASES = [
     ("ttl below minimum", [], {"ttl": 60}, "TTL_BELOW_MINIMUM", None, False),
     ("ttl at minimum", [], {"ttl": 600}, "add", None, False),
     ("ttl 60 on a paid edition", [], {"ttl": 60, "min_ttl": 60}, "add", None, False),
+    ("same value ours, other TTL → update (drift repaired)", [rec(ttl=1200)], {}, "update", "1", False),
+    ("same value unmarked, other TTL → update + claim", [rec(ttl=1200, remark=None)], {}, "update", "1", True),
+    ("same value foreign, other TTL → none (not ours)", [rec(ttl=1200, remark="someone")], {}, "none", "1", False),
+    ("same value ours, other TTL, replace off → none", [rec(ttl=1200)], {"replace_owned": False}, "none", "1",
+     False),
 ]
 
 
@@ -110,9 +115,13 @@ def test_plan_properties(records, rr, allow_apex, replace, ttl):
     assert ttl >= 600
     if plan.action == "add":          # nothing on (rr, default) but apex-tolerated MX/TXT
         assert all(rr == "@" and r.type in ("MX", "TXT") for r in same)
-    elif plan.action == "update":     # only ever our own CNAME, and only when allowed
+    elif plan.action == "update":     # only ever our own (or an unmarked) CNAME, and only when allowed
         target = next(r for r in same if r.record_id == plan.record_id)
-        assert replace and target.type == "CNAME" and target.remark == MINE and canon_host(target.value) != ALB.lower()
+        assert replace and target.type == "CNAME"
+        if canon_host(target.value) != ALB.lower():
+            assert target.remark == MINE            # repointed: ours only
+        else:
+            assert target.ttl != ttl and target.remark in (MINE, None)   # TTL drift of ours or unmarked
     else:                             # never a write against someone else's record value
         target = next(r for r in same if r.record_id == plan.record_id)
         assert target.type == "CNAME" and canon_host(target.value) == ALB.lower()
