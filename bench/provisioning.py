@@ -12,10 +12,10 @@ probes at the server group's configured interval (``health_scale``).
 windows; the health checker's transitions)::
 
     critical = preflight
-             + max(issue, cname, enable, enable_until_listener + health_wait)
+             + max(record, issue, cname, enable, enable_until_listener + health_wait)
              + health_after_healthy + probe
 
-* ``preflight``, ``issue``, ``cname``: the sum of the durations of that step's calls
+* ``preflight``, ``record``, ``issue``, ``cname``: the sum of the durations of that step's calls
   (a step's calls are sequential; the CNAME step's propagation wait is included through its DNS
   answers, which the local DNS server gives at once);
 * ``enable``: the length of the union of the enable step's call intervals and the ALB job
@@ -55,10 +55,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Cloud-like latency profile (ms, uniform) applied to every product.
 CLOUD_LATENCY_MS = (100.0, 300.0)
-STEPS = ("preflight", "issue_client_cert", "enable_mutual_auth", "create_cname", "health_check")
+STEPS = ("preflight", "record_desired_state", "issue_client_cert", "enable_mutual_auth", "create_cname",
+         "health_check")
 ALB_WRITES = {"CreateServerGroup", "AddServersToServerGroup", "CreateListener", "UpdateListenerAttribute"}
 LISTENER_WRITES = {"CreateListener", "UpdateListenerAttribute"}
-FUNCTIONS = ("preflight", "issue_client_cert", "enable_mutual_auth", "create_cname", "health_check")
+FUNCTIONS = ("preflight", "record_desired_state", "issue_client_cert", "enable_mutual_auth", "create_cname",
+             "health_check")
 SDK_CLIENTS = ("alb", "cas", "pca", "alidns", "kms")
 
 
@@ -285,7 +287,8 @@ def analyse(events, calls, jobs, clock_offset: float, tracer: _Tracer, all_healt
     probe = sum(e - s for s, e in tracer.probes)
 
     pre, issue, cname = total("preflight"), total("issue_client_cert"), total("create_cname")
-    branches = {"issue_client_cert": issue, "create_cname": cname, "enable_mutual_auth": enable_crit,
+    branches = {"record_desired_state": total("record_desired_state"), "issue_client_cert": issue,
+                "create_cname": cname, "enable_mutual_auth": enable_crit,
                 "enable_until_listener+health_wait": enable_until_listener + health_wait}
     longest = max(branches, key=branches.get)
     critical = pre + branches[longest] + health_after + probe
