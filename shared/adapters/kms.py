@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "Kms", "CURRENT", "PREVIOUS", "SecretInfo", "SecretValue",

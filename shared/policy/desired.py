@@ -52,7 +52,7 @@ class DesiredState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     recorded_at: str
     digest: str
     execution: str | None = None
-    input: dict[str, Any]  # noqa: A003 - the provision input, as the workflow receives it
+    input: dict[str, Any]
 
 
 def input_digest(doc: dict[str, Any]) -> str:

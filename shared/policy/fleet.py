@@ -27,16 +27,18 @@ last one silently). Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
 from shared.policy.contracts import ProvisionInput
 from shared.policy.validation import decode, limit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["MAX_LISTENERS", "FleetDocument", "Fleet", "parse_fleet", "load_document", "json_schema", "SCHEMA_ID",
            "Media"]
@@ -177,7 +179,7 @@ def load_document(text: str | bytes, media: Media) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -25,7 +25,8 @@ from typing import Literal
 from shared.core.errors import InvalidInputError
 
 __all__ = ["CertificateId", "SecretNames", "alb_ca_id", "client_token", "execution_name", "listener_key",
-           "secret_names", "desired_state_name", "parse_desired_state_name", "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
+           "secret_names", "desired_state_name", "parse_desired_state_name", "custom_identifier",
+           "parse_custom_identifier", "custom_identifier_matches_listener"]
 
 CUSTOM_ID_PREFIX = "albmtls-"
 CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)

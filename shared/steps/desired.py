@@ -15,10 +15,7 @@ Source actions: KMS ``GetSecretValue``, ``DescribeSecret``, ``CreateSecret``, ``
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from shared.adapters.kms import CURRENT, Kms
@@ -28,6 +25,9 @@ from shared.policy.desired import DesiredState, decode_desired, desired_state, e
 from shared.policy.ids import desired_state_name, parse_desired_state_name
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+    from datetime import datetime
+
     from shared.steps.context import StepContext
 
 __all__ = ["read_desired", "record_desired", "list_desired", "Recorded", "RecordDesiredStateResult", "run"]

@@ -12,7 +12,13 @@ from shared.core.errors import AlbMtlsError
 from shared.policy import ids
 from shared.policy.contracts import ProvisionInput
 from shared.policy.desired import (
-    TEXT_MAX, decode_desired, desired_input, desired_state, encode_desired, same_input, version_id,
+    TEXT_MAX,
+    decode_desired,
+    desired_input,
+    desired_state,
+    encode_desired,
+    same_input,
+    version_id,
 )
 from shared.policy.validation import decode
 
@@ -31,7 +37,8 @@ def test_name_builder_and_parser_round_trip():
     assert ids.parse_desired_state_name(name) == ("albmtls", "alb-demostd000000000001-443")
     # a client's secrets never parse as a desired-state record, not even a client named "desired"
     for cn in ("desired", "alice"):
-        for leaf in (ids.secret_names("albmtls", "alb-x1-443", cn).pfx, ids.secret_names("albmtls", "alb-x1-443", cn).meta):
+        names = ids.secret_names("albmtls", "alb-x1-443", cn)
+        for leaf in (names.pfx, names.password, names.meta):
             assert ids.parse_desired_state_name(leaf) is None
     assert ids.parse_desired_state_name("albmtls/not-a-listener/desired") is None
 
