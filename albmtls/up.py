@@ -25,6 +25,11 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
        faults: str | None = typer.Option(None, "--faults",
                                          help="Fault, latency and QPS spec: JSON text or @file (see "
                                               "localcloud/faults.py; also settable at run time: POST <admin>/faults)."),
+       alb_ca_id_form: str = typer.Option("cert_identifier", "--alb-ca-id-form",
+                                          help="Which id of a private CA this ALB takes in CaCertificates: "
+                                               "cert_identifier (the UUID of ListPcaCaCertificate) or identifier "
+                                               "(the 32-hex one of DescribeCACertificateList); the other is "
+                                               "refused. Published in the endpoints file as alb_ca_id_form."),
        ) -> None:
     """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
     from localcloud.faults import Faults
@@ -36,8 +41,12 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
         except (ValueError, TypeError, KeyError) as exc:
             err(f"INVALID_INPUT: {exc}")
             raise typer.Exit(2) from None
+    from localcloud.emulator import CA_ID_FORMS
+    if alb_ca_id_form not in CA_ID_FORMS:
+        err(f"INVALID_INPUT: --alb-ca-id-form must be {' or '.join(CA_ID_FORMS)}, got {alb_ca_id_form!r}")
+        raise typer.Exit(2)
     settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
-                        health_scale=health_scale)
+                        health_scale=health_scale, alb_ca_id_form=alb_ca_id_form)
     from localruntime.environment import LocalCloudInUse, function_logs, state_lock
     stop = threading.Event()
 

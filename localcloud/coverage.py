@@ -19,9 +19,18 @@ from .registry import ACTIONS, Product
 
 # Assumptions that span products, each kept in one place in the code (named here).
 CROSS_PRODUCT_ASSUMPTIONS = {
-    "ALB CaCertificates id": "An ALB `CaCertificates.N.CertificateId` is the PCA sub-CA `Identifier` "
-                             "(docs/ALIBABA-APIS.md §5.1). Code: `shared/policy/ids.py::alb_ca_id`, "
-                             "`localcloud/products/alb/models.py::ca_certificate_exists`.",
+    "ALB CaCertificates id": "An ALB `CaCertificates.N.CertificateId` takes a private CA by one of its two "
+                             "identifiers, unchanged: by default its UUID `CertIdentifier` (ListPcaCaCertificate), "
+                             "the only shape real-account evidence shows (the Terraform alicloud ALB listener "
+                             "acceptance test, commit f940fba8, PR #8127, docs/ALIBABA-APIS.md §1.15); "
+                             "`ALBMTLS_ALB_CA_ID_FORM=identifier` for the 32-hex `Identifier` "
+                             "(DescribeCACertificateList). An uploaded CA (CAS `UploadPCACert`) by the `Identifier` "
+                             "the upload returned (unconfirmed). The product reads the setting in "
+                             "`shared/core/settings.py` and resolves the CA in "
+                             "`shared/adapters/pca.py::Pca.resolve_ca` "
+                             "(joining the two lists by common name, unconfirmed); the local cloud takes the form its "
+                             "`alb_ca_id_form` setting names (`albmtls up --alb-ca-id-form`; "
+                             "`localcloud/products/alb/models.py::ca_certificate_exists`).",
     "CloudFlow Fail with expressions": "A `Fail` state accepts `Code.$`/`Detail.$` (workflows/provision.yaml).",
     "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "
                          "(`localcloud/errors.py::Throttling`); the real status varies by product.",

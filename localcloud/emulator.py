@@ -23,16 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .account import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, REGION
 from .clock import Clock
 from .faults import Faults
 from .products import PRODUCTS
 from .server import ControlPlane
 from .store import Store
 
-# The local cloud's own fixed access key. It opens nothing but this emulator.
-ACCESS_KEY_ID = "LOCALCLOUDACCESSKEY"
-ACCESS_KEY_SECRET = "local-cloud-secret-not-a-real-key"
-REGION = "cn-hangzhou"
+#: the two identifiers of a PCA CA (Settings.alb_ca_id_form)
+CA_ID_FORMS = ("cert_identifier", "identifier")
 
 AdminRoute = Callable[[str, str, dict[str, str], dict[str, Any]], tuple[int, dict[str, Any]]]
 
@@ -48,6 +47,10 @@ class Settings:
     flow_sleep_scale: float = 1.0     # multiply CloudFlow Wait and Retry intervals (tests use < 1)
     services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
     dns_port: int = 0                 # 0 = a free port
+    # Which of a PCA CA's two identifiers ALB takes in CaCertificates (products/alb/models.py,
+    # ca_certificate_exists): "cert_identifier" (the UUID; the only real-account evidence) or
+    # "identifier" (the 32-hex DescribeCACertificateList Identifier). The endpoints file says which.
+    alb_ca_id_form: str = "cert_identifier"
 
 
 class Emulator:
@@ -58,6 +61,8 @@ class Emulator:
                  faults: Faults | None = None) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.settings = settings or Settings()
+        if self.settings.alb_ca_id_form not in CA_ID_FORMS:
+            raise ValueError(f"alb_ca_id_form must be one of {CA_ID_FORMS}, got {self.settings.alb_ca_id_form!r}")
         self.clock = clock or Clock()
         self.faults = faults or Faults()
         if self.state_dir is not None:
@@ -73,6 +78,7 @@ class Emulator:
             self.clock = Clock(off)
         self.seed_name = seed
         self.access_keys = {ACCESS_KEY_ID: ACCESS_KEY_SECRET}
+        self.account_id = ACCOUNT_ID
         self.admin_routes: dict[str, AdminRoute] = {}
         self.runtime: dict[str, Any] = {}   # per-process objects of the runtime services (ports, servers)
         self._port = port
@@ -144,6 +150,7 @@ class Emulator:
             "access_key_secret": ACCESS_KEY_SECRET,
             "region": self.settings.region,
             "dataplane_port_offset": self.settings.port_offset,
+            "alb_ca_id_form": self.settings.alb_ca_id_form,
             "state_dir": str(self.state_dir.resolve()) if self.state_dir else None,
         }
         dns = self.runtime.get("dns_endpoint")

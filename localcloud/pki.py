@@ -218,6 +218,26 @@ def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
+# -- certificate identifiers ----------------------------------------------------------------------
+_GREGORIAN_OFFSET_100NS = 0x01B21DD213814000   # 1582-10-15 → 1970-01-01 in 100 ns ticks
+
+
+def uuid6(when: datetime, *, seed: bytes | None = None) -> str:
+    """An RFC 9562 UUID version 6 for ``when``: the shape of the current PCA and CAS certificate
+    identifiers (``CertIdentifier``, ``UploadPCACert.Identifier``; e.g. ``1efd3cac-e8c1-611d-b971-…``
+    in the Terraform alicloud ALB listener acceptance test, docs/ALIBABA-APIS.md §1.15).
+
+    ``seed`` makes the clock sequence and node deterministic (the demo seed's fixed ids); without
+    it they are random."""
+    ticks = int(when.timestamp() * 10_000_000) + _GREGORIAN_OFFSET_100NS
+    time_high, time_low = (ticks >> 12) & 0xFFFF_FFFF_FFFF, ticks & 0x0FFF
+    rest = hashlib.sha256(seed).digest()[:8] if seed is not None else secrets.token_bytes(8)
+    clock_seq = (int.from_bytes(rest[:2], "big") & 0x3FFF) | 0x8000     # RFC 9562 variant 10xx
+    node = int.from_bytes(rest[2:8], "big")
+    h = f"{time_high:012x}{0x6000 | time_low:04x}{clock_seq:04x}{node:012x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 # -- building certificates -------------------------------------------------------------------------
 def make_name(cn: str, *, o: str | None = None, ou: str | None = None, c: str | None = None,
               st: str | None = None, l: str | None = None) -> x509.Name:  # noqa: E741 — X.509's L (locality)

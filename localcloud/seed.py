@@ -24,6 +24,9 @@ DEMO: dict[str, Any] = {
     "server_cert_domain": "app.example.test",
     "pca_root_identifier": "2f6b1d0c9a7e4b3f8d5c6a1e0b9f7d21",
     "pca_sub_identifier": "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42",
+    # the same two CAs' CertIdentifier (UUID v6; ListPcaCaCertificate), the form ALB takes by default
+    "pca_root_cert_identifier": "1efd3cac-e505-6380-aef7-9656d838852e",
+    "pca_sub_cert_identifier": "1efd3cac-ee8e-6a00-ad80-5e318b70b839",
     "domain": "example.test",
     "zone_edition": "mianfei",
 }

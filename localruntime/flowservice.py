@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from localcloud.account import ACCOUNT_ID
 from localcloud.flow.runner import ERR_STOPPED, FlowRunner, iso
 from localcloud.products.fnf import KIND_EXECUTION
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("localruntime.flowservice")
 
 ERR_INTERRUPTED = "FnF.ExecutionInterrupted"
-ACCOUNT_ID = "1000000000000000"
 STOP_GRACE_S = 2.0
 RESET_GRACE_S = 30.0    # pause(): how long running executions may take to reach a state boundary
 FLUSH_EVERY_S = 0.25

@@ -8,6 +8,8 @@ import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from localcloud.products.alb import ca_trust_pem
+
 if TYPE_CHECKING:  # pragma: no cover
     from .cloud import LocalCloud
 
@@ -82,9 +84,9 @@ class TlsConfig:
         if self.ca_enabled:
             entry = _pick_ca_entry(listener)
             cid = (entry or {}).get("CertificateId", "")
-            ca = cloud.store.get("pca.ca", cid) if cid else None
-            if ca is not None and ca.get("Certificate"):
-                self.ca_pem = ca["Certificate"]
+            trusted = ca_trust_pem(cloud.store, cid) if cid else None
+            if trusted:
+                self.ca_pem = trusted
             elif cid:
                 doc = cloud.store.get("cas.cert", cas_cert_id(cid))
                 if doc and doc.get("Cert"):

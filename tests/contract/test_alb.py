@@ -43,8 +43,9 @@ def certs(cloud, ids) -> dict[str, str]:
             store.put("pca.ca", ident, {"Identifier": ident, "ParentIdentifier": "", "CertificateType": typ,
                                         "Certificate": "", "CertificateChain": "", "Status": "ISSUE",
                                         "CommonName": typ.lower()})
-    return {"server": ids["server_cert_identifier"], "ca": ids["pca_sub_identifier"],
-            "ca2": ids["pca_root_identifier"]}
+    # ALB takes a CA by its CertIdentifier by default (Settings.alb_ca_id_form, docs/ALIBABA-APIS.md §1.15)
+    return {"server": ids["server_cert_identifier"], "ca": ids["pca_sub_cert_identifier"],
+            "ca2": ids["pca_root_cert_identifier"]}
 
 
 @pytest.fixture

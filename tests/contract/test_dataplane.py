@@ -436,7 +436,7 @@ def test_sdk_listener_with_pca_client_cert(cloud, clients, endpoints, tmp_path):
         load_balancer_id=seed["load_balancer_id"], listener_port=443, listener_protocol="HTTPS",
         certificates=[am.CreateListenerRequestCertificates(certificate_id=seed["server_cert_identifier"])],
         ca_enabled=True,
-        ca_certificates=[am.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_identifier"])],
+        ca_certificates=[am.CreateListenerRequestCaCertificates(certificate_id=seed["pca_sub_cert_identifier"])],
         security_policy_id="tls_cipher_policy_1_2_strict_with_1_3",
         default_actions=[am.CreateListenerRequestDefaultActions(
             type="ForwardGroup", forward_group_config=am.CreateListenerRequestDefaultActionsForwardGroupConfig(

@@ -87,7 +87,7 @@ def test_up_serves_the_demo_account_to_the_real_sdks(tmp_path):
                         certificates=[alb_m.CreateListenerRequestCertificates(
                             certificate_id=seed["server_cert_identifier"])],
                         ca_certificates=[alb_m.CreateListenerRequestCaCertificates(
-                            certificate_id=seed["pca_sub_identifier"])],
+                            certificate_id=seed["pca_sub_cert_identifier"])],
                         default_actions=[alb_m.CreateListenerRequestDefaultActions(
                             type="ForwardGroup", forward_group_config=forward)])
         time.sleep(0.3)
@@ -95,7 +95,7 @@ def test_up_serves_the_demo_account_to_the_real_sdks(tmp_path):
                                                                   **listener)).body
         assert wait_running(alb, created.listener_id) == "Running"
         got = alb.get_listener_attribute(alb_m.GetListenerAttributeRequest(listener_id=created.listener_id)).body
-        assert got.ca_enabled is True and got.ca_certificates[0].certificate_id == seed["pca_sub_identifier"]
+        assert got.ca_enabled is True and got.ca_certificates[0].certificate_id == seed["pca_sub_cert_identifier"]
 
         with pytest.raises(ClientException) as refused:
             alb.create_listener(alb_m.CreateListenerRequest(load_balancer_id=seed["basic_load_balancer_id"],

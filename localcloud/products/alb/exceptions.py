@@ -39,7 +39,8 @@ class CertificateNotFound(ApiError):
 class CaCertificateNotFound(ApiError):
     code = "ResourceNotFound.CaCertificate"
     status = 404
-    assumed = "an unknown CaCertificates.N.CertificateId (NLB uses this code; ALB unverified)"
+    assumed = ("an unknown CaCertificates.N.CertificateId, including a PCA CA named by its other identifier than "
+               "the one ALB takes (NLB uses this code; ALB unverified)")
 
     def __init__(self, cert_id: str) -> None:
         super().__init__(f"The specified CA certificate {cert_id} is not found.")

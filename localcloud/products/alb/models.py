@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ... import errors
+from ..cas.models import warehouse_cert
+from ..pca.models import ca_by_cert_identifier, ca_doc
 from .exceptions import (
     BackendServerExists,
     BackendServerNotFound,
@@ -37,8 +39,11 @@ VERSION = "2020-06-16"
 ASSUMPTIONS: dict[str, str] = {
     "InvalidParameter.NextToken": "a NextToken this service did not issue → InvalidParameter (400).",
     "CaEnabled=false": "UpdateListenerAttribute with CaEnabled=false keeps CaCertificates (docs/ALIBABA-APIS.md §5.7).",
-    "CaCertificates id": "the PCA sub-CA Identifier (kind pca.ca); see ca_certificate_exists "
-                         "(docs/ALIBABA-APIS.md §5.1).",
+    "CaCertificates id": "a PCA CA in the configured form only (Settings.alb_ca_id_form, default its UUID "
+                         "CertIdentifier), or an uploaded CA's UploadPCACert Identifier; see ca_certificate_exists "
+                         "(docs/ALIBABA-APIS.md §1.15, §5.1).",
+    "uploaded CA trust": "a listener bound to an uploaded CA verifies client certificates against the whole uploaded "
+                         "chain (sub-CA + root); ALB's documented requirement is only that the chain be complete.",
     "Partial update": "UpdateListenerAttribute changes only the fields given; XForwardedForConfig merges per field.",
     "CaEnabled on HTTP/QUIC": "refused with InvalidParameter (mutual authentication is HTTPS-only).",
     "Certificate status": "Associating while the listener job that set the certificate runs, then Associated.",
@@ -104,13 +109,36 @@ def tag_filter(docs: list[dict[str, Any]], tags: list[dict[str, str]]) -> list[d
     return [d for d in docs if ok(d)]
 
 
-def ca_certificate_exists(store: Store, cert_id: str) -> dict[str, Any] | None:
-    """The single place of the open assumption (docs/ALIBABA-APIS.md §5.1): a listener's
-    ``CaCertificates.N.CertificateId`` is the PCA CA ``Identifier`` (kind ``pca.ca``, normally the
-    sub-CA). Returns the ``pca.ca`` document (truthy) or ``None``."""
+def ca_certificate_exists(store: Store, cert_id: str, form: str = "cert_identifier") -> dict[str, Any] | None:
+    """The single place of the open assumption (docs/ALIBABA-APIS.md §1.15, §5.1): which id a
+    listener's ``CaCertificates.N.CertificateId`` takes. A PCA CA is named in the configured
+    ``form`` only (``Settings.alb_ca_id_form``: ``cert_identifier``, the UUID that
+    ``ListPcaCaCertificate`` returns — the only real-account evidence — or ``identifier``, the
+    32-hex ``DescribeCACertificateList`` id); the other form is refused like an unknown CA. An
+    uploaded CA (CAS 2020-04-07 ``UploadPCACert``) is named by the ``Identifier`` the upload
+    returned. Returns ``{"kind": "pca"|"uploaded", "doc": …}`` (truthy) or ``None``."""
     if not isinstance(cert_id, str) or not cert_id:
         return None
-    return store.get("pca.ca", cert_id)
+    pca = ca_by_cert_identifier(store, cert_id) if form == "cert_identifier" else ca_doc(store, cert_id)
+    if pca is not None:
+        return {"kind": "pca", "doc": pca}
+    uploaded = warehouse_cert(store, cert_id)
+    if uploaded is not None and uploaded.get("CertType") == "CA":
+        return {"kind": "uploaded", "doc": uploaded}
+    return None
+
+
+def ca_trust_pem(store: Store, cert_id: str) -> str | None:
+    """The PEM a listener with ``CaCertificates`` = ``cert_id`` verifies client certificates
+    against: a PCA CA's own certificate (either of its identifiers: the listener holds whichever
+    the API accepted) or an uploaded CA's whole chain (``UploadPCACert.Cert``)."""
+    pca = ca_doc(store, cert_id) or ca_by_cert_identifier(store, cert_id)
+    if pca is not None and pca.get("Certificate"):
+        return str(pca["Certificate"])
+    uploaded = warehouse_cert(store, cert_id)
+    if uploaded is not None and uploaded.get("Content"):
+        return str(uploaded["Content"])
+    return None
 
 
 _SERVER_CERT_RE = re.compile(r"^(\d+)-([a-z]{2}-[a-z0-9-]+)$")

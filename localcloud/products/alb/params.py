@@ -147,7 +147,7 @@ def ca_certs(cloud: Emulator, p: Params) -> list[dict[str, Any]] | None:
     if len(cas) > 1:
         raise CaCertificatesQuotaExceeded()
     cid = sub("CaCertificates.1", cas[0]).str("CaCertificates.1.CertificateId", required=True)
-    if not models.ca_certificate_exists(cloud.store, cid):
+    if not models.ca_certificate_exists(cloud.store, cid, cloud.settings.alb_ca_id_form):
         raise CaCertificateNotFound(cid)
     return [{"CertificateId": cid, "IsDefault": True, "Status": "Associated"}]
 

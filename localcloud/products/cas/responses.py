@@ -100,3 +100,108 @@ def upload_user_certificate(ctx: Ctx, p: Params) -> dict:
 def delete_user_certificate(ctx: Ctx, p: Params) -> dict:
     models.delete(ctx.cloud, p.int("CertId", required=True))
     return shape(m.DeleteUserCertificateResponseBody, {})
+
+
+# -- the certificate repository ("warehouse"): uploaded CA certificates -------------------------------
+@action("cas", V, "CreateWarehouse", write=True)
+def create_warehouse(ctx: Ctx, p: Params) -> dict:
+    type_ = p.str("Type", required=True, enum=tuple(models.WAREHOUSE_TYPES))
+    doc = models.create_warehouse(ctx.cloud, p.str("Name", required=True, max_len=64), type_, p.str("Biz"))
+    return shape(m.CreateWarehouseResponseBody, {"WarehouseInstanceId": doc["InstanceId"]})
+
+
+@action("cas", V, "ListCertWarehouse")
+def list_cert_warehouse(ctx: Ctx, p: Params) -> dict:
+    page = p.int("CurrentPage", default=1, min=1)
+    size = p.int("ShowSize", default=50, min=1, max=100)
+    name = p.str("Name")
+    kind = models.warehouse_kind(p.str("Type")) if p.has("Type") else None
+    instance_id = p.str("InstanceId")
+
+    def keep(d: dict[str, Any]) -> bool:
+        return ((not name or name in d["Name"]) and (kind is None or models.warehouse_kind(d["Type"]) == kind)
+                and (not instance_id or d["InstanceId"] == instance_id))
+
+    docs = ctx.store.list(models.WAREHOUSE, where=keep)
+    now_ms = ctx.clock.now_ms()
+    return shape(m.ListCertWarehouseResponseBody, {
+        "CertWarehouseList": [models.warehouse_view(d, now_ms) for d in docs[(page - 1) * size: page * size]],
+        "TotalCount": len(docs), "CurrentPage": page, "ShowSize": size})
+
+
+@action("cas", V, "ListWarehouse")
+def list_warehouse(ctx: Ctx, p: Params) -> dict:
+    size = p.int("MaxResults", default=20, min=1, max=100)
+    token = p.str("NextToken")
+    if token and not token.isdigit():
+        raise errors.InvalidParameter("NextToken", "The NextToken was not issued by this service.")
+    start = int(token or 0)
+    ids = {str(i) for i in p.list("WarehouseInstanceIds")}
+    kinds = {models.warehouse_kind(str(t)) for t in p.list("WarehouseTypes")}
+    docs = ctx.store.list(models.WAREHOUSE, where=lambda d: (not ids or d["InstanceId"] in ids)
+                          and (not kinds or models.warehouse_kind(d["Type"]) in kinds))
+    chunk = docs[start:start + size]
+    return shape(m.ListWarehouseResponseBody, {
+        "Data": [{"WarehouseInstanceId": d["InstanceId"], "WarehouseName": d["Name"], "WarehouseType": d["Type"]}
+                 for d in chunk],
+        "MaxResults": size, "NextToken": str(start + size) if start + size < len(docs) else None,
+        "TotalCount": len(docs)})
+
+
+@action("cas", V, "DeleteWarehouse", write=True)
+def delete_warehouse(ctx: Ctx, p: Params) -> dict:
+    models.delete_warehouse(ctx.cloud, p.str("WarehouseInstanceId", required=True))
+    return shape(m.DeleteWarehouseResponseBody, {})
+
+
+@action("cas", V, "UploadPCACert", write=True)
+def upload_pca_cert(ctx: Ctx, p: Params) -> dict:
+    doc = models.upload_pca_cert(ctx.cloud, p.int("WarehouseId", required=True, min=1), p.str("Cert", required=True),
+                                 name=p.str("Name", max_len=128), private_key_pem=p.str("PrivateKey"))
+    return shape(m.UploadPCACertResponseBody, {"Identifier": doc["Identifier"]})
+
+
+@action("cas", V, "DescribeWarehouseCert")
+def describe_warehouse_cert(ctx: Ctx, p: Params) -> dict:
+    d = models.existing_warehouse_cert(ctx.store, p.str("CertIdentifier", required=True))
+    return shape(m.DescribeWarehouseCertResponseBody, {
+        "CertIdentifier": d["Identifier"], "CertStatus": d["Status"], "CertType": d["CertType"],
+        "CommonName": d["CommonName"], "Content": d["Content"], "Fingerprint": d["Fingerprint"],
+        "Issuer": d["Issuer"], "IssuerIdentifier": None, "PrivateCaInstanceId": None, "PrivateCaRegionId": None,
+        "WarehouseInstanceId": d["WarehouseInstanceId"]})
+
+
+@action("cas", V, "ListCert")
+def list_cert(ctx: Ctx, p: Params) -> dict:
+    page = p.int("CurrentPage", default=1, min=1)
+    size = p.int("ShowSize", default=50, min=1, max=100)
+    wh_id = p.int("WarehouseId", min=1)
+    if wh_id is not None:
+        models.warehouse_by_id(ctx.store, wh_id)
+    cert_type = p.str("CertType", enum=("CA", "CERT"))
+    source = p.str("SourceType", enum=("upload", "aliyun"))
+    want_status = p.str("Status", enum=("ISSUE", "REVOKE"))
+    keyword = (p.str("KeyWord") or "").lower()
+    wanted = {s.strip() for s in (p.str("Identifiers") or "").split(",") if s.strip()}
+
+    def keep(d: dict[str, Any]) -> bool:
+        return ((wh_id is None or d["WhId"] == wh_id) and (not cert_type or d["CertType"] == cert_type)
+                and (not source or d["SourceType"] == source) and (not want_status or d["Status"] == want_status)
+                and (not wanted or d["Identifier"] in wanted)
+                and (not keyword or keyword in d["CommonName"].lower() or keyword in d["Name"].lower()))
+
+    docs = ctx.store.list(models.WHCERT, where=keep)
+    items = [{"Identifier": d["Identifier"], "CertType": d["CertType"], "SourceType": d["SourceType"],
+              "WhId": d["WhId"], "WhInstanceId": d["WarehouseInstanceId"], "CommonName": d["CommonName"],
+              "Issuer": d["Issuer"], "SerialNo": d["SerialNo"], "Sans": d["Sans"], "Algorithm": d["Algorithm"],
+              "SignAlgorithm": d["SignAlgorithm"], "BeforeDate": d["BeforeDate"], "AfterDate": d["AfterDate"],
+              "Status": d["Status"], "ExistPrivateKey": d["ExistPrivateKey"]}
+             for d in docs[(page - 1) * size: page * size]]
+    return shape(m.ListCertResponseBody, {"CertList": items, "TotalCount": len(docs), "CurrentPage": page,
+                                          "ShowSize": size})
+
+
+@action("cas", V, "DeletePCACert", write=True)
+def delete_pca_cert(ctx: Ctx, p: Params) -> dict:
+    models.delete_pca_cert(ctx.cloud, p.str("Identifier", required=True))
+    return shape(m.DeletePCACertResponseBody, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ...account import ACCOUNT_ID
 from .exceptions import ResourceExist, ResourceInDeleteWindow, ResourceNotFound
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -11,7 +12,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 VERSION = "2016-01-20"
 KIND = "kms.secret"
-ACCOUNT_ID = "1234567890123456"
 REGION = "cn-hangzhou"
 CURRENT, PREVIOUS = "ACSCurrent", "ACSPrevious"
 MAX_UNLABELLED_VERSIONS = 10

@@ -37,6 +37,15 @@ ASSUMPTIONS: dict[str, str] = {
                  "exactly those (epoch seconds).",
     "ShowSize": "ListClientCertificate / DescribeCACertificateList accept ShowSize 1..100 (real maximum undocumented).",
     "AsynchronousFlag": "Ignored: issuance is always synchronous.",
+    "two CA identifiers": "Each CA has two distinct identifiers: `Identifier` (32 hex; DescribeCACertificateList, "
+                          "DescribePcaAndExternalCACertificateList, and every PCA action that takes an Identifier "
+                          "or ParentIdentifier) and `CertIdentifier` (UUID version 6; ListPcaCaCertificate only). On "
+                          "a real account the two may well be the same UUID (docs/ALIBABA-APIS.md §1.15); the local "
+                          "cloud keeps them apart, the worst case, so that the product must resolve the one ALB "
+                          "wants.",
+    "ListPcaCaCertificate.IssuerIdentifier": "the issuing CA's CertIdentifier; a root CA names itself.",
+    "DescribePcaAndExternalCACertificateList": "lists the PCA's CAs with their 32-hex Identifier (its doc example's "
+                                               "shape); no external CAs exist here.",
 }
 
 MAX_SHOW_SIZE = 100
@@ -52,6 +61,26 @@ def existing_ca(store: Store, identifier: str) -> dict[str, Any]:
     if doc is None:
         raise CaCertificateNotFound(identifier)
     return doc
+
+
+def cert_identifier(doc: dict[str, Any]) -> str:
+    """A CA's ``CertIdentifier`` (UUID v6, ``ASSUMPTIONS["two CA identifiers"]``); a CA stored before
+    the field existed gets a stable one derived from its ``Identifier``."""
+    found = doc.get("CertIdentifier")
+    if found:
+        return str(found)
+    return pki.uuid6(datetime.fromtimestamp(doc["BeforeDate"] / 1000, tz=UTC),
+                     seed=doc["Identifier"].encode())
+
+
+def ca_by_cert_identifier(store: Store, value: str) -> dict[str, Any] | None:
+    """The ``pca.ca`` document whose ``CertIdentifier`` is ``value`` (or ``None``)."""
+    if not value:
+        return None
+    for doc in store.list("pca.ca"):
+        if cert_identifier(doc) == value:
+            return doc
+    return None
 
 
 # -- CA creation (seed and helpers) ------------------------------------------------------------------
@@ -76,11 +105,12 @@ def _ca_fields(cert: x509.Certificate, key) -> dict[str, Any]:
 
 
 def create_root_ca(cloud: Emulator, identifier: str, cn: str, *, key_alg: str = "EC", years: int = 10,
-                   subscription_end_ms: int | None = None) -> dict[str, Any]:
-    """Create and store a ROOT CA (``pca.ca``)."""
+                   subscription_end_ms: int | None = None, cert_identifier: str | None = None) -> dict[str, Any]:
+    """Create and store a ROOT CA (``pca.ca``); ``cert_identifier`` defaults to a new UUID v6."""
     now = cloud.clock.now()
     cert, key = pki.make_root_ca(cn, key_alg=key_alg, days=365 * years, now=now)
-    doc = {"Identifier": identifier, "ParentIdentifier": "", "CertificateType": "ROOT",
+    doc = {"Identifier": identifier, "CertIdentifier": cert_identifier or pki.uuid6(now),
+           "ParentIdentifier": "", "CertificateType": "ROOT",
            **_ca_fields(cert, key), "CertificateChain": pki.cert_pem(cert), "Status": "ISSUE",
            "Years": years, "InstanceId": f"cas-pca-{identifier[:12]}",
            "subscription_end": subscription_end_ms or pki.to_ms(now + timedelta(days=365)),
@@ -91,15 +121,17 @@ def create_root_ca(cloud: Emulator, identifier: str, cn: str, *, key_alg: str = 
 
 def create_sub_ca(cloud: Emulator, identifier: str, parent_identifier: str, cn: str, *,
                   key_alg: str = "EC", years: int = 5, subscription_end_ms: int | None = None,
-                  cert_total_count: int = DEFAULT_CERT_TOTAL) -> dict[str, Any]:
-    """Create and store a SUB_ROOT CA signed by the root ``parent_identifier``."""
+                  cert_total_count: int = DEFAULT_CERT_TOTAL, cert_identifier: str | None = None) -> dict[str, Any]:
+    """Create and store a SUB_ROOT CA signed by the root ``parent_identifier``; ``cert_identifier``
+    defaults to a new UUID v6."""
     parent = ca_doc(cloud.store, parent_identifier)
     if parent is None:
         raise KeyError(parent_identifier)
     now = cloud.clock.now()
     pcert, pkey = pki.load_cert(parent["Certificate"]), pki.load_key(parent["key_pem"])
     cert, key = pki.make_sub_ca(cn, pcert, pkey, key_alg=key_alg, days=365 * years, now=now)
-    doc = {"Identifier": identifier, "ParentIdentifier": parent_identifier, "CertificateType": "SUB_ROOT",
+    doc = {"Identifier": identifier, "CertIdentifier": cert_identifier or pki.uuid6(now),
+           "ParentIdentifier": parent_identifier, "CertificateType": "SUB_ROOT",
            **_ca_fields(cert, key), "CertificateChain": pki.cert_pem(cert) + parent["Certificate"],
            "Status": "ISSUE", "Years": years, "InstanceId": f"cas-pca-{identifier[:12]}",
            "subscription_end": subscription_end_ms or parent.get("subscription_end")
@@ -341,3 +373,25 @@ def ca_view(store: Store, doc: dict[str, Any], *, detail: bool, now_ms: int) -> 
         "CrlStatus": "disable", "FullAlgorithm": doc["Algorithm"], "Tags": [],
     })
     return view
+
+
+def pca_list_item(store: Store, doc: dict[str, Any], *, region: str, user_id: str) -> dict[str, Any]:
+    """A ``ListPcaCaCertificate`` item: the CA by its ``CertIdentifier`` and its issuer's."""
+    parent = ca_doc(store, doc["ParentIdentifier"]) if doc.get("ParentIdentifier") else None
+    return {"CertIdentifier": cert_identifier(doc),
+            "IssuerIdentifier": cert_identifier(parent) if parent else cert_identifier(doc),
+            "CommonName": doc["CommonName"], "Status": doc["Status"], "PrivateCaInstanceId": doc.get("InstanceId"),
+            "PrivateCaRegionId": region, "UserId": user_id}
+
+
+def pca_and_external_item(doc: dict[str, Any]) -> dict[str, Any]:
+    """A ``DescribePcaAndExternalCACertificateList`` item (32-hex ``Identifier``, the PEM, validity)."""
+    return {
+        "Identifier": doc["Identifier"], "ParentIdentifier": doc["ParentIdentifier"] or None,
+        "CertificateType": doc["CertificateType"], "CommonName": doc["CommonName"], "SubjectDN": doc["SubjectDN"],
+        "SerialNumber": doc["SerialNumber"], "Status": doc["Status"], "BeforeDate": doc["BeforeDate"],
+        "AfterDate": doc["AfterDate"], "Algorithm": doc["KeyAlgorithm"], "KeySize": doc["KeySize"],
+        "SignAlgorithm": doc["SignAlgorithm"], "Sha2": doc["Sha256"], "Md5": doc.get("Md5"),
+        "X509Certificate": doc["Certificate"], "Years": doc.get("Years"),
+        "Organization": doc.get("Organization") or None, "CountryCode": doc.get("CountryCode") or None,
+    }

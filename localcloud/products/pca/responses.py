@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from alibabacloud_cas20200630 import models as m
 
+from ... import errors
+from ...account import ACCOUNT_ID
 from ...registry import Ctx, action, shape
 from . import models
 from .models import DEFAULT_CERT_TOTAL, MAX_SHOW_SIZE, ca_view, client_view, existing_ca
@@ -132,3 +134,47 @@ def get_ca_instance_status(ctx: Ctx, p: Params) -> dict:
             "CertIssuedCount": models.issued_count(ctx.store, d), "BeforeTime": d["BeforeDate"],
             "AfterTime": d["AfterDate"], "UseExpireTime": d["subscription_end"]} for d in docs]
     return shape(m.GetCAInstanceStatusResponseBody, {"InstanceStatusList": out})
+
+
+# ListPcaCaCertificate: MaxResults 1–2000 (default 20), NextToken paging (the SDK model's doc).
+MAX_PCA_LIST = 2000
+
+
+@action("pca", V, "ListPcaCaCertificate")
+def list_pca_ca_certificate(ctx: Ctx, p: Params) -> dict:
+    size = p.int("MaxResults", default=20, min=1, max=MAX_PCA_LIST)
+    token = p.str("NextToken")
+    start = 0
+    if token:
+        if not token.isdigit():
+            raise errors.InvalidParameter("NextToken", "The NextToken was not issued by this service.")
+        start = int(token)
+    docs = ctx.store.list("pca.ca")
+    chunk = docs[start:start + size]
+    nxt = str(start + size) if start + size < len(docs) else None
+    region, user = ctx.cloud.settings.region, ACCOUNT_ID
+    return shape(m.ListPcaCaCertificateResponseBody, {
+        "List": [models.pca_list_item(ctx.store, d, region=region, user_id=user) for d in chunk],
+        "TotalCount": len(docs), "MaxResults": size, "NextToken": nxt,
+    })
+
+
+@action("pca", V, "DescribePcaAndExternalCACertificateList")
+def describe_pca_and_external_ca_certificate_list(ctx: Ctx, p: Params) -> dict:
+    page = p.int("CurrentPage", default=1, min=1)
+    size = p.int("ShowSize", default=50, min=1, max=MAX_SHOW_SIZE)
+    wanted = {s.strip() for s in (p.str("Identifiers") or "").split(",") if s.strip()}
+    keyword = (p.str("KeyWord") or "").lower()
+
+    def keep(d: dict[str, Any]) -> bool:
+        if wanted and d["Identifier"] not in wanted:
+            return False
+        return not keyword or keyword in d["CommonName"].lower() or keyword in d["Identifier"].lower()
+
+    docs = ctx.store.list("pca.ca", where=keep)
+    chunk = docs[(page - 1) * size: page * size]
+    return shape(m.DescribePcaAndExternalCACertificateListResponseBody, {
+        "CertificateList": [models.pca_and_external_item(d) for d in chunk],
+        "TotalCount": len(docs), "CurrentPage": page, "ShowSize": size,
+        "PageCount": (len(docs) + size - 1) // size,
+    })
