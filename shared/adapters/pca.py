@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
 from shared.core.errors import AlbMtlsError, Code
+from shared.policy.ids import ResolvedCa
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
     "Pca", "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate",
-    "IssuedCertificate", "is_duplicate_custom_identifier", "SAN_TYPES",
+    "IssuedCertificate", "PcaCaItem", "is_duplicate_custom_identifier", "SAN_TYPES",
 ]
 
 #: ``ShowSize`` used when paging ``ListClientCertificate`` / ``DescribeCACertificateList``: 100, the
@@ -119,6 +120,17 @@ def _ca_from(c: Any, chain: Any = None) -> CaCertificate:
 
 
 @dataclass(frozen=True, slots=True)
+class PcaCaItem:
+    """A ``ListPcaCaCertificate`` item: a CA by its ``CertIdentifier`` (UUID), its issuer's, its
+    common name and status. The list has no ``Identifier`` and no validity (docs/ALIBABA-APIS.md §1.15)."""
+
+    cert_identifier: str
+    issuer_identifier: str | None
+    common_name: str | None
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CaInstanceStatus:
     """``GetCAInstanceStatus`` item: ``status`` ``BUY`` | ``USED`` | ``REFUND`` | ``REVOKE``;
     ``use_expire_time`` = end of the PCA subscription (the bound no certificate may pass)."""
@@ -186,6 +198,19 @@ def is_duplicate_custom_identifier(exc: AlbMtlsError) -> bool:
     return cc == "duplicatecustomidentifier" or ("customidentifier" in cc and ("duplicate" in cc or "exist" in cc))
 
 
+def _issuer_cn(item: PcaCaItem, by_cert: dict[str, PcaCaItem]) -> str | None:
+    """The common name of a ``ListPcaCaCertificate`` item's issuer (its own for a root)."""
+    issuer = by_cert.get(item.issuer_identifier or "")
+    return issuer.common_name if issuer is not None else item.common_name
+
+
+def _ambiguous(value: str, common_name: str | None) -> AlbMtlsError:
+    return AlbMtlsError(Code.INVALID_INPUT, f"several private CAs are named {common_name!r} under the same issuer, so "
+                        f"{value!r} cannot be matched across DescribeCACertificateList and ListPcaCaCertificate; "
+                        "give the CA in the form ALB takes (ALBMTLS_ALB_CA_ID_FORM; `albmtls doctor` shows both "
+                        "lists), or give the CAs distinct names", field="ca_identifier")
+
+
 class Pca(Adapter):
     """The private CA, CAS 2020-06-30 (module doc)."""
 
@@ -237,6 +262,95 @@ class Pca(Adapter):
                                 cert_total_count=i.cert_total_count, cert_issued_count=i.cert_issued_count,
                                 before_time=_dt_ms(i.before_time), after_time=_dt_ms(i.after_time),
                                 use_expire_time=_dt_ms(i.use_expire_time))
+
+    def list_ca_certificates(self, *, page_size: int = LIST_PAGE_SIZE) -> Iterator[CaCertificate]:
+        """Every CA ``DescribeCACertificateList`` lists (root and sub-CAs, by their ``Identifier``),
+        one page at a time. Read-only; raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        page = 1
+        while page <= MAX_PAGES:
+            req = m.DescribeCACertificateListRequest(current_page=page, show_size=page_size)
+            body = self.call("pca:DescribeCACertificateList",
+                            lambda req=req: client.describe_cacertificate_list(req)).body
+            items = body.certificate_list or []
+            for c in items:
+                yield _ca_from(c)
+            if not items or len(items) < page_size or (body.page_count is not None and page >= body.page_count):
+                return
+            page += 1
+
+    def list_pca_ca_certificates(self, *, page_size: int = 100) -> Iterator[PcaCaItem]:
+        """Every CA ``ListPcaCaCertificate`` lists (by its UUID ``CertIdentifier``; ``MaxResults`` +
+        ``NextToken``). Read-only; raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            req = m.ListPcaCaCertificateRequest(max_results=page_size, next_token=token)
+            body = self.call("pca:ListPcaCaCertificate", lambda req=req: client.list_pca_ca_certificate(req)).body
+            for i in body.list or []:
+                if i.cert_identifier:
+                    yield PcaCaItem(cert_identifier=i.cert_identifier, issuer_identifier=i.issuer_identifier or None,
+                                    common_name=i.common_name, status=i.status)
+            token = body.next_token or None
+            if not token or not body.list:
+                return
+
+    def resolve_ca(self, value: str, *, want_cert_identifier: bool = True) -> ResolvedCa:
+        """The private CA the user named by either of its identifiers (``value``: the ``Identifier``
+        of ``DescribeCACertificateList`` or the ``CertIdentifier`` of ``ListPcaCaCertificate``),
+        with both. Read-only.
+
+        * ``value`` is an ``Identifier`` (``DescribeCACertificate`` finds it): its ``CertIdentifier``
+          is ``value`` itself when ``ListPcaCaCertificate`` lists it (a real account's current CAs
+          carry one UUID in both lists), else the one item with the same common name and issuer
+          common name (only looked up with ``want_cert_identifier``; ``None`` when there is none).
+        * otherwise ``value`` must be a ``CertIdentifier``: its ``Identifier`` is the one
+          ``DescribeCACertificateList`` CA with the same common name and issuer common name.
+
+        The two lists share no id field, so the join is on names (docs/ALIBABA-APIS.md §1.15: no
+        public source ties them; ``albmtls doctor`` shows both lists). Raises
+        ``AlbMtlsError(CA_NOT_FOUND, field="ca_identifier")`` when no CA has ``value``, or
+        ``INVALID_INPUT`` when the names match several CAs.
+        """
+        try:
+            found = self.describe_ca_certificate(value)
+        except AlbMtlsError as exc:
+            if exc.code != Code.CA_NOT_FOUND:
+                raise
+            found = None
+        if found is not None and not want_cert_identifier:
+            return ResolvedCa(identifier=found.identifier)
+        listed = list(self.list_pca_ca_certificates())
+        by_cert = {i.cert_identifier: i for i in listed}
+        if found is not None:
+            if found.identifier in by_cert:
+                return ResolvedCa(identifier=found.identifier, cert_identifier=found.identifier)
+            cas = list(self.list_ca_certificates())
+            names = {c.identifier: c.common_name for c in cas}
+            key = (found.common_name, names.get(found.parent_identifier or "", found.common_name))
+            matches = [i for i in listed if (i.common_name, _issuer_cn(i, by_cert)) == key]
+            if len(matches) > 1:
+                raise _ambiguous(value, found.common_name)
+            return ResolvedCa(identifier=found.identifier,
+                              cert_identifier=matches[0].cert_identifier if matches else None)
+        item = by_cert.get(value)
+        if item is None:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"no private CA has the identifier {value!r} (neither an Identifier "
+                               "in DescribeCACertificateList nor a CertIdentifier in ListPcaCaCertificate); check "
+                               "`ca_identifier`", field="ca_identifier")
+        cas = list(self.list_ca_certificates())
+        names = {c.identifier: c.common_name for c in cas}
+        key = (item.common_name, _issuer_cn(item, by_cert))
+        matches = [c for c in cas if (c.common_name, names.get(c.parent_identifier or "", c.common_name)) == key]
+        if len(matches) > 1:
+            raise _ambiguous(value, item.common_name)
+        if not matches:
+            raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {value!r} ({item.common_name}) is listed by "
+                               "ListPcaCaCertificate but not by DescribeCACertificateList, so it cannot issue here; "
+                               "give its Identifier as `ca_identifier`", field="ca_identifier")
+        return ResolvedCa(identifier=matches[0].identifier, cert_identifier=value)
 
     def create_client_certificate_with_csr(self, *, parent_identifier: str, csr_pem: str, before_time: int,
                                            after_time: int, custom_identifier: str | None = None,

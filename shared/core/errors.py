@@ -196,6 +196,7 @@ _CODE_TABLE: dict[str, Code] = {
     "ResourceNotFound.LoadBalancer": Code.LOAD_BALANCER_NOT_FOUND,
     "ResourceNotFound.Listener": Code.LISTENER_NOT_FOUND,
     "ResourceNotFound.Certificate": Code.CERT_NOT_FOUND,
+    "ResourceNotFound.CaCertificate": Code.CA_NOT_FOUND,
     "InvalidDomainName.NoExist": Code.DOMAIN_NOT_IN_ACCOUNT,
     "InvalidDomain.NotFound": Code.DOMAIN_NOT_IN_ACCOUNT,
     "DomainRecordConflict": Code.DNS_CONFLICT,
@@ -207,6 +208,8 @@ _HINTS: dict[Code, str] = {
     Code.LOAD_BALANCER_NOT_FOUND: "check `load_balancer_id` and `region`",
     Code.LISTENER_NOT_FOUND: "check `listener_port`",
     Code.CERT_NOT_FOUND: "check `server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
+    Code.CA_NOT_FOUND: "check `ca_identifier`; if the CA exists, ALB may take its other identifier: "
+                       "`albmtls doctor` shows which, then set ALBMTLS_ALB_CA_ID_FORM",
     Code.DOMAIN_NOT_IN_ACCOUNT: "add the domain to Alibaba Cloud DNS in this account, or fix `domain`",
     Code.DNS_CONFLICT: "another record of a conflicting type exists on this host record; "
                        "remove it or choose another `rr`",

@@ -22,12 +22,23 @@ Environment variables (all optional):
 ``ALBMTLS_CAS_SITE_REGION``      CAS site suffix for ALB certificate ids (default ``cn-hangzhou``;
                                  ``ap-southeast-1`` on the International site)
 ``ALBMTLS_PCA_QPS``              client-side rate limit for the private CA API, req/s (default 10)
+``ALBMTLS_ALB_CA_ID_FORM``       which of a private CA's identifiers ALB's ``CaCertificates`` takes:
+                                 ``cert_identifier`` (default; the UUID ``ListPcaCaCertificate``
+                                 returns) or ``identifier`` (``DescribeCACertificateList``'s);
+                                 locally the endpoints file's ``alb_ca_id_form`` (see below)
 ``ALBMTLS_RETRIES``              ``off`` disables the retry layer (read by ``shared.adapters.retry``)
 ``ALBMTLS_DATAPLANE_PORT_OFFSET``  added to a listener port for the live probe (locally the file's
                                  ``dataplane_port_offset``; 0 in the cloud)
 ``ALBMTLS_PROBE_CA_FILE``        CA bundle the probe trusts (locally ``<state_dir>/server-root-ca.pem``;
                                  default the system trust store)
 ===============================  ==========================================================
+
+The ALB CA id form is the one unsettled fact about the listener's CA (docs/ALIBABA-APIS.md §1.15,
+§5.1), read here and nowhere else: the only real-account evidence — the Terraform alicloud
+provider's ALB listener acceptance test (``alicloud/resource_alicloud_alb_listener_test.go``,
+commit f940fba8, PR #8127) — passes UUID version 6 ids such as
+``1efd3cac-e8c1-611d-b971-f96e5e432aba`` to ``ca_certificates``, the shape of PCA's
+``CertIdentifier``. ``albmtls doctor`` checks it against an account with ``DryRun`` writes.
 
 Importing this module imports no SDK.
 """
@@ -46,7 +57,10 @@ from shared.core.products import PRODUCT_KEYS
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["Settings", "PRODUCTS", "retries_enabled"]
+__all__ = ["Settings", "PRODUCTS", "CA_ID_FORMS", "retries_enabled"]
+
+#: the two identifiers of a private CA; ``Settings.alb_ca_id_form`` names the one ALB takes
+CA_ID_FORMS: tuple[str, ...] = ("cert_identifier", "identifier")
 
 #: product keys with an endpoint setting (``shared.core.products``)
 PRODUCTS: tuple[str, ...] = PRODUCT_KEYS
@@ -89,6 +103,8 @@ class Settings:
     endpoints_file: the file the local endpoints came from (informational).
     dataplane_port_offset: added to a listener port to reach it (local data plane; 0 in the cloud).
     probe_ca_file: CA bundle (PEM) the health probe verifies server certificates with, or ``None``.
+    alb_ca_id_form: ``"cert_identifier"`` or ``"identifier"``: the id ALB's ``CaCertificates`` takes
+        for a private CA (module doc).
     """
 
     region: str = "cn-hangzhou"
@@ -108,6 +124,7 @@ class Settings:
     endpoints_file: str | None = None
     dataplane_port_offset: int = 0
     probe_ca_file: str | None = None
+    alb_ca_id_form: Literal["cert_identifier", "identifier"] = "cert_identifier"
 
     # -- accessors --------------------------------------------------------------------------------
     def endpoint(self, product: str) -> str | None:
@@ -236,6 +253,12 @@ class Settings:
         if not _REGION.match(site):
             raise _cfg_error("cas_site_region", f"cas_site_region {site!r} is not a region id")
 
+        ca_form = str(pick("alb_ca_id_form", ("ALBMTLS_ALB_CA_ID_FORM",), "alb_ca_id_form", "cert_identifier"))
+        ca_form = ca_form.strip().lower()
+        if ca_form not in CA_ID_FORMS:
+            raise _cfg_error("alb_ca_id_form", f"ALBMTLS_ALB_CA_ID_FORM must be {' or '.join(CA_ID_FORMS)}, got "
+                             f"{ca_form!r}")
+
         return cls(
             region=region,
             target=target,  # type: ignore[arg-type]
@@ -255,6 +278,7 @@ class Settings:
             dataplane_port_offset=int(pick("dataplane_port_offset", ("ALBMTLS_DATAPLANE_PORT_OFFSET",),
                                            "dataplane_port_offset", 0)),
             probe_ca_file=_probe_ca_file(pick("probe_ca_file", ("ALBMTLS_PROBE_CA_FILE",)), doc, target),
+            alb_ca_id_form=ca_form,  # type: ignore[arg-type]
         )
 
 

@@ -57,7 +57,9 @@ class CaObservation:
 
     @property
     def ident(self) -> str:
-        return self.inp.ca_id.for_pca()
+        """The sub-CA's ``Identifier`` as the PCA answered (``inp.ca_identifier`` may name it by its
+        ``CertIdentifier``)."""
+        return self.ca.identifier or self.inp.ca_id.for_pca()
 
     @property
     def subscription_end(self) -> datetime | None:

@@ -7,7 +7,7 @@ input                        kind                       ``for_alb()``           
 ===========================  =========================  ======================  ================
 ``123`` / ``"123"``          CAS certificate            ``123-<site region>``   ``123``
 ``"123-cn-hangzhou"``        CAS certificate + site     ``123-cn-hangzhou``     ``123``
-``"8c3e…1c42"`` (PCA id)     PCA CA certificate         see :func:`alb_ca_id`   error
+``"8c3e…1c42"`` / UUID       PCA CA certificate         see :func:`alb_ca_id`   error
 ===========================  =========================  ======================  ================
 
 The ALB wants ``<CAS id>-<site region>`` for server certificates (the *site* — ``cn-hangzhou``
@@ -24,31 +24,57 @@ from typing import Literal
 
 from shared.core.errors import InvalidInputError
 
-__all__ = ["CertificateId", "SecretNames", "alb_ca_id", "client_token", "execution_name", "listener_key",
-           "secret_names", "desired_state_name", "parse_desired_state_name", "custom_identifier",
-           "parse_custom_identifier", "custom_identifier_matches_listener"]
+__all__ = ["CertificateId", "SecretNames", "CaIdForm", "ResolvedCa", "alb_ca_id", "is_uuid", "client_token",
+           "execution_name", "listener_key", "secret_names", "desired_state_name", "parse_desired_state_name",
+           "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
 
 CUSTOM_ID_PREFIX = "albmtls-"
 CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CAS_PLAIN = re.compile(r"^[0-9]{1,19}$")
 _CAS_SITE = re.compile(r"^([0-9]{1,19})-([a-z]{2,}(?:-[a-z0-9]+)+)$")
-# PCA identifiers: 32 hex in practice; accept similar opaque tokens (letters/digits, optional
-# '-'/'_' inside), as long as they are not one of the CAS forms above.
+# PCA identifiers: 32 hex (Identifier of older CAs and of the local cloud) or a UUID (CertIdentifier,
+# current Identifiers; docs/ALIBABA-APIS.md §1.15); accept similar opaque tokens (letters/digits,
+# optional '-'/'_' inside), as long as they are not one of the CAS forms above.
 _PCA = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{6,126})[A-Za-z0-9]$")
 _MAX_CAS_ID = 2**63 - 1
 
 
-def alb_ca_id(pca_identifier: str) -> str:
-    """The ``CaCertificates.N.CertificateId`` the ALB wants for a PCA sub-CA.
+CaIdForm = Literal["cert_identifier", "identifier"]
 
-    UNSETTLED (docs/ALIBABA-APIS.md §1.15 and §5.1): whether the ALB takes the PCA sub-CA
-    ``Identifier`` itself, or a CAS id with a ``-<site region>`` suffix (after
-    ``UploadPcaCertToCas``). Best guess, used here and by the local cloud: the ``Identifier``
-    unchanged. This function is the only place that encodes that assumption; change it here once
-    a real account (``ListListenerCertificates(CertificateType=Ca)``) settles it.
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCa:
+    """A private CA named by the user, resolved (``shared.adapters.pca.Pca.resolve_ca``) into both
+    of its identifiers: ``identifier`` (the ``Identifier`` of ``DescribeCACertificateList``, which
+    every PCA action takes) and ``cert_identifier`` (the UUID ``CertIdentifier`` of
+    ``ListPcaCaCertificate``; ``None`` when it was not looked up or not found). On a real account
+    the two may be the same string."""
+
+    identifier: str
+    cert_identifier: str | None = None
+
+
+def alb_ca_id(ca: ResolvedCa, form: CaIdForm) -> str:
+    """The ``CaCertificates.N.CertificateId`` the ALB wants for a private CA, in ``form``
+    (``Settings.alb_ca_id_form``: ``ALBMTLS_ALB_CA_ID_FORM``).
+
+    UNSETTLED (docs/ALIBABA-APIS.md §1.15 and §5.1): the only real-account evidence (the Terraform
+    alicloud ALB listener acceptance test) passes UUID-shaped ids, the shape of ``CertIdentifier``
+    — the default. The id is passed unchanged (no ``-<site region>`` suffix). Raises
+    ``AlbMtlsError(CA_NOT_FOUND)`` when ``form`` is ``cert_identifier`` and the CA has none.
     """
-    return pca_identifier
+    if form == "identifier":
+        return ca.identifier
+    if not ca.cert_identifier:
+        from shared.core.errors import AlbMtlsError, Code
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {ca.identifier!r} has no CertIdentifier in "
+                           "ListPcaCaCertificate, which ALB's CaCertificates takes (ALBMTLS_ALB_CA_ID_FORM="
+                           "cert_identifier); give the sub-CA's CertIdentifier as `ca_identifier`, or set "
+                           "ALBMTLS_ALB_CA_ID_FORM=identifier if your account's ALB takes the Identifier "
+                           "(albmtls doctor checks which)", field="ca_identifier")
+    return ca.cert_identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +100,8 @@ class CertificateId:
         """
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidInputError(field, f"expected a certificate id string, got {type(value).__name__}")
+        if isinstance(value, str) and _UUID.match(value):     # before the CAS forms: "12345678-…" is a UUID
+            return cls("pca", identifier=value)
         if isinstance(value, int):
             if not 0 < value <= _MAX_CAS_ID:
                 raise InvalidInputError(field, f"CAS certificate id must be a positive integer, got {value}")
@@ -112,11 +140,12 @@ class CertificateId:
         return self.kind == "pca"
 
     def for_alb(self, site_region: str = "cn-hangzhou") -> str:
-        """The id the ALB wants: ``<cas id>-<site region>`` (own suffix if parsed with one, else
-        ``site_region`` — pass ``settings.cas_site_region``), or :func:`alb_ca_id` for a PCA CA."""
+        """The server certificate id the ALB wants: ``<cas id>-<site region>`` (own suffix if parsed
+        with one, else ``site_region`` — pass ``settings.cas_site_region``). A private CA's id for
+        ALB comes from :func:`alb_ca_id` once resolved; raises ``InvalidInputError`` here."""
         if self.kind == "cas":
             return f"{self.cas_id}-{self.site_region or site_region}"
-        return alb_ca_id(self.identifier or "")
+        raise InvalidInputError("certificate_id", f"{self} is a private CA identifier, not a server certificate id")
 
     def for_cas(self) -> int:
         """The CAS integer id. Raises ``InvalidInputError`` for a PCA identifier (it has none)."""
@@ -134,6 +163,11 @@ class CertificateId:
         if self.kind == "cas":
             return f"{self.cas_id}-{self.site_region}" if self.site_region else str(self.cas_id)
         return self.identifier or ""
+
+
+def is_uuid(value: str) -> bool:
+    """True for a UUID-shaped id (``8-4-4-4-12`` hex digits): a ``CertIdentifier`` or current ``Identifier``."""
+    return bool(_UUID.match(value or ""))
 
 
 def listener_key(load_balancer_id: str, port: int) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy.checks import Chain, Violation
-from shared.policy.ids import CertificateId, alb_ca_id
+from shared.policy.ids import CertificateId
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable, Mapping
@@ -472,9 +472,11 @@ class ListenerPlan:
     changes: tuple[str, ...] = ()
 
 
-def desired_listener(inp: ProvisionInput, cert_id: str | None, sg_id: str | None) -> DesiredListener:
-    """The :class:`DesiredListener` for ``inp`` (CA = ``alb_ca_id(ca_identifier)``)."""
-    return DesiredListener(port=inp.listener_port, ca_certificate_id=alb_ca_id(inp.ca_id.for_pca()),
+def desired_listener(inp: ProvisionInput, cert_id: str | None, sg_id: str | None,
+                     ca_certificate_id: str) -> DesiredListener:
+    """The :class:`DesiredListener` for ``inp``; ``ca_certificate_id``: the sub-CA in the form ALB
+    takes (``shared.policy.ids.alb_ca_id`` of the resolved CA), so the read-back compares in it."""
+    return DesiredListener(port=inp.listener_port, ca_certificate_id=ca_certificate_id,
                            security_policy_id=inp.security_policy_id, client_cert_headers=inp.client_cert_headers,
                            server_certificate_id=cert_id, server_group_id=sg_id)
 

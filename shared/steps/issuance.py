@@ -50,7 +50,9 @@ from shared.policy.ca import CA_CHECKS, CaObservation, client_window
 from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.policy.ids import (
+    ResolvedCa,
     SecretNames,
+    alb_ca_id,
     custom_identifier,
     custom_identifier_matches_listener,
     parse_custom_identifier,
@@ -63,7 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "STEP", "custom_identifier", "parse_custom_identifier",
-    "custom_identifier_matches_listener", "CaView", "observe_ca", "preflight_ca", "CurrentCert",
+    "custom_identifier_matches_listener", "CaView", "resolve_ca", "alb_ca_certificate_id", "observe_ca",
+    "preflight_ca", "CurrentCert",
     "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
     "IssueClientCertResult", "run",
 ]
@@ -115,16 +118,31 @@ class CaView:
         return client_window(replace(self.obs, now=now), client, index)
 
 
-def gather_ca(ctx: StepContext, inp: ProvisionInput) -> CaObservation:
-    """Read the sub-CA ``inp.ca_identifier``: ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it
-    does not exist) and ``GetCAInstanceStatus``. Reads only."""
-    ident = inp.ca_id.for_pca()
+def resolve_ca(ctx: StepContext, inp: ProvisionInput, *, for_alb: bool = False) -> ResolvedCa:
+    """The sub-CA ``inp.ca_identifier`` names (by either identifier), resolved: its ``Identifier``
+    for the PCA calls and, when ``for_alb`` and ALB takes CAs by ``CertIdentifier``
+    (``settings.alb_ca_id_form``), that too. Reads only (``Pca.resolve_ca``)."""
+    want = for_alb and ctx.settings.alb_ca_id_form == "cert_identifier"
+    return ctx.adapter(pca_api.Pca).resolve_ca(inp.ca_id.for_pca(), want_cert_identifier=want)
+
+
+def alb_ca_certificate_id(ctx: StepContext, inp: ProvisionInput) -> str:
+    """The listener's ``CaCertificates`` id for ``inp``: the sub-CA resolved into the form ALB takes
+    (``shared.policy.ids.alb_ca_id``). Reads only; ``CA_NOT_FOUND`` when it cannot be resolved."""
+    return alb_ca_id(resolve_ca(ctx, inp, for_alb=True), ctx.settings.alb_ca_id_form)
+
+
+def gather_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | None = None) -> CaObservation:
+    """Read the sub-CA ``inp.ca_identifier`` (resolved into its ``Identifier`` unless ``resolved``
+    is given): ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it does not exist) and
+    ``GetCAInstanceStatus``. Reads only."""
+    ident = (resolved or resolve_ca(ctx, inp)).identifier
     api = ctx.adapter(pca_api.Pca)
     ca = api.describe_ca_certificate(ident)
     return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=api.get_ca_instance_status(ident))
 
 
-def observe_ca(ctx: StepContext, inp: ProvisionInput) -> CaView:
+def observe_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | None = None) -> CaView:
     """:func:`gather_ca`, then ``shared.policy.ca.CA_CHECKS`` (the preflight runs the same).
 
     Raises
@@ -135,7 +153,7 @@ def observe_ca(ctx: StepContext, inp: ProvisionInput) -> CaView:
         ``CA_EXPIRES_TOO_SOON`` when it has ended; ``CA_ALGORITHM_MISMATCH`` when its key is neither
         EC nor RSA (e.g. SM2); ``QUOTA_EXCEEDED`` when its certificate quota is used up.
     """
-    obs = gather_ca(ctx, inp)
+    obs = gather_ca(ctx, inp, resolved)
     CA_CHECKS.enforce(obs)
     return CaView(obs=obs, key_algorithm=ca_key_algorithm(obs))
 
@@ -145,7 +163,10 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     its key family gives a usable leaf key (EC → P-256, RSA → 2048), and it and the PCA subscription
     outlive the asked validity of every client.
 
-    Returns ``{"ca_identifier", "common_name", "key_family" ("EC"|"RSA"), "leaf_key_algorithm",
+    The sub-CA is resolved into the form ALB takes too (``alb_ca_certificate_id``), so a CA that
+    cannot be named to ALB fails here, before any write.
+
+    Returns ``{"ca_identifier", "alb_ca_certificate_id", "common_name", "key_family" ("EC"|"RSA"), "leaf_key_algorithm",
     "not_before", "not_after", "subscription_end" (ISO UTC or None), "remaining_count",
     "clients": [{"common_name", "days", "not_after"}], "warnings": [{"level", "message"}]}``.
 
@@ -153,7 +174,9 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     (field ``clients[i].days``) and the dates. Source API actions: ``DescribeCACertificate``,
     ``GetCAInstanceStatus``.
     """
-    view = observe_ca(ctx, inp)
+    resolved = resolve_ca(ctx, inp, for_alb=True)
+    alb_id = alb_ca_id(resolved, ctx.settings.alb_ca_id_form)
+    view = observe_ca(ctx, inp, resolved)
     now = ctx.clock.now()
     clients = []
     for i, c in enumerate(inp.clients):
@@ -168,7 +191,7 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     if w is not None:
         warnings.append({"level": w.level, "message": w.message})
     return {
-        "ca_identifier": view.identifier, "common_name": view.ca.common_name,
+        "ca_identifier": view.identifier, "alb_ca_certificate_id": alb_id, "common_name": view.ca.common_name,
         "key_family": view.key_algorithm.family, "leaf_key_algorithm": view.key_algorithm.value,
         "not_before": iso_utc(view.ca.not_before) if view.ca.not_before else None,
         "not_after": iso_utc(view.ca.not_after) if view.ca.not_after else None,

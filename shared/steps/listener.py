@@ -62,6 +62,7 @@ from shared.policy.listener import (
     plan_server_group,
     upload_name,
 )
+from shared.steps.issuance import alb_ca_certificate_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.core.wait import Deadline
@@ -396,6 +397,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
 
     obs = gather(ctx, inp, budget=budget)
     LISTENER_CHECKS.enforce(obs)                       # every refusal before the first write
+    ca_id = alb_ca_certificate_id(ctx, inp)            # the sub-CA in the form ALB takes (reads only)
     cert_plan, sg_plan = plan_server_certificate(obs), plan_server_group(obs)
 
     cert, cert_writes = ensure_server_certificate(ctx, inp, obs, cert_plan)
@@ -417,7 +419,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     if existing is not None and existing.status not in _SETTLED:
         return pending(f"listener {existing.id} to be Running before the update", "update")
 
-    desired = desired_listener(inp, cert.alb_id, sg_id)
+    desired = desired_listener(inp, cert.alb_id, sg_id, ca_id)
     plan = plan_listener(existing, desired)
     listener_id = existing.id if existing else None
     job_id: str | None = None

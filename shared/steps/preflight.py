@@ -109,7 +109,8 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
 
     cert = plan_server_certificate(o)
     sg = _server_group_summary(o)
-    listener_plan = plan_listener(o.existing, desired_listener(inp, cert.alb_id, sg.get("id")))
+    listener_plan = plan_listener(o.existing, desired_listener(inp, cert.alb_id, sg.get("id"),
+                                                               ca["alb_ca_certificate_id"]))
     listener: dict[str, Any] = {"action": listener_plan.action}
     if listener_plan.listener_id:
         listener["id"] = listener_plan.listener_id

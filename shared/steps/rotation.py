@@ -175,8 +175,10 @@ def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
     out["listener_id"] = lst.id
     out["ca_certificate_ids"] = list(lst.ca_certificate_ids)
     for ca in lst.ca_certificate_ids[:1]:
-        try:
-            out["ca_not_after"] = iso_utc(ctx.adapter(pca_api.Pca).describe_ca_certificate(ca).not_after)
+        try:   # the listener holds the CA in the form ALB takes: resolve it into its PCA Identifier
+            api = ctx.adapter(pca_api.Pca)
+            ident = api.resolve_ca(ca, want_cert_identifier=False).identifier
+            out["ca_not_after"] = iso_utc(api.describe_ca_certificate(ident).not_after)
         except (AlbMtlsError, TypeError):
             pass
     for cid in lst.certificate_ids[:1]:

@@ -82,7 +82,8 @@ def test_provision_202_poll_succeeded_and_idempotency_key(api, demo_input, live_
     assert final["step"] == "health_check"
     res = final["result"]
     seed = live_cloud.endpoints()["seed"]
-    assert res["listener"]["ca_enabled"] is True and res["listener"]["ca_certificate_id"] == seed["pca_sub_identifier"]
+    assert res["listener"]["ca_enabled"] is True
+    assert res["listener"]["ca_certificate_id"] == seed["pca_sub_cert_identifier"]
     assert res["dns"]["value"] == seed["dns_name"] and res["health"]["healthy"] is True
     assert [c["common_name"] for c in res["client_certificates"]] == ["alice"]
     assert "PRIVATE KEY" not in json.dumps(final)

@@ -43,7 +43,7 @@ def test_provision_end_to_end_then_idempotent(live_cloud, ep, tmp_path, writes):
     assert doc["status"] == "succeeded"
     lst = doc["listener"]
     assert lst["ca_enabled"] is True and lst["port"] == 443
-    assert lst["ca_certificate_id"] == seed["pca_sub_identifier"]
+    assert lst["ca_certificate_id"] == seed["pca_sub_cert_identifier"]
     assert doc["dns"]["type"] == "CNAME" and doc["dns"]["value"] == seed["dns_name"]
     assert doc["health"]["healthy"] is True
     probe = doc["probe"]
@@ -124,3 +124,29 @@ def test_unhealthy_backend_fails_with_the_steps_own_code(live_cloud, ep, tmp_pat
     assert doc["status"] == "failed"
     assert doc["error"]["code"] in ("HEALTH_CHECK_FAILED", "PROBE_FAILED"), doc["error"]
     assert seed["ecs"]["ECS02"] in doc["error"]["message"] or "ECS02" in doc["error"]["message"]
+
+
+@pytest.mark.parametrize("alb_form", ["cert_identifier", "identifier"])
+def test_provision_names_the_sub_ca_by_either_identifier(live_cloud, ep, tmp_path, demo_input, alb_form):
+    """The user names the sub-CA by its CertIdentifier (the example names it by its Identifier);
+    the product resolves it into the form the local cloud's ALB takes (published in the endpoints
+    file as ``alb_ca_id_form``), and the read-back compares in that form."""
+    seed = live_cloud.endpoints()["seed"]
+    live_cloud.settings.alb_ca_id_form = alb_form
+    live_cloud.write_endpoints(ep)
+    try:
+        inp = tmp_path / "input.json"
+        inp.write_text(json.dumps({**demo_input, "ca_identifier": seed["pca_sub_cert_identifier"]}))
+        code, doc, err = provision(ep, inp, tmp_path / "out")
+    finally:
+        live_cloud.settings.alb_ca_id_form = "cert_identifier"
+        live_cloud.write_endpoints(ep)
+    assert code == 0, (doc, err[-3000:])
+    want = seed["pca_sub_cert_identifier"] if alb_form == "cert_identifier" else seed["pca_sub_identifier"]
+    assert doc["listener"]["ca_certificate_id"] == want
+    assert doc["probe"]["with_certificate"]["status"] == 200 and doc["probe"]["without_certificate"]["refused"]
+    # the issued certificate's record names the CA by the Identifier the PCA issues under
+    [alice] = doc["client_certificates"]
+    meta = json.loads(live_cloud.store.get("kms.secret", alice["pfx_secret"].rsplit("/", 1)[0] + "/meta")
+                      ["versions"][-1]["SecretData"])
+    assert meta["ca"] == seed["pca_sub_identifier"]

@@ -34,13 +34,13 @@ def test_creates_listener_with_mtls_then_second_call_writes_nothing(live_cloud, 
     assert out["status"] == "ok", out
     lst = out["listener"]
     assert lst["ca_enabled"] is True
-    assert lst["ca_certificate_id"] == seed["pca_sub_identifier"]
+    assert lst["ca_certificate_id"] == seed["pca_sub_cert_identifier"]
     assert lst["server_certificate_id"] == seed["server_cert_identifier"]
     assert lst["status"] == "Running" and lst["port"] == 443
     assert out["writes"] <= total == len(writes.since())
     doc = alb_emu.get_listener(live_cloud, lst["id"])
     assert doc["ListenerProtocol"] == "HTTPS" and doc["CaEnabled"] is True
-    assert [c["CertificateId"] for c in doc["CaCertificates"]] == [seed["pca_sub_identifier"]]
+    assert [c["CertificateId"] for c in doc["CaCertificates"]] == [seed["pca_sub_cert_identifier"]]
     assert doc["XForwardedForConfig"]["XForwardedForClientCertSubjectDNEnabled"] is True
     sg = alb_emu.get_server_group(live_cloud, lst["server_group_id"])
     assert sg["ServerGroupName"] == demo_input["server_group"]["name"]
@@ -93,7 +93,7 @@ def test_update_of_existing_https_listener_changes_only_mtls_fields(live_cloud, 
     assert _actions(writes.since()) == ["alb:UpdateListenerAttribute"] and total == 1
     after = alb_emu.get_listener(live_cloud, lid)
     assert after["CaEnabled"] is True
-    assert [c["CertificateId"] for c in after["CaCertificates"]] == [seed["pca_sub_identifier"]]
+    assert [c["CertificateId"] for c in after["CaCertificates"]] == [seed["pca_sub_cert_identifier"]]
     for key in ("Certificates", "SecurityPolicyId", "DefaultActions", "ListenerDescription", "IdleTimeout",
                 "XForwardedForConfig", "ListenerPort", "ListenerProtocol"):
         strip = (lambda v: [{k: x for k, x in c.items() if k != "Status"} for c in v]) if key == "Certificates" \
@@ -204,3 +204,19 @@ def test_expiring_server_certificate_refused(live_cloud, invoke, writes, demo_in
     out = invoke(FN, _event(inp))
     assert out["status"] == "failed" and out["error"]["code"] == "SERVER_CERT_EXPIRING", out
     assert writes.since() == []
+
+
+def test_a_wrong_ca_id_form_is_refused_by_alb_and_says_what_to_change(live_cloud, invoke, writes, demo_input,
+                                                                       monkeypatch):
+    """The product believes ALB takes the 32-hex Identifier (ALBMTLS_ALB_CA_ID_FORM=identifier) while
+    the (local) cloud's ALB takes the CertIdentifier: ALB refuses the listener write with its error for
+    an unknown CA, and the step's error names the setting to change."""
+    from shared.adapters import clients
+    monkeypatch.setenv("ALBMTLS_ALB_CA_ID_FORM", "identifier")
+    clients.clear_cache()
+    out, _ = _until_ok(invoke, demo_input)
+    assert out["status"] == "failed", out
+    assert out["error"]["code"] == "CA_NOT_FOUND"
+    assert "ResourceNotFound.CaCertificate" in out["error"]["message"]
+    assert "ALBMTLS_ALB_CA_ID_FORM" in out["error"]["message"]
+    assert not [w for w in writes.since() if w["action"] in ("CreateListener", "UpdateListenerAttribute")]

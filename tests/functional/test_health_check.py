@@ -64,7 +64,7 @@ def _setup_listener(demo_input: dict) -> str:
         "LoadBalancerId": DEMO["load_balancer_id"], "ListenerProtocol": "HTTPS", "ListenerPort": 443,
         "Certificates": [{"CertificateId": DEMO["server_cert_identifier"]}],
         "SecurityPolicyId": "tls_cipher_policy_1_2", "CaEnabled": True,
-        "CaCertificates": [{"CertificateId": DEMO["pca_sub_identifier"]}],
+        "CaCertificates": [{"CertificateId": DEMO["pca_sub_cert_identifier"]}],
         "DefaultActions": [{"Type": "ForwardGroup",
                             "ForwardGroupConfig": {"ServerGroupTuples": [{"ServerGroupId": sg}]}}]})).body.listener_id
     _wait(lambda: alb.get_listener_attribute(am.GetListenerAttributeRequest(listener_id=lid)).body.listener_status

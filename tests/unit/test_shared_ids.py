@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.core.errors import AlbMtlsError, Code
-from shared.policy.ids import CertificateId, alb_ca_id, client_token, execution_name, listener_key
+from shared.policy.ids import CertificateId, ResolvedCa, alb_ca_id, client_token, execution_name, is_uuid, listener_key
 
 
 @pytest.mark.parametrize(("raw", "kind", "alb", "cas", "text"), [
@@ -19,17 +19,22 @@ from shared.policy.ids import CertificateId, alb_ca_id, client_token, execution_
     ("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42", "pca", "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42", None,
      "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"),
     ("abcdef0123456789", "pca", "abcdef0123456789", None, "abcdef0123456789"),
+    # UUID-shaped CA ids (CertIdentifier), also one whose first group is all digits
+    ("1efd3cac-e8c1-611d-b971-f96e5e432aba", "pca", None, None, "1efd3cac-e8c1-611d-b971-f96e5e432aba"),
+    ("12345678-e8c1-611d-b971-f96e5e432aba", "pca", None, None, "12345678-e8c1-611d-b971-f96e5e432aba"),
 ])
 def test_parse_and_render(raw, kind, alb, cas, text):
     cid = CertificateId.parse(raw)
     assert cid.kind == kind
-    assert cid.for_alb() == alb
     assert str(cid) == text
     if cas is None:
+        with pytest.raises(AlbMtlsError):   # a CA's id for ALB needs resolving (alb_ca_id)
+            cid.for_alb()
         with pytest.raises(AlbMtlsError):
             cid.for_cas()
         assert cid.for_pca() == raw
     else:
+        assert cid.for_alb() == alb
         assert cid.for_cas() == cas
         with pytest.raises(AlbMtlsError):
             cid.for_pca()
@@ -41,8 +46,14 @@ def test_site_region_comes_from_the_id_or_the_setting():
 
 
 def test_ca_assumption_lives_in_one_function():
-    ident = "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"
-    assert CertificateId.parse(ident).for_alb() == alb_ca_id(ident)
+    ca = ResolvedCa(identifier="8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42",
+                    cert_identifier="1efd3cac-e8c1-611d-b971-f96e5e432aba")
+    assert alb_ca_id(ca, "cert_identifier") == "1efd3cac-e8c1-611d-b971-f96e5e432aba"
+    assert alb_ca_id(ca, "identifier") == "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"
+    with pytest.raises(AlbMtlsError) as info:      # no CertIdentifier found: say what to change
+        alb_ca_id(ResolvedCa(identifier="8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"), "cert_identifier")
+    assert info.value.code == Code.CA_NOT_FOUND and "ALBMTLS_ALB_CA_ID_FORM=identifier" in info.value.message
+    assert is_uuid(ca.cert_identifier) and not is_uuid(ca.identifier)
 
 
 @pytest.mark.parametrize("raw", ["", " 123", "123 ", "0", "-1", -5, 0, "0123", "123-", "123-CN-HANGZHOU",

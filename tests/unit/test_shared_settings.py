@@ -70,11 +70,24 @@ def test_explicit_beats_env_beats_file(ep_file):
     ({"ALBMTLS_SECRET_PREFIX": "a/b"}, {}, "secret_prefix"),
     ({}, {"endpoints": {"s3": "x:1"}}, "endpoints"),
     ({}, {"bogus": 1}, "bogus"),
+    ({"ALBMTLS_ALB_CA_ID_FORM": "uuid"}, {}, "alb_ca_id_form"),
 ])
 def test_bad_settings(env, overrides, field):
     with pytest.raises(AlbMtlsError) as info:
         Settings.load(env=env, **overrides)
     assert info.value.code == Code.CONFIG_INVALID and info.value.field == field
+
+
+def test_alb_ca_id_form_is_one_setting(ep_file, tmp_path):
+    """Default the UUID CertIdentifier (the only real-account evidence); the local cloud's endpoints
+    file announces its own form; the environment variable overrides both."""
+    assert Settings.load(env={}).alb_ca_id_form == "cert_identifier"
+    local = tmp_path / "identifier.json"
+    local.write_text(json.dumps({**ENDPOINTS, "alb_ca_id_form": "identifier"}))
+    assert Settings.load(env={"ALBMTLS_ENDPOINTS_FILE": str(local)}).alb_ca_id_form == "identifier"
+    assert Settings.load(env={"ALBMTLS_ENDPOINTS_FILE": str(local),
+                              "ALBMTLS_ALB_CA_ID_FORM": "CERT_IDENTIFIER"}).alb_ca_id_form == "cert_identifier"
+    assert Settings.load(env={"ALBMTLS_ENDPOINTS_FILE": str(ep_file)}).alb_ca_id_form == "cert_identifier"
 
 
 def test_retries_switch():
