@@ -44,7 +44,9 @@ def count_provisioning(suite: Suite, runs: list[Run] | None = None) -> dict[str,
     cas_certs = store.count("cas.cert")
 
     half: list[str] = []
-    expected_ca = sub
+    # the listener names the sub-CA in the form the local cloud's ALB takes (alb_ca_id_form)
+    expected_ca = (suite.seed_ids["pca_sub_cert_identifier"]
+                   if suite.cloud.settings.alb_ca_id_form == "cert_identifier" else sub)
     listener_by_port = {d["ListenerPort"]: d for d in listeners}
     group_ids = {d["ServerGroupId"] for d in groups}
     used_groups: set[str] = set()
