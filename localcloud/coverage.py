@@ -32,6 +32,9 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                              "`alb_ca_id_form` setting names (`albmtls up --alb-ca-id-form`; "
                              "`localcloud/products/alb/models.py::ca_certificate_exists`).",
     "CloudFlow Fail with expressions": "A `Fail` state accepts `Code.$`/`Detail.$` (workflows/provision.yaml).",
+    "Alidns apex CNAME": "No API tells whether a zone flattens a CNAME at `@` (the FAQ's `ALIAS` type has no "
+                         "documented `AddDomainRecord` value), so the product never places one beside other apex "
+                         "records (docs/ALIBABA-APIS.md §3.3). Code: `shared/policy/dns.py::apex_allowed`.",
     "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "
                          "(`localcloud/errors.py::Throttling`); the real status varies by product.",
 }

@@ -15,12 +15,22 @@ one CNAME with another value, remark                   ``update`` when ``replace
 ``alb-mtls:<listener key>`` (ours)                     else ``DNS_CONFLICT``
 a CNAME with another value not ours                    ``DNS_CONFLICT`` naming it
 A / AAAA / NS / SRV / CAA / URL / … (any type)         ``DNS_CONFLICT`` naming them
-MX / TXT at the apex ``@``                             allowed (relaxed at the apex)
+any record at the apex ``@`` (MX, TXT included)        ``APEX_CNAME_REFUSED`` naming them, even with
+                                                       ``allow_apex``
 nothing                                                ``add``
 =====================================================  =============================================
 
 Before that: ``@`` without ``allow_apex`` → ``APEX_CNAME_REFUSED``; a TTL below the zone edition's
 minimum → ``TTL_BELOW_MINIMUM``.
+
+The apex. A CNAME shares its name with no other record (RFC 1034 §3.6.2, RFC 2181 §10.1): a
+resolver that finds a CNAME at ``example.test`` follows it and never sees the zone's MX or TXT
+(SPF, ownership proofs). Only a DNS service that *flattens* the CNAME (answers the target's
+addresses in its place) keeps them working. Alibaba Cloud DNS documents an ``ALIAS`` record type
+for that in its FAQ, but no documented API ``Type`` value or edition setting says whether a zone
+flattens (docs/ALIBABA-APIS.md §3.3; COVERAGE.md "Alidns apex CNAME"). So ``allow_apex`` places a
+CNAME at ``@`` only when no other record of the line is there; otherwise the records are named and
+nothing is written.
 
 Ownership is marked in the record's remark (``owner_remark(listener_key)``), never by a TXT at the
 same name (a TXT would itself conflict with the CNAME).
@@ -45,7 +55,6 @@ DEFAULT_LINE = "default"
 EDITION_MIN_TTL: dict[str, int] = {
     "mianfei": 600, "version_personal": 600, "version_enterprise_basic": 60, "version_enterprise_advanced": 1,
 }
-_APEX_TOLERATED = frozenset({"MX", "TXT"})
 
 
 def owner_remark(listener_key: str) -> str:
@@ -149,10 +158,22 @@ class CnameRequest:
 
 
 def apex_allowed(q: CnameRequest) -> Violation | None:
-    """``@`` only with ``allow_apex`` (a CNAME at the apex breaks SOA/NS/MX)."""
-    if q.rr == "@" and not q.allow_apex:
+    """``@`` only with ``allow_apex``, and only when no other record shares the apex (module doc:
+    the CNAME would hide the zone's MX/TXT; no API tells whether the zone flattens it)."""
+    if q.rr != "@":
+        return None
+    if not q.allow_apex:
         return Violation(Code.APEX_CNAME_REFUSED, f"a CNAME at the zone apex of {q.domain} ('@') breaks its "
                          "SOA/NS/MX records; use a host record such as 'app', or set allow_apex=true", "rr")
+    if q.already is not None:
+        return None
+    others = [r for r in q.same_line if r.type != "CNAME"]
+    if others:
+        return Violation(Code.APEX_CNAME_REFUSED, f"the apex of {q.domain} (line {q.line}) holds "
+                         f"{'; '.join(r.describe() for r in others)}; a CNAME there would hide them from every "
+                         "resolver that follows it (a CNAME shares its name with no other record, and Alibaba "
+                         "Cloud DNS offers no documented API setting that flattens it). Use a host record such as "
+                         "'app', or move those records first", "rr")
     return None
 
 
@@ -166,10 +187,10 @@ def ttl_at_least_minimum(q: CnameRequest) -> Violation | None:
 
 
 def no_other_types(q: CnameRequest) -> Violation | None:
-    """A CNAME cannot coexist with other records on its (RR, line) — MX/TXT tolerated at the apex."""
+    """A CNAME cannot coexist with other records on its (RR, line)."""
     if q.already is not None:
         return None
-    others = [r for r in q.same_line if r.type != "CNAME" and not (q.rr == "@" and r.type in _APEX_TOLERATED)]
+    others = [r for r in q.same_line if r.type != "CNAME"]
     if others:
         return Violation(Code.DNS_CONFLICT, f"{q.fqdn} (line {q.line}) already has "
                          f"{'; '.join(r.describe() for r in others)}; a CNAME cannot coexist with them. "
@@ -197,7 +218,7 @@ def cname_is_ours(q: CnameRequest) -> Violation | None:
 
 #: The preflight's DNS check and ``create_cname`` (conflict table in the module doc).
 CNAME_CHECKS: Chain[CnameRequest] = Chain("cname", (
-    ("apex_allowed", apex_allowed),                    # '@' only with allow_apex
+    ("apex_allowed", apex_allowed),                    # '@' only with allow_apex, and alone at the apex
     ("ttl_at_least_minimum", ttl_at_least_minimum),    # the zone edition's MinTtl
     ("no_other_types", no_other_types),                # A/AAAA/MX/TXT/… on the same (RR, line)
     ("cname_is_ours", cname_is_ours),                  # a CNAME elsewhere carries our remark

@@ -113,3 +113,11 @@ def test_unknown_domain_is_added_and_the_txt_is_named(live_cloud, invoke, writes
     msg = out["error"]["message"]
     assert txt["RR"] in msg and txt["Value"] in msg
     assert [c["action"] for c in writes.since()] == ["AddDomain"]
+
+
+def test_apex_beside_the_zones_mx_is_refused_even_with_allow_apex(live_cloud, invoke, writes, demo_input):
+    """The demo zone holds '@ MX': a CNAME at the apex would hide it, so allow_apex does not place it."""
+    out = invoke(FN, _event(_with(demo_input, rr="@", allow_apex=True)))
+    assert out["status"] == "failed" and out["error"]["code"] == "APEX_CNAME_REFUSED", out
+    assert "@ MX" in out["error"]["message"]
+    assert writes.since() == []

@@ -40,12 +40,17 @@ CASES = [
      False),
     ("A on another rr → add", [rec(rr="www", type="A", value="203.0.113.10")], {}, "add", None, False),
     ("apex refused", [], {"rr": "@"}, "APEX_CNAME_REFUSED", None, False),
-    ("apex allowed, MX tolerated", [rec(rr="@", type="MX", value="mx.example.test", remark=None)],
+    ("apex allowed, alone at the apex → add", [], {"rr": "@", "allow_apex": True}, "add", None, False),
+    ("apex allowed, beside MX → refused", [rec(rr="@", type="MX", value="mx.example.test", remark=None)],
+     {"rr": "@", "allow_apex": True}, "APEX_CNAME_REFUSED", None, False),
+    ("apex allowed, beside TXT → refused", [rec(rr="@", type="TXT", value="v=spf1", remark=None)],
+     {"rr": "@", "allow_apex": True}, "APEX_CNAME_REFUSED", None, False),
+    ("apex allowed, beside A → refused", [rec(rr="@", type="A", value="203.0.113.1", remark=None)],
+     {"rr": "@", "allow_apex": True}, "APEX_CNAME_REFUSED", None, False),
+    ("apex allowed, MX on another line → add", [rec(rr="@", type="MX", value="mx.example.test", line="telecom")],
      {"rr": "@", "allow_apex": True}, "add", None, False),
-    ("apex allowed, TXT tolerated", [rec(rr="@", type="TXT", value="v=spf1", remark=None)],
-     {"rr": "@", "allow_apex": True}, "add", None, False),
-    ("apex allowed, A conflicts", [rec(rr="@", type="A", value="203.0.113.1", remark=None)],
-     {"rr": "@", "allow_apex": True}, "DNS_CONFLICT", None, False),
+    ("apex allowed, ours already there → none", [rec(rr="@")], {"rr": "@", "allow_apex": True}, "none", "1",
+     False),
     ("ttl below minimum", [], {"ttl": 60}, "TTL_BELOW_MINIMUM", None, False),
     ("ttl at minimum", [], {"ttl": 600}, "add", None, False),
     ("ttl 60 on a paid edition", [], {"ttl": 60, "min_ttl": 60}, "add", None, False),
@@ -78,6 +83,16 @@ def test_conflict_message_names_the_records():
                    domain="example.test", value=ALB, ttl=600, min_ttl=600, listener_key=LK)
     assert "legacy.example.test" in ei.value.message and "legacy A 203.0.113.20" in ei.value.message
     assert "77" in ei.value.message
+
+
+def test_apex_refusal_names_the_apex_records():
+    """allow_apex never puts a CNAME beside the zone's MX/TXT: it would hide them (the records named)."""
+    mx = rec(rr="@", type="MX", value="mx.example.test", rid="42", remark=None)
+    with pytest.raises(AlbMtlsError) as ei:
+        plan_cname([mx], rr="@", domain="example.test", value=ALB, ttl=600, min_ttl=600, listener_key=LK,
+                   allow_apex=True)
+    assert ei.value.code == "APEX_CNAME_REFUSED" and ei.value.field == "rr"
+    assert "@ MX mx.example.test" in ei.value.message and "42" in ei.value.message
 
 
 def test_plan_dict_and_helpers():
@@ -113,8 +128,8 @@ def test_plan_properties(records, rr, allow_apex, replace, ttl):
     same = [r for r in records if r.rr == rr and r.line == "default"]
     assert rr != "@" or allow_apex
     assert ttl >= 600
-    if plan.action == "add":          # nothing on (rr, default) but apex-tolerated MX/TXT
-        assert all(rr == "@" and r.type in ("MX", "TXT") for r in same)
+    if plan.action == "add":          # nothing at all on (rr, default), at the apex too
+        assert same == []
     elif plan.action == "update":     # only ever our own (or an unmarked) CNAME, and only when allowed
         target = next(r for r in same if r.record_id == plan.record_id)
         assert replace and target.type == "CNAME"
