@@ -161,6 +161,12 @@ def print_summary(console, doc: dict[str, Any]) -> None:
         host = dns.get("domain") if dns.get("rr") == "@" else f"{dns.get('rr')}.{dns.get('domain')}"
         t.add_row("dns", f"{host} {dns.get('type')} → {dns.get('value')} "
                          f"(TTL {dns.get('ttl')} s, record {dns.get('record_id')})")
+        prop = dns.get("propagation") or {}
+        if prop.get("name_servers"):
+            t.add_row("", f"answered by {len(prop.get('answered') or [])} of {len(prop['name_servers'])} name "
+                          f"server(s) after {prop.get('waited_s')} s: {', '.join(prop.get('answered') or []) or '-'}"
+                          f" (wait bound {prop.get('bound_s')} s = max(TTL, negative caching "
+                          f"{prop.get('negative_ttl_s')} s from the {prop.get('negative_ttl_source')}))")
     for c in doc.get("client_certificates") or []:
         pfx = f"\n  PFX {c['pfx_path']} (password in {c['password_path']})" if c.get("pfx_path") else ""
         t.add_row("client", f"{c.get('common_name')}: serial {c.get('serial')}, not_after {c.get('not_after')}"

@@ -35,6 +35,10 @@ CROSS_PRODUCT_ASSUMPTIONS = {
     "Alidns apex CNAME": "No API tells whether a zone flattens a CNAME at `@` (the FAQ's `ALIAS` type has no "
                          "documented `AddDomainRecord` value), so the product never places one beside other apex "
                          "records (docs/ALIBABA-APIS.md §3.3). Code: `shared/policy/dns.py::apex_allowed`.",
+    "Alidns negative caching": "When no name server answers the zone's SOA, its negative-caching time is taken "
+                               "as 600 s (the MINIMUM observed on Alibaba-hosted zones, docs/ALIBABA-APIS.md §3.5); "
+                               "the local DNS server answers SOA TTL 600, MINIMUM 600. Code: "
+                               "`shared/policy/dns.py::DEFAULT_NEGATIVE_TTL`, `localruntime/dnsserver.py::SOA_TIMES`.",
     "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "
                          "(`localcloud/errors.py::Throttling`); the real status varies by product.",
 }

@@ -1,7 +1,7 @@
 """FC ``albmtls-create-cname``: the CNAME ``<rr>.<domain>`` → the ALB's DNSName, then propagation
 (``shared.steps.dns.run``)."""
 from shared.entry.handler import fc_handler
-from shared.policy.contracts import StepEvent
+from shared.policy.contracts import CnameEvent
 from shared.steps.dns import run
 
-handler = fc_handler(StepEvent, run, step="create_cname")
+handler = fc_handler(CnameEvent, run, step="create_cname")

@@ -75,6 +75,16 @@ def _next_attempt(inp: Any) -> int:
         return 1
 
 
+def _loop_fields(input_type: type, inp: Any) -> dict[str, Any]:
+    """What every result of a looping step carries for the flow's next call, failed ones included
+    (an OutputConstructor reading a missing path fails): ``attempt`` and, for an event type with
+    ``since`` (``CnameEvent``), ``since`` as it came in (``""`` when the event was not decoded)."""
+    out: dict[str, Any] = {"attempt": _next_attempt(inp)}
+    if "since" in getattr(input_type, "__struct_fields__", ()):
+        out["since"] = str(getattr(inp, "since", "") or "")
+    return out
+
+
 def _with_input_region(s: Settings, inp: Any) -> Settings:
     """The provision input's ``region`` (if given) decides which regional endpoints are called."""
     body = getattr(inp, "input", inp)
@@ -132,7 +142,8 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
                     request_id=request_id, execution_name=getattr(inp, "execution_name", None),
                     fc_context=context, waiter=wt)
                 out = _to_output(use_case(inp, ctx))
-                out.setdefault("attempt", _next_attempt(inp))
+                for k, v in _loop_fields(input_type, inp).items():
+                    out.setdefault(k, v)
                 encoded = msgspec.json.encode(out)
                 if b"PRIVATE KEY-----" in encoded:
                     raise AlbMtlsError(Code.INTERNAL, f"{step} produced a result containing key material; it was "
@@ -147,13 +158,13 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
             except AlbMtlsError as exc:
                 error_code = exc.code
                 log.warning("step failed", extra={"error": exc.to_dict(), "details": exc.details})
-                return msgspec.json.encode(dict(failed_result(exc), attempt=_next_attempt(inp)))
+                return msgspec.json.encode(dict(failed_result(exc), **_loop_fields(input_type, inp)))
             except Exception as exc:  # never leak the message: it may hold parameters or key material
                 error_code = Code.INTERNAL
                 log.error("unexpected error", extra={"error_type": type(exc).__name__, "where": _where(exc)})
                 err = AlbMtlsError(Code.INTERNAL, f"{step} failed with an unexpected {type(exc).__name__}; see the "
                                    f"function log for request {request_id}")
-                return msgspec.json.encode(dict(failed_result(err), attempt=_next_attempt(inp)))
+                return msgspec.json.encode(dict(failed_result(err), **_loop_fields(input_type, inp)))
             finally:
                 log.info("invocation end", extra={
                     "status": status, "error_code": error_code,

@@ -33,7 +33,8 @@ from shared.policy.validation import pattern
 __all__ = [
     "ProvisionInput", "StepEvent", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
     "ServerCertificateSpec", "StepResult", "StepError", "Status", "ClientCertificateResult", "ListenerResult",
-    "DnsResult", "HealthResult", "BackendHealth", "ProbeResult", "ProbeWithCertificate", "ProbeRefusal",
+    "DnsResult", "PropagationResult", "CnameEvent", "HealthResult", "BackendHealth", "ProbeResult",
+    "ProbeWithCertificate", "ProbeRefusal",
     "SECRET_NAME_MAX",
 ]
 
@@ -327,6 +328,15 @@ class StepEvent(_Input, kw_only=True):
     attempt: Annotated[int, Meta(ge=0, le=10000)] = 0
 
 
+class CnameEvent(StepEvent, kw_only=True):
+    """``create_cname``'s event: a :class:`StepEvent` plus ``since``, the cloud time (ISO 8601 UTC) of
+    the loop's first call as that call returned it (``""`` on the first call). The flow passes it
+    back on every call, so the propagation wait is bounded in time (the record's TTL and the zone's
+    negative-caching time), not by a count of attempts."""
+
+    since: Annotated[str, Meta(max_length=40)] = ""
+
+
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +384,29 @@ class ListenerResult(_Output, kw_only=True):
     server_group_id: str | None = None
 
 
+class PropagationResult(_Output, kw_only=True):
+    """How the zone's authoritative name servers answered the CNAME (``shared.steps.dns``).
+
+    ``name_servers``: every server asked (``dns1.hichina.com (203.0.113.53:53)``); ``answered``: those
+    that answered the CNAME with the ALB's name; ``waited_s``: seconds since the loop's first call
+    (``since``); ``negative_ttl_s``: how long resolvers cache "no such name" for the zone
+    (RFC 2308: min(SOA TTL, SOA MINIMUM), read with a DNS query; ``negative_ttl_source`` ``soa`` or
+    ``default`` when no server answered the SOA); ``bound_s``: how long the wait may last
+    (:func:`shared.policy.dns.propagation_bound`)."""
+
+    name_servers: list[str] = []
+    answered: list[str] = []
+    since: str = ""
+    waited_s: float = 0.0
+    ttl_s: int = 0
+    negative_ttl_s: int = 0
+    negative_ttl_source: str = "default"
+    bound_s: int = 0
+
+
 class DnsResult(_Output, kw_only=True):
-    """The CNAME record (``type`` normally ``CNAME``); ``propagated`` once authoritative NS answer it."""
+    """The CNAME record (``type`` normally ``CNAME``); ``propagated`` once every authoritative name
+    server answers it (``propagation`` says which were asked and how long it took)."""
 
     record_id: str
     rr: str
@@ -384,6 +415,7 @@ class DnsResult(_Output, kw_only=True):
     value: str
     ttl: int
     propagated: bool = False
+    propagation: PropagationResult | None = None
 
 
 class BackendHealth(_Output, kw_only=True):

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = ["OWNER_PREFIX", "DEFAULT_LINE", "EDITION_MIN_TTL", "DnsRecord", "CnamePlan", "CnameRequest",
-           "CNAME_CHECKS", "cname_plan", "owner_remark", "canon_host", "min_ttl_for", "plan_cname"]
+           "CNAME_CHECKS", "cname_plan", "owner_remark", "canon_host", "min_ttl_for", "plan_cname",
+           "DEFAULT_NEGATIVE_TTL", "MAX_PROPAGATION_WAIT", "negative_ttl", "propagation_bound"]
 
 OWNER_PREFIX = "alb-mtls:"
 DEFAULT_LINE = "default"
@@ -55,6 +56,31 @@ DEFAULT_LINE = "default"
 EDITION_MIN_TTL: dict[str, int] = {
     "mianfei": 600, "version_personal": 600, "version_enterprise_basic": 60, "version_enterprise_advanced": 1,
 }
+
+
+#: Negative-caching time (s) assumed when no name server answers the zone's SOA: the MINIMUM and SOA
+#: TTL observed on Alibaba-hosted zones (docs/ALIBABA-APIS.md §3.5; read per zone whenever possible).
+DEFAULT_NEGATIVE_TTL = 600
+#: The longest propagation wait (s), whatever the TTLs: the flow's loop must stay well inside
+#: CloudFlow's 5,000 history events per execution (docs/SERVERLESS.md §1.15); a zone whose name
+#: servers do not answer a new record within half an hour has a problem a longer wait will not fix.
+MAX_PROPAGATION_WAIT = 1800
+
+
+def negative_ttl(soa_ttl: int | None, soa_minimum: int | None) -> int | None:
+    """How long resolvers cache a negative answer (NXDOMAIN/NODATA) of the zone: ``min(SOA TTL,
+    SOA MINIMUM)`` (RFC 2308 §5); ``None`` when the SOA was not read."""
+    known = [int(v) for v in (soa_ttl, soa_minimum) if v is not None and int(v) >= 0]
+    return min(known) if known else None
+
+
+def propagation_bound(ttl: int, negative_ttl_s: int) -> int:
+    """How long (s) to wait, from the first call, for the zone's authoritative name servers to answer
+    a record: the longer of its TTL and the zone's negative-caching time (resolvers that asked before
+    the record existed keep "no such name" that long; one that cached an earlier value keeps it up
+    to a TTL), at most :data:`MAX_PROPAGATION_WAIT`. Past it a name server that still does not
+    answer is a fault (``DNS_NOT_PROPAGATED``), not a cache."""
+    return max(1, min(MAX_PROPAGATION_WAIT, max(int(ttl), int(negative_ttl_s))))
 
 
 def owner_remark(listener_key: str) -> str:

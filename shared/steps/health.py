@@ -107,7 +107,7 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     if not servers:
         raise AlbMtlsError(Code.PROBE_FAILED, f"no name server of {inp.domain} could be resolved to ask for "
                            f"{inp.fqdn}")
-    ip, chain = probe.resolve_address(servers, inp.fqdn)
+    ip, chain = probe.resolve_address([s.address for s in servers], inp.fqdn)
     port = inp.listener_port + int(getattr(ctx.settings, "dataplane_port_offset", 0) or 0)
     ca_file = getattr(ctx.settings, "probe_ca_file", None)
     cn = inp.clients[0].common_name

@@ -310,8 +310,8 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
             {k: c.get(k) for k in ("common_name", "identifier", "serial", "not_after", "fingerprint_sha256",
                                    "pfx_secret", "password_secret", "pfx_version", "reused")}
             for c in issue.get("client_certificates", []) if isinstance(c, dict)],
-        "dns": ({k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated")}
-                if dns else None),
+        "dns": ({k: dns.get(k) for k in ("record_id", "rr", "domain", "type", "value", "ttl", "propagated",
+                                         "propagation")} if dns else None),
         "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
         "probe": hc.get("probe") or None,
         "writes": writes,

@@ -121,3 +121,49 @@ def test_apex_beside_the_zones_mx_is_refused_even_with_allow_apex(live_cloud, in
     assert out["status"] == "failed" and out["error"]["code"] == "APEX_CNAME_REFUSED", out
     assert "@ MX" in out["error"]["message"]
     assert writes.since() == []
+
+
+def test_propagation_reports_the_name_servers_and_the_zones_negative_caching(live_cloud, invoke, demo_input):
+    """The result names every authoritative server asked and those that answered, how long it waited,
+    and the bound from the record's TTL and the zone's SOA (read with a DNS query, not an API)."""
+    out = invoke(FN, _event(demo_input))
+    assert out["status"] == "ok", out
+    prop = out["dns"]["propagation"]
+    server = f"127.0.0.1:{live_cloud.runtime['dns_endpoint'].rsplit(':', 1)[1]}"
+    assert prop["name_servers"] == [server] and prop["answered"] == [server]
+    assert prop["negative_ttl_source"] == "soa" and prop["negative_ttl_s"] == 600   # min(SOA TTL, MINIMUM)
+    assert prop["ttl_s"] == 600 and prop["bound_s"] == 600
+    assert prop["waited_s"] >= 0 and out["since"] == prop["since"]
+
+
+def _silent_name_server(monkeypatch):
+    """Point the propagation check at a local UDP port nobody answers on; a short in-call slice."""
+    import socket
+
+    import shared.steps.dns as dns_step
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                    # closed: queries are refused at once
+    monkeypatch.setenv("ALBMTLS_DNS_SERVER", f"127.0.0.1:{port}")
+    monkeypatch.setattr(dns_step, "PROPAGATION_SLICE_S", 0.6)
+    return f"127.0.0.1:{port}"
+
+
+def test_propagation_wait_is_bounded_in_time_not_attempts(live_cloud, invoke, demo_input, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+    server = _silent_name_server(monkeypatch)
+    first = invoke(FN, _event(demo_input))
+    assert first["status"] == "pending_propagation", first
+    assert first["dns"]["propagation"]["answered"] == [] and first["dns"]["propagation"]["name_servers"] == [server]
+    assert first["dns"]["propagation"]["negative_ttl_source"] == "default"   # no SOA either: 600 s assumed
+    since = first["since"]
+    # a later call within the bound (600 s): still pending, whatever its attempt number
+    later = invoke(FN, dict(_event(demo_input, attempt=150), since=since))
+    assert later["status"] == "pending_propagation" and later["since"] == since, later
+    # past the bound: the step itself fails, naming the silent server and how long it waited
+    old = (datetime.now(UTC) - timedelta(seconds=700)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = invoke(FN, dict(_event(demo_input, attempt=2), since=old))
+    assert out["status"] == "failed" and out["error"]["code"] == "DNS_NOT_PROPAGATED", out
+    assert server in out["error"]["message"] and "600 s" in out["error"]["message"]
+    assert out["since"] == old and out["attempt"] == 3

@@ -142,3 +142,13 @@ def test_plan_properties(records, rr, allow_apex, replace, ttl):
         assert target.type == "CNAME" and canon_host(target.value) == ALB.lower()
     # the decision does not depend on records of other hosts or lines
     assert plan_cname(same, **args).action == plan.action
+
+
+def test_negative_ttl_and_propagation_bound():
+    from shared.policy.dns import MAX_PROPAGATION_WAIT, negative_ttl, propagation_bound
+    assert negative_ttl(600, 600) == 600 and negative_ttl(600, 360) == 360 and negative_ttl(300, 3600) == 300
+    assert negative_ttl(None, None) is None and negative_ttl(None, 120) == 120
+    assert propagation_bound(600, 600) == 600
+    assert propagation_bound(60, 600) == 600          # a short TTL: the negative caching still bounds it
+    assert propagation_bound(1200, 600) == 1200       # an update's longer TTL
+    assert propagation_bound(86400, 600) == MAX_PROPAGATION_WAIT
