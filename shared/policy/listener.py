@@ -36,7 +36,8 @@ __all__ = [
     "ListenerObservation", "LISTENER_CHECKS", "TARGET_CHECKS", "RESOURCE_CHECKS", "ServerCertificatePlan",
     "plan_server_certificate",
     "ServerGroupPlan", "plan_server_group", "DesiredListener", "ListenerPlan", "desired_listener", "desired_xff",
-    "plan_listener", "listener_differences", "server_certificate_expiring",
+    "plan_listener", "listener_differences", "listener_drift", "FieldDrift", "INPUT_FIELD_OF",
+    "server_certificate_expiring",
 ]
 
 #: ALB editions that support mutual authentication (docs/ALIBABA-APIS.md §1.1).
@@ -490,24 +491,63 @@ def desired_xff(existing: Mapping[str, Any], client_cert_headers: bool) -> dict[
     return out
 
 
-def listener_differences(existing: ListenerLike, desired: DesiredListener) -> tuple[str, ...]:
-    """The :data:`LISTENER_FIELDS` in which ``existing`` (from ``GetListenerAttribute``) differs
-    from ``desired``; a listener from ``ListListeners`` has unknown CA fields: they differ."""
-    changes: list[str] = []
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One listener field (wire name) that differs: the value wanted (``written``) and the value read."""
+
+    field: str
+    written: Any
+    read: Any
+
+    def describe(self) -> str:
+        """``CaEnabled: wrote true, read false``."""
+        return f"{self.field}: wrote {_show(self.written)}, read {_show(self.read)}"
+
+
+#: The input field each listener field comes from (an error names it).
+INPUT_FIELD_OF: dict[str, str] = {
+    "CaEnabled": "ca_identifier", "CaCertificates": "ca_identifier", "Certificates": "server_certificate",
+    "SecurityPolicyId": "security_policy_id", "DefaultActions": "server_group",
+    "XForwardedForConfig": "client_cert_headers",
+}
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "nothing"
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def listener_drift(existing: ListenerLike, desired: DesiredListener) -> tuple[FieldDrift, ...]:
+    """Each of the :data:`LISTENER_FIELDS` in which ``existing`` (from ``GetListenerAttribute``)
+    differs from ``desired``, with both values; a listener from ``ListListeners`` has unknown CA
+    fields: they differ."""
+    out: list[FieldDrift] = []
     if existing.ca_enabled is not True:
-        changes.append("CaEnabled")
+        out.append(FieldDrift("CaEnabled", True, existing.ca_enabled))
     if tuple(existing.ca_certificate_ids) != (desired.ca_certificate_id,):
-        changes.append("CaCertificates")
+        out.append(FieldDrift("CaCertificates", (desired.ca_certificate_id,), tuple(existing.ca_certificate_ids)))
     if desired.server_certificate_id is None or tuple(existing.certificate_ids[:1]) != (desired.server_certificate_id,):
-        changes.append("Certificates")
+        out.append(FieldDrift("Certificates", desired.server_certificate_id, existing.certificate_ids[:1] or None))
     if existing.security_policy_id != desired.security_policy_id:
-        changes.append("SecurityPolicyId")
+        out.append(FieldDrift("SecurityPolicyId", desired.security_policy_id, existing.security_policy_id))
     if desired.server_group_id is None or tuple(existing.server_group_ids) != (desired.server_group_id,):
-        changes.append("DefaultActions")
+        out.append(FieldDrift("DefaultActions", desired.server_group_id, tuple(existing.server_group_ids) or None))
     xff = existing.xff_dict
-    if any(bool(xff.get(f)) != desired.client_cert_headers for f in CLIENT_CERT_XFF_FIELDS):
-        changes.append("XForwardedForConfig")
-    return tuple(changes)
+    off = [f for f in CLIENT_CERT_XFF_FIELDS if bool(xff.get(f)) != desired.client_cert_headers]
+    if off:
+        out.append(FieldDrift("XForwardedForConfig", {f: desired.client_cert_headers for f in off},
+                              {f: bool(xff.get(f)) for f in off}))
+    return tuple(out)
+
+
+def listener_differences(existing: ListenerLike, desired: DesiredListener) -> tuple[str, ...]:
+    """The :data:`LISTENER_FIELDS` in which ``existing`` differs from ``desired`` (:func:`listener_drift`)."""
+    return tuple(d.field for d in listener_drift(existing, desired))
 
 
 def plan_listener(existing: ListenerLike | None, desired: DesiredListener) -> ListenerPlan:

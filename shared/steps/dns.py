@@ -282,11 +282,16 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ctx.logger.info("dns plan applied", extra={"action": plan.action, "writes": writes, "record_id": record_id})
 
     # read back
-    now = [r for r in ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain, line=DEFAULT_LINE)
-           if r.type == "CNAME" and r.rr == plan.rr and canon_host(r.value) == target]
+    on_host = [r for r in ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain, line=DEFAULT_LINE)
+               if r.rr == plan.rr]
+    now = [r for r in on_host if r.type == "CNAME" and canon_host(r.value) == target]
     if not now:
-        raise AlbMtlsError(Code.CLOUD_ERROR, f"the CNAME {inp.fqdn} → {target} is not there after writing it "
-                           "(changed concurrently?); run again", details={"writes": writes})
+        read = "; ".join(r.describe() for r in on_host) or "no record"
+        raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"{inp.fqdn} (line {DEFAULT_LINE}) reads back other than what "
+                           f"was written: wrote CNAME {target}, read {read}. Another writer changed it meanwhile; "
+                           "run again (our record is found and repaired, someone else's is refused)", field="rr",
+                           details={"writes": writes, "drift": [{"field": "Value", "written": target,
+                                                                 "read": [r.value for r in on_host]}]})
     rec = now[0]
 
     servers = name_servers(ctx, info)

@@ -354,12 +354,21 @@ def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: Ca
                                     tags=tags, description=f"alb-mtls metadata of {names.pfx} (no secrets)")
     # read back: the current pfx is the one just built, and all three versions agree
     back = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
-    ok = back is not None and back.version_id == serial and \
-        hashlib.sha256(base64.b64decode(back.data)).digest() == hashlib.sha256(pfx).digest()
+    pfx_read: str | None = back.version_id if back is not None else None
+    if back is not None and back.version_id == serial and \
+            hashlib.sha256(base64.b64decode(back.data)).digest() != hashlib.sha256(pfx).digest():
+        pfx_read = f"{serial} with other content"
     del back, pfx, pfx_b64
-    if not ok or _current_version(ctx, names.password) != serial or _current_version(ctx, names.meta) != serial:
-        raise AlbMtlsError(Code.CLOUD_ERROR, f"client {cn!r}: the stored secrets do not read back as certificate "
-                           f"{serial} (another writer?); re-run the step")
+    read = {names.pfx: pfx_read, names.password: _current_version(ctx, names.password),
+            names.meta: _current_version(ctx, names.meta)}
+    drift = {name: got for name, got in read.items() if got != serial}
+    if drift:
+        raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"client {cn!r}: the stored secrets read back other than what was "
+                           "written: " + "; ".join(f"{name} ACSCurrent: wrote version {serial}, read "
+                                                   f"{got or 'nothing'}" for name, got in drift.items())
+                           + " (another writer?); re-run the step",
+                           details={"writes": writes, "drift": [{"field": f"{name} ACSCurrent", "written": serial,
+                                                                 "read": got} for name, got in drift.items()]})
     return meta, writes
 
 

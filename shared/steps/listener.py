@@ -21,7 +21,8 @@ Path of :func:`run`:
 5. Wait for the listener ``Running`` within one slice of at most :data:`WAIT_SLICE_S` seconds per
    invocation (never past ``ctx.deadline``); still busy → ``{"status": "pending", "attempt":
    n+1}`` and the next call observes again (no duplicate write).
-6. Read back: the listener must not differ from the desired one (``listener_differences``).
+6. Read back: the listener must not differ from the desired one (``listener_drift``; else
+   ``DRIFT_AFTER_APPLY`` naming each field, the value written and the value read).
 
 Results carry ids and fingerprints only; the server key read from KMS is passed to CAS and
 dropped, never logged or returned.
@@ -43,6 +44,7 @@ from shared.policy.contracts import ListenerResult, ProvisionInput, StepEvent, S
 from shared.policy.ids import CertificateId
 from shared.policy.listener import (
     CLIENT_CERT_XFF_FIELDS,
+    INPUT_FIELD_OF,
     LISTENER_CHECKS,
     DesiredListener,
     ListenerObservation,
@@ -55,7 +57,7 @@ from shared.policy.listener import (
     alb_id_of,
     desired_listener,
     desired_xff,
-    listener_differences,
+    listener_drift,
     parse_pem,
     plan_listener,
     plan_server_certificate,
@@ -386,7 +388,8 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
 
     Returns :class:`EnableMutualAuthResult` (``ok`` with the read-back ``listener``, or
     ``pending`` with ``attempt = ev.attempt + 1``). Raises ``AlbMtlsError``: the codes of
-    ``LISTENER_CHECKS``, ``CLOUD_ERROR`` (read-back differs after the job ended);
+    ``LISTENER_CHECKS``, ``DRIFT_AFTER_APPLY`` (the read-back after the job ended differs from what
+    was written: each field with the value written and the value read);
     ``TransientError`` when the cloud stays busy past the deadline.
     """
     inp = ev.input
@@ -443,15 +446,18 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     if lst.status == "Stopped":
         raise AlbMtlsError(Code.CLOUD_ERROR, f"listener {listener_id} is Stopped; start it (StartListener) and run "
                            "again", field="listener_port")
-    differs = listener_differences(lst, desired)
-    if differs or lst.ca_enabled is not True or lst.ca_certificate_ids != (desired.ca_certificate_id,):
+    drift = listener_drift(lst, desired)
+    if drift:
         detail = ""
         if job_id:
             failed = [j for j in api.list_asyn_jobs(job_ids=[job_id]) if j.status == "Failed"]
             if failed:
                 detail = f"; job {job_id} failed: {failed[0].error_code or ''} {failed[0].error_message or ''}".rstrip()
-        raise AlbMtlsError(Code.CLOUD_ERROR, f"listener {listener_id} is Running but still differs in "
-                           f"{', '.join(differs) or 'CaEnabled/CaCertificates'} after the write{detail}; "
-                           "run again, or check the listener in the console")
+        raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"listener {listener_id} is Running but reads back other than "
+                           f"what was written: {'; '.join(d.describe() for d in drift)}{detail}. Another writer "
+                           "(the console, Terraform, another tool) may manage this listener; run again, or check it "
+                           "in the console", field=INPUT_FIELD_OF.get(drift[0].field),
+                           details={"listener_id": listener_id, "writes": writes, "drift": [
+                               {"field": d.field, "written": d.written, "read": d.read} for d in drift]})
     return EnableMutualAuthResult(status="ok", attempt=attempt, writes=writes, listener=listener_result(lst),
                                   server_certificate=cert_info, server_group=sg_info, listener_action=plan.action)

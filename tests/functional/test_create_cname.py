@@ -167,3 +167,24 @@ def test_propagation_wait_is_bounded_in_time_not_attempts(live_cloud, invoke, de
     assert out["status"] == "failed" and out["error"]["code"] == "DNS_NOT_PROPAGATED", out
     assert server in out["error"]["message"] and "600 s" in out["error"]["message"]
     assert out["since"] == old and out["attempt"] == 3
+
+
+def test_read_back_otherwise_is_drift_naming_value_written_and_read(live_cloud, invoke, demo_input, monkeypatch):
+    """Someone repoints the record between our write and the read-back: DRIFT_AFTER_APPLY with both values."""
+    from shared.adapters import alidns
+    from shared.policy.dns import DnsRecord
+
+    real = alidns.Alidns.sub_domain_records
+
+    def meddled(self, fqdn, domain, **kw):
+        got = real(self, fqdn, domain, **kw)
+        if "line" not in kw:                      # the observation, before the write
+            return got
+        return [DnsRecord(r.record_id, r.rr, r.type, "elsewhere.example.net", r.ttl, r.line, r.remark)
+                for r in got]
+
+    monkeypatch.setattr(alidns.Alidns, "sub_domain_records", meddled)
+    out = invoke(FN, _event(demo_input))
+    assert out["status"] == "failed" and out["error"]["code"] == "DRIFT_AFTER_APPLY", out
+    msg = out["error"]["message"]
+    assert f"wrote CNAME {DEMO['dns_name']}" in msg and "app CNAME elsewhere.example.net" in msg

@@ -220,3 +220,25 @@ def test_a_wrong_ca_id_form_is_refused_by_alb_and_says_what_to_change(live_cloud
     assert "ResourceNotFound.CaCertificate" in out["error"]["message"]
     assert "ALBMTLS_ALB_CA_ID_FORM" in out["error"]["message"]
     assert not [w for w in writes.since() if w["action"] in ("CreateListener", "UpdateListenerAttribute")]
+
+
+def test_read_back_differing_after_the_write_is_drift_naming_field_written_and_read(live_cloud, invoke, writes,
+                                                                                      demo_input, monkeypatch):
+    """Another writer turns mutual authentication off while our job runs: the read-back differs from
+    what was written, and the error says so field by field (not a generic CLOUD_ERROR)."""
+    import dataclasses
+
+    from shared.adapters import alb
+
+    real = alb.Alb.get_listener
+
+    def meddled(self, listener_id):
+        lst = real(self, listener_id)
+        return dataclasses.replace(lst, ca_enabled=False) if lst.status == "Running" else lst
+
+    monkeypatch.setattr(alb.Alb, "get_listener", meddled)
+    out, _ = _until_ok(invoke, demo_input)
+    assert out["status"] == "failed", out
+    err = out["error"]
+    assert err["code"] == "DRIFT_AFTER_APPLY" and err["field"] == "ca_identifier", err
+    assert "CaEnabled: wrote true, read false" in err["message"]

@@ -264,3 +264,21 @@ def test_revoked_or_changed_certificate_is_replaced(live_cloud, invoke, writes, 
     ours = [c for c in ctx.adapter(pca_api.Pca).list_client_certificates(page_size=2)
             if ids.custom_identifier_matches_listener(c.custom_identifier, "alb-demostd000000000001-443")]
     assert {c.identifier for c in ours} >= {first["identifier"], second["identifier"], third["identifier"]}
+
+
+def test_secrets_reading_back_otherwise_is_drift_naming_secret_written_and_read(live_cloud, invoke, demo_input,
+                                                                                monkeypatch):
+    """The meta version never lands (another writer, a lost write): DRIFT_AFTER_APPLY names the secret,
+    the version written and what was read, instead of a generic CLOUD_ERROR."""
+    from shared.adapters import kms as kms_api
+
+    real = kms_api.Kms.store_version
+
+    def lossy(self, name, *args, **kw):
+        return 1 if name.endswith("/meta") else real(self, name, *args, **kw)
+
+    monkeypatch.setattr(kms_api.Kms, "store_version", lossy)
+    r = invoke(FN, _event(demo_input))
+    assert r["status"] == "failed" and r["error"]["code"] == "DRIFT_AFTER_APPLY", r
+    assert "/alice/meta ACSCurrent: wrote version" in r["error"]["message"]
+    assert "read nothing" in r["error"]["message"]
