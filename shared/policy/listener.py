@@ -200,6 +200,23 @@ def upload_name(pem: PemFacts) -> str:
     return f"albmtls-{base.strip('-.')[:36] or 'cert'}-{pem.sha256[:16]}"[:63]
 
 
+def _own_site(cert: CasCertificateLike) -> str | None:
+    """The site region in the certificate's own ``<id>-<site>`` identifier, if it has one."""
+    if not cert.identifier:
+        return None
+    try:
+        parsed = CertificateId.parse(cert.identifier)
+    except AlbMtlsError:
+        return None
+    return parsed.site_region if parsed.is_cas and parsed.cas_id == cert.cas_id else None
+
+
+def cas_site_of(cert: CasCertificateLike, site_region: str) -> str:
+    """The site region ALB knows the certificate by: its own identifier's, else ``site_region``
+    (``settings.cas_site_region``)."""
+    return _own_site(cert) or site_region
+
+
 def alb_id_of(cert: CasCertificateLike, site_region: str, given: CertificateId | None = None) -> str:
     """The ALB id of a CAS certificate: its own ``<id>-<site>`` identifier when it has one, else the
     given id's site, else ``site_region``."""
@@ -330,6 +347,13 @@ def server_certificate_usable(o: ListenerObservation) -> Violation | None:
         if sc.detail is None:
             return Violation(Code.CERT_NOT_FOUND, f"CAS has no certificate {given.for_cas() if given else '?'}; check "
                              "`server_certificate.certificate_id` (CAS id, optionally with `-<site region>`)",
+                             "server_certificate.certificate_id")
+        site = cas_site_of(sc.detail, o.site_region)
+        if given is not None and given.site_region and given.site_region != site:
+            return Violation(Code.INVALID_INPUT, f"`server_certificate.certificate_id` {given} names site region "
+                             f"{given.site_region!r}, but CAS certificate {given.for_cas()} is in site {site!r} "
+                             f"({'its CertIdentifier' if _own_site(sc.detail) else 'the configured cas_site_region'}); "
+                             f"use {given.for_cas()}-{site} or just {given.for_cas()} — the id is never rewritten",
                              "server_certificate.certificate_id")
         if not covers(sc.detail.names, fqdn):
             return Violation(Code.SERVER_CERT_MISMATCH, f"CAS certificate {given} covers "

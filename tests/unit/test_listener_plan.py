@@ -233,3 +233,28 @@ def test_plans_from_the_observation():
     assert plan_server_group(observation()).action == "create"
     cert = plan_server_certificate(o)
     assert (cert.mode, cert.cas_id, cert.alb_id, cert.needs_upload) == ("id", 20000001, "20000001-cn-hangzhou", False)
+
+
+@pytest.mark.parametrize("given, own_identifier, code, site_in_message", [
+    ("20000001-cn-hangzhou", "20000001-cn-hangzhou", None, None),
+    ("20000001", "20000001-ap-southeast-1", None, None),               # no suffix given: the certificate's own
+    ("20000001-ap-southeast-1", "20000001-cn-hangzhou", Code.INVALID_INPUT, "cn-hangzhou"),   # its CertIdentifier
+    ("20000001-ap-southeast-1", None, Code.INVALID_INPUT, "cn-hangzhou"),                      # configured site
+    ("20000001-ap-southeast-1", "20000001-ap-southeast-1", None, None),
+])
+def test_explicit_site_suffix_must_match_never_rewritten(given, own_identifier, code, site_in_message):
+    """A certificate id with an explicit `-<site region>` that is not the certificate's site is an
+    error naming both, not a silent rewrite to the configured site."""
+    import dataclasses
+
+    import msgspec
+    inp = decode(ProvisionInput, dict(msgspec.to_builtins(INPUT), server_certificate={"certificate_id": given}))
+    detail = dataclasses.replace(cas_cert(20000001, ("app.example.test",), 90), identifier=own_identifier)
+    o = dataclasses.replace(observation(detail=detail), inp=inp)
+    found = LISTENER_CHECKS.evaluate(o)
+    if code is None:
+        assert found is None
+        assert plan_server_certificate(o).alb_id == (own_identifier or "20000001-cn-hangzhou")
+    else:
+        assert (found.code, found.field) == (code, "server_certificate.certificate_id")
+        assert "ap-southeast-1" in found.message and site_in_message in found.message
