@@ -39,6 +39,11 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                                "as 600 s (the MINIMUM observed on Alibaba-hosted zones, docs/ALIBABA-APIS.md §3.5); "
                                "the local DNS server answers SOA TTL 600, MINIMUM 600. Code: "
                                "`shared/policy/dns.py::DEFAULT_NEGATIVE_TTL`, `localruntime/dnsserver.py::SOA_TIMES`.",
+    "Date header": "Cloud endpoints send a `Date` header on success (RFC 9110 §6.6.1; not observed on a real "
+                   "account); the product measures its clock skew from it (docs/ALIBABA-APIS.md §4.5.1). The local "
+                   "control plane sends its own clock's time. Code: "
+                   "`shared/steps/context.py::StepContext._measure_skew`, "
+                   "`localcloud/server.py::_Handler.date_time_string`.",
     "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "
                          "(`localcloud/errors.py::Throttling`); the real status varies by product.",
 }

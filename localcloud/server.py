@@ -48,6 +48,11 @@ class _Handler(BaseHTTPRequestHandler):
         args = tuple(a.split("?", 1)[0] + " …" if isinstance(a, str) and "?" in a else a for a in args)
         log.debug("%s " + fmt, self.address_string(), *args)
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header in the cloud's time (its clock, which tests and ``albmtls clock``
+        move), as a real endpoint sends its own: callers measure their clock skew from it."""
+        return super().date_time_string(self.server.cloud.clock.time() if timestamp is None else timestamp)
+
     # -- plumbing ---------------------------------------------------------------------
     def _read_body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)

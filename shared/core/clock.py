@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "ShiftedClock", "clock_from_env", "parse_iso",
-           "iso_utc", "NOW_ENV", "OFFSET_ENV"]
+           "iso_utc", "NOW_ENV", "OFFSET_ENV", "SKEW_WARN_S", "skew_seconds"]
 
 NOW_ENV = "ALBMTLS_NOW"
 OFFSET_ENV = "ALBMTLS_CLOCK_OFFSET_S"
@@ -111,6 +111,32 @@ def parse_iso(value: str) -> datetime:
 def iso_utc(dt: datetime) -> str:
     """Render as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, second precision) — the form results carry."""
     return _aware(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: Above this many seconds between our clock and a cloud endpoint's ``Date`` a warning is logged: well
+#: inside the 5 minutes a new leaf's ``notBefore`` is backdated and the 15 minutes a signed request's
+#: ``x-acs-date`` may be off (docs/ALIBABA-APIS.md §4.3), and well above the header's 1 s resolution.
+SKEW_WARN_S = 60.0
+
+
+def skew_seconds(headers: Mapping[str, str] | None, local_now: datetime) -> float | None:
+    """Seconds ``local_now`` is ahead of the server that sent ``headers`` (negative: behind), from
+    its ``date`` header (RFC 9110 §6.6.1, IMF-fixdate; the SDK's response ``headers`` dict is
+    lower-cased, docs/ALIBABA-APIS.md §4.5); ``None`` without a readable one. Second resolution:
+    ±1 s plus half the round trip."""
+    if not headers:
+        return None
+    raw = headers.get("date") or headers.get("Date")
+    if not raw:
+        return None
+    from email.utils import parsedate_to_datetime
+    try:
+        server = parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if server.tzinfo is None:
+        server = server.replace(tzinfo=UTC)
+    return (_aware(local_now) - server).total_seconds()
 
 
 def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:

@@ -150,15 +150,17 @@ def validity_window(now: datetime, days: int, *, ca_not_after: datetime, subscri
                     common_name: str | None = None, field: str | None = None) -> ValidityWindow:
     """The validity of a new certificate of ``days`` days issued at ``now``.
 
-    ``not_after = now + days`` (seconds truncated); ``not_before = now − backdate``, never before
-    ``ca_not_before``. The certificate must end no later than ``ca_not_after`` and the PCA
-    subscription end (``subscription_end``, ``None`` = unknown/unbounded).
+    ``not_before = now − backdate`` (never before ``ca_not_before``) and ``not_after = not_before +
+    days`` exactly (seconds truncated): the lifetime is ``days``, so the renewal at 2/3 of it falls
+    where the input says, while a holder whose clock is a little behind still accepts a fresh
+    certificate. The certificate must end no later than ``ca_not_after`` and the PCA subscription
+    end (``subscription_end``, ``None`` = unknown/unbounded).
 
     Raises
     ------
     AlbMtlsError
         ``CA_EXPIRES_TOO_SOON`` (``field`` as given, naming ``common_name`` and the dates, and the
-        most days that would fit) when ``now + days`` passes either bound; ``INVALID_INPUT`` for
+        most days that would fit) when ``not_after`` passes either bound; ``INVALID_INPUT`` for
         ``days < 1`` or naive datetimes.
     """
     now = _aware(now, "now").replace(microsecond=0)
@@ -170,18 +172,18 @@ def validity_window(now: datetime, days: int, *, ca_not_after: datetime, subscri
         sub_end = _aware(subscription_end, "subscription_end")
         if sub_end < limit:
             limit, what = sub_end, "the private CA (PCA) subscription ends"
-    not_after = now + timedelta(days=days)
+    not_before = now - backdate
+    if ca_not_before is not None:
+        not_before = max(not_before, _aware(ca_not_before, "ca_not_before").replace(microsecond=0))
+    not_after = not_before + timedelta(days=days)
     if not_after > limit:
-        fit = max(0, (limit - now) // timedelta(days=1))
+        fit = max(0, (limit - not_before) // timedelta(days=1))
         who = f"client {common_name!r}: " if common_name else ""
         raise AlbMtlsError(
             Code.CA_EXPIRES_TOO_SOON,
             f"{who}a certificate of {days} days issued now ({_iso(now)}) would end {_iso(not_after)}, but {what} "
             f"{_iso(limit)}; ask for at most {fit} days, or renew the CA / extend the subscription",
             field=field, details={"days": days, "max_days": fit, "limit": _iso(limit)})
-    not_before = now - backdate
-    if ca_not_before is not None:
-        not_before = max(not_before, _aware(ca_not_before, "ca_not_before").replace(microsecond=0))
     return ValidityWindow(not_before=not_before, not_after=not_after, limit=limit)
 
 

@@ -53,6 +53,9 @@ class StepContext(Generic[InT]):
     #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
     #: rotate step's share of the PCA quota (``shared.steps.rotate``)
     own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
+    #: seconds ``clock`` is ahead of the cloud (negative: behind), measured from the ``date``
+    #: header of this invocation's first successful call that has one (``None`` until then)
+    clock_skew_s: float | None = field(default=None, init=False)
 
     def client(self, product: str) -> Any:
         """The SDK client for ``product`` (``alb``/``cas``/``pca``/``alidns``/``kms``/``fnf``), built
@@ -84,7 +87,25 @@ class StepContext(Generic[InT]):
         """``shared.adapters.retry.call`` bounded by this invocation's deadline; ``product`` (default: the
         part of ``op_name`` before ``:``) selects the rate limiter. Raises like ``retry.call``."""
         prod = product or (op_name.split(":", 1)[0] if ":" in op_name else None)
-        return call(op_name, fn, deadline=self.deadline, limiter=self.limiter(prod) if prod else None)
+        result = call(op_name, fn, deadline=self.deadline, limiter=self.limiter(prod) if prod else None)
+        if self.clock_skew_s is None:
+            self._measure_skew(op_name, result)
+        return result
+
+    def _measure_skew(self, op_name: str, response: Any) -> None:
+        """The clock difference with the cloud, from a successful SDK response's ``date`` header
+        (errors carry no headers: docs/ALIBABA-APIS.md §4.5); a warning above ``SKEW_WARN_S``."""
+        from shared.core.clock import SKEW_WARN_S, skew_seconds
+
+        headers = getattr(response, "headers", None)
+        skew = skew_seconds(headers if isinstance(headers, dict) else None, self.clock.now())
+        if skew is None:
+            return
+        self.clock_skew_s = round(skew, 1)
+        if abs(skew) > SKEW_WARN_S:
+            self.logger.warning("clock skew with the cloud", extra={
+                "clock_skew_s": self.clock_skew_s, "threshold_s": SKEW_WARN_S, "action": op_name,
+                "hint": "this clock is ahead of the cloud" if skew > 0 else "this clock is behind the cloud"})
 
     def client_token(self, *resource: object) -> str:
         """Deterministic ALB ``ClientToken`` from (execution name or request id, step, *resource)."""

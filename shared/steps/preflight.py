@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
-from shared.core.clock import iso_utc
+from shared.core.clock import SKEW_WARN_S, iso_utc
 from shared.core.errors import AlbMtlsError
 from shared.policy.checks import Violation
 from shared.policy.listener import (
@@ -131,4 +131,18 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ctx.logger.info("preflight passed", extra={"listener_action": listener_plan.action,
                                                 "server_group_action": sg["action"],
                                                 "server_certificate_action": plan["server_certificate"]["action"]})
-    return {"status": "ok", "writes": 0, "plan": plan}
+    return {"status": "ok", "writes": 0, "plan": plan, "warnings": [*ca.get("warnings", []), *skew_warning(ctx)],
+            "clock_skew_s": ctx.clock_skew_s}
+
+
+def skew_warning(ctx: StepContext) -> list[dict[str, Any]]:
+    """A warning when this invocation's clock differs from the cloud's by more than ``SKEW_WARN_S``
+    (measured from the ``date`` header of its calls' answers: ``StepContext.clock_skew_s``)."""
+    skew = ctx.clock_skew_s
+    if skew is None or abs(skew) <= SKEW_WARN_S:
+        return []
+    where = "ahead of" if skew > 0 else "behind"
+    return [{"kind": "clock_skew", "level": "warning", "clock_skew_s": skew,
+             "message": f"this function's clock is {abs(skew):.0f} s {where} the cloud's (the Date header of its "
+                        "answers); new certificates are backdated only 5 minutes and renewals are timed by this "
+                        "clock: synchronise it (NTP)"}]

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -64,6 +65,9 @@ def test_issue_compat_then_reuse(live_cloud, invoke, writes, demo_input, tmp_pat
     assert cert["pfx_secret"] == "albmtls/alb-demostd000000000001-443/alice/pfx"
     assert cert["password_secret"] == "albmtls/alb-demostd000000000001-443/alice/password"
     assert cert["pfx_version"] == cert["serial"]
+    # the lifetime is exactly `days` from the (backdated) notBefore, not days + the backdate
+    from shared.core.clock import parse_iso
+    assert parse_iso(cert["not_after"]) - parse_iso(cert["not_before"]) == timedelta(days=30)
     kinds = _kinds(writes)
     assert r["writes"] == len(kinds) == 4
     assert kinds.count(("pca", "CreateClientCertificateWithCsr")) == 1

@@ -119,3 +119,20 @@ def test_sub_ca_ending_before_the_validity_refused(live_cloud, invoke, writes, d
 
 def test_unknown_sub_ca_refused(live_cloud, invoke, writes, demo_input):
     _refused(invoke, writes, dict(demo_input, ca_identifier="0123456789abcdef0123456789abcdef"), "CA_NOT_FOUND")
+
+
+def test_clock_skew_with_the_cloud_is_measured_from_the_date_header_and_warned(live_cloud, invoke, demo_input,
+                                                                               monkeypatch):
+    """The function's clock 10 minutes ahead of the cloud: the Date header of the cloud's answers
+    shows it, and the preflight warns (a certificate backdated 5 minutes would not yet be valid)."""
+    from datetime import UTC, datetime, timedelta
+    ahead = datetime.now(UTC) + timedelta(minutes=10)
+    monkeypatch.setenv("ALBMTLS_NOW", ahead.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    out = _run(invoke, demo_input)
+    assert out["status"] == "ok", out
+    assert 590 <= out["clock_skew_s"] <= 610, out["clock_skew_s"]
+    skew = [w for w in out["warnings"] if w["kind"] == "clock_skew"]
+    assert len(skew) == 1 and "ahead of the cloud" in skew[0]["message"]
+    monkeypatch.delenv("ALBMTLS_NOW")
+    again = _run(invoke, demo_input)
+    assert abs(again["clock_skew_s"]) <= 2 and not [w for w in again["warnings"] if w["kind"] == "clock_skew"]
