@@ -185,6 +185,8 @@ def print_summary(console, doc: dict[str, Any]) -> None:
             refused = probe["foreign_certificate"].get("refused")
             t.add_row("", "foreign certificate: " + ("refused" if refused else "NOT refused"))
     t.add_row("writes", str(doc.get("writes")))
+    for w in doc.get("warnings") or []:
+        t.add_row("[yellow]warning[/]", f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
     console.print(t)
 
 

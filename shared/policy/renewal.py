@@ -11,7 +11,7 @@ docs/DECISIONS.md §3 "renewal" and "validity":
 * A new certificate never ends after the issuing CA or the PCA subscription (:func:`validity_window`,
   ``CA_EXPIRES_TOO_SOON`` when the asked days do not fit); its ``notBefore`` is backdated a few
   minutes against clock skew, but never before the CA's own ``notBefore``.
-* :func:`ca_warning` tells how soon the CA's end starts to cut renewals short.
+* :func:`ca_warning` warns while the CA's end is within the next two renewals.
 
 All datetimes are timezone-aware (UTC); naive ones are refused with ``INVALID_INPUT``. Durations
 are :class:`datetime.timedelta`; where a ``renew_before`` is accepted an ``int`` means days.
@@ -200,8 +200,11 @@ class CaWarning:
 
 def ca_warning(ca_not_after: datetime, lifetime: timedelta | int, renew_window: timedelta | int,
                now: datetime) -> CaWarning | None:
-    """``None`` while certificates of ``lifetime`` can still be issued in full for the next
-    ``renew_window``; else a :class:`CaWarning`. ``lifetime``/``renew_window``: timedelta or int days.
+    """``None`` while the CA outlives the next two renewals of certificates of ``lifetime`` renewed
+    ``renew_window`` before their end (one every ``lifetime − renew_window``), each issued in full;
+    else a :class:`CaWarning` naming the first renewal that would be refused. Two renewals ahead
+    gives a whole renewal period of notice before the first refusal. ``lifetime``/``renew_window``:
+    timedelta or int days.
 
     Raises ``INVALID_INPUT`` for naive datetimes or non-positive ``lifetime``/negative window.
     """
@@ -218,9 +221,13 @@ def ca_warning(ca_not_after: datetime, lifetime: timedelta | int, renew_window: 
     if now > last:
         return CaWarning("critical", f"the CA ends {_iso(ca_end)}: a {_human(lt)} certificate no longer fits "
                          f"(since {_iso(last)}); renew the CA", last)
-    if now + rw > last:
-        return CaWarning("warning", f"the CA ends {_iso(ca_end)}: from {_iso(last)} a {_human(lt)} certificate no "
-                         "longer fits; renew the CA before then", last)
+    every = max(lt - rw, timedelta(0))
+    for k, which in ((1, "the next renewal"), (2, "the renewal after next")):
+        at = now + k * every
+        if at > last:
+            return CaWarning("warning", f"the CA ends {_iso(ca_end)}: {which} (due about {_iso(at)}; a "
+                             f"{_human(lt)} certificate renewed every {_human(every)}) can no longer be issued in "
+                             f"full — the last full one fits until {_iso(last)}; renew the CA before then", last)
     return None
 
 

@@ -284,14 +284,19 @@ def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_F
 def result_document(prog: Progress | None) -> dict[str, Any]:
     """What a finished (or running) provision reports, from its step results — ids, fingerprints
     and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
-    error?}``. ``writes`` sums the mutating calls every step invocation reported."""
+    warnings, error?}``. ``writes`` sums the mutating calls every step invocation reported;
+    ``warnings`` gathers every step's ``warnings`` (the sub-CA's end, clock skew …), each once."""
     steps = prog.steps if prog else {}
     writes = 0
+    warnings: list[dict[str, Any]] = []
     for ev in (prog.events if prog else []):
         if ev.get("type") == "TaskSucceeded":
             res = task_result(ev)
             if isinstance(res, dict):
                 writes += int(res.get("writes") or 0)
+                for w in res.get("warnings") or []:
+                    if isinstance(w, dict) and w.get("message") not in {x.get("message") for x in warnings}:
+                        warnings.append(w)
     listener = (steps.get("enable_mutual_auth") or {}).get("listener") or {}
     issue = steps.get("issue_client_cert") or {}
     dns = (steps.get("create_cname") or {}).get("dns") or {}
@@ -315,6 +320,7 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
         "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
         "probe": hc.get("probe") or None,
         "writes": writes,
+        "warnings": warnings,
     }
     if prog is not None and prog.error:
         doc["error"] = prog.error

@@ -150,3 +150,22 @@ def test_provision_names_the_sub_ca_by_either_identifier(live_cloud, ep, tmp_pat
     meta = json.loads(live_cloud.store.get("kms.secret", alice["pfx_secret"].rsplit("/", 1)[0] + "/meta")
                       ["versions"][-1]["SecretData"])
     assert meta["ca"] == seed["pca_sub_identifier"]
+
+
+def test_every_warning_is_in_the_summary_text_and_json(live_cloud, ep, tmp_path):
+    """The private CA subscription ends in 45 days and the clients get 30-day certificates renewed at
+    day 20: the next renewal will be refused, so the run warns — in the --json document and in the
+    text summary, not only inside the preflight's result."""
+    import time
+    sub = live_cloud.endpoints()["seed"]["pca_sub_identifier"]
+    doc = live_cloud.store.get("pca.ca", sub)
+    doc["subscription_end"] = int((time.time() + 45 * 86400) * 1000)
+    live_cloud.store.put("pca.ca", sub, doc)
+    code, out, err = provision(ep, REPO / "examples" / "provision.json", tmp_path / "out")
+    assert code == 0, (out, err[-3000:])
+    [w] = [w for w in out["warnings"] if "CA ends" in w["message"]]
+    assert w["level"] == "warning" and "the next renewal" in w["message"]
+    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", str(ep),
+                "--out", str(tmp_path / "out"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "the next renewal" in " ".join(p.stderr.split()), p.stderr[-3000:]

@@ -116,6 +116,22 @@ def test_ca_warning_table(now_offset, want):
         assert w.last_full_issue == T0 + 70 * D
 
 
+@pytest.mark.parametrize("ca_days, want, which", [
+    (45, "warning", "the next renewal"),           # renewed at day 20, a 30-day certificate ends day 50 > 45
+    (65, "warning", "the renewal after next"),     # day 40 + 30 = 70 > 65
+    (71, None, None),                              # both fit: day 20 → 50, day 40 → 70
+    (29, "critical", None),
+])
+def test_ca_warning_looks_two_renewals_ahead(ca_days, want, which):
+    """A sub-CA ending in 45 days with 30-day certificates renewed at 2/3: the next renewal will be
+    refused, so it warns now (it used to warn only within lifetime/3 of the last full issue)."""
+    lifetime = timedelta(days=30)
+    w = ca_warning(T0 + ca_days * D, lifetime, lifetime / 3, T0)
+    assert (w.level if w else None) == want
+    if which:
+        assert which in w.message and "can no longer be issued in full" in w.message
+
+
 # -- properties --------------------------------------------------------------------------------------
 starts = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC))
 lifetimes = st.timedeltas(min_value=timedelta(seconds=3), max_value=timedelta(days=3650))
