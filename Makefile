@@ -24,10 +24,12 @@ run: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
-# The layers (import-linter contracts in pyproject.toml) and ruff's rules (pyproject.toml [tool.ruff]).
+# The layers (import-linter contracts), ruff's rules and mypy (strict on shared/ and functions/): all
+# configured in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .albmtls out build

@@ -13,7 +13,7 @@ from .options import StateDir, err, load_json_arg
 
 def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
        state_dir: Path = StateDir,
-       endpoints_file: Path = typer.Option(None, "--endpoints-file",
+       endpoints_file: Path | None = typer.Option(None, "--endpoints-file",
                                            help="Where to write the endpoints JSON once ready "
                                                 "(default: <state-dir>/endpoints.json)."),
        port: int = typer.Option(0, "--port", help="Control-plane port on 127.0.0.1 (0 = a free port)."),
@@ -65,7 +65,7 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     log_path = logs_ctx.__enter__()
     cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings, faults=fault_cfg)
     cloud.start()
-    target = endpoints_file or (state_dir / "endpoints.json")
+    target = endpoints_file if endpoints_file is not None else state_dir / "endpoints.json"
     cloud.write_endpoints(target)
     # Flows run in this process: their functions find the local cloud as FC functions would
     # find their endpoints (environment variables).

@@ -65,16 +65,17 @@ SDK_CLIENTS = ("alb", "cas", "pca", "alidns", "kms")
 
 
 def _union_length(intervals: list[tuple[float, float]]) -> float:
-    total, cur_s, cur_e = 0.0, None, None
+    total = 0.0
+    cur: tuple[float, float] | None = None
     for s, e in sorted(intervals):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s
-            cur_s, cur_e = s, e
+        if cur is None or s > cur[1]:
+            if cur is not None:
+                total += cur[1] - cur[0]
+            cur = (s, e)
         else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += cur_e - cur_s
+            cur = (cur[0], max(cur[1], e))
+    if cur is not None:
+        total += cur[1] - cur[0]
     return total
 
 
@@ -109,12 +110,13 @@ class _Tracer:
                 with tracer.lock:
                     tracer.probes.append((t0, time.time()))
 
-        handler.StepContext.call = call
+        # the trace wraps every SDK call of every step: the class's method, patched for the run
+        handler.StepContext.call = call  # type: ignore[method-assign]
         probe.run_probe = run_probe
         try:
             yield self
         finally:
-            handler.StepContext.call = orig_call
+            handler.StepContext.call = orig_call  # type: ignore[method-assign]
             probe.run_probe = orig_probe
 
     def step_of(self, op: str, start: float, end: float, slack: float = 0.01) -> str | None:
@@ -290,7 +292,7 @@ def analyse(events, calls, jobs, clock_offset: float, tracer: _Tracer, all_healt
     branches = {"record_desired_state": total("record_desired_state"), "issue_client_cert": issue,
                 "create_cname": cname, "enable_mutual_auth": enable_crit,
                 "enable_until_listener+health_wait": enable_until_listener + health_wait}
-    longest = max(branches, key=branches.get)
+    longest = max(branches, key=lambda b: branches[b])
     critical = pre + branches[longest] + health_after + probe
 
     reads = sum(1 for c in calls if not c["write"])

@@ -58,7 +58,7 @@ def load(cloud, n: int, *, start: int = 0) -> float:
 
     from .scan_cloud import _csr_pem
     sub = cloud.endpoints()["seed"]["pca_sub_identifier"]
-    csr = _csr_pem(str(pca.ca_doc(cloud.store, sub).get("KeyAlgorithm") or "RSA"))
+    csr = _csr_pem(str((pca.ca_doc(cloud.store, sub) or {}).get("KeyAlgorithm") or "RSA"))
     now = cloud.clock.now()
     nb, na = now - timedelta(days=1), now + timedelta(days=29)
     t0 = time.perf_counter()
@@ -214,6 +214,7 @@ def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> 
                 _scan_once(settings, trace=False)          # warm-up: imports, clients, connections
             time.sleep(1.0)                                 # a full bucket, as a daily scan finds it
             _, peak, res = _scan_once(settings, trace=True)
+            assert peak is not None  # traced
             memory[str(n)] = {"peak_kib": round(peak / 1024, 1), "listed": res.listed}
             if n == timed:
                 time.sleep(1.0)

@@ -238,11 +238,12 @@ def analyse(root: Path, fdir: str) -> dict[str, Any]:
 # dependency cache and per-function selection
 # --------------------------------------------------------------------------------------------------
 def _requirement_cls() -> Any:
+    """``packaging``'s ``Requirement`` (pip always vendors a copy when ``packaging`` is absent)."""
+    import importlib
     try:
-        from packaging.requirements import Requirement
-    except ImportError:  # pragma: no cover - pip always vendors it
-        from pip._vendor.packaging.requirements import Requirement  # type: ignore
-    return Requirement
+        return importlib.import_module("packaging.requirements").Requirement
+    except ImportError:  # pragma: no cover
+        return importlib.import_module("pip._vendor.packaging.requirements").Requirement
 
 
 def cache_key(root: Path) -> str:

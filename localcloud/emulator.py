@@ -96,6 +96,7 @@ class Emulator:
 
     def _seed(self) -> None:
         from .seed import seed
+        assert self.seed_name, "a seed to plant"
         seed(self, self.seed_name)
         self.store.snapshot()
 

@@ -31,7 +31,8 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 BACKDATE = timedelta(minutes=5)   # notBefore is backdated against clock skew (docs/DECISIONS.md §3 "validity")
-_CURVES = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1, 512: ec.SECP521R1}
+_CURVES: dict[int, type[ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1]] = {
+    256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1, 512: ec.SECP521R1}
 
 
 class PkiError(ValueError):
@@ -63,7 +64,7 @@ def new_key(alg: str | None = "EC") -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=size)
 
 
-def key_family(key: PrivateKey | PublicKey) -> str:
+def key_family(key: object) -> str:
     """``ECC`` or ``RSA`` (the PCA API's algorithm family names)."""
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         return "ECC"
@@ -72,17 +73,21 @@ def key_family(key: PrivateKey | PublicKey) -> str:
     raise PkiError(f"unsupported key type {type(key).__name__}")
 
 
-def key_size(key: PrivateKey | PublicKey) -> int:
-    return key.curve.key_size if key_family(key) == "ECC" else key.key_size  # type: ignore[union-attr]
+def key_size(key: object) -> int:
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return key.curve.key_size
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return key.key_size
+    raise PkiError(f"unsupported key type {type(key).__name__}")
 
 
-def algorithm_name(key: PrivateKey | PublicKey) -> str:
+def algorithm_name(key: object) -> str:
     """The PCA ``Algorithm`` request name of a key: ``ECC_256``, ``RSA_2048`` …"""
     size = key_size(key)
     return f"{key_family(key)}_{512 if size == 521 else size}"
 
 
-def _sig_hash(issuer_key: PrivateKey) -> hashes.HashAlgorithm:
+def _sig_hash(issuer_key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     return hashes.SHA384() if key_family(issuer_key) == "ECC" and key_size(issuer_key) >= 384 else hashes.SHA256()
 
 
@@ -351,7 +356,10 @@ def sign_csr_as_client(csr: x509.CertificateSigningRequest, issuer: x509.Certifi
             sans = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
         except x509.ExtensionNotFound:
             sans = []
-    return _leaf_builder(subject or csr.subject, issuer, issuer_key, csr.public_key(), not_before, not_after,
+    pub = csr.public_key()
+    if not isinstance(pub, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        raise PkiError(f"unsupported key type {type(pub).__name__}")
+    return _leaf_builder(subject or csr.subject, issuer, issuer_key, pub, not_before, not_after,
                          [ExtendedKeyUsageOID.CLIENT_AUTH], sans).sign(issuer_key, _sig_hash(issuer_key))
 
 

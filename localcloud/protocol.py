@@ -14,6 +14,7 @@ from urllib.parse import quote
 from . import errors
 
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Iterable
 
 _AUTH_RE = re.compile(
@@ -144,7 +145,7 @@ class Params:
             raise errors.InvalidParameter(name, f"At most {max_len} characters.")
         return v
 
-    def int(self, name: str, required: bool = False, default: Any = None,
+    def int(self, name: builtins.str, required: builtins.bool = False, default: Any = None,
             min: int | None = None, max: int | None = None) -> Any:
         v = self._get(name, required)
         if v is _MISSING:
@@ -157,7 +158,7 @@ class Params:
             raise errors.InvalidParameter(name, f"The value must be between {min} and {max}.")
         return n
 
-    def bool(self, name: str, required: bool = False, default: Any = None) -> Any:
+    def bool(self, name: builtins.str, required: builtins.bool = False, default: Any = None) -> Any:
         v = self._get(name, required)
         if v is _MISSING:
             return default
@@ -170,7 +171,7 @@ class Params:
             return False
         raise errors.InvalidParameter(name, "A boolean (true or false) is expected.")
 
-    def list(self, name: str, required: bool = False) -> list[Any]:
+    def list(self, name: builtins.str, required: builtins.bool = False) -> builtins.list[Any]:
         """A flattened list (``Name.1``…); a single value becomes a one-item list."""
         v = self._get(name, required)
         if v is _MISSING:
@@ -189,7 +190,7 @@ class Params:
                 return parsed
         return [v]
 
-    def obj(self, name: str, required: bool = False) -> dict[str, Any]:
+    def obj(self, name: builtins.str, required: builtins.bool = False) -> dict[builtins.str, Any]:
         v = self._get(name, required)
         if v is _MISSING:
             return {}

@@ -213,7 +213,8 @@ class ControlPlane:
 
     def __init__(self, cloud: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
         self.httpd = _Server((host, port), _Handler, cloud)
-        self.host, self.port = self.httpd.server_address[:2]
+        bound_host, bound_port = self.httpd.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import builtins
     from collections.abc import Callable, Iterator
 
 _SCHEMA = """
@@ -128,7 +129,7 @@ class Store:
         docs = [json.loads(r[0]) for r in rows]
         return [d for d in docs if where(d)] if where else docs
 
-    def find(self, kind: str, **eq: Any) -> list[dict[str, Any]]:
+    def find(self, kind: str, **eq: Any) -> builtins.list[dict[str, Any]]:
         """Documents whose top-level fields equal the given values."""
         return self.list(kind, where=lambda d: all(d.get(k) == v for k, v in eq.items()))
 
@@ -136,7 +137,7 @@ class Store:
         found = self.find(kind, **eq)
         return found[0] if found else None
 
-    def page(self, kind: str, offset: int, limit: int, key2: str | None = None) -> list[dict[str, Any]]:
+    def page(self, kind: str, offset: int, limit: int, key2: str | None = None) -> builtins.list[dict[str, Any]]:
         """One page of a kind in creation order (memory bounded by ``limit``)."""
         with self.lock:
             if key2 is None:
@@ -187,7 +188,7 @@ class Store:
                              "VALUES (?,?,?,?,?,?,?)",
                              (time.time(), product, action, int(write), code, status, duration_ms))
 
-    def calls(self, since: int = 0) -> list[dict[str, Any]]:
+    def calls(self, since: int = 0) -> builtins.list[dict[str, Any]]:
         """Call-log rows with ``n > since``."""
         with self.lock:
             rows = self._db.execute("SELECT n,ts,product,action,write,code,status,duration_ms FROM calls "

@@ -337,7 +337,7 @@ class DataPlaneService:
         try:
             req = read_request(rfile)
         except BadRequest as exc:
-            send(tls, exc.status, {}, (exc.message + "\n").encode())
+            send(tls, exc.status, [], (exc.message + "\n").encode())
             return
         except (OSError, ValueError):
             return
@@ -422,11 +422,11 @@ class DataPlaneService:
             first = True
             while remaining:
                 total = sum(w for _, _, w in remaining)
-                best = None
                 if first:
+                    best = remaining[0]
                     for k, s, w in remaining:
                         state[k] = state.get(k, 0) + w
-                        if best is None or state[k] > state[best[0]]:
+                        if state[k] > state[best[0]]:
                             best = (k, s, w)
                     state[best[0]] -= total
                     first = False
@@ -448,6 +448,7 @@ class DataPlaneService:
             if addr is None:
                 continue
             https = str(server["_sg"].get("Protocol") or "HTTP").upper() == "HTTPS"
+            conn: http.client.HTTPConnection
             if https:
                 bctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 bctx.check_hostname = False

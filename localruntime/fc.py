@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from localcloud.flow.runner import encode_result
+from localcloud.flow.runner import FunctionNotFound, encode_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -163,9 +163,7 @@ class FunctionInvoker:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
             if exc.name and modname.startswith(exc.name):
-                err = LookupError(f"function {function_name!r} not found (no module {modname})")
-                err.code = "FC.FunctionNotFound"  # type: ignore[attr-defined]
-                raise err from None
+                raise FunctionNotFound(f"function {function_name!r} not found (no module {modname})") from None
             raise
         timeout = int(info.get("timeout") or 60)
         fn = FcFunction(name=function_name, memory=self.memory, timeout=timeout,

@@ -209,6 +209,7 @@ class FlowService:
                                 region=self.cloud.settings.region, account_id=ACCOUNT_ID)
             res = runner.run(input_obj, name, cancel=lv.cancel, on_event=on_event)
             with lv.lock:
+                err: dict[str, str] | None
                 if res.status == "Stopped" and lv.stop_error is not None:
                     err = lv.stop_error
                     status = "Failed" if err["Code"] == ERR_INTERRUPTED else "Stopped"

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("localruntime.health")
 
 TICK_SECONDS = 0.05
-DEFAULTS = {"HealthCheckInterval": 2, "HealthCheckTimeout": 5, "HealthyThreshold": 3,
+DEFAULTS: dict[str, Any] = {"HealthCheckInterval": 2, "HealthCheckTimeout": 5, "HealthyThreshold": 3,
             "UnhealthyThreshold": 3, "HealthCheckPath": "/", "HealthCheckMethod": "HEAD",
             "HealthCheckProtocol": "HTTP", "HealthCheckCodes": ["http_2xx", "http_3xx"]}
 

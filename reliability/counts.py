@@ -190,26 +190,26 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
     serials_by_cn = {cn: {str(d.get("SerialNumber", "")).lower() for d in ds} for cn, ds in by_cn.items()}
     markers = 0
     for (cn, kind), vs in versions.items():
-        for v in vs:
-            base = v.split("-s", 1)[0] if kind == "meta" else v
-            if kind == "meta" and "-s" in v:
+        for ver in vs:
+            base = ver.split("-s", 1)[0] if kind == "meta" else ver
+            if kind == "meta" and "-s" in ver:
                 markers += 1
-                old = v.split("-s", 1)[1]
+                old = ver.split("-s", 1)[1]
                 # the VersionId is "<new serial>-s<old serial>" cut to 64 characters
-                if not any(s.startswith(old) for s in serials_by_cn.get(cn, set())):
-                    half.append(f"meta marker {v} of {cn}: no such old certificate")
+                if not any(sn.startswith(old) for sn in serials_by_cn.get(cn, set())):
+                    half.append(f"meta marker {ver} of {cn}: no such old certificate")
             if base not in serials_by_cn.get(cn, set()):
-                half.append(f"secret {cn}/{kind} version {v}: no certificate with that serial")
-        dup = [v for v, k in Counter(vs).items() if k > 1]
+                half.append(f"secret {cn}/{kind} version {ver}: no certificate with that serial")
+        dup = [ver for ver, times in Counter(vs).items() if times > 1]
         if dup:
             half.append(f"secret {cn}/{kind}: repeated versions {dup}")
     # the current certificate of each CN (its meta) is delivered, issued and the newest
-    current = {}
+    current: dict[str, str | None] = {}
     for name, meta in metas.items():
         cn = name.rsplit("/", 2)[-2]
         current[cn] = meta.get("identifier")
-        d = delivered.get(meta.get("identifier"))
-        if d is None or d.get("Status") != "ISSUE":
+        cur = delivered.get(meta.get("identifier") or "")
+        if cur is None or d.get("Status") != "ISSUE":
             half.append(f"{cn}: current certificate {meta.get('identifier')} not delivered/issued")
         newest = max((x for x in by_cn.get(cn, []) if x["Identifier"] in delivered), key=lambda x: x["BeforeDate"],
                      default=None)
@@ -219,21 +219,21 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
     new_per_run: Counter = Counter()
     dup_certs = missing = unexpected = 0
     last_ms = log[-1]["now_ms"] if log else 0
-    for k, entry in enumerate(log):
+    for run, entry in enumerate(log):
         lo = entry["now_ms"] - 15 * 60_000
-        hi = log[k + 1]["now_ms"] - 15 * 60_000 if k + 1 < len(log) else entry["now_ms"] + 86_400_000
+        hi = log[run + 1]["now_ms"] - 15 * 60_000 if run + 1 < len(log) else entry["now_ms"] + 86_400_000
         fresh = Counter(d["CommonName"] for d in certs if d["Identifier"] in delivered and lo <= d["BeforeDate"] < hi)
-        for cn, n in fresh.items():
-            if n > 1:
-                dup_certs += n - 1
-                half.append(f"run {k}: {n} certificates for {cn}")
+        for cn, count in fresh.items():
+            if count > 1:
+                dup_certs += count - 1
+                half.append(f"run {run}: {count} certificates for {cn}")
             if cn not in entry["due"]:
                 unexpected += 1
-                problems.append(f"run {k}: {cn} renewed but not due")
+                problems.append(f"run {run}: {cn} renewed but not due")
         for cn in entry["due"]:
             if fresh.get(cn, 0) == 0:
                 missing += 1
-                problems.append(f"run {k} ({entry['status']} {entry['code'] or ''}): due {cn} not renewed")
+                problems.append(f"run {run} ({entry['status']} {entry['code'] or ''}): due {cn} not renewed")
         new_per_run[len(fresh)] += 1
         entry["new_certificates"] = sum(fresh.values())
     # replaced certificates: valid and marked superseded, or revoked past the 5-day grace

@@ -40,7 +40,7 @@ def lifetime_days(i: int) -> int:
 
 
 #: the rotation runs' timer payload: replaced certificates are revoked 5 days after their replacement
-ROTATION_POLICY = {"secret_prefix": "albmtls", "revoke_after_days": 5}
+ROTATION_POLICY: dict[str, Any] = {"secret_prefix": "albmtls", "revoke_after_days": 5}
 ROTATION_FIRST_DAY = 21
 
 
@@ -229,7 +229,7 @@ class Suite:
             doc = result_document(prog)
             run.doc = doc
             self.texts["results"].append(json.dumps(doc, default=str))
-            self.texts["results"].append(json.dumps(prog.to_dict() if prog else None, default=str))
+            self.texts["results"].append(json.dumps(prog.to_dict(), default=str))
             run.status = doc["status"]
             if doc.get("error"):
                 run.code, run.message = doc["error"].get("code"), doc["error"].get("message")

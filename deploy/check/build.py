@@ -89,7 +89,8 @@ def check_build(root: Path, rep: Report, fcs: list[FcResource], build: bool) -> 
         out = Path(tmp.name)
         try:
             if todo:
-                manifest = tool.build(root, out, deps=False, only=sorted({f.fdir for f in todo}), log=lambda m: None)
+                only = sorted({f.fdir for f in todo if f.fdir})
+                manifest = tool.build(root, out, deps=False, only=only, log=lambda m: None)
         except tool.BuildError as exc:
             rep.add("build", "deploy/build.py", str(exc))
             tmp.cleanup()

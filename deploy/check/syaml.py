@@ -193,7 +193,8 @@ def _check_fc3(root: Path, rep: Report, where: str, props: dict, validator: Any,
         if k not in known_props:
             hint = " (did you mean environmentVariables?)" if k in ("environment", "env") else ""
             rep.add("s.yaml", f"{where}.props.{k}", f"not an fc3 prop; the component would ignore it{hint}")
-    name = props.get("functionName") if isinstance(props.get("functionName"), str) else ""
+    fn_name = props.get("functionName")
+    name = fn_name if isinstance(fn_name, str) else ""
     if name in names:
         rep.add("s.yaml", where, f"functionName {name!r} is also used by {names[name]}")
     names[name] = where

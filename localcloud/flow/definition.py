@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .expressions import ExpressionError, check_template, parse, uses_output
 
@@ -142,7 +142,7 @@ def load_definition(src: Any, *, flow_name: str | None = None) -> Definition:
     root = _scope(raw, "", problems)
     if problems:
         raise DefinitionError(problems, source=f"definition {name!r}" if isinstance(name, str) else "definition")
-    assert root is not None
+    assert root is not None and isinstance(name, str)  # problems were raised otherwise
     return Definition(name=name, root=root, raw=raw, description=str(raw.get("Description") or ""))
 
 
@@ -154,7 +154,7 @@ def _is_int_like(v: Any) -> bool:
     return isinstance(v, str) and v.strip().isdigit()
 
 
-def _is_num(v: Any) -> bool:
+def _is_num(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 

@@ -119,11 +119,15 @@ def encode_result(out: Any) -> bytes:
     return json.dumps(out, ensure_ascii=False).encode("utf-8")
 
 
+class FunctionNotFound(LookupError):
+    """A Task's function does not exist: the flow error ``FC.FunctionNotFound`` (``exc.code``)."""
+
+    code = "FC.FunctionNotFound"
+
+
 def _no_invoker(function_name: str, payload: bytes, info: dict[str, Any]) -> bytes:
     """The runner alone invokes nothing: a Task needs an invoker (``localruntime.fc``)."""
-    err = LookupError(f"function {function_name!r} not found (this runner has no function invoker)")
-    err.code = "FC.FunctionNotFound"  # type: ignore[attr-defined]
-    raise err
+    raise FunctionNotFound(f"function {function_name!r} not found (this runner has no function invoker)")
 
 
 def decode_result(raw: Any) -> Any:

@@ -16,6 +16,7 @@ One module (~510 lines): one class over the ALB actions this automation calls, a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
@@ -268,7 +269,7 @@ class Alb(Adapter):
         seen: set[str] = set()
         while True:
             req = make_request(token)
-            body = _body(self.call(op, lambda req=req: call(req)))
+            body = _body(self.call(op, partial(call, req)))
             yield from body.get(items_key) or []
             token = body.get("NextToken") or None
             if not token or token in seen:  # a repeated token would loop forever
@@ -481,7 +482,7 @@ class Alb(Adapter):
         while True:
             req = m.GetListenerHealthStatusRequest(listener_id=listener_id, max_results=_HEALTH_PAGE, next_token=token)
             body = _body(self.call("alb:GetListenerHealthStatus",
-                                   lambda req=req: client.get_listener_health_status(req)))
+                                   partial(client.get_listener_health_status, req)))
             for lst in body.get("ListenerHealthStatus") or []:
                 for g in lst.get("ServerGroupInfos") or []:
                     gid = g.get("ServerGroupId") or ""

@@ -9,6 +9,7 @@ the record id. The SDK is imported lazily (cold start).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from shared.adapters.base import Adapter
@@ -130,7 +131,7 @@ class Alidns(Adapter):
             req = m.DescribeSubDomainRecordsRequest(sub_domain=fqdn, domain_name=domain, line=line, type=rtype,
                                                     page_number=page, page_size=PAGE_SIZE)
             body = self.call("alidns:DescribeSubDomainRecords",
-                             lambda req=req: client.describe_sub_domain_records(req)).body
+                             partial(client.describe_sub_domain_records, req)).body
             items = _wrapped(body.domain_records, "record")
             out.extend(DnsRecord.from_api(r) for r in items)
             if not items or len(out) >= int(body.total_count or 0):

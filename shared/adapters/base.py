@@ -13,20 +13,24 @@ passes ``StepContext.call``). Adapters never see the step context.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from shared.adapters.retry import RateLimiter, call, limiter_for
 from shared.core.wait import Deadline
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from shared.core.settings import Settings
 
 __all__ = ["Adapter", "CallPolicy", "Policy"]
 
 T = TypeVar("T")
-#: ``policy(op_name, fn, *, product) -> fn()``: one SDK call under the retry layer and limiter
-Policy = Callable[..., Any]
+class Policy(Protocol):
+    """``policy(op_name, fn, *, product) -> fn()``: one SDK call under the retry layer and limiter
+    (:class:`CallPolicy`, or a step context's ``call``)."""
+
+    def __call__(self, op_name: str, fn: Callable[[], T], *, product: str | None = None) -> T: ...
 
 
 class CallPolicy:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
@@ -111,8 +112,8 @@ def _body(resp: Any) -> dict[str, Any]:
 
 def _from_list_item(d: dict[str, Any]) -> CasCertificate | None:
     try:
-        cas_id = int(d.get("CertificateId"))
-    except (TypeError, ValueError):
+        cas_id = int(d["CertificateId"])
+    except (KeyError, TypeError, ValueError):
         return None
     sans = _split(d.get("SubjectAlternativeNames")) or _split(d.get("Domain"))
     return CasCertificate(
@@ -141,7 +142,7 @@ class Cas(Adapter):
         while True:
             req = m.ListCertificatesRequest(current_page=page, show_size=_PAGE, keyword=keyword,
                                             certificate_source=source)
-            body = _body(self.call("cas:ListCertificates", lambda req=req: client.list_certificates(req)))
+            body = _body(self.call("cas:ListCertificates", partial(client.list_certificates, req)))
             items = body.get("CertificateList") or []
             for d in items:
                 c = _from_list_item(d)
@@ -202,6 +203,6 @@ class Cas(Adapter):
         req = m.UploadUserCertificateRequest(name=name, cert=cert_pem, key=key_pem, client_token=client_token)
         d = _body(self.call("cas:UploadUserCertificate", lambda: self.client.upload_user_certificate(req)))
         try:
-            return int(d.get("CertId"))
-        except (TypeError, ValueError):
+            return int(d["CertId"])
+        except (KeyError, TypeError, ValueError):
             raise AlbMtlsError(Code.CLOUD_ERROR, "cas:UploadUserCertificate returned no CertId") from None

@@ -8,6 +8,7 @@ bodies' fields as plain values; lists are read to the end (``NextToken``). Error
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
@@ -90,7 +91,7 @@ class Fnf(Adapter):
         for _ in range(MAX_PAGES):
             req = m.ListExecutionsRequest(flow_name=flow, status=status, execution_name_prefix=name_prefix, limit=99,
                                           next_token=token)
-            body = self.call("fnf:ListExecutions", lambda req=req: self.client.list_executions(req)).body
+            body = self.call("fnf:ListExecutions", partial(self.client.list_executions, req)).body
             yield from body.executions or []
             token = body.next_token
             if not token:
@@ -102,7 +103,7 @@ class Fnf(Adapter):
         token = None
         for _ in range(MAX_PAGES):
             req = m.GetExecutionHistoryRequest(flow_name=flow, execution_name=name, limit=999, next_token=token)
-            body = self.call("fnf:GetExecutionHistory", lambda req=req: self.client.get_execution_history(req)).body
+            body = self.call("fnf:GetExecutionHistory", partial(self.client.get_execution_history, req)).body
             yield from body.events or []
             token = body.next_token
             if not token:

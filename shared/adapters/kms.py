@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.adapters.base import Adapter
@@ -123,7 +124,7 @@ class Kms(Adapter):
         page = 1
         while True:
             req = m.ListSecretsRequest(page_number=page, page_size=page_size)
-            b = self.call("kms:ListSecrets", lambda req=req: client.list_secrets(req)).body
+            b = self.call("kms:ListSecrets", partial(client.list_secrets, req)).body
             items = (getattr(b.secret_list, "secret", None) or []) if b.secret_list else []
             for it in items:
                 if it.secret_name:

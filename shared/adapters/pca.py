@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import Adapter
@@ -272,7 +273,7 @@ class Pca(Adapter):
         while page <= MAX_PAGES:
             req = m.DescribeCACertificateListRequest(current_page=page, show_size=page_size)
             body = self.call("pca:DescribeCACertificateList",
-                            lambda req=req: client.describe_cacertificate_list(req)).body
+                            partial(client.describe_cacertificate_list, req)).body
             items = body.certificate_list or []
             for c in items:
                 yield _ca_from(c)
@@ -288,7 +289,7 @@ class Pca(Adapter):
         token: str | None = None
         for _ in range(MAX_PAGES):
             req = m.ListPcaCaCertificateRequest(max_results=page_size, next_token=token)
-            body = self.call("pca:ListPcaCaCertificate", lambda req=req: client.list_pca_ca_certificate(req)).body
+            body = self.call("pca:ListPcaCaCertificate", partial(client.list_pca_ca_certificate, req)).body
             for i in body.list or []:
                 if i.cert_identifier:
                     yield PcaCaItem(cert_identifier=i.cert_identifier, issuer_identifier=i.issuer_identifier or None,
@@ -343,14 +344,14 @@ class Pca(Adapter):
         cas = list(self.list_ca_certificates())
         names = {c.identifier: c.common_name for c in cas}
         key = (item.common_name, _issuer_cn(item, by_cert))
-        matches = [c for c in cas if (c.common_name, names.get(c.parent_identifier or "", c.common_name)) == key]
-        if len(matches) > 1:
+        issuing = [c for c in cas if (c.common_name, names.get(c.parent_identifier or "", c.common_name)) == key]
+        if len(issuing) > 1:
             raise _ambiguous(value, item.common_name)
-        if not matches:
+        if not issuing:
             raise AlbMtlsError(Code.CA_NOT_FOUND, f"the private CA {value!r} ({item.common_name}) is listed by "
                                "ListPcaCaCertificate but not by DescribeCACertificateList, so it cannot issue here; "
                                "give its Identifier as `ca_identifier`", field="ca_identifier")
-        return ResolvedCa(identifier=matches[0].identifier, cert_identifier=value)
+        return ResolvedCa(identifier=issuing[0].identifier, cert_identifier=value)
 
     def create_client_certificate_with_csr(self, *, parent_identifier: str, csr_pem: str, before_time: int,
                                            after_time: int, custom_identifier: str | None = None,
@@ -417,7 +418,7 @@ class Pca(Adapter):
         page = start_page
         while page <= MAX_PAGES:
             req = m.ListClientCertificateRequest(current_page=page, show_size=page_size)
-            body = self.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req)).body
+            body = self.call("pca:ListClientCertificate", partial(client.list_client_certificate, req)).body
             items = body.certificate_list or []
             for c in items:
                 yield _client_from(c)
@@ -448,7 +449,7 @@ class Pca(Adapter):
         pages = int(first.page_count or 1)
         for page in range(pages, 1, -1):
             req = m.ListClientCertificateRequest(current_page=page, show_size=LIST_PAGE_SIZE)
-            body = self.call("pca:ListClientCertificate", lambda req=req: client.list_client_certificate(req)).body
+            body = self.call("pca:ListClientCertificate", partial(client.list_client_certificate, req)).body
             for c in body.certificate_list or []:
                 if c.custom_identifier == custom_identifier:
                     return self.describe_client_certificate(c.identifier)

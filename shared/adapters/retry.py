@@ -57,7 +57,7 @@ class RetryStats:
     slept_s: float = 0.0
     limiter_waits: int = 0
     limiter_wait_s: float = 0.0
-    retried_codes: Counter = field(default_factory=Counter)
+    retried_codes: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def snapshot(self) -> dict[str, Any]:
@@ -171,12 +171,12 @@ class _FullJitterWait:
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         n = retry_state.attempt_number
-        ceiling = min(self.cap, self.base * (2 ** (n - 1)))
+        ceiling = min(self.cap, self.base * (2.0 ** (n - 1)))
         delay = self.rng() * ceiling
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         retry_after_ms = getattr(exc, "retry_after_ms", None)
         if retry_after_ms:
-            delay = max(delay, retry_after_ms / 1000.0)
+            delay = max(delay, float(retry_after_ms) / 1000.0)
         return delay
 
 

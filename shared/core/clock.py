@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = ["Clock", "SystemClock", "FixedClock", "OffsetClock", "ShiftedClock", "clock_from_env", "parse_iso",
            "iso_utc", "NOW_ENV", "OFFSET_ENV", "SKEW_WARN_S", "skew_seconds"]
@@ -72,7 +72,7 @@ class FixedClock:
 class OffsetClock:
     """Starts at ``start`` and then runs at real speed (``ALBMTLS_NOW``)."""
 
-    def __init__(self, start: datetime, monotonic=time.monotonic) -> None:
+    def __init__(self, start: datetime, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._start = _aware(start)
         self._mono = monotonic
         self._t0 = monotonic()

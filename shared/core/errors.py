@@ -135,11 +135,12 @@ class AlbMtlsError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, field={self.field!r})"
 
-    def __reduce__(self):  # picklable across processes (flow runner, multiprocessing)
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (flow runner, multiprocessing)
         return (_rebuild, (type(self), self.code, self.message, self.field, self.request_id, self.details))
 
 
-def _rebuild(cls, code, message, field, request_id, details):  # pragma: no cover - pickle helper
+def _rebuild(cls: type[AlbMtlsError], code: str, message: str, field: str | None, request_id: str | None,
+             details: dict[str, Any] | None) -> AlbMtlsError:  # pragma: no cover - pickle helper
     obj = cls.__new__(cls)
     AlbMtlsError.__init__(obj, code, message, field=field, request_id=request_id, details=details)
     return obj
@@ -243,12 +244,12 @@ def _sanitize_cloud_message(text: Any) -> str | None:
         return None
     from shared.core.logs import redact_text  # local import: logs imports nothing heavy either
 
-    text = redact_text(" ".join(text.split()))
+    out = redact_text(" ".join(text.split()))
     # URLs can echo request parameters: drop query strings.
-    text = re.sub(r"(https?://[^\s?]+)\?\S*", r"\1?…", text)
-    if len(text) > _MAX_CLOUD_MESSAGE:
-        text = text[:_MAX_CLOUD_MESSAGE] + "…"
-    return text
+    out = re.sub(r"(https?://[^\s?]+)\?\S*", r"\1?…", out)
+    if len(out) > _MAX_CLOUD_MESSAGE:
+        out = out[:_MAX_CLOUD_MESSAGE] + "…"
+    return out
 
 
 def _classify_name(exc: BaseException) -> str:

@@ -192,10 +192,14 @@ class Settings:
                 return doc[file_key]
             return default
 
-        target = pick("target", ("ALBMTLS_TARGET",), default="local" if ep_file else "cloud")
-        target = str(target).strip().lower()
-        if target not in ("local", "cloud"):
-            raise _cfg_error("target", f"target must be 'local' or 'cloud', got {target!r} (ALBMTLS_TARGET)")
+        target_name = str(pick("target", ("ALBMTLS_TARGET",), default="local" if ep_file else "cloud")).strip().lower()
+        target: Literal["local", "cloud"]
+        if target_name == "local":
+            target = "local"
+        elif target_name == "cloud":
+            target = "cloud"
+        else:
+            raise _cfg_error("target", f"target must be 'local' or 'cloud', got {target_name!r} (ALBMTLS_TARGET)")
 
         region = str(pick("region", _REGION_ENV, "region", "cn-hangzhou")).strip()
         if not _REGION.match(region):
@@ -224,9 +228,14 @@ class Settings:
             endpoints[p] = value
 
         default_protocol = "http" if target == "local" else "https"
-        protocol = str(pick("protocol", ("ALBMTLS_PROTOCOL",), default=default_protocol)).lower()
-        if protocol not in ("http", "https"):
-            raise _cfg_error("protocol", f"protocol must be 'http' or 'https', got {protocol!r}")
+        protocol_name = str(pick("protocol", ("ALBMTLS_PROTOCOL",), default=default_protocol)).lower()
+        protocol: Literal["http", "https"]
+        if protocol_name == "http":
+            protocol = "http"
+        elif protocol_name == "https":
+            protocol = "https"
+        else:
+            raise _cfg_error("protocol", f"protocol must be 'http' or 'https', got {protocol_name!r}")
 
         dns_server = pick("dns_server", ("ALBMTLS_DNS_SERVER",), "dns")
         if target == "local":
@@ -261,9 +270,9 @@ class Settings:
 
         return cls(
             region=region,
-            target=target,  # type: ignore[arg-type]
+            target=target,
             endpoints=tuple(sorted(endpoints.items())),
-            protocol=protocol,  # type: ignore[arg-type]
+            protocol=protocol,
             dns_server=str(dns_server) if dns_server else None,
             access_key_id=str(ak) if ak else None,
             access_key_secret=str(sk) if sk else None,

@@ -44,7 +44,7 @@ _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 _INVOKE_PATH = re.compile(r"^/2023-03-30/functions/[A-Za-z0-9_-]{1,64}/invocations$")
 _HTTP_KEYS = ("requestContext", "httpMethod", "rawPath", "isBase64Encoded", "queryParameters")
 
-STATUS_BY_CODE = {
+STATUS_BY_CODE: dict[str, int] = {
     Code.INVALID_INPUT: 400, Code.APEX_CNAME_REFUSED: 400, Code.RENEW_BEFORE_TOO_LONG: 400,
     Code.EXECUTION_RUNNING: 409,
 }
@@ -88,15 +88,14 @@ def parse_event(event: Any) -> Request:
         # Invoked directly (`s provision_api invoke -e '<input>'`): the event is the body itself.
         return Request("POST", "/provisions", {"content-type": "application/json"}, {},
                        json.dumps(event, separators=(",", ":")).encode())
-    ctx = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
-    http = ctx.get("http") if isinstance(ctx.get("http"), dict) else {}
+    ctx = _object(event.get("requestContext"))
+    http = _object(ctx.get("http"))
     method = str(http.get("method") or event.get("httpMethod") or "").upper()
     path = http.get("path") or event.get("rawPath") or "/"
     if not isinstance(path, str):
         path = "/"
-    raw_headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
-    headers = {str(k).lower(): str(v) for k, v in raw_headers.items()}
-    query = event.get("queryParameters") if isinstance(event.get("queryParameters"), dict) else {}
+    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers")).items()}
+    query = _object(event.get("queryParameters"))
     body = event.get("body") or ""
     if not isinstance(body, str):
         body = json.dumps(body)
@@ -111,6 +110,11 @@ def parse_event(event: Any) -> Request:
     if not method:
         raise AlbMtlsError(Code.INVALID_INPUT, "the event has no HTTP method")
     return Request(method, path, headers, {str(k): str(v) for k, v in query.items()}, data)
+
+
+def _object(v: Any) -> dict[str, Any]:
+    """``v`` if it is a JSON object, else an empty one."""
+    return v if isinstance(v, dict) else {}
 
 
 def _json_body(body: bytes) -> Any:
@@ -132,9 +136,9 @@ def _json_type(v: Any) -> str:
 class Api:
     """The routes above over injectable operations (``shared.steps.provisioning`` by default)."""
 
-    def __init__(self, settings_factory: Callable[[], Any], *, start: Callable | None = None,
-                 describe: Callable | None = None, rotate: Callable | None = None,
-                 certificates: Callable | None = None) -> None:
+    def __init__(self, settings_factory: Callable[[], Any], *, start: Callable[..., Any] | None = None,
+                 describe: Callable[..., Any] | None = None, rotate: Callable[..., Any] | None = None,
+                 certificates: Callable[..., Any] | None = None) -> None:
         self._settings_factory = settings_factory
         self._start = start
         self._describe = describe
@@ -230,9 +234,10 @@ class Api:
         if len(req.body) > MAX_BODY:
             return error_response(413, "BODY_TOO_LARGE", f"the body is {len(req.body)} bytes; at most {MAX_BODY}")
         if req.body.strip():
-            payload = _json_body(req.body)
-            if not isinstance(payload, dict):
+            doc = _json_body(req.body)
+            if not isinstance(doc, dict):
                 return error_response(400, Code.INVALID_INPUT, "the body must be a JSON object", "body")
+            payload = doc
         return _response(202, rotate(self._settings_factory(), payload))
 
     def get_certificates(self) -> dict[str, Any]:

@@ -99,7 +99,7 @@ def _where(exc: BaseException) -> list[str]:
     return [f"{f.filename.rsplit('/', 2)[-1] if '/' in f.filename else f.filename}:{f.lineno} {f.name}" for f in frames]
 
 
-def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]], Any], *, step: str,
+def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext], Any], *, step: str,
                settings: Settings | Callable[[], Settings] | None = None,
                clock: Clock | None = None, waiter: Waiter | None = None) -> Callable[..., bytes]:
     """Build the FC entry point ``handler(event, context) -> bytes`` for one step.
@@ -135,7 +135,7 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
                 wt = waiter or Waiter()
                 inp = decode(input_type, event)
                 s = _with_input_region(s, inp)
-                ctx: StepContext[InT] = StepContext(
+                ctx: StepContext = StepContext(
                     step=step, settings=s, clock=clk, logger=log,
                     deadline=Deadline.from_context(context, margin_ms=s.deadline_margin_ms,
                                                    default_ms=s.default_deadline_ms, monotonic=wt.monotonic),
@@ -171,6 +171,8 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext[InT]]
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     "retry": RetryStats.delta(before, STATS.snapshot())})
 
+    # What the handler serves, for introspection (tests, tooling). FC calls a plain function, so the
+    # handler stays one and carries these as function attributes, which mypy does not model.
     handler.step = step  # type: ignore[attr-defined]
     handler.input_type = input_type  # type: ignore[attr-defined]
     handler.use_case = use_case  # type: ignore[attr-defined]

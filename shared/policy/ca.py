@@ -18,9 +18,10 @@ from shared.policy.checks import Chain, Violation
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
 
-    from shared.policy.contracts import ClientSpec, ProvisionInput
+    from shared.policy.contracts import ClientSpec
+    from shared.policy.ids import CertificateId
 
-__all__ = ["CaObservation", "CA_CHECKS", "key_algorithm", "client_window", "BACKDATE"]
+__all__ = ["CaObservation", "CaTarget", "CA_CHECKS", "key_algorithm", "client_window", "BACKDATE"]
 
 BACKDATE = renewal.DEFAULT_BACKDATE
 
@@ -28,29 +29,48 @@ BACKDATE = renewal.DEFAULT_BACKDATE
 class CaCertificateLike(Protocol):
     """What the checks read of ``shared.adapters.pca.CaCertificate``."""
 
-    identifier: str
-    certificate_type: str | None
-    status: str | None
-    algorithm: str | None
-    not_before: datetime | None
-    not_after: datetime | None
-    cert_pem: str | None
-    cert_max_days: int | None
-    remaining_count: int | None
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def certificate_type(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def algorithm(self) -> str | None: ...
+    @property
+    def not_before(self) -> datetime | None: ...
+    @property
+    def not_after(self) -> datetime | None: ...
+    @property
+    def cert_pem(self) -> str | None: ...
+    @property
+    def cert_max_days(self) -> int | None: ...
+    @property
+    def remaining_count(self) -> int | None: ...
 
 
 class CaInstanceLike(Protocol):
     """What the checks read of ``shared.adapters.pca.CaInstanceStatus``."""
 
-    status: str | None
-    use_expire_time: datetime | None
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def use_expire_time(self) -> datetime | None: ...
+
+
+class CaTarget(Protocol):
+    """What the CA checks read of the input: the sub-CA's id (a ``ProvisionInput``, or the rotation's
+    target for one stored certificate)."""
+
+    @property
+    def ca_id(self) -> CertificateId: ...
 
 
 @dataclass(frozen=True, slots=True)
 class CaObservation:
     """``DescribeCACertificate`` and ``GetCAInstanceStatus`` of ``inp.ca_identifier`` at ``now``."""
 
-    inp: ProvisionInput
+    inp: CaTarget
     now: datetime
     ca: CaCertificateLike
     instance: CaInstanceLike | None

@@ -13,7 +13,7 @@ A step function's event is :class:`StepEvent` (``{"input": ProvisionInput, "exec
 
 Step results extend :class:`StepResult` (``status`` + optional ``error``)::
 
-    class IssueOutput(StepResult, kw_only=True):
+    class IssueOutput(StepResult, frozen=True, kw_only=True):
         certificates: list[ClientCertificateResult] = []
 
 Results never carry key material: only secret *names*, fingerprints and ids.
@@ -96,7 +96,7 @@ class _Output(Struct, frozen=True, kw_only=True):
 # ---------------------------------------------------------------------------------------------
 # input parts
 # ---------------------------------------------------------------------------------------------
-class HealthCheckSpec(_Input, kw_only=True):
+class HealthCheckSpec(_Input, frozen=True, kw_only=True):
     """Server group health check (ALB ``HealthCheckConfig``); seconds for interval/timeout."""
 
     path: HttpPath = "/"
@@ -112,7 +112,7 @@ class HealthCheckSpec(_Input, kw_only=True):
             raise InvalidInputError("codes", "health check codes must not repeat")
 
 
-class ServerSpec(_Input, kw_only=True):
+class ServerSpec(_Input, frozen=True, kw_only=True):
     """One backend: ECS instance id (or ENI/IP per server group type), port, weight 0-100."""
 
     server_id: ServerId
@@ -120,7 +120,7 @@ class ServerSpec(_Input, kw_only=True):
     weight: Annotated[int, Meta(ge=0, le=100)] = 100
 
 
-class ServerGroupSpec(_Input, kw_only=True):
+class ServerGroupSpec(_Input, frozen=True, kw_only=True):
     """The server group the listener forwards to."""
 
     name: ServerGroupName
@@ -136,7 +136,7 @@ class ServerGroupSpec(_Input, kw_only=True):
             seen.add((s.server_id, s.port))
 
 
-class ServerCertificateSpec(_Input, kw_only=True):
+class ServerCertificateSpec(_Input, frozen=True, kw_only=True):
     """How to get the listener's server certificate — exactly one of:
 
     * ``{certificate_id}``: an existing CAS certificate (``"123"`` or ``"123-cn-hangzhou"``);
@@ -196,7 +196,7 @@ def _check_pem_certificates(text: str) -> None:
                                 "base64 DER, '-----END CERTIFICATE-----'") from None
 
 
-class ClientSpec(_Input, kw_only=True):
+class ClientSpec(_Input, frozen=True, kw_only=True):
     """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets."""
 
     common_name: CommonName
@@ -243,7 +243,7 @@ def _check_rr(rr: str) -> str:
     return r
 
 
-class ProvisionInput(_Input, kw_only=True):
+class ProvisionInput(_Input, frozen=True, kw_only=True):
     """The provision input (docs/CONTRACTS.md); snake_case JSON; unknown fields refused."""
 
     region: Region | None = None
@@ -313,14 +313,14 @@ class ProvisionInput(_Input, kw_only=True):
         return secret_names(self.secret_prefix, self.listener_key, common_name)
 
 
-class StepEvent(_Input, kw_only=True):
+class StepEvent(_Input, frozen=True, kw_only=True):
     """The event a workflow Task sends to a step function (``workflows/provision.yaml``)::
 
         {"input": <ProvisionInput>, "execution_name": "<flow execution>", "attempt": 0}
 
     ``input`` is the execution's input unchanged (``$Context.Execution.Input``); ``attempt`` is the
     number of earlier calls of this step in its wait loop (looping steps return ``attempt + 1``,
-    the flow's Choice bounds it). Extend with ``class X(StepEvent, kw_only=True)`` for extras.
+    the flow's Choice bounds it). Extend with ``class X(StepEvent, frozen=True, kw_only=True)`` for extras.
     """
 
     input: ProvisionInput
@@ -328,7 +328,7 @@ class StepEvent(_Input, kw_only=True):
     attempt: Annotated[int, Meta(ge=0, le=10000)] = 0
 
 
-class CnameEvent(StepEvent, kw_only=True):
+class CnameEvent(StepEvent, frozen=True, kw_only=True):
     """``create_cname``'s event: a :class:`StepEvent` plus ``since``, the cloud time (ISO 8601 UTC) of
     the loop's first call as that call returned it (``""`` on the first call). The flow passes it
     back on every call, so the propagation wait is bounded in time (the record's TTL and the zone's
@@ -340,7 +340,7 @@ class CnameEvent(StepEvent, kw_only=True):
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
-class StepError(_Output, kw_only=True, omit_defaults=True):
+class StepError(_Output, frozen=True, kw_only=True, omit_defaults=True):
     """``error`` of a failed step: stable ``code``, ``message`` saying what to change."""
 
     code: str
@@ -349,14 +349,14 @@ class StepError(_Output, kw_only=True, omit_defaults=True):
     request_id: str | None = None
 
 
-class StepResult(_Output, kw_only=True):
+class StepResult(_Output, frozen=True, kw_only=True):
     """Base of every step result: ``status`` and, when failed, ``error``."""
 
     status: Status = "ok"
     error: StepError | None = None
 
 
-class ClientCertificateResult(_Output, kw_only=True):
+class ClientCertificateResult(_Output, frozen=True, kw_only=True):
     """An issued (or reused) client certificate. Times are ISO 8601 UTC (``…Z``)."""
 
     common_name: str
@@ -371,7 +371,7 @@ class ClientCertificateResult(_Output, kw_only=True):
     reused: bool = False
 
 
-class ListenerResult(_Output, kw_only=True):
+class ListenerResult(_Output, frozen=True, kw_only=True):
     """The HTTPS listener as read back after the change."""
 
     id: str
@@ -384,7 +384,7 @@ class ListenerResult(_Output, kw_only=True):
     server_group_id: str | None = None
 
 
-class PropagationResult(_Output, kw_only=True):
+class PropagationResult(_Output, frozen=True, kw_only=True):
     """How the zone's authoritative name servers answered the CNAME (``shared.steps.dns``).
 
     ``name_servers``: every server asked (``dns1.hichina.com (203.0.113.53:53)``); ``answered``: those
@@ -404,7 +404,7 @@ class PropagationResult(_Output, kw_only=True):
     bound_s: int = 0
 
 
-class DnsResult(_Output, kw_only=True):
+class DnsResult(_Output, frozen=True, kw_only=True):
     """The CNAME record (``type`` normally ``CNAME``); ``propagated`` once every authoritative name
     server answers it (``propagation`` says which were asked and how long it took)."""
 
@@ -418,7 +418,7 @@ class DnsResult(_Output, kw_only=True):
     propagation: PropagationResult | None = None
 
 
-class BackendHealth(_Output, kw_only=True):
+class BackendHealth(_Output, frozen=True, kw_only=True):
     """One backend's health as the listener reports it."""
 
     server_id: str
@@ -427,7 +427,7 @@ class BackendHealth(_Output, kw_only=True):
     reason: str | None = None
 
 
-class HealthResult(_Output, kw_only=True):
+class HealthResult(_Output, frozen=True, kw_only=True):
     """Listener health: ``healthy`` when every backend is ``Healthy``; the others in ``non_normal``."""
 
     healthy: bool
@@ -435,7 +435,7 @@ class HealthResult(_Output, kw_only=True):
     non_normal: list[BackendHealth] = []
 
 
-class ProbeWithCertificate(_Output, kw_only=True):
+class ProbeWithCertificate(_Output, frozen=True, kw_only=True):
     """Requests with the client certificate: ``status`` = HTTP status of the last response (0 when
     none), ``backends`` = responses per backend instance name."""
 
@@ -445,14 +445,14 @@ class ProbeWithCertificate(_Output, kw_only=True):
     succeeded: int = 0
 
 
-class ProbeRefusal(_Output, kw_only=True):
+class ProbeRefusal(_Output, frozen=True, kw_only=True):
     """A request that must be refused (no/foreign certificate): ``refused`` and how (no secrets)."""
 
     refused: bool
     detail: str | None = None
 
 
-class ProbeResult(_Output, kw_only=True):
+class ProbeResult(_Output, frozen=True, kw_only=True):
     """The live probe of ``https://<fqdn>:<port>``."""
 
     with_certificate: ProbeWithCertificate

@@ -96,8 +96,8 @@ def canon_host(value: str | None) -> str:
 def min_ttl_for(min_ttl: int | str | None, version_code: str | None) -> int:
     """The zone's minimum TTL in seconds: ``MinTtl`` when reported, else by edition (600 default)."""
     try:
-        if min_ttl not in (None, ""):
-            return max(1, int(min_ttl))  # type: ignore[arg-type]
+        if min_ttl is not None and min_ttl != "":
+            return max(1, int(min_ttl))
     except (TypeError, ValueError):
         pass
     return EDITION_MIN_TTL.get(version_code or "", 600)
@@ -119,7 +119,8 @@ class DnsRecord:
     @classmethod
     def from_api(cls, r: Any) -> DnsRecord:
         """From an SDK record model (``…DomainRecordsRecord``) or its wire dict."""
-        get = (lambda k, a: r.get(k)) if isinstance(r, dict) else (lambda k, a: getattr(r, a, None))
+        def get(key: str, attr: str) -> Any:
+            return r.get(key) if isinstance(r, dict) else getattr(r, attr, None)
         return cls(record_id=str(get("RecordId", "record_id") or ""), rr=str(get("RR", "rr") or "").lower(),
                    type=str(get("Type", "type") or "").upper(), value=str(get("Value", "value") or ""),
                    ttl=int(get("TTL", "ttl") or 600), line=str(get("Line", "line") or DEFAULT_LINE),

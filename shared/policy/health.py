@@ -4,31 +4,45 @@ and probes. No I/O. Health states: docs/ALIBABA-APIS.md §1.8 (``GetListenerHeal
 """
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from shared.policy.contracts import BackendHealth, HealthResult
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["State", "assess"]
 
 
 class NonNormalLike(Protocol):
-    server_id: str
-    port: int | None
-    status: str
-    reason_code: str | None
-    expected_response: str | None
-    actual_response: str | None
+    @property
+    def server_id(self) -> str: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason_code(self) -> str | None: ...
+    @property
+    def expected_response(self) -> str | None: ...
+    @property
+    def actual_response(self) -> str | None: ...
 
 
 class GroupHealthLike(Protocol):
-    server_group_id: str
-    server_count: int
-    non_normal: tuple[NonNormalLike, ...]
+    @property
+    def server_group_id(self) -> str: ...
+    @property
+    def server_count(self) -> int: ...
+    @property
+    def non_normal(self) -> tuple[NonNormalLike, ...]: ...
 
 
 class MemberLike(Protocol):
-    server_id: str
-    port: int | None
+    @property
+    def server_id(self) -> str: ...
+    @property
+    def port(self) -> int | None: ...
 
 
 State = Literal["healthy", "waiting", "unhealthy"]
@@ -46,7 +60,7 @@ def _reason(s: NonNormalLike) -> str | None:
     return _REASONS.get(s.status)
 
 
-def assess(groups: list[GroupHealthLike], servers: dict[str, list[MemberLike]],
+def assess(groups: Sequence[GroupHealthLike], servers: Mapping[str, Sequence[MemberLike]],
            expected: int) -> tuple[State, HealthResult]:
     """Pure: the listener health from ``GetListenerHealthStatus`` groups, the groups' members
     (``ListServerGroupServers``, by group id) and the number of servers the input names.
@@ -64,9 +78,10 @@ def assess(groups: list[GroupHealthLike], servers: dict[str, list[MemberLike]],
     backends: list[BackendHealth] = []
     for members in servers.values():
         for m in members:
-            s = bad.get((m.server_id, m.port or 0))
+            found = bad.get((m.server_id, m.port or 0))
             backends.append(BackendHealth(server_id=m.server_id, port=m.port or 0,
-                                          status=s.status if s else "Healthy", reason=_reason(s) if s else None))
+                                          status=found.status if found is not None else "Healthy",
+                                          reason=_reason(found) if found is not None else None))
     count = sum(g.server_count for g in groups)
     healthy = bool(groups) and not non_normal and count >= expected
     state: State = "healthy" if healthy else ("unhealthy" if any(b.status in _BAD for b in non_normal)

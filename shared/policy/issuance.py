@@ -24,9 +24,12 @@ __all__ = ["CurrentCert", "Decision", "decide", "norm_sans", "san_request"]
 class IssuedLike(Protocol):
     """What :func:`decide` reads of the PCA certificate (``shared.adapters.pca.ClientCertificate``)."""
 
-    status: str | None
-    parent_identifier: str | None
-    serial: str
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def parent_identifier(self) -> str | None: ...
+    @property
+    def serial(self) -> str: ...
 
 
 def norm_sans(sans: tuple[str, ...] | list[str]) -> tuple[str, ...]:

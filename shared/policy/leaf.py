@@ -6,12 +6,14 @@ before the leaf's. Pure over ``cryptography`` (imported inside the functions); n
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.core.errors import AlbMtlsError, invalid_input
 from shared.policy.pki import CertLike, _family_of_public_key, _spki, load_certificate, public_key_of
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from cryptography import x509
 
 __all__ = ["LeafProblem", "check_leaf", "verify_leaf"]
@@ -29,7 +31,7 @@ def _utc(value: _dt.datetime, field: str) -> _dt.datetime:
     return value.astimezone(_dt.UTC)
 
 
-def _ext(cert: x509.Certificate, cls):
+def _ext(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> Any:
     from cryptography import x509
     try:
         return cert.extensions.get_extension_for_class(cls).value
@@ -55,9 +57,9 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> str | None:
     return None
 
 
-def check_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: list[CertLike] | tuple = (),
+def check_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: Sequence[CertLike] = (),
                now: _dt.datetime | None = None, expected_cn: str | None = None,
-               expected_public_key=None, *,
+               expected_public_key: object = None, *,
                clock_skew: _dt.timedelta = _dt.timedelta(0)) -> list[LeafProblem]:
     """Every reason why ``leaf_pem`` would fail mTLS against the listener's CA; ``[]`` if none.
 
@@ -184,9 +186,9 @@ def check_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: list[CertLike] 
     return problems
 
 
-def verify_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: list[CertLike] | tuple = (),
+def verify_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: Sequence[CertLike] = (),
                 now: _dt.datetime | None = None, expected_cn: str | None = None,
-                expected_public_key=None, *,
+                expected_public_key: object = None, *,
                 clock_skew: _dt.timedelta = _dt.timedelta(0)) -> None:
     """:func:`check_leaf`, raising ``AlbMtlsError("CERT_CHECK_FAILED")`` on any problem.
 

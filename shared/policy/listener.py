@@ -58,44 +58,67 @@ LISTENER_FIELDS: tuple[str, ...] = ("CaEnabled", "CaCertificates", "Certificates
 # what the policy reads of the adapters' records (shared.adapters.alb / .cas)
 # =============================================================================================
 class LoadBalancerLike(Protocol):
-    id: str
-    edition: str
-    vpc_id: str
-    dns_name: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def edition(self) -> str: ...
+    @property
+    def vpc_id(self) -> str: ...
+    @property
+    def dns_name(self) -> str: ...
 
 
 class ListenerLike(Protocol):
-    id: str
-    port: int
-    protocol: str
-    status: str
-    security_policy_id: str | None
-    ca_enabled: bool | None
-    ca_certificate_ids: tuple[str, ...]
-    certificate_ids: tuple[str, ...]
-    server_group_ids: tuple[str, ...]
+    @property
+    def id(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def security_policy_id(self) -> str | None: ...
+    @property
+    def ca_enabled(self) -> bool | None: ...
+    @property
+    def ca_certificate_ids(self) -> tuple[str, ...]: ...
+    @property
+    def certificate_ids(self) -> tuple[str, ...]: ...
+    @property
+    def server_group_ids(self) -> tuple[str, ...]: ...
 
     @property
     def xff_dict(self) -> dict[str, Any]: ...
 
 
 class CasCertificateLike(Protocol):
-    cas_id: int
-    identifier: str | None
-    name: str | None
-    status: str | None
-    has_key: bool | None
-    not_after: datetime | None
+    @property
+    def cas_id(self) -> int: ...
+    @property
+    def identifier(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def has_key(self) -> bool | None: ...
+    @property
+    def not_after(self) -> datetime | None: ...
 
     @property
     def names(self) -> tuple[str, ...]: ...
 
 
 class ServerGroupLike(Protocol):
-    id: str
-    name: str
-    vpc_id: str | None
-    status: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def vpc_id(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 # =============================================================================================

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shared.core.errors import AlbMtlsError, Code, invalid_input
 from shared.policy.der import (
@@ -36,6 +36,9 @@ from shared.policy.pki import (
     key_algorithm_of_key,
     load_certificate,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "PASSWORD_ALPHABET", "MIN_PASSWORD_LENGTH", "generate_password", "validate_password",
@@ -212,7 +215,7 @@ def _pbe(alg_id: _Node, where: Literal["key", "certs"]) -> PbeInfo:
 PfxProfile = Literal["compat", "modern"]
 #: ``compat``: PBES1 3DES key+cert bags, SHA-1 MAC (older Windows, macOS keychain);
 #: ``modern``: PBES2 PBKDF2-HMAC-SHA-256 + AES-256-CBC, SHA-256 MAC.
-PFX_PROFILES: tuple[str, ...] = ("compat", "modern")
+PFX_PROFILES: tuple[PfxProfile, ...] = ("compat", "modern")
 MIN_PFX_ITERATIONS = 2048
 DEFAULT_PFX_ITERATIONS = 2048
 MAX_PFX_ITERATIONS = 1_000_000
@@ -360,7 +363,7 @@ def inspect_pfx(pfx_bytes: bytes, password: str) -> PfxInfo:
     except (_DerError, IndexError) as exc:
         raise _pfx_fail(f"the PFX structure cannot be read ({exc.__class__.__name__}: "
                         f"{exc if isinstance(exc, _DerError) else 'missing element'})") from None
-    refused = sorted({_name(o) for e in (*keys, *certs) for o in e.oids if o in _REFUSED_OIDS})
+    refused = sorted({_name(o) or o for e in (*keys, *certs) for o in e.oids if o in _REFUSED_OIDS})
     if refused:
         raise _pfx_fail("the PFX uses refused algorithms: " + ", ".join(refused)
                         + " (RC2/RC4/DES are not accepted; rebuild as compat or modern)")
@@ -445,7 +448,7 @@ def verify_pfx(pfx_bytes: bytes, password: str, profile: PfxProfile, *,
 # PKCS#12: writing
 # --------------------------------------------------------------------------------------------
 
-def build_pfx(key: PrivateKey, leaf: CertLike, chain: list[CertLike] | tuple,
+def build_pfx(key: PrivateKey, leaf: CertLike, chain: Sequence[CertLike],
               password: str, profile: PfxProfile = "compat", friendly_name: str | None = None,
               *, iterations: int = DEFAULT_PFX_ITERATIONS, verify: bool = True) -> bytes:
     """A password-protected PKCS#12 holding ``key``, ``leaf`` and ``chain``.
@@ -509,6 +512,7 @@ def build_pfx(key: PrivateKey, leaf: CertLike, chain: list[CertLike] | tuple,
         raise invalid_input("friendly_name", "friendly name must be at most 128 printable "
                             "characters")
 
+    mac: hashes.HashAlgorithm
     if profile == "compat":
         alg, mac = pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC, hashes.SHA1()
     else:

@@ -37,7 +37,7 @@ import enum
 import ipaddress
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from shared.core.errors import invalid_input
 
@@ -84,7 +84,7 @@ class KeyAlgorithm(enum.StrEnum):
         return None if self is KeyAlgorithm.EC_P256 else int(self.value.split("_")[1])
 
 
-def _family_of_public_key(pub) -> Literal["EC", "RSA"] | None:
+def _family_of_public_key(pub: object) -> Literal["EC", "RSA"] | None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     if isinstance(pub, ec.EllipticCurvePublicKey):
         return "EC"
@@ -120,7 +120,7 @@ def key_algorithm_of_certificate(ca_pem: CertLike) -> KeyAlgorithm:
     raise invalid_input("ca_certificate", "the CA certificate's key is neither EC nor RSA")
 
 
-def key_algorithm_of_key(key) -> KeyAlgorithm:
+def key_algorithm_of_key(key: object) -> KeyAlgorithm:
     """The :class:`KeyAlgorithm` of a private or public key (EC P-256 or RSA 2048/3072/4096).
 
     Raises ``AlbMtlsError("INVALID_INPUT", field="key")`` for any other key.
@@ -147,7 +147,9 @@ def generate_key(alg: KeyAlgorithm | str = KeyAlgorithm.EC_P256) -> PrivateKey:
                              + ", ".join(a.value for a in KeyAlgorithm)) from None
     if alg is KeyAlgorithm.EC_P256:
         return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=alg.rsa_bits)
+    bits = alg.rsa_bits
+    assert bits is not None  # every other algorithm is RSA
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def private_key_pem(key: PrivateKey, password: str | None = None) -> bytes:
@@ -162,12 +164,14 @@ def load_private_key_pem(pem: str | bytes, password: str | None = None) -> Priva
     """Load a PEM private key. Raises ``INVALID_INPUT`` (field ``key``) without echoing it."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         key = serialization.load_pem_private_key(data, password.encode() if password else None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise invalid_input("key", "not a readable PEM private key (or wrong password)") from None
     key_algorithm_of_key(key)
+    assert isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))  # key_algorithm_of_key refused others
     return key
 
 
@@ -196,7 +200,7 @@ def load_certificate(cert: CertLike, *, field: str = "certificate") -> x509.Cert
     raise invalid_input(field, "not a readable X.509 certificate")
 
 
-def public_key_of(obj) -> object:
+def public_key_of(obj: object) -> object:
     """The public key of a private key, public key, certificate, CSR, or their PEM text."""
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
@@ -217,10 +221,10 @@ def public_key_of(obj) -> object:
     return obj
 
 
-def _spki(pub) -> bytes:
+def _spki(pub: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
-    return pub.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
 
 
 _CN_PUNCT = set(" -._@+:'()&/")
@@ -370,7 +374,7 @@ _ELSEWHERE = {
 }
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     module = _ELSEWHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ through this type. Pure: encoding and decoding only.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -49,7 +49,7 @@ class CertMeta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     not_before: str
     not_after: str
     fingerprint_sha256: str
-    profile: str
+    profile: Literal["compat", "modern"]  # shared.policy.pfx.PfxProfile: the record holds what issuance wrote
     days: int
     sans: tuple[str, ...] = ()
     ca: str

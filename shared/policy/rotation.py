@@ -126,9 +126,10 @@ class ListedCertificate(Protocol):
 class RulePolicy(Protocol):
     """What :func:`classify` reads of the policy (``ScanPolicy``; ``None`` = the defaults)."""
 
-    renew_before_days: int | None
-    revoke_after_days: int | None
-
+    @property
+    def renew_before_days(self) -> int | None: ...
+    @property
+    def revoke_after_days(self) -> int | None: ...
     @property
     def effective_revoke(self) -> RevokeOld: ...
 

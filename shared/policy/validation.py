@@ -177,9 +177,8 @@ def error_from_validation(exc: msgspec.ValidationError | msgspec.DecodeError, ty
         if missing:
             fld = _join(path, missing.group("name"))
             return AlbMtlsError(Code.INVALID_INPUT, f"`{fld}` is required", field=fld)
-        fld = path or None
-        where = f"`{fld}`" if fld else "the input"
-        return AlbMtlsError(Code.INVALID_INPUT, f"{where}: {_reword(msg, path, type_)}", field=fld)
+        where = f"`{path}`" if path else "the input"
+        return AlbMtlsError(Code.INVALID_INPUT, f"{where}: {_reword(msg, path, type_)}", field=path or None)
     return AlbMtlsError(Code.INVALID_INPUT, "the event is not valid JSON (send one JSON object)")
 
 

@@ -7,8 +7,9 @@ and the CLI build one with ``shared.steps.rotation.make_context``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.adapters.base import Adapter
 from shared.adapters.retry import RateLimiter, call, limiter_for
 from shared.core.wait import Deadline, Waiter
 from shared.policy.ids import client_token
@@ -21,13 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["StepContext"]
 
-InT = TypeVar("InT")
 T = TypeVar("T")
-A = TypeVar("A")
+A = TypeVar("A", bound=Adapter)
 
 
 @dataclass
-class StepContext(Generic[InT]):
+class StepContext:
     """What a use case gets besides its input.
 
     Attributes: ``step`` (function name, e.g. ``"enable_mutual_auth"``), ``settings``, ``clock``,
@@ -49,7 +49,7 @@ class StepContext(Generic[InT]):
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     #: adapters built by :meth:`adapter` (not carried over by ``dataclasses.replace``: a copy with
     #: other limiters builds its own)
-    _adapters: dict[type, Any] = field(default_factory=dict, init=False, repr=False)
+    _adapters: dict[type[Adapter], Adapter] = field(default_factory=dict, init=False, repr=False)
     #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
     #: rotate step's share of the PCA quota (``shared.steps.rotate``)
     own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
@@ -71,9 +71,10 @@ class StepContext(Generic[InT]):
         """The product adapter ``cls`` (``shared.adapters.alb.Alb`` …) over this invocation's call
         policy (:meth:`call`) and settings; built on first use, one per context."""
         a = self._adapters.get(cls)
-        if a is None:
-            a = self._adapters[cls] = cls(self.call, settings=self.settings)  # type: ignore[call-arg]
-        return a  # type: ignore[no-any-return]
+        if isinstance(a, cls):
+            return a
+        made = self._adapters[cls] = cls(self.call, settings=self.settings)
+        return made
 
     def limiter(self, product: str) -> RateLimiter | None:
         """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``), or

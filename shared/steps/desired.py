@@ -96,7 +96,7 @@ def list_desired(kms: Kms, secret_prefix: str) -> Iterator[str]:
             yield parsed[1]
 
 
-class RecordDesiredStateResult(StepResult, kw_only=True):
+class RecordDesiredStateResult(StepResult, frozen=True, kw_only=True):
     """``record_desired_state`` result: ``writes`` (0/1), ``action`` (``created``/``updated``/
     ``unchanged``), ``secret`` (the record's KMS secret name) and ``version`` (its ``VersionId``)."""
 

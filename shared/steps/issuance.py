@@ -37,7 +37,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
@@ -46,7 +46,7 @@ from shared.core.errors import AlbMtlsError, Code, TransientError
 from shared.policy import leaf as leaf_checks
 from shared.policy import pfx as pfx_files
 from shared.policy import pki, renewal
-from shared.policy.ca import CA_CHECKS, CaObservation, client_window
+from shared.policy.ca import CA_CHECKS, CaObservation, CaTarget, client_window
 from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.policy.ids import (
@@ -64,12 +64,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = [
-    "STEP", "custom_identifier", "parse_custom_identifier",
+    "STEP", "IssueTarget", "custom_identifier", "parse_custom_identifier",
     "custom_identifier_matches_listener", "CaView", "resolve_ca", "alb_ca_certificate_id", "observe_ca",
     "preflight_ca", "CurrentCert",
     "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
     "IssueClientCertResult", "run",
 ]
+
+
+class IssueTarget(CaTarget, Protocol):
+    """What issuance reads of its input: the sub-CA (``ca_id``), the listener key and the secret
+    names per CN — a ``ProvisionInput``, or the rotation's target for one stored certificate."""
+
+    @property
+    def listener_key(self) -> str: ...
+
+    def secrets(self, common_name: str) -> SecretNames: ...
 
 STEP = "issue_client_cert"
 MAX_ISSUE_ATTEMPTS = 5             # CustomIdentifier suffixes tried before giving up
@@ -96,14 +106,9 @@ class CaView:
 
     obs: CaObservation
     key_algorithm: pki.KeyAlgorithm
-
-    @property
-    def ca(self) -> pca_api.CaCertificate:
-        return self.obs.ca  # type: ignore[return-value]
-
-    @property
-    def instance(self) -> pca_api.CaInstanceStatus | None:
-        return self.obs.instance  # type: ignore[return-value]
+    #: the sub-CA as ``DescribeCACertificate`` gave it, and its certificate (``CA_CHECKS`` refused one without)
+    ca: pca_api.CaCertificate
+    cert_pem: str
 
     @property
     def identifier(self) -> str:
@@ -118,7 +123,7 @@ class CaView:
         return client_window(replace(self.obs, now=now), client, index)
 
 
-def resolve_ca(ctx: StepContext, inp: ProvisionInput, *, for_alb: bool = False) -> ResolvedCa:
+def resolve_ca(ctx: StepContext, inp: CaTarget, *, for_alb: bool = False) -> ResolvedCa:
     """The sub-CA ``inp.ca_identifier`` names (by either identifier), resolved: its ``Identifier``
     for the PCA calls and, when ``for_alb`` and ALB takes CAs by ``CertIdentifier``
     (``settings.alb_ca_id_form``), that too. Reads only (``Pca.resolve_ca``)."""
@@ -132,7 +137,7 @@ def alb_ca_certificate_id(ctx: StepContext, inp: ProvisionInput) -> str:
     return alb_ca_id(resolve_ca(ctx, inp, for_alb=True), ctx.settings.alb_ca_id_form)
 
 
-def gather_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | None = None) -> CaObservation:
+def gather_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = None) -> CaObservation:
     """Read the sub-CA ``inp.ca_identifier`` (resolved into its ``Identifier`` unless ``resolved``
     is given): ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it does not exist) and
     ``GetCAInstanceStatus``. Reads only."""
@@ -142,7 +147,7 @@ def gather_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | None
     return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=api.get_ca_instance_status(ident))
 
 
-def observe_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | None = None) -> CaView:
+def observe_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = None) -> CaView:
     """:func:`gather_ca`, then ``shared.policy.ca.CA_CHECKS`` (the preflight runs the same).
 
     Raises
@@ -155,7 +160,8 @@ def observe_ca(ctx: StepContext, inp: ProvisionInput, resolved: ResolvedCa | Non
     """
     obs = gather_ca(ctx, inp, resolved)
     CA_CHECKS.enforce(obs)
-    return CaView(obs=obs, key_algorithm=ca_key_algorithm(obs))
+    assert isinstance(obs.ca, pca_api.CaCertificate) and obs.ca.cert_pem  # gather_ca read it; CA_CHECKS held
+    return CaView(obs=obs, key_algorithm=ca_key_algorithm(obs), ca=obs.ca, cert_pem=obs.ca.cert_pem)
 
 
 def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
@@ -187,9 +193,9 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     if view.subscription_end is not None and limit is not None:
         limit = min(limit, view.subscription_end)
     longest = max(c.days for c in inp.clients)
-    w = renewal.ca_warning(limit, timedelta(days=longest), timedelta(days=longest) / 3, now) if limit else None
-    if w is not None:
-        warnings.append({"level": w.level, "message": w.message})
+    warning = renewal.ca_warning(limit, timedelta(days=longest), timedelta(days=longest) / 3, now) if limit else None
+    if warning is not None:
+        warnings.append({"level": warning.level, "message": warning.message})
     return {
         "ca_identifier": view.identifier, "alb_ca_certificate_id": alb_id, "common_name": view.ca.common_name,
         "key_family": view.key_algorithm.family, "leaf_key_algorithm": view.key_algorithm.value,
@@ -251,14 +257,15 @@ def _result(meta: CertMeta, names: SecretNames, *, reused: bool) -> ClientCertif
 def _spki(obj: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    pub = pki.public_key_of(obj)
-    return pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pub: Any = pki.public_key_of(obj)
+    der: bytes = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
 
 
 _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 
 
-def _create(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
             csr_pem: str, key: Any) -> tuple[pca_api.IssuedCertificate, str, int]:
     """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier; returns (issued, custom id, writes)."""
     san_type, san_value = san_request(client.sans)
@@ -311,7 +318,7 @@ def _check_sans(leaf: Any, client: ClientSpec) -> None:
                            f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")
 
 
-def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
+def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
                names: SecretNames) -> tuple[CertMeta, int]:
     """Issue, check, pack and store a new certificate for ``client``; returns (meta, writes)."""
     writes = 0
@@ -325,7 +332,7 @@ def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: Ca
         raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable yet "
                              "(DescribeClientCertificate); retry", details={"identifier": issued.identifier})
     leaf = pki.load_certificate(cert.cert_pem, field="leaf")
-    leaf_checks.verify_leaf(leaf, ca.ca.cert_pem, [ca.ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
+    leaf_checks.verify_leaf(leaf, ca.cert_pem, [ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
                     expected_public_key=key, clock_skew=CLOCK_SKEW)
     _check_sans(leaf, client)
     serial = pki.serial_hex(leaf)
@@ -335,7 +342,7 @@ def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: Ca
                            f"subscription bound {iso_utc(window.limit)}")
 
     password = pfx_files.generate_password()
-    pfx = pfx_files.build_pfx(key, leaf, [ca.ca.cert_pem], password, client.profile, verify=True)  # verify_pfx re-read
+    pfx = pfx_files.build_pfx(key, leaf, [ca.cert_pem], password, client.profile, verify=True)  # verify_pfx re-read
     del key
     meta = CertMeta(common_name=cn, identifier=issued.identifier, serial=serial,
                     not_before=iso_utc(leaf.not_valid_before_utc), not_after=iso_utc(leaf.not_valid_after_utc),
@@ -372,7 +379,7 @@ def _issue_new(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, ca: Ca
     return meta, writes
 
 
-def issue_for_client(ctx: StepContext, inp: ProvisionInput, client: ClientSpec, *, force: bool,
+def issue_for_client(ctx: StepContext, inp: IssueTarget, client: ClientSpec, *, force: bool,
                      previous: ClientCertificateResult | CertMeta | str | None = None,
                      ca: CaView | None = None, current: CurrentCert | None = None,
                      index: int | None = None) -> IssueOutcome:
@@ -446,7 +453,7 @@ def load_client_pfx(ctx: StepContext, inp: ProvisionInput, cn: str) -> tuple[byt
 # ---------------------------------------------------------------------------------------------
 # the step
 # ---------------------------------------------------------------------------------------------
-class IssueClientCertResult(StepResult, kw_only=True):
+class IssueClientCertResult(StepResult, frozen=True, kw_only=True):
     """``issue_client_cert`` result: ``writes`` (mutating calls made) and one entry per client."""
 
     writes: int = 0

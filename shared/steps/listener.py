@@ -47,8 +47,10 @@ from shared.policy.listener import (
     INPUT_FIELD_OF,
     LISTENER_CHECKS,
     DesiredListener,
+    ListenerLike,
     ListenerObservation,
     ListenerPlan,
+    LoadBalancerLike,
     PemFacts,
     ServerCertificateObservation,
     ServerCertificatePlan,
@@ -120,7 +122,7 @@ class ServerGroupInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     servers_added: int = 0
 
 
-class EnableMutualAuthResult(StepResult, kw_only=True):
+class EnableMutualAuthResult(StepResult, frozen=True, kw_only=True):
     """``enable_mutual_auth`` result: ``status`` ``ok`` | ``pending`` (call again; the flow
     loops while ``attempt`` < its bound), ``attempt`` = calls so far, ``writes`` = mutating calls
     made by *this* call, ``listener`` (read back; ``None`` while pending before creation),
@@ -303,7 +305,7 @@ def server_group_error(err: AlbMtlsError) -> AlbMtlsError:
     return err
 
 
-def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer, plan: ServerGroupPlan,
+def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: LoadBalancerLike, plan: ServerGroupPlan,
                         budget: Deadline) -> tuple[str, int, bool, bool, int]:
     """Create the group if planned, wait for ``Available``, add the missing servers, wait again.
 
@@ -342,7 +344,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
     return sg_id, writes, ready, created, len(missing)
 
 
-def apply_listener(ctx: StepContext, lb: alb.LoadBalancer, plan: ListenerPlan, existing: alb.Listener | None,
+def apply_listener(ctx: StepContext, lb: LoadBalancerLike, plan: ListenerPlan, existing: ListenerLike | None,
                    desired: DesiredListener) -> tuple[str, str | None]:
     """Make the planned listener write; returns ``(listener_id, job_id)``."""
     api = ctx.adapter(alb.Alb)

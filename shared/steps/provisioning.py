@@ -197,7 +197,7 @@ def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
     if not existing:
         return False
     try:
-        return json.loads(existing) != json.loads(json.dumps(inp_json))
+        return bool(json.loads(existing) != json.loads(json.dumps(inp_json)))
     except ValueError:
         return True
 

@@ -178,16 +178,21 @@ def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
         try:   # the listener holds the CA in the form ALB takes: resolve it into its PCA Identifier
             api = ctx.adapter(pca_api.Pca)
             ident = api.resolve_ca(ca, want_cert_identifier=False).identifier
-            out["ca_not_after"] = iso_utc(api.describe_ca_certificate(ident).not_after)
-        except (AlbMtlsError, TypeError):
-            pass
+            ca_not_after = api.describe_ca_certificate(ident).not_after
+        except AlbMtlsError:
+            continue
+        if ca_not_after is not None:
+            out["ca_not_after"] = iso_utc(ca_not_after)
     for cid in lst.certificate_ids[:1]:
         out["server_certificate_id"] = cid
         try:
-            cert = ctx.adapter(cas_api.Cas).get_certificate(CertificateId.parse(cid).cas_id)
-            out["server_certificate_not_after"] = iso_utc(cert.not_after) if cert.not_after else None
-        except (AlbMtlsError, AttributeError, TypeError, ValueError):
-            pass
+            cas_id = CertificateId.parse(cid).cas_id
+            if cas_id is None:
+                continue
+            cert = ctx.adapter(cas_api.Cas).get_certificate(cas_id)
+        except (AlbMtlsError, ValueError):
+            continue
+        out["server_certificate_not_after"] = iso_utc(cert.not_after) if cert.not_after else None
     return out
 
 
@@ -321,7 +326,8 @@ def start_scan(settings: Any, payload: dict[str, Any]) -> dict[str, Any]:
     ctx = make_context(settings, "rotation_scan")
     try:
         ev = decode(ScanEvent, payload or {})
-        return msgspec.to_builtins(scan(ev, ctx))
+        doc: dict[str, Any] = msgspec.to_builtins(scan(ev, ctx))
+        return doc
     except AlbMtlsError as exc:
         return {"status": "failed", "error": exc.to_dict()}
 

@@ -187,6 +187,7 @@ def wait_for(pred, timeout: float, what: str):
 
 def update_listener(cloud: LocalCloud, **fields) -> None:
     doc = cloud.store.get("alb.listener", LID)
+    assert doc is not None
     doc.update(fields)
     cloud.store.put("alb.listener", LID, doc)
 

@@ -27,7 +27,8 @@ def start_up(state: Path, ep: Path) -> tuple[subprocess.Popen, float]:
     while not ep.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"albmtls up did not become ready: {proc.stderr.read().decode()[-2000:]}")
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"albmtls up did not become ready: {err[-2000:]}")
         time.sleep(0.05)
     return proc, time.monotonic() - t0
 

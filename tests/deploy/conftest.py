@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from deploy_fixture import make_repo, record_observed
+
+from .deploy_fixture import make_repo, record_observed
 
 if TYPE_CHECKING:
     from pathlib import Path

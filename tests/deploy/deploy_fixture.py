@@ -67,7 +67,8 @@ def policy_actions(root: Path, name: str = "function-role-policy.json") -> set[s
     return out
 
 
-def record_observed(root: Path, state_dir: Path, *, skip: set[str] = frozenset(), add: set[str] = frozenset()) -> None:
+def record_observed(root: Path, state_dir: Path, *, skip: frozenset[str] | set[str] = frozenset(),
+                    add: frozenset[str] | set[str] = frozenset()) -> None:
     """Log one call per observable function-role action (minus the unobserved allowances)."""
     allow = set(json.loads((root / "deploy" / "ram" / "unobserved.json").read_text())["allow"])
     store = Store(state_dir / "cloud.sqlite3")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_fixture import FUNCTIONS
 from jsonschema import Draft7Validator
 
 from deploy.check import SCHEMA_FILE, Resolver, check_deploy, function_dir_for
+
+from .deploy_fixture import FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 

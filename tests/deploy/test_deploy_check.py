@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from deploy_fixture import FUNCTIONS, record_observed
-
 from deploy.check import check_deploy
+
+from .deploy_fixture import FUNCTIONS, record_observed
 
 if TYPE_CHECKING:
     from pathlib import Path

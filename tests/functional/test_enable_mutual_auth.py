@@ -65,7 +65,7 @@ def _actions(calls: list[dict]) -> list[str]:
 def _wait_running(live_cloud, listener_id: str) -> None:
     import time
     end = time.monotonic() + 5
-    while alb_emu.get_listener(live_cloud, listener_id)["ListenerStatus"] != "Running":
+    while (alb_emu.get_listener(live_cloud, listener_id) or {}).get("ListenerStatus") != "Running":
         assert time.monotonic() < end
         time.sleep(0.05)
 

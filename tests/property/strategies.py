@@ -20,7 +20,7 @@ PEM_GARBAGE = st.sampled_from([
     "\x00\x01\x02binary",
 ])
 HUGE = st.integers(min_value=300, max_value=70_000).map(lambda n: "x" * n)
-UNICODE = st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x2FFFF, blacklist_categories=("Cs",)),
+UNICODE = st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x2FFFF, exclude_categories=["Cs"]),
                   min_size=1, max_size=40)
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
                  st.floats(allow_nan=True), st.text(max_size=30), UNICODE, HUGE,

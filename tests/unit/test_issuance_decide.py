@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -23,9 +24,10 @@ class Issued:
 
 
 def meta(**over) -> CertMeta:
-    base = dict(common_name="alice", identifier="id-1", serial="2b", not_before="2026-01-01T00:00:00Z",
-                not_after="2026-01-31T00:00:00Z", fingerprint_sha256="ab" * 32, profile="compat", days=30, ca="ca-1",
-                custom_identifier="albmtls-alb-x-443-000000000000")
+    base: dict[str, Any] = dict(common_name="alice", identifier="id-1", serial="2b",
+                                not_before="2026-01-01T00:00:00Z", not_after="2026-01-31T00:00:00Z",
+                                fingerprint_sha256="ab" * 32, profile="compat", days=30, ca="ca-1",
+                                custom_identifier="albmtls-alb-x-443-000000000000")
     base.update(over)
     return CertMeta(**base)
 

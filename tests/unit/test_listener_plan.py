@@ -3,6 +3,7 @@ named checks shared by the preflight and ``enable_mutual_auth``, the certificate
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -62,9 +63,9 @@ DESIRED = DesiredListener(port=443, ca_certificate_id=CA, security_policy_id=POL
 
 
 def https(**over) -> Listener:
-    base = dict(id="lsn-1", load_balancer_id="alb-1", port=443, protocol="HTTPS", status="Running",
-                security_policy_id=POLICY, ca_enabled=True, ca_certificate_ids=(CA,), certificate_ids=(CERT,),
-                server_group_ids=(SG,), xff=ON, detailed=True)
+    base: dict[str, Any] = dict(id="lsn-1", load_balancer_id="alb-1", port=443, protocol="HTTPS", status="Running",
+                                security_policy_id=POLICY, ca_enabled=True, ca_certificate_ids=(CA,),
+                                certificate_ids=(CERT,), server_group_ids=(SG,), xff=ON, detailed=True)
     base.update(over)
     return Listener(**base)
 
@@ -179,8 +180,9 @@ def test_expiry_guard(left, raises):
 
 
 def cas_cert(cid: int, names: tuple[str, ...], days: float, **over) -> CasCertificate:
-    base = dict(cas_id=cid, identifier=f"{cid}-cn-hangzhou", name=f"c{cid}", common_name=names[0] if names else None,
-                sans=names, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=days))
+    base: dict[str, Any] = dict(cas_id=cid, identifier=f"{cid}-cn-hangzhou", name=f"c{cid}",
+                                common_name=names[0] if names else None, sans=names,
+                                not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=days))
     base.update(over)
     return CasCertificate(**base)
 

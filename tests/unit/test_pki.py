@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -41,7 +42,7 @@ def _name(cn: str) -> x509.Name:
 @dataclass
 class CA:
     cert: x509.Certificate
-    key: object
+    key: Any
 
     @property
     def pem(self) -> str:
@@ -336,7 +337,7 @@ def _openssl(pfx: bytes, tmp_path, *args: str) -> str:
     path = tmp_path / "client.pfx"
     path.write_bytes(pfx)
     env = dict(os.environ, PFX_PW=PASSWORD)
-    res = subprocess.run([OPENSSL, "pkcs12", "-in", str(path), "-passin", "env:PFX_PW", *args],
+    res = subprocess.run([str(OPENSSL), "pkcs12", "-in", str(path), "-passin", "env:PFX_PW", *args],
                          capture_output=True, text=True, env=env, timeout=30)
     assert res.returncode == 0, res.stderr
     return res.stdout + res.stderr
@@ -515,7 +516,7 @@ def test_openssl_legacy_rc2_file_is_refused(pki_env, tmp_path):
     (tmp_path / "k.pem").write_bytes(pki.private_key_pem(e["ec_key"]))
     (tmp_path / "c.pem").write_text(pem(e["ec_leaf"]) + e["ec_sub"].pem)
     env = dict(os.environ, PFX_PW=PASSWORD)
-    res = subprocess.run([OPENSSL, "pkcs12", "-export", "-legacy", "-inkey", str(tmp_path / "k.pem"),
+    res = subprocess.run([str(OPENSSL), "pkcs12", "-export", "-legacy", "-inkey", str(tmp_path / "k.pem"),
                           "-in", str(tmp_path / "c.pem"), "-passout", "env:PFX_PW",
                           "-out", str(tmp_path / "rc2.pfx")], capture_output=True, env=env, timeout=30)
     if res.returncode != 0:

@@ -27,7 +27,7 @@ class Ctx:
         return 30_000
 
 
-class DnsOutput(StepResult, kw_only=True):
+class DnsOutput(StepResult, frozen=True, kw_only=True):
     record: DnsResult
 
 

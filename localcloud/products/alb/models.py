@@ -302,8 +302,8 @@ def health_entry(cloud: Emulator, sg: dict[str, Any], srv: dict[str, Any]) -> di
         return {**base, "Status": "Unavailable"}
     if int(srv.get("Weight", 100)) == 0:
         return {**base, "Status": "Unused"}
-    h = cloud.store.get("health.server", f"{sg['ServerGroupId']}/{srv['ServerId']}/{srv.get('Port')}")
-    status = (h or {}).get("Status") or "Initial"
+    h = cloud.store.get("health.server", f"{sg['ServerGroupId']}/{srv['ServerId']}/{srv.get('Port')}") or {}
+    status = h.get("Status") or "Initial"
     if status == "Healthy":
         return None
     entry = {**base, "Status": status}

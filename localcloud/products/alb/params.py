@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ... import errors
 from ...protocol import Params
@@ -93,6 +93,16 @@ def page(p: Params, items: list[Any], default: int = 20, maximum: int = 100) -> 
     if end < len(items):
         meta["NextToken"] = _token(end)
     return items[start:end], meta
+
+
+@overload
+def default_actions(cloud: Emulator, p: Params, lb: dict[str, Any],
+                    required: Literal[True]) -> list[dict[str, Any]]: ...
+
+
+@overload
+def default_actions(cloud: Emulator, p: Params, lb: dict[str, Any],
+                    required: bool) -> list[dict[str, Any]] | None: ...
 
 
 def default_actions(cloud: Emulator, p: Params, lb: dict[str, Any], required: bool) -> list[dict[str, Any]] | None:

@@ -161,7 +161,7 @@ def list_listener_certificates(ctx: Ctx, p: Params) -> dict[str, Any]:
 def get_listener_health_status(ctx: Ctx, p: Params) -> dict[str, Any]:
     doc = models.listener(ctx.cloud, p.str("ListenerId", required=True))
     include_rule = p.bool("IncludeRule", default=False)
-    groups = []
+    groups: list[dict[str, Any]] = []
     flat: list[tuple[str, dict[str, Any]]] = []
     for sg_id in listener_server_group_ids(doc):
         sg = ctx.store.get("alb.servergroup", sg_id)

@@ -23,4 +23,6 @@ def seed_demo(cloud: Emulator, ids: dict[str, Any]) -> None:
                                    ("legacy", "A", "203.0.113.20", None)):
         if not records_at(store, name, rr, type=rtype):
             add_record(store, now, name, rr, rtype, value, priority=prio)
-    ids["dns_domain_id"] = store.get(DOMAIN, name)["DomainId"]
+    domain = store.get(DOMAIN, name)
+    assert domain is not None  # added above
+    ids["dns_domain_id"] = domain["DomainId"]

@@ -211,9 +211,9 @@ def create_warehouse(cloud: Emulator, name: str, type_: str, biz: str | None) ->
         raise NameRepeat(f"A certificate repository named {name!r} already exists.")
     wh_id = 1000 + store.next_seq("cas.warehouse_id")
     now = cloud.clock.now()
-    doc = {"WhId": wh_id, "InstanceId": f"cas-wh-{uuid.uuid4().hex[:12]}", "Name": name, "Type": type_,
-           "Biz": biz or "", "PcaInstanceId": "", "EndTime": pki.to_ms(now + timedelta(days=365)), "Qps": 10,
-           "CreateTime": pki.to_ms(now)}
+    doc: dict[str, Any] = {"WhId": wh_id, "InstanceId": f"cas-wh-{uuid.uuid4().hex[:12]}", "Name": name,
+                           "Type": type_, "Biz": biz or "", "PcaInstanceId": "",
+                           "EndTime": pki.to_ms(now + timedelta(days=365)), "Qps": 10, "CreateTime": pki.to_ms(now)}
     store.put(WAREHOUSE, doc["InstanceId"], doc)
     return doc
 

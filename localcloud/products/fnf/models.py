@@ -74,9 +74,11 @@ def create_flow(cloud: Emulator, name: str, definition: str, description: str, t
         raise FlowAlreadyExists(f"Flow {name} already exists.")
     check_definition(definition, name)
     now = iso(cloud.clock.now())
-    doc = {"Name": name, "Id": str(uuid.uuid4()), "Definition": definition, "Description": description,
-           "Type": typ, "RoleArn": role_arn, "ExecutionMode": mode, "ResourceGroupId": resource_group_id,
-           "ExternalStorageLocation": external_storage_location, "CreatedTime": now, "LastModifiedTime": now}
+    doc: dict[str, Any] = {"Name": name, "Id": str(uuid.uuid4()), "Definition": definition,
+                           "Description": description, "Type": typ, "RoleArn": role_arn, "ExecutionMode": mode,
+                           "ResourceGroupId": resource_group_id,
+                           "ExternalStorageLocation": external_storage_location, "CreatedTime": now,
+                           "LastModifiedTime": now}
     if environment:
         doc["Environment"] = environment
     cloud.store.put(KIND_FLOW, name, doc)

@@ -19,13 +19,20 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 
 
-def _name(p: Params, key: str, required: bool = True, check: bool = True) -> str | None:
+def _opt_name(p: Params, key: str, required: bool = False, check: bool = True) -> str | None:
     """A flow / execution name; ``check=False`` for look-ups (generated execution names are
     UUIDs, which may start with a digit)."""
     v = p.str(key, required=required, max_len=128)
     if check and v is not None and not NAME_RE.match(v):
         raise InvalidArgument(f"{key} {v!r} is invalid: 1-128 letters, digits, '_' or '-', "
                               "starting with a letter or '_'.")
+    return v
+
+
+def _name(p: Params, key: str, check: bool = True) -> str:
+    """A required name (:func:`_opt_name`; ``MissingParameter`` when absent)."""
+    v = _opt_name(p, key, required=True, check=check)
+    assert v is not None  # required=True raised otherwise
     return v
 
 
@@ -111,7 +118,7 @@ def list_flows(ctx: Ctx, p: Params) -> dict:
 @action("fnf", V, "StartExecution", write=True)
 def start_execution(ctx: Ctx, p: Params) -> dict:
     flow_name = _name(p, "FlowName")
-    exec_name = _name(p, "ExecutionName", required=False)
+    exec_name = _opt_name(p, "ExecutionName")
     p.str("Qualifier")
     input_text = p.str("Input", default="") or ""
     doc = models.start_execution(ctx.cloud, flow_name, exec_name, input_text)

@@ -23,6 +23,8 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from ...emulator import Emulator
     from ...store import Store
 
@@ -142,7 +144,8 @@ def create_sub_ca(cloud: Emulator, identifier: str, parent_identifier: str, cn: 
 
 
 # -- issuing -----------------------------------------------------------------------------------------
-_SAN_TYPES = {1: x509.RFC822Name, 2: x509.DNSName, 6: x509.UniformResourceIdentifier}
+_SAN_TYPES: dict[int, Callable[[str], x509.GeneralName]] = {
+    1: x509.RFC822Name, 2: x509.DNSName, 6: x509.UniformResourceIdentifier}
 
 
 def sans_from_request(san_type: int | None, san_value: str | None) -> list[x509.GeneralName] | None:
