@@ -44,8 +44,12 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                    "control plane sends its own clock's time. Code: "
                    "`shared/steps/context.py::StepContext._measure_skew`, "
                    "`localcloud/server.py::_Handler.date_time_string`.",
-    "Throttling status": "Throttling answers HTTP 400 `Throttling.User` with `x-acs-retry-after` "
-                         "(`localcloud/errors.py::Throttling`); the real status varies by product.",
+    "ALB internal busy codes": "ALB's `-21020` (CreateListener), `-22001` (Start/Stop/UpdateListenerAttribute) and "
+                              "`-22031` (DeleteListener) travel inside the error body under a `Code` no public "
+                              "source names; the product retries when the body holds the code for that action, as "
+                              "the Terraform alicloud provider does (`shared/core/errors.py::ALB_BODY_BUSY_MARKERS`). "
+                              "The fault suite injects them as `OperationFailed` (HTTP 400), a stand-in "
+                              "(`reliability/faults.py::ALB_BUSY`).",
 }
 
 
@@ -108,6 +112,22 @@ def render() -> str:
             out += ["Behaviour assumed:", ""]
             out += [f"- **{k}**: {_one_line(v)}" for k, v in assumptions.items()]
             out.append("")
+    out += ["## Throttling", "",
+            "How each product answers a call over its quota (a QPS cap, a per-action quota or an injected "
+            "`throttle` fault; `localcloud/products/__init__.py`, `Product.throttle` and `Product.quotas`).", "",
+            "| product | code | HTTP | `x-acs-retry-after` | quota enforced | status |",
+            "|---|---|---|---|---|---|"]
+    for product in PRODUCTS:
+        t = product.throttle
+        quota = ", ".join([f"{product.qps:g}/s" for _ in [0] if product.qps]
+                          + [f"{q.action} {q.count}/{q.window_s:g} s" for q in product.quotas]) or "none"
+        status = f"documented: {t.source}" if t.source else "assumed (the POP gateway's generic code; unconfirmed)"
+        qsrc = "; ".join(sorted({q.source for q in product.quotas if q.source} | ({product.qps_source} - {""})))
+        if qsrc:
+            status += f"; quota documented: {qsrc}"
+        out.append(f"| `{product.key}` | `{t.code}` | {t.status} | {'yes' if t.retry_after else 'no'} | {quota} | "
+                   f"{status} |")
+    out.append("")
     out += ["## Across products", ""]
     out += [f"- **{k}**: {v}" for k, v in CROSS_PRODUCT_ASSUMPTIONS.items()]
     return "\n".join(out) + "\n"

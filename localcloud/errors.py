@@ -75,6 +75,9 @@ class InvalidVersion(ApiError):
 
 
 class Throttling(ApiError):
+    """A throttled call: the product's answer (``Product.throttle``: ``Throttling.User``/400 with
+    ``x-acs-retry-after`` by default, KMS ``Rejected.Throttling``/429)."""
+
     code = "Throttling.User"
     status = 400
     default_message = "Request was denied due to user flow control."
@@ -98,9 +101,10 @@ class IdempotentParameterMismatch(ApiError):
 
 
 class InjectedBusy(ApiError):
-    """A "busy" fault (``localcloud/faults.py``): the product's busy code, or the rule's own."""
+    """A "busy" fault (``localcloud/faults.py``): the product's busy code, or the rule's own code,
+    message and status (e.g. ALB's internal ``-21020`` inside a message, as Terraform matches it)."""
 
     default_message = "The resource is busy; retry later."
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code=code)
+    def __init__(self, code: str, message: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code=code, status=status)

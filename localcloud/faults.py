@@ -4,18 +4,21 @@ time through the admin endpoint ``POST /_admin/faults``).
 A rule matches actions by product and action name (``*`` wildcards) and applies, at ``rate``
 (0..1), one of the kinds:
 
-- ``throttle``: ``Throttling.User`` with an ``x-acs-retry-after`` header (``retry_after_ms``)
+- ``throttle``: the product's throttling answer (``Product.throttle``: ``Throttling.User`` 400 with an
+  ``x-acs-retry-after`` header of ``retry_after_ms``; KMS ``Rejected.Throttling`` 429 without one)
 - ``5xx``: ``ServiceUnavailable`` (503)
 - ``busy``: the product's busy code (``Product.busy_code``: ``IncorrectStatus.Listener`` for ALB,
-  ``LastOperationNotFinished`` for Alidns, ``SystemBusy`` otherwise) or ``code`` if given
+  ``LastOperationNotFinished`` for Alidns, ``SystemBusy`` otherwise) or the rule's ``code`` (with
+  its ``message`` and ``status`` when given: ALB's internal ``-21020`` travels in a message)
 - ``drop``: the connection is closed before the request is processed
 - ``drop_after``: the request is processed (a write takes effect) and the connection is closed
   without a response
 - ``timeout_after``: processed, then the response is held back ``hold_ms`` before closing
 
 ``latency_ms: [lo, hi]`` adds a uniform delay to every matching call. ``qps`` per product caps
-the request rate (token bucket; by default the products' documented quotas, ``Product.qps``);
-excess calls get ``Throttling.User`` with ``x-acs-retry-after``.
+the request rate (token bucket; by default the products' documented quotas, ``Product.qps``), and
+the documented per-action limits (``Product.quotas``, e.g. ALB listener writes 200/60 s) apply
+unless ``"quotas": false``; excess calls get the product's throttling answer.
 """
 from __future__ import annotations
 
@@ -43,6 +46,22 @@ def busy_code(product: str) -> str:
     return found.busy_code if found else "SystemBusy"
 
 
+def throttled(product: str, retry_after_ms: int) -> errors.Throttling:
+    """The product's answer to a throttled call (``Product.throttle``)."""
+    from .products import BY_KEY
+    from .registry import Throttle
+    found = BY_KEY.get(product)
+    t = found.throttle if found else Throttle()
+    return errors.Throttling(t.message, code=t.code, status=t.status,
+                             retry_after_ms=retry_after_ms if t.retry_after else None)
+
+
+def _quotas(product: str) -> tuple:
+    from .products import BY_KEY
+    found = BY_KEY.get(product)
+    return found.quotas if found else ()
+
+
 @dataclass
 class FaultRule:
     kind: str
@@ -51,6 +70,8 @@ class FaultRule:
     action: str = "*"
     writes_only: bool = False
     code: str | None = None
+    message: str | None = None     # busy: the error message (default: the generic one)
+    status: int | None = None      # busy: the HTTP status (default 400)
     retry_after_ms: int = 200
     hold_ms: int = 1000
     remaining: int | None = None  # apply at most N times
@@ -69,15 +90,18 @@ class Decision:
 
 
 class _Bucket:
-    def __init__(self, qps: float) -> None:
+    """``qps`` tokens a second, at most ``burst`` (default ``qps``: one second's worth) at once."""
+
+    def __init__(self, qps: float, burst: float | None = None) -> None:
         self.qps = qps
-        self.tokens = qps
+        self.burst = burst if burst is not None else qps
+        self.tokens = self.burst
         self.last = time.monotonic()
 
     def take(self) -> float:
         """0 if a token was taken, else seconds until one is available."""
         now = time.monotonic()
-        self.tokens = min(self.qps, self.tokens + (now - self.last) * self.qps)
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.qps)
         self.last = now
         if self.tokens >= 1:
             self.tokens -= 1
@@ -93,6 +117,7 @@ class Faults:
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)  # "product:action" glob → (lo, hi) ms
     qps: dict[str, float] = field(default_factory=default_qps)
     seed: int | None = None
+    quotas: bool = True           # enforce the products' documented per-action quotas
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,13 +147,16 @@ class Faults:
             if "seed" in spec:
                 self.seed = spec["seed"]
                 self._rng = random.Random(spec["seed"])
+            if "quotas" in spec:
+                self.quotas = bool(spec["quotas"])
+                self._buckets = {}
 
     def spec(self) -> dict[str, Any]:
         """The current configuration as a :meth:`configure` spec (for :meth:`reset`)."""
         with self._lock:
             return {"rules": [dict(r.__dict__) for r in self.rules],
                     "latency_ms": {k: list(v) for k, v in self.latency.items()},
-                    "qps": dict(self.qps), "seed": self.seed}
+                    "qps": dict(self.qps), "seed": self.seed, "quotas": self.quotas}
 
     def reset(self, spec: dict[str, Any]) -> None:
         """Back to the configuration ``spec`` (from :meth:`spec`): rules, latency, QPS caps with
@@ -145,6 +173,7 @@ class Faults:
                 "rules": [r.__dict__ for r in self.rules],
                 "latency_ms": {k: list(v) for k, v in self.latency.items()},
                 "qps": dict(self.qps),
+                "quotas": self.quotas,
                 "injected": dict(self.injected),
             }
 
@@ -157,19 +186,24 @@ class Faults:
                     return self._rng.uniform(lo, hi) / 1000.0
         return 0.0
 
-    def check_qps(self, product: str) -> None:
-        """Raise ``Throttling.User`` (with retry-after) when the product's QPS cap is exceeded."""
+    def check_qps(self, product: str, action: str = "") -> None:
+        """Raise the product's throttling answer when its QPS cap, or a documented per-action
+        quota (``Product.quotas``), is exceeded."""
+        wait = 0.0
         with self._lock:
             qps = self.qps.get(product)
-            if not qps:
-                return
-            bucket = self._buckets.setdefault(product, _Bucket(qps))
-            wait = bucket.take()
+            if qps:
+                wait = self._buckets.setdefault(product, _Bucket(qps)).take()
+            if not wait and self.quotas and action:
+                for q in _quotas(product):
+                    if fnmatch.fnmatchcase(action, q.action):
+                        key = f"{product}:{q.action}"
+                        wait = self._buckets.setdefault(key, _Bucket(q.count / q.window_s, q.count)).take()
+                        break
             if wait > 0:
                 self.injected["qps_throttle"] = self.injected.get("qps_throttle", 0) + 1
         if wait > 0:
-            raise errors.Throttling("Request was denied due to user flow control.",
-                                    retry_after_ms=max(1, int(wait * 1000) + 1))
+            raise throttled(product, max(1, int(wait * 1000) + 1))
 
     def decide(self, product: str, action: str, write: bool) -> Decision:
         with self._lock:
@@ -188,11 +222,11 @@ class Faults:
 
     def _decision(self, rule: FaultRule, product: str, action: str) -> Decision:
         if rule.kind == "throttle":
-            return Decision("throttle", errors.Throttling(retry_after_ms=rule.retry_after_ms))
+            return Decision("throttle", throttled(product, rule.retry_after_ms))
         if rule.kind == "5xx":
             return Decision("5xx", errors.ServiceUnavailable())
         if rule.kind == "busy":
-            return Decision("busy", errors.InjectedBusy(rule.code or busy_code(product)))
+            return Decision("busy", errors.InjectedBusy(rule.code or busy_code(product), rule.message, rule.status))
         if rule.kind in ("drop", "drop_after"):
             return Decision(rule.kind)
         if rule.kind == "timeout_after":

@@ -30,6 +30,32 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """How a product answers a call over its quota (a QPS cap or an injected ``throttle`` fault):
+    the error ``code``, the HTTP ``status``, whether ``x-acs-retry-after`` is sent (the header makes
+    the SDK raise ``ThrottlingException``), the ``message``; ``source`` is the public evidence, ""
+    when the answer is assumed (listed in COVERAGE.md)."""
+
+    code: str = "Throttling.User"
+    status: int = 400
+    retry_after: bool = True
+    message: str = "Request was denied due to user flow control."
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A documented per-action rate limit: at most ``count`` calls of the actions matching
+    ``action`` (a glob) per ``window_s`` seconds (a token bucket of ``count`` refilled over the
+    window); ``source`` the public evidence."""
+
+    action: str
+    count: int
+    window_s: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Product:
     """One emulated product (see module doc)."""
 
@@ -41,6 +67,9 @@ class Product:
     title: str                     # for COVERAGE.md
     busy_code: str = "SystemBusy"  # what a "busy" fault answers
     qps: float | None = None       # the documented per-user request quota (enforced by default)
+    qps_source: str = ""           # where that quota is documented
+    throttle: Throttle = Throttle()          # how it answers a throttled call
+    quotas: tuple[Quota, ...] = ()           # documented per-action limits (enforced by default)
     seed_demo: Callable[[Emulator, dict[str, Any]], None] | None = None   # its part of the demo seed
 
     @property

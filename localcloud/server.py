@@ -139,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
             delay = cloud.faults.latency_for(product, name)
             if delay:
                 time.sleep(delay)
-            cloud.faults.check_qps(product)
+            cloud.faults.check_qps(product, name)
             decision = cloud.faults.decide(product, name, write)
             if decision.kind == "drop":
                 code, status = "Dropped", 0

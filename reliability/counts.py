@@ -147,7 +147,8 @@ def call_stats(suite: Suite) -> dict[str, Any]:
         "faulted_by_code": dict(sorted(by_kind.items())),
         "writes_faulted_then_retried": len(faulted_writes),
         "writes_applied_response_lost": sum(1 for c in faulted_writes if c["code"] in ("OK-Dropped", "OK-Timeout")),
-        "qps_throttled": ok_codes.get("Throttling.User", 0) - by_kind.get("Throttling.User", 0),
+        "qps_throttled": sum(ok_codes.get(t, 0) - by_kind.get(t, 0)
+                             for t in ("Throttling.User", "Rejected.Throttling")),
         "injected": dict(suite.cloud.faults.injected),
         "retry_layer": STATS.snapshot(),
     }

@@ -14,25 +14,40 @@ file and the endpoints file derive from it. Importing this package registers eve
 """
 from __future__ import annotations
 
-from ..registry import Product
+from ..registry import Product, Quota, Throttle
 from . import alb, alidns, cas, fnf, kms, pca
 from .alb import seed as alb_seed
 from .alidns import seed as alidns_seed
 from .cas import seed as cas_seed
 from .pca import seed as pca_seed
 
+# ALB listener writes: "流控信息 请求速率为200/60(s)" on api.aliyun.com (CreateListener, UpdateListenerAttribute,
+# Associate/DissociateAdditionalCertificates…); docs/ALIBABA-APIS.md §1.16.
+_ALB_WRITE_QUOTA = "api.aliyun.com/document/Alb/2020-06-16/CreateListener (and UpdateListenerAttribute): 200/60 s"
+# KMS: "|429|Rejected.Throttling|The QPS upper limit is exceeded.|" (AlibabaCloudDocs/kms, CreateSecret.md);
+# shared gateway 200 QPS per account for most operations (docs/ALIBABA-APIS.md §6.2).
+_KMS_THROTTLE = Throttle("Rejected.Throttling", 429, retry_after=False, message="QPS Limit Exceeded",
+                         source="KMS error table (AlibabaCloudDocs/kms CreateSecret.md), docs/ALIBABA-APIS.md §6.2")
+
 PRODUCTS: tuple[Product, ...] = (
     Product("alb", ("2020-06-16",), "alb.cn-hangzhou.aliyuncs.com", alb, "alibabacloud_alb20200616",
-            "ALB 2020-06-16", busy_code="IncorrectStatus.Listener", seed_demo=alb_seed.seed_demo),
+            "ALB 2020-06-16", busy_code="IncorrectStatus.Listener", seed_demo=alb_seed.seed_demo,
+            quotas=tuple(Quota(a, 200, 60.0, _ALB_WRITE_QUOTA) for a in (
+                "CreateListener", "UpdateListenerAttribute", "AssociateAdditionalCertificatesWithListener",
+                "DissociateAdditionalCertificatesFromListener"))),
     Product("cas", ("2020-04-07",), "cas.aliyuncs.com", cas, "alibabacloud_cas20200407", "CAS 2020-04-07",
+            qps=10.0, qps_source="UploadPCACert, ListCertWarehouse: 10/s per user (docs/ALIBABA-APIS.md §2.3)",
             seed_demo=cas_seed.seed_demo),
     # Documented quota: CAS (private CA API included) 10 requests/s per user.
     Product("pca", ("2020-06-30",), "cas.aliyuncs.com", pca, "alibabacloud_cas20200630",
-            "CAS private CA 2020-06-30", qps=10.0, seed_demo=pca_seed.seed_demo),
+            "CAS private CA 2020-06-30", qps=10.0, qps_source="10/s per user (docs/ALIBABA-APIS.md §2.1)",
+            seed_demo=pca_seed.seed_demo),
     Product("alidns", ("2015-01-09",), "alidns.aliyuncs.com", alidns, "alibabacloud_alidns20150109",
             "Alidns 2015-01-09", busy_code="LastOperationNotFinished", seed_demo=alidns_seed.seed_demo),
     Product("kms", ("2016-01-20",), "kms.cn-hangzhou.aliyuncs.com", kms, "alibabacloud_kms20160120",
-            "KMS 2016-01-20"),
+            "KMS 2016-01-20", qps=200.0, throttle=_KMS_THROTTLE,
+            qps_source="shared gateway 200 QPS per account for most operations (docs/ALIBABA-APIS.md §6.2; the row "
+                       "for secret operations unconfirmed)"),
     Product("fnf", ("2019-03-15",), "cn-hangzhou.fnf.aliyuncs.com", fnf, "alibabacloud_fnf20190315",
             "CloudFlow (fnf) 2019-03-15"),
 )

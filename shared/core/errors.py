@@ -29,6 +29,8 @@ __all__ = [
     "map_sdk_error",
     "is_retryable_cloud_code",
     "BUSY_CODES",
+    "ALB_BODY_BUSY_MARKERS",
+    "body_busy_marker",
 ]
 
 
@@ -185,14 +187,48 @@ def invalid_input(field: str, message: str) -> InvalidInputError:
 # SDK error classification
 # ---------------------------------------------------------------------------------------------
 
-#: Cloud codes meaning "busy / locked / still applying: try again shortly" (docs/ALIBABA-APIS.md §1.16, §3.4).
+#: Cloud codes meaning "busy / locked / still applying: try again shortly". ALB: the codes the
+#: Terraform alicloud provider retries on listener, ACL and server-group writes
+#: (``resource_alicloud_alb_listener.go`` CreateListener/UpdateListenerAttribute/StartListener/
+#: DeleteListener, ``resource_alicloud_alb_listener_acl_attachment.go`` — ``LockFailed``,
+#: ``IncorrectStatus.Acl``, ``Conflict.Acl`` —, ``resource_alicloud_alb_server_group.go``; commit
+#: 81c43b67, docs/ALIBABA-APIS.md §1.16). ``Conflict.Lock`` is not among them: Terraform knows it
+#: for NLB and Express Connect Router only, so an ALB answering it is not retried. Alidns:
+#: ``LastOperationNotFinished`` (§3.4). Any ``Throttling*``/``*.Throttling`` code and any 5xx are
+#: retryable too (:func:`is_retryable_cloud_code`, Terraform's ``NeedRetry``).
 BUSY_CODES: frozenset[str] = frozenset({
     "IncorrectStatus.Listener", "IncorrectStatus.LoadBalancer", "IncorrectBusinessStatus.LoadBalancer",
     "IncorrectStatus.ServerGroup", "ResourceInUse.ServerGroup", "ResourceInConfiguring.Listener",
     "SystemBusy", "ServiceUnavailable", "IdempotenceProcessing", "LastOperationNotFinished",
-    "Conflict.Lock", "Conflict.Acl", "VipStatusNotSupport", "InternalError", "UnknownError",
+    "LockFailed", "IncorrectStatus.Acl", "Conflict.Acl", "VipStatusNotSupport", "InternalError", "UnknownError",
     "ServiceTimeout", "OperationConflict", "Operation.Conflict",
 })
+
+#: ALB's internal busy codes that Terraform matches as *substrings of the error body* (its
+#: ``IsExpectedErrors`` also matches ``strings.Contains(e.Data, code)``), per the action it retries
+#: them on (``resource_alicloud_alb_listener.go``: ``-21020`` on CreateListener, ``-22001`` on
+#: Start/Stop/UpdateListenerAttribute/UpdateListenerLogConfig, ``-22031`` on DeleteListener;
+#: docs/ALIBABA-APIS.md §1.16). Which ``Code`` carries them is not public.
+ALB_BODY_BUSY_MARKERS: dict[str, frozenset[str]] = {
+    "-21020": frozenset({"alb:CreateListener"}),
+    "-22001": frozenset({"alb:StartListener", "alb:StopListener", "alb:UpdateListenerAttribute",
+                         "alb:UpdateListenerLogConfig"}),
+    "-22031": frozenset({"alb:DeleteListener"}),
+}
+
+
+def body_busy_marker(action: str | None, body: Any) -> str | None:
+    """The ALB internal busy code (:data:`ALB_BODY_BUSY_MARKERS`) found in an error ``body`` (the
+    SDK's parsed error dict or text) of ``action`` (``"alb:CreateListener"``), or ``None``."""
+    if not action or body is None:
+        return None
+    text = body if isinstance(body, str) else " ".join(str(v) for v in body.values()) if isinstance(body, dict) \
+        else str(body)
+    for marker, actions in ALB_BODY_BUSY_MARKERS.items():
+        if action in actions and marker in text:
+            return marker
+    return None
+
 
 # cloud code → our code, for failures that have a dedicated meaning.
 _CODE_TABLE: dict[str, Code] = {
@@ -298,7 +334,10 @@ def map_sdk_error(exc: BaseException, action: str) -> AlbMtlsError:
                 retry_after = None
             return TransientError(Code.THROTTLED, base + "; throttled, retry later", retry_after_ms=retry_after,
                                   request_id=request_id, details=details)
-        if is_retryable_cloud_code(cloud_code, status):
+        marker = body_busy_marker(action, data)
+        if marker:
+            details["busy_marker"] = marker
+        if marker or is_retryable_cloud_code(cloud_code, status):
             if (cloud_code or "").startswith("Throttling") or (cloud_code or "").endswith("Throttling"):
                 code = Code.THROTTLED
             elif status is not None and status >= 500 and cloud_code not in BUSY_CODES:

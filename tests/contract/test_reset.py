@@ -72,7 +72,8 @@ def test_control_plane_reset(cloud, clients):
     assert cloud.store.get_meta("server_root_ca_pem") == root_before           # same key material
     assert cloud.store.get("pca.ca", ids["pca_sub_identifier"])["Certificate"] == sub_before
     assert abs(cloud.clock.offset) < 1e-6
-    assert cloud.faults.describe()["rules"] == [] and cloud.faults.describe()["qps"] == {"pca": 10.0}
+    assert cloud.faults.describe()["rules"] == [] and cloud.faults.describe()["qps"] == {"cas": 10.0, "pca": 10.0,
+                                                                                          "kms": 200.0}
     assert cloud.faults.injected == {}
     assert cloud.settings.alb_job_seconds == 0.05
     assert "flow_sleep" not in cloud.runtime

@@ -34,6 +34,15 @@ def unretryable(inner):
     (client_exc("Throttling.User"), TransientError, Code.THROTTLED),
     (client_exc("Throttling"), TransientError, Code.THROTTLED),
     (client_exc("Rejected.Throttling"), TransientError, Code.THROTTLED),
+    (client_exc("Rejected.Throttling", 429, "QPS Limit Exceeded"), TransientError, Code.THROTTLED),   # KMS
+    (client_exc("LockFailed"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("IncorrectStatus.Acl"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("VipStatusNotSupport"), TransientError, Code.CLOUD_BUSY),
+    # not an ALB code in any public client (Terraform knows it for NLB only): not retried
+    (client_exc("Conflict.Lock", 409), AlbMtlsError, Code.CLOUD_ERROR),
+    # ALB's internal busy code inside the body, on the action Terraform retries it on
+    (client_exc("OperationFailed", 400, "the listener is being configured (-22001)"), TransientError, Code.CLOUD_BUSY),
+    (client_exc("OperationFailed", 400, "failed (-21020)"), AlbMtlsError, Code.CLOUD_ERROR),   # a CreateListener code
     (ServerException(code="InternalError", status_code=500, request_id="R"), TransientError, Code.CLOUD_BUSY),
     (ServerException(code="Whatever", status_code=502, request_id="R"), TransientError, Code.CLOUD_UNAVAILABLE),
     (ThrottlingException(code="Throttling.Api", status_code=400, retry_after=1500), TransientError, Code.THROTTLED),
@@ -58,6 +67,21 @@ def test_mapping_table(exc, cls, code):
     assert err.code == code
     assert err.details["action"] == "alb:UpdateListenerAttribute"
     assert isinstance(err.retryable, bool) and err.retryable == (cls is TransientError)
+
+
+@pytest.mark.parametrize(("marker", "action", "retried"), [
+    ("-21020", "alb:CreateListener", True), ("-21020", "alb:UpdateListenerAttribute", False),
+    ("-22001", "alb:UpdateListenerAttribute", True), ("-22001", "alb:StartListener", True),
+    ("-22001", "alb:StopListener", True), ("-22001", "alb:CreateListener", False),
+    ("-22031", "alb:DeleteListener", True), ("-22031", "alb:CreateListener", False),
+    ("-21020", "alidns:AddDomainRecord", False),
+])
+def test_alb_internal_busy_codes_are_matched_in_the_body_per_action(marker, action, retried):
+    """As the Terraform provider's IsExpectedErrors: a substring of the error body, for the actions
+    it retries the code on, whatever the Code."""
+    err = map_sdk_error(client_exc("OperationFailed", 400, f"The operation failed ({marker})."), action)
+    assert err.retryable is retried
+    assert (err.details.get("busy_marker") == marker) is retried
 
 
 def test_keeps_cloud_code_status_and_request_id():
