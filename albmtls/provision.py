@@ -148,7 +148,8 @@ def print_summary(console, doc: dict[str, Any]) -> None:
     console.rule("[bold green]alb-mtls: mutual TLS is on" if ok else "[bold red]alb-mtls: provisioning failed")
     if doc.get("error"):
         err = doc["error"]
-        console.print(f"[red]{err.get('code')}[/]: {err.get('message')}")
+        where = f" (step {err['step']}; the workflow ended with {err.get('execution_code')})" if err.get("step") else ""
+        console.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}")
         console.print("See the README's 'Troubleshooting by error code'. "
                       "Every step resumes: fix the cause and run again.")
     t = Table(show_header=False, box=None)

@@ -31,7 +31,15 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                              "(joining the two lists by common name, unconfirmed); the local cloud takes the form its "
                              "`alb_ca_id_form` setting names (`albmtls up --alb-ca-id-form`; "
                              "`localcloud/products/alb/models.py::ca_certificate_exists`).",
-    "CloudFlow Fail with expressions": "A `Fail` state accepts `Code.$`/`Detail.$` (workflows/provision.yaml).",
+    "CloudFlow Fail in a branch": "A Fail inside a Parallel branch or Map item ends the whole execution, and a Catch "
+                                  "on the enclosing state does not see it (the FDL's Fail page: \"all states in the "
+                                  "current scope stop running and the flow ends\"; whether such a Catch could catch "
+                                  "it is unconfirmed, and the workflows do not rely on it). Code: "
+                                  "`localcloud/flow/runner.py` (Fail is fatal).",
+    "CloudFlow Map concurrency key": "The FDL's field table spells it `MaxConcuccency` (inline-mode page, Mar 2026); "
+                                     "which spelling the engine parses is unconfirmed, so workflows/rotate.yaml gives "
+                                     "both with one value and the runner honours either "
+                                     "(`localcloud/flow/definition.py::map_concurrency`).",
     "Alidns apex CNAME": "No API tells whether a zone flattens a CNAME at `@` (the FAQ's `ALIAS` type has no "
                          "documented `AddDomainRecord` value), so the product never places one beside other apex "
                          "records (docs/ALIBABA-APIS.md §3.3). Code: `shared/policy/dns.py::apex_allowed`.",
@@ -127,6 +135,13 @@ def render() -> str:
             status += f"; quota documented: {qsrc}"
         out.append(f"| `{product.key}` | `{t.code}` | {t.status} | {'yes' if t.retry_after else 'no'} | {quota} | "
                    f"{status} |")
+    out.append("")
+    from .flow.errors import TASK_ERROR_NAMES
+    out += ["## CloudFlow Task error names", "",
+            "The names a failing `FC:InvokeFunction` Task gets (`localcloud/flow/errors.py`); the workflows "
+            "retry and catch with `FnF.ALL` and never branch on them.", "",
+            "| name | when | status | source |", "|---|---|---|---|"]
+    out += [f"| `{e.name}` | {e.when} | {e.status} | {e.source} |" for e in TASK_ERROR_NAMES]
     out.append("")
     out += ["## Across products", ""]
     out += [f"- **{k}**: {v}" for k, v in CROSS_PRODUCT_ASSUMPTIONS.items()]

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from localcloud.flow.runner import FunctionNotFound, encode_result
+from localcloud.flow.errors import FUNCTION_NOT_FOUND, FcInvokeError
+from localcloud.flow.runner import encode_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -163,7 +164,8 @@ class FunctionInvoker:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
             if exc.name and modname.startswith(exc.name):
-                raise FunctionNotFound(f"function {function_name!r} not found (no module {modname})") from None
+                raise FcInvokeError(FUNCTION_NOT_FOUND, f"function {function_name!r} not found (no module "
+                                                        f"{modname})") from None
             raise
         timeout = int(info.get("timeout") or 60)
         fn = FcFunction(name=function_name, memory=self.memory, timeout=timeout,

@@ -4,7 +4,13 @@
     d.name, d.root.start_at, d.root.states["CheckExpiry"].spec
 
 ``DefinitionError.problems`` lists every problem found, each naming the state by its path
-(``Fanout/Branch0/A``, ``PerDomain/Processor/Handle``).
+(``Fanout/Branch0/A``, ``PerDomain/Processor/Handle``). CreateFlow/UpdateFlow refuse a definition
+with any problem (``localcloud/products/fnf``): only what the FDL documents is accepted — a Fail
+with a literal ``Detail``, no ``Code.$``/``Detail.$``, a ``Description`` on every Retry and Catch —
+and the problem quotes the doc's rule.
+
+Over 500 lines: the FDL's rules, one checker per state type plus the scope-graph checks, read
+best side by side.
 """
 from __future__ import annotations
 
@@ -27,13 +33,22 @@ FIELDS: dict[str, set[str]] = {
     "Parallel": _COMMON | _FLOW | {"Branches", "Retry", "Catch"},
     "Map": _COMMON | _FLOW | {"ItemsPath", "MaxConcurrency", "MaxConcuccency", "Processor", "Retry", "Catch"},
     "Succeed": set(_COMMON),
-    "Fail": _COMMON | {"Code", "Code.$", "Detail", "Detail.$"},
+    "Fail": _COMMON | {"Code", "Detail"},
 }
 TOP_FIELDS = {"Type", "SpecVersion", "Name", "StartAt", "States", "Description", "Timeout"}
 RETRY_FIELDS = {"Description", "Errors", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxBackoffSeconds"}
 CATCH_FIELDS = {"Description", "Errors", "Next", "OutputConstructor"}
 TASK_PARAMS = {"resourceArn", "invocationType", "body", "body.$"}
 MAP_MAX_CONCURRENCY = 40     # inline Map
+# The Map concurrency key, read here only (map_concurrency). The inline-mode field table spells it
+# "MaxConcuccency" ("MaxConcuccency int No Maximum number of parallel sub-flows. Upper limit is
+# 40.", https://www.alibabacloud.com/help/en/serverless-workflow/latest/inline-mode, Mar 2026; the
+# Map overview: inline default 40) — a typo no public flow uses; which spelling the engine parses is
+# unconfirmed. A definition may give both with the same value (the repository's workflows do, so a
+# wrong guess is never silently ignored); the runner honours the one given.
+MAP_CONCURRENCY_KEYS = ("MaxConcuccency", "MaxConcurrency")
+FAIL_DOC = "https://www.alibabacloud.com/help/en/serverless-workflow/latest/fail"
+ERROR_HANDLING_DOC = "https://www.alibabacloud.com/help/en/serverless-workflow/latest/error-handling"
 MAX_BRANCHES = 50
 WAIT_MAX_SECONDS = 300       # Standard mode
 _ARN_RE = re.compile(r"^acs:fc:[^:]*:[^:]*:functions/(?P<fn>[A-Za-z_][A-Za-z0-9_\-]{0,63})(/(?P<q>[A-Za-z0-9_\-.]+))?$")
@@ -256,6 +271,10 @@ def _check_state(st: State, label: str, problems: list[str]) -> None:
     spec, typ = st.spec, st.type
     allowed = FIELDS[typ]
     for k in spec:
+        if typ == "Fail" and k in ("Code.$", "Detail.$"):
+            problems.append(f"{label}: {k} is not a Fail field: Code and Detail are literal strings (no "
+                            f"expressions; {FAIL_DOC})")
+            continue
         if k not in allowed:
             hint = ""
             if k in ("Next", "End") and typ in ("Succeed", "Fail"):
@@ -398,19 +417,14 @@ class _Checks:
 
     @staticmethod
     def fail(st: State, label: str, problems: list[str]) -> None:
+        """The FDL's Fail: ``Code`` (string, optional) and ``Detail`` (string, required): "Every Fail
+        state requires a Detail value … Code is optional but recommended" (FAIL_DOC)."""
         spec = st.spec
-        if "Detail" not in spec and "Detail.$" not in spec:
-            problems.append(f"{label}: Detail is missing (required on a Fail)")
+        if "Detail" not in spec:
+            problems.append(f"{label}: Detail is missing: every Fail state requires a Detail value ({FAIL_DOC})")
         for k in ("Code", "Detail"):
-            if k in spec and k + ".$" in spec:
-                problems.append(f"{label}: both {k} and {k}.$ are set")
-            if k in spec and not isinstance(spec[k], str):
-                problems.append(f"{label}: {k} must be a string")
-            if k + ".$" in spec:
-                if not isinstance(spec[k + ".$"], str):
-                    problems.append(f"{label}: {k}.$ must be an expression string")
-                else:
-                    _check_expr(spec[k + ".$"], f"{label}: {k}.$", problems)
+            if k in spec and (not isinstance(spec[k], str) or not spec[k].strip()):
+                problems.append(f"{label}: {k} must be a non-empty literal string ({FAIL_DOC})")
 
     @staticmethod
     def parallel(st: State, label: str, problems: list[str]) -> None:
@@ -439,14 +453,14 @@ class _Checks:
             problems.append(f"{label}: ItemsPath is missing (an expression such as $Input.items)")
         else:
             _check_expr(ip, f"{label}: ItemsPath", problems)
-        if "MaxConcurrency" in spec and "MaxConcuccency" in spec:
-            problems.append(f"{label}: both MaxConcurrency and MaxConcuccency are set")
-        for k in ("MaxConcurrency", "MaxConcuccency"):
-            if k in spec:
-                v = spec[k]
-                if not _is_int_like(v) or not 0 <= int(v) <= MAP_MAX_CONCURRENCY:
-                    problems.append(f"{label}: {k} must be an integer 0-{MAP_MAX_CONCURRENCY} (0 = the maximum), "
-                                    f"got {v!r}")
+        given = {k: spec[k] for k in MAP_CONCURRENCY_KEYS if k in spec}
+        for k, v in given.items():
+            if not _is_int_like(v) or not 0 <= int(v) <= MAP_MAX_CONCURRENCY:
+                problems.append(f"{label}: {k} must be an integer 0-{MAP_MAX_CONCURRENCY} (0 = the maximum), "
+                                f"got {v!r}")
+        if len(given) == 2 and len({str(v) for v in given.values()}) != 1:
+            problems.append(f"{label}: MaxConcuccency and MaxConcurrency are both set, to different values "
+                            f"({given['MaxConcuccency']!r}, {given['MaxConcurrency']!r}); give one value")
         proc = spec.get("Processor")
         if not isinstance(proc, dict):
             problems.append(f"{label}: Processor is missing (a mapping with StartAt and States)")
@@ -464,9 +478,29 @@ _TYPE_CHECKS = {"Task": _Checks.task, "Pass": _Checks.pass_, "Succeed": _Checks.
                 "Parallel": _Checks.parallel, "Map": _Checks.map}
 
 
+def map_concurrency(spec: dict[str, Any]) -> int:
+    """A Map state's concurrency limit: its ``MaxConcuccency``/``MaxConcurrency`` (MAP_CONCURRENCY_KEYS;
+    equal when both are given, checked at load) capped at :data:`MAP_MAX_CONCURRENCY`; 0 or absent
+    means the maximum."""
+    for k in MAP_CONCURRENCY_KEYS:
+        if k in spec:
+            n = int(spec[k])
+            return min(n, MAP_MAX_CONCURRENCY) if n else MAP_MAX_CONCURRENCY
+    return MAP_MAX_CONCURRENCY
+
+
 def _check_errors(errs: Any, what: str, problems: list[str]) -> None:
     if not isinstance(errs, list) or not errs or not all(isinstance(e, str) and e for e in errs):
         problems.append(f"{what}.Errors must be a non-empty list of error names (e.g. [FnF.ALL])")
+
+
+def _check_description(rule: dict[str, Any], what: str, problems: list[str]) -> None:
+    """Retry and Catch rules need a ``Description`` ("Description string Yes A label for this retry
+    rule", ERROR_HANDLING_DOC, Mar 2026)."""
+    d = rule.get("Description")
+    if not isinstance(d, str) or not d.strip():
+        problems.append(f"{what}.Description is missing: a Retry or Catch rule needs a Description, a label for "
+                        f"the rule ({ERROR_HANDLING_DOC})")
 
 
 def _check_retry(rules: Any, label: str, problems: list[str]) -> None:
@@ -482,6 +516,7 @@ def _check_retry(rules: Any, label: str, problems: list[str]) -> None:
             if k not in RETRY_FIELDS:
                 problems.append(f"{what}: unknown field {k!r} (allowed: {', '.join(sorted(RETRY_FIELDS))})")
         _check_errors(r.get("Errors"), what, problems)
+        _check_description(r, what, problems)
         iv = r.get("IntervalSeconds")
         if iv is None:
             problems.append(f"{what}.IntervalSeconds is missing")
@@ -512,6 +547,7 @@ def _check_catch(rules: Any, label: str, problems: list[str]) -> None:
             if k not in CATCH_FIELDS:
                 problems.append(f"{what}: unknown field {k!r} (allowed: {', '.join(sorted(CATCH_FIELDS))})")
         _check_errors(c.get("Errors"), what, problems)
+        _check_description(c, what, problems)
         if not isinstance(c.get("Next"), str):
             problems.append(f"{what}.Next is missing")
         oc = c.get("OutputConstructor")

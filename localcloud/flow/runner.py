@@ -16,17 +16,21 @@ Error names produced by the runner (all matched by ``FnF.ALL`` in Retry/Catch un
 
 | name | when |
 |---|---|
-| ``exc.code`` | the invoked handler raised an exception carrying a non-empty string ``code`` attribute |
-| ``FC.Unhandled`` | the handler raised any other exception (Detail ``"<ExceptionType>: <message>"``) |
-| ``FnF.Timeout`` | a Task ran longer than its ``Timeout`` |
-| ``<Fail.Code>`` / ``FnF.Fail`` | a Fail state inside a Parallel branch / Map iteration (catchable on the parent) |
+| ``FC.Unknown`` | the invoked function raised (Detail: FC's error body ``{errorMessage, errorType}`` as JSON) |
+| ``FC.ResourceThrottled`` … | the invoker reported a Function Compute error (``errors.FcInvokeError``) |
+| ``FnF.TaskTimeout`` | a Task ran longer than its ``Timeout`` |
+| (every Task name, with its status) | ``localcloud/flow/errors.py`` — none is taken from the exception |
+| ``<Fail.Code>`` / ``FnF.Fail`` | *fatal*: a Fail state, at the top level or inside a Parallel branch or Map |
+|  | iteration: "all states in the current scope stop running and the flow ends" (definition.FAIL_DOC) |
 | ``FnF.InvalidExpression`` | *fatal*: an expression failed (missing path, bad types, bad Seconds/ItemsPath value) |
 | ``FnF.DataLimitExceeded`` | *fatal*: a state input or output (or the execution input) is over 64 KiB |
 | ``FnF.MaxStepsExceeded`` | *fatal*: more than ``max_steps`` states entered (runaway loop guard) |
 | ``FnF.ExecutionStopped`` | *fatal*: the ``cancel`` event was set (StopExecution / shutdown) → status ``Stopped`` |
 
-*Fatal* errors are never retried or caught; they end the execution. The top-level Fail state
-ends the execution as ``Failed`` with its ``Code`` (default ``FnF.Fail``) and ``Detail``.
+*Fatal* errors are never retried or caught; they end the execution. Any Fail state ends the
+execution as ``Failed`` with its literal ``Code`` (default ``FnF.Fail``) and ``Detail`` — a Catch on
+an enclosing Parallel or Map does not see it (whether the real service lets such a Catch catch it is
+unconfirmed; the product does not rely on it).
 A Catch without an ``OutputConstructor`` passes ``{"Code": …, "Detail": …}`` to its ``Next``.
 """
 from __future__ import annotations
@@ -43,14 +47,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from .definition import MAP_MAX_CONCURRENCY, Definition, Scope, State, function_from_arn, load_definition
+from .definition import Definition, Scope, State, function_from_arn, load_definition, map_concurrency
+from .errors import FUNCTION_ERROR, FUNCTION_NOT_FOUND, TASK_TIMEOUT, FcInvokeError
 from .expressions import ExpressionError, build, eval_condition, eval_expr
 
 log = logging.getLogger("localcloud.flow")
 
 ERR_ALL = "FnF.ALL"
-ERR_UNHANDLED = "FC.Unhandled"
-ERR_TIMEOUT = "FnF.Timeout"
+ERR_UNHANDLED = FUNCTION_ERROR.name          # the function raised (errors.py says what is assumed)
+ERR_TIMEOUT = TASK_TIMEOUT.name
 ERR_FAIL = "FnF.Fail"
 ERR_EXPRESSION = "FnF.InvalidExpression"
 ERR_DATA_LIMIT = "FnF.DataLimitExceeded"
@@ -119,15 +124,10 @@ def encode_result(out: Any) -> bytes:
     return json.dumps(out, ensure_ascii=False).encode("utf-8")
 
 
-class FunctionNotFound(LookupError):
-    """A Task's function does not exist: the flow error ``FC.FunctionNotFound`` (``exc.code``)."""
-
-    code = "FC.FunctionNotFound"
-
-
 def _no_invoker(function_name: str, payload: bytes, info: dict[str, Any]) -> bytes:
     """The runner alone invokes nothing: a Task needs an invoker (``localruntime.fc``)."""
-    raise FunctionNotFound(f"function {function_name!r} not found (this runner has no function invoker)")
+    raise FcInvokeError(FUNCTION_NOT_FOUND, f"function {function_name!r} not found (this runner has no function "
+                                            "invoker)")
 
 
 def decode_result(raw: Any) -> Any:
@@ -329,12 +329,8 @@ class FlowRunner:
                 secs = int(spec["Seconds"])
             self._sleep(ex, token, float(secs))
         elif typ == "Fail":
-            env = self._env(ex, st, eff)
-            code = (self._expr(label, "Code.$", lambda: eval_expr(spec["Code.$"], env)) if "Code.$" in spec
-                    else spec.get("Code") or ERR_FAIL)
-            detail = (self._expr(label, "Detail.$", lambda: eval_expr(spec["Detail.$"], env)) if "Detail.$" in spec
-                      else spec.get("Detail", ""))
-            raise FlowError(str(code), detail if isinstance(detail, str) else json.dumps(detail))
+            # literal Code/Detail (definition.py); the flow ends, from any scope (module doc)
+            raise FlowError(str(spec.get("Code") or ERR_FAIL), str(spec["Detail"]), fatal=True)
         else:  # Task, Parallel, Map: with Retry / Catch
             body = {"Task": self._task, "Parallel": self._parallel, "Map": self._map}[typ]
             out, catch_next = self._guarded(ex, st, eff, label, token, body)
@@ -418,11 +414,13 @@ class FlowRunner:
         except FlowError as e:
             ex.emit("TaskFailed", label, {"error": e.as_dict()})
             raise
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if not isinstance(code, str) or not code:
-                code = ERR_UNHANDLED
-            err = FlowError(code, f"{type(exc).__name__}: {exc}")
+        except FcInvokeError as exc:       # Function Compute's own error, named as CloudFlow names it
+            err = FlowError(exc.error.name, str(exc))
+            ex.emit("TaskFailed", label, {"error": err.as_dict()})
+            raise err from None
+        except Exception as exc:           # the function's code raised: FC's UnhandledInvocationError body
+            body = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+            err = FlowError(ERR_UNHANDLED, json.dumps(body, ensure_ascii=False))
             ex.emit("TaskFailed", label, {"error": err.as_dict()})
             raise err from None
         out = {"Body": decode_result(raw)}
@@ -502,8 +500,7 @@ class FlowRunner:
         if not isinstance(items, list):
             raise FlowError(ERR_EXPRESSION, f"state '{label}': ItemsPath must give an array, got "
                                             f"{json.dumps(items)[:80]}", fatal=True)
-        mc = int(spec.get("MaxConcurrency", spec.get("MaxConcuccency", 0)) or 0)
-        workers = min(mc or MAP_MAX_CONCURRENCY, MAP_MAX_CONCURRENCY, max(1, len(items)))
+        workers = min(map_concurrency(spec), max(1, len(items)))
         proc = st.scopes[0]
         jobs = [(proc, item, f"{label}/{i}/") for i, item in enumerate(items)]
         return {"Items": self._fan_out(ex, token, jobs, workers) if jobs else []}

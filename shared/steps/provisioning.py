@@ -11,7 +11,10 @@ The one code path used by ``albmtls provision`` and by the ``provision_api`` fun
   listener at once (``StartExecution``).
 * :func:`describe_provision` — status, the step reached, the step results gathered from the
   execution history (ids and secret names only) or the error (``DescribeExecution``,
-  ``GetExecutionHistory``).
+  ``GetExecutionHistory``). A failed execution's error is the failing step's own code, read from
+  the history (:func:`step_failure`): a workflow's Fail states carry only literal codes
+  (``STEP_FAILED``, ``FUNCTION_FAULT``, a timeout's code), and a Standard execution's
+  ``DescribeExecution`` has no error fields (docs/SERVERLESS.md §1.15).
 
 Nothing here reads or returns key material: step results never contain any.
 """
@@ -253,6 +256,82 @@ def summarize(events: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]
     return step, results
 
 
+#: The workflows' Fail codes that only say *where* a run failed: the step's own code is in the history.
+GENERIC_FAIL_CODES = frozenset({"STEP_FAILED", "FUNCTION_FAULT", "EXECUTION_FAILED"})
+_OUR_ERROR = re.compile(r"^\[([A-Z][A-Z0-9_]+)\] (.*)$", re.S)
+
+
+def _event_error(detail: Any) -> tuple[str | None, str]:
+    """(name, text) of the error an event's ``EventDetail`` holds. Its layout is not documented
+    (docs/SERVERLESS.md §1.15): look for ``error``/``Error`` → ``Code``/``Error`` and
+    ``Detail``/``Cause``, at the top level or one level down."""
+    if not isinstance(detail, dict):
+        return None, ""
+    inner = detail.get("error") or detail.get("Error") or detail
+    if not isinstance(inner, dict):
+        return str(inner), str(detail.get("cause") or detail.get("Cause") or "")
+    code = inner.get("Code") or inner.get("code") or inner.get("Error") or inner.get("error")
+    text = inner.get("Detail") or inner.get("detail") or inner.get("Cause") or inner.get("cause") or ""
+    return (str(code) if code else None), str(text)
+
+
+def _function_error(name: str | None, text: str) -> tuple[str, str]:
+    """A Task's error (the function raised past its retries) as ``(code, message)``: our own code
+    when the function raised one of ours (FC's error body ``{errorMessage, errorType}``, whose
+    ``errorMessage`` reads ``[CODE] message``), else the CloudFlow error name."""
+    message = text
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict) and body.get("errorMessage"):
+            message = str(body["errorMessage"])
+    except ValueError:
+        pass
+    m = _OUR_ERROR.match(message.strip())
+    if m:
+        return m.group(1), m.group(2)
+    return name or "FUNCTION_FAULT", message
+
+
+def step_failure(events: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The failing step's own error from the execution history, or ``None``: the last Task whose
+    result says ``"status": "failed"`` (its ``{code, message}``), else the last ``TaskFailed`` (a
+    function fault past its retries). ``{"code", "message", "step"}``."""
+    found: dict[str, str] | None = None
+    for ev in events:
+        step = (ev.get("step") or "").rsplit("/", 1)[-1]
+        if ev.get("type") == "TaskSucceeded":
+            res = task_result(ev)
+            err = res.get("error") if isinstance(res, dict) and res.get("status") == "failed" else None
+            if isinstance(err, dict) and err.get("code"):
+                found = {"code": str(err["code"]), "message": str(err.get("message") or ""), "step": step}
+        elif ev.get("type") == "TaskFailed" and (found is None or "fault" in found):
+            name, text = _event_error(ev.get("detail"))
+            code, message = _function_error(name, text)
+            found = {"code": code, "message": message, "step": step, "fault": "1"}
+    if found is not None:
+        found.pop("fault", None)
+    return found
+
+
+def execution_failure(events: list[dict[str, Any]], output: str | None) -> dict[str, str]:
+    """The Fail state's ``{code, message}`` that ended an execution: from its ``ExecutionFailed``
+    (or ``ExecutionStopped``/``ExecutionTimedOut``) event, else from ``DescribeExecution.Output``."""
+    for ev in reversed(events):
+        if ev.get("type") in ("ExecutionFailed", "ExecutionStopped", "ExecutionTimedOut"):
+            code, text = _event_error(ev.get("detail"))
+            if code:
+                return {"code": code, "message": text}
+    parsed: Any = {}
+    try:
+        parsed = json.loads(output) if output else {}
+    except ValueError:
+        parsed = {}
+    err: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    code = err.get("Code") or err.get("code") or "EXECUTION_FAILED"
+    detail = err.get("Detail") or err.get("detail") or err.get("message") or ""
+    return {"code": str(code), "message": str(detail)}
+
+
 def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_FLOW,
                        deadline: Deadline | None = None, with_history: bool = True) -> Progress | None:
     """The state of execution ``name`` (``None`` if there is none). Source: fnf
@@ -266,18 +345,12 @@ def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_F
         prog.events = history(settings, flow, name, deadline)
         prog.step, prog.steps = summarize(prog.events)
     if prog.status in ("Failed", "Stopped", "TimedOut"):
-        err: dict[str, Any] = {}
-        try:
-            err = json.loads(body.output) if body.output else {}
-        except ValueError:
-            err = {}
-        code = err.get("Code") or err.get("code") or "EXECUTION_FAILED"
-        detail = err.get("Detail") or err.get("detail") or err.get("message") or ""
-        # A failed step's own error is the most precise message.
-        for res in prog.steps.values():
-            if isinstance(res, dict) and res.get("status") == "failed" and res.get("error", {}).get("code") == code:
-                detail = res["error"].get("message", detail)
-        prog.error = {"code": str(code), "message": str(detail)}
+        ended = execution_failure(prog.events, body.output)
+        own = step_failure(prog.events) if ended["code"] in GENERIC_FAIL_CODES else None
+        if own is not None:     # the failing step's own code, and where the workflow stopped
+            prog.error = {**own, "execution_code": ended["code"]}
+        else:
+            prog.error = ended
     return prog
 
 

@@ -57,7 +57,7 @@ __all__ = [
 
 ROTATE_FLOW = "albmtls-rotate"
 MAX_ITEMS_PER_EXECUTION = 100       # keeps the execution input and the Map output far below 64 KiB
-#: the rotate flow's Map bound (``workflows/rotate.yaml`` MaxConcurrency): on FC each concurrent
+#: the rotate flow's Map bound (``workflows/rotate.yaml`` MaxConcuccency/MaxConcurrency): on FC each concurrent
 #: item runs in its own instance, so each takes 1/ROTATE_MAP_CONCURRENCY of the PCA quota
 ROTATE_MAP_CONCURRENCY = 5
 #: … at 85 %: 5 slots × 2 calls in any 1-second window, with room for the jitter between the

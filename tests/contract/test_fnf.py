@@ -25,8 +25,9 @@ def definition(name: str, extra_wait: bool = False) -> str:
         {"Type": "Task", "Name": "Check", "Action": "FC:InvokeFunction",
          "Parameters": {"resourceArn": ARN.format("cert-check"), "invocationType": "Sync",
                         "body": {"domain.$": "$Input.domain"}},
-         "Retry": [{"Errors": ["FC.ResourceThrottled"], "IntervalSeconds": 1, "MaxAttempts": 2}],
-         "Catch": [{"Errors": ["FnF.ALL"], "Next": "Failed",
+         "Retry": [{"Description": "throttled", "Errors": ["FC.ResourceThrottled"], "IntervalSeconds": 1,
+                    "MaxAttempts": 2}],
+         "Catch": [{"Description": "anything else", "Errors": ["FnF.ALL"], "Next": "Failed",
                     "OutputConstructor": {"code.$": "$Context.Current.Error.Code"}}],
          "OutputConstructor": {"domain.$": "$Input.domain", "status.$": "$Output.Body.status"},
          "Next": "Route"},
@@ -170,8 +171,8 @@ def test_failed_execution_reports_error(client, fake):
     assert json.loads(d.output) == {"Code": "CheckFailed", "Detail": "the check failed"}
     h = client.get_execution_history(fnf.GetExecutionHistoryRequest(flow_name="rotate", execution_name="bad1")).body
     failed = [e for e in h.events if e.type == "TaskFailed"]
-    assert json.loads(failed[0].event_detail)["error"] == {"Code": "FC.Unhandled",
-                                                           "Detail": "RuntimeError: cannot check"}
+    assert json.loads(failed[0].event_detail)["error"] == {
+        "Code": "FC.Unknown", "Detail": json.dumps({"errorMessage": "cannot check", "errorType": "RuntimeError"})}
     assert h.events[-1].type == "ExecutionFailed"
 
 
@@ -259,3 +260,22 @@ def test_running_execution_is_marked_failed_after_restart(tmp_path):
         assert json.loads(d.output)["Code"] == "FnF.ExecutionInterrupted"
     finally:
         c2.stop()
+
+
+@pytest.mark.parametrize("fail", [
+    {"Type": "Fail", "Name": "F", "Code.$": "$Input.code", "Detail": "d"},
+    {"Type": "Fail", "Name": "F", "Code": "X", "Detail.$": "$Input.message"},
+])
+def test_create_and_update_flow_refuse_fail_expressions_with_the_docs_words(client, fail):
+    """Only the documented FDL: a Fail's Code and Detail are literal strings, refused at CreateFlow
+    and at UpdateFlow with the FDL's rule (and a link to it) in the message."""
+    d = {"Type": "StateMachine", "SpecVersion": "v1", "Name": "strict", "StartAt": "F", "States": [fail]}
+    with pytest.raises(ClientException) as ei:
+        client.create_flow(fnf.CreateFlowRequest(name="strict", definition=json.dumps(d), description="d", type="FDL"))
+    assert ei.value.code == "InvalidArgument"
+    assert "literal strings" in str(ei.value) and "serverless-workflow/latest/fail" in str(ei.value)
+    ok = {**d, "States": [{"Type": "Fail", "Name": "F", "Code": "X", "Detail": "literal"}]}
+    client.create_flow(fnf.CreateFlowRequest(name="strict", definition=json.dumps(ok), description="d", type="FDL"))
+    with pytest.raises(ClientException) as ei:
+        client.update_flow(fnf.UpdateFlowRequest(name="strict", definition=json.dumps(d), description="d"))
+    assert ei.value.code == "InvalidArgument" and "literal strings" in str(ei.value)

@@ -169,3 +169,29 @@ def test_every_warning_is_in_the_summary_text_and_json(live_cloud, ep, tmp_path)
                 "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "the next renewal" in " ".join(p.stderr.split()), p.stderr[-3000:]
+
+
+def test_a_failing_parallel_branch_ends_the_run_and_the_cli_names_the_steps_own_code(live_cloud, ep, tmp_path):
+    """ALB refuses the listener write for good (a non-retryable code, injected): EnableMutualAuth
+    returns its failure, its branch reaches a Fail (literal STEP_FAILED) and the whole execution
+    ends — HealthCheck never starts — while the CLI (and the API, from the same history) report the
+    step's own code."""
+    live_cloud.faults.configure({"rules": [{"kind": "busy", "product": "alb", "action": "CreateListener",
+                                            "code": "QuotaExceeded.ListenersPerLoadBalancer", "status": 400,
+                                            "message": "The number of listeners reached the quota."}]})
+    code, doc, err = provision(ep, REPO / "examples" / "provision.json", tmp_path / "out")
+    assert code == 1, (doc, err[-2000:])
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "QUOTA_EXCEEDED" and doc["error"]["step"] == "EnableMutualAuth"
+    assert doc["error"]["execution_code"] == "STEP_FAILED"
+    assert "QuotaExceeded.ListenersPerLoadBalancer" in doc["error"]["message"]
+    from shared.core.settings import Settings
+    from shared.steps.provisioning import describe_provision
+    prog = describe_provision(Settings.load(target="local", endpoints_file=str(ep)), doc["execution"])
+    entered = {(e.get("step") or "").rsplit("/", 1)[-1] for e in prog.events if e["type"] == "StepEntered"}
+    assert "HealthCheck" not in entered and prog.events[-1]["type"] == "ExecutionFailed"
+    # the human-readable form names it too
+    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", str(ep),
+                "--out", str(tmp_path / "out2"))
+    assert p.returncode == 1
+    assert "QUOTA_EXCEEDED" in p.stderr + p.stdout and "EnableMutualAuth" in p.stderr + p.stdout

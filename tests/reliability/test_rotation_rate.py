@@ -36,7 +36,10 @@ def test_map_concurrency_matches_the_quota_share():
     from shared.steps.rotation import ROTATE_MAP_CONCURRENCY
     flow = yaml.safe_load((REPO / "workflows" / "rotate.yaml").read_text())
     [m] = [s for s in flow["States"] if s["Type"] == "Map"]
-    assert m["MaxConcurrency"] == ROTATE_MAP_CONCURRENCY > 1
+    # both spellings of the key (localcloud/flow/definition.py MAP_CONCURRENCY_KEYS), one value
+    assert m["MaxConcuccency"] == m["MaxConcurrency"] == ROTATE_MAP_CONCURRENCY > 1
+    from localcloud.flow.definition import map_concurrency
+    assert map_concurrency(m) == ROTATE_MAP_CONCURRENCY
 
 
 def test_rotation_of_many_certificates_in_one_map_respects_the_pca_rate_limit(suite):

@@ -11,14 +11,34 @@ from pathlib import Path
 import pytest
 
 from localcloud.flow import DefinitionError, FlowRunner, load_definition, run_flow
+from localcloud.flow.errors import FUNCTION_EXHAUSTED, FUNCTION_THROTTLED, FcInvokeError
 from localcloud.flow.expressions import ExpressionError, eval_condition, eval_expr, parse
 
 ARN = "acs:fc:::functions/{}/LATEST"
 
 
+def _described(states):
+    """Every Retry/Catch rule gets the Description the FDL requires (a test of the rule itself
+    passes ``Description=None`` to leave it out)."""
+    for st in states:
+        for key in ("Retry", "Catch"):
+            for rule in st.get(key) or []:
+                if isinstance(rule, dict):
+                    if rule.get("Description", "") is None:
+                        del rule["Description"]
+                    else:
+                        rule.setdefault("Description", f"{key.lower()} rule")
+        for br in st.get("Branches") or []:
+            if isinstance(br, dict) and isinstance(br.get("States"), list):
+                _described(br["States"])
+        if isinstance(st.get("Processor"), dict) and isinstance(st["Processor"].get("States"), list):
+            _described(st["Processor"]["States"])
+    return states
+
+
 def flow(*states, start=None, **top):
     d = {"Type": "StateMachine", "SpecVersion": "v1", "Name": "t", "StartAt": start or states[0]["Name"],
-         "States": list(states)}
+         "States": _described(list(states))}
     d.update(top)
     return d
 
@@ -50,9 +70,18 @@ class Fake:
 
 
 class CodedError(Exception):
+    """An exception with a ``code`` attribute: CloudFlow never sees it (the name is FC.Unknown)."""
+
     def __init__(self, code, msg="boom"):
         super().__init__(msg)
         self.code = code
+
+
+def fc_error(error, msg="fc says no"):
+    """What an invoker raises for a Function Compute error (throttled, exhausted, …)."""
+    def raise_(b):
+        raise FcInvokeError(error, msg)
+    return raise_
 
 
 def run(defn, inp=None, invoker=None, **kw):
@@ -176,12 +205,24 @@ def test_succeed_and_fail():
     assert res.status == "Succeeded" and res.output == {"a": 1}
     res = run(flow({"Type": "Fail", "Name": "F", "Code": "RotationFailed", "Detail": "see history"}))
     assert res.status == "Failed" and res.error == {"Code": "RotationFailed", "Detail": "see history"}
-    res = run(flow({"Type": "Fail", "Name": "F", "Code.$": "$Input.c",
-                    "Detail.$": "format(\"bad {} ({})\", $Input.d, 3)"}),
-              {"c": "X", "d": "thing"})
-    assert res.error == {"Code": "X", "Detail": "bad thing (3)"}
     res = run(flow({"Type": "Fail", "Name": "F", "Detail": "no code"}))
     assert res.error == {"Code": "FnF.Fail", "Detail": "no code"}
+
+
+@pytest.mark.parametrize("fail", [
+    {"Type": "Fail", "Name": "F", "Code": "X"},                                        # no Detail
+    {"Type": "Fail", "Name": "F", "Code.$": "$Input.c", "Detail": "d"},                # an expression Code
+    {"Type": "Fail", "Name": "F", "Code": "X", "Detail.$": "$Input.d"},                # an expression Detail
+    {"Type": "Fail", "Name": "F", "Code": "X", "Detail": ""},                          # an empty Detail
+])
+def test_a_fail_needs_a_literal_detail_and_takes_no_expressions(fail):
+    """The FDL's Fail: Code (string, optional), Detail (string, required); the doc's words in the
+    error (https://www.alibabacloud.com/help/en/serverless-workflow/latest/fail)."""
+    with pytest.raises(DefinitionError) as info:
+        load_definition(flow(fail))
+    text = "\n".join(info.value.problems)
+    assert "state 'F'" in text and "serverless-workflow/latest/fail" in text
+    assert "every Fail state requires a Detail value" in text or "literal string" in text
 
 
 def test_parallel_outputs_branch_map_and_runs_concurrently():
@@ -203,15 +244,40 @@ def test_parallel_outputs_branch_map_and_runs_concurrently():
     assert "Fan/Branch0/A" in states and "Fan/Branch1/B0" in states
 
 
-def test_parallel_branch_failure_is_catchable_on_the_parallel_state():
-    d = flow({"Type": "Parallel", "Name": "Fan", "End": True,
-              "Catch": [{"Errors": ["Boom"], "Next": "H",
+def test_a_fail_in_a_parallel_branch_ends_the_execution_even_with_a_catch():
+    """ "When a flow reaches a Fail state, all states in the current scope stop running and the flow
+    ends" (the FDL's Fail page): not a catchable error on the Parallel state."""
+    started = threading.Event()
+
+    def slow(b):
+        started.set()
+        time.sleep(0.2)
+        return {}
+
+    d = flow({"Type": "Parallel", "Name": "Fan", "Next": "After",
+              "Catch": [{"Errors": ["FnF.ALL"], "Next": "H",
                          "OutputConstructor": {"code.$": "$Context.Current.Error.Code"}}],
-              "Branches": [{"StartAt": "F", "States": [{"Type": "Fail", "Name": "F", "Code": "Boom", "Detail": "d"}]},
+              "Branches": [{"StartAt": "W", "States": [task("W", fn="slow", Next="F"),
+                                                       {"Type": "Fail", "Name": "F", "Code": "Boom", "Detail": "d"}]},
+                           {"StartAt": "S", "States": [task("S", fn="slow", Next="S2"), task("S2", fn="slow")]}]},
+             {"Type": "Pass", "Name": "After", "End": True},
+             {"Type": "Pass", "Name": "H", "End": True}, start="Fan")
+    res = run(d, {}, Fake(slow=slow))
+    assert res.status == "Failed" and res.error == {"Code": "Boom", "Detail": "d"}
+    entered = [e["state"] for e in res.events if e["type"] == "StateEntered"]
+    assert "H" not in entered and "After" not in entered
+    assert res.events[-1]["type"] == "ExecutionFailed"
+
+
+def test_a_task_error_in_a_branch_is_catchable_on_the_parallel_state():
+    d = flow({"Type": "Parallel", "Name": "Fan", "End": True,
+              "Catch": [{"Errors": ["FnF.ALL"], "Next": "H",
+                         "OutputConstructor": {"code.$": "$Context.Current.Error.Code"}}],
+              "Branches": [{"StartAt": "T", "States": [task("T", fn="bad")]},
                            {"StartAt": "P", "States": [{"Type": "Pass", "Name": "P", "End": True}]}]},
              {"Type": "Pass", "Name": "H", "End": True})
-    res = run(d)
-    assert res.status == "Succeeded" and res.output == {"code": "Boom"}
+    res = run(d, {}, Fake(bad=lambda b: (_ for _ in ()).throw(ValueError("x"))))
+    assert res.status == "Succeeded" and res.output == {"code": "FC.Unknown"}
 
 
 def test_map_collects_items_and_bounds_concurrency():
@@ -247,8 +313,51 @@ def test_map_accepts_documented_misspelling_and_failure_propagates():
     d = flow({"Type": "Map", "Name": "M", "ItemsPath": "$Input.items", "MaxConcuccency": 1, "End": True,
               "Processor": {"StartAt": "W", "States": [task("W", fn="work")]}})
     res = run(d, {"items": [0, 1, 2, 3, 4]}, Fake(work=work))
-    assert res.status == "Failed" and res.error == {"Code": "Bad.Item", "Detail": "CodedError: item 2"}
+    # the exception's ``code`` attribute is not CloudFlow's business: a raising function is FC.Unknown
+    assert res.status == "Failed" and res.error["Code"] == "FC.Unknown"
+    assert json.loads(res.error["Detail"]) == {"errorMessage": "item 2", "errorType": "CodedError"}
     assert seen[:3] == [0, 1, 2] and len(seen) < 5   # later items were cancelled
+
+
+@pytest.mark.parametrize(("keys", "limit"), [({"MaxConcuccency": 2}, 2), ({"MaxConcurrency": 2}, 2),
+                                             ({"MaxConcuccency": 2, "MaxConcurrency": 2}, 2), ({}, 40)])
+def test_map_honours_either_spelling_of_the_concurrency_key(keys, limit):
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def work(b):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return b
+
+    d = flow({"Type": "Map", "Name": "M", "ItemsPath": "$Input.items", "End": True, **keys,
+              "Processor": {"StartAt": "W", "States": [task("W", fn="work")]}})
+    res = run(d, {"items": list(range(45))}, Fake(work=work))
+    assert res.status == "Succeeded" and 1 < state["max"] <= limit
+
+
+def test_map_concurrency_keys_must_agree():
+    with pytest.raises(DefinitionError, match="MaxConcuccency and MaxConcurrency are both set, to different"):
+        load_definition(flow({"Type": "Map", "Name": "M", "ItemsPath": "$Input.i", "End": True,
+                              "MaxConcuccency": 2, "MaxConcurrency": 5,
+                              "Processor": {"StartAt": "P", "States": [{"Type": "Pass", "Name": "P", "End": True}]}}))
+
+
+def test_a_fail_in_a_map_item_ends_the_execution_even_with_a_catch():
+    d = flow({"Type": "Map", "Name": "M", "ItemsPath": "$Input.items", "MaxConcuccency": 1, "Next": "After",
+              "Catch": [{"Errors": ["FnF.ALL"], "Next": "H"}],
+              "Processor": {"StartAt": "C", "States": [
+                  {"Type": "Choice", "Name": "C", "Branches": [{"Condition": "$Input == 2", "Next": "F"}],
+                   "Default": "Ok"},
+                  {"Type": "Fail", "Name": "F", "Code": "STEP_FAILED", "Detail": "item 2"},
+                  {"Type": "Succeed", "Name": "Ok"}]}},
+             {"Type": "Pass", "Name": "After", "End": True}, {"Type": "Pass", "Name": "H", "End": True})
+    res = run(d, {"items": [0, 1, 2, 3]})
+    assert res.status == "Failed" and res.error == {"Code": "STEP_FAILED", "Detail": "item 2"}
 
 
 def test_map_items_path_must_be_array():
@@ -266,7 +375,7 @@ def test_retry_sleeps_interval_times_backoff_capped():
     def flaky(b):
         attempts.append(1)
         if len(attempts) <= 4:
-            raise CodedError("FC.ResourceThrottled")
+            raise FcInvokeError(FUNCTION_THROTTLED, "throttled")
         return {"ok": True}
 
     d = flow(task("T", fn="flaky", Retry=[
@@ -295,8 +404,9 @@ def test_retry_exhausted_then_catch_routes_with_error_code_and_detail():
     inv = Fake(bad=lambda b: (_ for _ in ()).throw(ValueError("broken input")))
     res = run(d, {"domain": "d.test"}, inv)
     assert res.status == "Succeeded"
-    assert res.output == {"code": "FC.Unhandled", "detail": "ValueError: broken input", "domain": "d.test",
-                          "retries": 2}
+    assert res.output == {"code": "FC.Unknown", "detail": json.dumps({"errorMessage": "broken input",
+                                                                      "errorType": "ValueError"}),
+                          "domain": "d.test", "retries": 2}
     assert res.sleeps == [1.0, 1.0]
     assert len(inv.calls) == 3
 
@@ -306,30 +416,30 @@ def test_catch_without_constructor_passes_error_and_retry_count_visible():
 
     def f(b):
         counts.append(b["rc"])
-        raise CodedError("X")
+        raise FcInvokeError(FUNCTION_EXHAUSTED, "no capacity")
 
     d = flow(task("T", fn="f", Parameters={"resourceArn": ARN.format("f"), "invocationType": "Sync",
                                           "body": {"rc.$": "$Context.Current.RetryCount"}},
-                  Retry=[{"Errors": ["X"], "IntervalSeconds": 0, "MaxAttempts": 2}],
-                  Catch=[{"Errors": ["X"], "Next": "H"}]),
+                  Retry=[{"Errors": ["FC.ResourceExhausted"], "IntervalSeconds": 0, "MaxAttempts": 2}],
+                  Catch=[{"Errors": ["FC.ResourceExhausted"], "Next": "H"}]),
              {"Type": "Pass", "Name": "H", "End": True})
     res = run(d, {}, Fake(f=f))
     assert counts == [0, 1, 2]
-    assert res.output == {"Code": "X", "Detail": "CodedError: boom"}
+    assert res.output == {"Code": "FC.ResourceExhausted", "Detail": "no capacity"}
 
 
 def test_uncaught_error_fails_execution():
     res = run(flow(task("T", fn="f", Catch=[{"Errors": ["Other"], "Next": "T"}])), {},
-              Fake(f=lambda b: (_ for _ in ()).throw(CodedError("FC.ResourceExhausted", "full"))))
+              Fake(f=fc_error(FUNCTION_EXHAUSTED, "full")))
     assert res.status == "Failed"
-    assert res.error == {"Code": "FC.ResourceExhausted", "Detail": "CodedError: full"}
+    assert res.error == {"Code": "FC.ResourceExhausted", "Detail": "full"}
     assert res.events[-1]["type"] == "ExecutionFailed"
 
 
 def test_task_timeout():
     d = flow(task("T", fn="slow", Timeout="1"))
     res = FlowRunner(d, Fake(slow=lambda b: time.sleep(1.5) or {}), sleep=lambda s: None).run({})
-    assert res.error["Code"] == "FnF.Timeout"
+    assert res.error["Code"] == "FnF.TaskTimeout"
 
 
 # --------------------------------------------------------------------------------------
@@ -458,6 +568,16 @@ def test_static_checks_header_and_terminal_and_loops():
         r"States must be a non-empty list")
     with pytest.raises(DefinitionError, match="must equal the flow name"):
         load_definition(flow({"Type": "Pass", "Name": "P", "End": True}), flow_name="other")
+
+
+def test_retry_and_catch_rules_need_a_description():
+    """ "Description string Yes A label for this retry rule" (the FDL's error-handling table)."""
+    ps = problems_of(flow(task("T", Retry=[{"Errors": ["FnF.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1,
+                                            "Description": None}],
+                               Catch=[{"Errors": ["FnF.ALL"], "Next": "H", "Description": None}], Next="H"),
+                          {"Type": "Pass", "Name": "H", "End": True}))
+    one(ps, r"state 'T': Retry\[0\].Description is missing: .*serverless-workflow/latest/error-handling")
+    one(ps, r"state 'T': Catch\[0\].Description is missing")
 
 
 def test_static_checks_retry_catch_task_wait_map_parallel():
