@@ -1,5 +1,8 @@
 """CloudFlow expressions: a small tokenizer + recursive-descent parser (never ``eval``).
 
+One module (~520 lines): the grammar below, its tokenizer, parser, evaluator and built-in
+functions are one small language; apart, each would only make sense beside the others.
+
 Grammar (docs/SERVERLESS.md §1.5, §1.11)::
 
     expr     := or

@@ -32,6 +32,10 @@ execution as ``Failed`` with its literal ``Code`` (default ``FnF.Fail``) and ``D
 an enclosing Parallel or Map does not see it (whether the real service lets such a Catch catch it is
 unconfirmed; the product does not rely on it).
 A Catch without an ``OutputConstructor`` passes ``{"Code": …, "Detail": …}`` to its ``Next``.
+
+One module (~520 lines): one interpreter loop over every state type, sharing the data passing,
+Retry/Catch and cancellation rules above; split by state type, those rules would be spread over
+every file.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ API facts (docs/ALIBABA-APIS.md §1): mutual authentication needs the ``Standard
 certificate ids are ``<CAS id>-<site region>`` (§2.3, ``shared.policy.ids``); the four
 ``XForwardedForClientCert*Enabled`` switches pass the client certificate to the backends (§1.14).
 
-One module (~510 lines): the observation, its checks and the three plans are one decision.
+One module (~600 lines): the observation, its checks and the three plans are one decision.
 """
 from __future__ import annotations
 

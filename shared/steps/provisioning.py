@@ -154,12 +154,11 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
     if idempotency_key:
         name = idempotent_name(listener_key, idempotency_key)
-    else:
-        name = execution_name(listener_key, clock.now())
-    if idempotency_key:
         existing = _describe_execution(settings, flow, name, deadline)
         if existing is not None:
             return Started(flow, name, existing.status, existing=True)
+    else:
+        name = execution_name(listener_key, clock.now())
     for ex in _running(settings, flow, prefix, deadline):
         if ex.name != name:
             raise AlbMtlsError(Code.EXECUTION_RUNNING,
