@@ -3,7 +3,8 @@
 
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
 ``provision`` (the main job), ``rotate``, ``status``, ``serve`` (the provisioning HTTP API locally),
-``flow run`` (any CloudFlow definition), ``check-deploy``. Every reporting command takes ``--json``
+``flow run`` (any CloudFlow definition), ``check-deploy``; for a fleet document, ``plan``,
+``apply``, ``drift`` and ``inventory``. Every reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
 ``albmtls/options.py``.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from . import check_deploy, flow, provision, rotate, serve, status, up
+from . import check_deploy, drift, fleet, flow, inventory, provision, rotate, serve, status, up
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
@@ -19,6 +20,10 @@ app.command()(up.up)
 app.command()(provision.provision)
 app.command()(rotate.rotate)
 app.command()(status.status)
+app.command()(fleet.plan)
+app.command()(fleet.apply)
+app.command()(drift.drift)
+app.command()(inventory.inventory)
 app.command()(serve.serve)
 app.command("check-deploy")(check_deploy.check_deploy)
 app.add_typer(flow.flow_app, name="flow")

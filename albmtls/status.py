@@ -45,8 +45,23 @@ def _print_status(doc: dict[str, Any]) -> None:
                       f"{', '.join(lst.get('ca_certificate_ids') or []) or '-'} ends {lst.get('ca_not_after') or '-'}; "
                       f"server certificate {lst.get('server_certificate_id') or '-'} ends "
                       f"{lst.get('server_certificate_not_after') or '-'}")
+    _print_drift(console, doc.get("drift"))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("counts", {}).items()))
     console.print(counts or "no client certificates")
+
+
+def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
+    """Drift from the recorded desired states (``albmtls drift`` says more)."""
+    from rich.markup import escape
+    if not drift:
+        return
+    for d in drift["listeners"]:
+        if d.get("items"):
+            items = "; ".join(f"{i['field']} {i.get('actual')} (desired {i.get('desired')})" for i in d["items"])
+            console.print(f"[red]drift[/] listener {d['listener_key']}: {escape(items)} — `albmtls apply` repairs it")
+        elif d.get("error"):
+            console.print(f"[yellow]drift unknown[/] listener {d['listener_key']}: {d['error']['code']}")
+    console.print(f"drift: {drift['drifted']} of {drift['checked']} listener(s) with a recorded desired state")
 
 
 def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
@@ -58,6 +73,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
+    from shared.steps.drift import drift_report
     from shared.steps.rotation import certificate_report
     quiet_logs()
     with ExitStack() as stack:
@@ -69,6 +85,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
             settings = Settings.load(target="cloud")
         try:
             doc = certificate_report(settings, secret_prefix=secret_prefix)
+            doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
         except AlbMtlsError as exc:
             doc = {"status": "failed", "error": exc.to_dict()}
             if json_out:

@@ -284,6 +284,8 @@ class ServerGroupObservation:
     groups: tuple[ServerGroupLike, ...]
     members: frozenset[tuple[str, int]] = frozenset()
     dry_run: Violation | None = None
+    #: the members with their weights ``((server id, port, weight), …)`` (drift and the fleet plan)
+    weights: tuple[tuple[str, int, int | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

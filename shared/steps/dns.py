@@ -27,6 +27,7 @@ from shared.policy.contracts import DnsResult, PropagationResult, ProvisionInput
 from shared.policy.dns import (
     DEFAULT_LINE,
     DEFAULT_NEGATIVE_TTL,
+    DnsRecord,
     canon_host,
     negative_ttl,
     owner_remark,
@@ -39,7 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from shared.steps.context import StepContext
 
-__all__ = ["run", "preflight_dns", "alb_dns_name", "name_servers", "query_cname", "query_soa", "NameServer",
+__all__ = ["run", "preflight_dns", "current_cname", "alb_dns_name", "name_servers", "query_cname", "query_soa",
+           "NameServer",
            "PROPAGATION_SLICE_S"]
 
 PROPAGATION_SLICE_S = 10.0   # longest in-call wait for the name servers before returning pending
@@ -96,7 +98,18 @@ def preflight_dns(ctx: StepContext, inp: ProvisionInput, target: str) -> dict[st
     plan = plan_cname(records, rr=inp.rr, domain=inp.domain, value=target, ttl=_ttl(inp), min_ttl=info.min_ttl,
                       listener_key=inp.listener_key, allow_apex=inp.allow_apex,
                       replace_owned=inp.replace_owned_records)
-    return plan.to_dict()
+    out = plan.to_dict()
+    now = current_cname(records, inp.rr)
+    if now is not None:
+        out["current"] = {"record_id": now.record_id, "value": now.value, "ttl": now.ttl, "remark": now.remark}
+    if plan.claim_remark:
+        out["claim_remark"] = True
+    return out
+
+
+def current_cname(records: list[DnsRecord], rr: str) -> DnsRecord | None:
+    """The CNAME on host record ``rr``, line ``default``, among ``records`` (or ``None``)."""
+    return next((r for r in records if r.rr == rr and r.line == DEFAULT_LINE and r.type == "CNAME"), None)
 
 
 # ---------------------------------------------------------------------------------------------

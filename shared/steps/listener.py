@@ -212,9 +212,10 @@ def gather_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
     name = inp.server_group.name
     groups = tuple(g for g in api.list_server_groups(names=[name]) if g.name == name)
     mine = sorted((g for g in groups if g.vpc_id == lb.vpc_id), key=lambda g: g.id)
-    members = frozenset((s.server_id, s.port or 0) for s in api.list_server_group_servers(mine[0].id)) if mine \
-        else frozenset()
-    return ServerGroupObservation(groups, members)
+    servers = api.list_server_group_servers(mine[0].id) if mine else []
+    members = frozenset((s.server_id, s.port or 0) for s in servers)
+    return ServerGroupObservation(groups, members,
+                                  weights=tuple((s.server_id, s.port or 0, s.weight) for s in servers))
 
 
 def gather(ctx: StepContext, inp: ProvisionInput, *, budget: Deadline | None = None) -> ListenerObservation:

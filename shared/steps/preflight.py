@@ -27,7 +27,7 @@ counted as writes.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
@@ -37,6 +37,7 @@ from shared.policy.checks import Violation
 from shared.policy.listener import (
     RESOURCE_CHECKS,
     TARGET_CHECKS,
+    DesiredListener,
     ListenerObservation,
     desired_listener,
     plan_listener,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
-__all__ = ["run"]
+__all__ = ["run", "evaluate", "Evaluation"]
 
 
 def _dry_run_server_group(ctx: StepContext, o: ListenerObservation) -> Violation | None:
@@ -83,21 +84,20 @@ def _server_group_summary(o: ListenerObservation) -> dict[str, Any]:
             "servers_to_add": len(plan.missing), "vpc_check": "dry run" if plan.missing else "members present"}
 
 
-def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
-    """Check everything a provisioning run needs, read-only; returns ``{"status": "ok",
-    "writes": 0, "plan": {load_balancer, listener, server_certificate, server_group, ca, dns}}``.
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What the preflight read and decided: the listener observation ``o`` (with the security
+    policy's existence and the dry run's answer), the ``desired`` listener and the ``plan`` dict
+    :func:`run` returns. The fleet plan (``shared.steps.plan``) reads it too."""
 
-    ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
-    ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
-    create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
-    summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``,
-    ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
-    ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,
-    ``CreateServerGroup``/``AddServersToServerGroup`` with ``DryRun=true``; CAS
-    ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``; plus those of the CA
-    and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
-    """
-    inp: ProvisionInput = ev.input
+    o: ListenerObservation
+    desired: DesiredListener
+    plan: dict[str, Any]
+
+
+def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
+    """Every read-only check, in the module doc's order, then the plans (see :func:`run`).
+    Raises ``AlbMtlsError`` with the codes in the module doc (the first violation)."""
     o = gather(ctx, inp)
     o = replace(o, security_policy_exists=ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id))
     TARGET_CHECKS.enforce(o)
@@ -109,8 +109,8 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
 
     cert = plan_server_certificate(o)
     sg = _server_group_summary(o)
-    listener_plan = plan_listener(o.existing, desired_listener(inp, cert.alb_id, sg.get("id"),
-                                                               ca["alb_ca_certificate_id"]))
+    desired = desired_listener(inp, cert.alb_id, sg.get("id"), ca["alb_ca_certificate_id"])
+    listener_plan = plan_listener(o.existing, desired)
     listener: dict[str, Any] = {"action": listener_plan.action}
     if listener_plan.listener_id:
         listener["id"] = listener_plan.listener_id
@@ -128,11 +128,29 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
         "ca": ca,
         "dns": dns,
     }
-    ctx.logger.info("preflight passed", extra={"listener_action": listener_plan.action,
-                                                "server_group_action": sg["action"],
+    return Evaluation(o, desired, plan)
+
+
+def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
+    """Check everything a provisioning run needs, read-only; returns ``{"status": "ok",
+    "writes": 0, "plan": {load_balancer, listener, server_certificate, server_group, ca, dns}}``.
+
+    ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
+    ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
+    create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
+    summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``,
+    ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
+    ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,
+    ``CreateServerGroup``/``AddServersToServerGroup`` with ``DryRun=true``; CAS
+    ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``; plus those of the CA
+    and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
+    """
+    plan = evaluate(ctx, ev.input).plan
+    ctx.logger.info("preflight passed", extra={"listener_action": plan["listener"]["action"],
+                                                "server_group_action": plan["server_group"]["action"],
                                                 "server_certificate_action": plan["server_certificate"]["action"]})
-    return {"status": "ok", "writes": 0, "plan": plan, "warnings": [*ca.get("warnings", []), *skew_warning(ctx)],
-            "clock_skew_s": ctx.clock_skew_s}
+    return {"status": "ok", "writes": 0, "plan": plan,
+            "warnings": [*plan["ca"].get("warnings", []), *skew_warning(ctx)], "clock_skew_s": ctx.clock_skew_s}
 
 
 def skew_warning(ctx: StepContext) -> list[dict[str, Any]]:

@@ -1,0 +1,388 @@
+"""``albmtls plan`` and ``albmtls apply``: a fleet document (``shared.policy.fleet``; YAML or JSON,
+or a single provision input) against the cloud.
+
+``plan`` reads only (``shared.steps.plan``) and prints, per listener, what an apply would create,
+update (field: old → new), issue, renew or reissue, the DNS records it would add or change, the
+clients orphaned since the last apply and the drift from the recorded desired state. Exit codes
+(as ``terraform plan -detailed-exitcode``, for CI): ``0`` no changes, ``2`` changes, ``1`` an error
+(an invalid document included: nothing was read then).
+
+``apply`` plans first and applies nothing when any listener would be refused; on the cloud target
+it shows the plan and asks before the first write unless ``--yes``. Then it deploys the provision
+flow if it changed and runs one execution per listener that has changes — ``--parallel`` at once —
+printing each one's progress prefixed with its listener, and a summary table. Exit codes: ``0`` every
+listener applied (or nothing to do), ``1`` one failed, ``2`` an invalid document.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    StateDir,
+    Target,
+    emit_json,
+    local_cloud_settings,
+    quiet_logs,
+)
+from .options import console as _console
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
+    from rich.console import Console
+
+EXIT_CHANGES = 2
+FleetFile = typer.Option(..., "-f", "--file", help="Fleet document (YAML or JSON; a single provision input too), "
+                         "e.g. examples/fleet.yaml.")
+Parallel = typer.Option(4, "--parallel", min=1, max=16, help="Listeners read (plan) or applied at once.")
+
+
+# ---------------------------------------------------------------------------------------------
+# shared by the commands
+# ---------------------------------------------------------------------------------------------
+def load_fleet(file: Path) -> Any:
+    """Read and validate a fleet document (YAML for .yaml/.yml, else JSON). Raises ``AlbMtlsError``
+    naming the field (``listeners[1].clients[7].common_name``) or the file."""
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.policy.fleet import load_document, parse_fleet
+    try:
+        text = Path(file).read_bytes()
+    except OSError as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
+    media = "yaml" if Path(file).suffix.lower() in (".yaml", ".yml") else "json"
+    return parse_fleet(load_document(text, media))
+
+
+@contextmanager
+def cloud_settings(target: str, state_dir: Path, endpoints_file: Path | None, *, quiet: bool,
+                   console: Console | None = None) -> Iterator[Any]:
+    """The settings of the target: the local cloud (running on ``state_dir``, or in-process while
+    the command runs; its clock, as the functions see it) or a real account."""
+    from shared.core.settings import Settings
+    with ExitStack() as stack:
+        if target == "local":
+            from localruntime.environment import local_environment
+            from localruntime.fc import local_time
+            if console is not None and not quiet:
+                console.print("[bold]alb-mtls[/] on the local cloud "
+                              + (f"({endpoints_file})" if endpoints_file else f"(in-process, state in {state_dir}/)"))
+            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            stack.enter_context(local_time(ep["endpoints_file"]))
+        else:
+            settings = Settings.load(target="cloud")
+        yield settings
+
+
+def _error_doc(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"status": "failed", "error": err}
+
+
+def _fail(console: Console, json_out: bool, doc: dict[str, Any]) -> None:
+    if json_out:
+        emit_json(doc)
+    else:
+        e = doc["error"]
+        console.print(f"[red]{e['code']}[/]: {e['message']}")
+
+
+# ---------------------------------------------------------------------------------------------
+# printing a plan
+# ---------------------------------------------------------------------------------------------
+def _v(value: Any) -> str:
+    """A plan value in words: switches summarised, lists joined, a member's weight, a record's target."""
+    if isinstance(value, dict) and value and all(isinstance(v, bool) for v in value.values()):
+        on = sum(1 for v in value.values() if v)
+        return "all on" if on == len(value) else ("all off" if on == 0 else f"{on}/{len(value)} on")
+    if isinstance(value, dict) and set(value) == {"weight"}:
+        return f"weight {value['weight']}"
+    if isinstance(value, dict) and "value" in value:
+        return f"{value['value']} (TTL {value.get('ttl')})"
+    if isinstance(value, list):
+        return ", ".join(str(x) for x in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def _change(c: dict[str, Any]) -> str:
+    field, old, new = c["field"], c.get("old"), c.get("new")
+    if field == "clients":
+        return "clients: " + "; ".join(p for p in (f"removed {_v(old)}" if old else "",
+                                                   f"added {_v(new)}" if new else "") if p)
+    if field.startswith("members["):
+        member = field[len("members["):-1]
+        if old is None:
+            return f"+ {member} ({_v(new)})"
+        if new is None:
+            return f"- {member}"
+        return f"{member} {_v(old)} → {_v(new)}"
+    if old is None:
+        return f"{field} {_v(new)}"
+    return f"{field}: {_v(old)} → {_v(new)}"
+
+
+def _changes(changes: list[dict[str, Any]]) -> str:
+    from rich.markup import escape
+    return escape("; ".join(_change(c) for c in changes))
+
+
+_MARK = {"create": "[green]+[/]", "add": "[green]+[/]", "upload": "[green]+[/]", "update": "[yellow]~[/]",
+         "claim": "[yellow]~[/]", "issue": "[green]+[/]", "renew": "[yellow]~[/]", "reissue": "[yellow]~[/]"}
+
+
+def print_plan(console: Console, doc: dict[str, Any]) -> None:
+    """The plan in words, listener by listener, then one summary line."""
+    from rich.markup import escape
+    for r in doc["listeners"]:
+        where = f" ({r['path']})" if r.get("path") else ""
+        head = {"changes": "[yellow]changes[/]", "no_changes": "[green]no changes[/]", "error": "[red]refused[/]"}
+        console.print(f"[bold]{r['listener_key']}[/]{where}: {head[r['status']]}")
+        if r.get("error"):
+            e = r["error"]
+            where = f" ({e['field']})" if e.get("field") else ""
+            console.print(f"  [red]{e['code']}[/]{escape(where)}: {escape(e['message'])}")
+        for key, label in (("listener", "listener"), ("server_certificate", "server certificate"),
+                           ("server_group", "server group"), ("dns", "CNAME"), ("desired_state", "desired state")):
+            p = r.get(key)
+            if not p or p["action"] in ("none", "use"):
+                continue
+            name = (p.get("detail") or {}).get("name") or p.get("id") or ""
+            line = f"  {_MARK.get(p['action'], '~')} {' '.join(x for x in (label, escape(name), p['action']) if x)}"
+            if p.get("changes"):
+                line += f": {_changes(p['changes'])}"
+            console.print(line)
+        groups: dict[str, list[str]] = {}
+        for c in r.get("clients") or []:
+            if c["action"] != "keep":
+                groups.setdefault(c["action"], []).append(
+                    c["common_name"] + ("" if c["action"] in ("issue", "renew") else f" ({c['reason']})"))
+        for action in ("issue", "renew", "reissue"):
+            if groups.get(action):
+                names = groups[action]
+                shown = escape(", ".join(names[:8])) + (f" … and {len(names) - 8} more" if len(names) > 8 else "")
+                console.print(f"  {_MARK[action]} {action} {len(names)} client certificate(s): {shown}")
+        kept = sum(1 for c in r.get("clients") or [] if c["action"] == "keep")
+        if kept:
+            console.print(f"    {kept} client certificate(s) kept")
+        if r.get("orphaned"):
+            console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, not renewed by this apply): "
+                          f"{', '.join(r['orphaned'])}")
+        if r.get("drift") is None:
+            console.print("  drift: no desired state recorded yet")
+        elif r["drift"]:
+            items = escape("; ".join(f"{d['field']}: {_v(d.get('actual'))} (desired {_v(d.get('desired'))})"
+                                     for d in r["drift"]))
+            console.print(f"  [red]drift[/] from the last apply: {items}")
+    n = len(doc["listeners"])
+    changing = sum(1 for r in doc["listeners"] if r["status"] == "changes")
+    console.print(f"Plan: {changing} of {n} listener(s) to change, {doc['errors']} refused; writes made: 0.")
+
+
+def plan_document(settings: Any, fleet: Any, parallel: int) -> dict[str, Any]:
+    import msgspec
+
+    from shared.steps.plan import plan_fleet
+    doc: dict[str, Any] = msgspec.to_builtins(plan_fleet(settings, fleet, parallel=parallel))
+    return doc
+
+
+def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDir,
+         endpoints_file: Path | None = EndpointsFile, parallel: int = Parallel, json_out: bool = JsonOut) -> None:
+    """What `apply` would change, per listener, with zero writes. Exit 0 no changes, 2 changes, 1 error."""
+    from shared.core.errors import AlbMtlsError
+    quiet_logs()
+    console = _console()
+    try:
+        fleet = load_fleet(file)
+    except AlbMtlsError as exc:
+        _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
+        raise typer.Exit(EXIT_FAILED) from None
+    try:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console) as settings:
+            doc = plan_document(settings, fleet, parallel)
+    except AlbMtlsError as exc:
+        _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
+        raise typer.Exit(EXIT_FAILED) from None
+    if json_out:
+        emit_json(doc)
+    else:
+        print_plan(console, doc)
+    raise typer.Exit(EXIT_FAILED if doc["errors"] else (EXIT_CHANGES if doc["changes"] else EXIT_OK))
+
+
+# ---------------------------------------------------------------------------------------------
+# apply
+# ---------------------------------------------------------------------------------------------
+def confirm_cloud_writes(console: Console, yes: bool) -> bool:
+    """The cloud target asks before the first write unless ``--yes`` (no terminal: refused)."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        console.print("[red]refused[/]: this applies changes to a real account; run again with --yes "
+                      "(no terminal to ask on)")
+        return False
+    return bool(typer.confirm("Apply these changes to the account?", default=False))
+
+
+class _Follower:
+    """Runs one listener's execution and prints its progress lines, prefixed with its key."""
+
+    def __init__(self, settings: Any, console: Console | None, timeout: float, lock: threading.Lock) -> None:
+        self.settings, self.console, self.timeout, self.lock = settings, console, timeout, lock
+
+    def say(self, key: str, text: str) -> None:
+        if self.console is not None:
+            with self.lock:
+                self.console.print(f"[dim]{key}[/] {text}")
+
+    def run(self, inp: Any, raw: dict[str, Any]) -> dict[str, Any]:
+        import time
+
+        from shared.core.errors import AlbMtlsError, Code
+        from shared.steps.provisioning import PROVISION_FLOW, describe_provision, result_document, start_provision
+        from shared.steps.provisioning import task_result as result_of
+        key = inp.listener_key
+        try:
+            started = start_provision(self.settings, raw, key)
+        except AlbMtlsError as exc:
+            self.say(key, f"[red]✗ not started[/]: {exc.code}: {exc.message}")
+            return {"listener_key": key, "status": "failed", "execution": None, "error": exc.to_dict()}
+        self.say(key, f"execution {started.name}")
+        deadline, seen = time.monotonic() + self.timeout, 0
+        while True:
+            prog = describe_provision(self.settings, started.name, flow=PROVISION_FLOW)
+            if prog is None:
+                return {"listener_key": key, "status": "failed", "execution": started.name,
+                        "error": {"code": Code.INTERNAL, "message": f"execution {started.name} disappeared"}}
+            for ev in prog.events[seen:]:
+                step = str(ev.get("step") or "").rsplit("/", 1)[-1]
+                if ev.get("type") == "TaskSucceeded":
+                    res = result_of(ev)
+                    st = res.get("status") if isinstance(res, dict) else None
+                    if st == "ok":
+                        self.say(key, f"[green]✓[/] {step}")
+                    elif st == "failed":
+                        e = res.get("error") or {}
+                        self.say(key, f"[red]✗[/] {step}: {e.get('code')}: {e.get('message')}")
+            seen = len(prog.events)
+            if prog.done:
+                break
+            if time.monotonic() > deadline:
+                return {"listener_key": key, "status": "running", "execution": started.name,
+                        "error": {"code": Code.TIMEOUT, "message": f"still running after {self.timeout:.0f} s; "
+                                  "follow it with `albmtls status` (it goes on in the background)"}}
+            time.sleep(0.3)
+        doc = result_document(prog)
+        out = {"listener_key": key, "status": doc["status"], "execution": started.name, "writes": doc["writes"],
+               "listener": doc["listener"], "dns": doc["dns"], "client_certificates": doc["client_certificates"],
+               "health": doc["health"]}
+        if doc.get("error"):
+            out["error"] = doc["error"]
+        self.say(key, "[green]succeeded[/]" if doc["status"] == "succeeded" else f"[red]{doc['status']}[/]")
+        return out
+
+
+def print_summary(console: Console, doc: dict[str, Any]) -> None:
+    from rich.table import Table
+    t = Table(title="apply", title_justify="left")
+    for col in ("listener", "result", "execution", "writes", "certificates", "note"):
+        t.add_column(col, no_wrap=col in ("listener", "result", "execution", "certificates"))
+    for r in doc["listeners"]:
+        style = {"succeeded": "green", "unchanged": "dim", "failed": "red", "running": "yellow"}.get(r["status"], "")
+        certs = r.get("client_certificates") or []
+        issued = sum(1 for c in certs if not c.get("reused"))
+        note = (r.get("error") or {}).get("code") or ""
+        if r["status"] == "succeeded" and r.get("health"):
+            note = "healthy" if r["health"].get("healthy") else "NOT healthy"
+        t.add_row(r["listener_key"], f"[{style}]{r['status']}[/]", r.get("execution") or "-",
+                  str(r.get("writes", 0)), f"{issued} new, {len(certs) - issued} kept" if certs else "-", note)
+    console.print(t)
+    console.print(f"{doc['succeeded']} applied, {doc['unchanged']} unchanged, {doc['failed']} failed")
+
+
+def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDir,
+          endpoints_file: Path | None = EndpointsFile, parallel: int = Parallel,
+          yes: bool = typer.Option(False, "--yes", help="Apply on the cloud target without asking."),
+          out: Path | None = typer.Option(None, "--out", help="Local target: export each client's PFX and password "
+                                          "into DIR/<listener key>/ (files mode 0600)."),
+          timeout: float = typer.Option(1800.0, "--timeout", help="Stop following after this many seconds."),
+          json_out: bool = JsonOut) -> None:
+    """Plan, then one provision execution per listener with changes (several at once); a summary table."""
+    from shared.core.errors import AlbMtlsError
+    quiet_logs()
+    console = _console()
+    try:
+        fleet = load_fleet(file)
+    except AlbMtlsError as exc:
+        _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
+        raise typer.Exit(EXIT_INPUT) from None
+    try:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console) as settings:
+            code, doc = _apply(settings, fleet, target=target, parallel=parallel, yes=yes, out=out,
+                               timeout=timeout, console=console, json_out=json_out)
+    except AlbMtlsError as exc:
+        _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
+        raise typer.Exit(EXIT_FAILED) from None
+    if json_out:
+        emit_json(doc)
+    raise typer.Exit(code)
+
+
+def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, out: Path | None, timeout: float,
+           console: Console, json_out: bool) -> tuple[int, dict[str, Any]]:
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+
+    from .provision import WORKFLOW, export_pfx
+    plan_doc = plan_document(settings, fleet, parallel)
+    if not json_out:
+        print_plan(console, plan_doc)
+    doc: dict[str, Any] = {"status": "failed", "plan": plan_doc, "listeners": [], "succeeded": 0, "unchanged": 0,
+                           "failed": 0}
+    if plan_doc["errors"]:
+        doc["error"] = {"code": "PLAN_REFUSED", "message": f"{plan_doc['errors']} listener(s) would be refused "
+                        "(see the plan); nothing was applied"}
+        if not json_out:
+            console.print(f"[red]nothing applied[/]: {doc['error']['message']}")
+        return EXIT_FAILED, doc
+    todo = [i for i, r in enumerate(plan_doc["listeners"]) if r["status"] == "changes"]
+    for i, r in enumerate(plan_doc["listeners"]):
+        if i not in todo:
+            doc["listeners"].append({"listener_key": r["listener_key"], "status": "unchanged", "writes": 0})
+    if todo and target == "cloud" and not confirm_cloud_writes(console, yes):
+        doc["error"] = {"code": "NOT_CONFIRMED", "message": "not confirmed; nothing was applied"}
+        return EXIT_FAILED, doc
+    if todo:
+        state = deploy_flow(settings, PROVISION_FLOW, WORKFLOW.read_text())
+        if not json_out:
+            console.print(f"flow {PROVISION_FLOW} ({state}); applying {len(todo)} listener(s), {parallel} at a time")
+        follower = _Follower(settings, None if json_out else console, timeout, threading.Lock())
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
+            results = list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), todo))
+        doc["listeners"] += results
+        if target == "local" and out is not None:
+            for r in results:
+                if r["status"] == "succeeded" and r.get("client_certificates"):
+                    export_pfx(settings, r["client_certificates"], out / r["listener_key"])
+    order = {inp.listener_key: i for i, inp in enumerate(fleet.listeners)}
+    doc["listeners"].sort(key=lambda r: order.get(r["listener_key"], 0))
+    for r in doc["listeners"]:
+        key = {"succeeded": "succeeded", "unchanged": "unchanged"}.get(r["status"], "failed")
+        doc[key] += 1
+    doc["status"] = "succeeded" if doc["failed"] == 0 else "failed"
+    if not json_out:
+        print_summary(console, doc)
+    return (EXIT_OK if doc["failed"] == 0 else EXIT_FAILED), doc

@@ -1,0 +1,70 @@
+"""``albmtls inventory``: every certificate the private CA lists, with its holder, CN, listener,
+serial, SHA-256 fingerprint, validity, days left, state (``valid``, ``due``, ``superseded``,
+``orphaned``, ``revoked``, ``expired``) and issuing CA — read from the cloud
+(``shared.steps.inventory``), so it is right on a fresh machine. ``--format csv`` prints RFC 4180 CSV
+on stdout (one row per certificate, a header first); ``json`` one JSON document; ``table`` a table.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, StateDir, Target, emit_json, quiet_logs
+from .options import console as _console
+
+STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "orphaned": "magenta", "revoked": "red",
+               "expired": "dim red"}
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+    console = _console(160)
+    t = Table(title=f"certificates the private CA lists at {doc['now']}", title_justify="left")
+    for col in ("holder", "CN", "listener", "serial", "SHA-256", "not_before", "not_after", "days left", "state",
+                "CA"):
+        t.add_column(col, justify="right" if col == "days left" else "left",
+                     no_wrap=col not in ("holder", "CN"))
+    for r in doc["rows"]:
+        st = r["state"]
+        t.add_row(escape(r.get("holder") or "-"), escape(r.get("common_name") or ""), r.get("listener") or "-",
+                  (r.get("serial") or "")[:16], (r.get("fingerprint_sha256") or "")[:16],
+                  (r.get("not_before") or "")[:10], (r.get("not_after") or "")[:10], str(r.get("days_left")),
+                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", (r.get("ca") or "")[:12])
+    console.print(t)
+    counts = ", ".join(f"{v} {k}" for k, v in doc["counts"].items())
+    console.print(f"{doc['listed']} certificate(s): {counts or 'none'}")
+
+
+def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
+              secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
+                                                help="Where the desired states and records are kept (KMS prefix)."),
+              fmt: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+    """Every certificate the private CA lists: holder, CN, listener, serial, fingerprint, validity, state, CA."""
+    from shared.core.errors import AlbMtlsError
+    from shared.steps.inventory import inventory_report, to_csv
+
+    from .fleet import cloud_settings
+    quiet_logs()
+    if fmt not in ("table", "csv", "json"):
+        _console().print(f"[red]INVALID_INPUT[/]: --format must be table, csv or json, not {fmt!r}")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=True) as settings:
+            doc = inventory_report(settings, secret_prefix)
+    except AlbMtlsError as exc:
+        if fmt == "json":
+            emit_json({"status": "failed", "error": exc.to_dict()})
+        else:
+            _console().print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if fmt == "json":
+        emit_json(doc)
+    elif fmt == "csv":
+        sys.stdout.write(to_csv(doc))
+        sys.stdout.flush()
+    else:
+        print_table(doc)

@@ -1,0 +1,213 @@
+"""The pure part of the fleet plan and of the drift check: what differs between a listener's desired
+state and what the cloud holds, field by field (old → new), and the plan's records.
+
+Both read the cloud the same way (``shared.steps.plan``: the preflight's observations, reads only);
+the *plan* compares the cloud with the input in the file, the *drift* check with the desired state
+recorded by the last apply (``shared.policy.desired``). The fields compared are those the issue
+names and ``enable_mutual_auth`` / ``create_cname`` own (docs/ALIBABA-APIS.md §1 for the ALB wire
+names): ``CaEnabled``, ``CaCertificates``, ``Certificates`` (the default server certificate),
+``SecurityPolicyId``, ``XForwardedForConfig`` (the four client-certificate switches),
+``DefaultActions`` (the server group), the server group's members (server, port, weight), and the
+CNAME's target and TTL. Other listener settings (timeouts, gzip, ACLs …) are not ours and are not
+compared. A listener whose job still runs (``Configuring``) is compared as it is then.
+
+No I/O.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from shared.policy.listener import CLIENT_CERT_XFF_FIELDS, DesiredListener, ListenerLike
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "Change", "DriftItem", "ClientAction", "ClientPlan", "ResourcePlan", "ListenerReport", "FleetPlan",
+    "listener_changes", "member_drift", "cname_drift", "client_action", "record_changes", "has_changes",
+]
+
+ClientAction = Literal["issue", "renew", "reissue", "keep"]
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One field that differs: ``field`` (wire name, or ``members[i-…:80]``, ``cname.value`` …),
+    ``old`` (what the cloud holds; ``None`` = nothing) and ``new`` (what the input wants)."""
+
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class DriftItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A field where the cloud drifted from the recorded desired state: ``desired`` vs ``actual``."""
+
+    field: str
+    desired: Any = None
+    actual: Any = None
+
+
+class ClientPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What an apply does for one client: ``issue`` (first certificate), ``renew`` (due or ended),
+    ``reissue`` (``reason``: SANs, profile or CA changed, revoked, forced …) or ``keep``."""
+
+    common_name: str
+    action: ClientAction
+    reason: str
+
+
+class ResourcePlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One resource of a listener: ``action`` (``create``/``update``/``add``/``upload``/``use``/
+    ``none`` …), its ``id`` when it exists, and the field ``changes`` (old → new)."""
+
+    action: str
+    id: str | None = None  # the cloud id
+    changes: tuple[Change, ...] = ()
+    detail: dict[str, Any] | None = None
+
+
+class ListenerReport(msgspec.Struct, kw_only=True):
+    """The plan of one listener. ``status``: ``changes`` | ``no_changes`` | ``error`` (``error``: the
+    refusal the preflight would make, ``{code, message, field}``; nothing of it would be applied).
+    ``drift``: the cloud against the recorded desired state (``None``: nothing recorded yet)."""
+
+    listener_key: str
+    path: str = ""
+    region: str | None = None
+    status: Literal["changes", "no_changes", "error"] = "no_changes"
+    error: dict[str, Any] | None = None
+    listener: ResourcePlan | None = None
+    server_certificate: ResourcePlan | None = None
+    server_group: ResourcePlan | None = None
+    dns: ResourcePlan | None = None
+    clients: tuple[ClientPlan, ...] = ()
+    orphaned: tuple[str, ...] = ()
+    desired_state: ResourcePlan | None = None
+    drift: tuple[DriftItem, ...] | None = None
+
+
+class FleetPlan(msgspec.Struct, kw_only=True):
+    """``albmtls plan``: ``changes`` (any listener would change), ``errors`` (listeners refused),
+    per-listener ``listeners`` reports, ``writes`` (always 0: a plan only reads)."""
+
+    status: Literal["ok", "failed"] = "ok"
+    changes: bool = False
+    errors: int = 0
+    writes: int = 0
+    listeners: list[ListenerReport] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# field comparisons
+# ---------------------------------------------------------------------------------------------
+def _xff(existing: ListenerLike) -> dict[str, bool]:
+    d = existing.xff_dict
+    return {f: bool(d.get(f)) for f in CLIENT_CERT_XFF_FIELDS}
+
+
+def listener_changes(existing: ListenerLike, desired: DesiredListener) -> tuple[Change, ...]:
+    """The listener fields that differ, old → new (``shared.policy.listener.listener_differences``
+    names the same fields; this adds the values). A desired id still unknown (a server certificate
+    to upload, a server group to create) is shown as ``None`` → ``(new …)``."""
+    out: list[Change] = []
+    if existing.ca_enabled is not True:
+        out.append(Change(field="CaEnabled", old=existing.ca_enabled, new=True))
+    if tuple(existing.ca_certificate_ids) != (desired.ca_certificate_id,):
+        out.append(Change(field="CaCertificates", old=list(existing.ca_certificate_ids),
+                          new=[desired.ca_certificate_id]))
+    if desired.server_certificate_id is None or tuple(existing.certificate_ids[:1]) != (desired.server_certificate_id,):
+        out.append(Change(field="Certificates", old=list(existing.certificate_ids[:1]),
+                          new=[desired.server_certificate_id or "(new upload)"]))
+    if existing.security_policy_id != desired.security_policy_id:
+        out.append(Change(field="SecurityPolicyId", old=existing.security_policy_id, new=desired.security_policy_id))
+    if desired.server_group_id is None or tuple(existing.server_group_ids) != (desired.server_group_id,):
+        out.append(Change(field="DefaultActions", old=list(existing.server_group_ids),
+                          new=[desired.server_group_id or "(new server group)"]))
+    xff = _xff(existing)
+    if any(v != desired.client_cert_headers for v in xff.values()):
+        out.append(Change(field="XForwardedForConfig", old=xff,
+                          new={f: desired.client_cert_headers for f in CLIENT_CERT_XFF_FIELDS}))
+    return tuple(out)
+
+
+def member_drift(members: Mapping[tuple[str, int], int | None],
+                 desired: Iterable[tuple[str, int, int]]) -> tuple[Change, ...]:
+    """Server group members: missing (old ``None``), extra (new ``None``) and weight changes, keyed
+    ``members[<server id>:<port>]``. ``members``: what ``ListServerGroupServers`` lists, (id, port)
+    → weight (``None`` when unknown)."""
+    want = {(sid, port): weight for sid, port, weight in desired}
+    out: list[Change] = []
+    for (sid, port), weight in want.items():
+        key = f"members[{sid}:{port}]"
+        if (sid, port) not in members:
+            out.append(Change(field=key, old=None, new={"weight": weight}))
+        elif members[(sid, port)] is not None and members[(sid, port)] != weight:
+            out.append(Change(field=key, old={"weight": members[(sid, port)]}, new={"weight": weight}))
+    for (sid, port), weight in sorted(members.items()):
+        if (sid, port) not in want:
+            out.append(Change(field=f"members[{sid}:{port}]", old={"weight": weight}, new=None))
+    return tuple(out)
+
+
+def cname_drift(current: Mapping[str, Any] | None, *, value: str, ttl: int) -> tuple[Change, ...]:
+    """The CNAME record on (rr, default line) against the wanted target and TTL (``current``:
+    ``{value, ttl}`` of the record there, ``None`` when there is none)."""
+    if current is None:
+        return (Change(field="cname", old=None, new={"value": value, "ttl": ttl}),)
+    out: list[Change] = []
+    got = str(current.get("value") or "").rstrip(".").lower()
+    if got != value.rstrip(".").lower():
+        out.append(Change(field="cname.value", old=current.get("value"), new=value))
+    if current.get("ttl") != ttl:
+        out.append(Change(field="cname.ttl", old=current.get("ttl"), new=ttl))
+    return tuple(out)
+
+
+def as_drift(changes: Iterable[Change]) -> tuple[DriftItem, ...]:
+    """Changes read as drift: the desired value against the actual one."""
+    return tuple(DriftItem(field=c.field, desired=c.new, actual=c.old) for c in changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# clients and the record
+# ---------------------------------------------------------------------------------------------
+#: ``shared.policy.issuance.decide`` reasons → what the plan says
+_RENEW = {"due", "expired"}
+
+
+def client_action(decision: str, reason: str) -> ClientAction:
+    """The plan's word for an issuance decision (``reuse``/``issue`` and its reason)."""
+    if decision == "reuse":
+        return "keep"
+    if reason == "first_issue":
+        return "issue"
+    return "renew" if reason in _RENEW else "reissue"
+
+
+def record_changes(recorded: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[Change, ...]:
+    """The top-level input fields in which ``new`` differs from the recorded input (``clients``
+    summarised as the common names added and removed)."""
+    if recorded is None:
+        return ()
+    out: list[Change] = []
+    for key in sorted(set(recorded) | set(new)):
+        old, cur = recorded.get(key), new.get(key)
+        if old == cur:
+            continue
+        if key == "clients":
+            was = {c.get("common_name") for c in old or [] if isinstance(c, dict)}
+            now = {c.get("common_name") for c in cur or [] if isinstance(c, dict)}
+            out.append(Change(field="clients", old=sorted(was - now) or None, new=sorted(now - was) or None))
+        else:
+            out.append(Change(field=key, old=old, new=cur))
+    return tuple(out)
+
+
+def has_changes(r: ListenerReport) -> bool:
+    """True when applying ``r`` would write anything."""
+    parts = (r.listener, r.server_certificate, r.server_group, r.dns, r.desired_state)
+    if any(p is not None and p.action not in ("none", "use") for p in parts):
+        return True
+    return any(c.action != "keep" for c in r.clients)

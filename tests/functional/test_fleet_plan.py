@@ -1,0 +1,117 @@
+"""The fleet plan (shared.steps.plan) and the drift check (shared.steps.drift) against the live
+local cloud: zero writes, what a fresh account would get, and drift found field by field."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from shared.core.settings import Settings
+from shared.policy.fleet import load_document, parse_fleet
+from shared.steps.plan import plan_fleet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fleet_doc() -> dict:
+    return load_document((REPO / "examples" / "fleet.yaml").read_text(), "yaml")
+
+
+def test_plan_on_a_fresh_account_creates_everything_with_zero_writes(live_cloud, writes, fleet_doc):
+    writes.mark()
+    plan = plan_fleet(Settings.load(), parse_fleet(fleet_doc))
+    assert writes.since() == []
+    assert plan.status == "ok" and plan.changes and plan.errors == 0 and plan.writes == 0
+    first, second = plan.listeners
+    assert (first.listener_key, first.path, first.status) == ("alb-demostd000000000001-443", "listeners[0]", "changes")
+    assert second.listener_key == "alb-demostd000000000001-8443"
+    assert first.listener.action == "create"
+    assert {c.field: c.new for c in first.listener.changes}["CaEnabled"] is True
+    assert first.server_group.action == "create" and len(first.server_group.changes) == 2
+    assert first.dns.action == "add" and first.dns.changes[0].new["ttl"] == 600
+    assert [c.action for c in first.clients] == ["issue"] * 12
+    assert [c.action for c in second.clients] == ["issue"] * 8
+    assert first.desired_state.action == "create" and first.drift is None
+    doc = msgspec.to_builtins(plan)
+    assert doc["listeners"][0]["listener"]["action"] == "create"
+
+
+def test_a_refused_listener_is_reported_and_the_others_planned(live_cloud, writes, fleet_doc):
+    bad = copy.deepcopy(fleet_doc)
+    bad["listeners"][1]["load_balancer_id"] = live_cloud.endpoints()["seed"]["basic_load_balancer_id"]
+    bad["listeners"][1]["rr"] = "api"
+    writes.mark()
+    plan = plan_fleet(Settings.load(), parse_fleet(bad))
+    assert writes.since() == []
+    assert plan.status == "failed" and plan.errors == 1
+    assert plan.listeners[0].status == "changes"
+    assert plan.listeners[1].status == "error" and plan.listeners[1].error["code"] == "ALB_EDITION_UNSUPPORTED"
+
+
+def _provisioned(live_cloud, invoke, demo_input) -> None:
+    """The demo listener made by its steps (enable_mutual_auth until Running, create_cname) and its
+    input recorded as the desired state — what a provision run leaves, without the flow."""
+    from datetime import UTC, datetime
+
+    from shared.adapters.base import CallPolicy
+    from shared.adapters.kms import Kms
+    from shared.core.wait import Deadline
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    from shared.steps.desired import record_desired
+    for attempt in range(20):
+        out = invoke("albmtls-enable-mutual-auth", {"input": demo_input, "execution_name": "t", "attempt": attempt})
+        if out["status"] == "ok":
+            break
+    assert out["status"] == "ok", out
+    assert invoke("albmtls-create-cname", {"input": demo_input, "execution_name": "t"})["status"] == "ok"
+    record_desired(Kms(CallPolicy(Deadline(30)), settings=Settings.load()), decode(ProvisionInput, demo_input),
+                   now=datetime.now(UTC), execution="t")
+
+
+def _alb(live_cloud):
+    from tests.conftest import make_client
+    return make_client("alb", live_cloud.endpoints())
+
+
+def test_drift_found_field_by_field(live_cloud, invoke, writes, demo_input):
+    from alibabacloud_alb20200616 import models as am
+
+    from shared.steps.drift import drift_report
+    _provisioned(live_cloud, invoke, demo_input)
+    clean = drift_report(Settings.load())
+    assert (clean["checked"], clean["drifted"]) == (1, 0), clean
+
+    alb = _alb(live_cloud)
+    lid = next(d for d in live_cloud.store.list("alb.listener") if d["ListenerPort"] == 443)["ListenerId"]
+    alb.update_listener_attribute(am.UpdateListenerAttributeRequest(listener_id=lid, ca_enabled=False))
+    rid = next(d for d in live_cloud.store.list("dns.record") if d["RR"] == "app" and d["Type"] == "CNAME")["RecordId"]
+    live_cloud.store.put("dns.record", rid, live_cloud.store.get("dns.record", rid) | {"TTL": 3600})
+    writes.mark()
+    doc = drift_report(Settings.load())
+    assert writes.since() == []
+    assert doc["drifted"] == 1
+    [lst] = doc["listeners"]
+    fields = {i["field"]: i for i in lst["items"]}
+    assert set(fields) == {"CaEnabled", "cname.ttl"}, fields
+    assert fields["CaEnabled"] == {"field": "CaEnabled", "desired": True, "actual": False}
+    assert fields["cname.ttl"]["desired"] == 600 and fields["cname.ttl"]["actual"] == 3600
+
+
+def test_plan_shows_the_drift_and_its_repair(live_cloud, invoke, writes, demo_input):
+    from alibabacloud_alb20200616 import models as am
+    _provisioned(live_cloud, invoke, demo_input)
+    lid = next(d for d in live_cloud.store.list("alb.listener") if d["ListenerPort"] == 443)["ListenerId"]
+    _alb(live_cloud).update_listener_attribute(am.UpdateListenerAttributeRequest(
+        listener_id=lid, security_policy_id="tls_cipher_policy_1_0"))
+    plan = plan_fleet(Settings.load(), parse_fleet(demo_input))
+    [r] = plan.listeners
+    assert [(d.field, d.desired, d.actual) for d in r.drift] == [
+        ("SecurityPolicyId", "tls_cipher_policy_1_2", "tls_cipher_policy_1_0")]
+    assert r.listener.action == "update"
+    assert [(c.field, c.old, c.new) for c in r.listener.changes] == [
+        ("SecurityPolicyId", "tls_cipher_policy_1_0", "tls_cipher_policy_1_2")]
+    assert r.desired_state.action == "none" and r.status == "changes"
