@@ -86,8 +86,13 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
     # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.steps.rotation)
     "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
-    # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation
-    "provision_api": ("fnf", "alb", "cas", "kms", "pca"),
+    # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and
+    # starts a provision execution for auto_repair listeners (fnf); + pca: drift_report (not the timer's
+    # path) builds its context with shared.steps.rotation.make_context, imported when called
+    "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca"),
+    # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
+    # routes (plan, drift, inventory) read like the preflight (+ alidns)
+    "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),
 }
 
 _CLIENT_CALLS = {"client", "get_client", "make_client", "sdk_module"}

@@ -13,7 +13,12 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
    listener (``UpdateListenerAttribute``), every other step reusing what is there;
 3. ``rotate --now <not_after − 5 days> --revoke-old immediately`` — the client certificate is
    due (past 2/3 of its lifetime): the scan, the rotate flow, the new PFX version
-   (``PutSecretValue``) and the revocation of the replaced certificate.
+   (``PutSecretValue``) and the revocation of the replaced certificate;
+4. the functions that read the whole fleet: ``albmtls-drift-check`` with its timer event (the
+   listeners against their recorded desired states, ``ListSecrets``) and ``albmtls-provision-api``
+   with ``POST /fleet/plan`` (``examples/fleet.yaml``, as YAML), ``GET /drift`` and ``GET /inventory``
+   — invoked here as FC invokes them (the CLI's ``plan``/``drift``/``inventory`` are operator
+   commands that run the same code with the operator's credentials).
 
 Operator commands (``albmtls status`` …) are not run: their calls would count as the function
 role's. Every call lands in ``<state-dir>/cloud.sqlite3`` (table ``calls``), which
@@ -130,7 +135,38 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
         if not renewed:
             raise ObserveError(f"albmtls rotate --now {now} renewed nothing: {json.dumps(third.get('scan'))[:300]}")
         summary["rotate"] = {"now": now, "renewed": len(renewed), "writes": third.get("writes")}
+    summary["fleet"] = _fleet_functions()
     return summary
+
+
+def _http_event(method: str, path: str, body: str = "", content_type: str = "application/json",
+                query: dict[str, str] | None = None) -> bytes:
+    """An FC 3.0 HTTP-trigger event (docs/SERVERLESS.md §2.4)."""
+    return json.dumps({"version": "v1", "rawPath": path, "headers": {"Content-Type": content_type},
+                       "queryParameters": query or {}, "body": body, "isBase64Encoded": False,
+                       "requestContext": {"http": {"method": method, "path": path}}}).encode()
+
+
+def _fleet_functions() -> dict[str, Any]:
+    """Step 4 of the module doc: the drift timer and the API's fleet routes, through the local FC
+    invoker (in this process, with the local cloud's endpoints)."""
+    from localruntime.fc import invoke_function
+    timer = {"triggerTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "daily",
+             "payload": json.dumps({"repair": True})}
+    drift = json.loads(invoke_function("albmtls-drift-check", json.dumps(timer).encode(), {"timeout": 600}))
+    if drift.get("status") != "ok":
+        raise ObserveError(f"albmtls-drift-check failed: {json.dumps(drift)[:500]}")
+    out: dict[str, Any] = {"drift_checked": drift.get("checked")}
+    fleet = (REPO / "examples" / "fleet.yaml").read_text()
+    for method, path, body, ctype, query in (("POST", "/fleet/plan", fleet, "application/yaml", None),
+                                            ("GET", "/drift", "", "application/json", None),
+                                            ("GET", "/inventory", "", "application/json", {"format": "csv"})):
+        resp = json.loads(invoke_function("albmtls-provision-api", _http_event(method, path, body, ctype, query)))
+        if resp.get("statusCode") != 200:
+            raise ObserveError(f"albmtls-provision-api {method} {path}: {resp.get('statusCode')} "
+                               f"{str(resp.get('body'))[:500]}")
+        out[f"{method} {path}"] = resp["statusCode"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

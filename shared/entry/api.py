@@ -15,12 +15,24 @@ Routes:
 * ``GET /provisions/{name}`` — ``{"execution", "status": running|succeeded|failed, "step",
   "result": {...ids and secret names...}, "error"?}``.
 * ``POST /rotations`` — starts a rotation scan now (``shared.steps.rotation``); ``GET /certificates``
-  — the client certificates and their states (what ``albmtls status --json`` shows).
+  — the client certificates and their states, and the listeners' drift (what ``albmtls status
+  --json`` shows).
+* ``POST /fleet/plan`` — body: a fleet document (``shared.policy.fleet``; JSON, or YAML with
+  ``Content-Type: application/yaml``; a single provision input too) → ``200`` the plan
+  (``shared.steps.plan``, zero writes; ``changes``: whether an apply would change anything).
+* ``POST /fleet/apply`` — the same body → plans, then starts one provision execution per listener
+  with changes (``202 {"executions": [{listener_key, execution, status_url}], "unchanged": […]}``;
+  ``200`` when nothing changes; ``422 PLAN_REFUSED`` with the plan when a listener would be refused:
+  nothing is started).
+* ``GET /drift`` — every listener against its recorded desired state (``shared.steps.drift``);
+  ``GET /inventory`` — every certificate the private CA lists (``shared.steps.inventory``; JSON, or
+  ``?format=csv`` as ``text/csv``). Both take ``?secret_prefix=``.
 
 Errors: ``{"error": {"code", "message", "field"?}}`` with 400 (bad JSON, unknown field, bad value
 — the field is named), 404, 405 (with ``Allow``), 409 (``EXECUTION_RUNNING``), 413 (body over
-64 KiB), 415 (not JSON). Bad input never yields a 500; an unexpected fault yields 500 with a
-request id and no stack trace.
+64 KiB; a fleet document over 1 MiB), 415 (not JSON, or for the fleet routes not JSON/YAML), 422
+(``PLAN_REFUSED``). Bad input never yields a 500; an unexpected fault yields 500 with a request id
+and no stack trace.
 """
 from __future__ import annotations
 
@@ -37,6 +49,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 MAX_BODY = 64 * 1024
+#: a fleet document: every listener's input still goes into its own execution (≤ 64 KiB each)
+MAX_FLEET_BODY = 1024 * 1024
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_SECRET_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]{1,64}$")
 _EXEC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 #: FC 3.0 ``InvokeFunction`` (SDK, ``aliyun fc``) reaches an HTTP-triggered function as this path
@@ -64,6 +80,10 @@ def _response(status: int, doc: Any, headers: dict[str, str] | None = None) -> d
     h.update(headers or {})
     return {"statusCode": status, "headers": h, "isBase64Encoded": False,
             "body": json.dumps(doc, separators=(",", ":"), default=str)}
+
+
+def _text_response(status: int, text: str, content_type: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": content_type}, "isBase64Encoded": False, "body": text}
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -138,12 +158,16 @@ class Api:
 
     def __init__(self, settings_factory: Callable[[], Any], *, start: Callable[..., Any] | None = None,
                  describe: Callable[..., Any] | None = None, rotate: Callable[..., Any] | None = None,
-                 certificates: Callable[..., Any] | None = None) -> None:
+                 certificates: Callable[..., Any] | None = None, plan: Callable[..., Any] | None = None,
+                 drift: Callable[..., Any] | None = None, inventory: Callable[..., Any] | None = None) -> None:
         self._settings_factory = settings_factory
         self._start = start
         self._describe = describe
         self._rotate = rotate
         self._certificates = certificates
+        self._plan = plan
+        self._drift = drift
+        self._inventory = inventory
 
     # -- routing --------------------------------------------------------------------------
     def handle(self, req: Request, request_id: str = "") -> dict[str, Any]:
@@ -160,8 +184,15 @@ class Api:
                 return self._only(req, "POST") or self.post_rotation(req)
             if path == "/certificates":
                 return self._only(req, "GET") or self.get_certificates()
+            if path in ("/fleet/plan", "/fleet/apply"):
+                return self._only(req, "POST") or self.post_fleet(req, apply=path.endswith("apply"))
+            if path == "/drift":
+                return self._only(req, "GET") or self.get_drift(req)
+            if path == "/inventory":
+                return self._only(req, "GET") or self.get_inventory(req)
             return error_response(404, "NOT_FOUND", f"no route {path}; routes: POST /provisions, "
-                                  "GET /provisions/{name}, POST /rotations, GET /certificates")
+                                  "GET /provisions/{name}, POST /rotations, GET /certificates, POST /fleet/plan, "
+                                  "POST /fleet/apply, GET /drift, GET /inventory")
         except AlbMtlsError as exc:
             status = STATUS_BY_CODE.get(exc.code, 400 if exc.field else 502)
             if exc.code in (Code.CLOUD_UNAVAILABLE, Code.CLOUD_UNREACHABLE, Code.THROTTLED,
@@ -241,11 +272,91 @@ class Api:
         return _response(202, rotate(self._settings_factory(), payload))
 
     def get_certificates(self) -> dict[str, Any]:
+        settings = self._settings_factory()
         if self._certificates is None:
-            from shared.steps.rotation import certificate_report as report
+            from shared.steps.drift import drift_report
+            from shared.steps.rotation import certificate_report
+            doc = certificate_report(settings)
+            doc["drift"] = drift_report(settings)
         else:
-            report = self._certificates
-        return _response(200, report(self._settings_factory()))
+            doc = self._certificates(settings)
+        return _response(200, doc)
+
+    # -- the fleet ------------------------------------------------------------------------
+    def _fleet(self, req: Request) -> Any:
+        """The body as a validated fleet (``AlbMtlsError`` naming the field when it is not one)."""
+        from shared.policy.fleet import load_document, parse_fleet
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = "yaml" if ctype in _YAML_TYPES else "json"
+        return parse_fleet(load_document(req.body, media))
+
+    def post_fleet(self, req: Request, *, apply: bool) -> dict[str, Any]:
+        if len(req.body) > MAX_FLEET_BODY:
+            return error_response(413, "BODY_TOO_LARGE", f"the body is {len(req.body)} bytes; at most {MAX_FLEET_BODY}")
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "", *_YAML_TYPES):
+            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the fleet document as application/json or "
+                                  "application/yaml")
+        fleet = self._fleet(req)
+        settings = self._settings_factory()
+        if self._plan is not None:
+            plan = self._plan(settings, fleet)
+        else:
+            import msgspec
+
+            from shared.steps.plan import plan_fleet
+            plan = msgspec.to_builtins(plan_fleet(settings, fleet))
+        if not apply:
+            return _response(200, plan)
+        if plan["errors"]:
+            return _response(422, {"error": {"code": "PLAN_REFUSED", "message": f"{plan['errors']} listener(s) would "
+                                             "be refused (see plan); nothing was started"}, "plan": plan})
+        started: list[dict[str, Any]] = []
+        unchanged: list[str] = []
+        start = self._start
+        if start is None:
+            from shared.steps.provisioning import start_provision as start
+        for (inp, raw), report in zip(fleet, plan["listeners"], strict=True):
+            if report["status"] != "changes":
+                unchanged.append(inp.listener_key)
+                continue
+            try:
+                s = start(settings, raw, inp.listener_key)
+                started.append({"listener_key": inp.listener_key, "execution": s.name, "status": s.status,
+                                "status_url": f"/provisions/{s.name}"})
+            except AlbMtlsError as exc:
+                started.append({"listener_key": inp.listener_key, "execution": None, "error": exc.to_dict()})
+        doc = {"executions": started, "unchanged": unchanged, "plan": plan}
+        return _response(202 if any(e.get("execution") for e in started) else 200, doc)
+
+    def _prefix(self, req: Request) -> str | None:
+        prefix = req.query.get("secret_prefix")
+        if prefix is not None and not _SECRET_PREFIX.match(prefix):
+            raise AlbMtlsError(Code.INVALID_INPUT, "secret_prefix must be 1-64 ASCII letters, digits or _ + = . @ -",
+                               field="secret_prefix")
+        return prefix
+
+    def get_drift(self, req: Request) -> dict[str, Any]:
+        prefix = self._prefix(req)
+        if self._drift is not None:
+            return _response(200, self._drift(self._settings_factory(), prefix))
+        from shared.steps.drift import drift_report
+        return _response(200, drift_report(self._settings_factory(), prefix))
+
+    def get_inventory(self, req: Request) -> dict[str, Any]:
+        prefix = self._prefix(req)
+        fmt = req.query.get("format", "json")
+        if fmt not in ("json", "csv"):
+            return error_response(400, Code.INVALID_INPUT, "format must be json or csv", "format")
+        if self._inventory is not None:
+            doc = self._inventory(self._settings_factory(), prefix)
+        else:
+            from shared.steps.inventory import inventory_report
+            doc = inventory_report(self._settings_factory(), prefix)
+        if fmt == "csv":
+            from shared.steps.inventory import to_csv
+            return _text_response(200, to_csv(doc), "text/csv; charset=utf-8")
+        return _response(200, doc)
 
 
 def make_handler(api_factory: Callable[[], Api]) -> Callable[[Any, Any], dict[str, Any]]:

@@ -22,6 +22,7 @@ FUNCTIONS = {
     "albmtls-create-cname": "create_cname",
     "albmtls-health-check": "health_check",
     "albmtls-rotation-scan": "rotation_scan",
+    "albmtls-drift-check": "drift_check",
     "albmtls-renew-client-cert": "renew_client_cert",
     "albmtls-provision-api": "provision_api",
 }

@@ -123,8 +123,11 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
         if fn == "provision_api":
             events[fn] = [FC3_HTTP_EVENT,
                           http_event("GET", "/provisions/no-such-execution"),
-                          http_event("POST", "/provisions", json.dumps(dict(demo_input, listener_port=70000)))]
-        elif fn == "rotation_scan":
+                          http_event("POST", "/provisions", json.dumps(dict(demo_input, listener_port=70000))),
+                          # the fleet document as YAML: PyYAML is packaged with the function
+                          http_event("POST", "/fleet/plan", (REPO / "examples" / "fleet.yaml").read_text(),
+                                     headers={"Content-Type": "application/yaml"})]
+        elif fn in ("rotation_scan", "drift_check"):
             events[fn] = [{"triggerTime": "2025-01-01T02:00:00Z", "triggerName": "daily", "payload": "{}"}]
         else:
             events[fn] = [invalid_step_event()]
@@ -141,7 +144,7 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
         assert res["index"].startswith(code) and res["shared"].startswith(code), (fn, res)
         for name in ("localcloud", "tests", "functions"):
             assert res[name] is False and res[name + "_importable"] is False, (fn, name, res)
-        if fn not in ("provision_api", "rotation_scan"):
+        if fn not in ("provision_api", "rotation_scan", "drift_check"):
             err = res["answers"][0]
             assert err["status"] == "failed" and err["error"]["code"] == "INVALID_INPUT", (fn, err)
             # the provision steps name the bad port; renew_client_cert (another event shape) names `input`
@@ -151,7 +154,10 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
     pre = results["preflight"]["answers"][1]
     assert pre["status"] == "ok", pre
 
-    sample, unknown, bad = results["provision_api"]["answers"]
+    sample, unknown, bad, plan = results["provision_api"]["answers"]
+    assert plan["statusCode"] == 200, plan
+    assert [r["listener_key"] for r in json.loads(plan["body"])["listeners"]] == [
+        "alb-demostd000000000001-443", "alb-demostd000000000001-8443"]
     for resp in (sample, unknown, bad):
         assert resp["headers"]["Content-Type"] == "application/json"
         assert "error" in json.loads(resp["body"])
@@ -163,3 +169,5 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
     if "rotation_scan" in results:
         [scan] = results["rotation_scan"]["answers"]
         assert scan["status"] == "ok", scan
+    [drift] = results["drift_check"]["answers"]
+    assert drift["status"] == "ok" and drift["checked"] == 0, drift

@@ -44,7 +44,7 @@ def test_every_fc3_resource_validates_against_the_schema():
 
 def test_schema_problems_are_named(repo, state_dir):
     text = (repo / "s.yaml").read_text()
-    text = text.replace("memorySize: 256\n      timeout: 30", "memorySize: 100\n      timeout: 30", 1)
+    text = text.replace("memorySize: 256\n      timeout: 90", "memorySize: 100\n      timeout: 90", 1)
     text = text.replace("      logConfig: auto\n", "      logConfig: auto\n      environment: {A: b}\n", 1)
     text = text.replace("cronExpression: '0 0 2 * * *'", "cronExpression: '0 2 * * *'")
     (repo / "s.yaml").write_text(text)

@@ -102,10 +102,10 @@ def test_no_call_log_is_a_problem_unless_skipped(tmp_path, repo):
 
 
 def test_undeclared_product_is_named(repo, state_dir):
-    (repo / "functions" / "provision_api" / "index.py").write_text(
+    (repo / "functions" / "record_desired_state" / "index.py").write_text(
         "def handler(event, context):\n    return context.client('alidns')\n")
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
-    assert any("albmtls-provision-api" in m and "['alidns'] not declared" in m for m in msgs), msgs
+    assert any("albmtls-record-desired-state" in m and "['alidns'] not declared" in m for m in msgs), msgs
 
 
 def test_account_specific_value_is_named(repo, state_dir):
