@@ -61,8 +61,8 @@ def load_fleet(file: Path) -> Any:
         text = Path(file).read_bytes()
     except OSError as exc:
         raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
-    media = "yaml" if Path(file).suffix.lower() in (".yaml", ".yml") else "json"
-    return parse_fleet(load_document(text, media))
+    yaml = Path(file).suffix.lower() in (".yaml", ".yml")
+    return parse_fleet(load_document(text, "yaml" if yaml else "json"))
 
 
 @contextmanager

@@ -287,8 +287,7 @@ class Api:
         """The body as a validated fleet (``AlbMtlsError`` naming the field when it is not one)."""
         from shared.policy.fleet import load_document, parse_fleet
         ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
-        media = "yaml" if ctype in _YAML_TYPES else "json"
-        return parse_fleet(load_document(req.body, media))
+        return parse_fleet(load_document(req.body, "yaml" if ctype in _YAML_TYPES else "json"))
 
     def post_fleet(self, req: Request, *, apply: bool) -> dict[str, Any]:
         if len(req.body) > MAX_FLEET_BODY:
@@ -313,9 +312,8 @@ class Api:
                                              "be refused (see plan); nothing was started"}, "plan": plan})
         started: list[dict[str, Any]] = []
         unchanged: list[str] = []
-        start = self._start
-        if start is None:
-            from shared.steps.provisioning import start_provision as start
+        from shared.steps.provisioning import start_provision
+        start: Callable[..., Any] = self._start or start_provision
         for (inp, raw), report in zip(fleet, plan["listeners"], strict=True):
             if report["status"] != "changes":
                 unchanged.append(inp.listener_key)

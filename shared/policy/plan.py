@@ -145,9 +145,9 @@ def member_drift(members: Mapping[tuple[str, int], int | None],
             out.append(Change(field=key, old=None, new={"weight": weight}))
         elif members[(sid, port)] is not None and members[(sid, port)] != weight:
             out.append(Change(field=key, old={"weight": members[(sid, port)]}, new={"weight": weight}))
-    for (sid, port), weight in sorted(members.items()):
+    for (sid, port), have in sorted(members.items()):
         if (sid, port) not in want:
-            out.append(Change(field=f"members[{sid}:{port}]", old={"weight": weight}, new=None))
+            out.append(Change(field=f"members[{sid}:{port}]", old={"weight": have}, new=None))
     return tuple(out)
 
 

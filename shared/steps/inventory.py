@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from shared.adapters.kms import Kms
-from shared.adapters.pca import Pca
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError
 from shared.policy.ids import secret_names
@@ -112,6 +111,7 @@ def _desired_clients(ctx: StepContext, prefix: str) -> dict[str, dict[str, dict[
 def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
     """The inventory (module doc). Raises ``AlbMtlsError`` when the CA or KMS cannot be read."""
     from shared.steps.issuance import read_meta
+    from shared.steps.rotation import iter_listed
 
     now = ctx.clock.now()
     desired = _desired_clients(ctx, secret_prefix)
@@ -126,14 +126,15 @@ def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
         return metas[k]
 
     rows: list[InventoryRow] = []
-    for cert in ctx.adapter(Pca).list_client_certificates():
+    for cert in iter_listed(ctx):
         c = classify(cert, None, None, now)
         state: str = c.state
         cn = cert.common_name or ""
-        if c.ours and c.listener_key is not None and state in ("valid", "due"):
-            c = classify(cert, meta(c.listener_key, cn), None, now)
+        listener = c.listener_key
+        if c.ours and listener is not None and state in ("valid", "due"):
+            c = classify(cert, meta(listener, cn), None, now)
             state = c.state
-            wanted = desired.get(c.listener_key)
+            wanted = desired.get(listener)
             if wanted is not None and cn not in wanted and state in ("valid", "due"):
                 state = "orphaned"
         client = desired.get(c.listener_key or "", {}).get(cn) if c.ours else None

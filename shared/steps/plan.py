@@ -132,8 +132,9 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
     report.desired_state = _record_plan(inp, raw, recorded)
     if recorded is not None:
         now_cns = {c.common_name for c in inp.clients}
-        report.orphaned = tuple(sorted({c.get("common_name") for c in recorded.input.get("clients") or []
-                                        if isinstance(c, dict)} - now_cns - {None}))
+        was = {str(c["common_name"]) for c in recorded.input.get("clients") or []
+               if isinstance(c, dict) and c.get("common_name")}
+        report.orphaned = tuple(sorted(was - now_cns))
         try:
             report.drift = observe_drift(ctx, desired_input(recorded))
         except AlbMtlsError as exc:
