@@ -18,6 +18,7 @@ Kinds and their documents are listed in ``localcloud/SCHEMA.md``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -62,6 +63,13 @@ class Store:
         self.path = str(path) if path is not None else ":memory:"
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Emulated secrets and key material live here: the database is owner-only from its
+            # first byte, and SQLite gives its -wal/-shm files the database file's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
+            for side in ("-wal", "-shm"):
+                if os.path.exists(self.path + side):
+                    os.chmod(self.path + side, 0o600)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL" if path is not None else "PRAGMA journal_mode=MEMORY")

@@ -134,3 +134,20 @@ def test_faults_refuse_bad_specs(spec):
     with pytest.raises((ValueError, TypeError)):
         f.configure(spec)
     assert f.rules == []
+
+
+def test_state_files_are_owner_only_wal_and_shm_included(tmp_path):
+    """The database holds emulated secrets and keys: it and its -wal/-shm files are 0600 whatever the umask."""
+    import os
+    import stat
+
+    from localcloud.store import Store
+    old = os.umask(0o022)
+    try:
+        store = Store(tmp_path / "st" / "cloud.sqlite3")
+        store.set_meta("x", 1)
+    finally:
+        os.umask(old)
+    files = sorted((tmp_path / "st").iterdir())
+    assert {f.name for f in files} >= {"cloud.sqlite3", "cloud.sqlite3-wal", "cloud.sqlite3-shm"}
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
