@@ -45,6 +45,8 @@ def load_json_arg(text: str, what: str) -> Any:
         return json.loads(text)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{what}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{what}: not valid JSON (nested too deeply)") from None
 
 
 def console(width: int = 120) -> Console:

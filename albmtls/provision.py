@@ -41,6 +41,9 @@ def load_input(file: Path) -> tuple[dict[str, Any], Any]:
         raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
     except ValueError as exc:
         raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is not valid JSON: {exc}", field="file") from None
+    except RecursionError:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is nested too deeply to be a provision input",
+                           field="file") from None
     inp = decode(ProvisionInput, raw)
     return raw, inp
 

@@ -33,7 +33,12 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
        ) -> None:
     """Run the local Alibaba Cloud until interrupted (SIGINT/SIGTERM)."""
     from localcloud.faults import Faults
+    from localcloud.seed import SEEDS
     from localruntime.cloud import LocalCloud, Settings
+    if seed not in SEEDS:
+        err(f"INVALID_INPUT: --seed {seed!r} is not a seed; known: {', '.join(SEEDS)} (a state directory "
+            "seeded earlier keeps its state whatever the seed)")
+        raise typer.Exit(2)
     fault_cfg = Faults()
     if faults:
         try:

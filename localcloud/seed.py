@@ -32,10 +32,14 @@ DEMO: dict[str, Any] = {
 }
 
 
+#: The seeds a fresh state directory can start from (``albmtls up --seed``).
+SEEDS: tuple[str, ...] = ("demo",)
+
+
 def seed(cloud: Emulator, name: str) -> dict[str, Any]:
     """Seed the store once; the seed's ids are kept in the store's meta ``seed``."""
-    if name != "demo":
-        raise ValueError(f"unknown seed {name!r} (known: demo)")
+    if name not in SEEDS:
+        raise ValueError(f"unknown seed {name!r} (known: {', '.join(SEEDS)})")
     from .products import PRODUCTS
     ids = dict(DEMO)
     with cloud.store.tx():
