@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .albmtls out build
+	rm -rf $(VENV) .albmtls out out-passwords build
 
 build: $(STAMP)
 	$(BIN)/python deploy/build.py

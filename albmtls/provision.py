@@ -1,12 +1,11 @@
 """``albmtls provision``: deploy the flow if it changed, start one execution for the listener,
 follow it step by step, print a summary (or one JSON document), and on the local target export
-each client's PFX and password into ``--out`` (files mode 0600).
+each client's PFX into ``--out`` and its password into ``--passwords-dir`` (files mode 0600;
+``albmtls/export.py``).
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import sys
 import time
 from contextlib import ExitStack
@@ -15,6 +14,7 @@ from typing import Any
 
 import typer
 
+from .export import Out, PasswordsBeside, PasswordsDir
 from .options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target, local_cloud_settings
 from .options import console as _console
 
@@ -104,46 +104,6 @@ def summarize(started_name: str, prog, listener_key: str) -> dict[str, Any]:
     return doc
 
 
-def export_pfx(settings, clients: list[dict[str, Any]], out: Path) -> None:
-    """Local target: write ``<cn>.pfx`` and ``<cn>.password`` (mode 0600) from the KMS secrets
-    named in the results (the version of this run). Source: KMS ``GetSecretValue``."""
-    from alibabacloud_kms20160120 import models as km
-
-    from shared.adapters.clients import get_client
-    from shared.adapters.retry import Deadline, call
-    kms = get_client("kms", settings)
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
-
-    def get(name: str, version: str | None) -> Any:
-        req = km.GetSecretValueRequest(secret_name=name, version_id=version) if version else \
-            km.GetSecretValueRequest(secret_name=name)
-        return call("kms:GetSecretValue", lambda: kms.get_secret_value(req), deadline=Deadline(30)).body
-
-    for c in clients:
-        cn = c["common_name"]
-        safe = "".join(ch if ch.isalnum() or ch in "-_.@" else "_" for ch in cn)
-        pfx_body = get(c["pfx_secret"], c.get("pfx_version"))
-        pw_body = get(c["password_secret"], c.get("pfx_version"))
-        data = pfx_body.secret_data or ""
-        pfx = base64.b64decode(data)
-        _write_private(out / f"{safe}.pfx", pfx)
-        _write_private(out / f"{safe}.password", (pw_body.secret_data or "").encode())
-        c["pfx_path"] = str(out / f"{safe}.pfx")
-        c["password_path"] = str(out / f"{safe}.password")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def print_summary(console, doc: dict[str, Any]) -> None:
     from rich.table import Table
     ok = doc["status"] == "succeeded"
@@ -195,13 +155,18 @@ def print_summary(console, doc: dict[str, Any]) -> None:
 
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
-                  json_out: bool, timeout: float) -> int:
-    """The body of ``albmtls provision``; returns the exit code."""
+                  json_out: bool, timeout: float, passwords_dir: Path | None = None,
+                  passwords_beside: bool = False) -> int:
+    """The body of ``albmtls provision``; returns the exit code. Everything that can be checked
+    locally (the input file, the export directories) is checked before any cloud is touched."""
     from shared.core.errors import AlbMtlsError
+
+    from .export import export_target
     console = _console()
     emit = _emitter(json_out)
     try:
         raw, inp = load_input(file)
+        exports = export_target(out, passwords_dir, passwords_beside)
     except AlbMtlsError as exc:
         emit(_fail_doc(exc.code, exc.message, exc.field), console)
         return EXIT_INPUT
@@ -212,7 +177,7 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
     from localruntime.environment import LocalCloudInUse
     try:
         return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
-                                   out=out, json_out=json_out, timeout=timeout, console=console, emit=emit)
+                                   out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit)
     except LocalCloudInUse as exc:
         emit(_fail_doc("LOCAL_CLOUD_IN_USE", str(exc), "state_dir"), console)
         return EXIT_FAILED
@@ -267,6 +232,7 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
                   console=None if json_out else console)
     doc = summarize(started.name, prog, inp.listener_key)
     if target == "local" and doc["status"] == "succeeded" and doc["client_certificates"]:
+        from .export import export_pfx
         export_pfx(settings, doc["client_certificates"], out)
     emit(doc, console)
     return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
@@ -277,14 +243,15 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
               target: str = Target,
               state_dir: Path = StateDir,
               endpoints_file: Path | None = EndpointsFile,
-              out: Path = typer.Option(Path("out"), "--out",
-                                       help="Where the local target exports each client's PFX and password."),
+              out: Path = Out,
+              passwords_dir: Path | None = PasswordsDir,
+              passwords_beside: bool = PasswordsBeside,
               json_out: bool = JsonOut,
               timeout: float = typer.Option(900.0, "--timeout",
                                             help="Give up following the execution after this many seconds."),
               ) -> None:
     """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
-    code = run_provision(file=file, target=target, state_dir=state_dir,
-                                          endpoints_file=endpoints_file, out=out, json_out=json_out,
-                                          timeout=timeout)
+    code = run_provision(file=file, target=target, state_dir=state_dir, endpoints_file=endpoints_file, out=out,
+                         json_out=json_out, timeout=timeout, passwords_dir=passwords_dir,
+                         passwords_beside=passwords_beside)
     raise typer.Exit(code)

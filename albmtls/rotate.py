@@ -4,8 +4,8 @@
 invoker gives every function the cloud's time, ``localruntime/fc.py``), deploy
 ``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` through the local FC
 invoker with an FC timer event (as the daily trigger does), follow the executions it started,
-export each renewed PFX and password into ``--out`` (files mode 0600) and report — secret names and
-version ids, never secrets.
+export each renewed PFX into ``--out`` and its password into ``--passwords-dir`` (files mode 0600,
+``albmtls/export.py``) and report — secret names and version ids, never secrets.
 """
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from typing import Any
 
 import typer
 
+from .export import Out, PasswordsBeside, PasswordsDir
 from .options import (
     EXIT_FAILED,
     EXIT_INPUT,
     EndpointsFile,
     JsonOut,
     StateDir,
-    Target,
     emit_json,
     local_cloud_settings,
     quiet_logs,
@@ -140,11 +140,18 @@ def rotate(now: str | None = typer.Option(None, "--now",
                                                         help="Grace before a replaced certificate is revoked."),
            renew_before_days: int | None = typer.Option(
                None, "--renew-before-days", help="Renew this many days before the end (if earlier than 2/3)."),
-           secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
-           target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-           out: Path = typer.Option(Path("out"), "--out",
-                                    help="Where the local target exports renewed PFX and password files."),
-           timeout: float = typer.Option(600.0, "--timeout"),
+           secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
+                                             help="KMS secret name prefix the certificates were stored under "
+                                                  "(the input's secret_prefix)."),
+           target: str = typer.Option("local", "--target",
+                                      help="local only: on a real account the daily timer runs "
+                                           "albmtls-rotation-scan (`s rotation_scan invoke -e '{}'` runs it now)."),
+           state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
+           out: Path = Out,
+           passwords_dir: Path | None = PasswordsDir,
+           passwords_beside: bool = PasswordsBeside,
+           timeout: float = typer.Option(600.0, "--timeout",
+                                         help="Give up following the rotate executions after this many seconds."),
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
@@ -174,7 +181,11 @@ def rotate(now: str | None = typer.Option(None, "--now",
                                 "renew_before_days": renew_before_days}.items() if v is not None}
     from localruntime.environment import local_environment
 
-    from .provision import export_pfx
+    from .export import export_pfx, export_target
+    try:
+        exports = export_target(out, passwords_dir, passwords_beside)
+    except AlbMtlsError as exc:
+        fail(exc.code, exc.message, exc.field)
     with ExitStack() as stack:
         ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
         if now is not None:
@@ -183,7 +194,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
             if doc["status"] == "succeeded" and doc["renewed"]:
-                export_pfx(settings, doc["renewed"], out)
+                export_pfx(settings, doc["renewed"], exports)
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, exc.field, EXIT_FAILED)
     if json_out:

@@ -347,8 +347,7 @@ class Suite:
         except ValueError:
             doc = {"status": "failed", "error": {"code": "CLI_OUTPUT", "message": p.stdout[-500:]}}
         doc["exit"] = p.returncode
-        self.cli_rotate_modes = {fp.name: oct(fp.stat().st_mode & 0o777) for fp in sorted(out.iterdir())} \
-            if out.exists() else {}
+        self.cli_rotate_modes = _file_modes(out)
         return doc
 
     # -- the CLI, end to end ----------------------------------------------------------------
@@ -368,11 +367,7 @@ class Suite:
             doc = json.loads(p.stdout)
         except ValueError:
             doc = {"status": "failed", "error": {"code": "CLI_OUTPUT", "message": p.stdout[-500:]}}
-        modes = {}
-        if out.exists():
-            for fp in sorted(out.iterdir()):
-                modes[fp.name] = oct(fp.stat().st_mode & 0o777)
-        return {"exit": p.returncode, "doc": doc, "modes": modes}
+        return {"exit": p.returncode, "doc": doc, "modes": _file_modes(out)}
 
 
     # -- what the runs left behind ------------------------------------------------------------
@@ -389,3 +384,14 @@ class Suite:
         """:func:`reliability.scan.scan`: secrets in anything readable."""
         from reliability.scan import scan
         return scan(self)
+
+
+def _file_modes(out: Path) -> dict[str, str]:
+    """``{file name: mode}`` of what the CLI exported: the PFX files in ``out`` and the passwords in
+    ``<out>-passwords`` (the CLI's default layout, albmtls/export.py)."""
+    modes: dict[str, str] = {}
+    for d in (out, out.with_name(out.name + "-passwords")):
+        if d.exists():
+            for fp in sorted(d.iterdir()):
+                modes[fp.name] = oct(fp.stat().st_mode & 0o777)
+    return modes

@@ -30,6 +30,20 @@ def provision(ep: Path, input_file: Path, out: Path) -> tuple[int, dict, str]:
     return p.returncode, doc, p.stderr
 
 
+def test_existing_out_keeps_its_mode_and_passwords_beside_keeps_the_old_layout(live_cloud, ep, tmp_path):
+    """--out naming an existing directory does not chmod it; --passwords-beside puts <cn>.password next
+    to <cn>.pfx, as before."""
+    out = tmp_path / "shared-out"
+    out.mkdir(mode=0o755)
+    os.chmod(out, 0o755)
+    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", str(ep),
+                "--json", "--out", str(out), "--passwords-beside")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert sorted(x.name for x in out.iterdir()) == ["alice.password", "alice.pfx"]
+    assert not (tmp_path / "shared-out-passwords").exists()
+
+
 @pytest.fixture
 def ep(live_cloud, tmp_path) -> Path:
     return Path(os.environ["ALBMTLS_ENDPOINTS_FILE"])
@@ -55,8 +69,12 @@ def test_provision_end_to_end_then_idempotent(live_cloud, ep, tmp_path, writes):
     assert doc["writes"] > 0
     [alice] = doc["client_certificates"]
     assert alice["common_name"] == "alice"
-    pfx, pw = out / "alice.pfx", out / "alice.password"
+    # the PFX in --out, its password apart in <out>-passwords (never side by side), files 0600
+    pfx, pw = out / "alice.pfx", tmp_path / "out-passwords" / "alice.password"
+    assert sorted(p.name for p in out.iterdir()) == ["alice.pfx"]
+    assert (alice["pfx_path"], alice["password_path"]) == (str(pfx), str(pw))
     assert stat.S_IMODE(pfx.stat().st_mode) == 0o600 and stat.S_IMODE(pw.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700 == stat.S_IMODE(pw.parent.stat().st_mode)   # created by us
 
     # A real client (curl, OpenSSL) with the exported PFX gets through the local listener.
     port = 443 + live_cloud.settings.port_offset

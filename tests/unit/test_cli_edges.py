@@ -39,3 +39,42 @@ def test_deeply_nested_flow_input_is_invalid_input(tmp_path):
     r = runner.invoke(app, ["flow", "run", "workflows/provision.yaml", "--input", f"@{f}"])
     assert r.exit_code == 2, r.output
     assert "INVALID_INPUT" in r.stderr and "nested too deeply" in r.stderr
+
+
+# -- where PFX files and passwords go (albmtls/export.py) ---------------------------------------------
+def test_passwords_go_apart_from_the_pfx_by_default(tmp_path):
+    from albmtls.export import export_target
+    t = export_target(tmp_path / "out", None, False)
+    assert t.out == tmp_path / "out" and t.passwords == tmp_path / "out-passwords"
+    assert export_target(tmp_path / "out", None, True).passwords == tmp_path / "out"        # the old layout
+    assert export_target(tmp_path / "out", tmp_path / "pw", False).passwords == tmp_path / "pw"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out-passwords").exists()    # checks create nothing
+
+
+def test_bad_export_paths_are_refused_before_anything_runs(tmp_path):
+    import pytest
+
+    from albmtls.export import export_target
+    from shared.core.errors import AlbMtlsError
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    for out, pw, field, words in [(a_file, None, "--out", "is a file"),
+                                  (a_file / "sub", None, "--out", "is a file"),
+                                  (tmp_path / "out", a_file, "--passwords-dir", "is a file"),
+                                  (tmp_path / "out", tmp_path / "out" / "pw", "--passwords-dir", "inside --out"),
+                                  (tmp_path / "out", tmp_path / "out", "--passwords-dir", "inside --out")]:
+        with pytest.raises(AlbMtlsError) as ei:
+            export_target(out, pw, False)
+        assert (ei.value.code, ei.value.field) == ("INVALID_INPUT", field) and words in ei.value.message
+
+
+def test_provision_with_out_naming_a_file_stops_before_the_run(tmp_path):
+    """It used to run the whole provisioning, then crash with a traceback and no summary."""
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("x")
+    r = runner.invoke(app, ["provision", "-f", "examples/provision.json", "--out", str(a_file), "--json",
+                            "--state-dir", str(tmp_path / "st")])
+    assert r.exit_code == 2, r.output
+    doc = json.loads(r.stdout)
+    assert doc["error"]["code"] == "INVALID_INPUT" and doc["error"]["field"] == "--out"
+    assert not (tmp_path / "st").exists()
