@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/albmtls provision -f examples/provision.json
+	$(BIN)/albmtls provision -f examples/provision.json $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
 
 # The suite mostly waits (ALB jobs, health checks, rate limits, CLI subprocesses): three pytest-xdist
 # workers, whole files to one worker (module fixtures run once), each with its own session clouds

@@ -3,8 +3,9 @@
 
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
 ``provision`` (the main job), ``rotate``, ``status``, ``serve`` (the provisioning HTTP API locally),
-``flow run`` (any CloudFlow definition), ``check-deploy``; for a fleet document, ``plan``,
-``apply``, ``drift`` and ``inventory``. Every reporting command takes ``--json``
+``flow run`` (any CloudFlow definition), ``clock show|set|reset`` (the local cloud's clock),
+``check-deploy``; for a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``;
+``--version``. Every reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
 ``albmtls/options.py``.
 """
@@ -12,10 +13,34 @@ from __future__ import annotations
 
 import typer
 
-from . import check_deploy, drift, fleet, flow, inventory, provision, rotate, serve, status, up
+from . import check_deploy, clock, drift, fleet, flow, inventory, provision, rotate, serve, status, up
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or ``unknown`` from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+    try:
+        return dist_version("alb-mtls")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"albmtls {version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                            help="Print the version and exit.")) -> None:
+    """Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account."""
+
+
 app.command()(up.up)
 app.command()(provision.provision)
 app.command()(rotate.rotate)
@@ -27,6 +52,7 @@ app.command()(inventory.inventory)
 app.command()(serve.serve)
 app.command("check-deploy")(check_deploy.check_deploy)
 app.add_typer(flow.flow_app, name="flow")
+app.add_typer(clock.clock_app, name="clock")
 
 
 def main() -> None:

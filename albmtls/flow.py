@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from .options import EndpointsFile, JsonOut, StateDir, emit_json, err, load_json_arg
+from .options import (
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    emit_json,
+    err,
+    fail_local,
+    load_json_arg,
+    local_banner,
+    local_cloud_settings,
+)
 
 flow_app = typer.Typer(no_args_is_help=True, help="Run CloudFlow definitions on the local flow runner.")
 
@@ -19,6 +30,7 @@ def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="
              name: str | None = typer.Option(None, "--name", help="Execution name."),
              state_dir: Path = StateDir,
              endpoints_file: Path | None = EndpointsFile,
+             port_offset: int = PortOffset,
              json_out: bool = JsonOut) -> None:
     """Run any CloudFlow definition on the local runner (Tasks invoke the handlers in functions/)."""
     from localruntime import environment
@@ -28,11 +40,13 @@ def flow_run(file: Path = typer.Argument(..., exists=True, readable=True, help="
         err(f"INVALID_INPUT: {exc}")
         raise typer.Exit(2) from None
     try:
-        with environment.local_environment(state_dir, endpoints_file) as env:
+        with environment.local_environment(state_dir, endpoints_file,
+                                           settings=local_cloud_settings(port_offset)) as env:
+            if not json_out:
+                err(local_banner(env, state_dir))
             result = run_flow_file(file, doc, name=name, progress=not json_out)
-    except environment.LocalCloudInUse as exc:
-        err(f"LOCAL_CLOUD_IN_USE: {exc}")
-        raise typer.Exit(1) from None
+    except environment.LocalCloudUnavailable as exc:
+        fail_local(exc, json_out)
     if json_out:
         emit_json(result)
     else:

@@ -24,6 +24,11 @@ EndpointsFile = typer.Option(None, "--endpoints-file",
 Target = typer.Option("local", "--target",
                       help="local (the local cloud) or cloud (a real account via the default credential chain).")
 JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+DEFAULT_PORT_OFFSET = 10000
+PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", min=0, max=65000,
+                          help="A local cloud this command starts serves listener port + offset on 127.0.0.1 "
+                               "(ignored when it uses a running one); change it when another local cloud holds "
+                               "those ports.")
 
 
 def err(msg: str) -> None:
@@ -66,8 +71,57 @@ def quiet_logs() -> None:
     logs.configure(stream=sys.stderr, level=os.environ.get("ALBMTLS_LOG_LEVEL", "WARNING"))
 
 
-def local_cloud_settings() -> LocalCloudSettings:
+def local_cloud_settings(port_offset: int = DEFAULT_PORT_OFFSET) -> LocalCloudSettings:
     """Demo-like timings of an in-process local cloud: ALB jobs take a second, health checks at
-    half their configured intervals."""
+    half their configured intervals; the data plane at listener port + ``port_offset``."""
     from localruntime.cloud import Settings
-    return Settings(alb_job_seconds=1.0, health_scale=0.5)
+    return Settings(alb_job_seconds=1.0, health_scale=0.5, port_offset=port_offset)
+
+
+def local_banner(env: dict[str, Any], state_dir: Path) -> str:
+    """What a command says about the local cloud it uses (``env``: ``local_environment``'s document):
+    running or in-process, where, and the cloud's clock when it is not this machine's."""
+    where = (f"in-process, state in {state_dir}/, stopped when this command ends" if env.get("in_process")
+             else f"running, endpoints {env.get('endpoints_file')}")
+    line = f"alb-mtls on the local cloud ({where})"
+    clock = clock_note(env)
+    return line + (f"\n{clock}" if clock else "")
+
+
+def clock_note(env: dict[str, Any]) -> str | None:
+    """``local cloud clock …: N days ahead of this machine's …`` when the local cloud's clock is
+    moved (``albmtls rotate --now``, ``albmtls clock set``); ``None`` at wall time (within 2 s)."""
+    from datetime import UTC, datetime, timedelta
+
+    from localruntime.fc import local_clock_offset
+    try:
+        offset = local_clock_offset(env.get("endpoints_file"))
+    except (OSError, ValueError, KeyError):
+        return None
+    if offset is None or abs(offset) < 2:
+        return None
+    now = (datetime.now(UTC) + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"local cloud clock {now}: {human_offset(offset)} {'ahead of' if offset > 0 else 'behind'} this "
+            "machine's (`albmtls clock reset` puts it back)")
+
+
+def human_offset(seconds: float) -> str:
+    """``21.0 days`` / ``3.5 hours`` / ``12 minutes`` / ``40 s`` (absolute)."""
+    s = abs(seconds)
+    if s >= 86400:
+        return f"{s / 86400:.1f} days"
+    if s >= 3600:
+        return f"{s / 3600:.1f} hours"
+    if s >= 60:
+        return f"{s / 60:.0f} minutes"
+    return f"{s:.0f} s"
+
+
+def fail_local(exc: Exception, json_out: bool) -> None:
+    """Report a ``LocalCloudUnavailable`` (``LOCAL_CLOUD_IN_USE``, ``LOCAL_PORT_IN_USE``) and exit 1."""
+    code = getattr(exc, "code", "LOCAL_CLOUD_UNAVAILABLE")
+    if json_out:
+        emit_json({"status": "failed", "error": {"code": code, "message": str(exc)}})
+    else:
+        err(f"{code}: {exc}")
+    raise typer.Exit(EXIT_FAILED)

@@ -15,7 +15,19 @@ from typing import Any
 import typer
 
 from .export import Out, PasswordsBeside, PasswordsDir
-from .options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target, local_cloud_settings
+from .options import (
+    DEFAULT_PORT_OFFSET,
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    local_banner,
+    local_cloud_settings,
+)
 from .options import console as _console
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,7 +168,7 @@ def print_summary(console, doc: dict[str, Any]) -> None:
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
                   json_out: bool, timeout: float, passwords_dir: Path | None = None,
-                  passwords_beside: bool = False) -> int:
+                  passwords_beside: bool = False, port_offset: int = DEFAULT_PORT_OFFSET) -> int:
     """The body of ``albmtls provision``; returns the exit code. Everything that can be checked
     locally (the input file, the export directories) is checked before any cloud is touched."""
     from shared.core.errors import AlbMtlsError
@@ -174,33 +186,51 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
         emit(_fail_doc("INVALID_INPUT", "--target must be local or cloud", "target"), console)
         return EXIT_INPUT
 
-    from localruntime.environment import LocalCloudInUse
+    from localruntime.environment import LocalCloudUnavailable
     try:
         return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
-                                   out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit)
-    except LocalCloudInUse as exc:
-        emit(_fail_doc("LOCAL_CLOUD_IN_USE", str(exc), "state_dir"), console)
+                                   out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit,
+                                   port_offset=port_offset)
+    except LocalCloudUnavailable as exc:
+        emit(_fail_doc(exc.code, str(exc), "port_offset" if exc.code == "LOCAL_PORT_IN_USE" else "state_dir"),
+             console)
         return EXIT_FAILED
 
 
-def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit) -> int:
+def region_served(inp: Any, settings: Any) -> Any:
+    """On the local target the input's ``region`` must be the one the local cloud serves (its
+    endpoints file's ``region``): ``AlbMtlsError`` ``INVALID_INPUT`` naming both, else ``None``."""
+    from shared.core.errors import AlbMtlsError, Code
+    if settings.target == "local" and inp.region and inp.region != settings.region:
+        return AlbMtlsError(Code.INVALID_INPUT, f"region {inp.region!r} is not served by the local cloud, which "
+                            f"serves {settings.region!r} only; set \"region\": \"{settings.region}\" (or leave it "
+                            "out) on the local target", field="region")
+    return None
+
+
+def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit,
+                        port_offset: int = DEFAULT_PORT_OFFSET) -> int:
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     with ExitStack() as stack:
         if target == "local":
             from localruntime.environment import local_environment
-            if not json_out:
-                console.print("[bold]alb-mtls[/] on the local cloud "
-                              + (f"({endpoints_file})" if endpoints_file else f"(in-process, state in {state_dir}/)"))
             endpoints = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                              settings=local_cloud_settings()))
+                                                              settings=local_cloud_settings(port_offset),
+                                                              listener_ports=[inp.listener_port]))
+            if not json_out:
+                console.print(local_banner(endpoints, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=endpoints["endpoints_file"])
+            wrong_region = region_served(inp, settings)
+            if wrong_region is not None:
+                emit(_fail_doc(wrong_region.code, wrong_region.message, wrong_region.field), console)
+                return EXIT_INPUT
         else:
             settings = Settings.load(target="cloud")
         try:
             code = _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
                               timeout=timeout, console=console, emit=emit)
-            if target == "local" and endpoints_file is None and not json_out:
+            if target == "local" and endpoints.get("in_process") and not json_out:
                 console.print(f"function logs: {state_dir}/functions.log; local cloud state: {state_dir}/")
             return code
         except AlbMtlsError as exc:
@@ -246,6 +276,7 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
               out: Path = Out,
               passwords_dir: Path | None = PasswordsDir,
               passwords_beside: bool = PasswordsBeside,
+              port_offset: int = PortOffset,
               json_out: bool = JsonOut,
               timeout: float = typer.Option(900.0, "--timeout",
                                             help="Give up following the execution after this many seconds."),
@@ -253,5 +284,5 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
     """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
     code = run_provision(file=file, target=target, state_dir=state_dir, endpoints_file=endpoints_file, out=out,
                          json_out=json_out, timeout=timeout, passwords_dir=passwords_dir,
-                         passwords_beside=passwords_beside)
+                         passwords_beside=passwords_beside, port_offset=port_offset)
     raise typer.Exit(code)

@@ -24,8 +24,11 @@ from .options import (
     EXIT_INPUT,
     EndpointsFile,
     JsonOut,
+    PortOffset,
     StateDir,
     emit_json,
+    fail_local,
+    local_banner,
     local_cloud_settings,
     quiet_logs,
 )
@@ -150,6 +153,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
            out: Path = Out,
            passwords_dir: Path | None = PasswordsDir,
            passwords_beside: bool = PasswordsBeside,
+           port_offset: int = PortOffset,
            timeout: float = typer.Option(600.0, "--timeout",
                                          help="Give up following the rotate executions after this many seconds."),
            json_out: bool = JsonOut) -> None:
@@ -186,10 +190,17 @@ def rotate(now: str | None = typer.Option(None, "--now",
         exports = export_target(out, passwords_dir, passwords_beside)
     except AlbMtlsError as exc:
         fail(exc.code, exc.message, exc.field)
+    from localruntime.environment import LocalCloudUnavailable
     with ExitStack() as stack:
-        ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+        try:
+            ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                       settings=local_cloud_settings(port_offset)))
+        except LocalCloudUnavailable as exc:
+            fail_local(exc, json_out)
         if now is not None:
             set_cloud_clock(ep, now)
+        if not json_out:
+            console.print(local_banner(ep, state_dir), highlight=False)
         settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)

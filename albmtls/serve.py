@@ -1,40 +1,81 @@
 """``albmtls serve``: the provisioning HTTP API (the ``provision_api`` function) on 127.0.0.1."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import typer
 
-from .options import EndpointsFile, StateDir, err, local_cloud_settings
+from .options import EndpointsFile, PortOffset, StateDir, Target, err, fail_local, local_banner, local_cloud_settings
 
 
 def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
+          target: str = Target,
           state_dir: Path = StateDir,
-          endpoints_file: Path | None = EndpointsFile) -> None:
-    """Serve the provisioning HTTP API (the provision_api function) on 127.0.0.1, on the local cloud."""
+          endpoints_file: Path | None = EndpointsFile,
+          port_offset: int = PortOffset) -> None:
+    """Serve the provisioning HTTP API (the provision_api function) on 127.0.0.1: on the local cloud
+    (the flow is deployed there first), or with --target cloud against a real account whose flows
+    are already deployed (s deploy)."""
     from localruntime import environment
 
     from .httpserver import make_server
     from .provision import WORKFLOW
+    if target not in ("local", "cloud"):
+        err("INVALID_INPUT: --target must be local or cloud")
+        raise typer.Exit(2)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with environment.local_environment(state_dir, endpoints_file, settings=local_cloud_settings()) as ep:
-        from shared.core.settings import Settings
-        from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
-        deploy_flow(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), PROVISION_FLOW,
-                    WORKFLOW.read_text())
+    with ExitStack() as stack:
+        if target == "local":
+            try:
+                ep = stack.enter_context(environment.local_environment(state_dir, endpoints_file,
+                                                                       settings=local_cloud_settings(port_offset)))
+            except environment.LocalCloudUnavailable as exc:
+                fail_local(exc, False)
+            err(local_banner(ep, state_dir))
+            from shared.core.settings import Settings
+            from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+            deploy_flow(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), PROVISION_FLOW,
+                        WORKFLOW.read_text())
+        else:
+            # the handler reads its settings from the environment, as in FC: the default credential
+            # chain and the public endpoints of the input's region
+            stack.enter_context(_env(ALBMTLS_TARGET="cloud", ALBMTLS_ENDPOINTS_FILE=None))
+            err("alb-mtls on a real account (the default credential chain); the flows must be deployed (s deploy)")
         from functions.provision_api.index import handler
         server = make_server(handler, port)
         t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         t.start()
         err(f"provisioning API on http://127.0.0.1:{server.server_address[1]} (POST /provisions, "
-             "GET /provisions/{name}, POST /rotations, GET /certificates)")
+            "GET /provisions/{name}, POST /rotations, GET /certificates)")
         try:
             while not stop.wait(0.5):
                 pass
         finally:
             server.shutdown()
             server.server_close()
+
+
+@contextmanager
+def _env(**values: str | None) -> Iterator[None]:
+    """Environment variables set (``None``: unset) for the duration."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -8,7 +8,19 @@ from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EndpointsFile, JsonOut, StateDir, Target, emit_json, local_cloud_settings, quiet_logs
+from .options import (
+    EXIT_FAILED,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    emit_json,
+    fail_local,
+    local_banner,
+    local_cloud_settings,
+    quiet_logs,
+)
 from .options import console as _console
 
 STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red"}
@@ -65,11 +77,13 @@ def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
 
 
 def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-           secret_prefix: str = typer.Option("albmtls", "--secret-prefix"),
+           secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
+                                             help="KMS secret name prefix of the certificates' records."),
+           port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
     """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and
     server certificate ends."""
-    from localruntime.environment import local_environment
+    from localruntime.environment import LocalCloudUnavailable, local_environment
     from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
@@ -78,7 +92,13 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     quiet_logs()
     with ExitStack() as stack:
         if target == "local":
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset)))
+            except LocalCloudUnavailable as exc:
+                fail_local(exc, json_out)
+            if not json_out:
+                _console().print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
             stack.enter_context(local_time(ep["endpoints_file"]))    # the local cloud's time, as in a function
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .options import StateDir, err, load_json_arg
+from .options import StateDir, err, human_offset, load_json_arg
 
 
 def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
@@ -52,7 +52,13 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
         raise typer.Exit(2)
     settings = Settings(port_offset=port_offset, alb_job_seconds=alb_job_seconds, dns_port=dns_port,
                         health_scale=health_scale, alb_ca_id_form=alb_ca_id_form)
-    from localruntime.environment import LocalCloudInUse, function_logs, state_lock
+    from localruntime.environment import (
+        LocalCloudInUse,
+        LocalPortInUse,
+        check_listener_ports,
+        function_logs,
+        state_lock,
+    )
     stop = threading.Event()
 
     def _on_signal(signum, frame):
@@ -70,13 +76,26 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
     log_path = logs_ctx.__enter__()
     cloud = LocalCloud(state_dir, seed=seed, port=port, settings=settings, faults=fault_cfg)
     cloud.start()
+    try:
+        check_listener_ports(cloud)        # a listener of this state whose port another process holds
+    except LocalPortInUse as exc:
+        cloud.stop()
+        logs_ctx.__exit__(None, None, None)
+        lock.__exit__(None, None, None)
+        err(f"{exc.code}: {exc}")
+        raise typer.Exit(1) from None
     target = endpoints_file if endpoints_file is not None else state_dir / "endpoints.json"
     cloud.write_endpoints(target)
     # Flows run in this process: their functions find the local cloud as FC functions would
     # find their endpoints (environment variables).
     os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(target.resolve())
     os.environ["ALBMTLS_TARGET"] = "local"
-    err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}, function logs in {log_path}")
+    err(f"local cloud ready: API {cloud.api_endpoint}, endpoints in {target}, function logs in {log_path}, "
+        f"listeners on 127.0.0.1:<port + {settings.port_offset}>")
+    if abs(cloud.clock.offset) >= 2:
+        err(f"local cloud clock {cloud.clock.now():%Y-%m-%dT%H:%M:%SZ}: {human_offset(cloud.clock.offset)} "
+            f"{'ahead of' if cloud.clock.offset > 0 else 'behind'} this machine's (kept from the state directory; "
+            "`albmtls clock reset` puts it back)")
     try:
         while not stop.wait(0.5):
             pass

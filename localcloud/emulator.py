@@ -180,6 +180,8 @@ class Emulator:
                     self.clock.set(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
                 if "advance" in body:
                     self.clock.advance(float(body["advance"]))
+                if "offset" in body:
+                    self.clock.set_offset(float(body["offset"]))
                 self.store.set_meta("clock_offset", self.clock.offset)
             return 200, {"now": self.clock.now().isoformat()}
         if head == "faults":

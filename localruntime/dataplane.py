@@ -200,6 +200,7 @@ class DataPlaneService:
             now = self.cloud.clock.time()
             offset = self.cloud.settings.port_offset
             wanted: dict[str, int] = {}
+            failed: dict[str, tuple[int, int]] = {}
             taken: set[int] = set()
             due: list[float] = []
             for lst in self.cloud.store.list("alb.listener"):
@@ -224,14 +225,19 @@ class DataPlaneService:
                 except OSError as exc:
                     n = self._bind_failures.get(lid, 0) + 1
                     self._bind_failures[lid] = n
+                    failed[lid] = (port, port - offset)
                     if n == 1:
                         log.warning("listener %s: cannot listen on 127.0.0.1:%s (%s)", lid, port, exc)
             self.cloud.runtime["dataplane"] = {lid: s.port for lid, s in self._servers.items()}
+            # listener → (local port, listener port) the last pass could not bind (another process holds it)
+            self.cloud.runtime["dataplane_bind_failures"] = failed
         return min(due) if due else None
 
     def admin(self, method: str, rest: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, {"listeners": dict(self.cloud.runtime.get("dataplane", {})),
-                     "port_offset": self.cloud.settings.port_offset}
+                     "port_offset": self.cloud.settings.port_offset,
+                     "bind_failures": {lid: port for lid, (port, _) in
+                                       (self.cloud.runtime.get("dataplane_bind_failures") or {}).items()}}
 
     # -- connections ----------------------------------------------------------------------------
     def _spawn(self, listener_id: str, conn: socket.socket, addr, port: int) -> None:

@@ -19,9 +19,52 @@ def read_endpoints(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-class LocalCloudInUse(RuntimeError):
+class LocalCloudUnavailable(RuntimeError):
+    """The local cloud a command needs cannot be used; ``code`` is the stable error code the
+    command reports (exit 1)."""
+
+    code = "LOCAL_CLOUD_UNAVAILABLE"
+
+
+class LocalCloudInUse(LocalCloudUnavailable):
     """Another process runs a local cloud on this state directory and no live endpoints file
     says how to reach it."""
+
+    code = "LOCAL_CLOUD_IN_USE"
+
+
+class LocalPortInUse(LocalCloudUnavailable):
+    """A data-plane port of the local cloud started by this command is held by another process
+    (often another local cloud with the same port offset): the command would talk to that one."""
+
+    code = "LOCAL_PORT_IN_USE"
+
+    def __init__(self, port: int, listener_port: int, offset: int) -> None:
+        self.port, self.listener_port, self.offset = port, listener_port, offset
+        super().__init__(
+            f"127.0.0.1:{port} (listener port {listener_port} + port offset {offset}) is in use by another process "
+            f"— another local cloud? This command's local cloud cannot serve listener {listener_port} there; pass "
+            f"--port-offset N (e.g. --port-offset {_suggest(offset)}), or stop that process")
+
+
+def _suggest(offset: int) -> int:
+    return 20000 if offset != 20000 else 30000
+
+
+def check_listener_ports(cloud: Any, listener_ports: Any = ()) -> None:
+    """Raise :class:`LocalPortInUse` when the data plane of ``cloud`` (started in this process) could
+    not bind a listener it serves, or when one of ``listener_ports`` (listeners about to be made)
+    maps to a port another process holds now."""
+    from .ports import is_free
+    offset = int(cloud.settings.port_offset)
+    failed = cloud.runtime.get("dataplane_bind_failures") or {}
+    if failed:
+        port, listener_port = min(failed.values())
+        raise LocalPortInUse(port, listener_port, offset)
+    served = set((cloud.runtime.get("dataplane") or {}).values())
+    for lp in sorted({int(p) for p in listener_ports}):
+        if lp + offset not in served and not is_free(lp + offset):
+            raise LocalPortInUse(lp + offset, lp, offset)
 
 
 def endpoints_alive(doc: dict[str, Any], timeout: float = 1.0) -> bool:
@@ -76,7 +119,7 @@ def function_logs(state_dir: Path) -> Iterator[Path]:
 
 @contextmanager
 def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
-                      settings=None) -> Iterator[dict[str, Any]]:
+                      settings=None, listener_ports: Any = ()) -> Iterator[dict[str, Any]]:
     """Yield the endpoints document of the local cloud to use.
 
     With ``endpoints_file``: a running local cloud (``albmtls up``). Without: the local cloud
@@ -84,8 +127,13 @@ def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
     in-process on ``state_dir`` (demo seed on a fresh directory) for the duration, with every
     service (the state directory is locked meanwhile; its endpoints file is removed at the end).
     The functions' environment (``ALBMTLS_ENDPOINTS_FILE``, ``ALBMTLS_TARGET``) is set either way;
-    functions run in this process log to ``<state dir>/functions.log``.
-    Raises ``LocalCloudInUse``.
+    functions run in this process log to ``<state dir>/functions.log``. The document says
+    ``in_process`` (True when this command started the cloud).
+
+    ``listener_ports``: listener ports the command is about to serve (a provision input's); an
+    in-process cloud checks that their data-plane ports (and those of the listeners it already
+    serves) are free, so a port held by another process is reported as what it is.
+    Raises ``LocalCloudInUse``, ``LocalPortInUse``.
     """
     old = {k: os.environ.get(k) for k in ("ALBMTLS_ENDPOINTS_FILE", "ALBMTLS_TARGET")}
     default_ep = Path(state_dir) / "endpoints.json"
@@ -107,13 +155,14 @@ def local_environment(state_dir: Path, endpoints_file: Path | None = None, *,
                 stack.enter_context(function_logs(state_dir))
                 cloud = LocalCloud(state_dir, seed="demo", settings=settings).start()
                 stack.callback(cloud.stop)
+                check_listener_ports(cloud, listener_ports)
                 ep_path = default_ep.resolve()
                 cloud.write_endpoints(ep_path)
                 stack.callback(lambda: ep_path.unlink(missing_ok=True))
                 endpoints = cloud.endpoints()
             os.environ["ALBMTLS_ENDPOINTS_FILE"] = str(ep_path)
             os.environ["ALBMTLS_TARGET"] = "local"
-            yield dict(endpoints, endpoints_file=str(ep_path))
+            yield dict(endpoints, endpoints_file=str(ep_path), in_process=endpoints_file is None)
         finally:
             for k, v in old.items():
                 if v is None:

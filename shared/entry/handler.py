@@ -86,10 +86,16 @@ def _loop_fields(input_type: type, inp: Any) -> dict[str, Any]:
 
 
 def _with_input_region(s: Settings, inp: Any) -> Settings:
-    """The provision input's ``region`` (if given) decides which regional endpoints are called."""
+    """The provision input's ``region`` (if given) decides which regional endpoints are called. The
+    local cloud serves one region (its endpoints file's ``region``): another one is ``INVALID_INPUT``
+    there, as an unknown region's endpoint would fail in the cloud, never silently served."""
     body = getattr(inp, "input", inp)
     region = getattr(body, "region", None)
     if isinstance(region, str) and region and region != s.region:
+        if s.target == "local":
+            raise AlbMtlsError(Code.INVALID_INPUT, f"region {region!r} is not served by the local cloud, which serves "
+                               f"{s.region!r} only; set region to {s.region!r} (or leave it out) on the local target",
+                               field="region")
         return s.with_(region=region)
     return s
 

@@ -280,11 +280,18 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
         if len(self.fqdn) > 253:
             raise InvalidInputError("rr", f"the name {self.fqdn[:60]}… is longer than 253 characters")
         CertificateId.parse(self.ca_identifier, field="ca_identifier")
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for i, c in enumerate(self.clients):
-            if c.common_name in seen:
+            j = seen.setdefault(c.common_name.casefold(), i)
+            if j != i and self.clients[j].common_name == c.common_name:
                 raise InvalidInputError(f"clients[{i}].common_name", f"common name {c.common_name!r} is listed twice")
-            seen.add(c.common_name)
+            if j != i:
+                # refused, not normalised: the CN is kept as written in the certificate and the KMS
+                # secret names, and two CNs differing in case would share one PFX file name on
+                # case-insensitive file systems (macOS, Windows) and in case-folding tools
+                raise InvalidInputError(f"clients[{i}].common_name", f"common name {c.common_name!r} differs from "
+                                        f"clients[{j}].common_name {self.clients[j].common_name!r} only in letter "
+                                        "case; the common names of one listener must differ in more than case")
             longest = self.secrets(c.common_name).password
             if len(longest) > SECRET_NAME_MAX:
                 raise InvalidInputError(f"clients[{i}].common_name", f"the KMS secret name {longest[:40]}… would be "

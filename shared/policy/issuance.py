@@ -18,7 +18,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.ids import SecretNames
     from shared.policy.records import CertMeta
 
-__all__ = ["CurrentCert", "Decision", "decide", "norm_sans", "san_request"]
+__all__ = ["CurrentCert", "Decision", "decide", "norm_sans", "san_request", "NOT_YET_VALID_GRACE"]
+
+#: A stored certificate whose notBefore is later than now by more than this is not reused: it was
+#: issued at another time (a local cloud's clock moved ahead, then back) and every listener would
+#: refuse it now. Within it, a fresh certificate and a clock a little behind are fine.
+NOT_YET_VALID_GRACE = renewal.DEFAULT_BACKDATE
 
 
 class IssuedLike(Protocol):
@@ -67,8 +72,9 @@ class Decision:
 def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: datetime, *, force: bool,
            own_ids: set[str], previous_identifier: str | None = None) -> Decision:
     """Reuse the stored certificate when it is complete (pfx/password/meta versions agree), issued
-    (``ISSUE``) by the same CA with the same serial, SANs and profile, and not due per the renewal
-    policy (``client.renew_before_days``); else issue. ``force`` issues anyway unless the stored one
+    (``ISSUE``) by the same CA with the same serial, SANs and profile, valid at ``now`` (the
+    cloud's time: neither expired nor starting more than :data:`NOT_YET_VALID_GRACE` later) and not
+    due per the renewal policy (``client.renew_before_days``); else issue. ``force`` issues anyway unless the stored one
     was issued by this execution (``own_ids``) or already replaced ``previous_identifier``."""
     meta, cert = current.meta, current.certificate
     if meta is None:
@@ -87,6 +93,8 @@ def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: da
         return Decision("issue", "sans_changed")
     if meta.profile != client.profile:
         return Decision("issue", "profile_changed")
+    if now < parse_iso(meta.not_before) - NOT_YET_VALID_GRACE:
+        return Decision("issue", "not_yet_valid")   # issued while the (local) cloud's clock was ahead
     times = renewal.CertTimes(parse_iso(meta.not_before), parse_iso(meta.not_after), client.renew_before_days)
     try:
         st = renewal.state(times, now)

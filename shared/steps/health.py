@@ -17,10 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
+from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy.health import State, assess
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from shared.policy.contracts import BackendHealth, HealthResult, ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
@@ -113,6 +116,7 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     cn = inp.clients[0].common_name
     pfx, password = load_client_pfx(ctx, inp, cn)
     with_cert = probe.client_context_from_pfx(ca_file, pfx, password)
+    not_before, not_after = _leaf_validity(pfx, password)
     del pfx, password
     result, outcomes = probe.run_probe(ip, port, inp.fqdn, with_cert=with_cert, ca_file=ca_file,
                                        requests=inp.probe_requests, public_port=inp.listener_port)
@@ -120,10 +124,26 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     problems = probe.judge(result, outcomes, expected_backends=healthy_backends)
     ctx.logger.info("probe", extra={"ip": ip, "port": port, "chain": chain,
                                     "backends": result.with_certificate.backends, "problems": len(problems)})
+    now = ctx.clock.now()
+    if problems and not not_before <= now <= not_after:
+        # the listener checks validity at the cloud's time and just closes the connection
+        # (a bare "RemoteDisconnected" to the client): say why
+        problems.insert(0, f"the client certificate of {cn!r} is valid from {iso_utc(not_before)} to "
+                           f"{iso_utc(not_after)}, not at the cloud's time {iso_utc(now)}, so the listener refuses it "
+                           "(was the local cloud's clock moved? `albmtls clock show`)")
     if problems:
         raise AlbMtlsError(Code.PROBE_FAILED, f"https://{inp.fqdn}:{inp.listener_port}/ (via {ip}:{port}, client "
                            f"{cn!r}): " + "; ".join(problems))
     return {"status": "ok", "writes": 0, "attempt": attempt, "health": health, "probe": result}
+
+
+def _leaf_validity(pfx: bytes, password: str) -> tuple[datetime, datetime]:
+    """``(notBefore, notAfter)`` of the PFX's certificate (its key is loaded and dropped here)."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    _, leaf, _ = pkcs12.load_key_and_certificates(pfx, password.encode())
+    assert leaf is not None
+    return leaf.not_valid_before_utc, leaf.not_valid_after_utc
 
 
 def _zone_info(ctx: StepContext, inp: ProvisionInput) -> Any:

@@ -51,6 +51,12 @@ CLIENT = ClientSpec(common_name="alice")
     (current(meta()), ClientSpec(common_name="alice", profile="modern"), 5, False, set(), None,
      ("issue", "profile_changed")),
     (current(meta()), CLIENT, 21, False, set(), None, ("issue", "due")),
+    (current(meta()), CLIENT, 31, False, set(), None, ("issue", "expired")),        # at the cloud's time
+    # issued while the (local) cloud's clock was 21 days ahead, the clock put back: never reused
+    (current(meta(not_before="2026-01-22T00:00:00Z", not_after="2026-02-21T00:00:00Z")), CLIENT, 0, False, set(),
+     None, ("issue", "not_yet_valid")),
+    # a fresh certificate and a clock a little behind the issuer's: reused
+    (current(meta()), CLIENT, -0.002, False, set(), None, ("reuse", "valid")),
     (current(meta()), CLIENT, 5, False, set(), None, ("reuse", "valid")),
     (current(meta()), CLIENT, 5, True, set(), None, ("issue", "forced")),
     (current(meta()), CLIENT, 5, True, {"albmtls-alb-x-443-000000000000"}, None, ("reuse", "issued_by_this_execution")),

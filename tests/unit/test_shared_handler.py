@@ -169,3 +169,17 @@ def test_handler_metadata():
     h = make(lambda inp, ctx: {})
     assert h.step == "create_cname" and h.input_type is StepEvent
     assert msgspec.json.decode(h(EXAMPLE, None))["status"] == "ok"
+
+
+def test_a_region_the_local_cloud_does_not_serve_is_invalid_input():
+    """On the local target the input's region is checked against the one the local cloud serves
+    (mars-1 used to succeed); on the cloud target it picks the regional endpoints."""
+    seen = []
+    use_case = lambda inp, ctx: seen.append(ctx.settings.region) or {}  # noqa: E731
+    local = fc_handler(StepEvent, use_case, step="s", settings=Settings(region="cn-hangzhou", target="local"))
+    out = decode(local({"input": dict(INPUT, region="mars-1")}, None))
+    assert out["status"] == "failed" and out["error"]["code"] == "INVALID_INPUT"
+    assert out["error"]["field"] == "region" and "cn-hangzhou" in out["error"]["message"] and seen == []
+    cloud = fc_handler(StepEvent, use_case, step="s", settings=Settings(region="cn-hangzhou", target="cloud"))
+    assert decode(cloud({"input": dict(INPUT, region="ap-southeast-1")}, None))["status"] == "ok"
+    assert seen == ["ap-southeast-1"]

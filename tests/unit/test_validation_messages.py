@@ -208,3 +208,16 @@ def test_without_the_type_the_message_is_msgspec_s_own():
     except msgspec.ValidationError as exc:
         err = validation.error_from_validation(exc)
     assert err.field == "p" and "Expected `str`, got `int`" in err.message
+
+
+def test_common_names_differing_only_in_case_are_refused_not_normalised():
+    """Alice and alice on one listener: their PFX files collide on case-insensitive file systems.
+    Refused (the CN is kept exactly as written), naming both clients."""
+    base = _with("clients[0].common_name", "Alice")
+    err = _refusal(base | {"clients": [{"common_name": "Alice"}, {"common_name": "bob"}, {"common_name": "alice"}]})
+    assert err.code == Code.INVALID_INPUT and err.field == "clients[2].common_name"
+    assert "'alice' differs from clients[0].common_name 'Alice' only in letter case" in err.message
+    same = _refusal(base | {"clients": [{"common_name": "bob"}, {"common_name": "bob"}]})
+    assert same.field == "clients[1].common_name" and "listed twice" in same.message
+    ok = validation.decode(ProvisionInput, base | {"clients": [{"common_name": "Alice"}, {"common_name": "Bob"}]})
+    assert [c.common_name for c in ok.clients] == ["Alice", "Bob"]      # kept as written

@@ -1,0 +1,78 @@
+"""What a newcomer meets on the local target, end to end through the CLI (subprocesses): the
+banner says which local cloud is used and when its clock is moved, the clock can be put back and
+a certificate not valid at the cloud's time is never reused, a data-plane port held by another
+process is reported as such, and a region the local cloud does not serve is refused."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "provision.json"
+
+
+def albmtls(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "albmtls", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")})
+
+
+def text(p: subprocess.CompletedProcess) -> str:
+    return " ".join((p.stdout + p.stderr).split())
+
+
+@pytest.fixture
+def ep(live_cloud) -> str:
+    return os.environ["ALBMTLS_ENDPOINTS_FILE"]
+
+
+def test_clock_moved_is_shown_put_back_and_a_certificate_from_the_future_is_never_reused(live_cloud, ep, tmp_path):
+    out = ["--out", str(tmp_path / "out")]
+    first = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # the cloud's clock 40 days ahead (past alice's end): the banner says so, alice is issued anew
+    moved = albmtls("clock", "set", "+40d", "--endpoints-file", ep, "--json")
+    assert moved.returncode == 0 and json.loads(moved.stdout)["offset_s"] > 39 * 86400, moved.stderr
+    ahead = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, *out)
+    assert ahead.returncode == 0, ahead.stderr[-2000:]
+    assert "running, endpoints" in text(ahead) and "days ahead of this machine's" in text(ahead)
+    assert "albmtls clock reset" in text(ahead)
+    # back to this machine's time: the certificate issued "in the future" is not valid now; it is
+    # replaced, and the live probe passes (it used to be reused and fail with RemoteDisconnected)
+    back = albmtls("clock", "reset", "--endpoints-file", ep, "--json")
+    assert back.returncode == 0 and json.loads(back.stdout)["at_wall_time"] is True, back.stderr
+    again = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out)
+    assert again.returncode == 0, (again.stdout[-2000:], again.stderr[-2000:])
+    [alice] = json.loads(again.stdout)["client_certificates"]
+    assert alice["reused"] is False
+    shown = albmtls("clock", "show", "--endpoints-file", ep)
+    assert "this machine's time" in text(shown)
+
+
+def test_a_held_data_plane_port_is_reported_as_such(tmp_path):
+    from localruntime.ports import free_offset
+    offset = free_offset((443,))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 443 + offset))
+        holder.listen(1)
+        p = albmtls("provision", "-f", str(EXAMPLE), "--state-dir", str(tmp_path / "st"), "--port-offset",
+                    str(offset), "--json", "--out", str(tmp_path / "out"))
+    assert p.returncode == 1, p.stdout[-2000:]
+    err = json.loads(p.stdout)["error"]
+    assert err["code"] == "LOCAL_PORT_IN_USE" and f"127.0.0.1:{443 + offset}" in err["message"]
+    assert "--port-offset" in err["message"] and "Traceback" not in p.stderr
+
+
+def test_a_region_the_local_cloud_does_not_serve_is_refused(live_cloud, ep, tmp_path):
+    f = tmp_path / "mars.json"
+    f.write_text(json.dumps(dict(json.loads(EXAMPLE.read_text()), region="mars-1")))
+    p = albmtls("provision", "-f", str(f), "--endpoints-file", ep, "--json", "--out", str(tmp_path / "out"))
+    assert p.returncode == 2, p.stdout[-2000:]
+    err = json.loads(p.stdout)["error"]
+    assert (err["code"], err["field"]) == ("INVALID_INPUT", "region") and "cn-hangzhou" in err["message"]
