@@ -78,3 +78,29 @@ def test_provision_with_out_naming_a_file_stops_before_the_run(tmp_path):
     doc = json.loads(r.stdout)
     assert doc["error"]["code"] == "INVALID_INPUT" and doc["error"]["field"] == "--out"
     assert not (tmp_path / "st").exists()
+
+
+def test_version_and_every_option_has_help():
+    from importlib.metadata import version
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.strip() == f"albmtls {version('alb-mtls')}"
+    import click
+    from typer.main import get_command
+    root = get_command(app)
+
+    def walk(group, path=()):
+        for name, sub in group.commands.items():
+            if isinstance(sub, click.Group):
+                yield from walk(sub, (*path, name))
+            else:
+                yield (*path, name), sub
+    missing = [f"{' '.join(p)} {opt.opts[0]}" for p, c in walk(root) for opt in c.params
+               if isinstance(opt, click.Option) and not opt.help]
+    assert missing == []
+
+
+def test_serve_and_clock_refuse_bad_arguments_with_exit_2(tmp_path):
+    r = runner.invoke(app, ["serve", "--target", "Cloud"])
+    assert r.exit_code == 2 and "INVALID_INPUT" in r.stderr
+    r = runner.invoke(app, ["clock", "set", "next tuesday", "--state-dir", str(tmp_path / "st")])
+    assert r.exit_code == 2 and "+21d" in r.stderr and not (tmp_path / "st").exists()
