@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target, emit_json, quiet_logs
+from .options import EXIT_FAILED, EXIT_OK, EndpointsFile, JsonOut, PortOffset, StateDir, Target, emit_json, quiet_logs
 from .options import console as _console
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,7 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
                                             help="Where the desired states are recorded (KMS secret prefix)."),
           repair: bool = typer.Option(False, "--repair", help="As the daily timer: start a provision execution "
                                       "for each drifted listener with auto_repair: true."),
+          port_offset: int = PortOffset,
           json_out: bool = JsonOut) -> None:
     """The cloud against each listener's last applied desired state. Exit 0 no drift, 2 drift, 1 error."""
     from shared.core.errors import AlbMtlsError
@@ -82,7 +83,7 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
     quiet_logs()
     console = _console()
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=True) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=True, port_offset=port_offset) as settings:
             if repair and target == "local":
                 doc = _repair_local(settings, secret_prefix)
             elif repair:

@@ -25,14 +25,17 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from .options import (
+    DEFAULT_PORT_OFFSET,
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_OK,
     EndpointsFile,
     JsonOut,
+    PortOffset,
     StateDir,
     Target,
     emit_json,
+    local_banner,
     local_cloud_settings,
     quiet_logs,
 )
@@ -67,18 +70,26 @@ def load_fleet(file: Path) -> Any:
 
 @contextmanager
 def cloud_settings(target: str, state_dir: Path, endpoints_file: Path | None, *, quiet: bool,
-                   console: Console | None = None) -> Iterator[Any]:
+                   console: Console | None = None, port_offset: int = DEFAULT_PORT_OFFSET,
+                   listener_ports: Any = ()) -> Iterator[Any]:
     """The settings of the target: the local cloud (running on ``state_dir``, or in-process while
-    the command runs; its clock, as the functions see it) or a real account."""
+    the command runs, its data plane at listener port + ``port_offset``; its clock, as the functions
+    see it) or a real account. A local cloud that cannot be used (``LOCAL_CLOUD_IN_USE``,
+    ``LOCAL_PORT_IN_USE``) is an ``AlbMtlsError`` with that code."""
+    from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     with ExitStack() as stack:
         if target == "local":
-            from localruntime.environment import local_environment
+            from localruntime.environment import LocalCloudUnavailable, local_environment
             from localruntime.fc import local_time
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset),
+                                                           listener_ports=listener_ports))
+            except LocalCloudUnavailable as exc:
+                raise AlbMtlsError(exc.code, str(exc)) from None
             if console is not None and not quiet:
-                console.print("[bold]alb-mtls[/] on the local cloud "
-                              + (f"({endpoints_file})" if endpoints_file else f"(in-process, state in {state_dir}/)"))
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+                console.print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
             stack.enter_context(local_time(ep["endpoints_file"]))
         else:
@@ -201,7 +212,8 @@ def plan_document(settings: Any, fleet: Any, parallel: int) -> dict[str, Any]:
 
 
 def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDir,
-         endpoints_file: Path | None = EndpointsFile, parallel: int = Parallel, json_out: bool = JsonOut) -> None:
+         endpoints_file: Path | None = EndpointsFile, parallel: int = Parallel, port_offset: int = PortOffset,
+         json_out: bool = JsonOut) -> None:
     """What `apply` would change, per listener, with zero writes. Exit 0 no changes, 2 changes, 1 error."""
     from shared.core.errors import AlbMtlsError
     quiet_logs()
@@ -212,7 +224,8 @@ def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDi
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
         raise typer.Exit(EXIT_FAILED) from None
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
+                            port_offset=port_offset) as settings:
             doc = plan_document(settings, fleet, parallel)
     except AlbMtlsError as exc:
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
@@ -317,9 +330,11 @@ def print_summary(console: Console, doc: dict[str, Any]) -> None:
 def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDir,
           endpoints_file: Path | None = EndpointsFile, parallel: int = Parallel,
           yes: bool = typer.Option(False, "--yes", help="Apply on the cloud target without asking."),
-          out: Path | None = typer.Option(None, "--out", help="Local target: export each client's PFX and password "
-                                          "into DIR/<listener key>/ (files mode 0600)."),
+          out: Path | None = typer.Option(None, "--out", help="Local target: export each client's PFX into "
+                                          "DIR/<listener key>/ and its password into DIR-passwords/<listener key>/ "
+                                          "(files mode 0600)."),
           timeout: float = typer.Option(1800.0, "--timeout", help="Stop following after this many seconds."),
+          port_offset: int = PortOffset,
           json_out: bool = JsonOut) -> None:
     """Plan, then one provision execution per listener with changes (several at once); a summary table."""
     from shared.core.errors import AlbMtlsError
@@ -327,11 +342,16 @@ def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateD
     console = _console()
     try:
         fleet = load_fleet(file)
+        if out is not None:
+            from .export import export_target
+            export_target(out, None, False)            # checked before anything runs
     except AlbMtlsError as exc:
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
         raise typer.Exit(EXIT_INPUT) from None
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
+                            port_offset=port_offset,
+                            listener_ports=[lst.listener_port for lst in fleet.listeners]) as settings:
             code, doc = _apply(settings, fleet, target=target, parallel=parallel, yes=yes, out=out,
                                timeout=timeout, console=console, json_out=json_out)
     except AlbMtlsError as exc:
@@ -346,7 +366,8 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
            console: Console, json_out: bool) -> tuple[int, dict[str, Any]]:
     from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
 
-    from .provision import WORKFLOW, export_pfx
+    from .export import ExportTarget, export_pfx, passwords_dir_for
+    from .provision import WORKFLOW
     plan_doc = plan_document(settings, fleet, parallel)
     if not json_out:
         print_plan(console, plan_doc)
@@ -376,7 +397,8 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
         if target == "local" and out is not None:
             for r in results:
                 if r["status"] == "succeeded" and r.get("client_certificates"):
-                    export_pfx(settings, r["client_certificates"], out / r["listener_key"])
+                    export_pfx(settings, r["client_certificates"],
+                               ExportTarget(out / r["listener_key"], passwords_dir_for(out) / r["listener_key"]))
     order = {inp.listener_key: i for i, inp in enumerate(fleet.listeners)}
     doc["listeners"].sort(key=lambda r: order.get(r["listener_key"], 0))
     for r in doc["listeners"]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, StateDir, Target, emit_json, quiet_logs
+from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, PortOffset, StateDir, Target, emit_json, quiet_logs
 from .options import console as _console
 
 STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "orphaned": "magenta", "revoked": "red",
@@ -42,7 +42,8 @@ def print_table(doc: dict[str, Any]) -> None:
 def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
               secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                                 help="Where the desired states and records are kept (KMS prefix)."),
-              fmt: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+              fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+              port_offset: int = PortOffset) -> None:
     """Every certificate the private CA lists: holder, CN, listener, serial, fingerprint, validity, state, CA."""
     from shared.core.errors import AlbMtlsError
     from shared.steps.inventory import inventory_report, to_csv
@@ -53,7 +54,7 @@ def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: 
         _console().print(f"[red]INVALID_INPUT[/]: --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(EXIT_INPUT)
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=True) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=True, port_offset=port_offset) as settings:
             doc = inventory_report(settings, secret_prefix)
     except AlbMtlsError as exc:
         if fmt == "json":

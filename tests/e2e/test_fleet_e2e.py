@@ -46,7 +46,10 @@ def curl(live_cloud, port: int, pfx: Path | None = None) -> str:
     cmd = ["curl", "-sS", "--max-time", "10", "--cacert", str(ca), "--resolve", f"app.example.test:{local}:127.0.0.1",
            "-o", "/dev/null", "-w", "%{http_code}"]
     if pfx is not None:
-        cmd += ["--cert-type", "P12", "--cert", f"{pfx}:{pfx.with_suffix('.password').read_text()}"]
+        # the password is kept apart: DIR-passwords/<listener key>/<cn>.password (albmtls/export.py)
+        out = pfx.parent.parent
+        pw = out.with_name(out.name + "-passwords") / pfx.parent.name / pfx.with_suffix(".password").name
+        cmd += ["--cert-type", "P12", "--cert", f"{pfx}:{pw.read_text()}"]
     return subprocess.run(cmd + [f"https://app.example.test:{local}/"], capture_output=True, text=True,
                           timeout=20).stdout
 
