@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["Settings", "PRODUCTS", "CA_ID_FORMS", "retries_enabled"]
 
 #: the two identifiers of a private CA; ``Settings.alb_ca_id_form`` names the one ALB takes
-CA_ID_FORMS: tuple[str, ...] = ("cert_identifier", "identifier")
+CaIdForm = Literal["cert_identifier", "identifier"]
+CA_ID_FORMS: tuple[CaIdForm, ...] = ("cert_identifier", "identifier")
 
 #: product keys with an endpoint setting (``shared.core.products``)
 PRODUCTS: tuple[str, ...] = PRODUCT_KEYS
@@ -124,7 +125,7 @@ class Settings:
     endpoints_file: str | None = None
     dataplane_port_offset: int = 0
     probe_ca_file: str | None = None
-    alb_ca_id_form: Literal["cert_identifier", "identifier"] = "cert_identifier"
+    alb_ca_id_form: CaIdForm = "cert_identifier"
 
     # -- accessors --------------------------------------------------------------------------------
     def endpoint(self, product: str) -> str | None:
@@ -262,11 +263,11 @@ class Settings:
         if not _REGION.match(site):
             raise _cfg_error("cas_site_region", f"cas_site_region {site!r} is not a region id")
 
-        ca_form = str(pick("alb_ca_id_form", ("ALBMTLS_ALB_CA_ID_FORM",), "alb_ca_id_form", "cert_identifier"))
-        ca_form = ca_form.strip().lower()
-        if ca_form not in CA_ID_FORMS:
+        form_name = str(pick("alb_ca_id_form", ("ALBMTLS_ALB_CA_ID_FORM",), "alb_ca_id_form", "cert_identifier"))
+        ca_form = next((f for f in CA_ID_FORMS if f == form_name.strip().lower()), None)
+        if ca_form is None:
             raise _cfg_error("alb_ca_id_form", f"ALBMTLS_ALB_CA_ID_FORM must be {' or '.join(CA_ID_FORMS)}, got "
-                             f"{ca_form!r}")
+                             f"{form_name.strip().lower()!r}")
 
         return cls(
             region=region,
@@ -287,7 +288,7 @@ class Settings:
             dataplane_port_offset=int(pick("dataplane_port_offset", ("ALBMTLS_DATAPLANE_PORT_OFFSET",),
                                            "dataplane_port_offset", 0)),
             probe_ca_file=_probe_ca_file(pick("probe_ca_file", ("ALBMTLS_PROBE_CA_FILE",)), doc, target),
-            alb_ca_id_form=ca_form,  # type: ignore[arg-type]
+            alb_ca_id_form=ca_form,
         )
 
 
