@@ -21,7 +21,17 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 StateDir = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir", help="Local cloud state directory.")
 EndpointsFile = typer.Option(None, "--endpoints-file",
                              help="Endpoints file of a running local cloud (from `albmtls up`).")
-Target = typer.Option("local", "--target",
+TARGETS = ("local", "cloud")
+
+
+def check_target(value: str) -> str:
+    """The one validator of ``--target``: exactly ``local`` or ``cloud`` (no other spelling)."""
+    if value not in TARGETS:
+        raise typer.BadParameter(f"must be local or cloud, got {value!r}")
+    return value
+
+
+Target = typer.Option("local", "--target", callback=check_target,
                       help="local (the local cloud) or cloud (a real account via the default credential chain).")
 JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 DEFAULT_PORT_OFFSET = 10000
@@ -29,6 +39,9 @@ PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", min=0, max=65000
                           help="A local cloud this command starts serves listener port + offset on 127.0.0.1 "
                                "(ignored when it uses a running one); change it when another local cloud holds "
                                "those ports.")
+
+
+Yes = typer.Option(False, "--yes", "-y", help="On the cloud target, make the changes without asking first.")
 
 
 def err(msg: str) -> None:
@@ -64,11 +77,18 @@ def console(width: int = 120) -> Console:
 
 
 def quiet_logs() -> None:
-    """Functions run in this process log JSON lines; keep stdout for the one JSON document."""
+    """Functions run in this process log JSON lines; keep stdout for the one JSON document. The
+    credential library's own logger (``credentials``: a traceback per failed ECS metadata probe,
+    on stderr) is silenced unless ``ALBMTLS_LOG_LEVEL=DEBUG``: a missing credential is reported once,
+    as one line (``CREDENTIALS_MISSING``)."""
+    import logging
     import os
 
     from shared.core import logs
-    logs.configure(stream=sys.stderr, level=os.environ.get("ALBMTLS_LOG_LEVEL", "WARNING"))
+    level = os.environ.get("ALBMTLS_LOG_LEVEL", "WARNING")
+    logs.configure(stream=sys.stderr, level=level)
+    if level.upper() != "DEBUG":
+        logging.getLogger("credentials").disabled = True     # its import sets its level: disable instead
 
 
 def local_cloud_settings(port_offset: int = DEFAULT_PORT_OFFSET) -> LocalCloudSettings:
@@ -125,3 +145,45 @@ def fail_local(exc: Exception, json_out: bool) -> None:
     else:
         err(f"{code}: {exc}")
     raise typer.Exit(EXIT_FAILED)
+
+
+# -- the cloud target: who, where, and a confirmation before the first write -----------------------
+def cloud_identity(settings: Any, *, quiet: bool = False) -> dict[str, Any]:
+    """Before anything else on the cloud target: the credentials the clients will use (checked
+    locally first: ``shared.adapters.credentials``), then STS ``GetCallerIdentity``; one line on
+    stderr naming the account, the identity and the region (unless ``quiet``). Returns
+    ``{account_id, arn, identity_type, region, credentials}``. Raises ``AlbMtlsError``
+    (``CREDENTIALS_MISSING``/``CREDENTIALS_INVALID``: print it and exit 1)."""
+    from shared.adapters.base import CallPolicy
+    from shared.adapters.credentials import check_credentials
+    from shared.adapters.sts import Sts
+    from shared.core.wait import Deadline
+
+    source = check_credentials(settings)
+    who = Sts(CallPolicy(Deadline(20)), settings=settings).caller_identity()
+    doc = {"account_id": who.account_id, "arn": who.arn, "identity_type": who.identity_type,
+           "region": settings.region, "credentials": {"source": source.provider, "access_key_id": source.access_key_id,
+                                                       "sts": source.sts}}
+    if not quiet:
+        err(f"account {who.account_id} ({who.identity_type or 'identity'} {who.arn or '?'}), region {settings.region}; "
+            f"credentials from {source.provider} ({source.access_key_id})")
+    return doc
+
+
+def confirm(plan: list[str], *, yes: bool, what: str) -> None:
+    """Show ``plan`` (one change per line) on stderr, then ask before the first write, unless ``yes``.
+    The answer is read from stdin, terminal or not (``echo y | albmtls …`` works, as with Terraform);
+    anything but yes — end of input included — changes nothing and raises
+    ``typer.Exit(EXIT_FAILED)`` after one line saying so (and that ``--yes`` skips the question)."""
+    err(f"plan ({what}):")
+    for line in plan:
+        err(f"  - {line}")
+    if yes:
+        return
+    try:
+        ok = typer.confirm("make these changes?", default=False, err=True)
+    except typer.Abort:          # end of input: no answer
+        ok = False
+    if not ok:
+        err("CONFIRMATION_REQUIRED: nothing was changed (answer y, or pass --yes to make the changes without asking)")
+        raise typer.Exit(EXIT_FAILED)

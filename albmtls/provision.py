@@ -25,8 +25,12 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
+    Yes,
+    cloud_identity,
+    confirm,
     local_banner,
     local_cloud_settings,
+    quiet_logs,
 )
 from .options import console as _console
 
@@ -124,7 +128,7 @@ def print_summary(console, doc: dict[str, Any]) -> None:
     if doc.get("error"):
         err = doc["error"]
         where = f" (step {err['step']}; the workflow ended with {err.get('execution_code')})" if err.get("step") else ""
-        console.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}")
+        console.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}", soft_wrap=True)
         console.print("See the README's 'Troubleshooting by error code'. "
                       "Every step resumes: fix the cause and run again.")
     t = Table(show_header=False, box=None)
@@ -168,7 +172,7 @@ def print_summary(console, doc: dict[str, Any]) -> None:
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
                   json_out: bool, timeout: float, passwords_dir: Path | None = None,
-                  passwords_beside: bool = False, port_offset: int = DEFAULT_PORT_OFFSET) -> int:
+                  passwords_beside: bool = False, port_offset: int = DEFAULT_PORT_OFFSET, yes: bool = False) -> int:
     """The body of ``albmtls provision``; returns the exit code. Everything that can be checked
     locally (the input file, the export directories) is checked before any cloud is touched."""
     from shared.core.errors import AlbMtlsError
@@ -190,7 +194,7 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
     try:
         return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
                                    out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit,
-                                   port_offset=port_offset)
+                                   port_offset=port_offset, yes=yes)
     except LocalCloudUnavailable as exc:
         emit(_fail_doc(exc.code, str(exc), "port_offset" if exc.code == "LOCAL_PORT_IN_USE" else "state_dir"),
              console)
@@ -209,7 +213,7 @@ def region_served(inp: Any, settings: Any) -> Any:
 
 
 def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit,
-                        port_offset: int = DEFAULT_PORT_OFFSET) -> int:
+                        port_offset: int = DEFAULT_PORT_OFFSET, yes: bool = False) -> int:
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     with ExitStack() as stack:
@@ -226,10 +230,11 @@ def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, jso
                 emit(_fail_doc(wrong_region.code, wrong_region.message, wrong_region.field), console)
                 return EXIT_INPUT
         else:
+            quiet_logs()       # the preflight runs here: its log lines to stderr, stdout keeps the document
             settings = Settings.load(target="cloud")
         try:
             code = _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
-                              timeout=timeout, console=console, emit=emit)
+                              timeout=timeout, console=console, emit=emit, yes=yes)
             if target == "local" and endpoints.get("in_process") and not json_out:
                 console.print(f"function logs: {state_dir}/functions.log; local cloud state: {state_dir}/")
             return code
@@ -245,15 +250,52 @@ def _emitter(json_out: bool):
             sys.stdout.flush()
         elif doc.get("status") == "failed" and "listener" not in doc:
             err = doc.get("error", {})
-            console.print(f"[red]{err.get('code')}[/]: {err.get('message')}")
+            console.print(f"[red]{err.get('code')}[/]: {err.get('message')}", soft_wrap=True)
         else:
             print_summary(console, doc)
     return emit
 
 
-def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, emit) -> int:
+def cloud_plan(settings, raw: dict[str, Any], inp) -> list[str]:
+    """The changes a cloud run would make, read before any write: the preflight run here, in this
+    process, with these credentials (read-only calls and DryRuns; ``shared.steps.preflight``), and
+    whether the flow definition must be created or updated (``DescribeFlow``). Raises
+    ``AlbMtlsError`` with the preflight's refusal (nothing was changed)."""
+    from shared.core.errors import AlbMtlsError
+    from shared.entry.handler import fc_handler
+    from shared.policy.contracts import StepEvent
+    from shared.steps import preflight
+    from shared.steps.provisioning import PROVISION_FLOW, flow_action
+
+    run = fc_handler(StepEvent, preflight.run, step="preflight", settings=settings)
+    res = json.loads(run(json.dumps({"input": raw}).encode(), None))
+    if res.get("status") == "failed":
+        e = res.get("error") or {}
+        raise AlbMtlsError(e.get("code", "INTERNAL"), str(e.get("message")), field=e.get("field"))
+    plan = res.get("plan") or {}
+    lst, cert, sg, ca, dns = (plan.get(k) or {}
+                              for k in ("listener", "server_certificate", "server_group", "ca", "dns"))
+    lines = [f"flow {PROVISION_FLOW}: {flow_action(settings, PROVISION_FLOW, WORKFLOW.read_text())}",
+             f"listener {inp.load_balancer_id}:{inp.listener_port}: {lst.get('action')}"
+             + (f" ({', '.join(lst['changes'])})" if lst.get("changes") else "")
+             + f", CA {ca.get('alb_ca_certificate_id')}",
+             f"server certificate {cert.get('id')}: {cert.get('action')}",
+             f"server group {sg.get('name')}: {sg.get('action')}"
+             + (f", {sg['servers_to_add']} server(s) to add" if sg.get("servers_to_add") else ""),
+             f"DNS {inp.rr}.{inp.domain} CNAME: {dns.get('action')}",
+             f"client certificates from sub-CA {ca.get('ca_identifier')}: "
+             + ", ".join(c.get("common_name", "?") for c in ca.get("clients") or [])
+             + " (issued unless a valid one exists)",
+             f"KMS secrets under {inp.secret_prefix}/{inp.listener_key}/"]
+    return lines
+
+
+def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, emit, yes: bool = False) -> int:
     from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
     definition = WORKFLOW.read_text()
+    if target == "cloud":          # who and where, then the plan, then a yes — before the first write
+        cloud_identity(settings)
+        confirm(cloud_plan(settings, raw, inp), yes=yes, what=f"region {settings.region}")
     deployed = deploy_flow(settings, PROVISION_FLOW, definition)
     started = start_provision(settings, raw, inp.listener_key)
     if not json_out:
@@ -280,9 +322,11 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
               json_out: bool = JsonOut,
               timeout: float = typer.Option(900.0, "--timeout",
                                             help="Give up following the execution after this many seconds."),
+              yes: bool = Yes,
               ) -> None:
-    """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe."""
+    """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe.
+    On --target cloud it first names the account and region, shows the plan and asks (unless --yes)."""
     code = run_provision(file=file, target=target, state_dir=state_dir, endpoints_file=endpoints_file, out=out,
                          json_out=json_out, timeout=timeout, passwords_dir=passwords_dir,
-                         passwords_beside=passwords_beside, port_offset=port_offset)
+                         passwords_beside=passwords_beside, port_offset=port_offset, yes=yes)
     raise typer.Exit(code)

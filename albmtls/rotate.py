@@ -118,7 +118,7 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     ok = doc["status"] == "succeeded"
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}")
+        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
     console.print(f"now {doc.get('now')}: {s.get('scanned', 0)} certificates scanned, {s.get('due', 0)} due, "
                   f"{s.get('retire', 0)} to retire, {s.get('started', 0)} execution(s) started"
                   + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
@@ -169,7 +169,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
         if json_out:
             emit_json(doc)
         else:
-            console.print(f"[red]{code}[/]: {message}")
+            console.print(f"[red]{code}[/]: {message}", soft_wrap=True)
         raise typer.Exit(exit_code)
 
     if target != "local":

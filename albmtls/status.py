@@ -15,6 +15,7 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
+    cloud_identity,
     emit_json,
     fail_local,
     local_banner,
@@ -101,17 +102,21 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                 _console().print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
             stack.enter_context(local_time(ep["endpoints_file"]))    # the local cloud's time, as in a function
-        else:
-            settings = Settings.load(target="cloud")
         try:
+            identity = None
+            if target == "cloud":
+                settings = Settings.load(target="cloud")
+                identity = cloud_identity(settings)         # who and where, before anything else
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
+            if identity is not None:
+                doc["account"] = identity
         except AlbMtlsError as exc:
             doc = {"status": "failed", "error": exc.to_dict()}
             if json_out:
                 emit_json(doc)
             else:
-                _console().print(f"[red]{exc.code}[/]: {exc.message}")
+                _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
     if json_out:
         emit_json(doc)

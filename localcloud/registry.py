@@ -89,6 +89,7 @@ class Ctx:
     product: str
     action: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())
+    access_key_id: str | None = None     # the signed request's AccessKey
 
     @property
     def store(self):

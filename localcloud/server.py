@@ -122,6 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = str(uuid.uuid4()).upper()
         act = ACTIONS.get((version, name))
         write = bool(act and act.write)
+        akid: str | None = None
         code, status = "OK", 200
         answer: tuple[int, dict[str, Any], dict[str, str]] | None = None
         hold_ms = 0     # a dropped connection (no answer): after this hold
@@ -131,9 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
             if act is None:
                 raise errors.InvalidAction()
             if "authorization" in headers:
-                verify_acs3(self.command, url.path or "/", query, headers, body, cloud.access_keys)
+                akid = verify_acs3(self.command, url.path or "/", query, headers, body, cloud.access_keys)
             elif "Signature" in qd:
-                verify_v2(self.command, pairs, cloud.access_keys)
+                akid = verify_v2(self.command, pairs, cloud.access_keys)
             else:
                 raise errors.IncompleteSignature()
             delay = cloud.faults.latency_for(product, name)
@@ -147,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
             if decision.error is not None:
                 raise decision.error
             params = Params(unflatten((k, v) for k, v in pairs if k not in _SIG_PARAMS))
-            ctx = Ctx(cloud=cloud, product=product, action=name, request_id=request_id)
+            ctx = Ctx(cloud=cloud, product=product, action=name, request_id=request_id, access_key_id=akid)
             result = _invoke(ctx, act, params)
             if decision.kind == "drop_after":
                 code, status = "OK-Dropped", 200

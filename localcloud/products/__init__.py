@@ -15,7 +15,7 @@ file and the endpoints file derive from it. Importing this package registers eve
 from __future__ import annotations
 
 from ..registry import Product, Quota, Throttle
-from . import alb, alidns, cas, fnf, kms, pca
+from . import alb, alidns, cas, fnf, kms, pca, sts
 from .alb import seed as alb_seed
 from .alidns import seed as alidns_seed
 from .cas import seed as cas_seed
@@ -50,6 +50,7 @@ PRODUCTS: tuple[Product, ...] = (
                        "for secret operations unconfirmed)"),
     Product("fnf", ("2019-03-15",), "cn-hangzhou.fnf.aliyuncs.com", fnf, "alibabacloud_fnf20190315",
             "CloudFlow (fnf) 2019-03-15"),
+    Product("sts", ("2015-04-01",), "sts.aliyuncs.com", sts, "alibabacloud_sts20150401", "STS 2015-04-01"),
 )
 
 BY_KEY: dict[str, Product] = {p.key: p for p in PRODUCTS}

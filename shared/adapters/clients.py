@@ -6,9 +6,11 @@ cached per ``(product, settings)`` for warm invocations (:func:`get_client`).
 
 * Local target: ``Config(endpoint=<host:port from the endpoints file>, protocol="http",
   access_key_id/secret=<the local fixed key>)``.
-* Cloud target: ``Config(credential=alibabacloud_credentials.client.Client())`` — the default
-  chain (env ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``ALIBABA_CLOUD_SECURITY_TOKEN`` that FC
-  injects, then OIDC, profiles, ECS role …); never ``context.credentials`` (gone on python3.12).
+* Cloud target: explicit keys when the settings carry them (an FC context's ``credentials`` on
+  python3.10 and older, put there by ``shared.entry.handler``), else
+  ``Config(credential=alibabacloud_credentials.client.Client())`` — the default chain (env
+  ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``ALIBABA_CLOUD_SECURITY_TOKEN`` that FC 3.0 injects on
+  python3.12, then OIDC, profiles, the ECS role …; ``shared.adapters.credentials`` checks it first).
   Endpoint: the explicit override, else :func:`cloud_endpoint` (the SDKs' own endpoint rules).
 * SDK retries stay off (no ``retry_options``): ``shared.adapters.retry`` is the only retry layer.
 """
@@ -46,6 +48,19 @@ _CAS_CENTRAL = frozenset({
 })
 
 
+# Regions the STS SDK (2015-04-01, endpoint rule "regional") maps to sts.aliyuncs.com; elsewhere
+# sts.<region>.aliyuncs.com (copied from its client's endpoint map; checked by a test).
+_STS_CENTRAL = frozenset({
+    "ap-northeast-2-pop", "ap-south-1", "ap-southeast-2", "cn-beijing-finance-pop", "cn-beijing-gov-1",
+    "cn-beijing-nu16-b01", "cn-edge-1", "cn-fujian", "cn-haidian-cm12-c01", "cn-hangzhou-bj-b01",
+    "cn-hangzhou-internal-prod-1", "cn-hangzhou-internal-test-1", "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3", "cn-hangzhou-test-306", "cn-hongkong-finance-pop", "cn-huhehaote-nebula-1",
+    "cn-shanghai-et15-b01", "cn-shanghai-et2-b01", "cn-shanghai-inner", "cn-shanghai-internal-test-1",
+    "cn-shenzhen-inner", "cn-shenzhen-st4-d01", "cn-shenzhen-su18-b01", "cn-wuhan", "cn-yushanfang", "cn-zhangbei",
+    "cn-zhangbei-na61-b01", "cn-zhangjiakou-na62-a01", "cn-zhengzhou-nebula-1", "eu-west-1-oxs", "rus-west-1-pop",
+})
+
+
 def cloud_endpoint(product: str, region: str) -> str:
     """The public endpoint of ``product`` in ``region`` (what the SDK would pick; docs/ALIBABA-APIS.md §0).
 
@@ -62,6 +77,8 @@ def cloud_endpoint(product: str, region: str) -> str:
         return "alidns.aliyuncs.com" if region in ("cn-hangzhou", "public") else f"alidns.{region}.aliyuncs.com"
     if product == "kms":
         return f"kms.{region}.aliyuncs.com"
+    if product == "sts":
+        return "sts.aliyuncs.com" if region in _STS_CENTRAL else f"sts.{region}.aliyuncs.com"
     if product == "fnf":
         # The SDK maps cn-beijing/hangzhou/shanghai/shenzhen to this form and falls back to
         # fnf.<region>.aliyuncs.com elsewhere; CloudFlow's endpoint list uses <region>.fnf.… everywhere.
@@ -126,9 +143,18 @@ def make_client(product: str, settings: Settings) -> Any:
                                "from the endpoints file", field="endpoints_file")
         kwargs.update(access_key_id=settings.access_key_id, access_key_secret=settings.access_key_secret)
     else:
-        if settings.access_key_id and settings.access_key_secret:  # explicit keys (scripts), else the chain
+        from shared.adapters.credentials import environment_problem, sts_key_problem
+        if settings.access_key_id and settings.access_key_secret:  # explicit keys (an FC context's), else the chain
+            problem = sts_key_problem(settings.access_key_id, settings.security_token, where="the settings")
+            if problem:
+                raise problem
             kwargs.update(access_key_id=settings.access_key_id, access_key_secret=settings.access_key_secret)
+            if settings.security_token:
+                kwargs.update(security_token=settings.security_token)
         else:
+            problem = environment_problem()       # an STS key without its token: refused before any call
+            if problem:
+                raise problem
             kwargs.update(credential=_default_credential())
     kwargs["endpoint"] = endpoint or cloud_endpoint(product, settings.region)
     return module.Client(Config(**kwargs))
@@ -136,6 +162,9 @@ def make_client(product: str, settings: Settings) -> Any:
 
 _cache_lock = threading.Lock()
 _cache: dict[tuple[str, Settings], Any] = {}
+
+
+_CACHE_MAX = 64   # settings differ per FC context's (rotating) credentials: keep the cache bounded
 
 
 def get_client(product: str, settings: Settings) -> Any:
@@ -146,6 +175,8 @@ def get_client(product: str, settings: Settings) -> Any:
         with _cache_lock:
             client = _cache.get(key)
             if client is None:
+                if len(_cache) >= _CACHE_MAX:
+                    _cache.clear()
                 client = make_client(product, settings)
                 _cache[key] = client
     return client

@@ -27,6 +27,7 @@ __all__ = [
     "TransientError",
     "invalid_input",
     "map_sdk_error",
+    "credential_chain_message",
     "is_retryable_cloud_code",
     "BUSY_CODES",
     "ALB_BODY_BUSY_MARKERS",
@@ -40,6 +41,7 @@ class Code(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     CONFIG_INVALID = "CONFIG_INVALID"
     CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
+    CREDENTIALS_INVALID = "CREDENTIALS_INVALID"
     ALB_EDITION_UNSUPPORTED = "ALB_EDITION_UNSUPPORTED"
     LISTENER_PORT_CONFLICT = "LISTENER_PORT_CONFLICT"
     DNS_CONFLICT = "DNS_CONFLICT"
@@ -241,6 +243,14 @@ _CODE_TABLE: dict[str, Code] = {
     "DomainRecordConflict": Code.DNS_CONFLICT,
     "Forbidden.SecretNotFound": Code.SECRET_NOT_FOUND,
     "InvalidCredentials": Code.CREDENTIALS_MISSING,
+    # the gateway refused the key itself (docs/ALIBABA-APIS.md §4.6): no retry can help
+    "InvalidAccessKeyId.NotFound": Code.CREDENTIALS_INVALID,
+    "InvalidAccessKeyId": Code.CREDENTIALS_INVALID,
+    "InvalidAccessKeyId.Inactive": Code.CREDENTIALS_INVALID,
+    "SignatureDoesNotMatch": Code.CREDENTIALS_INVALID,
+    "InvalidSecurityToken.Expired": Code.CREDENTIALS_INVALID,
+    "InvalidSecurityToken.Malformed": Code.CREDENTIALS_INVALID,
+    "InvalidSecurityToken.MismatchWithAccessKey": Code.CREDENTIALS_INVALID,
 }
 
 _HINTS: dict[Code, str] = {
@@ -255,6 +265,8 @@ _HINTS: dict[Code, str] = {
     Code.SECRET_NOT_FOUND: "create the KMS secret or fix the secret name",
     Code.CREDENTIALS_MISSING: "set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET "
                               "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+    Code.CREDENTIALS_INVALID: "the cloud refused the credentials: check the AccessKey pair (and that an STS "
+                              "token has not expired) in the environment or profile the default chain used",
     Code.PERMISSION_DENIED: "grant the function's RAM role the permission for this action",
     Code.QUOTA_EXCEEDED: "raise the quota in the console or free resources",
 }
@@ -286,6 +298,26 @@ def _sanitize_cloud_message(text: Any) -> str | None:
     if len(out) > _MAX_CLOUD_MESSAGE:
         out = out[:_MAX_CLOUD_MESSAGE] + "…"
     return out
+
+
+# The default credential chain's providers (alibabacloud_credentials 1.0.12, provider/default.py),
+# as a person knows them; docs/ALIBABA-APIS.md §4.2.
+_CHAIN = (("EnvironmentVariable", "environment (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET)"),
+          ("OIDCRoleArn", "OIDC role (ALIBABA_CLOUD_OIDC_*)"),
+          ("CLIProfile", "~/.aliyun/config.json"),
+          ("Profile", "~/.alibabacloud/credentials.ini"),
+          ("EcsRamRole", "ECS instance RAM role (100.100.100.200)"),
+          ("URL", "ALIBABA_CLOUD_CREDENTIALS_URI"))
+
+
+def credential_chain_message(exc: BaseException) -> str:
+    """One line: no usable credentials, and which sources the default chain tried (read from the
+    ``CredentialException``'s message, which names its providers — never a file's contents or a key)."""
+    text = str(getattr(exc, "message", None) or exc)
+    tried = [label for key, label in _CHAIN if re.search(rf"(?<![A-Za-z]){key}CredentialsProvider", text)]
+    where = ", ".join(tried) if tried else "the default credential chain"
+    return (f"no usable Alibaba Cloud credentials (tried {where}); {_HINTS[Code.CREDENTIALS_MISSING]}, or "
+            "configure a profile")
 
 
 def _classify_name(exc: BaseException) -> str:
@@ -365,6 +397,11 @@ def map_sdk_error(exc: BaseException, action: str) -> AlbMtlsError:
     # all query parameters, so only the inner type name is kept.
     if "UnretryableException" in mro:
         inner = getattr(exc, "inner_exception", None)
+        if inner is not None and "CredentialException" in {c.__name__ for c in type(inner).__mro__}:
+            # the default chain found nothing usable: say so at once, never retry (docs/ALIBABA-APIS.md §4.2)
+            details.update(cause="CredentialException")
+            return AlbMtlsError(Code.CREDENTIALS_MISSING, f"{action} failed: {credential_chain_message(inner)}",
+                                details=details)
         inner_name = type(inner).__name__ if inner is not None else "unknown"
         details.update(cause=inner_name)
         if inner is not None and type(inner).__name__ == "RetryError":
@@ -378,8 +415,7 @@ def map_sdk_error(exc: BaseException, action: str) -> AlbMtlsError:
                               details=details)
 
     if name == "CredentialException" or "CredentialException" in mro:
-        return AlbMtlsError(Code.CREDENTIALS_MISSING,
-                            f"{action} failed: no usable Alibaba Cloud credentials; {_HINTS[Code.CREDENTIALS_MISSING]}",
+        return AlbMtlsError(Code.CREDENTIALS_MISSING, f"{action} failed: {credential_chain_message(exc)}",
                             details=details)
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return TransientError(Code.CLOUD_UNREACHABLE, f"{action} failed: {name}; retry later", details=details)

@@ -23,7 +23,7 @@ from typing import Literal
 
 __all__ = ["Product", "ProductKey", "PRODUCTS", "PRODUCT_KEYS", "product"]
 
-ProductKey = Literal["alb", "cas", "pca", "alidns", "kms", "fnf"]
+ProductKey = Literal["alb", "cas", "pca", "alidns", "kms", "fnf", "sts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,9 @@ PRODUCTS: MappingProxyType[str, Product] = MappingProxyType({p.key: p for p in (
     Product("alidns", "Alibaba Cloud DNS", "alibabacloud_alidns20150109", "2015-01-09", "alidns"),
     Product("kms", "Key Management Service (Secrets Manager)", "alibabacloud_kms20160120", "2016-01-20", "kms"),
     Product("fnf", "CloudFlow (Serverless Workflow)", "alibabacloud_fnf20190315", "2019-03-15", "fnf"),
+    # who the credentials are (GetCallerIdentity needs no permission): the CLI's first line on a real
+    # account and albmtls doctor; no function calls it (deploy/build.py packages it nowhere)
+    Product("sts", "Security Token Service", "alibabacloud_sts20150401", "2015-04-01", "sts"),
 )})
 
 #: the keys in registry order

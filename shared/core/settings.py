@@ -93,8 +93,9 @@ class Settings:
         here use the SDK's public endpoint on the cloud target (see ``shared.adapters.clients``).
     protocol: ``"http"`` or ``"https"``.
     dns_server: ``"host:port"`` to ask for propagation checks, or ``None`` (authoritative NS).
-    access_key_id / access_key_secret: the local cloud's fixed key (local target only; on the
-        cloud target credentials come from the ``alibabacloud_credentials`` default chain).
+    access_key_id / access_key_secret / security_token: the local cloud's fixed key (local target),
+        or explicit credentials on the cloud target (an FC context's, ``shared.entry.handler``);
+        otherwise the cloud target uses the ``alibabacloud_credentials`` default chain.
     connect_timeout_ms / read_timeout_ms: SDK timeouts in milliseconds.
     deadline_margin_ms: time kept free before the function deadline, ms.
     default_deadline_ms: budget of an invocation whose context has no deadline, ms.
@@ -115,6 +116,7 @@ class Settings:
     dns_server: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     access_key_secret: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
     connect_timeout_ms: int = 5000
     read_timeout_ms: int = 10000
     deadline_margin_ms: int = 3000
@@ -245,6 +247,7 @@ class Settings:
         else:
             ak = ov.get("access_key_id")
             sk = ov.get("access_key_secret")
+        token = ov.get("security_token") if target == "cloud" else None
 
         def num(name: str, env_name: str, default: float, kind: type = int, lo: float = 0) -> Any:
             raw = pick(name, (env_name,), default=default)
@@ -277,6 +280,7 @@ class Settings:
             dns_server=str(dns_server) if dns_server else None,
             access_key_id=str(ak) if ak else None,
             access_key_secret=str(sk) if sk else None,
+            security_token=str(token) if token else None,
             connect_timeout_ms=num("connect_timeout_ms", "ALBMTLS_CONNECT_TIMEOUT_MS", 5000, int, 1),
             read_timeout_ms=num("read_timeout_ms", "ALBMTLS_READ_TIMEOUT_MS", 10000, int, 1),
             deadline_margin_ms=num("deadline_margin_ms", "ALBMTLS_DEADLINE_MARGIN_MS", 3000, int, 0),

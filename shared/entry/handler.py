@@ -100,6 +100,23 @@ def _with_input_region(s: Settings, inp: Any) -> Settings:
     return s
 
 
+def _with_context_credentials(s: Settings, context: Any) -> Settings:
+    """The FC context's credentials, when the runtime provides them: ``context.credentials`` with
+    snake_case ``access_key_id``/``access_key_secret``/``security_token`` (the function role's STS
+    key) on FC's python3.10 and older runtimes. python3.12 has no such field — the runtime sets
+    ``ALIBABA_CLOUD_*`` in the environment and the default chain reads them (docs/SERVERLESS.md §2.3).
+    Only on the cloud target, and only when the settings carry no key of their own."""
+    creds = getattr(context, "credentials", None)
+    if s.target != "cloud" or creds is None or s.access_key_id:
+        return s
+    ak = getattr(creds, "access_key_id", None)
+    sk = getattr(creds, "access_key_secret", None)
+    if not (isinstance(ak, str) and ak and isinstance(sk, str) and sk):
+        return s
+    token = getattr(creds, "security_token", None)
+    return s.with_(access_key_id=ak, access_key_secret=sk, security_token=token if isinstance(token, str) else None)
+
+
 def _where(exc: BaseException) -> list[str]:
     frames = traceback.extract_tb(exc.__traceback__)[-6:]
     return [f"{f.filename.rsplit('/', 2)[-1] if '/' in f.filename else f.filename}:{f.lineno} {f.name}" for f in frames]
@@ -140,7 +157,7 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext], Any
                 clk = clock or clock_from_env()
                 wt = waiter or Waiter()
                 inp = decode(input_type, event)
-                s = _with_input_region(s, inp)
+                s = _with_context_credentials(_with_input_region(s, inp), context)
                 ctx: StepContext = StepContext(
                     step=step, settings=s, clock=clk, logger=log,
                     deadline=Deadline.from_context(context, margin_ms=s.deadline_margin_ms,

@@ -124,6 +124,15 @@ def deploy_flow(settings: Settings, name: str, definition: str, *, description: 
     return "updated"
 
 
+def flow_action(settings: Settings, name: str, definition: str, *, deadline: Deadline | None = None) -> str:
+    """What :func:`deploy_flow` would do, read-only: ``create``, ``update`` or ``unchanged``
+    (``DescribeFlow``). For a plan shown before the first write."""
+    cur = _fnf(settings, deadline).describe_flow(name)
+    if cur is None:
+        return "create"
+    return "unchanged" if (cur.definition or "") == definition else "update"
+
+
 # --- executions ----------------------------------------------------------------------------
 def _running(settings: Settings, flow: str, prefix: str, deadline: Deadline | None) -> Iterator[Any]:
     for ex in _fnf(settings, deadline).list_executions(flow, status="Running", name_prefix=prefix):

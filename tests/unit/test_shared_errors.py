@@ -130,3 +130,26 @@ def test_credential_exception_maps_to_credentials_missing():
     err = map_sdk_error(CredentialException("no provider"), "alb:GetLoadBalancerAttribute")
     assert err.code == Code.CREDENTIALS_MISSING and not err.retryable
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in err.message
+
+
+def test_no_credentials_through_a_client_is_one_permanent_error_naming_the_chain():
+    """The SDK wraps the chain's CredentialException in an UnretryableException: CREDENTIALS_MISSING at
+    once, never a transient fault retried until the deadline (docs/ALIBABA-APIS.md §4.2)."""
+    from alibabacloud_credentials.exceptions import CredentialException
+    inner = CredentialException("unable to load credentials from any of the providers in the chain: "
+                                "['EnvironmentVariableCredentialsProvider: Environment variable accessKeyId cannot "
+                                "be empty', 'CLIProfileCredentialsProvider: unable to open credentials file: "
+                                "/h/.aliyun/config.json', 'ProfileCredentialsProvider: failed', "
+                                "'EcsRamRoleCredentialsProvider: Failed to get RAM session credentials']")
+    err = map_sdk_error(unretryable(inner), "alb:ListLoadBalancers")
+    assert type(err) is AlbMtlsError and not err.retryable and err.code == Code.CREDENTIALS_MISSING
+    assert "environment (ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET), ~/.aliyun/config.json, " \
+           "~/.alibabacloud/credentials.ini, ECS instance RAM role" in err.message
+    assert "/h/" not in err.message
+
+
+@pytest.mark.parametrize("code", ["InvalidAccessKeyId.NotFound", "SignatureDoesNotMatch",
+                                  "InvalidSecurityToken.Expired"])
+def test_a_refused_key_is_credentials_invalid(code):
+    err = map_sdk_error(client_exc(code, 404 if code.endswith("NotFound") else 400), "sts:GetCallerIdentity")
+    assert err.code == Code.CREDENTIALS_INVALID and not err.retryable

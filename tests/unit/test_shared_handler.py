@@ -183,3 +183,55 @@ def test_a_region_the_local_cloud_does_not_serve_is_invalid_input():
     cloud = fc_handler(StepEvent, use_case, step="s", settings=Settings(region="cn-hangzhou", target="cloud"))
     assert decode(cloud({"input": dict(INPUT, region="ap-southeast-1")}, None))["status"] == "ok"
     assert seen == ["ap-southeast-1"]
+
+
+# -- credentials of an FC context -------------------------------------------------------------------
+class Creds:
+    """FC's python3.10 ``context.credentials``: snake_case fields (the function role's STS key)."""
+
+    def __init__(self, ak="STS.NUfromcontext12", sk="secret-from-context", token="token-from-context"):
+        self.access_key_id, self.access_key_secret, self.security_token = ak, sk, token
+
+
+class Py310Ctx(Ctx):
+    credentials = Creds()
+
+
+def _seen_settings(context, settings=SETTINGS):
+    seen = {}
+
+    def use_case(inp, ctx):
+        seen["s"] = ctx.settings
+        return {"status": "ok"}
+    fc_handler(StepEvent, use_case, step="preflight", settings=settings)(EXAMPLE, context)
+    return seen["s"]
+
+
+def test_an_fc_context_s_credentials_are_used_when_the_runtime_provides_them():
+    s = _seen_settings(Py310Ctx())
+    assert (s.access_key_id, s.access_key_secret, s.security_token) == \
+        ("STS.NUfromcontext12", "secret-from-context", "token-from-context")
+    assert "secret-from-context" not in repr(s) and "token-from-context" not in repr(s)
+
+
+def test_python312_contexts_have_none_and_the_default_chain_applies():
+    s = _seen_settings(Ctx())
+    assert s.access_key_id is None and s.security_token is None
+    # the local target keeps its own key; explicit keys are never replaced
+    local = Settings(target="local", access_key_id="LOCAL", access_key_secret="x")
+    assert _seen_settings(Py310Ctx(), local).access_key_id == "LOCAL"
+
+
+def test_clients_use_explicit_credentials_and_refuse_an_sts_key_without_token(monkeypatch):
+    from shared.adapters.clients import make_client
+    c = make_client("alb", Settings(access_key_id="STS.NUabcdefghijklm", access_key_secret="s",
+                                    security_token="tok"))
+    assert c is not None
+    with pytest.raises(AlbMtlsError) as info:
+        make_client("alb", Settings(access_key_id="STS.NUabcdefghijklm", access_key_secret="s"))
+    assert info.value.code == Code.CREDENTIALS_INVALID
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.NUfromtheenvironment")
+    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+    with pytest.raises(AlbMtlsError) as info:
+        make_client("kms", Settings())
+    assert info.value.code == Code.CREDENTIALS_INVALID and "ALIBABA_CLOUD_SECURITY_TOKEN" in info.value.message
