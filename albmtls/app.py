@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import check_deploy, clock, drift, fleet, flow, inventory, provision, rotate, serve, status, up
+from . import check_deploy, clock, doctor, drift, fleet, flow, inventory, provision, rotate, serve, status, up
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
@@ -51,6 +51,7 @@ app.command()(drift.drift)
 app.command()(inventory.inventory)
 app.command()(serve.serve)
 app.command("check-deploy")(check_deploy.check_deploy)
+app.command()(doctor.doctor)
 app.add_typer(flow.flow_app, name="flow")
 app.add_typer(clock.clock_app, name="clock")
 

@@ -73,7 +73,8 @@ def console(width: int = 120) -> Console:
     import shutil
 
     from rich.console import Console
-    return Console(stderr=True, highlight=False, width=max(width, shutil.get_terminal_size((width, 24)).columns))
+    return Console(stderr=True, highlight=False, emoji=False,   # ids hold ":ram:" — never an emoji
+                   width=max(width, shutil.get_terminal_size((width, 24)).columns))
 
 
 def quiet_logs() -> None:

@@ -145,6 +145,17 @@ def render() -> str:
     out.append("")
     out += ["## Across products", ""]
     out += [f"- **{k}**: {v}" for k, v in CROSS_PRODUCT_ASSUMPTIONS.items()]
+    out += ["", "## Every assumption: status, source, and the check that settles it", "",
+            "`albmtls doctor [--target cloud] [-f INPUT.json] [--json]` runs each check against the target and "
+            "reports every assumption below (`localcloud/assumptions.py`; a test keeps this table, the catalogue "
+            "and the doctor's checks the same). Status: `documented` (a public page or SDK model says so), "
+            "`partly` (the shape is documented, the detail is not), `sample`/`pattern` (a public sample or "
+            "naming rule), `unconfirmed` (no public source).", "",
+            "| assumption | status | public source | doctor check |", "|---|---|---|---|"]
+    from .assumptions import DOCTOR_CHECKS, catalogue
+    for a in catalogue():
+        check = f"`{a.check}`: {DOCTOR_CHECKS[a.check]}" if a.check else f"none: {a.why_not}"
+        out.append(f"| `{a.key}` | {a.status} | {_one_line(a.source)} | {check} |")
     return "\n".join(out) + "\n"
 
 
