@@ -94,6 +94,8 @@ def cloud_settings(target: str, state_dir: Path, endpoints_file: Path | None, *,
             stack.enter_context(local_time(ep["endpoints_file"]))
         else:
             settings = Settings.load(target="cloud")
+            from .options import cloud_identity
+            cloud_identity(settings)        # the account, identity and region first, on stderr
         yield settings
 
 

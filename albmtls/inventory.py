@@ -60,7 +60,7 @@ def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: 
         if fmt == "json":
             emit_json({"status": "failed", "error": exc.to_dict()})
         else:
-            _console().print(f"[red]{exc.code}[/]: {exc.message}")
+            _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     if fmt == "json":
         emit_json(doc)

@@ -27,7 +27,7 @@ TARGETS = ("local", "cloud")
 def check_target(value: str) -> str:
     """The one validator of ``--target``: exactly ``local`` or ``cloud`` (no other spelling)."""
     if value not in TARGETS:
-        raise typer.BadParameter(f"must be local or cloud, got {value!r}")
+        raise typer.BadParameter(f"INVALID_INPUT: must be local or cloud, got {value!r}")
     return value
 
 

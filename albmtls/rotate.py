@@ -26,6 +26,7 @@ from .options import (
     JsonOut,
     PortOffset,
     StateDir,
+    check_target,
     emit_json,
     fail_local,
     local_banner,
@@ -146,7 +147,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                              help="KMS secret name prefix the certificates were stored under "
                                                   "(the input's secret_prefix)."),
-           target: str = typer.Option("local", "--target",
+           target: str = typer.Option("local", "--target", callback=check_target,
                                       help="local only: on a real account the daily timer runs "
                                            "albmtls-rotation-scan (`s rotation_scan invoke -e '{}'` runs it now)."),
            state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,

@@ -47,6 +47,16 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
             # the handler reads its settings from the environment, as in FC: the default credential
             # chain and the public endpoints of the input's region
             stack.enter_context(_env(ALBMTLS_TARGET="cloud", ALBMTLS_ENDPOINTS_FILE=None))
+            from shared.core.errors import AlbMtlsError
+            from shared.core.settings import Settings
+
+            from .options import cloud_identity, quiet_logs
+            quiet_logs()
+            try:
+                cloud_identity(Settings.load(target="cloud"))   # the account, identity and region first
+            except AlbMtlsError as exc:
+                err(f"{exc.code}: {exc.message}")
+                raise typer.Exit(1) from None
             err("alb-mtls on a real account (the default credential chain); the flows must be deployed (s deploy)")
         from functions.provision_api.index import handler
         server = make_server(handler, port)

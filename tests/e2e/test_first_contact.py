@@ -49,7 +49,8 @@ def test_without_credentials_status_fails_in_seconds_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("bad", ["Cloud", "CLOUD", "prod", "locall"])
 def test_target_takes_exactly_local_or_cloud(tmp_path, bad):
-    for cmd in (["status"], ["provision", "-f", str(REPO / "examples" / "provision.json")]):
+    for cmd in (["status"], ["provision", "-f", str(REPO / "examples" / "provision.json")], ["rotate"], ["doctor"],
+                ["inventory"], ["drift"]):
         p = albmtls(*cmd, "--target", bad, env=blank_env(tmp_path), timeout=30)
         assert p.returncode == 2 and "must be local or cloud" in p.stderr, (cmd, p.stderr)
 
@@ -119,3 +120,12 @@ def test_provision_on_the_cloud_target_shows_the_plan_and_asks_first(live_cloud,
     doc = json.loads(yes.stdout)
     assert doc["status"] == "succeeded" and doc["listener"]["ca_certificate_id"] == seed["pca_sub_cert_identifier"]
     assert "make these changes?" not in yes.stderr and "plan (region cn-hangzhou):" in yes.stderr
+
+
+def test_every_cloud_command_names_the_account_first(live_cloud, as_cloud):
+    """The fleet's commands share the same first line (their cloud settings go through
+    ``albmtls.options.cloud_identity``)."""
+    p = albmtls("inventory", "--target", "cloud", "--format", "json", env=as_cloud(), timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.startswith("account 1234567890123456 (RAMUser"), p.stderr
+    json.loads(p.stdout)
