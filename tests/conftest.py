@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from localruntime.cloud import SERVICES, LocalCloud, Settings
 from localruntime.ports import free_offset
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 
 ALL_SERVICES = tuple(SERVICES)
 REPO = Path(__file__).resolve().parents[1]
+
+# Speed is measured by the benchmarks (bench/), never asserted by a test. Hypothesis's per-example
+# deadline (200 ms by default) is such an assertion: on a loaded machine a slow example fails as
+# DeadlineExceeded/FlakyFailure. Off for every property test.
+hypothesis_settings.register_profile("albmtls", deadline=None)
+hypothesis_settings.load_profile("albmtls")
 
 
 def sdk_config(endpoints: dict):
