@@ -46,6 +46,9 @@ class Settings:
     health_scale: float = 1.0         # multiply health-check intervals (tests use < 1)
     flow_sleep_scale: float = 1.0     # multiply CloudFlow Wait and Retry intervals (tests use < 1)
     services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
+    #: data plane: how often a listener re-reads its PCA CA's revocations (seconds, wall clock): a
+    #: revoked client certificate is refused at most this long after the revocation
+    revocation_refresh_s: float = 2.0
     dns_port: int = 0                 # 0 = a free port
     # Which of a PCA CA's two identifiers ALB takes in CaCertificates (products/alb/models.py,
     # ca_certificate_exists): "cert_identifier" (the UUID; the only real-account evidence) or
@@ -167,6 +170,20 @@ class Emulator:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
         os.replace(tmp, path)
+
+    # -- public files ----------------------------------------------------------------------
+    def public(self, path: str) -> tuple[int, str, bytes]:
+        """``GET`` of a public file: ``/crl/<CA Identifier>.crl`` is the sub-CA's CRL (DER), as a
+        relying party downloads it from the URL in a certificate's CRL distribution point.
+        Returns (HTTP status, content type, body)."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        from .products.pca.models import CRL_PATH, crl
+        if path.startswith(CRL_PATH) and path.endswith(".crl"):
+            found = crl(self, path[len(CRL_PATH):-len(".crl")])
+            if found is not None:
+                return 200, "application/pkix-crl", found.public_bytes(Encoding.DER)
+        return 404, "text/plain", b"404 Not Found\n"
 
     # -- admin API -------------------------------------------------------------------------
     def admin(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -347,10 +347,10 @@ def make_server_cert(cn: str, sans: Iterable[str], issuer: x509.Certificate, iss
 
 def sign_csr_as_client(csr: x509.CertificateSigningRequest, issuer: x509.Certificate, issuer_key: PrivateKey, *,
                        not_before: datetime, not_after: datetime, subject: x509.Name | None = None,
-                       sans: list[x509.GeneralName] | None = None) -> x509.Certificate:
+                       sans: list[x509.GeneralName] | None = None, crl_url: str | None = None) -> x509.Certificate:
     """A client certificate for the CSR's public key: EKU clientAuth, KeyUsage digitalSignature,
     ``CA:FALSE``, SKI/AKI, random serial. Subject = ``subject`` or the CSR's; SANs = ``sans`` or
-    the CSR's requested SANs."""
+    the CSR's requested SANs; ``crl_url``: a cRLDistributionPoints extension naming it."""
     if sans is None:
         try:
             sans = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
@@ -359,8 +359,29 @@ def sign_csr_as_client(csr: x509.CertificateSigningRequest, issuer: x509.Certifi
     pub = csr.public_key()
     if not isinstance(pub, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         raise PkiError(f"unsupported key type {type(pub).__name__}")
-    return _leaf_builder(subject or csr.subject, issuer, issuer_key, pub, not_before, not_after,
-                         [ExtendedKeyUsageOID.CLIENT_AUTH], sans).sign(issuer_key, _sig_hash(issuer_key))
+    b = _leaf_builder(subject or csr.subject, issuer, issuer_key, pub, not_before, not_after,
+                      [ExtendedKeyUsageOID.CLIENT_AUTH], sans)
+    if crl_url:
+        b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+            crl_issuer=None)]), critical=False)
+    return b.sign(issuer_key, _sig_hash(issuer_key))
+
+
+def make_crl(issuer: x509.Certificate, issuer_key: PrivateKey, revoked: Iterable[tuple[int, datetime]], *,
+             this_update: datetime, next_update: datetime, number: int) -> x509.CertificateRevocationList:
+    """An X.509 v2 CRL signed by ``issuer_key``: one entry per ``(serial, revocation time)``, the
+    authority key identifier and ``cRLNumber`` ``number``. Entries carry no reasonCode."""
+    b = (x509.CertificateRevocationListBuilder()
+         .issuer_name(issuer.subject)
+         .last_update(this_update.replace(microsecond=0))
+         .next_update(next_update.replace(microsecond=0))
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+         .add_extension(x509.CRLNumber(number), critical=False))
+    for serial, when in revoked:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                      .revocation_date(when.replace(microsecond=0)).build())
+    return b.sign(issuer_key, _sig_hash(issuer_key))
 
 
 def make_csr(cn: str, key: PrivateKey | None = None, *, key_alg: str = "EC", o: str | None = None,

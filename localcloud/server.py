@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("localcloud.server")
 
+#: paths served without a signature, as public files (``Emulator.public``)
+PUBLIC_PREFIXES = ("/crl/",)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -80,8 +83,19 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path.startswith("/_admin"):
             self._admin("GET", url, self._read_body())
+        elif url.path.startswith(PUBLIC_PREFIXES):
+            self._public(url.path)
         else:  # some SDKs (fnf) use GET for read actions
             self._api(url, self._read_body())
+
+    def _public(self, path: str) -> None:
+        """A public, unsigned download (what the real cloud serves from OSS, e.g. a CA's CRL)."""
+        status, ctype, data = self.server.cloud.public(path)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)

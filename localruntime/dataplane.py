@@ -21,6 +21,13 @@ server certificate or security policy apply to the next connection:
   root is *not* trusted), or a ``cas.cert`` id (an uploaded CA). Validity times are checked
   against ``cloud.clock`` (not the system time — OpenSSL's own time check is switched off), for
   the client certificate and the CA; failures close the connection without an HTTP response.
+* Revocation: a client certificate the PCA CA has revoked (``CreateRevokeClientCertificate``) is
+  refused in the handshake (OpenSSL's CRL check on the leaf, alert ``certificate revoked``), as
+  the PCA documentation says a revoked certificate "cannot establish HTTPS connections". The
+  listener re-reads the CA's revocations at most every ``settings.revocation_refresh_s`` (a CRL
+  made from the PCA's state, ``localcloud.products.pca.models.crl``), so a revocation takes effect
+  within that bound. Whether and how soon the real ALB does this is the assumption
+  ``shared.policy.offboarding.LISTENER_REFUSAL_BOUND`` (``localcloud/COVERAGE.md``).
 
 Forwarding (one request per connection, answered with ``Connection: close``): the server groups
 of ``DefaultActions[].ForwardGroupConfig.ServerGroupTuples`` → their ``Servers`` (weight > 0, not
@@ -49,6 +56,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +146,7 @@ class DataPlaneService:
         self._rr: dict[str, dict[tuple[str, str, int], int]] = {}   # listener → smooth WRR state
         self._tmpdir = ""
         self._bind_failures: dict[str, int] = {}
+        self._crls: dict[str, tuple[float, str]] = {}   # PCA CA identifier → (read at, CRL PEM)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -181,6 +190,7 @@ class DataPlaneService:
             self._rr.clear()
             self._ctx_cache.clear()
             self._bind_failures.clear()
+            self._crls.clear()
         self.reconcile()
         with self._lock:
             conns = [(t, sock) for t, sock in self._conns.items()]
@@ -257,6 +267,8 @@ class DataPlaneService:
             if listener is None or not listener_serving(listener, self.cloud.clock.time()):
                 return
             cfg = TlsConfig(self.cloud, listener)
+            if cfg.pca_ca:
+                cfg.crl_pem = self._revocations(cfg.pca_ca)
             if cfg.error:
                 log.info("listener %s: refusing connection: %s", listener_id, cfg.error)
                 return
@@ -298,6 +310,25 @@ class DataPlaneService:
             with self._lock:
                 self._conns.pop(threading.current_thread(), None)
 
+    def _revocations(self, ca_identifier: str) -> str:
+        """The CRL (PEM) of the PCA CA's revocations, re-read at most every
+        ``settings.revocation_refresh_s`` (module doc)."""
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        from localcloud.products.pca.models import crl
+        now = time.monotonic()
+        with self._lock:
+            cached = self._crls.get(ca_identifier)
+        if cached is not None and now - cached[0] < float(self.cloud.settings.revocation_refresh_s):
+            return cached[1]
+        found = crl(self.cloud, ca_identifier, require_published=False)
+        pem = found.public_bytes(Encoding.PEM).decode() if found is not None else ""
+        if cached is not None and _same_entries(cached[1], pem):
+            pem = cached[1]     # same revocations: keep the cached TLS context
+        with self._lock:
+            self._crls[ca_identifier] = (now, pem)
+        return pem
+
     def _context(self, cfg: TlsConfig) -> ssl.SSLContext:
         key = cfg.key()
         ctx = self._ctx_cache.get(key)
@@ -326,8 +357,19 @@ class DataPlaneService:
             os.unlink(path)
         if cfg.ca_enabled:
             ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(cadata=cfg.ca_pem)
             ctx.verify_flags = ctx.verify_flags | ssl.VERIFY_X509_PARTIAL_CHAIN | _X509_V_FLAG_NO_CHECK_TIME
+            if cfg.crl_pem:
+                # a file, not cadata: OpenSSL reads CRLs only from files (X509_load_cert_crl_file)
+                fd, path = tempfile.mkstemp(dir=self._tmpdir or None, suffix=".pem")
+                try:
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(cfg.ca_pem.strip() + "\n" + cfg.crl_pem.strip() + "\n")
+                    ctx.load_verify_locations(cafile=path)
+                finally:
+                    os.unlink(path)
+                ctx.verify_flags = ctx.verify_flags | ssl.VERIFY_CRL_CHECK_LEAF
+            else:
+                ctx.load_verify_locations(cadata=cfg.ca_pem)
         else:
             ctx.verify_mode = ssl.CERT_NONE
         with self._lock:
@@ -493,6 +535,16 @@ class DataPlaneService:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _same_entries(a: str, b: str) -> bool:
+    """Two CRLs (PEM) list the same revoked serials (their update times differ at every read)."""
+    if not a or not b:
+        return a == b
+    from cryptography import x509
+    sa = {r.serial_number for r in x509.load_pem_x509_crl(a.encode())}
+    sb = {r.serial_number for r in x509.load_pem_x509_crl(b.encode())}
+    return sa == sb
+
+
 def client_cert_values(client, der: bytes | None) -> tuple[str | None, str | None, str | None, str]:
     """(subject DN, issuer DN, fingerprint, verify result) for the clientcert headers."""
     if client is None or not der:

@@ -1,6 +1,7 @@
 """What the data plane needs to know about a listener, read from the documents afresh for each
 connection: whether it serves now, its TLS versions by security policy, its server certificate and
-key, and the CA that verifies client certificates (see ``localruntime/dataplane.py``)."""
+key, the CA that verifies client certificates and — for a private CA (PCA) — the revocations it
+enforces (see ``localruntime/dataplane.py``)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud.products.alb import ca_trust_pem
+from localcloud.products.pca.models import ca_by_cert_identifier, ca_doc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cloud import LocalCloud
@@ -81,12 +83,18 @@ class TlsConfig:
         self.policy = listener.get("SecurityPolicyId") or "tls_cipher_policy_1_0"
         self.ca_enabled = bool(listener.get("CaEnabled"))
         self.ca_pem = ""
+        #: the PCA CA whose revocations the listener enforces (``None`` for an uploaded CA)
+        self.pca_ca: str | None = None
+        #: its CRL (PEM), set by the data plane from its cache (``DataPlaneService._revocations``)
+        self.crl_pem = ""
         if self.ca_enabled:
             entry = _pick_ca_entry(listener)
             cid = (entry or {}).get("CertificateId", "")
             trusted = ca_trust_pem(cloud.store, cid) if cid else None
             if trusted:
                 self.ca_pem = trusted
+                pca = ca_doc(cloud.store, cid) or ca_by_cert_identifier(cloud.store, cid)
+                self.pca_ca = pca["Identifier"] if pca is not None else None
             elif cid:
                 doc = cloud.store.get("cas.cert", cas_cert_id(cid))
                 if doc and doc.get("Cert"):
@@ -96,7 +104,7 @@ class TlsConfig:
 
     def key(self) -> str:
         h = hashlib.sha256()
-        for part in (self.cert_pem, self.key_pem, self.policy, str(self.ca_enabled), self.ca_pem):
+        for part in (self.cert_pem, self.key_pem, self.policy, str(self.ca_enabled), self.ca_pem, self.crl_pem):
             h.update(part.encode())
             h.update(b"\0")
         return h.hexdigest()

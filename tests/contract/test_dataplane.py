@@ -541,3 +541,25 @@ def test_periodic_calls_again_as_soon_as_asked():
         assert all(calls.acquire(timeout=5) for _ in range(3))   # not one call a minute
     finally:
         loop.stop()
+
+
+def test_a_revoked_pca_client_certificate_is_refused_in_the_handshake(lc, pki, tmp_path):
+    """The PCA doc: a revoked certificate "cannot establish HTTPS connections". The listener
+    refuses it in the TLS handshake (alert: certificate revoked) within the data plane's refresh
+    bound, while another certificate of the same CA still gets through."""
+    other = make_leaf("client-02", pki.sub)
+    ok_file = write_client(tmp_path, "client-02", other)
+    revoked_file = write_client(tmp_path, "client-01", pki.client)
+    assert get(lc, client_ctx(pki, revoked_file))[0] == 200
+    cert = pki.client[0]
+    lc.store.put("pca.client", "revoked0000000000000000000000001", {
+        "Identifier": "revoked0000000000000000000000001", "ParentIdentifier": SUB_ID, "CertificateType": "CLIENT",
+        "SerialNumber": format(cert.serial_number, "x"), "Status": "REVOKE", "RevokeDate": int(time.time() * 1000),
+        "CreateTime": int(time.time() * 1000), "Certificate": _pem(cert)}, key2=SUB_ID)
+    t0 = time.monotonic()
+    wait_for(lambda: refused(lc, client_ctx(pki, revoked_file)), lc.settings.revocation_refresh_s + 3,
+             "the revoked certificate refused")
+    assert time.monotonic() - t0 <= lc.settings.revocation_refresh_s + 3
+    with pytest.raises(ssl.SSLError, match="(?i)revoked"):
+        get(lc, client_ctx(pki, revoked_file))
+    assert get(lc, client_ctx(pki, ok_file))[0] == 200

@@ -120,8 +120,8 @@ def test_delete_with_recovery_window_and_force(cloud, kms):
     e = _err(_get, kms, "w")
     assert (e.code, e.status_code) == ("Rejected.ResourceInDeleteWindow", 409)
     assert kms.describe_secret(m.DescribeSecretRequest(secret_name="w")).body.planned_delete_time
-    e = _err(_create, kms, "w")
-    assert e.code == "Rejected.ResourceExist"
+    e = _err(_create, kms, "w")              # DOCS-KMS CreateSecret.md: the name is pending deletion
+    assert (e.code, e.status_code) == ("Rejected.ResourceInDeleteWindow", 409)
     cloud.clock.advance(8 * 86400)
     e = _err(_get, kms, "w")
     assert e.code == "Forbidden.ResourceNotFound"
@@ -129,6 +129,24 @@ def test_delete_with_recovery_window_and_force(cloud, kms):
     kms.delete_secret(m.DeleteSecretRequest(secret_name="f", force_delete_without_recovery="true"))
     assert _err(_get, kms, "f").code == "Forbidden.ResourceNotFound"
     assert kms.list_secrets(m.ListSecretsRequest()).body.total_count == 0
+
+
+def test_restore_inside_the_recovery_window_only(cloud, kms):
+    """RestoreSecret (DOCS-KMS RestoreSecret.md): inside the recovery window the secret comes back
+    with every version; after it, or after a forced delete, it is gone."""
+    _create(kms, "r", data="one", version="v1")
+    _put(kms, "r", "two", "v2")
+    kms.delete_secret(m.DeleteSecretRequest(secret_name="r", recovery_window_in_days="7"))
+    assert kms.restore_secret(m.RestoreSecretRequest(secret_name="r")).body.secret_name == "r"
+    assert not kms.describe_secret(m.DescribeSecretRequest(secret_name="r")).body.planned_delete_time
+    assert _get(kms, "r").secret_data == "two" and _get(kms, "r", version_id="v1").secret_data == "one"
+    kms.restore_secret(m.RestoreSecretRequest(secret_name="r"))            # not pending: nothing changes
+    kms.delete_secret(m.DeleteSecretRequest(secret_name="r", recovery_window_in_days="7"))
+    cloud.clock.advance(7 * 86400 + 1)
+    assert _err(kms.restore_secret, m.RestoreSecretRequest(secret_name="r")).code == "Forbidden.ResourceNotFound"
+    _create(kms, "f")
+    kms.delete_secret(m.DeleteSecretRequest(secret_name="f", force_delete_without_recovery="true"))
+    assert _err(kms.restore_secret, m.RestoreSecretRequest(secret_name="f")).code == "Forbidden.ResourceNotFound"
 
 
 def test_secret_values_never_logged(cloud, kms, caplog, capfd):

@@ -166,6 +166,41 @@ def test_revoke_changes_status(cloud, pca):
     assert cloud.store.get("pca.client", ident)["RevokeDate"] == st[0].revoke_time
 
 
+def test_crl_of_the_sub_ca_lists_revoked_serials(cloud, pca, tmp_path):
+    """A sub-CA that publishes a CRL (EnableCrl) names its CrlUrl; a leaf issued with EnableCrl=1
+    carries it as its CRL distribution point; the URL serves a DER CRL signed by the sub-CA that
+    `openssl crl` reads and that lists the revoked serial (and no other)."""
+    import urllib.request
+    d = pca.describe_cacertificate(m.DescribeCACertificateRequest(identifier=SUB)).body.certificate
+    assert d.crl_status == "enable" and d.crl_url.endswith(f"/crl/{SUB}.crl") and d.crl_day == 7
+    csr, _ = pki.make_csr("crl-a")
+    a = _issue(pca, pki.csr_pem(csr), days=30, enable_crl=1).body
+    csr, _ = pki.make_csr("crl-b")
+    b = _issue(pca, pki.csr_pem(csr), days=30).body
+    leaf = x509.load_pem_x509_certificate(a.x_509certificate.encode())
+    cdp = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [n.value for p in cdp for n in p.full_name] == [d.crl_url]
+    no_cdp = x509.load_pem_x509_certificate(b.x_509certificate.encode())
+    with pytest.raises(x509.ExtensionNotFound):
+        no_cdp.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    pca.create_revoke_client_certificate(m.CreateRevokeClientCertificateRequest(identifier=a.identifier))
+    with urllib.request.urlopen(d.crl_url, timeout=5) as resp:   # unsigned, like a public OSS object
+        assert resp.headers["Content-Type"] == "application/pkix-crl"
+        der = resp.read()
+    crl = x509.load_der_x509_crl(der)
+    sub = x509.load_pem_x509_certificate(d.x_509certificate.encode())
+    assert crl.is_signature_valid(sub.public_key()) and crl.issuer == sub.subject
+    assert [r.serial_number for r in crl] == [leaf.serial_number]
+    (tmp_path / "sub.crl").write_bytes(der)
+    out = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "sub.crl"), "-noout", "-text"],
+                         capture_output=True, text=True, check=True).stdout
+    import re
+    assert [int(h, 16) for h in re.findall(r"Serial Number: ([0-9A-Fa-f]+)", out)] == [leaf.serial_number]
+    assert "Revocation Date" in out
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(d.crl_url.replace(SUB, ROOT), timeout=5)      # the root publishes none
+
+
 def test_list_client_certificates_pages_all(cloud, pca):
     now = cloud.clock.now()
     csr, _ = pki.make_csr("bulk")

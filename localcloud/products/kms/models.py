@@ -25,6 +25,8 @@ ASSUMPTIONS: dict[str, str] = {
     "version-retention": f"Versions without any stage label beyond the newest {MAX_UNLABELLED_VERSIONS} are dropped.",
     "ListSecrets.Filters": "Ignored.",
     "VersionStages": "PutSecretValue.VersionStages is a JSON array string (as the SDK sends it); default [ACSCurrent].",
+    "restore-not-deleted": "RestoreSecret on a secret that is not scheduled for deletion succeeds and changes "
+                           "nothing (no documented error code).",
 }
 
 
@@ -80,8 +82,10 @@ def _add_version(doc: dict[str, Any], version_id: str, data: str, data_type: str
 def create_secret(cloud: Emulator, name: str, version_id: str, data: str, data_type: str, secret_type: str,
                   *, description: str, encryption_key_id: str, dkms_instance_id: str,
                   tags: list[dict[str, str]]) -> dict[str, Any]:
-    if load(cloud, name) is not None:
-        raise ResourceExist()
+    found = load(cloud, name)
+    if found is not None:
+        # DOCS-KMS CreateSecret.md: a name pending deletion answers Rejected.ResourceInDeleteWindow
+        raise ResourceInDeleteWindow() if found.get("PlannedDeleteTime") else ResourceExist()
     now_ms = cloud.clock.now_ms()
     doc: dict[str, Any] = {
         "SecretName": name, "Arn": arn(name), "Description": description, "SecretType": secret_type,
@@ -136,3 +140,14 @@ def delete_secret(cloud: Emulator, name: str, *, force: bool, recovery_days: int
         doc["PlannedDeleteTime"] = now_ms + recovery_days * DAY_MS
         cloud.store.put(KIND, name, doc)
     return doc["PlannedDeleteTime"]
+
+
+def restore_secret(cloud: Emulator, name: str) -> None:
+    """Cancel a scheduled deletion (``RestoreSecret``): only inside the recovery window — a secret
+    whose deletion time has passed, or one deleted with ``ForceDeleteWithoutRecovery``, is gone
+    (``Forbidden.ResourceNotFound``). Every version and stage label comes back as it was."""
+    doc = existing(cloud, name, usable=False)
+    if doc.get("PlannedDeleteTime"):
+        doc["PlannedDeleteTime"] = None
+        doc["UpdateTime"] = cloud.clock.now_ms()
+        cloud.store.put(KIND, name, doc)

@@ -145,3 +145,10 @@ def delete_secret(ctx: Ctx, p: Params) -> dict:
     days = p.int("RecoveryWindowInDays", default=30, min=7, max=30)
     planned = models.delete_secret(ctx.cloud, name, force=force, recovery_days=days)
     return shape(m.DeleteSecretResponseBody, {"SecretName": name, "PlannedDeleteTime": iso(planned)})
+
+
+@action("kms", V, "RestoreSecret", write=True)
+def restore_secret(ctx: Ctx, p: Params) -> dict:
+    name = p.str("SecretName", required=True)
+    models.restore_secret(ctx.cloud, name)
+    return shape(m.RestoreSecretResponseBody, {"SecretName": name})

@@ -48,6 +48,17 @@ ASSUMPTIONS: dict[str, str] = {
     "ListPcaCaCertificate.IssuerIdentifier": "the issuing CA's CertIdentifier; a root CA names itself.",
     "DescribePcaAndExternalCACertificateList": "lists the PCA's CAs with their 32-hex Identifier (its doc example's "
                                                "shape); no external CAs exist here.",
+    "crl-url": "A sub-CA created with EnableCrl publishes its CRL at http://<control plane>/crl/<Identifier>.crl "
+               "(real: an OSS URL, DescribeCACertificate.CrlUrl); CrlStatus answers 'enable'/'disable' (the real "
+               "values are undocumented).",
+    "crl-content": "The CRL is made when fetched: every revoked certificate of the sub-CA at once (the real CRL is "
+                   "regenerated on a schedule, GetCaInstanceCrlAddress.NextUpdateTime; its delay is undocumented), "
+                   "thisUpdate = now, nextUpdate = now + CrlDay; entries carry no reasonCode "
+                   "(CreateRevokeClientCertificate takes no reason).",
+    "leaf-cdp": "CreateClientCertificateWithCsr with EnableCrl=1 under a sub-CA that publishes a CRL adds a "
+                "cRLDistributionPoints extension naming the CrlUrl (unverified: the CAS CRL page says certificates "
+                "issued through OpenAPI Explorer carry none); without EnableCrl, or when the sub-CA publishes no "
+                "CRL, none.",
 }
 
 MAX_SHOW_SIZE = 100
@@ -123,9 +134,11 @@ def create_root_ca(cloud: Emulator, identifier: str, cn: str, *, key_alg: str = 
 
 def create_sub_ca(cloud: Emulator, identifier: str, parent_identifier: str, cn: str, *,
                   key_alg: str = "EC", years: int = 5, subscription_end_ms: int | None = None,
-                  cert_total_count: int = DEFAULT_CERT_TOTAL, cert_identifier: str | None = None) -> dict[str, Any]:
+                  cert_total_count: int = DEFAULT_CERT_TOTAL, cert_identifier: str | None = None,
+                  enable_crl: bool = False, crl_day: int = 30) -> dict[str, Any]:
     """Create and store a SUB_ROOT CA signed by the root ``parent_identifier``; ``cert_identifier``
-    defaults to a new UUID v6."""
+    defaults to a new UUID v6; ``enable_crl`` / ``crl_day`` as ``CreateSubCACertificate``'s
+    ``EnableCrl`` / ``CrlDay`` (1–365 days)."""
     parent = ca_doc(cloud.store, parent_identifier)
     if parent is None:
         raise KeyError(parent_identifier)
@@ -138,9 +151,44 @@ def create_sub_ca(cloud: Emulator, identifier: str, parent_identifier: str, cn: 
            "Status": "ISSUE", "Years": years, "InstanceId": f"cas-pca-{identifier[:12]}",
            "subscription_end": subscription_end_ms or parent.get("subscription_end")
            or pki.to_ms(now + timedelta(days=365)),
-           "cert_total_count": cert_total_count}
+           "cert_total_count": cert_total_count, "EnableCrl": bool(enable_crl),
+           "CrlDay": max(1, min(365, int(crl_day)))}
     cloud.store.put("pca.ca", identifier, doc)
     return doc
+
+
+# -- the CRL -----------------------------------------------------------------------------------------
+CRL_PATH = "/crl/"
+
+
+def crl_url(cloud: Emulator, doc: dict[str, Any]) -> str | None:
+    """Where the sub-CA ``doc`` publishes its CRL (``None`` when it publishes none)."""
+    if not doc.get("EnableCrl"):
+        return None
+    return f"http://{cloud.api_endpoint}{CRL_PATH}{doc['Identifier']}.crl"
+
+
+def revoked_entries(store: Store, identifier: str) -> list[tuple[int, datetime]]:
+    """``(serial, revocation time)`` of every revoked certificate the CA ``identifier`` issued."""
+    out = []
+    for d in store.list("pca.client", key2=identifier):
+        if d.get("Status") == "REVOKE":
+            when = datetime.fromtimestamp((d.get("RevokeDate") or d["CreateTime"]) / 1000, tz=UTC)
+            out.append((int(d["SerialNumber"], 16), when))
+    return sorted(out)
+
+
+def crl(cloud: Emulator, identifier: str, *, require_published: bool = True) -> x509.CertificateRevocationList | None:
+    """The CRL of CA ``identifier`` now (ASSUMPTIONS ``crl-content``), signed by its key; ``None``
+    when there is no such CA or (``require_published``) it publishes no CRL."""
+    doc = ca_doc(cloud.store, identifier)
+    if doc is None or (require_published and not doc.get("EnableCrl")):
+        return None
+    now = cloud.clock.now()
+    entries = revoked_entries(cloud.store, identifier)
+    return pki.make_crl(pki.load_cert(doc["Certificate"]), pki.load_key(doc["key_pem"]), entries,
+                        this_update=now, next_update=now + timedelta(days=int(doc.get("CrlDay") or 30)),
+                        number=max(1, int(now.timestamp())))
 
 
 # -- issuing -----------------------------------------------------------------------------------------
@@ -183,7 +231,7 @@ def issue_client_certificate(cloud: Emulator, parent_identifier: str, csr_pem: s
                              not_before: datetime, not_after: datetime,
                              sans: list[x509.GeneralName] | None = None, custom_identifier: str = "",
                              alias_name: str = "", tags: list[dict[str, str]] | None = None,
-                             algorithm: str | None = None) -> dict[str, Any]:
+                             algorithm: str | None = None, enable_crl: bool = False) -> dict[str, Any]:
     """Issue a client certificate from ``csr_pem`` under the sub-CA and store it (``pca.client``).
     Applies every rule of ``CreateClientCertificateWithCsr`` (raises ``errors.ApiError``)."""
     store = cloud.store
@@ -234,7 +282,8 @@ def issue_client_certificate(cloud: Emulator, parent_identifier: str, csr_pem: s
         raise CertificateQuotaExceeded()
     issuer = pki.load_cert(parent["Certificate"])
     issuer_key = pki.load_key(parent["key_pem"])
-    cert = pki.sign_csr_as_client(csr, issuer, issuer_key, not_before=not_before, not_after=not_after, sans=sans)
+    cert = pki.sign_csr_as_client(csr, issuer, issuer_key, not_before=not_before, not_after=not_after, sans=sans,
+                                  crl_url=crl_url(cloud, parent) if enable_crl else None)
     pub = csr.public_key()
     ident = uuid.uuid4().hex
     doc = {
@@ -354,7 +403,8 @@ def client_view(doc: dict[str, Any], *, with_chain: bool) -> dict[str, Any]:
     return view
 
 
-def ca_view(store: Store, doc: dict[str, Any], *, detail: bool, now_ms: int) -> dict[str, Any]:
+def ca_view(store: Store, doc: dict[str, Any], *, detail: bool, now_ms: int,
+            crl_url: str | None = None) -> dict[str, Any]:
     view = {
         "Identifier": doc["Identifier"], "CertificateType": doc["CertificateType"],
         "ParentIdentifier": doc["ParentIdentifier"] or None, "CommonName": doc["CommonName"],
@@ -373,8 +423,10 @@ def ca_view(store: Store, doc: dict[str, Any], *, detail: bool, now_ms: int) -> 
     view.update({
         "CaCertChain": doc["CertificateChain"], "CertIssuedCount": issued, "CertTotalCount": total,
         "CertRemainingCount": max(0, total - issued), "CertMaxTime": max_days, "IssuerType": "local",
-        "CrlStatus": "disable", "FullAlgorithm": doc["Algorithm"], "Tags": [],
+        "CrlStatus": "enable" if doc.get("EnableCrl") else "disable", "FullAlgorithm": doc["Algorithm"], "Tags": [],
     })
+    if doc.get("EnableCrl"):
+        view.update({"CrlUrl": crl_url, "CrlDay": int(doc.get("CrlDay") or 30)})
     return view
 
 

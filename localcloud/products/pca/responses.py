@@ -29,7 +29,8 @@ def create_client_certificate_with_csr(ctx: Ctx, p: Params) -> dict:
             for t in p.list("Tags") if isinstance(t, dict)]
     doc = models.issue_client_certificate(ctx.cloud, parent_id, csr, not_before=nb, not_after=na, sans=sans,
                                           custom_identifier=p.str("CustomIdentifier", default="", max_len=64),
-                                          tags=tags, algorithm=p.str("Algorithm"))
+                                          tags=tags, algorithm=p.str("Algorithm"),
+                                          enable_crl=p.int("EnableCrl", default=0, min=0, max=1) == 1)
     body: dict[str, Any] = {"Identifier": doc["Identifier"], "SerialNumber": doc["SerialNumber"]}
     if immediately >= 1:
         body["X509Certificate"] = doc["Certificate"]
@@ -121,7 +122,7 @@ def describe_ca_certificate_list(ctx: Ctx, p: Params) -> dict:
 @action("pca", V, "DescribeCACertificate")
 def describe_ca_certificate(ctx: Ctx, p: Params) -> dict:
     doc = existing_ca(ctx.store, p.str("Identifier", required=True))
-    view = ca_view(ctx.store, doc, detail=True, now_ms=ctx.clock.now_ms())
+    view = ca_view(ctx.store, doc, detail=True, now_ms=ctx.clock.now_ms(), crl_url=models.crl_url(ctx.cloud, doc))
     return shape(m.DescribeCACertificateResponseBody, {"Certificate": view, "Years": doc.get("Years")})
 
 
