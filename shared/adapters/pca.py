@@ -107,6 +107,14 @@ class CaCertificate:
     cert_max_days: int | None = None
     remaining_count: int | None = None
     issued_count: int | None = None
+    crl_status: str | None = None
+    crl_url: str | None = None
+
+    @property
+    def publishes_crl(self) -> bool:
+        """The sub-CA publishes a CRL (``CrlStatus`` enabled and a ``CrlUrl``): its leaves can name it
+        in a CRL distribution point (``EnableCrl=1``)."""
+        return bool(self.crl_url) and (self.crl_status or "").lower().startswith("enabl")
 
 
 def _ca_from(c: Any, chain: Any = None) -> CaCertificate:
@@ -117,7 +125,8 @@ def _ca_from(c: Any, chain: Any = None) -> CaCertificate:
         serial=_serial(c.serial_number), sha256=_fp(getattr(c, "sha_2", None)),
         cert_pem=c.x_509certificate, chain_pem=chain,
         cert_max_days=getattr(c, "cert_max_time", None), remaining_count=getattr(c, "cert_remaining_count", None),
-        issued_count=getattr(c, "cert_issued_count", None))
+        issued_count=getattr(c, "cert_issued_count", None), crl_status=getattr(c, "crl_status", None),
+        crl_url=getattr(c, "crl_url", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,13 +365,14 @@ class Pca(Adapter):
     def create_client_certificate_with_csr(self, *, parent_identifier: str, csr_pem: str, before_time: int,
                                            after_time: int, custom_identifier: str | None = None,
                                            san_type: int | None = None, san_value: str | None = None,
-                                           immediately: int = 0) -> IssuedCertificate:
+                                           immediately: int = 0, enable_crl: bool = False) -> IssuedCertificate:
         """``CreateClientCertificateWithCsr`` — issue a client certificate for our CSR under the sub-CA.
 
         Parameters: ``before_time``/``after_time`` epoch **seconds** (both set: the exact validity);
         ``custom_identifier`` ≤ 64 chars, a unique key (retry de-duplication); ``san_type``/``san_value``
         (one SAN kind, comma-separated values; the CSR's SANs are requested as well); ``immediately``
-        0 (ids only), 1 (+ certificate), 2 (+ chain).
+        0 (ids only), 1 (+ certificate), 2 (+ chain); ``enable_crl``: ``EnableCrl=1``, the certificate
+        names the sub-CA's CRL in a CRL distribution point (when the sub-CA publishes one).
 
         A write (1 mutating call). No ``ClientToken`` exists on this action: a retry after a lost
         response surfaces as a duplicate ``CustomIdentifier`` (:func:`is_duplicate_custom_identifier`).
@@ -375,7 +385,8 @@ class Pca(Adapter):
         client = self.client
         req = m.CreateClientCertificateWithCsrRequest(
             csr=csr_pem, parent_identifier=parent_identifier, before_time=before_time, after_time=after_time,
-            custom_identifier=custom_identifier, san_type=san_type, san_value=san_value, immediately=immediately)
+            custom_identifier=custom_identifier, san_type=san_type, san_value=san_value, immediately=immediately,
+            enable_crl=1 if enable_crl else None)
         try:
             body = self.call("pca:CreateClientCertificateWithCsr",
                             lambda: client.create_client_certificate_with_csr(req)).body

@@ -25,8 +25,9 @@ from typing import Literal
 from shared.core.errors import InvalidInputError
 
 __all__ = ["CertificateId", "SecretNames", "CaIdForm", "ResolvedCa", "alb_ca_id", "is_uuid", "client_token",
-           "execution_name", "listener_key", "secret_names", "desired_state_name", "parse_desired_state_name",
-           "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener"]
+           "execution_name", "listener_key", "secret_names", "split_listener_key", "holder_uri", "desired_state_name",
+           "parse_desired_state_name", "custom_identifier", "parse_custom_identifier",
+           "custom_identifier_matches_listener"]
 
 CUSTOM_ID_PREFIX = "albmtls-"
 CUSTOM_ID_MAX = 64                 # PCA CustomIdentifier length limit (local cloud; real one undocumented)
@@ -178,18 +179,44 @@ def listener_key(load_balancer_id: str, port: int) -> str:
 @dataclass(frozen=True, slots=True)
 class SecretNames:
     """The KMS secret names of one client certificate (the only place they are built):
-    ``<secret prefix>/<listener key>/<common name>/{pfx,password,meta}`` — the PKCS#12, its password,
-    and the non-secret record (``shared.policy.records.CertMeta``)."""
+    ``<secret prefix>/<listener key>/<common name>/{pfx,password,meta,access}`` — the PKCS#12, its
+    password, and the non-secret records (``shared.policy.records``: ``CertMeta`` of the
+    certificate, ``AccessRecord`` of the holder's access)."""
 
     pfx: str
     password: str
     meta: str
+    access: str
+
+    @property
+    def key_material(self) -> tuple[str, str]:
+        """The secrets a revocation schedules for deletion (the records stay)."""
+        return (self.pfx, self.password)
 
 
 def secret_names(secret_prefix: str, listener_key: str, common_name: str) -> SecretNames:
     """:class:`SecretNames` of client ``common_name`` on listener ``listener_key``."""
     base = f"{secret_prefix}/{listener_key}/{common_name}/"
-    return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta")
+    return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta", access=base + "access")
+
+
+def split_listener_key(listener_key: str) -> tuple[str, int] | None:
+    """``alb-xxx-443`` → ``("alb-xxx", 443)``; ``None`` when it is not ``<load balancer id>-<port>``."""
+    lb, _, port = listener_key.rpartition("-")
+    return (lb, int(port)) if lb.startswith("alb-") and port.isdigit() else None
+
+
+HOLDER_URI_SCHEME = "albmtls"
+
+
+def holder_uri(listener_key: str, common_name: str) -> str:
+    """The URI SAN every issued certificate carries: ``albmtls://<alb id>/<port>/<cn>`` — the
+    listener it was issued for and its holder, so a backend (or anything that sees the
+    certificate) can tell a certificate meant for another listener under the same CA apart."""
+    parts = split_listener_key(listener_key)
+    if parts is None:
+        raise InvalidInputError("listener_key", f"{listener_key!r} is not '<load balancer id>-<port>'")
+    return f"{HOLDER_URI_SCHEME}://{parts[0]}/{parts[1]}/{common_name}"
 
 
 #: the last path part of a listener's desired-state record (``shared.policy.desired``); a client's

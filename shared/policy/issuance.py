@@ -116,7 +116,14 @@ def decide(client: ClientSpec, current: CurrentCert, ca_identifier: str, now: da
 # ---------------------------------------------------------------------------------------------
 def san_request(sans: tuple[str, ...]) -> tuple[int | None, str | None]:
     """``SanType``/``SanValue`` when every SAN is one kind (and has no comma); else ``(None, None)``:
-    the CSR carries them (the issued certificate is checked either way)."""
+    the CSR carries them (the issued certificate is checked either way).
+
+    ASSUMPTION (unverified; ``localcloud/COVERAGE.md`` "Across products"): ``SanType`` takes one kind
+    per request (docs/ALIBABA-APIS.md §2.2), so SANs of several kinds — every certificate carries the
+    URI ``albmtls://<alb id>/<port>/<cn>`` (``shared.policy.ids.holder_uri``) beside the client's DNS,
+    email or IP SANs — are requested through the CSR, and the private CA is assumed to copy the
+    CSR's subjectAltNames (URI ones included) when no ``SanType`` is given. If it does not, the
+    issued certificate fails the SAN check (``CERT_CHECK_FAILED``) before anything is stored."""
     if not sans:
         return None, None
     kinds = set()

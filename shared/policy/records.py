@@ -1,14 +1,23 @@
-"""The one record type of the ``…/meta`` KMS secret (``shared.policy.ids.SecretNames.meta``).
+"""The records this automation keeps beside each client's PFX and password secrets, one type per
+stored thing (docs/ARCHITECTURE.md "Stored records"). Pure: encoding and decoding only.
 
-Beside each client's PFX and password secrets this automation keeps a non-secret record of the
-certificate they hold: :class:`CertMeta`, compact JSON, one version per certificate
-(``VersionId`` = the serial) and, after a rotation, one more version that adds the replaced
-certificate to ``supersedes`` (``VersionId`` ``<serial>-s<old serial>``). Issuance writes it
-(last, so it marks a complete issuance), the scan, the report and the rotate step read it — all
-through this type. Pure: encoding and decoding only.
+* ``…/meta`` (``shared.policy.ids.SecretNames.meta``): :class:`CertMeta`, the certificate the
+  secrets hold — compact JSON, one version per certificate (``VersionId`` = the serial) and, after
+  a rotation, one more version that adds the replaced certificate to ``supersedes`` (``VersionId``
+  ``<serial>-s<old serial>``). Issuance writes it (last, so it marks a complete issuance), the
+  scan, the report and the rotate step read it.
+* ``…/access`` (``SecretNames.access``): :class:`AccessRecord`, the holder's access on the
+  listener — ``orphaned`` (the CN left the listener's input; never renewed), ``revoked`` (with the
+  one record of a revocation, :class:`Revocation`: reason, time, who asked, request id — the
+  private CA keeps no reason, docs/ALIBABA-APIS.md §2.2) or ``active`` again (after a restore,
+  :class:`Restoration`, or when the CN is back in the input). Written only by the offboarding step
+  (``shared.steps.offboarding``): never by issuance or renewal, so a renewal running at the same
+  time cannot overwrite a revocation. Absent = active. Never deleted (a deleted name stays blocked
+  for the KMS recovery window), so ``albmtls status`` shows the reason on any machine, for ever.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -19,7 +28,9 @@ from shared.policy import renewal
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["META_VERSION", "SupersededEntry", "CertMeta", "decode_meta", "encode_meta"]
+__all__ = ["META_VERSION", "SupersededEntry", "CertMeta", "decode_meta", "encode_meta", "RevocationReason",
+           "REASON_CODES", "RevokedCertificate", "Revocation", "Restoration", "AccessState", "AccessRecord",
+           "decode_access", "encode_access", "access_version_id"]
 
 META_VERSION = 1
 
@@ -58,6 +69,8 @@ class CertMeta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     key_algorithm: str | None = None
     issued_at: str | None = None
     supersedes: tuple[SupersededEntry, ...] = ()
+    #: the URI SAN naming the listener and the holder (``shared.policy.ids.holder_uri``)
+    holder_uri: str | None = None
 
     def times(self) -> renewal.CertTimes:
         """Validity and ``renew_before_days`` for ``shared.policy.renewal``."""
@@ -86,3 +99,86 @@ def decode_meta(text: str | bytes) -> CertMeta | None:
 def encode_meta(meta: CertMeta) -> str:
     """Compact JSON of ``meta`` (what the ``…/meta`` secret stores)."""
     return msgspec.json.encode(meta).decode()
+
+
+
+# ---------------------------------------------------------------------------------------------
+# the holder's access on a listener (``…/access``)
+# ---------------------------------------------------------------------------------------------
+RevocationReason = Literal["key_compromise", "cessation", "superseded", "unspecified"]
+#: the RFC 5280 §5.3.1 CRLReason code of each reason, kept in our record only:
+#: ``CreateRevokeClientCertificate`` takes no reason (docs/ALIBABA-APIS.md §2.2)
+REASON_CODES: dict[str, int] = {"unspecified": 0, "key_compromise": 1, "superseded": 4, "cessation": 5}
+AccessState = Literal["active", "orphaned", "revoked"]
+
+
+class RevokedCertificate(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A certificate a revocation revoked at the private CA."""
+
+    identifier: str
+    serial: str
+    not_after: str | None = None
+
+
+class Revocation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The record of one revocation of a holder on a listener (the product's own: the CA keeps no
+    reason). ``via``: ``revoke`` (``albmtls revoke``, ``POST /clients/revocations``) or ``prune``
+    (a provisioning run with ``prune: true``); ``certificates``: what was revoked at the CA;
+    ``recovery_window_days``: the KMS window in which ``albmtls restore`` gets the secrets back."""
+
+    reason: RevocationReason
+    reason_code: int
+    revoked_at: str
+    requested_by: str
+    request_id: str
+    via: Literal["revoke", "prune"] = "revoke"
+    execution: str | None = None
+    certificates: tuple[RevokedCertificate, ...] = ()
+    recovery_window_days: int = 30
+
+
+class Restoration(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The record of a restore (access given back after a revocation): who, when, the request,
+    and the certificate issued in place of the revoked one."""
+
+    restored_at: str
+    requested_by: str
+    request_id: str
+    execution: str | None = None
+    serial: str | None = None
+    identifier: str | None = None
+    secrets_restored: bool = False
+
+
+class AccessRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A holder's access on a listener (module doc). ``since``: when it entered ``state``;
+    ``revocation`` / ``restoration``: the last of each (kept after the state moves on, for the
+    record); ``seq``: counts the versions written (part of the ``VersionId``)."""
+
+    v: int = 1
+    common_name: str
+    listener_key: str
+    state: AccessState
+    since: str
+    revocation: Revocation | None = None
+    restoration: Restoration | None = None
+    seq: int = 1
+
+
+def decode_access(text: str | bytes) -> AccessRecord | None:
+    """The record in ``text``, or ``None`` when it is not one (unknown fields are ignored)."""
+    try:
+        return msgspec.json.decode(text, type=AccessRecord)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def encode_access(record: AccessRecord) -> str:
+    """Compact JSON of ``record`` (what the ``…/access`` secret stores)."""
+    return msgspec.json.encode(record).decode()
+
+
+def access_version_id(record: AccessRecord) -> str:
+    """``<seq>-<12 hex of the content>``: unique per content, so a retried write of the same record
+    is recognised (``shared.adapters.kms.Kms.store_version``) and two different ones never collide."""
+    return f"{record.seq}-{hashlib.sha256(encode_access(record).encode()).hexdigest()[:12]}"

@@ -50,12 +50,15 @@ from shared.policy.ca import CA_CHECKS, CaObservation, CaTarget, client_window
 from shared.policy.ca import key_algorithm as ca_key_algorithm
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
 from shared.policy.ids import (
+    CertificateId,
     ResolvedCa,
     SecretNames,
     alb_ca_id,
     custom_identifier,
     custom_identifier_matches_listener,
+    holder_uri,
     parse_custom_identifier,
+    secret_names,
 )
 from shared.policy.issuance import CurrentCert, Decision, decide, norm_sans, san_request
 from shared.policy.records import CertMeta, decode_meta, encode_meta
@@ -68,7 +71,7 @@ __all__ = [
     "custom_identifier_matches_listener", "CaView", "resolve_ca", "alb_ca_certificate_id", "observe_ca",
     "preflight_ca", "CurrentCert",
     "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
-    "IssueClientCertResult", "run",
+    "IssueClientCertResult", "run", "StoredTarget", "read_meta",
 ]
 
 
@@ -206,6 +209,23 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredTarget:
+    """An :class:`IssueTarget` for a certificate issued outside a provisioning run (a renewal, a
+    restore): the listener, the sub-CA and the secret prefix of the stored certificate."""
+
+    listener_key: str
+    ca_identifier: str
+    secret_prefix: str
+
+    @property
+    def ca_id(self) -> CertificateId:
+        return CertificateId.parse(self.ca_identifier, field="ca_identifier")
+
+    def secrets(self, common_name: str) -> SecretNames:
+        return secret_names(self.secret_prefix, self.listener_key, common_name)
+
+
 # ---------------------------------------------------------------------------------------------
 # observe one client
 # ---------------------------------------------------------------------------------------------
@@ -266,9 +286,10 @@ _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 
 
 def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
-            csr_pem: str, key: Any) -> tuple[pca_api.IssuedCertificate, str, int]:
-    """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier; returns (issued, custom id, writes)."""
-    san_type, san_value = san_request(client.sans)
+            csr_pem: str, key: Any, sans: tuple[str, ...]) -> tuple[pca_api.IssuedCertificate, str, int]:
+    """``CreateClientCertificateWithCsr`` under a fresh CustomIdentifier (``EnableCrl=1`` when the
+    sub-CA publishes a CRL); returns (issued, custom id, writes)."""
+    san_type, san_value = san_request(sans)
     seed = _seed(ctx)
     ours = _spki(key)
     writes = 0
@@ -277,7 +298,8 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
         try:
             issued = ctx.adapter(pca_api.Pca).create_client_certificate_with_csr(
                 parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
-                after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value)
+                after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value,
+                enable_crl=ca.ca.publishes_crl)
             return issued, ci, writes + 1
         except AlbMtlsError as exc:
             if not pca_api.is_duplicate_custom_identifier(exc):
@@ -305,10 +327,10 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
                        "this execution are already used by certificates whose keys are lost; start a new execution")
 
 
-def _check_sans(leaf: Any, client: ClientSpec) -> None:
+def _check_sans(leaf: Any, client: ClientSpec, sans: tuple[str, ...]) -> None:
     from cryptography import x509
 
-    want = {pki.parse_san(s) for s in client.sans}
+    want = {pki.parse_san(s) for s in sans}
     try:
         got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
@@ -323,9 +345,11 @@ def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaVie
     """Issue, check, pack and store a new certificate for ``client``; returns (meta, writes)."""
     writes = 0
     cn = client.common_name
+    # the client's SANs and the URI naming the listener and the holder (docs/BACKENDS.md)
+    sans = tuple(client.sans) + (holder_uri(inp.listener_key, cn),)
     key = pki.generate_key(ca.key_algorithm)
-    csr_pem = pki.build_csr(key, cn, client.sans)
-    issued, ci, w = _create(ctx, inp, client, ca, window, csr_pem, key)
+    csr_pem = pki.build_csr(key, cn, sans)
+    issued, ci, w = _create(ctx, inp, client, ca, window, csr_pem, key, sans)
     writes += w
     cert = ctx.adapter(pca_api.Pca).describe_client_certificate(issued.identifier)
     if cert is None or not cert.cert_pem:
@@ -334,7 +358,7 @@ def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaVie
     leaf = pki.load_certificate(cert.cert_pem, field="leaf")
     leaf_checks.verify_leaf(leaf, ca.cert_pem, [ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
                     expected_public_key=key, clock_skew=CLOCK_SKEW)
-    _check_sans(leaf, client)
+    _check_sans(leaf, client, sans)
     serial = pki.serial_hex(leaf)
     fingerprint = pki.fingerprint_sha256(leaf)
     if leaf.not_valid_after_utc > window.limit:
@@ -348,7 +372,8 @@ def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaVie
                     not_before=iso_utc(leaf.not_valid_before_utc), not_after=iso_utc(leaf.not_valid_after_utc),
                     fingerprint_sha256=fingerprint, profile=client.profile, days=client.days,
                     sans=norm_sans(client.sans), ca=ca.identifier, renew_before_days=client.renew_before_days,
-                    custom_identifier=ci, key_algorithm=ca.key_algorithm.value, issued_at=iso_utc(ctx.clock.now()))
+                    custom_identifier=ci, key_algorithm=ca.key_algorithm.value, issued_at=iso_utc(ctx.clock.now()),
+                    holder_uri=sans[-1])
     tags = {"albmtls:listener": inp.listener_key, "albmtls:cn": cn}
     pfx_b64 = base64.b64encode(pfx).decode("ascii")
     writes += ctx.adapter(kms_api.Kms).store_version(names.pfx, pfx_b64, serial, data_type="binary", tags=tags,
