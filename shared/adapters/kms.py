@@ -211,3 +211,20 @@ class Kms(Adapter):
                 return 1  # our write took effect, its response was lost
             raise
         return 1
+
+    def delete_secret(self, name: str, *, recovery_window_days: int) -> str | None:
+        """``DeleteSecret`` with ``RecoveryWindowInDays`` (7–30; sent as a string, as the SDK types
+        it): the secret is scheduled for deletion and can be restored (:meth:`restore_secret`) until
+        then. A write. Returns the ``PlannedDeleteTime`` the service answered. Raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        req = m.DeleteSecretRequest(secret_name=name, recovery_window_in_days=str(int(recovery_window_days)))
+        body = self.call("kms:DeleteSecret", lambda: client.delete_secret(req)).body
+        return getattr(body, "planned_delete_time", None)
+
+    def restore_secret(self, name: str) -> None:
+        """``RestoreSecret``: cancel a scheduled deletion (inside the recovery window only). A write.
+        Raises ``AlbMtlsError`` (not found once the window has passed)."""
+        m = _models()
+        client = self.client
+        self.call("kms:RestoreSecret", lambda: client.restore_secret(m.RestoreSecretRequest(secret_name=name)))

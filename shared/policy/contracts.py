@@ -265,6 +265,9 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
     #: the daily drift check re-applies this listener's recorded desired state when the cloud drifted
     #: from it (``shared.steps.drift``); false: drift is reported only
     auto_repair: bool = False
+    #: revoke the clients provisioned on this listener that are no longer in ``clients`` (else they
+    #: are only reported as orphaned and never renewed; ``shared.steps.offboarding``)
+    prune: bool = False
 
     def __post_init__(self) -> None:
         domain = _check_domain(self.domain)

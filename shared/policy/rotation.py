@@ -22,7 +22,7 @@ from shared.policy.ids import parse_custom_identifier
 from shared.policy.validation import pattern
 
 if TYPE_CHECKING:
-    from shared.policy.records import CertMeta, SupersededEntry
+    from shared.policy.records import AccessRecord, CertMeta, SupersededEntry
 
 __all__ = [
     "RevokeOld", "ScanPolicy", "ScanEvent", "RotateItem", "CertState", "Classification", "classify",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 RevokeOld = Literal["never", "after_grace", "immediately"]
-CertState = Literal["valid", "due", "superseded", "expired", "revoked"]
+CertState = Literal["valid", "due", "superseded", "expired", "revoked", "orphaned"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +140,8 @@ class Classification:
 
     ``ours``: a ``CLIENT`` certificate whose CustomIdentifier this automation made (its
     ``listener_key`` comes from it); ``state``: ``revoked`` > ``expired`` > ``superseded`` (the
-    record names another certificate) > ``due`` > ``valid``; ``due_at``: its renewal time;
+    record names another certificate) > ``orphaned`` (its holder left the input) > ``due`` >
+    ``valid``; ``due_at``: its renewal time;
     ``retire_after`` / ``superseded_by`` (the replacement's serial) / ``retire`` (revoke it now,
     per its record's marker or the policy) for a superseded one."""
 
@@ -171,7 +172,7 @@ def _policy_renew_before(cert: ListedCertificate, rb_days: int | None) -> timede
 
 
 def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy | None,
-             now: datetime) -> Classification:
+             now: datetime, access: AccessRecord | None = None) -> Classification:
     """Classify ``cert`` at ``now`` — the one rule the scan and the certificate report share.
 
     ``meta``: the record of the certificate's CN (``None`` when not read or absent): it tells
@@ -183,13 +184,18 @@ def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy 
     2/3 of the lifetime); a record's ``renew_before_days`` that is not shorter than the lifetime
     makes it due.
 
+    ``access``: the holder's record (``…/access``, ``None`` when not read or absent): a holder
+    revoked there is ``revoked`` whatever the CA says yet; a valid or due certificate of a holder
+    that left the listener's input is ``orphaned`` (never renewed).
+
     Raises ``AlbMtlsError(RENEW_BEFORE_TOO_LONG)`` when the *policy's* ``renew_before_days`` is not
     shorter than the certificate's lifetime (a configuration error: it would renew forever).
     """
     ref = parse_custom_identifier(cert.custom_identifier)
     ours = ref is not None and (cert.certificate_type or "CLIENT") == "CLIENT" and bool(cert.not_before) \
         and bool(cert.not_after)
-    if (cert.status or "ISSUE") != "ISSUE":
+    held = access.state if ours and access is not None else "active"
+    if (cert.status or "ISSUE") != "ISSUE" or held == "revoked":
         return Classification(ours, "revoked", ref if ours else None)
     if not ours:
         expired = cert.not_after is not None and now > cert.not_after
@@ -213,6 +219,8 @@ def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy 
         return Classification(True, "superseded", ref, due,
                               retire_after=entry.retire_after if entry else iso_utc(cert.not_after),
                               superseded_by=meta.serial, retire=retire)
+    if held == "orphaned":
+        return Classification(True, "orphaned", ref, due)
     return Classification(True, "due" if forced_due or now >= due else "valid", ref, due)
 
 
