@@ -86,6 +86,8 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
     # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.steps.rotation)
     "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
+    # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance
+    "offboard_client": ("pca", "kms"),
     # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and
     # starts a provision execution for auto_repair listeners (fnf); + pca: drift_report (not the timer's
     # path) builds its context with shared.steps.rotation.make_context, imported when called

@@ -19,6 +19,9 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
    with ``POST /fleet/plan`` (``examples/fleet.yaml``, as YAML), ``GET /drift`` and ``GET /inventory``
    — invoked here as FC invokes them (the CLI's ``plan``/``drift``/``inventory`` are operator
    commands that run the same code with the operator's credentials).
+5. ``revoke --cn <client>`` then ``restore --cn <client>`` — offboarding through the revoke flow:
+   the access record, the revocation at the CA, the secrets scheduled for deletion
+   (``DeleteSecret``), then restored (``RestoreSecret``) and a new certificate issued.
 
 Operator commands (``albmtls status`` …) are not run: their calls would count as the function
 role's. Every call lands in ``<state-dir>/cloud.sqlite3`` (table ``calls``), which
@@ -136,6 +139,12 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
             raise ObserveError(f"albmtls rotate --now {now} renewed nothing: {json.dumps(third.get('scan'))[:300]}")
         summary["rotate"] = {"now": now, "renewed": len(renewed), "writes": third.get("writes")}
     summary["fleet"] = _fleet_functions()
+    cn = (first.get("client_certificates") or [{}])[0].get("common_name", "alice")
+    listener = f"{variant['load_balancer_id']}:{variant.get('listener_port', 443)}"
+    ep_args = ["--endpoints-file", str(ep)]
+    revoked = _albmtls(["revoke", "--listener", listener, "--cn", cn, "--reason", "cessation", *ep_args], timeout)
+    restored = _albmtls(["restore", "--listener", listener, "--cn", cn, *ep_args, "--out", str(out)], timeout)
+    summary["offboarding"] = {"revoked": revoked.get("writes"), "restored": restored.get("writes")}
     return summary
 
 

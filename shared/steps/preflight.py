@@ -9,7 +9,8 @@ Order (the first failure is returned): the ALB exists (``LOAD_BALANCER_NOT_FOUND
 ``Standard``/``StandardWithWaf`` edition (``ALB_EDITION_UNSUPPORTED``); the listener port is free
 or holds an HTTPS listener (``LISTENER_PORT_CONFLICT``); the TLS security policy exists
 (``INVALID_INPUT``); the private CA (``shared.steps.issuance.preflight_ca``:
-``CA_NOT_FOUND``/``CA_EXPIRES_TOO_SOON``/``CA_ALGORITHM_MISMATCH``); DNS
+``CA_NOT_FOUND``/``CA_EXPIRES_TOO_SOON``/``CA_ALGORITHM_MISMATCH``); no client of the input was
+revoked on this listener (``shared.steps.offboarding.preflight_access``: ``CLIENT_REVOKED``); DNS
 (``shared.steps.dns.preflight_dns``: ``DOMAIN_NOT_IN_ACCOUNT``/``DNS_CONFLICT``/
 ``APEX_CNAME_REFUSED``/``TTL_BELOW_MINIMUM``); the server certificate (``CERT_NOT_FOUND``,
 ``SERVER_CERT_MISMATCH``, ``SERVER_CERT_EXPIRING``, ``SECRET_NOT_FOUND``, ``INVALID_INPUT``); the
@@ -47,6 +48,7 @@ from shared.policy.listener import (
 from shared.steps.dns import preflight_dns
 from shared.steps.issuance import preflight_ca
 from shared.steps.listener import gather, server_group_error
+from shared.steps.offboarding import preflight_access
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput, StepEvent
@@ -102,6 +104,7 @@ def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
     o = replace(o, security_policy_exists=ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id))
     TARGET_CHECKS.enforce(o)
     ca = preflight_ca(ctx, inp)                       # CA_CHECKS, then every client's validity
+    clients = preflight_access(ctx, inp)              # CLIENT_REVOKED: a revoked client is not re-issued
     dns = preflight_dns(ctx, inp, target=o.lb.dns_name)
     if o.mine is not None or not o.server_group.groups:
         o = replace(o, server_group=replace(o.server_group, dry_run=_dry_run_server_group(ctx, o)))
@@ -127,6 +130,7 @@ def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
         "server_group": sg,
         "ca": ca,
         "dns": dns,
+        "clients": clients,
     }
     return Evaluation(o, desired, plan)
 

@@ -40,15 +40,20 @@ if TYPE_CHECKING:
 
 PROVISION_FLOW = "albmtls-provision"
 ROTATE_FLOW = "albmtls-rotate"
+REVOKE_FLOW = "albmtls-revoke"
+#: the flows that act on one listener: at most one execution per listener key across all of them
+LISTENER_FLOWS = (PROVISION_FLOW, REVOKE_FLOW)
 
-# Step (state) names of workflows/provision.yaml → result keys.
+# Step (state) names of workflows/provision.yaml and revoke.yaml → result keys.
 STEP_KEYS = {
     "Preflight": "preflight",
     "RecordDesiredState": "record_desired_state",
     "IssueClientCert": "issue_client_cert",
+    "ReconcileClients": "reconcile_clients",
     "EnableMutualAuth": "enable_mutual_auth",
     "CreateCname": "create_cname",
     "HealthCheck": "health_check",
+    "Offboard": "offboard",
 }
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -135,9 +140,18 @@ def flow_action(settings: Settings, name: str, definition: str, *, deadline: Dea
 
 # --- executions ----------------------------------------------------------------------------
 def _running(settings: Settings, flow: str, prefix: str, deadline: Deadline | None) -> Iterator[Any]:
-    for ex in _fnf(settings, deadline).list_executions(flow, status="Running", name_prefix=prefix):
-        if ex.status in ("Running", "Starting") and (ex.name or "").startswith(prefix):
-            yield ex
+    """The running executions of ``prefix`` (a listener key) in ``flow`` and in the other flows that
+    act on a listener (:data:`LISTENER_FLOWS`; one not deployed yet has none)."""
+    for f in dict.fromkeys((flow, *LISTENER_FLOWS)) if flow in LISTENER_FLOWS else (flow,):
+        try:
+            found = list(_fnf(settings, deadline).list_executions(f, status="Running", name_prefix=prefix))
+        except AlbMtlsError as exc:
+            if f != flow and (exc.is_not_found or "FlowNotExist" in (exc.cloud_code or "")):
+                continue
+            raise
+        for ex in found:
+            if ex.status in ("Running", "Starting") and (ex.name or "").startswith(prefix):
+                yield ex
 
 
 def idempotent_name(listener_key: str, key: str) -> str:
@@ -169,7 +183,7 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     else:
         name = execution_name(listener_key, clock.now())
     for ex in _running(settings, flow, prefix, deadline):
-        if ex.name != name:
+        if ex.name != name or getattr(ex, "flow_name", flow) not in (None, flow):
             raise AlbMtlsError(Code.EXECUTION_RUNNING,
                                f"execution {ex.name} is already running for listener {listener_key}; wait for it "
                                f"to finish (albmtls status, or GET /provisions/{ex.name}) and run again",
@@ -403,6 +417,48 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
         "writes": writes,
         "warnings": warnings,
     }
+    rc = steps.get("reconcile_clients") or {}
+    doc["orphaned"] = [o for o in rc.get("orphaned", []) if isinstance(o, dict)]
+    doc["pruned"] = [offboard_summary(o) for o in rc.get("pruned", []) if isinstance(o, dict)]
+    if prog is not None and prog.error:
+        doc["error"] = prog.error
+    return doc
+
+
+def offboard_summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    """One holder's revoke/prune/restore outcome (``shared.steps.offboarding.ClientOutcome``) as the
+    CLI and the API report it: CN, action, the revocation record's reason/time/requester, the
+    certificates revoked, the secrets and when they are deleted, the certificate a restore issued."""
+    rv = outcome.get("revocation") or {}
+    out: dict[str, Any] = {"common_name": outcome.get("common_name"), "action": outcome.get("action"),
+                           "writes": int(outcome.get("writes") or 0)}
+    if rv:
+        out.update({k: rv.get(k) for k in ("reason", "reason_code", "revoked_at", "requested_by", "request_id", "via")})
+        out["certificates"] = rv.get("certificates") or []
+    if outcome.get("revoked"):
+        out["revoked"] = outcome["revoked"]
+    if outcome.get("secrets"):
+        out["secrets"] = outcome["secrets"]
+    if outcome.get("refused_by"):
+        out["listener_refuses_by"] = outcome["refused_by"]
+    cert = outcome.get("certificate")
+    if isinstance(cert, dict):
+        out["certificate"] = {k: cert.get(k) for k in ("common_name", "identifier", "serial", "not_after",
+                                                        "fingerprint_sha256", "pfx_secret", "password_secret",
+                                                        "pfx_version", "reused")}
+    return out
+
+
+def offboard_document(prog: Progress | None) -> dict[str, Any]:
+    """What a finished (or running) revoke-flow execution reports: ``{status, listener_key, action,
+    clients: [offboard_summary …], writes, refusal_bound_s, error?}`` (ids and names only)."""
+    res = (prog.steps if prog else {}).get("offboard") or {}
+    status = "running"
+    if prog is not None and prog.done:
+        status = "succeeded" if prog.status == "Succeeded" else "failed"
+    doc: dict[str, Any] = {"status": status, "listener_key": res.get("listener_key"), "action": res.get("mode"),
+                           "clients": [offboard_summary(c) for c in res.get("clients", []) if isinstance(c, dict)],
+                           "writes": int(res.get("writes") or 0), "refusal_bound_s": res.get("refusal_bound_s")}
     if prog is not None and prog.error:
         doc["error"] = prog.error
     return doc

@@ -10,12 +10,15 @@
   over (or ``revoke_old: immediately`` was asked). By default replaced certificates are left to
   expire naturally: retirement then writes nothing.
 
+A holder that left the listener's input (``orphaned``) or was revoked is never renewed (``skipped``:
+its ``…/access`` record says so). A revocation that runs while a renewal issues a certificate ends
+with that certificate revoked too (``shared.steps.offboarding.enforce_revocation``).
+
 Every write is idempotent: a re-run of the same execution finds the certificate it issued
 (``reused``), the marker already stored, the certificate already revoked — zero writes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -28,10 +31,12 @@ from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy import renewal
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
-from shared.policy.ids import CertificateId, SecretNames, secret_names
+from shared.policy.ids import SecretNames, secret_names
+from shared.policy.offboarding import access_state
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
 from shared.policy.rotation import RevokeOld, RotateItem, retire_due
-from shared.steps.issuance import observe_client, read_meta
+from shared.steps.issuance import IssueTarget, observe_client, read_meta
+from shared.steps.offboarding import enforce_revocation, read_access
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
@@ -80,22 +85,6 @@ class RotateResult(msgspec.Struct, kw_only=True, omit_defaults=False):
     item: RotateItem | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What ``shared.steps.issuance`` needs of a provision input, for one stored certificate."""
-
-    listener_key: str
-    ca_identifier: str
-    secret_prefix: str
-
-    @property
-    def ca_id(self) -> CertificateId:
-        return CertificateId.parse(self.ca_identifier, field="ca_identifier")
-
-    def secrets(self, common_name: str) -> SecretNames:
-        return secret_names(self.secret_prefix, self.listener_key, common_name)
-
-
 def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) -> tuple[datetime, bool]:
     if policy.revoke_old == "immediately":
         return now, True
@@ -132,7 +121,20 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
     out = RotateResult(mode="renew", action="renewed", common_name=item.common_name, listener_key=item.listener_key,
                        old_identifier=item.identifier, old_serial=item.serial, item=item)
     names = secret_names(policy.secret_prefix, item.listener_key, item.common_name)
-    current = observe_client(ctx, names)
+    held = held_now(ctx, names)
+    if held != "active":
+        # orphaned (left the listener's input) or revoked: never renewed (shared.steps.offboarding)
+        out.action, out.reason = "skipped", held
+        ctx.logger.info("client certificate not renewed", extra={
+            "common_name": item.common_name, "listener_key": item.listener_key, "reason": held})
+        return out
+    try:
+        current = observe_client(ctx, names)
+    except AlbMtlsError:
+        if held_now(ctx, names) == "revoked":      # revoked meanwhile: its secrets are pending deletion
+            out.action, out.reason = "skipped", "revoked_during_renewal"
+            return out
+        raise
     meta = current.meta
     if meta is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"client {item.common_name!r} on {item.listener_key}: no metadata "
@@ -149,8 +151,20 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
             return out
     client = ClientSpec(common_name=item.common_name, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
                         renew_before_days=meta.renew_before_days)
-    target = _Target(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
-    issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier, current=current)
+    target = IssueTarget(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
+    try:
+        issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier, current=current)
+    except AlbMtlsError:
+        # revoked while this renewal ran (its secrets are then pending deletion): finish the revocation
+        w = enforce_revocation(ctx, item.listener_key, item.common_name, policy.secret_prefix)
+        if w or held_now(ctx, names) == "revoked":
+            out.action, out.reason, out.writes = "skipped", "revoked_during_renewal", w
+            return out
+        raise
+    w = enforce_revocation(ctx, item.listener_key, item.common_name, policy.secret_prefix)
+    if w:   # the revocation ran meanwhile: the new certificate is revoked too
+        out.action, out.reason, out.writes = "skipped", "revoked_during_renewal", issued.writes + w
+        return out
     out.writes += issued.writes
     out.certificate = issued.result
     out.reason = issued.reason
@@ -171,6 +185,11 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
         "identifier": issued.result.identifier, "serial": issued.result.serial, "not_after": issued.result.not_after,
         "retire_after": entry.retire_after, "revoke": entry.revoke, "writes": out.writes})
     return out
+
+
+def held_now(ctx: StepContext, names: SecretNames) -> str:
+    """The holder's access state (``…/access``) as it reads now."""
+    return access_state(read_access(ctx, names.access))
 
 
 def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:

@@ -45,7 +45,6 @@ from shared.steps.issuance import read_meta
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
 
-    from shared.policy.records import CertMeta
     from shared.steps.context import StepContext
 
 __all__ = [
@@ -90,25 +89,37 @@ class ScanResult(msgspec.Struct, kw_only=True):
     existing: list[str] = []
     warnings: list[dict[str, Any]] = []
     list_calls: int = 0
+    #: due certificates not renewed because their holder left the listener's input
+    #: (``<listener key>/<cn>``) or was revoked there (``skipped_revoked``)
+    orphaned: list[str] = []
+    skipped_revoked: int = 0
 
 
 class _MetaCache:
-    def __init__(self, ctx: StepContext, prefix: str, size: int = META_CACHE) -> None:
-        self.ctx, self.prefix, self.size = ctx, prefix, size
-        self.items: OrderedDict[tuple[str, str], CertMeta | None] = OrderedDict()
+    """The CNs' records read during a scan or a report, in a bounded LRU: the ``…/meta`` record
+    (``kind="meta"``) or the holder's ``…/access`` record (``kind="access"``)."""
+
+    def __init__(self, ctx: StepContext, prefix: str, size: int = META_CACHE, kind: str = "meta") -> None:
+        self.ctx, self.prefix, self.size, self.kind = ctx, prefix, size, kind
+        self.items: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self.reads = 0
 
-    def get(self, listener_key: str, cn: str) -> CertMeta | None:
+    def get(self, listener_key: str, cn: str) -> Any:
         key = (listener_key, cn)
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key]
         self.reads += 1
-        meta = read_meta(self.ctx, secret_names(self.prefix, listener_key, cn).meta)
-        self.items[key] = meta
+        names = secret_names(self.prefix, listener_key, cn)
+        if self.kind == "access":
+            from shared.steps.offboarding import read_access
+            value: Any = read_access(self.ctx, names.access)
+        else:
+            value = read_meta(self.ctx, names.meta)
+        self.items[key] = value
         if len(self.items) > self.size:
             self.items.popitem(last=False)
-        return meta
+        return value
 
 
 def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
@@ -239,6 +250,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
     now = ctx.clock.now()
     res = ScanResult(now=iso_utc(now))
     metas = _MetaCache(ctx, policy.secret_prefix)
+    access = _MetaCache(ctx, policy.secret_prefix, kind="access")
     cas: dict[str, timedelta] = {}
     listeners: set[str] = set()
     batch: list[dict[str, Any]] = []
@@ -279,9 +291,17 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             # The record is read only for the candidates (one KMS read per CN, not per certificate):
             # it can make a due certificate superseded; a valid one stays valid for the scan.
             continue
-        c = classify(cert, metas.get(c.listener_key, cert.common_name), policy, now)
+        c = classify(cert, metas.get(c.listener_key, cert.common_name), policy, now,
+                     access.get(c.listener_key, cert.common_name) if c.state == "due" else None)
         item = dict(listener_key=c.listener_key, common_name=cert.common_name, identifier=cert.identifier,
                     serial=cert.serial, not_after=iso_utc(cert.not_after))
+        if c.state in ("orphaned", "revoked"):
+            # never renewed: the holder left the input, or was revoked (shared.steps.offboarding)
+            if c.state == "orphaned":
+                res.orphaned.append(f"{c.listener_key}/{cert.common_name}")
+            else:
+                res.skipped_revoked += 1
+            continue
         if c.state == "superseded":
             res.superseded += 1
             if c.retire:
@@ -298,10 +318,14 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
     for lk in sorted(listeners):
         _warn_listener(ctx, lk, now, res.warnings)
     flush()
+    if res.orphaned or res.skipped_revoked:
+        ctx.logger.warning("due certificates not renewed: their holders left the listener's input (orphaned) or "
+                           "were revoked", extra={"orphaned": res.orphaned, "skipped_revoked": res.skipped_revoked})
     ctx.logger.info("rotation scan done", extra={
         "scanned": res.scanned, "listed": res.listed, "due": res.due, "retire": res.retire,
         "started": res.started, "executions": res.executions, "existing": res.existing,
-        "warnings": len(res.warnings), "meta_reads": metas.reads})
+        "warnings": len(res.warnings), "meta_reads": metas.reads, "access_reads": access.reads,
+        "orphaned": len(res.orphaned)})
     return res
 
 
@@ -335,24 +359,30 @@ def start_scan(settings: Any, payload: dict[str, Any]) -> dict[str, Any]:
 def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> dict[str, Any]:
     """Every client certificate (this automation's first) with ``common_name``, ``serial``,
     ``identifier``, ``listener_key``, ``not_after``, ``days_left``, ``state`` (``valid``, ``due``,
-    ``superseded``, ``revoked``, ``expired``; ``foreign`` ones are listed as ``ours: false``),
-    ``retire_after`` for superseded ones; and per listener its CA and server certificate ends.
-    Read-only."""
+    ``superseded``, ``orphaned``, ``revoked``, ``expired``; ``foreign`` ones are listed as ``ours:
+    false``), ``retire_after`` for superseded ones, ``orphaned_since``, ``revocation`` (reason, when,
+    who, request id: the holder's ``…/access`` record); ``pending_deletion``: the revoked holders'
+    secrets KMS is to delete; and per listener its CA and server certificate ends. Read-only."""
     prefix = secret_prefix or getattr(settings, "secret_prefix", None) or "albmtls"
     ctx = make_context(settings, "certificate_report")
     now = ctx.clock.now()
     metas = _MetaCache(ctx, prefix, size=4096)
+    access = _MetaCache(ctx, prefix, size=4096, kind="access")
     rows: list[dict[str, Any]] = []
     listeners: dict[str, None] = {}
+    revoked_holders: dict[tuple[str, str], Any] = {}
     for cert in iter_listed(ctx):
         if (cert.certificate_type or "CLIENT") != "CLIENT":
             continue
         c = classify(cert, None, None, now)
+        record = None
         if c.ours:
             assert c.listener_key is not None
             listeners.setdefault(c.listener_key, None)
+            if c.state in ("valid", "due", "revoked"):
+                record = access.get(c.listener_key, cert.common_name or "")
             if c.state in ("valid", "due"):
-                c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now)
+                c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now, record)
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
             "listener_key": c.listener_key, "ours": c.ours,
@@ -363,13 +393,39 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
             "state": c.state}
         if c.superseded_by:
             row["superseded_by"] = c.superseded_by
+        if record is not None and record.state == "orphaned" and c.state == "orphaned":
+            row["orphaned_since"] = record.since
+        r = record.revocation if record is not None else None
+        if r is not None and c.state == "revoked" and (
+                record.state == "revoked" or any(x.identifier == cert.identifier for x in r.certificates)):
+            row["revocation"] = {"reason": r.reason, "reason_code": r.reason_code, "revoked_at": r.revoked_at,
+                                 "requested_by": r.requested_by, "request_id": r.request_id, "via": r.via}
+            if (cert.status or "ISSUE") == "ISSUE":
+                row["ca_status"] = "ISSUE"      # the revocation has not reached the CA yet
+            if record.state == "revoked":
+                revoked_holders[(c.listener_key or "", cert.common_name or "")] = r
         rows.append(row)
     rows.sort(key=lambda r: (not r["ours"], r.get("listener_key") or "", r["common_name"] or "", r["not_after"] or ""))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     return {"now": iso_utc(now), "certificates": rows, "counts": counts,
+            "pending_deletion": _pending_deletion(ctx, prefix, revoked_holders),
             "listeners": [listener_view(ctx, lk) for lk in list(listeners)[:MAX_WARNED_LISTENERS]]}
+
+
+def _pending_deletion(ctx: StepContext, prefix: str, holders: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+    """The key-material secrets of revoked holders that KMS is to delete (``DescribeSecret``):
+    ``{secret, common_name, listener_key, planned_delete_time}`` — restorable until then."""
+    from shared.adapters import kms as kms_api
+    out = []
+    for (lk, cn) in sorted(holders):
+        for name in secret_names(prefix, lk, cn).key_material:
+            info = ctx.adapter(kms_api.Kms).describe_secret(name)
+            if info is not None and info.planned_delete_time:
+                out.append({"secret": name, "common_name": cn, "listener_key": lk,
+                            "planned_delete_time": info.planned_delete_time})
+    return out
 
 
 def parse_now(value: str) -> datetime:

@@ -24,6 +24,7 @@ FUNCTIONS = {
     "albmtls-rotation-scan": "rotation_scan",
     "albmtls-drift-check": "drift_check",
     "albmtls-renew-client-cert": "renew_client_cert",
+    "albmtls-offboard-client": "offboard_client",
     "albmtls-provision-api": "provision_api",
 }
 REVERSE_PREFIX = {"alb": "alb", "yundun-cert": "pca", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
@@ -109,6 +110,7 @@ def make_repo(root: Path) -> Path:
         "albmtls-create-cname", "albmtls-health-check"]))
     (root / "workflows" / "rotate.yaml").write_text(_flow("albmtls-rotate", [
         "albmtls-issue-client-cert", "albmtls-renew-client-cert"]))
+    (root / "workflows" / "revoke.yaml").write_text(_flow("albmtls-revoke", ["albmtls-offboard-client"]))
     (root / "workflows" / "examples" / "provision-input.json").write_text("{}")
     return root
 

@@ -1,5 +1,6 @@
 """`albmtls check-deploy` on the real tree against a real observed run (deploy/observe.py:
-provision, an update of the same listener, a rotation with revocation) on a fresh state dir —
+provision, an update of the same listener, a rotation with revocation, a revoke and a restore) on a
+fresh state dir —
 and the same observation catching a RAM policy broken on purpose."""
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def observed(tmp_path_factory) -> Path:
     summary = observe.observe(sd, timeout=240)
     assert summary["update"]["listener"] == summary["provision"]["listener"]
     assert summary["rotate"]["renewed"] >= 1
+    assert summary["offboarding"]["revoked"] > 0 and summary["offboarding"]["restored"] > 0
     return sd
 
 
@@ -40,7 +42,8 @@ def test_check_deploy_passes_on_the_real_tree(observed):
     for action in ("alb:CreateListener", "alb:UpdateListenerAttribute", "yundun-cert:ListCertificates",
                    "yundun-cert:CreateClientCertificateWithCsr", "yundun-cert:ListClientCertificate",
                    "yundun-cert:CreateRevokeClientCertificate", "kms:PutSecretValue", "fnf:StartExecution",
-                   "alidns:UpdateDomainRecordRemark", "yundun-cert:GetCAInstanceStatus"):
+                   "alidns:UpdateDomainRecordRemark", "yundun-cert:GetCAInstanceStatus",
+                   "kms:DeleteSecret", "kms:RestoreSecret"):
         assert action in doc["checked"]["observed_actions"], action
     assert "fnf:CreateFlow" in doc["checked"]["observed_deploy_actions"]
     assert set(doc["checked"]["handlers_imported"]) == set(doc["checked"]["functions"])

@@ -1,0 +1,408 @@
+"""Offboarding (FC ``albmtls-offboard-client``): revoke a holder's access, give it back, and keep a
+listener's holders in line with its input — three modes of one function.
+
+* ``revoke`` (the revoke flow, ``workflows/revoke.yaml``; ``albmtls revoke``, ``POST
+  /clients/revocations``): for every CN of the request, the plan of ``shared.policy.offboarding``
+  (module doc there): the ``…/access`` record says ``revoked`` (reason, time, who, request id),
+  every valid certificate of the CN on the listener is revoked at the private CA, the PFX and
+  password secrets are scheduled for deletion with the KMS recovery window. A CN that the listener
+  never had is refused before any write (``CLIENT_NOT_FOUND``, naming those it has).
+* ``restore`` (the revoke flow; ``albmtls restore``): the secrets come back (``RestoreSecret``,
+  inside the recovery window), a certificate is issued in place of the revoked one (same CN, SANs,
+  profile, days and sub-CA as its ``…/meta`` record; the revoked one stays revoked — a CA cannot
+  un-revoke), then the record says ``active`` with the restoration.
+* ``reconcile`` (the provision flow, after ``IssueClientCert``): CNs that hold a valid certificate on
+  the listener but left its input are marked ``orphaned`` (the rotation scan and the renew step skip
+  them and say so) and reported; CNs back in the input are ``active`` again; with ``prune: true``
+  the orphans are revoked as above (reason ``cessation``).
+
+Observe (reads: ``ListClientCertificate`` once, the records, ``DescribeSecret``) → decide (pure,
+every CN before the first write) → act → read back. Every write is idempotent: a second run writes
+nothing. One structured audit line per revoke, prune and restore (``"audit": {action, listener_key,
+common_name, reason, requested_by, request_id, execution, serials}``), which FC ships to SLS with
+the function's log. Results carry ids, serials and secret names — never a key or a password.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from shared.adapters import kms as kms_api
+from shared.adapters import pca as pca_api
+from shared.core.clock import iso_utc
+from shared.core.errors import AlbMtlsError, Code, InvalidInputError
+from shared.policy import offboarding as policy
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, ProvisionInput, StepResult
+from shared.policy.ids import SecretNames, secret_names
+from shared.policy.offboarding import Holder, RevokeRequest
+from shared.policy.records import AccessRecord, Restoration, access_version_id, decode_access, encode_access
+from shared.steps.issuance import read_meta
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
+    from shared.steps.context import StepContext
+
+__all__ = ["STEP", "OffboardEvent", "ClientOutcome", "OrphanEntry", "OffboardResult", "run", "gather_holders",
+           "read_access", "preflight_access", "enforce_revocation", "revoke_holders"]
+
+STEP = "offboard_client"
+
+
+class OffboardEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``{"mode": "revoke"|"restore", "request": RevokeRequest}`` (the revoke flow) or ``{"mode":
+    "reconcile", "input": ProvisionInput}`` (the provision flow); ``execution_name`` from the flow."""
+
+    mode: Literal["revoke", "restore", "reconcile"]
+    request: RevokeRequest | None = None
+    input: ProvisionInput | None = None
+    execution_name: ExecutionName | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode == "reconcile" and self.input is None:
+            raise InvalidInputError("input", "mode reconcile needs the provision input")
+        if self.mode != "reconcile" and self.request is None:
+            raise InvalidInputError("request", f"mode {self.mode} needs the request (listener and common names)")
+        if self.request is not None and self.mode != self.request.action:
+            raise InvalidInputError("mode", f"mode {self.mode} does not match the request's action "
+                                    f"{self.request.action}")
+
+
+class SecretState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A key-material secret after the step: ``planned_delete_time`` when scheduled for deletion."""
+
+    name: str
+    state: Literal["pending_deletion", "present", "absent"]
+    planned_delete_time: str | None = None
+
+
+class ClientOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One holder's outcome. ``action``: ``revoked`` / ``already_revoked`` (revoke, prune),
+    ``restored`` / ``already_restored`` / ``not_revoked`` (restore); ``revocation``: the record
+    (reason, revoked_at, requested_by, request_id …); ``revoked``: certificates revoked at the CA
+    by this call; ``certificate``: the one issued by a restore."""
+
+    common_name: str
+    action: str
+    writes: int = 0
+    revocation: dict[str, Any] | None = None
+    revoked: list[dict[str, str]] = []
+    secrets: list[SecretState] = []
+    certificate: ClientCertificateResult | None = None
+    refused_by: str | None = None
+
+
+class OrphanEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A CN with a valid certificate on the listener that is not in its input (not renewed)."""
+
+    common_name: str
+    since: str
+    certificates: int
+    not_after: str | None = None
+
+
+class OffboardResult(StepResult, kw_only=True):
+    """The step's result: ``clients`` (revoke/restore), ``orphaned``/``pruned``/``readmitted``
+    (reconcile), ``writes``; ``refusal_bound_s``: how long a listener is assumed to take to refuse
+    a revoked certificate (``shared.policy.offboarding.LISTENER_REFUSAL_BOUND``)."""
+
+    mode: str
+    listener_key: str
+    writes: int = 0
+    clients: list[ClientOutcome] = []
+    orphaned: list[OrphanEntry] = []
+    pruned: list[ClientOutcome] = []
+    readmitted: list[str] = []
+    prune: bool = False
+    refusal_bound_s: int = int(policy.LISTENER_REFUSAL_BOUND.total_seconds())
+
+
+# ---------------------------------------------------------------------------------------------
+# observe
+# ---------------------------------------------------------------------------------------------
+def gather_holders(ctx: StepContext, listener_key: str) -> dict[str, Holder]:
+    """Every CN with a certificate of this automation on ``listener_key`` (``ListClientCertificate``,
+    every page: the private CA's own list)."""
+    return policy.holders(ctx.adapter(pca_api.Pca).list_client_certificates(), listener_key)
+
+
+def read_access(ctx: StepContext, name: str) -> AccessRecord | None:
+    """The holder's ``…/access`` record (``GetSecretValue``), ``None`` when there is none."""
+    raw = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
+    return decode_access(raw.data) if raw is not None else None
+
+
+def _write_access(ctx: StepContext, names: SecretNames, record: AccessRecord) -> int:
+    return ctx.adapter(kms_api.Kms).store_version(
+        names.access, encode_access(record), access_version_id(record), data_type="text",
+        tags={"albmtls:listener": record.listener_key, "albmtls:cn": record.common_name},
+        description=f"alb-mtls access record of {record.common_name} on {record.listener_key} (no secrets)")
+
+
+def _secrets(ctx: StepContext, names: SecretNames) -> dict[str, str | None]:
+    """Existing key-material secrets → their ``PlannedDeleteTime`` (``None``: not scheduled)."""
+    out: dict[str, str | None] = {}
+    for name in names.key_material:
+        info = ctx.adapter(kms_api.Kms).describe_secret(name)
+        if info is not None:
+            out[name] = info.planned_delete_time or None
+    return out
+
+
+def _secret_states(ctx: StepContext, names: SecretNames) -> list[SecretState]:
+    found = _secrets(ctx, names)
+    return [SecretState(name=n, state="absent") if n not in found else
+            SecretState(name=n, state="pending_deletion", planned_delete_time=found[n]) if found[n] else
+            SecretState(name=n, state="present") for n in names.key_material]
+
+
+def _audit(ctx: StepContext, action: str, listener_key: str, cn: str, **fields: Any) -> None:
+    """The one audit line of a revoke, prune or restore (module doc)."""
+    ctx.logger.info(f"audit: {action} {cn} on {listener_key}", extra={"audit": {
+        "action": action, "listener_key": listener_key, "common_name": cn, "execution": ctx.execution_name,
+        "function_request_id": ctx.request_id, **fields}})
+
+
+# ---------------------------------------------------------------------------------------------
+# revoke
+# ---------------------------------------------------------------------------------------------
+def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *, listener_key: str, cn: str,
+                window: int) -> ClientOutcome:
+    """Act on one planned revocation, in the plan's order, then read back."""
+    pca, kms = ctx.adapter(pca_api.Pca), ctx.adapter(kms_api.Kms)
+    writes = 0
+    if plan.record is not None:
+        writes += _write_access(ctx, names, plan.record)
+    revoked = []
+    for ident in plan.revoke:
+        wrote = pca.revoke_client_certificate(ident)
+        writes += int(wrote)
+        revoked.append(ident)
+    for name in plan.delete:
+        kms.delete_secret(name, recovery_window_days=window)
+        writes += 1
+    # read back: revoked at the CA, the secrets pending deletion
+    serials = {c.identifier: c.serial for c in plan.revocation.certificates}
+    for ident in plan.revoke:
+        back = pca.describe_client_certificate(ident)
+        if back is not None and back.status != "REVOKE":
+            raise AlbMtlsError(Code.CLOUD_ERROR, f"certificate {ident} of {cn!r} still reads as {back.status} after "
+                               "CreateRevokeClientCertificate; run the revocation again")
+        if back is not None:
+            serials[ident] = back.serial
+    states = _secret_states(ctx, names)
+    if any(s.state == "present" for s in states):
+        raise AlbMtlsError(Code.CLOUD_ERROR, f"the secrets of {cn!r} are not scheduled for deletion after "
+                           "DeleteSecret; run the revocation again")
+    rv = plan.revocation
+    action = "revoked" if writes else "already_revoked"
+    refused_by = iso_utc(policy.refusal_deadline(datetime.fromisoformat(rv.revoked_at.replace("Z", "+00:00"))))
+    if writes:
+        _audit(ctx, rv.via, listener_key, cn, reason=rv.reason,
+               reason_code=rv.reason_code, requested_by=rv.requested_by, request_id=rv.request_id,
+               serials=sorted(serials[i] for i in revoked if i in serials), writes=writes,
+               secrets_scheduled=list(plan.delete))
+    return ClientOutcome(common_name=cn, action=action, writes=writes, revocation=msgspec.to_builtins(rv),
+                         revoked=[{"identifier": i, "serial": serials.get(i, "")} for i in revoked],
+                         secrets=states, refused_by=refused_by)
+
+
+def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, by_cn: dict[str, Holder],
+                   reason: str, requested_by: str, request_id: str, secret_prefix: str, window: int,
+                   via: Literal["revoke", "prune"], now: datetime) -> list[ClientOutcome]:
+    """Revoke every CN of ``cns`` on the listener: every plan first (reads only), then the writes."""
+    plans = []
+    for cn in cns:
+        names = secret_names(secret_prefix, listener_key, cn)
+        holder = by_cn.get(cn) or Holder(cn)
+        record = read_access(ctx, names.access)
+        secrets = {n: bool(t) for n, t in _secrets(ctx, names).items()}
+        plan = policy.plan_revoke(record, common_name=cn, listener_key=listener_key, valid=holder.valid(now),
+                                  secrets=secrets, reason=reason, requested_by=requested_by,  # type: ignore[arg-type]
+                                  request_id=request_id, now=now, via=via, execution=ctx.execution_name,
+                                  recovery_window_days=window)
+        plans.append((cn, names, plan))
+    return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window)
+            for cn, names, plan in plans]
+
+
+def _known(ctx: StepContext, req: RevokeRequest, by_cn: dict[str, Holder]) -> None:
+    """``CLIENT_NOT_FOUND`` before any write for a CN the listener never had (no certificate of
+    ours at the CA, no record)."""
+    missing = []
+    for cn in req.common_names:
+        if cn in by_cn:
+            continue
+        names = secret_names(req.secret_prefix, req.listener_key, cn)
+        if read_access(ctx, names.access) is None:
+            if read_meta(ctx, names.meta) is None:
+                missing.append(cn)
+    if missing:
+        have = ", ".join(sorted(by_cn)) or "none"
+        raise AlbMtlsError(Code.CLIENT_NOT_FOUND, f"no client {', '.join(map(repr, missing))} on listener "
+                           f"{req.load_balancer_id}:{req.listener_port} (secret prefix {req.secret_prefix!r}); "
+                           f"the clients it has: {have}", field="common_names",
+                           details={"missing": missing, "existing": sorted(by_cn)})
+
+
+def revoke(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
+    """Mode ``revoke`` (module doc)."""
+    now = ctx.clock.now()
+    by_cn = gather_holders(ctx, req.listener_key)
+    _known(ctx, req, by_cn)
+    out = revoke_holders(ctx, req.listener_key, req.common_names, by_cn=by_cn, reason=req.reason,
+                         requested_by=req.requested_by, request_id=req.request_id, secret_prefix=req.secret_prefix,
+                         window=req.recovery_window_days, via="revoke", now=now)
+    return OffboardResult(mode="revoke", listener_key=req.listener_key, writes=sum(o.writes for o in out), clients=out)
+
+
+def enforce_revocation(ctx: StepContext, listener_key: str, cn: str, secret_prefix: str) -> int:
+    """When ``cn``'s record says ``revoked``, revoke any certificate of it still valid at the CA (a
+    renewal that raced the revocation issued one); returns the writes. Reads the record first: no
+    listing unless revoked."""
+    record = read_access(ctx, secret_names(secret_prefix, listener_key, cn).access)
+    if policy.access_state(record) != "revoked":
+        return 0
+    holder = gather_holders(ctx, listener_key).get(cn) or Holder(cn)
+    writes = 0
+    for c in holder.valid(ctx.clock.now()):
+        writes += int(ctx.adapter(pca_api.Pca).revoke_client_certificate(c.identifier))
+    if writes:
+        ctx.logger.warning("revoked a certificate issued while its holder was being revoked",
+                           extra={"listener_key": listener_key, "common_name": cn, "writes": writes})
+    return writes
+
+
+# ---------------------------------------------------------------------------------------------
+# restore
+# ---------------------------------------------------------------------------------------------
+def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -> ClientOutcome:
+    from shared.steps.issuance import IssueTarget, issue_for_client, observe_client
+    names = secret_names(req.secret_prefix, req.listener_key, cn)
+    record = read_access(ctx, names.access)
+    secrets = {n: bool(t) for n, t in _secrets(ctx, names).items()}
+    plan = policy.plan_restore(record, secrets)
+    if not plan.reissue:
+        return ClientOutcome(common_name=cn, action=plan.reason, secrets=_secret_states(ctx, names))
+    assert record is not None
+    writes = 0
+    for name in plan.restore:
+        ctx.adapter(kms_api.Kms).restore_secret(name)
+        writes += 1
+    current = observe_client(ctx, names)
+    if current.meta is None:
+        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{cn!r} on {req.listener_key} has no certificate record "
+                           f"({names.meta}); provision it again with {cn!r} in the input", field="common_names")
+    meta = current.meta
+    client = ClientSpec(common_name=cn, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,  # type: ignore[arg-type]
+                        renew_before_days=meta.renew_before_days)
+    target = IssueTarget(listener_key=req.listener_key, ca_identifier=meta.ca, secret_prefix=req.secret_prefix)
+    revoked_id = record.revocation.certificates[-1].identifier if record.revocation and \
+        record.revocation.certificates else meta.identifier
+    issued = issue_for_client(ctx, target, client, force=True, previous=revoked_id, current=current)  # type: ignore[arg-type]
+    writes += issued.writes
+    restoration = Restoration(restored_at=iso_utc(now), requested_by=req.requested_by, request_id=req.request_id,
+                              execution=ctx.execution_name, serial=issued.result.serial,
+                              identifier=issued.result.identifier, secrets_restored=bool(plan.restore))
+    writes += _write_access(ctx, names, policy.restored(record, restoration, now))
+    _audit(ctx, "restore", req.listener_key, cn, requested_by=req.requested_by, request_id=req.request_id,
+           serial=issued.result.serial, secrets_restored=list(plan.restore), writes=writes,
+           revoked_reason=record.revocation.reason if record.revocation else None)
+    return ClientOutcome(common_name=cn, action="restored", writes=writes, certificate=issued.result,
+                         secrets=_secret_states(ctx, names))
+
+
+def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
+    """Mode ``restore`` (module doc). A CN that is not revoked writes nothing (``not_revoked`` /
+    ``already_restored``)."""
+    now = ctx.clock.now()
+    out = [_restore_one(ctx, req, cn, now) for cn in req.common_names]
+    return OffboardResult(mode="restore", listener_key=req.listener_key, writes=sum(o.writes for o in out), clients=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# the provisioning run: preflight and reconcile
+# ---------------------------------------------------------------------------------------------
+def preflight_access(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
+    """Read-only, for the preflight: ``CLIENT_REVOKED`` when a CN of the input was revoked on this
+    listener (re-issuing it would undo the revocation: restore it, or remove it from the input).
+    Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
+    revoked, back = [], []
+    for i, c in enumerate(inp.clients):
+        record = read_access(ctx, inp.secrets(c.common_name).access)
+        state = policy.access_state(record)
+        if state == "revoked":
+            assert record is not None and record.revocation is not None
+            r = record.revocation
+            revoked.append((i, c.common_name, r))
+        elif state == "orphaned":
+            back.append(c.common_name)
+    if revoked:
+        i, cn, r = revoked[0]
+        raise AlbMtlsError(Code.CLIENT_REVOKED, f"client {cn!r} was revoked on {inp.listener_key} at {r.revoked_at} "
+                           f"by {r.requested_by} (reason {r.reason}); remove it from `clients`, or give it access "
+                           f"again with `albmtls restore --listener {inp.load_balancer_id}:{inp.listener_port} "
+                           f"--cn {cn}`", field=f"clients[{i}].common_name",
+                           details={"revoked": [cn for _, cn, _ in revoked]})
+    return {"readmitted": back}
+
+
+def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
+    """Mode ``reconcile`` (module doc)."""
+    now = ctx.clock.now()
+    lk = inp.listener_key
+    by_cn = gather_holders(ctx, lk)
+    in_input = [c.common_name for c in inp.clients]
+    records: dict[str, AccessRecord | None] = {}
+    for cn in sorted(set(by_cn) | set(in_input)):
+        records[cn] = read_access(ctx, inp.secrets(cn).access)
+    # a revocation something left unfinished (a certificate still valid): finish it, prune or not
+    unfinished = [cn for cn, h in by_cn.items() if policy.access_state(records.get(cn)) == "revoked" and h.valid(now)]
+    orphaned = policy.orphans(by_cn, in_input, records, now)
+    marks: dict[str, AccessRecord] = {}
+    readmitted = []
+    for cn in in_input:
+        rec = policy.mark_active(records.get(cn), now)
+        if rec is not None:
+            marks[cn] = rec
+            readmitted.append(cn)
+    if not inp.prune:
+        for cn in orphaned:
+            rec = policy.mark_orphaned(records.get(cn), cn, lk, now)
+            if rec is not None:
+                marks[cn] = rec
+    writes = sum(_write_access(ctx, inp.secrets(cn), rec) for cn, rec in marks.items())
+    pruned: list[ClientOutcome] = []
+    to_revoke = sorted(set(unfinished) | (set(orphaned) if inp.prune else set()))
+    if to_revoke:
+        done = revoke_holders(ctx, lk, to_revoke, by_cn=by_cn, reason="cessation",
+                              requested_by=f"provision {ctx.execution_name or ctx.request_id} (prune)",
+                              request_id=ctx.execution_name or ctx.request_id, secret_prefix=inp.secret_prefix,
+                              window=policy.RECOVERY_WINDOW_DAYS, via="prune", now=now)
+        pruned = [o for o in done if o.common_name in orphaned or o.writes]
+        writes += sum(o.writes for o in done)
+    orphans: list[OrphanEntry] = []
+    if not inp.prune:
+        for cn in orphaned:
+            valid = by_cn[cn].valid(now)
+            rec = marks.get(cn) or records.get(cn)
+            ends = [c.not_after for c in valid if c.not_after is not None]
+            orphans.append(OrphanEntry(common_name=cn, since=rec.since if rec else iso_utc(now),
+                                       certificates=len(valid), not_after=iso_utc(max(ends)) if ends else None))
+    if orphans:
+        ctx.logger.warning("clients no longer in the input still hold valid certificates (not renewed; "
+                           "revoke them with prune: true or albmtls revoke)",
+                           extra={"listener_key": lk, "orphaned": [o.common_name for o in orphans]})
+    return OffboardResult(mode="reconcile", listener_key=lk, prune=inp.prune, writes=writes, orphaned=orphans,
+                          pruned=pruned, readmitted=readmitted)
+
+
+def run(event: OffboardEvent, ctx: StepContext) -> OffboardResult:
+    """The ``albmtls-offboard-client`` step: ``revoke``, ``restore`` or ``reconcile`` per ``event.mode``."""
+    if event.mode == "reconcile":
+        assert event.input is not None
+        return reconcile(event.input, ctx)
+    assert event.request is not None
+    return revoke(event.request, ctx) if event.mode == "revoke" else restore(event.request, ctx)

@@ -1,0 +1,248 @@
+"""Functional: ``albmtls-offboard-client`` (``shared.steps.offboarding``) against the local cloud —
+revoke, restore and a provisioning run's reconcile (orphans, prune) through the FC handler, counted
+from the cloud's own state (PCA certificates, KMS secrets, the call log)."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.core.clock import parse_iso
+
+FN = "albmtls-offboard-client"
+LB = "alb-demostd000000000001"
+LK = f"{LB}-443"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _input(demo_input: dict, *cns: str, prune: bool = False) -> dict:
+    inp = copy.deepcopy(demo_input)
+    inp["clients"] = [{"common_name": cn, "days": 30} for cn in cns]
+    if prune:
+        inp["prune"] = True
+    return inp
+
+
+def _request(action: str, *cns: str, **kw) -> dict:
+    return {"action": action, "load_balancer_id": LB, "listener_port": 443, "common_names": list(cns),
+            "requested_by": "ops@example.test", "request_id": "req-42", **kw}
+
+
+@pytest.fixture
+def issued(live_cloud, invoke, demo_input):
+    """alice and bob issued by the issue step, as a provisioning run does."""
+    res = invoke("albmtls-issue-client-cert", {"input": _input(demo_input, "alice", "bob"), "execution_name": "prov-1"})
+    assert res["status"] == "ok", res
+    return {c["common_name"]: c for c in res["client_certificates"]}
+
+
+def certs(cloud, cn: str) -> list[dict]:
+    return [d for d in cloud.store.list("pca.client") if d["CommonName"] == cn]
+
+
+def secret(cloud, name: str) -> dict | None:
+    return cloud.store.get("kms.secret", name)
+
+
+def record(cloud, cn: str) -> dict | None:
+    doc = secret(cloud, f"albmtls/{LK}/{cn}/access")
+    if doc is None:
+        return None
+    [cur] = [v for v in doc["versions"] if "ACSCurrent" in v["VersionStages"]]
+    return json.loads(cur["SecretData"])
+
+
+def test_revoke_one_holder_then_zero_writes(live_cloud, invoke, issued, writes, caplog):
+    caplog.set_level(logging.INFO, logger="albmtls")
+    writes.mark()
+    r = invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice", reason="key_compromise"),
+                    "execution_name": "rev-1"})
+    assert r["status"] == "ok", r
+    [alice] = r["clients"]
+    assert alice["action"] == "revoked" and alice["revocation"]["reason"] == "key_compromise"
+    assert alice["revocation"]["reason_code"] == 1 and alice["revocation"]["requested_by"] == "ops@example.test"
+    assert [c["serial"] for c in alice["revoked"]] == [issued["alice"]["serial"]]
+    assert {s["state"] for s in alice["secrets"]} == {"pending_deletion"}
+    assert r["refusal_bound_s"] == 60
+    # the cloud's state: alice revoked at the CA, her key material pending deletion, her records kept
+    assert [d["Status"] for d in certs(live_cloud, "alice")] == ["REVOKE"]
+    assert [d["Status"] for d in certs(live_cloud, "bob")] == ["ISSUE"]
+    for kind in ("pfx", "password"):
+        assert secret(live_cloud, f"albmtls/{LK}/alice/{kind}")["PlannedDeleteTime"]
+        assert not secret(live_cloud, f"albmtls/{LK}/bob/{kind}")["PlannedDeleteTime"]
+    assert not secret(live_cloud, f"albmtls/{LK}/alice/meta")["PlannedDeleteTime"]
+    rec = record(live_cloud, "alice")
+    assert rec["state"] == "revoked" and rec["revocation"]["request_id"] == "req-42"
+    kinds = sorted((c["product"], c["action"]) for c in writes.since())
+    assert kinds == [("kms", "CreateSecret"), ("kms", "DeleteSecret"), ("kms", "DeleteSecret"),
+                     ("pca", "CreateRevokeClientCertificate")]
+    # one audit line: who, what, why, request id
+    audits = [rec.audit for rec in caplog.records if hasattr(rec, "audit")]
+    assert len(audits) == 1 and audits[0]["action"] == "revoke" and audits[0]["common_name"] == "alice"
+    assert audits[0]["requested_by"] == "ops@example.test" and audits[0]["request_id"] == "req-42"
+    assert audits[0]["reason"] == "key_compromise" and audits[0]["serials"] == [issued["alice"]["serial"]]
+
+    writes.mark()
+    again = invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice", reason="cessation"),
+                        "execution_name": "rev-2"})
+    assert again["status"] == "ok" and again["writes"] == 0, again
+    assert again["clients"][0]["action"] == "already_revoked"
+    assert again["clients"][0]["revocation"]["reason"] == "key_compromise"     # the first record stands
+    assert writes.since() == []
+
+
+def test_unknown_holder_is_refused_before_any_write(live_cloud, invoke, issued, writes):
+    writes.mark()
+    r = invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice", "carol")})
+    assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
+    assert "'carol'" in r["error"]["message"] and "alice, bob" in r["error"]["message"]
+    assert writes.since() == []
+    assert [d["Status"] for d in certs(live_cloud, "alice")] == ["ISSUE"]
+
+
+def test_bad_request_names_the_field(live_cloud, invoke):
+    for req, field in (({**_request("revoke", "alice"), "reason": "stolen"}, "request.reason"),
+                       ({**_request("revoke", "alice"), "recovery_window_days": 3}, "request.recovery_window_days"),
+                       (_request("revoke", "alice", "alice"), "request.common_names")):
+        r = invoke(FN, {"mode": "revoke", "request": req})
+        assert r["status"] == "failed" and r["error"]["code"] == "INVALID_INPUT" and r["error"]["field"] == field, r
+
+
+def test_restore_issues_a_new_certificate_into_the_restored_secrets(live_cloud, invoke, issued, writes):
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice")})
+    writes.mark()
+    r = invoke(FN, {"mode": "restore", "request": _request("restore", "alice"), "execution_name": "res-1"})
+    assert r["status"] == "ok", r
+    [alice] = r["clients"]
+    assert alice["action"] == "restored" and alice["certificate"]["serial"] != issued["alice"]["serial"]
+    kinds = [(c["product"], c["action"]) for c in writes.since()]
+    assert kinds.count(("kms", "RestoreSecret")) == 2 and ("pca", "CreateClientCertificateWithCsr") in kinds
+    pfx = secret(live_cloud, f"albmtls/{LK}/alice/pfx")
+    assert not pfx["PlannedDeleteTime"] and len(pfx["versions"]) == 2       # the old version came back too
+    assert record(live_cloud, "alice")["state"] == "active"
+    assert record(live_cloud, "alice")["revocation"]["reason"] == "unspecified"     # kept for the record
+    assert sorted(d["Status"] for d in certs(live_cloud, "alice")) == ["ISSUE", "REVOKE"]
+    writes.mark()
+    again = invoke(FN, {"mode": "restore", "request": _request("restore", "alice")})
+    assert again["clients"][0]["action"] == "already_restored" and writes.since() == []
+    never = invoke(FN, {"mode": "restore", "request": _request("restore", "bob")})
+    assert never["clients"][0]["action"] == "not_revoked" and writes.since() == []
+
+
+def test_restore_after_the_recovery_window_makes_new_secrets(live_cloud, invoke, issued):
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice", recovery_window_days=7)})
+    live_cloud.clock.advance(8 * 86400)
+    r = invoke(FN, {"mode": "restore", "request": _request("restore", "alice")})
+    assert r["status"] == "ok" and r["clients"][0]["action"] == "restored", r
+    pfx = secret(live_cloud, f"albmtls/{LK}/alice/pfx")
+    assert len(pfx["versions"]) == 1 and pfx["versions"][0]["VersionId"] == r["clients"][0]["certificate"]["serial"]
+
+
+def test_reconcile_reports_orphans_and_prunes_only_when_asked(live_cloud, invoke, issued, demo_input, writes):
+    only_alice = _input(demo_input, "alice")
+    r = invoke(FN, {"mode": "reconcile", "input": only_alice, "execution_name": "prov-2"})
+    assert r["status"] == "ok", r
+    assert [o["common_name"] for o in r["orphaned"]] == ["bob"] and r["orphaned"][0]["certificates"] == 1
+    assert r["pruned"] == [] and [d["Status"] for d in certs(live_cloud, "bob")] == ["ISSUE"]
+    assert record(live_cloud, "bob")["state"] == "orphaned"
+    writes.mark()
+    again = invoke(FN, {"mode": "reconcile", "input": only_alice, "execution_name": "prov-3"})
+    assert [o["common_name"] for o in again["orphaned"]] == ["bob"] and writes.since() == []   # reported every run
+
+    pruned = invoke(FN, {"mode": "reconcile", "input": _input(demo_input, "alice", prune=True),
+                         "execution_name": "prov-4"})
+    assert pruned["status"] == "ok", pruned
+    assert [(p["common_name"], p["action"]) for p in pruned["pruned"]] == [("bob", "revoked")]
+    rv = pruned["pruned"][0]["revocation"]
+    assert rv["via"] == "prune" and rv["reason"] == "cessation"
+    assert [d["Status"] for d in certs(live_cloud, "bob")] == ["REVOKE"]
+    assert [d["Status"] for d in certs(live_cloud, "alice")] == ["ISSUE"]           # no other CN touched
+    writes.mark()
+    invoke(FN, {"mode": "reconcile", "input": _input(demo_input, "alice", prune=True), "execution_name": "prov-5"})
+    assert writes.since() == []
+
+
+def test_a_holder_back_in_the_input_is_active_again(live_cloud, invoke, issued, demo_input):
+    invoke(FN, {"mode": "reconcile", "input": _input(demo_input, "alice")})
+    assert record(live_cloud, "bob")["state"] == "orphaned"
+    r = invoke(FN, {"mode": "reconcile", "input": _input(demo_input, "alice", "bob")})
+    assert r["readmitted"] == ["bob"] and r["orphaned"] == [] and record(live_cloud, "bob")["state"] == "active"
+
+
+def test_preflight_refuses_a_revoked_client(live_cloud, invoke, issued, demo_input, writes):
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
+    writes.mark()
+    r = invoke("albmtls-preflight", {"input": _input(demo_input, "alice", "bob")})
+    assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_REVOKED", r
+    assert r["error"]["field"] == "clients[1].common_name" and "albmtls restore" in r["error"]["message"]
+    assert writes.since() == []
+
+
+def test_an_orphaned_or_revoked_holder_is_never_renewed(live_cloud, invoke, issued, demo_input, writes):
+    """The scan skips them and says so; the renew step refuses them even when asked directly."""
+
+    from albmtls.rotate import rotate_once
+    from shared.core.settings import Settings
+    settings = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
+    invoke(FN, {"mode": "reconcile", "input": _input(demo_input, "alice")})        # bob orphaned
+    live_cloud.clock.set(parse_iso(issued["bob"]["not_before"]) + timedelta(days=21))
+    doc = rotate_once(settings, policy={"secret_prefix": "albmtls"}, timeout=60)
+    assert doc["status"] == "succeeded", doc
+    assert [r["common_name"] for r in doc["renewed"]] == ["alice"]
+    assert doc["scan"]["orphaned"] == [f"{LK}/bob"]
+    assert [d["Status"] for d in certs(live_cloud, "bob")] == ["ISSUE"]            # still valid, not renewed
+    item = {"action": "renew", "listener_key": LK, "common_name": "bob", "identifier": issued["bob"]["identifier"],
+            "serial": issued["bob"]["serial"], "not_after": issued["bob"]["not_after"]}
+    writes.mark()
+    r = invoke("albmtls-renew-client-cert", {"mode": "renew", "item": item})
+    assert (r["action"], r["reason"]) == ("skipped", "orphaned") and writes.since() == []
+
+
+def test_a_renewal_racing_a_revocation_leaves_nothing_valid(live_cloud, invoke, issued):
+    """The renewal checked the record before the revocation wrote it; after issuing, it finds the
+    holder revoked and revokes what it issued (shared.steps.offboarding.enforce_revocation)."""
+    import logging as _logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.settings import Settings
+    from shared.policy.rotation import RotateItem
+    from shared.steps import offboarding, rotate
+    from shared.steps.context import StepContext
+
+    real = offboarding.read_access
+    calls = {"n": 0}
+
+    def stale_then_real(ctx, name):
+        calls["n"] += 1
+        if calls["n"] == 1:                        # the renewal's first look: not revoked yet
+            return None
+        return real(ctx, name)
+
+    live_cloud.clock.set(parse_iso(issued["bob"]["not_before"]) + timedelta(days=21))
+    # the revocation has written its record and revoked what it listed; its DeleteSecret calls have
+    # not happened yet (the secrets are taken out of their deletion window again to stand for that)
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
+    for kind in ("pfx", "password"):
+        doc = live_cloud.store.get("kms.secret", f"albmtls/{LK}/bob/{kind}")
+        doc["PlannedDeleteTime"] = None
+        live_cloud.store.put("kms.secret", doc["SecretName"], doc)
+    ctx = StepContext(step="renew_client_cert", settings=Settings.load(), clock=live_cloud.clock,
+                      logger=_logging.getLogger("albmtls.test"), deadline=Deadline(60),
+                      request_id=f"local-{uuid.uuid4().hex}")
+    item = RotateItem(action="renew", listener_key=LK, common_name="bob", identifier=issued["bob"]["identifier"],
+                      serial=issued["bob"]["serial"], not_after=issued["bob"]["not_after"])
+    orig = rotate.read_access
+    rotate.read_access = stale_then_real
+    try:
+        out = rotate.renew(rotate.RotateEvent(mode="renew", item=item), ctx)
+    finally:
+        rotate.read_access = orig
+    assert out.action == "skipped" and out.reason == "revoked_during_renewal", out
+    bob = certs(live_cloud, "bob")
+    assert len(bob) == 2 and all(d["Status"] == "REVOKE" for d in bob)     # the one it issued as well
