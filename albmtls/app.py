@@ -2,8 +2,8 @@
 (``--target local``, the default) or to a real account (``--target cloud``).
 
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
-``provision`` (the main job), ``rotate``, ``status``, ``serve`` (the provisioning HTTP API locally),
-``flow run`` (any CloudFlow definition), ``clock show|set|reset`` (the local cloud's clock),
+``provision`` (the main job), ``rotate``, ``revoke``/``restore`` (offboarding, one module),
+``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition), ``clock show|set|reset`` (the local cloud's clock),
 ``check-deploy``; for a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``;
 ``--version``. Every reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import check_deploy, clock, doctor, drift, fleet, flow, inventory, provision, rotate, serve, status, up
+from . import check_deploy, clock, doctor, drift, fleet, flow, inventory, offboard, provision, rotate, serve, status, up
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
@@ -44,6 +44,8 @@ def _main(show_version: bool = typer.Option(False, "--version", is_eager=True, c
 app.command()(up.up)
 app.command()(provision.provision)
 app.command()(rotate.rotate)
+app.command()(offboard.revoke)
+app.command()(offboard.restore)
 app.command()(status.status)
 app.command()(fleet.plan)
 app.command()(fleet.apply)

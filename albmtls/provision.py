@@ -46,8 +46,9 @@ def _fail_doc(code: str, message: str, field: str | None = None, **extra: Any) -
     return {"status": "failed", "error": err, **extra}
 
 
-def load_input(file: Path) -> tuple[dict[str, Any], Any]:
-    """Read and validate a provision input file → (json dict, ProvisionInput). Raises AlbMtlsError."""
+def load_input(file: Path, *, prune: bool = False) -> tuple[dict[str, Any], Any]:
+    """Read and validate a provision input file → (json dict, ProvisionInput); ``prune`` sets the
+    input's ``prune`` (``--prune``). Raises AlbMtlsError."""
     from shared.core.errors import AlbMtlsError, Code
     from shared.policy.contracts import ProvisionInput
     from shared.policy.validation import decode
@@ -60,6 +61,8 @@ def load_input(file: Path) -> tuple[dict[str, Any], Any]:
     except RecursionError:
         raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is nested too deeply to be a provision input",
                            field="file") from None
+    if prune and isinstance(raw, dict):
+        raw["prune"] = True
     inp = decode(ProvisionInput, raw)
     return raw, inp
 
@@ -164,6 +167,14 @@ def print_summary(console, doc: dict[str, Any]) -> None:
         if probe.get("foreign_certificate") is not None:
             refused = probe["foreign_certificate"].get("refused")
             t.add_row("", "foreign certificate: " + ("refused" if refused else "NOT refused"))
+    for o in doc.get("orphaned") or []:
+        t.add_row("orphaned", f"[yellow]{o.get('common_name')}[/]: not in `clients` since {o.get('since')}, "
+                              f"{o.get('certificates')} valid certificate(s) until {o.get('not_after')} — not "
+                              "renewed; revoke with --prune (or \"prune\": true) or albmtls revoke")
+    for p in doc.get("pruned") or []:
+        t.add_row("pruned", f"[red]{p.get('common_name')}[/]: {p.get('action')} (reason {p.get('reason')}; "
+                            f"{len(p.get('revoked') or [])} certificate(s) revoked now, secrets scheduled for "
+                            "deletion)")
     t.add_row("writes", str(doc.get("writes")))
     for w in doc.get("warnings") or []:
         t.add_row("[yellow]warning[/]", f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
@@ -172,7 +183,8 @@ def print_summary(console, doc: dict[str, Any]) -> None:
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
                   json_out: bool, timeout: float, passwords_dir: Path | None = None,
-                  passwords_beside: bool = False, port_offset: int = DEFAULT_PORT_OFFSET, yes: bool = False) -> int:
+                  passwords_beside: bool = False, port_offset: int = DEFAULT_PORT_OFFSET, yes: bool = False,
+                  prune: bool = False) -> int:
     """The body of ``albmtls provision``; returns the exit code. Everything that can be checked
     locally (the input file, the export directories) is checked before any cloud is touched."""
     from shared.core.errors import AlbMtlsError
@@ -181,7 +193,7 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
     console = _console()
     emit = _emitter(json_out)
     try:
-        raw, inp = load_input(file)
+        raw, inp = load_input(file, prune=prune)
         exports = export_target(out, passwords_dir, passwords_beside)
     except AlbMtlsError as exc:
         emit(_fail_doc(exc.code, exc.message, exc.field), console)
@@ -323,10 +335,14 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
               timeout: float = typer.Option(900.0, "--timeout",
                                             help="Give up following the execution after this many seconds."),
               yes: bool = Yes,
+              prune: bool = typer.Option(False, "--prune", help="Revoke the clients provisioned on this listener that "
+                                         "are no longer in `clients` (as \"prune\": true in the input); without it "
+                                         "they are reported as orphaned and never renewed."),
               ) -> None:
     """The main job: preflight, client certificates, listener mTLS, CNAME, health check and live probe.
     On --target cloud it first names the account and region, shows the plan and asks (unless --yes)."""
     code = run_provision(file=file, target=target, state_dir=state_dir, endpoints_file=endpoints_file, out=out,
                          json_out=json_out, timeout=timeout, passwords_dir=passwords_dir,
-                         passwords_beside=passwords_beside, port_offset=port_offset, yes=yes)
+                         passwords_beside=passwords_beside, port_offset=port_offset, yes=yes,
+                         prune=prune)
     raise typer.Exit(code)

@@ -76,7 +76,8 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
                            "flow_deployed": deployed,
                            "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
                                                              "expired", "revoked", "started", "executions",
-                                                             "existing", "warnings")},
+                                                             "existing", "warnings", "orphaned",
+                                                             "skipped_revoked")},
                            "executions": [], "renewed": [], "retired": [], "writes": 0}
     if scan.get("status") == "failed":
         doc["status"] = "failed"
@@ -125,6 +126,9 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
                   + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
     for w in s.get("warnings") or []:
         console.print(f"  [yellow]warning[/] {w.get('message')}")
+    for o in s.get("orphaned") or []:
+        console.print(f"  [magenta]not renewed[/] {o}: no longer in its listener's input (orphaned; "
+                      "revoke it with albmtls revoke or provision --prune)")
     for r in doc.get("renewed") or []:
         console.print(f"  [green]renewed[/] {r['common_name']} on {r['listener_key']}: serial {r['serial']} until "
                       f"{r['not_after']}; old {r['old_serial']} superseded, retire after {r['retire_after']}"

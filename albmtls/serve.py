@@ -40,9 +40,12 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
                 fail_local(exc, False)
             err(local_banner(ep, state_dir))
             from shared.core.settings import Settings
-            from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
-            deploy_flow(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), PROVISION_FLOW,
-                        WORKFLOW.read_text())
+            from shared.steps.provisioning import PROVISION_FLOW, REVOKE_FLOW, deploy_flow
+
+            from .offboard import REVOKE_WORKFLOW
+            local = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            deploy_flow(local, PROVISION_FLOW, WORKFLOW.read_text())
+            deploy_flow(local, REVOKE_FLOW, REVOKE_WORKFLOW.read_text())
         else:
             # the handler reads its settings from the environment, as in FC: the default credential
             # chain and the public endpoints of the input's region
@@ -63,7 +66,8 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
         t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         t.start()
         err(f"provisioning API on http://127.0.0.1:{server.server_address[1]} (POST /provisions, "
-            "GET /provisions/{name}, POST /rotations, GET /certificates)")
+            "GET /provisions/{name}, POST /rotations, GET /certificates, POST /clients/revocations, "
+            "POST /clients/restorations, GET /clients/revocations/{name})")
         try:
             while not stop.wait(0.5):
                 pass

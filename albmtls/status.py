@@ -24,7 +24,8 @@ from .options import (
 )
 from .options import console as _console
 
-STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red"}
+STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red",
+               "orphaned": "magenta"}
 
 
 def _print_status(doc: dict[str, Any]) -> None:
@@ -46,6 +47,11 @@ def _print_status(doc: dict[str, Any]) -> None:
             note = f"retire after {r.get('retire_after')}"
         elif st in ("valid", "due") and r.get("due_at"):
             note = f"due {r['due_at']}"
+        elif st == "orphaned":
+            note = f"not in the input since {r.get('orphaned_since')}: not renewed"
+        elif st == "revoked" and r.get("revocation"):
+            rv = r["revocation"]
+            note = f"{rv['reason']}, {rv['revoked_at']} by {rv['requested_by']}"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
@@ -58,6 +64,9 @@ def _print_status(doc: dict[str, Any]) -> None:
                       f"{', '.join(lst.get('ca_certificate_ids') or []) or '-'} ends {lst.get('ca_not_after') or '-'}; "
                       f"server certificate {lst.get('server_certificate_id') or '-'} ends "
                       f"{lst.get('server_certificate_not_after') or '-'}")
+    for p in doc.get("pending_deletion") or []:
+        console.print(f"secret {p['secret']} ({p['common_name']}): [red]pending deletion[/] until "
+                      f"{p['planned_delete_time']} (albmtls restore gets it back until then)")
     _print_drift(console, doc.get("drift"))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("counts", {}).items()))
     console.print(counts or "no client certificates")
@@ -82,7 +91,8 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                                              help="KMS secret name prefix of the certificates' records."),
            port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
-    """Every client certificate (CN, serial, not_after, days left, state) and the listeners' CA and
+    """Every client certificate (CN, serial, not_after, days left, state: valid, due, superseded,
+    orphaned, revoked with its reason, expired), secrets pending deletion, the listeners' CA and
     server certificate ends."""
     from localruntime.environment import LocalCloudUnavailable, local_environment
     from localruntime.fc import local_time

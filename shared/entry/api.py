@@ -27,6 +27,14 @@ Routes:
 * ``GET /drift`` — every listener against its recorded desired state (``shared.steps.drift``);
   ``GET /inventory`` — every certificate the private CA lists (``shared.steps.inventory``; JSON, or
   ``?format=csv`` as ``text/csv``). Both take ``?secret_prefix=``.
+* ``POST /clients/revocations`` — body ``{"load_balancer_id", "listener_port", "common_names": [...]
+  (or "common_name"), "reason"?, "requested_by"?, "secret_prefix"?, "recovery_window_days"?}``:
+  starts the revoke flow for that listener (one execution per listener at a time, with the
+  provisions) → ``202 {"execution", "status", "status_url"}``; ``POST /clients/restorations`` the
+  same for a restore; ``GET /clients/revocations/{name}`` (or ``/clients/restorations/{name}``) —
+  ``{"execution", "status", "result": {listener_key, action, clients, writes}, "error"?}``. Who
+  asked (``requested_by``) is the body's, else the signer's AccessKeyId from the request's
+  ``Authorization`` header (the FC gateway checked that signature); the request id is FC's.
 
 Errors: ``{"error": {"code", "message", "field"?}}`` with 400 (bad JSON, unknown field, bad value
 — the field is named), 404, 405 (with ``Allow``), 409 (``EXECUTION_RUNNING``), 413 (body over
@@ -64,6 +72,7 @@ STATUS_BY_CODE: dict[str, int] = {
     Code.INVALID_INPUT: 400, Code.APEX_CNAME_REFUSED: 400, Code.RENEW_BEFORE_TOO_LONG: 400,
     Code.EXECUTION_RUNNING: 409,
 }
+_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9.]{1,128})")
 
 
 @dataclass
@@ -190,9 +199,15 @@ class Api:
                 return self._only(req, "GET") or self.get_drift(req)
             if path == "/inventory":
                 return self._only(req, "GET") or self.get_inventory(req)
+            for action, base in (("revoke", "/clients/revocations"), ("restore", "/clients/restorations")):
+                if path == base:
+                    return self._only(req, "POST") or self.post_offboard(req, action, request_id)
+                if path.startswith(base + "/"):
+                    return self._only(req, "GET") or self.get_offboard(path[len(base) + 1:])
             return error_response(404, "NOT_FOUND", f"no route {path}; routes: POST /provisions, "
                                   "GET /provisions/{name}, POST /rotations, GET /certificates, POST /fleet/plan, "
-                                  "POST /fleet/apply, GET /drift, GET /inventory")
+                                  "POST /fleet/apply, GET /drift, GET /inventory, POST /clients/revocations, "
+                                  "POST /clients/restorations, GET /clients/revocations/{name}")
         except AlbMtlsError as exc:
             status = STATUS_BY_CODE.get(exc.code, 400 if exc.field else 502)
             if exc.code in (Code.CLOUD_UNAVAILABLE, Code.CLOUD_UNREACHABLE, Code.THROTTLED,
@@ -270,6 +285,62 @@ class Api:
                 return error_response(400, Code.INVALID_INPUT, "the body must be a JSON object", "body")
             payload = doc
         return _response(202, rotate(self._settings_factory(), payload))
+
+    def post_offboard(self, req: Request, action: str, request_id: str) -> dict[str, Any]:
+        """``POST /clients/revocations`` / ``/clients/restorations`` (module doc)."""
+        from shared.policy.offboarding import RevokeRequest
+        from shared.policy.validation import decode
+        if len(req.body) > MAX_BODY:
+            return error_response(413, "BODY_TOO_LARGE", f"the body is {len(req.body)} bytes; at most {MAX_BODY}")
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", ""):
+            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send the request as application/json")
+        raw = _json_body(req.body)
+        if not isinstance(raw, dict):
+            return error_response(400, Code.INVALID_INPUT, "the body must be one JSON object: "
+                                  '{"load_balancer_id", "listener_port", "common_names": [...]}', "body")
+        body = dict(raw)
+        if "common_name" in body and "common_names" not in body:
+            body["common_names"] = [body.pop("common_name")]
+        if "requested_by" not in body:
+            m = _CREDENTIAL.search(req.headers.get("authorization", ""))
+            body["requested_by"] = f"access key {m.group(1)}" if m else "unknown (unsigned request)"
+        body["action"] = action
+        body["request_id"] = request_id or body.get("request_id") or "unknown"
+        inp = decode(RevokeRequest, body)
+        settings = self._settings_factory()
+        from shared.steps.provisioning import REVOKE_FLOW
+        if self._start is not None:
+            started = self._start(settings, body, inp.listener_key, flow=REVOKE_FLOW)
+        else:
+            from shared.steps.provisioning import start_provision
+            started = start_provision(settings, body, inp.listener_key, flow=REVOKE_FLOW)
+        base = "/clients/revocations" if action == "revoke" else "/clients/restorations"
+        doc = {"execution": started.name, "status": started.status, "status_url": f"{base}/{started.name}",
+               "existing": started.existing}
+        return _response(202, doc, {"Location": f"{base}/{started.name}"})
+
+    def get_offboard(self, name: str) -> dict[str, Any]:
+        if not _EXEC_NAME.match(name):
+            return error_response(400, Code.INVALID_INPUT, "an execution name is 1–128 characters of "
+                                  "letters, digits, '_' and '-', starting with a letter or '_'", "name")
+        from shared.steps.provisioning import REVOKE_FLOW, offboard_document
+        settings = self._settings_factory()
+        if self._describe is not None:
+            prog = self._describe(settings, name, flow=REVOKE_FLOW)
+        else:
+            from shared.steps.provisioning import describe_provision
+            prog = describe_provision(settings, name, flow=REVOKE_FLOW)
+        if prog is None:
+            return error_response(404, "NOT_FOUND", f"no revocation or restore execution named {name}")
+        result = offboard_document(prog)
+        doc: dict[str, Any] = {"execution": name, "status": result.pop("status"), "started": prog.started,
+                               "stopped": prog.stopped}
+        err = result.pop("error", None)
+        doc["result"] = result
+        if err:
+            doc["error"] = err
+        return _response(200, doc)
 
     def get_certificates(self) -> dict[str, Any]:
         settings = self._settings_factory()

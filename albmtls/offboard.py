@@ -1,0 +1,206 @@
+"""``albmtls revoke`` and ``albmtls restore``: offboard holders of a listener, or give them access
+back — one execution of the revoke flow (``workflows/revoke.yaml``, FC ``albmtls-offboard-client``)
+per listener at a time, as ``POST /clients/revocations`` starts it (``shared.steps.offboarding``).
+
+``revoke`` revokes every valid certificate of each CN on the listener at the private CA, schedules
+its PFX and password secrets for deletion with the KMS recovery window, and records the reason,
+time, requester and request id; the daily rotation never renews it again. ``restore`` (inside the
+recovery window: the secrets come back) issues a certificate in place of the revoked one and, on the
+local target, exports it to ``--out``.
+"""
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    StateDir,
+    Target,
+    emit_json,
+    local_cloud_settings,
+    quiet_logs,
+)
+from .options import console as _console
+
+REPO = Path(__file__).resolve().parent.parent
+REVOKE_WORKFLOW = REPO / "workflows" / "revoke.yaml"
+#: codes that mean "the request itself is wrong" (exit 2, like invalid input)
+INPUT_CODES = {"INVALID_INPUT", "CLIENT_NOT_FOUND"}
+
+ListenerOpt = typer.Option(..., "--listener", help="The listener: <alb-id>:<port>, e.g. alb-demostd000000000001:443.")
+CnOpt = typer.Option(..., "--cn", help="A client's common name (repeat for several).")
+RequestedBy = typer.Option(None, "--requested-by", help="Who asks (recorded with the revocation; default: "
+                           "your user name @ this host).")
+SecretPrefix = typer.Option("albmtls", "--secret-prefix",
+                            help="The KMS secret prefix the clients were provisioned with.")
+TimeoutOpt = typer.Option(600.0, "--timeout", help="Give up following the execution after this many seconds.")
+
+
+def parse_listener(value: str) -> tuple[str, int]:
+    """``alb-xxx:443`` → ``("alb-xxx", 443)``; ``INVALID_INPUT`` (field ``listener``) otherwise."""
+    from shared.core.errors import invalid_input
+    lb, sep, port = value.strip().rpartition(":")
+    if not sep or not lb.startswith("alb-") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise invalid_input("listener", f"{value!r} is not '<alb-id>:<port>' (e.g. alb-demostd000000000001:443)")
+    return lb, int(port)
+
+
+def default_requester() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:128]
+
+
+def build_request(action: str, listener: str, cns: list[str], *, reason: str = "unspecified",
+                  requested_by: str | None = None, secret_prefix: str = "albmtls",
+                  recovery_window_days: int = 30) -> tuple[dict[str, Any], Any]:
+    """The revoke flow's input (JSON dict, validated ``RevokeRequest``). Raises ``AlbMtlsError``
+    (``INVALID_INPUT`` naming the field)."""
+    from shared.policy.offboarding import RevokeRequest
+    from shared.policy.validation import decode
+    lb, port = parse_listener(listener)
+    raw = {"action": action, "load_balancer_id": lb, "listener_port": port, "common_names": list(cns),
+           "requested_by": requested_by or default_requester(), "request_id": f"cli-{uuid.uuid4().hex}",
+           "secret_prefix": secret_prefix}
+    if action == "revoke":
+        raw.update(reason=reason, recovery_window_days=recovery_window_days)
+    return raw, decode(RevokeRequest, raw)
+
+
+def run_offboard(settings: Any, raw: dict[str, Any], listener_key: str, *, timeout: float,
+                 console: Any = None) -> dict[str, Any]:
+    """Deploy the revoke flow if it changed, start one execution for the listener (refused while
+    another execution acts on it), follow it; the ``--json`` document
+    (``shared.steps.provisioning.offboard_document`` + ``execution``)."""
+    from shared.steps.provisioning import REVOKE_FLOW, deploy_flow, offboard_document, start_provision
+
+    from .provision import follow
+    deploy_flow(settings, REVOKE_FLOW, REVOKE_WORKFLOW.read_text())
+    started = start_provision(settings, raw, listener_key, flow=REVOKE_FLOW)
+    if console is not None:
+        console.print(f"flow {REVOKE_FLOW}; execution [bold]{started.name}[/]")
+    prog = follow(settings, started.name, flow=REVOKE_FLOW, timeout=timeout, console=console)
+    doc = offboard_document(prog)
+    doc["execution"] = started.name
+    doc["listener_key"] = doc.get("listener_key") or listener_key
+    return doc
+
+
+def _print(console: Any, doc: dict[str, Any]) -> None:
+    ok = doc["status"] == "succeeded"
+    what = "revocation" if doc.get("action") != "restore" else "restore"
+    console.rule(f"[bold green]alb-mtls {what}" if ok else f"[bold red]alb-mtls {what} failed")
+    if doc.get("error"):
+        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}")
+    for c in doc.get("clients") or []:
+        if c["action"] in ("revoked", "already_revoked"):
+            serials = ", ".join(r.get("serial", "") for r in c.get("revoked") or []) or "none left valid"
+            console.print(f"  [red]{c['action']}[/] {c['common_name']} on {doc.get('listener_key')}: reason "
+                          f"{c.get('reason')}, at {c.get('revoked_at')} by {c.get('requested_by')} "
+                          f"(certificates revoked now: {serials})")
+            for s in c.get("secrets") or []:
+                console.print(f"    secret {s['name']}: {s['state'].replace('_', ' ')}"
+                              + (f" until {s['planned_delete_time']}" if s.get("planned_delete_time") else ""))
+            if c.get("listener_refuses_by"):
+                console.print(f"    listeners refuse it by {c['listener_refuses_by']} (assumed bound "
+                              f"{doc.get('refusal_bound_s')} s; backends: docs/BACKENDS.md)")
+        elif c["action"] == "restored":
+            cert = c.get("certificate") or {}
+            console.print(f"  [green]restored[/] {c['common_name']}: new certificate serial {cert.get('serial')} "
+                          f"until {cert.get('not_after')}")
+            if cert.get("pfx_path"):
+                console.print(f"    PFX {cert['pfx_path']} (password in {cert['password_path']})")
+        else:
+            console.print(f"  {c['common_name']}: {c['action'].replace('_', ' ')} (nothing to do)")
+    console.print(f"writes: {doc.get('writes')}")
+
+
+def _offboard(action: str, listener: str, cns: list[str], *, reason: str, requested_by: str | None,
+              recovery_window_days: int, secret_prefix: str, target: str, state_dir: Path,
+              endpoints_file: Path | None, out: Path | None, json_out: bool, timeout: float) -> None:
+    from shared.core.errors import AlbMtlsError
+    from shared.core.settings import Settings
+    quiet_logs()
+    console = _console()
+
+    def finish(doc: dict[str, Any]) -> None:
+        if json_out:
+            emit_json(doc)
+        elif "clients" in doc:
+            _print(console, doc)
+        else:
+            console.print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}")
+        code = (doc.get("error") or {}).get("code")
+        raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
+                         else EXIT_FAILED)
+
+    try:
+        if target not in ("local", "cloud"):
+            from shared.core.errors import invalid_input
+            raise invalid_input("target", "--target must be local or cloud")
+        raw, req = build_request(action, listener, cns, reason=reason, requested_by=requested_by,
+                                 secret_prefix=secret_prefix, recovery_window_days=recovery_window_days)
+    except AlbMtlsError as exc:
+        finish({"status": "failed", "error": exc.to_dict()})
+    with ExitStack() as stack:
+        if target == "local":
+            from localruntime.environment import local_environment
+            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+        else:
+            settings = Settings.load(target="cloud")
+        try:
+            doc = run_offboard(settings, raw, req.listener_key, timeout=timeout, console=None if json_out else console)
+            restored = [c["certificate"] for c in doc["clients"]
+                        if c.get("action") == "restored" and c.get("certificate")]
+            if target == "local" and out is not None and restored and doc["status"] == "succeeded":
+                from .provision import export_pfx
+                export_pfx(settings, restored, out)
+        except AlbMtlsError as exc:
+            doc = {"status": "failed", "error": exc.to_dict(), "listener_key": req.listener_key}
+    finish(doc)
+
+
+def revoke(listener: str = ListenerOpt, cn: list[str] = CnOpt,
+           reason: str = typer.Option("unspecified", "--reason",
+                                      help="key_compromise | cessation | superseded | unspecified (recorded; the "
+                                           "private CA takes no reason)"),
+           requested_by: str | None = RequestedBy,
+           recovery_window_days: int = typer.Option(30, "--recovery-window-days",
+                                                    help="KMS recovery window of the PFX and password secrets, 7-30 "
+                                                         "days: `albmtls restore` works until then."),
+           secret_prefix: str = SecretPrefix,
+           target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
+           json_out: bool = JsonOut,
+           timeout: float = TimeoutOpt) -> None:
+    """Revoke clients' access on a listener: their certificates at the private CA, their secrets
+    (recoverable), every later renewal."""
+    _offboard("revoke", listener, cn, reason=reason, requested_by=requested_by,
+              recovery_window_days=recovery_window_days, secret_prefix=secret_prefix, target=target,
+              state_dir=state_dir, endpoints_file=endpoints_file, out=None, json_out=json_out, timeout=timeout)
+
+
+def restore(listener: str = ListenerOpt, cn: list[str] = CnOpt,
+            requested_by: str | None = RequestedBy, secret_prefix: str = SecretPrefix,
+            target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
+            out: Path = typer.Option(Path("out"), "--out",
+                                     help="Where the local target exports the new PFX and password."),
+            json_out: bool = JsonOut, timeout: float = TimeoutOpt) -> None:
+    """Give revoked clients access again: their secrets back (inside the recovery window) and a new
+    certificate."""
+    _offboard("restore", listener, cn, reason="unspecified", requested_by=requested_by, recovery_window_days=30,
+              secret_prefix=secret_prefix, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
+              out=out, json_out=json_out, timeout=timeout)
