@@ -89,7 +89,7 @@ def run_offboard(settings: Any, raw: dict[str, Any], listener_key: str, *, timeo
 
     from .provision import follow
     deploy_flow(settings, REVOKE_FLOW, REVOKE_WORKFLOW.read_text())
-    started = start_provision(settings, raw, listener_key, flow=REVOKE_FLOW)
+    started = start_provision(settings, raw, listener_key, flow=REVOKE_FLOW, request_id=raw["request_id"])
     if console is not None:
         console.print(f"flow {REVOKE_FLOW}; execution [bold]{started.name}[/]")
     prog = follow(settings, started.name, flow=REVOKE_FLOW, timeout=timeout, console=console)

@@ -48,6 +48,7 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -306,15 +307,15 @@ class Api:
             m = _CREDENTIAL.search(req.headers.get("authorization", ""))
             body["requested_by"] = f"access key {m.group(1)}" if m else "unknown (unsigned request)"
         body["action"] = action
-        body["request_id"] = request_id or body.get("request_id") or "unknown"
+        body["request_id"] = request_id or f"api-{uuid.uuid4().hex}"
         inp = decode(RevokeRequest, body)
         settings = self._settings_factory()
         from shared.steps.provisioning import REVOKE_FLOW
         if self._start is not None:
-            started = self._start(settings, body, inp.listener_key, flow=REVOKE_FLOW)
+            started = self._start(settings, body, inp.listener_key, flow=REVOKE_FLOW, request_id=inp.request_id)
         else:
             from shared.steps.provisioning import start_provision
-            started = start_provision(settings, body, inp.listener_key, flow=REVOKE_FLOW)
+            started = start_provision(settings, body, inp.listener_key, flow=REVOKE_FLOW, request_id=inp.request_id)
         base = "/clients/revocations" if action == "revoke" else "/clients/restorations"
         doc = {"execution": started.name, "status": started.status, "status_url": f"{base}/{started.name}",
                "existing": started.existing}

@@ -162,11 +162,15 @@ def idempotent_name(listener_key: str, key: str) -> str:
 
 def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: str, *,
                     flow: str = PROVISION_FLOW, clock: Clock | None = None,
-                    idempotency_key: str | None = None, deadline: Deadline | None = None) -> Started:
-    """Start the provision execution for ``inp_json`` (an already validated provision input).
+                    idempotency_key: str | None = None, deadline: Deadline | None = None,
+                    request_id: str | None = None) -> Started:
+    """Start the provision execution for ``inp_json`` (an already validated provision input), or
+    another flow's execution that acts on one listener (``flow``: :data:`LISTENER_FLOWS`).
 
     Name: ``<listener key>-<UTC yyyymmddThhmmssZ>``, or from ``idempotency_key`` (a retried request
-    with the same key gets the same execution, running or finished). Refuses with
+    with the same key gets the same execution, running or finished); ``request_id`` adds
+    ``-r<10 hex of its sha256>``, so two different requests in the same second are two executions
+    (a revocation of bob right after alice's is not alice's). Refuses with
     ``EXECUTION_RUNNING`` (naming the running execution) while another execution for the same
     listener key runs. If two starts race past that check, the later one stops itself and is
     refused the same way. Source: fnf ``ListExecutions``, ``StartExecution``,
@@ -182,6 +186,8 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
             return Started(flow, name, existing.status, existing=True)
     else:
         name = execution_name(listener_key, clock.now())
+        if request_id:
+            name += "-r" + hashlib.sha256(request_id.encode("utf-8", "replace")).hexdigest()[:10]
     for ex in _running(settings, flow, prefix, deadline):
         if ex.name != name or getattr(ex, "flow_name", flow) not in (None, flow):
             raise AlbMtlsError(Code.EXECUTION_RUNNING,

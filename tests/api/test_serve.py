@@ -20,8 +20,9 @@ def api(live_cloud):
     from albmtls.httpserver import make_server
     from functions.provision_api.index import handler
     from shared.core.settings import Settings
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+    from shared.steps.provisioning import PROVISION_FLOW, REVOKE_FLOW, deploy_flow
     deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    deploy_flow(Settings.load(), REVOKE_FLOW, (REPO / "workflows" / "revoke.yaml").read_text())
     server = make_server(handler, 0)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()
@@ -54,10 +55,10 @@ def api(live_cloud):
         t.join(5)
 
 
-def poll(request, name: str, timeout: float = 150) -> dict:
+def poll(request, name: str, timeout: float = 150, base: str = "/provisions") -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        status, _, doc = request("GET", f"/provisions/{name}")
+        status, _, doc = request("GET", f"{base}/{name}")
         assert status == 200, doc
         assert doc["status"] in ("running", "succeeded", "failed"), doc
         if doc["status"] != "running":
@@ -94,6 +95,38 @@ def test_provision_202_poll_succeeded_and_idempotency_key(api, demo_input, live_
     status4, _, doc4 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4712"})
     assert status4 == 202 and doc4["execution"] != name
     assert poll(api, doc4["execution"])["status"] == "succeeded"
+
+
+def test_revocation_route_starts_the_revoke_flow_signed_like_the_others(api, demo_input, live_cloud, writes):
+    """POST /clients/revocations: who asked is the signer's AccessKeyId when the body names nobody
+    (the FC gateway checked that signature); GET /clients/revocations/{name} reports the record; a
+    second request writes nothing; an unknown CN is a 4xx-like failure naming those that exist."""
+    status, _, doc = api("POST", "/provisions", demo_input)
+    assert status == 202 and poll(api, doc["execution"])["status"] == "succeeded"
+    signed = {"Authorization": "ACS3-HMAC-SHA256 Credential=LTAI5tExampleKeyId,SignedHeaders=host;x-acs-date,"
+                               "Signature=0123abcd"}
+    body = {"load_balancer_id": demo_input["load_balancer_id"], "listener_port": 443, "common_name": "alice",
+            "reason": "cessation"}
+    status, headers, doc = api("POST", "/clients/revocations", body, signed)
+    assert status == 202 and headers["Location"] == doc["status_url"] == f"/clients/revocations/{doc['execution']}"
+    final = poll(api, doc["execution"], base="/clients/revocations")
+    assert final["status"] == "succeeded", final
+    [alice] = final["result"]["clients"]
+    assert (alice["action"], alice["reason"], alice["requested_by"]) == \
+        ("revoked", "cessation", "access key LTAI5tExampleKeyId")
+    assert alice["request_id"] and final["result"]["refusal_bound_s"] == 60
+    assert all(d["Status"] == "REVOKE" for d in live_cloud.store.list("pca.client") if d["CommonName"] == "alice")
+    writes.mark()
+    status, _, doc = api("POST", "/clients/revocations", dict(body, requested_by="ops"), signed)
+    again = poll(api, doc["execution"], base="/clients/revocations")
+    assert again["result"]["writes"] == 0 and again["result"]["clients"][0]["action"] == "already_revoked"
+    assert writes.since() == []
+    status, _, doc = api("POST", "/clients/revocations", dict(body, common_name="carol"), signed)
+    missing = poll(api, doc["execution"], base="/clients/revocations")
+    assert missing["status"] == "failed" and missing["error"]["code"] == "CLIENT_NOT_FOUND"
+    assert "alice" in missing["error"]["message"]
+    status, _, doc = api("POST", "/clients/revocations", dict(body, reason="lost"), signed)
+    assert status == 400 and doc["error"]["field"] == "reason", doc
 
 
 BAD = [
