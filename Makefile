@@ -44,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench --json bench-report.json
 
 reliability: $(STAMP)
-	$(BIN)/python -m reliability --runs 100 --rotations 20 --rate 0.2 --seed 1 --write-doc docs/RELIABILITY.md
+	$(BIN)/python -m reliability --runs 100 --rotations 20 --revokes 10 --prunes 10 --rate 0.2 --seed 1 --write-doc docs/RELIABILITY.md

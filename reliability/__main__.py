@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rotations", type=int, default=20, help="rotation runs after the provisioning runs (default 20)")
     ap.add_argument("--rate", type=float, default=0.2, help="share of calls faulted (default 0.2)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--revokes", type=int, default=10, help="holders revoked after the rotations (default 10)")
+    ap.add_argument("--prunes", type=int, default=10, help="holders pruned after the rotations (default 10)")
     ap.add_argument("--alb-job-seconds", type=float, default=0.6)
     ap.add_argument("--no-retries", action="store_true", help="turn the retry layer off (the suite must fail)")
     ap.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI run")
@@ -35,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(s: str) -> None:
         sys.stderr.write(f"[reliability] {s}\n")
     rep = run_suite(runs=a.runs, rotations=a.rotations, rate=a.rate, seed=a.seed, cli_run=not a.no_cli,
-                    retries=not a.no_retries, alb_job_seconds=a.alb_job_seconds, log=log)
+                    retries=not a.no_retries, alb_job_seconds=a.alb_job_seconds, revokes=a.revokes,
+                    prunes=a.prunes, log=log)
     cmd = "make reliability   # = .venv/bin/python -m reliability " + " ".join(
-        x for x in [f"--runs {a.runs}", f"--rotations {a.rotations}", f"--rate {a.rate}", f"--seed {a.seed}",
-                    "--write-doc docs/RELIABILITY.md"])
+        x for x in [f"--runs {a.runs}", f"--rotations {a.rotations}", f"--revokes {a.revokes}",
+                    f"--prunes {a.prunes}", f"--rate {a.rate}", f"--seed {a.seed}", "--write-doc docs/RELIABILITY.md"])
     md = render_markdown(rep, cmd)
     if a.write_doc:
         a.write_doc.write_text(md + "\n")

@@ -327,6 +327,9 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
                             f"e.g. {rot['half_applied'][:3]}")
         if rot["problems"]:
             problems.append(f"rotation: {len(rot['problems'])} problem(s), e.g. {rot['problems'][:3]}")
+    off = report.get("offboarding") or {}
+    if off.get("problems"):
+        problems.append(f"offboarding: {len(off['problems'])} problem(s), e.g. {off['problems'][:3]}")
     if report["secrets"]["found"]:
         problems.append(f"secrets found: {report['secrets']['found']}")
     cli = report.get("cli")

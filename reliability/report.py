@@ -85,6 +85,7 @@ def render_markdown(report: dict[str, Any], command: str) -> str:
     if c["half_applied"]:
         lines += ["Half-applied items:", ""] + [f"- {h}" for h in c["half_applied"][:30]] + [""]
     lines += _rotation_markdown(report)
+    lines += _offboarding_markdown(report)
     cli = report.get("cli")
     lines += [
         "## Secrets",
@@ -160,3 +161,30 @@ def _hist(d: dict[Any, int]) -> str:
 
 def _pairs(d: dict[Any, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in d.items())
+
+
+def _offboarding_markdown(report: dict[str, Any]) -> list[str]:
+    o = report.get("offboarding") or {}
+    if not (o.get("revokes") or o.get("prunes")):
+        return []
+    lines = [
+        "## Revocations and prunes (from the local cloud's state)",
+        "",
+        f"Under the same faults: {o['revokes']} holders revoked through the revoke flow (as `albmtls revoke` "
+        f"starts it) and {o['prunes']} pruned by a provisioning run of their listener whose input replaced them "
+        "(`prune: true`), all at once, then every request again.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| executions (two rounds) succeeded | {o['succeeded']} of {o['executions']} |",
+        f"| pruned holders reported by the runs | {o['pruned_reported']} |",
+        f"| revocations lost (a certificate still valid, no record, secrets not scheduled) | {o['revoke_lost']} |",
+        f"| revocation records per target (access secret versions) | {_hist(o['record_versions_per_target'])} |",
+        f"| audit lines per target | {_hist(o['audit_lines_per_target'])} |",
+        f"| writes of the second round | {o['second_round_writes']} |",
+        f"| other CNs whose valid certificates changed | {o['other_cns_touched']} of {o['other_cns_checked']} |",
+        "",
+    ]
+    if o["problems"]:
+        lines += ["Problems:", ""] + [f"- {p}" for p in o["problems"][:30]] + [""]
+    return lines

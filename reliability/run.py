@@ -1,5 +1,6 @@
 """One whole run of the fault suite: start the local cloud, inject faults, run the provisioning
-runs (and one through the CLI), count, run the rotation runs, count them, scan for secrets, judge."""
+runs (and one through the CLI), count, run the rotation runs, count them, revoke and prune holders
+(``reliability.offboarding``), count them, scan for secrets, judge."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from reliability.counts import call_stats, count_rotation, verdict
 from reliability.faults import MIX
+from reliability.offboarding import offboard_all
 from reliability.scan import scan as scan_secrets
 from reliability.suite import Run, Suite
 
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
 
 def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: int = 1,
               workdir: Path | None = None, cli_run: bool = True, retries: bool = True,
-              alb_job_seconds: float = 0.6, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+              alb_job_seconds: float = 0.6, revokes: int = 0, prunes: int = 0,
+              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the suite; returns the report document (:func:`reliability.report.render_markdown` renders it)."""
     tmp = None
     if workdir is None:
@@ -56,6 +59,16 @@ def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: 
         time.sleep(1.0)   # a held (timeout_after) call is logged when its hold ends
         if rotations:
             rotation.update(count_rotation(suite))
+        offboarding: dict[str, Any] = {"revokes": 0, "prunes": 0}
+        if revokes or prunes:
+            # the same faults again, for the revocations and prunes (counted apart: they revoke
+            # certificates the rotation counts above looked at)
+            suite.cloud.faults.configure({k: v for k, v in spec.items() if k != "seed"})
+            offboarding = offboard_all(suite, revokes=revokes, prunes=prunes)
+            suite.cloud.faults.configure({"rules": [], "latency_ms": {}})
+            time.sleep(1.0)
+            log(f"offboarding: {offboarding['revokes']} revokes, {offboarding['prunes']} prunes, twice, in "
+                f"{offboarding['seconds']} s; problems: {offboarding['problems'][:3]}")
         counts.update(call_stats(suite))          # calls, faults and retries of the whole suite
         scan = scan_secrets(suite)
     finally:
@@ -72,6 +85,7 @@ def run_suite(*, runs: int = 100, rotations: int = 20, rate: float = 0.2, seed: 
         "faults": spec,
         "counts": counts,
         "rotation": rotation,
+        "offboarding": offboarding,
         "cli": {"exit": cli["exit"], "status": cli["doc"].get("status"), "file_modes": cli["modes"],
                 **({"rotate_file_modes": suite.cli_rotate_modes} if rotations else {})} if cli else None,
         "secrets": scan,

@@ -173,8 +173,15 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
     """Act on one planned revocation, in the plan's order, then read back."""
     pca, kms = ctx.adapter(pca_api.Pca), ctx.adapter(kms_api.Kms)
     writes = 0
+    rv = plan.revocation
     if plan.record is not None:
         writes += _write_access(ctx, names, plan.record)
+        # the audit line once the decision is stored: exactly one per revocation, even when this
+        # invocation dies later and the flow's Retry finishes the job (that one writes no record)
+        _audit(ctx, rv.via, listener_key, cn, reason=rv.reason, reason_code=rv.reason_code,
+               requested_by=rv.requested_by, request_id=rv.request_id,
+               serials=sorted(c.serial for c in rv.certificates), secrets=list(names.key_material),
+               recovery_window_days=rv.recovery_window_days)
     revoked = []
     for ident in plan.revoke:
         wrote = pca.revoke_client_certificate(ident)
@@ -196,14 +203,11 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
     if any(s.state == "present" for s in states):
         raise AlbMtlsError(Code.CLOUD_ERROR, f"the secrets of {cn!r} are not scheduled for deletion after "
                            "DeleteSecret; run the revocation again")
-    rv = plan.revocation
     action = "revoked" if writes else "already_revoked"
     refused_by = iso_utc(policy.refusal_deadline(datetime.fromisoformat(rv.revoked_at.replace("Z", "+00:00"))))
-    if writes:
-        _audit(ctx, rv.via, listener_key, cn, reason=rv.reason,
-               reason_code=rv.reason_code, requested_by=rv.requested_by, request_id=rv.request_id,
-               serials=sorted(serials[i] for i in revoked if i in serials), writes=writes,
-               secrets_scheduled=list(plan.delete))
+    if writes and plan.record is None:
+        ctx.logger.info("revocation finished", extra={"listener_key": listener_key, "common_name": cn,
+                                                      "revoked": revoked, "writes": writes})
     return ClientOutcome(common_name=cn, action=action, writes=writes, revocation=msgspec.to_builtins(rv),
                          revoked=[{"identifier": i, "serial": serials.get(i, "")} for i in revoked],
                          secrets=states, refused_by=refused_by)

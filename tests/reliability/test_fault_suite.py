@@ -26,7 +26,7 @@ def _clean_env(monkeypatch):
 
 def test_reduced_suite_absorbs_every_fault_kind(tmp_path, monkeypatch):
     _clean_env(monkeypatch)
-    rep = run_suite(runs=8, rotations=2, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=True)
+    rep = run_suite(runs=8, rotations=2, rate=0.2, seed=3, workdir=tmp_path / "w", cli_run=True, revokes=2, prunes=2)
     c = rep["counts"]
     assert rep["verdict"]["ok"], rep["verdict"]["problems"]
     assert c["succeeded"] == c["runs"] == 9          # 8 in-process + 1 through the CLI
@@ -67,7 +67,14 @@ def test_reduced_suite_absorbs_every_fault_kind(tmp_path, monkeypatch):
     expected = {"Throttling.User", "ServiceUnavailable", "Dropped", "OK-Dropped", "OK-Timeout"}
     assert expected <= set(r["faulted_by_code"]), r["faulted_by_code"]
     assert set(rep["cli"]["rotate_file_modes"].values()) == {"0o600"} and rep["cli"]["rotate_file_modes"]
-    assert s["scanned"]["cli"] == 4 and s["needles"]["password"] == 11
+    # passwords looked for: 9 provisioned + 2 renewed + 2 issued by the prunes' provisioning runs
+    assert s["scanned"]["cli"] == 4 and s["needles"]["password"] == 13
+    # revocations and prunes under the same faults, twice: none lost, none twice, no other CN touched
+    o = rep["offboarding"]
+    assert (o["revokes"], o["prunes"]) == (2, 2) and o["succeeded"] == o["executions"] == 8, o["problems"]
+    assert o["pruned_reported"] == 2 and o["revoke_lost"] == 0 and o["record_versions_per_target"] == {1: 4}
+    assert o["audit_lines_per_target"] == {1: 4} and o["second_round_writes"] == 0
+    assert o["other_cns_touched"] == 0 and o["other_cns_checked"] >= 5 and o["problems"] == []
 
 
 def test_the_suite_fails_without_the_retry_layer(tmp_path, monkeypatch):
