@@ -55,12 +55,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Cloud-like latency profile (ms, uniform) applied to every product.
 CLOUD_LATENCY_MS = (100.0, 300.0)
-STEPS = ("preflight", "record_desired_state", "issue_client_cert", "enable_mutual_auth", "create_cname",
-         "health_check")
+STEPS = ("preflight", "record_desired_state", "issue_client_cert", "offboard_client", "enable_mutual_auth",
+         "create_cname", "health_check")
 ALB_WRITES = {"CreateServerGroup", "AddServersToServerGroup", "CreateListener", "UpdateListenerAttribute"}
 LISTENER_WRITES = {"CreateListener", "UpdateListenerAttribute"}
-FUNCTIONS = ("preflight", "record_desired_state", "issue_client_cert", "enable_mutual_auth", "create_cname",
-             "health_check")
+FUNCTIONS = ("preflight", "record_desired_state", "issue_client_cert", "offboard_client", "enable_mutual_auth",
+             "create_cname", "health_check")
 SDK_CLIENTS = ("alb", "cas", "pca", "alidns", "kms")
 
 
@@ -289,7 +289,9 @@ def analyse(events, calls, jobs, clock_offset: float, tracer: _Tracer, all_healt
     probe = sum(e - s for s, e in tracer.probes)
 
     pre, issue, cname = total("preflight"), total("issue_client_cert"), total("create_cname")
-    branches = {"record_desired_state": total("record_desired_state"), "issue_client_cert": issue,
+    # the issue branch: IssueClientCert, then ReconcileClients (albmtls-offboard-client)
+    branches = {"record_desired_state": total("record_desired_state"),
+                "issue_client_cert": issue + total("offboard_client"),
                 "create_cname": cname, "enable_mutual_auth": enable_crit,
                 "enable_until_listener+health_wait": enable_until_listener + health_wait}
     longest = max(branches, key=lambda b: branches[b])

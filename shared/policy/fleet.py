@@ -218,6 +218,8 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "probe_requests": "Requests of the health check's live probe.",
         "secret_prefix": "KMS secret names: <prefix>/<alb id>-<port>/<common name>/{pfx,password,meta}.",
         "auto_repair": "The daily drift check re-applies this listener when the cloud drifted from it.",
+        "prune": "Revoke the clients provisioned on this listener that are no longer in `clients` (else they are "
+                 "reported as orphaned and never renewed).",
     },
     "ServerCertificateSpec": {
         "certificate_id": "A CAS certificate id: '123' or '123-cn-hangzhou'.",
