@@ -119,6 +119,21 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     for name in pending:
         assert live_cloud.store.get("kms.secret", name)["PlannedDeleteTime"]
 
+    # the doctor-ready check of the assumption: the listener passes the client-certificate headers,
+    # so backends can deny alice's fingerprint even if a real ALB does not refuse her → "unverified"
+    import logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.settings import Settings
+    from shared.steps.context import StepContext
+    from shared.steps.offboarding import check_revocation_enforcement
+    check = check_revocation_enforcement(StepContext(
+        step="doctor", settings=Settings.load(), clock=live_cloud.clock, logger=logging.getLogger("albmtls.test"),
+        deadline=Deadline(60), request_id=f"local-{uuid.uuid4().hex}"))
+    assert check["result"] == "unverified" and check["listeners"] == [
+        {"listener_key": "alb-demostd000000000001-443", "revoked_unexpired": 1, "client_cert_headers": True}]
+
     # a second revoke writes nothing (counted from the cloud's call log)
     writes.mark()
     code, again, err = albmtls("revoke", "--listener", LISTENER, "--cn", "alice", "--endpoints-file", ep)

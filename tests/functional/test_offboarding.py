@@ -246,3 +246,26 @@ def test_a_renewal_racing_a_revocation_leaves_nothing_valid(live_cloud, invoke, 
     assert out.action == "skipped" and out.reason == "revoked_during_renewal", out
     bob = certs(live_cloud, "bob")
     assert len(bob) == 2 and all(d["Status"] == "REVOKE" for d in bob)     # the one it issued as well
+
+
+def test_the_revocation_assumption_check_reads_only(live_cloud, invoke, issued, writes):
+    """``check_revocation_enforcement`` (for albmtls doctor): no write; counts the revoked certificates
+    still inside their validity and says whether the listener passes the client-certificate headers."""
+    import logging as _logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.settings import Settings
+    from shared.steps.context import StepContext
+    from shared.steps.offboarding import check_revocation_enforcement
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice")})
+    ctx = StepContext(step="doctor", settings=Settings.load(), clock=live_cloud.clock,
+                      logger=_logging.getLogger("albmtls.test"), deadline=Deadline(60),
+                      request_id=f"local-{uuid.uuid4().hex}")
+    writes.mark()
+    out = check_revocation_enforcement(ctx)
+    assert writes.since() == []
+    # no listener exists on the port yet (only the issue step ran): no headers to pass → at risk
+    assert out["result"] == "at_risk" and out["listeners"] == [
+        {"listener_key": LK, "revoked_unexpired": 1, "client_cert_headers": False}]
+    assert "60 s" in out["assumption"] and "BACKENDS.md" in out["fix"]
