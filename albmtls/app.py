@@ -3,7 +3,8 @@
 
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
 ``provision`` (the main job), ``rotate``, ``revoke``/``restore`` (offboarding, one module),
-``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition), ``clock show|set|reset`` (the local cloud's clock),
+``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
+``clock show|set|reset`` (the local cloud's clock),
 ``check-deploy``; for a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``;
 ``--version``. Every reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:

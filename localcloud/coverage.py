@@ -58,6 +58,18 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                               "the Terraform alicloud provider does (`shared/core/errors.py::ALB_BODY_BUSY_MARKERS`). "
                               "The fault suite injects them as `OperationFailed` (HTTP 400), a stand-in "
                               "(`reliability/faults.py::ALB_BUSY`).",
+    "Revocation at the listener": "A listener refuses (TLS handshake) a client certificate its PCA sub-CA revoked "
+                                  "within 60 s (the PCA CreateRevokeClientCertificate page says a revoked "
+                                  "certificate cannot establish HTTPS connections; ALB documents no CRL/OCSP check "
+                                  "and no delay). Code: `shared/policy/offboarding.py::LISTENER_REFUSAL_BOUND`, "
+                                  "`localruntime/dataplane.py` (refuses within `revocation_refresh_s`, 2 s); "
+                                  "doctor check: `shared/steps/offboarding.py::check_revocation_enforcement` "
+                                  "(measures the exposure; settling it needs a write).",
+    "SANs from the CSR": "CreateClientCertificateWithCsr without SanType copies the CSR's subjectAltNames, URI ones "
+                         "included (every certificate carries the URI albmtls://<alb id>/<port>/<cn> beside the "
+                         "client's SANs; SanType takes one kind). Code: `shared/policy/issuance.py::san_request` "
+                         "(the issued certificate is checked: CERT_CHECK_FAILED otherwise), "
+                         "`localcloud/products/pca/models.py::sans_from_request`.",
 }
 
 

@@ -23,7 +23,8 @@ FNF_OPERATOR_ACTIONS = frozenset({"GetExecutionHistory", "StopExecution"})
 OBSERVATION_RULE = """\
 Least privilege by observation: every call the local cloud logged (table `calls` of
 <state-dir>/cloud.sqlite3, all runs on that state directory — deploy/observe.py makes the
-reference run: provision, an update of the same listener, a rotation with revocation) is mapped to a RAM action
+reference run: provision, an update of the same listener, a rotation with revocation, a revoke and a restore) is
+mapped to a RAM action
 (alb→alb:, cas and pca→yundun-cert:, alidns→alidns:, kms→kms:, fnf→fnf:). CloudFlow flow
 management (CreateFlow, UpdateFlow, DescribeFlow, DeleteFlow, ListFlows) is `s deploy`'s and the
 operator's GetExecutionHistory/StopExecution are the CLI's: both must be in the deployer policy and

@@ -360,7 +360,8 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     """Every client certificate (this automation's first) with ``common_name``, ``serial``,
     ``identifier``, ``listener_key``, ``not_after``, ``days_left``, ``state`` (``valid``, ``due``,
     ``superseded``, ``orphaned``, ``revoked``, ``expired``; ``foreign`` ones are listed as ``ours:
-    false``), ``retire_after`` for superseded ones, ``orphaned_since``, ``revocation`` (reason, when,
+    false``), ``fingerprint_sha256``/``fingerprint_sha1`` (the latter in the form of the listener's
+    fingerprint header), ``retire_after`` for superseded ones, ``orphaned_since``, ``revocation`` (reason, when,
     who, request id: the holder's ``…/access`` record); ``pending_deletion``: the revoked holders'
     secrets KMS is to delete; and per listener its CA and server certificate ends. Read-only."""
     prefix = secret_prefix or getattr(settings, "secret_prefix", None) or "albmtls"
@@ -390,7 +391,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
             "not_after": iso_utc(cert.not_after) if cert.not_after else None,
             "days_left": round((cert.not_after - now) / timedelta(days=1), 1) if cert.not_after else None,
             "due_at": iso_utc(c.due_at) if c.due_at else None, "retire_after": c.retire_after,
-            "state": c.state}
+            "state": c.state, "fingerprint_sha256": cert.sha256, "fingerprint_sha1": _sha1_of_pem(cert.cert_pem)}
         if c.superseded_by:
             row["superseded_by"] = c.superseded_by
         if record is not None and record.state == "orphaned" and c.state == "orphaned":
@@ -412,6 +413,21 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     return {"now": iso_utc(now), "certificates": rows, "counts": counts,
             "pending_deletion": _pending_deletion(ctx, prefix, revoked_holders),
             "listeners": [listener_view(ctx, lk) for lk in list(listeners)[:MAX_WARNED_LISTENERS]]}
+
+
+def _sha1_of_pem(pem: str | None) -> str | None:
+    """SHA-1 of the certificate's DER, lowercase hex: the form of the listener's
+    ``X-Forwarded-Clientcert-fingerprint`` header (docs/BACKENDS.md), for backends' allow and deny lists."""
+    import base64
+    import binascii
+    import hashlib
+    if not pem or "-----BEGIN CERTIFICATE-----" not in pem:
+        return None
+    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    try:
+        return hashlib.sha1(base64.b64decode("".join(body.split()), validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _pending_deletion(ctx: StepContext, prefix: str, holders: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:

@@ -99,11 +99,12 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
         assert time.monotonic() < deadline, f"alice still accepted: {result}"
         time.sleep(0.5)
     assert re.search(r"(?i)alert certificate revoked", result[1]), result[1]
-    backends = set()
+    backends, seen = set(), set()
     for _ in range(6):
         code_b, _, answer = curl(live_cloud, str(out / "bob.pfx"), pw["bob"])
         assert code_b == "200" and answer is not None
         backends.add(answer["instance_name"])
+        seen.add({k.lower(): v for k, v in answer["headers"].items()}["x-forwarded-clientcert-fingerprint"])
     assert backends == {"ECS01", "ECS02"}
 
     # status (read from the cloud: the record, not this machine) says revoked, why, when, by whom
@@ -114,6 +115,8 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     assert a["state"] == "revoked" and a["revocation"]["reason"] == "key_compromise"
     assert a["revocation"]["requested_by"] == "security@example.test"
     assert rows[certs["bob"]["serial"]]["state"] == "valid"
+    # the fingerprint status exports is the one the backends see (docs/BACKENDS.md: allow/deny lists)
+    assert seen == {rows[certs["bob"]["serial"]]["fingerprint_sha1"]}
     pending = {p["secret"] for p in st["pending_deletion"]}
     assert pending == {f"albmtls/alb-demostd000000000001-443/alice/{k}" for k in ("pfx", "password")}
     for name in pending:
