@@ -118,25 +118,26 @@ def offboard_all(suite: Suite, *, revokes: int, prunes: int) -> dict[str, Any]:
     for name, doc in {**first, **second}.items():
         if doc.get("status") != "succeeded":
             problems.append(f"{name}: {doc.get('status')} {(doc.get('error') or {}).get('code')}")
-    lost, records = [], Counter()
+    lost: list[str] = []
+    records: Counter[int] = Counter()
     for cn, r in targets.items():
         base = f"albmtls/{r.listener_key}/{cn}/"
         if after.get(cn):
             lost.append(f"{cn}: {len(after[cn])} certificate(s) still valid")
-        acc = _secret(suite, base + "access")
-        versions = (acc or {}).get("versions") or []
+        acc = _secret(suite, base + "access") or {}
+        versions = acc.get("versions") or []
         records[len(versions)] += 1
         cur = next((v for v in versions if "ACSCurrent" in v["VersionStages"]), None)
         state = json.loads(cur["SecretData"]).get("state") if cur else None
         if state != "revoked":
             lost.append(f"{cn}: access record {state}")
         for kind in ("pfx", "password"):
-            doc = _secret(suite, base + kind)
-            if doc is not None and not doc.get("PlannedDeleteTime"):
+            found = _secret(suite, base + kind)
+            if found is not None and not found.get("PlannedDeleteTime"):
                 lost.append(f"{cn}: {kind} secret not scheduled for deletion")
     touched = [f"{cn}: {sorted(ids)} → {sorted(after.get(cn, set()))}" for cn, ids in before.items()
                if cn not in targets and after.get(cn, set()) != ids]
-    audits = Counter()
+    audits: Counter[str] = Counter()
     for line in suite.log_lines()[log_mark:]:
         try:
             rec = json.loads(line)
@@ -144,7 +145,7 @@ def offboard_all(suite: Suite, *, revokes: int, prunes: int) -> dict[str, Any]:
             continue
         a = rec.get("audit") if isinstance(rec, dict) else None
         if isinstance(a, dict) and a.get("action") in ("revoke", "prune"):
-            audits[a.get("common_name")] += 1
+            audits[str(a.get("common_name"))] += 1
     twice = {cn: n for cn, n in audits.items() if n != 1}
     twice.update({cn: 0 for cn in targets if cn not in audits})
     problems += lost + [f"other CN touched: {t}" for t in touched]

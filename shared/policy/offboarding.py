@@ -99,13 +99,20 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 class ListedCertificate(Protocol):
     """What is read of a ``ListClientCertificate`` item (``shared.adapters.pca.ClientCertificate``)."""
 
-    identifier: str
-    serial: str
-    common_name: str | None
-    status: str | None
-    certificate_type: str | None
-    custom_identifier: str | None
-    not_after: datetime | None
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def common_name(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def certificate_type(self) -> str | None: ...
+    @property
+    def custom_identifier(self) -> str | None: ...
+    @property
+    def not_after(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ class OrphanEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     not_after: str | None = None
 
 
-class OffboardResult(StepResult, kw_only=True):
+class OffboardResult(StepResult, frozen=True, kw_only=True):
     """The step's result: ``clients`` (revoke/restore), ``orphaned``/``pruned``/``readmitted``
     (reconcile), ``writes``; ``refusal_bound_s``: how long a listener is assumed to take to refuse
     a revoked certificate (``shared.policy.offboarding.LISTENER_REFUSAL_BOUND``)."""
@@ -283,7 +283,7 @@ def enforce_revocation(ctx: StepContext, listener_key: str, cn: str, secret_pref
 # restore
 # ---------------------------------------------------------------------------------------------
 def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -> ClientOutcome:
-    from shared.steps.issuance import IssueTarget, issue_for_client, observe_client
+    from shared.steps.issuance import StoredTarget, issue_for_client, observe_client
     names = secret_names(req.secret_prefix, req.listener_key, cn)
     record = read_access(ctx, names.access)
     secrets = {n: bool(t) for n, t in _secrets(ctx, names).items()}
@@ -300,12 +300,12 @@ def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{cn!r} on {req.listener_key} has no certificate record "
                            f"({names.meta}); provision it again with {cn!r} in the input", field="common_names")
     meta = current.meta
-    client = ClientSpec(common_name=cn, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,  # type: ignore[arg-type]
+    client = ClientSpec(common_name=cn, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
                         renew_before_days=meta.renew_before_days)
-    target = IssueTarget(listener_key=req.listener_key, ca_identifier=meta.ca, secret_prefix=req.secret_prefix)
+    target = StoredTarget(listener_key=req.listener_key, ca_identifier=meta.ca, secret_prefix=req.secret_prefix)
     revoked_id = record.revocation.certificates[-1].identifier if record.revocation and \
         record.revocation.certificates else meta.identifier
-    issued = issue_for_client(ctx, target, client, force=True, previous=revoked_id, current=current)  # type: ignore[arg-type]
+    issued = issue_for_client(ctx, target, client, force=True, previous=revoked_id, current=current)
     writes += issued.writes
     restoration = Restoration(restored_at=iso_utc(now), requested_by=req.requested_by, request_id=req.request_id,
                               execution=ctx.execution_name, serial=issued.result.serial,

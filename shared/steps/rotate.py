@@ -35,7 +35,7 @@ from shared.policy.ids import SecretNames, secret_names
 from shared.policy.offboarding import access_state
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
 from shared.policy.rotation import RevokeOld, RotateItem, retire_due
-from shared.steps.issuance import IssueTarget, observe_client, read_meta
+from shared.steps.issuance import StoredTarget, observe_client, read_meta
 from shared.steps.offboarding import enforce_revocation, read_access
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,7 +151,7 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
             return out
     client = ClientSpec(common_name=item.common_name, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
                         renew_before_days=meta.renew_before_days)
-    target = IssueTarget(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
+    target = StoredTarget(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
     try:
         issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier, current=current)
     except AlbMtlsError:

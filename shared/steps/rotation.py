@@ -397,7 +397,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
         if record is not None and record.state == "orphaned" and c.state == "orphaned":
             row["orphaned_since"] = record.since
         r = record.revocation if record is not None else None
-        if r is not None and c.state == "revoked" and (
+        if record is not None and r is not None and c.state == "revoked" and (
                 record.state == "revoked" or any(x.identifier == cert.identifier for x in r.certificates)):
             row["revocation"] = {"reason": r.reason, "reason_code": r.reason_code, "revoked_at": r.revoked_at,
                                  "requested_by": r.requested_by, "request_id": r.request_id, "via": r.via}
