@@ -63,7 +63,7 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                                   "certificate cannot establish HTTPS connections; ALB documents no CRL/OCSP check "
                                   "and no delay). Code: `shared/policy/offboarding.py::LISTENER_REFUSAL_BOUND`, "
                                   "`localruntime/dataplane.py` (refuses within `revocation_refresh_s`, 2 s); "
-                                  "doctor check: `shared/steps/offboarding.py::check_revocation_enforcement` "
+                                  "doctor check: `shared/steps/revocation_check.py::check_revocation_enforcement` "
                                   "(measures the exposure; settling it needs a write).",
     "SANs from the CSR": "CreateClientCertificateWithCsr without SanType copies the CSR's subjectAltNames, URI ones "
                          "included (every certificate carries the URI albmtls://<alb id>/<port>/<cn> beside the "

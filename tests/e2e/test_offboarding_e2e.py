@@ -130,7 +130,7 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     from shared.adapters.retry import Deadline
     from shared.core.settings import Settings
     from shared.steps.context import StepContext
-    from shared.steps.offboarding import check_revocation_enforcement
+    from shared.steps.revocation_check import check_revocation_enforcement
     check = check_revocation_enforcement(StepContext(
         step="doctor", settings=Settings.load(), clock=live_cloud.clock, logger=logging.getLogger("albmtls.test"),
         deadline=Deadline(60), request_id=f"local-{uuid.uuid4().hex}"))

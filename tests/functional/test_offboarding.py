@@ -257,7 +257,7 @@ def test_the_revocation_assumption_check_reads_only(live_cloud, invoke, issued, 
     from shared.adapters.retry import Deadline
     from shared.core.settings import Settings
     from shared.steps.context import StepContext
-    from shared.steps.offboarding import check_revocation_enforcement
+    from shared.steps.revocation_check import check_revocation_enforcement
     invoke(FN, {"mode": "revoke", "request": _request("revoke", "alice")})
     ctx = StepContext(step="doctor", settings=Settings.load(), clock=live_cloud.clock,
                       logger=_logging.getLogger("albmtls.test"), deadline=Deadline(60),
