@@ -6,7 +6,8 @@ per listener at a time, as ``POST /clients/revocations`` starts it (``shared.ste
 its PFX and password secrets for deletion with the KMS recovery window, and records the reason,
 time, requester and request id; the daily rotation never renews it again. ``restore`` (inside the
 recovery window: the secrets come back) issues a certificate in place of the revoked one and, on the
-local target, exports it to ``--out``.
+local target, exports it as ``provision`` does (``--out``, ``--passwords-dir``). On ``--target
+cloud`` both first name the account and show what they will change, and ask unless ``--yes``.
 """
 from __future__ import annotations
 
@@ -19,15 +20,22 @@ from typing import Any
 
 import typer
 
+from .export import Out, PasswordsBeside, PasswordsDir
 from .options import (
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_OK,
     EndpointsFile,
     JsonOut,
+    PortOffset,
     StateDir,
     Target,
+    Yes,
+    cloud_identity,
+    confirm,
     emit_json,
+    fail_local,
+    local_banner,
     local_cloud_settings,
     quiet_logs,
 )
@@ -128,9 +136,21 @@ def _print(console: Any, doc: dict[str, Any]) -> None:
     console.print(f"writes: {doc.get('writes')}")
 
 
+def _cloud_plan(req: Any) -> list[str]:
+    """What a revoke or restore will change, one line per holder (the cloud target asks first)."""
+    where = f"{req.load_balancer_id}:{req.listener_port}"
+    if req.action == "restore":
+        return [f"restore {cn} on {where}: its PFX and password secrets back (inside the recovery window), a new "
+                "certificate issued in place of the revoked one" for cn in req.common_names]
+    return [f"revoke {cn} on {where} (reason {req.reason}): every valid certificate of it revoked at the private CA "
+            "(not undoable), its PFX and password secrets scheduled for deletion (restorable for "
+            f"{req.recovery_window_days} days), renewals stopped" for cn in req.common_names]
+
+
 def _offboard(action: str, listener: str, cns: list[str], *, reason: str, requested_by: str | None,
               recovery_window_days: int, secret_prefix: str, target: str, state_dir: Path,
-              endpoints_file: Path | None, out: Path | None, json_out: bool, timeout: float) -> None:
+              endpoints_file: Path | None, export: tuple[Path, Path | None, bool] | None, json_out: bool,
+              timeout: float, port_offset: int, yes: bool) -> None:
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     quiet_logs()
@@ -142,33 +162,45 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         elif "clients" in doc:
             _print(console, doc)
         else:
-            console.print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}")
+            console.print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")
         raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
                          else EXIT_FAILED)
 
     try:
-        if target not in ("local", "cloud"):
-            from shared.core.errors import invalid_input
-            raise invalid_input("target", "--target must be local or cloud")
         raw, req = build_request(action, listener, cns, reason=reason, requested_by=requested_by,
                                  secret_prefix=secret_prefix, recovery_window_days=recovery_window_days)
+        exports = None
+        if export is not None and target == "local":
+            from .export import export_target
+            exports = export_target(*export)
     except AlbMtlsError as exc:
         finish({"status": "failed", "error": exc.to_dict()})
     with ExitStack() as stack:
         if target == "local":
-            from localruntime.environment import local_environment
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+            from localruntime.environment import LocalCloudUnavailable, local_environment
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset)))
+            except LocalCloudUnavailable as exc:
+                fail_local(exc, json_out)
+            if not json_out:
+                console.print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         else:
             settings = Settings.load(target="cloud")
+            try:
+                cloud_identity(settings)                 # the account, identity and region first
+            except AlbMtlsError as exc:
+                finish({"status": "failed", "error": exc.to_dict()})
+            confirm(_cloud_plan(req), yes=yes, what=f"region {settings.region}")
         try:
             doc = run_offboard(settings, raw, req.listener_key, timeout=timeout, console=None if json_out else console)
             restored = [c["certificate"] for c in doc["clients"]
                         if c.get("action") == "restored" and c.get("certificate")]
-            if target == "local" and out is not None and restored and doc["status"] == "succeeded":
-                from .provision import export_pfx
-                export_pfx(settings, restored, out)
+            if exports is not None and restored and doc["status"] == "succeeded":
+                from .export import export_pfx
+                export_pfx(settings, restored, exports)
         except AlbMtlsError as exc:
             doc = {"status": "failed", "error": exc.to_dict(), "listener_key": req.listener_key}
     finish(doc)
@@ -184,23 +216,25 @@ def revoke(listener: str = ListenerOpt, cn: list[str] = CnOpt,
                                                          "days: `albmtls restore` works until then."),
            secret_prefix: str = SecretPrefix,
            target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-           json_out: bool = JsonOut,
+           port_offset: int = PortOffset, yes: bool = Yes, json_out: bool = JsonOut,
            timeout: float = TimeoutOpt) -> None:
     """Revoke clients' access on a listener: their certificates at the private CA, their secrets
-    (recoverable), every later renewal."""
+    (recoverable), every later renewal. On --target cloud it first names the account and asks (unless --yes)."""
     _offboard("revoke", listener, cn, reason=reason, requested_by=requested_by,
               recovery_window_days=recovery_window_days, secret_prefix=secret_prefix, target=target,
-              state_dir=state_dir, endpoints_file=endpoints_file, out=None, json_out=json_out, timeout=timeout)
+              state_dir=state_dir, endpoints_file=endpoints_file, export=None, json_out=json_out, timeout=timeout,
+              port_offset=port_offset, yes=yes)
 
 
 def restore(listener: str = ListenerOpt, cn: list[str] = CnOpt,
             requested_by: str | None = RequestedBy, secret_prefix: str = SecretPrefix,
             target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-            out: Path = typer.Option(Path("out"), "--out",
-                                     help="Where the local target exports the new PFX and password."),
-            json_out: bool = JsonOut, timeout: float = TimeoutOpt) -> None:
+            out: Path = Out, passwords_dir: Path | None = PasswordsDir, passwords_beside: bool = PasswordsBeside,
+            port_offset: int = PortOffset, yes: bool = Yes, json_out: bool = JsonOut,
+            timeout: float = TimeoutOpt) -> None:
     """Give revoked clients access again: their secrets back (inside the recovery window) and a new
-    certificate."""
+    certificate (the local target exports it as provision does)."""
     _offboard("restore", listener, cn, reason="unspecified", requested_by=requested_by, recovery_window_days=30,
               secret_prefix=secret_prefix, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
-              out=out, json_out=json_out, timeout=timeout)
+              export=(out, passwords_dir, passwords_beside), json_out=json_out, timeout=timeout,
+              port_offset=port_offset, yes=yes)

@@ -60,6 +60,10 @@ DOCTOR_CHECKS: dict[str, str] = {
                  "concurrency keys kept), and the history of the newest failed execution",
     "functions": "the deployed functions (FC 3.0 GetFunction on a real account; the local invoker locally): present, "
                  "python3.12, ALBMTLS_ALB_CA_ID_FORM as set here",
+    "revocation": "ListClientCertificate (the revoked certificates still inside their validity, per listener) and "
+                  "each such listener's XForwardedForConfig (GetListenerAttribute): the exposure if a listener does "
+                  "not refuse revoked certificates, and whether its backends get the fingerprint to deny them — "
+                  "settling it takes a revoke and a connection",
 }
 
 #: key → (status, public source, doctor check). Status: ``documented`` (a public page or SDK model
@@ -97,6 +101,17 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "kms:behaviour:ListSecrets.Filters": (UNCONFIRMED, NO_SOURCE, "kms-access"),
     "cross:Date header": (UNCONFIRMED, "RFC 9110 §6.6.1 (servers send Date); docs/ALIBABA-APIS.md §4.5.1",
                           "credentials"),
+    "cross:Revocation at the listener": (
+        "partly", "the PCA CreateRevokeClientCertificate page (a revoked certificate cannot establish HTTPS "
+        "connections); the ALB API has no CRL/OCSP field and no delay is documented; docs/ALIBABA-APIS.md §5.2",
+        "revocation"),
+    # not checkable without issuing or revoking (NOT_CHECKABLE says why), documented in part
+    "cross:SANs from the CSR": (UNCONFIRMED, "docs/ALIBABA-APIS.md §2.2 (SanType takes one kind per request)", ""),
+    "pca:behaviour:crl-url": ("partly", "SDK models (CreateSubCACertificate.EnableCrl/CrlDay, "
+                                        "DescribeCACertificate.CrlUrl); docs/ALIBABA-APIS.md §2.2", ""),
+    "pca:behaviour:leaf-cdp": ("partly", "SDK model (CreateClientCertificateWithCsr.EnableCrl); the CAS CRL page says "
+                                         "OpenAPI Explorer leaves carry none; docs/ALIBABA-APIS.md §2.2", ""),
+    "kms:behaviour:restore-not-deleted": (UNCONFIRMED, "DOCS-KMS RestoreSecret.md (says nothing of it)", ""),
 }
 
 #: why the rest cannot be checked without a write (or without waiting for a failure to happen)

@@ -388,7 +388,8 @@ def kms_access(env: DoctorEnv) -> Finding:
 
 # -- CloudFlow and the functions --------------------------------------------------------------------------
 FLOWS = {"albmtls-provision": REPO / "workflows" / "provision.yaml",
-         "albmtls-rotate": REPO / "workflows" / "rotate.yaml"}
+         "albmtls-rotate": REPO / "workflows" / "rotate.yaml",
+         "albmtls-revoke": REPO / "workflows" / "revoke.yaml"}
 
 
 def cloudflow(env: DoctorEnv) -> Finding:
@@ -488,9 +489,24 @@ def functions(env: DoctorEnv) -> Finding:
                    "deploy again (s deploy) with the ALBMTLS_ALB_CA_ID_FORM this doctor settled" if problems else "")
 
 
+# -- revocation at the listener ----------------------------------------------------------------------------
+def revocation(env: DoctorEnv) -> Finding:
+    """``shared.steps.revocation_check.check_revocation_enforcement``: the assumption that a listener
+    refuses a revoked PCA certificate takes a write to settle; this measures the exposure instead."""
+    from shared.steps.revocation_check import check_revocation_enforcement
+    from shared.steps.rotation import make_context
+    out = check_revocation_enforcement(make_context(env.settings, "doctor", deadline_s=120))
+    verdict = f"not seen: {out['how'].split(';', 1)[0]}; {out['detail']}"
+    f = _finish("revocation", {"cross:Revocation at the listener": verdict}, out["detail"])
+    if out["result"] == "at_risk":
+        f.result, f.fix = "warn", out["fix"]
+    return f
+
+
 #: check name → function, in the order the doctor runs them (credentials first)
 CHECKS: dict[str, Callable[[DoctorEnv], Finding]] = {
     "credentials": credentials, "ca-id-forms": ca_id_forms, "listener-dry-run": listener_dry_run,
     "alb-read": alb_read, "pca-quota": pca_quota, "pca-codes": pca_codes, "cas-codes": cas_codes,
     "alidns-codes": alidns_codes, "kms-access": kms_access, "cloudflow": cloudflow, "functions": functions,
+    "revocation": revocation,
 }

@@ -81,7 +81,7 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     doc = provisioned(ep, tmp_path, demo_input, "alice", "bob")
     certs = {c["common_name"]: c for c in doc["client_certificates"]}
     out = tmp_path / "out"
-    pw = {cn: (out / f"{cn}.password").read_text() for cn in certs}
+    pw = {cn: Path(c["password_path"]).read_text() for cn, c in certs.items()}
     assert curl(live_cloud, str(out / "alice.pfx"), pw["alice"])[0] == "200"
 
     code, rev, err = albmtls("revoke", "--listener", LISTENER, "--cn", "alice", "--reason", "key_compromise",
@@ -169,7 +169,7 @@ def test_orphaned_then_pruned(live_cloud, ep, tmp_path, demo_input, writes):
     doc = provisioned(ep, tmp_path, demo_input, "alice", "bob")
     bob = next(c for c in doc["client_certificates"] if c["common_name"] == "bob")
     out = tmp_path / "out"
-    bob_pfx, bob_pw = tmp_path / "bob.pfx", (out / "bob.password").read_text()
+    bob_pfx, bob_pw = tmp_path / "bob.pfx", Path(bob["password_path"]).read_text()
     bob_pfx.write_bytes((out / "bob.pfx").read_bytes())
 
     # bob left the input: reported orphaned, still valid, not revoked
