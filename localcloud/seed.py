@@ -29,6 +29,8 @@ DEMO: dict[str, Any] = {
     "pca_sub_cert_identifier": "1efd3cac-ee8e-6a00-ad80-5e318b70b839",
     "domain": "example.test",
     "zone_edition": "mianfei",
+    # a software key management instance (KMS 3.0: asymmetric keys live in an instance)
+    "kms_instance_id": "kst-hzz6demo0000000000001",
 }
 
 

@@ -19,6 +19,7 @@ from . import alb, alidns, cas, fnf, kms, pca, sts
 from .alb import seed as alb_seed
 from .alidns import seed as alidns_seed
 from .cas import seed as cas_seed
+from .kms import seed as kms_seed
 from .pca import seed as pca_seed
 
 # ALB listener writes: "流控信息 请求速率为200/60(s)" on api.aliyun.com (CreateListener, UpdateListenerAttribute,
@@ -28,6 +29,19 @@ _ALB_WRITE_QUOTA = "api.aliyun.com/document/Alb/2020-06-16/CreateListener (and U
 # shared gateway 200 QPS per account for most operations (docs/ALIBABA-APIS.md §6.2).
 _KMS_THROTTLE = Throttle("Rejected.Throttling", 429, retry_after=False, message="QPS Limit Exceeded",
                          source="KMS error table (AlibabaCloudDocs/kms CreateSecret.md), docs/ALIBABA-APIS.md §6.2")
+
+# KMS key operations on the shared gateway, per account and region (the performance-data page,
+# docs/ALIBABA-APIS.md §7.4): CreateKey 10/s, key reads 50/s, key writes 30/s, AsymmetricSign 200/s
+# (the product's own cap); one bucket per action here (the page's groups share one).
+_KMS_PERF = "alibabacloud.com/help/en/kms/key-management-service/product-overview/performance-data"
+_KMS_KEY_QUOTAS = (
+    Quota("CreateKey", 10, 1.0, _KMS_PERF),
+    *(Quota(a, 50, 1.0, _KMS_PERF) for a in ("DescribeKey", "ListKeys", "ListKeyVersions", "GetPublicKey",
+                                               "ListAliases", "ListAliasesByKeyId", "GetKmsInstance",
+                                               "ListKmsInstances")),
+    *(Quota(a, 30, 1.0, _KMS_PERF) for a in ("CreateAlias", "DeleteAlias", "ScheduleKeyDeletion",
+                                               "CancelKeyDeletion", "EnableKey", "DisableKey")),
+)
 
 PRODUCTS: tuple[Product, ...] = (
     Product("alb", ("2020-06-16",), "alb.cn-hangzhou.aliyuncs.com", alb, "alibabacloud_alb20200616",
@@ -45,7 +59,8 @@ PRODUCTS: tuple[Product, ...] = (
     Product("alidns", ("2015-01-09",), "alidns.aliyuncs.com", alidns, "alibabacloud_alidns20150109",
             "Alidns 2015-01-09", busy_code="LastOperationNotFinished", seed_demo=alidns_seed.seed_demo),
     Product("kms", ("2016-01-20",), "kms.cn-hangzhou.aliyuncs.com", kms, "alibabacloud_kms20160120",
-            "KMS 2016-01-20", qps=200.0, throttle=_KMS_THROTTLE,
+            "KMS 2016-01-20", qps=200.0, throttle=_KMS_THROTTLE, seed_demo=kms_seed.seed_demo,
+            quotas=_KMS_KEY_QUOTAS,
             qps_source="shared gateway 200 QPS per account for most operations (docs/ALIBABA-APIS.md §6.2; the row "
                        "for secret operations unconfirmed)"),
     Product("fnf", ("2019-03-15",), "cn-hangzhou.fnf.aliyuncs.com", fnf, "alibabacloud_fnf20190315",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
-    "Cas", "CasCertificate", "normalize_hex",
+    "Cas", "CasCertificate", "CasRepository", "Warehouse", "UploadedCa", "UPLOADED_CA_TYPE", "normalize_hex",
 ]
 
 _PAGE = 100  # ListCertificates ShowSize max
@@ -206,3 +206,129 @@ class Cas(Adapter):
             return int(d["CertId"])
         except (KeyError, TypeError, ValueError):
             raise AlbMtlsError(Code.CLOUD_ERROR, "cas:UploadUserCertificate returned no CertId") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# the certificate repository ("warehouse"): uploaded CA certificates (docs/ALIBABA-APIS.md §2.3)
+# ---------------------------------------------------------------------------------------------
+#: ``CreateWarehouse.Type`` of a repository of uploaded CA certificates, as the API doc spells it; the
+#: SDK's model spells the same kind ``uploadCA`` (ListCertWarehouse): both are accepted when reading.
+UPLOADED_CA_TYPE = "uploadedAuthorityCertificate"
+UPLOADED_CA_TYPES = (UPLOADED_CA_TYPE, "uploadCA")
+
+
+@dataclass(frozen=True, slots=True)
+class Warehouse:
+    """A certificate repository (``ListCertWarehouse`` item): ``wh_id`` the integer ``WhId``
+    ``UploadPCACert`` takes, ``instance_id`` its ``InstanceId`` (``cas-wh-…``)."""
+
+    wh_id: int
+    instance_id: str
+    name: str
+    type: str | None
+    expired: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedCa:
+    """An uploaded CA certificate (``DescribeWarehouseCert``): ``identifier`` is what the listener's
+    ``CaCertificates`` takes; ``content`` the certificate and its chain (PEM, public)."""
+
+    identifier: str
+    common_name: str | None
+    status: str | None
+    cert_type: str | None
+    fingerprint: str | None
+    warehouse_instance_id: str | None
+    content: str | None
+
+
+def _warehouse(d: dict[str, Any]) -> Warehouse | None:
+    try:
+        return Warehouse(wh_id=int(d["WhId"]), instance_id=str(d.get("InstanceId") or ""), name=str(d.get("Name")),
+                         type=d.get("Type"), expired=d.get("IsExpired"))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class CasRepository(Cas):
+    """The CAS certificate repository of uploaded CA certificates (2020-04-07; module section above)."""
+
+    def find_warehouse(self, name: str) -> Warehouse | None:
+        """The repository named exactly ``name`` (``ListCertWarehouse`` matches names fuzzily), of an
+        uploaded-CA type in either spelling; ``None`` when there is none."""
+        m = _models()
+        page = 1
+        while True:
+            req = m.ListCertWarehouseRequest(name=name, current_page=page, show_size=50)
+            body = _body(self.call("cas:ListCertWarehouse", partial(self.client.list_cert_warehouse, req)))
+            items = body.get("CertWarehouseList") or []
+            for d in items:
+                w = _warehouse(d)
+                if w is not None and w.name == name and (w.type in UPLOADED_CA_TYPES or w.type is None):
+                    return w
+            if len(items) < 50:
+                return None
+            page += 1
+
+    def create_warehouse(self, name: str) -> str:
+        """``CreateWarehouse(Name, Type=uploadedAuthorityCertificate)`` → its ``WarehouseInstanceId``.
+        A write without a client token: look it up first (:func:`find_warehouse`)."""
+        m = _models()
+        req = m.CreateWarehouseRequest(name=name, type=UPLOADED_CA_TYPE)
+        d = _body(self.call("cas:CreateWarehouse", lambda: self.client.create_warehouse(req)))
+        return str(d.get("WarehouseInstanceId") or "")
+
+    def upload_ca(self, wh_id: int, chain_pem: str, name: str) -> str:
+        """``UploadPCACert(WarehouseId, Cert, Name)`` — a CA certificate with its complete chain (no
+        private key: it stays in KMS) → the ``Identifier``. Raises ``AlbMtlsError`` (a repeated
+        upload answers the repository's duplicate code: callers look up their recorded id first)."""
+        m = _models()
+        req = m.UploadPCACertRequest(warehouse_id=wh_id, cert=chain_pem, name=name)
+        d = _body(self.call("cas:UploadPCACert", lambda: self.client.upload_pcacert(req)))
+        ident = d.get("Identifier")
+        if not ident:
+            raise AlbMtlsError(Code.CLOUD_ERROR, "cas:UploadPCACert returned no Identifier")
+        return str(ident)
+
+    def find_uploaded_ca(self, wh_id: int, serial_hex: str) -> str | None:
+        """The ``Identifier`` of the CA certificate with serial ``serial_hex`` uploaded into repository
+        ``wh_id`` (``ListCert``, every page), or ``None``: how an upload whose answer was lost is found."""
+        m = _models()
+        want = (_serial(serial_hex) or "").lower()
+        page = 1
+        while True:
+            req = m.ListCertRequest(warehouse_id=wh_id, cert_type="CA", current_page=page, show_size=50)
+            body = _body(self.call("cas:ListCert", partial(self.client.list_cert, req)))
+            items = body.get("CertList") or []
+            for d in items:
+                if (_serial(d.get("SerialNo")) or "") == want and d.get("Identifier"):
+                    return str(d["Identifier"])
+            if len(items) < 50:
+                return None
+            page += 1
+
+    def describe_uploaded_ca(self, identifier: str) -> UploadedCa | None:
+        """``DescribeWarehouseCert(CertIdentifier)``; ``None`` when it does not exist."""
+        m = _models()
+        req = m.DescribeWarehouseCertRequest(cert_identifier=identifier)
+        try:
+            d = _body(self.call("cas:DescribeWarehouseCert", lambda: self.client.describe_warehouse_cert(req)))
+        except AlbMtlsError as err:
+            if err.is_not_found:
+                return None
+            raise
+        return UploadedCa(identifier=str(d.get("CertIdentifier") or identifier), common_name=d.get("CommonName"),
+                          status=d.get("CertStatus"), cert_type=d.get("CertType"),
+                          fingerprint=normalize_hex(d.get("Fingerprint")),
+                          warehouse_instance_id=d.get("WarehouseInstanceId"), content=d.get("Content"))
+
+    def delete_uploaded_ca(self, identifier: str) -> int:
+        """``DeletePCACert(Identifier)`` unless it is gone already: 0/1 writes. Refused by CAS while a
+        listener uses it."""
+        if self.describe_uploaded_ca(identifier) is None:
+            return 0
+        m = _models()
+        req = m.DeletePCACertRequest(identifier=identifier)
+        self.call("cas:DeletePCACert", lambda: self.client.delete_pcacert(req))
+        return 1

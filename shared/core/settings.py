@@ -26,6 +26,11 @@ Environment variables (all optional):
                                  ``cert_identifier`` (default; the UUID ``ListPcaCaCertificate``
                                  returns) or ``identifier`` (``DescribeCACertificateList``'s);
                                  locally the endpoints file's ``alb_ca_id_form`` (see below)
+``ALBMTLS_KMS_INSTANCE_ID``      the KMS instance (``kst-…``) that holds an own CA's keys (KMS 3.0
+                                 accounts keep asymmetric keys in an instance; locally the seeded
+                                 one, the endpoints file's ``seed.kms_instance_id``)
+``ALBMTLS_CRL_BASE_URL``         where own CAs' CRLs are served (``<url>/<prefix>/<ca>/g<n>.crl``:
+                                 the HTTP API's ``GET /crl/…``); unset: certificates name no CRL
 ``ALBMTLS_RETRIES``              ``off`` disables the retry layer (read by ``shared.adapters.retry``)
 ``ALBMTLS_DATAPLANE_PORT_OFFSET``  added to a listener port for the live probe (locally the file's
                                  ``dataplane_port_offset``; 0 in the cloud)
@@ -107,6 +112,8 @@ class Settings:
     probe_ca_file: CA bundle (PEM) the health probe verifies server certificates with, or ``None``.
     alb_ca_id_form: ``"cert_identifier"`` or ``"identifier"``: the id ALB's ``CaCertificates`` takes
         for a private CA (module doc).
+    kms_instance_id: the KMS instance own CAs' keys are created in (``None``: not configured).
+    crl_base_url: where own CAs' CRLs are served (``None``: their certificates name no CRL).
     """
 
     region: str = "cn-hangzhou"
@@ -128,6 +135,8 @@ class Settings:
     dataplane_port_offset: int = 0
     probe_ca_file: str | None = None
     alb_ca_id_form: CaIdForm = "cert_identifier"
+    kms_instance_id: str | None = None
+    crl_base_url: str | None = None
 
     # -- accessors --------------------------------------------------------------------------------
     def endpoint(self, product: str) -> str | None:
@@ -293,7 +302,26 @@ class Settings:
                                            "dataplane_port_offset", 0)),
             probe_ca_file=_probe_ca_file(pick("probe_ca_file", ("ALBMTLS_PROBE_CA_FILE",)), doc, target),
             alb_ca_id_form=ca_form,
+            kms_instance_id=_kms_instance(pick("kms_instance_id", ("ALBMTLS_KMS_INSTANCE_ID",)), doc),
+            crl_base_url=_crl_base_url(pick("crl_base_url", ("ALBMTLS_CRL_BASE_URL",))),
         )
+
+
+def _kms_instance(explicit: Any, doc: dict[str, Any]) -> str | None:
+    """The KMS instance of own CAs' keys: explicit, else the local cloud's seeded one."""
+    value = str(explicit).strip() if explicit else str((doc.get("seed") or {}).get("kms_instance_id") or "")
+    if value and not re.fullmatch(r"kst-[a-z0-9]{3,64}", value):
+        raise _cfg_error("kms_instance_id", f"ALBMTLS_KMS_INSTANCE_ID must be a KMS instance id such as "
+                         f"kst-hzz6…, got {value[:40]!r}")
+    return value or None
+
+
+def _crl_base_url(explicit: Any) -> str | None:
+    value = str(explicit).strip() if explicit else ""
+    if value and not re.fullmatch(r"https?://[^\s?#]+", value):
+        raise _cfg_error("crl_base_url", f"ALBMTLS_CRL_BASE_URL must be an http(s) URL without query, got "
+                         f"{value[:60]!r}")
+    return value.rstrip("/") or None
 
 
 def _probe_ca_file(explicit: Any, doc: dict[str, Any], target: str) -> str | None:

@@ -27,6 +27,16 @@ ASSUMPTIONS: dict[str, str] = {
     "VersionStages": "PutSecretValue.VersionStages is a JSON array string (as the SDK sends it); default [ACSCurrent].",
     "restore-not-deleted": "RestoreSecret on a secret that is not scheduled for deletion succeeds and changes "
                            "nothing (no documented error code).",
+    # keys (localcloud/products/kms/keys.py)
+    "CreateKey without DKMSInstanceId": "an asymmetric key without a KMS instance is refused with InvalidParameter "
+                                        "(a KMS 3.0 account keeps its keys in an instance; the code is not "
+                                        "documented).",
+    "RSA_PSS_SHA_256 salt": "the PSS salt length is the digest length (32 bytes); KMS does not document it.",
+    "key material at rest": "encrypted under the local KMS's master key (AES-256-GCM); a real KMS keeps it in its "
+                            "instance (software or HSM). No API returns it.",
+    "ProtectionLevel": "the instance decides it (the seeded instance is a software one: SOFTWARE); a ProtectionLevel "
+                       "sent with DKMSInstanceId is ignored, as the SDK documentation says.",
+    "ListKeys.Filters / ListKmsInstances": "ListKeys.Filters is ignored; ListKmsInstances lists every instance.",
 }
 
 

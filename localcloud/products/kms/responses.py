@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from alibabacloud_kms20160120 import models as m
 
 from ... import errors
+from ...account import ACCOUNT_ID
 from ...registry import Ctx, action, shape
-from . import models
+from . import keys, models
 from .models import CURRENT, PREVIOUS, iso
 from .models import VERSION as V
 
@@ -152,3 +153,145 @@ def restore_secret(ctx: Ctx, p: Params) -> dict:
     name = p.str("SecretName", required=True)
     models.restore_secret(ctx.cloud, name)
     return shape(m.RestoreSecretResponseBody, {"SecretName": name})
+
+
+# -- keys: asymmetric signing keys, aliases, the KMS instance (keys.py) ----------------------------
+def _page(p: Params, items: list[Any]) -> tuple[int, int, list[Any]]:
+    page = p.int("PageNumber", default=1, min=1)
+    size = p.int("PageSize", default=10, min=1, max=100)
+    return page, size, items[(page - 1) * size: page * size]
+
+
+@action("kms", V, "CreateKey", write=True)
+def create_key(ctx: Ctx, p: Params) -> dict:
+    spec = p.str("KeySpec", default="Aliyun_AES_256", enum=(*keys.ASYMMETRIC_SPECS, *keys.SYMMETRIC_SPECS))
+    usage = p.str("KeyUsage", default=keys.ENCRYPT_DECRYPT, enum=(keys.SIGN_VERIFY, keys.ENCRYPT_DECRYPT))
+    if p.bool("EnableAutomaticRotation", default=False) and spec in keys.ASYMMETRIC_SPECS:
+        raise errors.InvalidParameter("EnableAutomaticRotation", "Automatic rotation is supported only for "
+                                                                 "symmetric keys.")
+    doc = keys.create_key(ctx.cloud, spec=spec, usage=usage, instance_id=p.str("DKMSInstanceId", default=""),
+                          description=p.str("Description", default="", max_len=8192), tags=_tags(p.raw.get("Tags")),
+                          origin=p.str("Origin", default="Aliyun_KMS", enum=("Aliyun_KMS",)),
+                          protection=p.str("ProtectionLevel", enum=("SOFTWARE", "HSM")))
+    return shape(m.CreateKeyResponseBody, {"KeyMetadata": keys.metadata(doc)})
+
+
+@action("kms", V, "DescribeKey")
+def describe_key(ctx: Ctx, p: Params) -> dict:
+    doc = keys.resolve(ctx.cloud, p.str("KeyId", required=True))
+    return shape(m.DescribeKeyResponseBody, {"KeyMetadata": {**keys.metadata(doc), "DeletionProtection": "Disabled"}})
+
+
+@action("kms", V, "ListKeys")
+def list_keys(ctx: Ctx, p: Params) -> dict:
+    docs = keys.list_keys(ctx.cloud)
+    page, size, chunk = _page(p, docs)
+    return shape(m.ListKeysResponseBody, {"PageNumber": page, "PageSize": size, "TotalCount": len(docs),
+                                          "Keys": {"Key": [{"KeyId": d["KeyId"], "KeyArn": d["Arn"]} for d in chunk]}})
+
+
+@action("kms", V, "ListKeyVersions")
+def list_key_versions(ctx: Ctx, p: Params) -> dict:
+    doc = keys.resolve(ctx.cloud, p.str("KeyId", required=True))
+    page, size, chunk = _page(p, doc["versions"])
+    return shape(m.ListKeyVersionsResponseBody, {
+        "PageNumber": page, "PageSize": size, "TotalCount": len(doc["versions"]),
+        "KeyVersions": {"KeyVersion": [{"KeyId": doc["KeyId"], "KeyVersionId": v["KeyVersionId"],
+                                        "CreationDate": v["CreationDate"]} for v in chunk]}})
+
+
+@action("kms", V, "GetPublicKey")
+def get_public_key(ctx: Ctx, p: Params) -> dict:
+    doc = keys.usable(ctx.cloud, p.str("KeyId", required=True))
+    version_id = p.str("KeyVersionId", required=True)
+    pem = keys.public_key_pem(ctx.cloud, doc, version_id)
+    return shape(m.GetPublicKeyResponseBody, {"KeyId": doc["KeyId"], "KeyVersionId": version_id, "PublicKey": pem})
+
+
+@action("kms", V, "AsymmetricSign")
+def asymmetric_sign(ctx: Ctx, p: Params) -> dict:
+    doc = keys.usable(ctx.cloud, p.str("KeyId", required=True))
+    version_id = p.str("KeyVersionId", required=True)
+    value = keys.asymmetric_sign(ctx.cloud, doc, version_id, p.str("Algorithm", required=True),
+                                 p.str("Digest", required=True))
+    return shape(m.AsymmetricSignResponseBody, {"KeyId": doc["KeyId"], "KeyVersionId": version_id, "Value": value})
+
+
+@action("kms", V, "AsymmetricVerify")
+def asymmetric_verify(ctx: Ctx, p: Params) -> dict:
+    doc = keys.usable(ctx.cloud, p.str("KeyId", required=True))
+    version_id = p.str("KeyVersionId", required=True)
+    ok = keys.asymmetric_verify(ctx.cloud, doc, version_id, p.str("Algorithm", required=True),
+                                p.str("Digest", required=True), p.str("Value", required=True))
+    return shape(m.AsymmetricVerifyResponseBody, {"KeyId": doc["KeyId"], "KeyVersionId": version_id, "Value": ok})
+
+
+@action("kms", V, "ScheduleKeyDeletion", write=True)
+def schedule_key_deletion(ctx: Ctx, p: Params) -> dict:
+    doc = keys.resolve(ctx.cloud, p.str("KeyId", required=True))
+    keys.schedule_deletion(ctx.cloud, doc, p.int("PendingWindowInDays", required=True, min=7, max=366))
+    return shape(m.ScheduleKeyDeletionResponseBody, {})
+
+
+@action("kms", V, "CancelKeyDeletion", write=True)
+def cancel_key_deletion(ctx: Ctx, p: Params) -> dict:
+    keys.cancel_deletion(ctx.cloud, keys.resolve(ctx.cloud, p.str("KeyId", required=True)))
+    return shape(m.CancelKeyDeletionResponseBody, {})
+
+
+@action("kms", V, "DisableKey", write=True)
+def disable_key(ctx: Ctx, p: Params) -> dict:
+    keys.set_state(ctx.cloud, keys.resolve(ctx.cloud, p.str("KeyId", required=True)), "Disabled")
+    return shape(m.DisableKeyResponseBody, {})
+
+
+@action("kms", V, "EnableKey", write=True)
+def enable_key(ctx: Ctx, p: Params) -> dict:
+    keys.set_state(ctx.cloud, keys.resolve(ctx.cloud, p.str("KeyId", required=True)), "Enabled")
+    return shape(m.EnableKeyResponseBody, {})
+
+
+@action("kms", V, "CreateAlias", write=True)
+def create_alias(ctx: Ctx, p: Params) -> dict:
+    keys.create_alias(ctx.cloud, p.str("AliasName", required=True), p.str("KeyId", required=True))
+    return shape(m.CreateAliasResponseBody, {})
+
+
+@action("kms", V, "DeleteAlias", write=True)
+def delete_alias(ctx: Ctx, p: Params) -> dict:
+    keys.delete_alias(ctx.cloud, p.str("AliasName", required=True))
+    return shape(m.DeleteAliasResponseBody, {})
+
+
+@action("kms", V, "ListAliases")
+def list_aliases(ctx: Ctx, p: Params) -> dict:
+    rows = keys.aliases(ctx.cloud)
+    page, size, chunk = _page(p, rows)
+    return shape(m.ListAliasesResponseBody, {"PageNumber": page, "PageSize": size, "TotalCount": len(rows),
+                                             "Aliases": {"Alias": chunk}})
+
+
+@action("kms", V, "ListAliasesByKeyId")
+def list_aliases_by_key_id(ctx: Ctx, p: Params) -> dict:
+    doc = keys.resolve(ctx.cloud, p.str("KeyId", required=True))
+    rows = keys.aliases(ctx.cloud, doc["KeyId"])
+    page, size, chunk = _page(p, rows)
+    return shape(m.ListAliasesByKeyIdResponseBody, {"PageNumber": page, "PageSize": size, "TotalCount": len(rows),
+                                                    "Aliases": {"Alias": chunk}})
+
+
+@action("kms", V, "GetKmsInstance")
+def get_kms_instance(ctx: Ctx, p: Params) -> dict:
+    doc = keys.instance(ctx.cloud, p.str("KmsInstanceId", required=True))
+    return shape(m.GetKmsInstanceResponseBody, {"KmsInstance": doc})
+
+
+@action("kms", V, "ListKmsInstances")
+def list_kms_instances(ctx: Ctx, p: Params) -> dict:
+    docs = ctx.store.list(keys.INSTANCE)
+    page, size, chunk = _page(p, docs)
+    return shape(m.ListKmsInstancesResponseBody, {
+        "PageNumber": page, "PageSize": size, "TotalCount": len(docs),
+        "KmsInstances": {"KmsInstance": [{"KmsInstanceId": d["InstanceId"],
+                                          "KmsInstanceArn": f"acs:kms:{models.REGION}:{ACCOUNT_ID}:instance/"
+                                                            f"{d['InstanceId']}"} for d in chunk]}})

@@ -1,0 +1,463 @@
+"""Your own CA, its keys in KMS: create it, give it a new key generation, move listeners to it, retire
+the old one, and report it (the records and the design: ``shared.policy.ownca``).
+
+* :func:`ensure_ca` — ``albmtls ca create`` and the provision flow's ``EnsureOwnCa`` step (FC
+  ``albmtls-ensure-own-ca``): the CA exists, complete, with these options. Idempotent: each write is
+  looked up first (a key by its alias, the repository by its name, the upload by its serial), the
+  record is written before and after the upload, so a re-run after any crash finishes the job and a
+  second run writes nothing.
+* :func:`rekey` — a new generation (new root and sub-CA keys, the cross certificate), issuing from
+  then on; listeners keep trusting the old one until :func:`switch` (at once with ``at_once``).
+* :func:`switch` — listeners trust the issuing generation once every holder holds a certificate of it.
+* :func:`retire` — generations no listener trusts any more: their upload deleted, keys scheduled for
+  deletion.
+* :func:`view` / :func:`list_views` — ``albmtls ca list`` / ``status``.
+
+Every new CA certificate is built by ``cryptography`` (``shared.policy.ownca_x509``), signed through
+KMS ``AsymmetricSign`` and checked before it is recorded. Writes: KMS ``CreateKey``, ``CreateAlias``,
+``CreateSecret``/``PutSecretValue`` (the record), ``ScheduleKeyDeletion``; CAS ``CreateWarehouse``,
+``UploadPCACert``, ``DeletePCACert``. Reads: ``DescribeKey``, ``GetPublicKey``, ``GetSecretValue``,
+``ListSecrets``, ``ListCertWarehouse``, ``ListCert``, ``DescribeWarehouseCert``.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from shared.adapters.cas import CasRepository
+from shared.adapters.kms import Kms
+from shared.adapters.kmskeys import KmsKeys, signing_key
+from shared.adapters.ownca import OwnCa, list_ca_names, list_own_certificates, put_next, read_record
+from shared.core.clock import iso_utc, parse_iso
+from shared.core.errors import AlbMtlsError, Code, InvalidInputError, TransientError
+from shared.policy import ownca
+from shared.policy.contracts import StepResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography import x509
+
+    from shared.steps.context import StepContext
+
+__all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "retire", "view",
+           "list_views", "issuer", "holders", "KEY_DELETION_DAYS"]
+
+#: ``ScheduleKeyDeletion.PendingWindowInDays`` of a retired generation's keys (7-366): time to undo
+KEY_DELETION_DAYS = 30
+BACKDATE = timedelta(minutes=5)
+
+
+class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One generation as reported: its KMS keys, their protection, its ends, its repository id and
+    what it does (``issuing``, ``trusted`` by listeners, ``retired``)."""
+
+    gen: int
+    root_key_id: str
+    issuing_key_id: str
+    key_spec: str
+    protection_level: str | None = None
+    root_not_after: str
+    issuing_not_after: str
+    uploaded_identifier: str | None = None
+    roles: list[str] = []
+    issuing_common_name: str
+
+
+class OwnCaView(StepResult, frozen=True, kw_only=True):
+    """An own CA (``albmtls ca create|list|status``; the ``EnsureOwnCa`` step's result)."""
+
+    name: str = ""
+    secret_prefix: str = ""
+    key_spec: str = ""
+    issuing_gen: int = 0
+    trusted_gen: int = 0
+    #: the repository ``Identifier`` listeners trust (their ``CaCertificates``)
+    alb_ca_certificate_id: str | None = None
+    issuing_identifier: str = ""
+    warehouse_id: int | None = None
+    switch_pending: bool = False
+    not_after: str | None = None
+    generations: list[GenerationView] = []
+    created: bool = False
+    writes: int = 0
+
+
+def issuer(ctx: StepContext, prefix: str, name: str) -> OwnCa:
+    """The :class:`~shared.adapters.ownca.OwnCa` of ``name`` under ``prefix`` over ``ctx``'s call
+    policy and clock."""
+    return OwnCa(ctx.call, settings=ctx.settings, prefix=prefix, name=name, now=ctx.clock.now)
+
+
+# ---------------------------------------------------------------------------------------------
+# views
+# ---------------------------------------------------------------------------------------------
+def _view(rec: ownca.OwnCaRecord, prefix: str, *, created: bool = False, writes: int = 0) -> OwnCaView:
+    gens = []
+    for g in rec.generations:
+        roles = [r for r, on in (("issuing", g.gen == rec.issuing_gen), ("trusted", g.gen == rec.trusted_gen),
+                                 ("retired", bool(g.retired_at))) if on]
+        gens.append(GenerationView(gen=g.gen, root_key_id=g.root_key.key_id, issuing_key_id=g.issuing_key.key_id,
+                                   key_spec=g.root_key.spec, protection_level=g.root_key.protection_level,
+                                   root_not_after=g.root_not_after, issuing_not_after=g.issuing_not_after,
+                                   uploaded_identifier=g.uploaded, roles=roles,
+                                   issuing_common_name=f"{rec.name} Issuing CA G{g.gen}"))
+    trusted, issuing = rec.trusted, rec.issuing
+    return OwnCaView(name=rec.name, secret_prefix=prefix, key_spec=rec.key_spec, issuing_gen=rec.issuing_gen,
+                     trusted_gen=rec.trusted_gen, alb_ca_certificate_id=trusted.uploaded if trusted else None,
+                     issuing_identifier=ownca.issuing_identifier(rec.name, rec.issuing_gen),
+                     warehouse_id=rec.warehouse_id, switch_pending=rec.switch_pending,
+                     not_after=issuing.issuing_not_after if issuing else None, generations=gens, created=created,
+                     writes=writes)
+
+
+def view(ctx: StepContext, prefix: str, name: str) -> OwnCaView:
+    """The CA ``name`` (``CA_NOT_FOUND`` when it does not exist). Reads only."""
+    found = read_record(ctx.adapter(Kms), prefix, name)
+    if found is None:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no own CA {name!r} under secret prefix {prefix!r}; create it: "
+                           f"albmtls ca create --name {name}", field="name")
+    return _view(found[0], prefix)
+
+
+def list_views(ctx: StepContext, prefix: str) -> list[OwnCaView]:
+    """Every own CA under ``prefix`` (``ListSecrets``, then each record). Reads only."""
+    kms = ctx.adapter(Kms)
+    out = []
+    for name in list_ca_names(kms, prefix):
+        found = read_record(kms, prefix, name)
+        if found is not None:
+            out.append(_view(found[0], prefix))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a generation: keys, certificates, upload
+# ---------------------------------------------------------------------------------------------
+def _instance(ctx: StepContext) -> str:
+    inst = ctx.settings.kms_instance_id
+    if not inst:
+        raise AlbMtlsError(Code.CONFIG_INVALID, "an own CA's keys are created in a KMS instance (KMS 3.0 keeps "
+                           "asymmetric keys in one): set ALBMTLS_KMS_INSTANCE_ID to its id (kst-…)",
+                           field="kms_instance_id")
+    return inst
+
+
+def _key(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int,
+         role: Literal["root", "issuing"]) -> tuple[ownca.KeyRef, int]:
+    """The KMS key of ``role`` in generation ``gen``: found by its alias, else created (tagged, so a
+    key whose alias was never written can be found) and aliased."""
+    keys = ctx.adapter(KmsKeys)
+    alias = ownca.key_alias(prefix, name, gen, role)
+    writes = 0
+    info = keys.describe_key(alias)
+    if info is None:
+        info = keys.create_key(spec=spec, instance_id=_instance(ctx),
+                               description=f"alb-mtls own CA {name}: {role} key of generation {gen}",
+                               tags={"albmtls:ca": name, "albmtls:role": f"g{gen}-{role}", "albmtls:prefix": prefix})
+        writes += 1 + keys.create_alias(alias, info.key_id)
+    if info.state != "Enabled" or not info.primary_version:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"the KMS key {alias} ({info.key_id}) is {info.state}: enable it "
+                           f"(or cancel its deletion) to use own CA {name!r}", field="name")
+    if info.spec != spec:
+        raise AlbMtlsError(Code.CA_ALGORITHM_MISMATCH, f"the KMS key {alias} is {info.spec}, not {spec}")
+    return ownca.KeyRef(key_id=info.key_id, version_id=info.primary_version, alias=alias, spec=spec,
+                        protection_level=info.protection_level, instance_id=info.instance_id), writes
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    der: bytes = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
+
+
+def _load(pem: str) -> x509.Certificate:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def _pem(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _make_generation(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int, root_days: int,
+                     issuing_days: int, previous: ownca.Generation | None) -> tuple[ownca.Generation, int]:
+    """Keys (found or created), then the root, the sub-CA and — after the first generation — the
+    cross certificate, each signed through KMS and checked."""
+    from cryptography.hazmat.primitives import hashes
+
+    from shared.policy import ownca_x509
+
+    root_ref, w1 = _key(ctx, prefix, name, spec, gen, "root")
+    issuing_ref, w2 = _key(ctx, prefix, name, spec, gen, "issuing")
+    keys = ctx.adapter(KmsKeys)
+    root_key = signing_key(keys, root_ref.key_id, root_ref.version_id)
+    issuing_key = signing_key(keys, issuing_ref.key_id, issuing_ref.version_id)
+    now = ctx.clock.now()
+    nb = now - BACKDATE
+    root = ownca_x509.root_builder(root_key.public_key(), name, gen, nb, nb + timedelta(days=root_days)) \
+        .sign(root_key, hashes.SHA256())
+    ownca_x509.check_ca_certificate(root, root, path_length=1, public_key_der=_spki(root))
+    sub = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, root, nb,
+                                     nb + timedelta(days=issuing_days)).sign(root_key, hashes.SHA256())
+    ownca_x509.check_ca_certificate(sub, root, path_length=0, public_key_der=_spki(sub))
+    cross_pem = None
+    if previous is not None:
+        old_root = _load(previous.root_pem)
+        old_key = signing_key(keys, previous.root_key.key_id, previous.root_key.version_id)
+        cross = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, old_root, nb,
+                                           nb + timedelta(days=issuing_days)).sign(old_key, hashes.SHA256())
+        ownca_x509.check_ca_certificate(cross, old_root, path_length=0, public_key_der=_spki(sub))
+        cross_pem = _pem(cross)
+    g = ownca.Generation(gen=gen, root_key=root_ref, issuing_key=issuing_ref, root_pem=_pem(root),
+                         issuing_pem=_pem(sub), cross_pem=cross_pem, created_at=iso_utc(now),
+                         root_not_after=iso_utc(root.not_valid_after_utc),
+                         issuing_not_after=iso_utc(sub.not_valid_after_utc))
+    return g, w1 + w2
+
+
+def _warehouse(ctx: StepContext, prefix: str, name: str) -> tuple[int, str, int]:
+    """(``WhId``, ``InstanceId``, writes) of the CA's certificate repository, found by name or created."""
+    repo = ctx.adapter(CasRepository)
+    wh_name = ownca.warehouse_name(prefix, name)
+    found = repo.find_warehouse(wh_name)
+    writes = 0
+    if found is None:
+        repo.create_warehouse(wh_name)
+        writes = 1
+        found = repo.find_warehouse(wh_name)
+        if found is None:
+            raise TransientError(Code.CLOUD_BUSY, f"the certificate repository {wh_name} was created but is not "
+                                 "listed yet (ListCertWarehouse); retry")
+    return found.wh_id, found.instance_id, writes
+
+
+def _upload(ctx: StepContext, rec: ownca.OwnCaRecord, g: ownca.Generation) -> tuple[str, int]:
+    """The repository ``Identifier`` of ``[sub-CA, root]`` of ``g``: found by the sub-CA's serial (an
+    upload whose answer was lost), else uploaded. Read back: its content starts with the sub-CA."""
+    repo = ctx.adapter(CasRepository)
+    assert rec.warehouse_id is not None
+    sub = _load(g.issuing_pem)
+    serial = format(sub.serial_number, "x")
+    writes = 0
+    ident = repo.find_uploaded_ca(rec.warehouse_id, serial)
+    if ident is None:
+        ident = repo.upload_ca(rec.warehouse_id, g.issuing_pem.strip() + "\n" + g.root_pem.strip() + "\n",
+                               f"{rec.name}-g{g.gen}")
+        writes = 1
+    back = repo.describe_uploaded_ca(ident)
+    if back is None or not back.content or _load(back.content).serial_number != sub.serial_number:
+        raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"the uploaded CA {ident} does not read back as generation "
+                           f"{g.gen} of own CA {rec.name!r} (DescribeWarehouseCert); run again")
+    return ident, writes
+
+
+def _write(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
+    """Store ``rec`` as the record's next version after ``version``; ``TransientError`` when another
+    writer took it (the step is run again and re-plans)."""
+    kms = ctx.adapter(Kms)
+    name = ownca.ca_secret_names(prefix, rec.name).record
+    if not put_next(kms, name, ownca.encode(rec), version, "r",
+                    description=f"alb-mtls own CA {rec.name}: keys, certificates, repository ids (no secrets)"):
+        raise TransientError(Code.CLOUD_BUSY, f"own CA {rec.name!r}: its record changed under this write (another "
+                             "run?); run again")
+    back = read_record(kms, prefix, rec.name)
+    if back is None or back[0] != rec:
+        raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"the own CA record {name} read back other than written "
+                           "(another writer?); run again")
+    return back[1]
+
+
+def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str, g: ownca.Generation,
+                         writes: int) -> tuple[ownca.OwnCaRecord, str, int]:
+    """Record ``g`` (before the upload, so a re-run uploads the same certificates), upload it, record
+    its ``Identifier``."""
+    if rec.generation(g.gen) != g:
+        rec = rec.with_generation(g)
+        version = _write(ctx, prefix, rec, version)
+        writes += 1
+    if not g.uploaded:
+        ident, w = _upload(ctx, rec, g)
+        writes += w
+        g = msgspec.structs.replace(g, uploaded=ident)
+        rec = rec.with_generation(g)
+        version = _write(ctx, prefix, rec, version)
+        writes += 1
+    return rec, version, writes
+
+
+# ---------------------------------------------------------------------------------------------
+# create
+# ---------------------------------------------------------------------------------------------
+def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
+    """The own CA ``opts.name`` exists and is complete (module doc). An existing CA made with another
+    key spec is refused (``INVALID_INPUT``) before any write; other options apply to new generations
+    only. Returns its view with ``created`` and ``writes``."""
+    kms = ctx.adapter(Kms)
+    found = read_record(kms, prefix, opts.name)
+    if found is not None and found[0].complete:
+        rec = found[0]
+        if rec.key_spec != opts.key_spec:
+            raise InvalidInputError("key_spec", f"own CA {opts.name!r} exists with {rec.key_spec} keys, not "
+                                    f"{opts.key_spec}: keep its key spec, or choose another name")
+        return _view(rec, prefix)
+    writes = 0
+    if found is None:
+        wh_id, wh_instance, writes = _warehouse(ctx, prefix, opts.name)
+        rec = ownca.OwnCaRecord(name=opts.name, key_spec=opts.key_spec, root_days=opts.root_days,
+                                issuing_days=opts.issuing_days, warehouse_id=wh_id, warehouse_instance_id=wh_instance,
+                                created_at=iso_utc(ctx.clock.now()))
+        version: str | None = None
+    else:
+        rec, version = found
+        if rec.key_spec != opts.key_spec:
+            raise InvalidInputError("key_spec", f"own CA {opts.name!r} is being created with {rec.key_spec} keys, "
+                                    f"not {opts.key_spec}")
+    g = rec.generation(1)
+    if g is None:
+        g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None)
+        writes += w
+    if version is None:       # the first version of the record holds generation 1 already
+        rec = rec.with_generation(g)
+        version = _write(ctx, prefix, rec, None)
+        writes += 1
+    rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
+    ctx.logger.info("own CA created", extra={"ca": rec.name, "writes": writes, "root_key": g.root_key.key_id,
+                                             "issuing_key": g.issuing_key.key_id})
+    return _view(rec, prefix, created=True, writes=writes)
+
+
+# ---------------------------------------------------------------------------------------------
+# rekey, switch, retire
+# ---------------------------------------------------------------------------------------------
+def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = None,
+          at_once: bool = False) -> OwnCaView:
+    """A new generation after ``from_gen`` (default: the issuing one now), issuing from then on; with
+    ``at_once`` listeners are to trust it at once too. A re-run for the same ``from_gen`` finishes the
+    same generation and writes nothing more. Refused (``INVALID_INPUT``) while an earlier switch is
+    pending unless ``at_once``."""
+    kms = ctx.adapter(Kms)
+    found = read_record(kms, prefix, name)
+    if found is None or not found[0].complete:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no complete own CA {name!r} under {prefix!r}", field="name")
+    rec, version = found
+    base = from_gen if from_gen is not None else rec.issuing_gen
+    target = base + 1
+    writes = 0
+    if rec.issuing_gen >= target:                      # done already (a re-run)
+        if at_once and rec.trusted_gen < rec.issuing_gen:
+            rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
+            _write(ctx, prefix, rec, version)
+            writes += 1
+        return _view(rec, prefix, writes=writes)
+    if rec.switch_pending and not at_once:
+        raise InvalidInputError("rekey", f"own CA {name!r} still waits for its listeners to move to generation "
+                                f"{rec.issuing_gen}: finish that first (albmtls ca switch --name {name}), or "
+                                "rekey with --now")
+    previous = rec.trusted
+    assert previous is not None
+    g = rec.generation(target)
+    if g is None:
+        g, writes = _make_generation(ctx, prefix, name, rec.key_spec, target, rec.root_days, rec.issuing_days,
+                                     previous)
+    rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
+    rec = msgspec.structs.replace(rec, issuing_gen=target, trusted_gen=target if at_once else rec.trusted_gen,
+                                  switch_requested_at=None if at_once else iso_utc(ctx.clock.now()))
+    _write(ctx, prefix, rec, version)
+    writes += 1
+    ctx.logger.info("own CA rekeyed", extra={"ca": name, "generation": target, "at_once": at_once, "writes": writes})
+    return _view(rec, prefix, writes=writes)
+
+
+class SwitchOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What :func:`switch` found and did: holders with a valid certificate of the CA, those on the
+    issuing generation, ``waiting`` (their CNs, per listener), and whether listeners now trust it."""
+
+    switched: bool
+    holders: int
+    on_issuing: int
+    waiting: list[str] = []
+    trusted_gen: int
+    listeners: list[str] = []
+    writes: int = 0
+
+
+def holders(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord) -> tuple[int, int, list[str], list[str]]:
+    """(holders with a valid certificate of this CA, those holding one of the issuing generation, the
+    others as ``<listener key>/<cn>``, the listener keys) from the ``…/meta`` records. Reads only."""
+    from shared.policy.ids import parse_custom_identifier
+
+    ca = issuer(ctx, prefix, rec.name)
+    listed = list_own_certificates(ctx.adapter(Kms), prefix, {rec.name: ca.revocations()})
+    now = ctx.clock.now()
+    current: dict[str, bool] = {}
+    listeners: set[str] = set()
+    issuing = ownca.issuing_identifier(rec.name, rec.issuing_gen)
+    for c in listed.by_ca.get(rec.name, []):
+        ref = parse_custom_identifier(c.custom_identifier)
+        if c.status != "ISSUE" or c.not_after is None or c.not_after <= now or ref is None:
+            continue
+        key = f"{ref}/{c.common_name}"
+        listeners.add(ref)
+        current[key] = current.get(key, False) or c.parent_identifier == issuing
+    waiting = sorted(k for k, ok in current.items() if not ok)
+    return len(current), len(current) - len(waiting), waiting, sorted(listeners)
+
+
+def switch(ctx: StepContext, prefix: str, name: str, *, at_once: bool = False) -> SwitchOutcome:
+    """Listeners trust the issuing generation from now on, when every holder holds a certificate of it
+    (or ``at_once``). The record changes; the listeners follow on their next provisioning run
+    (``albmtls ca switch`` starts them). Zero writes when nothing is pending or holders still wait."""
+    kms = ctx.adapter(Kms)
+    found = read_record(kms, prefix, name)
+    if found is None or not found[0].complete:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no complete own CA {name!r} under {prefix!r}", field="name")
+    rec, version = found
+    total, on_issuing, waiting, listeners = holders(ctx, prefix, rec)
+    if not ownca.switch_due(rec, on_issuing, total, now=ctx.clock.now(), at_once=at_once):
+        return SwitchOutcome(switched=False, holders=total, on_issuing=on_issuing, waiting=waiting,
+                             trusted_gen=rec.trusted_gen, listeners=listeners)
+    rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
+    _write(ctx, prefix, rec, version)
+    ctx.logger.info("own CA switched", extra={"ca": name, "trusted_generation": rec.trusted_gen,
+                                              "holders": total, "at_once": at_once})
+    return SwitchOutcome(switched=True, holders=total, on_issuing=on_issuing, waiting=waiting,
+                         trusted_gen=rec.trusted_gen, listeners=listeners, writes=1)
+
+
+def retire(ctx: StepContext, prefix: str, name: str, in_use: set[str]) -> OwnCaView:
+    """Generations older than the trusted one whose upload no listener uses (``in_use``: the
+    ``CaCertificates`` ids listeners hold): the upload deleted, their keys scheduled for deletion
+    (:data:`KEY_DELETION_DAYS`, cancellable), the record marks them retired."""
+    kms = ctx.adapter(Kms)
+    found = read_record(kms, prefix, name)
+    if found is None:
+        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no own CA {name!r} under {prefix!r}", field="name")
+    rec, version = found
+    writes = 0
+    for g in rec.generations:
+        if g.gen >= min(rec.trusted_gen, rec.issuing_gen) or g.retired_at or (g.uploaded and g.uploaded in in_use):
+            continue
+        if g.uploaded:
+            writes += ctx.adapter(CasRepository).delete_uploaded_ca(g.uploaded)
+        for key in (g.root_key, g.issuing_key):
+            writes += ctx.adapter(KmsKeys).schedule_key_deletion(key.key_id, KEY_DELETION_DAYS)
+        rec = rec.with_generation(msgspec.structs.replace(g, retired_at=iso_utc(ctx.clock.now())))
+        version = _write(ctx, prefix, rec, version)
+        writes += 1
+    return _view(rec, prefix, writes=writes)
+
+
+def ca_end(rec: ownca.OwnCaRecord) -> datetime | None:
+    g = rec.issuing
+    return parse_iso(g.issuing_not_after) if g is not None else None
+
+
+def as_dict(v: OwnCaView) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(v)
+    return out

@@ -1,0 +1,173 @@
+"""Functional: an own CA on the local cloud — created with its keys in KMS (idempotently), issuing from
+a CSR through AsymmetricSign, revoking into a CRL signed through KMS, a new generation with its cross
+certificate (shared.steps.ownca, shared.adapters.ownca)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from shared.adapters.retry import Deadline
+from shared.core.clock import SystemClock
+from shared.core.errors import AlbMtlsError
+from shared.core.settings import Settings
+from shared.policy import ownca
+from shared.steps import ownca as steps
+from shared.steps.context import StepContext
+
+PREFIX = "albmtls"
+
+
+def _ctx() -> StepContext:
+    return StepContext(step="test", settings=Settings.load(), clock=SystemClock(),
+                       logger=logging.getLogger("albmtls.test"), deadline=Deadline(60),
+                       request_id=f"local-{uuid.uuid4().hex}")
+
+
+def _csr(cn: str = "alice", key=None) -> tuple[str, object]:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+           .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier("albmtls://alb-x/443/" + cn)]),
+                          critical=False).sign(key, hashes.SHA256()))
+    from cryptography.hazmat.primitives import serialization
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key
+
+
+def _kinds(writes) -> list[tuple[str, str]]:
+    return [(c["product"], c["action"]) for c in writes.since()]
+
+
+def test_create_is_complete_and_idempotent(live_cloud, writes):
+    ctx = _ctx()
+    writes.mark()
+    v = steps.ensure_ca(ctx, ownca.CreateOptions(name="demo"), PREFIX)
+    assert v.created and v.issuing_gen == v.trusted_gen == 1 and v.alb_ca_certificate_id
+    kinds = _kinds(writes)
+    assert kinds.count(("kms", "CreateKey")) == 2 and kinds.count(("kms", "CreateAlias")) == 2
+    assert ("cas", "CreateWarehouse") in kinds and kinds.count(("cas", "UploadPCACert")) == 1
+    assert ("kms", "AsymmetricSign") in [(c["product"], c["action"]) for c in live_cloud.store.calls()]
+    g = v.generations[0]
+    assert g.key_spec == "EC_P256" and g.protection_level == "SOFTWARE" and g.roles == ["issuing", "trusted"]
+    # the upload is the sub-CA with its root, the listener's CA id
+    doc = live_cloud.store.get("cas.whcert", v.alb_ca_certificate_id)
+    chain = x509.load_pem_x509_certificates(doc["Content"].encode())
+    sub, root = chain
+    sub.verify_directly_issued_by(root)
+    root.verify_directly_issued_by(root)
+    assert sub.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+    assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 1
+    assert sub.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert (sub.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+            == root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
+    # the same again: nothing written
+    writes.mark()
+    again = steps.ensure_ca(_ctx(), ownca.CreateOptions(name="demo"), PREFIX)
+    assert not again.created and again.alb_ca_certificate_id == v.alb_ca_certificate_id
+    assert writes.since() == []
+    with pytest.raises(AlbMtlsError) as info:
+        steps.ensure_ca(_ctx(), ownca.CreateOptions(name="demo", key_spec="RSA_2048"), PREFIX)
+    assert info.value.code == "INVALID_INPUT" and info.value.field == "key_spec"
+    assert [c.name for c in steps.list_views(_ctx(), PREFIX)] == ["demo"]
+
+
+def test_a_crash_after_the_keys_resumes_with_them(live_cloud, writes):
+    ctx = _ctx()
+    ref, w = steps._key(ctx, PREFIX, "resume", "EC_P256", 1, "root")
+    assert w == 2
+    writes.mark()
+    v = steps.ensure_ca(_ctx(), ownca.CreateOptions(name="resume"), PREFIX)
+    assert v.generations[0].root_key_id == ref.key_id
+    assert _kinds(writes).count(("kms", "CreateKey")) == 1      # only the issuing key was missing
+
+
+def test_issue_from_a_csr_revoke_and_crl(live_cloud):
+    ctx = _ctx()
+    steps.ensure_ca(ctx, ownca.CreateOptions(name="iss"), PREFIX)
+    ca = steps.issuer(ctx, PREFIX, "iss")
+    view = ca.describe_ca_certificate(ca.resolve_ca("own/iss").identifier)
+    assert view.identifier == "own/iss/g1" and view.certificate_type == "SUB_ROOT" and view.algorithm == "ECC"
+    csr, key = _csr()
+    now = int(ctx.clock.now().timestamp())
+    issued = ca.create_client_certificate_with_csr(parent_identifier="own/iss/g1", csr_pem=csr, before_time=now - 300,
+                                                   after_time=now + 30 * 86400, san_type=1,
+                                                   san_value="alice@example.test")
+    leaf = x509.load_pem_x509_certificate(issued.cert_pem.encode())
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(view.cert_pem.encode()))
+    assert issued.identifier == f"own/iss/{issued.serial}"
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert x509.RFC822Name("alice@example.test") in sans and len(sans) == 2
+    # a tampered CSR is refused
+    bad = csr.replace(csr.splitlines()[3], csr.splitlines()[3][:-4] + "AAAA")
+    with pytest.raises(AlbMtlsError):
+        ca.create_client_certificate_with_csr(parent_identifier="own/iss/g1", csr_pem=bad, before_time=now,
+                                              after_time=now + 86400)
+    # revocation: the list, then the CRL signed through KMS
+    from shared.adapters.pca import ClientCertificate
+    cert = ClientCertificate(identifier=issued.identifier, serial=issued.serial, common_name="alice", status="ISSUE",
+                             certificate_type="CLIENT", parent_identifier="own/iss/g1",
+                             not_before=leaf.not_valid_before_utc, not_after=leaf.not_valid_after_utc,
+                             custom_identifier=None, algorithm="ECC", sha256=None)
+    assert ca.revoke_client_certificate(issued.identifier, reason="key_compromise", certificate=cert) is True
+    assert ca.revoke_client_certificate(issued.identifier, certificate=cert) is False
+    crl = x509.load_der_x509_crl(ca.read_crl(1))
+    sub = x509.load_pem_x509_certificate(view.cert_pem.encode())
+    assert crl.is_signature_valid(sub.public_key())
+    entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+
+
+def test_rsa_ca(live_cloud):
+    ctx = _ctx()
+    v = steps.ensure_ca(ctx, ownca.CreateOptions(name="rsa", key_spec="RSA_2048"), PREFIX)
+    ca = steps.issuer(ctx, PREFIX, "rsa")
+    view = ca.describe_ca_certificate("own/rsa/g1")
+    assert view.algorithm == "RSA" and v.generations[0].key_spec == "RSA_2048"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    csr, _ = _csr("bob", key)
+    now = int(ctx.clock.now().timestamp())
+    issued = ca.create_client_certificate_with_csr(parent_identifier="own/rsa/g1", csr_pem=csr,
+                                                   before_time=now, after_time=now + 86400)
+    leaf = x509.load_pem_x509_certificate(issued.cert_pem.encode())
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(view.cert_pem.encode()))
+    assert leaf.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+
+
+def test_rekey_makes_a_generation_with_its_cross_certificate(live_cloud, writes):
+    ctx = _ctx()
+    first = steps.ensure_ca(ctx, ownca.CreateOptions(name="rk"), PREFIX)
+    v = steps.rekey(_ctx(), PREFIX, "rk", from_gen=1)
+    assert (v.issuing_gen, v.trusted_gen, v.switch_pending) == (2, 1, True)
+    assert v.alb_ca_certificate_id == first.alb_ca_certificate_id      # listeners keep trusting generation 1
+    writes.mark()
+    assert steps.rekey(_ctx(), PREFIX, "rk", from_gen=1).writes == 0    # a re-run of the same rekey
+    assert writes.since() == []
+    ca = steps.issuer(_ctx(), PREFIX, "rk")
+    rec = ca.record()
+    g1, g2 = rec.generation(1), rec.generation(2)
+    cross = x509.load_pem_x509_certificate(g2.cross_pem.encode())
+    sub2 = x509.load_pem_x509_certificate(g2.issuing_pem.encode())
+    cross.verify_directly_issued_by(x509.load_pem_x509_certificate(g1.root_pem.encode()))
+    sub2.verify_directly_issued_by(x509.load_pem_x509_certificate(g2.root_pem.encode()))
+    assert cross.subject == sub2.subject and cross.public_key() == sub2.public_key()
+    # new certificates come from generation 2, carrying the cross certificate while listeners trust 1
+    assert ca.describe_ca_certificate("own/rk/g2").cert_pem == g2.cross_pem
+    with pytest.raises(AlbMtlsError) as info:
+        steps.rekey(_ctx(), PREFIX, "rk", from_gen=2)
+    assert info.value.code == "INVALID_INPUT"
+    out = steps.switch(_ctx(), PREFIX, "rk")        # no holders at all: every holder has switched
+    assert out.switched and out.trusted_gen == 2
+    assert steps.view(_ctx(), PREFIX, "rk").alb_ca_certificate_id == g2.uploaded
+    retired = steps.retire(_ctx(), PREFIX, "rk", in_use=set())
+    assert "retired" in retired.generations[0].roles
+    assert live_cloud.store.get("kms.key", g1.root_key.key_id)["KeyState"] == "PendingDeletion"
+    assert live_cloud.store.get("cas.whcert", g1.uploaded) is None
