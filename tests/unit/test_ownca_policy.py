@@ -1,0 +1,169 @@
+"""The own CA's pure rules (shared.policy.ownca) and its builders signed through a KMS-shaped key
+(shared.adapters.kmskeys over a fake KMS): cryptography's certificate, CRL and CSR builders accept
+a key whose private half is elsewhere — the pattern this feature relies on instead of an ASN.1
+library (pyca/cryptography#11616)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.x509.oid import NameOID
+
+from shared.adapters.kmskeys import KmsEcKey, KmsRsaKey, signing_key
+from shared.core.errors import AlbMtlsError
+from shared.policy import ownca, ownca_x509
+
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+class FakeKms:
+    """Signs digests as KMS AsymmetricSign does; counts calls; keeps the private keys to itself."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, object] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def add(self, key_id: str, key) -> str:
+        self.keys[key_id] = key
+        return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def get_public_key(self, key_id: str, version_id: str) -> str:
+        key = self.keys[key_id]
+        return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign_digest(self, key_id: str, version_id: str, algorithm: str, digest: bytes) -> bytes:
+        self.calls.append((key_id, algorithm))
+        key = self.keys[key_id]
+        if algorithm == "ECDSA_SHA_256":
+            return key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        return key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+
+
+@pytest.mark.parametrize("make", [lambda: ec.generate_private_key(ec.SECP256R1()),
+                                  lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)])
+def test_certificate_crl_and_csr_signed_through_kms(make):
+    kms = FakeKms()
+    kms.add("root", make())
+    kms.add("sub", make())
+    root_key = signing_key(kms, "root", "v1")
+    sub_key = signing_key(kms, "sub", "v1")
+    assert isinstance(root_key, (KmsEcKey, KmsRsaKey))
+    root = ownca_x509.root_builder(root_key.public_key(), "demo", 1, NOW, NOW + timedelta(days=3650)) \
+        .sign(root_key, hashes.SHA256())
+    sub = ownca_x509.issuing_builder(sub_key.public_key(), "demo", 1, root, NOW, NOW + timedelta(days=730)) \
+        .sign(root_key, hashes.SHA256())
+    ownca_x509.check_ca_certificate(root, root, path_length=1, public_key_der=root.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    sub.verify_directly_issued_by(root)
+    holder = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])).sign(holder, hashes.SHA256()))
+    leaf = ownca_x509.client_builder(ownca_x509.check_csr(csr.public_bytes(serialization.Encoding.PEM)), sub, NOW,
+                                     NOW + timedelta(days=30), crl_url="https://crl.example.test/a/demo/g1.crl") \
+        .sign(sub_key, hashes.SHA256())
+    leaf.verify_directly_issued_by(sub)
+    revoked = [ownca.Revoked(serial=format(leaf.serial_number, "x"), gen=1, revoked_at="2027-01-02T00:00:00Z",
+                             not_after="2027-01-31T00:00:00Z", reason="key_compromise")]
+    crl = ownca_x509.crl_builder(sub, revoked, 7, NOW, NOW + timedelta(days=7)).sign(sub_key, hashes.SHA256())
+    ownca_x509.check_crl(crl, sub, [revoked[0].serial])
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
+    # a CSR signed by the KMS key too (the builders all call key.sign)
+    own_csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "demo")])).sign(sub_key,
+                                                                                                hashes.SHA256()))
+    assert own_csr.is_signature_valid
+    assert len(kms.calls) == 5 and {k for k, _ in kms.calls} == {"root", "sub"}
+
+
+def test_the_private_half_is_not_there():
+    kms = FakeKms()
+    kms.add("k", ec.generate_private_key(ec.SECP256R1()))
+    key = signing_key(kms, "k", "v1")
+    for call in (lambda: key.private_numbers(),
+                 lambda: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())):
+        with pytest.raises(AlbMtlsError):
+            call()
+    assert "k" in repr(key) and "PRIVATE" not in repr(key)
+
+
+def test_a_wrong_signature_from_kms_is_caught():
+    kms = FakeKms()
+    kms.add("k", ec.generate_private_key(ec.SECP256R1()))
+    key = signing_key(kms, "k", "v1")
+    kms.keys["k"] = ec.generate_private_key(ec.SECP256R1())     # KMS signs with another key version
+    with pytest.raises(AlbMtlsError) as info:
+        key.sign(b"tbs", ec.ECDSA(hashes.SHA256()))
+    assert info.value.code == "CLOUD_ERROR" and "nothing was published" in info.value.message
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("own/demo", ownca.OwnRef("demo")),
+    ("own/demo/g2", ownca.OwnRef("demo", gen=2)),
+    ("own/demo/3fa9", ownca.OwnRef("demo", serial="3fa9")),
+    ("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42", None),
+    ("1efd3cac-ee8e-6a00-ad80-5e318b70b839", None),
+    ("own/Demo", None),
+    ("own/demo/gx", None),
+])
+def test_parse_own(value, expected):
+    assert ownca.parse_own(value) == expected
+
+
+def test_names_and_versions():
+    assert ownca.ca_secret_names("albmtls", "demo").record == "albmtls/ca/demo/record"
+    assert ownca.key_alias("a+b.c", "demo", 2, "root") == "alias/a-b-c/ca/demo/g2/root"
+    assert ownca.next_version(None) == "r1" and ownca.next_version("r9") == "r10"
+    assert ownca.next_version("n3", "n") == "n4"
+    assert ownca.warehouse_name("albmtls", "demo") == "albmtls-ca-demo"
+
+
+def test_create_options():
+    from shared.policy.validation import decode
+    assert decode(ownca.CreateOptions, {"name": "demo"}).key_spec == "EC_P256"
+    for bad, field in (({"name": "Demo"}, "name"), ({"name": "demo", "key_spec": "EC_P384"}, "key_spec"),
+                       ({"name": "demo", "root_days": 30, "issuing_days": 30}, "issuing_days")):
+        with pytest.raises(AlbMtlsError) as info:
+            decode(ownca.CreateOptions, bad)
+        assert info.value.field == field
+
+
+def _rec(issuing: int, trusted: int) -> ownca.OwnCaRecord:
+    return ownca.OwnCaRecord(name="demo", key_spec="EC_P256", root_days=3650, issuing_days=730,
+                             issuing_gen=issuing, trusted_gen=trusted, created_at="2027-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("issuing,trusted,on,total,at_once,due", [
+    (1, 1, 0, 0, False, False),      # nothing pending
+    (2, 1, 1, 2, False, False),      # one holder still on generation 1
+    (2, 1, 2, 2, False, True),       # everyone switched
+    (2, 1, 0, 0, False, True),       # no holders at all
+    (2, 1, 0, 5, True, True),        # --now
+])
+def test_switch_due(issuing, trusted, on, total, at_once, due):
+    assert ownca.switch_due(_rec(issuing, trusted), on, total, now=NOW, at_once=at_once) is due
+
+
+def test_revocation_list_keeps_what_has_not_ended():
+    old = ownca.Revoked(serial="a", gen=1, revoked_at="2026-01-01T00:00:00Z", not_after="2026-02-01T00:00:00Z")
+    live = ownca.Revoked(serial="b", gen=1, revoked_at="2026-12-30T00:00:00Z", not_after="2027-01-20T00:00:00Z")
+    lst = ownca.RevocationList(entries=(old,), crl_number=4).with_revoked(live, NOW)
+    assert [e.serial for e in lst.entries] == ["b"] and lst.crl_number == 5
+    assert lst.live(1, NOW) == (live,) and lst.live(2, NOW) == ()
+    assert ownca.decode_revocations(ownca.encode(lst)) == lst
+    assert ownca.decode_record(b"not json") is None
+
+
+def test_records_carry_no_key_material():
+    ref = ownca.KeyRef(key_id="key-hzz1", version_id="v1", alias="alias/a/ca/demo/g1/root", spec="EC_P256")
+    g = ownca.Generation(gen=1, root_key=ref, issuing_key=ref, root_pem="-----BEGIN CERTIFICATE-----",
+                         issuing_pem="-----BEGIN CERTIFICATE-----", created_at="x", root_not_after="y",
+                         issuing_not_after="z")
+    text = ownca.encode(_rec(1, 1).with_generation(g))
+    assert "PRIVATE" not in text and msgspec.json.decode(text)["generations"][0]["root_key"]["key_id"] == "key-hzz1"
