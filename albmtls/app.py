@@ -5,7 +5,8 @@ Commands are registered here, explicitly, one module each: ``up`` (run the local
 ``provision`` (the main job), ``rotate``, ``revoke``/``restore`` (offboarding, one module),
 ``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
 ``clock show|set|reset`` (the local cloud's clock),
-``check-deploy``; for a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``;
+``check-deploy``; ``ca create|list|status`` (your own CA, its keys in KMS); for a fleet document,
+``plan``, ``apply``, ``drift`` and ``inventory``;
 ``--version``. Every reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
 ``albmtls/options.py``.
@@ -14,7 +15,22 @@ from __future__ import annotations
 
 import typer
 
-from . import check_deploy, clock, doctor, drift, fleet, flow, inventory, offboard, provision, rotate, serve, status, up
+from . import (
+    ca,
+    check_deploy,
+    clock,
+    doctor,
+    drift,
+    fleet,
+    flow,
+    inventory,
+    offboard,
+    provision,
+    rotate,
+    serve,
+    status,
+    up,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Mutual TLS on Alibaba Cloud ALB listeners, on the local cloud or a real account.")
@@ -57,6 +73,7 @@ app.command("check-deploy")(check_deploy.check_deploy)
 app.command()(doctor.doctor)
 app.add_typer(flow.flow_app, name="flow")
 app.add_typer(clock.clock_app, name="clock")
+app.add_typer(ca.ca_app, name="ca")
 
 
 def main() -> None:

@@ -1,0 +1,174 @@
+"""``albmtls ca create|list|status|rekey|switch``: your own CA, its keys in KMS (``shared.steps.ownca``).
+
+``create`` makes (or finds) the root and the issuing sub-CA — each key a KMS asymmetric key that
+never leaves KMS, the sub-CA with its root uploaded to the CAS certificate repository so listeners can
+trust it — and prints each key id, its protection and the CA's end. ``list`` / ``status`` show them.
+``rekey`` starts a new generation (new keys, a new root and sub-CA, the cross certificate);
+``switch`` moves the CA's listeners to it once every holder holds a certificate of it (``--now``: at
+once) by re-applying each listener's recorded desired state. Exit codes: 0, 1 (the cloud refused or a
+step failed), 2 (invalid input).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    emit_json,
+    fail_local,
+    local_banner,
+    local_cloud_settings,
+    quiet_logs,
+)
+from .options import console as _console
+
+ca_app = typer.Typer(no_args_is_help=True, help="Your own CA: its keys in KMS, its sub-CA trusted by listeners.")
+
+Name = typer.Option(..., "--name", help="The CA's name: 2-32 lowercase letters, digits or inner hyphens.")
+SecretPrefix = typer.Option("albmtls", "--secret-prefix", help="KMS secret name prefix the CA's records live under.")
+
+
+@contextmanager
+def _context(target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
+             json_out: bool) -> Iterator[Any]:
+    """A step context on the local cloud (running or in-process) or a real account."""
+    from localruntime.environment import LocalCloudUnavailable, local_environment
+    from localruntime.fc import local_time
+    from shared.core.settings import Settings
+    from shared.steps.rotation import make_context
+    quiet_logs()
+    with ExitStack() as stack:
+        if target == "local":
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset)))
+            except LocalCloudUnavailable as exc:
+                fail_local(exc, json_out)
+            if not json_out:
+                _console().print(local_banner(ep, state_dir), highlight=False)
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            stack.enter_context(local_time(ep["endpoints_file"]))
+        elif target == "cloud":
+            settings = Settings.load(target="cloud")
+        else:
+            _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
+                  json_out, EXIT_INPUT)
+        yield make_context(settings, "ownca")
+
+
+def _fail(error: dict[str, Any], json_out: bool, code: int = EXIT_FAILED) -> None:
+    if json_out:
+        emit_json({"status": "failed", "error": error})
+    else:
+        _console().print(f"[red]{error['code']}[/]: {error['message']}")
+    raise typer.Exit(code)
+
+
+def _run(fn: Any, json_out: bool) -> Any:
+    from shared.core.errors import AlbMtlsError
+    try:
+        return fn()
+    except AlbMtlsError as exc:
+        _fail(exc.to_dict(), json_out, EXIT_INPUT if exc.code == "INVALID_INPUT" else EXIT_FAILED)
+
+
+def _print(v: dict[str, Any]) -> None:
+    from rich.table import Table
+    con = _console(140)
+    state = "created" if v.get("created") else "exists"
+    con.print(f"own CA [bold]{v['name']}[/] ({state}, {v['key_spec']}, prefix {v['secret_prefix']}): issuing "
+              f"generation {v['issuing_gen']}, listeners trust generation {v['trusted_gen']}"
+              + (" — [yellow]switch pending[/] (albmtls ca switch)" if v.get("switch_pending") else ""))
+    con.print(f"listener CA id (CaCertificates): {v.get('alb_ca_certificate_id') or '-'}; issuing sub-CA "
+              f"{v['issuing_identifier']} ends {v.get('not_after') or '-'}; writes {v.get('writes', 0)}")
+    t = Table(title_justify="left")
+    for col in ("gen", "role", "root key (KMS)", "issuing key (KMS)", "protection", "root ends", "sub-CA ends",
+                "uploaded CA id"):
+        t.add_column(col, overflow="fold")
+    for g in v.get("generations") or []:
+        t.add_row(str(g["gen"]), ", ".join(g.get("roles") or []) or "-", g["root_key_id"], g["issuing_key_id"],
+                  g.get("protection_level") or "-", g["root_not_after"][:10], g["issuing_not_after"][:10],
+                  g.get("uploaded_identifier") or "-")
+    con.print(t)
+
+
+def create(name: str = Name,
+           key_spec: str = typer.Option("EC_P256", "--key-spec", help="EC_P256 (default) or RSA_2048."),
+           root_days: int = typer.Option(3650, "--root-days", help="Validity of the root, days (2-7300)."),
+           issuing_days: int = typer.Option(730, "--issuing-days",
+                                            help="Validity of the issuing sub-CA, days (shorter than the root)."),
+           secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+           json_out: bool = JsonOut) -> None:
+    """Create (or find) the own CA NAME: a root and an issuing sub-CA whose keys are KMS keys, the
+    sub-CA uploaded with its root to the CAS certificate repository. Idempotent."""
+    import msgspec
+
+    from shared.policy.ownca import CreateOptions
+    from shared.policy.validation import decode
+    from shared.steps import ownca as steps
+    opts = _run(lambda: decode(CreateOptions, {"name": name, "key_spec": key_spec, "root_days": root_days,
+                                               "issuing_days": issuing_days}), json_out)
+    with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
+        v = msgspec.to_builtins(_run(lambda: steps.ensure_ca(ctx, opts, secret_prefix), json_out))
+    emit_json(v) if json_out else _print(v)
+
+
+def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+          endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+          json_out: bool = JsonOut) -> None:
+    """Every own CA under the prefix: its KMS key ids, its generations and its end."""
+    import msgspec
+
+    from shared.steps import ownca as steps
+    with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
+        views = [msgspec.to_builtins(v) for v in _run(lambda: steps.list_views(ctx, secret_prefix), json_out)]
+    if json_out:
+        emit_json({"cas": views})
+        return
+    for v in views:
+        _print(v)
+    if not views:
+        _console().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
+
+
+def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+           json_out: bool = JsonOut) -> None:
+    """The own CA NAME: key ids and protection per generation, which one issues and which listeners
+    trust, its end, and the holders still waiting for a pending switch."""
+    import msgspec
+
+    from shared.steps import ownca as steps
+    with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
+        v = msgspec.to_builtins(_run(lambda: steps.view(ctx, secret_prefix, name), json_out))
+        if v.get("switch_pending"):
+            from shared.adapters.kms import Kms
+            from shared.adapters.ownca import read_record
+            found = _run(lambda: read_record(ctx.adapter(Kms), secret_prefix, name), json_out)
+            total, on, waiting, _ = _run(lambda: steps.holders(ctx, secret_prefix, found[0]), json_out)
+            v["holders"] = {"total": total, "on_issuing_generation": on, "waiting": waiting}
+    if json_out:
+        emit_json(v)
+        return
+    _print(v)
+    if v.get("holders"):
+        h = v["holders"]
+        _console().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
+                         + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
+
+
+ca_app.command("create")(create)
+ca_app.command("list")(list_)
+ca_app.command("status")(status)
