@@ -54,11 +54,14 @@ class KeyPendingDeletion(ApiError):
     default_message = "The key is pending deletion."
 
 
-class KeyVersionNotFound(ApiError):
+class KeyResourceNotFound(ApiError):
+    """An unknown key version of an existing key, or an unknown KMS instance."""
+
     code = "Forbidden.ResourceNotFound"
     status = 404
-    default_message = "The specified key version is not found."
-    assumed = "an unknown KeyVersionId of an existing key: the code is not documented (the generic not-found code)."
+    default_message = "The specified resource is not found."
+    assumed = ("an unknown KeyVersionId of an existing key, or an unknown KmsInstanceId / DKMSInstanceId: the code "
+               "is not documented for them (the generic not-found code).")
 
 
 class UnsupportedOperation(ApiError):
@@ -67,10 +70,3 @@ class UnsupportedOperation(ApiError):
     default_message = "The operation is not supported for this key."
     assumed = ("signing with a key that is not an asymmetric SIGN/VERIFY key, GetPublicKey of a symmetric key: "
                "the code is not documented.")
-
-
-class InstanceNotFound(ApiError):
-    code = "Forbidden.ResourceNotFound"
-    status = 404
-    default_message = "The specified KMS instance is not found."
-    assumed = "an unknown KmsInstanceId / DKMSInstanceId: the code is not documented (the generic not-found code)."

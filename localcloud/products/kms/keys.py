@@ -32,11 +32,10 @@ from ...errors import InvalidParameter
 from .exceptions import (
     AliasAlreadyExists,
     AliasNotFound,
-    InstanceNotFound,
     KeyDisabled,
     KeyNotFound,
     KeyPendingDeletion,
-    KeyVersionNotFound,
+    KeyResourceNotFound,
     UnsupportedOperation,
 )
 from .models import DAY_MS, REGION, iso
@@ -99,7 +98,7 @@ def seed_instance(cloud: Emulator, instance_id: str) -> dict[str, Any]:
 def instance(cloud: Emulator, instance_id: str) -> dict[str, Any]:
     doc = cloud.store.get(INSTANCE, instance_id)
     if doc is None:
-        raise InstanceNotFound(f"The KMS instance {instance_id} does not exist.")
+        raise KeyResourceNotFound(f"The KMS instance {instance_id} does not exist.")
     return doc
 
 
@@ -183,7 +182,7 @@ def version(doc: dict[str, Any], version_id: str) -> dict[str, Any]:
     for v in doc["versions"]:
         if v["KeyVersionId"] == version_id:
             return v
-    raise KeyVersionNotFound()
+    raise KeyResourceNotFound("The specified key version is not found.")
 
 
 def metadata(doc: dict[str, Any]) -> dict[str, Any]:
