@@ -28,11 +28,13 @@ from msgspec.structs import force_setattr
 
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
+from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
 from shared.policy.validation import pattern
 
 __all__ = [
     "ProvisionInput", "StepEvent", "ClientSpec", "ServerGroupSpec", "ServerSpec", "HealthCheckSpec",
-    "ServerCertificateSpec", "StepResult", "StepError", "Status", "ClientCertificateResult", "ListenerResult",
+    "ServerCertificateSpec", "PcaCaSpec", "OwnCaSpec", "CaSpec", "StepResult", "StepError", "Status",
+    "ClientCertificateResult", "ListenerResult",
     "DnsResult", "PropagationResult", "CnameEvent", "HealthResult", "BackendHealth", "ProbeResult",
     "ProbeWithCertificate", "ProbeRefusal",
     "SECRET_NAME_MAX",
@@ -196,6 +198,39 @@ def _check_pem_certificates(text: str) -> None:
                                 "base64 DER, '-----END CERTIFICATE-----'") from None
 
 
+class PcaCaSpec(_Input, frozen=True, kw_only=True, tag="pca", tag_field="kind"):
+    """``{"kind": "pca", "identifier": …}``: the CAS private CA's sub-CA, by either of its ids (what
+    ``ca_identifier`` names)."""
+
+    identifier: Annotated[str, Meta(min_length=1, max_length=128)]
+
+    def __post_init__(self) -> None:
+        cid = CertificateId.parse(self.identifier, field="identifier")
+        if not cid.is_pca:
+            raise InvalidInputError("identifier", f"{self.identifier[:80]!r} is not a private CA identifier: give "
+                                    "the PCA sub-CA's Identifier or CertIdentifier (an own CA is "
+                                    '{"kind": "own", "name": …})')
+
+
+class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
+    """``{"kind": "own", "name": …}``: your own CA, its keys in KMS (``albmtls ca create``; created by
+    the provisioning run when it does not exist yet, with ``key_spec``, ``root_days`` and
+    ``issuing_days``, which an existing CA keeps as it was made)."""
+
+    name: CaName
+    key_spec: Literal["EC_P256", "RSA_2048"] = "EC_P256"
+    root_days: Annotated[int, Meta(ge=2, le=7300)] = DEFAULT_ROOT_DAYS
+    issuing_days: Annotated[int, Meta(ge=1, le=7300)] = DEFAULT_ISSUING_DAYS
+
+    def __post_init__(self) -> None:
+        if self.issuing_days >= self.root_days:
+            raise InvalidInputError("issuing_days", f"the issuing sub-CA ({self.issuing_days} days) must end "
+                                    f"before its root ({self.root_days} days)")
+
+
+CaSpec = PcaCaSpec | OwnCaSpec
+
+
 class ClientSpec(_Input, frozen=True, kw_only=True):
     """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets."""
 
@@ -254,7 +289,11 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
     ttl: Ttl = 600
     allow_apex: bool = False
     replace_owned_records: bool = True
-    ca_identifier: Annotated[str, Meta(min_length=1, max_length=128)]
+    #: the PCA sub-CA by either of its ids (kept valid: the same as ``ca: {"kind": "pca", "identifier": …}``)
+    ca_identifier: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    #: the CA: ``{"kind": "pca", "identifier": …}`` or ``{"kind": "own", "name": …}`` (exactly one of ``ca``
+    #: and ``ca_identifier``)
+    ca: CaSpec | None = None
     server_certificate: ServerCertificateSpec = field(default_factory=ServerCertificateSpec)
     security_policy_id: PolicyId = "tls_cipher_policy_1_2"
     server_group: ServerGroupSpec
@@ -282,7 +321,16 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
                                     code=Code.APEX_CNAME_REFUSED)
         if len(self.fqdn) > 253:
             raise InvalidInputError("rr", f"the name {self.fqdn[:60]}… is longer than 253 characters")
-        CertificateId.parse(self.ca_identifier, field="ca_identifier")
+        if (self.ca is None) == (self.ca_identifier is None):
+            raise InvalidInputError("ca" if self.ca else "ca_identifier",
+                                    "give the CA once: `ca` ({\"kind\": \"own\", \"name\": …} for your own CA "
+                                    "with its keys in KMS, or {\"kind\": \"pca\", \"identifier\": …} for a CAS private "
+                                    "CA) or `ca_identifier` (a PCA sub-CA), not " + ("both" if self.ca else "neither"))
+        if self.ca_identifier is not None:
+            cid = CertificateId.parse(self.ca_identifier, field="ca_identifier")
+            if cid.is_own:
+                raise InvalidInputError("ca_identifier", f"name an own CA as ca: {{\"kind\": \"own\", \"name\": "
+                                        f"\"{cid.own_name}\"}}")
         seen: dict[str, int] = {}
         for i, c in enumerate(self.clients):
             j = seen.setdefault(c.common_name.casefold(), i)
@@ -315,8 +363,25 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
 
     @property
     def ca_id(self) -> CertificateId:
-        """``ca_identifier`` parsed (normally a PCA Identifier)."""
+        """The CA parsed: a PCA sub-CA (``ca_identifier`` or ``ca.identifier``) or an own CA (``own/<name>``)."""
+        if isinstance(self.ca, OwnCaSpec):
+            return CertificateId("own", identifier=f"own/{self.ca.name}")
+        if isinstance(self.ca, PcaCaSpec):
+            return CertificateId.parse(self.ca.identifier, field="ca.identifier")
+        assert self.ca_identifier is not None     # __post_init__: exactly one of the two
         return CertificateId.parse(self.ca_identifier, field="ca_identifier")
+
+    @property
+    def own_ca(self) -> OwnCaSpec | None:
+        """The own CA spec, when the CA is one."""
+        return self.ca if isinstance(self.ca, OwnCaSpec) else None
+
+    @property
+    def ca_label(self) -> str:
+        """The CA as written in the input (messages, reports): ``own CA demo`` or the PCA id."""
+        if isinstance(self.ca, OwnCaSpec):
+            return f"own CA {self.ca.name}"
+        return self.ca.identifier if isinstance(self.ca, PcaCaSpec) else str(self.ca_identifier)
 
     def secrets(self, common_name: str) -> SecretNames:
         """The KMS secret names of client ``common_name`` (``shared.policy.ids.secret_names``)."""

@@ -207,7 +207,10 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "ttl": "CNAME TTL in seconds; at least the zone edition's minimum (free edition: 600).",
         "allow_apex": "Allow a CNAME at the zone apex ('@').",
         "replace_owned_records": "Repoint a CNAME this automation created earlier (marked in its remark).",
-        "ca_identifier": "The PCA sub-CA Identifier: issues the client certificates and is the listener's CA.",
+        "ca_identifier": "The PCA sub-CA Identifier: issues the client certificates and is the listener's CA "
+                         "(or give `ca`).",
+        "ca": "The CA: {kind: own, name} (your own CA, its keys in KMS; created when missing) or {kind: pca, "
+              "identifier} (a CAS private CA's sub-CA). Exactly one of `ca` and `ca_identifier`.",
         "server_certificate": "{certificate_id} of a CAS certificate, {cert_pem, key_secret_name} to upload, "
                               "or {} to find a valid one covering <rr>.<domain>.",
         "security_policy_id": "The listener's TLS security policy.",
@@ -220,6 +223,17 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "auto_repair": "The daily drift check re-applies this listener when the cloud drifted from it.",
         "prune": "Revoke the clients provisioned on this listener that are no longer in `clients` (else they are "
                  "reported as orphaned and never renewed).",
+    },
+    "PcaCaSpec": {
+        "kind": "pca: a CAS private CA.",
+        "identifier": "The PCA sub-CA, by its Identifier or its CertIdentifier.",
+    },
+    "OwnCaSpec": {
+        "kind": "own: your own CA, its keys in KMS.",
+        "name": "The own CA's name (albmtls ca create --name): 2-32 lowercase letters, digits, inner hyphens.",
+        "key_spec": "KMS key spec of a CA created by this run: EC_P256 (default) or RSA_2048.",
+        "root_days": "Validity of a created root, days (default 3650).",
+        "issuing_days": "Validity of a created issuing sub-CA, days (default 730; shorter than the root).",
     },
     "ServerCertificateSpec": {
         "certificate_id": "A CAS certificate id: '123' or '123-cn-hangzhou'.",

@@ -8,6 +8,7 @@ input                        kind                       ``for_alb()``           
 ``123`` / ``"123"``          CAS certificate            ``123-<site region>``   ``123``
 ``"123-cn-hangzhou"``        CAS certificate + site     ``123-cn-hangzhou``     ``123``
 ``"8c3e…1c42"`` / UUID       PCA CA certificate         see :func:`alb_ca_id`   error
+``"own/demo"``               own CA (KMS keys)          its upload's id         error
 ===========================  =========================  ======================  ================
 
 The ALB wants ``<CAS id>-<site region>`` for server certificates (the *site* — ``cn-hangzhou``
@@ -40,6 +41,8 @@ _CAS_SITE = re.compile(r"^([0-9]{1,19})-([a-z]{2,}(?:-[a-z0-9]+)+)$")
 # optional '-'/'_' inside), as long as they are not one of the CAS forms above.
 _PCA = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{6,126})[A-Za-z0-9]$")
 _MAX_CAS_ID = 2**63 - 1
+# an own CA: own/<name>, own/<name>/g<generation>, own/<name>/<serial> (shared.policy.ownca)
+_OWN = re.compile(r"^own/[a-z][a-z0-9-]{0,30}[a-z0-9](?:/(?:g[0-9]{1,6}|[0-9a-f]{1,40}))?$")
 
 
 CaIdForm = Literal["cert_identifier", "identifier"]
@@ -87,7 +90,7 @@ class CertificateId:
     :meth:`parse` accepts again (round trip).
     """
 
-    kind: Literal["cas", "pca"]
+    kind: Literal["cas", "pca", "own"]
     cas_id: int | None = None
     site_region: str | None = None
     identifier: str | None = None
@@ -103,6 +106,8 @@ class CertificateId:
             raise InvalidInputError(field, f"expected a certificate id string, got {type(value).__name__}")
         if isinstance(value, str) and _UUID.match(value):     # before the CAS forms: "12345678-…" is a UUID
             return cls("pca", identifier=value)
+        if isinstance(value, str) and _OWN.match(value):      # an own CA (shared.policy.ownca): own/<name>[/…]
+            return cls("own", identifier=value)
         if isinstance(value, int):
             if not 0 < value <= _MAX_CAS_ID:
                 raise InvalidInputError(field, f"CAS certificate id must be a positive integer, got {value}")
@@ -136,6 +141,16 @@ class CertificateId:
         return self.kind == "cas"
 
     @property
+    def is_own(self) -> bool:
+        """True for an own CA (``own/<name>``, ``own/<name>/g<gen>``; ``shared.policy.ownca``)."""
+        return self.kind == "own"
+
+    @property
+    def own_name(self) -> str | None:
+        """The own CA's name (``None`` for other kinds)."""
+        return (self.identifier or "").split("/")[1] if self.kind == "own" else None
+
+    @property
     def is_pca(self) -> bool:
         """True for a PCA (2020-06-30) CA Identifier."""
         return self.kind == "pca"
@@ -157,7 +172,8 @@ class CertificateId:
     def for_pca(self) -> str:
         """The PCA ``Identifier``. Raises ``InvalidInputError`` for a CAS id."""
         if self.kind != "pca" or not self.identifier:
-            raise InvalidInputError("ca_identifier", f"{self} is a CAS certificate id, not a private CA Identifier")
+            what = "an own CA" if self.kind == "own" else "a CAS certificate id"
+            raise InvalidInputError("ca_identifier", f"{self} is {what}, not a private CA Identifier")
         return self.identifier
 
     def __str__(self) -> str:

@@ -29,6 +29,7 @@ _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.S)  
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _REGEX = re.compile(r"^Expected `str` matching regex (?P<regex>'.*')$", re.S)
 _ENUM = re.compile(r"^Invalid enum value (?P<value>.*)$", re.S)
+_TAG = re.compile(r"^Invalid value (?P<value>.*)$", re.S)      # a tagged union's tag (``ca.kind``)
 _WRONG_TYPE = re.compile(r"^Expected `[^`]+`, got `[^`]+`$")
 _LENGTH = re.compile(r"^Expected `(?:str|array|object)` of length [<>]=? ?\d+$")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -115,6 +116,16 @@ def _choices(type_: Any, path: str) -> list[Any] | None:
     return values or None
 
 
+def _tags(type_: Any, path: str) -> list[str] | None:
+    """The tags a tagged union accepts at ``path`` (``ca.kind``: the union at ``ca``, tag field ``kind``)."""
+    from msgspec import inspect as mi
+
+    parent, _, field = path.rpartition(".")
+    tags = [str(t.tag) for n in _nodes_at(type_, parent) for t in _members(n)
+            if isinstance(t, mi.StructType) and t.tag_field == field and t.tag is not None]
+    return tags or None
+
+
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -140,6 +151,14 @@ def _reword(msg: str, path: str, type_: Any) -> str:
             words = None
         if words:
             return f"must be {words}"
+    tag = _TAG.match(msg)
+    if tag and type_ is not None:
+        try:
+            tags = _tags(type_, path)
+        except Exception:  # never let the message builder hide the error itself
+            tags = None
+        if tags:
+            return f"invalid value {_short(tag.group('value'))}; expected one of: {', '.join(tags)}"
     regex = _REGEX.match(msg)
     if regex:
         words = _pattern_words(regex.group("regex"))
