@@ -5,6 +5,7 @@ library (pyca/cryptography#11616)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -24,7 +25,7 @@ class FakeKms:
     """Signs digests as KMS AsymmetricSign does; counts calls; keeps the private keys to itself."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, object] = {}
+        self.keys: dict[str, Any] = {}
         self.calls: list[tuple[str, str]] = []
 
     def add(self, key_id: str, key) -> str:
