@@ -10,11 +10,14 @@ Routes:
   ``InvokeFunction`` call looks like through the trigger, and a direct ``s invoke -e '<input>'``
   whose event is the input itself) — body: the provision input (the same as the workflow's); starts the
   provision execution exactly as ``albmtls provision`` does (``shared.steps.provisioning``) → ``202
-  {"execution", "status", "status_url"}``. An ``Idempotency-Key`` header (1–128 printable ASCII)
-  maps to the execution name: a retried request gets the same execution (``200`` then).
+  {"execution", "status": running|succeeded|failed (the words GET uses), "status_url", "existing"}``
+  (``200`` with ``existing: true`` when the same request already runs). An ``Idempotency-Key``
+  header (1–128 printable ASCII) maps to the execution name: a retried request gets the same
+  execution (``200`` then).
 * ``GET /provisions/{name}`` — ``{"execution", "status": running|succeeded|failed, "step",
   "result": {...ids and secret names...}, "error"?}``.
-* ``POST /rotations`` — starts a rotation scan now (``shared.steps.rotation``); ``GET /certificates``
+* ``POST /rotations`` — starts a rotation scan now (``shared.steps.rotation``) → ``202`` with the
+  scan's result, or the error status of a refused policy (``400`` naming the field); ``GET /certificates``
   — the client certificates and their states, and the listeners' drift (what ``albmtls status
   --json`` shows).
 * ``POST /fleet/plan`` — body: a fleet document (``shared.policy.fleet``; JSON, or YAML with
@@ -74,6 +77,14 @@ STATUS_BY_CODE: dict[str, int] = {
     Code.EXECUTION_RUNNING: 409,
 }
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9.]{1,128})")
+
+
+def http_status(code: str, field: str | None = None) -> int:
+    """The HTTP status of an error: 400 for bad input (a code of its own, or any code naming a
+    field), 409 for a running execution, 503 for a cloud that is busy or unreachable, else 502."""
+    if code in (Code.CLOUD_UNAVAILABLE, Code.CLOUD_UNREACHABLE, Code.THROTTLED, Code.CLOUD_BUSY, Code.TIMEOUT):
+        return 503
+    return STATUS_BY_CODE.get(code, 400 if field else 502)
 
 
 @dataclass
@@ -210,11 +221,7 @@ class Api:
                                   "POST /fleet/apply, GET /drift, GET /inventory, POST /clients/revocations, "
                                   "POST /clients/restorations, GET /clients/revocations/{name}")
         except AlbMtlsError as exc:
-            status = STATUS_BY_CODE.get(exc.code, 400 if exc.field else 502)
-            if exc.code in (Code.CLOUD_UNAVAILABLE, Code.CLOUD_UNREACHABLE, Code.THROTTLED,
-                            Code.CLOUD_BUSY, Code.TIMEOUT):
-                status = 503
-            return error_response(status, exc.code, exc.message, exc.field)
+            return error_response(http_status(exc.code, exc.field), exc.code, exc.message, exc.field)
 
     @staticmethod
     def _only(req: Request, method: str) -> dict[str, Any] | None:
@@ -246,7 +253,8 @@ class Api:
         else:
             from shared.steps.provisioning import start_provision
             started = start_provision(settings, raw, inp.listener_key, idempotency_key=key)
-        doc = {"execution": started.name, "status": started.status,
+        from shared.steps.provisioning import execution_state
+        doc = {"execution": started.name, "status": execution_state(started.status),
                "status_url": f"/provisions/{started.name}", "existing": started.existing}
         return _response(200 if started.existing else 202, doc, {"Location": f"/provisions/{started.name}"})
 
@@ -285,7 +293,13 @@ class Api:
             if not isinstance(doc, dict):
                 return error_response(400, Code.INVALID_INPUT, "the body must be a JSON object", "body")
             payload = doc
-        return _response(202, rotate(self._settings_factory(), payload))
+        doc = rotate(self._settings_factory(), payload)
+        if doc.get("status") == "failed":            # a refused policy or a cloud failure: not "accepted"
+            err = doc.get("error") or {}
+            code = str(err.get("code") or Code.INTERNAL)
+            return error_response(http_status(code, err.get("field")), code, str(err.get("message") or ""),
+                                  err.get("field"))
+        return _response(202, doc)
 
     def post_offboard(self, req: Request, action: str, request_id: str) -> dict[str, Any]:
         """``POST /clients/revocations`` / ``/clients/restorations`` (module doc)."""

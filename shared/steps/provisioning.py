@@ -188,12 +188,23 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
         name = execution_name(listener_key, clock.now())
         if request_id:
             name += "-r" + hashlib.sha256(request_id.encode("utf-8", "replace")).hexdigest()[:10]
+    same_name = False
     for ex in _running(settings, flow, prefix, deadline):
         if ex.name != name or getattr(ex, "flow_name", flow) not in (None, flow):
             raise AlbMtlsError(Code.EXECUTION_RUNNING,
                                f"execution {ex.name} is already running for listener {listener_key}; wait for it "
                                f"to finish (albmtls status, or GET /provisions/{ex.name}) and run again",
                                details={"execution": ex.name})
+        same_name = True
+    if same_name and not idempotency_key:
+        # the same request again within the same second: the execution is there already
+        running = _describe_execution(settings, flow, name, deadline)
+        if running is not None and running.status in ("Running", "Starting"):
+            if _other_input(getattr(running, "input", None), inp_json):
+                raise AlbMtlsError(Code.EXECUTION_RUNNING,
+                                   f"execution {name} is already running for listener {listener_key} with another "
+                                   "input; wait for it to finish and run again", details={"execution": name})
+            return Started(flow, name, running.status, existing=True)
     try:
         body = fnf.start_execution(flow, name, json.dumps(inp_json, separators=(",", ":")))
         started = Started(flow, name, body.status or "Running")
@@ -382,6 +393,14 @@ def describe_provision(settings: Settings, name: str, *, flow: str = PROVISION_F
     return prog
 
 
+def execution_state(status: str | None) -> str:
+    """CloudFlow's execution status in the product's words (the API, ``--json``): ``running``
+    (``Starting``/``Running``), ``succeeded``, or ``failed`` (``Failed``/``Stopped``/``TimedOut``)."""
+    if status in (None, "", "Starting", "Running"):
+        return "running"
+    return "succeeded" if status == "Succeeded" else "failed"
+
+
 def result_document(prog: Progress | None) -> dict[str, Any]:
     """What a finished (or running) provision reports, from its step results — ids, fingerprints
     and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
@@ -403,9 +422,7 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
     dns = (steps.get("create_cname") or {}).get("dns") or {}
     hc = steps.get("health_check") or {}
     health = hc.get("health") or {}
-    status = "running"
-    if prog is not None and prog.done:
-        status = "succeeded" if prog.status == "Succeeded" else "failed"
+    status = execution_state(prog.status if prog is not None else None)
     doc: dict[str, Any] = {
         "status": status,
         "step": prog.step if prog else None,

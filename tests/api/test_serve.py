@@ -72,7 +72,7 @@ def test_provision_202_poll_succeeded_and_idempotency_key(api, demo_input, live_
     assert status == 202, doc
     name = doc["execution"]
     assert doc["status_url"] == f"/provisions/{name}" and headers["Location"] == doc["status_url"]
-    assert doc["existing"] is False
+    assert doc["existing"] is False and doc["status"] == "running"      # the words GET uses, not "Running"
 
     # The same request with the same key, while it runs and after: the same execution, 200.
     status2, _, doc2 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4711"})
@@ -90,7 +90,7 @@ def test_provision_202_poll_succeeded_and_idempotency_key(api, demo_input, live_
     assert "PRIVATE KEY" not in json.dumps(final)
 
     status3, _, doc3 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4711"})
-    assert (status3, doc3["execution"], doc3["status"]) == (200, name, "Succeeded"), doc3
+    assert (status3, doc3["execution"], doc3["status"]) == (200, name, "succeeded"), doc3
     # Another key is another execution (the listener is free again; the steps reuse everything).
     status4, _, doc4 = api("POST", "/provisions", demo_input, {"Idempotency-Key": "order-4712"})
     assert status4 == 202 and doc4["execution"] != name
@@ -162,6 +162,35 @@ def test_bad_requests_name_the_problem(api, demo_input):
         assert doc["error"]["message"]
         if status == 405:
             assert hdrs["Allow"] in ("GET", "POST")
+
+
+def test_same_request_twice_in_one_second_is_one_execution(api, demo_input, live_cloud):
+    """Two identical POSTs without a key landing in the same second: one execution; the second
+    answer says existing: true (200), not a second 202 with existing: false."""
+    from shared.core.clock import FixedClock
+    from shared.core.settings import Settings
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    from shared.steps.provisioning import start_provision
+    key = decode(ProvisionInput, demo_input).listener_key
+    clock = FixedClock("2026-12-07T10:00:00Z")
+    first = start_provision(Settings.load(), demo_input, key, clock=clock)
+    again = start_provision(Settings.load(), demo_input, key, clock=clock)
+    assert (first.existing, again.existing, again.name) == (False, True, first.name)
+    other = dict(demo_input, probe_requests=3)
+    from shared.core.errors import AlbMtlsError
+    with pytest.raises(AlbMtlsError) as ei:          # another input for the listener: refused, never joined
+        start_provision(Settings.load(), other, key, clock=clock)
+    assert ei.value.code == "EXECUTION_RUNNING"
+    poll(api, first.name)
+
+
+def test_a_refused_rotation_policy_is_400_naming_the_field(api):
+    status, _, doc = api("POST", "/rotations", {"revoke_old": "sometimes"})
+    assert status == 400, doc
+    assert doc["error"]["code"] == "INVALID_INPUT" and doc["error"]["field"] == "revoke_old", doc
+    status, _, doc = api("POST", "/rotations", {"renew_before_days": 0})
+    assert status == 400 and doc["error"]["field"] == "renew_before_days", doc
 
 
 def test_oversized_request_refused_before_reading(api):
