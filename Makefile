@@ -32,13 +32,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .albmtls out out-passwords build
+	rm -rf $(VENV) .albmtls .albmtls-observe out out-passwords build
 
 build: $(STAMP)
 	$(BIN)/python deploy/build.py
 
+# The function role is compared with the calls of the observed run (deploy/observe.py: provision,
+# an update, a rotation, the fleet functions) on a fresh local cloud, not with `make run`'s state.
 check-deploy: $(STAMP)
-	$(BIN)/albmtls check-deploy
+	rm -rf .albmtls-observe
+	$(BIN)/python -m deploy.observe --state-dir .albmtls-observe > /dev/null
+	$(BIN)/albmtls check-deploy --state-dir .albmtls-observe
 
 bench: $(STAMP)
 	$(BIN)/python -m bench --json bench-report.json

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import typer
 
-from .options import DEFAULT_STATE_DIR, emit_json
+from .options import emit_json
 
 
-def check_deploy(state_dir: Path = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir",
-                                                help="Local cloud state directory whose call log (an end-to-end "
-                                                     "run) the RAM policy is compared with."),
+def check_deploy(state_dir: Path = typer.Option(Path(".albmtls-observe"), "--state-dir",
+                                                help="State directory of the observed run (python -m "
+                                                     "deploy.observe; `make check-deploy` runs both) whose call "
+                                                     "log the function role is compared with."),
                  build: bool = typer.Option(True, "--build/--no-build",
                                             help="--build: check a fresh code-only build in a temporary directory; "
                                                  "--no-build: check the existing build/ (what `s deploy` uploads)."),

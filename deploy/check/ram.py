@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 #: local cloud product (call log) → RAM action prefix (the product registry, shared.core.products)
 RAM_PREFIX = {k: p.ram_prefix for k, p in PRODUCTS.items()}
 OBSERVABLE_PREFIXES = frozenset(RAM_PREFIX.values())
+#: The file deploy/observe.py leaves in a state directory whose calls are the observed run's.
+OBSERVED_MARKER = "observed-run.json"
 #: CloudFlow calls that are not the functions' (they are ``s deploy``'s and the operator's)
 FNF_DEPLOY_ACTIONS = frozenset({"CreateFlow", "UpdateFlow", "DescribeFlow", "DeleteFlow", "ListFlows"})
 FNF_OPERATOR_ACTIONS = frozenset({"GetExecutionHistory", "StopExecution"})
@@ -163,8 +165,16 @@ def check_ram(root: Path, rep: Report, invoked: dict[str, list[str]], state_dir:
         return
     calls = observed_calls(state_dir)
     if calls is None:
-        rep.add("ram", str(state_dir), "no local cloud call log (cloud.sqlite3): run the observed run first, "
-                f"`python -m deploy.observe --state-dir {state_dir}` on a fresh directory (or pass --skip-observation)")
+        rep.add("ram", str(state_dir), "no local cloud call log (cloud.sqlite3): run `make check-deploy` (the "
+                "observed run on a fresh .albmtls-observe/, then this check), or `python -m deploy.observe "
+                f"--state-dir {state_dir}` on a fresh directory (or pass --skip-observation)")
+        return
+    if not (Path(state_dir) / OBSERVED_MARKER).exists():
+        rep.add("ram", str(state_dir), f"{state_dir} is a local cloud's state but not the observed run's (no "
+                f"{OBSERVED_MARKER}): a `make run` state covers only the provisioning path, so the update and "
+                "rotation paths' permissions would look extra. Run `make check-deploy` (the observed run on a fresh "
+                ".albmtls-observe/, then this check), or `python -m deploy.observe --state-dir DIR` on a fresh "
+                "directory and pass --state-dir DIR")
         return
     runtime: dict[str, int] = {}
     deploy_plane: dict[str, int] = {}

@@ -83,6 +83,8 @@ def record_observed(root: Path, state_dir: Path, *, skip: frozenset[str] | set[s
             store.record_call("fnf", a, True, "OK", 200)
     finally:
         store.close()
+    from deploy.check.ram import OBSERVED_MARKER
+    (state_dir / OBSERVED_MARKER).write_text("{}\n")              # as deploy.observe leaves it
 
 
 def make_repo(root: Path) -> Path:

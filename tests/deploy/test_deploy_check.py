@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from deploy.check import check_deploy
 
-from .deploy_fixture import FUNCTIONS, record_observed
+from .deploy_fixture import FUNCTIONS, REPO, record_observed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -99,6 +99,25 @@ def test_no_call_log_is_a_problem_unless_skipped(tmp_path, repo):
     rep = check_deploy(repo, state_dir=tmp_path / "empty", env={})
     assert any("no local cloud call log" in m for m in _messages(rep))
     assert check_deploy(repo, state_dir=tmp_path / "empty", observe=False, env={}).ok
+
+
+def test_a_make_run_state_says_what_to_run_instead_of_listing_extras(tmp_path, repo):
+    """`make check-deploy` right after `make run` used to fail with three "extra" permissions (that
+    state covers only the provisioning path); a call log that is not the observed run's now gets one
+    problem saying what to run."""
+    from deploy.check.ram import OBSERVED_MARKER
+    sd = tmp_path / "made-by-make-run"
+    record_observed(repo, sd, skip={"alb:UpdateListenerAttribute", "yundun-cert:ListCertificates"})
+    (sd / OBSERVED_MARKER).unlink()
+    msgs = _messages(check_deploy(repo, state_dir=sd, env={}))
+    assert len(msgs) == 1 and "not the observed run's" in msgs[0] and "make check-deploy" in msgs[0], msgs
+
+
+def test_make_check_deploy_runs_the_observed_run_on_a_fresh_directory():
+    make = (REPO / "Makefile").read_text()
+    target = make[make.index("check-deploy: "):].split("\n\n")[0]
+    assert "rm -rf .albmtls-observe" in target and "deploy.observe --state-dir .albmtls-observe" in target
+    assert "check-deploy --state-dir .albmtls-observe" in target
 
 
 def test_undeclared_product_is_named(repo, state_dir):
