@@ -10,6 +10,7 @@ import typer
 
 from .options import (
     EXIT_FAILED,
+    EXIT_INPUT,
     EndpointsFile,
     JsonOut,
     PortOffset,
@@ -28,48 +29,83 @@ STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "re
                "orphaned": "magenta"}
 
 
+def days_text(days: float | None) -> str:
+    """``days_left`` for people: whole days (``29``), hours under a day (``14 h``), ``ended`` once
+    past; the ``--json`` document keeps the number."""
+    if days is None:
+        return "-"
+    if days < 0:
+        return "ended"
+    if days < 1:
+        return f"{days * 24:.0f} h"
+    return f"{int(days)}"
+
+
+def when(ts: str | None) -> str:
+    """``2027-01-17T02:36:08Z`` → ``2027-01-17 02:36`` (UTC; the ``--json`` document keeps seconds)."""
+    return (ts or "").replace("T", " ").rstrip("Z")[:16]
+
+
 def _print_status(doc: dict[str, Any]) -> None:
     import shutil
 
     from rich.console import Console
     from rich.table import Table
-    # Readable without a terminal too (pipes, CI logs): at least 140 columns.
+    # Readable without a terminal too (pipes, CI logs): at least 140 columns; nothing is cut with
+    # "…": a column too narrow folds instead.
     console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
-    t = Table(title=f"client certificates at {doc['now']}", title_justify="left")
-    for col in ("CN", "listener", "serial", "not_after", "days left", "state", "note"):
-        t.add_column(col, justify="right" if col == "days left" else "left", no_wrap=col != "note")
+    t = Table(title=f"client certificates at {when(doc['now'])} UTC", title_justify="left")
+    for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "note"):
+        t.add_column(col, justify="right" if col == "days left" else "left", overflow="fold",
+                     no_wrap=col in ("not_after (UTC)", "days left", "state"))
     for r in doc["certificates"]:
         st = r["state"]
         days = r.get("days_left")
         day_style = "red" if days is not None and days <= 7 else ("yellow" if days is not None and days <= 10 else "")
         note = ""
         if st == "superseded":
-            note = f"retire after {r.get('retire_after')}"
+            note = f"retire after {when(r.get('retire_after'))}"
         elif st in ("valid", "due") and r.get("due_at"):
-            note = f"due {r['due_at']}"
+            note = f"due {when(r['due_at'])}"
         elif st == "orphaned":
-            note = f"not in the input since {r.get('orphaned_since')}: not renewed"
+            note = f"not in the input since {when(r.get('orphaned_since'))}: not renewed"
         elif st == "revoked" and r.get("revocation"):
             rv = r["revocation"]
-            note = f"{rv['reason']}, {rv['revoked_at']} by {rv['requested_by']}"
+            note = f"{rv['reason']}, {when(rv['revoked_at'])} by {rv['requested_by']}"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
+        shown = days_text(days)
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
-                  (r.get("not_after") or "").replace("T", " ").rstrip("Z"),
-                  f"[{day_style}]{days}[/]" if day_style else str(days),
+                  when(r.get("not_after")), f"[{day_style}]{shown}[/]" if day_style else shown,
                   f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
     console.print(t)
     for lst in doc.get("listeners") or []:
+        cas = ", ".join(lst.get("ca_certificate_ids") or []) or "-"
         console.print(f"listener {lst['listener_key']} ({lst.get('listener_id') or 'not found'}): CA "
-                      f"{', '.join(lst.get('ca_certificate_ids') or []) or '-'} ends {lst.get('ca_not_after') or '-'}; "
-                      f"server certificate {lst.get('server_certificate_id') or '-'} ends "
-                      f"{lst.get('server_certificate_not_after') or '-'}")
+                      f"{cas} ends {when(lst.get('ca_not_after')) or '-'}; server certificate "
+                      f"{lst.get('server_certificate_id') or '-'} ends "
+                      f"{when(lst.get('server_certificate_not_after')) or '-'}")
     for p in doc.get("pending_deletion") or []:
         console.print(f"secret {p['secret']} ({p['common_name']}): [red]pending deletion[/] until "
-                      f"{p['planned_delete_time']} (albmtls restore gets it back until then)")
+                      f"{when(p['planned_delete_time'])} (albmtls restore gets it back until then)")
     _print_drift(console, doc.get("drift"))
+    _print_executions(console, doc.get("executions"))
     counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("counts", {}).items()))
-    console.print(counts or "no client certificates")
+    console.print(counts or ("no client certificates match" if doc.get("filters") else "no client certificates"))
+
+
+def _print_executions(console: Any, ex: dict[str, Any] | None) -> None:
+    """Running and recent executions (what ``EXECUTION_RUNNING`` points at)."""
+    if not ex:
+        return
+    for r in ex.get("running") or []:
+        console.print(f"[yellow]running[/] {r['flow']} {r['name']} since {when(r.get('started'))}")
+    for r in ex.get("recent") or []:
+        style = "green" if r["status"] == "succeeded" else "red"
+        console.print(f"[{style}]{r['status']}[/] {r['flow']} {r['name']} {when(r.get('started'))} → "
+                      f"{when(r.get('stopped'))}")
+    if not ex.get("running"):
+        console.print("no execution running")
 
 
 def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
@@ -86,21 +122,57 @@ def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
     console.print(f"drift: {drift['drifted']} of {drift['checked']} listener(s) with a recorded desired state")
 
 
+def select(doc: dict[str, Any], *, listener: str | None = None, states: list[str] | None = None,
+           cn: str | None = None) -> dict[str, Any]:
+    """The report narrowed to one listener key, some states and one CN (exact; ``*``/``?``
+    wildcards allowed), with the counts of what is left and ``filters`` saying what was applied."""
+    from fnmatch import fnmatchcase
+    filters = {k: v for k, v in {"listener": listener, "state": states or None, "cn": cn}.items() if v}
+    if not filters:
+        return doc
+    rows = [r for r in doc.get("certificates") or []
+            if (not listener or r.get("listener_key") == listener)
+            and (not states or r.get("state") in states)
+            and (not cn or fnmatchcase(r.get("common_name") or "", cn))]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    out = dict(doc, certificates=rows, counts=counts, filters=filters)
+    if listener:
+        out["listeners"] = [lst for lst in doc.get("listeners") or [] if lst.get("listener_key") == listener]
+    return out
+
+
 def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                              help="KMS secret name prefix of the certificates' records."),
+           listener: str | None = typer.Option(None, "--listener",
+                                               help="Only this listener (its key, <alb id>-<port>)."),
+           state: list[str] | None = typer.Option(None, "--state",
+                                                  help="Only certificates in this state (repeatable): valid, due, "
+                                                       "superseded, orphaned, revoked, expired."),
+           cn: str | None = typer.Option(None, "--cn", help="Only this common name (* and ? match any)."),
            port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
     """Every client certificate (CN, serial, not_after, days left, state: valid, due, superseded,
     orphaned, revoked with its reason, expired), secrets pending deletion, the listeners' CA and
-    server certificate ends."""
+    server certificate ends, drift, and the running and recent executions."""
     from localruntime.environment import LocalCloudUnavailable, local_environment
     from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     from shared.steps.drift import drift_report
+    from shared.steps.provisioning import executions_overview
     from shared.steps.rotation import certificate_report
     quiet_logs()
+    unknown = sorted(set(state or ()) - set(STATE_STYLE))
+    if unknown:
+        message = f"--state {', '.join(unknown)}: not a state; use {', '.join(STATE_STYLE)}"
+        if json_out:
+            emit_json({"status": "failed", "error": {"code": "INVALID_INPUT", "message": message, "field": "state"}})
+        else:
+            _console().print(f"[red]INVALID_INPUT[/]: {message}")
+        raise typer.Exit(EXIT_INPUT)
     with ExitStack() as stack:
         if target == "local":
             try:
@@ -119,6 +191,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                 identity = cloud_identity(settings)         # who and where, before anything else
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
+            doc["executions"] = executions_overview(settings)        # what EXECUTION_RUNNING points at
             if identity is not None:
                 doc["account"] = identity
         except AlbMtlsError as exc:
@@ -128,6 +201,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
             else:
                 _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
+    doc = select(doc, listener=listener, states=state, cn=cn)
     if json_out:
         emit_json(doc)
     else:

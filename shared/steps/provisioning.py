@@ -401,6 +401,36 @@ def execution_state(status: str | None) -> str:
     return "succeeded" if status == "Succeeded" else "failed"
 
 
+#: How many executions of a flow :func:`executions_overview` reads at most (ListExecutions pages).
+OVERVIEW_SCAN = 500
+
+
+def executions_overview(settings: Settings, flows: tuple[str, ...] = (PROVISION_FLOW, ROTATE_FLOW, REVOKE_FLOW), *,
+                        recent: int = 5, deadline: Deadline | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The executions ``albmtls status`` shows, so that ``EXECUTION_RUNNING`` can be followed:
+    ``{"running": [...], "recent": [...]}`` — every running execution of ``flows`` (oldest first)
+    and the ``recent`` latest finished ones (newest first), each ``{flow, name, status
+    (running|succeeded|failed), started, stopped}``. A flow not deployed yet has none. Read-only:
+    fnf ``ListExecutions`` (at most :data:`OVERVIEW_SCAN` per flow)."""
+    from itertools import islice
+    running: list[dict[str, Any]] = []
+    finished: list[dict[str, Any]] = []
+    for flow in flows:
+        try:
+            items = list(islice(_fnf(settings, deadline).list_executions(flow), OVERVIEW_SCAN))
+        except AlbMtlsError as exc:
+            if "FlowNotExist" in (exc.cloud_code or "") or exc.is_not_found:
+                continue
+            raise
+        for ex in items:
+            row = {"flow": flow, "name": ex.name, "status": execution_state(ex.status),
+                   "started": ex.started_time, "stopped": ex.stopped_time}
+            (running if row["status"] == "running" else finished).append(row)
+    running.sort(key=lambda r: str(r["started"] or ""))
+    finished.sort(key=lambda r: str(r["stopped"] or r["started"] or ""), reverse=True)
+    return {"running": running, "recent": finished[:recent]}
+
+
 def result_document(prog: Progress | None) -> dict[str, Any]:
     """What a finished (or running) provision reports, from its step results — ids, fingerprints
     and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,

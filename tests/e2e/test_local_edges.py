@@ -76,3 +76,40 @@ def test_a_region_the_local_cloud_does_not_serve_is_refused(live_cloud, ep, tmp_
     assert p.returncode == 2, p.stdout[-2000:]
     err = json.loads(p.stdout)["error"]
     assert (err["code"], err["field"]) == ("INVALID_INPUT", "region") and "cn-hangzhou" in err["message"]
+
+
+def _ecs(live_cloud, action: str) -> None:
+    import urllib.request
+    admin = live_cloud.endpoints()["admin"]
+    for iid in live_cloud.endpoints()["seed"]["ecs"].values():
+        urllib.request.urlopen(urllib.request.Request(f"{admin}/ecs/{iid}/{action}", data=b"{}", method="POST"),
+                               timeout=10).read()
+
+
+def test_status_shows_the_running_execution_that_execution_running_points_at(live_cloud, ep, demo_input):
+    """EXECUTION_RUNNING says "wait for it (albmtls status)": status lists running and recent executions.
+    The backends are stopped so that the execution waits in its health check while status looks."""
+    import time
+
+    from shared.core.settings import Settings
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
+    deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    _ecs(live_cloud, "stop")
+    try:
+        started = start_provision(Settings.load(), demo_input, decode(ProvisionInput, demo_input).listener_key)
+        shown = albmtls("status", "--endpoints-file", ep)
+        assert f"running albmtls-provision {started.name}" in text(shown), text(shown)[-1500:]
+        p = albmtls("status", "--endpoints-file", ep, "--json")
+        running = json.loads(p.stdout)["executions"]["running"]
+        assert [(r["flow"], r["name"], r["status"]) for r in running] == [(PROVISION_FLOW, started.name, "running")]
+    finally:
+        _ecs(live_cloud, "start")
+    deadline = time.monotonic() + 180
+    while json.loads(albmtls("status", "--endpoints-file", ep, "--json").stdout)["executions"]["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    recent = json.loads(albmtls("status", "--endpoints-file", ep, "--json", "--state", "valid", "--cn", "alice").stdout)
+    assert recent["executions"]["recent"][0]["name"] == started.name
+    assert [(c["common_name"], c["state"]) for c in recent["certificates"]] == [("alice", "valid")]

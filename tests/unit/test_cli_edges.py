@@ -104,3 +104,30 @@ def test_serve_and_clock_refuse_bad_arguments_with_exit_2(tmp_path):
     assert r.exit_code == 2 and "INVALID_INPUT" in r.stderr
     r = runner.invoke(app, ["clock", "set", "next tuesday", "--state-dir", str(tmp_path / "st")])
     assert r.exit_code == 2 and "+21d" in r.stderr and not (tmp_path / "st").exists()
+
+
+# -- albmtls status: readable days and times, filters --------------------------------------------------
+def test_status_days_and_times_for_people():
+    from albmtls.status import days_text, when
+    assert [days_text(d) for d in (29.9, 1.0, 0.6, -0.1, None)] == ["29", "1", "14 h", "ended", "-"]
+    assert when("2027-01-17T02:36:08Z") == "2027-01-17 02:36" and when(None) == ""
+
+
+def test_status_filters_by_listener_state_and_cn():
+    from albmtls.status import select
+    rows = [{"common_name": "alice", "listener_key": "alb-a-443", "state": "valid"},
+            {"common_name": "alice", "listener_key": "alb-a-443", "state": "superseded"},
+            {"common_name": "bob", "listener_key": "alb-a-8443", "state": "due"}]
+    doc = {"certificates": rows, "counts": {"valid": 1, "superseded": 1, "due": 1},
+           "listeners": [{"listener_key": "alb-a-443"}, {"listener_key": "alb-a-8443"}]}
+    assert select(doc) is doc
+    got = select(doc, listener="alb-a-443", states=["valid", "due"])
+    assert [r["state"] for r in got["certificates"]] == ["valid"] and got["counts"] == {"valid": 1}
+    assert got["listeners"] == [{"listener_key": "alb-a-443"}] and got["filters"]["listener"] == "alb-a-443"
+    assert [r["common_name"] for r in select(doc, cn="b*")["certificates"]] == ["bob"]
+
+
+def test_status_refuses_an_unknown_state(tmp_path):
+    r = runner.invoke(app, ["status", "--state", "gone", "--json", "--state-dir", str(tmp_path / "st")])
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["field"] == "state"
+    assert not (tmp_path / "st").exists()
