@@ -113,3 +113,5 @@ def test_status_shows_the_running_execution_that_execution_running_points_at(liv
     recent = json.loads(albmtls("status", "--endpoints-file", ep, "--json", "--state", "valid", "--cn", "alice").stdout)
     assert recent["executions"]["recent"][0]["name"] == started.name
     assert [(c["common_name"], c["state"]) for c in recent["certificates"]] == [("alice", "valid")]
+    table = albmtls("status", "--endpoints-file", ep)
+    assert "…" not in table.stdout and "alice" in table.stdout     # nothing cut at 140 columns
