@@ -72,8 +72,9 @@ def _step_label(step: str | None) -> str:
 
 
 def follow(settings, name: str, *, flow: str, timeout: float, console=None,
-           poll: float = 0.3) -> Any:
-    """Poll the execution until it ends (bounded by ``timeout`` seconds); print progress lines."""
+           poll: float = 0.3, on_event: Any = None) -> Any:
+    """Poll the execution until it ends (bounded by ``timeout`` seconds); print progress lines on
+    ``console``, or hand each new history event to ``on_event`` instead."""
     from shared.core.errors import AlbMtlsError, Code
     from shared.steps.provisioning import describe_provision
     deadline = time.monotonic() + timeout
@@ -83,9 +84,12 @@ def follow(settings, name: str, *, flow: str, timeout: float, console=None,
         prog = describe_provision(settings, name, flow=flow)
         if prog is None:
             raise AlbMtlsError(Code.INTERNAL, f"execution {name} disappeared")
-        if console is not None:
+        if console is not None or on_event is not None:
             for ev in prog.events[seen:]:
-                _print_event(console, ev)
+                if on_event is not None:
+                    on_event(ev)
+                else:
+                    _print_event(console, ev)
             seen = len(prog.events)
         if prog.done:
             return prog

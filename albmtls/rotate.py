@@ -59,6 +59,62 @@ def _results(prog) -> list[dict[str, Any]]:
     return out
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 certificate``, ``2 certificates`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+_VERBS = {"renewed": "renewed", "already_renewed": "already renewed", "not_due": "not due", "retired": "revoked",
+          "kept": "kept", "skipped": "skipped"}
+
+
+class RotationProgress:
+    """The rotate executions' progress by item, named and counted: a live bar on a terminal
+    (``renewed alice on alb-…-443  12/100``), and on a pipe or CI log one line per tenth of the work
+    (``[12/100] renewed alice on alb-…-443``); every failed item gets its own line either way."""
+
+    def __init__(self, console: Any, total: int) -> None:
+        self.console, self.total, self.done, self.failed = console, max(0, int(total)), 0, 0
+        self._mark = 0
+        self._bar: Any = None
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console)
+            self._task = self._bar.add_task("rotating", total=self.total or None)
+            self._bar.start()
+
+    def event(self, ev: dict[str, Any]) -> None:
+        """One history event of a rotate execution (``follow``'s ``on_event``)."""
+        from shared.steps.provisioning import task_result
+        if ev.get("type") != "TaskSucceeded" or (ev.get("step") or "").rsplit("/", 1)[-1] not in ("Renew", "Retire"):
+            return
+        res = task_result(ev)
+        if not isinstance(res, dict):
+            return
+        self.done += 1
+        label = f"{res.get('common_name') or '?'} on {res.get('listener_key') or '?'}"
+        count = f"{self.done}/{self.total}" if self.total else str(self.done)
+        if res.get("status") == "failed":
+            self.failed += 1
+            err = res.get("error") or {}
+            self.console.print(f"  [red]✗[/] [{count}] {label}: {err.get('code')}: {err.get('message')}")
+        verb = _VERBS.get(str(res.get("action")), str(res.get("action") or "done"))
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, description=f"{verb} {label}")
+        elif self.done == self.total or not self.total or self.done * 10 >= (self._mark + 1) * self.total:
+            self._mark = self.done * 10 // self.total if self.total else 0
+            self.console.print(f"  [{count}] {verb} {label}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+#: The summary lists this many renewed certificates; the rest are counted (``--json`` lists all).
+SUMMARY_ROWS = 20
+
+
 def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, console=None) -> dict[str, Any]:
     """Deploy the rotate flow, run the scan (as the timer would), follow what it started.
     Returns the ``--json`` document (without exported paths)."""
@@ -83,36 +139,48 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
         doc["status"] = "failed"
         doc["error"] = scan.get("error")
         return doc
-    for name in scan.get("executions") or []:
-        if console is not None:
-            console.print(f"execution [bold]{name}[/]")
-        prog = follow(settings, name, flow=ROTATE_FLOW, timeout=timeout, console=console)
-        results = _results(prog)
-        ex: dict[str, Any] = {"name": name, "status": prog.status, "items": len({
-            (r.get("listener_key"), r.get("common_name"), r.get("old_identifier")) for r in results})}
-        if prog.error:
-            ex["error"] = prog.error
-            doc["status"] = "failed"
-            doc.setdefault("error", prog.error)
-        doc["executions"].append(ex)
-        for r in results:
-            doc["writes"] += int(r.get("writes") or 0)
-            if r.get("mode") == "renew" and r.get("action") in ("renewed", "already_renewed") and r.get("certificate"):
-                c = r["certificate"]
-                doc["renewed"].append({
-                    "common_name": r["common_name"], "listener_key": r["listener_key"],
-                    "identifier": c["identifier"], "serial": c["serial"], "not_before": c["not_before"],
-                    "not_after": c["not_after"], "fingerprint_sha256": c["fingerprint_sha256"],
-                    "pfx_secret": c["pfx_secret"], "password_secret": c["password_secret"],
-                    "pfx_version": c["pfx_version"], "password_version": c["pfx_version"],
-                    "old_identifier": r["old_identifier"], "old_serial": r["old_serial"],
-                    "retire_after": r.get("retire_after"), "revoke_old": r.get("revoke"),
-                    "reused": r["action"] == "already_renewed"})
-            elif r.get("mode") == "retire" and r.get("action") == "retired":
-                doc["retired"].append({"common_name": r["common_name"], "listener_key": r["listener_key"],
-                                       "identifier": r["old_identifier"], "serial": r["old_serial"],
-                                       "reason": r.get("reason")})
+    progress = RotationProgress(console, int(scan.get("due") or 0) + int(scan.get("retire") or 0)) \
+        if console is not None else None
+    try:
+        for name in scan.get("executions") or []:
+            if console is not None:
+                console.print(f"execution [bold]{name}[/]")
+            prog = follow(settings, name, flow=ROTATE_FLOW, timeout=timeout,
+                          on_event=progress.event if progress is not None else None)
+            _collect(doc, name, prog)
+    finally:
+        if progress is not None:
+            progress.close()
     return doc
+
+
+def _collect(doc: dict[str, Any], name: str, prog: Any) -> None:
+    """Add one rotate execution's outcome to the ``--json`` document."""
+    results = _results(prog)
+    ex: dict[str, Any] = {"name": name, "status": prog.status, "items": len({
+        (r.get("listener_key"), r.get("common_name"), r.get("old_identifier")) for r in results})}
+    if prog.error:
+        ex["error"] = prog.error
+        doc["status"] = "failed"
+        doc.setdefault("error", prog.error)
+    doc["executions"].append(ex)
+    for r in results:
+        doc["writes"] += int(r.get("writes") or 0)
+        if r.get("mode") == "renew" and r.get("action") in ("renewed", "already_renewed") and r.get("certificate"):
+            c = r["certificate"]
+            doc["renewed"].append({
+                "common_name": r["common_name"], "listener_key": r["listener_key"],
+                "identifier": c["identifier"], "serial": c["serial"], "not_before": c["not_before"],
+                "not_after": c["not_after"], "fingerprint_sha256": c["fingerprint_sha256"],
+                "pfx_secret": c["pfx_secret"], "password_secret": c["password_secret"],
+                "pfx_version": c["pfx_version"], "password_version": c["pfx_version"],
+                "old_identifier": r["old_identifier"], "old_serial": r["old_serial"],
+                "retire_after": r.get("retire_after"), "revoke_old": r.get("revoke"),
+                "reused": r["action"] == "already_renewed"})
+        elif r.get("mode") == "retire" and r.get("action") == "retired":
+            doc["retired"].append({"common_name": r["common_name"], "listener_key": r["listener_key"],
+                                   "identifier": r["old_identifier"], "serial": r["old_serial"],
+                                   "reason": r.get("reason")})
 
 
 def _print_rotate(console, doc: dict[str, Any]) -> None:
@@ -121,23 +189,29 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
         console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
-    console.print(f"now {doc.get('now')}: {s.get('scanned', 0)} certificates scanned, {s.get('due', 0)} due, "
-                  f"{s.get('retire', 0)} to retire, {s.get('started', 0)} execution(s) started"
+    console.print(f"now {doc.get('now')}: {plural(s.get('scanned', 0), 'certificate')} scanned, "
+                  f"{s.get('due', 0)} due, {s.get('retire', 0)} to retire, "
+                  f"{plural(s.get('started', 0), 'execution')} started"
                   + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
     for w in s.get("warnings") or []:
         console.print(f"  [yellow]warning[/] {w.get('message')}")
     for o in s.get("orphaned") or []:
         console.print(f"  [magenta]not renewed[/] {o}: no longer in its listener's input (orphaned; "
                       "revoke it with albmtls revoke or provision --prune)")
-    for r in doc.get("renewed") or []:
+    renewed = doc.get("renewed") or []
+    for r in renewed[:SUMMARY_ROWS]:
         console.print(f"  [green]renewed[/] {r['common_name']} on {r['listener_key']}: serial {r['serial']} until "
                       f"{r['not_after']}; old {r['old_serial']} superseded, retire after {r['retire_after']}"
                       + ("" if r.get("revoke_old") else " (expires naturally)"))
         if r.get("pfx_path"):
             console.print(f"    PFX {r['pfx_path']} (password in {r['password_path']})")
+    if len(renewed) > SUMMARY_ROWS:
+        console.print(f"  and {plural(len(renewed) - SUMMARY_ROWS, 'more renewed certificate')} (--json lists "
+                      "every one)")
     for r in doc.get("retired") or []:
         console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
-    console.print(f"writes: {doc.get('writes')}")
+    console.print(f"{plural(len(renewed), 'certificate')} renewed, {len(doc.get('retired') or [])} revoked, "
+                  f"{plural(int(doc.get('writes') or 0), 'write')}")
 
 
 def rotate(now: str | None = typer.Option(None, "--now",

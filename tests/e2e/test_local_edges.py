@@ -115,3 +115,17 @@ def test_status_shows_the_running_execution_that_execution_running_points_at(liv
     assert [(c["common_name"], c["state"]) for c in recent["certificates"]] == [("alice", "valid")]
     table = albmtls("status", "--endpoints-file", ep)
     assert "…" not in table.stdout and "alice" in table.stdout     # nothing cut at 140 columns
+
+
+def test_rotation_progress_names_each_item_with_counts_and_plurals_are_right(live_cloud, ep, tmp_path):
+    from datetime import UTC, datetime, timedelta
+    out = ["--out", str(tmp_path / "out")]
+    assert albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out).returncode == 0
+    now = (datetime.now(UTC) + timedelta(days=21)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    p = albmtls("rotate", "--now", now, "--endpoints-file", ep, *out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    said = text(p)
+    assert "[1/1] renewed alice on alb-demostd000000000001-443" in said          # the item, named and counted
+    assert "✓ Renew" not in said                                                # no bare step lines
+    assert "1 certificate scanned" in said and "1 execution started" in said
+    assert "1 certificate renewed, 0 revoked" in said and "certificates scanned" not in said
