@@ -17,7 +17,18 @@ from typing import Any
 
 import typer
 
-from ..options import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EndpointsFile, JsonOut, StateDir, Target, emit_json, err
+from ..options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    emit_json,
+    err,
+)
 from ..options import console as _console
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,13 +113,14 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                                                  "ALB and sub-CA (local target: examples/provision.json)."),
            check: list[str] | None = typer.Option(None, "--check", help="Run only this check (repeatable); "
                                                   "the credentials are always checked."),
+           port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
     """Check every assumption that a read or a dry run can settle against the target, and say what to
     change when the target disagrees (e.g. set ALBMTLS_ALB_CA_ID_FORM=identifier). Reads only."""
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
 
-    from ..options import cloud_identity, local_cloud_settings, quiet_logs
+    from ..options import cloud_identity, fail_local, local_banner, local_cloud_settings, quiet_logs
     from ..provision import load_input
     quiet_logs()
     from .checks import CHECKS
@@ -127,8 +139,14 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     with ExitStack() as stack:
         try:
             if target == "local":
-                from localruntime.environment import local_environment
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+                from localruntime.environment import LocalCloudUnavailable, local_environment
+                try:
+                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                               settings=local_cloud_settings(port_offset)))
+                except LocalCloudUnavailable as exc:
+                    fail_local(exc, json_out)
+                if not json_out:
+                    err(local_banner(ep, state_dir))
                 settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
             else:
                 settings = Settings.load(target="cloud")
