@@ -111,12 +111,12 @@ class _Tracer:
                     tracer.probes.append((t0, time.time()))
 
         # the trace wraps every SDK call of every step: the class's method, patched for the run
-        handler.StepContext.call = call  # type: ignore[method-assign]
+        handler.StepContext.call = call  # type: ignore[method-assign]  # patched for the run (above)
         probe.run_probe = run_probe
         try:
             yield self
         finally:
-            handler.StepContext.call = orig_call  # type: ignore[method-assign]
+            handler.StepContext.call = orig_call  # type: ignore[method-assign]  # the patch undone
             probe.run_probe = orig_probe
 
     def step_of(self, op: str, start: float, end: float, slack: float = 0.01) -> str | None:

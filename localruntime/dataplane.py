@@ -44,6 +44,8 @@ DER, lowercase hex without colons, like nginx ``$ssl_client_fingerprint``), ``-c
 (``SUCCESS`` with a verified certificate, ``NONE`` without one). Client-sent headers with those
 names are removed first. Optional ``X-Forwarded-Host``, ``X-Forwarded-Port``,
 ``X-Forwarded-Client-Port`` and ``SLB-ID`` follow their ``…Enabled`` flags.
+
+One module (~550 lines): the listener's handshake rules above are one decision per connection, read together.
 """
 from __future__ import annotations
 

@@ -196,8 +196,8 @@ def fc_handler(input_type: type[InT], use_case: Callable[[InT, StepContext], Any
 
     # What the handler serves, for introspection (tests, tooling). FC calls a plain function, so the
     # handler stays one and carries these as function attributes, which mypy does not model.
-    handler.step = step  # type: ignore[attr-defined]
-    handler.input_type = input_type  # type: ignore[attr-defined]
-    handler.use_case = use_case  # type: ignore[attr-defined]
+    handler.step = step  # type: ignore[attr-defined]  # a function attribute (above)
+    handler.input_type = input_type  # type: ignore[attr-defined]  # a function attribute (above)
+    handler.use_case = use_case  # type: ignore[attr-defined]  # a function attribute (above)
     return handler
 

@@ -162,7 +162,7 @@ def orphans(by_cn: Mapping[str, Holder], input_cns: Iterable[str], records: Mapp
 # ---------------------------------------------------------------------------------------------
 def _next(record: AccessRecord | None, common_name: str, listener_key: str, **changes: object) -> AccessRecord:
     if record is None:
-        return AccessRecord(common_name=common_name, listener_key=listener_key, **changes)  # type: ignore[arg-type]
+        return AccessRecord(common_name=common_name, listener_key=listener_key, **changes)  # type: ignore[arg-type]  # changes are the record's own fields by name
     return msgspec.structs.replace(record, seq=record.seq + 1, **changes)
 
 

@@ -29,6 +29,8 @@ revoked and skipped with the next ``n``: one valid certificate per client remain
 
 Private keys and passwords never leave this process: results, logs and exceptions carry ids,
 serials, fingerprints and secret names only.
+
+One module (~520 lines): observe, decide, act and read back of one issuance, read in one sitting.
 """
 from __future__ import annotations
 

@@ -37,7 +37,14 @@ from shared.policy import offboarding as policy
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, ProvisionInput, StepResult
 from shared.policy.ids import SecretNames, secret_names
 from shared.policy.offboarding import Holder, RevokeRequest
-from shared.policy.records import AccessRecord, Restoration, access_version_id, decode_access, encode_access
+from shared.policy.records import (
+    AccessRecord,
+    Restoration,
+    RevocationReason,
+    access_version_id,
+    decode_access,
+    encode_access,
+)
 from shared.steps.issuance import read_meta
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -214,7 +221,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
 
 
 def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, by_cn: dict[str, Holder],
-                   reason: str, requested_by: str, request_id: str, secret_prefix: str, window: int,
+                   reason: RevocationReason, requested_by: str, request_id: str, secret_prefix: str, window: int,
                    via: Literal["revoke", "prune"], now: datetime) -> list[ClientOutcome]:
     """Revoke every CN of ``cns`` on the listener: every plan first (reads only), then the writes."""
     plans = []
@@ -224,7 +231,7 @@ def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, b
         record = read_access(ctx, names.access)
         secrets = {n: bool(t) for n, t in _secrets(ctx, names).items()}
         plan = policy.plan_revoke(record, common_name=cn, listener_key=listener_key, valid=holder.valid(now),
-                                  secrets=secrets, reason=reason, requested_by=requested_by,  # type: ignore[arg-type]
+                                  secrets=secrets, reason=reason, requested_by=requested_by,
                                   request_id=request_id, now=now, via=via, execution=ctx.execution_name,
                                   recovery_window_days=window)
         plans.append((cn, names, plan))

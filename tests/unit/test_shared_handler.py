@@ -175,7 +175,7 @@ def test_a_region_the_local_cloud_does_not_serve_is_invalid_input():
     """On the local target the input's region is checked against the one the local cloud serves
     (mars-1 used to succeed); on the cloud target it picks the regional endpoints."""
     seen = []
-    use_case = lambda inp, ctx: seen.append(ctx.settings.region) or {}  # noqa: E731
+    use_case = lambda inp, ctx: seen.append(ctx.settings.region) or {}  # noqa: E731 — a one-line use case
     local = fc_handler(StepEvent, use_case, step="s", settings=Settings(region="cn-hangzhou", target="local"))
     out = decode(local({"input": dict(INPUT, region="mars-1")}, None))
     assert out["status"] == "failed" and out["error"]["code"] == "INVALID_INPUT"
