@@ -17,6 +17,8 @@ The one code path used by ``albmtls provision`` and by the ``provision_api`` fun
   ``DescribeExecution`` has no error fields (docs/SERVERLESS.md §1.15).
 
 Nothing here reads or returns key material: step results never contain any.
+
+One module (~520 lines): starting, following and reporting a provisioning run belong together.
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def test_modules_over_the_limit_say_why() -> None:
 
 
 def test_every_suppression_names_its_code_and_says_why() -> None:
-    problems = [p for f in _python_files() for p in bare_suppressions(f)]
+    problems = [p for f in _python_files() if f != Path(__file__).resolve() for p in bare_suppressions(f)]
     assert problems == [], "\n".join(problems)
 
 
