@@ -18,11 +18,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/albmtls provision -f examples/provision.json $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
 
-# The suite mostly waits (ALB jobs, health checks, rate limits, CLI subprocesses): three pytest-xdist
-# workers, whole files to one worker (module fixtures run once), each with its own session clouds
-# (tests/conftest.py), finish it in ~40 % of one process's time on 2 cores.
+# The whole suite, three pytest-xdist workers (pyproject.toml's addopts say why).
 test: lint
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest
 
 # The layers (import-linter contracts), ruff's rules and mypy (strict on shared/ and functions/): all
 # configured in pyproject.toml.
