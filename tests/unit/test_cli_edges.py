@@ -80,22 +80,27 @@ def test_provision_with_out_naming_a_file_stops_before_the_run(tmp_path):
     assert not (tmp_path / "st").exists()
 
 
+def _commands():
+    """Every leaf command of the CLI as (path, its options), by duck typing: typer may bring its own
+    copy of click (typer._click), so isinstance checks against ``click`` would find nothing."""
+    from typer.main import get_command
+
+    def walk(group, path=()):
+        for name, sub in group.commands.items():
+            if hasattr(sub, "commands"):
+                yield from walk(sub, (*path, name))
+            else:
+                yield " ".join((*path, name)), [o for o in sub.params if o.param_type_name == "option"]
+    found = list(walk(get_command(app)))
+    assert len(found) > 15 and {"provision", "clock set", "flow run"} <= {p for p, _ in found}
+    return found
+
+
 def test_version_and_every_option_has_help():
     from importlib.metadata import version
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and r.stdout.strip() == f"albmtls {version('alb-mtls')}"
-    import click
-    from typer.main import get_command
-    root = get_command(app)
-
-    def walk(group, path=()):
-        for name, sub in group.commands.items():
-            if isinstance(sub, click.Group):
-                yield from walk(sub, (*path, name))
-            else:
-                yield (*path, name), sub
-    missing = [f"{' '.join(p)} {opt.opts[0]}" for p, c in walk(root) for opt in c.params
-               if isinstance(opt, click.Option) and not opt.help]
+    missing = [f"{path} {opt.opts[0]}" for path, opts in _commands() for opt in opts if not opt.help]
     assert missing == []
 
 
@@ -131,3 +136,13 @@ def test_status_refuses_an_unknown_state(tmp_path):
     r = runner.invoke(app, ["status", "--state", "gone", "--json", "--state-dir", str(tmp_path / "st")])
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["field"] == "state"
     assert not (tmp_path / "st").exists()
+
+
+def test_every_command_that_starts_a_local_cloud_takes_port_offset():
+    """A command with --state-dir can start an in-process local cloud; each must take --port-offset
+    (a second local cloud on the same machine otherwise binds the same data-plane ports)."""
+    cmds = {path: {o for opt in opts for o in opt.opts} for path, opts in _commands()}
+    # check-deploy's --state-dir is an observed run's directory to read, no cloud is started
+    local = {path for path, opts in cmds.items() if "--state-dir" in opts} - {"check-deploy"}
+    assert {"provision", "rotate", "status", "serve", "doctor", "up", "clock set"} <= local
+    assert sorted(path for path in local if "--port-offset" not in cmds[path]) == []
