@@ -49,6 +49,11 @@ def err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 certificate``, ``2 certificates`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def emit_json(doc: Any) -> None:
     """Print one JSON document on stdout."""
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")

@@ -30,6 +30,7 @@ from .options import (
     confirm,
     local_banner,
     local_cloud_settings,
+    plural,
     quiet_logs,
 )
 from .options import console as _console
@@ -150,8 +151,9 @@ def print_summary(console, doc: dict[str, Any]) -> None:
                          f"(TTL {dns.get('ttl')} s, record {dns.get('record_id')})")
         prop = dns.get("propagation") or {}
         if prop.get("name_servers"):
-            t.add_row("", f"answered by {len(prop.get('answered') or [])} of {len(prop['name_servers'])} name "
-                          f"server(s) after {prop.get('waited_s')} s: {', '.join(prop.get('answered') or []) or '-'}"
+            t.add_row("", f"answered by {len(prop.get('answered') or [])} of "
+                          f"{plural(len(prop['name_servers']), 'name server')} after {prop.get('waited_s')} s: "
+                          f"{', '.join(prop.get('answered') or []) or '-'}"
                           f" (wait bound {prop.get('bound_s')} s = max(TTL, negative caching "
                           f"{prop.get('negative_ttl_s')} s from the {prop.get('negative_ttl_source')}))")
     for c in doc.get("client_certificates") or []:
@@ -173,11 +175,12 @@ def print_summary(console, doc: dict[str, Any]) -> None:
             t.add_row("", "foreign certificate: " + ("refused" if refused else "NOT refused"))
     for o in doc.get("orphaned") or []:
         t.add_row("orphaned", f"[yellow]{o.get('common_name')}[/]: not in `clients` since {o.get('since')}, "
-                              f"{o.get('certificates')} valid certificate(s) until {o.get('not_after')} — not "
+                              f"{plural(int(o.get('certificates') or 0), 'valid certificate')} until "
+                              f"{o.get('not_after')} — not "
                               "renewed; revoke with --prune (or \"prune\": true) or albmtls revoke")
     for p in doc.get("pruned") or []:
         t.add_row("pruned", f"[red]{p.get('common_name')}[/]: {p.get('action')} (reason {p.get('reason')}; "
-                            f"{len(p.get('revoked') or [])} certificate(s) revoked now, secrets scheduled for "
+                            f"{plural(len(p.get('revoked') or []), 'certificate')} revoked now, secrets scheduled for "
                             "deletion)")
     t.add_row("writes", str(doc.get("writes")))
     for w in doc.get("warnings") or []:

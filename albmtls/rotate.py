@@ -31,6 +31,7 @@ from .options import (
     fail_local,
     local_banner,
     local_cloud_settings,
+    plural,
     quiet_logs,
 )
 from .options import console as _console
@@ -59,11 +60,6 @@ def _results(prog) -> list[dict[str, Any]]:
     return out
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 certificate``, ``2 certificates`` (``many`` for irregular plurals)."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
 _VERBS = {"renewed": "renewed", "already_renewed": "already renewed", "not_due": "not due", "retired": "revoked",
           "kept": "kept", "skipped": "skipped"}
 
@@ -71,11 +67,16 @@ _VERBS = {"renewed": "renewed", "already_renewed": "already renewed", "not_due":
 class RotationProgress:
     """The rotate executions' progress by item, named and counted: a live bar on a terminal
     (``renewed alice on alb-…-443  12/100``), and on a pipe or CI log one line per tenth of the work
-    (``[12/100] renewed alice on alb-…-443``); every failed item gets its own line either way."""
+    (``[12/100] renewed alice on alb-…-443``); every failed item gets its own line either way.
+
+    An item runs Renew then Retire (workflows/rotate.yaml; a retire item's Renew is ``skipped``, a
+    renew item's Retire usually ``kept``): it is counted once, when its Retire ends or its Renew
+    fails, and named by what happened to it (``renewed``, ``revoked``, ``renewed, old revoked``)."""
 
     def __init__(self, console: Any, total: int) -> None:
         self.console, self.total, self.done, self.failed = console, max(0, int(total)), 0, 0
         self._mark = 0
+        self._renewed: dict[tuple[str, str, str], str] = {}      # item → what its Renew did
         self._bar: Any = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -92,17 +93,31 @@ class RotationProgress:
         res = task_result(ev)
         if not isinstance(res, dict):
             return
+        key = (str(res.get("listener_key")), str(res.get("common_name")), str(res.get("old_identifier")))
+        action = str(res.get("action") or "done")
+        failed = res.get("status") == "failed"
+        if res.get("mode") == "renew" and not failed:
+            if action != "skipped":
+                self._renewed[key] = action
+            return                                     # the item goes on to Retire
+        renew = self._renewed.pop(key, None)
+        if failed:
+            verb = "failed"
+        elif renew is None:
+            verb = _VERBS.get(action, action)
+        else:
+            verb = _VERBS.get(renew, renew) + (", old revoked" if action == "retired" else "")
         self.done += 1
         label = f"{res.get('common_name') or '?'} on {res.get('listener_key') or '?'}"
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
-        if res.get("status") == "failed":
+        if failed:
             self.failed += 1
             err = res.get("error") or {}
             self.console.print(f"  [red]✗[/] [{count}] {label}: {err.get('code')}: {err.get('message')}")
-        verb = _VERBS.get(str(res.get("action")), str(res.get("action") or "done"))
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, description=f"{verb} {label}")
-        elif self.done == self.total or not self.total or self.done * 10 >= (self._mark + 1) * self.total:
+        elif not failed and (self.done == self.total or not self.total
+                             or self.done * 10 >= (self._mark + 1) * self.total):
             self._mark = self.done * 10 // self.total if self.total else 0
             self.console.print(f"  [{count}] {verb} {label}")
 

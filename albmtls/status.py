@@ -21,6 +21,7 @@ from .options import (
     fail_local,
     local_banner,
     local_cloud_settings,
+    plural,
     quiet_logs,
 )
 from .options import console as _console
@@ -119,7 +120,7 @@ def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
             console.print(f"[red]drift[/] listener {d['listener_key']}: {escape(items)} — `albmtls apply` repairs it")
         elif d.get("error"):
             console.print(f"[yellow]drift unknown[/] listener {d['listener_key']}: {d['error']['code']}")
-    console.print(f"drift: {drift['drifted']} of {drift['checked']} listener(s) with a recorded desired state")
+    console.print(f"drift: {drift['drifted']} of {plural(drift['checked'], 'listener')} with a recorded desired state")
 
 
 def select(doc: dict[str, Any], *, listener: str | None = None, states: list[str] | None = None,

@@ -126,6 +126,6 @@ def test_rotation_progress_names_each_item_with_counts_and_plurals_are_right(liv
     assert p.returncode == 0, p.stderr[-2000:]
     said = text(p)
     assert "[1/1] renewed alice on alb-demostd000000000001-443" in said          # the item, named and counted
-    assert "✓ Renew" not in said                                                # no bare step lines
+    assert "✓ Renew" not in said and "[2/1]" not in said                       # no bare step lines; items counted once
     assert "1 certificate scanned" in said and "1 execution started" in said
     assert "1 certificate renewed, 0 revoked" in said and "certificates scanned" not in said
