@@ -194,6 +194,8 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
         if r.get("orphaned"):
             console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, not renewed by this apply): "
                           f"{', '.join(r['orphaned'])}")
+        if r.get("pruned"):
+            console.print(f"  [red]-[/] prune: revoked by this apply (prune: true): {', '.join(r['pruned'])}")
         if r.get("drift") is None:
             console.print("  drift: no desired state recorded yet")
         elif r["drift"]:

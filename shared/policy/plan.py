@@ -71,7 +71,9 @@ class ResourcePlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 class ListenerReport(msgspec.Struct, kw_only=True):
     """The plan of one listener. ``status``: ``changes`` | ``no_changes`` | ``error`` (``error``: the
     refusal the preflight would make, ``{code, message, field}``; nothing of it would be applied).
-    ``drift``: the cloud against the recorded desired state (``None``: nothing recorded yet)."""
+    ``drift``: the cloud against the recorded desired state (``None``: nothing recorded yet).
+    ``orphaned``: holders that left the input, kept and never renewed; ``pruned``: the same, revoked
+    by the apply (``prune: true``)."""
 
     listener_key: str
     path: str = ""
@@ -84,6 +86,7 @@ class ListenerReport(msgspec.Struct, kw_only=True):
     dns: ResourcePlan | None = None
     clients: tuple[ClientPlan, ...] = ()
     orphaned: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
     desired_state: ResourcePlan | None = None
     drift: tuple[DriftItem, ...] | None = None
 
@@ -210,4 +213,4 @@ def has_changes(r: ListenerReport) -> bool:
     parts = (r.listener, r.server_certificate, r.server_group, r.dns, r.desired_state)
     if any(p is not None and p.action not in ("none", "use") for p in parts):
         return True
-    return any(c.action != "keep" for c in r.clients)
+    return bool(r.pruned) or any(c.action != "keep" for c in r.clients)

@@ -9,9 +9,12 @@ apply cannot disagree):
   certificate, server group and CNAME plans, shown field by field (old → new);
 * every client: what ``issue_client_cert`` would do (``shared.steps.issuance.observe_client`` and
   ``decide``): issue, renew (due), reissue (SANs/profile/CA changed, revoked …) or keep;
-* the recorded desired state (``shared.steps.desired``): whether the apply records a new one, the
-  clients recorded before that left the file (``orphaned``), and the drift of the cloud from it
-  (``shared.steps.drift.observe_drift``).
+* the recorded desired state (``shared.steps.desired``): whether the apply records a new one, and
+  the drift of the cloud from it (``shared.steps.drift.observe_drift``);
+* the holders that left the file: CNs holding a valid certificate on the listener, not in the file
+  and not revoked — what the provision flow's ``ReconcileClients`` finds, from the same reads
+  (``shared.steps.offboarding``): ``orphaned`` (kept, never renewed), or ``pruned`` (revoked by the
+  apply) when the listener says ``prune: true``.
 
 Reads run in parallel — listeners at once (``parallel``), and within a listener its clients — and
 every call goes through the one retry layer and its per-product rate limiters
@@ -115,6 +118,25 @@ def _record_plan(inp: ProvisionInput, raw: dict[str, Any], recorded: DesiredStat
     return ResourcePlan(action="update", id=name, changes=record_changes(recorded.input, raw))
 
 
+def _left_the_file(ctx: StepContext, inp: ProvisionInput) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(orphaned, pruned)``: the holders that left the file (module doc), as ``ReconcileClients``
+    finds them (``ListClientCertificate``, each one's ``…/access`` record); all ``pruned`` when the
+    input says ``prune: true``. Unknown (``()``) when the private CA's list is refused."""
+    from shared.policy.offboarding import orphans
+    from shared.steps.offboarding import gather_holders, read_access
+    try:
+        by_cn = gather_holders(ctx, inp.listener_key)
+        in_input = {c.common_name for c in inp.clients}
+        records = {cn: read_access(ctx, inp.secrets(cn).access) for cn in by_cn if cn not in in_input}
+    except AlbMtlsError as exc:
+        if exc.retryable:
+            raise
+        ctx.logger.info("holders not known", extra={"listener_key": inp.listener_key, "error_code": exc.code})
+        return (), ()
+    found = tuple(orphans(by_cn, in_input, records, ctx.clock.now()))
+    return ((), found) if inp.prune else (found, ())
+
+
 def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *, path: str = "") -> ListenerReport:
     """The plan of one listener (module doc). Never raises for a refusal: it is the report's
     ``error`` (status ``error``); cloud faults past the retry layer raise ``AlbMtlsError``."""
@@ -130,11 +152,8 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
             raise
         recorded = None
     report.desired_state = _record_plan(inp, raw, recorded)
+    report.orphaned, report.pruned = _left_the_file(ctx, inp)
     if recorded is not None:
-        now_cns = {c.common_name for c in inp.clients}
-        was = {str(c["common_name"]) for c in recorded.input.get("clients") or []
-               if isinstance(c, dict) and c.get("common_name")}
-        report.orphaned = tuple(sorted(was - now_cns))
         try:
             report.drift = observe_drift(ctx, desired_input(recorded))
         except AlbMtlsError as exc:
