@@ -163,6 +163,15 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
                           capture_output=True, text=True, check=True).stdout
     listed = {int(h, 16) for h in re.findall(r"Serial Number: ([0-9A-Fa-f]+)", text)}
     assert int(certs["alice"]["serial"], 16) in listed and int(certs["bob"]["serial"], 16) not in listed
+    # the new certificate names its listener as well as its holder (docs/BACKENDS.md: what backends authorize on)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["albmtls://alb-demostd000000000001/443/bob"]
+
+    # a CN the listener never had: exit 2, naming the ones it has, nothing written
+    writes.mark()
+    code, missing, err = albmtls("revoke", "--listener", LISTENER, "--cn", "carol", "--endpoints-file", ep)
+    assert code == 2 and missing["error"]["code"] == "CLIENT_NOT_FOUND", (missing, err[-2000:])
+    assert missing["error"]["message"].endswith("the clients it has: alice, bob") and writes.since() == []
 
 
 def test_orphaned_then_pruned(live_cloud, ep, tmp_path, demo_input, writes):
