@@ -55,7 +55,8 @@ DOCTOR_CHECKS: dict[str, str] = {
                  "ListClientCertificate with ShowSize=100",
     "cas-codes": "GetUserCertificateDetail of a CertId that does not exist; ListCertWarehouse",
     "alidns-codes": "DescribeDomainInfo of a domain that is not in the account",
-    "kms-access": "ListSecrets (one page) and DescribeSecret of a name that does not exist",
+    "kms-access": "ListSecrets (one page, and filtered by a name that does not exist), DescribeSecret of a name "
+                  "and GetKmsInstance of a KMS instance that do not exist",
     "cloudflow": "ListFlows, DescribeFlow of albmtls-provision and albmtls-rotate (deployed, current, both Map "
                  "concurrency keys kept), and the history of the newest failed execution",
     "functions": "the deployed functions (FC 3.0 GetFunction on a real account; the local invoker locally): present, "
@@ -99,6 +100,9 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "cross:CloudFlow Fail in a branch": ("partly", "the FDL's Fail page (Mar 2026): \"the flow ends\"; whether a Catch "
                                                    "on the enclosing state sees it is not said", ""),
     "kms:behaviour:ListSecrets.Filters": (UNCONFIRMED, NO_SOURCE, "kms-access"),
+    "kms:code:Forbidden.ResourceNotFound": ("partly", "documented for a secret that does not exist "
+                                                      "(docs/ALIBABA-APIS.md §6.2), not for a KMS instance or a "
+                                                      "key version", "kms-access"),
     "cross:Date header": (UNCONFIRMED, "RFC 9110 §6.6.1 (servers send Date); docs/ALIBABA-APIS.md §4.5.1",
                           "credentials"),
     "cross:Revocation at the listener": (

@@ -381,11 +381,18 @@ def kms_access(env: DoctorEnv) -> Finding:
         page_size=10, filters=json.dumps([{"Key": "SecretName", "Values": [absent]}]))))
     fnames = [s.secret_name for s in (filtered.value.body.secret_list.secret or [])] \
         if filtered.ok and filtered.value.body.secret_list else []
+    missing = observe(kms, "kms:DescribeSecret",
+                      lambda c: c.describe_secret(m.DescribeSecretRequest(secret_name=absent)))
+    instance = observe(kms, "kms:GetKmsInstance", lambda c: c.get_kms_instance(m.GetKmsInstanceRequest(
+        kms_instance_id=f"kst-{uuid.uuid4().hex[:21]}")))
     settles = {"kms:behaviour:ListSecrets.Filters":
                "not seen: no secret in the account to filter out" if not names else
                "confirmed: the filter was ignored" if fnames else
-               "contradicted: the filter applies (no secret matched a name that does not exist)"}
-    return _finish("kms-access", settles, f"ListSecrets answered ({len(names)} on the first page)")
+               "contradicted: the filter applies (no secret matched a name that does not exist)",
+               "kms:code:Forbidden.ResourceNotFound": verdict(instance, "Forbidden.ResourceNotFound", 404)}
+    return _finish("kms-access", settles, f"ListSecrets answered ({len(names)} on the first page); DescribeSecret of "
+                   f"a name that does not exist: {missing.shows()}; GetKmsInstance of an instance that does not "
+                   f"exist: {instance.shows()}")
 
 
 # -- CloudFlow and the functions --------------------------------------------------------------------------

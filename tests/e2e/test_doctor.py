@@ -56,6 +56,9 @@ def test_doctor_on_the_local_cloud_rates_every_assumption(live_cloud):
     assert rows["cross:ALB CaCertificates id"]["detail"] == "confirmed: ALB takes the cert_identifier"
     assert rows["alb:code:ResourceNotFound.CaCertificate"]["result"] == "confirmed"
     assert rows["alidns:code:InvalidDomainName.NoExist"]["result"] == "confirmed"
+    assert rows["kms:code:Forbidden.ResourceNotFound"]["result"] == "confirmed"     # GetKmsInstance of none
+    [kms] = [c for c in doc["checks"] if c["check"] == "kms-access"]
+    assert "DescribeSecret of a name that does not exist: Forbidden.ResourceNotFound (HTTP 404)" in kms["detail"]
     checkable = [r for r in rows.values() if r["check"]]
     assert len(checkable) >= 15 and all(r["how"] != "not checkable without a write" for r in checkable)
     assert all(r["result"] == "not checkable" and r["detail"] for r in rows.values() if not r["check"])
