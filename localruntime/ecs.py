@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,16 @@ class _BackendServer(ThreadingHTTPServer):
         self.instance_id = instance_id
         self.instance_name = instance_name
         super().__init__(addr, _BackendHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that leaves before the answer (a TCP health check that only connects, a probe
+        that timed out) is normal for a backend: logged at debug, not a traceback on ``up``'s
+        terminal. Anything else keeps socketserver's report."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("%s: client %s left before the answer: %r", self.instance_id, client_address, exc)
+            return
+        super().handle_error(request, client_address)
 
 
 class _BackendHandler(BaseHTTPRequestHandler):
