@@ -25,6 +25,7 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
+    Yes,
     emit_json,
     fail_local,
     local_banner,
@@ -41,8 +42,10 @@ SecretPrefix = typer.Option("albmtls", "--secret-prefix", help="KMS secret name 
 
 @contextmanager
 def _context(target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
-             json_out: bool) -> Iterator[Any]:
-    """A step context on the local cloud (running or in-process) or a real account."""
+             json_out: bool, *, plan: list[str] | None = None, yes: bool = False) -> Iterator[Any]:
+    """A step context on the local cloud (running or in-process) or a real account. On the cloud
+    target the account, identity and region come first (``cloud_identity``); a command that writes
+    passes its ``plan`` and is asked before its first write unless ``yes`` (``confirm``)."""
     from localruntime.environment import LocalCloudUnavailable, local_environment
     from localruntime.fc import local_time
     from shared.core.settings import Settings
@@ -60,7 +63,16 @@ def _context(target: str, state_dir: Path, endpoints_file: Path | None, port_off
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
             stack.enter_context(local_time(ep["endpoints_file"]))
         elif target == "cloud":
+            from shared.core.errors import AlbMtlsError
+
+            from .options import cloud_identity, confirm
             settings = Settings.load(target="cloud")
+            try:
+                cloud_identity(settings)                 # the account, identity and region first
+            except AlbMtlsError as exc:
+                _fail(exc.to_dict(), json_out)
+            if plan is not None:
+                confirm(plan, yes=yes, what=f"region {settings.region}")
         else:
             _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
                   json_out, EXIT_INPUT)
@@ -110,7 +122,7 @@ def create(name: str = Name,
                                             help="Validity of the issuing sub-CA, days (shorter than the root)."),
            secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
-           json_out: bool = JsonOut) -> None:
+           yes: bool = Yes, json_out: bool = JsonOut) -> None:
     """Create (or find) the own CA NAME: a root and an issuing sub-CA whose keys are KMS keys, the
     sub-CA uploaded with its root to the CAS certificate repository. Idempotent."""
     import msgspec
@@ -120,7 +132,10 @@ def create(name: str = Name,
     from shared.steps import ownca as steps
     opts = _run(lambda: decode(CreateOptions, {"name": name, "key_spec": key_spec, "root_days": root_days,
                                                "issuing_days": issuing_days}), json_out)
-    with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
+    plan = [f"own CA {opts.name} ({opts.key_spec}), unless it exists: a root ({opts.root_days} days) and an issuing "
+            f"sub-CA ({opts.issuing_days} days), each key a new KMS asymmetric key; the sub-CA and root uploaded to "
+            f"the CAS certificate repository; its record in KMS secrets under {secret_prefix}/"]
+    with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
         v = msgspec.to_builtins(_run(lambda: steps.ensure_ca(ctx, opts, secret_prefix), json_out))
     emit_json(v) if json_out else _print(v)
 

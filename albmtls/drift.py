@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_OK, EndpointsFile, JsonOut, PortOffset, StateDir, Target, emit_json, quiet_logs
+from .options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    Yes,
+    emit_json,
+    quiet_logs,
+)
 from .options import console as _console
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +84,7 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
                                             help="Where the desired states are recorded (KMS secret prefix)."),
           repair: bool = typer.Option(False, "--repair", help="As the daily timer: start a provision execution "
                                       "for each drifted listener with auto_repair: true."),
-          port_offset: int = PortOffset,
+          port_offset: int = PortOffset, yes: bool = Yes,
           json_out: bool = JsonOut) -> None:
     """The cloud against each listener's last applied desired state. Exit 0 no drift, 2 drift, 1 error."""
     from shared.core.errors import AlbMtlsError
@@ -91,6 +102,11 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
 
                 from shared.steps.drift import check
                 from shared.steps.rotation import make_context
+
+                from .options import confirm
+                confirm([f"check every listener recorded under {secret_prefix}/ and start a provision execution "
+                         "for each drifted one that says auto_repair: true (it re-applies its recorded desired "
+                         "state)"], yes=yes, what=f"region {settings.region}")    # the cloud target
                 doc = msgspec.to_builtins(check(make_context(settings, "drift_check"), secret_prefix, repair=True))
             else:
                 doc = drift_report(settings, secret_prefix)

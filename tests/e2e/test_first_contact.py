@@ -129,3 +129,22 @@ def test_every_cloud_command_names_the_account_first(live_cloud, as_cloud):
     assert p.returncode == 0, p.stderr
     assert p.stderr.startswith("account 1234567890123456 (RAMUser"), p.stderr
     json.loads(p.stdout)
+
+
+def test_the_own_ca_and_the_drift_repair_name_the_account_and_ask_before_writing(live_cloud, as_cloud, writes):
+    """The other commands that write on the cloud target: ``ca create`` (KMS keys, CAS uploads) and
+    ``drift --repair`` (provision executions) name the account first and ask; no answer, no write."""
+    writes.mark()
+    no = albmtls("ca", "create", "--name", "corp", "--target", "cloud", env=as_cloud(), stdin="n\n", timeout=60)
+    assert no.returncode == 1, no.stderr
+    assert no.stderr.startswith("account 1234567890123456 (RAMUser"), no.stderr
+    assert "own CA corp (EC_P256), unless it exists" in no.stderr and "make these changes?" in no.stderr
+    assert "CONFIRMATION_REQUIRED: nothing was changed" in no.stderr
+    rep = albmtls("drift", "--repair", "--target", "cloud", env=as_cloud(), stdin="n\n", timeout=60)
+    assert rep.returncode == 1, rep.stderr
+    assert rep.stderr.startswith("account 1234567890123456 (RAMUser") and "auto_repair: true" in rep.stderr
+    assert "CONFIRMATION_REQUIRED: nothing was changed" in rep.stderr
+    assert writes.since() == [] and [c for c in live_cloud.store.calls(writes.n) if c["product"] == "fnf"
+                                     and c["write"] and c["code"] == "OK"] == []
+    listed = albmtls("ca", "list", "--target", "cloud", env=as_cloud(), timeout=60)
+    assert listed.returncode == 0 and listed.stderr.startswith("account 1234567890123456 (RAMUser"), listed.stderr
