@@ -9,7 +9,8 @@ lazily (cold start).
 
 Shapes follow docs/ALIBABA-APIS.md §2.2 and the SDK model docs. Behaviour the docs
 could not settle (PCA error codes, ``CustomIdentifier`` uniqueness) is handled as the local
-cloud's ``localcloud/products/pca.py::ASSUMPTIONS`` describes, and noted where it matters.
+cloud's ``localcloud/products/pca/models.py::ASSUMPTIONS`` describes (listed in
+``localcloud/COVERAGE.md``), and noted where it matters.
 """
 from __future__ import annotations
 
