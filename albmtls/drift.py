@@ -69,8 +69,8 @@ def _repair_local(settings: Any, prefix: str) -> dict[str, Any]:
     from datetime import UTC, datetime, timedelta
 
     from localruntime.fc import invoke_function, local_clock_offset
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
-    deploy_flow(settings, PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    from shared.steps.provisioning import deploy_flows
+    deploy_flows(settings, REPO / "workflows")
     now = datetime.now(UTC) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-drift-cli",
              "payload": json.dumps({"secret_prefix": prefix, "repair": True})}

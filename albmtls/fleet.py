@@ -368,7 +368,7 @@ def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateD
 
 def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, out: Path | None, timeout: float,
            console: Console, json_out: bool) -> tuple[int, dict[str, Any]]:
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flows
 
     from .export import ExportTarget, export_pfx, passwords_dir_for
     from .provision import WORKFLOW
@@ -391,7 +391,8 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
         doc["error"] = {"code": "NOT_CONFIRMED", "message": "not confirmed; nothing was applied"}
         return EXIT_FAILED, doc
     if todo:
-        state = deploy_flow(settings, PROVISION_FLOW, WORKFLOW.read_text())
+        # the provision flow and the issuing lane's (and the revoke flow): as s.yaml deploys them
+        state = deploy_flows(settings, WORKFLOW.parent)[PROVISION_FLOW]
         if not json_out:
             console.print(f"flow {PROVISION_FLOW} ({state}); applying {len(todo)} listener(s), {parallel} at a time")
         follower = _Follower(settings, None if json_out else console, timeout, threading.Lock())

@@ -93,10 +93,10 @@ def run_offboard(settings: Any, raw: dict[str, Any], listener_key: str, *, timeo
     """Deploy the revoke flow if it changed, start one execution for the listener (refused while
     another execution acts on it), follow it; the ``--json`` document
     (``shared.steps.provisioning.offboard_document`` + ``execution``)."""
-    from shared.steps.provisioning import REVOKE_FLOW, deploy_flow, offboard_document, start_provision
+    from shared.steps.provisioning import REVOKE_FLOW, deploy_flows, offboard_document, start_provision
 
     from .provision import follow
-    deploy_flow(settings, REVOKE_FLOW, REVOKE_WORKFLOW.read_text())
+    deploy_flows(settings, REVOKE_WORKFLOW.parent)
     started = start_provision(settings, raw, listener_key, flow=REVOKE_FLOW, request_id=raw["request_id"])
     if console is not None:
         console.print(f"flow {REVOKE_FLOW}; execution [bold]{started.name}[/]")

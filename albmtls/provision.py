@@ -286,7 +286,7 @@ def cloud_plan(settings, raw: dict[str, Any], inp) -> list[str]:
     from shared.steps import preflight
     from shared.steps.provisioning import PROVISION_FLOW, flow_action
 
-    run = fc_handler(StepEvent, preflight.run, step="preflight", settings=settings)
+    run = fc_handler(StepEvent, preflight.check, step="preflight", settings=settings)
     res = json.loads(run(json.dumps({"input": raw}).encode(), None))
     if res.get("status") == "failed":
         e = res.get("error") or {}
@@ -310,12 +310,11 @@ def cloud_plan(settings, raw: dict[str, Any], inp) -> list[str]:
 
 
 def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, emit, yes: bool = False) -> int:
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
-    definition = WORKFLOW.read_text()
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flows, start_provision
     if target == "cloud":          # who and where, then the plan, then a yes — before the first write
         cloud_identity(settings)
         confirm(cloud_plan(settings, raw, inp), yes=yes, what=f"region {settings.region}")
-    deployed = deploy_flow(settings, PROVISION_FLOW, definition)
+    deployed = deploy_flows(settings, WORKFLOW.parent)[PROVISION_FLOW]
     started = start_provision(settings, raw, inp.listener_key)
     if not json_out:
         console.print(f"flow {PROVISION_FLOW} ({deployed}); execution [bold]{started.name}[/]")

@@ -1,11 +1,11 @@
-"""``albmtls rotate``: the rotation scan and the rotate flow, as the daily timer runs them.
+"""``albmtls rotate``: the daily rotation, as the timer runs it.
 
 ``rotate``: on the local target, set the local cloud's clock to ``--now`` (admin API: the local FC
-invoker gives every function the cloud's time, ``localruntime/fc.py``), deploy
-``workflows/rotate.yaml`` if it changed, invoke ``albmtls-rotation-scan`` through the local FC
-invoker with an FC timer event (as the daily trigger does), follow the executions it started,
-export each renewed PFX into ``--out`` and its password into ``--passwords-dir`` (files mode 0600,
-``albmtls/export.py``) and report — secret names and version ids, never secrets.
+invoker gives every function the cloud's time, ``localruntime/fc.py``), deploy the flows if they
+changed, invoke ``albmtls-rotation-scan`` through the local FC invoker with an FC timer event (as the
+daily trigger does) — it places the day's rotation order in the issuing lane — follow that order
+(the scan, the renewals and the retirements run there), export each renewed PFX and password into
+``--out`` (files mode 0600) and report — secret names and version ids, never secrets.
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ from .options import (
 from .options import console as _console
 
 REPO = Path(__file__).resolve().parent.parent
-ROTATE_WORKFLOW = REPO / "workflows" / "rotate.yaml"
+SCAN_KEYS = ("scanned", "listed", "due", "retire", "superseded", "expired", "revoked", "renewed", "retired",
+             "kept", "unmanaged", "failed", "list_calls", "orphaned", "skipped_revoked")
 
 
 def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
@@ -49,81 +50,6 @@ def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
         return json.load(resp)["now"]
 
 
-def _results(prog) -> list[dict[str, Any]]:
-    from shared.steps.provisioning import task_result
-    out = []
-    for ev in prog.events if prog else []:
-        if ev.get("type") == "TaskSucceeded" and (ev.get("step") or "").rsplit("/", 1)[-1] in ("Renew", "Retire"):
-            res = task_result(ev)
-            if isinstance(res, dict):
-                out.append(res)
-    return out
-
-
-_VERBS = {"renewed": "renewed", "already_renewed": "already renewed", "not_due": "not due", "retired": "revoked",
-          "kept": "kept", "skipped": "skipped"}
-
-
-class RotationProgress:
-    """The rotate executions' progress by item, named and counted: a live bar on a terminal
-    (``renewed alice on alb-…-443  12/100``), and on a pipe or CI log one line per tenth of the work
-    (``[12/100] renewed alice on alb-…-443``); every failed item gets its own line either way.
-
-    An item runs Renew then Retire (workflows/rotate.yaml; a retire item's Renew is ``skipped``, a
-    renew item's Retire usually ``kept``): it is counted once, when its Retire ends or its Renew
-    fails, and named by what happened to it (``renewed``, ``revoked``, ``renewed, old revoked``)."""
-
-    def __init__(self, console: Any, total: int) -> None:
-        self.console, self.total, self.done, self.failed = console, max(0, int(total)), 0, 0
-        self._mark = 0
-        self._renewed: dict[tuple[str, str, str], str] = {}      # item → what its Renew did
-        self._bar: Any = None
-        if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console)
-            self._task = self._bar.add_task("rotating", total=self.total or None)
-            self._bar.start()
-
-    def event(self, ev: dict[str, Any]) -> None:
-        """One history event of a rotate execution (``follow``'s ``on_event``)."""
-        from shared.steps.provisioning import task_result
-        if ev.get("type") != "TaskSucceeded" or (ev.get("step") or "").rsplit("/", 1)[-1] not in ("Renew", "Retire"):
-            return
-        res = task_result(ev)
-        if not isinstance(res, dict):
-            return
-        key = (str(res.get("listener_key")), str(res.get("common_name")), str(res.get("old_identifier")))
-        action = str(res.get("action") or "done")
-        failed = res.get("status") == "failed"
-        if res.get("mode") == "renew" and not failed:
-            if action != "skipped":
-                self._renewed[key] = action
-            return                                     # the item goes on to Retire
-        renew = self._renewed.pop(key, None)
-        if failed:
-            verb = "failed"
-        elif renew is None:
-            verb = _VERBS.get(action, action)
-        else:
-            verb = _VERBS.get(renew, renew) + (", old revoked" if action == "retired" else "")
-        self.done += 1
-        label = f"{res.get('common_name') or '?'} on {res.get('listener_key') or '?'}"
-        count = f"{self.done}/{self.total}" if self.total else str(self.done)
-        if failed:
-            self.failed += 1
-            err = res.get("error") or {}
-            self.console.print(f"  [red]✗[/] [{count}] {label}: {err.get('code')}: {err.get('message')}")
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, description=f"{verb} {label}")
-        elif not failed and (self.done == self.total or not self.total
-                             or self.done * 10 >= (self._mark + 1) * self.total):
-            self._mark = self.done * 10 // self.total if self.total else 0
-            self.console.print(f"  [{count}] {verb} {label}")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 #: The summary lists this many renewed certificates; the rest are counted (``--json`` lists all).
@@ -131,71 +57,59 @@ SUMMARY_ROWS = 20
 
 
 def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, console=None) -> dict[str, Any]:
-    """Deploy the rotate flow, run the scan (as the timer would), follow what it started.
-    Returns the ``--json`` document (without exported paths)."""
+    """Deploy the flows, place the day's rotation order (as the timer would) and follow it.
+    Returns the ``--json`` document (without exported paths): ``order``, ``started`` (False: it ran
+    already today — nothing is done twice), the scan's counts, ``renewed`` (the first 20; every
+    count in ``scan``), ``retired``, ``writes``, ``warnings``."""
     from localruntime.fc import invoke_function, local_clock_offset
-    from shared.steps.provisioning import deploy_flow
-    from shared.steps.rotation import ROTATE_FLOW
+    from shared.policy.lane import ISSUE_FLOW
+    from shared.steps.lane_client import outcome
+    from shared.steps.provisioning import deploy_flows
 
     from .provision import follow
-    deployed = deploy_flow(settings, ROTATE_FLOW, ROTATE_WORKFLOW.read_text())
+    deployed = deploy_flows(settings, REPO / "workflows")
     now = datetime.now(UTC) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
              "payload": json.dumps(policy)}
-    scan = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 900}))
-    doc: dict[str, Any] = {"status": "succeeded", "now": scan.get("now"), "flow": ROTATE_FLOW,
-                           "flow_deployed": deployed,
-                           "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
-                                                             "expired", "revoked", "started", "executions",
-                                                             "existing", "warnings", "orphaned",
-                                                             "skipped_revoked")},
-                           "executions": [], "renewed": [], "retired": [], "writes": 0}
-    if scan.get("status") == "failed":
+    placed = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 60}))
+    doc: dict[str, Any] = {"status": "succeeded", "now": placed.get("now"), "flow": ISSUE_FLOW,
+                           "flow_deployed": deployed[ISSUE_FLOW], "order": placed.get("order"),
+                           "started": bool(placed.get("started")), "scan": {}, "warnings": [],
+                           "renewed": [], "retired": [], "writes": 0}
+    if placed.get("status") == "failed":
         doc["status"] = "failed"
-        doc["error"] = scan.get("error")
+        doc["error"] = placed.get("error")
         return doc
-    progress = RotationProgress(console, int(scan.get("due") or 0) + int(scan.get("retire") or 0)) \
-        if console is not None else None
-    try:
-        for name in scan.get("executions") or []:
-            if console is not None:
-                console.print(f"execution [bold]{name}[/]")
-            prog = follow(settings, name, flow=ROTATE_FLOW, timeout=timeout,
-                          on_event=progress.event if progress is not None else None)
-            _collect(doc, name, prog)
-    finally:
-        if progress is not None:
-            progress.close()
-    return doc
-
-
-def _collect(doc: dict[str, Any], name: str, prog: Any) -> None:
-    """Add one rotate execution's outcome to the ``--json`` document."""
-    results = _results(prog)
-    ex: dict[str, Any] = {"name": name, "status": prog.status, "items": len({
-        (r.get("listener_key"), r.get("common_name"), r.get("old_identifier")) for r in results})}
+    name = placed["order"]
+    if console is not None:
+        console.print(f"order [bold]{name}[/] ({'started' if doc['started'] else 'placed earlier today'})")
+    prog = follow(settings, name, flow=ISSUE_FLOW, timeout=timeout, console=console)
+    doc["execution"] = {"name": name, "status": prog.status}
     if prog.error:
-        ex["error"] = prog.error
         doc["status"] = "failed"
-        doc.setdefault("error", prog.error)
-    doc["executions"].append(ex)
-    for r in results:
-        doc["writes"] += int(r.get("writes") or 0)
-        if r.get("mode") == "renew" and r.get("action") in ("renewed", "already_renewed") and r.get("certificate"):
-            c = r["certificate"]
-            doc["renewed"].append({
-                "common_name": r["common_name"], "listener_key": r["listener_key"],
-                "identifier": c["identifier"], "serial": c["serial"], "not_before": c["not_before"],
-                "not_after": c["not_after"], "fingerprint_sha256": c["fingerprint_sha256"],
-                "pfx_secret": c["pfx_secret"], "password_secret": c["password_secret"],
-                "pfx_version": c["pfx_version"], "password_version": c["pfx_version"],
-                "old_identifier": r["old_identifier"], "old_serial": r["old_serial"],
-                "retire_after": r.get("retire_after"), "revoke_old": r.get("revoke"),
-                "reused": r["action"] == "already_renewed"})
-        elif r.get("mode") == "retire" and r.get("action") == "retired":
-            doc["retired"].append({"common_name": r["common_name"], "listener_key": r["listener_key"],
-                                   "identifier": r["old_identifier"], "serial": r["old_serial"],
-                                   "reason": r.get("reason")})
+        doc["error"] = prog.error
+        return doc
+    if not doc["started"] and prog.done:
+        return doc            # today's order ran before: nothing new, nothing written
+    from shared.adapters.fnf import Fnf
+    from shared.steps.rotation import make_context
+    ctx = make_context(settings, "rotate_cli", deadline_s=60)
+    res = outcome(ctx, name, ctx.adapter(Fnf).describe_execution(ISSUE_FLOW, name))
+    counts = res.cursor.counts
+    doc["scan"] = {k: counts.get(k, 0) for k in SCAN_KEYS}
+    doc["writes"] = counts.get("writes", 0)
+    doc["warnings"] = res.cursor.warnings
+    for r in res.cursor.sample:
+        doc["renewed"].append({
+            "common_name": r.common_name, "listener_key": r.listener_key, "identifier": r.identifier,
+            "serial": r.serial, "not_before": r.not_before, "not_after": r.not_after,
+            "fingerprint_sha256": r.fingerprint_sha256, "pfx_secret": r.pfx_secret,
+            "password_secret": r.password_secret, "pfx_version": r.pfx_version, "password_version": r.pfx_version,
+            "old_identifier": r.old_identifier, "old_serial": r.old_serial, "retire_after": r.retire_after,
+            "revoke_old": r.revoke, "reused": r.reused})
+    doc["retired"] = [{"common_name": r.common_name, "listener_key": r.listener_key, "identifier": r.identifier,
+                       "serial": r.serial, "reason": "revoked"} for r in res.cursor.retired]
+    return doc
 
 
 def _print_rotate(console, doc: dict[str, Any]) -> None:
@@ -204,28 +118,32 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
         console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
-    console.print(f"now {doc.get('now')}: {plural(s.get('scanned', 0), 'certificate')} scanned, "
-                  f"{s.get('due', 0)} due, {s.get('retire', 0)} to retire, "
-                  f"{plural(s.get('started', 0), 'execution')} started"
-                  + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
-    for w in s.get("warnings") or []:
+    console.print(f"now {doc.get('now')}: order {doc.get('order')}"
+                  + ("" if doc.get("started") else " (already placed today: nothing new)")
+                  + f"; {plural(s.get('scanned', 0), 'certificate')} scanned, {s.get('due', 0)} due, "
+                  f"{s.get('retire', 0)} to retire")
+    for w in doc.get("warnings") or []:
         console.print(f"  [yellow]warning[/] {w.get('message')}")
-    for o in s.get("orphaned") or []:
-        console.print(f"  [magenta]not renewed[/] {o}: no longer in its listener's input (orphaned; "
-                      "revoke it with albmtls revoke or provision --prune)")
+    if s.get("orphaned") or s.get("skipped_revoked"):
+        console.print(f"  [magenta]not renewed[/] {s.get('orphaned', 0)} orphaned (no longer in their listener's "
+                      f"input; revoke them with albmtls revoke or provision --prune), {s.get('skipped_revoked', 0)} "
+                      "revoked holder(s)")
+    # the order reports its first renewals (its state stays small whatever their number) and counts all
     renewed = doc.get("renewed") or []
-    for r in renewed[:SUMMARY_ROWS]:
-        console.print(f"  [green]renewed[/] {r['common_name']} on {r['listener_key']}: serial {r['serial']} until "
-                      f"{r['not_after']}; old {r['old_serial']} superseded, retire after {r['retire_after']}"
-                      + ("" if r.get("revoke_old") else " (expires naturally)"))
+    total = max(int(s.get("renewed") or 0), len(renewed))
+    for i, r in enumerate(renewed[:SUMMARY_ROWS], 1):
+        console.print(f"  [{i}/{total}] [green]renewed[/] {r['common_name']} on {r['listener_key']}: serial "
+                      f"{r['serial']} until {r['not_after']}; old {r['old_serial']} superseded, retire after "
+                      f"{r['retire_after']}" + ("" if r.get("revoke_old") else " (expires naturally)"))
         if r.get("pfx_path"):
             console.print(f"    PFX {r['pfx_path']} (password in {r['password_path']})")
-    if len(renewed) > SUMMARY_ROWS:
-        console.print(f"  and {plural(len(renewed) - SUMMARY_ROWS, 'more renewed certificate')} (--json lists "
-                      "every one)")
-    for r in doc.get("retired") or []:
+    if total > min(len(renewed), SUMMARY_ROWS):
+        console.print(f"  and {plural(total - min(len(renewed), SUMMARY_ROWS), 'more renewed certificate')} "
+                      "(albmtls status lists every certificate)")
+    retired = doc.get("retired") or []
+    for r in retired:
         console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
-    console.print(f"{plural(len(renewed), 'certificate')} renewed, {len(doc.get('retired') or [])} revoked, "
+    console.print(f"{plural(total, 'certificate')} renewed, {max(int(s.get('retired') or 0), len(retired))} revoked, "
                   f"{plural(int(doc.get('writes') or 0), 'write')}")
 
 
@@ -251,7 +169,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
            timeout: float = typer.Option(600.0, "--timeout",
                                          help="Give up following the rotate executions after this many seconds."),
            json_out: bool = JsonOut) -> None:
-    """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""
+    """Renew due client certificates: the day's rotation order in the issuing lane (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
     from shared.core.settings import Settings
     from shared.steps.rotation import parse_now

@@ -40,12 +40,8 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
                 fail_local(exc, False)
             err(local_banner(ep, state_dir))
             from shared.core.settings import Settings
-            from shared.steps.provisioning import PROVISION_FLOW, REVOKE_FLOW, deploy_flow
-
-            from .offboard import REVOKE_WORKFLOW
-            local = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            deploy_flow(local, PROVISION_FLOW, WORKFLOW.read_text())
-            deploy_flow(local, REVOKE_FLOW, REVOKE_WORKFLOW.read_text())
+            from shared.steps.provisioning import deploy_flows
+            deploy_flows(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), WORKFLOW.parent)
         else:
             # the handler reads its settings from the environment, as in FC: the default credential
             # chain and the public endpoints of the input's region

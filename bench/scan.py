@@ -1,22 +1,24 @@
-"""Benchmark 2 — the rotation scan at scale (docs/DECISIONS.md §6).
+"""Benchmark 2 — the rotation scan at scale (docs/DECISIONS.md §6; issue 19).
 
 Two ways in:
 
 * :func:`load` / :func:`scan_once` on an in-process local cloud (``tests/perf/test_scan_scale.py``
-  and ``python -m bench.scan --count 10000``, the figures of docs/ROTATION.md);
+  and ``python -m bench.scan --count 10000``);
 * :func:`run` (``python -m bench``): the local cloud in a child process, so that the memory
   figures are the scanning process's alone — described below.
 
 The local cloud runs in a child process (:mod:`bench.scan_cloud`) holding ``N`` client
 certificates of this automation (valid, not due); the CAS/PCA quota of 10 requests/s is the
-emulator's default (``Throttling.User`` beyond it). This process runs the real scan —
-``shared.steps.rotation.scan`` (the ``rotation_scan`` function's use case, through the real SDK) — and
+emulator's default (``Throttling.User`` beyond it), and every call gets a cloud-like latency
+(``latency_ms``, 100–300 ms by default). This process runs the real scan — the rotation order's
+slice at the issuing lane's head (``shared.steps.rotate.rotate_slice`` through an
+``shared.steps.engine.Engine``: the lane's limiter, the next page read while one is handled) — and
 measures:
 
-* ``scan_s`` — wall time of one scan;
-* ``floor_s`` — what the limit alone imposes on the pages needed: ``(pages - 1) / qps`` with
-  ``pages = ceil(N / page)`` (the first request at once, then one every ``1/qps`` s — the same
-  floor as docs/ROTATION.md); ``ratio = scan_s / floor_s`` (budget 1.2);
+* ``scan_s`` — wall time of one scan (nothing due: no renewal);
+* ``floor_s`` — what the limit and the network impose on the pages needed: ``(pages - 1) / qps +
+  latency_lo`` with ``pages = ceil(N / page)`` (the first request at once, then one every ``1/qps``
+  s, and the last answer one round trip later); ``ratio = scan_s / floor_s`` (budget 1.2);
 * ``peak_kib`` — ``tracemalloc`` peak of a scan at each size, in this (scanning) process only,
   after a warm-up scan so imports and client construction are not counted; memory is flat when
   the peak at the largest size is within 1.25× (+64 KiB) of the peak at the smallest;
@@ -37,6 +39,7 @@ import tempfile
 import time
 import tracemalloc
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +82,42 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def scan_once(cloud, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One scan (``shared.steps.rotation.start_scan``, settings from the environment) against the
-    in-process ``cloud``: ``{status, scanned, listed, due, list_calls, wall_s, floor_s, ratio,
-    max_requests_in_1s, throttled, peak_heap_mib}`` (the heap peak includes the in-process
-    emulator; :func:`run` measures the scanning process alone)."""
+class _Head:
+    """The lane as the benchmark has it: one order, always at the head (the scan's cloud runs no
+    CloudFlow)."""
+
+    def still_head(self) -> bool:
+        return True
+
+
+def scan_lane(settings: Any) -> Any:
+    """One scan as the rotation order's head runs it (nothing due in the benchmark): the cursor
+    with the counts. Source: ``shared.steps.rotate.rotate_slice``."""
+    from shared.policy.orders import Cursor, RotateOrder
+    from shared.steps.engine import Engine
+    from shared.steps.rotate import rotate_slice
+    from shared.steps.rotation import make_context
+
+    ctx = make_context(settings, "issuer")
+    cursor = Cursor()
+    with Engine(ctx, order="bench-scan", secret_prefix="albmtls") as engine:
+        done = rotate_slice(ctx, engine, RotateOrder(), cursor, _Head())  # type: ignore[arg-type]
+    assert done
+    return cursor
+
+
+def scan_once(cloud: Any) -> dict[str, Any]:
+    """One scan (:func:`scan_lane`, settings from the environment) against the in-process
+    ``cloud``: ``{scanned, listed, due, list_calls, wall_s, floor_s, ratio, max_requests_in_1s,
+    throttled, peak_heap_mib}`` (the heap peak includes the in-process emulator; :func:`run`
+    measures the scanning process alone)."""
     from shared.core.settings import Settings
-    from shared.steps.rotation import start_scan
     settings = Settings.load()
     n0 = cloud.store.last_call_n()
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
-        res = start_scan(settings, payload or {})
+        cur = scan_lane(settings)
     finally:
         wall = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
@@ -99,9 +125,9 @@ def scan_once(cloud, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     pca = [c for c in cloud.store.calls(n0) if c["product"] == "pca"]
     list_calls = sum(1 for c in pca if c["action"] == "ListClientCertificate")
     floor = max(0, list_calls - 1) / QPS
-    return {"status": res.get("status"), "scanned": res.get("scanned"), "listed": res.get("listed"),
-            "due": res.get("due"), "list_calls": list_calls, "wall_s": round(wall, 3), "floor_s": round(floor, 3),
-            "ratio": round(wall / floor, 3) if floor else None,
+    return {"scanned": cur.counts.get("scanned", 0), "listed": cur.counts.get("listed", 0),
+            "due": cur.counts.get("due", 0), "list_calls": list_calls, "wall_s": round(wall, 3),
+            "floor_s": round(floor, 3), "ratio": round(wall / floor, 3) if floor else None,
             "max_requests_in_1s": max_in_window([c["ts"] for c in pca]),
             "throttled": sum(1 for c in pca if c["code"].startswith("Throttling")),
             "peak_heap_mib": round(peak / 2**20, 3)}
@@ -156,6 +182,12 @@ class _Cloud:
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
+    def faults(self, spec: dict[str, Any]) -> None:
+        req = urllib.request.Request(f"{self.endpoints['admin']}/faults", data=json.dumps(spec).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+
     def calls(self, since: int = 0) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.endpoints['admin']}/calls?since={since}", timeout=30) as r:
             return json.loads(r.read())["calls"]
@@ -171,26 +203,26 @@ class _Cloud:
             self.proc.wait(timeout=5)
 
 
-def _scan_once(settings, *, trace: bool) -> tuple[float, int | None, Any]:
-    from shared.steps.rotation import ScanEvent, make_context, scan
-    ctx = make_context(settings, "rotation_scan")
+def _scan_once(settings: Any, *, trace: bool) -> tuple[float, int | None, Any]:
     if trace:
         tracemalloc.start()
         tracemalloc.reset_peak()
     t0 = time.perf_counter()
     try:
-        res = scan(ScanEvent(), ctx)
+        cur = scan_lane(settings)
     finally:
         elapsed = time.perf_counter() - t0
         peak = None
         if trace:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-    return elapsed, peak, res
+    return elapsed, peak, cur
 
 
-def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> dict[str, Any]:
-    """Memory at every size of ``sizes`` (ascending); scan time at ``timed`` (default the largest)."""
+def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None,
+        latency_ms: tuple[float, float] = (100.0, 300.0), seed: int = 5) -> dict[str, Any]:
+    """Memory at every size of ``sizes`` (ascending); scan time at ``timed`` (default the largest),
+    every call ``latency_ms`` away (uniform, fixed seed)."""
     from shared.adapters.pca import LIST_PAGE_SIZE
     from shared.core import logs
     from shared.core.settings import Settings
@@ -215,17 +247,22 @@ def run(*, sizes: tuple[int, ...] = (1000, 10000), timed: int | None = None) -> 
             time.sleep(1.0)                                 # a full bucket, as a daily scan finds it
             _, peak, res = _scan_once(settings, trace=True)
             assert peak is not None  # traced
-            memory[str(n)] = {"peak_kib": round(peak / 1024, 1), "listed": res.listed}
+            memory[str(n)] = {"peak_kib": round(peak / 1024, 1), "listed": res.counts.get("listed", 0)}
             if n == timed:
+                cloud.faults({"latency_ms": {"*:*": list(latency_ms)}, "seed": seed})
                 time.sleep(1.0)
                 n0 = max((c["n"] for c in cloud.calls()), default=0)
                 elapsed, _, res = _scan_once(settings, trace=False)
+                cloud.faults({"latency_ms": {}})
                 pca = [c for c in cloud.calls(n0) if c["product"] == "pca"]
                 pages = math.ceil(n / LIST_PAGE_SIZE)
-                floor = (pages - 1) / QPS
-                timing = {"certificates": n, "listed": res.listed, "scan_s": round(elapsed, 3), "pages": pages,
-                          "floor_s": round(floor, 3), "ratio": round(elapsed / floor, 3),
-                          "pca_calls": len(pca), "max_requests_in_1s": max_in_window([c["ts"] for c in pca]),
+                floor = (pages - 1) / QPS + latency_ms[0] / 1000
+                timing = {"certificates": n, "listed": res.counts.get("listed", 0), "scan_s": round(elapsed, 3),
+                          "pages": pages, "floor_s": round(floor, 3),
+                          "floor": f"({pages} pages − 1) ÷ {QPS:g}/s + one round trip ({latency_ms[0]:g} ms)",
+                          "ratio": round(elapsed / floor, 3), "latency_ms": list(latency_ms),
+                          "pca_calls": len(pca), "by_action": dict(sorted(Counter(c["action"] for c in pca).items())),
+                          "max_requests_in_1s": max_in_window([c["ts"] for c in pca]),
                           "throttled": sum(1 for c in pca if c["code"].startswith("Throttling"))}
         lo, hi = memory[str(sizes[0])]["peak_kib"], memory[str(sizes[-1])]["peak_kib"]
         return {**timing, "budget": 1.2, "qps": QPS, "page_size": LIST_PAGE_SIZE,

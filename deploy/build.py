@@ -75,17 +75,22 @@ CLIENT_BASE = ("alibabacloud-tea-openapi", "alibabacloud-credentials")
 
 #: function dir → products it is expected to call (declared; see module doc).
 FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
-    "preflight": ("alb", "cas", "pca", "alidns", "kms"),
+    # + fnf: the CA is checked by a check-only order in the issuing lane (shared.steps.lane_client);
+    # + pca: preflight.check (the plan `albmtls provision --target cloud` shows before its first write,
+    # run in the CLI's process) reads the CA directly — the deployed run never does
+    "preflight": ("alb", "cas", "alidns", "kms", "fnf", "pca"),
     "record_desired_state": ("kms",),
-    "issue_client_cert": ("pca", "kms"),
-    "enable_mutual_auth": ("alb", "cas", "pca", "kms"),
+    # places the order in the issuing lane and follows it (fnf)
+    "issue_client_cert": ("fnf", "kms"),
+    # + fnf: the sub-CA's ALB id comes from the run's CA check in the issuing lane
+    "enable_mutual_auth": ("alb", "cas", "kms", "fnf"),
     "create_cname": ("alb", "alidns"),
     # + alidns (the zone's name servers for the probe) and pca (loads the client PFX via issuance)
     "health_check": ("alb", "kms", "alidns", "pca"),
-    # + alb/cas: the scan reads the listeners' CA and server certificate ends (shared.steps.rotation)
-    "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
-    # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.steps.rotation)
-    "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
+    # places the rotation order (fnf); shared.steps.rotation also holds the report (alb, cas, pca, kms)
+    "rotation_scan": ("fnf", "pca", "kms", "alb", "cas"),
+    # the lane: issuance and renewal (pca, kms), its turn (fnf), the rotation's listener warnings (alb, cas)
+    "issuer": ("pca", "kms", "fnf", "alb", "cas"),
     # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance
     "offboard_client": ("pca", "kms"),
     # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and

@@ -57,8 +57,8 @@ DOCTOR_CHECKS: dict[str, str] = {
     "alidns-codes": "DescribeDomainInfo of a domain that is not in the account",
     "kms-access": "ListSecrets (one page, and filtered by a name that does not exist), DescribeSecret of a name "
                   "and GetKmsInstance of a KMS instance that do not exist",
-    "cloudflow": "ListFlows, DescribeFlow of albmtls-provision and albmtls-rotate (deployed, current, both Map "
-                 "concurrency keys kept), and the history of the newest failed execution",
+    "cloudflow": "ListFlows, DescribeFlow of albmtls-provision, albmtls-issue and albmtls-revoke (deployed, "
+                 "current), and the history of the newest failed execution",
     "functions": "the deployed functions (FC 3.0 GetFunction on a real account; the local invoker locally): present, "
                  "python3.12, ALBMTLS_ALB_CA_ID_FORM as set here",
     "revocation": "ListClientCertificate (the revoked certificates still inside their validity, per listener) and "

@@ -37,8 +37,9 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                                   "it is unconfirmed, and the workflows do not rely on it). Code: "
                                   "`localcloud/flow/runner.py` (Fail is fatal).",
     "CloudFlow Map concurrency key": "The FDL's field table spells it `MaxConcuccency` (inline-mode page, Mar 2026); "
-                                     "which spelling the engine parses is unconfirmed, so workflows/rotate.yaml gives "
-                                     "both with one value and the runner honours either "
+                                     "which spelling the engine parses is unconfirmed. No workflow uses a Map now (the "
+                                     "rotation runs in the issuing lane, workflows/issue.yaml); a Map should give both "
+                                     "keys with one value, and the runner honours either "
                                      "(`localcloud/flow/definition.py::map_concurrency`).",
     "Alidns apex CNAME": "No API tells whether a zone flattens a CNAME at `@` (the FAQ's `ALIAS` type has no "
                          "documented `AddDomainRecord` value), so the product never places one beside other apex "

@@ -29,6 +29,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.flow.errors import FUNCTION_NOT_FOUND, FcInvokeError
@@ -99,6 +100,30 @@ def local_time(endpoints_file: str | None = None) -> Iterator[None]:
         yield
 
 
+_TIMEOUTS: dict[str, int] | None = None
+
+
+def function_timeouts() -> dict[str, int]:
+    """FC function name → its ``timeout`` (s) as ``s.yaml`` deploys it, read once: a local
+    invocation gets the time the deployed function would (``{}`` without an ``s.yaml``)."""
+    global _TIMEOUTS
+    if _TIMEOUTS is None:
+        import yaml
+
+        path = Path(__file__).resolve().parents[1] / "s.yaml"
+        out: dict[str, int] = {}
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            doc = {}
+        for res in (doc.get("resources") or {}).values():
+            props = (res or {}).get("props") or {}
+            if res.get("component") == "fc3" and props.get("functionName") and isinstance(props.get("timeout"), int):
+                out[props["functionName"]] = props["timeout"]
+        _TIMEOUTS = out
+    return _TIMEOUTS
+
+
 def function_module(function_name: str, package: str = "functions") -> str:
     """``albmtls-issue-client-cert`` → ``functions.issue_client_cert.index``."""
     base = function_name[len(FUNCTION_PREFIX):] if function_name.startswith(FUNCTION_PREFIX) else function_name
@@ -167,7 +192,7 @@ class FunctionInvoker:
                 raise FcInvokeError(FUNCTION_NOT_FOUND, f"function {function_name!r} not found (no module "
                                                         f"{modname})") from None
             raise
-        timeout = int(info.get("timeout") or 60)
+        timeout = int(info.get("timeout") or function_timeouts().get(function_name) or 60)
         fn = FcFunction(name=function_name, memory=self.memory, timeout=timeout,
                         qualifier=str(info.get("qualifier") or "LATEST"))
         ctx = FcContext(str(info.get("request_id") or uuid.uuid4()), fn, str(info.get("region") or self.region),

@@ -184,8 +184,11 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
             per_cert[f"{k} versions={v}"] += 1
         if all(v == 1 for v in n.values()):
             delivered[d["Identifier"]] = d
-        elif d.get("Status") != "ISSUE" and not any(n.values()):
-            lost_key_revoked += 1          # revoked by the issue step: its key died with a crashed invocation
+        elif not any(n.values()):
+            # issued but never stored: before the key log, a crashed invocation's certificate (its key
+            # gone) was revoked by the re-run — the 44 revocations of issue 19; now none may exist
+            lost_key_revoked += 1
+            half.append(f"certificate {serial} of {cn} ({d.get('Status')}): issued but never stored")
         else:
             half.append(f"certificate {serial} of {cn} ({d.get('Status')}): secret versions {n}")
     serials_by_cn = {cn: {str(d.get("SerialNumber", "")).lower() for d in ds} for cn, ds in by_cn.items()}
@@ -193,8 +196,7 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
     for (cn, kind), vs in versions.items():
         for ver in vs:
             base = ver.split("-s", 1)[0] if kind == "meta" else ver
-            if kind == "meta" and "-s" in ver:
-                markers += 1
+            if kind == "meta" and "-s" in ver:          # a record version of the rotate flow before the lane
                 old = ver.split("-s", 1)[1]
                 # the VersionId is "<new serial>-s<old serial>" cut to 64 characters
                 if not any(sn.startswith(old) for sn in serials_by_cn.get(cn, set())):
@@ -251,6 +253,7 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
         replaced_ms = min(x["BeforeDate"] for x in repl)
         meta = metas.get(f"{names_by_cn.get(cn)}/meta") or {}
         marked = ident in {e.get("identifier") for e in meta.get("supersedes") or []}
+        markers += int(marked)      # the CN's record names the certificate it replaced
         if d.get("Status") == "ISSUE":
             if d["AfterDate"] <= last_ms:
                 expired_old += 1

@@ -111,8 +111,9 @@ def _rotation_markdown(report: dict[str, Any]) -> list[str]:
         "## Rotation runs (from the local cloud's state)",
         "",
         f"{r['runs']} runs of `albmtls rotate` under the same faults (`albmtls.rotate.rotate_once`: the "
-        "scan invoked as the daily timer invokes it, then the `albmtls-rotate` executions it started, followed "
-        "through the fnf service; the last run through the CLI, a subprocess), one a day from day "
+        "scan invoked as the daily timer invokes it, then the day's rotation order it placed in the issuing "
+        "lane (`albmtls-issue`), followed through the fnf service; the last run through the CLI, a "
+        "subprocess), one a day from day "
         f"{ROTATION_FIRST_DAY} after issue. Client lifetimes are 30, 32 … 48 days, so the runs renew the "
         f"certificates as each falls due (2/3 of its lifetime). Timer payload `{json.dumps(ROTATION_POLICY)}`: a "
         "replaced certificate is revoked by the first run 5 days after its replacement.",

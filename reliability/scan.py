@@ -27,11 +27,11 @@ def gather_texts(suite: Suite) -> dict[str, list[str]]:
                                                              Deadline(60)), default=str))
             except Exception as exc:  # the scan still covers the stored documents
                 texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
-    from shared.steps.rotation import ROTATE_FLOW
+    from shared.policy.lane import ISSUE_FLOW
     rot_names = sorted({n for e in suite.rotation_log for n in e["executions"] if n})
     for name in rot_names[:5]:
         try:
-            texts["histories"].append(json.dumps(history(suite.settings, ROTATE_FLOW, name, Deadline(60)),
+            texts["histories"].append(json.dumps(history(suite.settings, ISSUE_FLOW, name, Deadline(60)),
                                                  default=str))
         except Exception as exc:  # the scan still covers the stored documents
             texts["exceptions"].append(f"{type(exc).__name__}: {exc}")
@@ -42,8 +42,9 @@ def gather_texts(suite: Suite) -> dict[str, list[str]]:
 
 
 def secret_needles(suite: Suite) -> dict[str, list[str]]:
-    """What must never appear: passwords and PFX (base64 and raw bytes) from the KMS secrets,
-    private-key PEM bodies from the emulator's own keys, and the ``PRIVATE KEY`` marker."""
+    """What must never appear: passwords and PFX (base64 and raw bytes) from the KMS secrets, the
+    issuer's logged keys (``<prefix>/.issuer/keys``), private-key PEM bodies from the emulator's own
+    keys, and the ``PRIVATE KEY`` marker."""
     store = suite.cloud.store
     needles: dict[str, list[str]] = {"marker": ["PRIVATE KEY"], "password": [], "pfx_base64": [],
                                      "pfx_raw": [], "key_body": []}
@@ -52,6 +53,13 @@ def secret_needles(suite: Suite) -> dict[str, list[str]]:
             data = str(v.get("SecretData") or "")
             if s["SecretName"].endswith("/password") and data:
                 needles["password"].append(data)
+            elif s["SecretName"].endswith("/.issuer/keys") and data:
+                try:
+                    entries = json.loads(data).get("entries") or []
+                except ValueError:
+                    entries = []
+                for e in entries:
+                    needles["key_body"].extend(_windows(str(e.get("key") or "")))
             elif s["SecretName"].endswith("/pfx") and data:
                 needles["pfx_base64"].extend(_windows(data))
                 try:

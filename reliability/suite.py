@@ -126,8 +126,8 @@ class Suite:
         from localcloud.products.cas import make_server_certificate, store_certificate
         cert, key = make_server_certificate(self.cloud, f"rel.{DOMAIN}", [f"rel.{DOMAIN}", f"*.{DOMAIN}"])
         store_certificate(self.cloud, "reliability-wildcard", cert, key, cert_id=WILDCARD_CERT_ID)
-        from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
-        deploy_flow(self.settings, PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+        from shared.steps.provisioning import deploy_flows
+        deploy_flows(self.settings, REPO / "workflows")
         self.seed_ids = self.cloud.endpoints()["seed"]
         STATS.reset()
         self.calls_mark = self.cloud.store.last_call_n()
@@ -277,8 +277,8 @@ class Suite:
         return out
 
     def rotate_all(self, rotations: int | None = None) -> list[Run]:
-        """``rotations`` runs of ``albmtls rotate`` (``albmtls.rotate.rotate_once``: the scan as
-        the daily timer invokes it, then the rotate executions it started, followed through the fnf
+        """``rotations`` runs of ``albmtls rotate`` (``albmtls.rotate.rotate_once``: the day's
+        rotation order placed as the daily timer does, followed in the issuing lane through the fnf
         service), one per day from day 21 after issue, under the configured faults; the last one
         through the CLI (a subprocess) when ``cli_run``. Records, per run, the CNs due before it."""
         from datetime import timedelta
@@ -323,7 +323,7 @@ class Suite:
                                       "due": due, "status": run.status, "code": run.code, "cli": via_cli,
                                       "renewed": len(doc.get("renewed") or []),
                                       "retired": len(doc.get("retired") or []),
-                                      "executions": [e.get("name") for e in doc.get("executions") or []],
+                                      "executions": [doc["order"]] if doc.get("order") else [],
                                       "seconds": run.seconds})
             self.log(f"rotation run {j} ({iso_utc(now)}): {run.status} {run.code or ''} — due {len(due)}, "
                      f"renewed {len(doc.get('renewed') or [])}, retired {len(doc.get('retired') or [])} "

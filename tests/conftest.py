@@ -155,6 +155,17 @@ def live_cloud(cloud_pool, live_settings, monkeypatch) -> Iterator[LocalCloud]:
 
 
 @pytest.fixture
+def lane(live_cloud) -> LocalCloud:
+    """``live_cloud`` with the flows a deployed account has (s.yaml deploys them): the provision flow
+    and the issuing lane's (``workflows/issue.yaml``), where ``issue_client_cert`` and
+    ``rotation_scan`` place their orders."""
+    from shared.core.settings import Settings as StepSettings
+    from shared.steps.provisioning import deploy_flows
+    deploy_flows(StepSettings.load(), REPO / "workflows")
+    return live_cloud
+
+
+@pytest.fixture
 def invoke():
     """``invoke("albmtls-preflight", event_dict) -> result dict``, through the FC handler."""
     from localruntime.fc import invoke_function

@@ -276,7 +276,7 @@ def _server_certificate_id(env: DoctorEnv) -> str | None:
     from shared.entry.handler import fc_handler
     from shared.policy.contracts import StepEvent
     from shared.steps import preflight
-    run = fc_handler(StepEvent, preflight.run, step="preflight", settings=env.settings)
+    run = fc_handler(StepEvent, preflight.check, step="preflight", settings=env.settings)
     res = json.loads(run(json.dumps({"input": env.raw}).encode(), None))
     return ((res.get("plan") or {}).get("server_certificate") or {}).get("id")
 
@@ -397,7 +397,7 @@ def kms_access(env: DoctorEnv) -> Finding:
 
 # -- CloudFlow and the functions --------------------------------------------------------------------------
 FLOWS = {"albmtls-provision": REPO / "workflows" / "provision.yaml",
-         "albmtls-rotate": REPO / "workflows" / "rotate.yaml",
+         "albmtls-issue": REPO / "workflows" / "issue.yaml",
          "albmtls-revoke": REPO / "workflows" / "revoke.yaml"}
 
 
@@ -406,7 +406,7 @@ def cloudflow(env: DoctorEnv) -> Finding:
     from shared.steps.provisioning import execution_failure, history, step_failure
     fnf = env.adapter(Fnf)
     states, problems = [], []
-    kept = "not seen: albmtls-rotate is not deployed"
+    kept = "not seen: no workflow uses a Map (the rotation runs in the issuing lane, workflows/issue.yaml)"
     for name, path in FLOWS.items():
         cur = fnf.describe_flow(name)
         if cur is None:
@@ -415,11 +415,6 @@ def cloudflow(env: DoctorEnv) -> Finding:
             continue
         current = (cur.definition or "") == path.read_text()
         states.append(f"{name} {'current' if current else 'differs from ' + path.name}")
-        if name == "albmtls-rotate":
-            text = cur.definition or ""
-            kept = ("confirmed: the deployed definition keeps both MaxConcuccency and MaxConcurrency (which one the "
-                    "engine applies is not visible)" if "MaxConcuccency" in text and "MaxConcurrency" in text
-                    else "contradicted: the deployed definition lost a concurrency key")
     out_v, hist_v = "not seen: no failed execution to read", "not seen: no failed execution to read"
     failed = next((e for e in fnf.list_executions("albmtls-provision", status="Failed")), None) \
         if fnf.describe_flow("albmtls-provision") else None

@@ -305,6 +305,11 @@ class Alb(Adapter):
                 return self.get_listener(lst.id)
         return None
 
+    def listener_on_port(self, load_balancer_id: str, port: int) -> Listener | None:
+        """The listener on ``port`` as ``ListListeners`` lists it (id, status, server groups; no
+        ``CaEnabled``), or ``None``: one read where :meth:`find_listener_on_port` makes two."""
+        return next((lst for lst in self.list_listeners(load_balancer_id) if lst.port == port), None)
+
     def get_listener(self, listener_id: str) -> Listener:
         """``GetListenerAttribute`` (with ``CaEnabled``, ``CaCertificates``, ``Certificates``).
         Raises ``LISTENER_NOT_FOUND``."""

@@ -179,6 +179,35 @@ class Kms(Adapter):
                                       version_id=version_id, version_stages=json.dumps(stages) if stages else None)
         self.call("kms:PutSecretValue", lambda: client.put_secret_value(req))
 
+    def write_version(self, name: str, data: str, version_id: str, *, new: bool, data_type: DataType = "text",
+                      description: str | None = None, tags: dict[str, str] | None = None) -> bool:
+        """Store ``version_id`` of secret ``name`` holding ``data`` in one write, without reading first:
+        ``CreateSecret`` when the caller expects a ``new`` secret, else ``PutSecretValue`` (the new
+        version takes ``ACSCurrent``). Each falls back to the other when the secret's existence was
+        guessed wrong. Returns True when this call wrote; False when the version already exists — a
+        re-run after a lost answer or a crash: the caller decides from that version (read it).
+
+        The lane's single writer (``shared.policy.lane``) is what makes a blind write safe: no one
+        else writes this automation's secrets meanwhile. Raises ``AlbMtlsError``.
+        """
+        if new:
+            try:
+                self.create_secret(name, data, version_id, data_type=data_type, description=description, tags=tags)
+                return True
+            except AlbMtlsError as exc:
+                if not _is_exists(exc):
+                    raise
+        try:
+            self.put_secret_value(name, data, version_id, data_type=data_type)
+            return True
+        except AlbMtlsError as exc:
+            if _is_exists(exc):
+                return False
+            if exc.is_not_found and not new:
+                return self.write_version(name, data, version_id, new=True, data_type=data_type,
+                                          description=description, tags=tags)
+            raise
+
     def store_version(self, name: str, data: str, version_id: str, *, data_type: DataType = "text",
                       description: str | None = None, tags: dict[str, str] | None = None) -> int:
         """Make ``version_id`` the ``ACSCurrent`` version of secret ``name`` holding ``data``.

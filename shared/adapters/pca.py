@@ -14,6 +14,7 @@ cloud's ``localcloud/products/pca/models.py::ASSUMPTIONS`` describes (listed in
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
-    "Pca", "LIST_PAGE_SIZE", "CaCertificate", "CaInstanceStatus", "ClientCertificate",
-    "IssuedCertificate", "PcaCaItem", "is_duplicate_custom_identifier", "SAN_TYPES",
+    "Pca", "LIST_PAGE_SIZE", "STATUS_BATCH", "CaCertificate", "CaInstanceStatus", "ClientCertificate",
+    "CertificateStatus", "IssuedCertificate", "PcaCaItem", "is_duplicate_custom_identifier", "SAN_TYPES",
 ]
 
 #: ``ShowSize`` used when paging ``ListClientCertificate`` / ``DescribeCACertificateList``: 100, the
@@ -38,6 +39,9 @@ __all__ = [
 #: that reads 1,000 certificates a second while holding one page (≤ 100 items) in memory.
 LIST_PAGE_SIZE = 100
 MAX_PAGES = 100_000   # safety bound on paging (10 M certificates)
+#: identifiers per ``DescribeClientCertificateStatus`` call (a comma-separated list is accepted,
+#: docs/ALIBABA-APIS.md §2.2; no maximum is documented — 50 keeps the query near 1.7 KB)
+STATUS_BATCH = 50
 
 #: PCA ``SanType`` codes (docs/ALIBABA-APIS.md §2.2) for the SAN kinds this project issues.
 SAN_TYPES = {"email": 1, "dns": 2, "uri": 6, "ip": 7}
@@ -194,11 +198,26 @@ def _client_from(c: Any) -> ClientCertificate:
 
 @dataclass(frozen=True, slots=True)
 class IssuedCertificate:
-    """What ``CreateClientCertificateWithCsr`` answered: the new ``identifier`` and ``serial``."""
+    """What ``CreateClientCertificateWithCsr`` answered: the new ``identifier`` and ``serial``, and
+    the certificate itself (``cert_pem``) when asked for with ``Immediately`` ≥ 1."""
 
     identifier: str
     serial: str
     cert_pem: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateStatus:
+    """``DescribeClientCertificateStatus`` item: ``status`` ``ISSUE`` (the API's ``good``), ``REVOKE``
+    (``revoked``) or ``None`` (``unknown``: no such certificate) — the statuses
+    ``DescribeClientCertificate`` uses; ``serial`` normalised (empty when unknown)."""
+
+    identifier: str
+    serial: str
+    status: str | None
+
+
+_STATUS = {"good": "ISSUE", "revoked": "REVOKE"}
 
 
 def is_duplicate_custom_identifier(exc: AlbMtlsError) -> bool:
@@ -366,14 +385,16 @@ class Pca(Adapter):
     def create_client_certificate_with_csr(self, *, parent_identifier: str, csr_pem: str, before_time: int,
                                            after_time: int, custom_identifier: str | None = None,
                                            san_type: int | None = None, san_value: str | None = None,
-                                           immediately: int = 0, enable_crl: bool = False) -> IssuedCertificate:
+                                           immediately: int = 1, enable_crl: bool = False) -> IssuedCertificate:
         """``CreateClientCertificateWithCsr`` — issue a client certificate for our CSR under the sub-CA.
 
         Parameters: ``before_time``/``after_time`` epoch **seconds** (both set: the exact validity);
         ``custom_identifier`` ≤ 64 chars, a unique key (retry de-duplication); ``san_type``/``san_value``
         (one SAN kind, comma-separated values; the CSR's SANs are requested as well); ``immediately``
-        0 (ids only), 1 (+ certificate), 2 (+ chain); ``enable_crl``: ``EnableCrl=1``, the certificate
-        names the sub-CA's CRL in a CRL distribution point (when the sub-CA publishes one).
+        0 (ids only), 1 (+ certificate: the default — the answer carries what a
+        ``DescribeClientCertificate`` would, so nothing is read again), 2 (+ chain); ``enable_crl``:
+        ``EnableCrl=1``, the certificate names the sub-CA's CRL in a CRL distribution point (when the
+        sub-CA publishes one).
 
         A write (1 mutating call). No ``ClientToken`` exists on this action: a retry after a lost
         response surfaces as a duplicate ``CustomIdentifier`` (:func:`is_duplicate_custom_identifier`).
@@ -418,6 +439,38 @@ class Pca(Adapter):
             raise
         c = body.certificate
         return _client_from(c) if c is not None and c.identifier else None
+
+    def client_certificate_statuses(self, identifiers: list[str]) -> dict[str, CertificateStatus]:
+        """``DescribeClientCertificateStatus`` of ``identifiers``, :data:`STATUS_BATCH` per call (a
+        comma-separated ``Identifier``): one request reads the status of fifty certificates where
+        ``DescribeClientCertificate`` reads one. Items are matched to identifiers by position (the
+        answer lists them in the order asked). Raises ``AlbMtlsError``."""
+        m = _models()
+        client = self.client
+        out: dict[str, CertificateStatus] = {}
+        for i in range(0, len(identifiers), STATUS_BATCH):
+            part = identifiers[i:i + STATUS_BATCH]
+            req = m.DescribeClientCertificateStatusRequest(identifier=",".join(part))
+            body = self.call("pca:DescribeClientCertificateStatus",
+                             functools.partial(client.describe_client_certificate_status, req)).body
+            items = body.certificate_status or []
+            for ident, item in zip(part, items, strict=False):      # an unknown answer may be shorter
+                out[ident] = CertificateStatus(ident, _serial(item.serial_number),
+                                               _STATUS.get((item.status or "").lower()))
+        return out
+
+    def client_certificate_page(self, page: int, *,
+                                page_size: int = LIST_PAGE_SIZE) -> tuple[list[ClientCertificate], bool, int | None]:
+        """Page ``page`` (1-based) of ``ListClientCertificate``, whether another page follows (a
+        full page that is not the last by ``PageCount``) and ``TotalCount``. One rate-limited call."""
+        m = _models()
+        client = self.client
+        req = m.ListClientCertificateRequest(current_page=page, show_size=page_size)
+        body = self.call("pca:ListClientCertificate", lambda: client.list_client_certificate(req)).body
+        items = [_client_from(c) for c in body.certificate_list or []]
+        more = len(items) >= page_size and (body.page_count is None or page < int(body.page_count))
+        total = int(body.total_count) if body.total_count is not None else None
+        return items, more, total
 
     def list_client_certificates(self, *, page_size: int = LIST_PAGE_SIZE,
                                  start_page: int = 1) -> Iterator[ClientCertificate]:
@@ -467,16 +520,21 @@ class Pca(Adapter):
                     return self.describe_client_certificate(c.identifier)
         return None
 
-    def revoke_client_certificate(self, identifier: str) -> bool:
+    def revoke_client_certificate(self, identifier: str, *, known_status: str | None = None) -> bool:
         """Revoke (``CreateRevokeClientCertificate``) unless already revoked; returns True when it wrote.
 
-        Looks first (``DescribeClientCertificate``): an already ``REVOKE`` certificate makes no call.
-        Raises ``AlbMtlsError(CERT_NOT_FOUND)`` for an unknown identifier, other ``AlbMtlsError``.
+        Looks first (``DescribeClientCertificate``) unless the caller already read the status
+        (``known_status``, e.g. from ``ListClientCertificate``): an already ``REVOKE`` certificate
+        makes no call. Raises ``AlbMtlsError(CERT_NOT_FOUND)`` for an unknown identifier, other
+        ``AlbMtlsError``.
         """
-        current = self.describe_client_certificate(identifier)
-        if current is None:
-            raise AlbMtlsError(Code.CERT_NOT_FOUND, f"client certificate {identifier!r} does not exist")
-        if current.status == "REVOKE":
+        status = known_status
+        if status is None:
+            current = self.describe_client_certificate(identifier)
+            if current is None:
+                raise AlbMtlsError(Code.CERT_NOT_FOUND, f"client certificate {identifier!r} does not exist")
+            status = current.status
+        if status == "REVOKE":
             return False
         m = _models()
         client = self.client

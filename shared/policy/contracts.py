@@ -299,7 +299,10 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
     server_certificate: ServerCertificateSpec = field(default_factory=ServerCertificateSpec)
     security_policy_id: PolicyId = "tls_cipher_policy_1_2"
     server_group: ServerGroupSpec
-    clients: Annotated[tuple[ClientSpec, ...], Meta(min_length=1, max_length=50)]
+    #: up to 1,000 holders per listener: issued by one order of the issuing lane at the PCA's quota
+    #: (docs/PERFORMANCE.md); the whole input must still fit CloudFlow's 64 KiB execution input
+    #: (``shared.steps.provisioning.start_provision`` says so before anything starts)
+    clients: Annotated[tuple[ClientSpec, ...], Meta(min_length=1, max_length=1000)]
     client_cert_headers: bool = True
     probe_requests: Annotated[int, Meta(ge=1, le=100)] = 10
     secret_prefix: SecretPrefix = "albmtls"

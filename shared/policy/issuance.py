@@ -55,6 +55,15 @@ class CurrentCert:
     password_version: str | None
     certificate: IssuedLike | None
 
+    @classmethod
+    def from_record(cls, names: SecretNames, meta: CertMeta | None, certificate: IssuedLike | None) -> CurrentCert:
+        """What is stored, from the record alone. The record is written last, after the PFX and the
+        password versions of its serial, by the lane's one writer (``shared.policy.lane``): a record
+        proves both — reading the two secrets again would only repeat what it says."""
+        if meta is None:
+            return cls(names, None, None, None, certificate)
+        return cls(names, meta, meta.serial, meta.serial, certificate)
+
     @property
     def consistent(self) -> bool:
         """The pfx and password ``ACSCurrent`` versions are both the meta's serial."""

@@ -114,13 +114,20 @@ class ListedCertificate(Protocol):
     """What :func:`classify` reads of a ``ListClientCertificate`` item
     (``shared.adapters.pca.ClientCertificate``)."""
 
-    identifier: str
-    common_name: str | None
-    status: str | None
-    certificate_type: str | None
-    custom_identifier: str | None
-    not_before: datetime | None
-    not_after: datetime | None
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def common_name(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def certificate_type(self) -> str | None: ...
+    @property
+    def custom_identifier(self) -> str | None: ...
+    @property
+    def not_before(self) -> datetime | None: ...
+    @property
+    def not_after(self) -> datetime | None: ...
 
 
 class RulePolicy(Protocol):

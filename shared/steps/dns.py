@@ -80,21 +80,25 @@ def _missing_domain_message(inp: ProvisionInput, txt: alidns.TxtVerification | N
             "(GetTxtRecordForVerify) at the domain's current DNS provider, then run again — or fix `domain`")
 
 
-def preflight_dns(ctx: StepContext, inp: ProvisionInput, target: str) -> dict[str, Any]:
+def preflight_dns(ctx: StepContext, inp: ProvisionInput, target: str,
+                  reads: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Read-only DNS check for the preflight step.
 
-    Parameters: ``inp`` the provision input; ``target`` the ALB ``DNSName`` (CNAME value).
-    Calls ``DescribeDomainInfo`` and ``DescribeSubDomainRecords`` only.
+    Parameters: ``inp`` the provision input; ``target`` the ALB ``DNSName`` (CNAME value);
+    ``reads``: ``(DescribeDomainInfo, DescribeSubDomainRecords)`` when the caller read them already
+    (the preflight reads them beside its other reads; neither needs the other).
 
     Returns the plan ``{"action": "add"|"update"|"none", "record_id"?, "ttl", "value", "rr", "line"}``.
 
     Raises ``AlbMtlsError``: ``DOMAIN_NOT_IN_ACCOUNT`` (says what create_cname would do — preflight
     adds nothing), ``APEX_CNAME_REFUSED``, ``TTL_BELOW_MINIMUM``, ``DNS_CONFLICT``.
     """
-    info = ctx.adapter(alidns.Alidns).describe_domain_info(inp.domain)
+    info, records = reads if reads is not None else (ctx.adapter(alidns.Alidns).describe_domain_info(inp.domain),
+                                                     None)
     if info is None:
         raise AlbMtlsError(Code.DOMAIN_NOT_IN_ACCOUNT, _missing_domain_message(inp, None, False), field="domain")
-    records = ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain)
+    if records is None:
+        records = ctx.adapter(alidns.Alidns).sub_domain_records(inp.fqdn, inp.domain)
     plan = plan_cname(records, rr=inp.rr, domain=inp.domain, value=target, ttl=_ttl(inp), min_ttl=info.min_ttl,
                       listener_key=inp.listener_key, allow_apex=inp.allow_apex,
                       replace_owned=inp.replace_owned_records)

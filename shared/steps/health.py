@@ -14,6 +14,7 @@ Read-only: ``writes`` is always 0.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters import alb
@@ -36,9 +37,14 @@ UNHEALTHY_MAX_ATTEMPTS = 5     # calls that may see Unhealthy before the step fa
 POLL_S = 0.5
 
 def _observe(ctx: StepContext, listener: alb.Listener, expected: int) -> tuple[State, HealthResult]:
-    groups = [g for g in ctx.adapter(alb.Alb).get_listener_health(listener.id)
-              if not listener.server_group_ids or g.server_group_id in listener.server_group_ids]
-    members = {g.server_group_id: ctx.adapter(alb.Alb).list_server_group_servers(g.server_group_id) for g in groups}
+    """The listener's health and its groups' members, read at once (both need only the ids)."""
+    api = ctx.adapter(alb.Alb)
+    with ThreadPoolExecutor(4, thread_name_prefix="health-read") as pool:
+        members_f = {sid: pool.submit(api.list_server_group_servers, sid) for sid in listener.server_group_ids}
+        groups = [g for g in api.get_listener_health(listener.id)
+                  if not listener.server_group_ids or g.server_group_id in listener.server_group_ids]
+        members = {g.server_group_id: (members_f[g.server_group_id].result() if g.server_group_id in members_f
+                                       else api.list_server_group_servers(g.server_group_id)) for g in groups}
     return assess(groups, members, expected)
 
 
@@ -83,13 +89,27 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ``HEALTH_CHECK_FAILED`` (backends still unhealthy after ``UNHEALTHY_MAX_ATTEMPTS`` calls),
     ``PROBE_FAILED`` (names what the probe saw), ``SECRET_NOT_FOUND``, ``PFX_CHECK_FAILED``.
     """
-    from shared.adapters import probe
     from shared.steps.dns import name_servers
     from shared.steps.issuance import load_client_pfx
 
     inp = event.input
     attempt = event.attempt + 1
-    listener = ctx.adapter(alb.Alb).find_listener_on_port(inp.load_balancer_id, inp.listener_port)
+    cn = inp.clients[0].common_name
+    # what the probe needs (the client's PFX, the zone's name servers) is read beside the health
+    # check, so nothing is waited for once the backends are healthy
+    pool = ThreadPoolExecutor(2, thread_name_prefix="health")
+    try:
+        pfx_f = pool.submit(load_client_pfx, ctx, inp, cn)
+        servers_f = pool.submit(lambda: name_servers(ctx, _zone_info(ctx, inp)))
+        return _run(ctx, inp, attempt, cn, pfx_f, servers_f)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run(ctx: StepContext, inp: ProvisionInput, attempt: int, cn: str, pfx_f: Future[tuple[bytes, str]],
+         servers_f: Future[Any]) -> dict[str, Any]:
+    from shared.adapters import probe
+    listener = ctx.adapter(alb.Alb).listener_on_port(inp.load_balancer_id, inp.listener_port)
     if listener is None:
         raise AlbMtlsError(Code.LISTENER_NOT_FOUND, f"ALB {inp.load_balancer_id} has no listener on port "
                            f"{inp.listener_port}; run enable_mutual_auth first", field="listener_port")
@@ -106,15 +126,14 @@ def run(event: StepEvent, ctx: StepContext) -> dict[str, Any]:
         return {"status": "pending", "writes": 0, "attempt": attempt, "health": health, "probe": None}
 
     # (b) the live probe
-    servers = name_servers(ctx, _zone_info(ctx, inp))
+    servers = servers_f.result()
     if not servers:
         raise AlbMtlsError(Code.PROBE_FAILED, f"no name server of {inp.domain} could be resolved to ask for "
                            f"{inp.fqdn}")
     ip, chain = probe.resolve_address([s.address for s in servers], inp.fqdn)
     port = inp.listener_port + int(getattr(ctx.settings, "dataplane_port_offset", 0) or 0)
     ca_file = getattr(ctx.settings, "probe_ca_file", None)
-    cn = inp.clients[0].common_name
-    pfx, password = load_client_pfx(ctx, inp, cn)
+    pfx, password = pfx_f.result()
     with_cert = probe.client_context_from_pfx(ca_file, pfx, password)
     not_before, not_after = _leaf_validity(pfx, password)
     del pfx, password

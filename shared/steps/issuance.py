@@ -1,36 +1,36 @@
-"""Client certificates: the CA preflight, issuance/reuse per client, and the ``issue_client_cert`` step.
+"""Client certificates: the sub-CA's checks and the stored records.
 
-Path (docs/DECISIONS.md §2; §3 "client certs"): event → input → **observe** (the sub-CA, and per
-client the secrets and the PCA certificate this automation stored for it — read-only) → **decide**
-(pure: reuse or issue, and the validity window, for *every* client before any write) → **act**
-(key pair in the CA's family → CSR → ``CreateClientCertificateWithCsr`` → fetch → leaf checks →
-password → PFX → three secret versions) → **read back** (the stored ``ACSCurrent`` versions are
-the new certificate's) → result.
+* :func:`resolve_ca` / :func:`alb_ca_certificate_id` / :func:`observe_ca` / :func:`ca_plan` — the
+  sub-CA (``DescribeCACertificate``, ``GetCAInstanceStatus``, and the lists that resolve its two
+  identifiers) through ``shared.policy.ca.CA_CHECKS``. They run in the issuing lane
+  (``shared.steps.engine``, once per invocation and CA): the provision flow's preflight reads the
+  lane's check (``shared.steps.lane_client.checked``), so no PCA call is made outside the lane.
+* :func:`read_meta` / :func:`load_client_pfx` — what is stored per client.
+* :func:`issue_for_client` — one certificate issued in the calling invocation, outside the lane:
+  only ``albmtls restore`` uses it (``shared.steps.offboarding``: one holder's certificate at an
+  operator's request — a handful of PCA calls, like the operator's reports; docs/PERFORMANCE.md).
+  Provisioning and rotation issue in the lane.
+* the ``issue_client_cert`` step itself is ``shared.steps.issue_request``: it places the run's
+  order in the issuing lane; the lane's head issues (``shared.steps.engine``, ``shared.steps.issuer``).
 
-Where things are kept, per client ``cn`` on listener ``<lb>-<port>`` (``inp.secret_name``):
+Where things are kept, per client ``cn`` on listener ``<lb>-<port>`` (``inp.secrets(cn)``,
+``shared.policy.ids.secret_names``):
 
 * ``<prefix>/<listener>/<cn>/pfx`` — the PKCS#12 (``SecretDataType=binary``: Base64 of the DER);
 * ``<prefix>/<listener>/<cn>/password`` — its password (text), delivered through a separate channel;
 * ``<prefix>/<listener>/<cn>/meta`` — non-secret certificate metadata (compact JSON, the one record
-  type ``shared.policy.records.CertMeta``: PCA identifier, serial, validity, fingerprint, profile,
-  days, SANs, CA, renew_before_days, custom identifier), written last, so it marks a complete
-  issuance. Names: ``shared.policy.ids.secret_names`` (``inp.secrets(cn)``).
+  type ``shared.policy.records.CertMeta``), written last, so it marks a complete issuance.
 
-Every version's ``VersionId`` is the certificate serial (lowercase hex), so the three are matched
-by version and a re-run finds what is stored instead of writing again.
+Every version's ``VersionId`` is the certificate serial (lowercase hex), so the three are matched by
+version. ``CustomIdentifier`` of an issued certificate: ``albmtls-<listener key>-<12 hex>``
+(``shared.policy.ids.custom_identifier``, seeded by the lane order's name): the rotation scan
+recognises this automation's certificates and their listener from it.
 
-``CustomIdentifier`` of an issued certificate: ``albmtls-<listener key>-<12 hex>`` where the hex is
-``sha256(execution name or request id, cn[, n])`` (:func:`custom_identifier`). The rotation scan
-recognises this automation's certificates and their listener from it
-(:func:`parse_custom_identifier`); a retry after a lost response meets the duplicate and continues
-with the certificate already issued — when its public key is the one in memory. A certificate
-issued by an invocation that died before storing it (its key is gone, so nobody can hold it) is
-revoked and skipped with the next ``n``: one valid certificate per client remains.
+Private keys and passwords never leave the issuer: results, logs and exceptions carry ids, serials,
+fingerprints and secret names only.
 
-Private keys and passwords never leave this process: results, logs and exceptions carry ids,
-serials, fingerprints and secret names only.
-
-One module (~520 lines): observe, decide, act and read back of one issuance, read in one sitting.
+One module (~500 lines): the sub-CA's checks, the stored records and the one issuance outside the
+lane (a restore), read in one sitting.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ from shared.policy import pfx as pfx_files
 from shared.policy import pki, renewal
 from shared.policy.ca import CA_CHECKS, CaObservation, CaTarget, client_window
 from shared.policy.ca import key_algorithm as ca_key_algorithm
-from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput, StepEvent, StepResult
+from shared.policy.contracts import ClientCertificateResult, ClientSpec, ProvisionInput
 from shared.policy.ids import (
     CertificateId,
     ResolvedCa,
@@ -69,39 +69,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = [
-    "STEP", "IssueTarget", "custom_identifier", "parse_custom_identifier",
-    "custom_identifier_matches_listener", "CaView", "resolve_ca", "alb_ca_certificate_id", "observe_ca",
-    "preflight_ca", "CurrentCert",
-    "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client", "load_client_pfx",
-    "IssueClientCertResult", "run", "StoredTarget", "read_meta",
+    "IssueTarget", "custom_identifier", "parse_custom_identifier", "custom_identifier_matches_listener",
+    "CaView", "resolve_ca", "alb_ca_certificate_id", "gather_ca", "observe_ca", "preflight_ca", "ca_plan",
+    "PLAN_CLIENTS", "CurrentCert", "observe_client", "Decision", "decide", "IssueOutcome", "issue_for_client",
+    "load_client_pfx", "StoredTarget", "read_meta",
 ]
 
 
 class IssueTarget(CaTarget, Protocol):
     """What issuance reads of its input: the sub-CA (``ca_id``), the listener key and the secret
-    names per CN — a ``ProvisionInput``, or the rotation's target for one stored certificate."""
+    names per CN — a ``ProvisionInput``, or the rotation's target for one stored certificate
+    (``shared.steps.engine.Target``)."""
 
     @property
     def listener_key(self) -> str: ...
 
     def secrets(self, common_name: str) -> SecretNames: ...
 
-STEP = "issue_client_cert"
+
 MAX_ISSUE_ATTEMPTS = 5             # CustomIdentifier suffixes tried before giving up
 BACKDATE = renewal.DEFAULT_BACKDATE
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated between our clock and the PCA's when checking a new leaf
-
-
-# ---------------------------------------------------------------------------------------------
-# names and identifiers
-# ---------------------------------------------------------------------------------------------
-def _seed(ctx: StepContext) -> str:
-    return str(ctx.execution_name or ctx.request_id)
-
-
-def _own_ids(ctx: StepContext, listener_key: str, cn: str) -> set[str]:
-    seed = _seed(ctx)
-    return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
+#: clients listed in the CA plan (the rest are counted: the plan is part of the flow's state)
+PLAN_CLIENTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +136,28 @@ def gather_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = 
     """Read the sub-CA ``inp.ca_identifier`` (resolved into its ``Identifier`` unless ``resolved``
     is given): ``DescribeCACertificate`` (``CA_NOT_FOUND`` when it does not exist) and
     ``GetCAInstanceStatus``. Reads only."""
-    ident = (resolved or resolve_ca(ctx, inp)).identifier
+    from concurrent.futures import ThreadPoolExecutor
+
     api = ctx.adapter(pca_api.Pca)
-    ca = api.describe_ca_certificate(ident)
-    return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=api.get_ca_instance_status(ident))
+    ident = resolved.identifier if resolved is not None else inp.ca_id.for_pca()
+    # the certificate and the instance status at once: neither needs the other's answer
+    with ThreadPoolExecutor(1, thread_name_prefix="ca-read") as pool:
+        inst_f = pool.submit(api.get_ca_instance_status, ident)
+        try:
+            ca = api.describe_ca_certificate(ident)
+        except AlbMtlsError as exc:
+            if resolved is not None or exc.code != Code.CA_NOT_FOUND:
+                raise
+            # not an Identifier: a CertIdentifier to resolve (the usual case, an Identifier, is one read)
+            resolved = resolve_ca(ctx, inp)
+            ca = api.describe_ca_certificate(resolved.identifier)
+            return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca,
+                                 instance=api.get_ca_instance_status(resolved.identifier))
+        try:
+            instance = inst_f.result()
+        except AlbMtlsError:
+            instance = api.get_ca_instance_status(ca.identifier)   # its own error, now that the CA exists
+    return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=instance)
 
 
 def observe_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = None) -> CaView:
@@ -170,29 +178,33 @@ def observe_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None =
 
 
 def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
-    """Read-only CA checks for the preflight step: the sub-CA exists, is a ``SUB_ROOT`` that issues,
-    its key family gives a usable leaf key (EC → P-256, RSA → 2048), and it and the PCA subscription
-    outlive the asked validity of every client.
-
-    The sub-CA is resolved into the form ALB takes too (``alb_ca_certificate_id``), so a CA that
-    cannot be named to ALB fails here, before any write.
-
-    Returns ``{"ca_identifier", "alb_ca_certificate_id", "common_name", "key_family" ("EC"|"RSA"), "leaf_key_algorithm",
-    "not_before", "not_after", "subscription_end" (ISO UTC or None), "remaining_count",
-    "clients": [{"common_name", "days", "not_after"}], "warnings": [{"level", "message"}]}``.
-
-    Raises ``AlbMtlsError`` as :func:`observe_ca`, and ``CA_EXPIRES_TOO_SOON`` naming the client
-    (field ``clients[i].days``) and the dates. Source API actions: ``DescribeCACertificate``,
-    ``GetCAInstanceStatus``.
-    """
+    """The sub-CA's checks and its part of the preflight plan: :func:`resolve_ca` (for ALB too, so
+    a CA that cannot be named to ALB fails before any write), :func:`observe_ca`, :func:`ca_plan`.
+    The issuing lane runs it as a provisioning order's check phase (``shared.steps.issuer``).
+    Source API actions: ``DescribeCACertificate``, ``GetCAInstanceStatus`` (and the CA lists when
+    the identifier needs resolving)."""
     resolved = resolve_ca(ctx, inp, for_alb=True)
-    alb_id = alb_ca_id(resolved, ctx.settings.alb_ca_id_form)
     view = observe_ca(ctx, inp, resolved)
-    now = ctx.clock.now()
+    return ca_plan(view, inp, ctx.clock.now(), alb_ca_id(resolved, ctx.settings.alb_ca_id_form))
+
+
+def ca_plan(view: CaView, inp: ProvisionInput, now: datetime, alb_id: str) -> dict[str, Any]:
+    """The sub-CA's part of the preflight plan, after the checks: it issues, its key family gives a
+    usable leaf key (EC → P-256, RSA → 2048), and it and the PCA subscription outlive the asked
+    validity of every client.
+
+    Returns ``{"ca_identifier", "alb_ca_certificate_id", "common_name", "key_family" ("EC"|"RSA"),
+    "leaf_key_algorithm", "not_before", "not_after", "subscription_end" (ISO UTC or None),
+    "remaining_count", "clients": [{"common_name", "days", "not_after"}] (the first
+    :data:`PLAN_CLIENTS`), "clients_total", "warnings": [{"level", "message"}]}``.
+
+    Raises ``CA_EXPIRES_TOO_SOON`` naming the client (field ``clients[i].days``) and the dates.
+    """
     clients = []
     for i, c in enumerate(inp.clients):
         w = view.window(now, c, i)
-        clients.append({"common_name": c.common_name, "days": c.days, "not_after": iso_utc(w.not_after)})
+        if i < PLAN_CLIENTS:
+            clients.append({"common_name": c.common_name, "days": c.days, "not_after": iso_utc(w.not_after)})
     warnings = []
     limit = view.ca.not_after
     if view.subscription_end is not None and limit is not None:
@@ -207,7 +219,8 @@ def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
         "not_before": iso_utc(view.ca.not_before) if view.ca.not_before else None,
         "not_after": iso_utc(view.ca.not_after) if view.ca.not_after else None,
         "subscription_end": iso_utc(view.subscription_end) if view.subscription_end else None,
-        "remaining_count": view.ca.remaining_count, "clients": clients, "warnings": warnings,
+        "remaining_count": view.ca.remaining_count, "clients": clients, "clients_total": len(inp.clients),
+        "warnings": warnings,
     }
 
 
@@ -229,8 +242,17 @@ class StoredTarget:
 
 
 # ---------------------------------------------------------------------------------------------
-# observe one client
+# what is stored per client
 # ---------------------------------------------------------------------------------------------
+def _seed(ctx: StepContext) -> str:
+    return str(ctx.execution_name or ctx.request_id)
+
+
+def _own_ids(ctx: StepContext, listener_key: str, cn: str) -> set[str]:
+    seed = _seed(ctx)
+    return {custom_identifier(listener_key, seed, cn, n) for n in range(MAX_ISSUE_ATTEMPTS)}
+
+
 def _current_version(ctx: StepContext, name: str) -> str | None:
     v = ctx.adapter(kms_api.Kms).get_secret_value(name, stage=kms_api.CURRENT)
     return v.version_id if v is not None else None
@@ -475,44 +497,3 @@ def load_client_pfx(ctx: StepContext, inp: ProvisionInput, cn: str) -> tuple[byt
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{names.password!r} has no version {pfx.version_id!r} matching "
                            f"the current PFX; re-run issue_client_cert")
     return base64.b64decode(pfx.data), pw.data
-
-
-# ---------------------------------------------------------------------------------------------
-# the step
-# ---------------------------------------------------------------------------------------------
-class IssueClientCertResult(StepResult, frozen=True, kw_only=True):
-    """``issue_client_cert`` result: ``writes`` (mutating calls made) and one entry per client."""
-
-    writes: int = 0
-    client_certificates: list[ClientCertificateResult] = []
-
-
-def run(event: StepEvent, ctx: StepContext) -> IssueClientCertResult:
-    """The ``issue_client_cert`` step (FC ``albmtls-issue-client-cert``).
-
-    For every ``event.input.clients[i]``: reuse the stored certificate when valid, else issue a new
-    one (:func:`issue_for_client`). All reads and decisions — including the CA/subscription bound
-    of every client that needs a new certificate — happen before the first write, so an input that
-    cannot be served fails with zero writes. A second call with the same input writes nothing.
-
-    Returns ``{"status": "ok", "writes": n, "client_certificates": [ClientCertificateResult, …]}``.
-    Raises ``AlbMtlsError`` (returned as a failed result by the handler) or ``TransientError``.
-    """
-    inp = event.input
-    ca = observe_ca(ctx, inp)
-    now = ctx.clock.now()
-    plans: list[tuple[int, ClientSpec, CurrentCert, Decision]] = []
-    for i, client in enumerate(inp.clients):
-        current = observe_client(ctx, inp.secrets(client.common_name))
-        d = decide(client, current, ca.identifier, now, force=client.force_new,
-                   own_ids=_own_ids(ctx, inp.listener_key, client.common_name))
-        if d.action == "issue":
-            ca.window(now, client, i)   # CA_EXPIRES_TOO_SOON now, before any write
-        plans.append((i, client, current, d))
-    results: list[ClientCertificateResult] = []
-    writes = 0
-    for i, client, current, _ in plans:
-        out = issue_for_client(ctx, inp, client, force=client.force_new, ca=ca, current=current, index=i)
-        results.append(out.result)
-        writes += out.writes
-    return IssueClientCertResult(status="ok", writes=writes, client_certificates=results)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -66,9 +67,11 @@ from shared.policy.listener import (
     plan_server_group,
     upload_name,
 )
-from shared.steps.issuance import alb_ca_certificate_id
+from shared.steps.lane_client import ca_check
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from shared.core.wait import Deadline
     from shared.steps.context import StepContext
 
@@ -77,12 +80,17 @@ __all__ = [
     "listener_result", "server_group_error", "ensure_server_certificate", "ensure_server_group", "wait_budget",
 ]
 
+T = TypeVar("T")
 #: Longest time one invocation spends waiting for ALB jobs before returning ``pending`` (s).
 WAIT_SLICE_S = 20.0
 #: Time kept free after waiting for the read-back calls and the result (s).
 _RESERVE_S = 1.5
 #: ALB job polls: first after 0.1 s, the gap doubling up to 0.5 s (a job's end is seen ≤ 0.5 s late).
 _POLL = {"first_delay": 0.1, "interval": 0.5}
+#: An ALB job's expected length before one was seen in this invocation (s), and the fine step after
+#: the expected end (``JobPacer``).
+JOB_PRIOR_S = 0.5
+JOB_STEP_S = 0.2
 _SETTLED = ("Running", "Stopped")
 
 
@@ -155,11 +163,34 @@ def wait_budget(ctx: StepContext) -> Deadline:
     return ctx.deadline.slice(max(0.0, min(WAIT_SLICE_S, ctx.deadline.remaining() - _RESERVE_S)))
 
 
-def _wait_settled(ctx: StepContext, listener_id: str, budget: Deadline) -> alb.Listener | None:
+class JobPacer:
+    """When to look at an ALB job (docs/PERFORMANCE.md, issue 19): not from its start but from its
+    expected end — the length of the jobs this invocation already saw (the prior
+    :data:`JOB_PRIOR_S` before the first), less one round trip — then every :data:`JOB_STEP_S`.
+    A job's end is seen at most one step (and a round trip) late, for a few reads per job."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.seen: list[float] = []
+
+    def wait(self, observe: Callable[[], T], done: Callable[[T], bool], budget: Deadline) -> tuple[T, bool]:
+        w = self.ctx.waiter
+        started = w.monotonic()
+        expected = (min(self.seen) if self.seen else JOB_PRIOR_S) - JOB_STEP_S
+        if expected > 0:
+            w.sleep(min(expected, max(0.0, budget.remaining())))
+        got, ok = w.poll(observe, done, budget, first_delay=JOB_STEP_S, interval=JOB_STEP_S)
+        if ok:
+            self.seen.append(w.monotonic() - started)
+        return got, ok
+
+
+def _wait_settled(ctx: StepContext, listener_id: str, budget: Deadline,
+                  pacer: JobPacer | None = None) -> alb.Listener | None:
     """Poll ``GetListenerAttribute`` until the listener's job is done (``Running``/``Stopped``);
     ``None`` when ``budget`` ends first."""
-    lst, ok = ctx.waiter.poll(lambda: ctx.adapter(alb.Alb).get_listener(listener_id),
-                              lambda x: x.status in _SETTLED, budget, **_POLL)
+    lst, ok = (pacer or JobPacer(ctx)).wait(lambda: ctx.adapter(alb.Alb).get_listener(listener_id),
+                                            lambda x: x.status in _SETTLED, budget)
     return lst if ok else None
 
 
@@ -206,11 +237,13 @@ def gather_server_certificate(ctx: StepContext, inp: ProvisionInput) -> ServerCe
     return ServerCertificateObservation("upload", pem=pem, uploaded=uploaded, key_secret_exists=exists)
 
 
-def gather_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer) -> ServerGroupObservation:
-    """``ListServerGroups(ServerGroupNames=[name])`` and the members of the one in the ALB's VPC."""
+def gather_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalancer,
+                        groups: tuple[alb.ServerGroup, ...] | None = None) -> ServerGroupObservation:
+    """``ListServerGroups(ServerGroupNames=[name])`` (unless ``groups`` were read already) and the
+    members of the one in the ALB's VPC."""
     api = ctx.adapter(alb.Alb)
-    name = inp.server_group.name
-    groups = tuple(g for g in api.list_server_groups(names=[name]) if g.name == name)
+    if groups is None:
+        groups = _server_groups_named(ctx, inp)
     mine = sorted((g for g in groups if g.vpc_id == lb.vpc_id), key=lambda g: g.id)
     servers = api.list_server_group_servers(mine[0].id) if mine else []
     members = frozenset((s.server_id, s.port or 0) for s in servers)
@@ -218,18 +251,33 @@ def gather_server_group(ctx: StepContext, inp: ProvisionInput, lb: alb.LoadBalan
                                   weights=tuple((s.server_id, s.port or 0, s.weight) for s in servers))
 
 
+def _server_groups_named(ctx: StepContext, inp: ProvisionInput) -> tuple[alb.ServerGroup, ...]:
+    name = inp.server_group.name
+    return tuple(g for g in ctx.adapter(alb.Alb).list_server_groups(names=[name]) if g.name == name)
+
+
 def gather(ctx: StepContext, inp: ProvisionInput, *, budget: Deadline | None = None) -> ListenerObservation:
-    """Everything the listener checks and plans decide on (reads only). With ``budget``, a listener
-    whose job still runs is waited for (within ``budget``) so the plan sees it settled."""
+    """Everything the listener checks and plans decide on (reads only), in two rounds: the ALB, the
+    listener on the port, the server groups of that name and the server certificate at once (none
+    needs another's answer), then the members of the group in the ALB's VPC. The ALB's own error
+    (``LOAD_BALANCER_NOT_FOUND``) comes first. With ``budget``, a listener whose job still runs is
+    waited for (within ``budget``) so the plan sees it settled."""
     api = ctx.adapter(alb.Alb)
-    lb = api.get_load_balancer(inp.load_balancer_id)
-    existing = api.find_listener_on_port(lb.id, inp.listener_port)
+    with ThreadPoolExecutor(4, thread_name_prefix="gather") as pool:
+        lb_f = pool.submit(api.get_load_balancer, inp.load_balancer_id)
+        lst_f = pool.submit(api.find_listener_on_port, inp.load_balancer_id, inp.listener_port)
+        groups_f = pool.submit(_server_groups_named, ctx, inp)
+        cert_f = pool.submit(gather_server_certificate, ctx, inp)
+        lb = lb_f.result()
+        existing = lst_f.result()
+        server_group = gather_server_group(ctx, inp, lb, groups_f.result())
+        server_certificate = cert_f.result()
     if budget is not None and existing is not None and existing.status not in _SETTLED \
             and existing.protocol == "HTTPS":
         existing = _wait_settled(ctx, existing.id, budget) or existing
     return ListenerObservation(
         inp=inp, now=ctx.clock.now(), site_region=ctx.settings.cas_site_region, lb=lb, existing=existing,
-        server_certificate=gather_server_certificate(ctx, inp), server_group=gather_server_group(ctx, inp, lb))
+        server_certificate=server_certificate, server_group=server_group)
 
 
 # =============================================================================================
@@ -285,10 +333,10 @@ def ensure_server_certificate(ctx: StepContext, inp: ProvisionInput, o: Listener
                                  fingerprint_sha256=pem.sha256, upload_name=plan.upload_name), 1
 
 
-def _wait_group_available(ctx: StepContext, sg_id: str, budget: Deadline) -> bool:
+def _wait_group_available(ctx: StepContext, sg_id: str, budget: Deadline, pacer: JobPacer | None = None) -> bool:
     """Poll ``ListServerGroups`` until the group is ``Available`` or ``budget`` ends."""
-    _, ok = ctx.waiter.poll(lambda: ctx.adapter(alb.Alb).get_server_group(sg_id),
-                            lambda g: g is not None and g.status == "Available", budget, **_POLL)
+    _, ok = (pacer or JobPacer(ctx)).wait(lambda: ctx.adapter(alb.Alb).get_server_group(sg_id),
+                                          lambda g: g is not None and g.status == "Available", budget)
     return ok
 
 
@@ -307,7 +355,7 @@ def server_group_error(err: AlbMtlsError) -> AlbMtlsError:
 
 
 def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: LoadBalancerLike, plan: ServerGroupPlan,
-                        budget: Deadline) -> tuple[str, int, bool, bool, int]:
+                        budget: Deadline, pacer: JobPacer | None = None) -> tuple[str, int, bool, bool, int]:
     """Create the group if planned, wait for ``Available``, add the missing servers, wait again.
 
     Returns ``(server_group_id, writes, ready, created, servers_added)``; ``ready`` false when the
@@ -329,7 +377,8 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: LoadBalancerL
         ctx.logger.info("server group created", extra={"server_group_id": sg_id, "job_id": got[1]})
     else:
         sg_id = plan.group.id
-    if (plan.group is None or plan.group.status != "Available") and not _wait_group_available(ctx, sg_id, budget):
+    if (plan.group is None or plan.group.status != "Available") and \
+            not _wait_group_available(ctx, sg_id, budget, pacer):
         return sg_id, writes, False, created, 0
     if not plan.missing:
         return sg_id, writes, True, created, 0
@@ -341,7 +390,7 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: LoadBalancerL
         raise server_group_error(err) from None
     writes += 1
     ctx.logger.info("servers added", extra={"server_group_id": sg_id, "count": len(missing), "job_id": job})
-    ready = _wait_group_available(ctx, sg_id, budget)
+    ready = _wait_group_available(ctx, sg_id, budget, pacer)
     return sg_id, writes, ready, created, len(missing)
 
 
@@ -400,15 +449,24 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     budget = wait_budget(ctx)
     writes = 0
     api = ctx.adapter(alb.Alb)
+    pacer = JobPacer(ctx)
 
-    obs = gather(ctx, inp, budget=budget)
-    LISTENER_CHECKS.enforce(obs)                       # every refusal before the first write
-    ca_id = alb_ca_certificate_id(ctx, inp)            # the sub-CA in the form ALB takes (reads only)
+    # the sub-CA in the form ALB takes, as the run's CA check in the issuing lane resolved it (no PCA
+    # call outside the lane; the preflight waited for that check, so it is there) — read beside the
+    # listener's own reads
+    with ThreadPoolExecutor(1, thread_name_prefix="ca-check") as pool:
+        ca_f = pool.submit(ca_check, ctx, inp, budget_s=min(60.0, budget.remaining()))
+        obs = gather(ctx, inp, budget=budget)
+        LISTENER_CHECKS.enforce(obs)                   # every refusal before the first write
+        checked_ca = ca_f.result()
+    if checked_ca is None:
+        return EnableMutualAuthResult(status="pending", attempt=attempt, writes=0, waiting_for="ca_check")
+    ca_id = str(checked_ca["alb_ca_certificate_id"])
     cert_plan, sg_plan = plan_server_certificate(obs), plan_server_group(obs)
 
     cert, cert_writes = ensure_server_certificate(ctx, inp, obs, cert_plan)
     writes += cert_writes
-    sg_id, n, ready, created, added = ensure_server_group(ctx, inp, obs.lb, sg_plan, budget)
+    sg_id, n, ready, created, added = ensure_server_group(ctx, inp, obs.lb, sg_plan, budget, pacer)
     writes += n
     cert_info = certificate_info(cert, uploaded=cert_writes > 0)
     sg_info = ServerGroupInfo(id=sg_id, name=inp.server_group.name, created=created, servers_added=added)
@@ -443,7 +501,7 @@ def run(ev: StepEvent, ctx: StepContext) -> EnableMutualAuthResult:
     assert listener_id is not None
 
     # -- wait + read back: the listener must be what was planned ---------------------------------
-    lst = _wait_settled(ctx, listener_id, budget)
+    lst = _wait_settled(ctx, listener_id, budget, pacer)
     if lst is None:
         return pending(f"listener {listener_id} to be Running", plan.action)
     if lst.status == "Stopped":

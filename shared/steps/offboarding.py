@@ -411,7 +411,15 @@ def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
 
 
 def run(event: OffboardEvent, ctx: StepContext) -> OffboardResult:
-    """The ``albmtls-offboard-client`` step: ``revoke``, ``restore`` or ``reconcile`` per ``event.mode``."""
+    """The ``albmtls-offboard-client`` step: ``revoke``, ``restore`` or ``reconcile`` per ``event.mode``.
+
+    Its PCA calls (the list of the listener's holders, the revocations, a restore's issue) are made
+    outside the issuing lane, and keep out of its way as the operator's reports do: at the share the
+    lane leaves while an order works (``shared.steps.lane_client.reader_context``;
+    docs/PERFORMANCE.md "One PCA budget")."""
+    from shared.steps.lane_client import reader_context
+
+    ctx = reader_context(ctx)
     if event.mode == "reconcile":
         assert event.input is not None
         return reconcile(event.input, ctx)

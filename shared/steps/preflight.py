@@ -9,13 +9,19 @@ Order (the first failure is returned): the ALB exists (``LOAD_BALANCER_NOT_FOUND
 ``Standard``/``StandardWithWaf`` edition (``ALB_EDITION_UNSUPPORTED``); the listener port is free
 or holds an HTTPS listener (``LISTENER_PORT_CONFLICT``); the TLS security policy exists
 (``INVALID_INPUT``); the private CA (``shared.steps.issuance.preflight_ca``:
-``CA_NOT_FOUND``/``CA_EXPIRES_TOO_SOON``/``CA_ALGORITHM_MISMATCH``); no client of the input was
-revoked on this listener (``shared.steps.offboarding.preflight_access``: ``CLIENT_REVOKED``); DNS
+``CA_NOT_FOUND``/``CA_EXPIRES_TOO_SOON``/``CA_ALGORITHM_MISMATCH`` — in a provisioning run checked
+in the issuing lane, below); no client of the input was revoked on this listener
+(``shared.steps.offboarding.preflight_access``: ``CLIENT_REVOKED``); DNS
 (``shared.steps.dns.preflight_dns``: ``DOMAIN_NOT_IN_ACCOUNT``/``DNS_CONFLICT``/
 ``APEX_CNAME_REFUSED``/``TTL_BELOW_MINIMUM``); the server certificate (``CERT_NOT_FOUND``,
 ``SERVER_CERT_MISMATCH``, ``SERVER_CERT_EXPIRING``, ``SECRET_NOT_FOUND``, ``INVALID_INPUT``); the
 server group (``SERVER_GROUP_VPC_MISMATCH``). The CA and DNS checks come before the server
 certificate: a wrong host record is the likelier mistake when both fail.
+
+The private CA is checked by a check-only order in the issuing lane (``<execution>-check``,
+``shared.steps.lane_client``): every PCA call of the automation is made there, under the account's one
+PCA budget (``shared.policy.lane``). The order is placed first, so its check runs while the other
+reads are made; the step answers ``pending`` (the flow loops) when the lane is busy.
 
 Backends in the ALB's VPC (there is no ECS API in scope): a server group of that name in another
 VPC is refused. When the group exists in the ALB's VPC, the servers not yet in it are checked with
@@ -28,10 +34,11 @@ counted as writes.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters import alb
+from shared.adapters import alb, alidns
 from shared.core.clock import SKEW_WARN_S, iso_utc
 from shared.core.errors import AlbMtlsError
 from shared.policy.checks import Violation
@@ -45,16 +52,23 @@ from shared.policy.listener import (
     plan_server_certificate,
     plan_server_group,
 )
+from shared.policy.orders import ProvisionOrder
 from shared.steps.dns import preflight_dns
 from shared.steps.issuance import preflight_ca
+from shared.steps.lane_client import checked, place, provision_order_name
 from shared.steps.listener import gather, server_group_error
 from shared.steps.offboarding import preflight_access
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from shared.policy.contracts import ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
-__all__ = ["run", "evaluate", "Evaluation"]
+__all__ = ["run", "check", "evaluate", "Evaluation", "CHECK_WAIT_S"]
+
+#: how long one invocation waits for the lane's CA check before answering ``pending``
+CHECK_WAIT_S = 60.0
 
 
 def _dry_run_server_group(ctx: StepContext, o: ListenerObservation) -> Violation | None:
@@ -97,17 +111,56 @@ class Evaluation:
     plan: dict[str, Any]
 
 
+def _ca_checked(ctx: StepContext, inp: ProvisionInput, check: str) -> dict[str, Any] | None:
+    """The run's check-only order (placed by ``start_provision`` beside the execution, or here) and
+    its CA plan, or ``None`` while it waits for the lane."""
+    place(ctx, check, ProvisionOrder(input=inp, requester=ctx.execution_name, check_only=True))
+    return checked(ctx, check, budget_s=CHECK_WAIT_S)
+
+
 def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
-    """Every read-only check, in the module doc's order, then the plans (see :func:`run`).
+    """Every read-only check, in the module doc's order, then the plans (see :func:`run`), with the
+    private CA read here (``preflight_ca``: a few PCA reads outside the issuing lane) — for the
+    fleet plan, ``albmtls provision``'s cloud plan and the doctor, which must not start anything.
     Raises ``AlbMtlsError`` with the codes in the module doc (the first violation)."""
-    o = gather(ctx, inp)
-    o = replace(o, security_policy_exists=ctx.adapter(alb.Alb).security_policy_exists(inp.security_policy_id))
-    TARGET_CHECKS.enforce(o)
-    ca = preflight_ca(ctx, inp)                       # CA_CHECKS, then every client's validity
-    clients = preflight_access(ctx, inp)              # CLIENT_REVOKED: a revoked client is not re-issued
-    dns = preflight_dns(ctx, inp, target=o.lb.dns_name)
-    if o.mine is not None or not o.server_group.groups:
-        o = replace(o, server_group=replace(o.server_group, dry_run=_dry_run_server_group(ctx, o)))
+    done = _evaluate(ctx, inp, lambda: preflight_ca(ctx, inp))
+    assert done is not None         # preflight_ca never waits
+    return done
+
+
+def _evaluate(ctx: StepContext, inp: ProvisionInput,
+              ca_check: Callable[[], dict[str, Any] | None]) -> Evaluation | None:
+    """:func:`evaluate` with ``ca_check`` checking the private CA: a provisioning run passes its
+    check order in the issuing lane, which answers ``None`` while the lane is busy — then so does
+    this (the step answers ``pending``).
+
+    Every read at once where none needs another's answer: the CA check, the clients' access
+    records, the listener's reads (two rounds), the TLS policy, the zone and its records; then the
+    server group's dry run. The checks still decide in their order (the first failure is raised)."""
+    zones = ctx.adapter(alidns.Alidns)
+    pool = ThreadPoolExecutor(6, thread_name_prefix="preflight")
+    try:
+        ca_f = pool.submit(ca_check)
+        access_f = pool.submit(preflight_access, ctx, inp)
+        policy_f = pool.submit(ctx.adapter(alb.Alb).security_policy_exists, inp.security_policy_id)
+        zone_f = pool.submit(zones.describe_domain_info, inp.domain)
+        records_f = pool.submit(zones.sub_domain_records, inp.fqdn, inp.domain)
+        o = gather(ctx, inp)
+        o = replace(o, security_policy_exists=policy_f.result())
+        TARGET_CHECKS.enforce(o)
+        dry_f = pool.submit(_dry_run_server_group, ctx, o) if o.mine is not None or not o.server_group.groups \
+            else None
+        ca = ca_f.result()          # CA_CHECKS, then every client's validity
+        if ca is None:
+            return None
+        clients = access_f.result()     # CLIENT_REVOKED: a revoked client is not re-issued
+        info = zone_f.result()
+        dns = preflight_dns(ctx, inp, target=o.lb.dns_name,
+                            reads=(info, records_f.result() if info is not None else None))
+        if dry_f is not None:
+            o = replace(o, server_group=replace(o.server_group, dry_run=dry_f.result()))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)   # a refusal does not wait for the others
     RESOURCE_CHECKS.enforce(o)
 
     cert = plan_server_certificate(o)
@@ -137,7 +190,9 @@ def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
 
 def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     """Check everything a provisioning run needs, read-only; returns ``{"status": "ok",
-    "writes": 0, "plan": {load_balancer, listener, server_certificate, server_group, ca, dns}}``.
+    "writes": 0, "plan": {load_balancer, listener, server_certificate, server_group, ca, dns, clients}}``,
+    or ``{"status": "pending", "waiting_for": <check order>}`` while the issuing lane has not
+    checked the CA yet (the flow calls again).
 
     ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
     ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
@@ -146,10 +201,28 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
     ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,
     ``CreateServerGroup``/``AddServersToServerGroup`` with ``DryRun=true``; CAS
-    ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``; plus those of the CA
-    and DNS checks. Raises ``AlbMtlsError`` with the codes in the module doc.
+    ``GetUserCertificateDetail``/``ListCertificates``; KMS ``DescribeSecret``, ``GetSecretValue`` (the
+    clients' access records); fnf ``DescribeExecution``/``StartExecution``/``GetExecutionHistory``
+    (the CA's check order); plus those of the DNS checks. Raises ``AlbMtlsError`` with the codes in
+    the module doc.
     """
-    plan = evaluate(ctx, ev.input).plan
+    inp: ProvisionInput = ev.input
+    check = provision_order_name(ctx, "-check")
+    done = _evaluate(ctx, inp, lambda: _ca_checked(ctx, inp, check))
+    if done is None:
+        ctx.logger.info("waiting for the issuing lane to check the CA", extra={"order": check})
+        return {"status": "pending", "writes": 0, "waiting_for": check}
+    return _passed(ctx, done.plan)
+
+
+def check(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
+    """:func:`run` without the issuing lane: the CA is read here (``preflight_ca``), nothing is
+    started — for a plan shown before the first write (``albmtls provision --target cloud``, the
+    doctor). Same result as :func:`run`."""
+    return _passed(ctx, evaluate(ctx, ev.input).plan)
+
+
+def _passed(ctx: StepContext, plan: dict[str, Any]) -> dict[str, Any]:
     ctx.logger.info("preflight passed", extra={"listener_action": plan["listener"]["action"],
                                                 "server_group_action": plan["server_group"]["action"],
                                                 "server_certificate_action": plan["server_certificate"]["action"]})

@@ -4,7 +4,8 @@ The one code path used by ``albmtls provision`` and by the ``provision_api`` fun
 (the local cloud serves the same fnf API) and in the cloud:
 
 * :func:`deploy_flow` — create or update a flow definition when it changed
-  (``DescribeFlow`` / ``CreateFlow`` / ``UpdateFlow``).
+  (``DescribeFlow`` / ``CreateFlow`` / ``UpdateFlow``); :func:`deploy_flows` — the ones a run needs
+  (the provision flow and the issuing lane's, from the repository's ``workflows/``).
 * :func:`start_provision` — start an execution named ``<listener key>-<UTC timestamp>`` (or
   derived from an idempotency key); refuses with ``EXECUTION_RUNNING`` while another execution
   for the same listener key is running (``ListExecutions``), so two runs never act on one
@@ -34,6 +35,7 @@ from shared.core.clock import Clock, SystemClock
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
 from shared.policy.ids import execution_name
+from shared.policy.lane import ISSUE_FLOW
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,10 +43,14 @@ if TYPE_CHECKING:
     from shared.core.settings import Settings
 
 PROVISION_FLOW = "albmtls-provision"
-ROTATE_FLOW = "albmtls-rotate"
 REVOKE_FLOW = "albmtls-revoke"
 #: the flows that act on one listener: at most one execution per listener key across all of them
 LISTENER_FLOWS = (PROVISION_FLOW, REVOKE_FLOW)
+#: the largest provision input started: CloudFlow's 64 KiB per execution input and state
+#: (docs/SERVERLESS.md §1.13), less room for the lane order's wrapper and the steps' own fields
+MAX_INPUT_BYTES = 63 * 1024
+#: the flows and their definition files (``workflows/``), as s.yaml deploys them
+FLOW_FILES = {PROVISION_FLOW: "provision.yaml", ISSUE_FLOW: "issue.yaml", REVOKE_FLOW: "revoke.yaml"}
 
 # Step (state) names of workflows/provision.yaml and revoke.yaml → result keys.
 STEP_KEYS = {
@@ -138,6 +144,12 @@ def flow_action(settings: Settings, name: str, definition: str, *, deadline: Dea
     if cur is None:
         return "create"
     return "unchanged" if (cur.definition or "") == definition else "update"
+def deploy_flows(settings: Settings, workflows_dir: Any, names: tuple[str, ...] = tuple(FLOW_FILES), *,
+                 deadline: Deadline | None = None) -> dict[str, str]:
+    """:func:`deploy_flow` for each of ``names`` from ``workflows_dir`` (a ``pathlib.Path``; the CLI,
+    the local API and the tests — a real account gets them from s.yaml). Returns name → outcome."""
+    return {n: deploy_flow(settings, n, (workflows_dir / FLOW_FILES[n]).read_text(), deadline=deadline)
+            for n in names}
 
 
 # --- executions ----------------------------------------------------------------------------
@@ -178,6 +190,13 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     refused the same way. Source: fnf ``ListExecutions``, ``StartExecution``,
     ``DescribeExecution``, ``StopExecution``.
     """
+    text = json.dumps(inp_json, separators=(",", ":"))
+    if len(text.encode()) > MAX_INPUT_BYTES:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the provision input is {len(text.encode()) / 1024:.1f} KiB; CloudFlow "
+                           f"takes at most 64 KiB per execution input and state (the run's order in the issuing lane "
+                           f"carries it too: at most {MAX_INPUT_BYTES // 1024} KiB here) — split the clients over "
+                           "listeners, or shorten common names and SANs", field="clients",
+                           details={"bytes": len(text.encode()), "limit": MAX_INPUT_BYTES})
     fnf = _fnf(settings, deadline)
     clock = clock or SystemClock()
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
@@ -207,8 +226,14 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                                    f"execution {name} is already running for listener {listener_key} with another "
                                    "input; wait for it to finish and run again", details={"execution": name})
             return Started(flow, name, running.status, existing=True)
+    if flow == PROVISION_FLOW:
+        # the preflight's CA check is placed beside the execution (in parallel: neither waits for the other)
+        from concurrent.futures import ThreadPoolExecutor
+        check_pool = ThreadPoolExecutor(1, thread_name_prefix="place-check")
+        check_pool.submit(_place_check, settings, inp_json, name, deadline)
+        check_pool.shutdown(wait=False)
     try:
-        body = fnf.start_execution(flow, name, json.dumps(inp_json, separators=(",", ":")))
+        body = fnf.start_execution(flow, name, text)
         started = Started(flow, name, body.status or "Running")
         # Same name still running → CloudFlow answers with that execution. With our input it is
         # ours (a retried start whose response was lost); with another input it is another request
@@ -234,6 +259,25 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                            f"execution {others[0]} is already running for listener {listener_key}; wait for it "
                            "to finish and run again", details={"execution": others[0]})
     return started
+
+
+def _place_check(settings: Settings, inp_json: dict[str, Any], name: str, deadline: Deadline | None) -> None:
+    """Place the run's CA check (``<execution>-check``, a check-only order in the issuing lane) beside
+    the execution, so it is done or under way when the preflight asks for it (the preflight places
+    it itself otherwise: same name, same input; an execution refused meanwhile leaves only a
+    read-only check behind). Best effort: a failure here is the preflight's to report."""
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.orders import ProvisionOrder, compact
+    from shared.policy.validation import decode
+
+    try:
+        order = ProvisionOrder(input=decode(ProvisionInput, inp_json), requester=name, check_only=True)
+        check = (name[:128 - len("-check")]) + "-check"
+        fnf = _fnf(settings, deadline)
+        from shared.steps.lane_client import issue_flow
+        fnf.start_execution(issue_flow(), check, json.dumps(compact(order), separators=(",", ":")))
+    except AlbMtlsError:
+        pass          # already placed (ExecutionAlreadyExists), or the lane is not deployed
 
 
 def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:

@@ -1,273 +1,398 @@
-"""The rotate flow's per-certificate step (FC ``albmtls-renew-client-cert``; it mostly renews), two modes:
+"""The rotation order (``kind: rotate``) in the issuing lane: scan, renew, retire — one pass.
 
-* ``renew`` — replace a due certificate: same CN, SANs, profile, days and sub-CA as its meta, a new
-  key (``issue_for_client(force=True, previous=<old identifier>)``: the PFX, password and meta
-  secrets get new versions named by the new serial), then mark the old one **superseded** with the
-  time it may be retired: a new version of the CN's ``…/meta`` (``VersionId`` ``<new serial>-s<old
-  serial>``) that carries a ``supersedes`` list. No key material in flow state or results.
-* ``retire`` — revoke (``CreateRevokeClientCertificate``) a replaced certificate, only when its
-  replacement is stored and valid, it is not the CN's current certificate, and its grace period is
-  over (or ``revoke_old: immediately`` was asked). By default replaced certificates are left to
-  expire naturally: retirement then writes nothing.
+The head of the lane (``shared.steps.issuer``) pages through ``ListClientCertificate`` (100 per
+page, the next page read while this one is handled, so the scan runs at the lane's rate even 300 ms
+away from the API) and decides per certificate with the one classification
+(``shared.policy.rotation.classify``):
 
-A holder that left the listener's input (``orphaned``) or was revoked is never renewed (``skipped``:
-its ``…/access`` record says so). A revocation that runs while a renewal issues a certificate ends
-with that certificate revoked too (``shared.steps.offboarding.enforce_revocation``).
+* **due** — renewed at once: same CN, SANs, profile, days and sub-CA as its record, a new key; the
+  PFX, password and record get new versions named by the new serial, and the new record already
+  lists the certificate it replaces (``supersedes``, with its retirement time) — three KMS writes,
+  one PCA call. The listing says everything the renewal needs of the old certificate (status,
+  serial, end): nothing is read again. A certificate whose CN has no record (not issued by this
+  automation under this secret prefix) is counted as ``unmanaged`` and left alone.
+* **superseded and due for retirement** (``revoke_old`` ``after_grace`` / ``immediately``, or its
+  record's marker) — revoked (``CreateRevokeClientCertificate``) once its replacement is stored,
+  issued and valid; never the CN's current certificate. By default replaced certificates expire
+  naturally: no revocation at all.
 
-Every write is idempotent: a re-run of the same execution finds the certificate it issued
-(``reused``), the marker already stored, the certificate already revoked — zero writes.
+A holder that left the listener's input (``orphaned``) or was revoked (``shared.steps.offboarding``)
+is never renewed: the holder's ``…/access`` record is read beside the ``…/meta`` record of each due
+certificate (one KMS read more per renewal), and such certificates are counted (``orphaned``,
+``skipped_revoked``) and named in a warning. A revocation that runs while a renewal issues ends
+with that certificate revoked too: after each renewal its holder's record is read again
+(``shared.steps.offboarding.enforce_revocation``; one KMS read, in the slice's pool).
+
+A page is done when its renewals and retirements are; the cursor is the next page. A renewal
+whose certificate was issued in a crashed slice is continued with the logged key
+(``shared.policy.keylog``); a certificate already renewed reads as ``superseded`` (its record names
+the new one). Per-certificate failures are counted and the order fails with the first code after
+every other certificate was handled — the next day's order retries them.
 """
 from __future__ import annotations
 
+import math
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-from msgspec import Meta
-
-from shared.adapters import kms as kms_api
 from shared.adapters import pca as pca_api
+from shared.adapters.pca import LIST_PAGE_SIZE
 from shared.core.clock import iso_utc, parse_iso
-from shared.core.errors import AlbMtlsError, Code
+from shared.core.errors import AlbMtlsError, TransientError
 from shared.policy import renewal
-from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, SecretPrefix
-from shared.policy.ids import SecretNames, secret_names
-from shared.policy.offboarding import access_state
-from shared.policy.records import CertMeta, SupersededEntry, encode_meta
-from shared.policy.rotation import RevokeOld, RotateItem, retire_due
-from shared.steps.issuance import StoredTarget, observe_client, read_meta
-from shared.steps.offboarding import enforce_revocation, read_access
+from shared.policy.contracts import ClientSpec
+from shared.policy.ids import secret_names
+from shared.policy.orders import Cursor, Retired, RotateOrder
+from shared.policy.records import CertMeta, SupersededEntry
+from shared.policy.rotation import RevokeOld, ScanPolicy, classify
+from shared.steps.engine import Done, Engine, Job, Target
+from shared.steps.issuance import read_meta
+from shared.steps.offboarding import read_access
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
+    from shared.steps.issuer import Lane
 
-__all__ = ["STEP", "RotatePolicy", "RotateEvent", "RotateResult", "run", "renew", "retire", "quota_share"]
+__all__ = ["META_CACHE", "MAX_WARNED_LISTENERS", "SERVER_CERT_WARN_DAYS", "rotate_slice", "retire_after"]
 
-STEP = "renew_client_cert"
-
-
-class RotatePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The rotate execution's ``policy`` (see ``shared.steps.rotation.ScanPolicy``)."""
-
-    secret_prefix: SecretPrefix = "albmtls"
-    revoke_old: RevokeOld = "never"
-    revoke_after_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
+META_CACHE = 4096                   # (listener, cn) records kept during a slice: bounded memory
+MAX_WARNED_LISTENERS = 100          # listeners whose server certificate is checked per rotation
+SERVER_CERT_WARN_DAYS = 30
+READ_WORKERS = 24                   # records read at once: a group in one round trip
+PAGES_AHEAD = 3                     # list pages in flight: 3 × 105 ms covers a 300 ms round trip
+RECORD_GROUP = 24
 
 
-class RotateEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``{"mode": "renew"|"retire", "item": RotateItem, "policy": RotatePolicy, "execution_name"}``."""
-
-    mode: Literal["renew", "retire"]
-    item: RotateItem
-    policy: RotatePolicy = msgspec.field(default_factory=RotatePolicy)
-    execution_name: ExecutionName | None = None
-
-
-class RotateResult(msgspec.Struct, kw_only=True, omit_defaults=False):
-    """One certificate's outcome. ``action``: ``renewed`` / ``already_renewed`` / ``not_due`` /
-    ``retired`` / ``kept`` / ``skipped``; ``certificate``: the replacement (secret names and the
-    new version ids — ``pfx_version`` is the version of both the PFX and the password secret);
-    ``retire_after`` and ``revoke``: what happens to the old one."""
-
-    mode: str
-    action: str
-    status: str = "ok"
-    reason: str = ""
-    writes: int = 0
-    common_name: str = ""
-    listener_key: str = ""
-    old_identifier: str = ""
-    old_serial: str = ""
-    certificate: ClientCertificateResult | None = None
-    retire_after: str | None = None
-    revoke: bool | None = None
-    revoked: bool = False
-    item: RotateItem | None = None
-
-
-def _retire_after(policy: RotatePolicy, old_not_after: datetime, now: datetime) -> tuple[datetime, bool]:
-    if policy.revoke_old == "immediately":
+def retire_after(revoke_old: RevokeOld, revoke_after_days: int | None, old_not_after: datetime,
+                 now: datetime) -> tuple[datetime, bool]:
+    """When a replaced certificate may be retired, and whether it is to be revoked then (pure)."""
+    if revoke_old == "immediately":
         return now, True
-    if policy.revoke_old == "after_grace":
-        return min(old_not_after, now + timedelta(days=policy.revoke_after_days or 0)), True
+    if revoke_old == "after_grace":
+        return min(old_not_after, now + timedelta(days=revoke_after_days or 0)), True
     return old_not_after, False
 
 
-def _mark_superseded(ctx: StepContext, names: SecretNames, meta: CertMeta, old: RotateItem, old_not_after: datetime,
-                     policy: RotatePolicy, now: datetime) -> tuple[SupersededEntry, int]:
-    """Add ``old`` to the ``supersedes`` list of the current record ``meta`` (a new version of the
-    ``…/meta`` secret); 0 writes when it is already there. Entries of certificates that have ended
-    are dropped."""
-    found = meta.superseded(old.identifier)
-    if found is not None:
-        return found, 0
-    retire_at, revoke = _retire_after(policy, old_not_after, now)
-    entry = SupersededEntry(identifier=old.identifier, serial=old.serial, not_after=iso_utc(old_not_after),
-                            superseded_at=iso_utc(now), superseded_by=meta.serial, retire_after=iso_utc(retire_at),
-                            revoke=revoke)
-    version = f"{meta.serial}-s{old.serial}"[:64]
-    writes = ctx.adapter(kms_api.Kms).store_version(names.meta, encode_meta(meta.with_superseded(entry, now)), version,
-                                   data_type="text", description=f"alb-mtls metadata of {names.pfx} (no secrets)")
-    return entry, writes
+class _Records:
+    """The CNs' records read during a slice (bounded LRU; a renewal puts the new one back):
+    ``read`` is ``read_meta`` (``…/meta``) or ``read_access`` (the holder's ``…/access``)."""
+
+    def __init__(self, ctx: StepContext, prefix: str, kind: str = "meta") -> None:
+        self.ctx, self.prefix, self.kind = ctx, prefix, kind
+        self.items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self.reads = 0
+
+    def _read(self, key: tuple[str, str]) -> Any:
+        names = secret_names(self.prefix, *key)
+        if self.kind == "access":
+            return read_access(self.ctx, names.access)
+        return read_meta(self.ctx, names.meta)
+
+    def fetch(self, keys: list[tuple[str, str]], pool: ThreadPoolExecutor) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self.items]
+        values = pool.map(self._read, missing)
+        for k, value in zip(missing, values, strict=True):
+            self.put(k, value)
+        self.reads += len(missing)
+
+    def get(self, key: tuple[str, str]) -> Any:
+        self.items.move_to_end(key)
+        return self.items[key]
+
+    def put(self, key: tuple[str, str], value: Any) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > META_CACHE:
+            self.items.popitem(last=False)
 
 
-def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
-    """Mode ``renew`` (module doc). The CN's record is read once (with the secrets' versions and the
-    PCA certificate it names) and handed to the issuance. Raises ``AlbMtlsError``
-    (``SECRET_NOT_FOUND`` when the CN has no record, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot
-    hold a full lifetime — refused before any write, issuance errors) or ``TransientError``."""
-    from shared.steps.issuance import issue_for_client
-    item, policy = event.item, event.policy
-    out = RotateResult(mode="renew", action="renewed", common_name=item.common_name, listener_key=item.listener_key,
-                       old_identifier=item.identifier, old_serial=item.serial, item=item)
-    names = secret_names(policy.secret_prefix, item.listener_key, item.common_name)
-    held = held_now(ctx, names)
-    if held != "active":
-        # orphaned (left the listener's input) or revoked: never renewed (shared.steps.offboarding)
-        out.action, out.reason = "skipped", held
-        ctx.logger.info("client certificate not renewed", extra={
-            "common_name": item.common_name, "listener_key": item.listener_key, "reason": held})
-        return out
-    try:
-        current = observe_client(ctx, names)
-    except AlbMtlsError:
-        if held_now(ctx, names) == "revoked":      # revoked meanwhile: its secrets are pending deletion
-            out.action, out.reason = "skipped", "revoked_during_renewal"
-            return out
-        raise
-    meta = current.meta
-    if meta is None:
-        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"client {item.common_name!r} on {item.listener_key}: no metadata "
-                           f"secret {names.meta!r}; it was not issued by this automation with secret_prefix "
-                           f"{policy.secret_prefix!r} — provision it again", field="item")
-    now = ctx.clock.now()
-    if meta.identifier == item.identifier:
-        try:
-            st = renewal.state(meta.times(), now)
-        except AlbMtlsError:
-            st = "due"
-        if st == "valid":
-            out.action, out.reason = "not_due", "valid"
-            return out
-    client = ClientSpec(common_name=item.common_name, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
+def _renewal(cert: pca_api.ClientCertificate, meta: CertMeta, listener_key: str, policy: ScanPolicy,
+             now: datetime) -> Job:
+    client = ClientSpec(common_name=meta.common_name, sans=tuple(meta.sans), days=meta.days, profile=meta.profile,
                         renew_before_days=meta.renew_before_days)
-    target = StoredTarget(listener_key=item.listener_key, ca_identifier=meta.ca, secret_prefix=policy.secret_prefix)
+    old_end = cert.not_after or parse_iso(meta.not_after)
+    at, revoke = retire_after(policy.effective_revoke, policy.revoke_after_days, old_end, now)
+    entry = SupersededEntry(identifier=cert.identifier, serial=cert.serial, not_after=iso_utc(old_end),
+                            superseded_at=iso_utc(now), superseded_by="", retire_after=iso_utc(at), revoke=revoke)
+    return Job(target=Target(listener_key, meta.ca, policy.secret_prefix), client=client, index=0,
+               reason="due", replaces=meta, supersede=entry)
+
+
+def _warn_ca(engine: Engine, ca_ident: str, lifetime: timedelta, prefix: str, cursor: Cursor) -> None:
+    now = engine.now()
     try:
-        issued = issue_for_client(ctx, target, client, force=True, previous=item.identifier, current=current)
-    except AlbMtlsError:
-        # revoked while this renewal ran (its secrets are then pending deletion): finish the revocation
-        w = enforce_revocation(ctx, item.listener_key, item.common_name, policy.secret_prefix)
-        if w or held_now(ctx, names) == "revoked":
-            out.action, out.reason, out.writes = "skipped", "revoked_during_renewal", w
-            return out
-        raise
-    w = enforce_revocation(ctx, item.listener_key, item.common_name, policy.secret_prefix)
-    if w:   # the revocation ran meanwhile: the new certificate is revoked too
-        out.action, out.reason, out.writes = "skipped", "revoked_during_renewal", issued.writes + w
-        return out
-    out.writes += issued.writes
-    out.certificate = issued.result
-    out.reason = issued.reason
-    if issued.result.identifier == item.identifier:   # nothing new (cannot happen with force, kept for safety)
-        out.action = "not_due"
-        return out
-    if issued.result.reused:
-        out.action = "already_renewed"
-    # the record the secrets now hold: written and read back by the issuance, or the one observed above
-    new_meta = issued.meta
-    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
-    old_end = old.not_after if old is not None and old.not_after else parse_iso(item.not_after or meta.not_before)
-    entry, w = _mark_superseded(ctx, names, new_meta, item, old_end, policy, now)
-    out.writes += w
-    out.retire_after, out.revoke = entry.retire_after, entry.revoke
-    ctx.logger.info("client certificate renewed", extra={
-        "common_name": item.common_name, "listener_key": item.listener_key, "old_identifier": item.identifier,
-        "identifier": issued.result.identifier, "serial": issued.result.serial, "not_after": issued.result.not_after,
-        "retire_after": entry.retire_after, "revoke": entry.revoke, "writes": out.writes})
-    return out
+        view = engine.ca(Target("", ca_ident, prefix))
+    except AlbMtlsError as exc:
+        cursor.warn({"kind": "ca", "ca_identifier": ca_ident, "level": "warning", "code": exc.code,
+                     "message": f"the issuing sub-CA could not be used: {exc.message}"})
+        return
+    end = view.ca.not_after
+    if view.subscription_end is not None and (end is None or view.subscription_end < end):
+        end = view.subscription_end
+    w = renewal.ca_warning(end, lifetime, lifetime / 3, now) if end is not None else None
+    if w is not None:
+        cursor.warn({"kind": "ca", "ca_identifier": ca_ident, "level": w.level, "message": w.message,
+                     "not_after": iso_utc(end) if end is not None else None})
 
 
-def held_now(ctx: StepContext, names: SecretNames) -> str:
-    """The holder's access state (``…/access``) as it reads now."""
-    return access_state(read_access(ctx, names.access))
+def _warn_listener(ctx: StepContext, listener_key: str, now: datetime, cursor: Cursor) -> None:
+    from shared.steps.rotation import listener_view
+
+    v = listener_view(ctx, listener_key, with_ca=False)
+    end = v.get("server_certificate_not_after")
+    if end and parse_iso(end) <= now + timedelta(days=SERVER_CERT_WARN_DAYS):
+        left = (parse_iso(end) - now) / timedelta(days=1)
+        cursor.warn({"kind": "server_certificate", "listener_key": listener_key,
+                     "level": "critical" if left <= 0 else "warning",
+                     "certificate_id": v.get("server_certificate_id"), "not_after": end,
+                     "message": f"the server certificate of listener {listener_key} ends {end} "
+                                f"({max(0.0, left):.0f} days); renew it in CAS and update the listener"})
 
 
-def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
-    """Mode ``retire`` (module doc): revoke ``item`` when that is safe and due; else keep it.
-    Never revokes the CN's current certificate, nor one whose replacement is not stored, issued
-    and valid. Source: KMS ``GetSecretValue``; PCA ``DescribeClientCertificate``,
-    ``CreateRevokeClientCertificate``."""
-    item, policy = event.item, event.policy
-    out = RotateResult(mode="retire", action="kept", common_name=item.common_name, listener_key=item.listener_key,
-                       old_identifier=item.identifier, old_serial=item.serial, item=item)
-    names = secret_names(policy.secret_prefix, item.listener_key, item.common_name)
-    meta = read_meta(ctx, names.meta)
-    now = ctx.clock.now()
-    if meta is None:
-        out.reason = "no_metadata"
-        return out
-    if meta.identifier == item.identifier:
-        out.reason = "current_certificate"          # the only valid certificate of the CN
-        return out
-    pfx_v = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
-    pw_v = ctx.adapter(kms_api.Kms).get_secret_value(names.password, stage=kms_api.CURRENT)
-    current = ctx.adapter(pca_api.Pca).describe_client_certificate(meta.identifier)
-    if pfx_v is None or pw_v is None or pfx_v.version_id != meta.serial or pw_v.version_id != meta.serial or \
-            current is None or current.status != "ISSUE" or current.not_after is None or current.not_after <= now:
-        out.reason = "replacement_not_ready"
-        return out
-    entry = meta.superseded(item.identifier)
-    if entry is not None:
-        out.retire_after, out.revoke = entry.retire_after, entry.revoke
-    if not retire_due(entry, now, policy.revoke_old, policy.revoke_after_days,
-                      replaced_at=parse_iso(meta.not_before)):
-        out.reason = "grace_period" if (entry is not None and entry.revoke) or policy.revoke_old != "never" \
-            else "expires_naturally"
-        return out
-    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
-    if old is None:
-        out.action, out.reason = "skipped", "certificate_missing"
-        return out
-    if old.status == "REVOKE":
-        out.action, out.reason, out.revoked = "retired", "already_revoked", True
-        return out
-    wrote = ctx.adapter(pca_api.Pca).revoke_client_certificate(item.identifier)
-    out.writes += int(wrote)
-    out.action, out.reason, out.revoked = "retired", "revoked", True
-    ctx.logger.info("replaced client certificate revoked", extra={
-        "common_name": item.common_name, "listener_key": item.listener_key, "identifier": item.identifier,
-        "serial": item.serial, "replacement": meta.identifier, "writes": out.writes})
-    return out
+class _Slice:
+    """One slice of a rotation order (module doc)."""
+
+    def __init__(self, ctx: StepContext, engine: Engine, order: RotateOrder, cursor: Cursor, lane: Lane) -> None:
+        self.ctx, self.engine, self.policy, self.cursor, self.lane = ctx, engine, order.policy, cursor, lane
+        self.now = engine.now()
+        self.records = _Records(engine.ctx, self.policy.secret_prefix)
+        self.access = _Records(engine.ctx, self.policy.secret_prefix, kind="access")
+        self.pool: ThreadPoolExecutor | None = None
+        # the scan's summary inputs: the CAs' longest lifetimes; each listener's server certificate is
+        # looked at (ALB, CAS) in the background the first time one of its certificates is listed
+        self.cas: dict[str, timedelta] = {}
+        self.listeners: dict[str, Any] = {}
+
+    def fetch(self, page: int) -> tuple[list[pca_api.ClientCertificate], bool, int | None]:
+        """One ``ListClientCertificate`` page (a pool thread): items, whether one follows, total."""
+        return self.engine.ctx.adapter(pca_api.Pca).client_certificate_page(page)
+
+    def account(self, page: int, items: list[pca_api.ClientCertificate], more: bool, total: int | None) -> bool:
+        """Whether another page is needed after ``page``: one follows, and not every certificate that
+        was listed when the scan began has been seen yet (those this order issued since are
+        skipped: in whatever order the list keeps them, they come on top of the ``TotalCount`` of
+        the first page — so the scan reads the pages of the certificates it found, not of the ones
+        it made)."""
+        if page == 1 and total is not None and "listed_at_start" not in self.cursor.counts:
+            self.cursor.counts["listed_at_start"] = total
+        self.cursor.add("seen_before", sum(1 for cert in items if not self._ours(cert)))
+        start = self.cursor.counts.get("listed_at_start")
+        return more and not (start is not None and self.cursor.counts.get("seen_before", 0) >= start)
+
+    def planned(self, page: int) -> int:
+        """The last page worth reading ahead of ``page``: what the first page's total needs."""
+        start = self.cursor.counts.get("listed_at_start")
+        return max(page + 1, math.ceil(start / LIST_PAGE_SIZE)) if start else page + 1
+
+    def _ours(self, cert: pca_api.ClientCertificate) -> bool:
+        """Issued by this order (its CustomIdentifier is one of this order's for that CN)."""
+        from shared.policy.ids import custom_identifier, parse_custom_identifier
+
+        ref = parse_custom_identifier(cert.custom_identifier)
+        if ref is None or not cert.common_name:
+            return False
+        # the listener part of a CustomIdentifier is the same whether built from the key or its reference
+        return cert.custom_identifier in {custom_identifier(ref, self.engine.order, cert.common_name, n)
+                                          for n in range(5)}
+
+    def handle(self, items: list[pca_api.ClientCertificate], pool: ThreadPoolExecutor) -> None:
+        c, p = self.cursor, self.policy
+        c.add("list_calls")
+        c.add("listed", len(items))
+        candidates = []
+        for cert in items:
+            k = classify(cert, None, p, self.now)
+            if not k.ours:
+                continue
+            c.add("scanned")
+            if k.state in ("revoked", "expired"):
+                c.add(k.state)
+                continue
+            assert k.listener_key is not None and cert.not_before and cert.not_after
+            if len(self.listeners) < MAX_WARNED_LISTENERS and k.listener_key not in self.listeners:
+                self.listeners[k.listener_key] = pool.submit(_warn_listener, self.engine.ctx, k.listener_key,
+                                                             self.now, c)
+            if cert.parent_identifier:
+                life = cert.not_after - cert.not_before
+                if cert.parent_identifier not in self.cas:       # its facts read now, beside the pages
+                    pool.submit(self._ca_facts, cert.parent_identifier)
+                self.cas[cert.parent_identifier] = max(life, self.cas.get(cert.parent_identifier, timedelta(0)))
+            if k.state != "valid":        # the record is read for the candidates only
+                candidates.append((cert, k.listener_key))
+        # records read a group at a time, each group's renewals started as soon as its records are in:
+        # the next group is read while they issue
+        for i in range(0, len(candidates), RECORD_GROUP):
+            self._group(candidates[i:i + RECORD_GROUP], pool)
+
+    def _group(self, candidates: list[tuple[pca_api.ClientCertificate, str]], pool: ThreadPoolExecutor) -> None:
+        c, p = self.cursor, self.policy
+        keys = [(lk, cert.common_name or "") for cert, lk in candidates]
+        # the holders' access records for the due ones, read beside the records (orphaned, revoked)
+        due_keys = [key for (cert, _), key in zip(candidates, keys, strict=True) if
+                    classify(cert, None, p, self.now).state == "due"]
+        access_f = pool.submit(self.access.fetch, due_keys, pool) if due_keys else None
+        self.records.fetch(keys, pool)
+        if access_f is not None:
+            access_f.result()
+        renew: list[Job] = []
+        retire: list[tuple[pca_api.ClientCertificate, CertMeta, str]] = []
+        for (cert, lk), key in zip(candidates, keys, strict=True):
+            meta = self.records.get(key)
+            k = classify(cert, meta, p, self.now)
+            if k.state == "due":
+                k = classify(cert, meta, p, self.now, self.access.get(key) if key in self.access.items else None)
+            if meta is None:
+                c.add("unmanaged")
+            elif k.state in ("orphaned", "revoked"):
+                # never renewed: the holder left the input, or was revoked (shared.steps.offboarding)
+                c.add("orphaned" if k.state == "orphaned" else "skipped_revoked")
+                c.warn({"kind": "not_renewed", "listener_key": lk, "common_name": cert.common_name,
+                        "level": "warning", "reason": k.state,
+                        "message": f"{cert.common_name} on {lk} is due but not renewed: "
+                                   + ("no longer in its listener's input (orphaned; revoke it with albmtls revoke "
+                                      "or provision --prune)" if k.state == "orphaned" else "its holder was revoked")})
+            elif k.state == "superseded":
+                c.add("superseded")
+                if k.retire:
+                    c.add("retire")
+                    retire.append((cert, meta, lk))
+            elif k.state == "due":
+                c.add("due")
+                renew.append(_renewal(cert, meta, lk, p, self.now))
+        batch = min((self.engine.batch_size(j.target) for j in renew), default=1)
+        for i in range(0, len(renew), batch):
+            self._renewed(self.engine.submit(renew[i:i + batch], tolerate=True))
+        if retire:
+            self._retire(retire)
+
+    def _failed(self, exc: AlbMtlsError, **about: Any) -> None:
+        self.cursor.add("failed")
+        if self.cursor.first_error is None:
+            self.cursor.first_error = {"code": exc.code, "message": exc.message, **about}
+
+    def _raced(self, done: list[Done | AlbMtlsError]) -> set[int]:
+        """The renewals whose holder was revoked while they issued: the new certificate is revoked
+        too (``enforce_revocation``: the holder's record read again, in the pool); their indexes."""
+        from shared.steps.offboarding import enforce_revocation
+
+        ok = [(i, d) for i, d in enumerate(done) if not isinstance(d, AlbMtlsError)]
+        if not ok:
+            return set()
+        ctx, prefix = self.engine.ctx, self.policy.secret_prefix
+
+        def check(d: Done) -> int:
+            return enforce_revocation(ctx, d.job.target.listener_key, d.meta.common_name, prefix)
+
+        if self.pool is not None:
+            wrote = list(self.pool.map(check, [d for _, d in ok]))
+        else:
+            wrote = [check(d) for _, d in ok]
+        raced = set()
+        for (i, _), w in zip(ok, wrote, strict=True):
+            if w:
+                raced.add(i)
+                self.cursor.add("skipped_revoked")
+                self.cursor.add("writes", w)
+        return raced
+
+    def _renewed(self, done: list[Done | AlbMtlsError]) -> None:
+        raced = self._raced(done)
+        for i, d in enumerate(done):
+            if isinstance(d, AlbMtlsError):
+                self._failed(d)
+                continue
+            if i in raced:
+                self.cursor.add("writes", d.writes)
+                continue
+            self.cursor.add("renewed")
+            self.cursor.add("writes", d.writes)
+            lk = d.job.target.listener_key
+            entry = d.job.supersede
+            self.cursor.keep(d.result, listener_key=lk, old_identifier=entry.identifier if entry else None,
+                             old_serial=entry.serial if entry else None,
+                             retire_after=entry.retire_after if entry else None, revoke=entry.revoke if entry else None)
+            self.records.put((lk, d.meta.common_name), d.meta)
+            if entry is not None and entry.revoke and parse_iso(entry.retire_after) <= self.now:
+                # revoke_old: immediately — the replacement is stored
+                self._revoke(entry.identifier, "ISSUE", d.meta.common_name, lk, entry.serial)
+
+    def _retire(self, items: list[tuple[pca_api.ClientCertificate, CertMeta, str]]) -> None:
+        """Revoke replaced certificates whose replacement is issued and valid (one status call for
+        the page's replacements); never the CN's current certificate."""
+        current = self.engine.ctx.adapter(pca_api.Pca).client_certificate_statuses(
+            list(dict.fromkeys(m.identifier for _, m, _ in items)))
+        for cert, meta, lk in items:
+            st = current.get(meta.identifier)
+            if meta.identifier == cert.identifier or st is None or st.status != "ISSUE" or \
+                    parse_iso(meta.not_after) <= self.now:
+                self.cursor.add("kept")
+                continue
+            self._revoke(cert.identifier, cert.status, cert.common_name or "", lk, cert.serial)
+
+    def _revoke(self, identifier: str, status: str | None, cn: str, listener_key: str, serial: str) -> None:
+        try:
+            wrote = self.engine.ctx.adapter(pca_api.Pca).revoke_client_certificate(identifier, known_status=status)
+        except TransientError:
+            raise
+        except AlbMtlsError as exc:
+            self._failed(exc, identifier=identifier)
+            return
+        self.cursor.add("retired")
+        self.cursor.add("writes", int(wrote))
+        self.cursor.revoked(Retired(common_name=cn, listener_key=listener_key, identifier=identifier, serial=serial))
+
+    def _ca_facts(self, ca_ident: str) -> None:
+        try:
+            self.engine.ca(Target("", ca_ident, self.policy.secret_prefix))
+        except AlbMtlsError:
+            pass                      # the summary's warning says why (engine.ca raises it again there)
+
+    def summary(self) -> None:
+        """The warnings, after the last page (CA facts from the engine: no extra PCA read for a CA
+        already used; the listeners' server certificates from ALB and CAS)."""
+        for ca_ident, life in sorted(self.cas.items()):
+            _warn_ca(self.engine, ca_ident, life, self.policy.secret_prefix, self.cursor)
+        for fut in self.listeners.values():
+            fut.result()
 
 
-def quota_share(ctx: StepContext) -> Any:
-    """``ctx`` with its own PCA limiter at ``pca_qps × ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY``.
+def rotate_slice(ctx: StepContext, engine: Engine, order: RotateOrder, cursor: Cursor, lane: Lane) -> bool:
+    """Pages from ``cursor.next`` (1-based; 0 = start) until the last page, the slice's time, or
+    the lane's head changes; True when the order is done. Raises ``AlbMtlsError`` (the first
+    per-certificate failure, after the rest) or ``TransientError``."""
+    from shared.steps.issuer import _slice_open
 
-    The rotate flow runs up to ``ROTATE_MAP_CONCURRENCY`` items at once, each in its own FC instance
-    whose process-wide limiter knows nothing of the others: each invocation keeps to its share, so
-    all of them together stay under the quota. The limiter starts empty (its first PCA call waits
-    one interval), so an invocation that follows another in the same Map slot does not burst."""
-    import dataclasses
-
-    from shared.adapters.retry import RateLimiter
-    from shared.steps.rotation import ROTATE_MAP_CONCURRENCY, ROTATE_QPS_MARGIN
-    if not dataclasses.is_dataclass(ctx) or not hasattr(ctx, "own_limiters"):
-        return ctx
-    qps = (getattr(ctx.settings, "pca_qps", None) or 10.0) * ROTATE_QPS_MARGIN / ROTATE_MAP_CONCURRENCY
-    lim = RateLimiter(qps, name="pca-rotate-share")
-    lim.acquire()        # take the initial token: no burst at the start of an invocation
-    return dataclasses.replace(ctx, own_limiters={**ctx.own_limiters, "pca": lim})
-
-
-def run(event: RotateEvent, ctx: StepContext) -> RotateResult:
-    """The ``albmtls-renew-client-cert`` step: ``renew`` or ``retire`` per ``event.mode``. An item
-    whose ``action`` differs from the mode (a ``retire`` item in the renew Task) is ``skipped``.
-    PCA calls keep to this invocation's share of the quota (:func:`quota_share`)."""
-    ctx = quota_share(ctx)
-    if event.mode == "renew":
-        if event.item.action != "renew":
-            return RotateResult(mode="renew", action="skipped", reason="retire_item",
-                                common_name=event.item.common_name, listener_key=event.item.listener_key,
-                                old_identifier=event.item.identifier, old_serial=event.item.serial, item=event.item)
-        return renew(event, ctx)
-    return retire(event, ctx)
+    s = _Slice(ctx, engine, order, cursor, lane)
+    done = False
+    nxt = max(1, cursor.next)
+    with ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="scan") as pool:
+        s.pool = pool
+        inflight: deque[tuple[int, Future[tuple[list[pca_api.ClientCertificate], bool, int | None]]]] = deque()
+        inflight.append((nxt, pool.submit(s.fetch, nxt)))
+        nxt += 1
+        while inflight:
+            page, fut = inflight.popleft()
+            items, more, total = fut.result()
+            more = s.account(page, items, more, total)
+            # the next pages are read while this one is handled, up to PAGES_AHEAD in flight: a
+            # page 100-300 ms away never stalls the lane's rate
+            while more and len(inflight) < PAGES_AHEAD and nxt <= s.planned(page) and _slice_open(ctx, lane):
+                inflight.append((nxt, pool.submit(s.fetch, nxt)))
+                nxt += 1
+            s.handle(items, pool)
+            cursor.next = page + 1
+            done = not more
+            if done or (not inflight and not _slice_open(ctx, lane)):
+                break
+        s._renewed(engine.drain(tolerate=True))
+    if done:
+        s.summary()
+    failed = cursor.counts.get("failed", 0)
+    if done and failed and cursor.first_error is not None:
+        first = cursor.first_error
+        raise AlbMtlsError(first["code"], f"{failed} certificate(s) could not be renewed or retired; the first: "
+                           f"{first['message']} (every other certificate was handled; the next run retries them)",
+                           details={"failed": failed})
+    return done

@@ -1,24 +1,20 @@
-"""Client certificate rotation: the daily scan and the certificate report (docs/ROTATION.md).
+"""Client certificate rotation: starting the daily rotation, and the certificate report (docs/ROTATION.md).
 
-* :func:`scan` (the ``rotation_scan`` function, FC ``albmtls-rotation-scan``, daily timer): page
-  through ``ListClientCertificate`` (every page, one rate-limited call per 100 certificates, one
-  page in memory), decide per certificate with the pure :func:`decide_certificate`, confirm the
-  candidates against the CN's ``…/meta`` secret (is it still the current certificate? which
-  ``renew_before_days`` was it issued with? is an old one past its retirement time?), and start
-  ``albmtls-rotate`` executions with the items — named from the date (``rotate-<prefix>-<yyyymmdd>``,
-  ``-2``, ``-3`` … per 100 items) so a second firing the same day starts nothing new.
-* :func:`start_scan` / :func:`certificate_report` — the same, for the HTTP API and the CLI.
+* :func:`start_rotation` (the ``rotation_scan`` function, FC ``albmtls-rotation-scan``, daily
+  timer): validate the policy and place the day's rotation order in the issuing lane — one
+  ``albmtls-issue`` execution named ``rotate-<prefix>-<yyyymmdd>``, so a second firing the same day
+  starts nothing new. The lane's head scans, renews and retires (``shared.steps.rotate``): every
+  PCA call of the rotation is made there, under the account's one PCA budget
+  (``shared.policy.lane``); this function makes none.
+* :func:`start_scan` / :func:`certificate_report` — the same start, and the report, for the HTTP
+  API and the CLI.
 
 Time comes from the invocation's clock (``ctx.clock``; ``shared.core.clock.clock_from_env`` for
 :func:`start_scan` / :func:`certificate_report`): on the local cloud the FC invoker gives every
 function the cloud's time, so ``albmtls rotate --now`` moves them all.
-
-Nothing here writes to a product: the scan only reads and starts executions (CloudFlow).
 """
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -29,8 +25,8 @@ import msgspec
 from shared.adapters.pca import Pca
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, invalid_input
-from shared.policy import renewal
 from shared.policy.ids import secret_names
+from shared.policy.orders import RotateOrder
 from shared.policy.rotation import (
     RevokeOld,
     RotateItem,
@@ -48,58 +44,31 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = [
-    "ROTATE_FLOW", "MAX_ITEMS_PER_EXECUTION", "ROTATE_MAP_CONCURRENCY", "ROTATE_QPS_MARGIN", "SERVER_CERT_WARN_DAYS",
-    "ScanPolicy", "ScanEvent", "RotateItem", "RevokeOld", "classify", "retire_due", "ScanResult", "scan",
-    "rotation_execution_name",
-    "start_scan", "certificate_report", "make_context",
+    "SERVER_CERT_WARN_DAYS", "ScanPolicy", "ScanEvent", "RotateItem", "RevokeOld", "classify", "retire_due",
+    "RotationStarted", "start_rotation", "rotation_execution_name", "start_scan", "certificate_report",
+    "make_context", "listener_view", "iter_listed",
 ]
 
-ROTATE_FLOW = "albmtls-rotate"
-MAX_ITEMS_PER_EXECUTION = 100       # keeps the execution input and the Map output far below 64 KiB
-#: the rotate flow's Map bound (``workflows/rotate.yaml`` MaxConcuccency/MaxConcurrency): on FC each concurrent
-#: item runs in its own instance, so each takes 1/ROTATE_MAP_CONCURRENCY of the PCA quota
-ROTATE_MAP_CONCURRENCY = 5
-#: … at 85 %: 5 slots × 2 calls in any 1-second window, with room for the jitter between the
-#: limiter and the server (``tests/reliability/test_rotation_rate.py``)
-ROTATE_QPS_MARGIN = 0.85
 SERVER_CERT_WARN_DAYS = 30
-SCAN_QPS_MARGIN = 0.95              # the scan paces PCA calls at 95 % of the quota (9.5/s of 10/s)
-META_CACHE = 256                    # (listener, cn) metas kept during a scan: bounded memory
-MAX_WARNED_LISTENERS = 100          # listeners whose server certificate is checked per scan
+MAX_WARNED_LISTENERS = 100          # listeners whose CA and server certificate the report shows
 
 
-# ---------------------------------------------------------------------------------------------
-# the scan
-# ---------------------------------------------------------------------------------------------
-class ScanResult(msgspec.Struct, kw_only=True):
-    """``rotation_scan`` result: counts (``scanned`` = this automation's client certificates,
-    ``due``, ``retire``, ``started`` = executions started now) and ids only."""
+class RotationStarted(msgspec.Struct, kw_only=True):
+    """``rotation_scan`` result: the day's rotation order (``order``), whether this call started it
+    (``started``; False: it already ran or runs today), the clock's ``now`` and the policy in force."""
 
     status: str = "ok"
     now: str = ""
-    scanned: int = 0
-    listed: int = 0
-    due: int = 0
-    retire: int = 0
-    superseded: int = 0
-    expired: int = 0
-    revoked: int = 0
-    started: int = 0
-    executions: list[str] = []
-    existing: list[str] = []
-    warnings: list[dict[str, Any]] = []
-    list_calls: int = 0
-    #: due certificates not renewed because their holder left the listener's input
-    #: (``<listener key>/<cn>``) or was revoked there (``skipped_revoked``)
-    orphaned: list[str] = []
-    skipped_revoked: int = 0
+    order: str = ""
+    started: bool = False
+    policy: dict[str, Any] = {}
 
 
 class _MetaCache:
     """The CNs' records read during a scan or a report, in a bounded LRU: the ``…/meta`` record
     (``kind="meta"``) or the holder's ``…/access`` record (``kind="access"``)."""
 
-    def __init__(self, ctx: StepContext, prefix: str, size: int = META_CACHE, kind: str = "meta") -> None:
+    def __init__(self, ctx: StepContext, prefix: str, size: int = 4096, kind: str = "meta") -> None:
         self.ctx, self.prefix, self.size, self.kind = ctx, prefix, size, kind
         self.items: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self.reads = 0
@@ -122,40 +91,17 @@ class _MetaCache:
         return value
 
 
-def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
-    """Start ``albmtls-rotate`` execution ``name``; False when it already exists (same day)."""
-    from shared.adapters.fnf import Fnf
-    doc = {"policy": {"secret_prefix": policy.secret_prefix, "revoke_old": policy.effective_revoke,
-                      "revoke_after_days": policy.revoke_after_days}, "items": items}
-    try:
-        ctx.adapter(Fnf).start_execution(os.environ.get("ALBMTLS_ROTATE_FLOW", ROTATE_FLOW), name,
-                                         json.dumps(doc, separators=(",", ":")))
-    except AlbMtlsError as exc:
-        if exc.cloud_code == "ExecutionAlreadyExists" or "AlreadyExist" in (exc.cloud_code or ""):
-            return False
-        raise
-    return True
+def start_rotation(event: ScanEvent, ctx: StepContext) -> RotationStarted:
+    """The ``rotation_scan`` step (module doc). Raises ``AlbMtlsError`` (``INVALID_INPUT`` naming the
+    policy field; cloud errors). Source action: fnf ``StartExecution``."""
+    from shared.steps.lane_client import place
 
-
-def _warn_ca(ctx: StepContext, ca_ident: str, lifetime: timedelta, now: datetime,
-             warnings: list[dict[str, Any]]) -> None:
-    from shared.adapters import pca as pca_api
-    try:
-        ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ca_ident)
-        inst = ctx.adapter(pca_api.Pca).get_ca_instance_status(ca_ident)
-    except AlbMtlsError as exc:
-        warnings.append({"kind": "ca", "ca_identifier": ca_ident, "level": "warning", "code": exc.code,
-                         "message": f"the issuing sub-CA could not be read: {exc.message}"})
-        return
-    end = ca.not_after
-    if inst is not None and inst.use_expire_time is not None and (end is None or inst.use_expire_time < end):
-        end = inst.use_expire_time
-    if end is None:
-        return
-    w = renewal.ca_warning(end, lifetime, lifetime / 3, now)
-    if w is not None:
-        warnings.append({"kind": "ca", "ca_identifier": ca_ident, "level": w.level, "message": w.message,
-                         "not_after": iso_utc(end)})
+    policy = event.policy()
+    now = ctx.clock.now()
+    name = rotation_execution_name(policy.secret_prefix, now)
+    started = place(ctx, name, RotateOrder(policy=policy))
+    ctx.logger.info("rotation order placed", extra={"order": name, "started": started})
+    return RotationStarted(now=iso_utc(now), order=name, started=started, policy=msgspec.to_builtins(policy))
 
 
 def _split_listener(listener_key: str) -> tuple[str, int] | None:
@@ -163,11 +109,11 @@ def _split_listener(listener_key: str) -> tuple[str, int] | None:
     return (lb, int(port)) if lb.startswith("alb-") and port.isdigit() else None
 
 
-def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
+def listener_view(ctx: StepContext, listener_key: str, *, with_ca: bool = True) -> dict[str, Any]:
     """The listener's CA and server certificate ends: ``{listener_key, listener_id, ca_certificate_ids,
-    server_certificate_id, server_certificate_not_after, ca_not_after}`` (``None`` where unknown).
-    Read-only: ``ListListeners``, ``GetListenerAttribute``, ``GetUserCertificateDetail``,
-    ``DescribeCACertificate``."""
+    server_certificate_id, server_certificate_not_after, ca_not_after}`` (``None`` where unknown;
+    ``ca_not_after`` only ``with_ca`` — the rotation has its CA's facts already). Read-only:
+    ``ListListeners``, ``GetListenerAttribute``, ``GetUserCertificateDetail``, ``DescribeCACertificate``."""
     from shared.adapters import alb as alb_api
     from shared.adapters import cas as cas_api
     from shared.adapters import pca as pca_api
@@ -185,7 +131,7 @@ def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
         return out
     out["listener_id"] = lst.id
     out["ca_certificate_ids"] = list(lst.ca_certificate_ids)
-    for ca in lst.ca_certificate_ids[:1]:
+    for ca in lst.ca_certificate_ids[:1] if with_ca else ():
         try:   # the listener holds the CA in the form ALB takes: resolve it into its PCA Identifier
             api = ctx.adapter(pca_api.Pca)
             ident = api.resolve_ca(ca, want_cert_identifier=False).identifier
@@ -207,126 +153,9 @@ def listener_view(ctx: StepContext, listener_key: str) -> dict[str, Any]:
     return out
 
 
-def _warn_listener(ctx: StepContext, listener_key: str, now: datetime, warnings: list[dict[str, Any]]) -> None:
-    v = listener_view(ctx, listener_key)
-    end = v.get("server_certificate_not_after")
-    if end and parse_iso(end) <= now + timedelta(days=SERVER_CERT_WARN_DAYS):
-        left = (parse_iso(end) - now) / timedelta(days=1)
-        warnings.append({"kind": "server_certificate", "listener_key": listener_key, "level":
-                         "critical" if left <= 0 else "warning",
-                         "certificate_id": v.get("server_certificate_id"), "not_after": end,
-                         "message": f"the server certificate of listener {listener_key} ends {end} "
-                                    f"({max(0.0, left):.0f} days); renew it in CAS and update the listener"})
-
-
-def _paced(ctx: StepContext) -> Any:
-    """``ctx`` with the PCA limit at :data:`SCAN_QPS_MARGIN` of ``settings.pca_qps``: the scan's own
-    limiter, so that its requests stay under the quota in every 1-second window even with network
-    jitter (the scan runs alone in its FC instance). Contexts that are not a ``StepContext`` pass."""
-    import dataclasses
-    if not dataclasses.is_dataclass(ctx) or not hasattr(ctx, "settings"):
-        return ctx
-    qps = getattr(ctx.settings, "pca_qps", None) or 10.0
-    try:
-        return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, pca_qps=qps * SCAN_QPS_MARGIN))
-    except (TypeError, ValueError):
-        return ctx
-
-
-def iter_listed(ctx: StepContext, result: ScanResult | None = None) -> Iterator[Any]:
-    """Every ``ListClientCertificate`` item, one page in memory (``result.listed`` counts them)."""
-    for cert in ctx.adapter(Pca).list_client_certificates():
-        if result is not None:
-            result.listed += 1
-        yield cert
-
-
-def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
-    """The ``rotation_scan`` step (module doc). Returns counts, the executions started and the
-    warnings (CA ending within lifetime + renew window; a listener's server certificate ending
-    within 30 days). Raises ``AlbMtlsError`` (``RENEW_BEFORE_TOO_LONG``, ``INVALID_INPUT``, cloud)."""
-    policy = event.policy()
-    ctx = _paced(ctx)
-    now = ctx.clock.now()
-    res = ScanResult(now=iso_utc(now))
-    metas = _MetaCache(ctx, policy.secret_prefix)
-    access = _MetaCache(ctx, policy.secret_prefix, kind="access")
-    cas: dict[str, timedelta] = {}
-    listeners: set[str] = set()
-    batch: list[dict[str, Any]] = []
-    part = 0
-
-    def flush() -> None:
-        nonlocal part, batch
-        if not batch:
-            return
-        part += 1
-        name = rotation_execution_name(policy.secret_prefix, now, part)
-        if _start(ctx, name, policy, batch):
-            res.executions.append(name)
-            res.started += 1
-        else:
-            res.existing.append(name)
-        batch = []
-
-    for cert in iter_listed(ctx, res):
-        c = classify(cert, None, policy, now)
-        if not c.ours:
-            continue
-        res.scanned += 1
-        if c.state == "revoked":
-            res.revoked += 1
-            continue
-        if c.state == "expired":
-            res.expired += 1
-            continue
-        assert c.listener_key is not None and cert.common_name
-        if len(listeners) < MAX_WARNED_LISTENERS:
-            listeners.add(c.listener_key)
-        if cert.parent_identifier:
-            life = cert.not_after - cert.not_before
-            if life > cas.get(cert.parent_identifier, timedelta(0)):
-                cas[cert.parent_identifier] = life
-        if c.state == "valid":
-            # The record is read only for the candidates (one KMS read per CN, not per certificate):
-            # it can make a due certificate superseded; a valid one stays valid for the scan.
-            continue
-        c = classify(cert, metas.get(c.listener_key, cert.common_name), policy, now,
-                     access.get(c.listener_key, cert.common_name) if c.state == "due" else None)
-        item = dict(listener_key=c.listener_key, common_name=cert.common_name, identifier=cert.identifier,
-                    serial=cert.serial, not_after=iso_utc(cert.not_after))
-        if c.state in ("orphaned", "revoked"):
-            # never renewed: the holder left the input, or was revoked (shared.steps.offboarding)
-            if c.state == "orphaned":
-                res.orphaned.append(f"{c.listener_key}/{cert.common_name}")
-            else:
-                res.skipped_revoked += 1
-            continue
-        if c.state == "superseded":
-            res.superseded += 1
-            if c.retire:
-                res.retire += 1
-                batch.append(msgspec.to_builtins(RotateItem(action="retire", **item)))
-        else:
-            res.due += 1
-            batch.append(msgspec.to_builtins(RotateItem(action="renew", **item)))
-        if len(batch) >= MAX_ITEMS_PER_EXECUTION:
-            flush()
-    # the warnings' PCA reads before the last start: the scan's calls end before the Map's begin
-    for ca_ident, life in sorted(cas.items()):
-        _warn_ca(ctx, ca_ident, life, now, res.warnings)
-    for lk in sorted(listeners):
-        _warn_listener(ctx, lk, now, res.warnings)
-    flush()
-    if res.orphaned or res.skipped_revoked:
-        ctx.logger.warning("due certificates not renewed: their holders left the listener's input (orphaned) or "
-                           "were revoked", extra={"orphaned": res.orphaned, "skipped_revoked": res.skipped_revoked})
-    ctx.logger.info("rotation scan done", extra={
-        "scanned": res.scanned, "listed": res.listed, "due": res.due, "retire": res.retire,
-        "started": res.started, "executions": res.executions, "existing": res.existing,
-        "warnings": len(res.warnings), "meta_reads": metas.reads, "access_reads": access.reads,
-        "orphaned": len(res.orphaned)})
-    return res
+def iter_listed(ctx: StepContext) -> Iterator[Any]:
+    """Every ``ListClientCertificate`` item, one page in memory."""
+    yield from ctx.adapter(Pca).list_client_certificates()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,13 +173,13 @@ def make_context(settings: Any, step: str, *, deadline_s: float = 900.0) -> Any:
 
 
 def start_scan(settings: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the scan now with ``payload`` (the timer payload fields) and return its result dict
-    (``{"status": "failed", "error": …}`` for a refused configuration)."""
+    """Place today's rotation order now with ``payload`` (the timer payload fields) and return the
+    ``rotation_scan`` result dict (``{"status": "failed", "error": …}`` for a refused configuration)."""
     from shared.policy.validation import decode
     ctx = make_context(settings, "rotation_scan")
     try:
         ev = decode(ScanEvent, payload or {})
-        doc: dict[str, Any] = msgspec.to_builtins(scan(ev, ctx))
+        doc: dict[str, Any] = msgspec.to_builtins(start_rotation(ev, ctx))
         return doc
     except AlbMtlsError as exc:
         return {"status": "failed", "error": exc.to_dict()}
@@ -363,9 +192,14 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     false``), ``fingerprint_sha256``/``fingerprint_sha1`` (the latter in the form of the listener's
     fingerprint header), ``retire_after`` for superseded ones, ``orphaned_since``, ``revocation`` (reason, when,
     who, request id: the holder's ``…/access`` record); ``pending_deletion``: the revoked holders'
-    secrets KMS is to delete; and per listener its CA and server certificate ends. Read-only."""
+    secrets KMS is to delete; and per listener its CA and server certificate ends. Read-only; its
+    PCA calls keep to what the issuing lane leaves while an order works
+    (``shared.steps.lane_client.reader_context``)."""
+    from shared.steps.lane_client import reader_context
+
     prefix = secret_prefix or getattr(settings, "secret_prefix", None) or "albmtls"
-    ctx = make_context(settings, "certificate_report")
+    # the operator's read: out of the issuing lane's way (the lane's share while an order works)
+    ctx = reader_context(make_context(settings, "certificate_report"))
     now = ctx.clock.now()
     metas = _MetaCache(ctx, prefix, size=4096)
     access = _MetaCache(ctx, prefix, size=4096, kind="access")

@@ -23,8 +23,8 @@ def api(live_cloud):
     from albmtls.httpserver import make_server
     from functions.provision_api.index import handler
     from shared.core.settings import Settings
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow
-    deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    from shared.steps.provisioning import deploy_flows
+    deploy_flows(Settings.load(), REPO / "workflows")
     server = make_server(handler, 0)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()

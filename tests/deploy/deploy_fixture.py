@@ -23,8 +23,8 @@ FUNCTIONS = {
     "albmtls-health-check": "health_check",
     "albmtls-rotation-scan": "rotation_scan",
     "albmtls-drift-check": "drift_check",
-    "albmtls-renew-client-cert": "renew_client_cert",
     "albmtls-offboard-client": "offboard_client",
+    "albmtls-issuer": "issuer",
     "albmtls-provision-api": "provision_api",
 }
 REVERSE_PREFIX = {"alb": "alb", "yundun-cert": "pca", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
@@ -110,8 +110,7 @@ def make_repo(root: Path) -> Path:
     (root / "workflows" / "provision.yaml").write_text(_flow("albmtls-provision", [
         "albmtls-preflight", "albmtls-record-desired-state", "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
         "albmtls-create-cname", "albmtls-health-check"]))
-    (root / "workflows" / "rotate.yaml").write_text(_flow("albmtls-rotate", [
-        "albmtls-issue-client-cert", "albmtls-renew-client-cert"]))
+    (root / "workflows" / "issue.yaml").write_text(_flow("albmtls-issue", ["albmtls-issuer"]))
     (root / "workflows" / "revoke.yaml").write_text(_flow("albmtls-revoke", ["albmtls-offboard-client"]))
     (root / "workflows" / "examples" / "provision-input.json").write_text("{}")
     return root

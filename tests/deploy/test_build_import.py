@@ -112,7 +112,7 @@ def invalid_step_event() -> dict:
     return {"input": {"listener_port": "not-a-port"}, "execution_name": "probe"}
 
 
-def test_every_function_imports_from_its_package_alone(packages, host_deps, live_cloud, demo_input):
+def test_every_function_imports_from_its_package_alone(packages, host_deps, lane, demo_input):
     out, manifest = packages
     functions = sorted(manifest["functions"])
     assert {"preflight", "issue_client_cert", "enable_mutual_auth", "create_cname", "health_check",
@@ -147,8 +147,8 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, live
         if fn not in ("provision_api", "rotation_scan", "drift_check"):
             err = res["answers"][0]
             assert err["status"] == "failed" and err["error"]["code"] == "INVALID_INPUT", (fn, err)
-            # the provision steps name the bad port; renew_client_cert (another event shape) names `input`
-            field = "input" if fn == "renew_client_cert" else "input.listener_port"
+            # the provision steps name the bad port; the issuer (another event shape: an order) names `input`
+            field = "input" if fn == "issuer" else "input.listener_port"
             assert err["error"].get("field") == field, (fn, err)
 
     pre = results["preflight"]["answers"][1]

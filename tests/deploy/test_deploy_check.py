@@ -67,9 +67,9 @@ def test_workflow_function_name_typo_is_named(repo, state_dir):
 
 
 def test_invalid_workflow_is_named(repo, state_dir):
-    _edit(repo / "workflows" / "rotate.yaml", "Next: Done", "Next: Nowhere")
+    _edit(repo / "workflows" / "issue.yaml", "Next: Done", "Next: Nowhere")
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
-    assert any("workflows/rotate.yaml" in m and "'Nowhere' is not a state" in m for m in msgs), msgs
+    assert any("workflows/issue.yaml" in m and "'Nowhere' is not a state" in m for m in msgs), msgs
 
 
 def test_ram_action_missing_is_named(repo, state_dir):
@@ -82,9 +82,9 @@ def test_ram_action_missing_is_named(repo, state_dir):
 
 def test_ram_extra_action_is_named(tmp_path, repo):
     sd = tmp_path / "state2"
-    record_observed(repo, sd, skip={"kms:DescribeSecret"})
+    record_observed(repo, sd, skip={"kms:GetSecretValue"})
     msgs = _messages(check_deploy(repo, state_dir=sd, env={}))
-    assert msgs == ["[ram] deploy/ram/function-role-policy.json: extra kms:DescribeSecret: never called in the "
+    assert msgs == ["[ram] deploy/ram/function-role-policy.json: extra kms:GetSecretValue: never called in the "
                     "observed run; remove it, or list it with its reason in deploy/ram/unobserved.json"], msgs
 
 

@@ -127,5 +127,5 @@ def test_rotation_progress_names_each_item_with_counts_and_plurals_are_right(liv
     said = text(p)
     assert "[1/1] renewed alice on alb-demostd000000000001-443" in said          # the item, named and counted
     assert "✓ Renew" not in said and "[2/1]" not in said                       # no bare step lines; items counted once
-    assert "1 certificate scanned" in said and "1 execution started" in said
+    assert "1 certificate scanned" in said and "order rotate-albmtls-" in said   # the day's order in the lane
     assert "1 certificate renewed, 0 revoked" in said and "certificates scanned" not in said

@@ -193,7 +193,8 @@ def test_orphaned_then_pruned(live_cloud, ep, tmp_path, demo_input, writes):
     code, rot, err = albmtls("rotate", "--now", now, "--endpoints-file", ep, "--out", str(tmp_path / "rot"))
     assert code == 0, (rot, err[-2000:])
     assert [r["common_name"] for r in rot["renewed"]] == ["alice"]
-    assert rot["scan"]["orphaned"] == ["alb-demostd000000000001-443/bob"]
+    not_renewed = [(w["listener_key"], w["common_name"]) for w in rot["warnings"] if w.get("kind") == "not_renewed"]
+    assert rot["scan"]["orphaned"] == 1 and not_renewed == [("alb-demostd000000000001-443", "bob")]
 
     # with --prune he is revoked, and the summary says so
     pruned = provisioned(ep, tmp_path, demo_input, "alice", prune=True)

@@ -40,7 +40,7 @@ def test_rotate_cli(live_cloud, tmp_path, writes):
 
     code, r10, err = albmtls("rotate", "--now", iso(10), "--endpoints-file", ep, "--json", "--out", str(tmp_path / "r"))
     assert code == 0, (r10, err[-2000:])
-    assert r10["scan"]["due"] == 0 and r10["scan"]["started"] == 0 and r10["renewed"] == []
+    assert r10["started"] is True and r10["scan"]["due"] == 0 and r10["renewed"] == [] and r10["writes"] == 0
 
     code, r21, err = albmtls("rotate", "--now", iso(21), "--endpoints-file", ep, "--json", "--out", str(tmp_path / "r"))
     assert code == 0, (r21, err[-2000:])
@@ -53,7 +53,7 @@ def test_rotate_cli(live_cloud, tmp_path, writes):
     code, again, err = albmtls("rotate", "--now", iso(21), "--endpoints-file", ep, "--json",
                                "--out", str(tmp_path / "r"))
     assert code == 0, (again, err[-2000:])
-    assert again["scan"]["started"] == 0 and again["renewed"] == [] and again["writes"] == 0
+    assert again["started"] is False and again["renewed"] == [] and again["writes"] == 0
     assert writes.since() == []
 
     code, st, err = albmtls("status", "--endpoints-file", ep, "--json")

@@ -77,7 +77,7 @@ def _alb(live_cloud):
     return make_client("alb", live_cloud.endpoints())
 
 
-def test_drift_found_field_by_field(live_cloud, invoke, writes, demo_input):
+def test_drift_found_field_by_field(lane, live_cloud, invoke, writes, demo_input):
     from alibabacloud_alb20200616 import models as am
 
     from shared.steps.drift import drift_report
@@ -101,7 +101,7 @@ def test_drift_found_field_by_field(live_cloud, invoke, writes, demo_input):
     assert fields["cname.ttl"]["desired"] == 600 and fields["cname.ttl"]["actual"] == 3600
 
 
-def test_plan_shows_the_drift_and_its_repair(live_cloud, invoke, writes, demo_input):
+def test_plan_shows_the_drift_and_its_repair(lane, live_cloud, invoke, writes, demo_input):
     from alibabacloud_alb20200616 import models as am
     _provisioned(live_cloud, invoke, demo_input)
     lid = next(d for d in live_cloud.store.list("alb.listener") if d["ListenerPort"] == 443)["ListenerId"]

@@ -96,13 +96,13 @@ def _issue_client(demo_input: dict, cn: str) -> None:
 
 
 @pytest.fixture
-def mtls(live_cloud, invoke, demo_input):
+def mtls(lane, invoke, demo_input):
     """The demo listener with mTLS, the CNAME, and client ``alice``'s PFX in KMS."""
     _setup_listener(demo_input)
     _issue_client(demo_input, demo_input["clients"][0]["common_name"])
     out = invoke("albmtls-create-cname", {"input": demo_input, "attempt": 0})
     assert out["status"] == "ok", out
-    return live_cloud
+    return lane
 
 
 def _run_until_not_pending(invoke, demo_input, attempts: int = 6) -> dict:
@@ -179,7 +179,7 @@ def test_refusals_under_tls13(mtls, invoke, demo_input):
     assert out["probe"]["without_certificate"]["refused"] and out["probe"]["foreign_certificate"]["refused"]
 
 
-def test_after_the_real_steps(live_cloud, invoke, writes, demo_input):
+def test_after_the_real_steps(lane, invoke, writes, demo_input):
     """The chain as the flow runs it: issue_client_cert, enable_mutual_auth (its wait loop),
     create_cname, then health_check — with the secrets and listener those steps made."""
     ev = {"input": demo_input, "execution_name": "chain-test", "attempt": 0}

@@ -33,6 +33,11 @@ def _request(action: str, *cns: str, **kw) -> dict:
             "requested_by": "ops@example.test", "request_id": "req-42", **kw}
 
 
+@pytest.fixture(autouse=True)
+def _lane(lane):
+    """The flows deployed: certificates are issued and renewed in the issuing lane."""
+
+
 @pytest.fixture
 def issued(live_cloud, invoke, demo_input):
     """alice and bob issued by the issue step, as a provisioning run does."""
@@ -184,7 +189,8 @@ def test_preflight_refuses_a_revoked_client(live_cloud, invoke, issued, demo_inp
 
 
 def test_an_orphaned_or_revoked_holder_is_never_renewed(live_cloud, invoke, issued, demo_input, writes):
-    """The scan skips them and says so; the renew step refuses them even when asked directly."""
+    """The rotation (in the issuing lane) skips them, counts them and names them in a warning; a
+    second rotation the same day writes nothing."""
 
     from albmtls.rotate import rotate_once
     from shared.core.settings import Settings
@@ -194,56 +200,46 @@ def test_an_orphaned_or_revoked_holder_is_never_renewed(live_cloud, invoke, issu
     doc = rotate_once(settings, policy={"secret_prefix": "albmtls"}, timeout=60)
     assert doc["status"] == "succeeded", doc
     assert [r["common_name"] for r in doc["renewed"]] == ["alice"]
-    assert doc["scan"]["orphaned"] == [f"{LK}/bob"]
+    assert doc["scan"]["orphaned"] == 1 and doc["scan"]["renewed"] == 1, doc["scan"]
+    assert [(w["common_name"], w["reason"]) for w in doc["warnings"] if w.get("kind") == "not_renewed"] == \
+        [("bob", "orphaned")]
     assert [d["Status"] for d in certs(live_cloud, "bob")] == ["ISSUE"]            # still valid, not renewed
-    item = {"action": "renew", "listener_key": LK, "common_name": "bob", "identifier": issued["bob"]["identifier"],
-            "serial": issued["bob"]["serial"], "not_after": issued["bob"]["not_after"]}
     writes.mark()
-    r = invoke("albmtls-renew-client-cert", {"mode": "renew", "item": item})
-    assert (r["action"], r["reason"]) == ("skipped", "orphaned") and writes.since() == []
+    again = rotate_once(settings, policy={"secret_prefix": "albmtls"}, timeout=60)
+    assert again["started"] is False and writes.since() == []
 
 
-def test_a_renewal_racing_a_revocation_leaves_nothing_valid(live_cloud, invoke, issued):
-    """The renewal checked the record before the revocation wrote it; after issuing, it finds the
+def test_a_renewal_racing_a_revocation_leaves_nothing_valid(live_cloud, invoke, issued, monkeypatch):
+    """The rotation listed bob's certificate and read his record just before the revocation wrote
+    it (the revocation runs right then); after issuing, the lane reads the record again, finds the
     holder revoked and revokes what it issued (shared.steps.offboarding.enforce_revocation)."""
-    import logging as _logging
-    import uuid
-
-    from shared.adapters.retry import Deadline
+    from albmtls.rotate import rotate_once
     from shared.core.settings import Settings
-    from shared.policy.rotation import RotateItem
-    from shared.steps import offboarding, rotate
-    from shared.steps.context import StepContext
+    from shared.steps import rotate
 
-    real = offboarding.read_access
-    calls = {"n": 0}
+    settings = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
+    real = rotate.read_access
+    raced = []
 
-    def stale_then_real(ctx, name):
-        calls["n"] += 1
-        if calls["n"] == 1:                        # the renewal's first look: not revoked yet
-            return None
+    def revoked_meanwhile(ctx, name):
+        if name.endswith("/bob/access") and not raced:
+            raced.append(name)
+            before = real(ctx, name)                  # the rotation's look: not revoked yet
+            invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
+            # the revocation has written its record and revoked what it listed; its DeleteSecret
+            # calls have not happened yet (the secrets are taken out of their deletion window again)
+            for kind in ("pfx", "password"):
+                doc = live_cloud.store.get("kms.secret", f"albmtls/{LK}/bob/{kind}")
+                doc["PlannedDeleteTime"] = None
+                live_cloud.store.put("kms.secret", doc["SecretName"], doc)
+            return before
         return real(ctx, name)
 
     live_cloud.clock.set(parse_iso(issued["bob"]["not_before"]) + timedelta(days=21))
-    # the revocation has written its record and revoked what it listed; its DeleteSecret calls have
-    # not happened yet (the secrets are taken out of their deletion window again to stand for that)
-    invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
-    for kind in ("pfx", "password"):
-        doc = live_cloud.store.get("kms.secret", f"albmtls/{LK}/bob/{kind}")
-        doc["PlannedDeleteTime"] = None
-        live_cloud.store.put("kms.secret", doc["SecretName"], doc)
-    ctx = StepContext(step="renew_client_cert", settings=Settings.load(), clock=live_cloud.clock,
-                      logger=_logging.getLogger("albmtls.test"), deadline=Deadline(60),
-                      request_id=f"local-{uuid.uuid4().hex}")
-    item = RotateItem(action="renew", listener_key=LK, common_name="bob", identifier=issued["bob"]["identifier"],
-                      serial=issued["bob"]["serial"], not_after=issued["bob"]["not_after"])
-    orig = rotate.read_access
-    rotate.read_access = stale_then_real
-    try:
-        out = rotate.renew(rotate.RotateEvent(mode="renew", item=item), ctx)
-    finally:
-        rotate.read_access = orig
-    assert out.action == "skipped" and out.reason == "revoked_during_renewal", out
+    monkeypatch.setattr(rotate, "read_access", revoked_meanwhile)
+    doc = rotate_once(settings, policy={"secret_prefix": "albmtls"}, timeout=60)
+    assert raced and doc["status"] == "succeeded", doc
+    assert doc["scan"]["skipped_revoked"] == 1 and [r["common_name"] for r in doc["renewed"]] == ["alice"], doc
     bob = certs(live_cloud, "bob")
     assert len(bob) == 2 and all(d["Status"] == "REVOKE" for d in bob)     # the one it issued as well
 

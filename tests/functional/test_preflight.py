@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 FN = "albmtls-preflight"
 
 
@@ -18,6 +20,11 @@ def _refused(invoke, writes, inp: dict, code: str) -> dict:
     assert out["error"]["code"] == code, out
     assert writes.since() == []
     return out
+
+
+@pytest.fixture(autouse=True)
+def _lane(lane):
+    """The flows deployed: the preflight checks the CA through a check-only order in the issuing lane."""
 
 
 def test_demo_input_passes_with_a_plan_and_zero_writes(live_cloud, invoke, writes, demo_input):

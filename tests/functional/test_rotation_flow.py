@@ -1,5 +1,6 @@
-"""Rotation on the local cloud: issue → (clock +21 days) → scan → rotate flow (Map → renew → retire),
-through the real handlers, the real flow runner and the emulated PCA/KMS/fnf APIs."""
+"""Rotation on the local cloud: issue → (clock +21 days) → the day's rotation order in the issuing lane
+(scan → renew → retire, ``albmtls-issuer``), through the real handlers, the real flow runner and the
+emulated PCA/KMS/fnf APIs."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def settings(live_cloud):
 
 
 @pytest.fixture
-def issued(live_cloud, invoke, demo_input):
+def issued(lane, invoke, demo_input):
     """alice issued by the issue step (as provision does); returns its certificate result."""
     res = invoke("albmtls-issue-client-cert", {"input": demo_input, "execution_name": "prov-test-1"})
     assert res["status"] == "ok", res
@@ -52,8 +53,8 @@ def test_not_due_at_day_10(live_cloud, settings, issued, writes):
     writes.mark()
     doc = rotate(settings)
     assert doc["status"] == "succeeded", doc
-    assert doc["scan"]["scanned"] == 1 and doc["scan"]["due"] == 0 and doc["scan"]["started"] == 0
-    assert writes.since() == []
+    assert doc["started"] is True and doc["scan"]["scanned"] == 1 and doc["scan"]["due"] == 0
+    assert doc["renewed"] == [] and writes.since() == []
     assert status_of(settings, issued["identifier"]) == "valid"
 
 
@@ -62,7 +63,8 @@ def test_renew_at_day_21_then_idempotent(live_cloud, settings, issued, writes):
     assert status_of(settings, issued["identifier"]) == "due"
     doc = rotate(settings)
     assert doc["status"] == "succeeded", doc
-    assert doc["scan"]["due"] == 1 and doc["scan"]["started"] == 1
+    assert doc["scan"]["due"] == 1 and doc["started"] is True and doc["scan"]["renewed"] == 1
+    assert doc["writes"] == 5            # issue + password, PFX, record (naming the old one) + key log
     [new] = doc["renewed"]
     assert new["common_name"] == "alice" and new["serial"] != issued["serial"]
     assert new["old_identifier"] == issued["identifier"]
@@ -86,11 +88,11 @@ def test_renew_at_day_21_then_idempotent(live_cloud, settings, issued, writes):
         text = json.dumps(ex)
         assert "PRIVATE KEY" not in text and "password\": \"" not in text
 
-    # second run, same --now: nothing started, zero writes
+    # second run, same --now: today's order ran already — nothing started, zero writes
     writes.mark()
     doc2 = rotate(settings)
     assert doc2["status"] == "succeeded", doc2
-    assert doc2["scan"]["started"] == 0 and doc2["scan"]["due"] == 0 and doc2["renewed"] == []
+    assert doc2["started"] is False and doc2["order"] == doc["order"] and doc2["renewed"] == []
     assert writes.since() == []
 
     # a later run with a grace of 3 days, past it: the old one is revoked; the new one never
@@ -118,15 +120,15 @@ def test_renew_before_as_long_as_the_lifetime_is_refused(live_cloud, settings, i
     doc = rotate(settings, renew_before_days=30)
     assert doc["status"] == "failed"
     assert doc["error"]["code"] == "RENEW_BEFORE_TOO_LONG"
-    assert writes.since() == [] and doc["scan"]["started"] in (0, None)
+    assert writes.since() == []
 
 
-def test_retire_never_revokes_the_current_certificate(live_cloud, invoke, issued):
-    ev = {"mode": "retire", "policy": {"revoke_old": "immediately"},
-          "item": {"action": "retire", "listener_key": issued["pfx_secret"].split("/")[1], "common_name": "alice",
-                   "identifier": issued["identifier"], "serial": issued["serial"]}}
-    res = invoke("albmtls-renew-client-cert", ev)
-    assert res["status"] == "ok" and res["action"] == "kept" and res["reason"] == "current_certificate"
+def test_retire_never_revokes_the_current_certificate(live_cloud, settings, issued, writes):
+    at(live_cloud, issued, 5)
+    writes.mark()
+    doc = rotate(settings, revoke_old="immediately")
+    assert doc["status"] == "succeeded", doc
+    assert doc["retired"] == [] and doc["scan"]["scanned"] == 1 and writes.since() == []
     assert live_cloud.store.get("pca.client", issued["identifier"])["Status"] == "ISSUE"
 
 
@@ -134,16 +136,20 @@ def test_timer_event_payload_is_json_text(live_cloud, invoke, issued):
     at(live_cloud, issued, 5)
     res = invoke("albmtls-rotation-scan", {"triggerTime": "2026-01-01T02:00:00Z", "triggerName": "daily",
                                           "payload": json.dumps({"secret_prefix": "albmtls"})})
-    assert res["status"] == "ok" and res["scanned"] == 1 and res["due"] == 0, res
+    day = live_cloud.clock.now().strftime("%Y%m%d")
+    assert res["status"] == "ok" and res["started"] is True and res["order"] == f"rotate-albmtls-{day}", res
+    again = invoke("albmtls-rotation-scan", {"triggerTime": "2026-01-01T02:00:00Z", "triggerName": "daily",
+                                            "payload": "{}"})
+    assert again["status"] == "ok" and again["started"] is False and again["order"] == res["order"]
     bad = invoke("albmtls-rotation-scan", {"triggerTime": "x", "triggerName": "daily", "payload": "{\"nope\": 1}"})
     assert bad["status"] == "failed" and bad["error"]["code"] == "INVALID_INPUT"
 
 
 @pytest.mark.parametrize("kind", ["drop_after", "timeout_after"])
 def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monkeypatch, kind):
-    """The first rotation deploys ``albmtls-rotate`` (CreateFlow). When that write takes effect
-    but its response is lost, the retry meets ``FlowAlreadyExists``: the deploy finds its own flow
-    and the rotation continues (it failed with CLOUD_ERROR before — 1 reliability run in 10)."""
+    """The rotation deploys ``albmtls-issue`` (CreateFlow) when it is missing. When that write takes
+    effect but its response is lost, the retry meets ``FlowAlreadyExists``: the deploy finds its own
+    flow and the rotation continues (it failed with CLOUD_ERROR before — 1 reliability run in 10)."""
     import os
 
     from shared.adapters import clients
@@ -151,7 +157,7 @@ def test_rotation_when_the_flow_create_response_is_lost(live_cloud, issued, monk
     monkeypatch.setenv("ALBMTLS_READ_TIMEOUT_MS", "600")
     clients.clear_cache()
     settings = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
-    assert live_cloud.store.get("fnf.flow", "albmtls-rotate") is None
+    assert live_cloud.store.delete("fnf.flow", "albmtls-issue")     # as if never deployed
     live_cloud.faults.configure({"rules": [{"kind": kind, "product": "fnf", "action": "CreateFlow",
                                             "hold_ms": 1500, "remaining": 1}]})
     at(live_cloud, issued, 21)
@@ -172,7 +178,7 @@ def test_deploy_flow_meets_a_flow_created_meanwhile(live_cloud, settings, monkey
     from shared.core.wait import Deadline
     from shared.steps import provisioning
     real = Fnf.create_flow
-    ours = (REPO / "workflows" / "rotate.yaml").read_text()
+    ours = (REPO / "workflows" / "issue.yaml").read_text()
     theirs = ours + "\n# an older deployment\n"
     other = Fnf(CallPolicy(Deadline(30)), settings=settings)      # the other deployer
 
@@ -181,6 +187,6 @@ def test_deploy_flow_meets_a_flow_created_meanwhile(live_cloud, settings, monkey
         return real(self, name, definition, **kw)
 
     monkeypatch.setattr(Fnf, "create_flow", racing)
-    assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "updated"
+    assert provisioning.deploy_flow(settings, "albmtls-issue", ours) == "updated"
     monkeypatch.setattr(Fnf, "create_flow", real)
-    assert provisioning.deploy_flow(settings, "albmtls-rotate", ours) == "unchanged"
+    assert provisioning.deploy_flow(settings, "albmtls-issue", ours) == "unchanged"

@@ -1,4 +1,4 @@
-"""The budgets of docs/DECISIONS.md §6 as regression checks: the three benchmarks of ``bench/`` at a small size
+"""The budgets of docs/DECISIONS.md §6 and issue 19 as regression checks: benchmarks of ``bench/`` at a small size
 (``python -m bench --small``), failing only when a ratio leaves its budget by a wide margin — so a
 regression (a flow ``Wait`` back on the path, a poll that overshoots, an SDK imported eagerly, a
 scan that stops paging by the hundred or keeps every page) is caught on a noisy 2-core machine,
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-#: Wide margins over the budgets (1.15, 1.2, 1.25): the small sizes have relatively more fixed
+#: Wide margins over the budgets (1.2, 1.2, 1.25): the small sizes have relatively more fixed
 #: overhead, and other work on the machine adds noise; a real regression costs far more.
 PROVISION_MAX = 1.5       # one extra CloudFlow Wait (≥ 1 s) or a 1 s poll overshoot per job exceeds it
 SCAN_MAX = 1.8            # 10 pages in ~0.9 s: a page size of 50, or unpaced throttling, exceeds it
@@ -45,12 +45,13 @@ def _best_of(measure: Callable[[], dict[str, Any]], check: Callable[[dict[str, A
     raise AssertionError("unreachable")
 
 
-def test_provisioning_close_to_its_critical_path():
+def test_provisioning_close_to_its_floor():
     from bench import provisioning
 
     def measure() -> dict[str, Any]:
         r = provisioning.run(**SMALL["provisioning"])
-        print("provisioning:", {k: r[k] for k in ("wall_s", "critical_path_s", "ratio", "flow_waits")}, r["api_calls"])
+        print("provisioning:", {k: r[k] for k in ("wall_s", "floor_s", "floor_formula", "ratio", "critical_path_s",
+                                                  "flow_waits")}, r["api_calls"])
         return r
 
     def timing(r: dict[str, Any]) -> None:
@@ -72,8 +73,9 @@ def test_rotation_scan_close_to_the_rate_floor_with_flat_memory():
         return r
 
     def timing(r: dict[str, Any]) -> None:
-        # requests seen by the emulator within one second can bunch up when the machine stalls
-        assert r["throttled"] == 0 and r["max_requests_in_1s"] <= 10
+        # requests seen by the emulator within one second can bunch up when the machine stalls or
+        # the answers' latency varies (the lane paces at 9.5/s: shared.policy.lane.LANE_SHARE)
+        assert r["throttled"] == 0 and r["max_requests_in_1s"] <= 11
         assert r["ratio"] <= SCAN_MAX
         assert r["memory_flat"], r["memory"]
 

@@ -179,10 +179,10 @@ def test_workflow_input_is_refused_by_preflight_before_any_write(live_cloud, wri
 
     from localcloud.flow.runner import DATA_LIMIT_BYTES, data_size
     from shared.core.settings import Settings
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, describe_provision, start_provision
+    from shared.steps.provisioning import deploy_flows, describe_provision, start_provision
     s = Settings.load(target="local", endpoints_file=os.environ["ALBMTLS_ENDPOINTS_FILE"])
     live_cloud.runtime["flow_sleep"] = lambda sec: None
-    deploy_flow(s, PROVISION_FLOW, (Path(__file__).resolve().parents[2] / "workflows" / "provision.yaml").read_text())
+    deploy_flows(s, Path(__file__).resolve().parents[2] / "workflows")
     names: list[tuple[str, str]] = []
 
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,6 +1,6 @@
 """Bad input to the rotation functions (hypothesis): the ``rotation_scan`` timer event
 (``{triggerTime, triggerName, payload}`` with the payload as JSON text — arbitrary, broken, not JSON,
-not an object, wrong field types and ranges) and the ``renew_client_cert`` event in both modes. Always
+not an object, wrong field types and ranges) and the issuer's event (the issuing lane's loop). Always
 a clear error code naming the field, never an unhandled exception, never a write."""
 from __future__ import annotations
 
@@ -127,64 +127,59 @@ def test_rotation_scan_refuses_bad_timer_events_without_writes(live_cloud):
     _no_writes(live_cloud, mark)
 
 
-# -- the renew_client_cert event (renew and retire) ------------------------------------------------
-ITEM = {"action": "renew", "listener_key": "alb-demostd000000000001-443", "common_name": "alice",
-        "identifier": "albmtls-test-identifier", "serial": "0a1b2c", "not_after": "2026-02-01T00:00:00Z"}
-BAD_ROTATE = {
-    ("mode",): st.one_of(st.text(max_size=8).filter(lambda s: s not in ("renew", "retire")), JUNK),
-    ("item",): st.one_of(JSONISH, st.just({}), st.just([ITEM])),
-    ("item", "action"): st.one_of(st.text(max_size=8).filter(lambda s: s not in ("renew", "retire")), JUNK),
-    ("item", "listener_key"): st.one_of(st.just(""), st.integers(min_value=130, max_value=400).map(lambda n: "k" * n)),
-    ("item", "common_name"): st.one_of(st.just(""), st.just("a" * 65), st.integers()),
-    ("item", "identifier"): st.one_of(st.just(""), st.just("i" * 129), st.none()),
-    ("item", "serial"): st.one_of(st.integers(), st.lists(st.text(max_size=3), max_size=2)),
-    ("item", "unexpected_field"): JUNK,
-    ("policy",): st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2)),
-    ("policy", "secret_prefix"): BAD_POLICY["secret_prefix"],
-    ("policy", "revoke_old"): BAD_POLICY["revoke_old"],
-    ("policy", "revoke_after_days"): BAD_POLICY["revoke_after_days"],
-    ("policy", "renew_before_days"): JUNK,          # not a field of the rotate policy
+# -- the issuer's event (the issuing lane's loop) ---------------------------------------------------
+ORDER = {"kind": "rotate", "policy": {"secret_prefix": "albmtls", "revoke_old": "immediately"}}
+BAD_DRAIN = {
+    ("order",): st.one_of(JSONISH, st.just({}), st.just([ORDER])),
+    ("order", "kind"): st.one_of(st.text(max_size=8).filter(lambda s: s not in ("rotate", "provision")), JUNK),
+    ("order", "policy"): st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2)),
+    ("order", "policy", "secret_prefix"): BAD_POLICY["secret_prefix"],
+    ("order", "policy", "revoke_old"): BAD_POLICY["revoke_old"],
+    ("order", "policy", "revoke_after_days"): BAD_POLICY["revoke_after_days"],
+    ("order", "unexpected_field"): JUNK,
+    ("cursor",): st.one_of(st.text(max_size=5), st.lists(st.integers(), max_size=2)),
+    ("cursor", "next"): st.one_of(st.text(max_size=3), st.floats(allow_nan=False)),
+    ("attempt",): st.one_of(st.just(-1), st.integers(min_value=100_001), st.text(max_size=3)),
     ("execution_name",): st.one_of(st.just(""), st.just("a b"), st.just("x" * 129), UNICODE),
     ("unexpected_field",): JUNK,
 }
 
 
 @st.composite
-def broken_rotate_event(draw) -> tuple[dict, str]:
-    mode = draw(st.sampled_from(["renew", "retire"]))
-    ev = {"mode": mode, "item": {**ITEM, "action": mode}, "policy": {"secret_prefix": "albmtls",
-                                                                      "revoke_old": "immediately"},
+def broken_drain_event(draw) -> tuple[dict, str]:
+    ev = {"order": json.loads(json.dumps(ORDER)), "cursor": {"next": 0}, "attempt": 0,
           "execution_name": "rotate-albmtls-20260101"}
-    path = draw(st.sampled_from(sorted(BAD_ROTATE, key=str)))
+    path = draw(st.sampled_from(sorted(BAD_DRAIN, key=str)))
     cur = ev
     for k in path[:-1]:
         cur = cur[k]
-    cur[path[-1]] = draw(st.one_of(BAD_ROTATE[path], JUNK))
+    cur[path[-1]] = draw(st.one_of(BAD_DRAIN[path], JUNK))
     return ev, path[0]
 
 
-def _rotate_valid(raw) -> bool:
+def _drain_valid(raw) -> bool:
+    from shared.policy.orders import DrainEvent
     from shared.policy.validation import decode
-    from shared.steps.rotate import RotateEvent
     try:
-        decode(RotateEvent, raw)
+        decode(DrainEvent, raw)
         return True
     except AlbMtlsError:
         return False
 
 
-def test_renew_client_cert_refuses_bad_events_without_writes(live_cloud):
-    handler = importlib.import_module("functions.renew_client_cert.index").handler
-    mark = live_cloud.store.last_call_n()
+def test_issuer_refuses_bad_events_without_writes(lane):
+    """Whatever reaches ``albmtls-issuer``, a clear answer and nothing written: a malformed event is
+    refused naming its field; a well-formed one for an order that is not running waits its turn."""
+    handler = importlib.import_module("functions.issuer.index").handler
+    mark = lane.store.last_call_n()
 
     @PROPS
-    @given(case=broken_rotate_event())
+    @given(case=broken_drain_event())
     def broken(case):
         ev, top = case
         out = json.loads(handler(_payload(ev)))
-        if _rotate_valid(ev):
-            # well-formed, about a certificate that is not ours: a clear outcome, nothing written
-            assert out["status"] == "ok" or out["error"]["code"] in CODES, out
+        if _drain_valid(ev):
+            assert out["status"] == "waiting" or out["error"]["code"] in CODES, out
             return
         _assert_clear(out, {top} if top != "unexpected_field" else None)
 
@@ -193,7 +188,7 @@ def test_renew_client_cert_refuses_bad_events_without_writes(live_cloud):
                          JSONISH.map(lambda v: json.dumps(v).encode())))
     def garbage(raw):
         try:
-            ok = _rotate_valid(raw)
+            ok = _drain_valid(raw)
         except Exception:
             ok = False
         assume(not ok)
@@ -201,16 +196,14 @@ def test_renew_client_cert_refuses_bad_events_without_writes(live_cloud):
 
     broken()
     garbage()
-    _no_writes(live_cloud, mark)
+    _no_writes(lane, mark)
 
 
-def test_a_well_formed_renew_of_an_unknown_certificate_is_refused_by_name(live_cloud):
-    """The well-formed case the property above accepts either way, pinned: no meta → SECRET_NOT_FOUND
-    naming ``item`` (renew), ``kept`` / ``no_metadata`` (retire); no writes."""
-    handler = importlib.import_module("functions.renew_client_cert.index").handler
-    mark = live_cloud.store.last_call_n()
-    out = json.loads(handler(json.dumps({"mode": "renew", "item": ITEM}).encode()))
-    assert out["status"] == "failed" and out["error"]["code"] == "SECRET_NOT_FOUND" and out["error"]["field"] == "item"
-    out = json.loads(handler(json.dumps({"mode": "retire", "item": {**ITEM, "action": "retire"}}).encode()))
-    assert out["status"] == "ok" and out["action"] == "kept" and out["reason"] == "no_metadata", out
-    _no_writes(live_cloud, mark)
+def test_an_order_that_is_not_running_waits_and_writes_nothing(lane):
+    """The well-formed case pinned: an order that is not (yet) listed as running never works — it
+    waits for its turn (``waiting``, 1 s) and makes no write."""
+    handler = importlib.import_module("functions.issuer.index").handler
+    mark = lane.store.last_call_n()
+    out = json.loads(handler(json.dumps({"order": ORDER, "execution_name": "not-running"}).encode()))
+    assert out["status"] == "waiting" and out["wait_s"] == 1 and out["position"] is None, out
+    _no_writes(lane, mark)

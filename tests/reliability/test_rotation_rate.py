@@ -1,29 +1,30 @@
-"""Concurrency of rotation: many certificates renewed in one ``Map`` (MaxConcurrency > 1) keep to
-the CAS/PCA quota — never more than 10 PCA requests in any 1-second window of the local cloud's call
-log, and no throttling. Each concurrent item takes its share of the quota
-(``shared.steps.rotate.quota_share``): on FC every concurrent item runs in its own instance, whose
-process-wide limiter knows nothing of the others — the in-process local run behaves the same way,
-as every invocation gets its own limiter."""
+"""One PCA budget for the whole account (``shared.policy.lane``): however many orders arrive at
+once — provisioning runs of several listeners, rotations of two secret prefixes — the PCA never
+throttles. Exact counts, no timing: the emulator enforces the documented 10 requests/s as a token
+bucket, so one request over the budget is one ``Throttling.User`` answer in the log. The busiest
+second of the server's log is reported too: the lane spaces its calls 105 ms apart, and a loaded
+machine can shift one request's arrival by ~100 ms (the server's accept queue), so 11 arrivals can
+meet in one second — two lanes at once would put ~19 there.
+
+Nothing here relies on memory shared between function instances: every FC invocation in this
+process gets its own process-wide limiters (``_fresh_instances``), as every invocation of a real
+account may run in another instance. What keeps the budget is the lane: one order works at a time,
+and every PCA call of a provisioning run or a rotation is made by the order at the lane's head."""
 from __future__ import annotations
 
-import json
 import os
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
-from bench.scan import max_in_window
-from shared.core.clock import parse_iso
+from bench.scan import max_in_window  # the same window count the benchmark reports
 
 pytestmark = pytest.mark.reliability
 REPO = Path(__file__).resolve().parents[2]
-#: 30 in the full size (ALBMTLS_RELIABILITY_FULL=1); 12 in ``make test`` — still 3 Map rounds of 5
+#: 30 in the full size (ALBMTLS_RELIABILITY_FULL=1); 12 in ``make test``
 CNS = 30 if os.environ.get("ALBMTLS_RELIABILITY_FULL") == "1" else 12
-
-
 
 
 def test_max_in_window():
@@ -32,58 +33,88 @@ def test_max_in_window():
     assert max_in_window([]) == 0
 
 
-def test_map_concurrency_matches_the_quota_share():
-    from shared.steps.rotation import ROTATE_MAP_CONCURRENCY
-    flow = yaml.safe_load((REPO / "workflows" / "rotate.yaml").read_text())
-    [m] = [s for s in flow["States"] if s["Type"] == "Map"]
-    # both spellings of the key (localcloud/flow/definition.py MAP_CONCURRENCY_KEYS), one value
-    assert m["MaxConcuccency"] == m["MaxConcurrency"] == ROTATE_MAP_CONCURRENCY > 1
-    from localcloud.flow.definition import map_concurrency
-    assert map_concurrency(m) == ROTATE_MAP_CONCURRENCY
+@pytest.fixture
+def _fresh_instances(suite):
+    """Every invocation starts with empty process-wide limiters (a new FC instance, no memory shared
+    with the others): a design that kept the quota only by sharing one limiter would throttle here."""
+    from shared.adapters import retry
 
-
-def test_rotation_of_many_certificates_in_one_map_respects_the_pca_rate_limit(suite):
-    from albmtls.rotate import rotate_once
-    from localruntime.fc import invoke_function
-
-    # CNS clients over 3 listeners, issued by the issue step (as provisioning does)
-    for lst in range(3):
-        inp = suite.provision_input(lst)
-        inp["clients"] = [{"common_name": f"map-{lst}-{i}", "days": 30} for i in range(CNS // 3)]
-        res = json.loads(invoke_function("albmtls-issue-client-cert",
-                                         json.dumps({"input": inp, "execution_name": f"map-issue-{lst}"}).encode()))
-        assert res["status"] == "ok", res
-    nb = parse_iso(res["client_certificates"][0]["not_before"])
-    suite.cloud.clock.set(nb + timedelta(days=21))
-
-    # how many rotate-step invocations run at once (the Map really is concurrent)
     inner = suite.cloud.runtime["flow_invoker"]
-    lock, live, peak = threading.Lock(), [0], [0]
 
     def invoker(name, payload, info=None):
-        with lock:
-            live[0] += 1
-            peak[0] = max(peak[0], live[0])
-        try:
-            return inner(name, payload, info) if info is not None else inner(name, payload)
-        finally:
-            with lock:
-                live[0] -= 1
+        with retry._limiters_lock:
+            retry._limiters.clear()
+        return inner(name, payload, info) if info is not None else inner(name, payload)
 
     suite.cloud.runtime["flow_invoker"] = invoker
-    mark = suite.cloud.store.last_call_n()
-    doc = rotate_once(suite.settings, policy={"secret_prefix": "albmtls"}, timeout=300)
-    assert doc["status"] == "succeeded", doc
-    assert doc["scan"]["due"] == CNS and len(doc["executions"]) == 1 and len(doc["renewed"]) == CNS
-    assert peak[0] > 1, "the Map ran its items one at a time"
 
+
+def _pca_calls_within_budget(suite, mark) -> list[dict]:
     pca = [c for c in suite.cloud.store.calls(mark) if c["product"] == "pca"]
-    assert len(pca) > 5 * CNS
-    # arrival (start of handling) and completion times: both at most 10 in any second
-    assert max_in_window([c["ts"] - c["duration_ms"] / 1000 for c in pca]) <= 10
-    assert max_in_window([c["ts"] for c in pca]) <= 10
+    # arrival (start of handling) and completion times: one lane's pace, give or take one shifted call
+    assert max_in_window([c["ts"] - c["duration_ms"] / 1000 for c in pca]) <= 11
+    assert max_in_window([c["ts"] for c in pca]) <= 11
     assert not [c for c in pca if c["code"] != "OK"], {c["code"] for c in pca}
     assert suite.cloud.faults.injected.get("qps_throttle", 0) == 0
-    # one new certificate per CN
+    return pca
+
+
+def _wait_done(suite, name: str):
+    from shared.steps.provisioning import describe_provision
+    prog = None
+    for _ in range(1500):
+        prog = describe_provision(suite.settings, name, with_history=False)
+        if prog is not None and prog.done:
+            break
+        threading.Event().wait(0.2)
+    assert prog is not None and prog.status == "Succeeded", (name, prog and prog.to_dict())
+
+
+def test_concurrent_orders_keep_to_one_budget(suite, _fresh_instances):
+    """Three listeners provisioned at once (CNS clients between them), then — with their
+    certificates due — two rotations (two secret prefixes) and a fourth provisioning started
+    together: every order waits for the lane; the PCA never throttles."""
+    from albmtls.rotate import rotate_once
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    from shared.steps.provisioning import start_provision
+
+    mark = suite.cloud.store.last_call_n()
+
+    def provision(i: int, prefix: str = "albmtls") -> str:
+        inp = suite.provision_input(i)
+        inp["clients"] = [{"common_name": f"map-{i}-{k}", "days": 30} for k in range(CNS // 3)]
+        inp["secret_prefix"] = prefix
+        return start_provision(suite.settings, inp, decode(ProvisionInput, inp).listener_key).name
+
+    for name in [provision(i) for i in range(3)]:
+        _wait_done(suite, name)
+    _pca_calls_within_budget(suite, mark)
+
+    issued = [d for d in suite.cloud.store.list("pca.client") if d.get("CommonName", "").startswith("map-")]
+    assert len(issued) == CNS - CNS % 3
+    nb = datetime.fromtimestamp(min(d["BeforeDate"] for d in issued) / 1000, tz=UTC)
+    suite.cloud.clock.set(nb + timedelta(days=21))
+    mark = suite.cloud.store.last_call_n()
+    docs: dict[str, dict] = {}
+
+    def rotate(prefix: str) -> None:
+        docs[prefix] = rotate_once(suite.settings, policy={"secret_prefix": prefix}, timeout=300)
+
+    threads = [threading.Thread(target=rotate, args=(p,)) for p in ("albmtls", "other")]
+    threads.append(threading.Thread(target=lambda: docs.setdefault("provision", {"name": provision(3, "other")})))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(360)
+    assert docs["albmtls"]["status"] == "succeeded", docs["albmtls"]
+    assert docs["albmtls"]["scan"]["renewed"] == CNS - CNS % 3
+    assert docs["other"]["status"] == "succeeded", docs["other"]
+    _wait_done(suite, docs["provision"]["name"])
+    pca = _pca_calls_within_budget(suite, mark)
+    issues = sum(1 for c in pca if c["action"] == "CreateClientCertificateWithCsr")
+    assert issues == docs["albmtls"]["scan"]["renewed"] + CNS // 3   # the renewals and the fourth listener's clients
+    # one new certificate per due CN, nothing revoked
     news = [d for d in suite.cloud.store.list("pca.client") if d.get("CommonName", "").startswith("map-")]
-    assert len(news) == 2 * CNS and len({d["CommonName"] for d in news}) == CNS
+    assert len(news) == 2 * (CNS - CNS % 3) + CNS // 3
+    assert not [d for d in news if d["Status"] != "ISSUE"]

@@ -146,33 +146,3 @@ def test_every_command_that_starts_a_local_cloud_takes_port_offset():
     local = {path for path, opts in cmds.items() if "--state-dir" in opts} - {"check-deploy"}
     assert {"provision", "rotate", "status", "serve", "doctor", "up", "clock set"} <= local
     assert sorted(path for path in local if "--port-offset" not in cmds[path]) == []
-
-
-# -- albmtls rotate: progress by item ---------------------------------------------------------------------
-def test_rotation_progress_counts_items_not_steps():
-    """Each Map item runs Renew then Retire: an item is counted once (the output said
-    "[2/1] kept alice" after "[1/1] renewed alice"), named by what happened to it."""
-    import io
-
-    from rich.console import Console
-
-    from albmtls.rotate import RotationProgress
-
-    def ev(step, **res):
-        return {"type": "TaskSucceeded", "step": f"Map/{step}",
-                "detail": {"output": {"Body": json.dumps({"status": "ok", **res})}}}
-    buf = io.StringIO()
-    p = RotationProgress(Console(file=buf, width=200, force_terminal=False), total=3)
-    a = {"listener_key": "alb-a-443", "common_name": "alice", "old_identifier": "c1"}
-    b = {"listener_key": "alb-a-443", "common_name": "bob", "old_identifier": "c2"}
-    c = {"listener_key": "alb-a-443", "common_name": "carol", "old_identifier": "c3"}
-    for e in (ev("Renew", mode="renew", action="renewed", **a), ev("Renew", mode="renew", action="skipped", **b),
-              ev("Retire", mode="retire", action="kept", **a), ev("Retire", mode="retire", action="retired", **b),
-              ev("Renew", mode="renew", status="failed", action="renewed",
-                 error={"code": "CLOUD_ERROR", "message": "no"}, **c)):
-        p.event(e)
-    p.close()
-    lines = [" ".join(line.split()) for line in buf.getvalue().splitlines()]
-    assert lines == ["[1/3] renewed alice on alb-a-443", "[2/3] revoked bob on alb-a-443",
-                     "✗ [3/3] carol on alb-a-443: CLOUD_ERROR: no"]
-    assert (p.done, p.failed) == (3, 1)

@@ -129,7 +129,7 @@ _DEL = object()
     ("server_group.health_check", {"codes": []}, Code.INVALID_INPUT, "server_group.health_check.codes"),
     ("server_group.health_check", {"path": "no-slash"}, Code.INVALID_INPUT, "server_group.health_check.path"),
     ("clients", [], Code.INVALID_INPUT, "clients"),
-    ("clients", [{"common_name": "a"}] * 51, Code.INVALID_INPUT, "clients"),
+    ("clients", [{"common_name": f"c{i}"} for i in range(1001)], Code.INVALID_INPUT, "clients"),
     ("clients", [{"common_name": "a"}, {"common_name": "a"}], Code.INVALID_INPUT, "clients[1].common_name"),
     ("clients[0].common_name", "", Code.INVALID_INPUT, "clients[0].common_name"),
     ("clients[0].common_name", "x" * 65, Code.INVALID_INPUT, "clients[0].common_name"),

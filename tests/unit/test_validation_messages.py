@@ -15,7 +15,7 @@ import pytest
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy import validation
 from shared.policy.contracts import ProvisionInput, StepEvent
-from shared.steps.rotate import RotateEvent
+from shared.policy.orders import DrainEvent
 from shared.steps.rotation import ScanEvent, ScanPolicy
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "examples" / "provision.json").read_text())
@@ -191,7 +191,7 @@ def _patterns(type_: Any) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("type_", [ProvisionInput, StepEvent, ScanEvent, ScanPolicy, RotateEvent])
+@pytest.mark.parametrize("type_", [ProvisionInput, StepEvent, ScanEvent, ScanPolicy, DrainEvent])
 def test_every_input_pattern_has_words(type_):
     """A new ``Meta(pattern=…)`` without words would show users a regex again: use
     ``shared.policy.validation.pattern(regex, words)``."""
