@@ -320,9 +320,10 @@ def analyse(events, calls, jobs, clock_offset: float, tracer: _Tracer, all_healt
     probe = sum(e - s for s, e in tracer.probes)
 
     pre, issue, cname = total("preflight"), total("issue_client_cert"), total("create_cname")
-    # the issue branch: IssueClientCert, then ReconcileClients (albmtls-offboard-client)
+    # the branches of the Parallel: the issue branch (IssueClientCert, its order's calls in the
+    # issuer) and ReconcileClients (albmtls-offboard-client) beside it
     branches = {"record_desired_state": total("record_desired_state"),
-                "issue_client_cert": issue + total("offboard_client"),
+                "issue_client_cert": issue + total("issuer"), "reconcile_clients": total("offboard_client"),
                 "create_cname": cname, "enable_mutual_auth": enable_crit,
                 "enable_until_listener+health_wait": enable_until_listener + health_wait}
     longest = max(branches, key=lambda b: branches[b])

@@ -91,8 +91,9 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "rotation_scan": ("fnf", "pca", "kms", "alb", "cas"),
     # the lane: issuance and renewal (pca, kms), its turn (fnf), the rotation's listener warnings (alb, cas)
     "issuer": ("pca", "kms", "fnf", "alb", "cas"),
-    # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance
-    "offboard_client": ("pca", "kms"),
+    # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance;
+    # + fnf: its PCA calls keep to the issuing lane's reserve while an order runs (ListExecutions)
+    "offboard_client": ("pca", "kms", "fnf"),
     # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and
     # starts a provision execution for auto_repair listeners (fnf); + pca: drift_report (not the timer's
     # path) builds its context with shared.steps.rotation.make_context, imported when called

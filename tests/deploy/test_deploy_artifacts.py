@@ -66,7 +66,8 @@ def test_build_no_deps_layout(repo):
     assert not (repo / "build" / "issue_client_cert").exists()
     entry = manifest["functions"]["preflight"]
     assert entry["deps"] == "none" and entry["distributions"] == [] and entry["problems"] == []
-    assert set(entry["products"]) == {"alb", "cas", "alidns", "kms", "fnf"}   # the CA is checked in the issuing lane
+    # the CA is checked in the issuing lane (fnf); pca: preflight.check, the cloud plan before a first write
+    assert set(entry["products"]) == {"alb", "cas", "alidns", "kms", "fnf", "pca"}
     assert json.loads((repo / "build" / "manifest.json").read_text()) == manifest
 
 
