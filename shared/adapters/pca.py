@@ -344,15 +344,20 @@ class Pca(Adapter):
         ``AlbMtlsError(CA_NOT_FOUND, field="ca_identifier")`` when no CA has ``value``, or
         ``INVALID_INPUT`` when the names match several CAs.
         """
-        try:
-            found = self.describe_ca_certificate(value)
-        except AlbMtlsError as exc:
-            if exc.code != Code.CA_NOT_FOUND:
-                raise
-            found = None
-        if found is not None and not want_cert_identifier:
-            return ResolvedCa(identifier=found.identifier)
-        listed = list(self.list_pca_ca_certificates())
+        from concurrent.futures import ThreadPoolExecutor
+
+        # with want_cert_identifier, the CA and the PCA list are read at once (neither needs the other)
+        with ThreadPoolExecutor(1, thread_name_prefix="ca-resolve") as pool:
+            listed_f = pool.submit(lambda: list(self.list_pca_ca_certificates())) if want_cert_identifier else None
+            try:
+                found = self.describe_ca_certificate(value)
+            except AlbMtlsError as exc:
+                if exc.code != Code.CA_NOT_FOUND:
+                    raise
+                found = None
+            if found is not None and not want_cert_identifier:
+                return ResolvedCa(identifier=found.identifier)
+            listed = listed_f.result() if listed_f is not None else list(self.list_pca_ca_certificates())
         by_cert = {i.cert_identifier: i for i in listed}
         if found is not None:
             if found.identifier in by_cert:

@@ -132,8 +132,16 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
     if not cursor.checked:
         # the check phase: the sub-CA resolved (for ALB too, in the preflight's check-only order, which
         # ends here), CA_CHECKS, then CA_EXPIRES_TOO_SOON for every client — before any write
-        resolved = resolve_ca(engine.ctx, inp, for_alb=True) if order.check_only else None
-        view = engine.ca(inp, resolved)
+        if order.check_only:
+            # resolved for ALB beside the CA's own reads (an Identifier, the usual case, needs no
+            # resolving for them; a CertIdentifier is resolved by them again): one round less
+            with ThreadPoolExecutor(1, thread_name_prefix="ca-check") as pool:
+                resolved_f = pool.submit(resolve_ca, engine.ctx, inp, for_alb=True)
+                view = engine.ca(inp)
+                resolved = resolved_f.result()
+        else:
+            resolved = None
+            view = engine.ca(inp)
         alb_id = alb_ca_id(resolved, engine.ctx.settings.alb_ca_id_form) if resolved is not None else ""
         cursor.ca = ca_plan(view, inp, now, alb_id)
         cursor.checked = True
@@ -208,8 +216,16 @@ def run(ev: DrainEvent, ctx: StepContext) -> DrainResult:
         raise AlbMtlsError(Code.INVALID_INPUT, "the issuer needs its execution's name (execution_name)",
                            field="execution_name")
     lane = Lane(ctx, me)
-    pos = lane.look()
     order = ev.order
+    if order is None and ev.attempt == 0 and cursor.slices == 0:
+        # the order's first call: its input is read beside the first look at the lane (one read
+        # per order; later calls read it only once they are at the head)
+        with ThreadPoolExecutor(1, thread_name_prefix="order") as pool:
+            order_f = pool.submit(read_order, ctx, me)
+            pos = lane.look()
+            order = order_f.result()
+    else:
+        pos = lane.look()
     kind = "provision" if isinstance(order, ProvisionOrder) else "rotate" if order is not None else ""
     if pos != 0:
         return DrainResult(status="waiting", kind=kind, cursor=cursor, wait_s=wait_seconds(pos), position=pos)
