@@ -101,7 +101,7 @@ def scan_lane(settings: Any) -> Any:
     ctx = make_context(settings, "issuer")
     cursor = Cursor()
     with Engine(ctx, order="bench-scan", secret_prefix="albmtls") as engine:
-        done = rotate_slice(ctx, engine, RotateOrder(), cursor, _Head())  # type: ignore[arg-type]
+        done = rotate_slice(ctx, engine, RotateOrder(), cursor, _Head())  # type: ignore[arg-type]  # a Lane stand-in
     assert done
     return cursor
 

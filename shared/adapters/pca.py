@@ -11,6 +11,9 @@ Shapes follow docs/ALIBABA-APIS.md §2.2 and the SDK model docs. Behaviour the d
 could not settle (PCA error codes, ``CustomIdentifier`` uniqueness) is handled as the local
 cloud's ``localcloud/products/pca/models.py::ASSUMPTIONS`` describes (listed in
 ``localcloud/COVERAGE.md``), and noted where it matters.
+
+One module (~550 lines): every private-CA call the product makes, each with its answer's shape, in
+one place — split by call it would scatter the one product's quirks.
 """
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
                     cursor.add("reused")
                     cursor.keep(result_of(current.meta, current.names, reused=True))
                 else:
-                    jobs.append(Job(target=inp, client=client, index=i, reason=d.reason))  # type: ignore[arg-type]
+                    jobs.append(Job(target=inp, client=client, index=i, reason=d.reason))  # type: ignore[arg-type]  # a ProvisionInput is a Target
             for k in range(0, len(jobs), batch):
                 _record(cursor, engine.submit(jobs[k:k + batch]))
             cursor.next = end             # every job started here ends before the slice returns

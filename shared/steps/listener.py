@@ -26,6 +26,9 @@ Path of :func:`run`:
 
 Results carry ids and fingerprints only; the server key read from KMS is passed to CAS and
 dropped, never logged or returned.
+
+One module (~520 lines): gather, plan, apply and read back of the listener step, and the ALB job
+pacing they share, read in one sitting.
 """
 from __future__ import annotations
 

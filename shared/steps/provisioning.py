@@ -451,10 +451,11 @@ def execution_state(status: str | None) -> str:
 OVERVIEW_SCAN = 500
 
 
-def executions_overview(settings: Settings, flows: tuple[str, ...] = (PROVISION_FLOW, ROTATE_FLOW, REVOKE_FLOW), *,
+def executions_overview(settings: Settings, flows: tuple[str, ...] = (PROVISION_FLOW, ISSUE_FLOW, REVOKE_FLOW), *,
                         recent: int = 5, deadline: Deadline | None = None) -> dict[str, list[dict[str, Any]]]:
     """The executions ``albmtls status`` shows, so that ``EXECUTION_RUNNING`` can be followed:
-    ``{"running": [...], "recent": [...]}`` — every running execution of ``flows`` (oldest first)
+    ``{"running": [...], "recent": [...]}`` — every running execution of ``flows`` (the issuing
+    lane's orders too: what a provisioning run or the rotation waits behind) (oldest first)
     and the ``recent`` latest finished ones (newest first), each ``{flow, name, status
     (running|succeeded|failed), started, stopped}``. A flow not deployed yet has none. Read-only:
     fnf ``ListExecutions`` (at most :data:`OVERVIEW_SCAN` per flow)."""

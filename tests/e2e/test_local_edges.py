@@ -94,8 +94,8 @@ def test_status_shows_the_running_execution_that_execution_running_points_at(liv
     from shared.core.settings import Settings
     from shared.policy.contracts import ProvisionInput
     from shared.policy.validation import decode
-    from shared.steps.provisioning import PROVISION_FLOW, deploy_flow, start_provision
-    deploy_flow(Settings.load(), PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
+    from shared.steps.provisioning import PROVISION_FLOW, deploy_flows, start_provision
+    deploy_flows(Settings.load(), REPO / "workflows")       # the provision flow and the issuing lane's
     _ecs(live_cloud, "stop")
     try:
         started = start_provision(Settings.load(), demo_input, decode(ProvisionInput, demo_input).listener_key)
