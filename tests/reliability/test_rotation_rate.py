@@ -4,7 +4,8 @@ throttles. Exact counts, no timing: the emulator enforces the documented 10 requ
 bucket, so one request over the budget is one ``Throttling.User`` answer in the log. The busiest
 second of the server's log is reported too: the lane spaces its calls 105 ms apart, and a loaded
 machine can shift one request's arrival by ~100 ms (the server's accept queue), so 11 arrivals can
-meet in one second — two lanes at once would put ~19 there.
+meet in one second, 12 with a reader's call in the lane's reserve — two lanes at once would put ~19
+there. What holds the budget is the count of throttled answers: zero.
 
 Nothing here relies on memory shared between function instances: every FC invocation in this
 process gets its own process-wide limiters (``_fresh_instances``), as every invocation of a real
@@ -51,9 +52,11 @@ def _fresh_instances(suite):
 
 def _pca_calls_within_budget(suite, mark) -> list[dict]:
     pca = [c for c in suite.cloud.store.calls(mark) if c["product"] == "pca"]
-    # arrival (start of handling) and completion times: one lane's pace, give or take one shifted call
-    assert max_in_window([c["ts"] - c["duration_ms"] / 1000 for c in pca]) <= 11
-    assert max_in_window([c["ts"] for c in pca]) <= 11
+    # arrival (start of handling) and completion times: one lane's pace (9.5/s), give or take one
+    # shifted call, plus at most one call of a reader in the 5 % the lane leaves (a provisioning
+    # run's ReconcileClients pages beside its order) — two lanes at once would put ~19 there
+    assert max_in_window([c["ts"] - c["duration_ms"] / 1000 for c in pca]) <= 12
+    assert max_in_window([c["ts"] for c in pca]) <= 12
     assert not [c for c in pca if c["code"] != "OK"], {c["code"] for c in pca}
     assert suite.cloud.faults.injected.get("qps_throttle", 0) == 0
     return pca
