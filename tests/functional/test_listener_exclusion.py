@@ -11,7 +11,7 @@ import pytest
 
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.settings import Settings
-from shared.steps.provisioning import PROVISION_FLOW, REVOKE_FLOW, deploy_flow, describe_provision, start_provision
+from shared.steps.provisioning import PROVISION_FLOW, REVOKE_FLOW, deploy_flows, describe_provision, start_provision
 
 REPO = Path(__file__).resolve().parents[2]
 LK = "alb-demostd000000000001-443"
@@ -34,8 +34,7 @@ def _wait(settings: Settings, flow: str, name: str, timeout: float = 120) -> str
 
 def test_a_revocation_and_a_provision_for_one_listener_never_run_at_once(live_cloud, demo_input):
     settings = Settings.load()
-    deploy_flow(settings, PROVISION_FLOW, (REPO / "workflows" / "provision.yaml").read_text())
-    deploy_flow(settings, REVOKE_FLOW, (REPO / "workflows" / "revoke.yaml").read_text())
+    deploy_flows(settings, REPO / "workflows")     # provision, revoke and the issuing lane's
     # every PCA list takes a second: both executions stay running long enough to be seen
     live_cloud.faults.configure({"latency_ms": {"pca:ListClientCertificate": [1000, 1000]}})
 

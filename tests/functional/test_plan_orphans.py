@@ -37,7 +37,7 @@ def _plan(inp: dict):
     return r
 
 
-def test_the_plan_names_orphans_and_prunes_from_the_cloud(live_cloud, invoke, demo_input, writes):
+def test_the_plan_names_orphans_and_prunes_from_the_cloud(lane, live_cloud, invoke, demo_input, writes):
     both = _input(demo_input, "alice", "bob")
     res = invoke("albmtls-issue-client-cert", {"input": both, "execution_name": "prov-1"})
     assert res["status"] == "ok", res
