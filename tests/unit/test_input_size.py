@@ -16,7 +16,7 @@ def test_an_input_over_63_kib_is_refused_before_any_call():
                        for i in range(1000)]}
     assert len(json.dumps(raw, separators=(",", ":"))) > MAX_INPUT_BYTES
     with pytest.raises(AlbMtlsError) as info:
-        start_provision(None, raw, "alb-x-443")        # type: ignore[arg-type]  # no settings: nothing is called
+        start_provision(None, raw, "alb-x-443")        # no settings: nothing is called before the refusal
     err = info.value
     assert (err.code, err.field) == ("INVALID_INPUT", "clients") and "64 KiB" in err.message
     assert err.details["limit"] == MAX_INPUT_BYTES
