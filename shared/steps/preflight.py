@@ -54,7 +54,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
-__all__ = ["run", "evaluate", "Evaluation"]
+__all__ = ["run", "evaluate", "Evaluation", "OWN_CA_PENDING"]
+
+#: the listener's CA in the preflight's plan while an own CA is still to be created by EnsureOwnCa
+OWN_CA_PENDING = "(the own CA's upload, made by EnsureOwnCa)"
 
 
 def _dry_run_server_group(ctx: StepContext, o: ListenerObservation) -> Violation | None:
@@ -112,7 +115,8 @@ def evaluate(ctx: StepContext, inp: ProvisionInput) -> Evaluation:
 
     cert = plan_server_certificate(o)
     sg = _server_group_summary(o)
-    desired = desired_listener(inp, cert.alb_id, sg.get("id"), ca["alb_ca_certificate_id"])
+    # an own CA the run creates has no repository id yet: the listener plan names it by what makes it
+    desired = desired_listener(inp, cert.alb_id, sg.get("id"), ca["alb_ca_certificate_id"] or OWN_CA_PENDING)
     listener_plan = plan_listener(o.existing, desired)
     listener: dict[str, Any] = {"action": listener_plan.action}
     if listener_plan.listener_id:

@@ -1,0 +1,64 @@
+"""Which CA issues: the CAS private CA (``shared.adapters.pca.Pca``) or an own CA whose keys are in KMS
+(``shared.adapters.ownca.OwnCa``), chosen from the input's ``ca`` or from an identifier
+(``own/<name>/…`` names an own CA; anything else a PCA one). Both answer the same calls
+(``describe_ca_certificate``, ``create_client_certificate_with_csr``, ``describe_client_certificate``,
+``revoke_client_certificate`` …), so the steps issue, renew and revoke the same way through either.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from shared.adapters.ownca import OwnCa
+from shared.adapters.pca import Pca
+from shared.policy import ownca
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.adapters.pca import ClientCertificate
+    from shared.policy.ids import CertificateId, SecretNames
+    from shared.steps.context import StepContext
+
+__all__ = ["OwnCa", "CaHolder", "prefix_of", "own_issuer", "ca_issuer", "issuer_for_identifier", "describe_issued"]
+
+
+class CaHolder(Protocol):
+    """What picking the issuer reads of a target: its CA and its secret names (the prefix)."""
+
+    @property
+    def ca_id(self) -> CertificateId: ...
+
+    def secrets(self, common_name: str) -> SecretNames: ...
+
+
+def prefix_of(target: CaHolder) -> str:
+    """The secret prefix of ``target`` (its secret names start with it; a prefix has no ``/``)."""
+    return target.secrets("x").pfx.split("/", 1)[0]
+
+
+def own_issuer(ctx: StepContext, prefix: str, name: str) -> OwnCa:
+    """The own CA ``name`` under ``prefix``, one per invocation (its record read once)."""
+    return ctx.memo(("ownca", prefix, name),
+                    lambda: OwnCa(ctx.call, settings=ctx.settings, prefix=prefix, name=name, now=ctx.clock.now))
+
+
+def ca_issuer(ctx: StepContext, target: CaHolder) -> Pca | OwnCa:
+    """The issuer of ``target``'s CA."""
+    cid = target.ca_id
+    if cid.is_own:
+        assert cid.own_name is not None
+        return own_issuer(ctx, prefix_of(target), cid.own_name)
+    return ctx.adapter(Pca)
+
+
+def issuer_for_identifier(ctx: StepContext, identifier: str | None, prefix: str) -> Pca | OwnCa:
+    """The issuer of the certificate or CA ``identifier``."""
+    ref = ownca.parse_own(identifier)
+    return own_issuer(ctx, prefix, ref.name) if ref is not None else ctx.adapter(Pca)
+
+
+def describe_issued(ctx: StepContext, identifier: str, names: SecretNames) -> ClientCertificate | None:
+    """``DescribeClientCertificate`` of ``identifier`` through its issuer (an own CA finds it in the
+    ``…/meta`` record ``names``)."""
+    api = issuer_for_identifier(ctx, identifier, names.pfx.split("/", 1)[0])
+    if isinstance(api, OwnCa):
+        return api.describe_client_certificate(identifier, names=names)
+    return api.describe_client_certificate(identifier)
