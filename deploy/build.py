@@ -77,6 +77,9 @@ CLIENT_BASE = ("alibabacloud-tea-openapi", "alibabacloud-credentials")
 FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "preflight": ("alb", "cas", "pca", "alidns", "kms"),
     "record_desired_state": ("kms",),
+    # the own CA: its keys (KMS) and its upload to the certificate repository (CAS 2020-04-07); pca
+    # only because the own CA answers with the PCA adapter's record types (it never calls the PCA)
+    "ensure_own_ca": ("kms", "cas", "pca"),
     "issue_client_cert": ("pca", "kms"),
     "enable_mutual_auth": ("alb", "cas", "pca", "kms"),
     "create_cname": ("alb", "alidns"),

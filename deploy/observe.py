@@ -22,6 +22,10 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
 5. ``revoke --cn <client>`` then ``restore --cn <client>`` — offboarding through the revoke flow:
    the access record, the revocation at the CA, the secrets scheduled for deletion
    (``DeleteSecret``), then restored (``RestoreSecret``) and a new certificate issued.
+6. ``provision`` of the same listener with ``"ca": {"kind": "own", "name": "observe"}`` — the
+   provision flow's ``EnsureOwnCa`` creates the own CA (KMS ``CreateKey``/``CreateAlias``,
+   ``GetPublicKey``, ``AsymmetricSign``; the CAS repository's ``CreateWarehouse``/``UploadPCACert``),
+   the client certificate is signed through KMS and the listener switches to the upload.
 
 Operator commands (``albmtls status`` …) are not run: their calls would count as the function
 role's. Every call lands in ``<state-dir>/cloud.sqlite3`` (table ``calls``), which
@@ -150,6 +154,14 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
     revoked = _albmtls(["revoke", "--listener", listener, "--cn", cn, "--reason", "cessation", *ep_args], timeout)
     restored = _albmtls(["restore", "--listener", listener, "--cn", cn, *ep_args, "--out", str(out)], timeout)
     summary["offboarding"] = {"revoked": revoked.get("writes"), "restored": restored.get("writes")}
+    own = json.loads(EXAMPLE.read_text())
+    own.pop("ca_identifier", None)
+    own["ca"] = {"kind": "own", "name": "observe"}
+    ofile = state_dir / "observe-own-ca-input.json"
+    ofile.write_text(json.dumps(own, indent=2))
+    fourth = _albmtls(["provision", "-f", str(ofile), *base], timeout)
+    summary["own_ca"] = {"listener": (fourth.get("listener") or {}).get("ca_certificate_id"),
+                         "writes": fourth.get("writes")}
     return summary
 
 

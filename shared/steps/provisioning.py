@@ -49,6 +49,7 @@ LISTENER_FLOWS = (PROVISION_FLOW, REVOKE_FLOW)
 # Step (state) names of workflows/provision.yaml and revoke.yaml → result keys.
 STEP_KEYS = {
     "Preflight": "preflight",
+    "EnsureOwnCa": "ensure_own_ca",
     "RecordDesiredState": "record_desired_state",
     "IssueClientCert": "issue_client_cert",
     "ReconcileClients": "reconcile_clients",

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = {
     "albmtls-preflight": "preflight",
     "albmtls-record-desired-state": "record_desired_state",
+    "albmtls-ensure-own-ca": "ensure_own_ca",
     "albmtls-issue-client-cert": "issue_client_cert",
     "albmtls-enable-mutual-auth": "enable_mutual_auth",
     "albmtls-create-cname": "create_cname",
@@ -108,7 +109,8 @@ def make_repo(root: Path) -> Path:
         (d / "index.py").write_text(INDEX.format(step=fdir))
     (root / "workflows" / "examples").mkdir(parents=True)
     (root / "workflows" / "provision.yaml").write_text(_flow("albmtls-provision", [
-        "albmtls-preflight", "albmtls-record-desired-state", "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
+        "albmtls-preflight", "albmtls-ensure-own-ca", "albmtls-record-desired-state",
+        "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
         "albmtls-create-cname", "albmtls-health-check"]))
     (root / "workflows" / "rotate.yaml").write_text(_flow("albmtls-rotate", [
         "albmtls-issue-client-cert", "albmtls-renew-client-cert"]))
