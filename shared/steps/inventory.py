@@ -126,7 +126,7 @@ def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
         return metas[k]
 
     rows: list[InventoryRow] = []
-    for cert in iter_listed(ctx):
+    for cert in iter_listed(ctx, prefix=secret_prefix):
         c = classify(cert, None, None, now)
         state: str = c.state
         cn = cert.common_name or ""

@@ -6,18 +6,21 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.adapters.ownca import OwnCa
 from shared.adapters.pca import Pca
 from shared.policy import ownca
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterator
+
     from shared.adapters.pca import ClientCertificate
     from shared.policy.ids import CertificateId, SecretNames
     from shared.steps.context import StepContext
 
-__all__ = ["OwnCa", "CaHolder", "prefix_of", "own_issuer", "ca_issuer", "issuer_for_identifier", "describe_issued"]
+__all__ = ["OwnCa", "CaHolder", "prefix_of", "own_issuer", "ca_issuer", "issuer_for_identifier", "describe_issued",
+           "iter_own", "iter_issued"]
 
 
 class CaHolder(Protocol):
@@ -62,3 +65,26 @@ def describe_issued(ctx: StepContext, identifier: str, names: SecretNames) -> Cl
     if isinstance(api, OwnCa):
         return api.describe_client_certificate(identifier, names=names)
     return api.describe_client_certificate(identifier)
+
+
+def iter_own(ctx: StepContext, prefix: str) -> Iterator[ClientCertificate]:
+    """The certificates of every own CA under ``prefix`` (``shared.adapters.ownca``: the ``…/meta``
+    records name them; each CA's revocation list marks the revoked ones). Nothing, after one
+    ``ListSecrets``, when there is no own CA."""
+    from shared.adapters.kms import Kms
+    from shared.adapters.ownca import list_ca_names, list_own_certificates
+    kms = ctx.adapter(Kms)
+    names = list_ca_names(kms, prefix)
+    if not names:
+        return
+    revoked = {n: own_issuer(ctx, prefix, n).revocations() for n in names}
+    for certs in list_own_certificates(kms, prefix, revoked).by_ca.values():
+        yield from certs
+
+
+def iter_issued(ctx: StepContext, prefix: str | None) -> Iterator[Any]:
+    """Every certificate ``ListClientCertificate`` lists (the PCA's, one page in memory), then, with
+    ``prefix``, every one the own CAs under it issued (:func:`iter_own`)."""
+    yield from ctx.adapter(Pca).list_client_certificates()
+    if prefix is not None:
+        yield from iter_own(ctx, prefix)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from shared.adapters import kms as kms_api
-from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
 from shared.policy import offboarding as policy
@@ -46,6 +45,7 @@ from shared.policy.records import (
     encode_access,
 )
 from shared.steps.issuance import read_meta
+from shared.steps.issuers import describe_issued, issuer_for_identifier, iter_issued
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
@@ -129,10 +129,10 @@ class OffboardResult(StepResult, frozen=True, kw_only=True):
 # ---------------------------------------------------------------------------------------------
 # observe
 # ---------------------------------------------------------------------------------------------
-def gather_holders(ctx: StepContext, listener_key: str) -> dict[str, Holder]:
+def gather_holders(ctx: StepContext, listener_key: str, prefix: str | None = None) -> dict[str, Holder]:
     """Every CN with a certificate of this automation on ``listener_key`` (``ListClientCertificate``,
-    every page: the private CA's own list)."""
-    return policy.holders(ctx.adapter(pca_api.Pca).list_client_certificates(), listener_key)
+    every page: the private CA's own list; with ``prefix``, the own CAs' certificates under it too)."""
+    return policy.holders(iter_issued(ctx, prefix), listener_key)
 
 
 def read_access(ctx: StepContext, name: str) -> AccessRecord | None:
@@ -178,7 +178,8 @@ def _audit(ctx: StepContext, action: str, listener_key: str, cn: str, **fields: 
 def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *, listener_key: str, cn: str,
                 window: int) -> ClientOutcome:
     """Act on one planned revocation, in the plan's order, then read back."""
-    pca, kms = ctx.adapter(pca_api.Pca), ctx.adapter(kms_api.Kms)
+    kms = ctx.adapter(kms_api.Kms)
+    prefix = names.pfx.split("/", 1)[0]
     writes = 0
     rv = plan.revocation
     if plan.record is not None:
@@ -191,7 +192,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
                recovery_window_days=rv.recovery_window_days)
     revoked = []
     for ident in plan.revoke:
-        wrote = pca.revoke_client_certificate(ident)
+        wrote = issuer_for_identifier(ctx, ident, prefix).revoke_client_certificate(ident)
         writes += int(wrote)
         revoked.append(ident)
     for name in plan.delete:
@@ -200,7 +201,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
     # read back: revoked at the CA, the secrets pending deletion
     serials = {c.identifier: c.serial for c in plan.revocation.certificates}
     for ident in plan.revoke:
-        back = pca.describe_client_certificate(ident)
+        back = describe_issued(ctx, ident, names)
         if back is not None and back.status != "REVOKE":
             raise AlbMtlsError(Code.CLOUD_ERROR, f"certificate {ident} of {cn!r} still reads as {back.status} after "
                                "CreateRevokeClientCertificate; run the revocation again")
@@ -261,7 +262,7 @@ def _known(ctx: StepContext, req: RevokeRequest, by_cn: dict[str, Holder]) -> No
 def revoke(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
     """Mode ``revoke`` (module doc)."""
     now = ctx.clock.now()
-    by_cn = gather_holders(ctx, req.listener_key)
+    by_cn = gather_holders(ctx, req.listener_key, req.secret_prefix)
     _known(ctx, req, by_cn)
     out = revoke_holders(ctx, req.listener_key, req.common_names, by_cn=by_cn, reason=req.reason,
                          requested_by=req.requested_by, request_id=req.request_id, secret_prefix=req.secret_prefix,
@@ -276,10 +277,10 @@ def enforce_revocation(ctx: StepContext, listener_key: str, cn: str, secret_pref
     record = read_access(ctx, secret_names(secret_prefix, listener_key, cn).access)
     if policy.access_state(record) != "revoked":
         return 0
-    holder = gather_holders(ctx, listener_key).get(cn) or Holder(cn)
+    holder = gather_holders(ctx, listener_key, secret_prefix).get(cn) or Holder(cn)
     writes = 0
     for c in holder.valid(ctx.clock.now()):
-        writes += int(ctx.adapter(pca_api.Pca).revoke_client_certificate(c.identifier))
+        writes += int(issuer_for_identifier(ctx, c.identifier, secret_prefix).revoke_client_certificate(c.identifier))
     if writes:
         ctx.logger.warning("revoked a certificate issued while its holder was being revoked",
                            extra={"listener_key": listener_key, "common_name": cn, "writes": writes})
@@ -364,7 +365,7 @@ def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
     """Mode ``reconcile`` (module doc)."""
     now = ctx.clock.now()
     lk = inp.listener_key
-    by_cn = gather_holders(ctx, lk)
+    by_cn = gather_holders(ctx, lk, inp.secret_prefix)
     in_input = [c.common_name for c in inp.clients]
     records: dict[str, AccessRecord | None] = {}
     for cn in sorted(set(by_cn) | set(in_input)):

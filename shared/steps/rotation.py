@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.adapters.pca import Pca
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, invalid_input
 from shared.policy import renewal
@@ -138,11 +137,12 @@ def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str
 
 
 def _warn_ca(ctx: StepContext, ca_ident: str, lifetime: timedelta, now: datetime,
-             warnings: list[dict[str, Any]]) -> None:
-    from shared.adapters import pca as pca_api
+             warnings: list[dict[str, Any]], prefix: str) -> None:
+    from shared.steps.issuers import issuer_for_identifier
     try:
-        ca = ctx.adapter(pca_api.Pca).describe_ca_certificate(ca_ident)
-        inst = ctx.adapter(pca_api.Pca).get_ca_instance_status(ca_ident)
+        api = issuer_for_identifier(ctx, ca_ident, prefix)     # the PCA, or an own CA (own/<name>/g<n>)
+        ca = api.describe_ca_certificate(ca_ident)
+        inst = api.get_ca_instance_status(ca_ident)
     except AlbMtlsError as exc:
         warnings.append({"kind": "ca", "ca_identifier": ca_ident, "level": "warning", "code": exc.code,
                          "message": f"the issuing sub-CA could not be read: {exc.message}"})
@@ -233,9 +233,11 @@ def _paced(ctx: StepContext) -> Any:
         return ctx
 
 
-def iter_listed(ctx: StepContext, result: ScanResult | None = None) -> Iterator[Any]:
-    """Every ``ListClientCertificate`` item, one page in memory (``result.listed`` counts them)."""
-    for cert in ctx.adapter(Pca).list_client_certificates():
+def iter_listed(ctx: StepContext, result: ScanResult | None = None, *, prefix: str | None = None) -> Iterator[Any]:
+    """Every ``ListClientCertificate`` item, one page in memory (``result.listed`` counts them); with
+    ``prefix``, then every certificate the own CAs under it issued (``shared.steps.issuers.iter_own``)."""
+    from shared.steps.issuers import iter_issued
+    for cert in iter_issued(ctx, prefix):
         if result is not None:
             result.listed += 1
         yield cert
@@ -269,7 +271,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             res.existing.append(name)
         batch = []
 
-    for cert in iter_listed(ctx, res):
+    for cert in iter_listed(ctx, res, prefix=policy.secret_prefix):
         c = classify(cert, None, policy, now)
         if not c.ours:
             continue
@@ -314,7 +316,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             flush()
     # the warnings' PCA reads before the last start: the scan's calls end before the Map's begin
     for ca_ident, life in sorted(cas.items()):
-        _warn_ca(ctx, ca_ident, life, now, res.warnings)
+        _warn_ca(ctx, ca_ident, life, now, res.warnings, policy.secret_prefix)
     for lk in sorted(listeners):
         _warn_listener(ctx, lk, now, res.warnings)
     flush()
@@ -372,7 +374,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     rows: list[dict[str, Any]] = []
     listeners: dict[str, None] = {}
     revoked_holders: dict[tuple[str, str], Any] = {}
-    for cert in iter_listed(ctx):
+    for cert in iter_listed(ctx, prefix=prefix):
         if (cert.certificate_type or "CLIENT") != "CLIENT":
             continue
         c = classify(cert, None, None, now)
