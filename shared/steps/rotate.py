@@ -26,7 +26,6 @@ import msgspec
 from msgspec import Meta
 
 from shared.adapters import kms as kms_api
-from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy import renewal
@@ -36,6 +35,7 @@ from shared.policy.offboarding import access_state
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
 from shared.policy.rotation import RevokeOld, RotateItem, retire_due
 from shared.steps.issuance import StoredTarget, observe_client, read_meta
+from shared.steps.issuers import describe_issued, issuer_for_identifier
 from shared.steps.offboarding import enforce_revocation, read_access
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,7 +111,7 @@ def _mark_superseded(ctx: StepContext, names: SecretNames, meta: CertMeta, old: 
     return entry, writes
 
 
-def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
+def renew(event: RotateEvent, ctx: StepContext, *, due: bool = False) -> RotateResult:
     """Mode ``renew`` (module doc). The CN's record is read once (with the secrets' versions and the
     PCA certificate it names) and handed to the issuance. Raises ``AlbMtlsError``
     (``SECRET_NOT_FOUND`` when the CN has no record, ``CA_EXPIRES_TOO_SOON`` when the sub-CA cannot
@@ -141,7 +141,7 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
                            f"secret {names.meta!r}; it was not issued by this automation with secret_prefix "
                            f"{policy.secret_prefix!r} — provision it again", field="item")
     now = ctx.clock.now()
-    if meta.identifier == item.identifier:
+    if meta.identifier == item.identifier and not due:    # due: renewed whatever its age (revoke --rekey)
         try:
             st = renewal.state(meta.times(), now)
         except AlbMtlsError:
@@ -175,7 +175,7 @@ def renew(event: RotateEvent, ctx: StepContext) -> RotateResult:
         out.action = "already_renewed"
     # the record the secrets now hold: written and read back by the issuance, or the one observed above
     new_meta = issued.meta
-    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
+    old = describe_issued(ctx, item.identifier, names)
     old_end = old.not_after if old is not None and old.not_after else parse_iso(item.not_after or meta.not_before)
     entry, w = _mark_superseded(ctx, names, new_meta, item, old_end, policy, now)
     out.writes += w
@@ -211,7 +211,7 @@ def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
         return out
     pfx_v = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
     pw_v = ctx.adapter(kms_api.Kms).get_secret_value(names.password, stage=kms_api.CURRENT)
-    current = ctx.adapter(pca_api.Pca).describe_client_certificate(meta.identifier)
+    current = describe_issued(ctx, meta.identifier, names)
     if pfx_v is None or pw_v is None or pfx_v.version_id != meta.serial or pw_v.version_id != meta.serial or \
             current is None or current.status != "ISSUE" or current.not_after is None or current.not_after <= now:
         out.reason = "replacement_not_ready"
@@ -224,14 +224,15 @@ def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
         out.reason = "grace_period" if (entry is not None and entry.revoke) or policy.revoke_old != "never" \
             else "expires_naturally"
         return out
-    old = ctx.adapter(pca_api.Pca).describe_client_certificate(item.identifier)
+    old = describe_issued(ctx, item.identifier, names)
     if old is None:
         out.action, out.reason = "skipped", "certificate_missing"
         return out
     if old.status == "REVOKE":
         out.action, out.reason, out.revoked = "retired", "already_revoked", True
         return out
-    wrote = ctx.adapter(pca_api.Pca).revoke_client_certificate(item.identifier)
+    wrote = issuer_for_identifier(ctx, item.identifier, policy.secret_prefix).revoke_client_certificate(
+        item.identifier)
     out.writes += int(wrote)
     out.action, out.reason, out.revoked = "retired", "revoked", True
     ctx.logger.info("replaced client certificate revoked", extra={
