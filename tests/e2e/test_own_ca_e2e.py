@@ -116,3 +116,106 @@ def x509_chain(content: str) -> list[str]:
     """The PEM certificates of an upload (sub-CA first, then the root), each as its own PEM text."""
     parts = content.split("-----END CERTIFICATE-----")
     return [p.strip() + "\n-----END CERTIFICATE-----\n" for p in parts if "BEGIN CERTIFICATE" in p]
+
+
+def test_rotation_renews_alice_under_the_own_ca(live_cloud, tmp_path, writes):
+    """Rotation at +21 days renews alice under the own CA (signed through KMS, no PCA certificate):
+    the renewed PFX works through the listener, the old one is retired (revoked into the CA's CRL)
+    when asked, and status shows both."""
+    from datetime import timedelta
+
+    from shared.core.clock import parse_iso
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    [alice] = doc["client_certificates"]
+    issued = parse_iso(alice["not_after"]) - timedelta(days=30)
+
+    def iso(d: int) -> str:
+        return (issued + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    code, r10, err = run_json("rotate", "--now", iso(10), "--endpoints-file", ep, "--out", str(tmp_path / "r"))
+    assert code == 0, (r10, err[-2000:])
+    assert r10["scan"]["due"] == 0 and r10["renewed"] == []
+    writes.mark()
+    code, r21, err = run_json("rotate", "--now", iso(21), "--endpoints-file", ep, "--out", str(tmp_path / "r"))
+    assert code == 0, (r21, err[-2000:])
+    [new] = r21["renewed"]
+    assert new["common_name"] == "alice" and new["serial"] != alice["serial"]
+    assert new["identifier"].startswith("own/demo/")
+    assert not any(c["product"] == "pca" and c["action"].startswith("CreateClientCertificate")
+                   for c in live_cloud.store.calls(writes.n))
+    assert any(c["product"] == "kms" and c["action"] == "AsymmetricSign" for c in live_cloud.store.calls(writes.n))
+    assert curl_status(live_cloud, Path(new["pfx_path"]), Path(new["password_path"]).read_text()) == "200"
+
+    code, st, err = run_json("status", "--endpoints-file", ep)
+    assert code == 0, err[-2000:]
+    states = {r["serial"]: r["state"] for r in st["certificates"]}
+    assert states[alice["serial"]] == "superseded" and states[new["serial"]] == "valid"
+
+    code, rv, err = run_json("rotate", "--now", iso(22), "--revoke-old", "immediately", "--endpoints-file", ep,
+                             "--out", str(tmp_path / "r"))
+    assert code == 0, (rv, err[-2000:])
+    assert [r["serial"] for r in rv["retired"]] == [alice["serial"]]
+    code, st2, _ = run_json("status", "--endpoints-file", ep)
+    assert {r["serial"]: r["state"] for r in st2["certificates"]}[alice["serial"]] == "revoked"
+
+
+def _wait_status(live_cloud, pfx: Path | None, password: str | None, want_ok: bool, tries: int = 20) -> str:
+    """curl until the answer is (or is not) 200 — the data plane reloads a listener's CA on change."""
+    import time
+    got = ""
+    for _ in range(tries):
+        got = curl_status(live_cloud, pfx, password)
+        if (got == "200") == want_ok:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def test_revoke_rekey_keeps_the_other_holder_and_refuses_the_revoked_one(live_cloud, tmp_path):
+    """revoke --rekey on one of two holders of an own CA: a new generation (new KMS keys, a new
+    upload), bob's replacement issued by it, the listener moved to it — bob works through the
+    listener with his replacement, alice's certificate is refused in the handshake."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    clients = [{"common_name": "alice", "days": 30, "profile": "compat"},
+               {"common_name": "bob", "days": 30, "profile": "compat"}]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path, clients)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    certs = {c["common_name"]: c for c in doc["client_certificates"]}
+    alice_pfx, alice_pw = Path(certs["alice"]["pfx_path"]), Path(certs["alice"]["password_path"]).read_text()
+    bob_old = Path(certs["bob"]["pfx_path"]), Path(certs["bob"]["password_path"]).read_text()
+    assert curl_status(live_cloud, alice_pfx, alice_pw) == "200" and curl_status(live_cloud, *bob_old) == "200"
+    old_ca = doc["listener"]["ca_certificate_id"]
+
+    code, rv, err = run_json("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--rekey",
+                             "--endpoints-file", ep, "--out", str(tmp_path / "rk"), "--reason", "key_compromise")
+    assert code == 0, (rv, err[-3000:])
+    assert rv["status"] == "succeeded"
+    rk = rv["rekey"]
+    assert rk["ca"] == "demo" and rk["generation"] == 2 and rk["switched"] is True
+    assert [c["common_name"] for c in rk["renewed"]] == ["bob"]
+    assert rk["alb_ca_certificate_id"] and rk["alb_ca_certificate_id"] != old_ca
+    # the listener trusts the new generation's upload
+    code, ca, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    assert ca["trusted_gen"] == ca["issuing_gen"] == 2 and ca["alb_ca_certificate_id"] == rk["alb_ca_certificate_id"]
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [rk["alb_ca_certificate_id"]]
+    # bob works with his replacement; alice (revoked) and bob's old certificate are refused
+    new_bob = rk["renewed"][0]
+    assert _wait_status(live_cloud, Path(new_bob["pfx_path"]), Path(new_bob["password_path"]).read_text(),
+                        True) == "200"
+    assert _wait_status(live_cloud, alice_pfx, alice_pw, False) != "200"
+    assert _wait_status(live_cloud, *bob_old, False) != "200"
+    # status: alice revoked (in the own CA's revocation list), bob valid on generation 2
+    code, st, _ = run_json("status", "--endpoints-file", ep)
+    by = {r["serial"]: r for r in st["certificates"]}
+    assert by[certs["alice"]["serial"]]["state"] == "revoked"
+    assert by[new_bob["serial"]]["state"] == "valid"
+    # a second run writes nothing more: alice is revoked already, bob already on generation 2
+    code, again, err = run_json("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--rekey",
+                                "--endpoints-file", ep, "--out", str(tmp_path / "rk2"))
+    assert code == 0, (again, err[-3000:])
+    assert again["rekey"]["generation"] == 2 and again["rekey"]["renewed"] == [] and again["writes"] == 0
