@@ -23,9 +23,8 @@ def albmtls(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def own_input(tmp_path: Path, clients: list[dict] | None = None) -> Path:
-    doc = json.loads((REPO / "examples" / "provision.json").read_text())
-    del doc["ca_identifier"]
-    doc["ca"] = {"kind": "own", "name": "demo"}
+    doc = json.loads((REPO / "examples" / "provision-own-ca.json").read_text())   # make run INPUT=…
+    assert doc["ca"] == {"kind": "own", "name": "demo"} and "ca_identifier" not in doc
     if clients is not None:
         doc["clients"] = clients
     path = tmp_path / "own.json"
@@ -219,3 +218,26 @@ def test_revoke_rekey_keeps_the_other_holder_and_refuses_the_revoked_one(live_cl
                                 "--endpoints-file", ep, "--out", str(tmp_path / "rk2"))
     assert code == 0, (again, err[-3000:])
     assert again["rekey"]["generation"] == 2 and again["rekey"]["renewed"] == [] and again["writes"] == 0
+
+
+def test_doctor_checks_the_own_ca_keys_and_upload(live_cloud, tmp_path):
+    """albmtls doctor --check own-ca: the KMS instance, each own CA's keys (spec, SIGN/VERIFY,
+    enabled, the certificate's key) and its upload; a disabled key or a missing instance fails with
+    what to change."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, ca, err = run_json("ca", "create", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0, err[-2000:]
+    code, doc, err = run_json("doctor", "--check", "own-ca", "--endpoints-file", ep)
+    assert code == 0, (doc, err[-2000:])
+    [f] = [c for c in doc["checks"] if c["check"] == "own-ca"]
+    assert f["result"] == "ok" and "own CA demo: G1 issues, listeners trust G1" in f["detail"]
+    rows = {r["assumption"]: r for r in doc["assumptions"]}
+    assert rows["kms:code:Forbidden.ResourceNotFound"]["result"] == "confirmed"
+    assert rows["kms:behaviour:ProtectionLevel"]["result"] == "confirmed"
+    # the issuing key disabled by hand: the doctor says which key and what is wrong
+    key = ca["generations"][0]["issuing_key_id"]
+    doc_key = live_cloud.store.get("kms.key", key)
+    live_cloud.store.put("kms.key", key, {**doc_key, "KeyState": "Disabled"})
+    code, doc, _ = run_json("doctor", "--check", "own-ca", "--endpoints-file", ep)
+    [f] = [c for c in doc["checks"] if c["check"] == "own-ca"]
+    assert code == 1 and f["result"] == "fail" and f"{key} is Disabled" in f["fix"], f
