@@ -38,6 +38,11 @@ Routes:
   ``{"execution", "status", "result": {listener_key, action, clients, writes}, "error"?}``. Who
   asked (``requested_by``) is the body's, else the signer's AccessKeyId from the request's
   ``Authorization`` header (the FC gateway checked that signature); the request id is FC's.
+* ``GET /crl/{secret prefix}/{own CA}/g{n}.crl`` — generation ``n``'s latest CRL of an own CA
+  (DER, ``application/pkix-crl``; signed through KMS, kept in KMS: ``shared.adapters.ownca``), the
+  distribution point ``ALBMTLS_CRL_BASE_URL`` names; 404 before its first revocation. Behind the
+  function's signature like every route here: a CRL for clients outside the account needs a public
+  copy (README "Your own CA").
 
 Errors: ``{"error": {"code", "message", "field"?}}`` with 400 (bad JSON, unknown field, bad value
 — the field is named), 404, 405 (with ``Allow``), 409 (``EXECUTION_RUNNING``), 413 (body over
@@ -94,6 +99,10 @@ class Request:
     headers: dict[str, str]  # lower-case names
     query: dict[str, str]
     body: bytes
+
+
+_CRL_PATH = re.compile(r"^(?P<prefix>[A-Za-z0-9_+=.@-]{1,64})/(?P<name>[a-z][a-z0-9-]{0,30}[a-z0-9])/"
+                       r"g(?P<gen>[1-9][0-9]{0,3})\.crl$")
 
 
 def _response(status: int, doc: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -211,6 +220,8 @@ class Api:
                 return self._only(req, "GET") or self.get_drift(req)
             if path == "/inventory":
                 return self._only(req, "GET") or self.get_inventory(req)
+            if path.startswith("/crl/"):
+                return self._only(req, "GET") or self.get_crl(path[len("/crl/"):])
             for action, base in (("revoke", "/clients/revocations"), ("restore", "/clients/restorations")):
                 if path == base:
                     return self._only(req, "POST") or self.post_offboard(req, action, request_id)
@@ -219,9 +230,26 @@ class Api:
             return error_response(404, "NOT_FOUND", f"no route {path}; routes: POST /provisions, "
                                   "GET /provisions/{name}, POST /rotations, GET /certificates, POST /fleet/plan, "
                                   "POST /fleet/apply, GET /drift, GET /inventory, POST /clients/revocations, "
-                                  "POST /clients/restorations, GET /clients/revocations/{name}")
+                                  "POST /clients/restorations, GET /clients/revocations/{name}, "
+                                  "GET /crl/{prefix}/{ca}/g{n}.crl")
         except AlbMtlsError as exc:
             return error_response(http_status(exc.code, exc.field), exc.code, exc.message, exc.field)
+
+    def get_crl(self, rest: str) -> dict[str, Any]:
+        m = _CRL_PATH.match(rest)
+        if m is None:
+            return error_response(400, Code.INVALID_INPUT, "a CRL path is /crl/<secret prefix>/<own CA name>/g<n>.crl",
+                                  "path")
+        from shared.adapters.ownca import OwnCa
+        from shared.steps.rotation import make_context
+        ctx = make_context(self._settings_factory(), "crl", deadline_s=30)
+        ca = OwnCa(ctx.call, settings=ctx.settings, prefix=m["prefix"], name=m["name"], now=ctx.clock.now)
+        der = ca.read_crl(int(m["gen"]))
+        if der is None:
+            return error_response(404, "NOT_FOUND", f"own CA {m['name']!r} generation {m['gen']} under prefix "
+                                  f"{m['prefix']!r} has published no CRL (none before its first revocation)")
+        return {"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(der).decode(),
+                "headers": {"Content-Type": "application/pkix-crl", "Cache-Control": "max-age=300"}}
 
     @staticmethod
     def _only(req: Request, method: str) -> dict[str, Any] | None:
