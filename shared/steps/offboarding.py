@@ -33,6 +33,7 @@ from shared.adapters import kms as kms_api
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
 from shared.policy import offboarding as policy
+from shared.policy import ownca as ownca_ids
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, ProvisionInput, StepResult
 from shared.policy.ids import SecretNames, secret_names
 from shared.policy.offboarding import Holder, RevokeRequest
@@ -212,7 +213,11 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
         raise AlbMtlsError(Code.CLOUD_ERROR, f"the secrets of {cn!r} are not scheduled for deletion after "
                            "DeleteSecret; run the revocation again")
     action = "revoked" if writes else "already_revoked"
-    refused_by = iso_utc(policy.refusal_deadline(datetime.fromisoformat(rv.revoked_at.replace("Z", "+00:00"))))
+    # the listener's refusal is the PCA's (LISTENER_REFUSAL_BOUND); an own CA's revocation reaches the
+    # listener only through `revoke --rekey` (ALB documents no CRL check of an uploaded CA)
+    own = any(ownca_ids.is_own(c.identifier) for c in rv.certificates)
+    refused_by = None if own else iso_utc(policy.refusal_deadline(datetime.fromisoformat(
+        rv.revoked_at.replace("Z", "+00:00"))))
     if writes and plan.record is None:
         ctx.logger.info("revocation finished", extra={"listener_key": listener_key, "common_name": cn,
                                                       "revoked": revoked, "writes": writes})

@@ -194,6 +194,8 @@ def test_revoke_rekey_keeps_the_other_holder_and_refuses_the_revoked_one(live_cl
     assert code == 0, (rv, err[-3000:])
     assert rv["status"] == "succeeded"
     rk = rv["rekey"]
+    [gone] = rv["clients"]           # no assumed listener refusal for an own CA: --rekey is the mechanism
+    assert gone["action"] == "revoked" and not gone.get("listener_refuses_by")
     assert rk["ca"] == "demo" and rk["generation"] == 2 and rk["switched"] is True
     assert [c["common_name"] for c in rk["renewed"]] == ["bob"]
     assert rk["alb_ca_certificate_id"] and rk["alb_ca_certificate_id"] != old_ca
