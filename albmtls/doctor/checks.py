@@ -5,7 +5,7 @@ reads and ``DryRun=true`` writes only — and says, for the assumptions it settl
 Every check is ``check(env) -> Finding``; :data:`CHECKS` names them exactly as
 ``localcloud.assumptions.DOCTOR_CHECKS`` does (a test keeps the two the same).
 
-One module (~510 lines): every check beside the others, so the catalogue's names are read in one place.
+One module (~600 lines): every check beside the others, so the catalogue's names are read in one place.
 """
 from __future__ import annotations
 
