@@ -98,6 +98,10 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
     # routes (plan, drift, inventory) read like the preflight (+ alidns)
     "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),
+    # the holder's record, the client's meta (issuance helpers: pca) and the notification config
+    "deliver": ("kms", "pca"),
+    # the download page: the client's secrets and its delivery record only
+    "download": ("kms", "pca"),
 }
 
 _CLIENT_CALLS = {"client", "get_client", "make_client", "sdk_module"}

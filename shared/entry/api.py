@@ -52,15 +52,15 @@ and no stack trace.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import AlbMtlsError, Code
+from shared.entry.httpevent import Request, parse_event
+
+__all__ = ["Api", "Request", "error_response", "http_status", "make_handler", "parse_event"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +75,6 @@ _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 #: FC 3.0 ``InvokeFunction`` (SDK, ``aliyun fc``) reaches an HTTP-triggered function as this path
 #: with ``Content-Type: application/octet-stream`` (docs/SERVERLESS.md §2.4): = POST /provisions.
 _INVOKE_PATH = re.compile(r"^/2023-03-30/functions/[A-Za-z0-9_-]{1,64}/invocations$")
-_HTTP_KEYS = ("requestContext", "httpMethod", "rawPath", "isBase64Encoded", "queryParameters")
 
 STATUS_BY_CODE: dict[str, int] = {
     Code.INVALID_INPUT: 400, Code.APEX_CNAME_REFUSED: 400, Code.RENEW_BEFORE_TOO_LONG: 400,
@@ -90,15 +89,6 @@ def http_status(code: str, field: str | None = None) -> int:
     if code in (Code.CLOUD_UNAVAILABLE, Code.CLOUD_UNREACHABLE, Code.THROTTLED, Code.CLOUD_BUSY, Code.TIMEOUT):
         return 503
     return STATUS_BY_CODE.get(code, 400 if field else 502)
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    query: dict[str, str]
-    body: bytes
 
 
 _CRL_PATH = re.compile(r"^(?P<prefix>[A-Za-z0-9_+=.@-]{1,64})/(?P<name>[a-z][a-z0-9-]{0,30}[a-z0-9])/"
@@ -122,49 +112,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     if field:
         err["field"] = field
     return _response(status, {"error": err}, headers)
-
-
-def parse_event(event: Any) -> Request:
-    """Decode an FC HTTP-trigger event (bytes/str/dict). Raises ``AlbMtlsError(INVALID_INPUT)``
-    when the event itself is not an HTTP-trigger event."""
-    if isinstance(event, (bytes, bytearray, str)):
-        try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
-            raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event (not JSON)") from None
-    if not isinstance(event, dict):
-        raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event")
-    if not any(k in event for k in _HTTP_KEYS):
-        # Invoked directly (`s provision_api invoke -e '<input>'`): the event is the body itself.
-        return Request("POST", "/provisions", {"content-type": "application/json"}, {},
-                       json.dumps(event, separators=(",", ":")).encode())
-    ctx = _object(event.get("requestContext"))
-    http = _object(ctx.get("http"))
-    method = str(http.get("method") or event.get("httpMethod") or "").upper()
-    path = http.get("path") or event.get("rawPath") or "/"
-    if not isinstance(path, str):
-        path = "/"
-    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers")).items()}
-    query = _object(event.get("queryParameters"))
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        body = json.dumps(body)
-    if event.get("isBase64Encoded") is True:
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise AlbMtlsError(Code.INVALID_INPUT, "the body is marked base64 but is not valid base64",
-                               field="body") from None
-    else:
-        data = body.encode("utf-8", "surrogatepass") if body else b""
-    if not method:
-        raise AlbMtlsError(Code.INVALID_INPUT, "the event has no HTTP method")
-    return Request(method, path, headers, {str(k): str(v) for k, v in query.items()}, data)
-
-
-def _object(v: Any) -> dict[str, Any]:
-    """``v`` if it is a JSON object, else an empty one."""
-    return v if isinstance(v, dict) else {}
 
 
 def _json_body(body: bytes) -> Any:

@@ -39,7 +39,7 @@ __all__ = [
     "ClientCertificateResult", "ListenerResult",
     "DnsResult", "PropagationResult", "CnameEvent", "HealthResult", "BackendHealth", "ProbeResult",
     "ProbeWithCertificate", "ProbeRefusal",
-    "SECRET_NAME_MAX",
+    "SECRET_NAME_MAX", "PersonHolder", "SystemHolder", "Holder",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -233,8 +233,47 @@ class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
 CaSpec = PcaCaSpec | OwnCaSpec
 
 
+HolderName = Annotated[str, pattern(r"^[^\x00-\x1f\x7f]{1,128}$", "1-128 printable characters",
+                                    description="who holds the certificate (shown in messages)")]
+Email = Annotated[str, pattern(r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                               r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+                               "an email address such as alice@example.com (ASCII; internationalised domains "
+                               "in xn-- form)", max_length=254)]
+DingTalkUser = Annotated[str, pattern(r"^(?:\+?[0-9][0-9-]{4,19}|[A-Za-z0-9_$-]{1,64})$",
+                                      "the person's DingTalk mobile number (digits, optional leading +) or "
+                                      "DingTalk user id, to @-mention them in the robot's message")]
+RamPrincipal = Annotated[str, pattern(r"^acs:ram::[0-9]{1,32}:(?:user|role)/[A-Za-z0-9._@-]{1,128}$",
+                                      "a RAM user or role ARN such as acs:ram::1234567890123456:role/billing-app")]
+ChannelName = Annotated[str, pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$", "a channel name from the notification "
+                                     "configuration: 1-64 lowercase letters, digits, _ or -")]
+
+
+class PersonHolder(_Input, frozen=True, tag="person", tag_field="kind", kw_only=True):
+    """A person who installs the certificate by hand: gets a one-time download link by email on
+    issue and on every renewal (``docs/DELIVERY.md``); ``dingtalk`` @-mentions them in the DingTalk
+    robot's notice (the link itself only ever goes to ``email``)."""
+
+    name: HolderName
+    email: Email
+    dingtalk: DingTalkUser | None = None
+
+
+class SystemHolder(_Input, frozen=True, tag="system", tag_field="kind", kw_only=True):
+    """A system that reads its ``pfx`` and ``password`` secrets itself (``ram_principal``: the RAM
+    user or role ``albmtls holder-policy`` writes a least-privilege policy for); ``webhook`` names a
+    configured channel notified on every renewal (default: the channels for systems)."""
+
+    name: HolderName
+    ram_principal: RamPrincipal | None = None
+    webhook: ChannelName | None = None
+
+
+Holder = PersonHolder | SystemHolder
+
+
 class ClientSpec(_Input, frozen=True, kw_only=True):
-    """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets."""
+    """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets; ``holder``
+    (optional): who receives it — a person (download link) or a system (pull access)."""
 
     common_name: CommonName
     sans: Annotated[tuple[San, ...], Meta(max_length=20)] = ()
@@ -242,6 +281,7 @@ class ClientSpec(_Input, frozen=True, kw_only=True):
     profile: Literal["compat", "modern"] = "compat"
     force_new: bool = False
     renew_before_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
+    holder: Holder | None = None
 
     def __post_init__(self) -> None:
         if self.renew_before_days is not None and self.renew_before_days >= self.days:

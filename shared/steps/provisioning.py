@@ -57,6 +57,7 @@ STEP_KEYS = {
     "CreateCname": "create_cname",
     "HealthCheck": "health_check",
     "Offboard": "offboard",
+    "Deliver": "deliver",
 }
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -437,8 +438,9 @@ def executions_overview(settings: Settings, flows: tuple[str, ...] = (PROVISION_
 def result_document(prog: Progress | None) -> dict[str, Any]:
     """What a finished (or running) provision reports, from its step results — ids, fingerprints
     and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
-    warnings, error?}``. ``writes`` sums the mutating calls every step invocation reported;
-    ``warnings`` gathers every step's ``warnings`` (the sub-CA's end, clock skew …), each once."""
+    warnings, deliveries, error?}``. ``writes`` sums the mutating calls every step invocation
+    reported; ``warnings`` gathers every step's ``warnings`` (the sub-CA's end, clock skew …), each
+    once; ``deliveries``: what each holder was sent (``shared.steps.deliver``)."""
     steps = prog.steps if prog else {}
     writes = 0
     warnings: list[dict[str, Any]] = []
@@ -470,6 +472,7 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
                                          "propagation")} if dns else None),
         "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
         "probe": hc.get("probe") or None,
+        "deliveries": (steps.get("deliver") or {}).get("deliveries") or [],
         "writes": writes,
         "warnings": warnings,
     }

@@ -27,6 +27,8 @@ FUNCTIONS = {
     "albmtls-renew-client-cert": "renew_client_cert",
     "albmtls-offboard-client": "offboard_client",
     "albmtls-provision-api": "provision_api",
+    "albmtls-deliver": "deliver",
+    "albmtls-download": "download",
 }
 REVERSE_PREFIX = {"alb": "alb", "yundun-cert": "pca", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
 
@@ -111,7 +113,7 @@ def make_repo(root: Path) -> Path:
     (root / "workflows" / "provision.yaml").write_text(_flow("albmtls-provision", [
         "albmtls-preflight", "albmtls-ensure-own-ca", "albmtls-record-desired-state",
         "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
-        "albmtls-create-cname", "albmtls-health-check"]))
+        "albmtls-create-cname", "albmtls-health-check", "albmtls-deliver"]))
     (root / "workflows" / "rotate.yaml").write_text(_flow("albmtls-rotate", [
         "albmtls-issue-client-cert", "albmtls-renew-client-cert"]))
     (root / "workflows" / "revoke.yaml").write_text(_flow("albmtls-revoke", ["albmtls-offboard-client"]))
