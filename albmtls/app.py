@@ -4,10 +4,10 @@
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
 ``provision`` (the main job), ``rotate``, ``revoke``/``restore`` (offboarding, one module),
 ``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
-``clock show|set|reset`` (the local cloud's clock),
-``check-deploy``; ``ca create|list|status`` (your own CA, its keys in KMS); for a fleet document,
-``plan``, ``apply``, ``drift`` and ``inventory``;
-``--version``. Every reporting command takes ``--json``
+``clock show|set|reset`` (the local cloud's clock), ``check-deploy``, ``messages`` (what the local
+cloud's mail server and webhook receiver got); ``ca create|list|status`` (your own CA, its keys in
+KMS); for a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``; ``--version``. Every
+reporting command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
 ``albmtls/options.py``.
 """
@@ -24,6 +24,7 @@ from . import (
     fleet,
     flow,
     inventory,
+    messages,
     offboard,
     provision,
     rotate,
@@ -68,6 +69,7 @@ app.command()(fleet.plan)
 app.command()(fleet.apply)
 app.command()(drift.drift)
 app.command()(inventory.inventory)
+app.command()(messages.messages)
 app.command()(serve.serve)
 app.command("check-deploy")(check_deploy.check_deploy)
 app.command()(doctor.doctor)

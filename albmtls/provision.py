@@ -186,6 +186,23 @@ def print_summary(console, doc: dict[str, Any]) -> None:
     for w in doc.get("warnings") or []:
         t.add_row("[yellow]warning[/]", f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
     console.print(t)
+    print_deliveries(console, doc.get("deliveries") or [])
+
+
+def print_deliveries(console, deliveries: list[dict[str, Any]]) -> None:
+    """One line per holder: what was sent (``shared.steps.deliver.ClientDelivery``)."""
+    for d in deliveries:
+        who, cn, act = d.get("holder") or "", d.get("common_name"), d.get("action")
+        fails = "; ".join(f"{f.get('channel')}: {f.get('code')}" for f in d.get("failures") or [])
+        if act in ("link_sent", "reminded"):
+            console.print(f"[green]download link sent[/] to {who} ({d.get('to')}) for {cn}, valid until "
+                          f"{d.get('link_expires')}; `albmtls messages` shows it" + (f" [yellow]({fails})[/]" if fails else ""))
+        elif act == "already_sent":
+            console.print(f"download link already sent to {who} for {cn} (`albmtls resend --cn {cn}` sends a new one)")
+        elif act == "notified":
+            console.print(f"[green]{who} notified[/] of the new certificate of {cn} via {', '.join(d.get('channels') or [])}")
+        elif act == "not_delivered":
+            console.print(f"[red]NOT delivered[/] to {who} for {cn}: {fails or 'see albmtls status'}")
 
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
@@ -322,9 +339,12 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     prog = follow(settings, started.name, flow=PROVISION_FLOW, timeout=timeout,
                   console=None if json_out else console)
     doc = summarize(started.name, prog, inp.listener_key)
-    if target == "local" and doc["status"] == "succeeded" and doc["client_certificates"]:
+    # a person's certificate leaves KMS only through their download page: only the others are exported
+    people = {c.common_name for c in inp.clients if type(c.holder).__name__ == "PersonHolder"}
+    exported = [c for c in doc["client_certificates"] if c.get("common_name") not in people]
+    if target == "local" and doc["status"] == "succeeded" and exported:
         from .export import export_pfx
-        export_pfx(settings, doc["client_certificates"], out)
+        export_pfx(settings, exported, out)
     emit(doc, console)
     return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
 

@@ -45,7 +45,7 @@ class Settings:
     alb_job_seconds: float = 1.0      # ALB async jobs: Provisioning/Configuring → Running
     health_scale: float = 1.0         # multiply health-check intervals (tests use < 1)
     flow_sleep_scale: float = 1.0     # multiply CloudFlow Wait and Retry intervals (tests use < 1)
-    services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
+    services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf", "http", "notify")
     #: data plane: how often a listener re-reads its PCA CA's revocations (seconds, wall clock): a
     #: revoked client certificate is refused at most this long after the revocation
     revocation_refresh_s: float = 2.0
@@ -160,6 +160,7 @@ class Emulator:
         dns = self.runtime.get("dns_endpoint")
         if dns:
             doc["dns"] = dns
+        doc.update(self.runtime.get("published") or {})   # smtp, webhooks, download_url (localruntime)
         doc.update(self.store.get_meta("seed", {}) or {})
         return doc
 
