@@ -26,8 +26,27 @@ from .options import (
 )
 from .options import console as _console
 
-STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red",
-               "orphaned": "magenta"}
+STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "retired": "dim cyan", "revoked": "red",
+               "expired": "dim red", "orphaned": "magenta"}
+DELIVERY_TEXT = {"link_sent": "link sent, not yet downloaded", "notified": "system notified, not yet read",
+                 "downloaded": "downloaded", "read": "read", "not_delivered": "NOT delivered"}
+
+
+def delivery_text(d: dict[str, Any] | None) -> str:
+    """The ``holder`` column: who holds the certificate and whether it reached them (issue 15)."""
+    if not d or d.get("delivery") == "no_holder":
+        return "-"
+    what = d.get("delivery") or ""
+    text = f"{d.get('holder')}: {DELIVERY_TEXT.get(what, what)}"
+    when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
+    if when:
+        text += f" {str(when)[:10]}"
+    if d.get("replacement"):
+        text += f"; new one {DELIVERY_TEXT.get(d['replacement'], d['replacement'])}"
+    if what == "not_delivered" and d.get("last_failure"):
+        f = d["last_failure"]
+        text += f" ({f.get('channel')}: {f.get('code')})"
+    return text
 
 
 def days_text(days: float | None) -> str:
@@ -56,7 +75,7 @@ def _print_status(doc: dict[str, Any]) -> None:
     # "…": a column too narrow folds instead.
     console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
     t = Table(title=f"client certificates at {when(doc['now'])} UTC", title_justify="left")
-    for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "note"):
+    for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "holder", "note"):
         t.add_column(col, justify="right" if col == "days left" else "left", overflow="fold",
                      no_wrap=col in ("not_after (UTC)", "days left", "state"))
     for r in doc["certificates"]:
@@ -65,7 +84,9 @@ def _print_status(doc: dict[str, Any]) -> None:
         day_style = "red" if days is not None and days <= 7 else ("yellow" if days is not None and days <= 10 else "")
         note = ""
         if st == "superseded":
-            note = f"retire after {when(r.get('retire_after'))}"
+            note = f"retire after {when(r.get('retire_after'))} or once the holder switched"
+        elif st == "retired":
+            note = "holder switched; expires naturally"
         elif st in ("valid", "due") and r.get("due_at"):
             note = f"due {when(r['due_at'])}"
         elif st == "orphaned":
@@ -78,7 +99,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         shown = days_text(days)
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
                   when(r.get("not_after")), f"[{day_style}]{shown}[/]" if day_style else shown,
-                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
+                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", delivery_text(r.get("delivery")), note)
     console.print(t)
     for lst in doc.get("listeners") or []:
         cas = ", ".join(lst.get("ca_certificate_ids") or []) or "-"

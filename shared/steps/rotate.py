@@ -5,10 +5,12 @@
   secrets get new versions named by the new serial), then mark the old one **superseded** with the
   time it may be retired: a new version of the CN's ``…/meta`` (``VersionId`` ``<new serial>-s<old
   serial>``) that carries a ``supersedes`` list. No key material in flow state or results.
-* ``retire`` — revoke (``CreateRevokeClientCertificate``) a replaced certificate, only when its
-  replacement is stored and valid, it is not the CN's current certificate, and its grace period is
-  over (or ``revoke_old: immediately`` was asked). By default replaced certificates are left to
-  expire naturally: retirement then writes nothing.
+* ``retire`` — retire a replaced certificate, only when its replacement is stored and valid, it
+  is not the CN's current certificate, and its holder switched to the replacement (first download
+  or secret read, ``…/delivery``) or its grace period is over (or ``revoke_old: immediately`` was
+  asked) — whichever comes first. Retiring revokes (``CreateRevokeClientCertificate``) when a
+  revocation is asked; by default the certificate is only recorded retired in its delivery record
+  (no more reminders; ``status`` shows ``retired``) and expires naturally.
 
 A holder that left the listener's input (``orphaned``) or was revoked is never renewed (``skipped``:
 its ``…/access`` record says so). A revocation that runs while a renewal issues a certificate ends
@@ -33,7 +35,7 @@ from shared.policy.contracts import ClientCertificateResult, ClientSpec, Executi
 from shared.policy.ids import SecretNames, secret_names
 from shared.policy.offboarding import access_state
 from shared.policy.records import CertMeta, SupersededEntry, encode_meta
-from shared.policy.rotation import RevokeOld, RotateItem, retire_due
+from shared.policy.rotation import RevokeOld, RotateItem, retire_due, revoke_asked
 from shared.steps.issuance import StoredTarget, observe_client, read_meta
 from shared.steps.issuers import describe_issued, issuer_for_identifier
 from shared.steps.offboarding import enforce_revocation, read_access
@@ -219,10 +221,24 @@ def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
     entry = meta.superseded(item.identifier)
     if entry is not None:
         out.retire_after, out.revoke = entry.retire_after, entry.revoke
+    from shared.policy.delivery import switched_at
+    from shared.steps.deliver import mark_retired, read_record
+    record = read_record(ctx, names)
+    switched = switched_at(record, meta.serial)
     if not retire_due(entry, now, policy.revoke_old, policy.revoke_after_days,
-                      replaced_at=parse_iso(meta.not_before)):
+                      replaced_at=parse_iso(meta.not_before), switched_at=switched):
         out.reason = "grace_period" if (entry is not None and entry.revoke) or policy.revoke_old != "never" \
-            else "expires_naturally"
+            else ("waiting_for_holder" if record is not None and record.holder is not None else "expires_naturally")
+        return out
+    if not revoke_asked(entry, policy.revoke_old):
+        # the holder switched and no revocation is asked: recorded retired, it expires naturally
+        w = mark_retired(ctx, names, item.serial, now)
+        out.writes += w
+        out.action, out.reason = "retired", "holder_switched"
+        if w:
+            ctx.logger.info("replaced client certificate retired (holder switched; expires naturally)", extra={
+                "common_name": item.common_name, "listener_key": item.listener_key, "serial": item.serial,
+                "replacement": meta.identifier, "switched_at": iso_utc(switched) if switched else None})
         return out
     old = describe_issued(ctx, item.identifier, names)
     if old is None:
@@ -234,6 +250,7 @@ def retire(event: RotateEvent, ctx: StepContext) -> RotateResult:
     wrote = issuer_for_identifier(ctx, item.identifier, policy.secret_prefix).revoke_client_certificate(
         item.identifier)
     out.writes += int(wrote)
+    out.writes += mark_retired(ctx, names, item.serial, now) if record is not None else 0
     out.action, out.reason, out.revoked = "retired", "revoked", True
     ctx.logger.info("replaced client certificate revoked", extra={
         "common_name": item.common_name, "listener_key": item.listener_key, "identifier": item.identifier,

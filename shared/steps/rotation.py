@@ -17,6 +17,7 @@ Nothing here writes to a product: the scan only reads and starts executions (Clo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -92,6 +93,8 @@ class ScanResult(msgspec.Struct, kw_only=True):
     #: (``<listener key>/<cn>``) or was revoked there (``skipped_revoked``)
     orphaned: list[str] = []
     skipped_revoked: int = 0
+    reminded: int = 0            # holders reminded (the day before their old certificate ends)
+    not_switched: int = 0        # holders the operators were told have not switched
 
 
 class _MetaCache:
@@ -119,6 +122,54 @@ class _MetaCache:
         if len(self.items) > self.size:
             self.items.popitem(last=False)
         return value
+
+
+class _Holders:
+    """The scan's view of the holders (``shared.steps.deliver``): for a replaced certificate, its
+    CN's delivery record says whether the holder switched (retire it then) and whether it is time
+    for a reminder or for telling the operators; the scan's warnings go to the operators. A channel
+    that fails never fails the scan (its failure is in the record and the log)."""
+
+    def __init__(self, ctx: StepContext, prefix: str) -> None:
+        self.ctx, self.prefix = ctx, prefix
+        self._cfg: Any = None
+
+    def cfg(self) -> Any:
+        if self._cfg is None:
+            from shared.steps.deliver import load_config
+            self._cfg = load_config(self.ctx, self.prefix)
+        return self._cfg
+
+    def classify(self, cert: Any, meta: CertMeta, listener_key: str, policy: ScanPolicy, now: datetime,
+                 res: ScanResult) -> Any:
+        from shared.policy.delivery import switched_at
+        from shared.steps.deliver import follow_up, read_record
+        rec = read_record(self.ctx, secret_names(self.prefix, listener_key, cert.common_name))
+        if rec is None or rec.holder is None:
+            return classify(cert, meta, policy, now)
+        old = rec.entry(cert.serial)
+        if old is None or not old.retired_at:
+            done = follow_up(self.ctx, self.cfg(), self.prefix, listener_key, cert.common_name, meta, cert.serial,
+                             cert.not_after, now)
+            res.reminded += int(done.get("reminded", False))
+            res.not_switched += int(done.get("warned", False))
+            if done.get("writes"):
+                rec = read_record(self.ctx, secret_names(self.prefix, listener_key, cert.common_name)) or rec
+        return classify(cert, meta, policy, now, switched_at=switched_at(rec, meta.serial),
+                        retired=bool(old is not None and old.retired_at))
+
+    def warn_operators(self, warnings: list[dict[str, Any]]) -> None:
+        """The scan's warnings (sub-CA or server certificate ending) to the operators' channels."""
+        from shared.steps.deliver import notify_operators
+        if not warnings:
+            return
+        cfg = self.cfg().cfg
+        for kind, title in (("ca", "a sub-CA ends soon"), ("server_certificate", "a server certificate ends soon")):
+            ws = [w for w in warnings if w.get("kind") == kind]
+            if ws:
+                notify_operators(self.ctx, cfg, "ca_ending" if kind == "ca" else "server_certificate_ending",
+                                 f"alb-mtls: {title}", "\n".join(str(w.get("message")) for w in ws),
+                                 {"warnings": ws})
 
 
 def _start(ctx: StepContext, name: str, policy: ScanPolicy, items: list[dict[str, Any]]) -> bool:
@@ -253,6 +304,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
     res = ScanResult(now=iso_utc(now))
     metas = _MetaCache(ctx, policy.secret_prefix)
     access = _MetaCache(ctx, policy.secret_prefix, kind="access")
+    holders = _Holders(ctx, policy.secret_prefix)
     cas: dict[str, timedelta] = {}
     listeners: set[str] = set()
     batch: list[dict[str, Any]] = []
@@ -293,10 +345,16 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             # The record is read only for the candidates (one KMS read per CN, not per certificate):
             # it can make a due certificate superseded; a valid one stays valid for the scan.
             continue
-        c = classify(cert, metas.get(c.listener_key, cert.common_name), policy, now,
+        meta = metas.get(c.listener_key, cert.common_name)
+        c = classify(cert, meta, policy, now,
                      access.get(c.listener_key, cert.common_name) if c.state == "due" else None)
+        if c.state == "superseded" and meta is not None:
+            c = holders.classify(cert, meta, c.listener_key, policy, now, res)
         item = dict(listener_key=c.listener_key, common_name=cert.common_name, identifier=cert.identifier,
                     serial=cert.serial, not_after=iso_utc(cert.not_after))
+        if c.state == "retired":
+            res.superseded += 1
+            continue
         if c.state in ("orphaned", "revoked"):
             # never renewed: the holder left the input, or was revoked (shared.steps.offboarding)
             if c.state == "orphaned":
@@ -319,6 +377,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
         _warn_ca(ctx, ca_ident, life, now, res.warnings, policy.secret_prefix)
     for lk in sorted(listeners):
         _warn_listener(ctx, lk, now, res.warnings)
+    holders.warn_operators(res.warnings)
     flush()
     if res.orphaned or res.skipped_revoked:
         ctx.logger.warning("due certificates not renewed: their holders left the listener's input (orphaned) or "
@@ -371,6 +430,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     now = ctx.clock.now()
     metas = _MetaCache(ctx, prefix, size=4096)
     access = _MetaCache(ctx, prefix, size=4096, kind="access")
+    records = _RecordCache(ctx, prefix)
     rows: list[dict[str, Any]] = []
     listeners: dict[str, None] = {}
     revoked_holders: dict[tuple[str, str], Any] = {}
@@ -386,6 +446,11 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
                 record = access.get(c.listener_key, cert.common_name or "")
             if c.state in ("valid", "due"):
                 c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now, record)
+            rec = records.get(c.listener_key, cert.common_name or "")
+            if c.state == "superseded" and rec is not None:
+                old = rec.entry(cert.serial)
+                if old is not None and old.retired_at:
+                    c = dataclasses.replace(c, state="retired")
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
             "listener_key": c.listener_key, "ours": c.ours,
@@ -407,6 +472,9 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
                 row["ca_status"] = "ISSUE"      # the revocation has not reached the CA yet
             if record.state == "revoked":
                 revoked_holders[(c.listener_key or "", cert.common_name or "")] = r
+        if c.ours and c.listener_key:
+            row["delivery"] = _delivery_view(records.get(c.listener_key, cert.common_name or ""), cert.serial,
+                                             c.superseded_by)
         rows.append(row)
     rows.sort(key=lambda r: (not r["ours"], r.get("listener_key") or "", r["common_name"] or "", r["not_after"] or ""))
     counts: dict[str, int] = {}
@@ -444,6 +512,35 @@ def _pending_deletion(ctx: StepContext, prefix: str, holders: dict[tuple[str, st
                 out.append({"secret": name, "common_name": cn, "listener_key": lk,
                             "planned_delete_time": info.planned_delete_time})
     return out
+
+
+class _RecordCache:
+    """The delivery records (``shared.policy.delivery``) of the report's CNs, one KMS read each."""
+
+    def __init__(self, ctx: StepContext, prefix: str) -> None:
+        self.ctx, self.prefix = ctx, prefix
+        self.items: dict[tuple[str, str], Any] = {}
+
+    def get(self, listener_key: str, cn: str) -> Any:
+        from shared.steps.deliver import read_record
+        key = (listener_key, cn)
+        if key not in self.items:
+            self.items[key] = read_record(self.ctx, secret_names(self.prefix, listener_key, cn))
+        return self.items[key]
+
+
+def _delivery_view(rec: Any, serial: str, superseded_by: str | None) -> dict[str, Any]:
+    """``delivery`` of a report row: the holder and how far this certificate got to them
+    (``shared.policy.delivery.adoption``); for a replaced one, whether its replacement was taken up;
+    the last channel failure."""
+    from shared.policy.delivery import adoption
+    view: dict[str, Any] = dict(adoption(rec, serial))
+    if superseded_by and rec is not None:
+        view["replacement"] = adoption(rec, superseded_by).get("delivery")
+    if rec is not None and rec.failures:
+        f = rec.failures[-1]
+        view["last_failure"] = {"at": f.at, "channel": f.channel, "kind": f.kind, "code": f.code}
+    return view
 
 
 def parse_now(value: str) -> datetime:
