@@ -7,19 +7,18 @@ import json
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from .options import EXIT_INPUT, EndpointsFile, JsonOut, StateDir, Target, emit_json
+from .options import EXIT_INPUT, EndpointsFile, JsonOut, StateDir, Target, emit_json, local_cloud_settings, quiet_logs
 from .options import console as _console
-from .options import local_cloud_settings, quiet_logs
 
 
 def fetch_messages(endpoints: dict[str, Any], since: int = 0) -> list[dict[str, Any]]:
     """``GET {admin}/messages?since=N`` of a running local cloud."""
     url = endpoints["admin"].rstrip("/") + f"/messages?since={int(since)}"
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(url, timeout=10) as resp:
         return list(json.load(resp)["messages"])
 
 
@@ -46,7 +45,7 @@ def _print(messages: list[dict[str, Any]]) -> None:
 
 
 def messages(since: int = typer.Option(0, "--since", help="Only messages after this number."),
-             target: str = Target, state_dir: Path = StateDir, endpoints_file: Optional[Path] = EndpointsFile,
+             target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
              json_out: bool = JsonOut) -> None:
     """The notifications the local cloud's mail server and webhook receiver received (emails with their
     download links, chat robot and webhook messages), and whether each passed the service's checks."""

@@ -195,12 +195,15 @@ def print_deliveries(console, deliveries: list[dict[str, Any]]) -> None:
         who, cn, act = d.get("holder") or "", d.get("common_name"), d.get("action")
         fails = "; ".join(f"{f.get('channel')}: {f.get('code')}" for f in d.get("failures") or [])
         if act in ("link_sent", "reminded"):
+            extra = f" [yellow]({fails})[/]" if fails else ""
             console.print(f"[green]download link sent[/] to {who} ({d.get('to')}) for {cn}, valid until "
-                          f"{d.get('link_expires')}; `albmtls messages` shows it" + (f" [yellow]({fails})[/]" if fails else ""))
+                          f"{d.get('link_expires')}; `albmtls messages` shows it{extra}")
         elif act == "already_sent":
-            console.print(f"download link already sent to {who} for {cn} (`albmtls resend --cn {cn}` sends a new one)")
+            console.print(f"download link already sent to {who} for {cn} "
+                          f"(`albmtls resend --cn {cn}` sends a new one)")
         elif act == "notified":
-            console.print(f"[green]{who} notified[/] of the new certificate of {cn} via {', '.join(d.get('channels') or [])}")
+            via = ", ".join(d.get("channels") or [])
+            console.print(f"[green]{who} notified[/] of the new certificate of {cn} via {via}")
         elif act == "not_delivered":
             console.print(f"[red]NOT delivered[/] to {who} for {cn}: {fails or 'see albmtls status'}")
 

@@ -61,7 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
         now = time.time()
         return {"version": "v1", "rawPath": url.path, "body": text, "isBase64Encoded": b64, "headers": headers,
                 "queryParameters": query,
-                "requestContext": {"accountId": "1234567890123456", "domainName": f"127.0.0.1:{self.server.server_port}",
+                "requestContext": {"accountId": "1234567890123456",
+                                   "domainName": f"127.0.0.1:{self.server.server_port}",
                                    "domainPrefix": "local", "requestId": str(uuid.uuid4()),
                                    "http": {"method": self.command, "path": url.path, "protocol": self.request_version,
                                             "sourceIp": self.client_address[0],
@@ -96,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's names
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve
 
 
 class HttpTriggerService:

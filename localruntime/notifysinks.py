@@ -122,7 +122,7 @@ class NotifySinks:
             return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 status = sinks.fail_answer("mail")
                 if status:
                     return f"{status} Service temporarily unavailable"
@@ -233,7 +233,7 @@ class NotifySinks:
             def log_message(self, fmt: str, *args: Any) -> None:  # never the query (it holds keys)
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if 0 < n <= 1 << 20 else b""
                 url = urlsplit(self.path)

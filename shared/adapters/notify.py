@@ -15,7 +15,6 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,8 @@ from shared.core.errors import AlbMtlsError, TransientError
 from shared.policy.notify import Channel, Notice, SmtpChannel, build_http, classify_http, mask_url
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from shared.core.wait import Deadline
 
 __all__ = ["NOTIFY_FAILED", "send", "send_email", "send_http", "email_message"]
@@ -48,7 +49,7 @@ def send_http(ch: Channel, n: Notice, deadline: Deadline, now_ms: Callable[[], i
         req = build_http(ch, n, now_ms())
         r = urllib.request.Request(req.url, data=req.body, headers=req.headers, method="POST")
         try:
-            with urllib.request.urlopen(r, timeout=_deadline_timeout(deadline, HTTP_TIMEOUT_S)) as resp:  # noqa: S310
+            with urllib.request.urlopen(r, timeout=_deadline_timeout(deadline, HTTP_TIMEOUT_S)) as resp:
                 status, body = resp.status, resp.read(65536)
         except urllib.error.HTTPError as exc:
             status, body = exc.code, exc.read(65536) if exc.fp else b""

@@ -23,11 +23,13 @@ import html
 import re
 import urllib.parse
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["make_handler", "handle", "page"]
 
@@ -158,7 +160,7 @@ def make_handler(ctx_factory: Callable[[str], Any] | None = None) -> Callable[[A
             log = logs.get_logger(STEP_NAME)
             try:
                 req = parse_event(event)
-            except Exception:  # noqa: BLE001 - a bad event is a 400 page, never a trace
+            except Exception:
                 return page("Bad request", "<p>The request could not be read.</p>", 400)
             try:
                 resp = handle(req, lambda: factory(request_id))
@@ -167,7 +169,7 @@ def make_handler(ctx_factory: Callable[[str], Any] | None = None) -> Callable[[A
                 return page("Try again later", "<p>The certificate could not be prepared right now "
                             f"({html.escape(exc.code)}). Reload this page in a minute; the link still works.</p>"
                             f"<p class=hint>Request id {html.escape(request_id)}</p>", 503)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("unexpected error", extra={"error_type": type(exc).__name__})
                 return page("Something went wrong", f"<p>Request id {html.escape(request_id)}.</p>", 500)
             log.info("request", extra={"method": req.method, "route": "/d/…", "status": resp["statusCode"]})

@@ -34,15 +34,26 @@ from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
 from shared.policy.contracts import ExecutionName, ProvisionInput
 from shared.policy.delivery import (
-    LINK_TTL, Delivery, DeliveryRecord, Failure, HolderRecord, decode_record, encode_record, new_token,
-    not_switched_due, reminder_due, stamp, token_hash, version_id,
+    LINK_TTL,
+    Delivery,
+    DeliveryRecord,
+    Failure,
+    HolderRecord,
+    decode_record,
+    encode_record,
+    new_token,
+    not_switched_due,
+    reminder_due,
+    stamp,
+    token_hash,
+    version_id,
 )
 from shared.policy.ids import SecretNames, secret_names
-from shared.policy.notify import NotifyConfig, Notice, SmtpChannel, channels_for, check_clean, decode_config
-from shared.policy.records import CertMeta
+from shared.policy.notify import Notice, NotifyConfig, SmtpChannel, channels_for, check_clean, decode_config
 from shared.policy.rotation import RotateItem
 
 if TYPE_CHECKING:  # pragma: no cover
+    from shared.policy.records import CertMeta
     from shared.steps.context import StepContext
 
 __all__ = ["STEP", "DeliverEvent", "DeliverResult", "ClientDelivery", "config_secret", "load_config", "read_record",
@@ -68,7 +79,7 @@ class DeliverEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     ``{"mode": "failed", "failure": {code, detail}, "execution_name"}`` (the rotate flow's Catch)."""
 
     mode: Literal["provision", "renewed", "failed"]
-    input: ProvisionInput | None = None  # noqa: A003 - wire name
+    input: ProvisionInput | None = None
     item: RotateItem | None = None
     policy: dict[str, Any] = {}
     failure: DeliverFailure | None = None
@@ -152,7 +163,8 @@ def _msg_id(*parts: str) -> str:
 
 
 def _send_all(ctx: StepContext, cfg: NotifyConfig, n: Notice, *, email_to: list[str] | None = None,
-              webhook: str | None = None, only: Literal["email", "chat"] | None = None) -> tuple[list[str], list[Failure]]:
+              webhook: str | None = None,
+              only: Literal["email", "chat"] | None = None) -> tuple[list[str], list[Failure]]:
     """Send ``n`` to every channel of its audience (``only`` the email or the chat/webhook ones);
     returns (channels that took it, failures)."""
     from shared.adapters import notify as sender

@@ -24,7 +24,14 @@ import msgspec
 from shared.adapters import kms as kms_api
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
 from shared.policy.delivery import (
-    Delivery, DeliveryRecord, LinkState, claim_version, encode_record, link_state, parse_token, stamp,
+    Delivery,
+    DeliveryRecord,
+    LinkState,
+    claim_version,
+    encode_record,
+    link_state,
+    parse_token,
+    stamp,
 )
 from shared.policy.ids import SecretNames, secret_names
 

@@ -163,7 +163,8 @@ def test_http_triggers_have_their_auth_types(repo, state_dir):
 def test_anonymous_provision_api_is_refused(repo, state_dir):
     _edit(repo / "s.yaml", "authType: function", "authType: anonymous")
     msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
-    assert any("authType 'anonymous' on albmtls-provision-api" in m and "lets anyone provision" in m for m in msgs), msgs
+    assert any("authType 'anonymous' on albmtls-provision-api" in m and "lets anyone provision" in m
+               for m in msgs), msgs
 
 
 def test_signed_download_trigger_is_refused(repo, state_dir):
@@ -176,7 +177,8 @@ def test_missing_download_trigger_and_stray_trigger_are_named(repo, state_dir):
     text = (repo / "s.yaml").read_text()
     start = text.index("      triggers:\n        - triggerName: download")
     text = text[:start] + text[start:].split("\n\n", 1)[-1] if "\n\n" in text[start:] else text[:start]
-    text = text.replace("      functionName: albmtls-deliver\n", "      functionName: albmtls-deliver\n      triggers:\n"
+    text = text.replace("      functionName: albmtls-deliver\n",
+                        "      functionName: albmtls-deliver\n      triggers:\n"
                         "        - triggerName: web\n          triggerType: http\n          triggerConfig:\n"
                         "            authType: function\n            methods: [GET]\n", 1)
     (repo / "s.yaml").write_text(text)
