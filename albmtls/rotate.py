@@ -49,11 +49,11 @@ def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
         return json.load(resp)["now"]
 
 
-def _results(prog) -> list[dict[str, Any]]:
+def _results(prog, steps: tuple[str, ...] = ("Renew", "Retire")) -> list[dict[str, Any]]:
     from shared.steps.provisioning import task_result
     out = []
     for ev in prog.events if prog else []:
-        if ev.get("type") == "TaskSucceeded" and (ev.get("step") or "").rsplit("/", 1)[-1] in ("Renew", "Retire"):
+        if ev.get("type") == "TaskSucceeded" and (ev.get("step") or "").rsplit("/", 1)[-1] in steps:
             res = task_result(ev)
             if isinstance(res, dict):
                 out.append(res)
@@ -148,8 +148,8 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
                            "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
                                                              "expired", "revoked", "started", "executions",
                                                              "existing", "warnings", "orphaned",
-                                                             "skipped_revoked")},
-                           "executions": [], "renewed": [], "retired": [], "writes": 0}
+                                                             "skipped_revoked", "reminded", "not_switched")},
+                           "executions": [], "renewed": [], "retired": [], "deliveries": [], "writes": 0}
     if scan.get("status") == "failed":
         doc["status"] = "failed"
         doc["error"] = scan.get("error")
@@ -179,6 +179,9 @@ def _collect(doc: dict[str, Any], name: str, prog: Any) -> None:
         doc["status"] = "failed"
         doc.setdefault("error", prog.error)
     doc["executions"].append(ex)
+    for r in _results(prog, ("Deliver",)):
+        doc["writes"] += int(r.get("writes") or 0)
+        doc["deliveries"] += [d for d in r.get("deliveries") or [] if isinstance(d, dict)]
     for r in results:
         doc["writes"] += int(r.get("writes") or 0)
         if r.get("mode") == "renew" and r.get("action") in ("renewed", "already_renewed") and r.get("certificate"):
@@ -224,8 +227,18 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
         console.print(f"  and {plural(len(renewed) - SUMMARY_ROWS, 'more renewed certificate')} (--json lists "
                       "every one)")
     for r in doc.get("retired") or []:
-        console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
-    console.print(f"{plural(len(renewed), 'certificate')} renewed, {len(doc.get('retired') or [])} revoked, "
+        if r.get("reason") == "holder_switched":
+            console.print(f"  [cyan]retired[/] {r['common_name']} serial {r['serial']} (holder switched; expires "
+                          "naturally)")
+        else:
+            console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
+    if s.get("reminded") or s.get("not_switched"):
+        console.print(f"  reminded {s.get('reminded', 0)} holder(s); told the operators of "
+                      f"{s.get('not_switched', 0)} holder(s) who have not switched")
+    from .provision import print_deliveries
+    print_deliveries(console, doc.get("deliveries") or [])
+    revoked = sum(1 for r in doc.get("retired") or [] if r.get("reason") != "holder_switched")
+    console.print(f"{plural(len(renewed), 'certificate')} renewed, {revoked} revoked, "
                   f"{plural(int(doc.get('writes') or 0), 'write')}")
 
 
@@ -298,8 +311,12 @@ def rotate(now: str | None = typer.Option(None, "--now",
         settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
-            if doc["status"] == "succeeded" and doc["renewed"]:
-                export_pfx(settings, doc["renewed"], exports)
+            # a person's certificate leaves KMS only through their download page (their new link)
+            people = {(d.get("listener_key"), d.get("common_name")) for d in doc["deliveries"]
+                      if d.get("holder_kind") == "person"}
+            exported = [r for r in doc["renewed"] if (r["listener_key"], r["common_name"]) not in people]
+            if doc["status"] == "succeeded" and exported:
+                export_pfx(settings, exported, exports)
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, exc.field, EXIT_FAILED)
     if json_out:
