@@ -109,7 +109,7 @@ class Suite:
                                                             "ALBMTLS_READ_TIMEOUT_MS")}
         self.cloud = LocalCloud(self.workdir / "state", seed="demo", settings=CloudSettings(
             alb_job_seconds=self.alb_job_seconds, port_offset=offset, health_scale=self.health_scale,
-            services=("ecs", "health", "dataplane", "dns", "fnf"))).start()
+            services=("ecs", "health", "dataplane", "dns", "fnf", "http", "notify"))).start()
         scale = self.flow_sleep_scale
         self.cloud.runtime["flow_sleep"] = lambda s: time.sleep(max(0.0, min(s * scale, 2.0)))
         self.ep = self.workdir / "state" / "endpoints.json"
@@ -166,7 +166,9 @@ class Suite:
         inp["server_certificate"] = {"certificate_id": f"{WILDCARD_CERT_ID}-{SITE}"}
         inp["server_group"]["name"] = f"albmtls-rel-{i}"
         # lifetimes 30, 32 … 48 days: due (2/3) on days 20 … 32, so daily rotation runs each renew a share
-        inp["clients"] = [{"common_name": f"rel-client-{i}", "days": lifetime_days(i), "profile": "compat"}]
+        inp["clients"] = [{"common_name": f"rel-client-{i}", "days": lifetime_days(i), "profile": "compat",
+                           "holder": {"kind": "person", "name": f"Holder {i}",
+                                      "email": f"rel-client-{i}@example.test"}}]
         inp["probe_requests"] = 4
         return inp
 

@@ -60,7 +60,7 @@ __all__ = ["STEP", "DeliverEvent", "DeliverResult", "ClientDelivery", "config_se
            "run", "deliver_client", "resend", "follow_up", "notify_operators"]
 
 STEP = "deliver"
-CHANNEL_BUDGET_S = 30.0      # one channel's retries never take more than this
+CHANNEL_BUDGET_S = 10.0      # one channel's retries (backoff with jitter) never take more than this
 
 
 def config_secret(prefix: str) -> str:
