@@ -268,6 +268,19 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "profile": "PKCS#12 profile: compat (Windows, macOS keychain) or modern (AES-256, OpenSSL 3).",
         "force_new": "Issue a new certificate even if the stored one is valid.",
         "renew_before_days": "Renew this many days before the end (default: at 2/3 of the lifetime).",
+        "holder": "Who receives the certificate: a person (one-time download link by email) or a system "
+                  "(reads its secrets; its webhook is told). Omit it: the operator delivers the PFX.",
+    },
+    "PersonHolder": {
+        "name": "The person's name, as shown in the messages.",
+        "email": "Where the one-time download link goes (the only place it goes).",
+        "dingtalk": "The person's DingTalk mobile number or user id, @-mentioned in the robot's notice.",
+    },
+    "SystemHolder": {
+        "name": "The system's name, as shown in the messages.",
+        "ram_principal": "The RAM user or role that reads the pfx and password secrets "
+                         "(albmtls holder-policy --cn prints its policy).",
+        "webhook": "A configured channel told of every renewal (default: the channels for systems).",
     },
 }
 

@@ -57,7 +57,8 @@ def test_refused_issuance_is_told_to_the_operators_without_secrets(live_cloud, t
     import urllib.request
     urllib.request.urlopen(urllib.request.Request(f"{admin}/messages/fail", data=json.dumps(
         {"channel": "ops-wecom", "status": 500}).encode(), method="POST"), timeout=10).read()
-    live_cloud.faults.configure({"rules": [{"kind": "busy", "product": "pca", "action": "CreateClientCertificateWithCsr",
+    live_cloud.faults.configure({"rules": [{"kind": "busy", "product": "pca",
+                                            "action": "CreateClientCertificateWithCsr",
                                             "code": "QuotaExceeded.Certificate"}]})
     code, rot, err2 = albmtls("rotate", "--now", (issued + timedelta(days=21)).strftime(ISO), "--endpoints-file", ep,
                               "--out", str(tmp_path / "r"))

@@ -42,7 +42,7 @@ def link(mail: dict) -> str:
 def download(url: str, password: str) -> tuple[int, bytes]:
     data = urllib.parse.urlencode({"password": password, "confirm": password, "profile": "modern"}).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as r:  # noqa: S310
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

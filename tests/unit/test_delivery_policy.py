@@ -6,8 +6,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.policy.delivery import (
-    Delivery, DeliveryRecord, HolderRecord, claim_version, decode_record, encode_record, link_state, new_token,
-    not_switched_due, parse_token, reminder_due, switched_at, token_hash, version_id,
+    Delivery,
+    DeliveryRecord,
+    HolderRecord,
+    claim_version,
+    decode_record,
+    encode_record,
+    link_state,
+    new_token,
+    not_switched_due,
+    parse_token,
+    reminder_due,
+    switched_at,
+    token_hash,
+    version_id,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

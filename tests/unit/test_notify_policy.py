@@ -12,8 +12,16 @@ import pytest
 
 from shared.core.errors import AlbMtlsError
 from shared.policy.notify import (
-    DingTalkChannel, LarkChannel, Notice, WebhookChannel, WeComChannel, build_http, check_clean, classify_http,
-    decode_config, mask_url,
+    DingTalkChannel,
+    LarkChannel,
+    Notice,
+    WebhookChannel,
+    WeComChannel,
+    build_http,
+    check_clean,
+    classify_http,
+    decode_config,
+    mask_url,
 )
 
 NOTICE = Notice(kind="renewal_failed", audience="operators", title="t", text="line", facts={"serial": "01"}, id="msg_1")
@@ -44,7 +52,8 @@ def test_lark_signs_with_the_string_as_key_over_nothing():
 
 
 def test_generic_webhook_is_standard_webhooks_v1():
-    req = build_http(WebhookChannel(name="w", url="https://hooks.example.test/a", secret=WHSEC), NOTICE, 1_700_000_000_000)
+    req = build_http(WebhookChannel(name="w", url="https://hooks.example.test/a", secret=WHSEC), NOTICE,
+                     1_700_000_000_000)
     h = req.headers
     key = base64.b64decode(WHSEC.removeprefix("whsec_"))
     signed = f"{h['webhook-id']}.{h['webhook-timestamp']}.".encode() + req.body
@@ -92,7 +101,8 @@ def test_key_material_is_never_sent():
 
 def test_config_is_validated_with_the_field_named():
     with pytest.raises(AlbMtlsError) as e:
-        decode_config(json.dumps({"channels": [{"type": "webhook", "name": "w", "url": "https://x", "secret": "nope"}]}))
+        decode_config(json.dumps({"channels": [{"type": "webhook", "name": "w", "url": "https://x",
+                                                "secret": "nope"}]}))
     assert e.value.code == "CONFIG_INVALID" and e.value.field == "channels[0].secret"
     with pytest.raises(AlbMtlsError) as e:
         decode_config(json.dumps({"channels": [{"type": "wecom", "name": "a", "url": "https://x"},
