@@ -272,11 +272,13 @@ FIELD_HELP: dict[str, dict[str, str]] = {
                   "(reads its secrets; its webhook is told). Omit it: the operator delivers the PFX.",
     },
     "PersonHolder": {
+        "kind": "person: someone who installs the certificate by hand (gets a download link).",
         "name": "The person's name, as shown in the messages.",
         "email": "Where the one-time download link goes (the only place it goes).",
         "dingtalk": "The person's DingTalk mobile number or user id, @-mentioned in the robot's notice.",
     },
     "SystemHolder": {
+        "kind": "system: an application that reads its secrets from KMS itself.",
         "name": "The system's name, as shown in the messages.",
         "ram_principal": "The RAM user or role that reads the pfx and password secrets "
                          "(albmtls holder-policy --cn prints its policy).",
