@@ -399,9 +399,14 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
             results = list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), todo))
         doc["listeners"] += results
         if target == "local" and out is not None:
+            # a person's certificate leaves KMS only through their download page: only the others are exported
+            people = {(inp.listener_key, c.common_name) for inp in fleet.listeners for c in inp.clients
+                      if type(c.holder).__name__ == "PersonHolder"}
             for r in results:
-                if r["status"] == "succeeded" and r.get("client_certificates"):
-                    export_pfx(settings, r["client_certificates"],
+                certs = [c for c in r.get("client_certificates") or []
+                         if (r["listener_key"], c.get("common_name")) not in people]
+                if r["status"] == "succeeded" and certs:
+                    export_pfx(settings, certs,
                                ExportTarget(out / r["listener_key"], passwords_dir_for(out) / r["listener_key"]))
     order = {inp.listener_key: i for i, inp in enumerate(fleet.listeners)}
     doc["listeners"].sort(key=lambda r: order.get(r["listener_key"], 0))

@@ -52,7 +52,7 @@ def send_http(ch: Channel, n: Notice, deadline: Deadline, now_ms: Callable[[], i
             with urllib.request.urlopen(r, timeout=_deadline_timeout(deadline, HTTP_TIMEOUT_S)) as resp:
                 status, body = resp.status, resp.read(65536)
         except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read(65536) if exc.fp else b""
+            status, body = exc.code, exc.read(65536) if exc.fp is not None else b""
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransientError("CLOUD_UNREACHABLE", f"channel {ch.name!r} ({mask_url(req.url)}) did not answer: "

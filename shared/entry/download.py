@@ -123,7 +123,7 @@ def handle(req: Any, ctx_factory: Callable[[], Any]) -> dict[str, Any]:
     form = dict(urllib.parse.parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
     try:
         data, name, _ = download(ctx, token, form.get("password", ""), form.get("confirm", ""),
-                                 form.get("profile", "compat"))  # type: ignore[arg-type]
+                                 form.get("profile", "compat"))
     except AlbMtlsError as exc:
         if exc.code.startswith("LINK_"):
             view = open_link(ctx, token)

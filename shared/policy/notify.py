@@ -56,26 +56,26 @@ class _Channel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     audience: tuple[Audience, ...] = ("operators",)
 
 
-class DingTalkChannel(_Channel, tag="dingtalk", kw_only=True):
+class DingTalkChannel(_Channel, frozen=True, tag="dingtalk", kw_only=True):
     url: Url
     secret: str | None = None          # SEC…: signed requests; None = keyword/IP security only
 
 
-class WeComChannel(_Channel, tag="wecom", kw_only=True):
+class WeComChannel(_Channel, frozen=True, tag="wecom", kw_only=True):
     url: Url
 
 
-class LarkChannel(_Channel, tag="lark", kw_only=True):
+class LarkChannel(_Channel, frozen=True, tag="lark", kw_only=True):
     url: Url
     secret: str | None = None
 
 
-class WebhookChannel(_Channel, tag="webhook", kw_only=True):
+class WebhookChannel(_Channel, frozen=True, tag="webhook", kw_only=True):
     url: Url
     secret: Annotated[str, Meta(pattern=r"^whsec_[A-Za-z0-9+/=]{32,700}$")]
 
 
-class SmtpChannel(_Channel, tag="smtp", kw_only=True):
+class SmtpChannel(_Channel, frozen=True, tag="smtp", kw_only=True):
     host: Annotated[str, Meta(min_length=1, max_length=253)]
     port: Annotated[int, Meta(ge=1, le=65535)] = 587
     username: str | None = None
@@ -282,7 +282,7 @@ def classify_http(kind: str, status: int, body: bytes) -> tuple[bool, bool, str]
     if code == 0:
         return True, False, "OK"
     try:
-        icode = int(code)
+        icode = int(str(code))
     except (TypeError, ValueError):
         return False, False, "UNKNOWN_ANSWER"
     return False, icode in _RETRYABLE_CODES.get(kind, set()), f"{kind.upper()}_{icode}"

@@ -460,6 +460,7 @@ def follow_up(ctx: StepContext, cfg: _Config, prefix: str, listener_key: str, co
     within = timedelta(days=cfg.cfg.not_switched_days)
     if not_switched_due(rec, meta.serial, old_not_after, now, within):
         holder = rec.holder
+        assert holder is not None          # not_switched_due: only for a record with a holder
         sent, failed = notify_operators(
             ctx, cfg.cfg, "not_switched", f"alb-mtls: {holder.name} has not switched to the new certificate of "
             f"{common_name}",

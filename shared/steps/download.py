@@ -87,7 +87,7 @@ def password_problems(password: str, user_inputs: list[str]) -> list[str]:
         validate_password(password)
     except InvalidInputError as exc:
         return [exc.message]
-    from zxcvbn import zxcvbn
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # (no type information shipped)
     result = zxcvbn(password[:ZXCVBN_MAX], user_inputs=[u for u in user_inputs if u])
     if int(result.get("score", 0)) >= MIN_SCORE:
         return []

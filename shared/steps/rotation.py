@@ -345,11 +345,12 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             # The record is read only for the candidates (one KMS read per CN, not per certificate):
             # it can make a due certificate superseded; a valid one stays valid for the scan.
             continue
-        meta = metas.get(c.listener_key, cert.common_name)
+        lk = c.listener_key
+        meta = metas.get(lk, cert.common_name)
         c = classify(cert, meta, policy, now,
-                     access.get(c.listener_key, cert.common_name) if c.state == "due" else None)
+                     access.get(lk, cert.common_name) if c.state == "due" else None)
         if c.state == "superseded" and meta is not None:
-            c = holders.classify(cert, meta, c.listener_key, policy, now, res)
+            c = holders.classify(cert, meta, lk, policy, now, res)
         item = dict(listener_key=c.listener_key, common_name=cert.common_name, identifier=cert.identifier,
                     serial=cert.serial, not_after=iso_utc(cert.not_after))
         if c.state == "retired":
@@ -442,11 +443,12 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
         if c.ours:
             assert c.listener_key is not None
             listeners.setdefault(c.listener_key, None)
+            lk = c.listener_key
             if c.state in ("valid", "due", "revoked"):
-                record = access.get(c.listener_key, cert.common_name or "")
+                record = access.get(lk, cert.common_name or "")
             if c.state in ("valid", "due"):
-                c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now, record)
-            rec = records.get(c.listener_key, cert.common_name or "")
+                c = classify(cert, metas.get(lk, cert.common_name or ""), None, now, record)
+            rec = records.get(lk, cert.common_name or "")
             if c.state == "superseded" and rec is not None:
                 old = rec.entry(cert.serial)
                 if old is not None and old.retired_at:

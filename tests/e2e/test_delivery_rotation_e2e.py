@@ -36,7 +36,9 @@ def mails(ep: str, to: str) -> list[dict]:
 
 
 def link(mail: dict) -> str:
-    return re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", mail["text"]).group(1)
+    m = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", mail["text"])
+    assert m is not None, mail["text"]
+    return m.group(1)
 
 
 def download(url: str, password: str) -> tuple[int, bytes]:
