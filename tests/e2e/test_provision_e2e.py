@@ -36,7 +36,7 @@ def test_existing_out_keeps_its_mode_and_passwords_beside_keeps_the_old_layout(l
     out = tmp_path / "shared-out"
     out.mkdir(mode=0o755)
     os.chmod(out, 0o755)
-    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", str(ep),
+    p = albmtls("provision", "-f", str(operator_input(tmp_path)), "--endpoints-file", str(ep),
                 "--json", "--out", str(out), "--passwords-beside")
     assert p.returncode == 0, p.stderr[-3000:]
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
