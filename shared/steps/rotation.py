@@ -45,6 +45,7 @@ from shared.steps.issuance import read_meta
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
 
+    from shared.policy.records import CertMeta
     from shared.steps.context import StepContext
 
 __all__ = [
