@@ -206,6 +206,9 @@ def print_deliveries(console, deliveries: list[dict[str, Any]]) -> None:
             console.print(f"[green]{who} notified[/] of the new certificate of {cn} via {via}")
         elif act == "not_delivered":
             console.print(f"[red]NOT delivered[/] to {who} for {cn}: {fails or 'see albmtls status'}")
+        if d.get("holder_kind") == "system" and act != "already_sent":
+            console.print(f"  {who} reads its PFX and password secrets itself: `albmtls holder-policy -f <input> "
+                          f"--cn {cn}` prints the RAM policy that allows exactly that")
 
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,

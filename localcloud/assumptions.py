@@ -122,6 +122,10 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "pca:behaviour:leaf-cdp": ("partly", "SDK model (CreateClientCertificateWithCsr.EnableCrl); the CAS CRL page says "
                                          "OpenAPI Explorer leaves carry none; docs/ALIBABA-APIS.md §2.2", ""),
     "kms:behaviour:restore-not-deleted": (UNCONFIRMED, "DOCS-KMS RestoreSecret.md (says nothing of it)", ""),
+    "cross:Chat robot answers": ("partly", "open.dingtalk.com custom-robot-access, developer.work.weixin.qq.com "
+                                           "document/path/99110, open.feishu.cn bot-v3/add-custom-bot (the refusal "
+                                           "codes; the throttling codes are not shown answered); docs/DELIVERY.md",
+                                 ""),
 }
 
 #: why the rest cannot be checked without a write (or without waiting for a failure to happen)

@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = ["STEP", "DeliverEvent", "DeliverResult", "ClientDelivery", "config_secret", "load_config", "read_record",
-           "run", "deliver_client", "resend", "follow_up", "notify_operators"]
+           "run", "deliver_client", "holder_listeners", "resend", "notify_revoked", "follow_up", "notify_operators"]
 
 STEP = "deliver"
 CHANNEL_BUDGET_S = 10.0      # one channel's retries (backoff with jitter) never take more than this
@@ -423,20 +423,55 @@ def run(event: DeliverEvent, ctx: StepContext) -> DeliverResult:
 # ---------------------------------------------------------------------------------------------
 # resend, and the scan's follow-ups
 # ---------------------------------------------------------------------------------------------
+def holder_listeners(ctx: StepContext, prefix: str, common_name: str) -> list[str]:
+    """The listener keys on which ``common_name`` has a delivery record (``ListSecrets``)."""
+    tail = f"/{common_name}/delivery"
+    out = []
+    for name in ctx.adapter(kms_api.Kms).list_secret_names():
+        if name.startswith(prefix + "/") and name.endswith(tail):
+            middle = name[len(prefix) + 1:-len(tail)]
+            if "/" not in middle:
+                out.append(middle)
+    return sorted(out)
+
+
 def resend(ctx: StepContext, prefix: str, listener_key: str, common_name: str) -> tuple[ClientDelivery, int]:
     """A new one-time link for the current certificate of ``common_name`` (``albmtls resend``); the
-    old link stops working. Raises ``SECRET_NOT_FOUND`` when the client is unknown and
-    ``INVALID_INPUT`` when its holder is not a person."""
+    old link stops working. Raises ``CLIENT_NOT_FOUND`` when the client has no holder on record,
+    ``CLIENT_REVOKED`` when its holder was revoked and ``INVALID_INPUT`` when the holder is not a
+    person."""
+    from shared.steps.offboarding import read_access
     names = secret_names(prefix, listener_key, common_name)
     rec = read_record(ctx, names)
     if rec is None or rec.holder is None:
-        raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"client {common_name!r} on {listener_key} has no holder on record "
+        raise AlbMtlsError(Code.CLIENT_NOT_FOUND, f"client {common_name!r} on {listener_key} has no holder on record "
                            f"({names.delivery}); name one in the input (clients[].holder) and provision", field="cn")
+    access = read_access(ctx, names.access)
+    if access is not None and access.state == "revoked":
+        raise AlbMtlsError(Code.CLIENT_REVOKED, f"{common_name!r} on {listener_key} was revoked: no link is sent "
+                           "(albmtls restore gives the holder access again)", field="cn")
     if rec.holder.kind != "person":
         raise AlbMtlsError(Code.INVALID_INPUT, f"the holder of {common_name!r} is a system: it reads its secrets "
                            "itself (albmtls holder-policy --cn …)", field="cn")
     return deliver_client(ctx, load_config(ctx, prefix), names, listener_key, common_name, None,
                           update_holder=False, force=True)
+
+
+def notify_revoked(ctx: StepContext, prefix: str, listener_key: str, common_name: str, *, reason: str,
+                   requested_by: str, revoked_at: str, serials: list[str], via: str) -> list[str]:
+    """Tell the operators a holder was revoked (``albmtls revoke``, or pruned): once, by the
+    invocation that recorded the decision (``shared.steps.offboarding``). Returns the channels that
+    took it; a failing channel is logged, never raised."""
+    cfg = load_config(ctx, prefix).cfg
+    what = "revoked" if via == "revoke" else "pruned (left the input) and revoked"
+    sent, _ = notify_operators(
+        ctx, cfg, "revoked", f"alb-mtls: {common_name} on {listener_key} {what}",
+        f"{common_name} on {listener_key} was {what} at {revoked_at} by {requested_by} (reason {reason}); "
+        f"certificates revoked: {', '.join(s[:16] + '…' for s in serials) or 'none valid'}. Its PFX and password "
+        "secrets are scheduled for deletion (albmtls restore within the recovery window gives access back).",
+        {"common_name": common_name, "listener_key": listener_key, "reason": reason, "requested_by": requested_by,
+         "revoked_at": revoked_at, "serials": serials, "via": via})
+    return sent
 
 
 def follow_up(ctx: StepContext, cfg: _Config, prefix: str, listener_key: str, common_name: str, meta: CertMeta,

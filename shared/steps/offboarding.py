@@ -177,7 +177,7 @@ def _audit(ctx: StepContext, action: str, listener_key: str, cn: str, **fields: 
 # revoke
 # ---------------------------------------------------------------------------------------------
 def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *, listener_key: str, cn: str,
-                window: int) -> ClientOutcome:
+                window: int, secret_prefix: str) -> ClientOutcome:
     """Act on one planned revocation, in the plan's order, then read back."""
     kms = ctx.adapter(kms_api.Kms)
     prefix = names.pfx.split("/", 1)[0]
@@ -218,6 +218,12 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
     own = any(ownca_ids.is_own(c.identifier) for c in rv.certificates)
     refused_by = None if own else iso_utc(policy.refusal_deadline(datetime.fromisoformat(
         rv.revoked_at.replace("Z", "+00:00"))))
+    if plan.record is not None and writes:
+        # the operators are told once, by the invocation that recorded the decision (as the audit line)
+        from shared.steps.deliver import notify_revoked
+        notify_revoked(ctx, secret_prefix, listener_key, cn, reason=rv.reason,
+                       requested_by=rv.requested_by, revoked_at=rv.revoked_at,
+                       serials=sorted(c.serial for c in rv.certificates), via=rv.via)
     if writes and plan.record is None:
         ctx.logger.info("revocation finished", extra={"listener_key": listener_key, "common_name": cn,
                                                       "revoked": revoked, "writes": writes})
@@ -241,8 +247,8 @@ def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, b
                                   request_id=request_id, now=now, via=via, execution=ctx.execution_name,
                                   recovery_window_days=window)
         plans.append((cn, names, plan))
-    return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window)
-            for cn, names, plan in plans]
+    return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window,
+                        secret_prefix=secret_prefix) for cn, names, plan in plans]
 
 
 def _known(ctx: StepContext, req: RevokeRequest, by_cn: dict[str, Holder]) -> None:
