@@ -61,14 +61,18 @@ _STATE_TEXT = {
     "used": ("This link was already used", 410, "The certificate was downloaded with this link before. A link works "
              "only once."),
     "expired": ("This link has expired", 410, "Download links work for a limited time."),
-    "replaced": ("This link is out of date", 410, "A newer certificate was issued since this link was sent; use "
-                 "the link of the newest message."),
+    "replaced": ("This link is out of date", 410, "A newer link or a newer certificate was sent since this link; "
+                 "use the link of the newest message."),
     "unknown": ("This link is not valid", 404, "The link is incomplete or was never issued."),
+    "revoked": ("Access was revoked", 410, "The access this certificate gave was revoked; no link works for it "
+                "any more."),
 }
 
 
 def _refused(state: str, cn: str | None) -> dict[str, Any]:
     title, status, why = _STATE_TEXT.get(state, _STATE_TEXT["unknown"])
+    if state == "revoked":
+        return page(title, f"<p>{html.escape(why)}</p><p>Ask your operator if you need access again.</p>", status)
     how = (f"Ask your operator for a new link: <code>albmtls resend --cn {html.escape(cn)}</code>" if cn else
            "Ask your operator for a new link (<code>albmtls resend --cn &lt;your certificate's name&gt;</code>).")
     return page(title, f"<p>{html.escape(why)}</p><p>{how}</p>", status)

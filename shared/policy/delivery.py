@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "RECORD_VERSION", "LINK_TTL", "REMIND_BEFORE", "HolderRecord", "Delivery", "Failure", "DeliveryRecord",
     "decode_record", "encode_record", "new_token", "token_hash", "parse_token", "LinkState", "link_state",
-    "claim_version", "version_id", "reminder_due", "not_switched_due", "switched_at", "adoption",
+    "claim_version", "version_id", "with_new_link", "reminder_due", "not_switched_due", "switched_at", "adoption",
 ]
 
 RECORD_VERSION = 1
@@ -50,6 +50,7 @@ LINK_TTL = timedelta(hours=72)
 REMIND_BEFORE = timedelta(days=1)
 MAX_DELIVERIES = 4          # certificates kept in the record (the current one and those it replaced)
 MAX_FAILURES = 10
+MAX_REPLACED = 3
 _TOKEN = re.compile(r"^(?P<loc>[A-Za-z0-9_-]{4,400})\.(?P<secret>[A-Za-z0-9_-]{43})$")
 _BASE = re.compile(r"^[A-Za-z0-9_+=.@-]{1,64}/[A-Za-z0-9_+=.@-]{1,80}/[A-Za-z0-9._@+=-]{1,64}$")
 
@@ -85,6 +86,9 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     token_hash: str | None = None          # sha256 hex of the link's token
     token_expires: str | None = None
     token_used_at: str | None = None
+    #: the hashes of this certificate's earlier links, replaced by a newer one (``albmtls resend``,
+    #: the reminder): they answer "out of date", not "not valid" (the last :data:`MAX_REPLACED`)
+    replaced_token_hashes: tuple[str, ...] = ()
     notified_at: str | None = None         # a system's webhook / a person's chat notice
     downloaded_at: str | None = None
     download_profile: str | None = None
@@ -192,14 +196,14 @@ def claim_version(token: str) -> str:
     return f"used-{token_hash(token)[:40]}"
 
 
-LinkState = Literal["valid", "used", "expired", "replaced", "unknown"]
+LinkState = Literal["valid", "used", "expired", "replaced", "unknown", "revoked"]
 
 
 def link_state(record: DeliveryRecord | None, token: str, now: datetime,
                current_serial: str | None = None) -> tuple[LinkState, Delivery | None]:
     """What a link's token is worth at ``now``: ``valid`` (its delivery is found by the hash, unused
     and not expired), ``used``, ``expired``, ``replaced`` (its certificate is no longer the current
-    one: a newer link was sent) or ``unknown`` (no delivery has this hash)."""
+    one, or a newer link was sent for it) or ``unknown`` (no delivery has this hash)."""
     if record is None:
         return "unknown", None
     h = token_hash(token)
@@ -212,7 +216,19 @@ def link_state(record: DeliveryRecord | None, token: str, now: datetime,
             if d.token_expires is None or now >= parse_iso(d.token_expires):
                 return "expired", d
             return "valid", d
+        if any(hmac.compare_digest(r, h) for r in d.replaced_token_hashes):
+            return "replaced", d
     return "unknown", None
+
+
+def with_new_link(d: Delivery, token_digest: str, sent_at: str, expires: str) -> Delivery:
+    """``d`` with a new link (its hash, when it was sent, until when it works); an earlier unused
+    link's hash moves to ``replaced_token_hashes`` (it then answers "out of date")."""
+    replaced = d.replaced_token_hashes
+    if d.token_hash and d.token_hash != token_digest:
+        replaced = (replaced + (d.token_hash,))[-MAX_REPLACED:]
+    return msgspec.structs.replace(d, link_sent_at=sent_at, token_hash=token_digest, token_expires=expires,
+                                   token_used_at=None, replaced_token_hashes=replaced)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ Channels (``type``):
 * ``smtp`` — email over SMTP with STARTTLS (certificate verified) and AUTH (RFC 3207, RFC 4954).
 
 Audiences: ``operators`` (renewal failed, holder not switched, sub-CA or server certificate
-ending, revocation), ``holders`` (a person's "new certificate ready" and reminder — chat notices
-never carry the link: it goes only to the person's own email), ``systems`` (a system holder's
-renewal notice). No message holds a private key, a PFX or a password (:func:`check_clean`).
+ending, revocation, drift found by the daily check), ``holders`` (a person's "new certificate
+ready" and reminder — chat notices never carry the link: it goes only to the person's own email),
+``systems`` (a system holder's renewal notice). No message holds a private key, a PFX or a
+password (:func:`check_clean`).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ __all__ = [
 
 Audience = Literal["operators", "holders", "systems"]
 NoticeKind = Literal["certificate_ready", "reminder", "renewal_failed", "not_switched", "ca_ending",
-                     "server_certificate_ending", "revoked", "test"]
+                     "server_certificate_ending", "revoked", "drift", "test"]
 Url = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
 Name = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 

@@ -47,6 +47,7 @@ from shared.policy.delivery import (
     stamp,
     token_hash,
     version_id,
+    with_new_link,
 )
 from shared.policy.ids import SecretNames, secret_names
 from shared.policy.notify import Notice, NotifyConfig, SmtpChannel, channels_for, check_clean, decode_config
@@ -269,8 +270,7 @@ def _deliver_person(ctx: StepContext, cfg: NotifyConfig, rec: DeliveryRecord, me
     failures += failed
     smtp_ok = cfg.smtp.name in sent
     if smtp_ok:
-        entry = msgspec.structs.replace(entry, link_sent_at=stamp(now), token_hash=token_hash(token),
-                                        token_expires=stamp(expires), token_used_at=None)
+        entry = with_new_link(entry, token_hash(token), stamp(now), stamp(expires))
         if reminder:
             entry = msgspec.structs.replace(entry, reminded_at=stamp(now))
         out.action, out.link_expires = ("reminded" if reminder else "link_sent"), stamp(expires)

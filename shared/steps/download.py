@@ -75,6 +75,11 @@ def open_link(ctx: StepContext, token: str) -> LinkView:
     meta = read_meta(ctx, names.meta)
     current = meta.serial if meta is not None else None
     state, entry = link_state(record, token, ctx.clock.now(), current)
+    if state == "valid":
+        from shared.steps.offboarding import read_access
+        access = read_access(ctx, names.access)
+        if access is not None and access.state == "revoked":    # albmtls revoke: no link works any more
+            return LinkView("revoked", names, record, entry, current)
     return LinkView(state, names, record, entry, current)
 
 
@@ -103,9 +108,10 @@ def download(ctx: StepContext, token: str, password: str, confirm: str,
              profile: Literal["compat", "modern"]) -> tuple[bytes, str, LinkView]:
     """The PFX for ``password`` (module doc); returns (file bytes, file name, the link as it was).
 
-    Raises ``AlbMtlsError``: ``LINK_USED`` / ``LINK_EXPIRED`` / ``LINK_REPLACED`` / ``LINK_UNKNOWN``
-    (nothing is read beyond the record), ``INVALID_INPUT`` (field ``password`` or ``profile``:
-    the link stays valid), ``SECRET_NOT_FOUND``, cloud errors."""
+    Raises ``AlbMtlsError``: ``LINK_USED`` / ``LINK_EXPIRED`` / ``LINK_REPLACED`` / ``LINK_UNKNOWN`` /
+    ``LINK_REVOKED`` (the holder was revoked; nothing is read beyond the records),
+    ``INVALID_INPUT`` (field ``password`` or ``profile``: the link stays valid),
+    ``SECRET_NOT_FOUND``, cloud errors."""
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     from shared.policy.pfx import build_pfx

@@ -87,7 +87,8 @@ def test_rotation_delivers_reminds_and_retires_after_the_download(live_cloud, tm
     ops = [m for m in albmtls("messages", "--endpoints-file", ep)["messages"]
            if m["channel"] == "ops-webhook" and (m.get("json") or {}).get("type") == "albmtls.not_switched"]
     assert ops and ops[0]["verified"]
-    assert download(link(ready[-1]), "a long and unguessable passphrase 42")[0] == 404   # replaced by the reminder
+    assert download(link(ready[-1]), "a long and unguessable passphrase 42")[0] == 410   # out of date: the reminder's
+                                                                                          # link replaced it
 
     # alice downloads with the reminder's link
     code, body = download(link(reminders[0]), "a long and unguessable passphrase 42")

@@ -66,7 +66,7 @@ def test_resend_replaces_the_link_and_refuses_systems(live_cloud, tmp_path):
     new = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", mails[1]["text"]).group(1)
     assert new != old
     assert status_of(new) == 200
-    assert status_of(old) in (404, 410)                               # the old link no longer works
+    assert status_of(old) == 410                                      # the old link: "out of date"
 
     p = albmtls("resend", "--cn", "billing", "--endpoints-file", ep, "--json")
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "INVALID_INPUT"
@@ -107,6 +107,10 @@ def test_a_revocation_is_told_to_the_operators_and_stops_resends(live_cloud, tmp
     p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", ep,
                 "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stderr[-3000:]
+    [mail] = [m for m in messages(ep) if m["service"] == "smtp" and m["to"] == ["alice@example.test"]]
+    import re
+    link = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", mail["text"]).group(1)
+    assert status_of(link) == 200
     before = len(messages(ep))
     p = albmtls("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--reason", "cessation",
                 "--requested-by", "ops@example.test", "--endpoints-file", ep, "--json")
@@ -123,3 +127,24 @@ def test_a_revocation_is_told_to_the_operators_and_stops_resends(live_cloud, tmp
 
     p = albmtls("resend", "--cn", "alice", "--endpoints-file", ep, "--json")
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "CLIENT_REVOKED"
+    assert status_of(link) == 410                                      # her unused link: "Access was revoked"
+
+
+def test_the_daily_drift_check_tells_the_operators(live_cloud, tmp_path):
+    from tests.e2e.test_fleet_e2e import ca_enabled_off
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", ep,
+                "--out", str(tmp_path / "out"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    ca_enabled_off(live_cloud, 443)
+    before = len(messages(ep))
+    p = albmtls("drift", "--endpoints-file", ep, "--json")            # a report: logged, nobody messaged
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert len(messages(ep)) == before
+    p = albmtls("drift", "--repair", "--endpoints-file", ep, "--json")  # what the daily timer runs
+    assert p.returncode == 2, p.stderr[-2000:]
+    notices = [m for m in messages(ep)[before:] if "drifted from their recorded state" in json.dumps(m)]
+    assert {m["service"] for m in notices} >= {"smtp", "dingtalk", "wecom", "lark", "webhook"}, notices
+    assert all(m["verified"] for m in notices)
+    assert any("alb-demostd000000000001-443: CaEnabled (recorded True, found False)" in json.dumps(m)
+               for m in notices)

@@ -20,6 +20,7 @@ from shared.policy.delivery import (
     switched_at,
     token_hash,
     version_id,
+    with_new_link,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -67,6 +68,19 @@ def test_link_state(used, expires_in_h, current, want):
     assert state == want and entry is not None
     assert link_state(rec, new_token(BASE), T0, current)[0] == "unknown"
     assert link_state(None, tok, T0)[0] == "unknown"
+
+
+def test_a_resent_link_makes_the_earlier_ones_out_of_date():
+    d = Delivery(serial="01", identifier="i", not_after=ISO(T0 + timedelta(days=30)))
+    toks = [new_token(BASE) for _ in range(5)]
+    for tok in toks:
+        d = with_new_link(d, token_hash(tok), ISO(T0), ISO(T0 + timedelta(hours=72)))
+    rec = record(d)
+    assert link_state(rec, toks[-1], T0, "01")[0] == "valid"
+    assert [link_state(rec, t, T0, "01")[0] for t in toks[:-1]] == ["unknown", "replaced", "replaced", "replaced"]
+    assert len(d.replaced_token_hashes) == 3 and d.token_used_at is None
+    assert all(t.split(".")[1] not in encode_record(rec) for t in toks)     # hashes only
+    assert with_new_link(d, d.token_hash or "", ISO(T0), ISO(T0)).replaced_token_hashes == d.replaced_token_hashes
 
 
 def test_switched_at_is_the_first_download_or_read():
