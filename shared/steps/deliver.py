@@ -18,6 +18,9 @@ A failing channel never fails the step: each failure is logged (``notification f
 and code, never the URL) and kept in the delivery record, where ``albmtls status`` shows it. The
 step is idempotent: a certificate whose link was sent (or whose system was told) is not delivered
 again; a re-run writes nothing.
+
+One module (~550 lines): the step's modes, ``resend`` and the scan's follow-ups share one sending
+path and one delivery record, read together.
 """
 from __future__ import annotations
 
@@ -50,7 +53,15 @@ from shared.policy.delivery import (
     with_new_link,
 )
 from shared.policy.ids import SecretNames, secret_names
-from shared.policy.notify import Notice, NotifyConfig, SmtpChannel, channels_for, check_clean, decode_config
+from shared.policy.notify import (
+    Notice,
+    NoticeKind,
+    NotifyConfig,
+    SmtpChannel,
+    channels_for,
+    check_clean,
+    decode_config,
+)
 from shared.policy.rotation import RotateItem
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -201,12 +212,12 @@ def _send_all(ctx: StepContext, cfg: NotifyConfig, n: Notice, *, email_to: list[
     return sent, failed
 
 
-def notify_operators(ctx: StepContext, cfg: NotifyConfig | None, kind: str, title: str, text: str,
+def notify_operators(ctx: StepContext, cfg: NotifyConfig | None, kind: NoticeKind, title: str, text: str,
                      facts: dict[str, Any]) -> tuple[list[str], list[Failure]]:
     """One notice to the operators' channels (never raises for a channel)."""
     if cfg is None:
         return [], []
-    n = Notice(kind=kind, audience="operators", title=title, text=text, facts=facts,  # type: ignore[arg-type]
+    n = Notice(kind=kind, audience="operators", title=title, text=text, facts=facts,
                id=_msg_id(kind, title, str(sorted(facts.items()))))
     return _send_all(ctx, cfg, n)
 
@@ -251,7 +262,7 @@ def _deliver_person(ctx: StepContext, cfg: NotifyConfig, rec: DeliveryRecord, me
     token = new_token(base)
     expires = now + ttl
     link = f"{cfg.download_url.rstrip('/')}/d/{token}"
-    kind = "reminder" if reminder else "certificate_ready"
+    kind: NoticeKind = "reminder" if reminder else "certificate_ready"
     title = (f"Reminder: install your new client certificate for {meta.common_name}" if reminder
              else f"Your new client certificate for {meta.common_name} is ready")
     lines = [f"Hello {holder.name},", "",
@@ -263,7 +274,7 @@ def _deliver_person(ctx: StepContext, cfg: NotifyConfig, rec: DeliveryRecord, me
              f"for a new one (albmtls resend --cn {meta.common_name})."]
     if reminder and old_not_after:
         lines.insert(2, f"Your current certificate ends {old_not_after}: after that only the new one works.")
-    email = Notice(kind=kind, audience="holders", title=title, text="\n".join(lines),  # type: ignore[arg-type]
+    email = Notice(kind=kind, audience="holders", title=title, text="\n".join(lines),
                    facts={"common_name": meta.common_name, "listener_key": rec.listener_key, "serial": meta.serial},
                    to=holder.email, link=link, id=_msg_id(kind, names.delivery, meta.serial, token_hash(token)))
     sent, failed = _send_all(ctx, cfg, email, email_to=[holder.email], only="email")
@@ -278,7 +289,7 @@ def _deliver_person(ctx: StepContext, cfg: NotifyConfig, rec: DeliveryRecord, me
         out.action = "not_delivered"
     del token, link
     # the chat channels for holders: a notice without the link (it went to the person's email)
-    chat = Notice(kind=kind, audience="holders", title=title,  # type: ignore[arg-type]
+    chat = Notice(kind=kind, audience="holders", title=title,
                   text=f"{holder.name}: a new client certificate for {meta.common_name} on {rec.listener_key} "
                        f"is ready; the download link was sent to {_mask_email(holder.email)}." if smtp_ok else
                        f"{holder.name}: a new client certificate for {meta.common_name} on {rec.listener_key} is "

@@ -140,7 +140,8 @@ def download(ctx: StepContext, token: str, password: str, confirm: str,
     del pfx_v, pw_v
     if key is None or cert is None:
         raise AlbMtlsError(Code.PFX_CHECK_FAILED, "the stored PKCS#12 holds no key or certificate")
-    data = build_pfx(key, cert, list(cas or []), password, profile, verify=True)  # type: ignore[arg-type]
+    data = build_pfx(key, cert, list(cas or []), password, profile,  # type: ignore[arg-type]  # our own key: RSA/EC
+                     verify=True)
     del key
     now = ctx.clock.now()
     entry = view.entry

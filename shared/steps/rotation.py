@@ -14,6 +14,9 @@ Time comes from the invocation's clock (``ctx.clock``; ``shared.core.clock.clock
 function the cloud's time, so ``albmtls rotate --now`` moves them all.
 
 Nothing here writes to a product: the scan only reads and starts executions (CloudFlow).
+
+One module (~560 lines): the scan, its holders' follow-ups and the certificate report share one
+classification and one record cache, read together.
 """
 from __future__ import annotations
 
