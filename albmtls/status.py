@@ -49,6 +49,36 @@ def delivery_text(d: dict[str, Any] | None) -> str:
     return text
 
 
+def holder_text(row: dict[str, Any]) -> str:
+    """The ``holder`` column: :func:`delivery_text`, and when the local data plane saw the
+    certificate at the listener."""
+    text = delivery_text(row.get("delivery"))
+    seen = row.get("seen_at_listener")
+    if seen:
+        used = f"used at the listener {when(seen.get('last'))}"
+        text = used if text == "-" else f"{text}; {used}"
+    return text
+
+
+def seen_at_listener(doc: dict[str, Any], endpoints: dict[str, Any]) -> None:
+    """On the local cloud: mark each certificate the data plane passed to the backends
+    (``X-Forwarded-Clientcert-fingerprint``, ``GET /_admin/dataplane/clientcerts``) with
+    ``seen_at_listener: {first, last}`` — which certificate a holder really connected with. A real
+    ALB shows this to the backends only (docs/DELIVERY.md), so the cloud target has no such field."""
+    import json
+    import urllib.request
+    try:
+        with urllib.request.urlopen(endpoints["admin"].rstrip("/") + "/dataplane/clientcerts", timeout=5) as resp:
+            seen = json.load(resp).get("clientcerts") or []
+    except (OSError, ValueError, KeyError):
+        return
+    by = {(f"{s.get('LoadBalancerId')}-{s.get('ListenerPort')}", s.get("fingerprint")): s for s in seen}
+    for r in doc.get("certificates") or []:
+        s = by.get((r.get("listener_key"), r.get("fingerprint_sha1")))
+        if s is not None:
+            r["seen_at_listener"] = {"first": s.get("first_seen"), "last": s.get("last_seen")}
+
+
 def days_text(days: float | None) -> str:
     """``days_left`` for people: whole days (``29``), hours under a day (``14 h``), ``ended`` once
     past; the ``--json`` document keeps the number."""
@@ -99,7 +129,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         shown = days_text(days)
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
                   when(r.get("not_after")), f"[{day_style}]{shown}[/]" if day_style else shown,
-                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", delivery_text(r.get("delivery")), note)
+                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", holder_text(r), note)
     console.print(t)
     for lst in doc.get("listeners") or []:
         cas = ", ".join(lst.get("ca_certificate_ids") or []) or "-"
@@ -214,6 +244,8 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
             doc["executions"] = executions_overview(settings)        # what EXECUTION_RUNNING points at
+            if target == "local":
+                seen_at_listener(doc, ep)                            # what the data plane saw (issue 15)
             if identity is not None:
                 doc["account"] = identity
         except AlbMtlsError as exc:

@@ -76,7 +76,8 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                            "scan is unconfirmed), and the local KMS does not report reads either. So a system's "
                            "old certificate is retired at its grace end, never at a read; a person's download is "
                            "observed (the download function records it). The fingerprint the listener passes in "
-                           "`X-Forwarded-Clientcert-fingerprint` is seen by the backends only. Code: "
+                           "`X-Forwarded-Clientcert-fingerprint` is seen by the backends only (the local data "
+                           "plane keeps it for `albmtls status`: `localruntime/dataplane.py::SEEN_KIND`). Code: "
                            "`shared/policy/delivery.py::switched_at` (docs/DELIVERY.md \"Adoption and retirement\").",
     "Chat robot answers": "DingTalk, WeCom and Lark answer HTTP 200 with an error code in the body: DingTalk "
                           "`errcode` 310000 for a bad signature or a timestamp over an hour old, WeCom 93000 for a bad "

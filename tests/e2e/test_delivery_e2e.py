@@ -46,6 +46,9 @@ def test_make_run_sends_a_link_the_browser_downloads_once(live_cloud, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "download link sent to Alice Example (a***@example.test) for alice" in p.stderr
     assert not (tmp_path / "out" / "alice.pfx").exists()      # a person's certificate leaves KMS by the page only
+    st = albmtls("status", "--endpoints-file", ep, "--json")
+    [row] = [r for r in json.loads(st.stdout)["certificates"] if r["common_name"] == "alice"]
+    assert "seen_at_listener" not in row                       # the live probe's requests are not alice's
 
     [mail] = [m for m in messages(ep) if m["service"] == "smtp"]
     assert mail["verified"] and mail["tls"] and mail["user"] == "alb-mtls"   # AUTH over STARTTLS
@@ -97,3 +100,6 @@ def test_make_run_sends_a_link_the_browser_downloads_once(live_cloud, tmp_path):
     assert st.returncode == 0, st.stderr[-2000:]
     [row] = [r for r in json.loads(st.stdout)["certificates"] if r["common_name"] == "alice"]
     assert row["delivery"]["delivery"] == "downloaded" and row["delivery"]["holder"] == "Alice Example"
+    # and that alice connected with it: the local data plane saw its fingerprint (the probe's own
+    # requests during provisioning are not counted: before the curl it was not seen)
+    assert row["seen_at_listener"]["first"] >= row["delivery"]["downloaded_at"]
