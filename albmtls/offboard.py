@@ -131,6 +131,9 @@ def _print(console: Any, doc: dict[str, Any]) -> None:
                           f"until {cert.get('not_after')}")
             if cert.get("pfx_path"):
                 console.print(f"    PFX {cert['pfx_path']} (password in {cert['password_path']})")
+            if c.get("delivery") and c["delivery"].get("action") != "no_holder":
+                from .provision import print_deliveries
+                print_deliveries(console, [c["delivery"]])
         else:
             console.print(f"  {c['common_name']}: {c['action'].replace('_', ' ')} (nothing to do)")
     console.print(f"writes: {doc.get('writes')}")
@@ -203,8 +206,10 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
                 ctx = make_context(settings, "revoke_rekey")
                 own_ca_of_listener(ctx, req.secret_prefix, req.listener_key)
             doc = run_offboard(settings, raw, req.listener_key, timeout=timeout, console=None if json_out else console)
+            # a person holder's certificate leaves KMS by the download page only (docs/DELIVERY.md)
             restored = [c["certificate"] for c in doc["clients"]
-                        if c.get("action") == "restored" and c.get("certificate")]
+                        if c.get("action") == "restored" and c.get("certificate")
+                        and (c.get("delivery") or {}).get("holder_kind") != "person"]
             if ctx is not None and doc["status"] == "succeeded":
                 from shared.steps.ownca_rekey import as_dict, rekey_after_revoke
                 outcome = rekey_after_revoke(ctx, req.secret_prefix, req.listener_key, at_once=now)

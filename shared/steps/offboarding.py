@@ -90,7 +90,8 @@ class ClientOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One holder's outcome. ``action``: ``revoked`` / ``already_revoked`` (revoke, prune),
     ``restored`` / ``already_restored`` / ``not_revoked`` (restore); ``revocation``: the record
     (reason, revoked_at, requested_by, request_id …); ``revoked``: certificates revoked at the CA
-    by this call; ``certificate``: the one issued by a restore."""
+    by this call; ``certificate``: the one issued by a restore; ``delivery``: how it reached its
+    holder (``shared.steps.deliver.ClientDelivery``: a person gets a one-time link, as on issue)."""
 
     common_name: str
     action: str
@@ -100,6 +101,7 @@ class ClientOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     secrets: list[SecretState] = []
     certificate: ClientCertificateResult | None = None
     refused_by: str | None = None
+    delivery: dict[str, Any] | None = None
 
 
 class OrphanEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -333,8 +335,20 @@ def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -
     _audit(ctx, "restore", req.listener_key, cn, requested_by=req.requested_by, request_id=req.request_id,
            serial=issued.result.serial, secrets_restored=list(plan.restore), writes=writes,
            revoked_reason=record.revocation.reason if record.revocation else None)
+    # the new certificate goes to its holder as on issue (a person: a one-time link); never fails the restore
+    from shared.steps.deliver import deliver_client, load_config
+    try:
+        sent, w = deliver_client(ctx, load_config(ctx, req.secret_prefix), names, req.listener_key, cn, None,
+                                 update_holder=False)
+        writes += w
+        delivery: dict[str, Any] | None = msgspec.to_builtins(sent)
+    except AlbMtlsError as exc:
+        if exc.retryable:
+            raise
+        ctx.logger.warning("delivery after the restore failed", extra={"common_name": cn, "error": exc.to_dict()})
+        delivery = None
     return ClientOutcome(common_name=cn, action="restored", writes=writes, certificate=issued.result,
-                         secrets=_secret_states(ctx, names))
+                         secrets=_secret_states(ctx, names), delivery=delivery)
 
 
 def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:

@@ -487,7 +487,8 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
 def offboard_summary(outcome: dict[str, Any]) -> dict[str, Any]:
     """One holder's revoke/prune/restore outcome (``shared.steps.offboarding.ClientOutcome``) as the
     CLI and the API report it: CN, action, the revocation record's reason/time/requester, the
-    certificates revoked, the secrets and when they are deleted, the certificate a restore issued."""
+    certificates revoked, the secrets and when they are deleted, the certificate a restore issued
+    and how it reached its holder."""
     rv = outcome.get("revocation") or {}
     out: dict[str, Any] = {"common_name": outcome.get("common_name"), "action": outcome.get("action"),
                            "writes": int(outcome.get("writes") or 0)}
@@ -505,6 +506,8 @@ def offboard_summary(outcome: dict[str, Any]) -> dict[str, Any]:
         out["certificate"] = {k: cert.get(k) for k in ("common_name", "identifier", "serial", "not_after",
                                                         "fingerprint_sha256", "pfx_secret", "password_secret",
                                                         "pfx_version", "reused")}
+    if isinstance(outcome.get("delivery"), dict):
+        out["delivery"] = outcome["delivery"]       # how a restored certificate reached its holder
     return out
 
 

@@ -129,6 +129,19 @@ def test_a_revocation_is_told_to_the_operators_and_stops_resends(live_cloud, tmp
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "CLIENT_REVOKED"
     assert status_of(link) == 410                                      # her unused link: "Access was revoked"
 
+    # a restore issues a new certificate: it reaches alice as on issue (a new link), never as a file
+    mails = len([m for m in messages(ep) if m["service"] == "smtp" and m["to"] == ["alice@example.test"]])
+    p = albmtls("restore", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--endpoints-file", ep,
+                "--out", str(tmp_path / "restored"), "--json")
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    [c] = json.loads(p.stdout)["clients"]
+    assert c["action"] == "restored" and c["delivery"]["action"] == "link_sent", c
+    assert not (tmp_path / "restored" / "alice.pfx").exists()
+    alice = [m for m in messages(ep) if m["service"] == "smtp" and m["to"] == ["alice@example.test"]]
+    assert len(alice) == mails + 1 and c["certificate"]["serial"][:16] in alice[-1]["text"]
+    new = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", alice[-1]["text"]).group(1)
+    assert status_of(new) == 200 and status_of(link) == 410
+
 
 def test_the_daily_drift_check_tells_the_operators(live_cloud, tmp_path):
     from tests.e2e.test_fleet_e2e import ca_enabled_off
