@@ -11,7 +11,18 @@ from typing import Any
 
 import typer
 
-from .options import EXIT_INPUT, EndpointsFile, JsonOut, StateDir, Target, emit_json, local_cloud_settings, quiet_logs
+from .options import (
+    EXIT_INPUT,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    emit_json,
+    fail_local,
+    local_cloud_settings,
+    quiet_logs,
+)
 from .options import console as _console
 
 
@@ -46,7 +57,7 @@ def _print(messages: list[dict[str, Any]]) -> None:
 
 def messages(since: int = typer.Option(0, "--since", help="Only messages after this number."),
              target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
-             json_out: bool = JsonOut) -> None:
+             port_offset: int = PortOffset, json_out: bool = JsonOut) -> None:
     """The notifications the local cloud's mail server and webhook receiver received (emails with their
     download links, chat robot and webhook messages), and whether each passed the service's checks."""
     quiet_logs()
@@ -54,9 +65,13 @@ def messages(since: int = typer.Option(0, "--since", help="Only messages after t
         _console().print("[red]INVALID_INPUT[/]: messages shows what the local cloud received; on a real account "
                          "read your mailbox and chat groups")
         raise typer.Exit(EXIT_INPUT)
-    from localruntime.environment import local_environment
+    from localruntime.environment import LocalCloudUnavailable, local_environment
     with ExitStack() as stack:
-        ep = stack.enter_context(local_environment(state_dir, endpoints_file, settings=local_cloud_settings()))
+        try:
+            ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                       settings=local_cloud_settings(port_offset)))
+        except LocalCloudUnavailable as exc:
+            fail_local(exc, json_out)
         found = fetch_messages(ep, since)
     if json_out:
         emit_json({"messages": found})
