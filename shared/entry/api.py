@@ -52,6 +52,7 @@ and no stack trace.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
