@@ -9,8 +9,10 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
 
 1. ``provision -f examples/provision.json`` — the main job on a free port (CreateListener path);
 2. ``provision`` again on the same listener with ``server_certificate: {}`` (the certificate is
-   chosen from ``ListCertificates``) and another TLS policy — the update path of an existing
-   listener (``UpdateListenerAttribute``), every other step reusing what is there;
+   chosen from ``ListCertificates``), another TLS policy and one backend fewer with another weight —
+   the update path of an existing listener (``UpdateListenerAttribute``) and of its server group
+   (``RemoveServersFromServerGroup``, ``UpdateServerGroupServersAttribute``), every other step
+   reusing what is there;
 3. ``rotate --now <not_after − 5 days> --revoke-old immediately`` — the client certificate is
    due (past 2/3 of its lifetime): the scan, the rotate flow, the new PFX version
    (``PutSecretValue``) and the revocation of the replaced certificate;
@@ -130,6 +132,8 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
     variant["server_certificate"] = {}
     other = "tls_cipher_policy_1_1"
     variant["security_policy_id"] = other if variant.get("security_policy_id") != other else "tls_cipher_policy_1_2"
+    variant["server_group"] = dict(variant["server_group"], servers=[dict(variant["server_group"]["servers"][0],
+                                                                          weight=50)])
     vfile = state_dir / "observe-update-input.json"
     vfile.write_text(json.dumps(variant, indent=2))
     second = _albmtls(["provision", "-f", str(vfile), *base], timeout)

@@ -475,24 +475,40 @@ def plan_server_certificate(o: ListenerObservation) -> ServerCertificatePlan:
 
 @dataclass(frozen=True, slots=True)
 class ServerGroupPlan:
-    """The group in the ALB's VPC (``group``, ``None`` = to create) and the servers of the input not
-    yet in it (``missing``; all of them when the group is to be created)."""
+    """The group in the ALB's VPC (``group``, ``None`` = to create), the servers of the input not yet
+    in it (``missing``; all of them when the group is to be created), the members the input does not
+    list (``extra``: removed — the group holds exactly the listed servers, as Terraform's
+    ``alicloud_alb_server_group`` keeps it) and the listed members whose weight differs
+    (``reweight``, with the input's weight)."""
 
     group: ServerGroupLike | None
     missing: tuple[ServerSpec, ...] = field(default=())
+    extra: tuple[tuple[str, int], ...] = field(default=())
+    reweight: tuple[ServerSpec, ...] = field(default=())
 
     @property
-    def action(self) -> Literal["create", "add_servers", "none"]:
-        return "create" if self.group is None else ("add_servers" if self.missing else "none")
+    def action(self) -> Literal["create", "add_servers", "update_servers", "none"]:
+        if self.group is None:
+            return "create"
+        if self.missing:
+            return "add_servers"
+        return "update_servers" if self.extra or self.reweight else "none"
 
 
 def plan_server_group(o: ListenerObservation) -> ServerGroupPlan:
-    """Create the group, add the missing servers, or nothing."""
+    """Create the group; or add the missing servers, remove the unlisted members and set the listed
+    members' weights; or nothing. Members whose weight was not observed keep it."""
     servers = tuple(o.inp.server_group.servers)
     mine = o.mine
     if mine is None:
         return ServerGroupPlan(None, servers)
-    return ServerGroupPlan(mine, tuple(s for s in servers if (s.server_id, s.port) not in o.server_group.members))
+    want = {(s.server_id, s.port) for s in servers}
+    weights = {(sid, port): w for sid, port, w in o.server_group.weights}
+    return ServerGroupPlan(
+        mine, missing=tuple(s for s in servers if (s.server_id, s.port) not in o.server_group.members),
+        extra=tuple(sorted(m for m in o.server_group.members if m not in want)),
+        reweight=tuple(s for s in servers if (s.server_id, s.port) in o.server_group.members
+                       and weights.get((s.server_id, s.port)) not in (None, s.weight)))
 
 
 @dataclass(frozen=True, slots=True)

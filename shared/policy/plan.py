@@ -32,7 +32,7 @@ __all__ = [
 ClientAction = Literal["issue", "renew", "reissue", "keep"]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Change(msgspec.Struct, frozen=True, kw_only=True):
     """One field that differs: ``field`` (wire name, or ``members[i-…:80]``, ``cname.value`` …),
     ``old`` (what the cloud holds; ``None`` = nothing) and ``new`` (what the input wants)."""
 
@@ -41,7 +41,7 @@ class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     new: Any = None
 
 
-class DriftItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class DriftItem(msgspec.Struct, frozen=True, kw_only=True):
     """A field where the cloud drifted from the recorded desired state: ``desired`` vs ``actual``."""
 
     field: str

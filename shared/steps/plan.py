@@ -79,8 +79,8 @@ def _server_group_plan(e: Evaluation) -> ResourcePlan:
     if sg["action"] == "create":
         return ResourcePlan(action="create", changes=member_drift({}, want), detail={"name": spec.name})
     have = {(sid, port): w for sid, port, w in e.o.server_group.weights}
-    missing = tuple(c for c in member_drift(have, want) if c.old is None)
-    return ResourcePlan(action="add" if missing else "none", id=sg.get("id"), changes=missing,
+    changes = member_drift(have, want)       # missing, extra and reweighted members: the apply repairs all
+    return ResourcePlan(action="update" if changes else "none", id=sg.get("id"), changes=changes,
                         detail={"name": spec.name})
 
 

@@ -86,7 +86,8 @@ def _server_group_summary(o: ListenerObservation) -> dict[str, Any]:
         return {"action": "create", "name": o.inp.server_group.name, "servers_to_add": len(plan.missing),
                 "vpc_check": "servers are checked by the first write (AddServersToServerGroup)"}
     return {"action": plan.action, "id": plan.group.id, "name": o.inp.server_group.name,
-            "servers_to_add": len(plan.missing), "vpc_check": "dry run" if plan.missing else "members present"}
+            "servers_to_add": len(plan.missing), "servers_to_remove": len(plan.extra),
+            "weights_to_set": len(plan.reweight), "vpc_check": "dry run" if plan.missing else "members present"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,8 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
 
     ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
     ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
-    create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
+    create|add_servers|update_servers|none, id?, servers_to_add, servers_to_remove?, weights_to_set?,
+    vpc_check}``; ``plan.ca``/``plan.dns``: the
     summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``,
     ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
     ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,

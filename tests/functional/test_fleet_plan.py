@@ -115,3 +115,44 @@ def test_plan_shows_the_drift_and_its_repair(live_cloud, invoke, writes, demo_in
     assert [(c.field, c.old, c.new) for c in r.listener.changes] == [
         ("SecurityPolicyId", "tls_cipher_policy_1_0", "tls_cipher_policy_1_2")]
     assert r.desired_state.action == "none" and r.status == "changes"
+
+
+def test_member_drift_is_found_and_repaired_by_the_listener_step(live_cloud, invoke, writes, demo_input):
+    """Someone adds a backend by hand and changes a weight: drift names both; enable_mutual_auth (what
+    apply runs) removes the unlisted member and sets the weight back; then no drift."""
+    from alibabacloud_alb20200616 import models as am
+
+    from shared.steps.drift import drift_report
+    _provisioned(live_cloud, invoke, demo_input)
+    sg = next(d for d in live_cloud.store.list("alb.servergroup") if d["ServerGroupName"] == "albmtls-app-443")
+    alb = _alb(live_cloud)
+    ecs1, ecs2 = (s["server_id"] for s in demo_input["server_group"]["servers"])
+    alb.add_servers_to_server_group(am.AddServersToServerGroupRequest().from_map({
+        "ServerGroupId": sg["ServerGroupId"], "Servers": [{"ServerType": "Ecs", "ServerId": ecs2, "Port": 8080}]}))
+    for _ in range(50):
+        try:
+            alb.update_server_group_servers_attribute(am.UpdateServerGroupServersAttributeRequest().from_map({
+                "ServerGroupId": sg["ServerGroupId"],
+                "Servers": [{"ServerType": "Ecs", "ServerId": ecs1, "Port": 80, "Weight": 10}]}))
+            break
+        except Exception:  # the group is Configuring after the add: wait for Available
+            import time
+            time.sleep(0.1)
+    [d] = drift_report(Settings.load())["listeners"]
+    assert {(i["field"], json_safe(i["desired"]), json_safe(i["actual"])) for i in d["items"]} == {
+        (f"members[{ecs1}:80]", "{'weight': 100}", "{'weight': 10}"),
+        (f"members[{ecs2}:8080]", "None", "{'weight': 100}")}
+
+    writes.mark()
+    for attempt in range(40):
+        out = invoke("albmtls-enable-mutual-auth", {"input": demo_input, "execution_name": "t2", "attempt": attempt})
+        if out["status"] == "ok":
+            break
+    assert out["status"] == "ok", out
+    assert sorted(c["action"] for c in writes.since()) == ["RemoveServersFromServerGroup",
+                                                           "UpdateServerGroupServersAttribute"]
+    assert drift_report(Settings.load())["drifted"] == 0
+
+
+def json_safe(v) -> str:
+    return str(v)
