@@ -15,7 +15,6 @@ listener applied (or nothing to do), ``1`` one failed, ``2`` an invalid document
 """
 from __future__ import annotations
 
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -244,15 +243,31 @@ def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDi
 # ---------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------
-def confirm_cloud_writes(console: Console, yes: bool) -> bool:
-    """The cloud target asks before the first write unless ``--yes`` (no terminal: refused)."""
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        console.print("[red]refused[/]: this applies changes to a real account; run again with --yes "
-                      "(no terminal to ask on)")
+def plan_lines(plan_doc: dict[str, Any], todo: list[int]) -> list[str]:
+    """One line per listener an apply changes, naming what changes (for the confirmation)."""
+    out = []
+    for i in todo:
+        r = plan_doc["listeners"][i]
+        labels = (("listener", "listener"), ("server_certificate", "server certificate"),
+                  ("server_group", "server group"), ("dns", "CNAME"), ("desired_state", "desired state"))
+        parts = [f"{label} {r[key]['action']}" for key, label in labels
+                 if r.get(key) and r[key]["action"] not in ("none", "use")]
+        acted = [c for c in r.get("clients") or [] if c["action"] != "keep"]
+        if acted:
+            parts.append(f"{len(acted)} client certificate(s) issued or renewed")
+        out.append(f"{r['listener_key']}: " + (", ".join(parts) or "changes"))
+    return out
+
+
+def confirm_cloud_writes(plan_doc: dict[str, Any], todo: list[int], yes: bool) -> bool:
+    """The cloud target shows what changes and asks before the first write unless ``--yes``
+    (``options.confirm``, as every command that writes to a real account)."""
+    from .options import confirm
+    try:
+        confirm(plan_lines(plan_doc, todo), yes=yes, what=f"apply {len(todo)} listener(s)")
+    except typer.Exit:
         return False
-    return bool(typer.confirm("Apply these changes to the account?", default=False))
+    return True
 
 
 class _Follower:
@@ -387,7 +402,7 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
     for i, r in enumerate(plan_doc["listeners"]):
         if i not in todo:
             doc["listeners"].append({"listener_key": r["listener_key"], "status": "unchanged", "writes": 0})
-    if todo and target == "cloud" and not confirm_cloud_writes(console, yes):
+    if todo and target == "cloud" and not confirm_cloud_writes(plan_doc, todo, yes):
         doc["error"] = {"code": "NOT_CONFIRMED", "message": "not confirmed; nothing was applied"}
         return EXIT_FAILED, doc
     if todo:
