@@ -3,7 +3,8 @@ or a single provision input) against the cloud.
 
 ``plan`` reads only (``shared.steps.plan``) and prints, per listener, what an apply would create,
 update (field: old → new), issue, renew or reissue, the DNS records it would add or change, the
-clients orphaned since the last apply and the drift from the recorded desired state. Exit codes
+holders that left the file (orphaned; revoked — pruned — on a listener with ``prune: true``) and
+the drift from the recorded desired state. Exit codes
 (as ``terraform plan -detailed-exitcode``, for CI): ``0`` no changes, ``2`` changes, ``1`` an error
 (an invalid document included: nothing was read then).
 
@@ -190,11 +191,12 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
         kept = sum(1 for c in r.get("clients") or [] if c["action"] == "keep")
         if kept:
             console.print(f"    {kept} client certificate(s) kept")
-        if r.get("orphaned"):
-            console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, not renewed by this apply): "
-                          f"{', '.join(r['orphaned'])}")
         if r.get("pruned"):
-            console.print(f"  [red]-[/] prune: revoked by this apply (prune: true): {', '.join(r['pruned'])}")
+            console.print(f"  [red]-[/] revoke {len(r['pruned'])} holder(s) no longer in the file (prune: true; "
+                          f"their secrets scheduled for deletion): {escape(', '.join(r['pruned']))}")
+        if r.get("orphaned"):
+            console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, never renewed — prune: true "
+                          f"revokes them): {escape(', '.join(r['orphaned']))}")
         if r.get("drift") is None:
             console.print("  drift: no desired state recorded yet")
         elif r["drift"]:
@@ -255,6 +257,8 @@ def plan_lines(plan_doc: dict[str, Any], todo: list[int]) -> list[str]:
         acted = [c for c in r.get("clients") or [] if c["action"] != "keep"]
         if acted:
             parts.append(f"{len(acted)} client certificate(s) issued or renewed")
+        if r.get("pruned"):
+            parts.append(f"{len(r['pruned'])} holder(s) revoked (prune): {', '.join(r['pruned'])}")
         out.append(f"{r['listener_key']}: " + (", ".join(parts) or "changes"))
     return out
 

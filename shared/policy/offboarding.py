@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "LISTENER_REFUSAL_BOUND", "RECOVERY_WINDOW_DAYS", "REASONS", "RevokeRequest", "Holder", "holders",
     "valid_certificates", "orphans", "RevokePlan", "plan_revoke", "RestorePlan", "plan_restore",
-    "mark_orphaned", "mark_active", "access_state", "restored", "refusal_deadline",
+    "mark_orphaned", "mark_active", "access_state", "restored", "refusal_deadline", "ReconcilePlan",
+    "plan_reconcile",
 ]
 
 #: ASSUMPTION (unverified on a real account; ``localcloud/COVERAGE.md`` "Across products"): a real
@@ -244,6 +245,52 @@ def mark_active(record: AccessRecord | None, now: datetime) -> AccessRecord | No
     if record is None or record.state != "orphaned":
         return None
     return _next(record, record.common_name, record.listener_key, state="active", since=iso_utc(now))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePlan:
+    """What a provisioning run's ``ReconcileClients`` does on one listener, planned once (the step
+    ``shared.steps.offboarding.reconcile`` acts on it; ``albmtls plan`` shows it):
+
+    * ``orphaned``: holders with a valid certificate that are not in the input and not revoked;
+    * ``revoke``: the holders whose valid certificates it revokes (reason ``cessation``) — the
+      orphans when the input says ``prune``, and any revocation a crash left unfinished;
+    * ``marks``: the ``…/access`` records it writes (orphans marked ``orphaned`` when not pruning,
+      holders back in the input made ``active`` again); ``readmitted`` names the latter."""
+
+    orphaned: tuple[str, ...]
+    revoke: tuple[str, ...]
+    marks: Mapping[str, AccessRecord]
+    readmitted: tuple[str, ...]
+
+    @property
+    def writes(self) -> bool:
+        """True when the reconciliation would write anything."""
+        return bool(self.revoke or self.marks)
+
+
+def plan_reconcile(by_cn: Mapping[str, Holder], input_cns: Iterable[str],
+                   records: Mapping[str, AccessRecord | None], now: datetime, *, listener_key: str,
+                   prune: bool) -> ReconcilePlan:
+    """The :class:`ReconcilePlan` of a listener from the private CA's holders (``by_cn``), the
+    input's common names and the holders' access records."""
+    cns = list(input_cns)
+    unfinished = {cn for cn, h in by_cn.items() if access_state(records.get(cn)) == "revoked" and h.valid(now)}
+    orphaned = orphans(by_cn, cns, records, now)
+    marks: dict[str, AccessRecord] = {}
+    readmitted: list[str] = []
+    for cn in cns:
+        rec = mark_active(records.get(cn), now)
+        if rec is not None:
+            marks[cn] = rec
+            readmitted.append(cn)
+    if not prune:
+        for cn in orphaned:
+            rec = mark_orphaned(records.get(cn), cn, listener_key, now)
+            if rec is not None:
+                marks[cn] = rec
+    revoke = sorted(unfinished | (set(orphaned) if prune else set()))
+    return ReconcilePlan(orphaned=tuple(orphaned), revoke=tuple(revoke), marks=marks, readmitted=tuple(readmitted))
 
 
 def refusal_deadline(revoked_at: datetime) -> datetime:

@@ -395,26 +395,12 @@ def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
     records: dict[str, AccessRecord | None] = {}
     for cn in sorted(set(by_cn) | set(in_input)):
         records[cn] = read_access(ctx, inp.secrets(cn).access)
-    # a revocation something left unfinished (a certificate still valid): finish it, prune or not
-    unfinished = [cn for cn, h in by_cn.items() if policy.access_state(records.get(cn)) == "revoked" and h.valid(now)]
-    orphaned = policy.orphans(by_cn, in_input, records, now)
-    marks: dict[str, AccessRecord] = {}
-    readmitted = []
-    for cn in in_input:
-        rec = policy.mark_active(records.get(cn), now)
-        if rec is not None:
-            marks[cn] = rec
-            readmitted.append(cn)
-    if not inp.prune:
-        for cn in orphaned:
-            rec = policy.mark_orphaned(records.get(cn), cn, lk, now)
-            if rec is not None:
-                marks[cn] = rec
+    plan = policy.plan_reconcile(by_cn, in_input, records, now, listener_key=lk, prune=inp.prune)
+    orphaned, marks, readmitted = list(plan.orphaned), dict(plan.marks), list(plan.readmitted)
     writes = sum(_write_access(ctx, inp.secrets(cn), rec) for cn, rec in marks.items())
     pruned: list[ClientOutcome] = []
-    to_revoke = sorted(set(unfinished) | (set(orphaned) if inp.prune else set()))
-    if to_revoke:
-        done = revoke_holders(ctx, lk, to_revoke, by_cn=by_cn, reason="cessation",
+    if plan.revoke:
+        done = revoke_holders(ctx, lk, plan.revoke, by_cn=by_cn, reason="cessation",
                               requested_by=f"provision {ctx.execution_name or ctx.request_id} (prune)",
                               request_id=ctx.execution_name or ctx.request_id, secret_prefix=inp.secret_prefix,
                               window=policy.RECOVERY_WINDOW_DAYS, via="prune", now=now)

@@ -156,3 +156,33 @@ def test_member_drift_is_found_and_repaired_by_the_listener_step(live_cloud, inv
 
 def json_safe(v) -> str:
     return str(v)
+
+
+def test_plan_shows_orphans_and_what_prune_revokes_as_the_run_does(live_cloud, invoke, writes, demo_input):
+    """Holders come from the private CA's list: bob, provisioned before and no longer in the file, is
+    orphaned (kept); with prune: true the plan says he is revoked — then the run's ReconcileClients
+    does exactly that, a second plan has nothing left to prune, and the inventory gives the reason."""
+    from shared.steps.inventory import inventory_report
+    _provisioned(live_cloud, invoke, demo_input)
+    both = copy.deepcopy(demo_input)
+    both["clients"] = [{"common_name": "alice"}, {"common_name": "bob"}]
+    assert invoke("albmtls-issue-client-cert", {"input": both, "execution_name": "t"})["status"] == "ok"
+    only_alice = copy.deepcopy(both)
+    only_alice["clients"] = [{"common_name": "alice"}]
+
+    writes.mark()
+    [r] = plan_fleet(Settings.load(), parse_fleet(only_alice)).listeners
+    assert (r.orphaned, r.pruned, r.access_records) == (("bob",), (), ("bob",))      # marked orphaned by the run
+    assert r.status == "changes"
+    [p] = plan_fleet(Settings.load(), parse_fleet(only_alice | {"prune": True})).listeners
+    assert (p.orphaned, p.pruned) == ((), ("bob",)) and p.status == "changes"
+    assert writes.since() == []
+
+    done = invoke("albmtls-offboard-client", {"mode": "reconcile", "input": only_alice | {"prune": True},
+                                              "execution_name": "t-prune"})
+    assert [o["common_name"] for o in done["pruned"]] == ["bob"], done
+    [after] = plan_fleet(Settings.load(), parse_fleet(only_alice | {"prune": True})).listeners
+    assert (after.orphaned, after.pruned, after.access_records) == ((), (), ())
+    rows = {x["common_name"]: x for x in inventory_report(Settings.load())["rows"]}
+    assert rows["bob"]["state"] == "revoked" and rows["bob"]["revocation_reason"] == "cessation"
+    assert rows["alice"]["state"] == "valid" and rows["alice"]["revocation_reason"] is None

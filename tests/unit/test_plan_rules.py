@@ -109,6 +109,9 @@ def test_record_changes_name_the_fields_and_the_clients_added_and_removed():
     ({"desired_state": ResourcePlan(action="update")}, (), True),
     ({}, (ClientPlan(common_name="a", action="keep", reason="valid"),), False),
     ({}, (ClientPlan(common_name="a", action="renew", reason="due"),), True),
+    ({"orphaned": ("bob",)}, (), False),                                 # reported, nothing written
+    ({"pruned": ("bob",)}, (), True),                                    # revoked by the apply
+    ({"access_records": ("bob",)}, (), True),                            # marked orphaned / active again
 ])
 def test_has_changes(parts, clients, changed):
     assert has_changes(ListenerReport(listener_key="alb-1-443", clients=clients, **parts)) is changed
