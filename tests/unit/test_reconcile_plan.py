@@ -9,7 +9,7 @@ import pytest
 
 from shared.policy import offboarding as ob
 from shared.policy.ids import custom_identifier
-from shared.policy.records import AccessRecord
+from shared.policy.records import AccessRecord, AccessState
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 LK = "alb-x1-443"
@@ -32,8 +32,8 @@ def held(*cns: str, revoked_at_ca: tuple[str, ...] = ()) -> dict[str, ob.Holder]
                             custom_identifier=custom_identifier(LK, "exec", cn)) for cn in cns], LK)
 
 
-def rec(cn: str, state: str) -> AccessRecord:
-    return AccessRecord(common_name=cn, listener_key=LK, state=state, since="2026-02-01T00:00:00Z")  # type: ignore[arg-type]
+def rec(cn: str, state: AccessState) -> AccessRecord:
+    return AccessRecord(common_name=cn, listener_key=LK, state=state, since="2026-02-01T00:00:00Z")
 
 
 @pytest.mark.parametrize("by_cn,cns,records,prune,orphaned,revoke,marks,readmitted", [

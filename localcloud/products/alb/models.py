@@ -1,5 +1,8 @@
 """ALB state and behaviour over the store: load balancers, listeners, server groups, jobs and the
-effective (job-derived) status views (see the package doc)."""
+effective (job-derived) status views (see the package doc).
+
+One module (~540 lines): the listener, server group and job behaviours share the job-derived status
+views and the store's documents; split, each half would import the other's private helpers."""
 from __future__ import annotations
 
 import json
