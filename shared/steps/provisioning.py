@@ -18,7 +18,7 @@ The one code path used by ``albmtls provision`` and by the ``provision_api`` fun
 
 Nothing here reads or returns key material: step results never contain any.
 
-One module (~520 lines): starting, following and reporting a provisioning run belong together.
+One module (~540 lines): starting, following and reporting a provisioning run belong together.
 """
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import CallPolicy
 from shared.adapters.fnf import Fnf
-from shared.core.clock import Clock, SystemClock
+from shared.core.clock import Clock, SystemClock, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
 from shared.policy.ids import execution_name
@@ -224,18 +225,35 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
             raise
         done = _describe_execution(settings, flow, name, deadline)
         return Started(flow, name, done.status if done else "Unknown", existing=True)
-    # Optimistic concurrency: if another start slipped in, the later name (timestamp order) yields.
-    others = sorted(ex.name for ex in _running(settings, flow, prefix, deadline) if ex.name != name)
-    if others and others[0] < name:
+    # Optimistic concurrency: if another start slipped in, the one CloudFlow started later yields
+    # (StartedTime, then the name). Not the later *name*: a start whose check ran before the other's
+    # StartExecution landed sees nothing and runs; the other, started after it, must be the one to stop.
+    running = list(_running(settings, flow, prefix, deadline))
+    mine = next((ex for ex in running if ex.name == name), None)
+    my_key = _start_order(getattr(mine, "started_time", None) or getattr(body, "started_time", None), name)
+    ahead = sorted((_start_order(getattr(ex, "started_time", None), ex.name), ex.name)
+                   for ex in running if ex.name != name)
+    if ahead and ahead[0][0] < my_key:
+        first = ahead[0][1]
         try:
             fnf.stop_execution(flow, name, error=Code.EXECUTION_RUNNING,
-                               cause=f"{others[0]} runs for the same listener")
+                               cause=f"{first} runs for the same listener")
         except AlbMtlsError:
             pass
         raise AlbMtlsError(Code.EXECUTION_RUNNING,
-                           f"execution {others[0]} is already running for listener {listener_key}; wait for it "
-                           "to finish and run again", details={"execution": others[0]})
+                           f"execution {first} is already running for listener {listener_key}; wait for it "
+                           "to finish and run again", details={"execution": first})
     return started
+
+
+def _start_order(started_time: str | None, name: str) -> tuple[datetime, str]:
+    """Sort key of a running execution: CloudFlow's ``StartedTime`` (unknown or unreadable sorts
+    last), then the name."""
+    try:
+        at = parse_iso(started_time) if started_time else None
+    except ValueError:
+        at = None
+    return (at or datetime.max.replace(tzinfo=UTC), name)
 
 
 def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
