@@ -5,8 +5,9 @@ listener's holders in line with its input — three modes of one function.
   /clients/revocations``): for every CN of the request, the plan of ``shared.policy.offboarding``
   (module doc there): the ``…/access`` record says ``revoked`` (reason, time, who, request id),
   every valid certificate of the CN on the listener is revoked at the private CA, the PFX and
-  password secrets are scheduled for deletion with the KMS recovery window. A CN that the listener
-  never had is refused before any write (``CLIENT_NOT_FOUND``, naming those it has).
+  password secrets are scheduled for deletion with the KMS recovery window. A CN that is no holder of
+  the listener under the request's secret prefix is refused before any write (``CLIENT_NOT_FOUND``,
+  naming those it has under that prefix; the private CA's list alone does not know the prefix).
 * ``restore`` (the revoke flow; ``albmtls restore``): the secrets come back (``RestoreSecret``,
   inside the recovery window), a certificate is issued in place of the revoked one (same CN, SANs,
   profile, days and sub-CA as its ``…/meta`` record; the revoked one stays revoked — a CA cannot
@@ -45,7 +46,6 @@ from shared.policy.records import (
     decode_access,
     encode_access,
 )
-from shared.steps.issuance import read_meta
 from shared.steps.issuers import describe_issued, issuer_for_identifier, iter_issued
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = ["STEP", "OffboardEvent", "ClientOutcome", "OrphanEntry", "OffboardResult", "run", "gather_holders",
-           "read_access", "preflight_access", "enforce_revocation", "revoke_holders"]
+           "read_access", "held_under_prefix", "holders_in_scope", "preflight_access", "enforce_revocation",
+           "revoke_holders"]
 
 STEP = "offboard_client"
 
@@ -253,23 +254,28 @@ def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, b
                         secret_prefix=secret_prefix) for cn, names, plan in plans]
 
 
+def held_under_prefix(ctx: StepContext, secret_prefix: str, listener_key: str, cn: str) -> bool:
+    """True when ``cn`` is a holder of ``listener_key`` *under* ``secret_prefix``: its ``…/access``
+    or ``…/meta`` record or its PFX secret exists there (``DescribeSecret``; a secret pending
+    deletion still exists). The private CA's list knows the listener, not the prefix: a holder
+    found there under another prefix is not this prefix's to revoke, prune or restore."""
+    names = secret_names(secret_prefix, listener_key, cn)
+    kms = ctx.adapter(kms_api.Kms)
+    return any(kms.describe_secret(n) is not None for n in (names.access, names.meta, names.pfx))
+
+
 def _known(ctx: StepContext, req: RevokeRequest, by_cn: dict[str, Holder]) -> None:
-    """``CLIENT_NOT_FOUND`` before any write for a CN the listener never had (no certificate of
-    ours at the CA, no record)."""
-    missing = []
-    for cn in req.common_names:
-        if cn in by_cn:
-            continue
-        names = secret_names(req.secret_prefix, req.listener_key, cn)
-        if read_access(ctx, names.access) is None:
-            if read_meta(ctx, names.meta) is None:
-                missing.append(cn)
+    """``CLIENT_NOT_FOUND`` before any write for a CN that is no holder of the listener under the
+    request's secret prefix (:func:`held_under_prefix`), naming the CNs that are."""
+    missing = [cn for cn in req.common_names
+               if not held_under_prefix(ctx, req.secret_prefix, req.listener_key, cn)]
     if missing:
-        have = ", ".join(sorted(by_cn)) or "none"
+        have = sorted(cn for cn in by_cn if held_under_prefix(ctx, req.secret_prefix, req.listener_key, cn))
         raise AlbMtlsError(Code.CLIENT_NOT_FOUND, f"no client {', '.join(map(repr, missing))} on listener "
-                           f"{req.load_balancer_id}:{req.listener_port} (secret prefix {req.secret_prefix!r}); "
-                           f"the clients it has: {have}", field="common_names",
-                           details={"missing": missing, "existing": sorted(by_cn)})
+                           f"{req.load_balancer_id}:{req.listener_port} under secret prefix {req.secret_prefix!r}; "
+                           f"the clients it has under that prefix: {', '.join(have) or 'none'} (check --cn and "
+                           "--secret-prefix)", field="common_names",
+                           details={"missing": missing, "existing": have, "secret_prefix": req.secret_prefix})
 
 
 def revoke(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
@@ -352,9 +358,11 @@ def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -
 
 
 def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
-    """Mode ``restore`` (module doc). A CN that is not revoked writes nothing (``not_revoked`` /
+    """Mode ``restore`` (module doc). A CN the listener never had under the prefix is refused before
+    any write (``CLIENT_NOT_FOUND``); one that is not revoked writes nothing (``not_revoked`` /
     ``already_restored``)."""
     now = ctx.clock.now()
+    _known(ctx, req, gather_holders(ctx, req.listener_key, req.secret_prefix))
     out = [_restore_one(ctx, req, cn, now) for cn in req.common_names]
     return OffboardResult(mode="restore", listener_key=req.listener_key, writes=sum(o.writes for o in out), clients=out)
 
@@ -386,12 +394,21 @@ def preflight_access(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     return {"readmitted": back}
 
 
+def holders_in_scope(ctx: StepContext, inp: ProvisionInput) -> dict[str, Holder]:
+    """The listener's holders a provisioning run with ``inp`` answers for (reconcile, plan): those
+    in its input and those held under its secret prefix (:func:`held_under_prefix`) — a holder of
+    the listener under another prefix is never orphaned or pruned by this input."""
+    in_input = {c.common_name for c in inp.clients}
+    return {cn: h for cn, h in gather_holders(ctx, inp.listener_key, inp.secret_prefix).items()
+            if cn in in_input or held_under_prefix(ctx, inp.secret_prefix, inp.listener_key, cn)}
+
+
 def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
     """Mode ``reconcile`` (module doc)."""
     now = ctx.clock.now()
     lk = inp.listener_key
-    by_cn = gather_holders(ctx, lk, inp.secret_prefix)
     in_input = [c.common_name for c in inp.clients]
+    by_cn = holders_in_scope(ctx, inp)
     records: dict[str, AccessRecord | None] = {}
     for cn in sorted(set(by_cn) | set(in_input)):
         records[cn] = read_access(ctx, inp.secrets(cn).access)

@@ -115,10 +115,10 @@ def _reconcile_plan(ctx: StepContext, inp: ProvisionInput) -> ReconcilePlan | No
     """What the run's ``ReconcileClients`` would do: the same reads (``ListClientCertificate``, each
     holder's ``…/access`` record) and the same pure plan. ``None`` (unknown) when the private CA's
     list is refused."""
-    from shared.steps.offboarding import gather_holders, read_access
+    from shared.steps.offboarding import holders_in_scope, read_access
 
     try:
-        by_cn = gather_holders(ctx, inp.listener_key)
+        by_cn = holders_in_scope(ctx, inp)
         cns = [c.common_name for c in inp.clients]
         names = sorted(set(by_cn) | set(cns))
         with ThreadPoolExecutor(max_workers=min(CLIENT_PARALLEL, max(1, len(names)))) as pool:

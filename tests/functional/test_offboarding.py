@@ -269,3 +269,38 @@ def test_the_revocation_assumption_check_reads_only(live_cloud, invoke, issued, 
     assert out["result"] == "at_risk" and out["listeners"] == [
         {"listener_key": LK, "revoked_unexpired": 1, "client_cert_headers": False}]
     assert "60 s" in out["assumption"] and "BACKENDS.md" in out["fix"]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input (attack findings): each is refused with its code before any write
+# ---------------------------------------------------------------------------------------------
+def test_a_holder_is_one_only_under_its_secret_prefix(live_cloud, invoke, issued, demo_input, writes):
+    """The private CA's list knows the listener, not the secret prefix: a typo in the prefix must
+    not revoke, restore, orphan or prune the holders kept under another one (nor claim they are
+    "under" it)."""
+    writes.mark()
+    for action in ("revoke", "restore"):
+        for cn, prefix in (("alice", "other"), ("nobody", "zzz")):
+            r = invoke(FN, {"mode": action, "request": _request(action, cn, secret_prefix=prefix)})
+            assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
+            assert f"under secret prefix '{prefix}'" in r["error"]["message"], r
+            assert r["error"]["message"].endswith("the clients it has under that prefix: none (check --cn and "
+                                                  "--secret-prefix)"), r
+    # a provisioning run under another prefix: alice and bob are not its holders to orphan or prune
+    other = {**_input(demo_input, "carol", prune=True), "secret_prefix": "other"}
+    r = invoke(FN, {"mode": "reconcile", "input": other})
+    assert r["status"] == "ok" and r["orphaned"] == [] and r["pruned"] == [] and r["writes"] == 0, r
+    assert writes.since() == []
+    assert [d["Status"] for d in certs(live_cloud, "alice") + certs(live_cloud, "bob")] == ["ISSUE", "ISSUE"]
+    assert secret(live_cloud, f"other/{LK}/alice/access") is None and record(live_cloud, "alice") is None
+    # under the right prefix the same listing names them
+    r = invoke(FN, {"mode": "revoke", "request": _request("revoke", "nobody")})
+    assert r["error"]["code"] == "CLIENT_NOT_FOUND" and "that prefix: alice, bob (" in r["error"]["message"], r
+
+
+def test_restore_of_a_client_the_listener_never_had_is_not_found(live_cloud, invoke, issued, writes):
+    writes.mark()
+    r = invoke(FN, {"mode": "restore", "request": _request("restore", "nobody")})
+    assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
+    assert "'nobody'" in r["error"]["message"] and "alice, bob" in r["error"]["message"]
+    assert writes.since() == []
