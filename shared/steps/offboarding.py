@@ -372,25 +372,39 @@ def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
 # ---------------------------------------------------------------------------------------------
 def preflight_access(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     """Read-only, for the preflight: ``CLIENT_REVOKED`` when a CN of the input was revoked on this
-    listener (re-issuing it would undo the revocation: restore it, or remove it from the input).
-    Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
-    revoked, back = [], []
+    listener (re-issuing it would undo the revocation: restore it, or remove it from the input) —
+    compared without letter case, so ``MALLORY`` is refused after ``mallory`` was revoked; then
+    ``INVALID_INPUT`` when a CN differs only in letter case from a holder the listener already has
+    (the private CA's list: a listener's CNs differ in more than letter case, across runs as within
+    one input). Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
+    by_fold: dict[str, list[str]] = {}
+    for held in gather_holders(ctx, inp.listener_key, inp.secret_prefix):
+        by_fold.setdefault(held.casefold(), []).append(held)
+    revoked, back, clash = [], [], []
     for i, c in enumerate(inp.clients):
-        record = read_access(ctx, inp.secrets(c.common_name).access)
-        state = policy.access_state(record)
-        if state == "revoked":
-            assert record is not None and record.revocation is not None
-            r = record.revocation
-            revoked.append((i, c.common_name, r))
-        elif state == "orphaned":
-            back.append(c.common_name)
+        for cn in [c.common_name, *sorted(h for h in by_fold.get(c.common_name.casefold(), ()) if h != c.common_name)]:
+            record = read_access(ctx, inp.secrets(cn).access)
+            state = policy.access_state(record)
+            if state == "revoked":
+                assert record is not None and record.revocation is not None
+                revoked.append((i, c.common_name, cn, record.revocation))
+            elif cn != c.common_name:
+                clash.append((i, c.common_name, cn))
+            elif state == "orphaned":
+                back.append(c.common_name)
     if revoked:
-        i, cn, r = revoked[0]
+        i, given, cn, r = revoked[0]
+        alias = "" if given == cn else f" (the input's {given!r} differs from it only in letter case)"
         raise AlbMtlsError(Code.CLIENT_REVOKED, f"client {cn!r} was revoked on {inp.listener_key} at {r.revoked_at} "
-                           f"by {r.requested_by} (reason {r.reason}); remove it from `clients`, or give it access "
-                           f"again with `albmtls restore --listener {inp.load_balancer_id}:{inp.listener_port} "
-                           f"--cn {cn}`", field=f"clients[{i}].common_name",
-                           details={"revoked": [cn for _, cn, _ in revoked]})
+                           f"by {r.requested_by!r} (reason {r.reason}){alias}; remove {given!r} from `clients`, or "
+                           f"give {cn!r} access again with `albmtls restore --listener "
+                           f"{inp.load_balancer_id}:{inp.listener_port} --cn {cn}`", field=f"clients[{i}].common_name",
+                           details={"revoked": sorted({cn for _, _, cn, _ in revoked})})
+    if clash:
+        i, given, cn = clash[0]
+        raise InvalidInputError(f"clients[{i}].common_name", f"common name {given!r} differs only in letter case "
+                                f"from {cn!r}, which already holds a certificate on {inp.listener_key}: a listener's "
+                                f"CNs differ in more than letter case; write it {cn!r}, or choose another name")
     return {"readmitted": back}
 
 

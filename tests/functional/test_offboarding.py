@@ -304,3 +304,21 @@ def test_restore_of_a_client_the_listener_never_had_is_not_found(live_cloud, inv
     assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
     assert "'nobody'" in r["error"]["message"] and "alice, bob" in r["error"]["message"]
     assert writes.since() == []
+
+
+def test_letter_case_neither_bypasses_a_revocation_nor_makes_a_second_holder(live_cloud, invoke, issued, demo_input,
+                                                                              writes):
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
+    writes.mark()
+    for given in ("BOB", "Bob"):
+        r = invoke("albmtls-preflight", {"input": _input(demo_input, "alice", given)})
+        assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_REVOKED", r
+        assert r["error"]["field"] == "clients[1].common_name" and "'bob'" in r["error"]["message"]
+        assert "client 'bob' was revoked" in r["error"]["message"] and f"{given!r}" in r["error"]["message"]
+    # an active holder: a CN that differs only in letter case is refused, naming it
+    r = invoke("albmtls-preflight", {"input": _input(demo_input, "ALICE")})
+    assert r["status"] == "failed" and r["error"]["code"] == "INVALID_INPUT", r
+    assert r["error"]["field"] == "clients[0].common_name" and "'alice'" in r["error"]["message"]
+    # the issuing step is never reached: no certificate issued, nothing written
+    assert writes.since() == [] and certs(live_cloud, "BOB") == [] and certs(live_cloud, "ALICE") == []
+    assert invoke("albmtls-preflight", {"input": _input(demo_input, "alice")})["status"] == "ok"
