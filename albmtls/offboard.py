@@ -38,6 +38,7 @@ from .options import (
     local_banner,
     local_cloud_settings,
     quiet_logs,
+    safe_text,
 )
 from .options import console as _console
 
@@ -112,12 +113,12 @@ def _print(console: Any, doc: dict[str, Any]) -> None:
     what = "revocation" if doc.get("action") != "restore" else "restore"
     console.rule(f"[bold green]alb-mtls {what}" if ok else f"[bold red]alb-mtls {what} failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}")
+        console.print(f"[red]{doc['error'].get('code')}[/]: {safe_text(doc['error'].get('message'))}")
     for c in doc.get("clients") or []:
         if c["action"] in ("revoked", "already_revoked"):
             serials = ", ".join(r.get("serial", "") for r in c.get("revoked") or []) or "none left valid"
             console.print(f"  [red]{c['action']}[/] {c['common_name']} on {doc.get('listener_key')}: reason "
-                          f"{c.get('reason')}, at {c.get('revoked_at')} by {c.get('requested_by')} "
+                          f"{c.get('reason')}, at {c.get('revoked_at')} by {safe_text(c.get('requested_by'))} "
                           f"(certificates revoked now: {serials})")
             for s in c.get("secrets") or []:
                 console.print(f"    secret {s['name']}: {s['state'].replace('_', ' ')}"
@@ -165,7 +166,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         elif "clients" in doc:
             _print(console, doc)
         else:
-            console.print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}", soft_wrap=True)
+            console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")
         raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
                          else EXIT_FAILED)

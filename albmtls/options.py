@@ -72,6 +72,14 @@ def load_json_arg(text: str, what: str) -> Any:
         raise ValueError(f"{what}: not valid JSON (nested too deeply)") from None
 
 
+def safe_text(value: object) -> str:
+    """A stored value (e.g. who asked for a revocation) as printable console text: control and
+    format characters (ESC, newline, bidi overrides) shown as ``\\x1b``-style escapes, rich markup
+    escaped — a stored value cannot forge a line or restyle the output."""
+    from rich.markup import escape
+    return escape("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value)))
+
+
 def console(width: int = 120) -> Console:
     """A rich console on stderr, readable without a terminal too (pipes, CI logs): at least
     ``width`` columns."""

@@ -23,6 +23,7 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    safe_text,
 )
 from .options import console as _console
 
@@ -123,7 +124,7 @@ def _print_status(doc: dict[str, Any]) -> None:
             note = f"not in the input since {when(r.get('orphaned_since'))}: not renewed"
         elif st == "revoked" and r.get("revocation"):
             rv = r["revocation"]
-            note = f"{rv['reason']}, {when(rv['revoked_at'])} by {rv['requested_by']}"
+            note = f"{safe_text(rv['reason'])}, {when(rv['revoked_at'])} by {safe_text(rv['requested_by'])}"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
         shown = days_text(days)

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 __all__ = [
-    "LISTENER_REFUSAL_BOUND", "RECOVERY_WINDOW_DAYS", "REASONS", "RevokeRequest", "Holder", "holders",
+    "LISTENER_REFUSAL_BOUND", "RECOVERY_WINDOW_DAYS", "AUDIT_TEXT_MAX", "audit_text_problem",
+    "REASONS", "RevokeRequest", "Holder", "holders",
     "valid_certificates", "orphans", "RevokePlan", "plan_revoke", "RestorePlan", "plan_restore",
     "mark_orphaned", "mark_active", "access_state", "restored", "refusal_deadline", "ReconcilePlan",
     "plan_reconcile",
@@ -67,6 +68,26 @@ RECOVERY_WINDOW_DAYS = 30
 REASONS: tuple[str, ...] = tuple(REASON_CODES)
 
 
+#: the longest ``requested_by`` / ``request_id`` (stored in the record, printed by revoke and status)
+AUDIT_TEXT_MAX = 128
+
+
+def audit_text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a ``requested_by`` / ``request_id`` (``None``: it can). They are
+    stored in the access record and printed in audit lines, ``revoke`` and ``status``: printable
+    characters only (no control characters such as ESC or newlines, no format characters such as
+    bidi overrides — ``str.isprintable``), at most :data:`AUDIT_TEXT_MAX`, not blank."""
+    if not value.strip():
+        return "give who asked, e.g. 'ops@example.com' (it is empty or blank)"
+    if len(value) > AUDIT_TEXT_MAX:
+        return f"at most {AUDIT_TEXT_MAX} characters (it has {len(value)})"
+    bad = sorted({f"U+{ord(ch):04X}" for ch in value if not ch.isprintable()})
+    if bad:
+        return (f"printable characters only, e.g. 'ops@example.com'; it contains {', '.join(bad[:5])} "
+                "(control or format characters such as ESC, newline or a bidi override)")
+    return None
+
+
 class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The revoke flow's execution input (``workflows/revoke.yaml``; ``albmtls revoke`` / ``albmtls
     restore``, ``POST /clients/revocations`` / ``/clients/restorations``): ``action`` on the holders
@@ -78,16 +99,20 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     listener_port: Port
     common_names: Annotated[tuple[CommonName, ...], Meta(min_length=1, max_length=50)]
     reason: RevocationReason = "unspecified"
-    requested_by: Annotated[str, Meta(min_length=1, max_length=128)] = "unknown"
-    request_id: Annotated[str, Meta(min_length=1, max_length=128)] = "unknown"
+    requested_by: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
+    request_id: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
     secret_prefix: SecretPrefix = "albmtls"
     recovery_window_days: Annotated[int, Meta(ge=7, le=30)] = RECOVERY_WINDOW_DAYS
     region: Region | None = None
 
     def __post_init__(self) -> None:
+        from shared.core.errors import InvalidInputError
         if len(set(self.common_names)) != len(self.common_names):
-            from shared.core.errors import InvalidInputError
             raise InvalidInputError("common_names", "a common name is listed twice")
+        for name in ("requested_by", "request_id"):
+            bad = audit_text_problem(getattr(self, name))
+            if bad:
+                raise InvalidInputError(name, bad)
 
     @property
     def listener_key(self) -> str:

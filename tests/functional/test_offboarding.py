@@ -322,3 +322,45 @@ def test_letter_case_neither_bypasses_a_revocation_nor_makes_a_second_holder(liv
     # the issuing step is never reached: no certificate issued, nothing written
     assert writes.since() == [] and certs(live_cloud, "BOB") == [] and certs(live_cloud, "ALICE") == []
     assert invoke("albmtls-preflight", {"input": _input(demo_input, "alice")})["status"] == "ok"
+
+
+@pytest.mark.parametrize("requested_by", ["ops\x1b[2J\x1b[31mforged", "ops\nINFO audit: revoke bob", "ops\r",
+                                          "ops\u202eevil", "ops\x00", " ", "x" * 129])
+def test_requested_by_takes_printable_text_only(live_cloud, invoke, issued, writes, requested_by):
+    writes.mark()
+    for action in ("revoke", "restore"):
+        r = invoke(FN, {"mode": action, "request": _request(action, "alice") | {"requested_by": requested_by}})
+        assert r["status"] == "failed" and r["error"]["code"] == "INVALID_INPUT", r
+        assert r["error"]["field"] == "request.requested_by", r
+        r = invoke(FN, {"mode": action, "request": _request(action, "alice") | {"request_id": requested_by}})
+        assert r["error"]["field"] == "request.request_id", r
+    assert writes.since() == []
+    from albmtls.offboard import build_request
+    from shared.core.errors import AlbMtlsError
+    with pytest.raises(AlbMtlsError) as exc:
+        build_request("revoke", f"{LB}:443", ["alice"], requested_by=requested_by)
+    assert exc.value.code == "INVALID_INPUT" and exc.value.field == "requested_by"
+
+
+def test_stored_requesters_are_printed_as_one_inert_line(capsys):
+    """A record written before the input rule (or by hand) still cannot forge a line or restyle
+    ``status`` and ``revoke``."""
+    from albmtls.offboard import _print
+    from albmtls.options import safe_text
+    from albmtls.status import _print_status
+    evil = "ops\x1b[2J\nINFO audit [bold]x[/bold]\u202e"
+    assert safe_text(evil) == "ops\\x1b[2J\\nINFO audit \\[bold]x\\[/bold]\\u202e"
+    row = {"common_name": "alice", "listener_key": LK, "serial": "01", "not_after": "2027-01-01T00:00:00Z",
+           "days_left": 3.0, "state": "revoked", "ours": True,
+           "revocation": {"reason": "cessation", "revoked_at": "2026-12-01T00:00:00Z", "requested_by": evil}}
+    _print_status({"now": "2026-12-02T00:00:00Z", "certificates": [row], "counts": {"revoked": 1}})
+    import io
+
+    from rich.console import Console
+    con = Console(file=io.StringIO(), width=300)
+    _print(con, {"status": "succeeded", "action": "revoke", "listener_key": LK, "writes": 1,
+                 "clients": [{"common_name": "alice", "action": "revoked", "requested_by": evil}]})
+    captured = capsys.readouterr()
+    for out in (captured.out + captured.err, con.file.getvalue()):
+        assert "\x1b" not in out and "\u202e" not in out, out
+        assert "[bold]x[/bold]" in out and not any(line.lstrip("│ ").startswith("INFO") for line in out.splitlines())
