@@ -50,17 +50,35 @@ def admin_clock(endpoints: dict[str, Any], body: dict[str, Any] | None = None) -
 
 def parse_when(value: str, wall: datetime) -> datetime:
     """``2027-01-01T00:00:00Z`` or a shift from this machine's time: ``+21d``, ``-3h``, ``+90m``,
-    ``+30s``. Raises ``ValueError`` naming the forms."""
+    ``+30s`` — inside the local clock's window (:func:`check_local_time`). Raises ``ValueError``
+    naming the forms, or the window."""
     m = _RELATIVE.match(value.strip())
     if m:
         sign = 1 if m.group(1) == "+" else -1
-        return wall + sign * timedelta(seconds=float(m.group(2)) * _UNIT[m.group(3)])
+        try:
+            at = wall + sign * timedelta(seconds=float(m.group(2)) * _UNIT[m.group(3)])
+        except OverflowError:
+            raise ValueError(f"{value!r} moves the clock outside the local clock's window (this machine's time "
+                             "± 100 years, not before 1970)") from None
+        return check_local_time(at, wall)
     from shared.core.clock import parse_iso
     try:
-        return parse_iso(value)
-    except (ValueError, AttributeError):
+        at = parse_iso(value)
+    except (ValueError, AttributeError, OverflowError):
         raise ValueError(f"{value!r} is neither an ISO 8601 time (2027-01-01T00:00:00Z) nor a shift from now "
                          "(+21d, -3h, +90m, +30s)") from None
+    return check_local_time(at, wall)
+
+
+def check_local_time(at: datetime, wall: datetime) -> datetime:
+    """``at`` when the local cloud's clock can be there (``localcloud.clock.window_problem``, the one
+    rule the local cloud applies too: ``clock set`` and ``rotate --now`` check it before anything
+    moves); ``ValueError`` naming the window otherwise."""
+    from localcloud.clock import window_problem
+    problem = window_problem(at, wall)
+    if problem:
+        raise ValueError(problem)
+    return at
 
 
 def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_out: bool,

@@ -207,6 +207,8 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
         console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
+        if not s.get("scanned") and not doc.get("executions"):
+            return                                    # nothing was scanned: no summary of nothing
     console.print(f"now {doc.get('now')}: {plural(s.get('scanned', 0), 'certificate')} scanned, "
                   f"{s.get('due', 0)} due, {s.get('retire', 0)} to retire, "
                   f"{plural(s.get('started', 0), 'execution')} started"
@@ -283,10 +285,13 @@ def rotate(now: str | None = typer.Option(None, "--now",
         fail(Code.INVALID_INPUT, "rotate runs on the local target; in the cloud the daily timer runs "
              "albmtls-rotation-scan (s rotation_scan invoke -e '{}')", "target")
     if now is not None:
+        from .clock import check_local_time
         try:
-            now = parse_now(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = check_local_time(parse_now(now), datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, "now")
+        except ValueError as exc:
+            fail(Code.INVALID_INPUT, str(exc), "now")
     policy = {k: v for k, v in {"secret_prefix": secret_prefix, "revoke_old": revoke_old,
                                 "revoke_after_days": revoke_after_days,
                                 "renew_before_days": renew_before_days}.items() if v is not None}

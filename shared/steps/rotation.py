@@ -553,6 +553,6 @@ def parse_now(value: str) -> datetime:
     """``--now`` / ``now`` values: ISO 8601 → aware UTC; ``INVALID_INPUT`` otherwise."""
     try:
         return parse_iso(value)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, OverflowError):
         raise invalid_input("now", f"{value!r} is not an ISO 8601 time such as 2026-02-01T00:00:00Z") from None
 
