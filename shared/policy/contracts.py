@@ -31,6 +31,7 @@ from msgspec.structs import force_setattr
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
 from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
+from shared.policy.pki import check_common_name, san_kind
 from shared.policy.validation import pattern
 
 __all__ = [
@@ -56,11 +57,11 @@ LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instanc
                                         "ASCII letters or digits", description="ALB instance id")]
 #: X.509 ``ub-common-name`` (RFC 5280): 64 characters (ASCII here, so 64 bytes: cryptography's limit)
 CN_MAX = 64
-CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
-                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or "
+CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
+                                    "made of ASCII letters, digits and . _ @ + - only, starting with a letter or "
                                     "digit (no spaces, no accented or non-Latin letters: the name is part of the KMS "
                                     "secret names)", min_length=1, max_length=CN_MAX,
-                                    description="client CN: 1-64 letters, digits and . _ @ + = - (used in KMS "
+                                    description="client CN: 1-64 letters, digits and . _ @ + - (used in KMS "
                                                 "secret names; X.509 allows 64)",
                                     extra={"limit_words": f"1-{CN_MAX} characters long: the X.509 limit for a "
                                                           "common name (RFC 5280 ub-common-name)"})]
@@ -284,6 +285,18 @@ class ClientSpec(_Input, frozen=True, kw_only=True):
     holder: Holder | None = None
 
     def __post_init__(self) -> None:
+        # the issuing step's own rules (shared.policy.pki: the CSR applies them too), so a client the
+        # issuing step would refuse is refused here, before any step of the run writes
+        from shared.core.errors import AlbMtlsError
+        try:
+            check_common_name(self.common_name)
+        except AlbMtlsError as exc:
+            raise InvalidInputError("common_name", f"client {self.common_name!r}: {exc.message}") from None
+        for i, san in enumerate(self.sans):
+            try:
+                san_kind(san)
+            except AlbMtlsError as exc:
+                raise InvalidInputError(f"sans[{i}]", f"client {self.common_name!r}: {exc.message}") from None
         if self.renew_before_days is not None and self.renew_before_days >= self.days:
             raise InvalidInputError("renew_before_days", f"renew_before_days ({self.renew_before_days}) must be less "
                                     f"than days ({self.days}), or the certificate is due for renewal at once",

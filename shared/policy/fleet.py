@@ -261,7 +261,7 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "codes": "HTTP status classes that count as healthy.",
     },
     "ClientSpec": {
-        "common_name": "The certificate's CN: 1-64 letters, digits and . _ @ + = - (X.509 limit 64; part of "
+        "common_name": "The certificate's CN: 1-64 letters, digits and . _ @ + - (X.509 limit 64; part of "
                        "the KMS secret names, at most 192 characters in all).",
         "sans": "Subject alternative names (DNS names, emails, IP addresses, URIs).",
         "days": "Validity in days (never past the sub-CA's end).",
