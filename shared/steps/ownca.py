@@ -406,8 +406,9 @@ def holders(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord) -> tuple[int,
 
 def switch(ctx: StepContext, prefix: str, name: str, *, at_once: bool = False) -> SwitchOutcome:
     """Listeners trust the issuing generation from now on, when every holder holds a certificate of it
-    (or ``at_once``). The record changes; the listeners follow on their next provisioning run
-    (``albmtls ca switch`` starts them). Zero writes when nothing is pending or holders still wait."""
+    (or ``at_once``). Only the record changes here; the listeners follow through
+    ``shared.steps.ownca_rekey.point_listeners`` (``albmtls ca switch`` and ``revoke --rekey`` run
+    it after this). Zero writes when nothing is pending or holders still wait."""
     kms = ctx.adapter(Kms)
     found = read_record(kms, prefix, name)
     if found is None or not found[0].complete:

@@ -12,9 +12,10 @@ revocation list, the CRL signed through KMS, the secrets scheduled for deletion)
    skipped, their records say so);
 3. :func:`shared.steps.ownca.switch` — listeners trust the new generation once every holder holds a
    certificate of it (``at_once``: ``--now``, whatever the holders hold);
-4. each listener of the CA is pointed at the new upload (``shared.steps.listener.run`` with the
-   listener's desired state: ``CaCertificates`` changes, nothing else), so a certificate of the old
-   generation — the revoked one among them — is refused in the handshake.
+4. each listener of the CA is pointed at the new upload (:func:`point_listeners`:
+   ``shared.steps.listener.run`` with the listener's desired state, ``CaCertificates`` changes,
+   nothing else), so a certificate of the old generation — the revoked one among them — is refused
+   in the handshake. ``albmtls ca switch`` runs steps 3-4 alone.
 
 Each part is idempotent (a re-run for the same generation writes nothing more), so a failure is
 finished by running the command again.
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput
     from shared.steps.context import StepContext
 
-__all__ = ["RekeyOutcome", "own_ca_of_listener", "rekey_after_revoke", "LISTENER_ATTEMPTS"]
+__all__ = ["RekeyOutcome", "own_ca_of_listener", "point_listeners", "rekey_after_revoke", "LISTENER_ATTEMPTS"]
 
 #: calls of the listener step per listener while it reports ``pending`` (each waits inside itself)
 LISTENER_ATTEMPTS = 20
@@ -124,6 +125,27 @@ def _point_listener(ctx: StepContext, inp: ProvisionInput) -> int:
         time.sleep(1.0)
 
 
+def point_listeners(ctx: StepContext, prefix: str, name: str) -> tuple[list[str], int]:
+    """Step 4 of the module doc: each listener whose recorded desired state names the own CA ``name``
+    re-applied (the listener step: its ``CaCertificates`` become the CA's trusted upload, nothing
+    else changes). (their keys, the writes); zero writes for a listener that trusts it already. Pass
+    a fresh context after the CA's record changed (the issuer it memoises reads the record once)."""
+    from shared.steps.desired import list_desired
+
+    kms = ctx.adapter(Kms)
+    keys: list[str] = []
+    writes = 0
+    for lk in sorted(set(list_desired(kms, prefix))):
+        rec = read_desired(kms, prefix, lk)
+        if rec is None:
+            continue
+        inp = desired_input(rec)
+        if inp.ca_id.is_own and inp.ca_id.own_name == name:
+            keys.append(lk)
+            writes += _point_listener(ctx, inp)
+    return keys, writes
+
+
 def rekey_after_revoke(ctx: StepContext, prefix: str, listener_key: str, *, at_once: bool = False) -> RekeyOutcome:
     """Steps 1-4 of the module doc for the own CA of ``listener_key``."""
     name, _ = own_ca_of_listener(ctx, prefix, listener_key)
@@ -144,17 +166,10 @@ def rekey_after_revoke(ctx: StepContext, prefix: str, listener_key: str, *, at_o
     out.switched, out.waiting = sw.switched or sw.trusted_gen == view.issuing_gen, sw.waiting
     keys = set(sw.listeners) | {listener_key}
     if out.switched:
-        from shared.steps.desired import list_desired
         ctx = dataclasses.replace(ctx)
-        kms = ctx.adapter(Kms)
-        for lk in sorted(set(list_desired(kms, prefix))):
-            rec = read_desired(kms, prefix, lk)
-            if rec is None:
-                continue
-            inp = desired_input(rec)
-            if inp.ca_id.is_own and inp.ca_id.own_name == name:
-                keys.add(lk)
-                out.writes += _point_listener(ctx, inp)
+        moved, writes = point_listeners(ctx, prefix, name)
+        keys.update(moved)
+        out.writes += writes
         out.alb_ca_certificate_id = steps.view(ctx, prefix, name).alb_ca_certificate_id
     out.listeners = sorted(keys)
     ctx.logger.info("own CA rekeyed after a revocation", extra={

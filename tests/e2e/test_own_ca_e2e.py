@@ -242,3 +242,60 @@ def test_doctor_checks_the_own_ca_keys_and_upload(live_cloud, tmp_path):
     code, doc, _ = run_json("doctor", "--check", "own-ca", "--endpoints-file", ep)
     [f] = [c for c in doc["checks"] if c["check"] == "own-ca"]
     assert code == 1 and f["result"] == "fail" and f"{key} is Disabled" in f["fix"], f
+
+
+def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud, tmp_path, writes):
+    """`albmtls ca switch` (issue 18): after a rekey without --now the switch is pending and alice
+    still holds only a generation-1 certificate — the command names her and writes nothing; with
+    --now the record trusts generation 2 and the listener follows (its CaCertificates read back from
+    the ALB listener are generation 2's upload); a second run writes nothing."""
+    import logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.settings import Settings
+    from shared.steps import ownca as steps
+    from shared.steps.context import StepContext
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    old_ca = doc["listener"]["ca_certificate_id"]
+    # a new generation that issues from now on, listeners still on generation 1: a switch pending
+    ctx = StepContext(step="ownca", settings=Settings.load(), clock=live_cloud.clock,
+                      logger=logging.getLogger("albmtls.test"), deadline=Deadline(120),
+                      request_id=f"local-{uuid.uuid4().hex}")
+    v = steps.rekey(ctx, "albmtls", "demo")
+    assert (v.issuing_gen, v.trusted_gen, v.switch_pending) == (2, 1, True)
+
+    writes.mark()
+    p = albmtls("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    text = p.stdout + p.stderr                       # the rich console writes to stderr
+    assert p.returncode == 0, text[-3000:]
+    assert "holders on generation 2: 0 of 1; waiting: alb-demostd000000000001-443/alice" in text, text
+    assert "not switched" in text and "writes 0" in text, text
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0, err[-3000:]
+    assert sw["switched"] is False and sw["switch_pending"] is True and sw["writes"] == 0
+    assert sw["holders"] == {"total": 1, "on_issuing_generation": 0,
+                             "waiting": ["alb-demostd000000000001-443/alice"]}
+    assert writes.since() == []
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [old_ca]
+
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
+    assert code == 0, (sw, err[-3000:])
+    assert sw["switched"] is True and sw["trusted_gen"] == sw["issuing_gen"] == 2 and sw["switch_pending"] is False
+    assert sw["listeners"] == ["alb-demostd000000000001-443"] and sw["listener_writes"] >= 1
+    new_ca = sw["alb_ca_certificate_id"]
+    assert new_ca and new_ca != old_ca
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
+    code, ca, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    assert ca["trusted_gen"] == 2 and ca["alb_ca_certificate_id"] == new_ca
+
+    writes.mark()
+    code, again, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
+    assert code == 0, err[-3000:]
+    assert again["switched"] is False and again["writes"] == 0 and again["listeners"] == sw["listeners"]
+    assert writes.since() == []
