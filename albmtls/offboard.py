@@ -183,6 +183,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
     with ExitStack() as stack:
         if target == "local":
             from localruntime.environment import LocalCloudUnavailable, local_environment
+            from localruntime.fc import local_time
             try:
                 ep = stack.enter_context(local_environment(state_dir, endpoints_file,
                                                            settings=local_cloud_settings(port_offset)))
@@ -191,6 +192,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
             if not json_out:
                 console.print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock names the execution
         else:
             settings = Settings.load(target="cloud")
             try:

@@ -261,12 +261,14 @@ def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, jso
     with ExitStack() as stack:
         if target == "local":
             from localruntime.environment import local_environment
+            from localruntime.fc import local_time
             endpoints = stack.enter_context(local_environment(state_dir, endpoints_file,
                                                               settings=local_cloud_settings(port_offset),
                                                               listener_ports=[inp.listener_port]))
             if not json_out:
                 console.print(local_banner(endpoints, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=endpoints["endpoints_file"])
+            stack.enter_context(local_time(endpoints["endpoints_file"]))   # the cloud's clock names the execution
             wrong_region = region_served(inp, settings)
             if wrong_region is not None:
                 emit(_fail_doc(wrong_region.code, wrong_region.message, wrong_region.field), console)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import CallPolicy
 from shared.adapters.fnf import Fnf
-from shared.core.clock import Clock, SystemClock, parse_iso
+from shared.core.clock import Clock, clock_from_env, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
 from shared.policy.ids import execution_name
@@ -172,8 +172,10 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     """Start the provision execution for ``inp_json`` (an already validated provision input), or
     another flow's execution that acts on one listener (``flow``: :data:`LISTENER_FLOWS`).
 
-    Name: ``<listener key>-<UTC yyyymmddThhmmssZ>``, or from ``idempotency_key`` (a retried request
-    with the same key gets the same execution, running or finished); ``request_id`` adds
+    Name: ``<listener key>-<UTC yyyymmddThhmmssZ>`` at ``clock`` (default ``clock_from_env``: the
+    cloud's time, as every other name and date — the local cloud's when it is moved), or from
+    ``idempotency_key`` (a retried request with the same key gets the same execution, running or
+    finished); ``request_id`` adds
     ``-r<10 hex of its sha256>``, so two different requests in the same second are two executions
     (a revocation of bob right after alice's is not alice's). Refuses with
     ``EXECUTION_RUNNING`` (naming the running execution) while another execution for the same
@@ -182,7 +184,7 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     ``DescribeExecution``, ``StopExecution``.
     """
     fnf = _fnf(settings, deadline)
-    clock = clock or SystemClock()
+    clock = clock or clock_from_env()      # the one clock: the cloud's time (the local cloud's when moved)
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
     if idempotency_key:
         name = idempotent_name(listener_key, idempotency_key)

@@ -129,3 +129,27 @@ def test_rotation_progress_names_each_item_with_counts_and_plurals_are_right(liv
     assert "✓ Renew" not in said and "[2/1]" not in said                       # no bare step lines; items counted once
     assert "1 certificate scanned" in said and "1 execution started" in said
     assert "1 certificate renewed, 0 revoked" in said and "certificates scanned" not in said
+
+
+def test_execution_names_take_the_cloud_clock(live_cloud, ep, tmp_path):
+    """One clock: with the local cloud's clock moved, provision, apply and revoke name their
+    executions at the cloud's time, as drift --repair (the timer's function) does — they used this
+    machine's."""
+    out = ["--out", str(tmp_path / "out")]
+    moved = albmtls("clock", "set", "+21d", "--endpoints-file", ep, "--json")
+    assert moved.returncode == 0, moved.stderr
+    stamp = f"-443-{json.loads(moved.stdout)['now'][:10].replace('-', '')}T"
+    p = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert stamp in json.loads(p.stdout)["execution"], p.stdout[:400]
+    two = json.loads(EXAMPLE.read_text())
+    two["clients"].append({"common_name": "bob", "days": 30})
+    (tmp_path / "two.json").write_text(json.dumps(two))
+    a = albmtls("apply", "-f", str(tmp_path / "two.json"), "--endpoints-file", ep, "--json", *out)
+    assert a.returncode == 0, (a.stdout[-1500:], a.stderr[-1500:])
+    [applied] = json.loads(a.stdout)["listeners"]
+    assert stamp in applied["execution"], a.stdout[:600]
+    r = albmtls("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "bob", "--endpoints-file", ep,
+                "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert stamp in json.loads(r.stdout)["execution"], r.stdout[:600]
