@@ -32,6 +32,7 @@ from .options import (
     local_banner,
     local_cloud_settings,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -98,7 +99,7 @@ def _run(fn: Any, json_out: bool) -> Any:
 
 def _print(v: dict[str, Any]) -> None:
     from rich.table import Table
-    con = _console(140)
+    con = report(140)
     state = "created" if v.get("created") else "exists"
     con.print(f"own CA [bold]{v['name']}[/] ({state}, {v['key_spec']}, prefix {v['secret_prefix']}): issuing "
               f"generation {v['issuing_gen']}, listeners trust generation {v['trusted_gen']}"
@@ -157,7 +158,7 @@ def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Pa
     for v in views:
         _print(v)
     if not views:
-        _console().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
+        report().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
 
 
 def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
@@ -182,8 +183,8 @@ def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Ta
     _print(v)
     if v.get("holders"):
         h = v["holders"]
-        _console().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
-                         + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
+        report().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
+                       + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
 
 
 def switch(name: str = Name,

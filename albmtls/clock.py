@@ -28,6 +28,7 @@ from .options import (
     err,
     fail_local,
     human_offset,
+    local_banner,
     local_cloud_settings,
 )
 
@@ -86,6 +87,8 @@ def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_ou
     from localruntime.environment import LocalCloudUnavailable, local_environment
     try:
         with local_environment(state_dir, endpoints_file, settings=local_cloud_settings(port_offset)) as ep:
+            if not json_out:
+                err(local_banner(ep, state_dir, clock=False))     # the clock is this command's report
             now = admin_clock(ep, body)
     except LocalCloudUnavailable as exc:
         fail_local(exc, json_out)
@@ -97,9 +100,9 @@ def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_ou
     if json_out:
         emit_json(doc)
     elif doc["at_wall_time"]:
-        err(f"local cloud clock {doc['now']}: this machine's time")
+        typer.echo(f"local cloud clock {doc['now']}: this machine's time")
     else:
-        err(f"local cloud clock {doc['now']}: {human_offset(offset)} {'ahead of' if offset > 0 else 'behind'} "
+        typer.echo(f"local cloud clock {doc['now']}: {human_offset(offset)} {'ahead of' if offset > 0 else 'behind'} "
             "this machine's (`albmtls clock reset` puts it back)")
 
 

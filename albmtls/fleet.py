@@ -37,7 +37,9 @@ from .options import (
     emit_json,
     local_banner,
     local_cloud_settings,
+    plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -187,13 +189,13 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             if groups.get(action):
                 names = groups[action]
                 shown = escape(", ".join(names[:8])) + (f" … and {len(names) - 8} more" if len(names) > 8 else "")
-                console.print(f"  {_MARK[action]} {action} {len(names)} client certificate(s): {shown}")
+                console.print(f"  {_MARK[action]} {action} {plural(len(names), 'client certificate')}: {shown}")
         kept = sum(1 for c in r.get("clients") or [] if c["action"] == "keep")
         if kept:
-            console.print(f"    {kept} client certificate(s) kept")
+            console.print(f"    {plural(kept, 'client certificate')} kept")
         if r.get("pruned"):
-            console.print(f"  [red]-[/] revoke {len(r['pruned'])} holder(s) no longer in the file (prune: true; "
-                          f"their secrets scheduled for deletion): {escape(', '.join(r['pruned']))}")
+            console.print(f"  [red]-[/] revoke {plural(len(r['pruned']), 'holder')} no longer in the file "
+                          f"(prune: true; their secrets scheduled for deletion): {escape(', '.join(r['pruned']))}")
         if r.get("orphaned"):
             console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, never renewed — prune: true "
                           f"revokes them): {escape(', '.join(r['orphaned']))}")
@@ -205,7 +207,7 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             console.print(f"  [red]drift[/] from the last apply: {items}")
     n = len(doc["listeners"])
     changing = sum(1 for r in doc["listeners"] if r["status"] == "changes")
-    console.print(f"Plan: {changing} of {n} listener(s) to change, {doc['errors']} refused; writes made: 0.")
+    console.print(f"Plan: {changing} of {plural(n, 'listener')} to change, {doc['errors']} refused; writes made: 0.")
 
 
 def plan_document(settings: Any, fleet: Any, parallel: int) -> dict[str, Any]:
@@ -238,7 +240,7 @@ def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDi
     if json_out:
         emit_json(doc)
     else:
-        print_plan(console, doc)
+        print_plan(report(), doc)
     raise typer.Exit(EXIT_FAILED if doc["errors"] else (EXIT_CHANGES if doc["changes"] else EXIT_OK))
 
 
@@ -256,9 +258,9 @@ def plan_lines(plan_doc: dict[str, Any], todo: list[int]) -> list[str]:
                  if r.get(key) and r[key]["action"] not in ("none", "use")]
         acted = [c for c in r.get("clients") or [] if c["action"] != "keep"]
         if acted:
-            parts.append(f"{len(acted)} client certificate(s) issued or renewed")
+            parts.append(f"{plural(len(acted), 'client certificate')} issued or renewed")
         if r.get("pruned"):
-            parts.append(f"{len(r['pruned'])} holder(s) revoked (prune): {', '.join(r['pruned'])}")
+            parts.append(f"{plural(len(r['pruned']), 'holder')} revoked (prune): {', '.join(r['pruned'])}")
         out.append(f"{r['listener_key']}: " + (", ".join(parts) or "changes"))
     return out
 
@@ -268,7 +270,7 @@ def confirm_cloud_writes(plan_doc: dict[str, Any], todo: list[int], yes: bool) -
     (``options.confirm``, as every command that writes to a real account)."""
     from .options import confirm
     try:
-        confirm(plan_lines(plan_doc, todo), yes=yes, what=f"apply {len(todo)} listener(s)")
+        confirm(plan_lines(plan_doc, todo), yes=yes, what=f"apply {plural(len(todo), 'listener')}")
     except typer.Exit:
         return False
     return True
@@ -335,8 +337,8 @@ class _Follower:
 def print_summary(console: Console, doc: dict[str, Any]) -> None:
     from rich.table import Table
     t = Table(title="apply", title_justify="left")
-    for col in ("listener", "result", "execution", "writes", "certificates", "note"):
-        t.add_column(col, no_wrap=col in ("listener", "result", "execution", "certificates"))
+    for col in ("listener", "result", "execution", "writes", "certificates", "note"):   # as status: fold, never cut
+        t.add_column(col, overflow="fold", no_wrap=col == "result")
     for r in doc["listeners"]:
         style = {"succeeded": "green", "unchanged": "dim", "failed": "red", "running": "yellow"}.get(r["status"], "")
         certs = r.get("client_certificates") or []
@@ -393,14 +395,14 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
     from .provision import WORKFLOW
     plan_doc = plan_document(settings, fleet, parallel)
     if not json_out:
-        print_plan(console, plan_doc)
+        print_plan(report(), plan_doc)
     doc: dict[str, Any] = {"status": "failed", "plan": plan_doc, "listeners": [], "succeeded": 0, "unchanged": 0,
                            "failed": 0}
     if plan_doc["errors"]:
-        doc["error"] = {"code": "PLAN_REFUSED", "message": f"{plan_doc['errors']} listener(s) would be refused "
+        doc["error"] = {"code": "PLAN_REFUSED", "message": f"{plural(plan_doc['errors'], 'listener')} would be refused "
                         "(see the plan); nothing was applied"}
         if not json_out:
-            console.print(f"[red]nothing applied[/]: {doc['error']['message']}")
+            report().print(f"[red]nothing applied[/]: {doc['error']['message']}")
         return EXIT_FAILED, doc
     todo = [i for i, r in enumerate(plan_doc["listeners"]) if r["status"] == "changes"]
     for i, r in enumerate(plan_doc["listeners"]):
@@ -412,7 +414,8 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
     if todo:
         state = deploy_flow(settings, PROVISION_FLOW, WORKFLOW.read_text())
         if not json_out:
-            console.print(f"flow {PROVISION_FLOW} ({state}); applying {len(todo)} listener(s), {parallel} at a time")
+            console.print(f"flow {PROVISION_FLOW} ({state}); applying {plural(len(todo), 'listener')}, "
+                          f"{parallel} at a time")
         follower = _Follower(settings, None if json_out else console, timeout, threading.Lock())
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
             results = list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), todo))
@@ -434,5 +437,5 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
         doc[key] += 1
     doc["status"] = "succeeded" if doc["failed"] == 0 else "failed"
     if not json_out:
-        print_summary(console, doc)
+        print_summary(report(), doc)
     return (EXIT_OK if doc["failed"] == 0 else EXIT_FAILED), doc

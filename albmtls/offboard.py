@@ -38,6 +38,7 @@ from .options import (
     local_banner,
     local_cloud_settings,
     quiet_logs,
+    report,
     safe_text,
 )
 from .options import console as _console
@@ -164,7 +165,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         if json_out:
             emit_json(doc)
         elif "clients" in doc:
-            _print(console, doc)
+            _print(report(), doc)
         else:
             console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")

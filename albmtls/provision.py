@@ -32,6 +32,7 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -296,7 +297,7 @@ def _emitter(json_out: bool):
             err = doc.get("error", {})
             console.print(f"[red]{err.get('code')}[/]: {err.get('message')}", soft_wrap=True)
         else:
-            print_summary(console, doc)
+            print_summary(report(), doc)
     return emit
 
 

@@ -33,6 +33,7 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -327,7 +328,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
     if json_out:
         emit_json(doc)
     else:
-        _print_rotate(console, doc)
+        _print_rotate(report(), doc)
     if doc["status"] != "succeeded":
         err = doc.get("error") or {}
         raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)

@@ -98,13 +98,12 @@ def when(ts: str | None) -> str:
 
 
 def _print_status(doc: dict[str, Any]) -> None:
-    import shutil
-
-    from rich.console import Console
     from rich.table import Table
+
+    from .options import report
     # Readable without a terminal too (pipes, CI logs): at least 140 columns; nothing is cut with
     # "…": a column too narrow folds instead.
-    console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
+    console = report(140)
     t = Table(title=f"client certificates at {when(doc['now'])} UTC", title_justify="left")
     for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "holder", "note"):
         t.add_column(col, justify="right" if col == "days left" else "left", overflow="fold",
