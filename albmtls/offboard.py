@@ -109,12 +109,13 @@ def run_offboard(settings: Any, raw: dict[str, Any], listener_key: str, *, timeo
     return doc
 
 
-def _print(console: Any, doc: dict[str, Any]) -> None:
+def _print(console: Any, doc: dict[str, Any], notes: Any = None) -> None:
+    """The report on ``console`` (stdout), its error on ``notes`` (stderr) when given."""
     ok = doc["status"] == "succeeded"
     what = "revocation" if doc.get("action") != "restore" else "restore"
     console.rule(f"[bold green]alb-mtls {what}" if ok else f"[bold red]alb-mtls {what} failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {safe_text(doc['error'].get('message'))}")
+        (notes or console).print(f"[red]{doc['error'].get('code')}[/]: {safe_text(doc['error'].get('message'))}")
     for c in doc.get("clients") or []:
         if c["action"] in ("revoked", "already_revoked"):
             serials = ", ".join(r.get("serial", "") for r in c.get("revoked") or []) or "none left valid"
@@ -165,7 +166,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         if json_out:
             emit_json(doc)
         elif "clients" in doc:
-            _print(report(), doc)
+            _print(report(), doc, console)
         else:
             console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")

@@ -129,17 +129,19 @@ def summarize(started_name: str, prog, listener_key: str) -> dict[str, Any]:
     return doc
 
 
-def print_summary(console, doc: dict[str, Any]) -> None:
+def print_summary(console, doc: dict[str, Any], notes=None) -> None:
+    """The summary on ``console`` (stdout); its error and warnings on ``notes`` (stderr) when given."""
     from rich.table import Table
+    notes = notes or console
     ok = doc["status"] == "succeeded"
     console.print()
     console.rule("[bold green]alb-mtls: mutual TLS is on" if ok else "[bold red]alb-mtls: provisioning failed")
     if doc.get("error"):
         err = doc["error"]
         where = f" (step {err['step']}; the workflow ended with {err.get('execution_code')})" if err.get("step") else ""
-        console.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}", soft_wrap=True)
-        console.print("See the README's 'Troubleshooting by error code'. "
-                      "Every step resumes: fix the cause and run again.")
+        notes.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}", soft_wrap=True)
+        notes.print("See the README's 'Troubleshooting by error code'. "
+                    "Every step resumes: fix the cause and run again.")
     t = Table(show_header=False, box=None)
     lst = doc.get("listener") or {}
     if lst:
@@ -184,10 +186,10 @@ def print_summary(console, doc: dict[str, Any]) -> None:
                             f"{plural(len(p.get('revoked') or []), 'certificate')} revoked now, secrets scheduled for "
                             "deletion)")
     t.add_row("writes", str(doc.get("writes")))
-    for w in doc.get("warnings") or []:
-        t.add_row("[yellow]warning[/]", f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
     console.print(t)
     print_deliveries(console, doc.get("deliveries") or [])
+    for w in doc.get("warnings") or []:
+        notes.print(f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
 
 
 def print_deliveries(console, deliveries: list[dict[str, Any]]) -> None:
@@ -297,7 +299,7 @@ def _emitter(json_out: bool):
             err = doc.get("error", {})
             console.print(f"[red]{err.get('code')}[/]: {err.get('message')}", soft_wrap=True)
         else:
-            print_summary(report(), doc)
+            print_summary(report(), doc, console)
     return emit
 
 

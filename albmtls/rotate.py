@@ -202,12 +202,14 @@ def _collect(doc: dict[str, Any], name: str, prog: Any) -> None:
                                    "reason": r.get("reason")})
 
 
-def _print_rotate(console, doc: dict[str, Any]) -> None:
+def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
+    """The report on ``console`` (stdout); its error and warnings on ``notes`` (stderr) when given."""
     s = doc.get("scan") or {}
+    notes = notes or console
     ok = doc["status"] == "succeeded"
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
+        notes.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
         if not s.get("scanned") and not doc.get("executions"):
             return                                    # nothing was scanned: no summary of nothing
     console.print(f"now {doc.get('now')}: {plural(s.get('scanned', 0), 'certificate')} scanned, "
@@ -215,7 +217,7 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
                   f"{plural(s.get('started', 0), 'execution')} started"
                   + (f" (already ran today: {', '.join(s['existing'])})" if s.get("existing") else ""))
     for w in s.get("warnings") or []:
-        console.print(f"  [yellow]warning[/] {w.get('message')}")
+        notes.print(f"  [yellow]warning[/] {w.get('message')}")
     for o in s.get("orphaned") or []:
         console.print(f"  [magenta]not renewed[/] {o}: no longer in its listener's input (orphaned; "
                       "revoke it with albmtls revoke or provision --prune)")
@@ -328,7 +330,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
     if json_out:
         emit_json(doc)
     else:
-        _print_rotate(report(), doc)
+        _print_rotate(report(), doc, console)
     if doc["status"] != "succeeded":
         err = doc.get("error") or {}
         raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)
