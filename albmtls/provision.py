@@ -187,7 +187,7 @@ def print_summary(console, doc: dict[str, Any], notes=None) -> None:
                             "deletion)")
     t.add_row("writes", str(doc.get("writes")))
     console.print(t)
-    print_deliveries(console, doc.get("deliveries") or [])
+    print_deliveries(notes, doc.get("deliveries") or [])     # what was sent: said on stderr, as progress
     for w in doc.get("warnings") or []:
         notes.print(f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
 
