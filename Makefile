@@ -15,8 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# `make run INPUT=examples/provision-own-ca.json`: the same with your own CA (README "Your own CA")
+INPUT ?= examples/provision.json
 run: $(STAMP)
-	$(BIN)/albmtls provision -f examples/provision.json $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
+	$(BIN)/albmtls provision -f $(INPUT) $(if $(PORT_OFFSET),--port-offset $(PORT_OFFSET))
 
 # The whole suite, three pytest-xdist workers (pyproject.toml's addopts say why).
 test: lint

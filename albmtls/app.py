@@ -4,10 +4,11 @@
 Commands are registered here, explicitly, one module each: ``up`` (run the local cloud),
 ``provision`` (the main job), ``rotate``, ``revoke``/``restore`` (offboarding, one module),
 ``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
-``clock show|set|reset`` (the local cloud's clock),
-``check-deploy``; ``ca create|list|status`` (your own CA, its keys in KMS); for a fleet document,
-``plan``, ``apply``, ``drift`` and ``inventory``;
-``--version``. Every reporting command takes ``--json``
+``clock show|set|reset`` (the local cloud's clock), ``check-deploy``, ``messages`` (what the local
+cloud's mail server and webhook receiver got), ``resend`` and ``holder-policy`` (holders), ``channels
+set|test`` (the notification channels); ``ca create|list|status`` (your own CA, its keys in KMS); for
+a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``; ``--version``. Every reporting
+command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:
 ``albmtls/options.py``.
 """
@@ -17,13 +18,16 @@ import typer
 
 from . import (
     ca,
+    channels,
     check_deploy,
     clock,
     doctor,
     drift,
     fleet,
     flow,
+    holders,
     inventory,
+    messages,
     offboard,
     provision,
     rotate,
@@ -68,12 +72,16 @@ app.command()(fleet.plan)
 app.command()(fleet.apply)
 app.command()(drift.drift)
 app.command()(inventory.inventory)
+app.command()(messages.messages)
+app.command("resend")(holders.resend_cmd)
+app.command("holder-policy")(holders.holder_policy_cmd)
 app.command()(serve.serve)
 app.command("check-deploy")(check_deploy.check_deploy)
 app.command()(doctor.doctor)
 app.add_typer(flow.flow_app, name="flow")
 app.add_typer(clock.clock_app, name="clock")
 app.add_typer(ca.ca_app, name="ca")
+app.add_typer(channels.channels_app, name="channels")
 
 
 def main() -> None:

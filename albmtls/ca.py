@@ -3,10 +3,11 @@
 ``create`` makes (or finds) the root and the issuing sub-CA — each key a KMS asymmetric key that
 never leaves KMS, the sub-CA with its root uploaded to the CAS certificate repository so listeners can
 trust it — and prints each key id, its protection and the CA's end. ``list`` / ``status`` show them.
-``rekey`` starts a new generation (new keys, a new root and sub-CA, the cross certificate);
-``switch`` moves the CA's listeners to it once every holder holds a certificate of it (``--now``: at
-once) by re-applying each listener's recorded desired state. Exit codes: 0, 1 (the cloud refused or a
-step failed), 2 (invalid input).
+A new generation (new keys, a new root and sub-CA, the cross certificate) comes from
+``albmtls revoke --rekey``; ``switch`` moves the CA's listeners to the issuing generation once every
+holder holds a certificate of it (``--now``: at once) by re-applying each listener's recorded desired
+state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). Exit codes: 0,
+1 (the cloud refused or a step failed), 2 (invalid input).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .options import (
     local_banner,
     local_cloud_settings,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -97,11 +99,12 @@ def _run(fn: Any, json_out: bool) -> Any:
 
 def _print(v: dict[str, Any]) -> None:
     from rich.table import Table
-    con = _console(140)
+    con = report(140)
     state = "created" if v.get("created") else "exists"
     con.print(f"own CA [bold]{v['name']}[/] ({state}, {v['key_spec']}, prefix {v['secret_prefix']}): issuing "
               f"generation {v['issuing_gen']}, listeners trust generation {v['trusted_gen']}"
-              + (" — [yellow]switch pending[/] (albmtls ca switch)" if v.get("switch_pending") else ""))
+              + (f" — [yellow]switch pending[/] (albmtls ca switch --name {v['name']})"
+                 if v.get("switch_pending") else ""))
     con.print(f"listener CA id (CaCertificates): {v.get('alb_ca_certificate_id') or '-'}; issuing sub-CA "
               f"{v['issuing_identifier']} ends {v.get('not_after') or '-'}; writes {v.get('writes', 0)}")
     t = Table(title_justify="left")
@@ -155,7 +158,7 @@ def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Pa
     for v in views:
         _print(v)
     if not views:
-        _console().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
+        report().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
 
 
 def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
@@ -180,10 +183,66 @@ def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Ta
     _print(v)
     if v.get("holders"):
         h = v["holders"]
-        _console().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
-                         + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
+        report().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
+                       + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
+
+
+def switch(name: str = Name,
+           now: bool = typer.Option(False, "--now", help="Switch even though holders still hold only certificates "
+                                                        "of the older generation (theirs are refused from then on)."),
+           secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+           yes: bool = Yes, json_out: bool = JsonOut) -> None:
+    """Move the listeners of the own CA NAME to its issuing generation: once every holder holds a
+    certificate of it (or at once with --now), the CA's record trusts it and each listener of the CA
+    is re-applied from its recorded desired state (its CaCertificates become the new upload). Shows
+    how many holders are on the issuing generation and which wait; writes nothing while they wait.
+    Idempotent: a run with nothing to switch writes nothing."""
+    import dataclasses
+
+    import msgspec
+
+    from shared.steps import ownca as steps
+    from shared.steps.ownca_rekey import point_listeners
+    plan = [f"own CA {name}: when every holder holds a certificate of its issuing generation"
+            + (" (--now: at once)" if now else "") + ", its record (KMS secret under "
+            f"{secret_prefix}/) trusts that generation and each listener whose recorded desired state names the CA "
+            "is updated: CaCertificates becomes the generation's uploaded CA, nothing else changes"]
+    with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
+        sw = _run(lambda: steps.switch(ctx, secret_prefix, name, at_once=now), json_out)
+        v = msgspec.to_builtins(_run(lambda: steps.view(dataclasses.replace(ctx), secret_prefix, name), json_out))
+        doc: dict[str, Any] = {"status": "succeeded", "name": name, "switched": sw.switched,
+                               "issuing_gen": v["issuing_gen"], "trusted_gen": v["trusted_gen"],
+                               "switch_pending": bool(v.get("switch_pending")),
+                               "holders": {"total": sw.holders, "on_issuing_generation": sw.on_issuing,
+                                           "waiting": sw.waiting},
+                               "listeners": [], "listener_writes": 0,
+                               "alb_ca_certificate_id": v.get("alb_ca_certificate_id"), "writes": sw.writes}
+        if not doc["switch_pending"]:            # switched now, or before: the listeners follow (idempotent)
+            moved, w = _run(lambda: point_listeners(dataclasses.replace(ctx), secret_prefix, name), json_out)
+            doc.update(listeners=moved, listener_writes=w, writes=sw.writes + w)
+        else:
+            doc["listeners"] = sw.listeners
+    if json_out:
+        emit_json(doc)
+        return
+    con = _console(140)
+    h = doc["holders"]
+    con.print(f"own CA [bold]{name}[/]: issuing generation {doc['issuing_gen']}, listeners trust generation "
+              f"{doc['trusted_gen']}; holders on generation {doc['issuing_gen']}: {h['on_issuing_generation']} of "
+              f"{h['total']}" + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""), soft_wrap=True)
+    if doc["switch_pending"]:
+        con.print(f"[yellow]not switched[/]: {len(h['waiting'])} holder(s) still hold only certificates of an older "
+                  f"generation (renew them: albmtls rotate; or switch anyway: albmtls ca switch --name {name} --now); "
+                  f"listeners {', '.join(doc['listeners']) or '-'} unchanged; writes 0", soft_wrap=True)
+    else:
+        con.print(("[green]switched[/]" if doc["switched"] else "nothing pending")
+                  + f": listeners {', '.join(doc['listeners']) or '-'} trust "
+                  f"{doc['alb_ca_certificate_id'] or '-'} (generation {doc['trusted_gen']}); writes {doc['writes']} "
+                  f"(record {sw.writes}, listeners {doc['listener_writes']})", soft_wrap=True)
 
 
 ca_app.command("create")(create)
 ca_app.command("list")(list_)
 ca_app.command("status")(status)
+ca_app.command("switch")(switch)

@@ -28,6 +28,7 @@ from .options import (
     err,
     fail_local,
     human_offset,
+    local_banner,
     local_cloud_settings,
 )
 
@@ -50,17 +51,35 @@ def admin_clock(endpoints: dict[str, Any], body: dict[str, Any] | None = None) -
 
 def parse_when(value: str, wall: datetime) -> datetime:
     """``2027-01-01T00:00:00Z`` or a shift from this machine's time: ``+21d``, ``-3h``, ``+90m``,
-    ``+30s``. Raises ``ValueError`` naming the forms."""
+    ``+30s`` — inside the local clock's window (:func:`check_local_time`). Raises ``ValueError``
+    naming the forms, or the window."""
     m = _RELATIVE.match(value.strip())
     if m:
         sign = 1 if m.group(1) == "+" else -1
-        return wall + sign * timedelta(seconds=float(m.group(2)) * _UNIT[m.group(3)])
+        try:
+            at = wall + sign * timedelta(seconds=float(m.group(2)) * _UNIT[m.group(3)])
+        except OverflowError:
+            raise ValueError(f"{value!r} moves the clock outside the local clock's window (this machine's time "
+                             "± 100 years, not before 1970)") from None
+        return check_local_time(at, wall)
     from shared.core.clock import parse_iso
     try:
-        return parse_iso(value)
-    except (ValueError, AttributeError):
+        at = parse_iso(value)
+    except (ValueError, AttributeError, OverflowError):
         raise ValueError(f"{value!r} is neither an ISO 8601 time (2027-01-01T00:00:00Z) nor a shift from now "
                          "(+21d, -3h, +90m, +30s)") from None
+    return check_local_time(at, wall)
+
+
+def check_local_time(at: datetime, wall: datetime) -> datetime:
+    """``at`` when the local cloud's clock can be there (``localcloud.clock.window_problem``, the one
+    rule the local cloud applies too: ``clock set`` and ``rotate --now`` check it before anything
+    moves); ``ValueError`` naming the window otherwise."""
+    from localcloud.clock import window_problem
+    problem = window_problem(at, wall)
+    if problem:
+        raise ValueError(problem)
+    return at
 
 
 def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_out: bool,
@@ -68,6 +87,8 @@ def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_ou
     from localruntime.environment import LocalCloudUnavailable, local_environment
     try:
         with local_environment(state_dir, endpoints_file, settings=local_cloud_settings(port_offset)) as ep:
+            if not json_out:
+                err(local_banner(ep, state_dir, clock=False))     # the clock is this command's report
             now = admin_clock(ep, body)
     except LocalCloudUnavailable as exc:
         fail_local(exc, json_out)
@@ -79,9 +100,9 @@ def _run(state_dir: Path, endpoints_file: Path | None, port_offset: int, json_ou
     if json_out:
         emit_json(doc)
     elif doc["at_wall_time"]:
-        err(f"local cloud clock {doc['now']}: this machine's time")
+        typer.echo(f"local cloud clock {doc['now']}: this machine's time")
     else:
-        err(f"local cloud clock {doc['now']}: {human_offset(offset)} {'ahead of' if offset > 0 else 'behind'} "
+        typer.echo(f"local cloud clock {doc['now']}: {human_offset(offset)} {'ahead of' if offset > 0 else 'behind'} "
             "this machine's (`albmtls clock reset` puts it back)")
 
 

@@ -26,7 +26,9 @@ from .options import (
     Target,
     Yes,
     emit_json,
+    plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -61,8 +63,10 @@ def print_drift(console: Console, doc: dict[str, Any]) -> None:
             else:
                 console.print("  repair: `albmtls apply` with its file" + ("" if d.get("auto_repair") else
                               ", or set auto_repair: true on the listener for the daily timer"))
-    console.print(f"{doc['checked']} listener(s) checked: {doc['drifted']} drifted, {doc['errors']} unreadable"
-                  + (f", {doc['repairs']} repair(s) started" if doc.get("repairs") else "") + f" ({doc['now']})")
+    console.print(f"{plural(doc['checked'], 'listener')} checked: {doc['drifted']} drifted, "
+                  f"{doc['errors']} unreadable"
+                  + (f", {plural(doc['repairs'], 'repair')} started" if doc.get("repairs") else "")
+                  + f" ({doc['now']})")
 
 
 def _repair_local(settings: Any, prefix: str) -> dict[str, Any]:
@@ -94,7 +98,8 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
     quiet_logs()
     console = _console()
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=True, port_offset=port_offset) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
+                            port_offset=port_offset) as settings:
             if repair and target == "local":
                 doc = _repair_local(settings, secret_prefix)
             elif repair:
@@ -121,5 +126,5 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
     if json_out:
         emit_json(doc)
     else:
-        print_drift(console, doc)
+        print_drift(report(), doc)
     raise typer.Exit(EXIT_FAILED if doc["errors"] else (EXIT_DRIFT if doc["drifted"] else EXIT_OK))

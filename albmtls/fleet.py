@@ -3,7 +3,8 @@ or a single provision input) against the cloud.
 
 ``plan`` reads only (``shared.steps.plan``) and prints, per listener, what an apply would create,
 update (field: old → new), issue, renew or reissue, the DNS records it would add or change, the
-clients orphaned since the last apply and the drift from the recorded desired state. Exit codes
+holders that left the file (orphaned; revoked — pruned — on a listener with ``prune: true``) and
+the drift from the recorded desired state. Exit codes
 (as ``terraform plan -detailed-exitcode``, for CI): ``0`` no changes, ``2`` changes, ``1`` an error
 (an invalid document included: nothing was read then).
 
@@ -15,7 +16,6 @@ listener applied (or nothing to do), ``1`` one failed, ``2`` an invalid document
 """
 from __future__ import annotations
 
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -37,7 +37,9 @@ from .options import (
     emit_json,
     local_banner,
     local_cloud_settings,
+    plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -187,15 +189,16 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             if groups.get(action):
                 names = groups[action]
                 shown = escape(", ".join(names[:8])) + (f" … and {len(names) - 8} more" if len(names) > 8 else "")
-                console.print(f"  {_MARK[action]} {action} {len(names)} client certificate(s): {shown}")
+                console.print(f"  {_MARK[action]} {action} {plural(len(names), 'client certificate')}: {shown}")
         kept = sum(1 for c in r.get("clients") or [] if c["action"] == "keep")
         if kept:
-            console.print(f"    {kept} client certificate(s) kept")
-        if r.get("orphaned"):
-            console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, not renewed by this apply): "
-                          f"{', '.join(r['orphaned'])}")
+            console.print(f"    {plural(kept, 'client certificate')} kept")
         if r.get("pruned"):
-            console.print(f"  [red]-[/] prune: revoked by this apply (prune: true): {', '.join(r['pruned'])}")
+            console.print(f"  [red]-[/] revoke {plural(len(r['pruned']), 'holder')} no longer in the file "
+                          f"(prune: true; their secrets scheduled for deletion): {escape(', '.join(r['pruned']))}")
+        if r.get("orphaned"):
+            console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, never renewed — prune: true "
+                          f"revokes them): {escape(', '.join(r['orphaned']))}")
         if r.get("drift") is None:
             console.print("  drift: no desired state recorded yet")
         elif r["drift"]:
@@ -204,7 +207,7 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             console.print(f"  [red]drift[/] from the last apply: {items}")
     n = len(doc["listeners"])
     changing = sum(1 for r in doc["listeners"] if r["status"] == "changes")
-    console.print(f"Plan: {changing} of {n} listener(s) to change, {doc['errors']} refused; writes made: 0.")
+    console.print(f"Plan: {changing} of {plural(n, 'listener')} to change, {doc['errors']} refused; writes made: 0.")
 
 
 def plan_document(settings: Any, fleet: Any, parallel: int) -> dict[str, Any]:
@@ -237,22 +240,40 @@ def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDi
     if json_out:
         emit_json(doc)
     else:
-        print_plan(console, doc)
+        print_plan(report(), doc)
     raise typer.Exit(EXIT_FAILED if doc["errors"] else (EXIT_CHANGES if doc["changes"] else EXIT_OK))
 
 
 # ---------------------------------------------------------------------------------------------
 # apply
 # ---------------------------------------------------------------------------------------------
-def confirm_cloud_writes(console: Console, yes: bool) -> bool:
-    """The cloud target asks before the first write unless ``--yes`` (no terminal: refused)."""
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        console.print("[red]refused[/]: this applies changes to a real account; run again with --yes "
-                      "(no terminal to ask on)")
+def plan_lines(plan_doc: dict[str, Any], todo: list[int]) -> list[str]:
+    """One line per listener an apply changes, naming what changes (for the confirmation)."""
+    out = []
+    for i in todo:
+        r = plan_doc["listeners"][i]
+        labels = (("listener", "listener"), ("server_certificate", "server certificate"),
+                  ("server_group", "server group"), ("dns", "CNAME"), ("desired_state", "desired state"))
+        parts = [f"{label} {r[key]['action']}" for key, label in labels
+                 if r.get(key) and r[key]["action"] not in ("none", "use")]
+        acted = [c for c in r.get("clients") or [] if c["action"] != "keep"]
+        if acted:
+            parts.append(f"{plural(len(acted), 'client certificate')} issued or renewed")
+        if r.get("pruned"):
+            parts.append(f"{plural(len(r['pruned']), 'holder')} revoked (prune): {', '.join(r['pruned'])}")
+        out.append(f"{r['listener_key']}: " + (", ".join(parts) or "changes"))
+    return out
+
+
+def confirm_cloud_writes(plan_doc: dict[str, Any], todo: list[int], yes: bool) -> bool:
+    """The cloud target shows what changes and asks before the first write unless ``--yes``
+    (``options.confirm``, as every command that writes to a real account)."""
+    from .options import confirm
+    try:
+        confirm(plan_lines(plan_doc, todo), yes=yes, what=f"apply {plural(len(todo), 'listener')}")
+    except typer.Exit:
         return False
-    return bool(typer.confirm("Apply these changes to the account?", default=False))
+    return True
 
 
 class _Follower:
@@ -316,8 +337,8 @@ class _Follower:
 def print_summary(console: Console, doc: dict[str, Any]) -> None:
     from rich.table import Table
     t = Table(title="apply", title_justify="left")
-    for col in ("listener", "result", "execution", "writes", "certificates", "note"):
-        t.add_column(col, no_wrap=col in ("listener", "result", "execution", "certificates"))
+    for col in ("listener", "result", "execution", "writes", "certificates", "note"):   # as status: fold, never cut
+        t.add_column(col, overflow="fold", no_wrap=col == "result")
     for r in doc["listeners"]:
         style = {"succeeded": "green", "unchanged": "dim", "failed": "red", "running": "yellow"}.get(r["status"], "")
         certs = r.get("client_certificates") or []
@@ -374,35 +395,41 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
     from .provision import WORKFLOW
     plan_doc = plan_document(settings, fleet, parallel)
     if not json_out:
-        print_plan(console, plan_doc)
+        print_plan(report(), plan_doc)
     doc: dict[str, Any] = {"status": "failed", "plan": plan_doc, "listeners": [], "succeeded": 0, "unchanged": 0,
                            "failed": 0}
     if plan_doc["errors"]:
-        doc["error"] = {"code": "PLAN_REFUSED", "message": f"{plan_doc['errors']} listener(s) would be refused "
+        doc["error"] = {"code": "PLAN_REFUSED", "message": f"{plural(plan_doc['errors'], 'listener')} would be refused "
                         "(see the plan); nothing was applied"}
         if not json_out:
-            console.print(f"[red]nothing applied[/]: {doc['error']['message']}")
+            report().print(f"[red]nothing applied[/]: {doc['error']['message']}")
         return EXIT_FAILED, doc
     todo = [i for i, r in enumerate(plan_doc["listeners"]) if r["status"] == "changes"]
     for i, r in enumerate(plan_doc["listeners"]):
         if i not in todo:
             doc["listeners"].append({"listener_key": r["listener_key"], "status": "unchanged", "writes": 0})
-    if todo and target == "cloud" and not confirm_cloud_writes(console, yes):
+    if todo and target == "cloud" and not confirm_cloud_writes(plan_doc, todo, yes):
         doc["error"] = {"code": "NOT_CONFIRMED", "message": "not confirmed; nothing was applied"}
         return EXIT_FAILED, doc
     if todo:
         # the provision flow and the issuing lane's (and the revoke flow): as s.yaml deploys them
         state = deploy_flows(settings, WORKFLOW.parent)[PROVISION_FLOW]
         if not json_out:
-            console.print(f"flow {PROVISION_FLOW} ({state}); applying {len(todo)} listener(s), {parallel} at a time")
+            console.print(f"flow {PROVISION_FLOW} ({state}); applying {plural(len(todo), 'listener')}, "
+                          f"{parallel} at a time")
         follower = _Follower(settings, None if json_out else console, timeout, threading.Lock())
         with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
             results = list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), todo))
         doc["listeners"] += results
         if target == "local" and out is not None:
+            # a person's certificate leaves KMS only through their download page: only the others are exported
+            people = {(inp.listener_key, c.common_name) for inp in fleet.listeners for c in inp.clients
+                      if type(c.holder).__name__ == "PersonHolder"}
             for r in results:
-                if r["status"] == "succeeded" and r.get("client_certificates"):
-                    export_pfx(settings, r["client_certificates"],
+                certs = [c for c in r.get("client_certificates") or []
+                         if (r["listener_key"], c.get("common_name")) not in people]
+                if r["status"] == "succeeded" and certs:
+                    export_pfx(settings, certs,
                                ExportTarget(out / r["listener_key"], passwords_dir_for(out) / r["listener_key"]))
     order = {inp.listener_key: i for i, inp in enumerate(fleet.listeners)}
     doc["listeners"].sort(key=lambda r: order.get(r["listener_key"], 0))
@@ -411,5 +438,5 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
         doc[key] += 1
     doc["status"] = "succeeded" if doc["failed"] == 0 else "failed"
     if not json_out:
-        print_summary(console, doc)
+        print_summary(report(), doc)
     return (EXIT_OK if doc["failed"] == 0 else EXIT_FAILED), doc

@@ -12,7 +12,18 @@ from typing import Any
 
 import typer
 
-from .options import EXIT_FAILED, EXIT_INPUT, EndpointsFile, PortOffset, StateDir, Target, emit_json, quiet_logs
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EndpointsFile,
+    PortOffset,
+    StateDir,
+    Target,
+    emit_json,
+    plural,
+    quiet_logs,
+    report,
+)
 from .options import console as _console
 
 STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "orphaned": "magenta", "revoked": "red",
@@ -22,12 +33,11 @@ STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "or
 def print_table(doc: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
-    console = _console(160)
+    console = report(160)
     t = Table(title=f"certificates the private CA lists at {doc['now']}", title_justify="left")
     for col in ("holder", "CN", "listener", "serial", "SHA-256", "not_before", "not_after", "days left", "state",
                 "CA"):
-        t.add_column(col, justify="right" if col == "days left" else "left",
-                     no_wrap=col not in ("holder", "CN"))
+        t.add_column(col, justify="right" if col == "days left" else "left", overflow="fold")   # fold, never cut
     for r in doc["rows"]:
         st = r["state"]
         t.add_row(escape(r.get("holder") or "-"), escape(r.get("common_name") or ""), r.get("listener") or "-",
@@ -36,7 +46,7 @@ def print_table(doc: dict[str, Any]) -> None:
                   f"[{STATE_STYLE.get(st, '')}]{st}[/]", (r.get("ca") or "")[:12])
     console.print(t)
     counts = ", ".join(f"{v} {k}" for k, v in doc["counts"].items())
-    console.print(f"{doc['listed']} certificate(s): {counts or 'none'}")
+    console.print(f"{plural(doc['listed'], 'certificate')}: {counts or 'none'}")
 
 
 def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
@@ -54,7 +64,8 @@ def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: 
         _console().print(f"[red]INVALID_INPUT[/]: --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(EXIT_INPUT)
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=True, port_offset=port_offset) as settings:
+        with cloud_settings(target, state_dir, endpoints_file, quiet=fmt == "json", console=_console(),
+                            port_offset=port_offset) as settings:
             doc = inventory_report(settings, secret_prefix)
     except AlbMtlsError as exc:
         if fmt == "json":

@@ -38,6 +38,8 @@ from .options import (
     local_banner,
     local_cloud_settings,
     quiet_logs,
+    report,
+    safe_text,
 )
 from .options import console as _console
 
@@ -107,17 +109,18 @@ def run_offboard(settings: Any, raw: dict[str, Any], listener_key: str, *, timeo
     return doc
 
 
-def _print(console: Any, doc: dict[str, Any]) -> None:
+def _print(console: Any, doc: dict[str, Any], notes: Any = None) -> None:
+    """The report on ``console`` (stdout), its error on ``notes`` (stderr) when given."""
     ok = doc["status"] == "succeeded"
     what = "revocation" if doc.get("action") != "restore" else "restore"
     console.rule(f"[bold green]alb-mtls {what}" if ok else f"[bold red]alb-mtls {what} failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}")
+        (notes or console).print(f"[red]{doc['error'].get('code')}[/]: {safe_text(doc['error'].get('message'))}")
     for c in doc.get("clients") or []:
         if c["action"] in ("revoked", "already_revoked"):
             serials = ", ".join(r.get("serial", "") for r in c.get("revoked") or []) or "none left valid"
             console.print(f"  [red]{c['action']}[/] {c['common_name']} on {doc.get('listener_key')}: reason "
-                          f"{c.get('reason')}, at {c.get('revoked_at')} by {c.get('requested_by')} "
+                          f"{c.get('reason')}, at {c.get('revoked_at')} by {safe_text(c.get('requested_by'))} "
                           f"(certificates revoked now: {serials})")
             for s in c.get("secrets") or []:
                 console.print(f"    secret {s['name']}: {s['state'].replace('_', ' ')}"
@@ -131,6 +134,9 @@ def _print(console: Any, doc: dict[str, Any]) -> None:
                           f"until {cert.get('not_after')}")
             if cert.get("pfx_path"):
                 console.print(f"    PFX {cert['pfx_path']} (password in {cert['password_path']})")
+            if c.get("delivery") and c["delivery"].get("action") != "no_holder":
+                from .provision import print_deliveries
+                print_deliveries(console, [c["delivery"]])
         else:
             console.print(f"  {c['common_name']}: {c['action'].replace('_', ' ')} (nothing to do)")
     console.print(f"writes: {doc.get('writes')}")
@@ -150,7 +156,7 @@ def _cloud_plan(req: Any) -> list[str]:
 def _offboard(action: str, listener: str, cns: list[str], *, reason: str, requested_by: str | None,
               recovery_window_days: int, secret_prefix: str, target: str, state_dir: Path,
               endpoints_file: Path | None, export: tuple[Path, Path | None, bool] | None, json_out: bool,
-              timeout: float, port_offset: int, yes: bool) -> None:
+              timeout: float, port_offset: int, yes: bool, rekey: bool = False, now: bool = False) -> None:
     from shared.core.errors import AlbMtlsError
     from shared.core.settings import Settings
     quiet_logs()
@@ -160,9 +166,9 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         if json_out:
             emit_json(doc)
         elif "clients" in doc:
-            _print(console, doc)
+            _print(report(), doc, console)
         else:
-            console.print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}", soft_wrap=True)
+            console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")
         raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
                          else EXIT_FAILED)
@@ -179,6 +185,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
     with ExitStack() as stack:
         if target == "local":
             from localruntime.environment import LocalCloudUnavailable, local_environment
+            from localruntime.fc import local_time
             try:
                 ep = stack.enter_context(local_environment(state_dir, endpoints_file,
                                                            settings=local_cloud_settings(port_offset)))
@@ -187,6 +194,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
             if not json_out:
                 console.print(local_banner(ep, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock names the execution
         else:
             settings = Settings.load(target="cloud")
             try:
@@ -194,15 +202,31 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
             except AlbMtlsError as exc:
                 finish({"status": "failed", "error": exc.to_dict()})
             confirm(_cloud_plan(req), yes=yes, what=f"region {settings.region}")
+        doc: dict[str, Any] = {}
         try:
+            ctx = None
+            if rekey:            # read-only, before anything changes: the listener's CA is an own CA
+                from shared.steps.ownca_rekey import own_ca_of_listener
+                from shared.steps.rotation import make_context
+                ctx = make_context(settings, "revoke_rekey")
+                own_ca_of_listener(ctx, req.secret_prefix, req.listener_key)
             doc = run_offboard(settings, raw, req.listener_key, timeout=timeout, console=None if json_out else console)
+            # a person holder's certificate leaves KMS by the download page only (docs/DELIVERY.md)
             restored = [c["certificate"] for c in doc["clients"]
-                        if c.get("action") == "restored" and c.get("certificate")]
+                        if c.get("action") == "restored" and c.get("certificate")
+                        and (c.get("delivery") or {}).get("holder_kind") != "person"]
+            if ctx is not None and doc["status"] == "succeeded":
+                from shared.steps.ownca_rekey import as_dict, rekey_after_revoke
+                outcome = rekey_after_revoke(ctx, req.secret_prefix, req.listener_key, at_once=now)
+                doc["rekey"] = as_dict(outcome)
+                doc["writes"] = (doc.get("writes") or 0) + outcome.writes
+                restored = doc["rekey"]["renewed"]
             if exports is not None and restored and doc["status"] == "succeeded":
                 from .export import export_pfx
                 export_pfx(settings, restored, exports)
         except AlbMtlsError as exc:
-            doc = {"status": "failed", "error": exc.to_dict(), "listener_key": req.listener_key}
+            # a failed --rekey keeps what the revocation did (run the command again to finish the rekey)
+            doc = {**doc, "status": "failed", "error": exc.to_dict(), "listener_key": req.listener_key}
     finish(doc)
 
 
@@ -217,13 +241,30 @@ def revoke(listener: str = ListenerOpt, cn: list[str] = CnOpt,
            secret_prefix: str = SecretPrefix,
            target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
            port_offset: int = PortOffset, yes: bool = Yes, json_out: bool = JsonOut,
-           timeout: float = TimeoutOpt) -> None:
-    """Revoke clients' access on a listener: their certificates at the private CA, their secrets
-    (recoverable), every later renewal. On --target cloud it first names the account and asks (unless --yes)."""
+           timeout: float = TimeoutOpt,
+           rekey: bool = typer.Option(False, "--rekey",
+                                      help="Own CA only: then a new issuing sub-CA (new KMS keys), replacements for "
+                                           "every other holder, and the listeners moved to the new sub-CA once "
+                                           "every holder has one, so the revoked certificate is refused by the "
+                                           "listener (ALB documents no CRL check of an uploaded CA)."),
+           now: bool = typer.Option(False, "--now", help="With --rekey: move the listeners to the new sub-CA at "
+                                                         "once, even if some holders have no replacement yet."),
+           out: Path = Out, passwords_dir: Path | None = PasswordsDir,
+           passwords_beside: bool = PasswordsBeside) -> None:
+    """Revoke clients' access on a listener: their certificates at the CA, their secrets
+    (recoverable), every later renewal; --rekey (own CA) also moves the listener to a new sub-CA and
+    exports the other holders' replacements like provision. On --target cloud it first names the
+    account and asks (unless --yes)."""
+    if now and not rekey:
+        from shared.core.errors import invalid_input
+        emit_json({"status": "failed", "error": invalid_input("now", "--now goes with --rekey").to_dict()}) \
+            if json_out else _console().print("[red]INVALID_INPUT[/]: --now goes with --rekey")
+        raise typer.Exit(EXIT_INPUT)
     _offboard("revoke", listener, cn, reason=reason, requested_by=requested_by,
               recovery_window_days=recovery_window_days, secret_prefix=secret_prefix, target=target,
-              state_dir=state_dir, endpoints_file=endpoints_file, export=None, json_out=json_out, timeout=timeout,
-              port_offset=port_offset, yes=yes)
+              state_dir=state_dir, endpoints_file=endpoints_file,
+              export=(out, passwords_dir, passwords_beside) if rekey else None, json_out=json_out, timeout=timeout,
+              port_offset=port_offset, yes=yes, rekey=rekey, now=now)
 
 
 def restore(listener: str = ListenerOpt, cn: list[str] = CnOpt,

@@ -72,13 +72,32 @@ def load_json_arg(text: str, what: str) -> Any:
         raise ValueError(f"{what}: not valid JSON (nested too deeply)") from None
 
 
+def safe_text(value: object) -> str:
+    """A stored value (e.g. who asked for a revocation) as printable console text: control and
+    format characters (ESC, newline, bidi overrides) shown as ``\\x1b``-style escapes, rich markup
+    escaped — a stored value cannot forge a line or restyle the output."""
+    from rich.markup import escape
+    return escape("".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(value)))
+
+
 def console(width: int = 120) -> Console:
-    """A rich console on stderr, readable without a terminal too (pipes, CI logs): at least
-    ``width`` columns."""
+    """A rich console on stderr for what is said about the run — banners, progress, prompts,
+    warnings, errors — readable without a terminal too (pipes, CI logs): at least ``width`` columns."""
+    return _rich_console(width, stderr=True)
+
+
+def report(width: int = 120) -> Console:
+    """The rich console on stdout for the report itself — tables, summaries (as Terraform and
+    kubectl: ``albmtls doctor | grep ok``, ``albmtls inventory > inv.txt``): at least ``width``
+    columns; ``console()`` keeps everything else on stderr."""
+    return _rich_console(width, stderr=False)
+
+
+def _rich_console(width: int, *, stderr: bool) -> Console:
     import shutil
 
     from rich.console import Console
-    return Console(stderr=True, highlight=False, emoji=False,   # ids hold ":ram:" — never an emoji
+    return Console(stderr=stderr, highlight=False, emoji=False,   # ids hold ":ram:" — never an emoji
                    width=max(width, shutil.get_terminal_size((width, 24)).columns))
 
 
@@ -104,14 +123,15 @@ def local_cloud_settings(port_offset: int = DEFAULT_PORT_OFFSET) -> LocalCloudSe
     return Settings(alb_job_seconds=1.0, health_scale=0.5, port_offset=port_offset)
 
 
-def local_banner(env: dict[str, Any], state_dir: Path) -> str:
+def local_banner(env: dict[str, Any], state_dir: Path, *, clock: bool = True) -> str:
     """What a command says about the local cloud it uses (``env``: ``local_environment``'s document):
-    running or in-process, where, and the cloud's clock when it is not this machine's."""
+    running or in-process, where, and the cloud's clock when it is not this machine's (unless
+    ``clock`` is false: the ``clock`` commands report it themselves)."""
     where = (f"in-process, state in {state_dir}/, stopped when this command ends" if env.get("in_process")
              else f"running, endpoints {env.get('endpoints_file')}")
     line = f"alb-mtls on the local cloud ({where})"
-    clock = clock_note(env)
-    return line + (f"\n{clock}" if clock else "")
+    note = clock_note(env) if clock else None
+    return line + (f"\n{note}" if note else "")
 
 
 def clock_note(env: dict[str, Any]) -> str | None:

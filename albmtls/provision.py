@@ -32,6 +32,7 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
@@ -128,17 +129,19 @@ def summarize(started_name: str, prog, listener_key: str) -> dict[str, Any]:
     return doc
 
 
-def print_summary(console, doc: dict[str, Any]) -> None:
+def print_summary(console, doc: dict[str, Any], notes=None) -> None:
+    """The summary on ``console`` (stdout); its error and warnings on ``notes`` (stderr) when given."""
     from rich.table import Table
+    notes = notes or console
     ok = doc["status"] == "succeeded"
     console.print()
     console.rule("[bold green]alb-mtls: mutual TLS is on" if ok else "[bold red]alb-mtls: provisioning failed")
     if doc.get("error"):
         err = doc["error"]
         where = f" (step {err['step']}; the workflow ended with {err.get('execution_code')})" if err.get("step") else ""
-        console.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}", soft_wrap=True)
-        console.print("See the README's 'Troubleshooting by error code'. "
-                      "Every step resumes: fix the cause and run again.")
+        notes.print(f"[red]{err.get('code')}[/]{where}: {err.get('message')}", soft_wrap=True)
+        notes.print("See the README's 'Troubleshooting by error code'. "
+                    "Every step resumes: fix the cause and run again.")
     t = Table(show_header=False, box=None)
     lst = doc.get("listener") or {}
     if lst:
@@ -183,9 +186,32 @@ def print_summary(console, doc: dict[str, Any]) -> None:
                             f"{plural(len(p.get('revoked') or []), 'certificate')} revoked now, secrets scheduled for "
                             "deletion)")
     t.add_row("writes", str(doc.get("writes")))
-    for w in doc.get("warnings") or []:
-        t.add_row("[yellow]warning[/]", f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
     console.print(t)
+    print_deliveries(notes, doc.get("deliveries") or [])     # what was sent: said on stderr, as progress
+    for w in doc.get("warnings") or []:
+        notes.print(f"[yellow]{w.get('level', 'warning')}[/]: {w.get('message')}")
+
+
+def print_deliveries(console, deliveries: list[dict[str, Any]]) -> None:
+    """One line per holder: what was sent (``shared.steps.deliver.ClientDelivery``)."""
+    for d in deliveries:
+        who, cn, act = d.get("holder") or "", d.get("common_name"), d.get("action")
+        fails = "; ".join(f"{f.get('channel')}: {f.get('code')}" for f in d.get("failures") or [])
+        if act in ("link_sent", "reminded"):
+            extra = f" [yellow]({fails})[/]" if fails else ""
+            console.print(f"[green]download link sent[/] to {who} ({d.get('to')}) for {cn}, valid until "
+                          f"{d.get('link_expires')}; `albmtls messages` shows it{extra}")
+        elif act == "already_sent":
+            console.print(f"download link already sent to {who} for {cn} "
+                          f"(`albmtls resend --cn {cn}` sends a new one)")
+        elif act == "notified":
+            via = ", ".join(d.get("channels") or [])
+            console.print(f"[green]{who} notified[/] of the new certificate of {cn} via {via}")
+        elif act == "not_delivered":
+            console.print(f"[red]NOT delivered[/] to {who} for {cn}: {fails or 'see albmtls status'}")
+        if d.get("holder_kind") == "system" and act != "already_sent":
+            console.print(f"  {who} reads its PFX and password secrets itself: `albmtls holder-policy -f <input> "
+                          f"--cn {cn}` prints the RAM policy that allows exactly that")
 
 
 def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: Path | None, out: Path,
@@ -238,12 +264,14 @@ def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, jso
     with ExitStack() as stack:
         if target == "local":
             from localruntime.environment import local_environment
+            from localruntime.fc import local_time
             endpoints = stack.enter_context(local_environment(state_dir, endpoints_file,
                                                               settings=local_cloud_settings(port_offset),
                                                               listener_ports=[inp.listener_port]))
             if not json_out:
                 console.print(local_banner(endpoints, state_dir), highlight=False)
             settings = Settings.load(target="local", endpoints_file=endpoints["endpoints_file"])
+            stack.enter_context(local_time(endpoints["endpoints_file"]))   # the cloud's clock names the execution
             wrong_region = region_served(inp, settings)
             if wrong_region is not None:
                 emit(_fail_doc(wrong_region.code, wrong_region.message, wrong_region.field), console)
@@ -271,7 +299,7 @@ def _emitter(json_out: bool):
             err = doc.get("error", {})
             console.print(f"[red]{err.get('code')}[/]: {err.get('message')}", soft_wrap=True)
         else:
-            print_summary(console, doc)
+            print_summary(report(), doc, console)
     return emit
 
 
@@ -321,9 +349,12 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     prog = follow(settings, started.name, flow=PROVISION_FLOW, timeout=timeout,
                   console=None if json_out else console)
     doc = summarize(started.name, prog, inp.listener_key)
-    if target == "local" and doc["status"] == "succeeded" and doc["client_certificates"]:
+    # a person's certificate leaves KMS only through their download page: only the others are exported
+    people = {c.common_name for c in inp.clients if type(c.holder).__name__ == "PersonHolder"}
+    exported = [c for c in doc["client_certificates"] if c.get("common_name") not in people]
+    if target == "local" and doc["status"] == "succeeded" and exported:
         from .export import export_pfx
-        export_pfx(settings, doc["client_certificates"], out)
+        export_pfx(settings, exported, out)
     emit(doc, console)
     return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
 

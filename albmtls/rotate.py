@@ -33,12 +33,14 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    report,
 )
 from .options import console as _console
 
 REPO = Path(__file__).resolve().parent.parent
 SCAN_KEYS = ("scanned", "listed", "due", "retire", "superseded", "expired", "revoked", "renewed", "retired",
-             "kept", "unmanaged", "failed", "list_calls", "orphaned", "skipped_revoked")
+             "retired_switched", "kept", "unmanaged", "failed", "list_calls", "orphaned", "skipped_revoked",
+             "reminded", "not_switched", "delivered", "not_delivered")
 
 
 def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
@@ -75,7 +77,7 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     doc: dict[str, Any] = {"status": "succeeded", "now": placed.get("now"), "flow": ISSUE_FLOW,
                            "flow_deployed": deployed[ISSUE_FLOW], "order": placed.get("order"),
                            "started": bool(placed.get("started")), "scan": {}, "warnings": [],
-                           "renewed": [], "retired": [], "writes": 0}
+                           "renewed": [], "retired": [], "deliveries": [], "writes": 0}
     if placed.get("status") == "failed":
         doc["status"] = "failed"
         doc["error"] = placed.get("error")
@@ -85,6 +87,7 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
         console.print(f"order [bold]{name}[/] ({'started' if doc['started'] else 'placed earlier today'})")
     prog = follow(settings, name, flow=ISSUE_FLOW, timeout=timeout, console=console)
     doc["execution"] = {"name": name, "status": prog.status}
+    doc["scan"] = {"executions": [name]}           # the order: the execution the rotation runs as
     if prog.error:
         doc["status"] = "failed"
         doc["error"] = prog.error
@@ -97,8 +100,10 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     res = outcome(ctx, name, ctx.adapter(Fnf).describe_execution(ISSUE_FLOW, name))
     counts = res.cursor.counts
     doc["scan"] = {k: counts.get(k, 0) for k in SCAN_KEYS}
+    doc["scan"]["executions"] = [name]          # the order: the execution the rotation ran as
     doc["writes"] = counts.get("writes", 0)
     doc["warnings"] = res.cursor.warnings
+    doc["deliveries"] = list(res.cursor.deliveries)
     for r in res.cursor.sample:
         doc["renewed"].append({
             "common_name": r.common_name, "listener_key": r.listener_key, "identifier": r.identifier,
@@ -108,22 +113,26 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
             "old_identifier": r.old_identifier, "old_serial": r.old_serial, "retire_after": r.retire_after,
             "revoke_old": r.revoke, "reused": r.reused})
     doc["retired"] = [{"common_name": r.common_name, "listener_key": r.listener_key, "identifier": r.identifier,
-                       "serial": r.serial, "reason": "revoked"} for r in res.cursor.retired]
+                       "serial": r.serial, "reason": r.reason} for r in res.cursor.retired]
     return doc
 
 
-def _print_rotate(console, doc: dict[str, Any]) -> None:
+def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
+    """The report on ``console`` (stdout); its error and warnings on ``notes`` (stderr) when given."""
     s = doc.get("scan") or {}
+    notes = notes or console
     ok = doc["status"] == "succeeded"
     console.rule("[bold green]alb-mtls rotation" if ok else "[bold red]alb-mtls rotation failed")
     if doc.get("error"):
-        console.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
+        notes.print(f"[red]{doc['error'].get('code')}[/]: {doc['error'].get('message')}", soft_wrap=True)
+        if not s.get("scanned") and not doc.get("renewed"):
+            return                                    # nothing was scanned: no summary of nothing
     console.print(f"now {doc.get('now')}: order {doc.get('order')}"
                   + ("" if doc.get("started") else " (already placed today: nothing new)")
                   + f"; {plural(s.get('scanned', 0), 'certificate')} scanned, {s.get('due', 0)} due, "
                   f"{s.get('retire', 0)} to retire")
     for w in doc.get("warnings") or []:
-        console.print(f"  [yellow]warning[/] {w.get('message')}")
+        notes.print(f"  [yellow]warning[/] {w.get('message')}")
     if s.get("orphaned") or s.get("skipped_revoked"):
         console.print(f"  [magenta]not renewed[/] {s.get('orphaned', 0)} orphaned (no longer in their listener's "
                       f"input; revoke them with albmtls revoke or provision --prune), {s.get('skipped_revoked', 0)} "
@@ -142,8 +151,19 @@ def _print_rotate(console, doc: dict[str, Any]) -> None:
                       "(albmtls status lists every certificate)")
     retired = doc.get("retired") or []
     for r in retired:
-        console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
-    console.print(f"{plural(total, 'certificate')} renewed, {max(int(s.get('retired') or 0), len(retired))} revoked, "
+        if r.get("reason") == "holder_switched":
+            console.print(f"  [cyan]retired[/] {r['common_name']} serial {r['serial']} (holder switched; expires "
+                          "naturally)")
+        else:
+            console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
+    if s.get("reminded") or s.get("not_switched"):
+        console.print(f"  reminded {s.get('reminded', 0)} holder(s); told the operators of "
+                      f"{s.get('not_switched', 0)} holder(s) who have not switched")
+    from .provision import print_deliveries
+    print_deliveries(console, doc.get("deliveries") or [])
+    revoked = max(int(s.get("retired") or 0) - int(s.get("retired_switched") or 0),
+                  sum(1 for r in retired if r.get("reason") != "holder_switched"))
+    console.print(f"{plural(total, 'certificate')} renewed, {revoked} revoked, "
                   f"{plural(int(doc.get('writes') or 0), 'write')}")
 
 
@@ -188,10 +208,13 @@ def rotate(now: str | None = typer.Option(None, "--now",
         fail(Code.INVALID_INPUT, "rotate runs on the local target; in the cloud the daily timer runs "
              "albmtls-rotation-scan (s rotation_scan invoke -e '{}')", "target")
     if now is not None:
+        from .clock import check_local_time
         try:
-            now = parse_now(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = check_local_time(parse_now(now), datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, "now")
+        except ValueError as exc:
+            fail(Code.INVALID_INPUT, str(exc), "now")
     policy = {k: v for k, v in {"secret_prefix": secret_prefix, "revoke_old": revoke_old,
                                 "revoke_after_days": revoke_after_days,
                                 "renew_before_days": renew_before_days}.items() if v is not None}
@@ -216,14 +239,18 @@ def rotate(now: str | None = typer.Option(None, "--now",
         settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
-            if doc["status"] == "succeeded" and doc["renewed"]:
-                export_pfx(settings, doc["renewed"], exports)
+            # a person's certificate leaves KMS only through their download page (their new link)
+            people = {(d.get("listener_key"), d.get("common_name")) for d in doc["deliveries"]
+                      if d.get("holder_kind") == "person"}
+            exported = [r for r in doc["renewed"] if (r["listener_key"], r["common_name"]) not in people]
+            if doc["status"] == "succeeded" and exported:
+                export_pfx(settings, exported, exports)
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, exc.field, EXIT_FAILED)
     if json_out:
         emit_json(doc)
     else:
-        _print_rotate(console, doc)
+        _print_rotate(report(), doc, console)
     if doc["status"] != "succeeded":
         err = doc.get("error") or {}
         raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)

@@ -23,11 +23,61 @@ from .options import (
     local_cloud_settings,
     plural,
     quiet_logs,
+    safe_text,
 )
 from .options import console as _console
 
-STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "revoked": "red", "expired": "dim red",
-               "orphaned": "magenta"}
+STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "retired": "dim cyan", "revoked": "red",
+               "expired": "dim red", "orphaned": "magenta"}
+DELIVERY_TEXT = {"link_sent": "link sent, not yet downloaded", "notified": "system notified, not yet read",
+                 "downloaded": "downloaded", "read": "read", "not_delivered": "NOT delivered"}
+
+
+def delivery_text(d: dict[str, Any] | None) -> str:
+    """The ``holder`` column: who holds the certificate and whether it reached them (issue 15)."""
+    if not d or d.get("delivery") == "no_holder":
+        return "-"
+    what = d.get("delivery") or ""
+    text = f"{d.get('holder')}: {DELIVERY_TEXT.get(what, what)}"
+    when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
+    if when:
+        text += f" {str(when)[:10]}"
+    if d.get("replacement"):
+        text += f"; new one {DELIVERY_TEXT.get(d['replacement'], d['replacement'])}"
+    if what == "not_delivered" and d.get("last_failure"):
+        f = d["last_failure"]
+        text += f" ({f.get('channel')}: {f.get('code')})"
+    return text
+
+
+def holder_text(row: dict[str, Any]) -> str:
+    """The ``holder`` column: :func:`delivery_text`, and when the local data plane saw the
+    certificate at the listener."""
+    text = delivery_text(row.get("delivery"))
+    seen = row.get("seen_at_listener")
+    if seen:
+        used = f"used at the listener {when(seen.get('last'))}"
+        text = used if text == "-" else f"{text}; {used}"
+    return text
+
+
+def seen_at_listener(doc: dict[str, Any], endpoints: dict[str, Any]) -> None:
+    """On the local cloud: mark each certificate the data plane passed to the backends
+    (``X-Forwarded-Clientcert-fingerprint``, ``GET /_admin/dataplane/clientcerts``) with
+    ``seen_at_listener: {first, last}`` — which certificate a holder really connected with. A real
+    ALB shows this to the backends only (docs/DELIVERY.md), so the cloud target has no such field."""
+    import json
+    import urllib.request
+    try:
+        with urllib.request.urlopen(endpoints["admin"].rstrip("/") + "/dataplane/clientcerts", timeout=5) as resp:
+            seen = json.load(resp).get("clientcerts") or []
+    except (OSError, ValueError, KeyError):
+        return
+    by = {(f"{s.get('LoadBalancerId')}-{s.get('ListenerPort')}", s.get("fingerprint")): s for s in seen}
+    for r in doc.get("certificates") or []:
+        s = by.get((r.get("listener_key"), r.get("fingerprint_sha1")))
+        if s is not None:
+            r["seen_at_listener"] = {"first": s.get("first_seen"), "last": s.get("last_seen")}
 
 
 def days_text(days: float | None) -> str:
@@ -48,15 +98,14 @@ def when(ts: str | None) -> str:
 
 
 def _print_status(doc: dict[str, Any]) -> None:
-    import shutil
-
-    from rich.console import Console
     from rich.table import Table
+
+    from .options import report
     # Readable without a terminal too (pipes, CI logs): at least 140 columns; nothing is cut with
     # "…": a column too narrow folds instead.
-    console = Console(highlight=False, width=max(140, shutil.get_terminal_size((140, 24)).columns))
+    console = report(140)
     t = Table(title=f"client certificates at {when(doc['now'])} UTC", title_justify="left")
-    for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "note"):
+    for col in ("CN", "listener", "serial", "not_after (UTC)", "days left", "state", "holder", "note"):
         t.add_column(col, justify="right" if col == "days left" else "left", overflow="fold",
                      no_wrap=col in ("not_after (UTC)", "days left", "state"))
     for r in doc["certificates"]:
@@ -65,20 +114,22 @@ def _print_status(doc: dict[str, Any]) -> None:
         day_style = "red" if days is not None and days <= 7 else ("yellow" if days is not None and days <= 10 else "")
         note = ""
         if st == "superseded":
-            note = f"retire after {when(r.get('retire_after'))}"
+            note = f"retire after {when(r.get('retire_after'))} or once the holder switched"
+        elif st == "retired":
+            note = "holder switched; expires naturally"
         elif st in ("valid", "due") and r.get("due_at"):
             note = f"due {when(r['due_at'])}"
         elif st == "orphaned":
             note = f"not in the input since {when(r.get('orphaned_since'))}: not renewed"
         elif st == "revoked" and r.get("revocation"):
             rv = r["revocation"]
-            note = f"{rv['reason']}, {when(rv['revoked_at'])} by {rv['requested_by']}"
+            note = f"{safe_text(rv['reason'])}, {when(rv['revoked_at'])} by {safe_text(rv['requested_by'])}"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
         shown = days_text(days)
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
                   when(r.get("not_after")), f"[{day_style}]{shown}[/]" if day_style else shown,
-                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", note)
+                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", holder_text(r), note)
     console.print(t)
     for lst in doc.get("listeners") or []:
         cas = ", ".join(lst.get("ca_certificate_ids") or []) or "-"
@@ -193,6 +244,8 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
             doc["executions"] = executions_overview(settings)        # what EXECUTION_RUNNING points at
+            if target == "local":
+                seen_at_listener(doc, ep)                            # what the data plane saw (issue 15)
             if identity is not None:
                 doc["account"] = identity
         except AlbMtlsError as exc:

@@ -44,16 +44,18 @@ STATE_LIMIT = 64 * 1024
 REASONS: dict[str, str] = {
     "pca:CreateClientCertificateWithCsr": "the issue itself (Immediately=1: the answer carries the certificate)",
     "pca:DescribeClientCertificateStatus": "the stored certificates' status, 50 per call (is it still issued?)",
-    "pca:ListClientCertificate": "the scan: 100 certificates per page; a provisioning run's ReconcileClients (the "
-                                 "listener's holders from the CA's list, every page: orphans, outside the lane)",
+    "pca:ListClientCertificate": "the scan: 100 certificates per page; a provisioning run reads the CA's list "
+                                 "twice outside the lane, every page: the preflight (a CN differing only in "
+                                 "letter case from a holder) and ReconcileClients (orphans)",
     "pca:DescribeCACertificate": "the sub-CA's facts, once per order and invocation (not per certificate)",
     "pca:GetCAInstanceStatus": "the PCA subscription's end, once per order and invocation",
     "pca:ListPcaCaCertificate": "resolving the sub-CA's two identifiers, once per check",
     "pca:DescribeCACertificateList": "resolving the sub-CA's two identifiers, once per check",
     "pca:DescribeClientCertificate": "only to recover a certificate an earlier attempt issued (none here)",
     "pca:CreateRevokeClientCertificate": "retirement when asked (revoke_old); none by default",
-    "kms:GetSecretValue": "the client's record (1: reuse or renew?), the key log (once per invocation), and the "
-                          "read-back of the three secrets stored (3: another writer? DRIFT_AFTER_APPLY)",
+    "kms:GetSecretValue": "the client's record (1: reuse or renew?), the key log (once per invocation), the "
+                          "read-back of the three secrets stored (3: another writer? DRIFT_AFTER_APPLY), and a "
+                          "renewal's delivery record (1: does a holder get a new link?)",
     "kms:CreateSecret": "the three secrets of a first issue (password, PFX, record); the key log's first version",
     "kms:PutSecretValue": "the three secrets' new versions of a renewal; the key log, one write per 32 keys",
 }
@@ -202,9 +204,10 @@ def run(*, holders: int = 1000, latency_ms: tuple[float, float] = (100.0, 300.0)
         from shared.steps.issuer import FIRST_CHUNK, OBSERVE_CHUNK
         # the status reads (the first 16 alone, then 50 a call) + the CA's: the check order's 5
         # (resolved for ALB, checked) and the order's 2
-        # + ReconcileClients' pages of the CA's list (every certificate of the account, 100 a page)
+        # + the pages of the CA's list (every certificate of the account, 100 a page) read twice outside
+        # the lane: the preflight's (CNs that differ only in letter case) and ReconcileClients'
         reads = 1 + math.ceil(max(0, holders - FIRST_CHUNK) / OBSERVE_CHUNK) + 7 + \
-            math.ceil(cloud.store.count("pca.client") / 100)
+            2 * math.ceil(cloud.store.count("pca.client") / 100)
         out["second_apply"] = {
             "execution": again.name, "wall_s": round(wall, 2),
             "order_wall_s": round(_span(events, ISSUE_FLOW, again.name), 2),

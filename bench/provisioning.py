@@ -70,11 +70,11 @@ REPO = Path(__file__).resolve().parent.parent
 #: Cloud-like latency profile (ms, uniform) applied to every product.
 CLOUD_LATENCY_MS = (100.0, 300.0)
 STEPS = ("preflight", "record_desired_state", "issue_client_cert", "offboard_client", "enable_mutual_auth",
-         "create_cname", "health_check", "issuer")
+         "create_cname", "health_check", "issuer", "deliver")
 ALB_WRITES = {"CreateServerGroup", "AddServersToServerGroup", "CreateListener", "UpdateListenerAttribute"}
 LISTENER_WRITES = {"CreateListener", "UpdateListenerAttribute"}
 FUNCTIONS = ("preflight", "record_desired_state", "issue_client_cert", "offboard_client", "enable_mutual_auth",
-             "create_cname", "health_check")
+             "create_cname", "health_check", "deliver")
 SDK_CLIENTS = ("alb", "cas", "pca", "alidns", "kms")
 #: The round trips a provisioning run cannot overlap (the issue's count: 18.8 s against 10.1 s).
 SEQUENTIAL_CALLS_WHY = (
@@ -327,7 +327,8 @@ def analyse(events, calls, jobs, clock_offset: float, tracer: _Tracer, all_healt
                 "create_cname": cname, "enable_mutual_auth": enable_crit,
                 "enable_until_listener+health_wait": enable_until_listener + health_wait}
     longest = max(branches, key=lambda b: branches[b])
-    critical = pre + branches[longest] + health_after + probe
+    # the delivery follows the health check (the holders get a certificate that works): its calls add up
+    critical = pre + branches[longest] + health_after + probe + total("deliver")
 
     # the floor: the ALB jobs this run started (each needs the previous one's result) and the
     # round trips that need an earlier answer, at the lowest latency of the profile

@@ -80,10 +80,14 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     # run in the CLI's process) reads the CA directly — the deployed run never does
     "preflight": ("alb", "cas", "alidns", "kms", "fnf", "pca"),
     "record_desired_state": ("kms",),
+    # the own CA: its keys (KMS) and its upload to the certificate repository (CAS 2020-04-07); pca
+    # only because the own CA answers with the PCA adapter's record types (it never calls the PCA)
+    "ensure_own_ca": ("kms", "cas", "pca"),
     # places the order in the issuing lane and follows it (fnf)
     "issue_client_cert": ("fnf", "kms"),
-    # + fnf: the sub-CA's ALB id comes from the run's CA check in the issuing lane
-    "enable_mutual_auth": ("alb", "cas", "kms", "fnf"),
+    # + fnf: the sub-CA's ALB id comes from the run's CA check in the issuing lane; pca: an own CA's
+    # record types (its trusted upload)
+    "enable_mutual_auth": ("alb", "cas", "pca", "kms", "fnf"),
     "create_cname": ("alb", "alidns"),
     # + alidns (the zone's name servers for the probe) and pca (loads the client PFX via issuance)
     "health_check": ("alb", "kms", "alidns", "pca"),
@@ -101,6 +105,12 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
     # routes (plan, drift, inventory) read like the preflight (+ alidns)
     "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),
+    # the holder's record, the client's meta (issuance helpers: pca) and the notification config; fnf
+    # because the holder's access record is read through shared.steps.offboarding, whose PCA reads
+    # look at the issuing lane (ListExecutions) — deliver and download never call it
+    "deliver": ("kms", "pca", "fnf"),
+    # the download page: the client's secrets and its delivery record only (fnf: as deliver)
+    "download": ("kms", "pca", "fnf"),
 }
 
 _CLIENT_CALLS = {"client", "get_client", "make_client", "sdk_module"}

@@ -9,8 +9,10 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
 
 1. ``provision -f examples/provision.json`` — the main job on a free port (CreateListener path);
 2. ``provision`` again on the same listener with ``server_certificate: {}`` (the certificate is
-   chosen from ``ListCertificates``) and another TLS policy — the update path of an existing
-   listener (``UpdateListenerAttribute``), every other step reusing what is there;
+   chosen from ``ListCertificates``), another TLS policy and one backend fewer with another weight —
+   the update path of an existing listener (``UpdateListenerAttribute``) and of its server group
+   (``RemoveServersFromServerGroup``, ``UpdateServerGroupServersAttribute``), every other step
+   reusing what is there;
 3. ``rotate --now <not_after − 5 days> --revoke-old immediately`` — the client certificate is
    due (past 2/3 of its lifetime): the scan, the rotate flow, the new PFX version
    (``PutSecretValue``) and the revocation of the replaced certificate;
@@ -22,6 +24,10 @@ the ``albmtls`` CLI (the same flow runner, FC handlers and SDK clients):
 5. ``revoke --cn <client>`` then ``restore --cn <client>`` — offboarding through the revoke flow:
    the access record, the revocation at the CA, the secrets scheduled for deletion
    (``DeleteSecret``), then restored (``RestoreSecret``) and a new certificate issued.
+6. ``provision`` of the same listener with ``"ca": {"kind": "own", "name": "observe"}`` — the
+   provision flow's ``EnsureOwnCa`` creates the own CA (KMS ``CreateKey``/``CreateAlias``,
+   ``GetPublicKey``, ``AsymmetricSign``; the CAS repository's ``CreateWarehouse``/``UploadPCACert``),
+   the client certificate is signed through KMS and the listener switches to the upload.
 
 Operator commands (``albmtls status`` …) are not run: their calls would count as the function
 role's. Every call lands in ``<state-dir>/cloud.sqlite3`` (table ``calls``), which
@@ -126,6 +132,8 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
     variant["server_certificate"] = {}
     other = "tls_cipher_policy_1_1"
     variant["security_policy_id"] = other if variant.get("security_policy_id") != other else "tls_cipher_policy_1_2"
+    variant["server_group"] = dict(variant["server_group"], servers=[dict(variant["server_group"]["servers"][0],
+                                                                          weight=50)])
     vfile = state_dir / "observe-update-input.json"
     vfile.write_text(json.dumps(variant, indent=2))
     second = _albmtls(["provision", "-f", str(vfile), *base], timeout)
@@ -150,6 +158,14 @@ def _scenario(state_dir: Path, ep: Path, timeout: float, rotate: bool) -> dict[s
     revoked = _albmtls(["revoke", "--listener", listener, "--cn", cn, "--reason", "cessation", *ep_args], timeout)
     restored = _albmtls(["restore", "--listener", listener, "--cn", cn, *ep_args, "--out", str(out)], timeout)
     summary["offboarding"] = {"revoked": revoked.get("writes"), "restored": restored.get("writes")}
+    own = json.loads(EXAMPLE.read_text())
+    own.pop("ca_identifier", None)
+    own["ca"] = {"kind": "own", "name": "observe"}
+    ofile = state_dir / "observe-own-ca-input.json"
+    ofile.write_text(json.dumps(own, indent=2))
+    fourth = _albmtls(["provision", "-f", str(ofile), *base], timeout)
+    summary["own_ca"] = {"listener": (fourth.get("listener") or {}).get("ca_certificate_id"),
+                         "writes": fourth.get("writes")}
     return summary
 
 

@@ -61,6 +61,10 @@ DOCTOR_CHECKS: dict[str, str] = {
                  "current), and the history of the newest failed execution",
     "functions": "the deployed functions (FC 3.0 GetFunction on a real account; the local invoker locally): present, "
                  "python3.12, ALBMTLS_ALB_CA_ID_FORM as set here",
+    "own-ca": "GetKmsInstance of ALBMTLS_KMS_INSTANCE_ID; for each own CA "
+              "under the prefix (its KMS record): DescribeKey and GetPublicKey of every live generation's keys "
+              "(EC_P256/RSA_2048, SIGN/VERIFY, Enabled, the certificate's key) and DescribeWarehouseCert of the "
+              "upload listeners trust",
     "revocation": "ListClientCertificate (the revoked certificates still inside their validity, per listener) and "
                   "each such listener's XForwardedForConfig (GetListenerAttribute): the exposure if a listener does "
                   "not refuse revoked certificates, and whether its backends get the fingerprint to deny them — "
@@ -103,6 +107,8 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "kms:code:Forbidden.ResourceNotFound": ("partly", "documented for a secret that does not exist "
                                                       "(docs/ALIBABA-APIS.md §6.2), not for a KMS instance or a "
                                                       "key version", "kms-access"),
+    "kms:behaviour:ProtectionLevel": ("partly", "KMS CreateKey SDK doc: ProtectionLevel is ignored with "
+                                                "DKMSInstanceId (the instance decides)", "own-ca"),
     "cross:Date header": (UNCONFIRMED, "RFC 9110 §6.6.1 (servers send Date); docs/ALIBABA-APIS.md §4.5.1",
                           "credentials"),
     "cross:Revocation at the listener": (
@@ -116,6 +122,10 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "pca:behaviour:leaf-cdp": ("partly", "SDK model (CreateClientCertificateWithCsr.EnableCrl); the CAS CRL page says "
                                          "OpenAPI Explorer leaves carry none; docs/ALIBABA-APIS.md §2.2", ""),
     "kms:behaviour:restore-not-deleted": (UNCONFIRMED, "DOCS-KMS RestoreSecret.md (says nothing of it)", ""),
+    "cross:Chat robot answers": ("partly", "open.dingtalk.com custom-robot-access, developer.work.weixin.qq.com "
+                                           "document/path/99110, open.feishu.cn bot-v3/add-custom-bot (the refusal "
+                                           "codes; the throttling codes are not shown answered); docs/DELIVERY.md",
+                                 ""),
 }
 
 #: why the rest cannot be checked without a write (or without waiting for a failure to happen)

@@ -71,6 +71,22 @@ CROSS_PRODUCT_ASSUMPTIONS = {
                          "client's SANs; SanType takes one kind). Code: `shared/policy/issuance.py::san_request` "
                          "(the issued certificate is checked: CERT_CHECK_FAILED otherwise), "
                          "`localcloud/products/pca/models.py::sans_from_request`.",
+    "System holder reads": "A system holder's first read of its new secrets is not observed: on a real account the "
+                           "only record of a `GetSecretValue` by a principal is an ActionTrail event (this "
+                           "automation does not read ActionTrail; whether its events arrive in time for a daily "
+                           "scan is unconfirmed), and the local KMS does not report reads either. So a system's "
+                           "old certificate is retired at its grace end, never at a read; a person's download is "
+                           "observed (the download function records it). The fingerprint the listener passes in "
+                           "`X-Forwarded-Clientcert-fingerprint` is seen by the backends only (the local data "
+                           "plane keeps it for `albmtls status`: `localruntime/dataplane.py::SEEN_KIND`). Code: "
+                           "`shared/policy/delivery.py::switched_at` (docs/DELIVERY.md \"Adoption and retirement\").",
+    "Chat robot answers": "DingTalk, WeCom and Lark answer HTTP 200 with an error code in the body: DingTalk "
+                          "`errcode` 310000 for a bad signature or a timestamp over an hour old, WeCom 93000 for a bad "
+                          "key, Lark `code` 19021 for a bad signature (their robot pages; docs/DELIVERY.md); the rate "
+                          "limit codes retried are DingTalk 130101 and 90030, WeCom 45009, Lark 11232 (the same "
+                          "pages; which codes a throttled robot really answers is unconfirmed). Code: "
+                          "`shared/policy/notify.py::classify_http`, the local receiver "
+                          "`localruntime/notifysinks.py`.",
 }
 
 

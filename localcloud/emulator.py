@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .faults import Faults
 from .products import PRODUCTS
 from .server import ControlPlane
 from .store import Store
+
+log = logging.getLogger("localcloud.emulator")
 
 #: the two identifiers of a PCA CA (Settings.alb_ca_id_form)
 CA_ID_FORMS = ("cert_identifier", "identifier")
@@ -45,7 +48,7 @@ class Settings:
     alb_job_seconds: float = 1.0      # ALB async jobs: Provisioning/Configuring → Running
     health_scale: float = 1.0         # multiply health-check intervals (tests use < 1)
     flow_sleep_scale: float = 1.0     # multiply CloudFlow Wait and Retry intervals (tests use < 1)
-    services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf")
+    services: tuple[str, ...] = ("ecs", "dataplane", "health", "dns", "fnf", "http", "notify")
     #: data plane: how often a listener re-reads its PCA CA's revocations (seconds, wall clock): a
     #: revoked client certificate is refused at most this long after the revocation
     revocation_refresh_s: float = 2.0
@@ -78,7 +81,12 @@ class Emulator:
             self.store = Store(None)
         off = self.store.get_meta("clock_offset")
         if off is not None and clock is None:
-            self.clock = Clock(off)
+            try:
+                self.clock = Clock(off)
+            except ValueError as exc:       # moved out of the window before it had one: back to wall time
+                log.warning("the persisted clock offset is not usable (%s); the clock is at this machine's time",
+                            exc)
+                self.store.set_meta("clock_offset", 0.0)
         self.seed_name = seed
         self.access_keys = {ACCESS_KEY_ID: ACCESS_KEY_SECRET}
         self.account_id = ACCOUNT_ID
@@ -160,6 +168,7 @@ class Emulator:
         dns = self.runtime.get("dns_endpoint")
         if dns:
             doc["dns"] = dns
+        doc.update(self.runtime.get("published") or {})   # smtp, webhooks, download_url (localruntime)
         doc.update(self.store.get_meta("seed", {}) or {})
         return doc
 

@@ -1,7 +1,9 @@
 """``LocalCloud``: the whole local Alibaba Cloud — the emulator's control plane
 (:class:`localcloud.emulator.Emulator`: state, clock, faults, the SDK-facing HTTP server) plus the
 runtime services that run beside it: ECS backends, the TLS data plane, the health checker, the DNS
-server and the CloudFlow executor, whose Tasks invoke ``functions/`` in-process (``localruntime.fc``).
+server, the CloudFlow executor, whose Tasks invoke ``functions/`` in-process (``localruntime.fc``),
+the download function's anonymous HTTP trigger (``localruntime.httptrigger``) and the mail server
+and webhook receiver that notifications land in (``localruntime.notifysinks``).
 
     cloud = LocalCloud(state_dir=".albmtls", seed="demo").start()
     cloud.endpoints()          # the endpoints-file document
@@ -52,9 +54,21 @@ def _fnf(cloud: LocalCloud) -> Service:
     return FlowService(cloud)
 
 
-# The runtime services, by the name ``Settings.services`` uses, in start order.
+def _http(cloud: LocalCloud) -> Service:
+    from .httptrigger import HttpTriggerService
+    return HttpTriggerService(cloud)
+
+
+def _notify(cloud: LocalCloud) -> Service:
+    from .notifysinks import NotifySinks
+    return NotifySinks(cloud)
+
+
+# The runtime services, by the name ``Settings.services`` uses, in start order (``notify`` after
+# ``http``: its configuration names the download trigger's URL).
 SERVICES: dict[str, Callable[[LocalCloud], Service]] = {
     "ecs": _ecs, "dataplane": _dataplane, "health": _health, "dns": _dns, "fnf": _fnf,
+    "http": _http, "notify": _notify,
 }
 
 

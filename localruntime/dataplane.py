@@ -45,7 +45,14 @@ DER, lowercase hex without colons, like nginx ``$ssl_client_fingerprint``), ``-c
 names are removed first. Optional ``X-Forwarded-Host``, ``X-Forwarded-Port``,
 ``X-Forwarded-Client-Port`` and ``SLB-ID`` follow their ``…Enabled`` flags.
 
-One module (~550 lines): the listener's handshake rules above are one decision per connection, read together.
+What the fingerprint header reported is kept (store kind ``dataplane.clientcert``, one document per
+listener and fingerprint: subject, first and last seen by the local cloud's clock, at most one
+write a minute per certificate; the automation's own probe, ``User-Agent: alb-mtls-probe``, is
+not counted) and shown by ``GET /_admin/dataplane/clientcerts``: on the local
+cloud ``albmtls status`` says which certificate a holder really connected with (issue 15; a real
+ALB shows this only to the backends, docs/DELIVERY.md).
+
+One module (~580 lines): the listener's handshake rules above are one decision per connection, read together.
 """
 from __future__ import annotations
 
@@ -77,6 +84,9 @@ ACCEPT_POLL_SECONDS = 0.2
 HANDSHAKE_TIMEOUT = 5.0
 CLIENT_READ_TIMEOUT = 15.0
 MAX_CONNECTIONS = 256
+SEEN_KIND = "dataplane.clientcert"
+SEEN_WRITE_EVERY_S = 60.0         # one store write a minute per (listener, certificate) at most
+PROBE_USER_AGENT = "alb-mtls-probe"  # shared/adapters/probe.py: this automation's own probe is not a holder
 
 _X509_V_FLAG_NO_CHECK_TIME = 0x200000   # OpenSSL: do not check validity times (we use the cloud clock)
 
@@ -149,6 +159,7 @@ class DataPlaneService:
         self._tmpdir = ""
         self._bind_failures: dict[str, int] = {}
         self._crls: dict[str, tuple[float, str]] = {}   # PCA CA identifier → (read at, CRL PEM)
+        self._seen: dict[str, float] = {}               # "<listener>/<fingerprint>" → last written (clock s)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -246,6 +257,8 @@ class DataPlaneService:
         return min(due) if due else None
 
     def admin(self, method: str, rest: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if rest == "clientcerts":
+            return 200, {"clientcerts": self.cloud.store.list(SEEN_KIND)}
         return 200, {"listeners": dict(self.cloud.runtime.get("dataplane", {})),
                      "port_offset": self.cloud.settings.port_offset,
                      "bind_failures": {lid: port for lid, (port, _) in
@@ -432,7 +445,29 @@ class DataPlaneService:
         for (prefix, default), value in zip(_CERT_HEADERS, values, strict=True):
             if xff.get(prefix + "Enabled") and value is not None:
                 out.append((str(xff.get(prefix + "Alias") or default), value))
+        probe = any(k.lower() == "user-agent" and v == PROBE_USER_AGENT for k, v in headers)
+        if xff.get("XForwardedForClientCertFingerprintEnabled") and values[2] is not None and not probe:
+            self._note_seen(listener, values[0], values[2])
         return out
+
+    def _note_seen(self, listener: dict[str, Any], subject: str | None, fingerprint: str) -> None:
+        """Keep that ``fingerprint`` reached the backends of ``listener`` (module doc)."""
+        from datetime import UTC, datetime
+        key = f"{listener.get('ListenerId')}/{fingerprint}"
+        now = self.cloud.clock.time()
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and 0 <= now - last < SEEN_WRITE_EVERY_S:
+                return
+            self._seen[key] = now
+        at = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.cloud.store.tx():
+            doc = self.cloud.store.get(SEEN_KIND, key) or {
+                "ListenerId": listener.get("ListenerId"), "LoadBalancerId": listener.get("LoadBalancerId"),
+                "ListenerPort": listener.get("ListenerPort"), "fingerprint": fingerprint, "subject": subject,
+                "first_seen": at}
+            doc["last_seen"] = at
+            self.cloud.store.put(SEEN_KIND, key, doc, key2=str(listener.get("ListenerId")))
 
     def _candidates(self, listener: dict[str, Any]) -> list[tuple[tuple[str, str, int], dict[str, Any], int]]:
         store = self.cloud.store

@@ -160,7 +160,9 @@ def count_rotation(suite: Suite) -> dict[str, Any]:
     log = suite.rotation_log
     runs = [r for r in suite.results if r.kind == "rotation"]
     certs = suite.client_certificates()
-    secrets = {s["SecretName"]: s for s in suite.cloud.store.list("kms.secret") if "/rel-client-" in s["SecretName"]}
+    # the certificate's own secrets (the delivery record's versions are events, not certificates)
+    secrets = {s["SecretName"]: s for s in suite.cloud.store.list("kms.secret") if "/rel-client-" in s["SecretName"]
+               and not s["SecretName"].endswith("/delivery")}
     metas = suite.client_metas()
     by_cn: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in certs:

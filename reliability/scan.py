@@ -1,6 +1,8 @@
 """The secrets scan: everything a user or an operator can read (log lines, results, execution
-histories, exception messages, CLI output) searched for what must never appear there (passwords,
-PFX bytes and Base64, private-key bodies, the ``PRIVATE KEY`` marker)."""
+histories, exception messages, CLI output, and every email and webhook/robot message the local
+cloud's mail server and webhook receiver kept) searched for what must never appear there
+(passwords, PFX bytes and Base64, private-key bodies, the ``PRIVATE KEY`` marker, the notification
+channels' own credentials)."""
 from __future__ import annotations
 
 import base64
@@ -20,6 +22,7 @@ def gather_texts(suite: Suite) -> dict[str, list[str]]:
     texts = {k: list(v) for k, v in suite.texts.items()}
     texts["logs"] = suite.log_lines()
     texts["histories"] = [json.dumps(d, default=str) for d in suite.cloud.store.list("fnf.execution")]
+    texts["messages"] = message_texts(suite.cloud.store)
     for r in suite.results[:5]:
         if r.execution:
             try:
@@ -41,14 +44,28 @@ def gather_texts(suite: Suite) -> dict[str, list[str]]:
     return texts
 
 
+def message_texts(store: Any) -> list[str]:
+    """Every message the local mail server and webhook receiver kept (``localruntime.notifysinks``),
+    as JSON text: the emails' subjects and bodies, the robots' and webhooks' bodies."""
+    return [json.dumps(d, default=str, ensure_ascii=False) for d in store.list("notify.message")]
+
+
 def secret_needles(suite: Suite) -> dict[str, list[str]]:
     """What must never appear: passwords and PFX (base64 and raw bytes) from the KMS secrets, the
     issuer's logged keys (``<prefix>/.issuer/keys``), private-key PEM bodies from the emulator's own
-    keys, and the ``PRIVATE KEY`` marker."""
-    store = suite.cloud.store
+    keys, the ``PRIVATE KEY`` marker, and the notification channels' credentials (SMTP password,
+    robot keys and signing secrets)."""
+    return needles_from_store(suite.cloud.store)
+
+
+def needles_from_store(store: Any) -> dict[str, list[str]]:
     needles: dict[str, list[str]] = {"marker": ["PRIVATE KEY"], "password": [], "pfx_base64": [],
-                                     "pfx_raw": [], "key_body": []}
+                                     "pfx_raw": [], "key_body": [], "channel_secret": []}
     for s in store.list("kms.secret"):
+        if s["SecretName"].endswith("/notify/config"):
+            for v in s.get("versions") or []:
+                needles["channel_secret"].extend(_channel_secrets(str(v.get("SecretData") or "")))
+            continue
         for v in s.get("versions") or []:
             data = str(v.get("SecretData") or "")
             if s["SecretName"].endswith("/password") and data:
@@ -92,6 +109,23 @@ def scan(suite: Suite) -> dict[str, Any]:
             "scanned": {k: len(v) for k, v in texts.items()},
             "scanned_chars": sum(len(t or "") for v in texts.values() for t in v),
             "needles": {k: len(v) for k, v in needles.items()}}
+
+
+def _channel_secrets(config_text: str) -> list[str]:
+    """The credentials in a notification configuration: passwords, signing secrets, the keys in
+    robot URLs (``access_token=``, ``key=``, a Lark hook id)."""
+    import re
+    try:
+        cfg = json.loads(config_text)
+    except ValueError:
+        return []
+    out: list[str] = []
+    for ch in cfg.get("channels") or []:
+        out += [str(ch[k]) for k in ("password", "secret") if ch.get(k)]
+        url = str(ch.get("url") or "")
+        out += [m for m in re.findall(r"(?:access_token|key)=([^&\s]+)", url)]
+        out += re.findall(r"/hook/([^/?\s]+)", url)
+    return [s for s in out if len(s) >= 8]
 
 
 def _windows(text: str, size: int = 40) -> list[str]:

@@ -109,7 +109,7 @@ class Suite:
                                                             "ALBMTLS_READ_TIMEOUT_MS")}
         self.cloud = LocalCloud(self.workdir / "state", seed="demo", settings=CloudSettings(
             alb_job_seconds=self.alb_job_seconds, port_offset=offset, health_scale=self.health_scale,
-            services=("ecs", "health", "dataplane", "dns", "fnf"))).start()
+            services=("ecs", "health", "dataplane", "dns", "fnf", "http", "notify"))).start()
         scale = self.flow_sleep_scale
         self.cloud.runtime["flow_sleep"] = lambda s: time.sleep(max(0.0, min(s * scale, 2.0)))
         self.ep = self.workdir / "state" / "endpoints.json"
@@ -167,6 +167,9 @@ class Suite:
         inp["server_group"]["name"] = f"albmtls-rel-{i}"
         # lifetimes 30, 32 … 48 days: due (2/3) on days 20 … 32, so daily rotation runs each renew a share
         inp["clients"] = [{"common_name": f"rel-client-{i}", "days": lifetime_days(i), "profile": "compat"}]
+        if i % 2 == 0:   # every other client has a person holder (a link by email); the others are the operator's
+            inp["clients"][0]["holder"] = {"kind": "person", "name": f"Holder {i}",
+                                           "email": f"rel-client-{i}@example.test"}
         inp["probe_requests"] = 4
         return inp
 
@@ -355,7 +358,10 @@ class Suite:
         """``albmtls provision`` (a subprocess, against this local cloud) for run ``i``; PFX and
         password exported to a directory whose files are checked for mode 0600."""
         f = self.workdir / f"cli-{i}.json"
-        f.write_text(json.dumps(self.provision_input(i)))
+        inp = self.provision_input(i)
+        for c in inp["clients"]:
+            c.pop("holder", None)      # the operator's path: the PFX is exported (a person's goes by the page)
+        f.write_text(json.dumps(inp))
         out = self.workdir / f"cli-out-{i}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALBMTLS_")}
         env["ALBMTLS_READ_TIMEOUT_MS"] = "600"

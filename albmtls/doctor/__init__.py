@@ -28,8 +28,9 @@ from ..options import (
     Target,
     emit_json,
     err,
+    plural,
+    report,
 )
-from ..options import console as _console
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_INPUT = REPO / "examples" / "provision.json"
@@ -83,7 +84,7 @@ def run_checks(settings: Any, target: str, raw: dict[str, Any] | None, inp: Any,
 
 def _print(doc: dict[str, Any]) -> None:
     from rich.table import Table
-    console = _console(160)
+    console = report(160)
     style = {"ok": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "confirmed": "green",
              "contradicted": "bold red", "not seen": "dim", "checked": "green"}
     t = Table(title=f"albmtls doctor — {doc['target']} target, region {doc['region']}, "
@@ -103,7 +104,8 @@ def _print(doc: dict[str, Any]) -> None:
             continue
         a.add_row(r["assumption"], r["check"], f"[{style.get(r['result'], '')}]{r['detail']}[/]", r["fix"])
     console.print(a)
-    console.print(f"{rest} more assumption(s) need a write (or a failure) to settle: see `--json` or "
+    console.print(f"{plural(rest, 'more assumption')} {'needs' if rest == 1 else 'need'} "
+                  "a write (or a failure) to settle: see `--json` or "
                   "localcloud/COVERAGE.md", soft_wrap=True)
 
 
@@ -126,7 +128,8 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     from .checks import CHECKS
     unknown = sorted(set(check or ()) - set(CHECKS))
     if unknown:
-        err(f"INVALID_INPUT: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+        err(f"INVALID_INPUT: unknown {'check' if len(unknown) == 1 else 'checks'} {', '.join(unknown)}; "
+            f"known: {', '.join(CHECKS)}")
         raise typer.Exit(EXIT_INPUT)
     raw = inp = None
     path = file or (DEMO_INPUT if target == "local" else None)

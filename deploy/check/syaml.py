@@ -173,6 +173,12 @@ def check_syaml(root: Path, rep: Report, env: Mapping[str, str],
         else:
             rep.add("s.yaml", where, f"unexpected component {comp!r} (this app uses fc3 and flow)")
     rep.checked["functions"] = sorted(f.name for f in fcs if f.name)
+    triggers = {f.name: str((t.get("triggerConfig") or {}).get("authType")) for f in fcs
+                for t in (f.props.get("triggers") or []) if isinstance(t, dict) and t.get("triggerType") == "http"}
+    rep.checked["http_triggers"] = triggers
+    for fn, auths in HTTP_TRIGGER_AUTH.items():
+        if fn not in triggers:
+            rep.add("s.yaml", fn, f"needs its HTTP trigger (authType {' or '.join(auths)})")
     rep.checked["flows"] = sorted(p.get("name", "?") for p in flows.values())
     # every function directory is deployed
     deployed = {f.fdir for f in fcs}
@@ -242,9 +248,33 @@ def _check_fc3(root: Path, rep: Report, where: str, props: dict, validator: Any,
                     json.loads(cfg["payload"])
                 except (TypeError, ValueError):
                     rep.add("s.yaml", tw, "payload must be JSON text (the function json.loads it)")
-        if ttype == "http" and isinstance(cfg, dict) and cfg.get("authType") == "anonymous":
-            rep.add("s.yaml", tw, "authType anonymous lets anyone provision; use function (signed) or jwt")
+        if ttype == "http" and isinstance(cfg, dict):
+            _check_http_auth(rep, tw, name, cfg)
     return FcResource(key=where, name=name, props=props, code=code, fdir=fdir)
+
+
+#: The HTTP triggers and the authType each must have (docs/DELIVERY.md, docs/SERVERLESS.md §2.4):
+#: the provisioning API is signed (``function``, or ``jwt`` for callers outside RAM); the download
+#: page alone is ``anonymous`` — its one-time token is the credential and it serves nothing else.
+HTTP_TRIGGER_AUTH: dict[str, tuple[str, ...]] = {
+    "albmtls-provision-api": ("function", "jwt"),
+    "albmtls-download": ("anonymous",),
+}
+
+
+def _check_http_auth(rep: Report, where: str, function: str, cfg: dict) -> None:
+    auth = cfg.get("authType")
+    allowed = HTTP_TRIGGER_AUTH.get(function)
+    if allowed is None:
+        rep.add("s.yaml", where, f"{function} must not have an HTTP trigger (HTTP triggers: "
+                f"{', '.join(sorted(HTTP_TRIGGER_AUTH))})")
+    elif auth not in allowed:
+        why = ("lets anyone provision; use function (signed) or jwt" if auth == "anonymous" else
+               "the download page must be reachable from a link in an email: anonymous (the token is the credential)")
+        rep.add("s.yaml", where, f"authType {auth!r} on {function}: {why}")
+    methods = {str(m).upper() for m in cfg.get("methods") or []}
+    if function == "albmtls-download" and not methods <= {"GET", "POST", "HEAD"}:
+        rep.add("s.yaml", where, f"the download trigger serves GET and POST only, not {sorted(methods)}")
 
 
 def _check_flow(root: Path, rep: Report, where: str, props: dict, flows: dict[str, dict]) -> None:

@@ -453,6 +453,39 @@ class Alb(Adapter):
                    dry_run)
         return None if d is None else (d.get("JobId") or "")
 
+    def remove_servers(self, server_group_id: str, servers: Sequence[tuple[str, int]], *,
+                       client_token: str | None = None, dry_run: bool = False) -> str | None:
+        """``RemoveServersFromServerGroup`` of the members ``(server id, port)`` (``ServerType`` from
+        :func:`server_type_of`). Returns the ``JobId`` or ``None`` for a passing dry run."""
+        m = _models()
+        wire: dict[str, Any] = {
+            "ServerGroupId": server_group_id, "DryRun": dry_run,
+            "Servers": [{"ServerType": server_type_of(sid), "ServerId": sid, "Port": port} for sid, port in servers],
+        }
+        if client_token:
+            wire["ClientToken"] = client_token
+        req = m.RemoveServersFromServerGroupRequest().from_map(wire)
+        d = self._write("alb:RemoveServersFromServerGroup",
+                        lambda: self.client.remove_servers_from_server_group(req), dry_run)
+        return None if d is None else (d.get("JobId") or "")
+
+    def update_server_weights(self, server_group_id: str, servers: Sequence[ServerSpec], *,
+                              client_token: str | None = None, dry_run: bool = False) -> str | None:
+        """``UpdateServerGroupServersAttribute``: each member's ``Weight`` as in ``servers``. Returns
+        the ``JobId`` or ``None`` for a passing dry run."""
+        m = _models()
+        wire: dict[str, Any] = {
+            "ServerGroupId": server_group_id, "DryRun": dry_run,
+            "Servers": [{"ServerType": server_type_of(s.server_id), "ServerId": s.server_id, "Port": s.port,
+                         "Weight": s.weight} for s in servers],
+        }
+        if client_token:
+            wire["ClientToken"] = client_token
+        req = m.UpdateServerGroupServersAttributeRequest().from_map(wire)
+        d = self._write("alb:UpdateServerGroupServersAttribute",
+                        lambda: self.client.update_server_group_servers_attribute(req), dry_run)
+        return None if d is None else (d.get("JobId") or "")
+
     def list_system_security_policy_ids(self) -> list[str]:
         """``ListSystemSecurityPolicies`` (no parameters, no paging) → the system policy ids."""
         body = _body(self.call("alb:ListSystemSecurityPolicies",

@@ -14,8 +14,9 @@ status and offboarding work on it unchanged (docs/DECISIONS.md §8 "own CA").
   generation (signed through KMS, kept in KMS: ``<prefix>/ca/<name>/g<gen>/crl``).
 
 Identifiers: the sub-CA of generation ``g`` is ``own/<name>/g<g>``, a certificate ``own/<name>/<serial>``.
-Issuance's request quota: ``AsymmetricSign`` is one call per certificate under KMS's 200/s, paced by
-the ``kms`` limiter of the one retry layer — as the PCA's calls are by theirs.
+Issuance's request quota: ``AsymmetricSign`` is one call per certificate under KMS's 200/s shared
+gateway, paced by the ``kms`` limiter of the one retry layer (``shared.core.products``: 200/s) and
+retried on ``Rejected.Throttling`` — as the PCA's calls are by theirs (10/s).
 """
 from __future__ import annotations
 

@@ -55,7 +55,10 @@ PRODUCTS: MappingProxyType[str, Product] = MappingProxyType({p.key: p for p in (
     # the private CA (PCA) lives in the CAS 2020-06-30 API, under the same RAM service and quota
     Product("pca", "Private CA (CAS)", "alibabacloud_cas20200630", "2020-06-30", "yundun-cert", 10.0),
     Product("alidns", "Alibaba Cloud DNS", "alibabacloud_alidns20150109", "2015-01-09", "alidns"),
-    Product("kms", "Key Management Service (Secrets Manager)", "alibabacloud_kms20160120", "2016-01-20", "kms"),
+    # secrets and an own CA's keys (AsymmetricSign): one shared gateway, 200 requests/s per account for
+    # most operations (alibabacloud.com/help/en/kms/key-management-service/product-overview/performance-data)
+    Product("kms", "Key Management Service (Secrets Manager)", "alibabacloud_kms20160120", "2016-01-20", "kms",
+            200.0),
     Product("fnf", "CloudFlow (Serverless Workflow)", "alibabacloud_fnf20190315", "2019-03-15", "fnf"),
     # who the credentials are (GetCallerIdentity needs no permission): the CLI's first line on a real
     # account and albmtls doctor; no function calls it (deploy/build.py packages it nowhere)

@@ -38,6 +38,11 @@ Routes:
   ``{"execution", "status", "result": {listener_key, action, clients, writes}, "error"?}``. Who
   asked (``requested_by``) is the body's, else the signer's AccessKeyId from the request's
   ``Authorization`` header (the FC gateway checked that signature); the request id is FC's.
+* ``GET /crl/{secret prefix}/{own CA}/g{n}.crl`` — generation ``n``'s latest CRL of an own CA
+  (DER, ``application/pkix-crl``; signed through KMS, kept in KMS: ``shared.adapters.ownca``), the
+  distribution point ``ALBMTLS_CRL_BASE_URL`` names; 404 before its first revocation. Behind the
+  function's signature like every route here: a CRL for clients outside the account needs a public
+  copy (README "Your own CA").
 
 Errors: ``{"error": {"code", "message", "field"?}}`` with 400 (bad JSON, unknown field, bad value
 — the field is named), 404, 405 (with ``Allow``), 409 (``EXECUTION_RUNNING``), 413 (body over
@@ -48,14 +53,15 @@ and no stack trace.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import AlbMtlsError, Code
+from shared.entry.httpevent import Request, parse_event
+
+__all__ = ["Api", "Request", "error_response", "http_status", "make_handler", "parse_event"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,7 +76,6 @@ _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 #: FC 3.0 ``InvokeFunction`` (SDK, ``aliyun fc``) reaches an HTTP-triggered function as this path
 #: with ``Content-Type: application/octet-stream`` (docs/SERVERLESS.md §2.4): = POST /provisions.
 _INVOKE_PATH = re.compile(r"^/2023-03-30/functions/[A-Za-z0-9_-]{1,64}/invocations$")
-_HTTP_KEYS = ("requestContext", "httpMethod", "rawPath", "isBase64Encoded", "queryParameters")
 
 STATUS_BY_CODE: dict[str, int] = {
     Code.INVALID_INPUT: 400, Code.APEX_CNAME_REFUSED: 400, Code.RENEW_BEFORE_TOO_LONG: 400,
@@ -87,13 +92,8 @@ def http_status(code: str, field: str | None = None) -> int:
     return STATUS_BY_CODE.get(code, 400 if field else 502)
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    query: dict[str, str]
-    body: bytes
+_CRL_PATH = re.compile(r"^(?P<prefix>[A-Za-z0-9_+=.@-]{1,64})/(?P<name>[a-z][a-z0-9-]{0,30}[a-z0-9])/"
+                       r"g(?P<gen>[1-9][0-9]{0,3})\.crl$")
 
 
 def _response(status: int, doc: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -113,49 +113,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     if field:
         err["field"] = field
     return _response(status, {"error": err}, headers)
-
-
-def parse_event(event: Any) -> Request:
-    """Decode an FC HTTP-trigger event (bytes/str/dict). Raises ``AlbMtlsError(INVALID_INPUT)``
-    when the event itself is not an HTTP-trigger event."""
-    if isinstance(event, (bytes, bytearray, str)):
-        try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
-            raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event (not JSON)") from None
-    if not isinstance(event, dict):
-        raise AlbMtlsError(Code.INVALID_INPUT, "the event is not an HTTP trigger event")
-    if not any(k in event for k in _HTTP_KEYS):
-        # Invoked directly (`s provision_api invoke -e '<input>'`): the event is the body itself.
-        return Request("POST", "/provisions", {"content-type": "application/json"}, {},
-                       json.dumps(event, separators=(",", ":")).encode())
-    ctx = _object(event.get("requestContext"))
-    http = _object(ctx.get("http"))
-    method = str(http.get("method") or event.get("httpMethod") or "").upper()
-    path = http.get("path") or event.get("rawPath") or "/"
-    if not isinstance(path, str):
-        path = "/"
-    headers = {str(k).lower(): str(v) for k, v in _object(event.get("headers")).items()}
-    query = _object(event.get("queryParameters"))
-    body = event.get("body") or ""
-    if not isinstance(body, str):
-        body = json.dumps(body)
-    if event.get("isBase64Encoded") is True:
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise AlbMtlsError(Code.INVALID_INPUT, "the body is marked base64 but is not valid base64",
-                               field="body") from None
-    else:
-        data = body.encode("utf-8", "surrogatepass") if body else b""
-    if not method:
-        raise AlbMtlsError(Code.INVALID_INPUT, "the event has no HTTP method")
-    return Request(method, path, headers, {str(k): str(v) for k, v in query.items()}, data)
-
-
-def _object(v: Any) -> dict[str, Any]:
-    """``v`` if it is a JSON object, else an empty one."""
-    return v if isinstance(v, dict) else {}
 
 
 def _json_body(body: bytes) -> Any:
@@ -211,6 +168,8 @@ class Api:
                 return self._only(req, "GET") or self.get_drift(req)
             if path == "/inventory":
                 return self._only(req, "GET") or self.get_inventory(req)
+            if path.startswith("/crl/"):
+                return self._only(req, "GET") or self.get_crl(path[len("/crl/"):])
             for action, base in (("revoke", "/clients/revocations"), ("restore", "/clients/restorations")):
                 if path == base:
                     return self._only(req, "POST") or self.post_offboard(req, action, request_id)
@@ -219,9 +178,26 @@ class Api:
             return error_response(404, "NOT_FOUND", f"no route {path}; routes: POST /provisions, "
                                   "GET /provisions/{name}, POST /rotations, GET /certificates, POST /fleet/plan, "
                                   "POST /fleet/apply, GET /drift, GET /inventory, POST /clients/revocations, "
-                                  "POST /clients/restorations, GET /clients/revocations/{name}")
+                                  "POST /clients/restorations, GET /clients/revocations/{name}, "
+                                  "GET /crl/{prefix}/{ca}/g{n}.crl")
         except AlbMtlsError as exc:
             return error_response(http_status(exc.code, exc.field), exc.code, exc.message, exc.field)
+
+    def get_crl(self, rest: str) -> dict[str, Any]:
+        m = _CRL_PATH.match(rest)
+        if m is None:
+            return error_response(400, Code.INVALID_INPUT, "a CRL path is /crl/<secret prefix>/<own CA name>/g<n>.crl",
+                                  "path")
+        from shared.adapters.ownca import OwnCa
+        from shared.steps.rotation import make_context
+        ctx = make_context(self._settings_factory(), "crl", deadline_s=30)
+        ca = OwnCa(ctx.call, settings=ctx.settings, prefix=m["prefix"], name=m["name"], now=ctx.clock.now)
+        der = ca.read_crl(int(m["gen"]))
+        if der is None:
+            return error_response(404, "NOT_FOUND", f"own CA {m['name']!r} generation {m['gen']} under prefix "
+                                  f"{m['prefix']!r} has published no CRL (none before its first revocation)")
+        return {"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(der).decode(),
+                "headers": {"Content-Type": "application/pkix-crl", "Cache-Control": "max-age=300"}}
 
     @staticmethod
     def _only(req: Request, method: str) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from msgspec.structs import force_setattr
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
 from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
+from shared.policy.pki import check_common_name, san_kind
 from shared.policy.validation import pattern
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "ClientCertificateResult", "ListenerResult",
     "DnsResult", "PropagationResult", "CnameEvent", "HealthResult", "BackendHealth", "ProbeResult",
     "ProbeWithCertificate", "ProbeRefusal",
-    "SECRET_NAME_MAX",
+    "SECRET_NAME_MAX", "PersonHolder", "SystemHolder", "Holder",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -56,11 +57,11 @@ LoadBalancerId = Annotated[str, pattern(r"^alb-[a-z0-9]{1,64}$", "an ALB instanc
                                         "ASCII letters or digits", description="ALB instance id")]
 #: X.509 ``ub-common-name`` (RFC 5280): 64 characters (ASCII here, so 64 bytes: cryptography's limit)
 CN_MAX = 64
-CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+=-]*$",
-                                    "made of ASCII letters, digits and . _ @ + = - only, starting with a letter or "
+CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
+                                    "made of ASCII letters, digits and . _ @ + - only, starting with a letter or "
                                     "digit (no spaces, no accented or non-Latin letters: the name is part of the KMS "
                                     "secret names)", min_length=1, max_length=CN_MAX,
-                                    description="client CN: 1-64 letters, digits and . _ @ + = - (used in KMS "
+                                    description="client CN: 1-64 letters, digits and . _ @ + - (used in KMS "
                                                 "secret names; X.509 allows 64)",
                                     extra={"limit_words": f"1-{CN_MAX} characters long: the X.509 limit for a "
                                                           "common name (RFC 5280 ub-common-name)"})]
@@ -233,8 +234,47 @@ class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
 CaSpec = PcaCaSpec | OwnCaSpec
 
 
+HolderName = Annotated[str, pattern(r"^[^\x00-\x1f\x7f]{1,128}$", "1-128 printable characters",
+                                    description="who holds the certificate (shown in messages)")]
+Email = Annotated[str, pattern(r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                               r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+                               "an email address such as alice@example.com (ASCII; internationalised domains "
+                               "in xn-- form)", max_length=254)]
+DingTalkUser = Annotated[str, pattern(r"^(?:\+?[0-9][0-9-]{4,19}|[A-Za-z0-9_$-]{1,64})$",
+                                      "the person's DingTalk mobile number (digits, optional leading +) or "
+                                      "DingTalk user id, to @-mention them in the robot's message")]
+RamPrincipal = Annotated[str, pattern(r"^acs:ram::[0-9]{1,32}:(?:user|role)/[A-Za-z0-9._@-]{1,128}$",
+                                      "a RAM user or role ARN such as acs:ram::1234567890123456:role/billing-app")]
+ChannelName = Annotated[str, pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$", "a channel name from the notification "
+                                     "configuration: 1-64 lowercase letters, digits, _ or -")]
+
+
+class PersonHolder(_Input, frozen=True, tag="person", tag_field="kind", kw_only=True):
+    """A person who installs the certificate by hand: gets a one-time download link by email on
+    issue and on every renewal (``docs/DELIVERY.md``); ``dingtalk`` @-mentions them in the DingTalk
+    robot's notice (the link itself only ever goes to ``email``)."""
+
+    name: HolderName
+    email: Email
+    dingtalk: DingTalkUser | None = None
+
+
+class SystemHolder(_Input, frozen=True, tag="system", tag_field="kind", kw_only=True):
+    """A system that reads its ``pfx`` and ``password`` secrets itself (``ram_principal``: the RAM
+    user or role ``albmtls holder-policy`` writes a least-privilege policy for); ``webhook`` names a
+    configured channel notified on every renewal (default: the channels for systems)."""
+
+    name: HolderName
+    ram_principal: RamPrincipal | None = None
+    webhook: ChannelName | None = None
+
+
+Holder = PersonHolder | SystemHolder
+
+
 class ClientSpec(_Input, frozen=True, kw_only=True):
-    """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets."""
+    """One client certificate to issue (PCA sub-CA), delivered as PFX + password secrets; ``holder``
+    (optional): who receives it — a person (download link) or a system (pull access)."""
 
     common_name: CommonName
     sans: Annotated[tuple[San, ...], Meta(max_length=20)] = ()
@@ -242,8 +282,21 @@ class ClientSpec(_Input, frozen=True, kw_only=True):
     profile: Literal["compat", "modern"] = "compat"
     force_new: bool = False
     renew_before_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
+    holder: Holder | None = None
 
     def __post_init__(self) -> None:
+        # the issuing step's own rules (shared.policy.pki: the CSR applies them too), so a client the
+        # issuing step would refuse is refused here, before any step of the run writes
+        from shared.core.errors import AlbMtlsError
+        try:
+            check_common_name(self.common_name)
+        except AlbMtlsError as exc:
+            raise InvalidInputError("common_name", f"client {self.common_name!r}: {exc.message}") from None
+        for i, san in enumerate(self.sans):
+            try:
+                san_kind(san)
+            except AlbMtlsError as exc:
+                raise InvalidInputError(f"sans[{i}]", f"client {self.common_name!r}: {exc.message}") from None
         if self.renew_before_days is not None and self.renew_before_days >= self.days:
             raise InvalidInputError("renew_before_days", f"renew_before_days ({self.renew_before_days}) must be less "
                                     f"than days ({self.days}), or the certificate is due for renewal at once",

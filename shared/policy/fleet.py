@@ -261,13 +261,28 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "codes": "HTTP status classes that count as healthy.",
     },
     "ClientSpec": {
-        "common_name": "The certificate's CN: 1-64 letters, digits and . _ @ + = - (X.509 limit 64; part of "
+        "common_name": "The certificate's CN: 1-64 letters, digits and . _ @ + - (X.509 limit 64; part of "
                        "the KMS secret names, at most 192 characters in all).",
         "sans": "Subject alternative names (DNS names, emails, IP addresses, URIs).",
         "days": "Validity in days (never past the sub-CA's end).",
         "profile": "PKCS#12 profile: compat (Windows, macOS keychain) or modern (AES-256, OpenSSL 3).",
         "force_new": "Issue a new certificate even if the stored one is valid.",
         "renew_before_days": "Renew this many days before the end (default: at 2/3 of the lifetime).",
+        "holder": "Who receives the certificate: a person (one-time download link by email) or a system "
+                  "(reads its secrets; its webhook is told). Omit it: the operator delivers the PFX.",
+    },
+    "PersonHolder": {
+        "kind": "person: someone who installs the certificate by hand (gets a download link).",
+        "name": "The person's name, as shown in the messages.",
+        "email": "Where the one-time download link goes (the only place it goes).",
+        "dingtalk": "The person's DingTalk mobile number or user id, @-mentioned in the robot's notice.",
+    },
+    "SystemHolder": {
+        "kind": "system: an application that reads its secrets from KMS itself.",
+        "name": "The system's name, as shown in the messages.",
+        "ram_principal": "The RAM user or role that reads the pfx and password secrets "
+                         "(albmtls holder-policy --cn prints its policy).",
+        "webhook": "A configured channel told of every renewal (default: the channels for systems).",
     },
 }
 

@@ -195,14 +195,16 @@ def listener_key(load_balancer_id: str, port: int) -> str:
 @dataclass(frozen=True, slots=True)
 class SecretNames:
     """The KMS secret names of one client certificate (the only place they are built):
-    ``<secret prefix>/<listener key>/<common name>/{pfx,password,meta,access}`` — the PKCS#12, its
-    password, and the non-secret records (``shared.policy.records``: ``CertMeta`` of the
-    certificate, ``AccessRecord`` of the holder's access)."""
+    ``<secret prefix>/<listener key>/<common name>/{pfx,password,meta,access,delivery}`` — the
+    PKCS#12, its password, and the non-secret records (``shared.policy.records``: ``CertMeta`` of the
+    certificate, ``AccessRecord`` of the holder's access; ``shared.policy.delivery.DeliveryRecord``:
+    holder, links as hashes, downloads, reminders)."""
 
     pfx: str
     password: str
     meta: str
     access: str
+    delivery: str
 
     @property
     def key_material(self) -> tuple[str, str]:
@@ -213,7 +215,8 @@ class SecretNames:
 def secret_names(secret_prefix: str, listener_key: str, common_name: str) -> SecretNames:
     """:class:`SecretNames` of client ``common_name`` on listener ``listener_key``."""
     base = f"{secret_prefix}/{listener_key}/{common_name}/"
-    return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta", access=base + "access")
+    return SecretNames(pfx=base + "pfx", password=base + "password", meta=base + "meta", access=base + "access",
+                       delivery=base + "delivery")
 
 
 def split_listener_key(listener_key: str) -> tuple[str, int] | None:

@@ -12,21 +12,34 @@ API facts (docs/ALIBABA-APIS.md §1): mutual authentication needs the ``Standard
 certificate ids are ``<CAS id>-<site region>`` (§2.3, ``shared.policy.ids``); the four
 ``XForwardedForClientCert*Enabled`` switches pass the client certificate to the backends (§1.14).
 
-One module (~600 lines): the observation, its checks and the three plans are one decision.
+The server certificate's own rules (which certificate covers the domain, its PEM, its ALB id) are
+in ``shared.policy.servercert``; the names are importable from here too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy.checks import Chain, Violation
 from shared.policy.ids import CertificateId
+from shared.policy.servercert import (
+    EXPIRY_GUARD,
+    CasCertificateLike,
+    PemFacts,
+    alb_id_of,
+    cas_site_of,
+    choose_certificate,
+    covers,
+    own_site,
+    parse_pem,
+    server_certificate_expiring,
+    upload_name,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
+    from datetime import datetime
 
     from shared.policy.contracts import ProvisionInput, ServerSpec
 
@@ -47,8 +60,6 @@ CLIENT_CERT_XFF_FIELDS: tuple[str, ...] = (
     "XForwardedForClientCertSubjectDNEnabled", "XForwardedForClientCertIssuerDNEnabled",
     "XForwardedForClientCertFingerprintEnabled", "XForwardedForClientCertClientVerifyEnabled",
 )
-#: A server certificate ending sooner than this is refused (``SERVER_CERT_EXPIRING``).
-EXPIRY_GUARD = timedelta(days=7)
 #: Field names a plan may change (wire names of ``UpdateListenerAttribute``).
 LISTENER_FIELDS: tuple[str, ...] = ("CaEnabled", "CaCertificates", "Certificates", "SecurityPolicyId",
                                     "DefaultActions", "XForwardedForConfig")
@@ -92,24 +103,6 @@ class ListenerLike(Protocol):
     def xff_dict(self) -> dict[str, Any]: ...
 
 
-class CasCertificateLike(Protocol):
-    @property
-    def cas_id(self) -> int: ...
-    @property
-    def identifier(self) -> str | None: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def has_key(self) -> bool | None: ...
-    @property
-    def not_after(self) -> datetime | None: ...
-
-    @property
-    def names(self) -> tuple[str, ...]: ...
-
-
 class ServerGroupLike(Protocol):
     @property
     def id(self) -> str: ...
@@ -119,140 +112,6 @@ class ServerGroupLike(Protocol):
     def vpc_id(self) -> str | None: ...
     @property
     def status(self) -> str: ...
-
-
-# =============================================================================================
-# server certificate rules
-# =============================================================================================
-def covers(names: Iterable[str], fqdn: str) -> bool:
-    """True when one of ``names`` (CN/SANs) matches ``fqdn``: exactly (case-insensitive, trailing
-    dot ignored) or as a wildcard ``*.<parent>`` matching exactly one left-most label."""
-    want = fqdn.strip().lower().rstrip(".")
-    for raw in names:
-        n = (raw or "").strip().lower().rstrip(".")
-        if not n:
-            continue
-        if n == want:
-            return True
-        if n.startswith("*.") and "." in want:
-            label, _, parent = want.partition(".")
-            if label and label != "*" and parent == n[2:]:
-                return True
-    return False
-
-
-def server_certificate_expiring(not_after: datetime | None, now: datetime, what: str) -> Violation | None:
-    """``SERVER_CERT_EXPIRING`` when ``not_after`` has passed or is within :data:`EXPIRY_GUARD` of
-    ``now`` (both aware UTC); ``None`` when unknown or far enough."""
-    if not_after is None:
-        return None
-    if not_after <= now:
-        return Violation(Code.SERVER_CERT_EXPIRING, f"{what} expired on {iso_utc(not_after)}; renew it or choose "
-                         "another `server_certificate`", "server_certificate")
-    if not_after - now < EXPIRY_GUARD:
-        return Violation(Code.SERVER_CERT_EXPIRING, f"{what} expires on {iso_utc(not_after)}, in less than "
-                         f"{EXPIRY_GUARD.days} days; renew it or choose another `server_certificate`",
-                         "server_certificate")
-    return None
-
-
-def choose_certificate(candidates: Iterable[CasCertificateLike], fqdn: str, now: datetime,
-                       prefer_ids: Iterable[int] = ()) -> CasCertificateLike | None:
-    """The CAS certificate to use for ``fqdn`` (``server_certificate: {}``), or ``None``.
-
-    Candidates: covering ``fqdn`` (:func:`covers`), not revoked, with a private key (unless
-    unknown), not yet expired. A candidate in ``prefer_ids`` (the listener's current certificate)
-    with at least :data:`EXPIRY_GUARD` left wins (no churn); otherwise the one ending last.
-    """
-    usable = [c for c in candidates
-              if covers(c.names, fqdn) and c.status != "revoked" and c.has_key is not False
-              and (c.not_after is None or c.not_after > now)]
-    prefer = set(prefer_ids)
-    for c in usable:
-        if c.cas_id in prefer and (c.not_after is None or c.not_after - now >= EXPIRY_GUARD):
-            return c
-    if not usable:
-        return None
-    far = datetime.max.replace(tzinfo=now.tzinfo)
-    return max(usable, key=lambda c: (c.not_after or far, c.cas_id))
-
-
-@dataclass(frozen=True, slots=True)
-class PemFacts:
-    """What the server certificate in ``cert_pem`` says (its leaf): fingerprints, serial, names."""
-
-    sha256: str
-    sha1: str
-    serial: str
-    names: tuple[str, ...]
-    not_after: datetime
-    common_name: str | None
-
-
-def parse_pem(pem: str) -> PemFacts | None:
-    """The leaf of a PEM chain (``None`` when nothing parses)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import NameOID
-
-    try:
-        certs = x509.load_pem_x509_certificates(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        return None
-    if not certs:
-        return None
-    leaf = certs[0]
-    cn_attrs = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = str(cn_attrs[0].value) if cn_attrs else None
-    sans: list[str] = []
-    try:
-        ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        sans = [str(v) for v in ext.value.get_values_for_type(x509.DNSName)]
-    except x509.ExtensionNotFound:
-        pass
-    return PemFacts(sha256=leaf.fingerprint(hashes.SHA256()).hex(),
-                    sha1=leaf.fingerprint(hashes.SHA1()).hex(),  # CAS lists SHA-1 fingerprints
-                    serial=format(leaf.serial_number, "x"), names=tuple(([cn] if cn else []) + sans),
-                    not_after=leaf.not_valid_after_utc, common_name=cn)
-
-
-def upload_name(pem: PemFacts) -> str:
-    """The CAS name an upload gets: ``albmtls-<cn>-<16 hex of its SHA-256>`` (≤ 63 chars, unique
-    per leaf, so a re-run finds it)."""
-    base = "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in (pem.common_name or "cert").lower())
-    return f"albmtls-{base.strip('-.')[:36] or 'cert'}-{pem.sha256[:16]}"[:63]
-
-
-def _own_site(cert: CasCertificateLike) -> str | None:
-    """The site region in the certificate's own ``<id>-<site>`` identifier, if it has one."""
-    if not cert.identifier:
-        return None
-    try:
-        parsed = CertificateId.parse(cert.identifier)
-    except AlbMtlsError:
-        return None
-    return parsed.site_region if parsed.is_cas and parsed.cas_id == cert.cas_id else None
-
-
-def cas_site_of(cert: CasCertificateLike, site_region: str) -> str:
-    """The site region ALB knows the certificate by: its own identifier's, else ``site_region``
-    (``settings.cas_site_region``)."""
-    return _own_site(cert) or site_region
-
-
-def alb_id_of(cert: CasCertificateLike, site_region: str, given: CertificateId | None = None) -> str:
-    """The ALB id of a CAS certificate: its own ``<id>-<site>`` identifier when it has one, else the
-    given id's site, else ``site_region``."""
-    if cert.identifier:
-        try:
-            parsed = CertificateId.parse(cert.identifier)
-            if parsed.is_cas and parsed.cas_id == cert.cas_id and parsed.site_region:
-                return str(parsed)
-        except AlbMtlsError:
-            pass
-    if given is not None and given.is_cas and given.cas_id == cert.cas_id:
-        return given.for_alb(site_region)
-    return CertificateId("cas", cas_id=cert.cas_id).for_alb(site_region)
 
 
 # =============================================================================================
@@ -377,7 +236,7 @@ def server_certificate_usable(o: ListenerObservation) -> Violation | None:
         if given is not None and given.site_region and given.site_region != site:
             return Violation(Code.INVALID_INPUT, f"`server_certificate.certificate_id` {given} names site region "
                              f"{given.site_region!r}, but CAS certificate {given.for_cas()} is in site {site!r} "
-                             f"({'its CertIdentifier' if _own_site(sc.detail) else 'the configured cas_site_region'}); "
+                             f"({'its CertIdentifier' if own_site(sc.detail) else 'the configured cas_site_region'}); "
                              f"use {given.for_cas()}-{site} or just {given.for_cas()} — the id is never rewritten",
                              "server_certificate.certificate_id")
         if not covers(sc.detail.names, fqdn):
@@ -475,24 +334,40 @@ def plan_server_certificate(o: ListenerObservation) -> ServerCertificatePlan:
 
 @dataclass(frozen=True, slots=True)
 class ServerGroupPlan:
-    """The group in the ALB's VPC (``group``, ``None`` = to create) and the servers of the input not
-    yet in it (``missing``; all of them when the group is to be created)."""
+    """The group in the ALB's VPC (``group``, ``None`` = to create), the servers of the input not yet
+    in it (``missing``; all of them when the group is to be created), the members the input does not
+    list (``extra``: removed — the group holds exactly the listed servers, as Terraform's
+    ``alicloud_alb_server_group`` keeps it) and the listed members whose weight differs
+    (``reweight``, with the input's weight)."""
 
     group: ServerGroupLike | None
     missing: tuple[ServerSpec, ...] = field(default=())
+    extra: tuple[tuple[str, int], ...] = field(default=())
+    reweight: tuple[ServerSpec, ...] = field(default=())
 
     @property
-    def action(self) -> Literal["create", "add_servers", "none"]:
-        return "create" if self.group is None else ("add_servers" if self.missing else "none")
+    def action(self) -> Literal["create", "add_servers", "update_servers", "none"]:
+        if self.group is None:
+            return "create"
+        if self.missing:
+            return "add_servers"
+        return "update_servers" if self.extra or self.reweight else "none"
 
 
 def plan_server_group(o: ListenerObservation) -> ServerGroupPlan:
-    """Create the group, add the missing servers, or nothing."""
+    """Create the group; or add the missing servers, remove the unlisted members and set the listed
+    members' weights; or nothing. Members whose weight was not observed keep it."""
     servers = tuple(o.inp.server_group.servers)
     mine = o.mine
     if mine is None:
         return ServerGroupPlan(None, servers)
-    return ServerGroupPlan(mine, tuple(s for s in servers if (s.server_id, s.port) not in o.server_group.members))
+    want = {(s.server_id, s.port) for s in servers}
+    weights = {(sid, port): w for sid, port, w in o.server_group.weights}
+    return ServerGroupPlan(
+        mine, missing=tuple(s for s in servers if (s.server_id, s.port) not in o.server_group.members),
+        extra=tuple(sorted(m for m in o.server_group.members if m not in want)),
+        reweight=tuple(s for s in servers if (s.server_id, s.port) in o.server_group.members
+                       and weights.get((s.server_id, s.port)) not in (None, s.weight)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 __all__ = [
-    "LISTENER_REFUSAL_BOUND", "RECOVERY_WINDOW_DAYS", "REASONS", "RevokeRequest", "Holder", "holders",
+    "LISTENER_REFUSAL_BOUND", "RECOVERY_WINDOW_DAYS", "AUDIT_TEXT_MAX", "audit_text_problem",
+    "REASONS", "RevokeRequest", "Holder", "holders",
     "valid_certificates", "orphans", "RevokePlan", "plan_revoke", "RestorePlan", "plan_restore",
-    "mark_orphaned", "mark_active", "access_state", "restored", "refusal_deadline",
+    "mark_orphaned", "mark_active", "access_state", "restored", "refusal_deadline", "ReconcilePlan",
+    "plan_reconcile",
 ]
 
 #: ASSUMPTION (unverified on a real account; ``localcloud/COVERAGE.md`` "Across products"): a real
@@ -66,6 +68,26 @@ RECOVERY_WINDOW_DAYS = 30
 REASONS: tuple[str, ...] = tuple(REASON_CODES)
 
 
+#: the longest ``requested_by`` / ``request_id`` (stored in the record, printed by revoke and status)
+AUDIT_TEXT_MAX = 128
+
+
+def audit_text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a ``requested_by`` / ``request_id`` (``None``: it can). They are
+    stored in the access record and printed in audit lines, ``revoke`` and ``status``: printable
+    characters only (no control characters such as ESC or newlines, no format characters such as
+    bidi overrides — ``str.isprintable``), at most :data:`AUDIT_TEXT_MAX`, not blank."""
+    if not value.strip():
+        return "give who asked, e.g. 'ops@example.com' (it is empty or blank)"
+    if len(value) > AUDIT_TEXT_MAX:
+        return f"at most {AUDIT_TEXT_MAX} characters (it has {len(value)})"
+    bad = sorted({f"U+{ord(ch):04X}" for ch in value if not ch.isprintable()})
+    if bad:
+        return (f"printable characters only, e.g. 'ops@example.com'; it contains {', '.join(bad[:5])} "
+                "(control or format characters such as ESC, newline or a bidi override)")
+    return None
+
+
 class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The revoke flow's execution input (``workflows/revoke.yaml``; ``albmtls revoke`` / ``albmtls
     restore``, ``POST /clients/revocations`` / ``/clients/restorations``): ``action`` on the holders
@@ -77,16 +99,20 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     listener_port: Port
     common_names: Annotated[tuple[CommonName, ...], Meta(min_length=1, max_length=50)]
     reason: RevocationReason = "unspecified"
-    requested_by: Annotated[str, Meta(min_length=1, max_length=128)] = "unknown"
-    request_id: Annotated[str, Meta(min_length=1, max_length=128)] = "unknown"
+    requested_by: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
+    request_id: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
     secret_prefix: SecretPrefix = "albmtls"
     recovery_window_days: Annotated[int, Meta(ge=7, le=30)] = RECOVERY_WINDOW_DAYS
     region: Region | None = None
 
     def __post_init__(self) -> None:
+        from shared.core.errors import InvalidInputError
         if len(set(self.common_names)) != len(self.common_names):
-            from shared.core.errors import InvalidInputError
             raise InvalidInputError("common_names", "a common name is listed twice")
+        for name in ("requested_by", "request_id"):
+            bad = audit_text_problem(getattr(self, name))
+            if bad:
+                raise InvalidInputError(name, bad)
 
     @property
     def listener_key(self) -> str:
@@ -244,6 +270,52 @@ def mark_active(record: AccessRecord | None, now: datetime) -> AccessRecord | No
     if record is None or record.state != "orphaned":
         return None
     return _next(record, record.common_name, record.listener_key, state="active", since=iso_utc(now))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePlan:
+    """What a provisioning run's ``ReconcileClients`` does on one listener, planned once (the step
+    ``shared.steps.offboarding.reconcile`` acts on it; ``albmtls plan`` shows it):
+
+    * ``orphaned``: holders with a valid certificate that are not in the input and not revoked;
+    * ``revoke``: the holders whose valid certificates it revokes (reason ``cessation``) — the
+      orphans when the input says ``prune``, and any revocation a crash left unfinished;
+    * ``marks``: the ``…/access`` records it writes (orphans marked ``orphaned`` when not pruning,
+      holders back in the input made ``active`` again); ``readmitted`` names the latter."""
+
+    orphaned: tuple[str, ...]
+    revoke: tuple[str, ...]
+    marks: Mapping[str, AccessRecord]
+    readmitted: tuple[str, ...]
+
+    @property
+    def writes(self) -> bool:
+        """True when the reconciliation would write anything."""
+        return bool(self.revoke or self.marks)
+
+
+def plan_reconcile(by_cn: Mapping[str, Holder], input_cns: Iterable[str],
+                   records: Mapping[str, AccessRecord | None], now: datetime, *, listener_key: str,
+                   prune: bool) -> ReconcilePlan:
+    """The :class:`ReconcilePlan` of a listener from the private CA's holders (``by_cn``), the
+    input's common names and the holders' access records."""
+    cns = list(input_cns)
+    unfinished = {cn for cn, h in by_cn.items() if access_state(records.get(cn)) == "revoked" and h.valid(now)}
+    orphaned = orphans(by_cn, cns, records, now)
+    marks: dict[str, AccessRecord] = {}
+    readmitted: list[str] = []
+    for cn in cns:
+        rec = mark_active(records.get(cn), now)
+        if rec is not None:
+            marks[cn] = rec
+            readmitted.append(cn)
+    if not prune:
+        for cn in orphaned:
+            rec = mark_orphaned(records.get(cn), cn, listener_key, now)
+            if rec is not None:
+                marks[cn] = rec
+    revoke = sorted(unfinished | (set(orphaned) if prune else set()))
+    return ReconcilePlan(orphaned=tuple(orphaned), revoke=tuple(revoke), marks=marks, readmitted=tuple(readmitted))
 
 
 def refusal_deadline(revoked_at: datetime) -> datetime:

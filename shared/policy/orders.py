@@ -71,12 +71,15 @@ class Outcome(ClientCertificateResult, frozen=True, kw_only=True):
 
 
 class Retired(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A replaced certificate the order revoked."""
+    """A replaced certificate the order retired: ``revoked``, or — its holder switched to the
+    replacement and no revocation is asked — ``holder_switched`` (recorded retired; it expires
+    naturally)."""
 
     common_name: str
     listener_key: str
     identifier: str
     serial: str
+    reason: str = "revoked"
 
 
 class Cursor(msgspec.Struct, kw_only=True):
@@ -87,6 +90,8 @@ class Cursor(msgspec.Struct, kw_only=True):
     counts: dict[str, int] = {}
     sample: list[Outcome] = []
     retired: list[Retired] = []
+    #: the first renewals' deliveries to their holders (``shared.steps.deliver.ClientDelivery``)
+    deliveries: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     slices: int = 0
     #: a provisioning order's check phase is done (the sub-CA and every client's validity): ``ca`` is
@@ -107,6 +112,10 @@ class Cursor(msgspec.Struct, kw_only=True):
     def revoked(self, entry: Retired) -> None:
         if len(self.retired) < SAMPLE_MAX:
             self.retired.append(entry)
+
+    def delivered(self, delivery: dict[str, Any]) -> None:
+        if len(self.deliveries) < SAMPLE_MAX:
+            self.deliveries.append(delivery)
 
     def warn(self, warning: dict[str, Any]) -> None:
         """Keep ``warning`` (the same warning about the same thing once)."""

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KeyAlgorithm", "key_algorithm_of_certificate", "key_algorithm_of_key", "generate_key",
     "private_key_pem", "load_private_key_pem",
-    "parse_san", "build_csr", "load_certificate", "public_key_of",
+    "parse_san", "san_kind", "check_common_name", "build_csr", "load_certificate", "public_key_of",
     "fingerprint_sha256", "normalize_fingerprint", "serial_hex",
 ]
 
@@ -234,7 +234,9 @@ _LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _EMAIL_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}$")
 
 
-def _validate_common_name(cn: str) -> None:
+def check_common_name(cn: str) -> None:
+    """The rule a client certificate's CN follows (the CSR's and the input's, one rule):
+    ``INVALID_INPUT`` (field ``common_name``) naming what to change."""
     if not isinstance(cn, str) or not 1 <= len(cn) <= 64:
         raise invalid_input("common_name", "common name must be 1 to 64 characters")
     if cn != cn.strip():
@@ -256,36 +258,50 @@ def _is_dns_name(value: str) -> bool:
     return bool(labels) and all(_LABEL_RE.match(label) for label in labels)
 
 
-def parse_san(value: str) -> x509.GeneralName:
-    """Type one subjectAltName string.
+SanKind = Literal["ip", "uri", "email", "dns"]
 
-    Detection order: IP address (v4/v6) → ``x509.IPAddress``; ``scheme://…`` or ``urn:nid:…`` →
-    ``x509.UniformResourceIdentifier``; ``local@domain`` → ``x509.RFC822Name`` (email); an ASCII
-    LDH host name → ``x509.DNSName``. Internationalised names must be given in A-label
-    (``xn--``) form; wildcards are refused (this is a client certificate).
 
-    Raises ``AlbMtlsError("INVALID_INPUT", field="sans")`` for anything else.
-    """
-    from cryptography import x509
+def san_kind(value: str) -> SanKind:
+    """The kind of one subjectAltName string — the rule the input validator (``ClientSpec``) and the
+    CSR (:func:`parse_san`) both apply. Detection order: IP address (v4/v6); ``scheme://…`` or
+    ``urn:nid:…`` → URI; ``local@domain`` → email; an ASCII LDH host name → DNS. Internationalised
+    names must be given in A-label (``xn--``) form; wildcards are refused (this is a client
+    certificate). Raises ``AlbMtlsError("INVALID_INPUT", field="sans")`` naming the SAN."""
     if not isinstance(value, str) or not value or value != value.strip():
-        raise invalid_input("sans", "a SAN must be a non-empty string without surrounding spaces")
+        raise invalid_input("sans", f"SAN {value!r}: a SAN must be a non-empty string without surrounding spaces")
     try:
-        return x509.IPAddress(ipaddress.ip_address(value))
+        ipaddress.ip_address(value)
+        return "ip"
     except ValueError:
         pass
     if _URI_RE.match(value) or _URN_RE.match(value):
         if not value.isascii():
-            raise invalid_input("sans", "a URI SAN must be ASCII (percent-encode it)")
-        return x509.UniformResourceIdentifier(value)
+            raise invalid_input("sans", f"SAN {value!r}: a URI SAN must be ASCII (percent-encode it)")
+        return "uri"
     if "@" in value:
         local, _, domain = value.rpartition("@")
         if _EMAIL_LOCAL_RE.match(local) and _is_dns_name(domain) and "." in domain:
-            return x509.RFC822Name(value)
-        raise invalid_input("sans", "an email SAN must be an ASCII local@domain address")
+            return "email"
+        raise invalid_input("sans", f"SAN {value!r}: an email SAN must be an ASCII local@domain address, "
+                            "e.g. alice@example.com")
     if _is_dns_name(value):
-        return x509.DNSName(value)
-    raise invalid_input("sans", "a SAN must be a DNS name, email address, IP address "
-                        "or URI (non-ASCII host names in xn-- form, no wildcards)")
+        return "dns"
+    raise invalid_input("sans", f"SAN {value!r}: a SAN must be a DNS name (letters, digits and - in each label; "
+                        "no wildcards, no _), an email address, an IP address or a URI (scheme://…); "
+                        "non-ASCII host names in xn-- form")
+
+
+def parse_san(value: str) -> x509.GeneralName:
+    """One subjectAltName string as its ``x509`` general name (kind by :func:`san_kind`: IP →
+    ``x509.IPAddress``, URI → ``x509.UniformResourceIdentifier``, email → ``x509.RFC822Name``, DNS →
+    ``x509.DNSName``). Raises ``AlbMtlsError("INVALID_INPUT", field="sans")`` for anything else."""
+    from cryptography import x509
+    kind = san_kind(value)
+    if kind == "ip":
+        return x509.IPAddress(ipaddress.ip_address(value))
+    if kind == "uri":
+        return x509.UniformResourceIdentifier(value)
+    return x509.RFC822Name(value) if kind == "email" else x509.DNSName(value)
 
 
 def build_csr(key: PrivateKey, common_name: str, sans: list[str] | tuple[str, ...] = (),
@@ -319,7 +335,7 @@ def build_csr(key: PrivateKey, common_name: str, sans: list[str] | tuple[str, ..
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     key_algorithm_of_key(key)
-    _validate_common_name(common_name)
+    check_common_name(common_name)
     names: list[x509.GeneralName] = []
     for raw in sans or ():
         gn = parse_san(raw)

@@ -32,7 +32,7 @@ __all__ = [
 ClientAction = Literal["issue", "renew", "reissue", "keep"]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Change(msgspec.Struct, frozen=True, kw_only=True):
     """One field that differs: ``field`` (wire name, or ``members[i-…:80]``, ``cname.value`` …),
     ``old`` (what the cloud holds; ``None`` = nothing) and ``new`` (what the input wants)."""
 
@@ -41,7 +41,7 @@ class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     new: Any = None
 
 
-class DriftItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class DriftItem(msgspec.Struct, frozen=True, kw_only=True):
     """A field where the cloud drifted from the recorded desired state: ``desired`` vs ``actual``."""
 
     field: str
@@ -71,9 +71,11 @@ class ResourcePlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 class ListenerReport(msgspec.Struct, kw_only=True):
     """The plan of one listener. ``status``: ``changes`` | ``no_changes`` | ``error`` (``error``: the
     refusal the preflight would make, ``{code, message, field}``; nothing of it would be applied).
-    ``drift``: the cloud against the recorded desired state (``None``: nothing recorded yet).
-    ``orphaned``: holders that left the input, kept and never renewed; ``pruned``: the same, revoked
-    by the apply (``prune: true``)."""
+    ``orphaned``: holders with a valid certificate on the listener (the private CA's list) that the
+    file no longer names — never renewed, kept; ``pruned``: the holders whose certificates the apply
+    revokes (``prune: true``, or a revocation left unfinished); ``access_records``: the holders whose
+    ``…/access`` record the apply writes (orphaned, or active again).
+    ``drift``: the cloud against the recorded desired state (``None``: nothing recorded yet)."""
 
     listener_key: str
     path: str = ""
@@ -87,6 +89,7 @@ class ListenerReport(msgspec.Struct, kw_only=True):
     clients: tuple[ClientPlan, ...] = ()
     orphaned: tuple[str, ...] = ()
     pruned: tuple[str, ...] = ()
+    access_records: tuple[str, ...] = ()
     desired_state: ResourcePlan | None = None
     drift: tuple[DriftItem, ...] | None = None
 
@@ -213,4 +216,6 @@ def has_changes(r: ListenerReport) -> bool:
     parts = (r.listener, r.server_certificate, r.server_group, r.dns, r.desired_state)
     if any(p is not None and p.action not in ("none", "use") for p in parts):
         return True
-    return bool(r.pruned) or any(c.action != "keep" for c in r.clients)
+    if r.pruned or r.access_records:
+        return True
+    return any(c.action != "keep" for c in r.clients)

@@ -26,11 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RevokeOld", "ScanPolicy", "ScanEvent", "RotateItem", "CertState", "Classification", "classify",
-    "retire_due", "rotation_execution_name",
+    "retire_due", "revoke_asked", "rotation_execution_name",
 ]
 
 RevokeOld = Literal["never", "after_grace", "immediately"]
-CertState = Literal["valid", "due", "superseded", "expired", "revoked", "orphaned"]
+CertState = Literal["valid", "due", "superseded", "retired", "expired", "revoked", "orphaned"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,8 @@ class Classification:
     """One certificate at one instant.
 
     ``ours``: a ``CLIENT`` certificate whose CustomIdentifier this automation made (its
-    ``listener_key`` comes from it); ``state``: ``revoked`` > ``expired`` > ``superseded`` (the
+    ``listener_key`` comes from it); ``state``: ``revoked`` > ``expired`` > ``retired`` (replaced,
+    and recorded retired after its holder switched: it expires naturally) > ``superseded`` (the
     record names another certificate) > ``orphaned`` (its holder left the input) > ``due`` >
     ``valid``; ``due_at``: its renewal time;
     ``retire_after`` / ``superseded_by`` (the replacement's serial) / ``retire`` (revoke it now,
@@ -179,7 +180,8 @@ def _policy_renew_before(cert: ListedCertificate, rb_days: int | None) -> timede
 
 
 def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy | None,
-             now: datetime, access: AccessRecord | None = None) -> Classification:
+             now: datetime, access: AccessRecord | None = None, *, switched_at: datetime | None = None,
+             retired: bool = False) -> Classification:
     """Classify ``cert`` at ``now`` — the one rule the scan and the certificate report share.
 
     ``meta``: the record of the certificate's CN (``None`` when not read or absent): it tells
@@ -189,7 +191,9 @@ def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy 
     for :func:`retire_due`), ``None`` for the defaults. Due = ``shared.policy.renewal.due_at``
     with the longer of the two ``renew_before`` (either may make it due; neither delays it past
     2/3 of the lifetime); a record's ``renew_before_days`` that is not shorter than the lifetime
-    makes it due.
+    makes it due. ``switched_at``: when the holder took the replacement into use (its first
+    download or secret read, ``shared.policy.delivery.switched_at``); ``retired``: the replaced
+    certificate is recorded retired (its delivery record).
 
     ``access``: the holder's record (``…/access``, ``None`` when not read or absent): a holder
     revoked there is ``revoked`` whatever the CA says yet; a valid or due certificate of a holder
@@ -220,9 +224,12 @@ def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy 
         return Classification(True, "expired", ref, due)
     if meta is not None and meta.identifier != cert.identifier:
         entry = meta.superseded(cert.identifier)
+        if retired:
+            return Classification(True, "retired", ref, due, retire_after=entry.retire_after if entry else None,
+                                  superseded_by=meta.serial)
         retire = retire_due(entry, now, policy.effective_revoke if policy is not None else "never",
                             policy.revoke_after_days if policy is not None else None,
-                            replaced_at=parse_iso(meta.not_before))
+                            replaced_at=parse_iso(meta.not_before), switched_at=switched_at)
         return Classification(True, "superseded", ref, due,
                               retire_after=entry.retire_after if entry else iso_utc(cert.not_after),
                               superseded_by=meta.serial, retire=retire)
@@ -232,11 +239,16 @@ def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy 
 
 
 def retire_due(entry: SupersededEntry | None, now: datetime, policy_revoke: RevokeOld,
-               revoke_after_days: int | None, *, replaced_at: datetime | None = None) -> bool:
-    """Whether a replaced certificate is to be revoked at ``now`` (pure): its recorded marker says
-    so and ``retire_after`` has passed, or today's policy does (``immediately``, or ``after_grace``
-    with ``revoke_after_days`` elapsed since it was replaced — ``replaced_at`` when there is no
-    marker)."""
+               revoke_after_days: int | None, *, replaced_at: datetime | None = None,
+               switched_at: datetime | None = None) -> bool:
+    """Whether a replaced certificate is to be retired at ``now`` (pure): its holder switched to
+    the replacement (``switched_at``: first download or secret read) — retirement never waits longer
+    than that —, or its recorded marker says so and ``retire_after`` (the grace end) has passed, or
+    today's policy does (``immediately``, or ``after_grace`` with ``revoke_after_days`` elapsed
+    since it was replaced — ``replaced_at`` when there is no marker): the download or the grace
+    end, whichever comes first. Whether retiring revokes is :func:`revoke_asked`."""
+    if switched_at is not None and now >= switched_at:
+        return True
     since = parse_iso(entry.superseded_at) if entry is not None else replaced_at
     if entry is not None and entry.revoke and now >= parse_iso(entry.retire_after):
         return True
@@ -246,6 +258,12 @@ def retire_due(entry: SupersededEntry | None, now: datetime, policy_revoke: Revo
         return now >= since + timedelta(days=revoke_after_days or 0)
     return False
 
+
+
+def revoke_asked(entry: SupersededEntry | None, policy_revoke: RevokeOld) -> bool:
+    """Whether retiring a replaced certificate revokes it (its marker, or today's policy); else it
+    is recorded retired and expires naturally."""
+    return (entry is not None and entry.revoke) or policy_revoke in ("immediately", "after_grace")
 
 
 def rotation_execution_name(secret_prefix: str, now: datetime, part: int = 1) -> str:

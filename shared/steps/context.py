@@ -50,6 +50,8 @@ class StepContext:
     #: adapters built by :meth:`adapter` (not carried over by ``dataclasses.replace``: a copy with
     #: other limiters builds its own)
     _adapters: dict[type[Adapter], Adapter] = field(default_factory=dict, init=False, repr=False)
+    #: objects built once per invocation by :meth:`memo` (e.g. an own CA's issuer, keyed by prefix and name)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     #: per-invocation limiters that replace the process-wide ones (``product`` → limiter); the
     #: rotate step's share of the PCA quota (``shared.steps.rotate``)
     own_limiters: dict[str, RateLimiter] = field(default_factory=dict, repr=False)
@@ -75,6 +77,13 @@ class StepContext:
             return a
         made = self._adapters[cls] = cls(self.call, settings=self.settings)
         return made
+
+    def memo(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()`` once per context and ``key`` (later calls return the same object)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        found: T = self._memo[key]
+        return found
 
     def limiter(self, product: str) -> RateLimiter | None:
         """The shared client-side rate limiter for ``product`` (``pca``: ``settings.pca_qps``), or

@@ -170,13 +170,39 @@ def check(ctx: StepContext, secret_prefix: str, *, repair: bool, parallel: int =
 
 def notify_drift(ctx: StepContext, result: DriftResult) -> None:
     """THE place drift is announced: one structured WARNING line per drifted listener (the function
-    log, which FC ships to SLS: alert on ``message = "listener drifted"``). Notification channels
-    (issue 15) plug in here."""
+    log, which FC ships to SLS: alert on ``message = "listener drifted"``). The daily timer's step
+    also tells the operators' channels (:func:`notify_channels`); a report (``albmtls drift``,
+    ``status``, ``GET /drift``) only logs."""
     for d in result.listeners:
         if d.drifted:
             ctx.logger.warning("listener drifted", extra={
                 "listener_key": d.listener_key, "fields": [i.field for i in d.items], "auto_repair": d.auto_repair,
                 "repair_execution": d.repair, "repair_error": (d.repair_error or {}).get("code")})
+
+
+def notify_channels(ctx: StepContext, result: DriftResult) -> list[str]:
+    """One notice to the operators' channels (``shared.steps.deliver.notify_operators``) when the
+    daily check found drifted listeners: each with its fields and whether a repair started. A
+    failing channel is logged, never raised. Returns the channels that took it."""
+    drifted = [d for d in result.listeners if d.drifted]
+    if not drifted:
+        return []
+    from shared.steps.deliver import load_config, notify_operators
+    lines = []
+    for d in drifted:
+        fields = ", ".join(f"{i.field} (recorded {repr(i.desired)[:80]}, found {repr(i.actual)[:80]})"
+                           for i in d.items)
+        then = (f"repair started: execution {d.repair}" if d.repair else
+                f"repair not started: {(d.repair_error or {}).get('code')}" if d.repair_error else
+                "not repaired (auto_repair is off: albmtls apply with its file)")
+        lines.append(f"{d.listener_key}: {fields}; {then}")
+    sent, _ = notify_operators(
+        ctx, load_config(ctx, result.secret_prefix).cfg, "drift",
+        f"alb-mtls: {len(drifted)} listener(s) drifted from their recorded state",
+        "The daily drift check found listeners changed outside alb-mtls:\n" + "\n".join(lines),
+        {"listeners": [{"listener_key": d.listener_key, "fields": [i.field for i in d.items], "repair": d.repair}
+                       for d in drifted], "checked_at": result.now})
+    return sent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +251,7 @@ def run(event: DriftEvent, ctx: StepContext) -> DriftResult:
     not listable)."""
     policy = event.policy()
     res = check(ctx, policy.secret_prefix or ctx.settings.secret_prefix, repair=policy.repair)
+    notify_channels(ctx, res)
     ctx.logger.info("drift check done", extra={"checked": res.checked, "drifted": res.drifted,
                                                "repairs": res.repairs, "errors": res.errors})
     return res

@@ -6,14 +6,20 @@ Per certificate, exactly (docs/PERFORMANCE.md "Calls per certificate"):
 * PCA: one ``CreateClientCertificateWithCsr`` with ``Immediately=1`` — the answer carries the
   certificate, so nothing is read again. The sub-CA's facts (``DescribeCACertificate``,
   ``GetCAInstanceStatus``) are read once per invocation and CA (:meth:`Engine.ca`).
+* An own CA (``shared.steps.issuers``: the target's ``ca`` is ``own/<name>…``): one KMS
+  ``AsymmetricSign`` instead of the PCA call (``shared.adapters.ownca``); its record is read once
+  per invocation and CA.
 * KMS: the three secrets it stores, one write each, in this order — ``…/password``, ``…/pfx``,
   ``…/meta`` (the record last: it marks a complete issuance; a renewal's record already names the
   certificate it replaces, so no fourth write) — plus one key-log write per batch of certificates
   (``shared.policy.keylog``: the keys survive a crash, so a re-run never issues twice).
 
 Throughput: PCA calls go through one limiter at ``LANE_SHARE`` of ``settings.pca_qps`` (the lane's
-whole budget: this invocation is the only one issuing); the rest of each certificate's work — key,
-CSR, leaf checks, PFX, the KMS writes, each 100–300 ms away on a real network — runs in
+whole budget: this invocation is the only one issuing), and KMS calls — an own CA's
+``AsymmetricSign`` among them — through one at ``LANE_SHARE`` of KMS's documented 200 requests/s
+(``shared.core.products``; the same construction: the lane is the only issuer); the rest of each
+certificate's work — key, CSR, leaf checks, PFX, the KMS writes, each 100–300 ms away on a real
+network — runs in
 :data:`ENGINE_WORKERS` threads, so the next issue call never waits for the last certificate's
 writes. A re-run (after a lost answer, a crash, a timeout) meets the duplicate ``CustomIdentifier``,
 finds the certificate the first attempt issued (its key is the logged one) and continues with it;
@@ -66,12 +72,16 @@ _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 
 
 def lane_context(ctx: StepContext) -> StepContext:
-    """``ctx`` with the lane's PCA limiter: ``settings.pca_qps × LANE_SHARE``, starting empty (the
-    first call waits one interval), so an invocation that follows another never bursts."""
+    """``ctx`` with the lane's limiters: PCA at ``settings.pca_qps × LANE_SHARE``, starting empty
+    (the first call waits one interval), so an invocation that follows another never bursts; KMS
+    at ``LANE_SHARE`` of its documented quota (an own CA's ``AsymmetricSign``: 200/s per account)."""
+    from shared.core.products import PRODUCTS
+
     qps = (getattr(ctx.settings, "pca_qps", None) or 10.0) * LANE_SHARE
     lim = RateLimiter(qps, name="pca-lane")
     lim.acquire()
-    return dataclasses.replace(ctx, own_limiters={**ctx.own_limiters, "pca": lim})
+    kms = RateLimiter((PRODUCTS["kms"].qps or 200.0) * LANE_SHARE, name="kms-lane")
+    return dataclasses.replace(ctx, own_limiters={**ctx.own_limiters, "pca": lim, "kms": kms})
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +222,8 @@ class Engine:
         ``shared.steps.issuance.observe_ca``."""
         from shared.steps.issuance import observe_ca
 
-        ident = target.ca_id.for_pca()
+        cid = target.ca_id
+        ident = str(cid) if cid.is_own else cid.for_pca()
         with self._ca_lock:
             view = self._cas.get(ident)
             if view is None:
@@ -320,9 +331,12 @@ class Engine:
     def _create(self, job: Job, ca: CaView, window: renewal.ValidityWindow, csr_pem: str,
                 sans: tuple[str, ...]) -> tuple[pca_api.IssuedCertificate, str, int]:
         """``CreateClientCertificateWithCsr`` under the job's ``CustomIdentifier`` (``EnableCrl=1``
-        when the sub-CA publishes a CRL); a duplicate is the certificate an earlier attempt issued
-        for this key (continue with it), else the next id."""
-        api = self.ctx.adapter(pca_api.Pca)
+        when the sub-CA publishes a CRL) through the target's issuer (the PCA, or an own CA that signs
+        through KMS and writes nothing: no duplicate there); a duplicate is the certificate an
+        earlier attempt issued for this key (continue with it), else the next id."""
+        from shared.steps.issuers import ca_issuer
+
+        api = ca_issuer(self.ctx, job.target)
         san_type, san_value = san_request(sans)
         ours = _spki(job.key)
         cn = job.client.common_name
@@ -333,8 +347,8 @@ class Engine:
                     parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
                     after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value,
                     enable_crl=ca.ca.publishes_crl)
-                if not issued.cert_pem:
-                    cert = api.describe_client_certificate(issued.identifier)
+                if not issued.cert_pem:      # the PCA's answer without the PEM (an own CA always has it)
+                    cert = self.ctx.adapter(pca_api.Pca).describe_client_certificate(issued.identifier)
                     issued = pca_api.IssuedCertificate(issued.identifier, issued.serial,
                                                        cert.cert_pem if cert else None)
                 if not issued.cert_pem:

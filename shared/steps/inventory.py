@@ -3,14 +3,18 @@
 
 Sources: PCA ``ListClientCertificate`` (every page; the rows), each listener's recorded desired
 state (KMS, ``shared.steps.desired``: which common names the listener should have, and their
-holders) and each current certificate's ``…/meta`` record (``shared.policy.records.CertMeta``:
-superseded or not, its ``renew_before``). The state is the one classification the rotation uses
-(``shared.policy.rotation.classify``: ``valid``, ``due``, ``superseded``, ``revoked``, ``expired``)
-plus ``orphaned``: a valid or due certificate of a common name that its listener's recorded desired
-state no longer lists (left the input: never renewed, revoked by a prune). Certificates this
-automation did not issue are listed too, without a listener.
+holders), each current certificate's ``…/meta`` record (``shared.policy.records.CertMeta``:
+superseded or not, its ``renew_before``) and each holder's ``…/access`` record
+(``shared.policy.records.AccessRecord``: orphaned, or revoked with its reason). The state is the one
+classification the rotation and ``status`` use (``shared.policy.rotation.classify``: ``valid``,
+``due``, ``superseded``, ``orphaned``, ``revoked``, ``expired``); a valid or due certificate of a
+common name that its listener's recorded desired state no longer lists is ``orphaned`` too (left the
+input before any run marked it). A revoked row carries ``revocation_reason`` (JSON) when the
+revocation was this automation's (the private CA keeps no reason). Certificates this automation did
+not issue are listed too, without a listener.
 
-Read-only. Memory: one PCA page, the records of the listeners, and a bounded cache of ``meta``.
+Read-only. Memory: one PCA page, the records of the listeners, and bounded caches of ``meta`` and
+``access``.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from shared.policy.ids import secret_names
 from shared.policy.rotation import classify
 
 if TYPE_CHECKING:  # pragma: no cover
-    from shared.policy.records import CertMeta
+    from shared.policy.records import AccessRecord, CertMeta
     from shared.steps.context import StepContext
 
 __all__ = ["COLUMNS", "InventoryRow", "Inventory", "inventory", "inventory_report", "to_csv"]
@@ -44,7 +48,8 @@ class InventoryRow(msgspec.Struct, kw_only=True):
     """One certificate (times ISO 8601 UTC; ``days_left`` to ``not_after``, one decimal, negative when
     ended). ``listener``: ``<alb id>-<port>`` (``None`` for certificates this automation did not
     issue); ``holder``: from the listener's desired state (the client's ``holder``), when given;
-    ``ca``: the issuing CA's PCA ``Identifier``."""
+    ``ca``: the issuing CA's PCA ``Identifier``; ``revocation_reason``: from the holder's access
+    record (JSON only; not a CSV column)."""
 
     holder: str | None = None
     common_name: str | None = None
@@ -57,6 +62,7 @@ class InventoryRow(msgspec.Struct, kw_only=True):
     state: str = "valid"
     ca: str | None = None
     identifier: str = ""
+    revocation_reason: str | None = None
 
 
 class Inventory(msgspec.Struct, kw_only=True):
@@ -111,11 +117,13 @@ def _desired_clients(ctx: StepContext, prefix: str) -> dict[str, dict[str, dict[
 def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
     """The inventory (module doc). Raises ``AlbMtlsError`` when the CA or KMS cannot be read."""
     from shared.steps.issuance import read_meta
+    from shared.steps.offboarding import read_access
     from shared.steps.rotation import iter_listed
 
     now = ctx.clock.now()
     desired = _desired_clients(ctx, secret_prefix)
     metas: OrderedDict[tuple[str, str], CertMeta | None] = OrderedDict()
+    accesses: OrderedDict[tuple[str, str], AccessRecord | None] = OrderedDict()
 
     def meta(listener: str, cn: str) -> CertMeta | None:
         k = (listener, cn)
@@ -125,18 +133,29 @@ def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
                 metas.popitem(last=False)
         return metas[k]
 
+    def access(listener: str, cn: str) -> AccessRecord | None:
+        k = (listener, cn)
+        if k not in accesses:
+            accesses[k] = read_access(ctx, secret_names(secret_prefix, listener, cn).access)
+            if len(accesses) > META_CACHE:
+                accesses.popitem(last=False)
+        return accesses[k]
+
     rows: list[InventoryRow] = []
-    for cert in iter_listed(ctx):
+    for cert in iter_listed(ctx, prefix=secret_prefix):
         c = classify(cert, None, None, now)
         state: str = c.state
         cn = cert.common_name or ""
         listener = c.listener_key
+        held = access(listener, cn) if c.ours and listener is not None and cn and state in (
+            "valid", "due", "revoked") else None
         if c.ours and listener is not None and state in ("valid", "due"):
-            c = classify(cert, meta(listener, cn), None, now)
+            c = classify(cert, meta(listener, cn), None, now, held)
             state = c.state
             wanted = desired.get(listener)
             if wanted is not None and cn not in wanted and state in ("valid", "due"):
                 state = "orphaned"
+        reason = held.revocation.reason if state == "revoked" and held is not None and held.revocation else None
         client = desired.get(c.listener_key or "", {}).get(cn) if c.ours else None
         rows.append(InventoryRow(
             holder=_holder(client), common_name=cert.common_name, listener=c.listener_key if c.ours else None,
@@ -144,7 +163,7 @@ def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
             not_before=iso_utc(cert.not_before) if cert.not_before else None,
             not_after=iso_utc(cert.not_after) if cert.not_after else None,
             days_left=round((cert.not_after - now) / timedelta(days=1), 1) if cert.not_after else None,
-            state=state, ca=cert.parent_identifier, identifier=cert.identifier))
+            state=state, ca=cert.parent_identifier, identifier=cert.identifier, revocation_reason=reason))
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1

@@ -64,6 +64,7 @@ from shared.policy.ids import (
 )
 from shared.policy.issuance import CurrentCert, Decision, decide, norm_sans, san_request
 from shared.policy.records import CertMeta, decode_meta, encode_meta
+from shared.steps.issuers import CaHolder, OwnCa, ca_issuer, describe_issued
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
@@ -118,17 +119,24 @@ class CaView:
         return client_window(replace(self.obs, now=now), client, index)
 
 
-def resolve_ca(ctx: StepContext, inp: CaTarget, *, for_alb: bool = False) -> ResolvedCa:
+def resolve_ca(ctx: StepContext, inp: CaHolder, *, for_alb: bool = False) -> ResolvedCa:
     """The sub-CA ``inp.ca_identifier`` names (by either identifier), resolved: its ``Identifier``
     for the PCA calls and, when ``for_alb`` and ALB takes CAs by ``CertIdentifier``
     (``settings.alb_ca_id_form``), that too. Reads only (``Pca.resolve_ca``)."""
+    api = ca_issuer(ctx, inp)
+    if isinstance(api, OwnCa):            # an own CA: its issuing generation, and the upload listeners trust
+        return api.resolve_ca(str(inp.ca_id), want_cert_identifier=for_alb)
     want = for_alb and ctx.settings.alb_ca_id_form == "cert_identifier"
-    return ctx.adapter(pca_api.Pca).resolve_ca(inp.ca_id.for_pca(), want_cert_identifier=want)
+    return api.resolve_ca(inp.ca_id.for_pca(), want_cert_identifier=want)
 
 
 def alb_ca_certificate_id(ctx: StepContext, inp: ProvisionInput) -> str:
     """The listener's ``CaCertificates`` id for ``inp``: the sub-CA resolved into the form ALB takes
-    (``shared.policy.ids.alb_ca_id``). Reads only; ``CA_NOT_FOUND`` when it cannot be resolved."""
+    (``shared.policy.ids.alb_ca_id``); for an own CA the repository ``Identifier`` of the generation
+    listeners trust. Reads only; ``CA_NOT_FOUND`` when it cannot be resolved."""
+    api = ca_issuer(ctx, inp)
+    if isinstance(api, OwnCa):
+        return api.alb_ca_id()
     return alb_ca_id(resolve_ca(ctx, inp, for_alb=True), ctx.settings.alb_ca_id_form)
 
 
@@ -138,7 +146,11 @@ def gather_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = 
     ``GetCAInstanceStatus``. Reads only."""
     from concurrent.futures import ThreadPoolExecutor
 
-    api = ctx.adapter(pca_api.Pca)
+    api = ca_issuer(ctx, inp)
+    if isinstance(api, OwnCa):            # an own CA: its record in KMS, read once per invocation
+        ident = (resolved or resolve_ca(ctx, inp)).identifier
+        return CaObservation(inp=inp, now=ctx.clock.now(), ca=api.describe_ca_certificate(ident),
+                             instance=None)        # an own CA has no subscription instance
     ident = resolved.identifier if resolved is not None else inp.ca_id.for_pca()
     # the certificate and the instance status at once: neither needs the other's answer
     with ThreadPoolExecutor(1, thread_name_prefix="ca-read") as pool:
@@ -180,12 +192,20 @@ def observe_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None =
 def preflight_ca(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     """The sub-CA's checks and its part of the preflight plan: :func:`resolve_ca` (for ALB too, so
     a CA that cannot be named to ALB fails before any write), :func:`observe_ca`, :func:`ca_plan`.
-    The issuing lane runs it as a provisioning order's check phase (``shared.steps.issuer``).
+    The issuing lane runs it as a provisioning order's check phase (``shared.steps.issuer``). An own
+    CA the run is to create (EnsureOwnCa) is planned, not read (``shared.steps.ownca_preflight``).
     Source API actions: ``DescribeCACertificate``, ``GetCAInstanceStatus`` (and the CA lists when
-    the identifier needs resolving)."""
+    the identifier needs resolving); an own CA's record in KMS."""
+    if inp.own_ca is not None:                # an own CA the run creates (EnsureOwnCa) is planned, not read
+        from shared.steps.ownca_preflight import preflight_new
+        planned = preflight_new(ctx, inp)
+        if planned is not None:
+            return planned
     resolved = resolve_ca(ctx, inp, for_alb=True)
+    alb_id = alb_ca_certificate_id(ctx, inp) if inp.own_ca is not None else \
+        alb_ca_id(resolved, ctx.settings.alb_ca_id_form)
     view = observe_ca(ctx, inp, resolved)
-    return ca_plan(view, inp, ctx.clock.now(), alb_ca_id(resolved, ctx.settings.alb_ca_id_form))
+    return ca_plan(view, inp, ctx.clock.now(), alb_id)
 
 
 def ca_plan(view: CaView, inp: ProvisionInput, now: datetime, alb_id: str) -> dict[str, Any]:
@@ -214,6 +234,7 @@ def ca_plan(view: CaView, inp: ProvisionInput, now: datetime, alb_id: str) -> di
     if warning is not None:
         warnings.append({"level": warning.level, "message": warning.message})
     return {
+        "kind": "own" if inp.own_ca is not None else "pca", "action": "use",
         "ca_identifier": view.identifier, "alb_ca_certificate_id": alb_id, "common_name": view.ca.common_name,
         "key_family": view.key_algorithm.family, "leaf_key_algorithm": view.key_algorithm.value,
         "not_before": iso_utc(view.ca.not_before) if view.ca.not_before else None,
@@ -273,7 +294,7 @@ def observe_client(ctx: StepContext, names: SecretNames) -> CurrentCert:
     meta = read_meta(ctx, names.meta)
     if meta is None:
         return CurrentCert(names, None, None, None, None)
-    cert = ctx.adapter(pca_api.Pca).describe_client_certificate(meta.identifier)
+    cert = describe_issued(ctx, meta.identifier, names)
     return CurrentCert(names, meta, _current_version(ctx, names.pfx), _current_version(ctx, names.password), cert)
 
 
@@ -320,7 +341,7 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
     for n in range(MAX_ISSUE_ATTEMPTS):
         ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
         try:
-            issued = ctx.adapter(pca_api.Pca).create_client_certificate_with_csr(
+            issued = ca_issuer(ctx, inp).create_client_certificate_with_csr(
                 parent_identifier=ca.identifier, csr_pem=csr_pem, before_time=window.before_time,
                 after_time=window.after_time, custom_identifier=ci, san_type=san_type, san_value=san_value,
                 enable_crl=ca.ca.publishes_crl)
@@ -375,11 +396,14 @@ def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaVie
     csr_pem = pki.build_csr(key, cn, sans)
     issued, ci, w = _create(ctx, inp, client, ca, window, csr_pem, key, sans)
     writes += w
-    cert = ctx.adapter(pca_api.Pca).describe_client_certificate(issued.identifier)
-    if cert is None or not cert.cert_pem:
-        raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable yet "
-                             "(DescribeClientCertificate); retry", details={"identifier": issued.identifier})
-    leaf = pki.load_certificate(cert.cert_pem, field="leaf")
+    cert_pem = issued.cert_pem if isinstance(ca_issuer(ctx, inp), OwnCa) else None   # an own CA returns it
+    if cert_pem is None:
+        cert = ctx.adapter(pca_api.Pca).describe_client_certificate(issued.identifier)
+        if cert is None or not cert.cert_pem:
+            raise TransientError(Code.CLOUD_BUSY, f"client {cn!r}: certificate {issued.identifier} is not readable "
+                                 "yet (DescribeClientCertificate); retry", details={"identifier": issued.identifier})
+        cert_pem = cert.cert_pem
+    leaf = pki.load_certificate(cert_pem, field="leaf")
     leaf_checks.verify_leaf(leaf, ca.cert_pem, [ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
                     expected_public_key=key, clock_skew=CLOCK_SKEW)
     _check_sans(leaf, client, sans)

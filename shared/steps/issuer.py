@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.adapters import pca as pca_api
 from shared.adapters.fnf import Fnf
 from shared.core.errors import AlbMtlsError, Code
 from shared.policy.ids import custom_identifier
@@ -100,12 +99,15 @@ def _slice_open(ctx: StepContext, lane: Lane) -> bool:
 def _observe(ctx: StepContext, engine: Engine, inp: ProvisionInput, start: int,
              pool: ThreadPoolExecutor, size: int = OBSERVE_CHUNK) -> list[tuple[int, CurrentCert]]:
     """The stored state of clients ``start …`` (one chunk of ``size``): their records (KMS, in
-    parallel), then the PCA status of the certificates they name (one call per 50)."""
+    parallel), then the status of the certificates they name through their issuer (the PCA: one
+    call per 50; an own CA: its revocation list)."""
+    from shared.steps.issuers import issued_statuses
+
     chunk = list(enumerate(inp.clients[start:start + size], start))
     names = [inp.secrets(c.common_name) for _, c in chunk]
     metas = list(pool.map(lambda n: read_meta(engine.ctx, n.meta), names))
     idents = [m.identifier for m in metas if m is not None]
-    statuses = engine.ctx.adapter(pca_api.Pca).client_certificate_statuses(idents) if idents else {}
+    statuses = issued_statuses(engine.ctx, idents, inp.secret_prefix) if idents else {}
     out = []
     for (i, _), n, meta in zip(chunk, names, metas, strict=True):
         st = statuses.get(meta.identifier) if meta is not None else None
@@ -124,7 +126,7 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
     preflight places a ``check_only`` order and waits for it, so no write of the run happens before
     the CA was checked — in the lane, like every PCA call. Raises ``AlbMtlsError``."""
     from shared.policy.ids import alb_ca_id
-    from shared.steps.issuance import ca_plan, resolve_ca
+    from shared.steps.issuance import alb_ca_certificate_id, ca_plan, preflight_ca, resolve_ca
 
     inp = order.input
     me = engine.order
@@ -132,6 +134,11 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
     if not cursor.checked:
         # the check phase: the sub-CA resolved (for ALB too, in the preflight's check-only order, which
         # ends here), CA_CHECKS, then CA_EXPIRES_TOO_SOON for every client — before any write
+        if order.check_only and inp.own_ca is not None:
+            # an own CA: no PCA call (its record in KMS; one the run is to create is planned)
+            cursor.ca = preflight_ca(engine.ctx, inp)
+            cursor.checked = True
+            return True
         if order.check_only:
             # resolved for ALB beside the CA's own reads (an Identifier, the usual case, needs no
             # resolving for them; a CertIdentifier is resolved by them again): one round less
@@ -142,7 +149,8 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
         else:
             resolved = None
             view = engine.ca(inp)
-        alb_id = alb_ca_id(resolved, engine.ctx.settings.alb_ca_id_form) if resolved is not None else ""
+        alb_id = "" if resolved is None else alb_ca_certificate_id(engine.ctx, inp) if inp.ca_id.is_own else \
+            alb_ca_id(resolved, engine.ctx.settings.alb_ca_id_form)
         cursor.ca = ca_plan(view, inp, now, alb_id)
         cursor.checked = True
         if order.check_only:

@@ -383,18 +383,36 @@ def ensure_server_group(ctx: StepContext, inp: ProvisionInput, lb: LoadBalancerL
     if (plan.group is None or plan.group.status != "Available") and \
             not _wait_group_available(ctx, sg_id, budget, pacer):
         return sg_id, writes, False, created, 0
-    if not plan.missing:
-        return sg_id, writes, True, created, 0
     missing = plan.missing
-    try:
-        job = api.add_servers(sg_id, missing, client_token=ctx.client_token(
-            "servers", sg_id, _digest([msgspec.to_builtins(s) for s in missing])))
-    except AlbMtlsError as err:
-        raise server_group_error(err) from None
-    writes += 1
-    ctx.logger.info("servers added", extra={"server_group_id": sg_id, "count": len(missing), "job_id": job})
-    ready = _wait_group_available(ctx, sg_id, budget, pacer)
-    return sg_id, writes, ready, created, len(missing)
+    if missing:
+        try:
+            job = api.add_servers(sg_id, missing, client_token=ctx.client_token(
+                "servers", sg_id, _digest([msgspec.to_builtins(s) for s in missing])))
+        except AlbMtlsError as err:
+            raise server_group_error(err) from None
+        writes += 1
+        ctx.logger.info("servers added", extra={"server_group_id": sg_id, "count": len(missing), "job_id": job})
+        if not _wait_group_available(ctx, sg_id, budget, pacer):
+            return sg_id, writes, False, created, len(missing)
+    # drift repaired: the group holds exactly the listed servers, with their weights (each write waits
+    # for Available; a call that runs out of budget returns pending and the next one observes again)
+    if plan.extra:
+        job = api.remove_servers(sg_id, plan.extra, client_token=ctx.client_token(
+            "servers-remove", sg_id, _digest(plan.extra)))
+        writes += 1
+        ctx.logger.info("servers removed", extra={"server_group_id": sg_id, "servers": [f"{i}:{p}" for i, p in
+                                                                                         plan.extra], "job_id": job})
+        if not _wait_group_available(ctx, sg_id, budget, pacer):
+            return sg_id, writes, False, created, len(missing)
+    if plan.reweight:
+        job = api.update_server_weights(sg_id, plan.reweight, client_token=ctx.client_token(
+            "servers-weight", sg_id, _digest([msgspec.to_builtins(s) for s in plan.reweight])))
+        writes += 1
+        ctx.logger.info("server weights set", extra={"server_group_id": sg_id, "count": len(plan.reweight),
+                                                      "job_id": job})
+        if not _wait_group_available(ctx, sg_id, budget, pacer):
+            return sg_id, writes, False, created, len(missing)
+    return sg_id, writes, True, created, len(missing)
 
 
 def apply_listener(ctx: StepContext, lb: LoadBalancerLike, plan: ListenerPlan, existing: ListenerLike | None,

@@ -5,8 +5,9 @@ listener's holders in line with its input — three modes of one function.
   /clients/revocations``): for every CN of the request, the plan of ``shared.policy.offboarding``
   (module doc there): the ``…/access`` record says ``revoked`` (reason, time, who, request id),
   every valid certificate of the CN on the listener is revoked at the private CA, the PFX and
-  password secrets are scheduled for deletion with the KMS recovery window. A CN that the listener
-  never had is refused before any write (``CLIENT_NOT_FOUND``, naming those it has).
+  password secrets are scheduled for deletion with the KMS recovery window. A CN that is no holder of
+  the listener under the request's secret prefix is refused before any write (``CLIENT_NOT_FOUND``,
+  naming those it has under that prefix; the private CA's list alone does not know the prefix).
 * ``restore`` (the revoke flow; ``albmtls restore``): the secrets come back (``RestoreSecret``,
   inside the recovery window), a certificate is issued in place of the revoked one (same CN, SANs,
   profile, days and sub-CA as its ``…/meta`` record; the revoked one stays revoked — a CA cannot
@@ -30,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from shared.adapters import kms as kms_api
-from shared.adapters import pca as pca_api
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
 from shared.policy import offboarding as policy
+from shared.policy import ownca as ownca_ids
 from shared.policy.contracts import ClientCertificateResult, ClientSpec, ExecutionName, ProvisionInput, StepResult
 from shared.policy.ids import SecretNames, secret_names
 from shared.policy.offboarding import Holder, RevokeRequest
@@ -45,7 +46,7 @@ from shared.policy.records import (
     decode_access,
     encode_access,
 )
-from shared.steps.issuance import read_meta
+from shared.steps.issuers import describe_issued, issuer_for_identifier, iter_issued
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterable
@@ -53,7 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = ["STEP", "OffboardEvent", "ClientOutcome", "OrphanEntry", "OffboardResult", "run", "gather_holders",
-           "read_access", "preflight_access", "enforce_revocation", "revoke_holders"]
+           "read_access", "held_under_prefix", "holders_in_scope", "preflight_access", "enforce_revocation",
+           "revoke_holders"]
 
 STEP = "offboard_client"
 
@@ -89,7 +91,8 @@ class ClientOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One holder's outcome. ``action``: ``revoked`` / ``already_revoked`` (revoke, prune),
     ``restored`` / ``already_restored`` / ``not_revoked`` (restore); ``revocation``: the record
     (reason, revoked_at, requested_by, request_id …); ``revoked``: certificates revoked at the CA
-    by this call; ``certificate``: the one issued by a restore."""
+    by this call; ``certificate``: the one issued by a restore; ``delivery``: how it reached its
+    holder (``shared.steps.deliver.ClientDelivery``: a person gets a one-time link, as on issue)."""
 
     common_name: str
     action: str
@@ -99,6 +102,7 @@ class ClientOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     secrets: list[SecretState] = []
     certificate: ClientCertificateResult | None = None
     refused_by: str | None = None
+    delivery: dict[str, Any] | None = None
 
 
 class OrphanEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -129,10 +133,10 @@ class OffboardResult(StepResult, frozen=True, kw_only=True):
 # ---------------------------------------------------------------------------------------------
 # observe
 # ---------------------------------------------------------------------------------------------
-def gather_holders(ctx: StepContext, listener_key: str) -> dict[str, Holder]:
+def gather_holders(ctx: StepContext, listener_key: str, prefix: str | None = None) -> dict[str, Holder]:
     """Every CN with a certificate of this automation on ``listener_key`` (``ListClientCertificate``,
-    every page: the private CA's own list)."""
-    return policy.holders(ctx.adapter(pca_api.Pca).list_client_certificates(), listener_key)
+    every page: the private CA's own list; with ``prefix``, the own CAs' certificates under it too)."""
+    return policy.holders(iter_issued(ctx, prefix), listener_key)
 
 
 #: holders' records read at once (a listener may have 1,000: one round trip per this many)
@@ -191,9 +195,10 @@ def _audit(ctx: StepContext, action: str, listener_key: str, cn: str, **fields: 
 # revoke
 # ---------------------------------------------------------------------------------------------
 def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *, listener_key: str, cn: str,
-                window: int) -> ClientOutcome:
+                window: int, secret_prefix: str) -> ClientOutcome:
     """Act on one planned revocation, in the plan's order, then read back."""
-    pca, kms = ctx.adapter(pca_api.Pca), ctx.adapter(kms_api.Kms)
+    kms = ctx.adapter(kms_api.Kms)
+    prefix = names.pfx.split("/", 1)[0]
     writes = 0
     rv = plan.revocation
     if plan.record is not None:
@@ -206,7 +211,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
                recovery_window_days=rv.recovery_window_days)
     revoked = []
     for ident in plan.revoke:
-        wrote = pca.revoke_client_certificate(ident)
+        wrote = issuer_for_identifier(ctx, ident, prefix).revoke_client_certificate(ident)
         writes += int(wrote)
         revoked.append(ident)
     for name in plan.delete:
@@ -215,7 +220,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
     # read back: revoked at the CA, the secrets pending deletion
     serials = {c.identifier: c.serial for c in plan.revocation.certificates}
     for ident in plan.revoke:
-        back = pca.describe_client_certificate(ident)
+        back = describe_issued(ctx, ident, names)
         if back is not None and back.status != "REVOKE":
             raise AlbMtlsError(Code.CLOUD_ERROR, f"certificate {ident} of {cn!r} still reads as {back.status} after "
                                "CreateRevokeClientCertificate; run the revocation again")
@@ -226,7 +231,17 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
         raise AlbMtlsError(Code.CLOUD_ERROR, f"the secrets of {cn!r} are not scheduled for deletion after "
                            "DeleteSecret; run the revocation again")
     action = "revoked" if writes else "already_revoked"
-    refused_by = iso_utc(policy.refusal_deadline(datetime.fromisoformat(rv.revoked_at.replace("Z", "+00:00"))))
+    # the listener's refusal is the PCA's (LISTENER_REFUSAL_BOUND); an own CA's revocation reaches the
+    # listener only through `revoke --rekey` (ALB documents no CRL check of an uploaded CA)
+    own = any(ownca_ids.is_own(c.identifier) for c in rv.certificates)
+    refused_by = None if own else iso_utc(policy.refusal_deadline(datetime.fromisoformat(
+        rv.revoked_at.replace("Z", "+00:00"))))
+    if plan.record is not None and writes:
+        # the operators are told once, by the invocation that recorded the decision (as the audit line)
+        from shared.steps.deliver import notify_revoked
+        notify_revoked(ctx, secret_prefix, listener_key, cn, reason=rv.reason,
+                       requested_by=rv.requested_by, revoked_at=rv.revoked_at,
+                       serials=sorted(c.serial for c in rv.certificates), via=rv.via)
     if writes and plan.record is None:
         ctx.logger.info("revocation finished", extra={"listener_key": listener_key, "common_name": cn,
                                                       "revoked": revoked, "writes": writes})
@@ -250,33 +265,38 @@ def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, b
                                   request_id=request_id, now=now, via=via, execution=ctx.execution_name,
                                   recovery_window_days=window)
         plans.append((cn, names, plan))
-    return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window)
-            for cn, names, plan in plans]
+    return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window,
+                        secret_prefix=secret_prefix) for cn, names, plan in plans]
+
+
+def held_under_prefix(ctx: StepContext, secret_prefix: str, listener_key: str, cn: str) -> bool:
+    """True when ``cn`` is a holder of ``listener_key`` *under* ``secret_prefix``: its ``…/access``
+    or ``…/meta`` record or its PFX secret exists there (``DescribeSecret``; a secret pending
+    deletion still exists). The private CA's list knows the listener, not the prefix: a holder
+    found there under another prefix is not this prefix's to revoke, prune or restore."""
+    names = secret_names(secret_prefix, listener_key, cn)
+    kms = ctx.adapter(kms_api.Kms)
+    return any(kms.describe_secret(n) is not None for n in (names.access, names.meta, names.pfx))
 
 
 def _known(ctx: StepContext, req: RevokeRequest, by_cn: dict[str, Holder]) -> None:
-    """``CLIENT_NOT_FOUND`` before any write for a CN the listener never had (no certificate of
-    ours at the CA, no record)."""
-    missing = []
-    for cn in req.common_names:
-        if cn in by_cn:
-            continue
-        names = secret_names(req.secret_prefix, req.listener_key, cn)
-        if read_access(ctx, names.access) is None:
-            if read_meta(ctx, names.meta) is None:
-                missing.append(cn)
+    """``CLIENT_NOT_FOUND`` before any write for a CN that is no holder of the listener under the
+    request's secret prefix (:func:`held_under_prefix`), naming the CNs that are."""
+    missing = [cn for cn in req.common_names
+               if not held_under_prefix(ctx, req.secret_prefix, req.listener_key, cn)]
     if missing:
-        have = ", ".join(sorted(by_cn)) or "none"
+        have = sorted(cn for cn in by_cn if held_under_prefix(ctx, req.secret_prefix, req.listener_key, cn))
         raise AlbMtlsError(Code.CLIENT_NOT_FOUND, f"no client {', '.join(map(repr, missing))} on listener "
-                           f"{req.load_balancer_id}:{req.listener_port} (secret prefix {req.secret_prefix!r}); "
-                           f"the clients it has: {have}", field="common_names",
-                           details={"missing": missing, "existing": sorted(by_cn)})
+                           f"{req.load_balancer_id}:{req.listener_port} under secret prefix {req.secret_prefix!r}; "
+                           f"the clients it has under that prefix: {', '.join(have) or 'none'} (check --cn and "
+                           "--secret-prefix)", field="common_names",
+                           details={"missing": missing, "existing": have, "secret_prefix": req.secret_prefix})
 
 
 def revoke(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
     """Mode ``revoke`` (module doc)."""
     now = ctx.clock.now()
-    by_cn = gather_holders(ctx, req.listener_key)
+    by_cn = gather_holders(ctx, req.listener_key, req.secret_prefix)
     _known(ctx, req, by_cn)
     out = revoke_holders(ctx, req.listener_key, req.common_names, by_cn=by_cn, reason=req.reason,
                          requested_by=req.requested_by, request_id=req.request_id, secret_prefix=req.secret_prefix,
@@ -291,10 +311,10 @@ def enforce_revocation(ctx: StepContext, listener_key: str, cn: str, secret_pref
     record = read_access(ctx, secret_names(secret_prefix, listener_key, cn).access)
     if policy.access_state(record) != "revoked":
         return 0
-    holder = gather_holders(ctx, listener_key).get(cn) or Holder(cn)
+    holder = gather_holders(ctx, listener_key, secret_prefix).get(cn) or Holder(cn)
     writes = 0
     for c in holder.valid(ctx.clock.now()):
-        writes += int(ctx.adapter(pca_api.Pca).revoke_client_certificate(c.identifier))
+        writes += int(issuer_for_identifier(ctx, c.identifier, secret_prefix).revoke_client_certificate(c.identifier))
     if writes:
         ctx.logger.warning("revoked a certificate issued while its holder was being revoked",
                            extra={"listener_key": listener_key, "common_name": cn, "writes": writes})
@@ -336,14 +356,28 @@ def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -
     _audit(ctx, "restore", req.listener_key, cn, requested_by=req.requested_by, request_id=req.request_id,
            serial=issued.result.serial, secrets_restored=list(plan.restore), writes=writes,
            revoked_reason=record.revocation.reason if record.revocation else None)
+    # the new certificate goes to its holder as on issue (a person: a one-time link); never fails the restore
+    from shared.steps.deliver import deliver_client, load_config
+    try:
+        sent, w = deliver_client(ctx, load_config(ctx, req.secret_prefix), names, req.listener_key, cn, None,
+                                 update_holder=False)
+        writes += w
+        delivery: dict[str, Any] | None = msgspec.to_builtins(sent)
+    except AlbMtlsError as exc:
+        if exc.retryable:
+            raise
+        ctx.logger.warning("delivery after the restore failed", extra={"common_name": cn, "error": exc.to_dict()})
+        delivery = None
     return ClientOutcome(common_name=cn, action="restored", writes=writes, certificate=issued.result,
-                         secrets=_secret_states(ctx, names))
+                         secrets=_secret_states(ctx, names), delivery=delivery)
 
 
 def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
-    """Mode ``restore`` (module doc). A CN that is not revoked writes nothing (``not_revoked`` /
+    """Mode ``restore`` (module doc). A CN the listener never had under the prefix is refused before
+    any write (``CLIENT_NOT_FOUND``); one that is not revoked writes nothing (``not_revoked`` /
     ``already_restored``)."""
     now = ctx.clock.now()
+    _known(ctx, req, gather_holders(ctx, req.listener_key, req.secret_prefix))
     out = [_restore_one(ctx, req, cn, now) for cn in req.common_names]
     return OffboardResult(mode="restore", listener_key=req.listener_key, writes=sum(o.writes for o in out), clients=out)
 
@@ -353,56 +387,71 @@ def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
 # ---------------------------------------------------------------------------------------------
 def preflight_access(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
     """Read-only, for the preflight: ``CLIENT_REVOKED`` when a CN of the input was revoked on this
-    listener (re-issuing it would undo the revocation: restore it, or remove it from the input).
-    Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
-    revoked, back = [], []
-    records = read_accesses(ctx, {c.common_name: inp.secrets(c.common_name).access for c in inp.clients})
+    listener (re-issuing it would undo the revocation: restore it, or remove it from the input) —
+    compared without letter case, so ``MALLORY`` is refused after ``mallory`` was revoked; then
+    ``INVALID_INPUT`` when a CN differs only in letter case from a holder the listener already has
+    (the private CA's list: a listener's CNs differ in more than letter case, across runs as within
+    one input). Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
+    from shared.steps.lane_client import reader_context
+
+    by_fold: dict[str, list[str]] = {}
+    # the private CA's list, read outside the issuing lane at the share it leaves (as every report)
+    for held in gather_holders(reader_context(ctx), inp.listener_key, inp.secret_prefix):
+        by_fold.setdefault(held.casefold(), []).append(held)
+    revoked, back, clash = [], [], []
+    asked = {c.common_name: [c.common_name, *sorted(h for h in by_fold.get(c.common_name.casefold(), ())
+                                                    if h != c.common_name)] for c in inp.clients}
+    # every record at once (a listener may have 1,000 holders: one round trip per ACCESS_READERS)
+    records = read_accesses(ctx, {cn: inp.secrets(cn).access for cns in asked.values() for cn in cns})
     for i, c in enumerate(inp.clients):
-        record = records[c.common_name]
-        state = policy.access_state(record)
-        if state == "revoked":
-            assert record is not None and record.revocation is not None
-            r = record.revocation
-            revoked.append((i, c.common_name, r))
-        elif state == "orphaned":
-            back.append(c.common_name)
+        for cn in asked[c.common_name]:
+            record = records[cn]
+            state = policy.access_state(record)
+            if state == "revoked":
+                assert record is not None and record.revocation is not None
+                revoked.append((i, c.common_name, cn, record.revocation))
+            elif cn != c.common_name:
+                clash.append((i, c.common_name, cn))
+            elif state == "orphaned":
+                back.append(c.common_name)
     if revoked:
-        i, cn, r = revoked[0]
+        i, given, cn, r = revoked[0]
+        alias = "" if given == cn else f" (the input's {given!r} differs from it only in letter case)"
         raise AlbMtlsError(Code.CLIENT_REVOKED, f"client {cn!r} was revoked on {inp.listener_key} at {r.revoked_at} "
-                           f"by {r.requested_by} (reason {r.reason}); remove it from `clients`, or give it access "
-                           f"again with `albmtls restore --listener {inp.load_balancer_id}:{inp.listener_port} "
-                           f"--cn {cn}`", field=f"clients[{i}].common_name",
-                           details={"revoked": [cn for _, cn, _ in revoked]})
+                           f"by {r.requested_by!r} (reason {r.reason}){alias}; remove {given!r} from `clients`, or "
+                           f"give {cn!r} access again with `albmtls restore --listener "
+                           f"{inp.load_balancer_id}:{inp.listener_port} --cn {cn}`", field=f"clients[{i}].common_name",
+                           details={"revoked": sorted({cn for _, _, cn, _ in revoked})})
+    if clash:
+        i, given, cn = clash[0]
+        raise InvalidInputError(f"clients[{i}].common_name", f"common name {given!r} differs only in letter case "
+                                f"from {cn!r}, which already holds a certificate on {inp.listener_key}: a listener's "
+                                f"CNs differ in more than letter case; write it {cn!r}, or choose another name")
     return {"readmitted": back}
+
+
+def holders_in_scope(ctx: StepContext, inp: ProvisionInput) -> dict[str, Holder]:
+    """The listener's holders a provisioning run with ``inp`` answers for (reconcile, plan): those
+    in its input and those held under its secret prefix (:func:`held_under_prefix`) — a holder of
+    the listener under another prefix is never orphaned or pruned by this input."""
+    in_input = {c.common_name for c in inp.clients}
+    return {cn: h for cn, h in gather_holders(ctx, inp.listener_key, inp.secret_prefix).items()
+            if cn in in_input or held_under_prefix(ctx, inp.secret_prefix, inp.listener_key, cn)}
 
 
 def reconcile(inp: ProvisionInput, ctx: StepContext) -> OffboardResult:
     """Mode ``reconcile`` (module doc)."""
     now = ctx.clock.now()
     lk = inp.listener_key
-    by_cn = gather_holders(ctx, lk)
     in_input = [c.common_name for c in inp.clients]
+    by_cn = holders_in_scope(ctx, inp)
     records = read_accesses(ctx, {cn: inp.secrets(cn).access for cn in sorted(set(by_cn) | set(in_input))})
-    # a revocation something left unfinished (a certificate still valid): finish it, prune or not
-    unfinished = [cn for cn, h in by_cn.items() if policy.access_state(records.get(cn)) == "revoked" and h.valid(now)]
-    orphaned = policy.orphans(by_cn, in_input, records, now)
-    marks: dict[str, AccessRecord] = {}
-    readmitted = []
-    for cn in in_input:
-        rec = policy.mark_active(records.get(cn), now)
-        if rec is not None:
-            marks[cn] = rec
-            readmitted.append(cn)
-    if not inp.prune:
-        for cn in orphaned:
-            rec = policy.mark_orphaned(records.get(cn), cn, lk, now)
-            if rec is not None:
-                marks[cn] = rec
+    plan = policy.plan_reconcile(by_cn, in_input, records, now, listener_key=lk, prune=inp.prune)
+    orphaned, marks, readmitted = list(plan.orphaned), dict(plan.marks), list(plan.readmitted)
     writes = sum(_write_access(ctx, inp.secrets(cn), rec) for cn, rec in marks.items())
     pruned: list[ClientOutcome] = []
-    to_revoke = sorted(set(unfinished) | (set(orphaned) if inp.prune else set()))
-    if to_revoke:
-        done = revoke_holders(ctx, lk, to_revoke, by_cn=by_cn, reason="cessation",
+    if plan.revoke:
+        done = revoke_holders(ctx, lk, plan.revoke, by_cn=by_cn, reason="cessation",
                               requested_by=f"provision {ctx.execution_name or ctx.request_id} (prune)",
                               request_id=ctx.execution_name or ctx.request_id, secret_prefix=inp.secret_prefix,
                               window=policy.RECOVERY_WINDOW_DAYS, via="prune", now=now)

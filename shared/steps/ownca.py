@@ -33,7 +33,8 @@ from shared.adapters.ownca import OwnCa, list_ca_names, list_own_certificates, p
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError, TransientError
 from shared.policy import ownca
-from shared.policy.contracts import StepResult
+from shared.policy.contracts import StepEvent, StepResult
+from shared.steps.ownca_preflight import instance_id as _instance
 
 if TYPE_CHECKING:  # pragma: no cover
     from cryptography import x509
@@ -41,7 +42,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.steps.context import StepContext
 
 __all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "retire", "view",
-           "list_views", "issuer", "holders", "KEY_DELETION_DAYS"]
+           "list_views", "issuer", "holders", "KEY_DELETION_DAYS", "EnsureOwnCaResult", "run",
+           "STEP"]
+
+STEP = "ensure_own_ca"
 
 #: ``ScheduleKeyDeletion.PendingWindowInDays`` of a retired generation's keys (7-366): time to undo
 KEY_DELETION_DAYS = 30
@@ -134,15 +138,6 @@ def list_views(ctx: StepContext, prefix: str) -> list[OwnCaView]:
 # ---------------------------------------------------------------------------------------------
 # a generation: keys, certificates, upload
 # ---------------------------------------------------------------------------------------------
-def _instance(ctx: StepContext) -> str:
-    inst = ctx.settings.kms_instance_id
-    if not inst:
-        raise AlbMtlsError(Code.CONFIG_INVALID, "an own CA's keys are created in a KMS instance (KMS 3.0 keeps "
-                           "asymmetric keys in one): set ALBMTLS_KMS_INSTANCE_ID to its id (kst-…)",
-                           field="kms_instance_id")
-    return inst
-
-
 def _key(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int,
          role: Literal["root", "issuing"]) -> tuple[ownca.KeyRef, int]:
     """The KMS key of ``role`` in generation ``gen``: found by its alias, else created (tagged, so a
@@ -411,8 +406,9 @@ def holders(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord) -> tuple[int,
 
 def switch(ctx: StepContext, prefix: str, name: str, *, at_once: bool = False) -> SwitchOutcome:
     """Listeners trust the issuing generation from now on, when every holder holds a certificate of it
-    (or ``at_once``). The record changes; the listeners follow on their next provisioning run
-    (``albmtls ca switch`` starts them). Zero writes when nothing is pending or holders still wait."""
+    (or ``at_once``). Only the record changes here; the listeners follow through
+    ``shared.steps.ownca_rekey.point_listeners`` (``albmtls ca switch`` and ``revoke --rekey`` run
+    it after this). Zero writes when nothing is pending or holders still wait."""
     kms = ctx.adapter(Kms)
     found = read_record(kms, prefix, name)
     if found is None or not found[0].complete:
@@ -461,3 +457,26 @@ def ca_end(rec: ownca.OwnCaRecord) -> datetime | None:
 def as_dict(v: OwnCaView) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(v)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the provision flow's EnsureOwnCa step (its preflight: shared.steps.ownca_preflight)
+# ---------------------------------------------------------------------------------------------
+class EnsureOwnCaResult(StepResult, frozen=True, kw_only=True):
+    """The ``ensure_own_ca`` step's result: the CA (``None`` for a PCA input: nothing to do)."""
+
+    writes: int = 0
+    ca: OwnCaView | None = None
+
+
+def run(event: StepEvent, ctx: StepContext) -> EnsureOwnCaResult:
+    """The ``ensure_own_ca`` step (FC ``albmtls-ensure-own-ca``; the provision flow runs it after the
+    preflight when the input's CA is an own one, before the changes): :func:`ensure_ca` with the
+    input's ``ca`` options under its secret prefix."""
+    spec = event.input.own_ca
+    if spec is None:
+        return EnsureOwnCaResult(status="ok")
+    opts = ownca.CreateOptions(name=spec.name, key_spec=spec.key_spec, root_days=spec.root_days,
+                               issuing_days=spec.issuing_days)
+    v = ensure_ca(ctx, opts, event.input.secret_prefix)
+    return EnsureOwnCaResult(status="ok", writes=v.writes, ca=v)

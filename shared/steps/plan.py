@@ -9,12 +9,12 @@ apply cannot disagree):
   certificate, server group and CNAME plans, shown field by field (old → new);
 * every client: what ``issue_client_cert`` would do (``shared.steps.issuance.observe_client`` and
   ``decide``): issue, renew (due), reissue (SANs/profile/CA changed, revoked …) or keep;
-* the recorded desired state (``shared.steps.desired``): whether the apply records a new one, and
-  the drift of the cloud from it (``shared.steps.drift.observe_drift``);
-* the holders that left the file: CNs holding a valid certificate on the listener, not in the file
-  and not revoked — what the provision flow's ``ReconcileClients`` finds, from the same reads
-  (``shared.steps.offboarding``): ``orphaned`` (kept, never renewed), or ``pruned`` (revoked by the
-  apply) when the listener says ``prune: true``.
+* the holders of the listener in the private CA's own list and their ``…/access`` records: what
+  the run's ``ReconcileClients`` would do (``shared.policy.offboarding.plan_reconcile``) — holders
+  that left the file (``orphaned``, kept), those it revokes (``pruned``: ``prune: true``) and the
+  records it writes;
+* the recorded desired state (``shared.steps.desired``): whether the apply records a new one and
+  the drift of the cloud from it (``shared.steps.drift.observe_drift``).
 
 Reads run in parallel — listeners at once (``parallel``), and within a listener its clients — and
 every call goes through the one retry layer and its per-product rate limiters
@@ -30,6 +30,7 @@ from shared.adapters.kms import Kms
 from shared.core.errors import AlbMtlsError
 from shared.policy.desired import desired_input, same_input
 from shared.policy.ids import desired_state_name
+from shared.policy.offboarding import plan_reconcile
 from shared.policy.plan import (
     Change,
     ClientPlan,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ClientSpec, ProvisionInput
     from shared.policy.desired import DesiredState
     from shared.policy.fleet import Fleet
+    from shared.policy.offboarding import ReconcilePlan
     from shared.steps.context import StepContext
     from shared.steps.preflight import Evaluation
 
@@ -79,8 +81,8 @@ def _server_group_plan(e: Evaluation) -> ResourcePlan:
     if sg["action"] == "create":
         return ResourcePlan(action="create", changes=member_drift({}, want), detail={"name": spec.name})
     have = {(sid, port): w for sid, port, w in e.o.server_group.weights}
-    missing = tuple(c for c in member_drift(have, want) if c.old is None)
-    return ResourcePlan(action="add" if missing else "none", id=sg.get("id"), changes=missing,
+    changes = member_drift(have, want)       # missing, extra and reweighted members: the apply repairs all
+    return ResourcePlan(action="update" if changes else "none", id=sg.get("id"), changes=changes,
                         detail={"name": spec.name})
 
 
@@ -109,6 +111,27 @@ def _client_plans(ctx: StepContext, inp: ProvisionInput, ca_identifier: str) -> 
         return tuple(pool.map(one, inp.clients))
 
 
+def _reconcile_plan(ctx: StepContext, inp: ProvisionInput) -> ReconcilePlan | None:
+    """What the run's ``ReconcileClients`` would do: the same reads (``ListClientCertificate``, each
+    holder's ``…/access`` record) and the same pure plan. ``None`` (unknown) when the private CA's
+    list is refused."""
+    from shared.steps.offboarding import holders_in_scope, read_access
+
+    try:
+        by_cn = holders_in_scope(ctx, inp)
+        cns = [c.common_name for c in inp.clients]
+        names = sorted(set(by_cn) | set(cns))
+        with ThreadPoolExecutor(max_workers=min(CLIENT_PARALLEL, max(1, len(names)))) as pool:
+            records = dict(zip(names, pool.map(lambda cn: read_access(ctx, inp.secrets(cn).access), names),
+                               strict=True))
+    except AlbMtlsError as exc:
+        if exc.retryable:
+            raise
+        ctx.logger.info("holders not known", extra={"listener_key": inp.listener_key, "error_code": exc.code})
+        return None
+    return plan_reconcile(by_cn, cns, records, ctx.clock.now(), listener_key=inp.listener_key, prune=inp.prune)
+
+
 def _record_plan(inp: ProvisionInput, raw: dict[str, Any], recorded: DesiredState | None) -> ResourcePlan:
     name = desired_state_name(inp.secret_prefix, inp.listener_key)
     if recorded is None:
@@ -116,25 +139,6 @@ def _record_plan(inp: ProvisionInput, raw: dict[str, Any], recorded: DesiredStat
     if same_input(recorded, inp):
         return ResourcePlan(action="none", id=name)
     return ResourcePlan(action="update", id=name, changes=record_changes(recorded.input, raw))
-
-
-def _left_the_file(ctx: StepContext, inp: ProvisionInput) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(orphaned, pruned)``: the holders that left the file (module doc), as ``ReconcileClients``
-    finds them (``ListClientCertificate``, each one's ``…/access`` record); all ``pruned`` when the
-    input says ``prune: true``. Unknown (``()``) when the private CA's list is refused."""
-    from shared.policy.offboarding import orphans
-    from shared.steps.offboarding import gather_holders, read_access
-    try:
-        by_cn = gather_holders(ctx, inp.listener_key)
-        in_input = {c.common_name for c in inp.clients}
-        records = {cn: read_access(ctx, inp.secrets(cn).access) for cn in by_cn if cn not in in_input}
-    except AlbMtlsError as exc:
-        if exc.retryable:
-            raise
-        ctx.logger.info("holders not known", extra={"listener_key": inp.listener_key, "error_code": exc.code})
-        return (), ()
-    found = tuple(orphans(by_cn, in_input, records, ctx.clock.now()))
-    return ((), found) if inp.prune else (found, ())
 
 
 def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *, path: str = "") -> ListenerReport:
@@ -152,7 +156,10 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
             raise
         recorded = None
     report.desired_state = _record_plan(inp, raw, recorded)
-    report.orphaned, report.pruned = _left_the_file(ctx, inp)
+    rp = _reconcile_plan(ctx, inp)
+    if rp is not None:
+        report.orphaned = () if inp.prune else rp.orphaned
+        report.pruned, report.access_records = rp.revoke, tuple(sorted(rp.marks))
     if recorded is not None:
         try:
             report.drift = observe_drift(ctx, desired_input(recorded))

@@ -65,10 +65,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput, StepEvent
     from shared.steps.context import StepContext
 
-__all__ = ["run", "check", "evaluate", "Evaluation", "CHECK_WAIT_S"]
+__all__ = ["run", "check", "evaluate", "Evaluation", "CHECK_WAIT_S", "OWN_CA_PENDING"]
 
 #: how long one invocation waits for the lane's CA check before answering ``pending``
 CHECK_WAIT_S = 60.0
+#: the listener's CA in the preflight's plan while an own CA is still to be created by EnsureOwnCa
+OWN_CA_PENDING = "(the own CA's upload, made by EnsureOwnCa)"
 
 
 def _dry_run_server_group(ctx: StepContext, o: ListenerObservation) -> Violation | None:
@@ -97,7 +99,8 @@ def _server_group_summary(o: ListenerObservation) -> dict[str, Any]:
         return {"action": "create", "name": o.inp.server_group.name, "servers_to_add": len(plan.missing),
                 "vpc_check": "servers are checked by the first write (AddServersToServerGroup)"}
     return {"action": plan.action, "id": plan.group.id, "name": o.inp.server_group.name,
-            "servers_to_add": len(plan.missing), "vpc_check": "dry run" if plan.missing else "members present"}
+            "servers_to_add": len(plan.missing), "servers_to_remove": len(plan.extra),
+            "weights_to_set": len(plan.reweight), "vpc_check": "dry run" if plan.missing else "members present"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,8 @@ def _evaluate(ctx: StepContext, inp: ProvisionInput,
 
     cert = plan_server_certificate(o)
     sg = _server_group_summary(o)
-    desired = desired_listener(inp, cert.alb_id, sg.get("id"), ca["alb_ca_certificate_id"])
+    # an own CA the run creates has no repository id yet: the listener plan names it by what makes it
+    desired = desired_listener(inp, cert.alb_id, sg.get("id"), ca["alb_ca_certificate_id"] or OWN_CA_PENDING)
     listener_plan = plan_listener(o.existing, desired)
     listener: dict[str, Any] = {"action": listener_plan.action}
     if listener_plan.listener_id:
@@ -196,7 +200,8 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
 
     ``plan.listener``: ``{action: create|update|none, id?, changes?}``; ``plan.server_certificate``:
     ``{id, mode, not_after, action: use|upload}``; ``plan.server_group``: ``{action:
-    create|add_servers|none, id?, servers_to_add, vpc_check}``; ``plan.ca``/``plan.dns``: the
+    create|add_servers|update_servers|none, id?, servers_to_add, servers_to_remove?, weights_to_set?,
+    vpc_check}``; ``plan.ca``/``plan.dns``: the
     summaries of ``preflight_ca``/``preflight_dns``. Source actions: ALB ``GetLoadBalancerAttribute``,
     ``ListListeners``, ``GetListenerAttribute``, ``ListSystemSecurityPolicies`` (+
     ``ListSecurityPolicies``), ``ListServerGroups``, ``ListServerGroupServers``,
@@ -208,7 +213,9 @@ def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
     """
     inp: ProvisionInput = ev.input
     check = provision_order_name(ctx, "-check")
-    done = _evaluate(ctx, inp, lambda: _ca_checked(ctx, inp, check))
+    # an own CA makes no PCA call (its record and keys are in KMS): checked here, not in the lane
+    done = _evaluate(ctx, inp, (lambda: preflight_ca(ctx, inp)) if inp.ca_id.is_own else
+                     (lambda: _ca_checked(ctx, inp, check)))
     if done is None:
         ctx.logger.info("waiting for the issuing lane to check the CA", extra={"order": check})
         return {"status": "pending", "writes": 0, "waiting_for": check}

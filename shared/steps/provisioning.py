@@ -19,7 +19,7 @@ The one code path used by ``albmtls provision`` and by the ``provision_api`` fun
 
 Nothing here reads or returns key material: step results never contain any.
 
-One module (~520 lines): starting, following and reporting a provisioning run belong together.
+One module (~540 lines): starting, following and reporting a provisioning run belong together.
 """
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.base import CallPolicy
 from shared.adapters.fnf import Fnf
-from shared.core.clock import Clock, SystemClock
+from shared.core.clock import Clock, clock_from_env, parse_iso
 from shared.core.errors import AlbMtlsError, Code
 from shared.core.wait import Deadline
 from shared.policy.ids import execution_name
@@ -55,6 +56,7 @@ FLOW_FILES = {PROVISION_FLOW: "provision.yaml", ISSUE_FLOW: "issue.yaml", REVOKE
 # Step (state) names of workflows/provision.yaml and revoke.yaml → result keys.
 STEP_KEYS = {
     "Preflight": "preflight",
+    "EnsureOwnCa": "ensure_own_ca",
     "RecordDesiredState": "record_desired_state",
     "IssueClientCert": "issue_client_cert",
     "ReconcileClients": "reconcile_clients",
@@ -62,6 +64,7 @@ STEP_KEYS = {
     "CreateCname": "create_cname",
     "HealthCheck": "health_check",
     "Offboard": "offboard",
+    "Deliver": "deliver",
 }
 
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -181,8 +184,10 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
     """Start the provision execution for ``inp_json`` (an already validated provision input), or
     another flow's execution that acts on one listener (``flow``: :data:`LISTENER_FLOWS`).
 
-    Name: ``<listener key>-<UTC yyyymmddThhmmssZ>``, or from ``idempotency_key`` (a retried request
-    with the same key gets the same execution, running or finished); ``request_id`` adds
+    Name: ``<listener key>-<UTC yyyymmddThhmmssZ>`` at ``clock`` (default ``clock_from_env``: the
+    cloud's time, as every other name and date — the local cloud's when it is moved), or from
+    ``idempotency_key`` (a retried request with the same key gets the same execution, running or
+    finished); ``request_id`` adds
     ``-r<10 hex of its sha256>``, so two different requests in the same second are two executions
     (a revocation of bob right after alice's is not alice's). Refuses with
     ``EXECUTION_RUNNING`` (naming the running execution) while another execution for the same
@@ -198,7 +203,7 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                            "listeners, or shorten common names and SANs", field="clients",
                            details={"bytes": len(text.encode()), "limit": MAX_INPUT_BYTES})
     fnf = _fnf(settings, deadline)
-    clock = clock or SystemClock()
+    clock = clock or clock_from_env()      # the one clock: the cloud's time (the local cloud's when moved)
     prefix = f"{_NAME_SAFE.sub('-', listener_key)}-"
     if idempotency_key:
         name = idempotent_name(listener_key, idempotency_key)
@@ -247,17 +252,24 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
             raise
         done = _describe_execution(settings, flow, name, deadline)
         return Started(flow, name, done.status if done else "Unknown", existing=True)
-    # Optimistic concurrency: if another start slipped in, the later name (timestamp order) yields.
-    others = sorted(ex.name for ex in _running(settings, flow, prefix, deadline) if ex.name != name)
-    if others and others[0] < name:
+    # Optimistic concurrency: if another start slipped in, the one CloudFlow started later yields
+    # (StartedTime, then the name). Not the later *name*: a start whose check ran before the other's
+    # StartExecution landed sees nothing and runs; the other, started after it, must be the one to stop.
+    running = list(_running(settings, flow, prefix, deadline))
+    mine = next((ex for ex in running if ex.name == name), None)
+    my_key = _start_order(getattr(mine, "started_time", None) or getattr(body, "started_time", None), name)
+    ahead = sorted((_start_order(getattr(ex, "started_time", None), ex.name), ex.name)
+                   for ex in running if ex.name != name)
+    if ahead and ahead[0][0] < my_key:
+        first = ahead[0][1]
         try:
             fnf.stop_execution(flow, name, error=Code.EXECUTION_RUNNING,
-                               cause=f"{others[0]} runs for the same listener")
+                               cause=f"{first} runs for the same listener")
         except AlbMtlsError:
             pass
         raise AlbMtlsError(Code.EXECUTION_RUNNING,
-                           f"execution {others[0]} is already running for listener {listener_key}; wait for it "
-                           "to finish and run again", details={"execution": others[0]})
+                           f"execution {first} is already running for listener {listener_key}; wait for it "
+                           "to finish and run again", details={"execution": first})
     return started
 
 
@@ -272,12 +284,24 @@ def _place_check(settings: Settings, inp_json: dict[str, Any], name: str, deadli
 
     try:
         order = ProvisionOrder(input=decode(ProvisionInput, inp_json), requester=name, check_only=True)
+        if order.input.ca_id.is_own:
+            return    # an own CA makes no PCA call: the preflight checks it itself, outside the lane
         check = (name[:128 - len("-check")]) + "-check"
         fnf = _fnf(settings, deadline)
         from shared.steps.lane_client import issue_flow
         fnf.start_execution(issue_flow(), check, json.dumps(compact(order), separators=(",", ":")))
     except AlbMtlsError:
         pass          # already placed (ExecutionAlreadyExists), or the lane is not deployed
+
+
+def _start_order(started_time: str | None, name: str) -> tuple[datetime, str]:
+    """Sort key of a running execution: CloudFlow's ``StartedTime`` (unknown or unreadable sorts
+    last), then the name."""
+    try:
+        at = parse_iso(started_time) if started_time else None
+    except ValueError:
+        at = None
+    return (at or datetime.max.replace(tzinfo=UTC), name)
 
 
 def _other_input(existing: str | None, inp_json: dict[str, Any]) -> bool:
@@ -481,8 +505,9 @@ def executions_overview(settings: Settings, flows: tuple[str, ...] = (PROVISION_
 def result_document(prog: Progress | None) -> dict[str, Any]:
     """What a finished (or running) provision reports, from its step results — ids, fingerprints
     and secret names only: ``{status, listener, client_certificates, dns, health, probe, writes,
-    warnings, error?}``. ``writes`` sums the mutating calls every step invocation reported;
-    ``warnings`` gathers every step's ``warnings`` (the sub-CA's end, clock skew …), each once."""
+    warnings, deliveries, error?}``. ``writes`` sums the mutating calls every step invocation
+    reported; ``warnings`` gathers every step's ``warnings`` (the sub-CA's end, clock skew …), each
+    once; ``deliveries``: what each holder was sent (``shared.steps.deliver``)."""
     steps = prog.steps if prog else {}
     writes = 0
     warnings: list[dict[str, Any]] = []
@@ -514,6 +539,7 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
                                          "propagation")} if dns else None),
         "health": {"healthy": health.get("healthy"), "backends": health.get("backends", [])} if health else None,
         "probe": hc.get("probe") or None,
+        "deliveries": (steps.get("deliver") or {}).get("deliveries") or [],
         "writes": writes,
         "warnings": warnings,
     }
@@ -528,7 +554,8 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
 def offboard_summary(outcome: dict[str, Any]) -> dict[str, Any]:
     """One holder's revoke/prune/restore outcome (``shared.steps.offboarding.ClientOutcome``) as the
     CLI and the API report it: CN, action, the revocation record's reason/time/requester, the
-    certificates revoked, the secrets and when they are deleted, the certificate a restore issued."""
+    certificates revoked, the secrets and when they are deleted, the certificate a restore issued
+    and how it reached its holder."""
     rv = outcome.get("revocation") or {}
     out: dict[str, Any] = {"common_name": outcome.get("common_name"), "action": outcome.get("action"),
                            "writes": int(outcome.get("writes") or 0)}
@@ -546,6 +573,8 @@ def offboard_summary(outcome: dict[str, Any]) -> dict[str, Any]:
         out["certificate"] = {k: cert.get(k) for k in ("common_name", "identifier", "serial", "not_after",
                                                         "fingerprint_sha256", "pfx_secret", "password_secret",
                                                         "pfx_version", "reused")}
+    if isinstance(outcome.get("delivery"), dict):
+        out["delivery"] = outcome["delivery"]       # how a restored certificate reached its holder
     return out
 
 

@@ -11,10 +11,25 @@ away from the API) and decides per certificate with the one classification
   one PCA call. The listing says everything the renewal needs of the old certificate (status,
   serial, end): nothing is read again. A certificate whose CN has no record (not issued by this
   automation under this secret prefix) is counted as ``unmanaged`` and left alone.
-* **superseded and due for retirement** (``revoke_old`` ``after_grace`` / ``immediately``, or its
-  record's marker) — revoked (``CreateRevokeClientCertificate``) once its replacement is stored,
-  issued and valid; never the CN's current certificate. By default replaced certificates expire
+* **superseded and due for retirement** — its holder switched to the replacement (first download
+  or secret read, the CN's ``…/delivery`` record: ``shared.policy.delivery``), or its grace is over
+  (``revoke_old`` ``after_grace`` / ``immediately``, or its record's marker), whichever comes first;
+  once its replacement is stored, issued and valid, never the CN's current certificate. Retiring
+  revokes (``CreateRevokeClientCertificate``, or an own CA's revocation list) only when a revocation
+  is asked; by default the certificate is recorded retired in its delivery record and expires
   naturally: no revocation at all.
+
+The holders (``shared.steps.deliver``): each renewal is delivered once its secrets are stored (a
+person gets a new one-time download link, a system its webhook; a failing channel never fails the
+order — one KMS read of the CN's delivery record per renewal, in the slice's pool); a replaced
+certificate's holder is reminded the day before it ends and the operators are told once when a
+holder has not switched; the scan's sub-CA and server certificate warnings, and a failed order, go
+to the operators' channels.
+
+An own CA's certificates (``shared.steps.issuers``: their ``…/meta`` records, its revocation list)
+are scanned after the private CA's pages — the own CAs under the prefix are looked up while the
+pages are read — and renewed the same way, signed through KMS (``AsymmetricSign``) at the lane's
+share of KMS's quota.
 
 A holder that left the listener's input (``orphaned``) or was revoked (``shared.steps.offboarding``)
 is never renewed: the holder's ``…/access`` record is read beside the ``…/meta`` record of each due
@@ -28,14 +43,20 @@ whose certificate was issued in a crashed slice is continued with the logged key
 (``shared.policy.keylog``); a certificate already renewed reads as ``superseded`` (its record names
 the new one). Per-certificate failures are counted and the order fails with the first code after
 every other certificate was handled — the next day's order retries them.
+
+One module (~600 lines): the scan, the renewals, the retirements and the holders' follow-ups share
+one slice (its pool, its record caches, its cursor) and one classification, read together.
 """
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import msgspec
 
 from shared.adapters import pca as pca_api
 from shared.adapters.pca import LIST_PAGE_SIZE
@@ -46,9 +67,10 @@ from shared.policy.contracts import ClientSpec
 from shared.policy.ids import secret_names
 from shared.policy.orders import Cursor, Retired, RotateOrder
 from shared.policy.records import CertMeta, SupersededEntry
-from shared.policy.rotation import RevokeOld, ScanPolicy, classify
+from shared.policy.rotation import Classification, RevokeOld, ScanPolicy, classify, revoke_asked
 from shared.steps.engine import Done, Engine, Job, Target
 from shared.steps.issuance import read_meta
+from shared.steps.issuers import OwnCa, issued_statuses, issuer_for_identifier
 from shared.steps.offboarding import read_access
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,6 +173,18 @@ def _warn_listener(ctx: StepContext, listener_key: str, now: datetime, cursor: C
                                 f"({max(0.0, left):.0f} days); renew it in CAS and update the listener"})
 
 
+class _Holder(NamedTuple):
+    """A replaced certificate as its holder's delivery record shows it: its classification with the
+    switch and the retirement taken into account, whether the record exists, and what the follow-up
+    did (a reminder, the operators told, the writes)."""
+
+    k: Classification
+    record: bool
+    reminded: bool = False
+    warned: bool = False
+    writes: int = 0
+
+
 class _Slice:
     """One slice of a rotation order (module doc)."""
 
@@ -164,6 +198,41 @@ class _Slice:
         # looked at (ALB, CAS) in the background the first time one of its certificates is listed
         self.cas: dict[str, timedelta] = {}
         self.listeners: dict[str, Any] = {}
+        self._cfg: Any = None
+        self._cfg_lock = threading.Lock()
+        self.own_cas: Future[list[str]] | None = None     # the own CAs under the prefix (looked up once)
+
+    def cfg(self) -> Any:
+        """The notification configuration (``shared.steps.deliver.load_config``), read once per slice."""
+        with self._cfg_lock:
+            if self._cfg is None:
+                from shared.steps.deliver import load_config
+                self._cfg = load_config(self.engine.ctx, self.policy.secret_prefix)
+            return self._cfg
+
+    def holder(self, cert: pca_api.ClientCertificate, meta: CertMeta, lk: str) -> _Holder:
+        """A superseded certificate through its CN's delivery record (a pool thread): the holder's
+        reminder and the operators' "not switched" notice when due, then the classification with
+        ``switched_at`` (retire it) and ``retired`` (recorded retired: it expires naturally)."""
+        from shared.policy.delivery import switched_at
+        from shared.steps.deliver import follow_up, read_record
+
+        ctx, p = self.engine.ctx, self.policy
+        names = secret_names(p.secret_prefix, lk, cert.common_name or "")
+        rec = read_record(ctx, names)
+        if rec is None or rec.holder is None:
+            return _Holder(classify(cert, meta, p, self.now), rec is not None)
+        old = rec.entry(cert.serial)
+        done: dict[str, Any] = {}
+        if old is None or not old.retired_at:
+            assert cert.not_after is not None
+            done = follow_up(ctx, self.cfg(), p.secret_prefix, lk, cert.common_name or "", meta, cert.serial,
+                             cert.not_after, self.now)
+            if done.get("writes"):
+                rec = read_record(ctx, names) or rec
+        k = classify(cert, meta, p, self.now, switched_at=switched_at(rec, meta.serial),
+                     retired=bool(old is not None and old.retired_at))
+        return _Holder(k, True, bool(done.get("reminded")), bool(done.get("warned")), int(done.get("writes") or 0))
 
     def fetch(self, page: int) -> tuple[list[pca_api.ClientCertificate], bool, int | None]:
         """One ``ListClientCertificate`` page (a pool thread): items, whether one follows, total."""
@@ -237,14 +306,28 @@ class _Slice:
         if access_f is not None:
             access_f.result()
         renew: list[Job] = []
-        retire: list[tuple[pca_api.ClientCertificate, CertMeta, str]] = []
-        for (cert, lk), key in zip(candidates, keys, strict=True):
+        retire: list[tuple[pca_api.ClientCertificate, CertMeta, str, bool]] = []
+        # the replaced ones through their holders' delivery records, read at once
+        replaced = [(i, cert, self.records.get(key), lk) for i, ((cert, lk), key) in
+                    enumerate(zip(candidates, keys, strict=True))
+                    if self.records.get(key) is not None and
+                    classify(cert, self.records.get(key), p, self.now).state == "superseded"]
+        views = dict(zip([i for i, *_ in replaced], pool.map(lambda t: self.holder(*t[1:]), replaced), strict=True))
+        for i, ((cert, lk), key) in enumerate(zip(candidates, keys, strict=True)):
             meta = self.records.get(key)
             k = classify(cert, meta, p, self.now)
             if k.state == "due":
                 k = classify(cert, meta, p, self.now, self.access.get(key) if key in self.access.items else None)
+            view = views.get(i)
+            if view is not None:
+                k = view.k
+                c.add("reminded", int(view.reminded))
+                c.add("not_switched", int(view.warned))
+                c.add("writes", view.writes)
             if meta is None:
                 c.add("unmanaged")
+            elif k.state == "retired":
+                c.add("superseded")           # recorded retired after its holder switched: expires naturally
             elif k.state in ("orphaned", "revoked"):
                 # never renewed: the holder left the input, or was revoked (shared.steps.offboarding)
                 c.add("orphaned" if k.state == "orphaned" else "skipped_revoked")
@@ -257,7 +340,7 @@ class _Slice:
                 c.add("superseded")
                 if k.retire:
                     c.add("retire")
-                    retire.append((cert, meta, lk))
+                    retire.append((cert, meta, lk, bool(view and view.record)))
             elif k.state == "due":
                 c.add("due")
                 renew.append(_renewal(cert, meta, lk, p, self.now))
@@ -297,8 +380,35 @@ class _Slice:
                 self.cursor.add("writes", w)
         return raced
 
+    def _deliver(self, d: Done) -> tuple[Any, int]:
+        """The renewal ``d`` to its holder (``shared.steps.deliver.deliver_client``: the record's
+        holder; nothing without one); never raises for a channel."""
+        from shared.steps.deliver import deliver_client
+
+        lk = d.job.target.listener_key
+        names = secret_names(self.policy.secret_prefix, lk, d.meta.common_name)
+        try:
+            return deliver_client(self.engine.ctx, self.cfg(), names, lk, d.meta.common_name, None,
+                                  update_holder=False, meta=d.meta)
+        except AlbMtlsError as exc:        # a delivery that cannot be made never fails the rotation
+            self.engine.ctx.logger.warning("delivery failed", extra={"common_name": d.meta.common_name,
+                                                                      "listener_key": lk, "error": exc.to_dict()})
+            return None, 0
+
+    def _delivered(self, done: list[Done]) -> None:
+        if not done:
+            return
+        outs = list(self.pool.map(self._deliver, done)) if self.pool is not None else [self._deliver(d) for d in done]
+        for out, writes in outs:
+            self.cursor.add("writes", writes)
+            if out is None or out.action == "no_holder":
+                continue
+            self.cursor.add("delivered" if out.action in ("link_sent", "notified") else "not_delivered")
+            self.cursor.delivered(msgspec.to_builtins(out))
+
     def _renewed(self, done: list[Done | AlbMtlsError]) -> None:
         raced = self._raced(done)
+        delivered: list[Done] = []
         for i, d in enumerate(done):
             if isinstance(d, AlbMtlsError):
                 self._failed(d)
@@ -314,26 +424,55 @@ class _Slice:
                              old_serial=entry.serial if entry else None,
                              retire_after=entry.retire_after if entry else None, revoke=entry.revoke if entry else None)
             self.records.put((lk, d.meta.common_name), d.meta)
+            delivered.append(d)
             if entry is not None and entry.revoke and parse_iso(entry.retire_after) <= self.now:
                 # revoke_old: immediately — the replacement is stored
                 self._revoke(entry.identifier, "ISSUE", d.meta.common_name, lk, entry.serial)
+        self._delivered(delivered)
 
-    def _retire(self, items: list[tuple[pca_api.ClientCertificate, CertMeta, str]]) -> None:
-        """Revoke replaced certificates whose replacement is issued and valid (one status call for
-        the page's replacements); never the CN's current certificate."""
-        current = self.engine.ctx.adapter(pca_api.Pca).client_certificate_statuses(
-            list(dict.fromkeys(m.identifier for _, m, _ in items)))
-        for cert, meta, lk in items:
+    def _retire(self, items: list[tuple[pca_api.ClientCertificate, CertMeta, str, bool]]) -> None:
+        """Retire replaced certificates whose replacement is issued and valid (one status call for
+        the page's replacements, through their issuer); never the CN's current certificate. Revoked
+        when a revocation is asked (the record's marker or the policy); else — its holder switched —
+        recorded retired in the delivery record, and it expires naturally."""
+        from shared.steps.deliver import mark_retired
+
+        ctx, p = self.engine.ctx, self.policy
+        current = issued_statuses(ctx, list(dict.fromkeys(m.identifier for _, m, _, _ in items)), p.secret_prefix)
+        for cert, meta, lk, has_record in items:
             st = current.get(meta.identifier)
             if meta.identifier == cert.identifier or st is None or st.status != "ISSUE" or \
                     parse_iso(meta.not_after) <= self.now:
                 self.cursor.add("kept")
                 continue
-            self._revoke(cert.identifier, cert.status, cert.common_name or "", lk, cert.serial)
+            cn = cert.common_name or ""
+            if not revoke_asked(meta.superseded(cert.identifier), p.effective_revoke):
+                w = mark_retired(ctx, secret_names(p.secret_prefix, lk, cn), cert.serial, self.now)
+                self.cursor.add("retired")
+                self.cursor.add("retired_switched")
+                self.cursor.add("writes", w)
+                self.cursor.revoked(Retired(common_name=cn, listener_key=lk, identifier=cert.identifier,
+                                            serial=cert.serial, reason="holder_switched"))
+                ctx.logger.info("replaced client certificate retired (holder switched; expires naturally)", extra={
+                    "common_name": cn, "listener_key": lk, "serial": cert.serial, "replacement": meta.identifier})
+                continue
+            self._revoke(cert.identifier, cert.status, cn, lk, cert.serial, cert=cert, record=has_record)
 
-    def _revoke(self, identifier: str, status: str | None, cn: str, listener_key: str, serial: str) -> None:
+    def _revoke(self, identifier: str, status: str | None, cn: str, listener_key: str, serial: str, *,
+                cert: pca_api.ClientCertificate | None = None, record: bool = False) -> None:
+        """Revoke ``identifier`` through its issuer (the PCA, or an own CA's revocation list and CRL);
+        ``record``: the CN has a delivery record, which then says the certificate is retired."""
+        from shared.steps.deliver import mark_retired
+
+        ctx, prefix = self.engine.ctx, self.policy.secret_prefix
         try:
-            wrote = self.engine.ctx.adapter(pca_api.Pca).revoke_client_certificate(identifier, known_status=status)
+            api = issuer_for_identifier(ctx, identifier, prefix)
+            if isinstance(api, OwnCa):
+                wrote = api.revoke_client_certificate(identifier, certificate=cert)
+            else:
+                wrote = api.revoke_client_certificate(identifier, known_status=status)
+            if record:
+                self.cursor.add("writes", mark_retired(ctx, secret_names(prefix, listener_key, cn), serial, self.now))
         except TransientError:
             raise
         except AlbMtlsError as exc:
@@ -356,6 +495,43 @@ class _Slice:
             _warn_ca(self.engine, ca_ident, life, self.policy.secret_prefix, self.cursor)
         for fut in self.listeners.values():
             fut.result()
+        self.warn_operators()
+
+    def warn_operators(self) -> None:
+        """The scan's sub-CA and server certificate warnings to the operators' channels (one notice
+        per kind; a failing channel is logged, never raised)."""
+        from shared.steps.deliver import notify_operators
+
+        warnings = self.cursor.warnings
+        for kind, title in (("ca", "a sub-CA ends soon"), ("server_certificate", "a server certificate ends soon")):
+            ws = [w for w in warnings if w.get("kind") == kind]
+            if ws:
+                notify_operators(self.engine.ctx, self.cfg().cfg, "ca_ending" if kind == "ca" else
+                                 "server_certificate_ending", f"alb-mtls: {title}",
+                                 "\n".join(str(w.get("message")) for w in ws), {"warnings": ws})
+
+    def look_up_own(self, pool: ThreadPoolExecutor) -> None:
+        """Start looking up the own CAs under the prefix (``ListSecrets``), beside the pages."""
+        from shared.adapters.kms import Kms
+        from shared.adapters.ownca import list_ca_names
+
+        self.own_cas = pool.submit(list_ca_names, self.engine.ctx.adapter(Kms), self.policy.secret_prefix)
+
+    def own(self, pool: ThreadPoolExecutor) -> None:
+        """The own CAs' certificates (their records; revoked ones from each CA's list), handled as a
+        page is — after the private CA's last page."""
+        from shared.adapters.kms import Kms
+        from shared.adapters.ownca import list_own_certificates
+        from shared.steps.issuers import own_issuer
+
+        names = self.own_cas.result() if self.own_cas is not None else []
+        if not names:
+            return
+        ctx, prefix = self.engine.ctx, self.policy.secret_prefix
+        revoked = {n: own_issuer(ctx, prefix, n).revocations() for n in names}
+        certs = [c for n in names for c in list_own_certificates(ctx.adapter(Kms), prefix, revoked).by_ca.get(n, [])]
+        for i in range(0, len(certs), LIST_PAGE_SIZE):
+            self.handle(certs[i:i + LIST_PAGE_SIZE], pool)
 
 
 def rotate_slice(ctx: StepContext, engine: Engine, order: RotateOrder, cursor: Cursor, lane: Lane) -> bool:
@@ -369,6 +545,7 @@ def rotate_slice(ctx: StepContext, engine: Engine, order: RotateOrder, cursor: C
     nxt = max(1, cursor.next)
     with ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="scan") as pool:
         s.pool = pool
+        s.look_up_own(pool)
         inflight: deque[tuple[int, Future[tuple[list[pca_api.ClientCertificate], bool, int | None]]]] = deque()
         inflight.append((nxt, pool.submit(s.fetch, nxt)))
         nxt += 1
@@ -386,13 +563,31 @@ def rotate_slice(ctx: StepContext, engine: Engine, order: RotateOrder, cursor: C
             done = not more
             if done or (not inflight and not _slice_open(ctx, lane)):
                 break
+        if done:
+            s.own(pool)
         s._renewed(engine.drain(tolerate=True))
     if done:
         s.summary()
     failed = cursor.counts.get("failed", 0)
     if done and failed and cursor.first_error is not None:
         first = cursor.first_error
+        _notify_failed(engine, first, failed)
         raise AlbMtlsError(first["code"], f"{failed} certificate(s) could not be renewed or retired; the first: "
                            f"{first['message']} (every other certificate was handled; the next run retries them)",
                            details={"failed": failed})
     return done
+
+
+def _notify_failed(engine: Engine, first: dict[str, Any], failed: int) -> None:
+    """Tell the operators the rotation order failed (its first code; ids only), as the rotate flow's
+    failure notice did — a channel that fails is logged, never raised."""
+    from shared.steps.deliver import DeliverEvent, DeliverFailure
+    from shared.steps.deliver import run as deliver
+
+    try:
+        deliver(DeliverEvent(mode="failed", execution_name=engine.order,
+                             failure=DeliverFailure(code=str(first.get("code")),
+                                                    detail=f"{failed} certificate(s) failed; the first: "
+                                                           f"{first.get('message')}")), engine.ctx)
+    except AlbMtlsError as exc:
+        engine.ctx.logger.warning("notification failed", extra={"kind": "renewal_failed", "error": exc.to_dict()})

@@ -15,6 +15,7 @@ function the cloud's time, so ``albmtls rotate --now`` moves them all.
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -22,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.adapters.pca import Pca
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import AlbMtlsError, invalid_input
 from shared.policy.ids import secret_names
@@ -153,9 +153,11 @@ def listener_view(ctx: StepContext, listener_key: str, *, with_ca: bool = True) 
     return out
 
 
-def iter_listed(ctx: StepContext) -> Iterator[Any]:
-    """Every ``ListClientCertificate`` item, one page in memory."""
-    yield from ctx.adapter(Pca).list_client_certificates()
+def iter_listed(ctx: StepContext, *, prefix: str | None = None) -> Iterator[Any]:
+    """Every ``ListClientCertificate`` item, one page in memory; with ``prefix``, then every
+    certificate the own CAs under it issued (``shared.steps.issuers.iter_own``)."""
+    from shared.steps.issuers import iter_issued
+    yield from iter_issued(ctx, prefix)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,10 +205,11 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
     now = ctx.clock.now()
     metas = _MetaCache(ctx, prefix, size=4096)
     access = _MetaCache(ctx, prefix, size=4096, kind="access")
+    records = _RecordCache(ctx, prefix)
     rows: list[dict[str, Any]] = []
     listeners: dict[str, None] = {}
     revoked_holders: dict[tuple[str, str], Any] = {}
-    for cert in iter_listed(ctx):
+    for cert in iter_listed(ctx, prefix=prefix):
         if (cert.certificate_type or "CLIENT") != "CLIENT":
             continue
         c = classify(cert, None, None, now)
@@ -214,10 +217,16 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
         if c.ours:
             assert c.listener_key is not None
             listeners.setdefault(c.listener_key, None)
+            lk = c.listener_key
             if c.state in ("valid", "due", "revoked"):
-                record = access.get(c.listener_key, cert.common_name or "")
+                record = access.get(lk, cert.common_name or "")
             if c.state in ("valid", "due"):
-                c = classify(cert, metas.get(c.listener_key, cert.common_name or ""), None, now, record)
+                c = classify(cert, metas.get(lk, cert.common_name or ""), None, now, record)
+            rec = records.get(lk, cert.common_name or "")
+            if c.state == "superseded" and rec is not None:
+                old = rec.entry(cert.serial)
+                if old is not None and old.retired_at:
+                    c = dataclasses.replace(c, state="retired")
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
             "listener_key": c.listener_key, "ours": c.ours,
@@ -239,6 +248,9 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
                 row["ca_status"] = "ISSUE"      # the revocation has not reached the CA yet
             if record.state == "revoked":
                 revoked_holders[(c.listener_key or "", cert.common_name or "")] = r
+        if c.ours and c.listener_key:
+            row["delivery"] = _delivery_view(records.get(c.listener_key, cert.common_name or ""), cert.serial,
+                                             c.superseded_by)
         rows.append(row)
     rows.sort(key=lambda r: (not r["ours"], r.get("listener_key") or "", r["common_name"] or "", r["not_after"] or ""))
     counts: dict[str, int] = {}
@@ -278,10 +290,39 @@ def _pending_deletion(ctx: StepContext, prefix: str, holders: dict[tuple[str, st
     return out
 
 
+class _RecordCache:
+    """The delivery records (``shared.policy.delivery``) of the report's CNs, one KMS read each."""
+
+    def __init__(self, ctx: StepContext, prefix: str) -> None:
+        self.ctx, self.prefix = ctx, prefix
+        self.items: dict[tuple[str, str], Any] = {}
+
+    def get(self, listener_key: str, cn: str) -> Any:
+        from shared.steps.deliver import read_record
+        key = (listener_key, cn)
+        if key not in self.items:
+            self.items[key] = read_record(self.ctx, secret_names(self.prefix, listener_key, cn))
+        return self.items[key]
+
+
+def _delivery_view(rec: Any, serial: str, superseded_by: str | None) -> dict[str, Any]:
+    """``delivery`` of a report row: the holder and how far this certificate got to them
+    (``shared.policy.delivery.adoption``); for a replaced one, whether its replacement was taken up;
+    the last channel failure."""
+    from shared.policy.delivery import adoption
+    view: dict[str, Any] = dict(adoption(rec, serial))
+    if superseded_by and rec is not None:
+        view["replacement"] = adoption(rec, superseded_by).get("delivery")
+    if rec is not None and rec.failures:
+        f = rec.failures[-1]
+        view["last_failure"] = {"at": f.at, "channel": f.channel, "kind": f.kind, "code": f.code}
+    return view
+
+
 def parse_now(value: str) -> datetime:
     """``--now`` / ``now`` values: ISO 8601 → aware UTC; ``INVALID_INPUT`` otherwise."""
     try:
         return parse_iso(value)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, OverflowError):
         raise invalid_input("now", f"{value!r} is not an ISO 8601 time such as 2026-02-01T00:00:00Z") from None
 

@@ -334,6 +334,39 @@ def test_add_servers_client_token_replay(alb, ids):
         m.ListServerGroupServersRequest(server_group_id=sg_id)).body.total_count == 1
 
 
+def test_remove_servers_and_update_weights(alb, ids, slow_jobs):
+    """RemoveServersFromServerGroup and UpdateServerGroupServersAttribute (the drift repair of a server
+    group): members only, the group Available, a job that leaves it Configuring, dry runs, replays."""
+    sg_id = make_server_group(alb, ids["vpc_id"], wait=False)
+    slow_jobs.finish()
+    ecs1, ecs2 = ids["ecs"]["ECS01"], ids["ecs"]["ECS02"]
+    add_servers(alb, sg_id, [ecs1, ecs2], wait=False)
+    slow_jobs.finish()
+
+    def servers() -> dict[str, int]:
+        body = alb.list_server_group_servers(m.ListServerGroupServersRequest(server_group_id=sg_id)).body
+        return {s.server_id: s.weight for s in body.servers}
+
+    weight = m.UpdateServerGroupServersAttributeRequest(server_group_id=sg_id, client_token="w-1", servers=[
+        m.UpdateServerGroupServersAttributeRequestServers(server_type="Ecs", server_id=ecs1, port=80, weight=10)])
+    expect_error(lambda: alb.update_server_group_servers_attribute(m.UpdateServerGroupServersAttributeRequest(
+        server_group_id=sg_id, dry_run=True, servers=weight.servers)), "DryRunOperation", 400)
+    j1 = alb.update_server_group_servers_attribute(weight).body.job_id
+    assert alb.update_server_group_servers_attribute(weight).body.job_id == j1     # replay
+    assert servers() == {ecs1: 10, ecs2: 100} and sg_status(alb, sg_id) == "Configuring"
+    remove = m.RemoveServersFromServerGroupRequest(server_group_id=sg_id, servers=[
+        m.RemoveServersFromServerGroupRequestServers(server_type="Ecs", server_id=ecs2, port=80)])
+    expect_error(lambda: alb.remove_servers_from_server_group(remove), "IncorrectStatus.ServerGroup", 400)
+    slow_jobs.finish()
+    expect_error(lambda: alb.remove_servers_from_server_group(m.RemoveServersFromServerGroupRequest(
+        server_group_id=sg_id, servers=[m.RemoveServersFromServerGroupRequestServers(
+            server_type="Ecs", server_id=ecs2, port=8080)])), "ResourceNotFound.BackendServer", 404)
+    expect_error(lambda: alb.remove_servers_from_server_group(m.RemoveServersFromServerGroupRequest(
+        server_group_id=sg_id)), "MissingParameter", 400)
+    alb.remove_servers_from_server_group(remove)
+    assert servers() == {ecs1: 10}
+
+
 # ------------------------------------------------------------------------------------------
 # listeners
 # ------------------------------------------------------------------------------------------

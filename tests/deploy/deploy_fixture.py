@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = {
     "albmtls-preflight": "preflight",
     "albmtls-record-desired-state": "record_desired_state",
+    "albmtls-ensure-own-ca": "ensure_own_ca",
     "albmtls-issue-client-cert": "issue_client_cert",
     "albmtls-enable-mutual-auth": "enable_mutual_auth",
     "albmtls-create-cname": "create_cname",
@@ -26,6 +27,8 @@ FUNCTIONS = {
     "albmtls-offboard-client": "offboard_client",
     "albmtls-issuer": "issuer",
     "albmtls-provision-api": "provision_api",
+    "albmtls-deliver": "deliver",
+    "albmtls-download": "download",
 }
 REVERSE_PREFIX = {"alb": "alb", "yundun-cert": "pca", "alidns": "alidns", "kms": "kms", "fnf": "fnf"}
 
@@ -108,9 +111,10 @@ def make_repo(root: Path) -> Path:
         (d / "index.py").write_text(INDEX.format(step=fdir))
     (root / "workflows" / "examples").mkdir(parents=True)
     (root / "workflows" / "provision.yaml").write_text(_flow("albmtls-provision", [
-        "albmtls-preflight", "albmtls-record-desired-state", "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
-        "albmtls-create-cname", "albmtls-health-check"]))
-    (root / "workflows" / "issue.yaml").write_text(_flow("albmtls-issue", ["albmtls-issuer"]))
+        "albmtls-preflight", "albmtls-ensure-own-ca", "albmtls-record-desired-state",
+        "albmtls-issue-client-cert", "albmtls-enable-mutual-auth",
+        "albmtls-create-cname", "albmtls-health-check", "albmtls-deliver"]))
+    (root / "workflows" / "issue.yaml").write_text(_flow("albmtls-issue", ["albmtls-issuer", "albmtls-deliver"]))
     (root / "workflows" / "revoke.yaml").write_text(_flow("albmtls-revoke", ["albmtls-offboard-client"]))
     (root / "workflows" / "examples" / "provision-input.json").write_text("{}")
     return root

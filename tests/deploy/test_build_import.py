@@ -129,6 +129,8 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, lane
                                      headers={"Content-Type": "application/yaml"})]
         elif fn in ("rotation_scan", "drift_check"):
             events[fn] = [{"triggerTime": "2025-01-01T02:00:00Z", "triggerName": "daily", "payload": "{}"}]
+        elif fn == "download":
+            events[fn] = [http_event("GET", "/d/not-a-link-token-at-all")]
         else:
             events[fn] = [invalid_step_event()]
     events["preflight"].append({"input": demo_input, "execution_name": "probe-preflight"})
@@ -144,12 +146,15 @@ def test_every_function_imports_from_its_package_alone(packages, host_deps, lane
         assert res["index"].startswith(code) and res["shared"].startswith(code), (fn, res)
         for name in ("localcloud", "tests", "functions"):
             assert res[name] is False and res[name + "_importable"] is False, (fn, name, res)
-        if fn not in ("provision_api", "rotation_scan", "drift_check"):
+        if fn == "download":   # the anonymous page: an unknown link is a 404 page, never a trace
+            assert res["answers"][0]["statusCode"] == 404, (fn, res["answers"][0])
+        elif fn not in ("provision_api", "rotation_scan", "drift_check"):
             err = res["answers"][0]
             assert err["status"] == "failed" and err["error"]["code"] == "INVALID_INPUT", (fn, err)
-            # the provision steps name the bad port; the issuer (another event shape: an order) names `input`
-            field = "input" if fn == "issuer" else "input.listener_port"
-            assert err["error"].get("field") == field, (fn, err)
+            # the provision steps and deliver name the bad port; the issuer (another event shape: an
+            # order) names `input`
+            want = {"issuer": "input"}.get(fn, "input.listener_port")
+            assert err["error"].get("field") == want, (fn, err)
 
     pre = results["preflight"]["answers"][1]
     assert pre["status"] == "ok", pre

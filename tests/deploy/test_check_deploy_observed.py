@@ -25,6 +25,7 @@ def observed(tmp_path_factory) -> Path:
     assert summary["update"]["listener"] == summary["provision"]["listener"]
     assert summary["rotate"]["renewed"] >= 1
     assert summary["offboarding"]["revoked"] > 0 and summary["offboarding"]["restored"] > 0
+    assert summary["own_ca"]["listener"] and summary["own_ca"]["writes"] > 0     # the listener on the own CA's upload
     return sd
 
 
@@ -43,7 +44,8 @@ def test_check_deploy_passes_on_the_real_tree(observed):
                    "yundun-cert:CreateClientCertificateWithCsr", "yundun-cert:ListClientCertificate",
                    "yundun-cert:CreateRevokeClientCertificate", "kms:PutSecretValue", "fnf:StartExecution",
                    "alidns:UpdateDomainRecordRemark", "yundun-cert:GetCAInstanceStatus",
-                   "kms:DeleteSecret", "kms:RestoreSecret"):
+                   "kms:DeleteSecret", "kms:RestoreSecret", "kms:CreateKey", "kms:AsymmetricSign",
+                   "yundun-cert:CreateWarehouse", "yundun-cert:UploadPCACert"):
         assert action in doc["checked"]["observed_actions"], action
     assert "fnf:CreateFlow" in doc["checked"]["observed_deploy_actions"]
     assert set(doc["checked"]["handlers_imported"]) == set(doc["checked"]["functions"])

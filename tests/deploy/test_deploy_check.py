@@ -151,3 +151,37 @@ def test_cli_json(repo, state_dir):
     res = CliRunner().invoke(app, ["check-deploy", "--root", str(repo), "--state-dir", str(state_dir), "--json"])
     assert res.exit_code == 1
     assert any("missing kms:GetSecretValue" in p["message"] for p in json.loads(res.stdout)["problems"])
+
+
+def test_http_triggers_have_their_auth_types(repo, state_dir):
+    """The signed API stays signed and only the download page is anonymous (issue 15)."""
+    rep = check_deploy(repo, state_dir=state_dir, env={})
+    assert rep.checked["http_triggers"] == {"albmtls-provision-api": "function", "albmtls-download": "anonymous"}
+    assert not [m for m in _messages(rep) if "authType" in m or "HTTP trigger" in m], _messages(rep)
+
+
+def test_anonymous_provision_api_is_refused(repo, state_dir):
+    _edit(repo / "s.yaml", "authType: function", "authType: anonymous")
+    msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
+    assert any("authType 'anonymous' on albmtls-provision-api" in m and "lets anyone provision" in m
+               for m in msgs), msgs
+
+
+def test_signed_download_trigger_is_refused(repo, state_dir):
+    _edit(repo / "s.yaml", "authType: anonymous", "authType: function")
+    msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
+    assert any("authType 'function' on albmtls-download" in m for m in msgs), msgs
+
+
+def test_missing_download_trigger_and_stray_trigger_are_named(repo, state_dir):
+    text = (repo / "s.yaml").read_text()
+    start = text.index("      triggers:\n        - triggerName: download")
+    text = text[:start] + text[start:].split("\n\n", 1)[-1] if "\n\n" in text[start:] else text[:start]
+    text = text.replace("      functionName: albmtls-deliver\n",
+                        "      functionName: albmtls-deliver\n      triggers:\n"
+                        "        - triggerName: web\n          triggerType: http\n          triggerConfig:\n"
+                        "            authType: function\n            methods: [GET]\n", 1)
+    (repo / "s.yaml").write_text(text)
+    msgs = _messages(check_deploy(repo, state_dir=state_dir, env={}))
+    assert any("albmtls-download" in m and "needs its HTTP trigger (authType anonymous)" in m for m in msgs), msgs
+    assert any("albmtls-deliver must not have an HTTP trigger" in m for m in msgs), msgs

@@ -144,3 +144,16 @@ def test_plan_apply_drift_repair_inventory(live_cloud, ep, tmp_path, writes):
     by_cn = {r["common_name"]: r for r in rows}
     assert by_cn[LONG_CN]["listener"] == L8443 and by_cn["alice"]["listener"] == L443
     assert all(r["state"] == "valid" and len(r["fingerprint_sha256"]) == 64 for r in rows)
+
+
+def test_an_invalid_document_names_the_field_and_reads_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FLEET.read_text().replace("listener_port: 8443", "listener_port: 443"))
+    state = tmp_path / "st"
+    code, doc, _ = albmtls("plan", "-f", str(bad), "--json", "--state-dir", str(state))
+    assert code == 1 and doc["error"] == {"code": "INVALID_INPUT", "field": "listeners[1].listener_port",
+                                          "message": doc["error"]["message"]}
+    assert "appears once" in doc["error"]["message"]
+    code, doc, _ = albmtls("apply", "-f", str(bad), "--json", "--state-dir", str(state))
+    assert code == 2 and doc["error"]["field"] == "listeners[1].listener_port"
+    assert not state.exists()                       # refused before any cloud was started or read

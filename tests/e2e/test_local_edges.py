@@ -129,3 +129,58 @@ def test_rotation_progress_names_each_item_with_counts_and_plurals_are_right(liv
     assert "✓ Renew" not in said and "[2/1]" not in said                       # no bare step lines; items counted once
     assert "1 certificate scanned" in said and "order rotate-albmtls-" in said   # the day's order in the lane
     assert "1 certificate renewed, 0 revoked" in said and "certificates scanned" not in said
+
+
+BANNER = "alb-mtls on the local cloud (running, endpoints"
+
+
+def test_every_command_writes_its_report_to_stdout_and_its_banner_to_stderr(live_cloud, ep, tmp_path):
+    """As Terraform and kubectl: ``cmd > report.txt`` holds the report (``albmtls doctor | grep ok``
+    works); the banner, progress and errors stay on stderr. Most commands wrote everything to
+    stderr, and drift, inventory and clock printed no banner."""
+    out = ["--out", str(tmp_path / "out")]
+    runs = {
+        "apply": (["apply", "-f", str(EXAMPLE), *out], "1 applied, 0 unchanged, 0 failed"),
+        "plan": (["plan", "-f", str(EXAMPLE)], "Plan: 0 of 1 listener to change"),
+        "status": (["status"], "client certificates at"),
+        "inventory": (["inventory"], "certificates the private CA lists"),
+        "drift": (["drift"], "1 listener checked: 0 drifted"),
+        "doctor": (["doctor", "--check", "alb-read"], "albmtls doctor — local target"),
+        "clock show": (["clock", "show"], "local cloud clock"),
+        "ca list": (["ca", "list"], "no own CA under secret prefix"),
+        "rotate": (["rotate", *out], "alb-mtls rotation"),
+    }
+    for name, (args, said) in runs.items():
+        p = albmtls(*args, "--endpoints-file", ep)
+        assert p.returncode in (0, 2), (name, p.stdout[-1500:], p.stderr[-1500:])
+        assert said in " ".join(p.stdout.split()), (name, p.stdout[-1500:], p.stderr[-1500:])
+        assert p.stderr.startswith(BANNER), (name, p.stderr[:500])
+        assert BANNER not in p.stdout, (name, p.stdout[:500])
+    apply_progress = albmtls("apply", "-f", str(EXAMPLE), "--endpoints-file", ep, *out)
+    assert "Plan: 0 of 1 listener to change" in apply_progress.stdout
+    csv = albmtls("inventory", "--format", "csv", "--endpoints-file", ep)
+    assert csv.stdout.splitlines()[0].startswith("holder,") and csv.stderr.startswith(BANNER), csv.stdout[:300]
+
+
+def test_execution_names_take_the_cloud_clock(live_cloud, ep, tmp_path):
+    """One clock: with the local cloud's clock moved, provision, apply and revoke name their
+    executions at the cloud's time, as drift --repair (the timer's function) does — they used this
+    machine's."""
+    out = ["--out", str(tmp_path / "out")]
+    moved = albmtls("clock", "set", "+21d", "--endpoints-file", ep, "--json")
+    assert moved.returncode == 0, moved.stderr
+    stamp = f"-443-{json.loads(moved.stdout)['now'][:10].replace('-', '')}T"
+    p = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert stamp in json.loads(p.stdout)["execution"], p.stdout[:400]
+    two = json.loads(EXAMPLE.read_text())
+    two["clients"].append({"common_name": "bob", "days": 30})
+    (tmp_path / "two.json").write_text(json.dumps(two))
+    a = albmtls("apply", "-f", str(tmp_path / "two.json"), "--endpoints-file", ep, "--json", *out)
+    assert a.returncode == 0, (a.stdout[-1500:], a.stderr[-1500:])
+    [applied] = json.loads(a.stdout)["listeners"]
+    assert stamp in applied["execution"], a.stdout[:600]
+    r = albmtls("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "bob", "--endpoints-file", ep,
+                "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert stamp in json.loads(r.stdout)["execution"], r.stdout[:600]

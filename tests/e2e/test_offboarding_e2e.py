@@ -171,7 +171,8 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     writes.mark()
     code, missing, err = albmtls("revoke", "--listener", LISTENER, "--cn", "carol", "--endpoints-file", ep)
     assert code == 2 and missing["error"]["code"] == "CLIENT_NOT_FOUND", (missing, err[-2000:])
-    assert missing["error"]["message"].endswith("the clients it has: alice, bob") and writes.since() == []
+    assert missing["error"]["message"].endswith("the clients it has under that prefix: alice, bob (check --cn and "
+                                                "--secret-prefix)") and writes.since() == []
 
 
 def test_orphaned_then_pruned(live_cloud, ep, tmp_path, demo_input, writes):

@@ -36,7 +36,7 @@ def test_existing_out_keeps_its_mode_and_passwords_beside_keeps_the_old_layout(l
     out = tmp_path / "shared-out"
     out.mkdir(mode=0o755)
     os.chmod(out, 0o755)
-    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", str(ep),
+    p = albmtls("provision", "-f", str(operator_input(tmp_path)), "--endpoints-file", str(ep),
                 "--json", "--out", str(out), "--passwords-beside")
     assert p.returncode == 0, p.stderr[-3000:]
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
@@ -49,10 +49,22 @@ def ep(live_cloud, tmp_path) -> Path:
     return Path(os.environ["ALBMTLS_ENDPOINTS_FILE"])
 
 
+def operator_input(tmp_path: Path) -> Path:
+    """The example input without alice's holder: the operator gets the PFX in --out (a person's
+    certificate goes through the download page instead: tests/e2e/test_delivery_e2e.py)."""
+    inp = json.loads((REPO / "examples" / "provision.json").read_text())
+    for c in inp["clients"]:
+        c.pop("holder", None)
+    f = tmp_path / "operator.json"
+    f.write_text(json.dumps(inp))
+    return f
+
+
 def test_provision_end_to_end_then_idempotent(live_cloud, ep, tmp_path, writes):
     out = tmp_path / "out"
     seed = live_cloud.endpoints()["seed"]
-    code, doc, err = provision(ep, REPO / "examples" / "provision.json", out)
+    example = operator_input(tmp_path)
+    code, doc, err = provision(ep, example, out)
     assert code == 0, (doc, err[-3000:])
     assert doc["status"] == "succeeded"
     lst = doc["listener"]
@@ -89,7 +101,7 @@ def test_provision_end_to_end_then_idempotent(live_cloud, ep, tmp_path, writes):
 
     # Second run: the same ids, zero writes (as reported by the steps and as seen by the cloud).
     writes.mark()
-    code2, doc2, err2 = provision(ep, REPO / "examples" / "provision.json", tmp_path / "out2")
+    code2, doc2, err2 = provision(ep, example, tmp_path / "out2")
     assert code2 == 0, (doc2, err2[-3000:])
     assert doc2["writes"] == 0
     assert writes.since() == []

@@ -115,3 +115,74 @@ def test_plan_shows_the_drift_and_its_repair(lane, live_cloud, invoke, writes, d
     assert [(c.field, c.old, c.new) for c in r.listener.changes] == [
         ("SecurityPolicyId", "tls_cipher_policy_1_0", "tls_cipher_policy_1_2")]
     assert r.desired_state.action == "none" and r.status == "changes"
+
+
+def test_member_drift_is_found_and_repaired_by_the_listener_step(lane, live_cloud, invoke, writes, demo_input):
+    """Someone adds a backend by hand and changes a weight: drift names both; enable_mutual_auth (what
+    apply runs) removes the unlisted member and sets the weight back; then no drift."""
+    from alibabacloud_alb20200616 import models as am
+
+    from shared.steps.drift import drift_report
+    _provisioned(live_cloud, invoke, demo_input)
+    sg = next(d for d in live_cloud.store.list("alb.servergroup") if d["ServerGroupName"] == "albmtls-app-443")
+    alb = _alb(live_cloud)
+    ecs1, ecs2 = (s["server_id"] for s in demo_input["server_group"]["servers"])
+    alb.add_servers_to_server_group(am.AddServersToServerGroupRequest().from_map({
+        "ServerGroupId": sg["ServerGroupId"], "Servers": [{"ServerType": "Ecs", "ServerId": ecs2, "Port": 8080}]}))
+    for _ in range(50):
+        try:
+            alb.update_server_group_servers_attribute(am.UpdateServerGroupServersAttributeRequest().from_map({
+                "ServerGroupId": sg["ServerGroupId"],
+                "Servers": [{"ServerType": "Ecs", "ServerId": ecs1, "Port": 80, "Weight": 10}]}))
+            break
+        except Exception:  # the group is Configuring after the add: wait for Available
+            import time
+            time.sleep(0.1)
+    [d] = drift_report(Settings.load())["listeners"]
+    assert {(i["field"], json_safe(i["desired"]), json_safe(i["actual"])) for i in d["items"]} == {
+        (f"members[{ecs1}:80]", "{'weight': 100}", "{'weight': 10}"),
+        (f"members[{ecs2}:8080]", "None", "{'weight': 100}")}
+
+    writes.mark()
+    for attempt in range(40):
+        out = invoke("albmtls-enable-mutual-auth", {"input": demo_input, "execution_name": "t2", "attempt": attempt})
+        if out["status"] == "ok":
+            break
+    assert out["status"] == "ok", out
+    assert sorted(c["action"] for c in writes.since()) == ["RemoveServersFromServerGroup",
+                                                           "UpdateServerGroupServersAttribute"]
+    assert drift_report(Settings.load())["drifted"] == 0
+
+
+def json_safe(v) -> str:
+    return str(v)
+
+
+def test_plan_shows_orphans_and_what_prune_revokes_as_the_run_does(lane, live_cloud, invoke, writes, demo_input):
+    """Holders come from the private CA's list: bob, provisioned before and no longer in the file, is
+    orphaned (kept); with prune: true the plan says he is revoked — then the run's ReconcileClients
+    does exactly that, a second plan has nothing left to prune, and the inventory gives the reason."""
+    from shared.steps.inventory import inventory_report
+    _provisioned(live_cloud, invoke, demo_input)
+    both = copy.deepcopy(demo_input)
+    both["clients"] = [{"common_name": "alice"}, {"common_name": "bob"}]
+    assert invoke("albmtls-issue-client-cert", {"input": both, "execution_name": "t"})["status"] == "ok"
+    only_alice = copy.deepcopy(both)
+    only_alice["clients"] = [{"common_name": "alice"}]
+
+    writes.mark()
+    [r] = plan_fleet(Settings.load(), parse_fleet(only_alice)).listeners
+    assert (r.orphaned, r.pruned, r.access_records) == (("bob",), (), ("bob",))      # marked orphaned by the run
+    assert r.status == "changes"
+    [p] = plan_fleet(Settings.load(), parse_fleet(only_alice | {"prune": True})).listeners
+    assert (p.orphaned, p.pruned) == ((), ("bob",)) and p.status == "changes"
+    assert writes.since() == []
+
+    done = invoke("albmtls-offboard-client", {"mode": "reconcile", "input": only_alice | {"prune": True},
+                                              "execution_name": "t-prune"})
+    assert [o["common_name"] for o in done["pruned"]] == ["bob"], done
+    [after] = plan_fleet(Settings.load(), parse_fleet(only_alice | {"prune": True})).listeners
+    assert (after.orphaned, after.pruned, after.access_records) == ((), (), ())
+    rows = {x["common_name"]: x for x in inventory_report(Settings.load())["rows"]}
+    assert rows["bob"]["state"] == "revoked" and rows["bob"]["revocation_reason"] == "cessation"
+    assert rows["alice"]["state"] == "valid" and rows["alice"]["revocation_reason"] is None

@@ -265,3 +265,98 @@ def test_the_revocation_assumption_check_reads_only(live_cloud, invoke, issued, 
     assert out["result"] == "at_risk" and out["listeners"] == [
         {"listener_key": LK, "revoked_unexpired": 1, "client_cert_headers": False}]
     assert "60 s" in out["assumption"] and "BACKENDS.md" in out["fix"]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input (attack findings): each is refused with its code before any write
+# ---------------------------------------------------------------------------------------------
+def test_a_holder_is_one_only_under_its_secret_prefix(live_cloud, invoke, issued, demo_input, writes):
+    """The private CA's list knows the listener, not the secret prefix: a typo in the prefix must
+    not revoke, restore, orphan or prune the holders kept under another one (nor claim they are
+    "under" it)."""
+    writes.mark()
+    for action in ("revoke", "restore"):
+        for cn, prefix in (("alice", "other"), ("nobody", "zzz")):
+            r = invoke(FN, {"mode": action, "request": _request(action, cn, secret_prefix=prefix)})
+            assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
+            assert f"under secret prefix '{prefix}'" in r["error"]["message"], r
+            assert r["error"]["message"].endswith("the clients it has under that prefix: none (check --cn and "
+                                                  "--secret-prefix)"), r
+    # a provisioning run under another prefix: alice and bob are not its holders to orphan or prune
+    other = {**_input(demo_input, "carol", prune=True), "secret_prefix": "other"}
+    r = invoke(FN, {"mode": "reconcile", "input": other})
+    assert r["status"] == "ok" and r["orphaned"] == [] and r["pruned"] == [] and r["writes"] == 0, r
+    assert writes.since() == []
+    assert [d["Status"] for d in certs(live_cloud, "alice") + certs(live_cloud, "bob")] == ["ISSUE", "ISSUE"]
+    assert secret(live_cloud, f"other/{LK}/alice/access") is None and record(live_cloud, "alice") is None
+    # under the right prefix the same listing names them
+    r = invoke(FN, {"mode": "revoke", "request": _request("revoke", "nobody")})
+    assert r["error"]["code"] == "CLIENT_NOT_FOUND" and "that prefix: alice, bob (" in r["error"]["message"], r
+
+
+def test_restore_of_a_client_the_listener_never_had_is_not_found(live_cloud, invoke, issued, writes):
+    writes.mark()
+    r = invoke(FN, {"mode": "restore", "request": _request("restore", "nobody")})
+    assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_NOT_FOUND", r
+    assert "'nobody'" in r["error"]["message"] and "alice, bob" in r["error"]["message"]
+    assert writes.since() == []
+
+
+def test_letter_case_neither_bypasses_a_revocation_nor_makes_a_second_holder(live_cloud, invoke, issued, demo_input,
+                                                                              writes):
+    invoke(FN, {"mode": "revoke", "request": _request("revoke", "bob")})
+    writes.mark()
+    for given in ("BOB", "Bob"):
+        r = invoke("albmtls-preflight", {"input": _input(demo_input, "alice", given)})
+        assert r["status"] == "failed" and r["error"]["code"] == "CLIENT_REVOKED", r
+        assert r["error"]["field"] == "clients[1].common_name" and "'bob'" in r["error"]["message"]
+        assert "client 'bob' was revoked" in r["error"]["message"] and f"{given!r}" in r["error"]["message"]
+    # an active holder: a CN that differs only in letter case is refused, naming it
+    r = invoke("albmtls-preflight", {"input": _input(demo_input, "ALICE")})
+    assert r["status"] == "failed" and r["error"]["code"] == "INVALID_INPUT", r
+    assert r["error"]["field"] == "clients[0].common_name" and "'alice'" in r["error"]["message"]
+    # the issuing step is never reached: no certificate issued, nothing written
+    assert writes.since() == [] and certs(live_cloud, "BOB") == [] and certs(live_cloud, "ALICE") == []
+    assert invoke("albmtls-preflight", {"input": _input(demo_input, "alice")})["status"] == "ok"
+
+
+@pytest.mark.parametrize("requested_by", ["ops\x1b[2J\x1b[31mforged", "ops\nINFO audit: revoke bob", "ops\r",
+                                          "ops\u202eevil", "ops\x00", " ", "x" * 129])
+def test_requested_by_takes_printable_text_only(live_cloud, invoke, issued, writes, requested_by):
+    writes.mark()
+    for action in ("revoke", "restore"):
+        r = invoke(FN, {"mode": action, "request": _request(action, "alice") | {"requested_by": requested_by}})
+        assert r["status"] == "failed" and r["error"]["code"] == "INVALID_INPUT", r
+        assert r["error"]["field"] == "request.requested_by", r
+        r = invoke(FN, {"mode": action, "request": _request(action, "alice") | {"request_id": requested_by}})
+        assert r["error"]["field"] == "request.request_id", r
+    assert writes.since() == []
+    from albmtls.offboard import build_request
+    from shared.core.errors import AlbMtlsError
+    with pytest.raises(AlbMtlsError) as exc:
+        build_request("revoke", f"{LB}:443", ["alice"], requested_by=requested_by)
+    assert exc.value.code == "INVALID_INPUT" and exc.value.field == "requested_by"
+
+
+def test_stored_requesters_are_printed_as_one_inert_line(capsys):
+    """A record written before the input rule (or by hand) still cannot forge a line or restyle
+    ``status`` and ``revoke``."""
+    from albmtls.offboard import _print
+    from albmtls.options import safe_text
+    from albmtls.status import _print_status
+    evil = "ops\x1b[2J\nINFO audit [bold]x[/bold]\u202e"
+    assert safe_text(evil) == "ops\\x1b[2J\\nINFO audit \\[bold]x\\[/bold]\\u202e"
+    row = {"common_name": "alice", "listener_key": LK, "serial": "01", "not_after": "2027-01-01T00:00:00Z",
+           "days_left": 3.0, "state": "revoked", "ours": True,
+           "revocation": {"reason": "cessation", "revoked_at": "2026-12-01T00:00:00Z", "requested_by": evil}}
+    _print_status({"now": "2026-12-02T00:00:00Z", "certificates": [row], "counts": {"revoked": 1}})
+    import io
+
+    from rich.console import Console
+    con = Console(file=io.StringIO(), width=300)
+    _print(con, {"status": "succeeded", "action": "revoke", "listener_key": LK, "writes": 1,
+                 "clients": [{"common_name": "alice", "action": "revoked", "requested_by": evil}]})
+    captured = capsys.readouterr()
+    for out in (captured.out + captured.err, con.file.getvalue()):
+        assert "\x1b" not in out and "\u202e" not in out, out
+        assert "[bold]x[/bold]" in out and not any(line.lstrip("│ ").startswith("INFO") for line in out.splitlines())

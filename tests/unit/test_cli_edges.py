@@ -146,3 +146,67 @@ def test_every_command_that_starts_a_local_cloud_takes_port_offset():
     local = {path for path, opts in cmds.items() if "--state-dir" in opts} - {"check-deploy"}
     assert {"provision", "rotate", "status", "serve", "doctor", "up", "clock set"} <= local
     assert sorted(path for path in local if "--port-offset" not in cmds[path]) == []
+
+
+# -- output: the report on stdout, folded at 120 columns, real plurals -----------------------------------
+LONG_CN = "a-very-long-common-name-for-a-service-account.payments.internal.example.com"
+
+
+def _cells(out: str, column: int) -> str:
+    """The text of one table column, its folded lines joined (rich's heavy/light box borders)."""
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    return "".join(line.split("│")[column + 1].strip() for line in rows)
+
+
+def test_tables_fold_rather_than_cut_at_120_columns(monkeypatch, capsys):
+    """In a pipe at 120 columns apply's summary was cut (headers "w…", "no…", "he…"): every table
+    folds a long cell instead, on stdout (apply's summary, status, inventory)."""
+    from albmtls.fleet import print_summary
+    from albmtls.inventory import print_table
+    from albmtls.options import report
+    from albmtls.status import _print_status
+    monkeypatch.setenv("COLUMNS", "120")
+    execution = "alb-demostd000000000001-443-20261207T053300Z-r0123456789"
+    print_summary(report(), {"listeners": [{
+        "listener_key": "alb-demostd000000000001-443", "status": "succeeded", "execution": execution, "writes": 14,
+        "client_certificates": [{"reused": False}], "health": {"healthy": True}}], "succeeded": 1, "unchanged": 0,
+        "failed": 0})
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for header in ("listener", "result", "execution", "writes", "certificates", "note", "healthy"):
+        assert header in out, out
+    assert _cells(out, 2) == execution
+    _print_status({"now": "2026-12-07T05:00:00Z", "counts": {"valid": 1}, "certificates": [{
+        "common_name": LONG_CN, "listener_key": "alb-demostd000000000001-443", "serial": "0123456789abcdef",
+        "not_after": "2027-01-17T02:36:08Z", "days_left": 40.2, "state": "valid", "ours": True}]})
+    out = capsys.readouterr().out
+    assert "…" not in out and _cells(out, 0) == LONG_CN
+    print_table({"now": "2026-12-07T05:00:00Z", "listed": 1, "counts": {"valid": 1}, "rows": [{
+        "holder": "albmtls://alb-demostd000000000001/443/" + LONG_CN, "common_name": LONG_CN,
+        "listener": "alb-demostd000000000001-443", "serial": "0123456789abcdef", "fingerprint_sha256": "ab" * 32,
+        "not_before": "2026-12-07T05:00:00Z", "not_after": "2027-01-06T05:00:00Z", "days_left": 30, "state": "valid",
+        "ca": "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"}]})
+    out = capsys.readouterr().out
+    assert "…" not in out and _cells(out, 1) == LONG_CN and "1 certificate: 1 valid" in out
+
+
+def test_counts_are_real_plurals(capsys):
+    """No "listener(s)" / "certificate(s)": plan, drift, inventory and doctor say 1 listener, 2 listeners."""
+    from albmtls.doctor import _print as print_doctor
+    from albmtls.drift import print_drift
+    from albmtls.fleet import print_plan
+    from albmtls.options import report
+    client = {"action": "issue", "common_name": "alice", "reason": "new"}
+    kept = {"action": "keep", "common_name": "bob", "reason": "valid"}
+    print_plan(report(), {"errors": 0, "changes": 1, "listeners": [{
+        "listener_key": "alb-a-443", "status": "changes", "clients": [client, kept], "drift": []}]})
+    print_drift(report(), {"listeners": [], "checked": 1, "drifted": 0, "errors": 0, "repairs": 1, "now": "t"})
+    print_drift(report(), {"listeners": [], "checked": 2, "drifted": 0, "errors": 0, "now": "t"})
+    print_doctor({"target": "local", "region": "cn-hangzhou", "alb_ca_id_form": "id", "checks": [],
+                  "assumptions": [{"check": None}]})
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(s)" not in out, out
+    assert "issue 1 client certificate: alice" in out and "1 client certificate kept" in out
+    assert "Plan: 1 of 1 listener to change" in out
+    assert "1 listener checked" in out and "1 repair started" in out and "2 listeners checked" in out
+    assert "1 more assumption needs a write" in out

@@ -167,3 +167,17 @@ def test_schema_of_types_is_msgspec_generated():
     # the schema's definitions are msgspec's own for the types (descriptions added), so they cannot drift
     _, comps = msgspec.json.schema_components([__import__("shared.policy.fleet", fromlist=["x"]).FleetDocument])
     assert set(comps) <= set(json_schema()["$defs"])
+
+
+def test_the_readme_example_is_a_valid_fleet_and_the_schema_line_resolves():
+    import re
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## A fleet in one file"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    fleet = parse_fleet(load_document(block.group(1), "yaml"))
+    assert [c.common_name for c in fleet.listeners[0].clients] == ["alice", "payments-service-prod"]
+    first = (REPO / "examples" / "fleet.yaml").read_text().splitlines()[0]
+    m = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
+    assert m is not None and (REPO / "examples" / m.group(1)).resolve() == SCHEMA.resolve()
+    assert first in block.group(1)

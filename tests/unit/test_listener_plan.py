@@ -47,7 +47,7 @@ INPUT = decode(ProvisionInput, {
 
 
 def observation(*, edition="Standard", existing=None, detail="default", groups=(), members=frozenset(),
-                now=None) -> ListenerObservation:
+                now=None, weights=()) -> ListenerObservation:
     """What gather() would have read (shared.steps.listener.gather)."""
     if detail == "default":
         detail = cas_cert(20000001, ("app.example.test",), 90)
@@ -55,7 +55,7 @@ def observation(*, edition="Standard", existing=None, detail="default", groups=(
         inp=INPUT, now=now or NOW, site_region="cn-hangzhou",
         lb=LoadBalancer(id="alb-1", edition=edition, dns_name="alb-1.example", vpc_id="vpc-1", status="Active"),
         existing=existing, server_certificate=ServerCertificateObservation("id", detail=detail),
-        server_group=ServerGroupObservation(tuple(groups), frozenset(members)))
+        server_group=ServerGroupObservation(tuple(groups), frozenset(members), weights=tuple(weights)))
 
 
 DESIRED = DesiredListener(port=443, ca_certificate_id=CA, security_policy_id=POLICY, client_cert_headers=True,
@@ -235,6 +235,23 @@ def test_plans_from_the_observation():
     assert plan_server_group(observation()).action == "create"
     cert = plan_server_certificate(o)
     assert (cert.mode, cert.cas_id, cert.alb_id, cert.needs_upload) == ("id", 20000001, "20000001-cn-hangzhou", False)
+
+
+@pytest.mark.parametrize("members, weights, action, missing, extra, reweight", [
+    # (server id, port) members; (id, port, weight) observed; the input lists i-1:80 and i-2:80 at weight 100
+    ({("i-1", 80), ("i-2", 80)}, [("i-1", 80, 100), ("i-2", 80, 100)], "none", [], [], []),
+    ({("i-1", 80)}, [("i-1", 80, 100)], "add_servers", ["i-2"], [], []),
+    ({("i-1", 80), ("i-2", 80), ("i-9", 80)}, [], "update_servers", [], [("i-9", 80)], []),     # added by hand
+    ({("i-1", 80), ("i-2", 8080)}, [], "add_servers", ["i-2"], [("i-2", 8080)], []),           # another port
+    ({("i-1", 80), ("i-2", 80)}, [("i-1", 80, 10), ("i-2", 80, 100)], "update_servers", [], [], ["i-1"]),
+    ({("i-1", 80), ("i-2", 80)}, [("i-1", 80, None)], "none", [], [], []),                     # weight unknown
+])
+def test_server_group_members_are_exactly_the_listed_ones(members, weights, action, missing, extra, reweight):
+    o = observation(groups=[group("sgp-1", "vpc-1")], members=members, weights=weights)
+    sg = plan_server_group(o)
+    assert sg.action == action
+    assert [s.server_id for s in sg.missing] == missing and list(sg.extra) == extra
+    assert [s.server_id for s in sg.reweight] == reweight
 
 
 @pytest.mark.parametrize("given, own_identifier, code, site_in_message", [

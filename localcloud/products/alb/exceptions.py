@@ -67,7 +67,8 @@ class SecurityPolicyNotFound(ApiError):
 class BackendServerNotFound(ApiError):
     code = "ResourceNotFound.BackendServer"
     status = 404
-    assumed = "AddServersToServerGroup with an unknown ECS instance (NLB's code; ALB unverified)"
+    assumed = ("AddServersToServerGroup with an unknown ECS instance (NLB's code; ALB unverified); "
+               "RemoveServersFromServerGroup / UpdateServerGroupServersAttribute naming a server that is not a member")
 
     def __init__(self, server_id: str) -> None:
         super().__init__(f"The specified backend server {server_id} is not found.")

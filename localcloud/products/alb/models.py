@@ -1,5 +1,8 @@
 """ALB state and behaviour over the store: load balancers, listeners, server groups, jobs and the
-effective (job-derived) status views (see the package doc)."""
+effective (job-derived) status views (see the package doc).
+
+One module (~540 lines): the listener, server group and job behaviours share the job-derived status
+views and the store's documents; split, each half would import the other's private helpers."""
 from __future__ import annotations
 
 import json
@@ -469,6 +472,50 @@ def check_new_server(sg: dict[str, Any], existing: set[tuple[str, Any]], server_
     if (server_id, port) in existing:
         raise BackendServerExists(server_id, port, sg["ServerGroupId"])
     existing.add((server_id, port))
+
+
+def _member_change(cloud: Emulator, sg: dict[str, Any], api: str, *, dry: bool) -> tuple[str, float]:
+    """A members write: the group must be ``Available``; a dry run ends here. Returns (job, done)."""
+    sg_id = sg["ServerGroupId"]
+    status = server_group_status(sg, cloud.clock.time())
+    if status != "Available":
+        raise ServerGroupIncorrectStatus(sg_id, status)
+    if dry:
+        raise DryRunOperation()
+    return new_job(cloud, api, sg_id, "servergroup", "Update")
+
+
+def _member(sg: dict[str, Any], server_id: str, port: Any) -> dict[str, Any]:
+    for s in sg.get("Servers") or []:
+        if s["ServerId"] == server_id and s.get("Port") == port:
+            return s
+    raise BackendServerNotFound(server_id)
+
+
+def remove_servers(cloud: Emulator, sg: dict[str, Any], servers: list[tuple[str, Any]], *, dry: bool) -> str:
+    """``RemoveServersFromServerGroup``: every (id, port) must be a member; they leave the group (and
+    the data plane's rotation) at once, the group is ``Configuring`` until the job ends."""
+    for sid, port in servers:
+        _member(sg, sid, port)
+    job_id, done = _member_change(cloud, sg, "RemoveServersFromServerGroup", dry=dry)
+    gone = set(servers)
+    sg["Servers"] = [s for s in sg.get("Servers") or [] if (s["ServerId"], s.get("Port")) not in gone]
+    sg["busy_until_s"], sg["busy_status"] = done, "Configuring"
+    cloud.store.put("alb.servergroup", sg["ServerGroupId"], sg)
+    return job_id
+
+
+def update_servers(cloud: Emulator, sg: dict[str, Any], changes: list[dict[str, Any]], *, dry: bool) -> str:
+    """``UpdateServerGroupServersAttribute``: the ``Weight``/``Description`` of members (each must be one)."""
+    for c in changes:
+        _member(sg, c["ServerId"], c.get("Port"))
+    job_id, done = _member_change(cloud, sg, "UpdateServerGroupServersAttribute", dry=dry)
+    for c in changes:
+        m = _member(sg, c["ServerId"], c.get("Port"))
+        m.update({k: v for k, v in c.items() if k in ("Weight", "Description") and v is not None})
+    sg["busy_until_s"], sg["busy_status"] = done, "Configuring"
+    cloud.store.put("alb.servergroup", sg["ServerGroupId"], sg)
+    return job_id
 
 
 def add_servers(cloud: Emulator, sg: dict[str, Any], servers: list[dict[str, Any]], *, dry: bool) -> str:

@@ -277,6 +277,41 @@ def add_servers_to_server_group(ctx: Ctx, p: Params) -> dict[str, Any]:
     return shape(m.AddServersToServerGroupResponseBody, {"JobId": job_id})
 
 
+def _member_items(p: Params, *, weights: bool) -> list[dict[str, Any]]:
+    """The ``Servers.N`` of a members write: ``ServerId``, ``ServerType``, ``Port`` (not for ``Fc``),
+    and with ``weights`` the optional ``Weight`` (0-100) and ``Description``."""
+    raw = params.items(p, "Servers", 200)
+    if not raw:
+        raise errors.MissingParameter("Servers")
+    out = []
+    for i, s in enumerate(raw, 1):
+        pre = f"Servers.{i}"
+        sp = params.sub(pre, s)
+        stype = sp.str(f"{pre}.ServerType", required=True, enum=("Ecs", "Eni", "Eci", "Ip", "Fc"))
+        item: dict[str, Any] = {"ServerId": sp.str(f"{pre}.ServerId", required=True), "ServerType": stype,
+                                "Port": sp.int(f"{pre}.Port", required=stype != "Fc", min=1, max=65535)}
+        if weights:
+            item["Weight"] = sp.int(f"{pre}.Weight", min=0, max=100)
+            item["Description"] = sp.str(f"{pre}.Description", max_len=256)
+        out.append(item)
+    return out
+
+
+@action("alb", VERSION, "RemoveServersFromServerGroup", write=True, idempotent_token=True)
+def remove_servers_from_server_group(ctx: Ctx, p: Params) -> dict[str, Any]:
+    sg = models.server_group(ctx.cloud, p.str("ServerGroupId", required=True))
+    servers = [(s["ServerId"], s["Port"]) for s in _member_items(p, weights=False)]
+    job_id = models.remove_servers(ctx.cloud, sg, servers, dry=p.bool("DryRun", default=False))
+    return shape(m.RemoveServersFromServerGroupResponseBody, {"JobId": job_id})
+
+
+@action("alb", VERSION, "UpdateServerGroupServersAttribute", write=True, idempotent_token=True)
+def update_server_group_servers_attribute(ctx: Ctx, p: Params) -> dict[str, Any]:
+    sg = models.server_group(ctx.cloud, p.str("ServerGroupId", required=True))
+    job_id = models.update_servers(ctx.cloud, sg, _member_items(p, weights=True), dry=p.bool("DryRun", default=False))
+    return shape(m.UpdateServerGroupServersAttributeResponseBody, {"JobId": job_id})
+
+
 @action("alb", VERSION, "ListServerGroupServers")
 def list_server_group_servers(ctx: Ctx, p: Params) -> dict[str, Any]:
     sg_id = p.str("ServerGroupId")

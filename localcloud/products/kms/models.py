@@ -24,6 +24,8 @@ ASSUMPTIONS: dict[str, str] = {
                      "Rejected.ResourceInDeleteWindow (409); DescribeSecret and ListSecrets still show it.",
     "version-retention": f"Versions without any stage label beyond the newest {MAX_UNLABELLED_VERSIONS} are dropped.",
     "ListSecrets.Filters": "Ignored.",
+    "SecretData size": "Not limited: no limit on a secret value is documented in the sources read (alb-mtls keeps "
+                       "its desired-state records small: zlib-compressed above 16 KiB, shared/policy/desired.py).",
     "VersionStages": "PutSecretValue.VersionStages is a JSON array string (as the SDK sends it); default [ACSCurrent].",
     "restore-not-deleted": "RestoreSecret on a secret that is not scheduled for deletion succeeds and changes "
                            "nothing (no documented error code).",

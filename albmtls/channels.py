@@ -1,0 +1,147 @@
+"""``albmtls channels set|test``: the account's notification configuration, configured once.
+
+``set -f FILE`` validates a notification configuration (``shared.policy.notify.NotifyConfig``:
+``download_url``, ``link_ttl_hours``, ``not_switched_days``, the DingTalk / WeCom / Lark / webhook /
+SMTP channels with their secrets) and stores it as a new version of the KMS secret
+``<prefix>/notify/config`` — the only place channel secrets live (never the input, never a flow's
+state). A bad file is ``CONFIG_INVALID`` naming the field; its values are never echoed.
+
+``test`` sends one ``test`` notice to the operators' channels and says which took it (a failing
+channel is named with its code, as ``status`` shows it for a delivery).
+
+The local cloud stores its own configuration (its mail server and webhook receiver) on start
+(``localruntime.notifysinks``); ``set`` replaces it until the next start.
+"""
+from __future__ import annotations
+
+import hashlib
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .options import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_OK,
+    EndpointsFile,
+    JsonOut,
+    PortOffset,
+    StateDir,
+    Target,
+    cloud_identity,
+    emit_json,
+    fail_local,
+    local_banner,
+    local_cloud_settings,
+    quiet_logs,
+)
+from .options import console as _console
+
+channels_app = typer.Typer(no_args_is_help=True, help="Store or test the notification channels (KMS, configured once).")
+SecretPrefix = typer.Option("albmtls", "--secret-prefix", help="The KMS secret prefix (the secret is "
+                            "<prefix>/notify/config).")
+
+
+def store_config(settings: Any, text: str, prefix: str) -> dict[str, Any]:
+    """Validate ``text`` and store it in ``<prefix>/notify/config`` (0 writes when stored already)."""
+    from shared.adapters import kms as kms_api
+    from shared.policy.notify import decode_config, encode_config
+    from shared.steps.deliver import config_secret
+    from shared.steps.rotation import make_context
+    cfg = decode_config(text)
+    data = encode_config(cfg)
+    ctx = make_context(settings, "channels", deadline_s=60)
+    name = config_secret(prefix)
+    writes = ctx.adapter(kms_api.Kms).store_version(
+        name, data, "c" + hashlib.sha256(data.encode()).hexdigest()[:32], data_type="text",
+        description="alb-mtls notification channels (download URL, robots, webhooks, SMTP) and their secrets")
+    return {"secret": name, "writes": writes, "download_url": cfg.download_url,
+            "channels": [{"name": c.name, "type": type(c).__name__.removesuffix("Channel").lower(),
+                          "audience": list(c.audience)} for c in cfg.channels]}
+
+
+def send_test(settings: Any, prefix: str) -> dict[str, Any]:
+    """One ``test`` notice to the operators' channels: ``{sent: [...], failures: [...]}``."""
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.steps.deliver import load_config, notify_operators
+    from shared.steps.rotation import make_context
+    ctx = make_context(settings, "channels", deadline_s=120)
+    cfg = load_config(ctx, prefix)
+    if cfg.cfg is None:
+        raise AlbMtlsError(Code.CONFIG_INVALID, cfg.problem or "no notification configuration")
+    sent, failed = notify_operators(ctx, cfg.cfg, "test", "alb-mtls: test notice",
+                                    "This is a test of the alb-mtls notification channels.", {"test": True})
+    return {"sent": sent, "failures": [{"channel": f.channel, "code": f.code, "message": f.message} for f in failed]}
+
+
+def _run(fn: Any, target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
+         json_out: bool) -> dict[str, Any]:
+    from shared.core.errors import AlbMtlsError
+    from shared.core.settings import Settings
+    console = _console()
+    with ExitStack() as stack:
+        try:
+            if target == "local":
+                from localruntime.environment import LocalCloudUnavailable, local_environment
+                try:
+                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                               settings=local_cloud_settings(port_offset)))
+                except LocalCloudUnavailable as exc:
+                    fail_local(exc, json_out)
+                if not json_out:
+                    console.print(local_banner(ep, state_dir), highlight=False)
+                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            else:
+                settings = Settings.load(target="cloud")
+                cloud_identity(settings)
+            result: dict[str, Any] = fn(settings)
+            return result
+        except AlbMtlsError as exc:
+            return {"error": exc.to_dict()}
+
+
+def _exit(doc: dict[str, Any], json_out: bool, text: str) -> None:
+    if json_out:
+        emit_json(doc)
+    elif doc.get("error"):
+        _console().print(f"[red]{doc['error']['code']}[/]: {doc['error']['message']}", soft_wrap=True)
+    else:
+        _console().print(text, soft_wrap=True, highlight=False)
+    code = (doc.get("error") or {}).get("code")
+    raise typer.Exit(EXIT_OK if not code else EXIT_INPUT if code in ("CONFIG_INVALID", "INVALID_INPUT")
+                     else EXIT_FAILED)
+
+
+@channels_app.command("set")
+def set_channels(file: Path = typer.Option(..., "-f", "--file", help="The notification configuration (JSON; "
+                                           "docs/DELIVERY.md \"Channels\")."),
+                 secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+                 endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+                 json_out: bool = JsonOut) -> None:
+    """Validate the channels file and store it in KMS (<prefix>/notify/config)."""
+    from shared.core.errors import AlbMtlsError, Code
+    quiet_logs()
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        err = AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file")
+        _exit({"error": err.to_dict()}, json_out, "")
+    doc = _run(lambda s: store_config(s, text, secret_prefix), target, state_dir, endpoints_file, port_offset,
+               json_out)
+    names = ", ".join(f"{c['name']} ({c['type']})" for c in doc.get("channels") or [])
+    _exit(doc, json_out, f"stored in {doc.get('secret')} ({doc.get('writes')} write(s)): {names or 'no channels'}")
+
+
+@channels_app.command("test")
+def test_channels(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+                  endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+                  json_out: bool = JsonOut) -> None:
+    """Send one test notice to the operators' channels and say which took it."""
+    quiet_logs()
+    doc = _run(lambda s: send_test(s, secret_prefix), target, state_dir, endpoints_file, port_offset, json_out)
+    fails = "; ".join(f"{f['channel']}: {f['code']}" for f in doc.get("failures") or [])
+    if doc.get("failures") and not doc.get("error"):
+        doc["error"] = {"code": "CHANNEL_FAILED", "message": f"not every channel took the notice: {fails}"}
+    _exit(doc, json_out, f"sent to {', '.join(doc.get('sent') or []) or 'no channel'}")

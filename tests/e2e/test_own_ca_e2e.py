@@ -1,0 +1,301 @@
+"""An own CA end to end (issue 18): `albmtls provision` with ``"ca": {"kind": "own", "name": "demo"}``
+on a fresh local cloud creates the CA (its keys in the local KMS, the sub-CA uploaded to the CAS
+certificate repository), issues alice through KMS AsymmetricSign, turns on mTLS with the upload as
+the listener's CA, and the probe passes; ``openssl verify`` builds alice → sub-CA → root."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def albmtls(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "albmtls", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env={k: v for k, v in os.environ.items()
+                                                           if not k.startswith("ALBMTLS_")})
+
+
+def own_input(tmp_path: Path, clients: list[dict] | None = None) -> Path:
+    doc = json.loads((REPO / "examples" / "provision-own-ca.json").read_text())   # make run INPUT=…
+    assert doc["ca"] == {"kind": "own", "name": "demo"} and "ca_identifier" not in doc
+    if clients is not None:
+        doc["clients"] = clients
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def run_json(*args: str) -> tuple[int, dict, str]:
+    p = albmtls(*args, "--json")
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON document on stdout (exit {p.returncode}):\n{p.stdout}\n{p.stderr[-3000:]}")
+    return p.returncode, doc, p.stderr
+
+
+def pfx_chain(pfx: Path, password: str, tmp_path: Path) -> Path:
+    """The leaf of ``pfx`` in PEM (openssl pkcs12, the way a holder would read it)."""
+    out = tmp_path / f"{pfx.stem}-leaf.pem"
+    p = subprocess.run(["openssl", "pkcs12", "-in", str(pfx), "-passin", f"pass:{password}", "-clcerts", "-nokeys",
+                        "-out", str(out)], capture_output=True, text=True, timeout=20)
+    if p.returncode != 0:      # OpenSSL 3 and a legacy (compat) profile
+        p = subprocess.run(["openssl", "pkcs12", "-legacy", "-in", str(pfx), "-passin", f"pass:{password}",
+                            "-clcerts", "-nokeys", "-out", str(out)], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def curl_status(live_cloud, pfx: Path | None, password: str | None) -> str:
+    port = 443 + live_cloud.settings.port_offset
+    ca = Path(live_cloud.endpoints()["state_dir"]) / "server-root-ca.pem"
+    cmd = ["curl", "-sS", "--max-time", "10", "--cacert", str(ca), "--resolve", f"app.example.test:{port}:127.0.0.1",
+           "-o", "/dev/null", "-w", "%{http_code}"]
+    if pfx is not None:
+        cmd += ["--cert-type", "P12", "--cert", f"{pfx}:{password}"]
+    p = subprocess.run([*cmd, f"https://app.example.test:{port}/"], capture_output=True, text=True, timeout=20)
+    return p.stdout
+
+
+def test_provision_with_an_own_ca_end_to_end(live_cloud, tmp_path, writes):
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    out = tmp_path / "out"
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(out))
+    assert code == 0, (doc, err[-3000:])
+    assert doc["status"] == "succeeded"
+    # the CA exists now, its keys in the local KMS, and the listener trusts its upload
+    ca_code, ca, ca_err = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    assert ca_code == 0, ca_err[-2000:]
+    assert ca["issuing_gen"] == ca["trusted_gen"] == 1
+    lst = doc["listener"]
+    assert lst["ca_enabled"] is True and lst["ca_certificate_id"] == ca["alb_ca_certificate_id"]
+    upload = live_cloud.store.get("cas.whcert", ca["alb_ca_certificate_id"])
+    assert upload is not None and upload.get("CertType") == "CA"
+    # the probe: 200 with the PFX, refused without and with a foreign certificate
+    probe = doc["probe"]
+    assert 200 <= probe["with_certificate"]["status"] < 300
+    assert probe["without_certificate"]["refused"] is True
+    assert probe["foreign_certificate"]["refused"] is True
+    [alice] = doc["client_certificates"]
+    pfx, pw = Path(alice["pfx_path"]), Path(alice["password_path"])
+    assert curl_status(live_cloud, pfx, pw.read_text()) == "200"
+    assert curl_status(live_cloud, None, None) != "200"
+    # the leaf was signed through KMS AsymmetricSign with the sub-CA's key; no PCA certificate was made
+    calls = live_cloud.store.calls()
+    assert any(c["product"] == "kms" and c["action"] == "AsymmetricSign" for c in calls)
+    assert not any(c["product"] == "pca" and c["action"].startswith("CreateClientCertificate") for c in calls)
+    # openssl verify builds alice → sub-CA → root from the PFX and the root
+    chain = x509_chain(upload["Content"])
+    root_pem, sub_pem = tmp_path / "root.pem", tmp_path / "sub.pem"
+    root_pem.write_text(chain[-1])
+    sub_pem.write_text(chain[0])
+    leaf = pfx_chain(pfx, pw.read_text(), tmp_path)
+    v = subprocess.run(["openssl", "verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", str(root_pem),
+                        "-untrusted", str(sub_pem), str(leaf)], capture_output=True, text=True, timeout=20)
+    assert v.returncode == 0 and v.stdout.strip().endswith(": OK"), (v.stdout, v.stderr)
+
+    # a second run: nothing written
+    writes.mark()
+    code2, doc2, err2 = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                                 "--out", str(tmp_path / "out2"))
+    assert code2 == 0, (doc2, err2[-3000:])
+    assert doc2["writes"] == 0 and writes.since() == []
+    assert doc2["client_certificates"][0]["serial"] == alice["serial"]
+
+
+def x509_chain(content: str) -> list[str]:
+    """The PEM certificates of an upload (sub-CA first, then the root), each as its own PEM text."""
+    parts = content.split("-----END CERTIFICATE-----")
+    return [p.strip() + "\n-----END CERTIFICATE-----\n" for p in parts if "BEGIN CERTIFICATE" in p]
+
+
+def test_rotation_renews_alice_under_the_own_ca(live_cloud, tmp_path, writes):
+    """Rotation at +21 days renews alice under the own CA (signed through KMS, no PCA certificate):
+    the renewed PFX works through the listener, the old one is retired (revoked into the CA's CRL)
+    when asked, and status shows both."""
+    from datetime import timedelta
+
+    from shared.core.clock import parse_iso
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    [alice] = doc["client_certificates"]
+    issued = parse_iso(alice["not_after"]) - timedelta(days=30)
+
+    def iso(d: int) -> str:
+        return (issued + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    code, r10, err = run_json("rotate", "--now", iso(10), "--endpoints-file", ep, "--out", str(tmp_path / "r"))
+    assert code == 0, (r10, err[-2000:])
+    assert r10["scan"]["due"] == 0 and r10["renewed"] == []
+    writes.mark()
+    code, r21, err = run_json("rotate", "--now", iso(21), "--endpoints-file", ep, "--out", str(tmp_path / "r"))
+    assert code == 0, (r21, err[-2000:])
+    [new] = r21["renewed"]
+    assert new["common_name"] == "alice" and new["serial"] != alice["serial"]
+    assert new["identifier"].startswith("own/demo/")
+    assert not any(c["product"] == "pca" and c["action"].startswith("CreateClientCertificate")
+                   for c in live_cloud.store.calls(writes.n))
+    assert any(c["product"] == "kms" and c["action"] == "AsymmetricSign" for c in live_cloud.store.calls(writes.n))
+    assert curl_status(live_cloud, Path(new["pfx_path"]), Path(new["password_path"]).read_text()) == "200"
+
+    code, st, err = run_json("status", "--endpoints-file", ep)
+    assert code == 0, err[-2000:]
+    states = {r["serial"]: r["state"] for r in st["certificates"]}
+    assert states[alice["serial"]] == "superseded" and states[new["serial"]] == "valid"
+
+    code, rv, err = run_json("rotate", "--now", iso(22), "--revoke-old", "immediately", "--endpoints-file", ep,
+                             "--out", str(tmp_path / "r"))
+    assert code == 0, (rv, err[-2000:])
+    assert [r["serial"] for r in rv["retired"]] == [alice["serial"]]
+    code, st2, _ = run_json("status", "--endpoints-file", ep)
+    assert {r["serial"]: r["state"] for r in st2["certificates"]}[alice["serial"]] == "revoked"
+
+
+def _wait_status(live_cloud, pfx: Path | None, password: str | None, want_ok: bool, tries: int = 20) -> str:
+    """curl until the answer is (or is not) 200 — the data plane reloads a listener's CA on change."""
+    import time
+    got = ""
+    for _ in range(tries):
+        got = curl_status(live_cloud, pfx, password)
+        if (got == "200") == want_ok:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def test_revoke_rekey_keeps_the_other_holder_and_refuses_the_revoked_one(live_cloud, tmp_path):
+    """revoke --rekey on one of two holders of an own CA: a new generation (new KMS keys, a new
+    upload), bob's replacement issued by it, the listener moved to it — bob works through the
+    listener with his replacement, alice's certificate is refused in the handshake."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    clients = [{"common_name": "alice", "days": 30, "profile": "compat"},
+               {"common_name": "bob", "days": 30, "profile": "compat"}]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path, clients)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    certs = {c["common_name"]: c for c in doc["client_certificates"]}
+    alice_pfx, alice_pw = Path(certs["alice"]["pfx_path"]), Path(certs["alice"]["password_path"]).read_text()
+    bob_old = Path(certs["bob"]["pfx_path"]), Path(certs["bob"]["password_path"]).read_text()
+    assert curl_status(live_cloud, alice_pfx, alice_pw) == "200" and curl_status(live_cloud, *bob_old) == "200"
+    old_ca = doc["listener"]["ca_certificate_id"]
+
+    code, rv, err = run_json("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--rekey",
+                             "--endpoints-file", ep, "--out", str(tmp_path / "rk"), "--reason", "key_compromise")
+    assert code == 0, (rv, err[-3000:])
+    assert rv["status"] == "succeeded"
+    rk = rv["rekey"]
+    [gone] = rv["clients"]           # no assumed listener refusal for an own CA: --rekey is the mechanism
+    assert gone["action"] == "revoked" and not gone.get("listener_refuses_by")
+    assert rk["ca"] == "demo" and rk["generation"] == 2 and rk["switched"] is True
+    assert [c["common_name"] for c in rk["renewed"]] == ["bob"]
+    assert rk["alb_ca_certificate_id"] and rk["alb_ca_certificate_id"] != old_ca
+    # the listener trusts the new generation's upload
+    code, ca, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    assert ca["trusted_gen"] == ca["issuing_gen"] == 2 and ca["alb_ca_certificate_id"] == rk["alb_ca_certificate_id"]
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [rk["alb_ca_certificate_id"]]
+    # bob works with his replacement; alice (revoked) and bob's old certificate are refused
+    new_bob = rk["renewed"][0]
+    assert _wait_status(live_cloud, Path(new_bob["pfx_path"]), Path(new_bob["password_path"]).read_text(),
+                        True) == "200"
+    assert _wait_status(live_cloud, alice_pfx, alice_pw, False) != "200"
+    assert _wait_status(live_cloud, *bob_old, False) != "200"
+    # status: alice revoked (in the own CA's revocation list), bob valid on generation 2
+    code, st, _ = run_json("status", "--endpoints-file", ep)
+    by = {r["serial"]: r for r in st["certificates"]}
+    assert by[certs["alice"]["serial"]]["state"] == "revoked"
+    assert by[new_bob["serial"]]["state"] == "valid"
+    # a second run writes nothing more: alice is revoked already, bob already on generation 2
+    code, again, err = run_json("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "alice", "--rekey",
+                                "--endpoints-file", ep, "--out", str(tmp_path / "rk2"))
+    assert code == 0, (again, err[-3000:])
+    assert again["rekey"]["generation"] == 2 and again["rekey"]["renewed"] == [] and again["writes"] == 0
+
+
+def test_doctor_checks_the_own_ca_keys_and_upload(live_cloud, tmp_path):
+    """albmtls doctor --check own-ca: the KMS instance, each own CA's keys (spec, SIGN/VERIFY,
+    enabled, the certificate's key) and its upload; a disabled key or a missing instance fails with
+    what to change."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, ca, err = run_json("ca", "create", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0, err[-2000:]
+    code, doc, err = run_json("doctor", "--check", "own-ca", "--endpoints-file", ep)
+    assert code == 0, (doc, err[-2000:])
+    [f] = [c for c in doc["checks"] if c["check"] == "own-ca"]
+    assert f["result"] == "ok" and "own CA demo: G1 issues, listeners trust G1" in f["detail"]
+    rows = {r["assumption"]: r for r in doc["assumptions"]}
+    assert rows["kms:behaviour:ProtectionLevel"]["result"] == "confirmed"
+    # the issuing key disabled by hand: the doctor says which key and what is wrong
+    key = ca["generations"][0]["issuing_key_id"]
+    doc_key = live_cloud.store.get("kms.key", key)
+    live_cloud.store.put("kms.key", key, {**doc_key, "KeyState": "Disabled"})
+    code, doc, _ = run_json("doctor", "--check", "own-ca", "--endpoints-file", ep)
+    [f] = [c for c in doc["checks"] if c["check"] == "own-ca"]
+    assert code == 1 and f["result"] == "fail" and f"{key} is Disabled" in f["fix"], f
+
+
+def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud, tmp_path, writes):
+    """`albmtls ca switch` (issue 18): after a rekey without --now the switch is pending and alice
+    still holds only a generation-1 certificate — the command names her and writes nothing; with
+    --now the record trusts generation 2 and the listener follows (its CaCertificates read back from
+    the ALB listener are generation 2's upload); a second run writes nothing."""
+    import logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.settings import Settings
+    from shared.steps import ownca as steps
+    from shared.steps.context import StepContext
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    old_ca = doc["listener"]["ca_certificate_id"]
+    # a new generation that issues from now on, listeners still on generation 1: a switch pending
+    ctx = StepContext(step="ownca", settings=Settings.load(), clock=live_cloud.clock,
+                      logger=logging.getLogger("albmtls.test"), deadline=Deadline(120),
+                      request_id=f"local-{uuid.uuid4().hex}")
+    v = steps.rekey(ctx, "albmtls", "demo")
+    assert (v.issuing_gen, v.trusted_gen, v.switch_pending) == (2, 1, True)
+
+    writes.mark()
+    p = albmtls("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    text = p.stdout + p.stderr                       # the rich console writes to stderr
+    assert p.returncode == 0, text[-3000:]
+    assert "holders on generation 2: 0 of 1; waiting: alb-demostd000000000001-443/alice" in text, text
+    assert "not switched" in text and "writes 0" in text, text
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0, err[-3000:]
+    assert sw["switched"] is False and sw["switch_pending"] is True and sw["writes"] == 0
+    assert sw["holders"] == {"total": 1, "on_issuing_generation": 0,
+                             "waiting": ["alb-demostd000000000001-443/alice"]}
+    assert writes.since() == []
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [old_ca]
+
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
+    assert code == 0, (sw, err[-3000:])
+    assert sw["switched"] is True and sw["trusted_gen"] == sw["issuing_gen"] == 2 and sw["switch_pending"] is False
+    assert sw["listeners"] == ["alb-demostd000000000001-443"] and sw["listener_writes"] >= 1
+    new_ca = sw["alb_ca_certificate_id"]
+    assert new_ca and new_ca != old_ca
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
+    code, ca, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    assert ca["trusted_gen"] == 2 and ca["alb_ca_certificate_id"] == new_ca
+
+    writes.mark()
+    code, again, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
+    assert code == 0, err[-3000:]
+    assert again["switched"] is False and again["writes"] == 0 and again["listeners"] == sw["listeners"]
+    assert writes.since() == []
