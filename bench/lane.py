@@ -45,8 +45,8 @@ REASONS: dict[str, str] = {
     "pca:CreateClientCertificateWithCsr": "the issue itself (Immediately=1: the answer carries the certificate)",
     "pca:DescribeClientCertificateStatus": "the stored certificates' status, 50 per call (is it still issued?)",
     "pca:ListClientCertificate": "the scan: 100 certificates per page; a provisioning run reads the CA's list "
-                                 "twice outside the lane, every page: the preflight (a CN differing only in "
-                                 "letter case from a holder) and ReconcileClients (orphans)",
+                                 "twice, every page: its check order in the lane (a CN differing only in "
+                                 "letter case from a holder) and ReconcileClients outside it (orphans)",
     "pca:DescribeCACertificate": "the sub-CA's facts, once per order and invocation (not per certificate)",
     "pca:GetCAInstanceStatus": "the PCA subscription's end, once per order and invocation",
     "pca:ListPcaCaCertificate": "resolving the sub-CA's two identifiers, once per check",
@@ -204,8 +204,8 @@ def run(*, holders: int = 1000, latency_ms: tuple[float, float] = (100.0, 300.0)
         from shared.steps.issuer import FIRST_CHUNK, OBSERVE_CHUNK
         # the status reads (the first 16 alone, then 50 a call) + the CA's: the check order's 5
         # (resolved for ALB, checked) and the order's 2
-        # + the pages of the CA's list (every certificate of the account, 100 a page) read twice outside
-        # the lane: the preflight's (CNs that differ only in letter case) and ReconcileClients'
+        # + the pages of the CA's list (every certificate of the account, 100 a page) read twice: by
+        # the check order in the lane (CNs that differ only in letter case) and by ReconcileClients
         reads = 1 + math.ceil(max(0, holders - FIRST_CHUNK) / OBSERVE_CHUNK) + 7 + \
             2 * math.ceil(cloud.store.count("pca.client") / 100)
         out["second_apply"] = {

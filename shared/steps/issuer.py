@@ -139,19 +139,28 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
             cursor.ca = preflight_ca(engine.ctx, inp)
             cursor.checked = True
             return True
+        folds: dict[str, list[str]] | None = None
         if order.check_only:
             # resolved for ALB beside the CA's own reads (an Identifier, the usual case, needs no
-            # resolving for them; a CertIdentifier is resolved by them again): one round less
-            with ThreadPoolExecutor(1, thread_name_prefix="ca-check") as pool:
+            # resolving for them; a CertIdentifier is resolved by them again): one round less; the
+            # listener's holders listed beside them too (the preflight's letter-case check), so
+            # every PCA call of the run stays in the lane
+            from shared.steps.offboarding import holder_folds
+
+            with ThreadPoolExecutor(2, thread_name_prefix="ca-check") as pool:
                 resolved_f = pool.submit(resolve_ca, engine.ctx, inp, for_alb=True)
+                folds_f = pool.submit(holder_folds, engine.ctx, inp)
                 view = engine.ca(inp)
                 resolved = resolved_f.result()
+                folds = folds_f.result()
         else:
             resolved = None
             view = engine.ca(inp)
         alb_id = "" if resolved is None else alb_ca_certificate_id(engine.ctx, inp) if inp.ca_id.is_own else \
             alb_ca_id(resolved, engine.ctx.settings.alb_ca_id_form)
         cursor.ca = ca_plan(view, inp, now, alb_id)
+        if folds is not None:
+            cursor.ca["holder_folds"] = folds        # usually empty: CNs with a letter-case twin held
         cursor.checked = True
         if order.check_only:
             return True

@@ -12,7 +12,7 @@ listener's holders in line with its input — three modes of one function.
   inside the recovery window), a certificate is issued in place of the revoked one (same CN, SANs,
   profile, days and sub-CA as its ``…/meta`` record; the revoked one stays revoked — a CA cannot
   un-revoke), then the record says ``active`` with the restoration.
-* ``reconcile`` (the provision flow, after ``IssueClientCert``): CNs that hold a valid certificate on
+* ``reconcile`` (the provision flow, beside ``IssueClientCert``): CNs that hold a valid certificate on
   the listener but left its input are marked ``orphaned`` (the rotation scan and the renew step skip
   them and say so) and reported; CNs back in the input are ``active`` again; with ``prune: true``
   the orphans are revoked as above (reason ``cessation``).
@@ -22,6 +22,9 @@ every CN before the first write) → act → read back. Every write is idempoten
 nothing. One structured audit line per revoke, prune and restore (``"audit": {action, listener_key,
 common_name, reason, requested_by, request_id, execution, serials}``), which FC ships to SLS with
 the function's log. Results carry ids, serials and secret names — never a key or a password.
+
+One module (~510 lines): the three modes and the preflight's access check share one holder view
+(the CA's list, the access records read together) and one revocation path, read together.
 """
 from __future__ import annotations
 
@@ -49,13 +52,13 @@ from shared.policy.records import (
 from shared.steps.issuers import describe_issued, issuer_for_identifier, iter_issued
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from shared.steps.context import StepContext
 
 __all__ = ["STEP", "OffboardEvent", "ClientOutcome", "OrphanEntry", "OffboardResult", "run", "gather_holders",
-           "read_access", "held_under_prefix", "holders_in_scope", "preflight_access", "enforce_revocation",
-           "revoke_holders"]
+           "holder_folds", "read_access", "held_under_prefix", "holders_in_scope", "preflight_access",
+           "enforce_revocation", "revoke_holders"]
 
 STEP = "offboard_client"
 
@@ -385,24 +388,43 @@ def restore(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
 # ---------------------------------------------------------------------------------------------
 # the provisioning run: preflight and reconcile
 # ---------------------------------------------------------------------------------------------
-def preflight_access(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any]:
+def holder_folds(ctx: StepContext, inp: ProvisionInput) -> dict[str, list[str]]:
+    """For each CN of ``inp``, the holders of its listener (the private CA's list, and the own CAs'
+    under its prefix) whose CN differs from it only in letter case — only the CNs that have such
+    holders (usually none). The issuing lane computes it in a provisioning run's check order (its
+    PCA pages at the lane's pace); a preflight without the lane reads it itself."""
+    by_fold: dict[str, list[str]] = {}
+    for held in gather_holders(ctx, inp.listener_key, inp.secret_prefix):
+        by_fold.setdefault(held.casefold(), []).append(held)
+    out = {}
+    for c in inp.clients:
+        others = sorted(h for h in by_fold.get(c.common_name.casefold(), ()) if h != c.common_name)
+        if others:
+            out[c.common_name] = others
+    return out
+
+
+def preflight_access(ctx: StepContext, inp: ProvisionInput,
+                     folds: Callable[[], dict[str, list[str]]] | None = None) -> dict[str, Any]:
     """Read-only, for the preflight: ``CLIENT_REVOKED`` when a CN of the input was revoked on this
     listener (re-issuing it would undo the revocation: restore it, or remove it from the input) —
     compared without letter case, so ``MALLORY`` is refused after ``mallory`` was revoked; then
     ``INVALID_INPUT`` when a CN differs only in letter case from a holder the listener already has
     (the private CA's list: a listener's CNs differ in more than letter case, across runs as within
-    one input). Returns ``{"readmitted": [orphaned CNs back in the input]}``."""
+    one input). ``folds``: :func:`holder_folds` as the run's check order in the issuing lane found it
+    (called once the input's own records are read; it may wait for the order); without it the list
+    is read here, outside the lane at the share it leaves. Returns ``{"readmitted": [orphaned CNs
+    back in the input]}``."""
     from shared.steps.lane_client import reader_context
 
-    by_fold: dict[str, list[str]] = {}
-    # the private CA's list, read outside the issuing lane at the share it leaves (as every report)
-    for held in gather_holders(reader_context(ctx), inp.listener_key, inp.secret_prefix):
-        by_fold.setdefault(held.casefold(), []).append(held)
+    # the input's own records at once (a listener may have 1,000 holders: one round trip per
+    # ACCESS_READERS), while the holders' list is read (or the check order reads it)
+    records = read_accesses(ctx, {c.common_name: inp.secrets(c.common_name).access for c in inp.clients})
+    found = folds() if folds is not None else holder_folds(reader_context(ctx), inp)
+    extra = sorted({cn for cns in found.values() for cn in cns} - set(records))
+    records |= read_accesses(ctx, {cn: inp.secrets(cn).access for cn in extra})
+    asked = {c.common_name: [c.common_name, *found.get(c.common_name, ())] for c in inp.clients}
     revoked, back, clash = [], [], []
-    asked = {c.common_name: [c.common_name, *sorted(h for h in by_fold.get(c.common_name.casefold(), ())
-                                                    if h != c.common_name)] for c in inp.clients}
-    # every record at once (a listener may have 1,000 holders: one round trip per ACCESS_READERS)
-    records = read_accesses(ctx, {cn: inp.secrets(cn).access for cns in asked.values() for cn in cns})
     for i, c in enumerate(inp.clients):
         for cn in asked[c.common_name]:
             record = records[cn]

@@ -39,9 +39,9 @@ def test_first_issue_one_pca_call_per_certificate(lane_run):
     n, first = lane_run["holders"], lane_run["first_issue"]
     by = first["by_action"]
     assert by["pca:CreateClientCertificateWithCsr"] == n == first["certificates"]
-    # + the CA's list read twice outside the lane, at the share it leaves: the preflight's (a CN that
-    # differs only in letter case from a holder the listener has, or from a revoked one) and
-    # ReconcileClients' (orphans)
+    # + the CA's list read twice: by the check order in the lane (the preflight's check of a CN that
+    # differs only in letter case from a holder the listener has, or from a revoked one) and by
+    # ReconcileClients outside it, at the share the lane leaves (orphans)
     assert by["pca:ListClientCertificate"] == 2 * math.ceil(n / 100)
     assert first["pca_calls"] == n + FIRST_ISSUE_CA_READS + 2 * math.ceil(n / 100), by
     assert "pca:DescribeClientCertificate" not in by            # the issue's answer carries the certificate
