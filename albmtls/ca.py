@@ -1,4 +1,4 @@
-"""``albmtls ca create|list|status|rekey|switch``: your own CA, its keys in KMS (``shared.steps.ownca``).
+"""``albmtls ca create|list|status|switch|cost``: your own CA, its keys in KMS (``shared.steps.ownca``).
 
 ``create`` makes (or finds) the root and the issuing sub-CA — each key a KMS asymmetric key that
 never leaves KMS, the sub-CA with its root uploaded to the CAS certificate repository so listeners can
@@ -6,7 +6,8 @@ trust it — and prints each key id, its protection and the CA's end. ``list`` /
 A new generation (new keys, a new root and sub-CA, the cross certificate) comes from
 ``albmtls revoke --rekey``; ``switch`` moves the CA's listeners to the issuing generation once every
 holder holds a certificate of it (``--now``: at once) by re-applying each listener's recorded desired
-state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). Exit codes: 0,
+state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). ``cost`` is the
+fleet's cost a year per CA choice (``shared.policy.costs``; no cloud). Exit codes: 0,
 1 (the cloud refused or a step failed), 2 (invalid input).
 """
 from __future__ import annotations
@@ -242,7 +243,50 @@ def switch(name: str = Name,
                   f"(record {sw.writes}, listeners {doc['listener_writes']})", soft_wrap=True)
 
 
+def cost(file: Path = typer.Option(..., "--file", "-f", help="A fleet document (YAML or JSON) or one provision "
+                                                           "input."),
+         json_out: bool = JsonOut) -> None:
+    """What the fleet in FILE costs a year under each CA choice (PCA; own CA on a KMS instance already
+    in the account, on a new pay-as-you-go or a new subscription instance), from its own listeners,
+    clients, days and renew_before_days, at the prices of docs/COSTS.md. Reads no cloud."""
+    from shared.policy import costs
+
+    from .fleet import load_fleet
+    fleet = _run(lambda: load_fleet(file), json_out)
+    fc = costs.forecast(costs.fleet_use(fleet.listeners))
+    u = fc.use
+    doc: dict[str, Any] = {
+        "file": str(file), "listeners": u.listeners, "holders": u.holders,
+        "certificates_a_year": round(u.certificates, 1),
+        "renewal_intervals": [{"days": d, "holders": n} for d, n in u.intervals.items()],
+        "pca_sub_cas": list(u.pca_sub_cas), "own_cas": list(u.own_cas),
+        "choices": [{"choice": c.choice, "label": c.label, "current": c.current,
+                     "fixed_usd_a_year": round(c.fixed_a_year, 2),
+                     "certificates_usd_a_year": round(c.certificates_a_year, 2),
+                     "total_usd_a_year": round(c.total_a_year, 2), "total_usd_a_month": round(c.total_a_month, 2),
+                     "notes": list(c.notes)} for c in fc.choices],
+        "prices": {k: {"usd": v.usd, "per": v.unit, "source": v.source} for k, v in costs.PRICES.items()},
+        "prices_doc": "docs/COSTS.md"}
+    if json_out:
+        emit_json(doc)
+        return
+    con = report(140)
+    every = ", ".join(f"{n} every {d:g} days" for d, n in u.intervals.items())
+    con.print(f"{file}: {u.holders} holder(s) on {u.listeners} listener(s), renewed {every or '-'}: "
+              f"{u.certificates:,.0f} certificates a year", soft_wrap=True)
+    width = max(len(c.label) for c in fc.choices)
+    for c in fc.choices:
+        parts = (f"USD {c.fixed_a_year:,.0f} fixed + USD {c.certificates_a_year:,.0f} for certificates = "
+                 if c.certificates_a_year else "")
+        con.print(f"{c.label:<{width}}  {parts}USD {c.total_a_year:,.0f} a year (USD {c.total_a_month:,.0f} a month)"
+                  + ("  <- the fleet's choice now" if c.current else "")
+                  + "".join(f"; {n}" for n in c.notes), soft_wrap=True, highlight=False)
+    con.print("USD, international site, prices and sources in docs/COSTS.md (the buy page prevails); KMS secrets "
+              "and a rekey's extra keys until retired are not counted", soft_wrap=True, highlight=False)
+
+
 ca_app.command("create")(create)
 ca_app.command("list")(list_)
 ca_app.command("status")(status)
 ca_app.command("switch")(switch)
+ca_app.command("cost")(cost)
