@@ -29,9 +29,7 @@ from .options import (
     Target,
     Yes,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     quiet_logs,
     report,
 )
@@ -49,36 +47,22 @@ def _context(target: str, state_dir: Path, endpoints_file: Path | None, port_off
     """A step context on the local cloud (running or in-process) or a real account. On the cloud
     target the account, identity and region come first (``cloud_identity``); a command that writes
     passes its ``plan`` and is asked before its first write unless ``yes`` (``confirm``)."""
-    from localruntime.environment import LocalCloudUnavailable, local_environment
-    from localruntime.fc import local_time
-    from shared.core.settings import Settings
+    from shared.core.errors import AlbMtlsError
     from shared.steps.rotation import make_context
-    quiet_logs()
-    with ExitStack() as stack:
-        if target == "local":
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                _console().print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))
-        elif target == "cloud":
-            from shared.core.errors import AlbMtlsError
 
-            from .options import cloud_identity, confirm
-            settings = Settings.load(target="cloud")
-            try:
-                cloud_identity(settings)                 # the account, identity and region first
-            except AlbMtlsError as exc:
-                _fail(exc.to_dict(), json_out)
-            if plan is not None:
-                confirm(plan, yes=yes, what=f"region {settings.region}")
-        else:
-            _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
-                  json_out, EXIT_INPUT)
+    from .options import confirm
+    quiet_logs()
+    if target not in ("local", "cloud"):
+        _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
+              json_out, EXIT_INPUT)
+    with ExitStack() as stack:
+        try:                            # on the cloud: the account, identity and region first
+            settings = stack.enter_context(open_target(target, state_dir, endpoints_file, port_offset=port_offset,
+                                                       json_out=json_out)).settings
+        except AlbMtlsError as exc:
+            _fail(exc.to_dict(), json_out)
+        if target == "cloud" and plan is not None:
+            confirm(plan, yes=yes, what=f"region {settings.region}")
         yield make_context(settings, "ownca")
 
 

@@ -15,7 +15,6 @@ The local cloud stores its own configuration (its mail server and webhook receiv
 from __future__ import annotations
 
 import hashlib
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,8 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
-    cloud_identity,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     quiet_logs,
 )
 from .options import console as _console
@@ -79,27 +75,13 @@ def send_test(settings: Any, prefix: str) -> dict[str, Any]:
 def _run(fn: Any, target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
          json_out: bool) -> dict[str, Any]:
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
-    console = _console()
-    with ExitStack() as stack:
-        try:
-            if target == "local":
-                from localruntime.environment import LocalCloudUnavailable, local_environment
-                try:
-                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                               settings=local_cloud_settings(port_offset)))
-                except LocalCloudUnavailable as exc:
-                    fail_local(exc, json_out)
-                if not json_out:
-                    console.print(local_banner(ep, state_dir), highlight=False)
-                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            else:
-                settings = Settings.load(target="cloud")
-                cloud_identity(settings)
-            result: dict[str, Any] = fn(settings)
+    try:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         cloud_time=False) as opened:
+            result: dict[str, Any] = fn(opened.settings)
             return result
-        except AlbMtlsError as exc:
-            return {"error": exc.to_dict()}
+    except AlbMtlsError as exc:
+        return {"error": exc.to_dict()}
 
 
 def _exit(doc: dict[str, Any], json_out: bool, text: str) -> None:

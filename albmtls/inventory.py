@@ -20,6 +20,7 @@ from .options import (
     StateDir,
     Target,
     emit_json,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -58,15 +59,14 @@ def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: 
     from shared.core.errors import AlbMtlsError
     from shared.steps.inventory import inventory_report, to_csv
 
-    from .fleet import cloud_settings
     quiet_logs()
     if fmt not in ("table", "csv", "json"):
         _console().print(f"[red]INVALID_INPUT[/]: --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(EXIT_INPUT)
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=fmt == "json", console=_console(),
-                            port_offset=port_offset) as settings:
-            doc = inventory_report(settings, secret_prefix)
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=fmt == "json",
+                         raise_unavailable=True) as opened:
+            doc = inventory_report(opened.settings, secret_prefix)
     except AlbMtlsError as exc:
         if fmt == "json":
             emit_json({"status": "failed", "error": exc.to_dict()})

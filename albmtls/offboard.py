@@ -31,12 +31,9 @@ from .options import (
     StateDir,
     Target,
     Yes,
-    cloud_identity,
     confirm,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     quiet_logs,
     report,
     safe_text,
@@ -158,7 +155,6 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
               endpoints_file: Path | None, export: tuple[Path, Path | None, bool] | None, json_out: bool,
               timeout: float, port_offset: int, yes: bool, rekey: bool = False, now: bool = False) -> None:
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
     quiet_logs()
     console = _console()
 
@@ -183,24 +179,12 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
     except AlbMtlsError as exc:
         finish({"status": "failed", "error": exc.to_dict()})
     with ExitStack() as stack:
-        if target == "local":
-            from localruntime.environment import LocalCloudUnavailable, local_environment
-            from localruntime.fc import local_time
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                console.print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock names the execution
-        else:
-            settings = Settings.load(target="cloud")
-            try:
-                cloud_identity(settings)                 # the account, identity and region first
-            except AlbMtlsError as exc:
-                finish({"status": "failed", "error": exc.to_dict()})
+        try:     # local: the cloud's clock names the execution; cloud: the account, identity and region first
+            settings = stack.enter_context(open_target(target, state_dir, endpoints_file, port_offset=port_offset,
+                                                       json_out=json_out)).settings
+        except AlbMtlsError as exc:
+            finish({"status": "failed", "error": exc.to_dict()})
+        if target == "cloud":
             confirm(_cloud_plan(req), yes=yes, what=f"region {settings.region}")
         doc: dict[str, Any] = {}
         try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +174,57 @@ def fail_local(exc: Exception, json_out: bool) -> None:
     else:
         err(f"{code}: {exc}")
     raise typer.Exit(EXIT_FAILED)
+
+
+@dataclass(frozen=True)
+class OpenTarget:
+    """What ``open_target`` yields: the settings the clients use, the local cloud's endpoints
+    document (empty on the cloud target) and the cloud target's identity (``cloud_identity``'s
+    document; ``None`` on the local target, or when not asked for)."""
+    settings: Any
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] | None = None
+
+
+@contextmanager
+def open_target(target: str, state_dir: Path, endpoints_file: Path | None, *,
+                port_offset: int = DEFAULT_PORT_OFFSET, json_out: bool = False, banner: bool = True,
+                cloud_time: bool = True, listener_ports: Sequence[int] = (), identify: bool = True,
+                raise_unavailable: bool = False) -> Iterator[OpenTarget]:
+    """The one way a command opens its target, for as long as the ``with`` block runs.
+
+    ``local``: the local cloud running on ``state_dir`` (or ``endpoints_file``), else one started
+    in-process (its data plane at listener port + ``port_offset``; ``listener_ports`` are checked
+    free first); the banner (``local_banner``) on stderr unless ``json_out`` or not ``banner``; the
+    local cloud's clock for code run in this process unless not ``cloud_time``. A local cloud that
+    cannot be used (``LOCAL_CLOUD_IN_USE``, ``LOCAL_PORT_IN_USE``) is reported and exits 1
+    (``fail_local``), or is raised as ``AlbMtlsError`` with its code when ``raise_unavailable``.
+    ``cloud``: the default credential chain, then who and where (``cloud_identity``, one line on
+    stderr) unless not ``identify``; its ``AlbMtlsError`` (``CREDENTIALS_MISSING`` …) is raised."""
+    from shared.core.settings import Settings
+    with ExitStack() as stack:
+        if target == "local":
+            from localruntime.environment import LocalCloudUnavailable, local_environment
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset),
+                                                           listener_ports=listener_ports))
+            except LocalCloudUnavailable as exc:
+                if raise_unavailable:
+                    from shared.core.errors import AlbMtlsError
+                    raise AlbMtlsError(exc.code, str(exc), field="port_offset" if exc.code == "LOCAL_PORT_IN_USE"
+                                       else "state_dir") from None
+                fail_local(exc, json_out)
+            if banner and not json_out:
+                err(local_banner(ep, state_dir))
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            if cloud_time:
+                from localruntime.fc import local_time
+                stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock, as in a function
+            yield OpenTarget(settings, endpoints=ep)
+        else:
+            settings = Settings.load(target="cloud")
+            yield OpenTarget(settings, identity=cloud_identity(settings) if identify else None)
 
 
 # -- the cloud target: who, where, and a confirmation before the first write -----------------------

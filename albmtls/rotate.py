@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,8 @@ from .options import (
     StateDir,
     check_target,
     emit_json,
-    fail_local,
     local_banner,
-    local_cloud_settings,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -271,7 +269,6 @@ def rotate(now: str | None = typer.Option(None, "--now",
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the rotation scan and the rotate flow (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
-    from shared.core.settings import Settings
     from shared.steps.rotation import parse_now
     quiet_logs()
     console = _console()
@@ -298,25 +295,19 @@ def rotate(now: str | None = typer.Option(None, "--now",
     policy = {k: v for k, v in {"secret_prefix": secret_prefix, "revoke_old": revoke_old,
                                 "revoke_after_days": revoke_after_days,
                                 "renew_before_days": renew_before_days}.items() if v is not None}
-    from localruntime.environment import local_environment
-
     from .export import export_pfx, export_target
     try:
         exports = export_target(out, passwords_dir, passwords_beside)
     except AlbMtlsError as exc:
         fail(exc.code, exc.message, exc.field)
-    from localruntime.environment import LocalCloudUnavailable
-    with ExitStack() as stack:
-        try:
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                       settings=local_cloud_settings(port_offset)))
-        except LocalCloudUnavailable as exc:
-            fail_local(exc, json_out)
+    # the banner after --now moved the clock: it says the cloud's time
+    with open_target("local", state_dir, endpoints_file, port_offset=port_offset, json_out=json_out, banner=False,
+                     cloud_time=False) as opened:
+        ep, settings = opened.endpoints, opened.settings
         if now is not None:
             set_cloud_clock(ep, now)
         if not json_out:
             console.print(local_banner(ep, state_dir), highlight=False)
-        settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
             # a person's certificate leaves KMS only through their download page (their new link)

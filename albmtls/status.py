@@ -2,7 +2,6 @@
 certificate ends (``shared.steps.rotation.certificate_report``)."""
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,8 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
-    cloud_identity,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     plural,
     quiet_logs,
     safe_text,
@@ -209,10 +205,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     """Every client certificate (CN, serial, not_after, days left, state: valid, due, superseded,
     orphaned, revoked with its reason, expired), secrets pending deletion, the listeners' CA and
     server certificate ends, drift, and the running and recent executions."""
-    from localruntime.environment import LocalCloudUnavailable, local_environment
-    from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
     from shared.steps.drift import drift_report
     from shared.steps.provisioning import executions_overview
     from shared.steps.rotation import certificate_report
@@ -225,36 +218,23 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
         else:
             _console().print(f"[red]INVALID_INPUT[/]: {message}")
         raise typer.Exit(EXIT_INPUT)
-    with ExitStack() as stack:
-        if target == "local":
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                _console().print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))    # the local cloud's time, as in a function
-        try:
-            identity = None
-            if target == "cloud":
-                settings = Settings.load(target="cloud")
-                identity = cloud_identity(settings)         # who and where, before anything else
+    try:     # local: the local cloud's time, as in a function; cloud: who and where, before anything else
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
+            settings = opened.settings
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
             doc["executions"] = executions_overview(settings)        # what EXECUTION_RUNNING points at
-            if target == "local":
-                seen_at_listener(doc, ep)                            # what the data plane saw (issue 15)
-            if identity is not None:
-                doc["account"] = identity
-        except AlbMtlsError as exc:
-            doc = {"status": "failed", "error": exc.to_dict()}
-            if json_out:
-                emit_json(doc)
-            else:
-                _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
-            raise typer.Exit(EXIT_FAILED) from None
+            if opened.endpoints:
+                seen_at_listener(doc, opened.endpoints)              # what the data plane saw (issue 15)
+            if opened.identity is not None:
+                doc["account"] = opened.identity
+    except AlbMtlsError as exc:
+        doc = {"status": "failed", "error": exc.to_dict()}
+        if json_out:
+            emit_json(doc)
+        else:
+            _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     doc = select(doc, listener=listener, states=state, cn=cn)
     if json_out:
         emit_json(doc)

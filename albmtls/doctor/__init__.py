@@ -11,7 +11,6 @@ something a run needs is missing), else 0.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +119,8 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     """Check every assumption that a read or a dry run can settle against the target, and say what to
     change when the target disagrees (e.g. set ALBMTLS_ALB_CA_ID_FORM=identifier). Reads only."""
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
 
-    from ..options import cloud_identity, fail_local, local_banner, local_cloud_settings, quiet_logs
+    from ..options import open_target, quiet_logs
     from ..provision import load_input
     quiet_logs()
     from .checks import CHECKS
@@ -139,28 +137,16 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
         except AlbMtlsError as exc:
             err(f"{exc.code}: {exc.message}")
             raise typer.Exit(EXIT_INPUT) from None
-    with ExitStack() as stack:
-        try:
-            if target == "local":
-                from localruntime.environment import LocalCloudUnavailable, local_environment
-                try:
-                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                               settings=local_cloud_settings(port_offset)))
-                except LocalCloudUnavailable as exc:
-                    fail_local(exc, json_out)
-                if not json_out:
-                    err(local_banner(ep, state_dir))
-                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            else:
-                settings = Settings.load(target="cloud")
-                cloud_identity(settings)
-            doc = run_checks(settings, target, raw, inp, check)
-        except AlbMtlsError as exc:
-            if json_out:
-                emit_json({"status": "failed", "error": exc.to_dict()})
-            else:
-                err(f"{exc.code}: {exc.message}")
-            raise typer.Exit(EXIT_FAILED) from None
+    try:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         cloud_time=False) as opened:
+            doc = run_checks(opened.settings, target, raw, inp, check)
+    except AlbMtlsError as exc:
+        if json_out:
+            emit_json({"status": "failed", "error": exc.to_dict()})
+        else:
+            err(f"{exc.code}: {exc.message}")
+        raise typer.Exit(EXIT_FAILED) from None
     if json_out:
         emit_json(doc)
     else:
