@@ -147,7 +147,8 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
                            "scan": {k: scan.get(k) for k in ("scanned", "listed", "due", "retire", "superseded",
                                                              "expired", "revoked", "started", "executions",
                                                              "existing", "warnings", "orphaned",
-                                                             "skipped_revoked", "reminded", "not_switched")},
+                                                             "skipped_revoked", "reminded", "not_switched",
+                                                             "reads")},
                            "executions": [], "renewed": [], "retired": [], "deliveries": [], "writes": 0}
     if scan.get("status") == "failed":
         doc["status"] = "failed"
@@ -235,6 +236,9 @@ def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
                           "naturally)")
         else:
             console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
+    if s.get("reads"):
+        console.print(f"  {plural(s['reads'], 'system holder')} read the new certificate's secrets (ActionTrail): "
+                      "the old one retires now")
     if s.get("reminded") or s.get("not_switched"):
         console.print(f"  reminded {s.get('reminded', 0)} holder(s); told the operators of "
                       f"{s.get('not_switched', 0)} holder(s) who have not switched")

@@ -35,9 +35,12 @@ def delivery_text(d: dict[str, Any] | None) -> str:
         return "-"
     what = d.get("delivery") or ""
     text = f"{d.get('holder')}: {DELIVERY_TEXT.get(what, what)}"
-    when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
-    if when:
-        text += f" {str(when)[:10]}"
+    if what == "read":        # a system's first read of its secrets (ActionTrail): by whom and when
+        text += f" by {d.get('first_read_by') or '?'} at {str(d.get('first_read_at'))[:16].replace('T', ' ')}"
+    else:
+        when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
+        if when:
+            text += f" {str(when)[:10]}"
     if d.get("replacement"):
         text += f"; new one {DELIVERY_TEXT.get(d['replacement'], d['replacement'])}"
     if what == "not_delivered" and d.get("last_failure"):

@@ -85,19 +85,24 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "create_cname": ("alb", "alidns"),
     # + alidns (the zone's name servers for the probe) and pca (loads the client PFX via issuance)
     "health_check": ("alb", "kms", "alidns", "pca"),
-    # + alb/cas: the scan reads the listeners' CA and server certificate ends (shared.steps.rotation)
-    "rotation_scan": ("pca", "kms", "fnf", "alb", "cas"),
+    # + alb/cas: the scan reads the listeners' CA and server certificate ends (shared.steps.rotation);
+    # + actiontrail/sts: a system holder's first read of its secrets, one LookupEvents query per run, and
+    # who the function is (GetCallerIdentity) when a holder names no ram_principal (shared.steps.reads)
+    "rotation_scan": ("pca", "kms", "fnf", "alb", "cas", "actiontrail", "sts"),
     # renew = issuance (pca, kms) and the rotation helpers (alb, cas, fnf via shared.steps.rotation)
-    "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf"),
+    # (+ actiontrail/sts: shared.steps.rotation reaches the scan's ActionTrail query; renew never runs it)
+    "renew_client_cert": ("pca", "kms", "alb", "cas", "fnf", "actiontrail", "sts"),
     # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance
     "offboard_client": ("pca", "kms"),
     # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and
     # starts a provision execution for auto_repair listeners (fnf); + pca: drift_report (not the timer's
     # path) builds its context with shared.steps.rotation.make_context, imported when called
-    "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca"),
+    # (+ actiontrail/sts likewise, through shared.steps.rotation)
+    "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca", "actiontrail", "sts"),
     # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
     # routes (plan, drift, inventory) read like the preflight (+ alidns)
-    "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),
+    # (+ actiontrail/sts: POST /rotations runs the scan, whose ActionTrail query they are)
+    "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns", "actiontrail", "sts"),
     # the holder's record, the client's meta (issuance helpers: pca) and the notification config
     "deliver": ("kms", "pca"),
     # the download page: the client's secrets and its delivery record only

@@ -13,7 +13,8 @@ Time comes from the invocation's clock (``ctx.clock``; ``shared.core.clock.clock
 :func:`start_scan` / :func:`certificate_report`): on the local cloud the FC invoker gives every
 function the cloud's time, so ``albmtls rotate --now`` moves them all.
 
-Nothing here writes to a product: the scan only reads and starts executions (CloudFlow).
+The scan writes nothing but the holders' delivery records (reminders, warnings, a system holder's
+first read seen in ActionTrail: ``shared.steps.reads``) and starts executions (CloudFlow).
 
 One module (~560 lines): the scan, its holders' follow-ups and the certificate report share one
 classification and one record cache, read together.
@@ -99,6 +100,7 @@ class ScanResult(msgspec.Struct, kw_only=True):
     skipped_revoked: int = 0
     reminded: int = 0            # holders reminded (the day before their old certificate ends)
     not_switched: int = 0        # holders the operators were told have not switched
+    reads: int = 0               # system holders whose first read of the new secrets was recorded now
 
 
 class _MetaCache:
@@ -135,8 +137,10 @@ class _Holders:
     that fails never fails the scan (its failure is in the record and the log)."""
 
     def __init__(self, ctx: StepContext, prefix: str) -> None:
+        from shared.steps.reads import WaitingForReads
         self.ctx, self.prefix = ctx, prefix
         self._cfg: Any = None
+        self.waiting = WaitingForReads(ctx, prefix)   # system holders: their first read (ActionTrail)
 
     def cfg(self) -> Any:
         if self._cfg is None:
@@ -159,8 +163,25 @@ class _Holders:
             res.not_switched += int(done.get("warned", False))
             if done.get("writes"):
                 rec = read_record(self.ctx, secret_names(self.prefix, listener_key, cert.common_name)) or rec
-        return classify(cert, meta, policy, now, switched_at=switched_at(rec, meta.serial),
-                        retired=bool(old is not None and old.retired_at))
+        c = classify(cert, meta, policy, now, switched_at=switched_at(rec, meta.serial),
+                     retired=bool(old is not None and old.retired_at))
+        self.waiting.consider(c, cert, meta, listener_key, rec)
+        return c
+
+    def read_switches(self, policy: ScanPolicy, now: datetime, res: ScanResult) -> Iterator[dict[str, Any]]:
+        """The run's one ActionTrail query (``shared.steps.reads``): the retire items of the old
+        certificates whose system holder read the new one. A failure is one of the run's warnings."""
+        out = self.waiting.observe(now)
+        res.reads += len(out.reads)
+        if out.warning is not None:
+            res.warnings.append(out.warning)
+        for cert, meta, lk, at in self.waiting.switched(out):
+            c = classify(cert, meta, policy, now, switched_at=at)
+            if c.retire:
+                res.retire += 1
+                yield msgspec.to_builtins(RotateItem(action="retire", listener_key=lk, common_name=cert.common_name,
+                                                     identifier=cert.identifier, serial=cert.serial,
+                                                     not_after=iso_utc(cert.not_after)))
 
     def warn_operators(self, warnings: list[dict[str, Any]]) -> None:
         """The scan's warnings (sub-CA or server certificate ending) to the operators' channels."""
@@ -377,6 +398,10 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
             batch.append(msgspec.to_builtins(RotateItem(action="renew", **item)))
         if len(batch) >= MAX_ITEMS_PER_EXECUTION:
             flush()
+    for item in holders.read_switches(policy, now, res):     # one ActionTrail query for the run
+        batch.append(item)
+        if len(batch) >= MAX_ITEMS_PER_EXECUTION:
+            flush()
     # the warnings' PCA reads before the last start: the scan's calls end before the Map's begin
     for ca_ident, life in sorted(cas.items()):
         _warn_ca(ctx, ca_ident, life, now, res.warnings, policy.secret_prefix)
@@ -391,7 +416,7 @@ def scan(event: ScanEvent, ctx: StepContext) -> ScanResult:
         "scanned": res.scanned, "listed": res.listed, "due": res.due, "retire": res.retire,
         "started": res.started, "executions": res.executions, "existing": res.existing,
         "warnings": len(res.warnings), "meta_reads": metas.reads, "access_reads": access.reads,
-        "orphaned": len(res.orphaned)})
+        "orphaned": len(res.orphaned), "reads": res.reads})
     return res
 
 
