@@ -5,7 +5,8 @@ after_grace --revoke-after-days 5`). Billing reads its PFX and password with the
 `albmtls holder-policy --cn billing` makes (KMS GetSecretValue of the two secret names it prints) as its
 own principal (a key for its `ram_principal` role); the local ActionTrail records the reads. The next
 day's rotate run — one LookupEvents query — records the read in billing's delivery record, `status` shows
-it ("read by … at …"), and billing's old certificate is retired then, before its grace end. CRM's secret
+it ("read by … at …"), and billing's old certificate is retired then, before its grace end (a run while
+ActionTrail refuses only warns). CRM's secret
 is read only by the automation's own identity, which is not CRM's principal: CRM's old certificate waits
 for its grace end, as before.
 """
@@ -90,6 +91,7 @@ def test_a_system_holders_first_read_retires_its_old_certificate(live_cloud, tmp
                   "--out", str(tmp_path / "r"))
     new = {r["common_name"]: r for r in r21["renewed"]}
     assert {"billing", "crm"} <= set(new), r21
+    assert not [c for c in live_cloud.store.calls() if c["product"] == "actiontrail"]   # nobody waited: no query
 
     # billing reads its two secrets as its own principal, with the holder-policy one-liners
     policy = albmtls("holder-policy", "-f", str(inp), "--cn", "billing")
@@ -106,7 +108,19 @@ def test_a_system_holders_first_read_retires_its_old_certificate(live_cloud, tmp
     crm_policy = albmtls("holder-policy", "-f", str(inp), "--cn", "crm")
     fetch_with_one_liner(own, crm_policy["fetch"][0])
 
+    # ActionTrail refusing (no actiontrail:LookupEvents): the run succeeds with a warning, nothing retires
+    live_cloud.faults.configure({"rules": [{"kind": "busy", "product": "actiontrail", "action": "LookupEvents",
+                                            "rate": 1.0, "code": "NoPermission", "status": 403,
+                                            "message": "You are not authorized to do this action."}]})
+    refused = albmtls("rotate", "--now", (issued + timedelta(days=21, hours=6)).strftime(ISO), *GRACE,
+                      "--endpoints-file", ep)
+    live_cloud.faults.configure({"rules": []})
+    assert refused["status"] == "succeeded" and refused["scan"]["reads"] == 0 and not refused["retired"], refused
+    assert [w["kind"] for w in refused["scan"]["warnings"]] == ["actiontrail"], refused["scan"]
+    assert "grace end" in refused["scan"]["warnings"][0]["message"]
+
     # day 22: one ActionTrail query; billing's read is recorded and its old certificate retired now
+    mark = live_cloud.store.last_call_n()
     r22 = albmtls("rotate", "--now", (issued + timedelta(days=22)).strftime(ISO), *GRACE, "--endpoints-file", ep)
     assert r22["scan"]["reads"] == 1 and not r22["scan"]["warnings"], r22["scan"]
     assert [(r["common_name"], r["serial"]) for r in r22["retired"]] == [("billing", first["billing"]["serial"])]
@@ -120,8 +134,8 @@ def test_a_system_holders_first_read_retires_its_old_certificate(live_cloud, tmp
     text = run("status", "--endpoints-file", ep, json_out=False)
     assert text.returncode == 0, text.stderr[-2000:]
     assert "read by billing-app:albmtls-local at" in " ".join(text.stdout.split()), text.stdout[-3000:]
-    # the day-21 run had nobody waiting (no query); day 22 made one query, its pages at most MAX_PAGES
-    calls = [c for c in live_cloud.store.calls() if c["product"] == "actiontrail"]
+    # day 22 made one query, its pages at most MAX_PAGES
+    calls = [c for c in live_cloud.store.calls(mark) if c["product"] == "actiontrail"]
     assert 1 <= len(calls) <= MAX_PAGES and {(c["action"], c["code"]) for c in calls} == {("LookupEvents", "OK")}
 
     # a run with nothing new to see reads nothing again; crm retires at its grace end, as before
