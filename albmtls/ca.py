@@ -1,4 +1,4 @@
-"""``albmtls ca create|list|status|switch|cost``: your own CA, its keys in KMS (``shared.steps.ownca``).
+"""``albmtls ca create|list|status|switch|retire|cost``: your own CA, its keys in KMS (``shared.steps.ownca``).
 
 ``create`` makes (or finds) the root and the issuing sub-CA — each key a KMS asymmetric key that
 never leaves KMS, the sub-CA with its root uploaded to the CAS certificate repository so listeners can
@@ -7,8 +7,9 @@ A new generation (new keys, a new root and sub-CA, the cross certificate) comes 
 ``albmtls revoke --rekey``; ``switch`` moves the CA's listeners to the issuing generation once every
 holder holds a certificate of it (``--now``: at once) by re-applying each listener's recorded desired
 state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). ``cost`` is the
-fleet's cost a year per CA choice (``shared.policy.costs``; no cloud). Exit codes: 0,
-1 (the cloud refused or a step failed), 2 (invalid input).
+fleet's cost a year per CA choice (``shared.policy.costs``; no cloud). ``retire`` schedules an unused
+old generation's keys for deletion (``shared.steps.ownca_retire``). Exit codes: 0, 1 (the cloud
+refused or a step failed), 2 (invalid input, or ``CA_IN_USE``: refused, nothing changed).
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def _run(fn: Any, json_out: bool) -> Any:
     try:
         return fn()
     except AlbMtlsError as exc:
-        _fail(exc.to_dict(), json_out, EXIT_INPUT if exc.code == "INVALID_INPUT" else EXIT_FAILED)
+        _fail(exc.to_dict(), json_out, EXIT_INPUT if exc.code in ("INVALID_INPUT", "CA_IN_USE") else EXIT_FAILED)
 
 
 def _print(v: dict[str, Any]) -> None:
@@ -93,13 +94,22 @@ def _print(v: dict[str, Any]) -> None:
     con.print(f"listener CA id (CaCertificates): {v.get('alb_ca_certificate_id') or '-'}; issuing sub-CA "
               f"{v['issuing_identifier']} ends {v.get('not_after') or '-'}; writes {v.get('writes', 0)}")
     t = Table(title_justify="left")
-    for col in ("gen", "role", "root key (KMS)", "issuing key (KMS)", "protection", "root ends", "sub-CA ends",
-                "uploaded CA id"):
+    gens = v.get("generations") or []
+    detailed = any("listeners" in g for g in gens)
+    cols = ["gen", "role", "root key (KMS)", "issuing key (KMS)", "protection", "root ends", "sub-CA ends",
+            "uploaded CA id"] + (["keys", "listeners trusting it", "holders"] if detailed else [])
+    for col in cols:
         t.add_column(col, overflow="fold")
-    for g in v.get("generations") or []:
-        t.add_row(str(g["gen"]), ", ".join(g.get("roles") or []) or "-", g["root_key_id"], g["issuing_key_id"],
-                  g.get("protection_level") or "-", g["root_not_after"][:10], g["issuing_not_after"][:10],
-                  g.get("uploaded_identifier") or "-")
+    for g in gens:
+        row = [str(g["gen"]), ", ".join(g.get("roles") or []) or "-", g["root_key_id"], g["issuing_key_id"],
+               g.get("protection_level") or "-", g["root_not_after"][:10], g["issuing_not_after"][:10],
+               g.get("uploaded_identifier") or "-"]
+        if detailed:
+            state = g.get("key_state") or "-"
+            if g.get("keys_delete_date"):
+                state += f" (deleted {g['keys_delete_date'][:10]})"
+            row += [state, ", ".join(g.get("listeners") or []) or "-", str(g.get("holders", 0))]
+        t.add_row(*row)
     con.print(t)
 
 
@@ -131,7 +141,9 @@ def create(name: str = Name,
 def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
           json_out: bool = JsonOut) -> None:
-    """Every own CA under the prefix: its KMS key ids, its generations and its end."""
+    """Every own CA under the prefix, one line each: key spec, the issuing and the trusted
+    generation, the listeners' CA id, the issuing sub-CA's end, generations (retired). The details
+    of one: albmtls ca status --name NAME."""
     import msgspec
 
     from shared.steps import ownca as steps
@@ -140,22 +152,32 @@ def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Pa
     if json_out:
         emit_json({"cas": views})
         return
+    con = report(140)
     for v in views:
-        _print(v)
+        gens = v.get("generations") or []
+        retired = sum(1 for g in gens if "retired" in (g.get("roles") or []))
+        con.print(f"{v['name']}  {v['key_spec']}  issuing g{v['issuing_gen']} (ends {(v.get('not_after') or '-')[:10]})"
+                  f"  trusted g{v['trusted_gen']} ({v.get('alb_ca_certificate_id') or '-'})  {len(gens)} generation(s)"
+                  + (f", {retired} retired" if retired else "")
+                  + ("  [yellow]switch pending[/]" if v.get("switch_pending") else ""), soft_wrap=True, highlight=False)
     if not views:
-        report().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
+        con.print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
 
 
 def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
-    """The own CA NAME: key ids and protection per generation, which one issues and which listeners
-    trust, its end, and the holders still waiting for a pending switch."""
+    """The own CA NAME: per generation its key ids, protection and state (a retired one's keys are
+    PendingDeletion until their date), which one issues, which listeners trust it (read from ALB) and
+    how many holders' current certificate is of it; its end, and the holders still waiting for a
+    pending switch."""
     import msgspec
 
     from shared.steps import ownca as steps
+    from shared.steps.ownca_retire import detail
     with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
-        v = msgspec.to_builtins(_run(lambda: steps.view(ctx, secret_prefix, name), json_out))
+        view = _run(lambda: steps.view(ctx, secret_prefix, name), json_out)
+        v = msgspec.to_builtins(_run(lambda: detail(ctx, secret_prefix, view), json_out))
         if v.get("switch_pending"):
             from shared.adapters.kms import Kms
             from shared.adapters.ownca import read_record
@@ -269,8 +291,43 @@ def cost(file: Path = typer.Option(..., "--file", "-f", help="A fleet document (
               "and a rekey's extra keys until retired are not counted", soft_wrap=True, highlight=False)
 
 
+def retire(name: str = Name,
+           generation: int = typer.Option(..., "--generation", "-g", min=1, help="The generation to retire (ca status "
+                                                                                  "lists them)."),
+           secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+           yes: bool = Yes, json_out: bool = JsonOut) -> None:
+    """Retire generation G of the own CA NAME once nothing uses it: refused (CA_IN_USE, naming them)
+    while it issues, any listener trusts it or any holder's current certificate is of it, unended
+    and unrevoked. Then its last CRL (valid until the generation's end) is published, its upload
+    deleted from the CAS repository and its two KMS keys scheduled for deletion (PendingWindowInDays
+    30; CancelKeyDeletion undoes it until then). Idempotent: a retired generation writes nothing."""
+    from shared.policy.ownca import KEY_DELETION_DAYS
+    from shared.steps.ownca_retire import retire_generation
+    plan = [f"own CA {name}, generation {generation}, unless a listener trusts it or a holder holds it: its last CRL "
+            f"published (valid until the generation's end), its uploaded CA deleted from the CAS repository, its root "
+            f"and sub-CA KMS keys scheduled for deletion in {KEY_DELETION_DAYS} days (CancelKeyDeletion undoes it)"]
+    with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
+        out = _run(lambda: retire_generation(ctx, secret_prefix, name, generation), json_out)
+    import msgspec
+    doc: dict[str, Any] = {"status": "succeeded", **msgspec.to_builtins(out)}
+    if json_out:
+        emit_json(doc)
+        return
+    con = report(140)
+    if out.already:
+        con.print(f"generation {generation} of own CA [bold]{name}[/] was retired at {out.retired_at}: nothing to do; "
+                  "writes 0", soft_wrap=True)
+        return
+    con.print(f"[green]retired[/] generation {generation} of own CA [bold]{name}[/]: keys {', '.join(out.keys)} "
+              f"PendingDeletion, deleted on {(out.delete_date or '-')[:10]} (CancelKeyDeletion undoes it until then); "
+              f"uploaded CA {out.upload_deleted or '-'} deleted; its last CRL valid until {out.crl_valid_until}; "
+              f"writes {out.writes}", soft_wrap=True)
+
+
 ca_app.command("create")(create)
 ca_app.command("list")(list_)
 ca_app.command("status")(status)
 ca_app.command("switch")(switch)
+ca_app.command("retire")(retire)
 ca_app.command("cost")(cost)

@@ -9,15 +9,14 @@ the old one, and report it (the records and the design: ``shared.policy.ownca``)
 * :func:`rekey` — a new generation (new root and sub-CA keys, the cross certificate), issuing from
   then on; listeners keep trusting the old one until :func:`switch` (at once with ``at_once``).
 * :func:`switch` — listeners trust the issuing generation once every holder holds a certificate of it.
-* :func:`retire` — generations no listener trusts any more: their upload deleted, keys scheduled for
-  deletion.
+* retiring a generation no listener trusts and no holder holds: ``shared.steps.ownca_retire``.
 * :func:`view` / :func:`list_views` — ``albmtls ca list`` / ``status``.
 
 Every new CA certificate is built by ``cryptography`` (``shared.policy.ownca_x509``), signed through
 KMS ``AsymmetricSign`` and checked before it is recorded. Writes: KMS ``CreateKey``, ``CreateAlias``,
-``CreateSecret``/``PutSecretValue`` (the record), ``ScheduleKeyDeletion``; CAS ``CreateWarehouse``,
-``UploadPCACert``, ``DeletePCACert``. Reads: ``DescribeKey``, ``GetPublicKey``, ``GetSecretValue``,
-``ListSecrets``, ``ListCertWarehouse``, ``ListCert``, ``DescribeWarehouseCert``.
+``CreateSecret``/``PutSecretValue`` (the record); CAS ``CreateWarehouse``, ``UploadPCACert``. Reads:
+``DescribeKey``, ``GetPublicKey``, ``GetSecretValue``, ``ListSecrets``, ``ListCertWarehouse``,
+``ListCert``, ``DescribeWarehouseCert``.
 """
 from __future__ import annotations
 
@@ -41,20 +40,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from shared.steps.context import StepContext
 
-__all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "retire", "view",
-           "list_views", "issuer", "holders", "KEY_DELETION_DAYS", "EnsureOwnCaResult", "run",
-           "STEP"]
+__all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "view",
+           "list_views", "issuer", "holders", "write_record", "EnsureOwnCaResult", "run", "STEP"]
 
 STEP = "ensure_own_ca"
 
-#: ``ScheduleKeyDeletion.PendingWindowInDays`` of a retired generation's keys (7-366): time to undo
-KEY_DELETION_DAYS = 30
 BACKDATE = timedelta(minutes=5)
 
 
 class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One generation as reported: its KMS keys, their protection, its ends, its repository id and
-    what it does (``issuing``, ``trusted`` by listeners, ``retired``)."""
+    what it does (``issuing``, ``trusted`` by listeners, ``retired``); ``albmtls ca status`` adds the
+    listeners whose ``CaCertificates`` hold its upload, how many holders' current certificate is of
+    it, and its keys' state (``shared.steps.ownca_retire.detail``)."""
 
     gen: int
     root_key_id: str
@@ -66,6 +64,11 @@ class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     uploaded_identifier: str | None = None
     roles: list[str] = []
     issuing_common_name: str
+    retired_at: str | None = None
+    listeners: list[str] | None = None
+    holders: int | None = None
+    key_state: str | None = None
+    keys_delete_date: str | None = None
 
 
 class OwnCaView(StepResult, frozen=True, kw_only=True):
@@ -105,7 +108,7 @@ def _view(rec: ownca.OwnCaRecord, prefix: str, *, created: bool = False, writes:
                                    key_spec=g.root_key.spec, protection_level=g.root_key.protection_level,
                                    root_not_after=g.root_not_after, issuing_not_after=g.issuing_not_after,
                                    uploaded_identifier=g.uploaded, roles=roles,
-                                   issuing_common_name=f"{rec.name} Issuing CA G{g.gen}"))
+                                   issuing_common_name=f"{rec.name} Issuing CA G{g.gen}", retired_at=g.retired_at))
     trusted, issuing = rec.trusted, rec.issuing
     return OwnCaView(name=rec.name, secret_prefix=prefix, key_spec=rec.key_spec, issuing_gen=rec.issuing_gen,
                      trusted_gen=rec.trusted_gen, alb_ca_certificate_id=trusted.uploaded if trusted else None,
@@ -252,7 +255,7 @@ def _upload(ctx: StepContext, rec: ownca.OwnCaRecord, g: ownca.Generation) -> tu
     return ident, writes
 
 
-def _write(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
+def write_record(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
     """Store ``rec`` as the record's next version after ``version``; ``TransientError`` when another
     writer took it (the step is run again and re-plans)."""
     kms = ctx.adapter(Kms)
@@ -274,14 +277,14 @@ def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, 
     its ``Identifier``."""
     if rec.generation(g.gen) != g:
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, version)
+        version = write_record(ctx, prefix, rec, version)
         writes += 1
     if not g.uploaded:
         ident, w = _upload(ctx, rec, g)
         writes += w
         g = msgspec.structs.replace(g, uploaded=ident)
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, version)
+        version = write_record(ctx, prefix, rec, version)
         writes += 1
     return rec, version, writes
 
@@ -319,7 +322,7 @@ def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCa
         writes += w
     if version is None:       # the first version of the record holds generation 1 already
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, None)
+        version = write_record(ctx, prefix, rec, None)
         writes += 1
     rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
     ctx.logger.info("own CA created", extra={"ca": rec.name, "writes": writes, "root_key": g.root_key.key_id,
@@ -347,7 +350,7 @@ def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = No
     if rec.issuing_gen >= target:                      # done already (a re-run)
         if at_once and rec.trusted_gen < rec.issuing_gen:
             rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
-            _write(ctx, prefix, rec, version)
+            write_record(ctx, prefix, rec, version)
             writes += 1
         return _view(rec, prefix, writes=writes)
     if rec.switch_pending and not at_once:
@@ -363,7 +366,7 @@ def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = No
     rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
     rec = msgspec.structs.replace(rec, issuing_gen=target, trusted_gen=target if at_once else rec.trusted_gen,
                                   switch_requested_at=None if at_once else iso_utc(ctx.clock.now()))
-    _write(ctx, prefix, rec, version)
+    write_record(ctx, prefix, rec, version)
     writes += 1
     ctx.logger.info("own CA rekeyed", extra={"ca": name, "generation": target, "at_once": at_once, "writes": writes})
     return _view(rec, prefix, writes=writes)
@@ -419,34 +422,11 @@ def switch(ctx: StepContext, prefix: str, name: str, *, at_once: bool = False) -
         return SwitchOutcome(switched=False, holders=total, on_issuing=on_issuing, waiting=waiting,
                              trusted_gen=rec.trusted_gen, listeners=listeners)
     rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
-    _write(ctx, prefix, rec, version)
+    write_record(ctx, prefix, rec, version)
     ctx.logger.info("own CA switched", extra={"ca": name, "trusted_generation": rec.trusted_gen,
                                               "holders": total, "at_once": at_once})
     return SwitchOutcome(switched=True, holders=total, on_issuing=on_issuing, waiting=waiting,
                          trusted_gen=rec.trusted_gen, listeners=listeners, writes=1)
-
-
-def retire(ctx: StepContext, prefix: str, name: str, in_use: set[str]) -> OwnCaView:
-    """Generations older than the trusted one whose upload no listener uses (``in_use``: the
-    ``CaCertificates`` ids listeners hold): the upload deleted, their keys scheduled for deletion
-    (:data:`KEY_DELETION_DAYS`, cancellable), the record marks them retired."""
-    kms = ctx.adapter(Kms)
-    found = read_record(kms, prefix, name)
-    if found is None:
-        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no own CA {name!r} under {prefix!r}", field="name")
-    rec, version = found
-    writes = 0
-    for g in rec.generations:
-        if g.gen >= min(rec.trusted_gen, rec.issuing_gen) or g.retired_at or (g.uploaded and g.uploaded in in_use):
-            continue
-        if g.uploaded:
-            writes += ctx.adapter(CasRepository).delete_uploaded_ca(g.uploaded)
-        for key in (g.root_key, g.issuing_key):
-            writes += ctx.adapter(KmsKeys).schedule_key_deletion(key.key_id, KEY_DELETION_DAYS)
-        rec = rec.with_generation(msgspec.structs.replace(g, retired_at=iso_utc(ctx.clock.now())))
-        version = _write(ctx, prefix, rec, version)
-        writes += 1
-    return _view(rec, prefix, writes=writes)
 
 
 def ca_end(rec: ownca.OwnCaRecord) -> datetime | None:

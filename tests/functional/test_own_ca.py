@@ -167,7 +167,10 @@ def test_rekey_makes_a_generation_with_its_cross_certificate(live_cloud, writes)
     out = steps.switch(_ctx(), PREFIX, "rk")        # no holders at all: every holder has switched
     assert out.switched and out.trusted_gen == 2
     assert steps.view(_ctx(), PREFIX, "rk").alb_ca_certificate_id == g2.uploaded
-    retired = steps.retire(_ctx(), PREFIX, "rk", in_use=set())
-    assert "retired" in retired.generations[0].roles
+    from shared.steps.ownca_retire import retire_generation
+    retired = retire_generation(_ctx(), PREFIX, "rk", 1)
+    assert retired.writes >= 4 and not retired.already
+    assert "retired" in steps.view(_ctx(), PREFIX, "rk").generations[0].roles
+    assert retire_generation(_ctx(), PREFIX, "rk", 1).already
     assert live_cloud.store.get("kms.key", g1.root_key.key_id)["KeyState"] == "PendingDeletion"
     assert live_cloud.store.get("cas.whcert", g1.uploaded) is None
