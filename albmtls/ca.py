@@ -93,6 +93,8 @@ def _print(v: dict[str, Any]) -> None:
                  if v.get("switch_pending") else ""))
     con.print(f"listener CA id (CaCertificates): {v.get('alb_ca_certificate_id') or '-'}; issuing sub-CA "
               f"{v['issuing_identifier']} ends {v.get('not_after') or '-'}; writes {v.get('writes', 0)}")
+    if v.get("permitted_dns"):
+        con.print(f"name constraints: DNS {', '.join(v['permitted_dns'])} and names below them", highlight=False)
     t = Table(title_justify="left")
     gens = v.get("generations") or []
     detailed = any("listeners" in g for g in gens)
@@ -118,21 +120,28 @@ def create(name: str = Name,
            root_days: int = typer.Option(3650, "--root-days", help="Validity of the root, days (2-7300)."),
            issuing_days: int = typer.Option(730, "--issuing-days",
                                             help="Validity of the issuing sub-CA, days (shorter than the root)."),
+           permitted_dns: list[str] = typer.Option([], "--permitted-dns",
+                                                   help="Name constraints: the sub-CA may issue only for this DNS "
+                                                        "name and names below it (repeat for more; RFC 5280)."),
            secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
            yes: bool = Yes, json_out: bool = JsonOut) -> None:
     """Create (or find) the own CA NAME: a root and an issuing sub-CA whose keys are KMS keys, the
-    sub-CA uploaded with its root to the CAS certificate repository. Idempotent."""
+    sub-CA uploaded with its root to the CAS certificate repository. With --permitted-dns the sub-CA
+    carries critical name constraints and issuance refuses (NAME_NOT_PERMITTED, before any write) a
+    client whose CN (a host name) or DNS SAN falls outside. Idempotent."""
     import msgspec
 
     from shared.policy.ownca import CreateOptions
     from shared.policy.validation import decode
     from shared.steps import ownca as steps
     opts = _run(lambda: decode(CreateOptions, {"name": name, "key_spec": key_spec, "root_days": root_days,
-                                               "issuing_days": issuing_days}), json_out)
+                                               "issuing_days": issuing_days, "permitted_dns": permitted_dns}),
+                json_out)
+    names = f", constrained to DNS {', '.join(opts.permitted_dns)}" if opts.permitted_dns else ""
     plan = [f"own CA {opts.name} ({opts.key_spec}), unless it exists: a root ({opts.root_days} days) and an issuing "
-            f"sub-CA ({opts.issuing_days} days), each key a new KMS asymmetric key; the sub-CA and root uploaded to "
-            f"the CAS certificate repository; its record in KMS secrets under {secret_prefix}/"]
+            f"sub-CA ({opts.issuing_days} days{names}), each key a new KMS asymmetric key; the sub-CA and root "
+            f"uploaded to the CAS certificate repository; its record in KMS secrets under {secret_prefix}/"]
     with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
         v = msgspec.to_builtins(_run(lambda: steps.ensure_ca(ctx, opts, secret_prefix), json_out))
     emit_json(v) if json_out else _print(v)

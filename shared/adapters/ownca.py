@@ -67,6 +67,27 @@ def _load(pem: str) -> x509.Certificate:
     return loaded
 
 
+def _check_names(csr: x509.CertificateSigningRequest, extra: list[x509.GeneralName], issuer: x509.Certificate,
+                 ca: str) -> None:
+    """``NAME_NOT_PERMITTED`` before anything is signed when the CSR's CN or a DNS SAN (its own or
+    asked for) falls outside the sub-CA's name constraints (``shared.policy.nameconstraints``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    from shared.policy.nameconstraints import check_names, permitted_dns_of
+    permitted = permitted_dns_of(issuer.public_bytes(serialization.Encoding.PEM))
+    if not permitted:
+        return
+    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        sans = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        sans = []
+    dns = [s.value for s in sans + extra if isinstance(s, x509.DNSName)]
+    check_names(str(cns[0].value) if cns else None, dns, permitted, ca)
+
+
 def _pem(cert: x509.Certificate) -> str:
     from cryptography.hazmat.primitives import serialization
 
@@ -187,6 +208,7 @@ class OwnCa:
             if san_type not in _SAN_KIND:
                 raise AlbMtlsError(Code.INVALID_INPUT, f"SanType {san_type} is not one this CA issues", field="sans")
             extra = [pki.parse_san(v.strip()) for v in san_value.split(",") if v.strip()]
+        _check_names(csr, extra, issuer, f"own CA {self.name!r} (generation {g.gen})")
         nb = datetime.fromtimestamp(before_time, tz=UTC)
         na = min(datetime.fromtimestamp(after_time, tz=UTC), issuer.not_valid_after_utc)
         url = self.crl_url(g.gen) if enable_crl else None

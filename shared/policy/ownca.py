@@ -37,6 +37,7 @@ from msgspec import Meta
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.checks import Chain, Violation
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
 from shared.policy.validation import pattern
 
 __all__ = [
@@ -175,6 +176,8 @@ class OwnCaRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     trusted_gen: int = 1
     created_at: str
     switch_requested_at: str | None = None
+    #: the ``dNSName`` subtrees every issuing sub-CA of this CA is constrained to (empty: none)
+    permitted_dns: tuple[str, ...] = ()
 
     def generation(self, gen: int) -> Generation | None:
         return next((g for g in self.generations if g.gen == gen), None)
@@ -240,6 +243,8 @@ class CreateOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     key_spec: KeySpec = "EC_P256"
     root_days: Annotated[int, Meta(ge=2, le=7300)] = DEFAULT_ROOT_DAYS
     issuing_days: Annotated[int, Meta(ge=1, le=7300)] = DEFAULT_ISSUING_DAYS
+    #: name constraints of the issuing sub-CA: the DNS names (and those below them) it may issue for
+    permitted_dns: Annotated[tuple[PermittedDns, ...], Meta(max_length=MAX_PERMITTED)] = ()
 
     def __post_init__(self) -> None:
         if self.issuing_days >= self.root_days:

@@ -88,6 +88,8 @@ class OwnCaView(StepResult, frozen=True, kw_only=True):
     generations: list[GenerationView] = []
     created: bool = False
     writes: int = 0
+    #: name constraints of its issuing sub-CAs (``dNSName`` permitted subtrees; empty: none)
+    permitted_dns: list[str] = []
 
 
 def issuer(ctx: StepContext, prefix: str, name: str) -> OwnCa:
@@ -115,7 +117,7 @@ def _view(rec: ownca.OwnCaRecord, prefix: str, *, created: bool = False, writes:
                      issuing_identifier=ownca.issuing_identifier(rec.name, rec.issuing_gen),
                      warehouse_id=rec.warehouse_id, switch_pending=rec.switch_pending,
                      not_after=issuing.issuing_not_after if issuing else None, generations=gens, created=created,
-                     writes=writes)
+                     writes=writes, permitted_dns=list(rec.permitted_dns))
 
 
 def view(ctx: StepContext, prefix: str, name: str) -> OwnCaView:
@@ -184,7 +186,8 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def _make_generation(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int, root_days: int,
-                     issuing_days: int, previous: ownca.Generation | None) -> tuple[ownca.Generation, int]:
+                     issuing_days: int, previous: ownca.Generation | None,
+                     permitted_dns: tuple[str, ...] = ()) -> tuple[ownca.Generation, int]:
     """Keys (found or created), then the root, the sub-CA and — after the first generation — the
     cross certificate, each signed through KMS and checked."""
     from cryptography.hazmat.primitives import hashes
@@ -201,15 +204,16 @@ def _make_generation(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySp
     root = ownca_x509.root_builder(root_key.public_key(), name, gen, nb, nb + timedelta(days=root_days)) \
         .sign(root_key, hashes.SHA256())
     ownca_x509.check_ca_certificate(root, root, path_length=1, public_key_der=_spki(root))
-    sub = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, root, nb,
-                                     nb + timedelta(days=issuing_days)).sign(root_key, hashes.SHA256())
+    sub = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, root, nb, nb + timedelta(days=issuing_days),
+                                     permitted_dns).sign(root_key, hashes.SHA256())
     ownca_x509.check_ca_certificate(sub, root, path_length=0, public_key_der=_spki(sub))
     cross_pem = None
     if previous is not None:
         old_root = _load(previous.root_pem)
         old_key = signing_key(keys, previous.root_key.key_id, previous.root_key.version_id)
         cross = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, old_root, nb,
-                                           nb + timedelta(days=issuing_days)).sign(old_key, hashes.SHA256())
+                                           nb + timedelta(days=issuing_days), permitted_dns) \
+            .sign(old_key, hashes.SHA256())
         ownca_x509.check_ca_certificate(cross, old_root, path_length=0, public_key_der=_spki(sub))
         cross_pem = _pem(cross)
     g = ownca.Generation(gen=gen, root_key=root_ref, issuing_key=issuing_ref, root_pem=_pem(root),
@@ -292,6 +296,15 @@ def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, 
 # ---------------------------------------------------------------------------------------------
 # create
 # ---------------------------------------------------------------------------------------------
+def _same_names(rec: ownca.OwnCaRecord, opts: ownca.CreateOptions) -> None:
+    """Name constraints asked for (any) must be the CA's own: they are in its sub-CA certificates and
+    cannot change without a new CA. Not asking keeps whatever the CA has."""
+    if opts.permitted_dns and tuple(opts.permitted_dns) != rec.permitted_dns:
+        raise InvalidInputError("permitted_dns", f"own CA {opts.name!r} exists with name constraints "
+                                f"{list(rec.permitted_dns) or 'none'}, not {list(opts.permitted_dns)}: they are in its "
+                                "sub-CA certificates; keep them (or leave them out), or choose another CA name")
+
+
 def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
     """The own CA ``opts.name`` exists and is complete (module doc). An existing CA made with another
     key spec is refused (``INVALID_INPUT``) before any write; other options apply to new generations
@@ -303,22 +316,25 @@ def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCa
         if rec.key_spec != opts.key_spec:
             raise InvalidInputError("key_spec", f"own CA {opts.name!r} exists with {rec.key_spec} keys, not "
                                     f"{opts.key_spec}: keep its key spec, or choose another name")
+        _same_names(rec, opts)
         return _view(rec, prefix)
     writes = 0
     if found is None:
         wh_id, wh_instance, writes = _warehouse(ctx, prefix, opts.name)
         rec = ownca.OwnCaRecord(name=opts.name, key_spec=opts.key_spec, root_days=opts.root_days,
                                 issuing_days=opts.issuing_days, warehouse_id=wh_id, warehouse_instance_id=wh_instance,
-                                created_at=iso_utc(ctx.clock.now()))
+                                created_at=iso_utc(ctx.clock.now()), permitted_dns=tuple(opts.permitted_dns))
         version: str | None = None
     else:
         rec, version = found
         if rec.key_spec != opts.key_spec:
             raise InvalidInputError("key_spec", f"own CA {opts.name!r} is being created with {rec.key_spec} keys, "
                                     f"not {opts.key_spec}")
+        _same_names(rec, opts)
     g = rec.generation(1)
     if g is None:
-        g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None)
+        g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None,
+                                rec.permitted_dns)
         writes += w
     if version is None:       # the first version of the record holds generation 1 already
         rec = rec.with_generation(g)
@@ -362,7 +378,7 @@ def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = No
     g = rec.generation(target)
     if g is None:
         g, writes = _make_generation(ctx, prefix, name, rec.key_spec, target, rec.root_days, rec.issuing_days,
-                                     previous)
+                                     previous, rec.permitted_dns)
     rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
     rec = msgspec.structs.replace(rec, issuing_gen=target, trusted_gen=target if at_once else rec.trusted_gen,
                                   switch_requested_at=None if at_once else iso_utc(ctx.clock.now()))
@@ -457,6 +473,6 @@ def run(event: StepEvent, ctx: StepContext) -> EnsureOwnCaResult:
     if spec is None:
         return EnsureOwnCaResult(status="ok")
     opts = ownca.CreateOptions(name=spec.name, key_spec=spec.key_spec, root_days=spec.root_days,
-                               issuing_days=spec.issuing_days)
+                               issuing_days=spec.issuing_days, permitted_dns=spec.permitted_dns)
     v = ensure_ca(ctx, opts, event.input.secret_prefix)
     return EnsureOwnCaResult(status="ok", writes=v.writes, ca=v)

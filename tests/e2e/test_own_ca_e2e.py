@@ -384,3 +384,32 @@ def test_ca_retire_refuses_while_used_then_schedules_the_old_keys(live_cloud, tm
     code, again, _ = run_json("ca", "retire", "--name", "demo", "--generation", "1", "--endpoints-file", ep)
     assert code == 0 and again["already"] is True and again["writes"] == 0, again
     assert writes.since() == []
+
+
+def test_name_constraints_refuse_a_client_outside_before_any_write(live_cloud, tmp_path, writes):
+    """`ca create --permitted-dns example.test`: the sub-CA says so in `ca create`; a provisioning run
+    whose client has a DNS SAN outside is refused by the preflight (NAME_NOT_PERMITTED naming
+    clients[0].sans[0] and the permitted names) with zero writes — for the existing CA (the CA chain's
+    names_permitted) and for one the run is to create with `ca.permitted_dns`."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    p = albmtls("ca", "create", "--name", "demo", "--permitted-dns", "example.test", "--endpoints-file", ep)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    assert "name constraints: DNS example.test" in p.stdout, p.stdout
+    bad = [{"common_name": "alice", "sans": ["alice.example.test", "alice.other.test"]}]
+    for ca in ({"kind": "own", "name": "demo"}, {"kind": "own", "name": "fresh", "permitted_dns": ["example.test"]}):
+        path = own_input(tmp_path, bad)
+        doc = json.loads(path.read_text())
+        doc["ca"] = ca
+        path.write_text(json.dumps(doc))
+        writes.mark()
+        code, out, err = run_json("provision", "-f", str(path), "--endpoints-file", ep, "--out", str(tmp_path / "o"))
+        assert code != 0, out
+        error = out.get("error") or {}
+        assert error.get("code") == "NAME_NOT_PERMITTED", (out, err[-2000:])
+        assert "alice.other.test" in error["message"] and "example.test" in error["message"], error
+        assert "(clients[0].sans[1])" in error["message"], error
+        assert [w for w in writes.since() if w["product"] != "fnf"] == [], writes.since()
+    code, ok, err = run_json("provision", "-f", str(own_input(tmp_path, [{"common_name": "alice",
+                                                                          "sans": ["alice.example.test"]}])),
+                             "--endpoints-file", ep, "--out", str(tmp_path / "ok"))
+    assert code == 0, (ok, err[-3000:])
