@@ -2,7 +2,8 @@
 write (or with a ``DryRun``), checked against the target, with what to change when the target
 disagrees (e.g. ``set ALBMTLS_ALB_CA_ID_FORM=identifier``).
 
-The checks (``albmtls/doctor/checks.py``) read the target and dry-run the listener write; the
+The checks (``checks.CHECKS`` names them; the modules ``alb``, ``reads``, ``ownca`` and ``runtime``
+hold them by product) read the target and dry-run the listener write; the
 assumptions and the check that settles each are ``localcloud/assumptions.py`` (the same catalogue
 COVERAGE.md is rendered from). The text output is two tables — the checks, and every checkable
 assumption with its result — and a count of those only a write could settle; ``--json`` lists
