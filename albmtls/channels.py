@@ -21,15 +21,14 @@ from typing import Any
 import typer
 
 from .options import (
-    EXIT_FAILED,
-    EXIT_INPUT,
-    EXIT_OK,
     EndpointsFile,
     JsonOut,
     PortOffset,
     StateDir,
     Target,
+    check_secret_prefix,
     emit_json,
+    exit_for,
     open_target,
     quiet_logs,
 )
@@ -73,9 +72,10 @@ def send_test(settings: Any, prefix: str) -> dict[str, Any]:
 
 
 def _run(fn: Any, target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
-         json_out: bool) -> dict[str, Any]:
+         json_out: bool, secret_prefix: str) -> dict[str, Any]:
     from shared.core.errors import AlbMtlsError
     try:
+        check_secret_prefix(secret_prefix)
         with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
                          cloud_time=False) as opened:
             result: dict[str, Any] = fn(opened.settings)
@@ -92,8 +92,7 @@ def _exit(doc: dict[str, Any], json_out: bool, text: str) -> None:
     else:
         _console().print(text, soft_wrap=True, highlight=False)
     code = (doc.get("error") or {}).get("code")
-    raise typer.Exit(EXIT_OK if not code else EXIT_INPUT if code in ("CONFIG_INVALID", "INVALID_INPUT")
-                     else EXIT_FAILED)
+    raise typer.Exit(exit_for(code))
 
 
 @channels_app.command("set")
@@ -111,7 +110,7 @@ def set_channels(file: Path = typer.Option(..., "-f", "--file", help="The notifi
         err = AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file")
         _exit({"error": err.to_dict()}, json_out, "")
     doc = _run(lambda s: store_config(s, text, secret_prefix), target, state_dir, endpoints_file, port_offset,
-               json_out)
+               json_out, secret_prefix)
     names = ", ".join(f"{c['name']} ({c['type']})" for c in doc.get("channels") or [])
     _exit(doc, json_out, f"stored in {doc.get('secret')} ({doc.get('writes')} write(s)): {names or 'no channels'}")
 
@@ -122,7 +121,8 @@ def test_channels(secret_prefix: str = SecretPrefix, target: str = Target, state
                   json_out: bool = JsonOut) -> None:
     """Send one test notice to the operators' channels and say which took it."""
     quiet_logs()
-    doc = _run(lambda s: send_test(s, secret_prefix), target, state_dir, endpoints_file, port_offset, json_out)
+    doc = _run(lambda s: send_test(s, secret_prefix), target, state_dir, endpoints_file, port_offset, json_out,
+               secret_prefix)
     fails = "; ".join(f"{f['channel']}: {f['code']}" for f in doc.get("failures") or [])
     if doc.get("failures") and not doc.get("error"):
         doc["error"] = {"code": "CHANNEL_FAILED", "message": f"not every channel took the notice: {fails}"}

@@ -25,6 +25,7 @@ from .options import (
     StateDir,
     Target,
     Yes,
+    check_secret_prefix,
     emit_json,
     open_target,
     plural,
@@ -98,6 +99,7 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
     quiet_logs()
     console = _console()
     try:
+        check_secret_prefix(secret_prefix)     # an invalid one is an error (exit 1): drift's 2 means drift
         with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
                          raise_unavailable=True) as opened:
             settings = opened.settings

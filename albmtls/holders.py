@@ -19,22 +19,20 @@ from typing import Any
 import typer
 
 from .options import (
-    EXIT_FAILED,
-    EXIT_INPUT,
-    EXIT_OK,
     EndpointsFile,
     JsonOut,
     PortOffset,
     StateDir,
     Target,
+    check_secret_prefix,
     emit_json,
+    exit_for,
     open_target,
     quiet_logs,
 )
 from .options import console as _console
 
 #: codes that mean "the request itself is wrong" (exit 2)
-INPUT_CODES = {"INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED"}
 
 CnOpt = typer.Option(..., "--cn", help="The client's common name.")
 ListenerOpt = typer.Option(None, "--listener", help="The listener (<alb-id>:<port>); needed only when the CN "
@@ -50,7 +48,7 @@ def _finish(doc: dict[str, Any], json_out: bool, printer: Any) -> None:
     else:
         printer(doc)
     code = (doc.get("error") or {}).get("code")
-    raise typer.Exit(EXIT_OK if not code else EXIT_INPUT if code in INPUT_CODES else EXIT_FAILED)
+    raise typer.Exit(exit_for(code))
 
 
 def resend_link(settings: Any, cn: str, listener: str | None, secret_prefix: str) -> dict[str, Any]:
@@ -95,6 +93,7 @@ def resend_cmd(cn: str = CnOpt, listener: str | None = ListenerOpt, secret_prefi
     from shared.core.errors import AlbMtlsError
     quiet_logs()
     try:
+        check_secret_prefix(secret_prefix)
         with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
                          cloud_time=False) as opened:
             doc = resend_link(opened.settings, cn, listener, secret_prefix)

@@ -22,7 +22,6 @@ import typer
 
 from .export import Out, PasswordsBeside, PasswordsDir
 from .options import (
-    EXIT_FAILED,
     EXIT_INPUT,
     EXIT_OK,
     EndpointsFile,
@@ -33,6 +32,7 @@ from .options import (
     Yes,
     confirm,
     emit_json,
+    exit_for,
     open_target,
     quiet_logs,
     report,
@@ -42,8 +42,6 @@ from .options import console as _console
 
 REPO = Path(__file__).resolve().parent.parent
 REVOKE_WORKFLOW = REPO / "workflows" / "revoke.yaml"
-#: codes that mean "the request itself is wrong" (exit 2, like invalid input)
-INPUT_CODES = {"INVALID_INPUT", "CLIENT_NOT_FOUND"}
 
 ListenerOpt = typer.Option(..., "--listener", help="The listener: <alb-id>:<port>, e.g. alb-demostd000000000001:443.")
 CnOpt = typer.Option(..., "--cn", help="A client's common name (repeat for several).")
@@ -166,8 +164,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         else:
             console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")
-        raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
-                         else EXIT_FAILED)
+        raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else exit_for(code or "FAILED"))
 
     try:
         raw, req = build_request(action, listener, cns, reason=reason, requested_by=requested_by,

@@ -20,6 +20,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_STATE_DIR = ".albmtls"
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+#: the error codes that mean the request itself is wrong — a field or option, a client the command
+#: names that the listener does not have or has revoked, a configuration it was given — and exit 2
+#: (README "Exit codes"); every other code is the cloud refusing or a step failing: exit 1
+INPUT_CODES = frozenset({"INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED", "CONFIG_INVALID",
+                         "RENEW_BEFORE_TOO_LONG"})
+
+
+def exit_for(code: str | None) -> int:
+    """The exit code of a command that ended with the error ``code`` (``None``: it succeeded)."""
+    return EXIT_OK if not code else EXIT_INPUT if code in INPUT_CODES else EXIT_FAILED
 
 StateDir = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir", help="Local cloud state directory.")
 EndpointsFile = typer.Option(None, "--endpoints-file",
@@ -38,7 +48,31 @@ Target = typer.Option("local", "--target", callback=check_target,
                       help="local (the local cloud) or cloud (a real account via the default credential chain).")
 JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 DEFAULT_PORT_OFFSET = 10000
-PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", min=0, max=65000,
+MAX_PORT_OFFSET = 65000          # listener port 443 + 65000 = 65443, still a port
+
+
+def check_port_offset(value: int) -> int:
+    """The one validator of ``--port-offset``: 0-65000, so that listener port 443 + offset is a port."""
+    if not 0 <= value <= MAX_PORT_OFFSET:
+        raise typer.BadParameter(f"INVALID_INPUT: {value} is out of range; give 0-{MAX_PORT_OFFSET} (listener port "
+                                 f"443 is served on 127.0.0.1:443 + offset, which must be a port, at most 65535)")
+    return value
+
+
+def check_secret_prefix(value: str, option: str = "--secret-prefix") -> str:
+    """A KMS secret name prefix as every input takes it (``shared.policy.contracts.SecretPrefix``);
+    raises ``AlbMtlsError`` ``INVALID_INPUT`` naming the option and the rule."""
+    import re
+
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.policy.contracts import SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE
+    if not re.fullmatch(SECRET_PREFIX_PATTERN, value):
+        raise AlbMtlsError(Code.INVALID_INPUT, f"{option} {value!r}: must be {SECRET_PREFIX_RULE} (the prefix the "
+                           "input's secret_prefix gave, default albmtls)", field="secret_prefix")
+    return value
+
+
+PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", callback=check_port_offset,
                           help="A local cloud this command starts serves listener port + offset on 127.0.0.1 "
                                "(ignored when it uses a running one); change it when another local cloud holds "
                                "those ports.")

@@ -26,6 +26,7 @@ from .options import (
     Target,
     Yes,
     confirm,
+    exit_for,
     open_target,
     plural,
     quiet_logs,
@@ -336,8 +337,8 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     if target == "local" and doc["status"] == "succeeded" and exported:
         from .export import export_pfx
         export_pfx(settings, exported, out)
-    emit(doc, console)
-    return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
+    emit(doc, console)      # CLIENT_REVOKED, INVALID_INPUT …: the input is wrong, exit 2 (README "Exit codes")
+    return EXIT_OK if doc["status"] == "succeeded" else exit_for((doc.get("error") or {}).get("code") or "FAILED")
 
 
 def provision(file: Path = typer.Option(..., "-f", "--file",

@@ -27,6 +27,7 @@ from .options import (
     StateDir,
     check_target,
     emit_json,
+    exit_for,
     local_banner,
     open_target,
     plural,
@@ -328,4 +329,4 @@ def rotate(now: str | None = typer.Option(None, "--now",
         _print_rotate(report(), doc, console)
     if doc["status"] != "succeeded":
         err = doc.get("error") or {}
-        raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)
+        raise typer.Exit(exit_for(err.get("code") or "FAILED"))

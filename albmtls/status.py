@@ -15,6 +15,7 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
+    check_secret_prefix,
     emit_json,
     open_target,
     plural,
@@ -27,6 +28,22 @@ STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "re
                "expired": "dim red", "orphaned": "magenta"}
 DELIVERY_TEXT = {"link_sent": "link sent, not yet downloaded", "notified": "system notified, not yet read",
                  "downloaded": "downloaded", "read": "read", "not_delivered": "NOT delivered"}
+
+
+def listener_key(value: str | None) -> str | None:
+    """``--listener`` as a listener key: ``alb-…-443`` as it is, ``alb-…:443`` (as ``revoke`` takes
+    it) turned into the key; anything else is ``INVALID_INPUT`` saying both forms."""
+    import re
+
+    from shared.core.errors import AlbMtlsError, Code
+    if value is None:
+        return None
+    m = re.fullmatch(r"(alb-[a-z0-9]+)[:-]([0-9]{1,5})", value.strip())
+    if m is None or not 1 <= int(m.group(2)) <= 65535:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"--listener {value!r}: give the listener as <alb id>:<port> "
+                           "(alb-demostd000000000001:443) or as its key <alb id>-<port> "
+                           "(alb-demostd000000000001-443)", field="listener")
+    return f"{m.group(1)}-{int(m.group(2))}"
 
 
 def delivery_text(d: dict[str, Any] | None) -> str:
@@ -198,7 +215,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                              help="KMS secret name prefix of the certificates' records."),
            listener: str | None = typer.Option(None, "--listener",
-                                               help="Only this listener (its key, <alb id>-<port>)."),
+                                               help="Only this listener: <alb id>:<port> or its key <alb id>-<port>."),
            state: list[str] | None = typer.Option(None, "--state",
                                                   help="Only certificates in this state (repeatable): valid, due, "
                                                        "superseded, orphaned, revoked, expired."),
@@ -213,14 +230,19 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     from shared.steps.provisioning import executions_overview
     from shared.steps.rotation import certificate_report
     quiet_logs()
-    unknown = sorted(set(state or ()) - set(STATE_STYLE))
-    if unknown:
-        message = f"--state {', '.join(unknown)}: not a state; use {', '.join(STATE_STYLE)}"
+    try:
+        listener = listener_key(listener)
+        check_secret_prefix(secret_prefix)
+        unknown = sorted(set(state or ()) - set(STATE_STYLE))
+        if unknown:
+            raise AlbMtlsError("INVALID_INPUT", f"--state {', '.join(unknown)}: not a state; use "
+                               f"{', '.join(STATE_STYLE)}", field="state")
+    except AlbMtlsError as exc:
         if json_out:
-            emit_json({"status": "failed", "error": {"code": "INVALID_INPUT", "message": message, "field": "state"}})
+            emit_json({"status": "failed", "error": exc.to_dict()})
         else:
-            _console().print(f"[red]INVALID_INPUT[/]: {message}")
-        raise typer.Exit(EXIT_INPUT)
+            _console().print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(EXIT_INPUT) from None
     try:     # local: the local cloud's time, as in a function; cloud: who and where, before anything else
         with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
             settings = opened.settings

@@ -125,19 +125,21 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     from ..provision import load_input
     quiet_logs()
     from .checks import CHECKS
-    unknown = sorted(set(check or ()) - set(CHECKS))
-    if unknown:
-        err(f"INVALID_INPUT: unknown {'check' if len(unknown) == 1 else 'checks'} {', '.join(unknown)}; "
-            f"known: {', '.join(CHECKS)}")
-        raise typer.Exit(EXIT_INPUT)
     raw = inp = None
     path = file or (DEMO_INPUT if target == "local" else None)
-    if path is not None:
-        try:
+    try:
+        unknown = sorted(set(check or ()) - set(CHECKS))
+        if unknown:
+            raise AlbMtlsError("INVALID_INPUT", f"unknown {'check' if len(unknown) == 1 else 'checks'} "
+                               f"{', '.join(unknown)}; known: {', '.join(CHECKS)}", field="check")
+        if path is not None:
             raw, inp = load_input(path)
-        except AlbMtlsError as exc:
+    except AlbMtlsError as exc:
+        if json_out:                  # --json: one JSON document on stdout, a refusal too
+            emit_json({"status": "failed", "error": exc.to_dict()})
+        else:
             err(f"{exc.code}: {exc.message}")
-            raise typer.Exit(EXIT_INPUT) from None
+        raise typer.Exit(EXIT_INPUT) from None
     try:
         with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
                          cloud_time=False) as opened:

@@ -66,7 +66,8 @@ CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
                                                 "secret names; X.509 allows 64)",
                                     extra={"limit_words": f"1-{CN_MAX} characters long: the X.509 limit for a "
                                                           "common name (RFC 5280 ub-common-name)"})]
-SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
+SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE = r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -"
+SecretPrefix = Annotated[str, pattern(SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE)]
 PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
                                   "digits or _ . -")]
 San = Annotated[str, pattern(r"^[A-Za-z0-9*._@:\-]+$", "a DNS name, email or IP address of ASCII letters, digits "
