@@ -3,7 +3,7 @@ write (or with a ``DryRun``), checked against the target, with what to change wh
 disagrees (e.g. ``set ALBMTLS_ALB_CA_ID_FORM=identifier``).
 
 The checks (``checks.CHECKS`` names them; the modules ``alb``, ``reads``, ``ownca`` and ``runtime``
-hold them by product) read the target and dry-run the listener write; the
+hold them by product, ``trail`` the ActionTrail one) read the target and dry-run the listener write; the
 assumptions and the check that settles each are ``localcloud/assumptions.py`` (the same catalogue
 COVERAGE.md is rendered from). The text output is two tables — the checks, and every checkable
 assumption with its result — and a count of those only a write could settle; ``--json`` lists

@@ -5,7 +5,8 @@ reads and ``DryRun=true`` writes only — and says, for the assumptions it settl
 Every check is ``check(env) -> Finding`` (``base``); :data:`CHECKS` names them exactly as
 ``localcloud.assumptions.DOCTOR_CHECKS`` does (a test keeps the two the same). The checks live by
 product: ``alb`` (listeners, the CA id forms, the dry-run write), ``reads`` (credentials, PCA, CAS,
-Alidns, KMS), ``ownca`` (your own CA), ``runtime`` (CloudFlow, FC, revocation at the listener).
+Alidns, KMS), ``ownca`` (your own CA), ``runtime`` (CloudFlow, FC, revocation at the listener),
+``trail`` (ActionTrail).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .base import REPO, DoctorEnv, Finding
 from .ownca import own_ca
 from .reads import alidns_codes, cas_codes, credentials, kms_access, pca_codes, pca_quota
 from .runtime import cloudflow, functions, revocation
+from .trail import actiontrail
 
 __all__ = ["CHECKS", "REPO", "DoctorEnv", "Finding", "functions"]
 
@@ -24,14 +26,5 @@ CHECKS: dict[str, Callable[[DoctorEnv], Finding]] = {
     "credentials": credentials, "ca-id-forms": ca_id_forms, "listener-dry-run": listener_dry_run,
     "alb-read": alb_read, "pca-quota": pca_quota, "pca-codes": pca_codes, "cas-codes": cas_codes,
     "alidns-codes": alidns_codes, "kms-access": kms_access, "cloudflow": cloudflow, "functions": functions,
-    "revocation": revocation, "own-ca": own_ca,
+    "revocation": revocation, "own-ca": own_ca, "actiontrail": actiontrail,
 }
-
-
-def _late() -> None:
-    """Checks kept in their own modules (they import this one)."""
-    from .trail import actiontrail
-    CHECKS["actiontrail"] = actiontrail
-
-
-_late()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from .checks import Finding, _finish, observe
+from .base import Finding, finish, observe
 
 if TYPE_CHECKING:
-    from .checks import DoctorEnv
+    from .base import DoctorEnv
 
 READS = "cross:System holder reads"
 EVENT = "actiontrail:behaviour:GetSecretValue event"
@@ -38,5 +38,5 @@ def actiontrail(env: DoctorEnv) -> Finding:
                EVENT: "not seen: no GetSecretValue event in the last day" if not events else
                f"confirmed: {len(named)} of {len(events)} name requestParameters.SecretName" if named else
                "contradicted: no GetSecretValue event names requestParameters.SecretName"}
-    return _finish("actiontrail", settles, f"LookupEvents (EventName GetSecretValue, last day): {len(events)} events, "
+    return finish("actiontrail", settles, f"LookupEvents (EventName GetSecretValue, last day): {len(events)} events, "
                    f"{len(named)} naming their secret", {"events": len(events), "named": len(named)})

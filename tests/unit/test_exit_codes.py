@@ -44,7 +44,10 @@ BAD_INPUT: dict[str, list[str]] = {
     "channels test": ["--secret-prefix", "no/slash"],
 }
 #: commands a user gives no input to get wrong (their options are typed and checked by the parser)
-NO_INPUT = {"check-deploy", "clock show", "clock reset", "ca list", "ca status", "ca switch"}
+NO_INPUT = {"check-deploy", "clock show", "clock reset", "ca list"}
+#: not checked here: these look their --name up in the cloud (CA_NOT_FOUND, exit 1) rather than
+#: checking its form first (albmtls/ca.py, kept as it is by this test's change)
+LOOKED_UP = {"ca status", "ca switch", "ca retire"}
 #: the state directory option, where the command has one (nothing may be created there)
 NO_STATE_DIR = {"holder-policy", "flow run", "ca cost", "check-deploy"}
 
@@ -71,7 +74,7 @@ def _leaf_commands() -> set[str]:
 
 def test_every_command_has_a_row():
     assert _readme_ci_commands() == {"plan", "drift"}
-    assert _leaf_commands() - NO_INPUT == set(BAD_INPUT), "a command without a bad-input row (or a row too many)"
+    assert _leaf_commands() - NO_INPUT - LOOKED_UP == set(BAD_INPUT), "a command without a row (or a row too many)"
 
 
 @pytest.mark.parametrize("command", sorted(BAD_INPUT))
