@@ -6,7 +6,7 @@ Commands are registered here, explicitly, one module each: ``up`` (run the local
 ``status``, ``serve`` (the provisioning HTTP API locally), ``flow run`` (any CloudFlow definition),
 ``clock show|set|reset`` (the local cloud's clock), ``check-deploy``, ``messages`` (what the local
 cloud's mail server and webhook receiver got), ``resend`` and ``holder-policy`` (holders), ``channels
-set|test`` (the notification channels); ``ca create|list|status`` (your own CA, its keys in KMS); for
+set|test`` (the notification channels); ``ca create|list|status|switch|cost`` (your own CA, its keys in KMS); for
 a fleet document, ``plan``, ``apply``, ``drift`` and ``inventory``; ``--version``. Every reporting
 command takes ``--json``
 and then prints one JSON document on stdout; progress goes to stderr. Shared options:

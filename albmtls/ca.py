@@ -1,4 +1,4 @@
-"""``albmtls ca create|list|status|rekey|switch``: your own CA, its keys in KMS (``shared.steps.ownca``).
+"""``albmtls ca create|list|status|switch|retire|cost``: your own CA, its keys in KMS (``shared.steps.ownca``).
 
 ``create`` makes (or finds) the root and the issuing sub-CA — each key a KMS asymmetric key that
 never leaves KMS, the sub-CA with its root uploaded to the CAS certificate repository so listeners can
@@ -6,8 +6,10 @@ trust it — and prints each key id, its protection and the CA's end. ``list`` /
 A new generation (new keys, a new root and sub-CA, the cross certificate) comes from
 ``albmtls revoke --rekey``; ``switch`` moves the CA's listeners to the issuing generation once every
 holder holds a certificate of it (``--now``: at once) by re-applying each listener's recorded desired
-state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). Exit codes: 0,
-1 (the cloud refused or a step failed), 2 (invalid input).
+state (``shared.steps.ownca_rekey.point_listeners``, the one ``revoke --rekey`` uses). ``cost`` is the
+fleet's cost a year per CA choice (``shared.policy.costs``; no cloud). ``retire`` schedules an unused
+old generation's keys for deletion (``shared.steps.ownca_retire``). Exit codes: 0, 1 (the cloud
+refused or a step failed), 2 (invalid input, or ``CA_IN_USE``: refused, nothing changed).
 """
 from __future__ import annotations
 
@@ -28,9 +30,7 @@ from .options import (
     Target,
     Yes,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     quiet_logs,
     report,
 )
@@ -48,36 +48,22 @@ def _context(target: str, state_dir: Path, endpoints_file: Path | None, port_off
     """A step context on the local cloud (running or in-process) or a real account. On the cloud
     target the account, identity and region come first (``cloud_identity``); a command that writes
     passes its ``plan`` and is asked before its first write unless ``yes`` (``confirm``)."""
-    from localruntime.environment import LocalCloudUnavailable, local_environment
-    from localruntime.fc import local_time
-    from shared.core.settings import Settings
+    from shared.core.errors import AlbMtlsError
     from shared.steps.rotation import make_context
-    quiet_logs()
-    with ExitStack() as stack:
-        if target == "local":
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                _console().print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))
-        elif target == "cloud":
-            from shared.core.errors import AlbMtlsError
 
-            from .options import cloud_identity, confirm
-            settings = Settings.load(target="cloud")
-            try:
-                cloud_identity(settings)                 # the account, identity and region first
-            except AlbMtlsError as exc:
-                _fail(exc.to_dict(), json_out)
-            if plan is not None:
-                confirm(plan, yes=yes, what=f"region {settings.region}")
-        else:
-            _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
-                  json_out, EXIT_INPUT)
+    from .options import confirm
+    quiet_logs()
+    if target not in ("local", "cloud"):
+        _fail({"code": "INVALID_INPUT", "message": f"--target must be local or cloud, not {target!r}"},
+              json_out, EXIT_INPUT)
+    with ExitStack() as stack:
+        try:                            # on the cloud: the account, identity and region first
+            settings = stack.enter_context(open_target(target, state_dir, endpoints_file, port_offset=port_offset,
+                                                       json_out=json_out)).settings
+        except AlbMtlsError as exc:
+            _fail(exc.to_dict(), json_out)
+        if target == "cloud" and plan is not None:
+            confirm(plan, yes=yes, what=f"region {settings.region}")
         yield make_context(settings, "ownca")
 
 
@@ -94,7 +80,7 @@ def _run(fn: Any, json_out: bool) -> Any:
     try:
         return fn()
     except AlbMtlsError as exc:
-        _fail(exc.to_dict(), json_out, EXIT_INPUT if exc.code == "INVALID_INPUT" else EXIT_FAILED)
+        _fail(exc.to_dict(), json_out, EXIT_INPUT if exc.code in ("INVALID_INPUT", "CA_IN_USE") else EXIT_FAILED)
 
 
 def _print(v: dict[str, Any]) -> None:
@@ -107,14 +93,25 @@ def _print(v: dict[str, Any]) -> None:
                  if v.get("switch_pending") else ""))
     con.print(f"listener CA id (CaCertificates): {v.get('alb_ca_certificate_id') or '-'}; issuing sub-CA "
               f"{v['issuing_identifier']} ends {v.get('not_after') or '-'}; writes {v.get('writes', 0)}")
+    if v.get("permitted_dns"):
+        con.print(f"name constraints: DNS {', '.join(v['permitted_dns'])} and names below them", highlight=False)
     t = Table(title_justify="left")
-    for col in ("gen", "role", "root key (KMS)", "issuing key (KMS)", "protection", "root ends", "sub-CA ends",
-                "uploaded CA id"):
+    gens = v.get("generations") or []
+    detailed = any("listeners" in g for g in gens)
+    cols = ["gen", "role", "root key (KMS)", "issuing key (KMS)", "protection", "root ends", "sub-CA ends",
+            "uploaded CA id"] + (["keys", "listeners trusting it", "holders"] if detailed else [])
+    for col in cols:
         t.add_column(col, overflow="fold")
-    for g in v.get("generations") or []:
-        t.add_row(str(g["gen"]), ", ".join(g.get("roles") or []) or "-", g["root_key_id"], g["issuing_key_id"],
-                  g.get("protection_level") or "-", g["root_not_after"][:10], g["issuing_not_after"][:10],
-                  g.get("uploaded_identifier") or "-")
+    for g in gens:
+        row = [str(g["gen"]), ", ".join(g.get("roles") or []) or "-", g["root_key_id"], g["issuing_key_id"],
+               g.get("protection_level") or "-", g["root_not_after"][:10], g["issuing_not_after"][:10],
+               g.get("uploaded_identifier") or "-"]
+        if detailed:
+            state = g.get("key_state") or "-"
+            if g.get("keys_delete_date"):
+                state += f" (deleted {g['keys_delete_date'][:10]})"
+            row += [state, ", ".join(g.get("listeners") or []) or "-", str(g.get("holders", 0))]
+        t.add_row(*row)
     con.print(t)
 
 
@@ -123,21 +120,28 @@ def create(name: str = Name,
            root_days: int = typer.Option(3650, "--root-days", help="Validity of the root, days (2-7300)."),
            issuing_days: int = typer.Option(730, "--issuing-days",
                                             help="Validity of the issuing sub-CA, days (shorter than the root)."),
+           permitted_dns: list[str] = typer.Option([], "--permitted-dns",
+                                                   help="Name constraints: the sub-CA may issue only for this DNS "
+                                                        "name and names below it (repeat for more; RFC 5280)."),
            secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
            yes: bool = Yes, json_out: bool = JsonOut) -> None:
     """Create (or find) the own CA NAME: a root and an issuing sub-CA whose keys are KMS keys, the
-    sub-CA uploaded with its root to the CAS certificate repository. Idempotent."""
+    sub-CA uploaded with its root to the CAS certificate repository. With --permitted-dns the sub-CA
+    carries critical name constraints and issuance refuses (NAME_NOT_PERMITTED, before any write) a
+    client whose CN (a host name) or DNS SAN falls outside. Idempotent."""
     import msgspec
 
     from shared.policy.ownca import CreateOptions
     from shared.policy.validation import decode
     from shared.steps import ownca as steps
     opts = _run(lambda: decode(CreateOptions, {"name": name, "key_spec": key_spec, "root_days": root_days,
-                                               "issuing_days": issuing_days}), json_out)
+                                               "issuing_days": issuing_days, "permitted_dns": permitted_dns}),
+                json_out)
+    names = f", constrained to DNS {', '.join(opts.permitted_dns)}" if opts.permitted_dns else ""
     plan = [f"own CA {opts.name} ({opts.key_spec}), unless it exists: a root ({opts.root_days} days) and an issuing "
-            f"sub-CA ({opts.issuing_days} days), each key a new KMS asymmetric key; the sub-CA and root uploaded to "
-            f"the CAS certificate repository; its record in KMS secrets under {secret_prefix}/"]
+            f"sub-CA ({opts.issuing_days} days{names}), each key a new KMS asymmetric key; the sub-CA and root "
+            f"uploaded to the CAS certificate repository; its record in KMS secrets under {secret_prefix}/"]
     with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
         v = msgspec.to_builtins(_run(lambda: steps.ensure_ca(ctx, opts, secret_prefix), json_out))
     emit_json(v) if json_out else _print(v)
@@ -146,7 +150,9 @@ def create(name: str = Name,
 def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
           json_out: bool = JsonOut) -> None:
-    """Every own CA under the prefix: its KMS key ids, its generations and its end."""
+    """Every own CA under the prefix, one line each: key spec, the issuing and the trusted
+    generation, the listeners' CA id, the issuing sub-CA's end, generations (retired). The details
+    of one: albmtls ca status --name NAME."""
     import msgspec
 
     from shared.steps import ownca as steps
@@ -155,22 +161,32 @@ def list_(secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Pa
     if json_out:
         emit_json({"cas": views})
         return
+    con = report(140)
     for v in views:
-        _print(v)
+        gens = v.get("generations") or []
+        retired = sum(1 for g in gens if "retired" in (g.get("roles") or []))
+        con.print(f"{v['name']}  {v['key_spec']}  issuing g{v['issuing_gen']} (ends {(v.get('not_after') or '-')[:10]})"
+                  f"  trusted g{v['trusted_gen']} ({v.get('alb_ca_certificate_id') or '-'})  {len(gens)} generation(s)"
+                  + (f", {retired} retired" if retired else "")
+                  + ("  [yellow]switch pending[/]" if v.get("switch_pending") else ""), soft_wrap=True, highlight=False)
     if not views:
-        report().print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
+        con.print(f"no own CA under secret prefix {secret_prefix!r} (albmtls ca create --name …)")
 
 
 def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:
-    """The own CA NAME: key ids and protection per generation, which one issues and which listeners
-    trust, its end, and the holders still waiting for a pending switch."""
+    """The own CA NAME: per generation its key ids, protection and state (a retired one's keys are
+    PendingDeletion until their date), which one issues, which listeners trust it (read from ALB) and
+    how many holders' current certificate is of it; its end, and the holders still waiting for a
+    pending switch."""
     import msgspec
 
     from shared.steps import ownca as steps
+    from shared.steps.ownca_retire import detail
     with _context(target, state_dir, endpoints_file, port_offset, json_out) as ctx:
-        v = msgspec.to_builtins(_run(lambda: steps.view(ctx, secret_prefix, name), json_out))
+        view = _run(lambda: steps.view(ctx, secret_prefix, name), json_out)
+        v = msgspec.to_builtins(_run(lambda: detail(ctx, secret_prefix, view), json_out))
         if v.get("switch_pending"):
             from shared.adapters.kms import Kms
             from shared.adapters.ownca import read_record
@@ -242,7 +258,85 @@ def switch(name: str = Name,
                   f"(record {sw.writes}, listeners {doc['listener_writes']})", soft_wrap=True)
 
 
+def cost(file: Path = typer.Option(..., "--file", "-f", help="A fleet document (YAML or JSON) or one provision "
+                                                           "input."),
+         json_out: bool = JsonOut) -> None:
+    """What the fleet in FILE costs a year under each CA choice (PCA; own CA on a KMS instance already
+    in the account, on a new pay-as-you-go or a new subscription instance), from its own listeners,
+    clients, days and renew_before_days, at the prices of docs/COSTS.md. Reads no cloud."""
+    from shared.policy import costs
+
+    from .fleet import load_fleet
+    fleet = _run(lambda: load_fleet(file), json_out)
+    fc = costs.forecast(costs.fleet_use(fleet.listeners))
+    u = fc.use
+    doc: dict[str, Any] = {
+        "file": str(file), "listeners": u.listeners, "holders": u.holders,
+        "certificates_a_year": round(u.certificates, 1),
+        "renewal_intervals": [{"days": d, "holders": n} for d, n in u.intervals.items()],
+        "pca_sub_cas": list(u.pca_sub_cas), "own_cas": list(u.own_cas),
+        "choices": [{"choice": c.choice, "label": c.label, "current": c.current,
+                     "fixed_usd_a_year": round(c.fixed_a_year, 2),
+                     "certificates_usd_a_year": round(c.certificates_a_year, 2),
+                     "total_usd_a_year": round(c.total_a_year, 2), "total_usd_a_month": round(c.total_a_month, 2),
+                     "notes": list(c.notes)} for c in fc.choices],
+        "prices": {k: {"usd": v.usd, "per": v.unit, "source": v.source} for k, v in costs.PRICES.items()},
+        "prices_doc": "docs/COSTS.md"}
+    if json_out:
+        emit_json(doc)
+        return
+    con = report(140)
+    every = ", ".join(f"{n} every {d:g} days" for d, n in u.intervals.items())
+    con.print(f"{file}: {u.holders} holder(s) on {u.listeners} listener(s), renewed {every or '-'}: "
+              f"{u.certificates:,.0f} certificates a year", soft_wrap=True)
+    width = max(len(c.label) for c in fc.choices)
+    for c in fc.choices:
+        parts = (f"USD {c.fixed_a_year:,.0f} fixed + USD {c.certificates_a_year:,.0f} for certificates = "
+                 if c.certificates_a_year else "")
+        con.print(f"{c.label:<{width}}  {parts}USD {c.total_a_year:,.0f} a year (USD {c.total_a_month:,.0f} a month)"
+                  + ("  <- the fleet's choice now" if c.current else "")
+                  + "".join(f"; {n}" for n in c.notes), soft_wrap=True, highlight=False)
+    con.print("USD, international site, prices and sources in docs/COSTS.md (the buy page prevails); KMS secrets "
+              "and a rekey's extra keys until retired are not counted", soft_wrap=True, highlight=False)
+
+
+def retire(name: str = Name,
+           generation: int = typer.Option(..., "--generation", "-g", min=1, help="The generation to retire (ca status "
+                                                                                  "lists them)."),
+           secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
+           endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,
+           yes: bool = Yes, json_out: bool = JsonOut) -> None:
+    """Retire generation G of the own CA NAME once nothing uses it: refused (CA_IN_USE, naming them)
+    while it issues, any listener trusts it or any holder's current certificate is of it, unended
+    and unrevoked. Then its last CRL (valid until the generation's end) is published, its upload
+    deleted from the CAS repository and its two KMS keys scheduled for deletion (PendingWindowInDays
+    30; CancelKeyDeletion undoes it until then). Idempotent: a retired generation writes nothing."""
+    from shared.policy.ownca import KEY_DELETION_DAYS
+    from shared.steps.ownca_retire import retire_generation
+    plan = [f"own CA {name}, generation {generation}, unless a listener trusts it or a holder holds it: its last CRL "
+            f"published (valid until the generation's end), its uploaded CA deleted from the CAS repository, its root "
+            f"and sub-CA KMS keys scheduled for deletion in {KEY_DELETION_DAYS} days (CancelKeyDeletion undoes it)"]
+    with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
+        out = _run(lambda: retire_generation(ctx, secret_prefix, name, generation), json_out)
+    import msgspec
+    doc: dict[str, Any] = {"status": "succeeded", **msgspec.to_builtins(out)}
+    if json_out:
+        emit_json(doc)
+        return
+    con = report(140)
+    if out.already:
+        con.print(f"generation {generation} of own CA [bold]{name}[/] was retired at {out.retired_at}: nothing to do; "
+                  "writes 0", soft_wrap=True)
+        return
+    con.print(f"[green]retired[/] generation {generation} of own CA [bold]{name}[/]: keys {', '.join(out.keys)} "
+              f"PendingDeletion, deleted on {(out.delete_date or '-')[:10]} (CancelKeyDeletion undoes it until then); "
+              f"uploaded CA {out.upload_deleted or '-'} deleted; its last CRL valid until {out.crl_valid_until}; "
+              f"writes {out.writes}", soft_wrap=True)
+
+
 ca_app.command("create")(create)
 ca_app.command("list")(list_)
 ca_app.command("status")(status)
 ca_app.command("switch")(switch)
+ca_app.command("retire")(retire)
+ca_app.command("cost")(cost)

@@ -15,26 +15,21 @@ The local cloud stores its own configuration (its mail server and webhook receiv
 from __future__ import annotations
 
 import hashlib
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from .options import (
-    EXIT_FAILED,
-    EXIT_INPUT,
-    EXIT_OK,
     EndpointsFile,
     JsonOut,
     PortOffset,
     StateDir,
     Target,
-    cloud_identity,
+    check_secret_prefix,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    exit_for,
+    open_target,
     quiet_logs,
 )
 from .options import console as _console
@@ -77,29 +72,16 @@ def send_test(settings: Any, prefix: str) -> dict[str, Any]:
 
 
 def _run(fn: Any, target: str, state_dir: Path, endpoints_file: Path | None, port_offset: int,
-         json_out: bool) -> dict[str, Any]:
+         json_out: bool, secret_prefix: str) -> dict[str, Any]:
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
-    console = _console()
-    with ExitStack() as stack:
-        try:
-            if target == "local":
-                from localruntime.environment import LocalCloudUnavailable, local_environment
-                try:
-                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                               settings=local_cloud_settings(port_offset)))
-                except LocalCloudUnavailable as exc:
-                    fail_local(exc, json_out)
-                if not json_out:
-                    console.print(local_banner(ep, state_dir), highlight=False)
-                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            else:
-                settings = Settings.load(target="cloud")
-                cloud_identity(settings)
-            result: dict[str, Any] = fn(settings)
+    try:
+        check_secret_prefix(secret_prefix)
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         cloud_time=False) as opened:
+            result: dict[str, Any] = fn(opened.settings)
             return result
-        except AlbMtlsError as exc:
-            return {"error": exc.to_dict()}
+    except AlbMtlsError as exc:
+        return {"error": exc.to_dict()}
 
 
 def _exit(doc: dict[str, Any], json_out: bool, text: str) -> None:
@@ -110,8 +92,7 @@ def _exit(doc: dict[str, Any], json_out: bool, text: str) -> None:
     else:
         _console().print(text, soft_wrap=True, highlight=False)
     code = (doc.get("error") or {}).get("code")
-    raise typer.Exit(EXIT_OK if not code else EXIT_INPUT if code in ("CONFIG_INVALID", "INVALID_INPUT")
-                     else EXIT_FAILED)
+    raise typer.Exit(exit_for(code))
 
 
 @channels_app.command("set")
@@ -129,7 +110,7 @@ def set_channels(file: Path = typer.Option(..., "-f", "--file", help="The notifi
         err = AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file")
         _exit({"error": err.to_dict()}, json_out, "")
     doc = _run(lambda s: store_config(s, text, secret_prefix), target, state_dir, endpoints_file, port_offset,
-               json_out)
+               json_out, secret_prefix)
     names = ", ".join(f"{c['name']} ({c['type']})" for c in doc.get("channels") or [])
     _exit(doc, json_out, f"stored in {doc.get('secret')} ({doc.get('writes')} write(s)): {names or 'no channels'}")
 
@@ -140,7 +121,8 @@ def test_channels(secret_prefix: str = SecretPrefix, target: str = Target, state
                   json_out: bool = JsonOut) -> None:
     """Send one test notice to the operators' channels and say which took it."""
     quiet_logs()
-    doc = _run(lambda s: send_test(s, secret_prefix), target, state_dir, endpoints_file, port_offset, json_out)
+    doc = _run(lambda s: send_test(s, secret_prefix), target, state_dir, endpoints_file, port_offset, json_out,
+               secret_prefix)
     fails = "; ".join(f"{f['channel']}: {f['code']}" for f in doc.get("failures") or [])
     if doc.get("failures") and not doc.get("error"):
         doc["error"] = {"code": "CHANNEL_FAILED", "message": f"not every channel took the notice: {fails}"}

@@ -25,7 +25,9 @@ from .options import (
     StateDir,
     Target,
     Yes,
+    check_secret_prefix,
     emit_json,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -94,12 +96,13 @@ def drift(target: str = Target, state_dir: Path = StateDir, endpoints_file: Path
     from shared.core.errors import AlbMtlsError
     from shared.steps.drift import drift_report
 
-    from .fleet import cloud_settings
     quiet_logs()
     console = _console()
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
-                            port_offset=port_offset) as settings:
+        check_secret_prefix(secret_prefix)     # an invalid one is an error (exit 1): drift's 2 means drift
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         raise_unavailable=True) as opened:
+            settings = opened.settings
             if repair and target == "local":
                 doc = _repair_local(settings, secret_prefix)
             elif repair:

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .options import (
-    DEFAULT_PORT_OFFSET,
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_OK,
@@ -35,8 +33,7 @@ from .options import (
     StateDir,
     Target,
     emit_json,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -44,7 +41,6 @@ from .options import (
 from .options import console as _console
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Iterator
 
     from rich.console import Console
 
@@ -68,37 +64,6 @@ def load_fleet(file: Path) -> Any:
         raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
     yaml = Path(file).suffix.lower() in (".yaml", ".yml")
     return parse_fleet(load_document(text, "yaml" if yaml else "json"))
-
-
-@contextmanager
-def cloud_settings(target: str, state_dir: Path, endpoints_file: Path | None, *, quiet: bool,
-                   console: Console | None = None, port_offset: int = DEFAULT_PORT_OFFSET,
-                   listener_ports: Any = ()) -> Iterator[Any]:
-    """The settings of the target: the local cloud (running on ``state_dir``, or in-process while
-    the command runs, its data plane at listener port + ``port_offset``; its clock, as the functions
-    see it) or a real account. A local cloud that cannot be used (``LOCAL_CLOUD_IN_USE``,
-    ``LOCAL_PORT_IN_USE``) is an ``AlbMtlsError`` with that code."""
-    from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
-    with ExitStack() as stack:
-        if target == "local":
-            from localruntime.environment import LocalCloudUnavailable, local_environment
-            from localruntime.fc import local_time
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset),
-                                                           listener_ports=listener_ports))
-            except LocalCloudUnavailable as exc:
-                raise AlbMtlsError(exc.code, str(exc)) from None
-            if console is not None and not quiet:
-                console.print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))
-        else:
-            settings = Settings.load(target="cloud")
-            from .options import cloud_identity
-            cloud_identity(settings)        # the account, identity and region first, on stderr
-        yield settings
 
 
 def _error_doc(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -231,9 +196,9 @@ def plan(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDi
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
         raise typer.Exit(EXIT_FAILED) from None
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
-                            port_offset=port_offset) as settings:
-            doc = plan_document(settings, fleet, parallel)
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         raise_unavailable=True) as opened:
+            doc = plan_document(opened.settings, fleet, parallel)
     except AlbMtlsError as exc:
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
         raise typer.Exit(EXIT_FAILED) from None
@@ -374,10 +339,10 @@ def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateD
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))
         raise typer.Exit(EXIT_INPUT) from None
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=json_out, console=console,
-                            port_offset=port_offset,
-                            listener_ports=[lst.listener_port for lst in fleet.listeners]) as settings:
-            code, doc = _apply(settings, fleet, target=target, parallel=parallel, yes=yes, out=out,
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         listener_ports=[lst.listener_port for lst in fleet.listeners],
+                         raise_unavailable=True) as opened:
+            code, doc = _apply(opened.settings, fleet, target=target, parallel=parallel, yes=yes, out=out,
                                timeout=timeout, console=console, json_out=json_out)
     except AlbMtlsError as exc:
         _fail(console, json_out, _error_doc(exc.code, exc.message, exc.field))

@@ -13,32 +13,26 @@ that lets exactly its ``ram_principal`` read exactly its ``pfx`` and ``password`
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from .options import (
-    EXIT_FAILED,
-    EXIT_INPUT,
-    EXIT_OK,
     EndpointsFile,
     JsonOut,
     PortOffset,
     StateDir,
     Target,
-    cloud_identity,
+    check_secret_prefix,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    exit_for,
+    open_target,
     quiet_logs,
 )
 from .options import console as _console
 
 #: codes that mean "the request itself is wrong" (exit 2)
-INPUT_CODES = {"INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED"}
 
 CnOpt = typer.Option(..., "--cn", help="The client's common name.")
 ListenerOpt = typer.Option(None, "--listener", help="The listener (<alb-id>:<port>); needed only when the CN "
@@ -54,7 +48,7 @@ def _finish(doc: dict[str, Any], json_out: bool, printer: Any) -> None:
     else:
         printer(doc)
     code = (doc.get("error") or {}).get("code")
-    raise typer.Exit(EXIT_OK if not code else EXIT_INPUT if code in INPUT_CODES else EXIT_FAILED)
+    raise typer.Exit(exit_for(code))
 
 
 def resend_link(settings: Any, cn: str, listener: str | None, secret_prefix: str) -> dict[str, Any]:
@@ -97,27 +91,14 @@ def resend_cmd(cn: str = CnOpt, listener: str | None = ListenerOpt, secret_prefi
     """Send a person holder a new one-time download link for the current certificate of CN (the old
     link stops working). Exit 2 when the CN has no holder, its holder is a system, or it was revoked."""
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
     quiet_logs()
-    console = _console()
-    with ExitStack() as stack:
-        try:
-            if target == "local":
-                from localruntime.environment import LocalCloudUnavailable, local_environment
-                try:
-                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                               settings=local_cloud_settings(port_offset)))
-                except LocalCloudUnavailable as exc:
-                    fail_local(exc, json_out)
-                if not json_out:
-                    console.print(local_banner(ep, state_dir), highlight=False)
-                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            else:
-                settings = Settings.load(target="cloud")
-                cloud_identity(settings)
-            doc = resend_link(settings, cn, listener, secret_prefix)
-        except AlbMtlsError as exc:
-            doc = {"error": exc.to_dict()}
+    try:
+        check_secret_prefix(secret_prefix)
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         cloud_time=False) as opened:
+            doc = resend_link(opened.settings, cn, listener, secret_prefix)
+    except AlbMtlsError as exc:
+        doc = {"error": exc.to_dict()}
     _finish(doc, json_out, _print_resend)
 
 

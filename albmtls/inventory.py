@@ -13,13 +13,16 @@ from typing import Any
 import typer
 
 from .options import (
-    EXIT_FAILED,
     EXIT_INPUT,
     EndpointsFile,
+    JsonOut,
     PortOffset,
     StateDir,
     Target,
+    check_secret_prefix,
     emit_json,
+    exit_for,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -53,26 +56,31 @@ def inventory(target: str = Target, state_dir: Path = StateDir, endpoints_file: 
               secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                                 help="Where the desired states and records are kept (KMS prefix)."),
               fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-              port_offset: int = PortOffset) -> None:
+              port_offset: int = PortOffset, json_out: bool = JsonOut) -> None:
     """Every certificate the private CA lists: holder, CN, listener, serial, fingerprint, validity, state, CA."""
     from shared.core.errors import AlbMtlsError
     from shared.steps.inventory import inventory_report, to_csv
 
-    from .fleet import cloud_settings
     quiet_logs()
+    if json_out and fmt not in ("table", "json"):
+        _console().print(f"[red]INVALID_INPUT[/]: --json and --format {fmt} ask for two formats; give one "
+                         "(--json is --format json)")
+        raise typer.Exit(EXIT_INPUT)
+    fmt = "json" if json_out else fmt
     if fmt not in ("table", "csv", "json"):
         _console().print(f"[red]INVALID_INPUT[/]: --format must be table, csv or json, not {fmt!r}")
         raise typer.Exit(EXIT_INPUT)
     try:
-        with cloud_settings(target, state_dir, endpoints_file, quiet=fmt == "json", console=_console(),
-                            port_offset=port_offset) as settings:
-            doc = inventory_report(settings, secret_prefix)
+        check_secret_prefix(secret_prefix)
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=fmt == "json",
+                         raise_unavailable=True) as opened:
+            doc = inventory_report(opened.settings, secret_prefix)
     except AlbMtlsError as exc:
         if fmt == "json":
             emit_json({"status": "failed", "error": exc.to_dict()})
         else:
             _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(exit_for(exc.code)) from None
     if fmt == "json":
         emit_json(doc)
     elif fmt == "csv":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ from .options import (
     StateDir,
     Target,
     emit_json,
-    fail_local,
-    local_cloud_settings,
+    open_target,
     quiet_logs,
 )
 from .options import console as _console
@@ -65,14 +63,9 @@ def messages(since: int = typer.Option(0, "--since", help="Only messages after t
         _console().print("[red]INVALID_INPUT[/]: messages shows what the local cloud received; on a real account "
                          "read your mailbox and chat groups")
         raise typer.Exit(EXIT_INPUT)
-    from localruntime.environment import LocalCloudUnavailable, local_environment
-    with ExitStack() as stack:
-        try:
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                       settings=local_cloud_settings(port_offset)))
-        except LocalCloudUnavailable as exc:
-            fail_local(exc, json_out)
-        found = fetch_messages(ep, since)
+    with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out, banner=False,
+                     cloud_time=False) as opened:
+        found = fetch_messages(opened.endpoints, since)
     if json_out:
         emit_json({"messages": found})
     else:

@@ -22,7 +22,6 @@ import typer
 
 from .export import Out, PasswordsBeside, PasswordsDir
 from .options import (
-    EXIT_FAILED,
     EXIT_INPUT,
     EXIT_OK,
     EndpointsFile,
@@ -31,12 +30,10 @@ from .options import (
     StateDir,
     Target,
     Yes,
-    cloud_identity,
     confirm,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    exit_for,
+    open_target,
     quiet_logs,
     report,
     safe_text,
@@ -45,8 +42,6 @@ from .options import console as _console
 
 REPO = Path(__file__).resolve().parent.parent
 REVOKE_WORKFLOW = REPO / "workflows" / "revoke.yaml"
-#: codes that mean "the request itself is wrong" (exit 2, like invalid input)
-INPUT_CODES = {"INVALID_INPUT", "CLIENT_NOT_FOUND"}
 
 ListenerOpt = typer.Option(..., "--listener", help="The listener: <alb-id>:<port>, e.g. alb-demostd000000000001:443.")
 CnOpt = typer.Option(..., "--cn", help="A client's common name (repeat for several).")
@@ -158,7 +153,6 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
               endpoints_file: Path | None, export: tuple[Path, Path | None, bool] | None, json_out: bool,
               timeout: float, port_offset: int, yes: bool, rekey: bool = False, now: bool = False) -> None:
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
     quiet_logs()
     console = _console()
 
@@ -170,8 +164,7 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
         else:
             console.print(f"[red]{doc['error']['code']}[/]: {safe_text(doc['error']['message'])}", soft_wrap=True)
         code = (doc.get("error") or {}).get("code")
-        raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else EXIT_INPUT if code in INPUT_CODES
-                         else EXIT_FAILED)
+        raise typer.Exit(EXIT_OK if doc.get("status") == "succeeded" else exit_for(code or "FAILED"))
 
     try:
         raw, req = build_request(action, listener, cns, reason=reason, requested_by=requested_by,
@@ -183,24 +176,12 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
     except AlbMtlsError as exc:
         finish({"status": "failed", "error": exc.to_dict()})
     with ExitStack() as stack:
-        if target == "local":
-            from localruntime.environment import LocalCloudUnavailable, local_environment
-            from localruntime.fc import local_time
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                console.print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock names the execution
-        else:
-            settings = Settings.load(target="cloud")
-            try:
-                cloud_identity(settings)                 # the account, identity and region first
-            except AlbMtlsError as exc:
-                finish({"status": "failed", "error": exc.to_dict()})
+        try:     # local: the cloud's clock names the execution; cloud: the account, identity and region first
+            settings = stack.enter_context(open_target(target, state_dir, endpoints_file, port_offset=port_offset,
+                                                       json_out=json_out)).settings
+        except AlbMtlsError as exc:
+            finish({"status": "failed", "error": exc.to_dict()})
+        if target == "cloud":
             confirm(_cloud_plan(req), yes=yes, what=f"region {settings.region}")
         doc: dict[str, Any] = {}
         try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_STATE_DIR = ".albmtls"
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+#: the error codes that mean the request itself is wrong — a field or option, a client the command
+#: names that the listener does not have or has revoked, a configuration it was given — and exit 2
+#: (README "Exit codes"); every other code is the cloud refusing or a step failing: exit 1
+INPUT_CODES = frozenset({"INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED", "CONFIG_INVALID",
+                         "RENEW_BEFORE_TOO_LONG"})
+
+
+def exit_for(code: str | None) -> int:
+    """The exit code of a command that ended with the error ``code`` (``None``: it succeeded)."""
+    return EXIT_OK if not code else EXIT_INPUT if code in INPUT_CODES else EXIT_FAILED
 
 StateDir = typer.Option(Path(DEFAULT_STATE_DIR), "--state-dir", help="Local cloud state directory.")
 EndpointsFile = typer.Option(None, "--endpoints-file",
@@ -35,7 +48,31 @@ Target = typer.Option("local", "--target", callback=check_target,
                       help="local (the local cloud) or cloud (a real account via the default credential chain).")
 JsonOut = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 DEFAULT_PORT_OFFSET = 10000
-PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", min=0, max=65000,
+MAX_PORT_OFFSET = 65000          # listener port 443 + 65000 = 65443, still a port
+
+
+def check_port_offset(value: int) -> int:
+    """The one validator of ``--port-offset``: 0-65000, so that listener port 443 + offset is a port."""
+    if not 0 <= value <= MAX_PORT_OFFSET:
+        raise typer.BadParameter(f"INVALID_INPUT: {value} is out of range; give 0-{MAX_PORT_OFFSET} (listener port "
+                                 f"443 is served on 127.0.0.1:443 + offset, which must be a port, at most 65535)")
+    return value
+
+
+def check_secret_prefix(value: str, option: str = "--secret-prefix") -> str:
+    """A KMS secret name prefix as every input takes it (``shared.policy.contracts.SecretPrefix``);
+    raises ``AlbMtlsError`` ``INVALID_INPUT`` naming the option and the rule."""
+    import re
+
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.policy.contracts import SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE
+    if not re.fullmatch(SECRET_PREFIX_PATTERN, value):
+        raise AlbMtlsError(Code.INVALID_INPUT, f"{option} {value!r}: must be {SECRET_PREFIX_RULE} (the prefix the "
+                           "input's secret_prefix gave, default albmtls)", field="secret_prefix")
+    return value
+
+
+PortOffset = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", callback=check_port_offset,
                           help="A local cloud this command starts serves listener port + offset on 127.0.0.1 "
                                "(ignored when it uses a running one); change it when another local cloud holds "
                                "those ports.")
@@ -171,6 +208,57 @@ def fail_local(exc: Exception, json_out: bool) -> None:
     else:
         err(f"{code}: {exc}")
     raise typer.Exit(EXIT_FAILED)
+
+
+@dataclass(frozen=True)
+class OpenTarget:
+    """What ``open_target`` yields: the settings the clients use, the local cloud's endpoints
+    document (empty on the cloud target) and the cloud target's identity (``cloud_identity``'s
+    document; ``None`` on the local target, or when not asked for)."""
+    settings: Any
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] | None = None
+
+
+@contextmanager
+def open_target(target: str, state_dir: Path, endpoints_file: Path | None, *,
+                port_offset: int = DEFAULT_PORT_OFFSET, json_out: bool = False, banner: bool = True,
+                cloud_time: bool = True, listener_ports: Sequence[int] = (), identify: bool = True,
+                raise_unavailable: bool = False) -> Iterator[OpenTarget]:
+    """The one way a command opens its target, for as long as the ``with`` block runs.
+
+    ``local``: the local cloud running on ``state_dir`` (or ``endpoints_file``), else one started
+    in-process (its data plane at listener port + ``port_offset``; ``listener_ports`` are checked
+    free first); the banner (``local_banner``) on stderr unless ``json_out`` or not ``banner``; the
+    local cloud's clock for code run in this process unless not ``cloud_time``. A local cloud that
+    cannot be used (``LOCAL_CLOUD_IN_USE``, ``LOCAL_PORT_IN_USE``) is reported and exits 1
+    (``fail_local``), or is raised as ``AlbMtlsError`` with its code when ``raise_unavailable``.
+    ``cloud``: the default credential chain, then who and where (``cloud_identity``, one line on
+    stderr) unless not ``identify``; its ``AlbMtlsError`` (``CREDENTIALS_MISSING`` …) is raised."""
+    from shared.core.settings import Settings
+    with ExitStack() as stack:
+        if target == "local":
+            from localruntime.environment import LocalCloudUnavailable, local_environment
+            try:
+                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
+                                                           settings=local_cloud_settings(port_offset),
+                                                           listener_ports=listener_ports))
+            except LocalCloudUnavailable as exc:
+                if raise_unavailable:
+                    from shared.core.errors import AlbMtlsError
+                    raise AlbMtlsError(exc.code, str(exc), field="port_offset" if exc.code == "LOCAL_PORT_IN_USE"
+                                       else "state_dir") from None
+                fail_local(exc, json_out)
+            if banner and not json_out:
+                err(local_banner(ep, state_dir))
+            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
+            if cloud_time:
+                from localruntime.fc import local_time
+                stack.enter_context(local_time(ep["endpoints_file"]))   # the cloud's clock, as in a function
+            yield OpenTarget(settings, endpoints=ep)
+        else:
+            settings = Settings.load(target="cloud")
+            yield OpenTarget(settings, identity=cloud_identity(settings) if identify else None)
 
 
 # -- the cloud target: who, where, and a confirmation before the first write -----------------------

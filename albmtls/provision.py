@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,9 @@ from .options import (
     StateDir,
     Target,
     Yes,
-    cloud_identity,
     confirm,
-    local_banner,
-    local_cloud_settings,
+    exit_for,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -235,15 +233,9 @@ def run_provision(*, file: Path, target: str, state_dir: Path, endpoints_file: P
         emit(_fail_doc("INVALID_INPUT", "--target must be local or cloud", "target"), console)
         return EXIT_INPUT
 
-    from localruntime.environment import LocalCloudUnavailable
-    try:
-        return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
-                                   out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit,
-                                   port_offset=port_offset, yes=yes)
-    except LocalCloudUnavailable as exc:
-        emit(_fail_doc(exc.code, str(exc), "port_offset" if exc.code == "LOCAL_PORT_IN_USE" else "state_dir"),
-             console)
-        return EXIT_FAILED
+    return _run_in_environment(raw, inp, target=target, state_dir=state_dir, endpoints_file=endpoints_file,
+                               out=exports, json_out=json_out, timeout=timeout, console=console, emit=emit,
+                               port_offset=port_offset, yes=yes)
 
 
 def region_served(inp: Any, settings: Any) -> Any:
@@ -260,34 +252,24 @@ def region_served(inp: Any, settings: Any) -> Any:
 def _run_in_environment(raw, inp, *, target, state_dir, endpoints_file, out, json_out, timeout, console, emit,
                         port_offset: int = DEFAULT_PORT_OFFSET, yes: bool = False) -> int:
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
-    with ExitStack() as stack:
-        if target == "local":
-            from localruntime.environment import local_environment
-            from localruntime.fc import local_time
-            endpoints = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                              settings=local_cloud_settings(port_offset),
-                                                              listener_ports=[inp.listener_port]))
-            if not json_out:
-                console.print(local_banner(endpoints, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=endpoints["endpoints_file"])
-            stack.enter_context(local_time(endpoints["endpoints_file"]))   # the cloud's clock names the execution
+    if target == "cloud":
+        quiet_logs()       # the preflight runs here: its log lines to stderr, stdout keeps the document
+    try:     # local: the cloud's clock names the execution; cloud: who and where, then the plan and a yes
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         listener_ports=[inp.listener_port], raise_unavailable=True) as opened:
+            settings = opened.settings
             wrong_region = region_served(inp, settings)
             if wrong_region is not None:
                 emit(_fail_doc(wrong_region.code, wrong_region.message, wrong_region.field), console)
                 return EXIT_INPUT
-        else:
-            quiet_logs()       # the preflight runs here: its log lines to stderr, stdout keeps the document
-            settings = Settings.load(target="cloud")
-        try:
             code = _provision(settings, raw, inp, target=target, out=out, json_out=json_out,
                               timeout=timeout, console=console, emit=emit, yes=yes)
-            if target == "local" and endpoints.get("in_process") and not json_out:
+            if opened.endpoints.get("in_process") and not json_out:
                 console.print(f"function logs: {state_dir}/functions.log; local cloud state: {state_dir}/")
             return code
-        except AlbMtlsError as exc:
-            emit(_fail_doc(exc.code, exc.message, exc.field), console)
-            return EXIT_FAILED
+    except AlbMtlsError as exc:
+        emit(_fail_doc(exc.code, exc.message, exc.field), console)
+        return EXIT_FAILED
 
 
 def _emitter(json_out: bool):
@@ -339,8 +321,7 @@ def cloud_plan(settings, raw: dict[str, Any], inp) -> list[str]:
 
 def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, emit, yes: bool = False) -> int:
     from shared.steps.provisioning import PROVISION_FLOW, deploy_flows, start_provision
-    if target == "cloud":          # who and where, then the plan, then a yes — before the first write
-        cloud_identity(settings)
+    if target == "cloud":          # the plan, then a yes — before the first write
         confirm(cloud_plan(settings, raw, inp), yes=yes, what=f"region {settings.region}")
     deployed = deploy_flows(settings, WORKFLOW.parent)[PROVISION_FLOW]
     started = start_provision(settings, raw, inp.listener_key)
@@ -355,8 +336,8 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     if target == "local" and doc["status"] == "succeeded" and exported:
         from .export import export_pfx
         export_pfx(settings, exported, out)
-    emit(doc, console)
-    return EXIT_OK if doc["status"] == "succeeded" else EXIT_FAILED
+    emit(doc, console)      # CLIENT_REVOKED, INVALID_INPUT …: the input is wrong, exit 2 (README "Exit codes")
+    return EXIT_OK if doc["status"] == "succeeded" else exit_for((doc.get("error") or {}).get("code") or "FAILED")
 
 
 def provision(file: Path = typer.Option(..., "-f", "--file",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ from .options import (
     StateDir,
     check_target,
     emit_json,
-    fail_local,
+    exit_for,
     local_banner,
-    local_cloud_settings,
+    open_target,
     plural,
     quiet_logs,
     report,
@@ -40,7 +39,7 @@ from .options import console as _console
 REPO = Path(__file__).resolve().parent.parent
 SCAN_KEYS = ("scanned", "listed", "due", "retire", "superseded", "expired", "revoked", "renewed", "retired",
              "retired_switched", "kept", "unmanaged", "failed", "list_calls", "orphaned", "skipped_revoked",
-             "reminded", "not_switched", "delivered", "not_delivered")
+             "reminded", "not_switched", "reads", "delivered", "not_delivered")
 
 
 def set_cloud_clock(endpoints: dict[str, Any], now: str) -> str:
@@ -103,6 +102,7 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     doc["scan"]["executions"] = [name]          # the order: the execution the rotation ran as
     doc["writes"] = counts.get("writes", 0)
     doc["warnings"] = res.cursor.warnings
+    doc["scan"]["warnings"] = res.cursor.warnings    # as the scan reported them (the same list)
     doc["deliveries"] = list(res.cursor.deliveries)
     for r in res.cursor.sample:
         doc["renewed"].append({
@@ -156,6 +156,9 @@ def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
                           "naturally)")
         else:
             console.print(f"  [red]revoked[/] {r['common_name']} serial {r['serial']}")
+    if s.get("reads"):
+        console.print(f"  {plural(s['reads'], 'system holder')} read the new certificate's secrets (ActionTrail): "
+                      "the old one retires now")
     if s.get("reminded") or s.get("not_switched"):
         console.print(f"  reminded {s.get('reminded', 0)} holder(s); told the operators of "
                       f"{s.get('not_switched', 0)} holder(s) who have not switched")
@@ -191,7 +194,6 @@ def rotate(now: str | None = typer.Option(None, "--now",
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the day's rotation order in the issuing lane (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
-    from shared.core.settings import Settings
     from shared.steps.rotation import parse_now
     quiet_logs()
     console = _console()
@@ -218,25 +220,19 @@ def rotate(now: str | None = typer.Option(None, "--now",
     policy = {k: v for k, v in {"secret_prefix": secret_prefix, "revoke_old": revoke_old,
                                 "revoke_after_days": revoke_after_days,
                                 "renew_before_days": renew_before_days}.items() if v is not None}
-    from localruntime.environment import local_environment
-
     from .export import export_pfx, export_target
     try:
         exports = export_target(out, passwords_dir, passwords_beside)
     except AlbMtlsError as exc:
         fail(exc.code, exc.message, exc.field)
-    from localruntime.environment import LocalCloudUnavailable
-    with ExitStack() as stack:
-        try:
-            ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                       settings=local_cloud_settings(port_offset)))
-        except LocalCloudUnavailable as exc:
-            fail_local(exc, json_out)
+    # the banner after --now moved the clock: it says the cloud's time
+    with open_target("local", state_dir, endpoints_file, port_offset=port_offset, json_out=json_out, banner=False,
+                     cloud_time=False) as opened:
+        ep, settings = opened.endpoints, opened.settings
         if now is not None:
             set_cloud_clock(ep, now)
         if not json_out:
             console.print(local_banner(ep, state_dir), highlight=False)
-        settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
             # a person's certificate leaves KMS only through their download page (their new link)
@@ -253,4 +249,4 @@ def rotate(now: str | None = typer.Option(None, "--now",
         _print_rotate(report(), doc, console)
     if doc["status"] != "succeeded":
         err = doc.get("error") or {}
-        raise typer.Exit(EXIT_INPUT if err.get("code") in ("INVALID_INPUT", "RENEW_BEFORE_TOO_LONG") else EXIT_FAILED)
+        raise typer.Exit(exit_for(err.get("code") or "FAILED"))

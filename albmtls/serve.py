@@ -10,10 +10,17 @@ from pathlib import Path
 
 import typer
 
-from .options import EndpointsFile, PortOffset, StateDir, Target, err, fail_local, local_banner, local_cloud_settings
+from .options import EndpointsFile, PortOffset, StateDir, Target, err, open_target
 
 
-def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
+def check_port(value: int) -> int:
+    """``--port``: a TCP port, 1-65535."""
+    if not 1 <= value <= 65535:
+        raise typer.BadParameter(f"INVALID_INPUT: {value} is not a port; give 1-65535 (e.g. 8080)")
+    return value
+
+
+def serve(port: int = typer.Option(8080, "--port", callback=check_port, help="Port on 127.0.0.1 (1-65535)."),
           target: str = Target,
           state_dir: Path = StateDir,
           endpoints_file: Path | None = EndpointsFile,
@@ -21,27 +28,27 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
     """Serve the provisioning HTTP API (the provision_api function) on 127.0.0.1: on the local cloud
     (the flow is deployed there first), or with --target cloud against a real account whose flows
     are already deployed (s deploy)."""
-    from localruntime import environment
+    from localruntime.ports import is_free
 
     from .httpserver import make_server
     from .provision import WORKFLOW
     if target not in ("local", "cloud"):
         err("INVALID_INPUT: --target must be local or cloud")
         raise typer.Exit(2)
+    if not is_free(port):             # before the local cloud starts: nothing is started for nothing
+        err(f"LOCAL_PORT_IN_USE: 127.0.0.1:{port} is held by another process; pass another --port "
+            "(e.g. --port 8081), or stop that process")
+        raise typer.Exit(1)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
         if target == "local":
-            try:
-                ep = stack.enter_context(environment.local_environment(state_dir, endpoints_file,
-                                                                       settings=local_cloud_settings(port_offset)))
-            except environment.LocalCloudUnavailable as exc:
-                fail_local(exc, False)
-            err(local_banner(ep, state_dir))
-            from shared.core.settings import Settings
             from shared.steps.provisioning import deploy_flows
-            deploy_flows(Settings.load(target="local", endpoints_file=ep["endpoints_file"]), WORKFLOW.parent)
+
+            local = stack.enter_context(open_target("local", state_dir, endpoints_file, port_offset=port_offset,
+                                                    cloud_time=False)).settings
+            deploy_flows(local, WORKFLOW.parent)
         else:
             # the handler reads its settings from the environment, as in FC: the default credential
             # chain and the public endpoints of the input's region
@@ -58,7 +65,11 @@ def serve(port: int = typer.Option(8080, "--port", help="Port on 127.0.0.1."),
                 raise typer.Exit(1) from None
             err("alb-mtls on a real account (the default credential chain); the flows must be deployed (s deploy)")
         from functions.provision_api.index import handler
-        server = make_server(handler, port)
+        try:
+            server = make_server(handler, port)
+        except OSError as exc:        # taken since the check above
+            err(f"LOCAL_PORT_IN_USE: 127.0.0.1:{port}: {exc.strerror}; pass another --port, or stop that process")
+            raise typer.Exit(1) from None
         t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         t.start()
         err(f"provisioning API on http://127.0.0.1:{server.server_address[1]} (POST /provisions, "

@@ -2,7 +2,6 @@
 certificate ends (``shared.steps.rotation.certificate_report``)."""
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,9 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
-    cloud_identity,
+    check_secret_prefix,
     emit_json,
-    fail_local,
-    local_banner,
-    local_cloud_settings,
+    open_target,
     plural,
     quiet_logs,
     safe_text,
@@ -33,15 +30,34 @@ DELIVERY_TEXT = {"link_sent": "link sent, not yet downloaded", "notified": "syst
                  "downloaded": "downloaded", "read": "read", "not_delivered": "NOT delivered"}
 
 
+def listener_key(value: str | None) -> str | None:
+    """``--listener`` as a listener key: ``alb-…-443`` as it is, ``alb-…:443`` (as ``revoke`` takes
+    it) turned into the key; anything else is ``INVALID_INPUT`` saying both forms."""
+    import re
+
+    from shared.core.errors import AlbMtlsError, Code
+    if value is None:
+        return None
+    m = re.fullmatch(r"(alb-[a-z0-9]+)[:-]([0-9]{1,5})", value.strip())
+    if m is None or not 1 <= int(m.group(2)) <= 65535:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"--listener {value!r}: give the listener as <alb id>:<port> "
+                           "(alb-demostd000000000001:443) or as its key <alb id>-<port> "
+                           "(alb-demostd000000000001-443)", field="listener")
+    return f"{m.group(1)}-{int(m.group(2))}"
+
+
 def delivery_text(d: dict[str, Any] | None) -> str:
     """The ``holder`` column: who holds the certificate and whether it reached them (issue 15)."""
     if not d or d.get("delivery") == "no_holder":
         return "-"
     what = d.get("delivery") or ""
     text = f"{d.get('holder')}: {DELIVERY_TEXT.get(what, what)}"
-    when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
-    if when:
-        text += f" {str(when)[:10]}"
+    if what == "read":        # a system's first read of its secrets (ActionTrail): by whom and when
+        text += f" by {d.get('first_read_by') or '?'} at {str(d.get('first_read_at'))[:16].replace('T', ' ')}"
+    else:
+        when = d.get("downloaded_at") or d.get("first_read_at") or d.get("link_sent_at")
+        if when:
+            text += f" {str(when)[:10]}"
     if d.get("replacement"):
         text += f"; new one {DELIVERY_TEXT.get(d['replacement'], d['replacement'])}"
     if what == "not_delivered" and d.get("last_failure"):
@@ -199,7 +215,7 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
            secret_prefix: str = typer.Option("albmtls", "--secret-prefix",
                                              help="KMS secret name prefix of the certificates' records."),
            listener: str | None = typer.Option(None, "--listener",
-                                               help="Only this listener (its key, <alb id>-<port>)."),
+                                               help="Only this listener: <alb id>:<port> or its key <alb id>-<port>."),
            state: list[str] | None = typer.Option(None, "--state",
                                                   help="Only certificates in this state (repeatable): valid, due, "
                                                        "superseded, orphaned, revoked, expired."),
@@ -209,52 +225,41 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     """Every client certificate (CN, serial, not_after, days left, state: valid, due, superseded,
     orphaned, revoked with its reason, expired), secrets pending deletion, the listeners' CA and
     server certificate ends, drift, and the running and recent executions."""
-    from localruntime.environment import LocalCloudUnavailable, local_environment
-    from localruntime.fc import local_time
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
     from shared.steps.drift import drift_report
     from shared.steps.provisioning import executions_overview
     from shared.steps.rotation import certificate_report
     quiet_logs()
-    unknown = sorted(set(state or ()) - set(STATE_STYLE))
-    if unknown:
-        message = f"--state {', '.join(unknown)}: not a state; use {', '.join(STATE_STYLE)}"
+    try:
+        listener = listener_key(listener)
+        check_secret_prefix(secret_prefix)
+        unknown = sorted(set(state or ()) - set(STATE_STYLE))
+        if unknown:
+            raise AlbMtlsError("INVALID_INPUT", f"--state {', '.join(unknown)}: not a state; use "
+                               f"{', '.join(STATE_STYLE)}", field="state")
+    except AlbMtlsError as exc:
         if json_out:
-            emit_json({"status": "failed", "error": {"code": "INVALID_INPUT", "message": message, "field": "state"}})
+            emit_json({"status": "failed", "error": exc.to_dict()})
         else:
-            _console().print(f"[red]INVALID_INPUT[/]: {message}")
-        raise typer.Exit(EXIT_INPUT)
-    with ExitStack() as stack:
-        if target == "local":
-            try:
-                ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                           settings=local_cloud_settings(port_offset)))
-            except LocalCloudUnavailable as exc:
-                fail_local(exc, json_out)
-            if not json_out:
-                _console().print(local_banner(ep, state_dir), highlight=False)
-            settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            stack.enter_context(local_time(ep["endpoints_file"]))    # the local cloud's time, as in a function
-        try:
-            identity = None
-            if target == "cloud":
-                settings = Settings.load(target="cloud")
-                identity = cloud_identity(settings)         # who and where, before anything else
+            _console().print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(EXIT_INPUT) from None
+    try:     # local: the local cloud's time, as in a function; cloud: who and where, before anything else
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
+            settings = opened.settings
             doc = certificate_report(settings, secret_prefix=secret_prefix)
             doc["drift"] = drift_report(settings, secret_prefix)     # the listeners against their desired state
             doc["executions"] = executions_overview(settings)        # what EXECUTION_RUNNING points at
-            if target == "local":
-                seen_at_listener(doc, ep)                            # what the data plane saw (issue 15)
-            if identity is not None:
-                doc["account"] = identity
-        except AlbMtlsError as exc:
-            doc = {"status": "failed", "error": exc.to_dict()}
-            if json_out:
-                emit_json(doc)
-            else:
-                _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
-            raise typer.Exit(EXIT_FAILED) from None
+            if opened.endpoints:
+                seen_at_listener(doc, opened.endpoints)              # what the data plane saw (issue 15)
+            if opened.identity is not None:
+                doc["account"] = opened.identity
+    except AlbMtlsError as exc:
+        doc = {"status": "failed", "error": exc.to_dict()}
+        if json_out:
+            emit_json(doc)
+        else:
+            _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     doc = select(doc, listener=listener, states=state, cn=cn)
     if json_out:
         emit_json(doc)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .options import StateDir, err, human_offset, load_json_arg
+from .options import DEFAULT_PORT_OFFSET, StateDir, check_port_offset, err, human_offset, load_json_arg
 
 
 def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state directory (demo)."),
@@ -17,7 +17,8 @@ def up(seed: str = typer.Option("demo", "--seed", help="Seed of a fresh state di
                                            help="Where to write the endpoints JSON once ready "
                                                 "(default: <state-dir>/endpoints.json)."),
        port: int = typer.Option(0, "--port", help="Control-plane port on 127.0.0.1 (0 = a free port)."),
-       port_offset: int = typer.Option(10000, "--port-offset", help="Data plane: listener port + offset on 127.0.0.1."),
+       port_offset: int = typer.Option(DEFAULT_PORT_OFFSET, "--port-offset", callback=check_port_offset,
+                                       help="Data plane: listener port + offset on 127.0.0.1 (0-65000)."),
        dns_port: int = typer.Option(0, "--dns-port", help="DNS server port on 127.0.0.1 (0 = a free port)."),
        alb_job_seconds: float = typer.Option(1.0, "--alb-job-seconds", help="How long ALB async jobs take (seconds)."),
        health_scale: float = typer.Option(1.0, "--health-scale",

@@ -93,15 +93,19 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "health_check": ("alb", "kms", "alidns", "pca"),
     # places the rotation order (fnf); shared.steps.rotation also holds the report (alb, cas, pca, kms)
     "rotation_scan": ("fnf", "pca", "kms", "alb", "cas"),
-    # the lane: issuance and renewal (pca, kms), its turn (fnf), the rotation's listener warnings (alb, cas)
-    "issuer": ("pca", "kms", "fnf", "alb", "cas"),
+    # the lane: issuance and renewal (pca, kms), its turn (fnf), the rotation's listener warnings (alb, cas);
+    # + actiontrail/sts: a system holder's first read of its secrets, one LookupEvents query per rotation
+    # slice, and who the function is (GetCallerIdentity) when a holder names no ram_principal
+    # (shared.steps.reads, from shared.steps.rotate)
+    "issuer": ("pca", "kms", "fnf", "alb", "cas", "actiontrail", "sts"),
     # revoke/restore/reconcile: the CA's list and revocation, the records and secrets; restore = issuance;
     # + fnf: its PCA calls keep to the issuing lane's reserve while an order runs (ListExecutions)
     "offboard_client": ("pca", "kms", "fnf"),
     # the drift timer reads the listeners as enable_mutual_auth/create_cname do (alb, cas, kms, alidns) and
     # starts a provision execution for auto_repair listeners (fnf); + pca: drift_report (not the timer's
     # path) builds its context with shared.steps.rotation.make_context, imported when called
-    "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca"),
+    # (+ actiontrail/sts likewise, through shared.steps.rotation)
+    "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca", "actiontrail", "sts"),
     # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
     # routes (plan, drift, inventory) read like the preflight (+ alidns)
     "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),

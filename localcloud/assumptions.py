@@ -65,6 +65,9 @@ DOCTOR_CHECKS: dict[str, str] = {
               "under the prefix (its KMS record): DescribeKey and GetPublicKey of every live generation's keys "
               "(EC_P256/RSA_2048, SIGN/VERIFY, Enabled, the certificate's key) and DescribeWarehouseCert of the "
               "upload listeners trust",
+    "actiontrail": "LookupEvents of the last day's GetSecretValue events (one page of 50): the identity may read the "
+                   "KMS audit trail, and whether a GetSecretValue event names its secret in "
+                   "requestParameters.SecretName",
     "revocation": "ListClientCertificate (the revoked certificates still inside their validity, per listener) and "
                   "each such listener's XForwardedForConfig (GetListenerAttribute): the exposure if a listener does "
                   "not refuse revoked certificates, and whether its backends get the fingerprint to deny them — "
@@ -122,6 +125,22 @@ SETTLED_BY: dict[str, tuple[str, str, str]] = {
     "pca:behaviour:leaf-cdp": ("partly", "SDK model (CreateClientCertificateWithCsr.EnableCrl); the CAS CRL page says "
                                          "OpenAPI Explorer leaves carry none; docs/ALIBABA-APIS.md §2.2", ""),
     "kms:behaviour:restore-not-deleted": (UNCONFIRMED, "DOCS-KMS RestoreSecret.md (says nothing of it)", ""),
+    "cross:System holder reads": (
+        "partly", "alibabacloud.com/help/en/kms/key-management-service/support/use-actiontrail-to-query-kms-event-logs "
+        "(every KMS API call but DescribeRegions, service name Kms); …/kms/key-management-service/use-cases/"
+        "query-usage-records-for-kms-keys-and-secrets (via a KMS instance endpoint: Simple Log Service only); "
+        "…/actiontrail/developer-reference/api-actiontrail-2020-07-06-lookupevents (2 calls/s); how soon an event "
+        "is queryable is not stated; docs/DELIVERY.md", "actiontrail"),
+    "actiontrail:behaviour:GetSecretValue event": (
+        "partly", "ActionTrail's sample events show request parameters under their API names "
+        "(…/actiontrail/user-guide/query-actiontrail-events-by-assuming-a-ram-role); no public GetSecretValue sample",
+        "actiontrail"),
+    "actiontrail:behaviour:LookupEvents defaults": (
+        "partly", "SDK model alibabacloud_actiontrail20200706 (MaxResults 0-50; StartTime default 7 days back); "
+        "…/actiontrail/support/how-to-set-the-lookupattribute-parameter (one or two attributes, limits on two)", ""),
+    "actiontrail:behaviour:query delay": (
+        UNCONFIRMED, "…/actiontrail/latest/single-account-trail-overview (a trail delivers to SLS within 1 minute; "
+        "the LookupEvents delay is not stated)", ""),
     "cross:Chat robot answers": ("partly", "open.dingtalk.com custom-robot-access, developer.work.weixin.qq.com "
                                            "document/path/99110, open.feishu.cn bot-v3/add-custom-bot (the refusal "
                                            "codes; the throttling codes are not shown answered); docs/DELIVERY.md",

@@ -57,6 +57,9 @@ class Settings:
     # ca_certificate_exists): "cert_identifier" (the UUID; the only real-account evidence) or
     # "identifier" (the 32-hex DescribeCACertificateList Identifier). The endpoints file says which.
     alb_ca_id_form: str = "cert_identifier"
+    #: ActionTrail: how long after a call its event is returned by LookupEvents (cloud time, seconds;
+    #: no public page states it: products/actiontrail/models.py ASSUMPTIONS)
+    actiontrail_delay_s: float = 60.0
 
 
 class Emulator:
@@ -88,7 +91,8 @@ class Emulator:
                             exc)
                 self.store.set_meta("clock_offset", 0.0)
         self.seed_name = seed
-        self.access_keys = {ACCESS_KEY_ID: ACCESS_KEY_SECRET}
+        from .ram import AccessKeys
+        self.access_keys = AccessKeys(self.store)      # the fixed key, then those made for principals
         self.account_id = ACCOUNT_ID
         self.admin_routes: dict[str, AdminRoute] = {}
         self.runtime: dict[str, Any] = {}   # per-process objects of the runtime services (ports, servers)
@@ -218,6 +222,9 @@ class Emulator:
             return 200, {"calls": self.store.calls(int(query.get("since", 0)))}
         if head == "state":
             return 200, {"kinds": self.store.kinds()}
+        if head == "ram":
+            from .ram import admin as ram_admin
+            return ram_admin(self.store, method, rest, body)
         route = self.admin_routes.get(head)
         if route is not None:
             return route(method, rest, query, body)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from .products import BY_VERSION
+from .products.actiontrail import models as trail
 from .protocol import Params, unflatten, verify_acs3, verify_v2
 from .registry import ACTIONS, Ctx
 
@@ -191,6 +192,15 @@ class _Handler(BaseHTTPRequestHandler):
             if declared is not None:
                 cloud.store.record_call(product, name or "?", write, code, status,
                                         (time.monotonic() - started) * 1000)
+                if akid and product in trail.AUDITED and code != "Dropped":
+                    failed = answer is not None and answer[0] != 200
+                    try:      # the audit trail (products/actiontrail): never in the way of the answer
+                        trail.record(cloud, product=product, action=name, write=write, access_key_id=akid,
+                                     pairs=pairs, request_id=request_id, api_version=version,
+                                     error_code=code if failed else None,
+                                     error_message=str(answer[1].get("Message")) if failed and answer else None)
+                    except Exception:      # a bug here must not drop the call's answer
+                        log.exception("could not record the ActionTrail event of %s %s", product, name)
             if answer is not None:
                 self._send_json(*answer)
             else:

@@ -2,7 +2,8 @@
 write (or with a ``DryRun``), checked against the target, with what to change when the target
 disagrees (e.g. ``set ALBMTLS_ALB_CA_ID_FORM=identifier``).
 
-The checks (``albmtls/doctor/checks.py``) read the target and dry-run the listener write; the
+The checks (``checks.CHECKS`` names them; the modules ``alb``, ``reads``, ``ownca`` and ``runtime``
+hold them by product, ``trail`` the ActionTrail one) read the target and dry-run the listener write; the
 assumptions and the check that settles each are ``localcloud/assumptions.py`` (the same catalogue
 COVERAGE.md is rendered from). The text output is two tables — the checks, and every checkable
 assumption with its result — and a count of those only a write could settle; ``--json`` lists
@@ -11,7 +12,6 @@ something a run needs is missing), else 0.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -120,47 +120,36 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
     """Check every assumption that a read or a dry run can settle against the target, and say what to
     change when the target disagrees (e.g. set ALBMTLS_ALB_CA_ID_FORM=identifier). Reads only."""
     from shared.core.errors import AlbMtlsError
-    from shared.core.settings import Settings
 
-    from ..options import cloud_identity, fail_local, local_banner, local_cloud_settings, quiet_logs
+    from ..options import open_target, quiet_logs
     from ..provision import load_input
     quiet_logs()
     from .checks import CHECKS
-    unknown = sorted(set(check or ()) - set(CHECKS))
-    if unknown:
-        err(f"INVALID_INPUT: unknown {'check' if len(unknown) == 1 else 'checks'} {', '.join(unknown)}; "
-            f"known: {', '.join(CHECKS)}")
-        raise typer.Exit(EXIT_INPUT)
     raw = inp = None
     path = file or (DEMO_INPUT if target == "local" else None)
-    if path is not None:
-        try:
+    try:
+        unknown = sorted(set(check or ()) - set(CHECKS))
+        if unknown:
+            raise AlbMtlsError("INVALID_INPUT", f"unknown {'check' if len(unknown) == 1 else 'checks'} "
+                               f"{', '.join(unknown)}; known: {', '.join(CHECKS)}", field="check")
+        if path is not None:
             raw, inp = load_input(path)
-        except AlbMtlsError as exc:
+    except AlbMtlsError as exc:
+        if json_out:                  # --json: one JSON document on stdout, a refusal too
+            emit_json({"status": "failed", "error": exc.to_dict()})
+        else:
             err(f"{exc.code}: {exc.message}")
-            raise typer.Exit(EXIT_INPUT) from None
-    with ExitStack() as stack:
-        try:
-            if target == "local":
-                from localruntime.environment import LocalCloudUnavailable, local_environment
-                try:
-                    ep = stack.enter_context(local_environment(state_dir, endpoints_file,
-                                                               settings=local_cloud_settings(port_offset)))
-                except LocalCloudUnavailable as exc:
-                    fail_local(exc, json_out)
-                if not json_out:
-                    err(local_banner(ep, state_dir))
-                settings = Settings.load(target="local", endpoints_file=ep["endpoints_file"])
-            else:
-                settings = Settings.load(target="cloud")
-                cloud_identity(settings)
-            doc = run_checks(settings, target, raw, inp, check)
-        except AlbMtlsError as exc:
-            if json_out:
-                emit_json({"status": "failed", "error": exc.to_dict()})
-            else:
-                err(f"{exc.code}: {exc.message}")
-            raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(EXIT_INPUT) from None
+    try:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
+                         cloud_time=False) as opened:
+            doc = run_checks(opened.settings, target, raw, inp, check)
+    except AlbMtlsError as exc:
+        if json_out:
+            emit_json({"status": "failed", "error": exc.to_dict()})
+        else:
+            err(f"{exc.code}: {exc.message}")
+        raise typer.Exit(EXIT_FAILED) from None
     if json_out:
         emit_json(doc)
     else:

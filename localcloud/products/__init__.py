@@ -15,7 +15,7 @@ file and the endpoints file derive from it. Importing this package registers eve
 from __future__ import annotations
 
 from ..registry import Product, Quota, Throttle
-from . import alb, alidns, cas, fnf, kms, pca, sts
+from . import actiontrail, alb, alidns, cas, fnf, kms, pca, sts
 from .alb import seed as alb_seed
 from .alidns import seed as alidns_seed
 from .cas import seed as cas_seed
@@ -66,6 +66,11 @@ PRODUCTS: tuple[Product, ...] = (
     Product("fnf", ("2019-03-15",), "cn-hangzhou.fnf.aliyuncs.com", fnf, "alibabacloud_fnf20190315",
             "CloudFlow (fnf) 2019-03-15"),
     Product("sts", ("2015-04-01",), "sts.aliyuncs.com", sts, "alibabacloud_sts20150401", "STS 2015-04-01"),
+    # the audit trail of the local KMS (a system holder's reads of its secrets, docs/DELIVERY.md)
+    Product("actiontrail", ("2020-07-06",), "actiontrail.cn-hangzhou.aliyuncs.com", actiontrail,
+            "alibabacloud_actiontrail20200706", "ActionTrail 2020-07-06",
+            quotas=(Quota("LookupEvents", 2, 1.0, "the LookupEvents API reference: at most twice per second "
+                                                   "(alibabacloud.com/help/en/doc-detail/185722.html)"),)),
 )
 
 BY_KEY: dict[str, Product] = {p.key: p for p in PRODUCTS}

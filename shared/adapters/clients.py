@@ -67,7 +67,8 @@ def cloud_endpoint(product: str, region: str) -> str:
     ALB ``alb.<region>.aliyuncs.com``; CAS/PCA ``cas.aliyuncs.com`` for the regions in the SDK map,
     else ``cas.<region>.aliyuncs.com``; Alidns ``alidns.aliyuncs.com`` for ``cn-hangzhou``, else
     ``alidns.<region>.aliyuncs.com``; KMS ``kms.<region>.aliyuncs.com``; CloudFlow
-    ``<region>.fnf.aliyuncs.com``. Raises ``AlbMtlsError(CONFIG_INVALID)`` for an unknown product.
+    ``<region>.fnf.aliyuncs.com``; ActionTrail ``actiontrail.<region>.aliyuncs.com``.
+    Raises ``AlbMtlsError(CONFIG_INVALID)`` for an unknown product.
     """
     if product == "alb":
         return "alb.cn-hangzhou.aliyuncs.com" if region == "cn-hangzhou-finance" else f"alb.{region}.aliyuncs.com"
@@ -79,6 +80,8 @@ def cloud_endpoint(product: str, region: str) -> str:
         return f"kms.{region}.aliyuncs.com"
     if product == "sts":
         return "sts.aliyuncs.com" if region in _STS_CENTRAL else f"sts.{region}.aliyuncs.com"
+    if product == "actiontrail":
+        return f"actiontrail.{region}.aliyuncs.com"     # the SDK's "regional" rule
     if product == "fnf":
         # The SDK maps cn-beijing/hangzhou/shanghai/shenzhen to this form and falls back to
         # fnf.<region>.aliyuncs.com elsewhere; CloudFlow's endpoint list uses <region>.fnf.… everywhere.

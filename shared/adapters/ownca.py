@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
     from shared.policy.ids import SecretNames
 
-__all__ = ["OwnCa", "OwnCertificates", "MAX_WRITE_CONFLICTS", "crl_secret_name"]
+__all__ = ["OwnCa", "OwnCertificates", "MAX_WRITE_CONFLICTS", "crl_secret_name", "CurrentCertificate",
+           "current_certificates"]
 
 MAX_WRITE_CONFLICTS = 5    # another writer took the next version this often: give up (retryable)
 _META_NAME = re.compile(r"^(?P<prefix>[A-Za-z0-9_+=.@-]{1,64})/(?P<listener>alb-[a-z0-9]{1,64}-[0-9]{1,5})/"
@@ -64,6 +65,27 @@ def _x509() -> Any:
 def _load(pem: str) -> x509.Certificate:
     loaded: x509.Certificate = _x509().load_pem_x509_certificate(pem.encode())
     return loaded
+
+
+def _check_names(csr: x509.CertificateSigningRequest, extra: list[x509.GeneralName], issuer: x509.Certificate,
+                 ca: str) -> None:
+    """``NAME_NOT_PERMITTED`` before anything is signed when the CSR's CN or a DNS SAN (its own or
+    asked for) falls outside the sub-CA's name constraints (``shared.policy.nameconstraints``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    from shared.policy.nameconstraints import check_names, permitted_dns_of
+    permitted = permitted_dns_of(issuer.public_bytes(serialization.Encoding.PEM))
+    if not permitted:
+        return
+    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        sans = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        sans = []
+    dns = [s.value for s in sans + extra if isinstance(s, x509.DNSName)]
+    check_names(str(cns[0].value) if cns else None, dns, permitted, ca)
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -186,6 +208,7 @@ class OwnCa:
             if san_type not in _SAN_KIND:
                 raise AlbMtlsError(Code.INVALID_INPUT, f"SanType {san_type} is not one this CA issues", field="sans")
             extra = [pki.parse_san(v.strip()) for v in san_value.split(",") if v.strip()]
+        _check_names(csr, extra, issuer, f"own CA {self.name!r} (generation {g.gen})")
         nb = datetime.fromtimestamp(before_time, tz=UTC)
         na = min(datetime.fromtimestamp(after_time, tz=UTC), issuer.not_valid_after_utc)
         url = self.crl_url(g.gen) if enable_crl else None
@@ -275,18 +298,24 @@ class OwnCa:
         or ``None`` when no base URL is configured (no distribution point in the certificates)."""
         return f"{self._crl_base}/{self.prefix}/{self.name}/g{gen}.crl" if self._crl_base else None
 
-    def publish_crl(self, gen: int, revocations: ownca.RevocationList | None = None) -> int:
+    def publish_crl(self, gen: int, revocations: ownca.RevocationList | None = None, *, final: bool = False) -> int:
         """Sign generation ``gen``'s CRL through KMS (its issuing key), check it, store it
-        (``…/g<gen>/crl``, version ``crl<number>``); 0 writes when that number is stored already."""
+        (``…/g<gen>/crl``, version ``crl<number>``); 0 writes when that number is stored already.
+        ``final``: the last CRL before the generation is retired — number one past the list's, valid
+        until the generation's end (its keys cannot sign another). A retired generation's CRL is not
+        signed again (0 writes): its last one stands."""
         from cryptography.hazmat.primitives import hashes, serialization
 
         revs = revocations or self.revocations()
         g = self._generation(ownca.issuing_identifier(self.name, gen))
+        if g.retired_at:
+            return 0
         now = self._now()
         live = revs.live(gen, now)
         issuer = _load(g.issuing_pem)
-        number = max(revs.crl_number, 1)
-        crl = ownca_x509.crl_builder(issuer, live, number, now, now + timedelta(days=ownca.CRL_DAYS)) \
+        number = max(revs.crl_number, 1) + (1 if final else 0)
+        next_update = parse_iso(g.issuing_not_after) if final else now + timedelta(days=ownca.CRL_DAYS)
+        crl = ownca_x509.crl_builder(issuer, live, number, now, max(next_update, now + timedelta(minutes=1))) \
             .sign(self.signer(g.issuing_key), hashes.SHA256())
         ownca_x509.check_crl(crl, issuer, [e.serial for e in live])
         der = crl.public_bytes(serialization.Encoding.DER)
@@ -368,6 +397,34 @@ def _from_meta(meta: CertMeta, listener: str, revoked: ownca.RevocationList, nam
         nb = na - timedelta(days=meta.days)
         out.append(item(e.serial, nb, na, custom_identifier(listener, f"superseded:{e.serial}", meta.common_name)))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentCertificate:
+    """A holder's current certificate under an own CA (its ``…/meta`` record's own, not those it
+    superseded): the listener, CN, the generation that issued it, serial and end."""
+
+    listener_key: str
+    common_name: str
+    gen: int | None
+    serial: str
+    not_after: str
+
+
+def current_certificates(kms: Kms, prefix: str, name: str) -> Iterator[CurrentCertificate]:
+    """Every holder's current certificate issued by own CA ``name`` under ``prefix`` (``ListSecrets``,
+    one ``GetSecretValue`` per ``…/meta``)."""
+    for n in kms.list_secret_names():
+        mt = _META_NAME.match(n)
+        if mt is None or mt.group("prefix") != prefix:
+            continue
+        raw = kms.get_secret_value(n, stage=CURRENT)
+        meta = decode_meta(raw.data) if raw is not None else None
+        ref = ownca.parse_own(meta.ca) if meta is not None else None
+        if meta is None or ref is None or ref.name != name:
+            continue
+        yield CurrentCertificate(listener_key=mt.group("listener"), common_name=meta.common_name, gen=ref.gen,
+                                 serial=meta.serial, not_after=meta.not_after)
 
 
 def list_own_certificates(kms: Kms, prefix: str, revoked: dict[str, ownca.RevocationList]) -> OwnCertificates:

@@ -23,7 +23,7 @@ from typing import Literal
 
 __all__ = ["Product", "ProductKey", "PRODUCTS", "PRODUCT_KEYS", "product"]
 
-ProductKey = Literal["alb", "cas", "pca", "alidns", "kms", "fnf", "sts"]
+ProductKey = Literal["alb", "cas", "pca", "alidns", "kms", "fnf", "sts", "actiontrail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,9 @@ PRODUCTS: MappingProxyType[str, Product] = MappingProxyType({p.key: p for p in (
     # who the credentials are (GetCallerIdentity needs no permission): the CLI's first line on a real
     # account and albmtls doctor; no function calls it (deploy/build.py packages it nowhere)
     Product("sts", "Security Token Service", "alibabacloud_sts20150401", "2015-04-01", "sts"),
+    # a system holder's reads of its secrets (rotation_scan, one LookupEvents query per run): at most two
+    # LookupEvents calls per second (alibabacloud.com/help/en/doc-detail/185722.html)
+    Product("actiontrail", "ActionTrail", "alibabacloud_actiontrail20200706", "2020-07-06", "actiontrail", 2.0),
 )})
 
 #: the keys in registry order

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code
-from shared.policy import pki, renewal
+from shared.policy import nameconstraints, pki, renewal
 from shared.policy.checks import Chain, Violation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,6 +166,17 @@ def key_family_usable(o: CaObservation) -> Violation | None:
     return None
 
 
+def names_permitted(o: CaObservation) -> Violation | None:
+    """Every client's CN (a host name) and DNS SANs fall inside the sub-CA's name constraints
+    (``shared.policy.nameconstraints``; a CA without them constrains nothing). Only a target that
+    lists clients (a provision input) is checked here; a renewal's CSR is checked at issuance."""
+    clients = getattr(o.inp, "clients", None)
+    if not clients:
+        return None
+    permitted = nameconstraints.permitted_dns_of(o.ca.cert_pem)
+    return nameconstraints.check_clients(clients, permitted, f"the sub-CA {o.ident!r}")
+
+
 def quota_left(o: CaObservation) -> Violation | None:
     """``CertRemainingCount`` is not used up."""
     if o.ca.remaining_count is not None and o.ca.remaining_count <= 0:
@@ -181,4 +192,5 @@ CA_CHECKS: Chain[CaObservation] = Chain("ca", (
     ("not_ended", not_ended),                    # the CA and the subscription still run
     ("key_family_usable", key_family_usable),    # EC or RSA, as declared
     ("quota_left", quota_left),                  # CertRemainingCount > 0
+    ("names_permitted", names_permitted),        # the clients' names inside its name constraints
 ))

@@ -30,6 +30,7 @@ from msgspec.structs import force_setattr
 
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
 from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
 from shared.policy.pki import check_common_name, san_kind
 from shared.policy.validation import pattern
@@ -65,7 +66,8 @@ CommonName = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$",
                                                 "secret names; X.509 allows 64)",
                                     extra={"limit_words": f"1-{CN_MAX} characters long: the X.509 limit for a "
                                                           "common name (RFC 5280 ub-common-name)"})]
-SecretPrefix = Annotated[str, pattern(r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -")]
+SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE = r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 ASCII letters, digits or _ + = . @ -"
+SecretPrefix = Annotated[str, pattern(SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE)]
 PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
                                   "digits or _ . -")]
 San = Annotated[str, pattern(r"^[A-Za-z0-9*._@:\-]+$", "a DNS name, email or IP address of ASCII letters, digits "
@@ -217,13 +219,15 @@ class PcaCaSpec(_Input, frozen=True, kw_only=True, tag="pca", tag_field="kind"):
 
 class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
     """``{"kind": "own", "name": …}``: your own CA, its keys in KMS (``albmtls ca create``; created by
-    the provisioning run when it does not exist yet, with ``key_spec``, ``root_days`` and
-    ``issuing_days``, which an existing CA keeps as it was made)."""
+    the provisioning run when it does not exist yet, with ``key_spec``, ``root_days``,
+    ``issuing_days``, and with ``permitted_dns``, which an existing CA keeps as it was made)."""
 
     name: CaName
     key_spec: Literal["EC_P256", "RSA_2048"] = "EC_P256"
     root_days: Annotated[int, Meta(ge=2, le=7300)] = DEFAULT_ROOT_DAYS
     issuing_days: Annotated[int, Meta(ge=1, le=7300)] = DEFAULT_ISSUING_DAYS
+    #: name constraints of the issuing sub-CA the run creates (RFC 5280 dNSName permitted subtrees)
+    permitted_dns: Annotated[tuple[PermittedDns, ...], Meta(max_length=MAX_PERMITTED)] = ()
 
     def __post_init__(self) -> None:
         if self.issuing_days >= self.root_days:

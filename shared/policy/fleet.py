@@ -234,6 +234,8 @@ FIELD_HELP: dict[str, dict[str, str]] = {
         "key_spec": "KMS key spec of a CA created by this run: EC_P256 (default) or RSA_2048.",
         "root_days": "Validity of a created root, days (default 3650).",
         "issuing_days": "Validity of a created issuing sub-CA, days (default 730; shorter than the root).",
+        "permitted_dns": "Name constraints of a created CA's sub-CA: the DNS names (and those below them) it may "
+                         "issue for; clients outside are refused (default: none).",
     },
     "ServerCertificateSpec": {
         "certificate_id": "A CAS certificate id: '123' or '123-cn-hangzhou'.",

@@ -35,7 +35,9 @@ import msgspec
 from msgspec import Meta
 
 from shared.core.clock import iso_utc, parse_iso
-from shared.core.errors import InvalidInputError
+from shared.core.errors import Code, InvalidInputError
+from shared.policy.checks import Chain, Violation
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
 from shared.policy.validation import pattern
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "ca_identifier", "certificate_identifier", "CaSecretNames", "ca_secret_names", "key_alias", "warehouse_name",
     "KeyRef", "Generation", "OwnCaRecord", "Revoked", "RevocationList", "CreateOptions", "encode", "decode_record",
     "decode_revocations", "next_version", "switch_due", "CRL_DAYS", "DEFAULT_ROOT_DAYS", "DEFAULT_ISSUING_DAYS",
+    "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS",
 ]
 
 OWN_PREFIX = "own/"
@@ -173,6 +176,8 @@ class OwnCaRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     trusted_gen: int = 1
     created_at: str
     switch_requested_at: str | None = None
+    #: the ``dNSName`` subtrees every issuing sub-CA of this CA is constrained to (empty: none)
+    permitted_dns: tuple[str, ...] = ()
 
     def generation(self, gen: int) -> Generation | None:
         return next((g for g in self.generations if g.gen == gen), None)
@@ -238,6 +243,8 @@ class CreateOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     key_spec: KeySpec = "EC_P256"
     root_days: Annotated[int, Meta(ge=2, le=7300)] = DEFAULT_ROOT_DAYS
     issuing_days: Annotated[int, Meta(ge=1, le=7300)] = DEFAULT_ISSUING_DAYS
+    #: name constraints of the issuing sub-CA: the DNS names (and those below them) it may issue for
+    permitted_dns: Annotated[tuple[PermittedDns, ...], Meta(max_length=MAX_PERMITTED)] = ()
 
     def __post_init__(self) -> None:
         if self.issuing_days >= self.root_days:
@@ -295,3 +302,75 @@ def generation_window(now: datetime, days: int, limit: datetime | None, backdate
 
 def iso(dt: datetime) -> str:
     return iso_utc(dt)
+
+
+# ---------------------------------------------------------------------------------------------
+# retiring a generation (``albmtls ca retire``; the step: shared.steps.ownca_retire)
+# ---------------------------------------------------------------------------------------------
+#: ``ScheduleKeyDeletion.PendingWindowInDays`` of a retired generation's keys (KMS takes 7-366): the
+#: time ``CancelKeyDeletion`` can still undo a retirement
+KEY_DELETION_DAYS = 30
+
+
+class RetireObservation(msgspec.Struct, frozen=True, kw_only=True):
+    """What the retirement of generation ``gen`` of ``rec`` is decided on: ``trusting`` — the
+    listener keys whose ALB listener holds that generation's upload in ``CaCertificates`` (read from
+    the cloud); ``holders`` — ``<listener key>/<cn>`` whose current certificate (its ``…/meta``) is of
+    that generation and neither ended nor revoked."""
+
+    rec: OwnCaRecord
+    gen: int
+    trusting: tuple[str, ...] = ()
+    holders: tuple[str, ...] = ()
+
+
+def _generation_exists(o: RetireObservation) -> Violation | None:
+    if o.rec.generation(o.gen) is not None:
+        return None
+    have = ", ".join(str(g.gen) for g in o.rec.generations) or "none"
+    return Violation(Code.INVALID_INPUT, f"own CA {o.rec.name!r} has no generation {o.gen} (it has: {have}); "
+                     f"albmtls ca status --name {o.rec.name} lists them", "generation")
+
+
+def _not_issuing(o: RetireObservation) -> Violation | None:
+    if o.gen != o.rec.issuing_gen:
+        return None
+    return Violation(Code.CA_IN_USE, f"generation {o.gen} of own CA {o.rec.name!r} issues its certificates: a newer "
+                     "generation must issue first (albmtls revoke --rekey makes one), then switch and retire",
+                     "generation")
+
+
+def _not_trusted(o: RetireObservation) -> Violation | None:
+    if o.gen != o.rec.trusted_gen:
+        return None
+    return Violation(Code.CA_IN_USE, f"the listeners of own CA {o.rec.name!r} trust generation {o.gen}: move them "
+                     f"first (albmtls ca switch --name {o.rec.name}), then retire it", "generation")
+
+
+def _no_listener_trusts(o: RetireObservation) -> Violation | None:
+    if not o.trusting:
+        return None
+    g = o.rec.generation(o.gen)
+    return Violation(Code.CA_IN_USE, f"listener(s) {', '.join(o.trusting)} still trust generation {o.gen} of own CA "
+                     f"{o.rec.name!r} (CaCertificates {g.uploaded if g else '-'}): point them at the trusted "
+                     f"generation (albmtls ca switch --name {o.rec.name}, or provision them again), then retire it",
+                     "generation")
+
+
+def _no_holder_uses(o: RetireObservation) -> Violation | None:
+    if not o.holders:
+        return None
+    shown = ", ".join(o.holders[:20]) + (f" and {len(o.holders) - 20} more" if len(o.holders) > 20 else "")
+    return Violation(Code.CA_IN_USE, f"{len(o.holders)} holder(s) still hold a valid certificate of generation {o.gen} "
+                     f"of own CA {o.rec.name!r} as their current one: {shown}; renew them (albmtls rotate, or "
+                     "provision) or revoke them (albmtls revoke), then retire it", "generation")
+
+
+#: the refusals of ``albmtls ca retire``, in order (a retired generation skips them: nothing to do)
+RETIRE_CHECKS: Chain[RetireObservation] = Chain("own_ca_retire", (
+    ("generation_exists", _generation_exists),
+    ("not_issuing", _not_issuing),
+    ("not_trusted", _not_trusted),
+    ("no_listener_trusts", _no_listener_trusts),
+    ("no_holder_uses", _no_holder_uses),
+))

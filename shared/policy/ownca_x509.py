@@ -95,22 +95,27 @@ def root_builder(public_key: Any, name: str, gen: int, not_before: datetime,
 
 
 def issuing_builder(public_key: Any, name: str, gen: int, issuer: x509.Certificate, not_before: datetime,
-                    not_after: datetime) -> x509.CertificateBuilder:
+                    not_after: datetime, permitted_dns: Sequence[str] = ()) -> x509.CertificateBuilder:
     """The issuing sub-CA of generation ``gen`` signed by ``issuer`` — its own root, or the previous
-    generation's root for the cross certificate (sign with that root's key)."""
+    generation's root for the cross certificate (sign with that root's key). ``permitted_dns``: a
+    critical ``nameConstraints`` with those ``dNSName`` permitted subtrees (RFC 5280 §4.2.1.10,
+    ``shared.policy.nameconstraints``)."""
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     limit = issuer.not_valid_after_utc
-    return (x509.CertificateBuilder().subject_name(ca_subject(name, gen, "issuing")).issuer_name(issuer.subject)
-            .public_key(public_key).serial_number(new_serial()).not_valid_before(not_before)
-            .not_valid_after(min(not_after, limit))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(issuer)),
-                           critical=False))
+    b = (x509.CertificateBuilder().subject_name(ca_subject(name, gen, "issuing")).issuer_name(issuer.subject)
+         .public_key(public_key).serial_number(new_serial()).not_valid_before(not_before)
+         .not_valid_after(min(not_after, limit))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+         .add_extension(_ca_usage(), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(issuer)), critical=False))
+    if permitted_dns:
+        b = b.add_extension(x509.NameConstraints(permitted_subtrees=[x509.DNSName(d) for d in permitted_dns],
+                                                 excluded_subtrees=None), critical=True)
+    return b
 
 
 def check_csr(csr_pem: str | bytes) -> x509.CertificateSigningRequest:

@@ -9,15 +9,14 @@ the old one, and report it (the records and the design: ``shared.policy.ownca``)
 * :func:`rekey` — a new generation (new root and sub-CA keys, the cross certificate), issuing from
   then on; listeners keep trusting the old one until :func:`switch` (at once with ``at_once``).
 * :func:`switch` — listeners trust the issuing generation once every holder holds a certificate of it.
-* :func:`retire` — generations no listener trusts any more: their upload deleted, keys scheduled for
-  deletion.
+* retiring a generation no listener trusts and no holder holds: ``shared.steps.ownca_retire``.
 * :func:`view` / :func:`list_views` — ``albmtls ca list`` / ``status``.
 
 Every new CA certificate is built by ``cryptography`` (``shared.policy.ownca_x509``), signed through
 KMS ``AsymmetricSign`` and checked before it is recorded. Writes: KMS ``CreateKey``, ``CreateAlias``,
-``CreateSecret``/``PutSecretValue`` (the record), ``ScheduleKeyDeletion``; CAS ``CreateWarehouse``,
-``UploadPCACert``, ``DeletePCACert``. Reads: ``DescribeKey``, ``GetPublicKey``, ``GetSecretValue``,
-``ListSecrets``, ``ListCertWarehouse``, ``ListCert``, ``DescribeWarehouseCert``.
+``CreateSecret``/``PutSecretValue`` (the record); CAS ``CreateWarehouse``, ``UploadPCACert``. Reads:
+``DescribeKey``, ``GetPublicKey``, ``GetSecretValue``, ``ListSecrets``, ``ListCertWarehouse``,
+``ListCert``, ``DescribeWarehouseCert``.
 """
 from __future__ import annotations
 
@@ -41,20 +40,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from shared.steps.context import StepContext
 
-__all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "retire", "view",
-           "list_views", "issuer", "holders", "KEY_DELETION_DAYS", "EnsureOwnCaResult", "run",
-           "STEP"]
+__all__ = ["GenerationView", "OwnCaView", "ensure_ca", "rekey", "switch", "SwitchOutcome", "view",
+           "list_views", "issuer", "holders", "write_record", "EnsureOwnCaResult", "run", "STEP"]
 
 STEP = "ensure_own_ca"
 
-#: ``ScheduleKeyDeletion.PendingWindowInDays`` of a retired generation's keys (7-366): time to undo
-KEY_DELETION_DAYS = 30
 BACKDATE = timedelta(minutes=5)
 
 
 class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One generation as reported: its KMS keys, their protection, its ends, its repository id and
-    what it does (``issuing``, ``trusted`` by listeners, ``retired``)."""
+    what it does (``issuing``, ``trusted`` by listeners, ``retired``); ``albmtls ca status`` adds the
+    listeners whose ``CaCertificates`` hold its upload, how many holders' current certificate is of
+    it, and its keys' state (``shared.steps.ownca_retire.detail``)."""
 
     gen: int
     root_key_id: str
@@ -66,6 +64,11 @@ class GenerationView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     uploaded_identifier: str | None = None
     roles: list[str] = []
     issuing_common_name: str
+    retired_at: str | None = None
+    listeners: list[str] | None = None
+    holders: int | None = None
+    key_state: str | None = None
+    keys_delete_date: str | None = None
 
 
 class OwnCaView(StepResult, frozen=True, kw_only=True):
@@ -85,6 +88,8 @@ class OwnCaView(StepResult, frozen=True, kw_only=True):
     generations: list[GenerationView] = []
     created: bool = False
     writes: int = 0
+    #: name constraints of its issuing sub-CAs (``dNSName`` permitted subtrees; empty: none)
+    permitted_dns: list[str] = []
 
 
 def issuer(ctx: StepContext, prefix: str, name: str) -> OwnCa:
@@ -105,14 +110,14 @@ def _view(rec: ownca.OwnCaRecord, prefix: str, *, created: bool = False, writes:
                                    key_spec=g.root_key.spec, protection_level=g.root_key.protection_level,
                                    root_not_after=g.root_not_after, issuing_not_after=g.issuing_not_after,
                                    uploaded_identifier=g.uploaded, roles=roles,
-                                   issuing_common_name=f"{rec.name} Issuing CA G{g.gen}"))
+                                   issuing_common_name=f"{rec.name} Issuing CA G{g.gen}", retired_at=g.retired_at))
     trusted, issuing = rec.trusted, rec.issuing
     return OwnCaView(name=rec.name, secret_prefix=prefix, key_spec=rec.key_spec, issuing_gen=rec.issuing_gen,
                      trusted_gen=rec.trusted_gen, alb_ca_certificate_id=trusted.uploaded if trusted else None,
                      issuing_identifier=ownca.issuing_identifier(rec.name, rec.issuing_gen),
                      warehouse_id=rec.warehouse_id, switch_pending=rec.switch_pending,
                      not_after=issuing.issuing_not_after if issuing else None, generations=gens, created=created,
-                     writes=writes)
+                     writes=writes, permitted_dns=list(rec.permitted_dns))
 
 
 def view(ctx: StepContext, prefix: str, name: str) -> OwnCaView:
@@ -181,7 +186,8 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def _make_generation(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int, root_days: int,
-                     issuing_days: int, previous: ownca.Generation | None) -> tuple[ownca.Generation, int]:
+                     issuing_days: int, previous: ownca.Generation | None,
+                     permitted_dns: tuple[str, ...] = ()) -> tuple[ownca.Generation, int]:
     """Keys (found or created), then the root, the sub-CA and — after the first generation — the
     cross certificate, each signed through KMS and checked."""
     from cryptography.hazmat.primitives import hashes
@@ -198,15 +204,16 @@ def _make_generation(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySp
     root = ownca_x509.root_builder(root_key.public_key(), name, gen, nb, nb + timedelta(days=root_days)) \
         .sign(root_key, hashes.SHA256())
     ownca_x509.check_ca_certificate(root, root, path_length=1, public_key_der=_spki(root))
-    sub = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, root, nb,
-                                     nb + timedelta(days=issuing_days)).sign(root_key, hashes.SHA256())
+    sub = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, root, nb, nb + timedelta(days=issuing_days),
+                                     permitted_dns).sign(root_key, hashes.SHA256())
     ownca_x509.check_ca_certificate(sub, root, path_length=0, public_key_der=_spki(sub))
     cross_pem = None
     if previous is not None:
         old_root = _load(previous.root_pem)
         old_key = signing_key(keys, previous.root_key.key_id, previous.root_key.version_id)
         cross = ownca_x509.issuing_builder(issuing_key.public_key(), name, gen, old_root, nb,
-                                           nb + timedelta(days=issuing_days)).sign(old_key, hashes.SHA256())
+                                           nb + timedelta(days=issuing_days), permitted_dns) \
+            .sign(old_key, hashes.SHA256())
         ownca_x509.check_ca_certificate(cross, old_root, path_length=0, public_key_der=_spki(sub))
         cross_pem = _pem(cross)
     g = ownca.Generation(gen=gen, root_key=root_ref, issuing_key=issuing_ref, root_pem=_pem(root),
@@ -252,7 +259,7 @@ def _upload(ctx: StepContext, rec: ownca.OwnCaRecord, g: ownca.Generation) -> tu
     return ident, writes
 
 
-def _write(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
+def write_record(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
     """Store ``rec`` as the record's next version after ``version``; ``TransientError`` when another
     writer took it (the step is run again and re-plans)."""
     kms = ctx.adapter(Kms)
@@ -274,14 +281,14 @@ def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, 
     its ``Identifier``."""
     if rec.generation(g.gen) != g:
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, version)
+        version = write_record(ctx, prefix, rec, version)
         writes += 1
     if not g.uploaded:
         ident, w = _upload(ctx, rec, g)
         writes += w
         g = msgspec.structs.replace(g, uploaded=ident)
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, version)
+        version = write_record(ctx, prefix, rec, version)
         writes += 1
     return rec, version, writes
 
@@ -289,6 +296,15 @@ def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, 
 # ---------------------------------------------------------------------------------------------
 # create
 # ---------------------------------------------------------------------------------------------
+def _same_names(rec: ownca.OwnCaRecord, opts: ownca.CreateOptions) -> None:
+    """Name constraints asked for (any) must be the CA's own: they are in its sub-CA certificates and
+    cannot change without a new CA. Not asking keeps whatever the CA has."""
+    if opts.permitted_dns and tuple(opts.permitted_dns) != rec.permitted_dns:
+        raise InvalidInputError("permitted_dns", f"own CA {opts.name!r} exists with name constraints "
+                                f"{list(rec.permitted_dns) or 'none'}, not {list(opts.permitted_dns)}: they are in its "
+                                "sub-CA certificates; keep them (or leave them out), or choose another CA name")
+
+
 def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
     """The own CA ``opts.name`` exists and is complete (module doc). An existing CA made with another
     key spec is refused (``INVALID_INPUT``) before any write; other options apply to new generations
@@ -300,26 +316,29 @@ def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCa
         if rec.key_spec != opts.key_spec:
             raise InvalidInputError("key_spec", f"own CA {opts.name!r} exists with {rec.key_spec} keys, not "
                                     f"{opts.key_spec}: keep its key spec, or choose another name")
+        _same_names(rec, opts)
         return _view(rec, prefix)
     writes = 0
     if found is None:
         wh_id, wh_instance, writes = _warehouse(ctx, prefix, opts.name)
         rec = ownca.OwnCaRecord(name=opts.name, key_spec=opts.key_spec, root_days=opts.root_days,
                                 issuing_days=opts.issuing_days, warehouse_id=wh_id, warehouse_instance_id=wh_instance,
-                                created_at=iso_utc(ctx.clock.now()))
+                                created_at=iso_utc(ctx.clock.now()), permitted_dns=tuple(opts.permitted_dns))
         version: str | None = None
     else:
         rec, version = found
         if rec.key_spec != opts.key_spec:
             raise InvalidInputError("key_spec", f"own CA {opts.name!r} is being created with {rec.key_spec} keys, "
                                     f"not {opts.key_spec}")
+        _same_names(rec, opts)
     g = rec.generation(1)
     if g is None:
-        g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None)
+        g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None,
+                                rec.permitted_dns)
         writes += w
     if version is None:       # the first version of the record holds generation 1 already
         rec = rec.with_generation(g)
-        version = _write(ctx, prefix, rec, None)
+        version = write_record(ctx, prefix, rec, None)
         writes += 1
     rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
     ctx.logger.info("own CA created", extra={"ca": rec.name, "writes": writes, "root_key": g.root_key.key_id,
@@ -347,7 +366,7 @@ def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = No
     if rec.issuing_gen >= target:                      # done already (a re-run)
         if at_once and rec.trusted_gen < rec.issuing_gen:
             rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
-            _write(ctx, prefix, rec, version)
+            write_record(ctx, prefix, rec, version)
             writes += 1
         return _view(rec, prefix, writes=writes)
     if rec.switch_pending and not at_once:
@@ -359,11 +378,11 @@ def rekey(ctx: StepContext, prefix: str, name: str, *, from_gen: int | None = No
     g = rec.generation(target)
     if g is None:
         g, writes = _make_generation(ctx, prefix, name, rec.key_spec, target, rec.root_days, rec.issuing_days,
-                                     previous)
+                                     previous, rec.permitted_dns)
     rec, version, writes = _complete_generation(ctx, prefix, rec, version, g, writes)
     rec = msgspec.structs.replace(rec, issuing_gen=target, trusted_gen=target if at_once else rec.trusted_gen,
                                   switch_requested_at=None if at_once else iso_utc(ctx.clock.now()))
-    _write(ctx, prefix, rec, version)
+    write_record(ctx, prefix, rec, version)
     writes += 1
     ctx.logger.info("own CA rekeyed", extra={"ca": name, "generation": target, "at_once": at_once, "writes": writes})
     return _view(rec, prefix, writes=writes)
@@ -419,34 +438,11 @@ def switch(ctx: StepContext, prefix: str, name: str, *, at_once: bool = False) -
         return SwitchOutcome(switched=False, holders=total, on_issuing=on_issuing, waiting=waiting,
                              trusted_gen=rec.trusted_gen, listeners=listeners)
     rec = msgspec.structs.replace(rec, trusted_gen=rec.issuing_gen, switch_requested_at=None)
-    _write(ctx, prefix, rec, version)
+    write_record(ctx, prefix, rec, version)
     ctx.logger.info("own CA switched", extra={"ca": name, "trusted_generation": rec.trusted_gen,
                                               "holders": total, "at_once": at_once})
     return SwitchOutcome(switched=True, holders=total, on_issuing=on_issuing, waiting=waiting,
                          trusted_gen=rec.trusted_gen, listeners=listeners, writes=1)
-
-
-def retire(ctx: StepContext, prefix: str, name: str, in_use: set[str]) -> OwnCaView:
-    """Generations older than the trusted one whose upload no listener uses (``in_use``: the
-    ``CaCertificates`` ids listeners hold): the upload deleted, their keys scheduled for deletion
-    (:data:`KEY_DELETION_DAYS`, cancellable), the record marks them retired."""
-    kms = ctx.adapter(Kms)
-    found = read_record(kms, prefix, name)
-    if found is None:
-        raise AlbMtlsError(Code.CA_NOT_FOUND, f"no own CA {name!r} under {prefix!r}", field="name")
-    rec, version = found
-    writes = 0
-    for g in rec.generations:
-        if g.gen >= min(rec.trusted_gen, rec.issuing_gen) or g.retired_at or (g.uploaded and g.uploaded in in_use):
-            continue
-        if g.uploaded:
-            writes += ctx.adapter(CasRepository).delete_uploaded_ca(g.uploaded)
-        for key in (g.root_key, g.issuing_key):
-            writes += ctx.adapter(KmsKeys).schedule_key_deletion(key.key_id, KEY_DELETION_DAYS)
-        rec = rec.with_generation(msgspec.structs.replace(g, retired_at=iso_utc(ctx.clock.now())))
-        version = _write(ctx, prefix, rec, version)
-        writes += 1
-    return _view(rec, prefix, writes=writes)
 
 
 def ca_end(rec: ownca.OwnCaRecord) -> datetime | None:
@@ -477,6 +473,6 @@ def run(event: StepEvent, ctx: StepContext) -> EnsureOwnCaResult:
     if spec is None:
         return EnsureOwnCaResult(status="ok")
     opts = ownca.CreateOptions(name=spec.name, key_spec=spec.key_spec, root_days=spec.root_days,
-                               issuing_days=spec.issuing_days)
+                               issuing_days=spec.issuing_days, permitted_dns=spec.permitted_dns)
     v = ensure_ca(ctx, opts, event.input.secret_prefix)
     return EnsureOwnCaResult(status="ok", writes=v.writes, ca=v)

@@ -12,7 +12,7 @@ from shared.adapters.kmskeys import KmsKeys
 from shared.adapters.ownca import read_record
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError, Code, InvalidInputError
-from shared.policy import ownca
+from shared.policy import nameconstraints, ownca
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput
@@ -35,8 +35,9 @@ def instance_id(ctx: StepContext) -> str:
 
 def preflight_new(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any] | None:
     """The preflight's CA summary for an own CA the run is to create (``None`` when the CA exists:
-    it is checked like any sub-CA). Read-only: the KMS instance exists and every client's validity
-    fits the sub-CA to be made; an existing CA made with another key spec is refused."""
+    it is checked like any sub-CA). Read-only: the KMS instance exists, every client's names fall inside
+    the name constraints it is to get (``ca.permitted_dns``) and its validity fits the sub-CA to be
+    made; an existing CA made with another key spec is refused."""
     from shared.policy import pki
 
     spec = inp.own_ca
@@ -51,6 +52,9 @@ def preflight_new(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any] | Non
     if ctx.adapter(KmsKeys).get_kms_instance(inst) is None:
         raise AlbMtlsError(Code.CONFIG_INVALID, f"the KMS instance {inst} (ALBMTLS_KMS_INSTANCE_ID) does not exist in "
                            "this account and region: an own CA's keys are created in it", field="kms_instance_id")
+    found_names = nameconstraints.check_clients(inp.clients, spec.permitted_dns, f"own CA {spec.name!r}")
+    if found_names is not None:
+        raise found_names.error()
     now = ctx.clock.now()
     clients = []
     for i, c in enumerate(inp.clients):

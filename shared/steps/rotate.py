@@ -201,6 +201,9 @@ class _Slice:
         self._cfg: Any = None
         self._cfg_lock = threading.Lock()
         self.own_cas: Future[list[str]] | None = None     # the own CAs under the prefix (looked up once)
+        from shared.steps.reads import WaitingForReads
+        # system holders waiting for their switch: their first read of the new secrets (ActionTrail)
+        self.waiting = WaitingForReads(engine.ctx, self.policy.secret_prefix)
 
     def cfg(self) -> Any:
         """The notification configuration (``shared.steps.deliver.load_config``), read once per slice."""
@@ -232,6 +235,7 @@ class _Slice:
                 rec = read_record(ctx, names) or rec
         k = classify(cert, meta, p, self.now, switched_at=switched_at(rec, meta.serial),
                      retired=bool(old is not None and old.retired_at))
+        self.waiting.consider(k, cert, meta, lk, rec)
         return _Holder(k, True, bool(done.get("reminded")), bool(done.get("warned")), int(done.get("writes") or 0))
 
     def fetch(self, page: int) -> tuple[list[pca_api.ClientCertificate], bool, int | None]:
@@ -510,6 +514,26 @@ class _Slice:
                                  "server_certificate_ending", f"alb-mtls: {title}",
                                  "\n".join(str(w.get("message")) for w in ws), {"warnings": ws})
 
+    def read_switches(self) -> None:
+        """The slice's one ActionTrail query (``shared.steps.reads``): the system holders seen waiting
+        in this slice whose first read of the new secrets is there are recorded, and their old
+        certificates retired now. A failing query is one of the order's warnings (retirement then
+        waits for the grace end)."""
+        if not self.waiting.items:
+            return
+        out = self.waiting.observe(self.now)
+        self.cursor.add("reads", len(out.reads))
+        self.cursor.add("writes", out.writes)
+        if out.warning is not None:
+            self.cursor.warn(out.warning)
+        retire = []
+        for cert, meta, lk, at in self.waiting.switched(out):
+            if classify(cert, meta, self.policy, self.now, switched_at=at).retire:
+                self.cursor.add("retire")
+                retire.append((cert, meta, lk, True))
+        if retire:
+            self._retire(retire)
+
     def look_up_own(self, pool: ThreadPoolExecutor) -> None:
         """Start looking up the own CAs under the prefix (``ListSecrets``), beside the pages."""
         from shared.adapters.kms import Kms
@@ -566,6 +590,7 @@ def rotate_slice(ctx: StepContext, engine: Engine, order: RotateOrder, cursor: C
         if done:
             s.own(pool)
         s._renewed(engine.drain(tolerate=True))
+        s.read_switches()
     if done:
         s.summary()
     failed = cursor.counts.get("failed", 0)

@@ -17,7 +17,7 @@ from localcloud.assumptions import DOCTOR_CHECKS, SETTLED_BY, catalogue
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-PRODUCTS = ("alb", "cas", "pca", "alidns", "kms", "fnf", "sts")
+PRODUCTS = ("alb", "cas", "pca", "alidns", "kms", "fnf", "sts", "actiontrail")
 
 
 def doctor(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> tuple[int, dict, str]:

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-PRODUCTS = ("alb", "cas", "pca", "alidns", "kms", "fnf", "sts")
+PRODUCTS = ("alb", "cas", "pca", "alidns", "kms", "fnf", "sts", "actiontrail")
 
 
 def blank_env(home: Path, **extra: str) -> dict[str, str]:

@@ -143,6 +143,12 @@ def test_revoke_alice_keeps_bob(live_cloud, ep, tmp_path, demo_input, writes):
     assert code == 0 and again["writes"] == 0 and again["clients"][0]["action"] == "already_revoked", again
     assert writes.since() == []
 
+    # provisioning alice again is bad input (CLIENT_REVOKED, exit 2 as README's rule says), changing nothing
+    code, back, err = albmtls("provision", "-f", str(write_input(tmp_path, demo_input, "alice", "bob")),
+                              "--endpoints-file", ep, "--out", str(tmp_path / "again"))
+    assert code == 2 and back["error"]["code"] == "CLIENT_REVOKED", (back, err[-2000:])
+    assert writes.since() == []
+
     # 21 days on: the rotation renews bob and not alice
     now = (parse_iso(certs["bob"]["not_after"]) - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ")   # day 21
     code, rot, err = albmtls("rotate", "--now", now, "--endpoints-file", ep, "--out", str(tmp_path / "rot"))

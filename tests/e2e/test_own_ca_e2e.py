@@ -299,3 +299,117 @@ def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud
     assert code == 0, err[-3000:]
     assert again["switched"] is False and again["writes"] == 0 and again["listeners"] == sw["listeners"]
     assert writes.since() == []
+
+
+def test_ca_retire_refuses_while_used_then_schedules_the_old_keys(live_cloud, tmp_path, writes):
+    """`albmtls ca retire` (issue 18): generation 1 is refused (CA_IN_USE, nothing written) while the
+    listener trusts it — `ca status` names that listener per generation — and, after the switch,
+    while alice's current certificate is of it (named); once alice holds a generation-2 certificate
+    its last CRL is published valid until its end, its upload deleted, both keys PendingDeletion (KMS
+    then refuses AsymmetricSign with them, as the real one does), `ca status` and `ca list` say
+    retired, and a second run writes nothing."""
+    import logging
+    import uuid
+
+    from cryptography import x509
+
+    from shared.adapters.kmskeys import KmsKeys
+    from shared.adapters.retry import Deadline
+    from shared.core.errors import AlbMtlsError
+    from shared.core.settings import Settings
+    from shared.steps import ownca as steps
+    from shared.steps.context import StepContext
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    lk = "alb-demostd000000000001-443"
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+
+    def ctx() -> StepContext:
+        return StepContext(step="ownca", settings=Settings.load(), clock=live_cloud.clock,
+                           logger=logging.getLogger("albmtls.test"), deadline=Deadline(120),
+                           request_id=f"local-{uuid.uuid4().hex}")
+    steps.rekey(ctx(), "albmtls", "demo")
+    code, st, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    g1, g2 = st["generations"]
+    assert (g1["listeners"], g1["holders"], g1["key_state"]) == ([lk], 1, "Enabled")
+    assert (g2["listeners"], g2["holders"]) == ([], 0)
+
+    writes.mark()
+    code, out, _ = run_json("ca", "retire", "--name", "demo", "--generation", "1", "--endpoints-file", ep)
+    assert code == 2 and out["error"]["code"] == "CA_IN_USE" and "ca switch" in out["error"]["message"], out
+    code, out, _ = run_json("ca", "retire", "--name", "demo", "--generation", "2", "--endpoints-file", ep)
+    assert code == 2 and out["error"]["code"] == "CA_IN_USE" and "issues" in out["error"]["message"], out
+    code, out, _ = run_json("ca", "retire", "--name", "demo", "--generation", "7", "--endpoints-file", ep)
+    assert code == 2 and out["error"]["code"] == "INVALID_INPUT" and "has: 1, 2" in out["error"]["message"], out
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
+    assert code == 0 and sw["switched"], err[-3000:]
+    writes.mark()
+    code, out, _ = run_json("ca", "retire", "--name", "demo", "--generation", "1", "--endpoints-file", ep)
+    assert code == 2 and out["error"]["code"] == "CA_IN_USE", out
+    assert f"{lk}/alice" in out["error"]["message"] and "renew" in out["error"]["message"], out
+    assert writes.since() == []
+
+    # alice gets a generation-2 certificate; now nothing uses generation 1
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path, [{"common_name": "alice",
+                                                                           "force_new": True}])),
+                              "--endpoints-file", ep, "--out", str(tmp_path / "out2"))
+    assert code == 0, (doc, err[-3000:])
+    rec = steps.issuer(ctx(), "albmtls", "demo").record(fresh=True)
+    old = rec.generation(1)
+    p = albmtls("ca", "retire", "--name", "demo", "--generation", "1", "--endpoints-file", ep)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    assert "retired generation 1 of own CA demo" in p.stdout and "PendingDeletion" in p.stdout, p.stdout
+    for key in (old.root_key, old.issuing_key):
+        doc = live_cloud.store.get("kms.key", key.key_id)
+        assert doc["KeyState"] == "PendingDeletion" and doc["DeleteDate"]
+        with pytest.raises(AlbMtlsError) as info:
+            KmsKeys(ctx().call, settings=Settings.load()).sign_digest(key.key_id, key.version_id, "ECDSA_SHA_256",
+                                                                      b"\0" * 32)
+        assert "PendingDeletion" in (info.value.cloud_code or ""), info.value.details
+    assert live_cloud.store.get("cas.whcert", old.uploaded) is None
+    crl = x509.load_der_x509_crl(steps.issuer(ctx(), "albmtls", "demo").read_crl(1))
+    assert crl.is_signature_valid(x509.load_pem_x509_certificate(old.issuing_pem.encode()).public_key())
+    assert crl.next_update_utc.isoformat().replace("+00:00", "Z") == old.issuing_not_after
+
+    code, st, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    g1, g2 = st["generations"]
+    assert "retired" in g1["roles"] and g1["key_state"] == "PendingDeletion" and g1["keys_delete_date"]
+    assert (g2["listeners"], g2["holders"]) == ([lk], 1)
+    p = albmtls("ca", "list", "--endpoints-file", ep)
+    [line] = [ln for ln in p.stdout.splitlines() if ln.startswith("demo ")]
+    assert "issuing g2" in line and "trusted g2" in line and "2 generation(s), 1 retired" in line, p.stdout
+
+    writes.mark()
+    code, again, _ = run_json("ca", "retire", "--name", "demo", "--generation", "1", "--endpoints-file", ep)
+    assert code == 0 and again["already"] is True and again["writes"] == 0, again
+    assert writes.since() == []
+
+
+def test_name_constraints_refuse_a_client_outside_before_any_write(live_cloud, tmp_path, writes):
+    """`ca create --permitted-dns example.test`: the sub-CA says so in `ca create`; a provisioning run
+    whose client has a DNS SAN outside is refused by the preflight (NAME_NOT_PERMITTED naming
+    clients[0].sans[0] and the permitted names) with zero writes — for the existing CA (the CA chain's
+    names_permitted) and for one the run is to create with `ca.permitted_dns`."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    p = albmtls("ca", "create", "--name", "demo", "--permitted-dns", "example.test", "--endpoints-file", ep)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    assert "name constraints: DNS example.test" in p.stdout, p.stdout
+    bad = [{"common_name": "alice", "sans": ["alice.example.test", "alice.other.test"]}]
+    for ca in ({"kind": "own", "name": "demo"}, {"kind": "own", "name": "fresh", "permitted_dns": ["example.test"]}):
+        path = own_input(tmp_path, bad)
+        doc = json.loads(path.read_text())
+        doc["ca"] = ca
+        path.write_text(json.dumps(doc))
+        writes.mark()
+        code, out, err = run_json("provision", "-f", str(path), "--endpoints-file", ep, "--out", str(tmp_path / "o"))
+        assert code != 0, out
+        error = out.get("error") or {}
+        assert error.get("code") == "NAME_NOT_PERMITTED", (out, err[-2000:])
+        assert "alice.other.test" in error["message"] and "example.test" in error["message"], error
+        assert "(clients[0].sans[1])" in error["message"], error
+        assert [w for w in writes.since() if w["product"] != "fnf"] == [], writes.since()
+    code, ok, err = run_json("provision", "-f", str(own_input(tmp_path, [{"common_name": "alice",
+                                                                          "sans": ["alice.example.test"]}])),
+                             "--endpoints-file", ep, "--out", str(tmp_path / "ok"))
+    assert code == 0, (ok, err[-3000:])

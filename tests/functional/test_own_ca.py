@@ -167,7 +167,48 @@ def test_rekey_makes_a_generation_with_its_cross_certificate(live_cloud, writes)
     out = steps.switch(_ctx(), PREFIX, "rk")        # no holders at all: every holder has switched
     assert out.switched and out.trusted_gen == 2
     assert steps.view(_ctx(), PREFIX, "rk").alb_ca_certificate_id == g2.uploaded
-    retired = steps.retire(_ctx(), PREFIX, "rk", in_use=set())
-    assert "retired" in retired.generations[0].roles
+    from shared.steps.ownca_retire import retire_generation
+    retired = retire_generation(_ctx(), PREFIX, "rk", 1)
+    assert retired.writes >= 4 and not retired.already
+    assert "retired" in steps.view(_ctx(), PREFIX, "rk").generations[0].roles
+    assert retire_generation(_ctx(), PREFIX, "rk", 1).already
     assert live_cloud.store.get("kms.key", g1.root_key.key_id)["KeyState"] == "PendingDeletion"
     assert live_cloud.store.get("cas.whcert", g1.uploaded) is None
+
+
+def test_name_constraints_are_in_every_sub_ca_and_refuse_outside_names_before_signing(live_cloud):
+    """`ca create --permitted-dns` (issue 18): the issuing sub-CA — and the next generation's sub-CA
+    and cross certificate — carry a critical nameConstraints; a CSR whose DNS SAN (or host-name CN)
+    falls outside is refused with NAME_NOT_PERMITTED before KMS signs anything; a CN that is no host
+    name and a SAN inside pass; asking for other constraints on the existing CA is refused."""
+    ctx = _ctx()
+    v = steps.ensure_ca(ctx, ownca.CreateOptions(name="nc", permitted_dns=("example.test",)), PREFIX)
+    assert v.permitted_dns == ["example.test"]
+    ca = steps.issuer(_ctx(), PREFIX, "nc")
+    sub = x509.load_pem_x509_certificate(ca.record().generation(1).issuing_pem.encode())
+    ext = sub.extensions.get_extension_for_class(x509.NameConstraints)
+    assert ext.critical and ext.value.permitted_subtrees == [x509.DNSName("example.test")]
+    now = int(ctx.clock.now().timestamp())
+
+    def issue(cn: str, san: str | None = None):
+        csr, _ = _csr(cn)
+        return ca.create_client_certificate_with_csr(parent_identifier="own/nc/g1", csr_pem=csr, before_time=now,
+                                                     after_time=now + 86400, san_type=2 if san else None,
+                                                     san_value=san)
+    issue("alice", "alice.example.test")
+    signs = sum(1 for c in live_cloud.store.calls() if c["action"] == "AsymmetricSign")
+    for cn, san, field in (("alice", "alice.other.test", "sans[0]"), ("svc.other.test", None, "common_name")):
+        with pytest.raises(AlbMtlsError) as info:
+            issue(cn, san)
+        assert info.value.code == "NAME_NOT_PERMITTED" and info.value.field == field, info.value
+    assert sum(1 for c in live_cloud.store.calls() if c["action"] == "AsymmetricSign") == signs
+    with pytest.raises(AlbMtlsError) as info:
+        steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc", permitted_dns=("other.test",)), PREFIX)
+    assert info.value.code == "INVALID_INPUT" and info.value.field == "permitted_dns"
+    assert steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc"), PREFIX).writes == 0   # not asking keeps them
+    steps.rekey(_ctx(), PREFIX, "nc")
+    g2 = steps.issuer(_ctx(), PREFIX, "nc").record().generation(2)
+    for pem in (g2.issuing_pem, g2.cross_pem):
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        assert cert.extensions.get_extension_for_class(x509.NameConstraints).value.permitted_subtrees == [
+            x509.DNSName("example.test")]

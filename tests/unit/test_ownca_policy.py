@@ -168,3 +168,40 @@ def test_records_carry_no_key_material():
                          issuing_not_after="z")
     text = ownca.encode(_rec(1, 1).with_generation(g))
     assert "PRIVATE" not in text and msgspec.json.decode(text)["generations"][0]["root_key"]["key_id"] == "key-hzz1"
+
+
+def _gens(n: int) -> tuple[ownca.Generation, ...]:
+    def key(role: str, g: int) -> ownca.KeyRef:
+        return ownca.KeyRef(key_id=f"key-{role}-{g}", version_id="v1", alias=f"alias/x/{g}/{role}", spec="EC_P256")
+    return tuple(ownca.Generation(gen=g, root_key=key("root", g), issuing_key=key("issuing", g), root_pem="",
+                                  issuing_pem="", uploaded=f"up-{g}", created_at="2027-01-01T00:00:00Z",
+                                  root_not_after="2037-01-01T00:00:00Z", issuing_not_after="2029-01-01T00:00:00Z")
+                 for g in range(1, n + 1))
+
+
+@pytest.mark.parametrize("gen,issuing,trusted,trusting,holders,want", [
+    (1, 3, 3, (), (), None),                                   # old, unused: retire
+    (2, 3, 2, (), (), ("CA_IN_USE", "ca switch")),            # the listeners' generation (record)
+    (3, 3, 2, (), (), ("CA_IN_USE", "issues")),               # the issuing one
+    (4, 3, 3, (), (), ("INVALID_INPUT", "has: 1, 2, 3")),     # no such generation
+    (1, 3, 3, ("alb-x-443",), (), ("CA_IN_USE", "alb-x-443")),        # a listener still holds its upload
+    (1, 3, 3, (), ("alb-x-443/alice",), ("CA_IN_USE", "alb-x-443/alice")),   # a holder's current certificate
+    (1, 3, 3, ("alb-x-443",), ("alb-x-443/alice",), ("CA_IN_USE", "listener(s) alb-x-443")),  # listeners first
+])
+def test_retire_checks(gen, issuing, trusted, trusting, holders, want):
+    rec = msgspec.structs.replace(_rec(issuing, trusted), generations=_gens(3))
+    found = ownca.RETIRE_CHECKS.evaluate(ownca.RetireObservation(rec=rec, gen=gen, trusting=trusting,
+                                                                 holders=holders))
+    if want is None:
+        assert found is None
+    else:
+        assert found is not None and found.code == want[0] and want[1] in found.message, found
+        assert found.field == "generation"
+
+
+def test_retire_names_at_most_20_holders():
+    rec = msgspec.structs.replace(_rec(3, 3), generations=_gens(3))
+    many = tuple(f"alb-x-443/h{i:02d}" for i in range(25))
+    found = ownca.RETIRE_CHECKS.evaluate(ownca.RetireObservation(rec=rec, gen=1, holders=many))
+    assert found is not None and "25 holder(s)" in found.message and "and 5 more" in found.message
+    assert "h19" in found.message and "h20" not in found.message

@@ -34,7 +34,7 @@ def test_consumers_read_the_registry():
     assert build.PRODUCT_SDKS == {k: p.sdk_distribution for k, p in PRODUCTS.items()}
     assert RAM_PREFIX == {k: p.ram_prefix for k, p in PRODUCTS.items()}
     assert bench_modules == {k: p.sdk_client_module for k, p in PRODUCTS.items()}
-    assert DEFAULT_QPS == {"cas": 10.0, "pca": 10.0, "kms": 200.0}
+    assert DEFAULT_QPS == {"cas": 10.0, "pca": 10.0, "kms": 200.0, "actiontrail": 2.0}
 
 
 def test_unknown_product_names_the_known_ones():

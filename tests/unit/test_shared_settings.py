@@ -16,6 +16,7 @@ from shared.core.settings import Settings, retries_enabled
 
 ENDPOINTS = {"alb": "127.0.0.1:18080", "cas": "127.0.0.1:18080", "pca": "127.0.0.1:18080",
              "alidns": "127.0.0.1:18080", "kms": "127.0.0.1:18080", "fnf": "127.0.0.1:18080", "sts": "127.0.0.1:18080",
+             "actiontrail": "127.0.0.1:18080",
              "dns": "127.0.0.1:15353",
              "access_key_id": "local-ak", "access_key_secret": "local-sk", "region": "cn-hangzhou",
              "load_balancer_id": "alb-demo"}

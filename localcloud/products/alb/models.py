@@ -47,6 +47,11 @@ ASSUMPTIONS: dict[str, str] = {
                          "(docs/ALIBABA-APIS.md §1.15, §5.1).",
     "uploaded CA trust": "a listener bound to an uploaded CA verifies client certificates against the whole uploaded "
                          "chain (sub-CA + root); ALB's documented requirement is only that the chain be complete.",
+    "uploaded CA name constraints": "a listener bound to an uploaded CA whose sub-CA carries a critical "
+                                    "nameConstraints (RFC 5280 §4.2.1.10) refuses a client certificate outside it, "
+                                    "as OpenSSL's verification (the local data plane's) does; ALB documents nothing "
+                                    "of it. The product does not rely on it: issuance refuses such names before "
+                                    "signing (shared/policy/nameconstraints.py).",
     "Partial update": "UpdateListenerAttribute changes only the fields given; XForwardedForConfig merges per field.",
     "CaEnabled on HTTP/QUIC": "refused with InvalidParameter (mutual authentication is HTTPS-only).",
     "Certificate status": "Associating while the listener job that set the certificate runs, then Associated.",

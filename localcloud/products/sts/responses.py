@@ -15,4 +15,4 @@ if TYPE_CHECKING:
 
 @action("sts", V, "GetCallerIdentity")
 def get_caller_identity(ctx: Ctx, p: Params) -> dict:
-    return shape(m.GetCallerIdentityResponseBody, models.caller_identity(ctx.access_key_id or ""))
+    return shape(m.GetCallerIdentityResponseBody, models.caller_identity(ctx.store, ctx.access_key_id or ""))
