@@ -215,6 +215,8 @@ class PcaCaSpec(_Input, frozen=True, kw_only=True, tag="pca", tag_field="kind"):
             raise InvalidInputError("identifier", f"{self.identifier[:80]!r} is not a private CA identifier: give "
                                     "the PCA sub-CA's Identifier or CertIdentifier (an own CA is "
                                     '{"kind": "own", "name": …})')
+        if cid.identifier and cid.identifier != self.identifier:     # hex in the cloud's lower case
+            force_setattr(self, "identifier", cid.identifier)
 
 
 class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
@@ -390,6 +392,8 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
             if cid.is_own:
                 raise InvalidInputError("ca_identifier", f"name an own CA as ca: {{\"kind\": \"own\", \"name\": "
                                         f"\"{cid.own_name}\"}}")
+            if cid.is_pca and cid.identifier and cid.identifier != self.ca_identifier:   # hex: the cloud's lower case
+                force_setattr(self, "ca_identifier", cid.identifier)
         seen: dict[str, int] = {}
         for i, c in enumerate(self.clients):
             j = seen.setdefault(c.common_name.casefold(), i)
