@@ -30,7 +30,7 @@ from msgspec.structs import force_setattr
 
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
-from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns, normalize_permitted
 from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
 from shared.policy.pki import check_common_name, san_kind
 from shared.policy.validation import pattern
@@ -235,6 +235,7 @@ class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
         if self.issuing_days >= self.root_days:
             raise InvalidInputError("issuing_days", f"the issuing sub-CA ({self.issuing_days} days) must end "
                                     f"before its root ({self.root_days} days)")
+        force_setattr(self, "permitted_dns", normalize_permitted(self.permitted_dns, "ca.permitted_dns"))
 
 
 CaSpec = PcaCaSpec | OwnCaSpec
