@@ -31,6 +31,7 @@ from .options import (
     exit_for,
     open_target,
     quiet_logs,
+    read_input,
 )
 from .options import console as _console
 
@@ -105,9 +106,11 @@ def set_channels(file: Path = typer.Option(..., "-f", "--file", help="The notifi
     from shared.core.errors import AlbMtlsError, Code
     quiet_logs()
     try:
-        text = file.read_text()
-    except OSError as exc:
-        err = AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file")
+        text = read_input(file).decode("utf-8-sig")
+    except AlbMtlsError as exc:
+        _exit({"error": exc.to_dict()}, json_out, "")
+    except UnicodeDecodeError:
+        err = AlbMtlsError(Code.INVALID_INPUT, f"{file} is not UTF-8 text; save it as UTF-8", field="file")
         _exit({"error": err.to_dict()}, json_out, "")
     doc = _run(lambda s: store_config(s, text, secret_prefix), target, state_dir, endpoints_file, port_offset,
                json_out, secret_prefix)

@@ -59,6 +59,13 @@ def _writable_dir(path: Path, option: str) -> None:
         raise _invalid(option, f"{option} {path}: {probe} is a file, so the directory cannot be created")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise _invalid(option, f"{option} {path}: {probe} is not writable by this user")
+    # what os.access cannot tell (root on /proc, a read-only mount): make and remove a directory there
+    import tempfile
+    try:
+        tempfile.TemporaryDirectory(dir=probe, prefix=".albmtls-check-").cleanup()
+    except OSError as exc:
+        raise _invalid(option, f"{option} {path}: nothing can be written under {probe} ({exc.strerror or exc}); "
+                               "name a directory you can write") from None
 
 
 def passwords_dir_for(out: Path) -> Path:
@@ -71,6 +78,9 @@ def export_target(out: Path, passwords_dir: Path | None, beside: bool) -> Export
     """Check the destinations before anything runs (module doc; ``passwords_dir`` ``None`` = the
     default, :func:`passwords_dir_for`). Raises ``AlbMtlsError`` ``INVALID_INPUT`` (field ``--out`` /
     ``--passwords-dir``)."""
+    if beside and passwords_dir is not None:
+        raise _invalid("--passwords-dir", "--passwords-dir and --passwords-beside name two places for the passwords; "
+                                          "give one of them")
     _writable_dir(out, "--out")
     if beside:
         return ExportTarget(out, out)

@@ -32,6 +32,7 @@ from .options import (
     PortOffset,
     StateDir,
     Target,
+    check_timeout,
     emit_json,
     open_target,
     plural,
@@ -56,12 +57,10 @@ Parallel = typer.Option(4, "--parallel", min=1, max=16, help="Listeners read (pl
 def load_fleet(file: Path) -> Any:
     """Read and validate a fleet document (YAML for .yaml/.yml, else JSON). Raises ``AlbMtlsError``
     naming the field (``listeners[1].clients[7].common_name``) or the file."""
-    from shared.core.errors import AlbMtlsError, Code
     from shared.policy.fleet import load_document, parse_fleet
-    try:
-        text = Path(file).read_bytes()
-    except OSError as exc:
-        raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
+
+    from .options import read_input
+    text = read_input(file)
     yaml = Path(file).suffix.lower() in (".yaml", ".yml")
     return parse_fleet(load_document(text, "yaml" if yaml else "json"))
 
@@ -323,7 +322,8 @@ def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateD
           out: Path | None = typer.Option(None, "--out", help="Local target: export each client's PFX into "
                                           "DIR/<listener key>/ and its password into DIR-passwords/<listener key>/ "
                                           "(files mode 0600)."),
-          timeout: float = typer.Option(1800.0, "--timeout", help="Stop following after this many seconds."),
+          timeout: float = typer.Option(1800.0, "--timeout", callback=check_timeout,
+                                        help="Stop following after this many seconds."),
           port_offset: int = PortOffset,
           json_out: bool = JsonOut) -> None:
     """Plan, then one provision execution per listener with changes (several at once); a summary table."""

@@ -30,6 +30,7 @@ from .options import (
     StateDir,
     Target,
     Yes,
+    check_timeout,
     confirm,
     emit_json,
     exit_for,
@@ -49,7 +50,8 @@ RequestedBy = typer.Option(None, "--requested-by", help="Who asks (recorded with
                            "your user name @ this host).")
 SecretPrefix = typer.Option("albmtls", "--secret-prefix",
                             help="The KMS secret prefix the clients were provisioned with.")
-TimeoutOpt = typer.Option(600.0, "--timeout", help="Give up following the execution after this many seconds.")
+TimeoutOpt = typer.Option(600.0, "--timeout", callback=check_timeout,
+                          help="Give up following the execution after this many seconds.")
 
 
 def parse_listener(value: str) -> tuple[str, int]:

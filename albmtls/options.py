@@ -59,6 +59,17 @@ def check_port_offset(value: int) -> int:
     return value
 
 
+MAX_TIMEOUT_S = 24 * 3600
+
+
+def check_timeout(value: float) -> float:
+    """The one validator of ``--timeout``: how long to follow an execution, more than 0 s and at most a day."""
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise typer.BadParameter(f"INVALID_INPUT: {value:g} s; give the seconds to follow the run, more than 0 and "
+                                 f"at most {MAX_TIMEOUT_S} (the run goes on in the cloud either way)")
+    return value
+
+
 def check_secret_prefix(value: str, option: str = "--secret-prefix") -> str:
     """A KMS secret name prefix as every input takes it (``shared.policy.contracts.SecretPrefix``);
     raises ``AlbMtlsError`` ``INVALID_INPUT`` naming the option and the rule."""
@@ -97,16 +108,34 @@ def emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
-def load_json_arg(text: str, what: str) -> Any:
-    """JSON from the text itself or ``@file``; raises ``ValueError`` naming ``what``."""
+def read_input(file: Path, field: str = "file") -> bytes:
+    """The bytes of an input file a command reads (``-f``), at most the size the HTTP API takes a
+    fleet document of (``shared.entry.api.MAX_FLEET_BODY``, 1 MiB): ``-f /dev/zero`` or a wrong path
+    to a large file is refused at once rather than read into memory. Raises ``AlbMtlsError``
+    ``INVALID_INPUT`` naming ``field`` (cannot read it, or too large)."""
+    from shared.core.errors import AlbMtlsError, Code
+    from shared.entry.api import MAX_FLEET_BODY
     try:
-        if text.startswith("@"):
-            text = Path(text[1:]).read_text()
-        return json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{what}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{what}: not valid JSON (nested too deeply)") from None
+        with open(file, "rb") as f:
+            data = f.read(MAX_FLEET_BODY + 1)
+    except OSError as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror or exc}", field=field) from None
+    if len(data) > MAX_FLEET_BODY:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is larger than {MAX_FLEET_BODY // 1048576} MiB, too large "
+                           "for an input (a fleet of 1,000 clients is about 100 KiB); check the path", field=field)
+    return data
+
+
+def load_json_arg(text: str, what: str) -> Any:
+    """JSON from the text itself or ``@file`` (``read_input``, ``load_document``: a key given twice,
+    a number too long or nesting too deep said in the input's terms); raises ``ValueError`` naming
+    ``what``."""
+    from shared.core.errors import AlbMtlsError
+    from shared.policy.fleet import load_document
+    try:
+        return load_document(read_input(Path(text[1:]), what) if text.startswith("@") else text, "json")
+    except AlbMtlsError as exc:
+        raise ValueError(f"{what}: {exc.message}") from None
 
 
 def safe_text(value: object) -> str:

@@ -25,6 +25,7 @@ from .options import (
     StateDir,
     Target,
     Yes,
+    check_timeout,
     confirm,
     exit_for,
     open_target,
@@ -49,17 +50,16 @@ def _fail_doc(code: str, message: str, field: str | None = None, **extra: Any) -
 def load_input(file: Path, *, prune: bool = False) -> tuple[dict[str, Any], Any]:
     """Read and validate a provision input file → (json dict, ProvisionInput); ``prune`` sets the
     input's ``prune`` (``--prune``). Raises AlbMtlsError."""
-    from shared.core.errors import AlbMtlsError, Code
+    from shared.core.errors import AlbMtlsError
     from shared.policy.contracts import ProvisionInput
+    from shared.policy.fleet import load_document
     from shared.policy.validation import decode
+
+    from .options import read_input
     try:
-        raw = json.loads(Path(file).read_text())
-    except OSError as exc:
-        raise AlbMtlsError(Code.INVALID_INPUT, f"cannot read {file}: {exc.strerror}", field="file") from None
-    except ValueError as exc:
-        raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is not valid JSON: {exc}", field="file") from None
-    except RecursionError:
-        raise AlbMtlsError(Code.INVALID_INPUT, f"{file} is nested too deeply to be a provision input",
+        raw = load_document(read_input(file), "json")
+    except AlbMtlsError as exc:
+        raise AlbMtlsError(exc.code, f"{file}: {exc.message}" if exc.field == "document" else exc.message,
                            field="file") from None
     if prune and isinstance(raw, dict):
         raw["prune"] = True
@@ -350,7 +350,7 @@ def provision(file: Path = typer.Option(..., "-f", "--file",
               passwords_beside: bool = PasswordsBeside,
               port_offset: int = PortOffset,
               json_out: bool = JsonOut,
-              timeout: float = typer.Option(900.0, "--timeout",
+              timeout: float = typer.Option(900.0, "--timeout", callback=check_timeout,
                                             help="Give up following the execution after this many seconds."),
               yes: bool = Yes,
               prune: bool = typer.Option(False, "--prune", help="Revoke the clients provisioned on this listener that "

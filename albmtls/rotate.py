@@ -26,6 +26,7 @@ from .options import (
     PortOffset,
     StateDir,
     check_target,
+    check_timeout,
     emit_json,
     exit_for,
     local_banner,
@@ -189,7 +190,7 @@ def rotate(now: str | None = typer.Option(None, "--now",
            passwords_dir: Path | None = PasswordsDir,
            passwords_beside: bool = PasswordsBeside,
            port_offset: int = PortOffset,
-           timeout: float = typer.Option(600.0, "--timeout",
+           timeout: float = typer.Option(600.0, "--timeout", callback=check_timeout,
                                          help="Give up following the rotate executions after this many seconds."),
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the day's rotation order in the issuing lane (local cloud)."""

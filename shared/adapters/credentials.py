@@ -82,6 +82,34 @@ def environment_problem(env: Mapping[str, str] | None = None) -> AlbMtlsError | 
                            where="ALIBABA_CLOUD_ACCESS_KEY_ID")
 
 
+def half_set_problems(env: Mapping[str, str] | None = None, home: str | None = None) -> list[str]:
+    """What the default chain skips without saying why (read when it found nothing usable): an
+    AccessKey id without its secret (or a secret without its id) in the environment, and a CLI
+    profile file (``~/.aliyun/config.json``) that is not valid JSON — named with where it is."""
+    import json
+    from pathlib import Path
+    env = os.environ if env is None else env
+    out: list[str] = []
+    key, secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"), env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    if key and not secret:
+        out.append(f"ALIBABA_CLOUD_ACCESS_KEY_ID is set ({mask_key(key)}) but ALIBABA_CLOUD_ACCESS_KEY_SECRET is not: "
+                   "set the secret issued with that key (or unset the id to use a profile)")
+    elif secret and not key:
+        out.append("ALIBABA_CLOUD_ACCESS_KEY_SECRET is set but ALIBABA_CLOUD_ACCESS_KEY_ID is not: set the key id "
+                   "the secret belongs to")
+    profile = Path(home or env.get("HOME") or Path.home()) / ".aliyun" / "config.json"
+    if env.get("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "").lower() != "true" and profile.is_file():
+        try:
+            json.loads(profile.read_bytes())
+        except json.JSONDecodeError as exc:
+            out.append(f"~/.aliyun/config.json ({profile}) is malformed: not valid JSON at line {exc.lineno}, column "
+                       f"{exc.colno} ({exc.msg}); fix it (`aliyun configure` writes it) or move it away")
+        except (OSError, ValueError) as exc:
+            out.append(f"~/.aliyun/config.json ({profile}) cannot be read as JSON ({exc.__class__.__name__}); fix "
+                       "it or move it away")
+    return out
+
+
 def check_credentials(settings: Settings, env: Mapping[str, str] | None = None) -> CredentialSource:
     """The credentials the cloud target's clients will use, resolved now (reads only the local
     chain: environment, files, the ECS metadata service). Raises ``AlbMtlsError``
@@ -98,7 +126,9 @@ def check_credentials(settings: Settings, env: Mapping[str, str] | None = None) 
     try:
         cred: Any = _default_credential().get_credential()
     except Exception as exc:    # CredentialException (or a provider's own error): nothing usable
-        raise AlbMtlsError(Code.CREDENTIALS_MISSING, credential_chain_message(exc), field="credentials") from None
+        found = "; ".join(half_set_problems(env))
+        raise AlbMtlsError(Code.CREDENTIALS_MISSING, (f"{found}; " if found else "") + credential_chain_message(exc),
+                           field="credentials") from None
     key = getattr(cred, "access_key_id", None) or getattr(cred, "get_access_key_id", lambda: None)()
     token = getattr(cred, "security_token", None)
     problem = sts_key_problem(key, token, where="the credential chain's source")

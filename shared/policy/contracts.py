@@ -30,7 +30,7 @@ from msgspec.structs import force_setattr
 
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.ids import CertificateId, SecretNames, listener_key, secret_names
-from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns, normalize_permitted
 from shared.policy.ownca import DEFAULT_ISSUING_DAYS, DEFAULT_ROOT_DAYS, CaName
 from shared.policy.pki import check_common_name, san_kind
 from shared.policy.validation import pattern
@@ -215,6 +215,8 @@ class PcaCaSpec(_Input, frozen=True, kw_only=True, tag="pca", tag_field="kind"):
             raise InvalidInputError("identifier", f"{self.identifier[:80]!r} is not a private CA identifier: give "
                                     "the PCA sub-CA's Identifier or CertIdentifier (an own CA is "
                                     '{"kind": "own", "name": …})')
+        if cid.identifier and cid.identifier != self.identifier:     # hex in the cloud's lower case
+            force_setattr(self, "identifier", cid.identifier)
 
 
 class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
@@ -233,6 +235,7 @@ class OwnCaSpec(_Input, frozen=True, kw_only=True, tag="own", tag_field="kind"):
         if self.issuing_days >= self.root_days:
             raise InvalidInputError("issuing_days", f"the issuing sub-CA ({self.issuing_days} days) must end "
                                     f"before its root ({self.root_days} days)")
+        force_setattr(self, "permitted_dns", normalize_permitted(self.permitted_dns, "ca.permitted_dns"))
 
 
 CaSpec = PcaCaSpec | OwnCaSpec
@@ -393,6 +396,8 @@ class ProvisionInput(_Input, frozen=True, kw_only=True):
             if cid.is_own:
                 raise InvalidInputError("ca_identifier", f"name an own CA as ca: {{\"kind\": \"own\", \"name\": "
                                         f"\"{cid.own_name}\"}}")
+            if cid.is_pca and cid.identifier and cid.identifier != self.ca_identifier:   # hex: the cloud's lower case
+                force_setattr(self, "ca_identifier", cid.identifier)
         seen: dict[str, int] = {}
         for i, c in enumerate(self.clients):
             j = seen.setdefault(c.common_name.casefold(), i)

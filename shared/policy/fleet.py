@@ -158,24 +158,91 @@ def _yaml_loader() -> Any:
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    # YAML 1.2's booleans only (true/false): YAML 1.1 also reads yes/no/on/off/y/n as booleans, so a
+    # region, CN or rr `NO` (Norway) or `on` would silently become false/true
+    Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+                                      for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    import re
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
     return Loader
 
 
+#: how deep a document may nest (a provision input is five levels deep; a fleet six)
+MAX_DEPTH = 32
+
+
+def _no_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (``json`` keeps the last of a key given twice)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Twice(key)
+        out[key] = value
+    return out
+
+
+class _Twice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _depth(text: str) -> int:
+    """How deep brackets nest outside strings (checked before parsing: no parser recursion limit hit)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def load_document(text: str | bytes, media: Media) -> Any:
-    """Parse the document text: JSON, or YAML (a superset of JSON). Raises ``AlbMtlsError``
-    (``INVALID_INPUT``, field ``document``) naming the line and what is wrong."""
+    """Parse the document text: JSON, or YAML (a superset of JSON; YAML 1.2's ``true``/``false`` are
+    its only booleans). Raises ``AlbMtlsError`` (``INVALID_INPUT``, field ``document``) naming the
+    line and what is wrong, in the document's terms: a key given twice is named, a UTF-8 byte order
+    mark (as Windows editors write) is skipped, and nesting, numbers and encodings are said as what
+    to write."""
     if isinstance(text, bytes):
+        if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise AlbMtlsError(Code.INVALID_INPUT, "the document is UTF-16 text; save it as UTF-8", field="document")
         try:
             text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise AlbMtlsError(Code.INVALID_INPUT, "the document is not UTF-8 text", field="document") from None
+        except UnicodeDecodeError as exc:
+            raise AlbMtlsError(Code.INVALID_INPUT, f"the document is not UTF-8 text (byte {exc.start + 1} is not); "
+                               "save it as UTF-8", field="document") from None
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise AlbMtlsError(Code.INVALID_INPUT, "the document is empty", field="document")
+    if (deep := _depth(text)) > MAX_DEPTH:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the document is nested too deeply ({deep} levels of [ or {{; "
+                           f"an input is at most a few levels deep, {MAX_DEPTH} are allowed)", field="document")
     if media == "json":
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise AlbMtlsError(Code.INVALID_INPUT, f"the document is not valid JSON: {exc}", field="document") from None
+            return json.loads(text, object_pairs_hook=_no_twice)
+        except _Twice as exc:
+            raise AlbMtlsError(Code.INVALID_INPUT, f"the key {exc.key!r} is given twice in one object; keep one "
+                               "(JSON parsers would keep the last silently)", field="document") from None
+        except json.JSONDecodeError as exc:
+            raise AlbMtlsError(Code.INVALID_INPUT, f"the document is not valid JSON: line {exc.lineno}, column "
+                               f"{exc.colno}: {exc.msg}", field="document") from None
+        except ValueError:     # a number of more than 4300 digits
+            raise AlbMtlsError(Code.INVALID_INPUT, "the document holds a number too long to be a value (more than "
+                               "4300 digits); write each number as its field says (e.g. \"ttl\": 600)",
+                               field="document") from None
     import yaml
 
     try:
@@ -185,8 +252,14 @@ def load_document(text: str | bytes, media: Media) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise AlbMtlsError(Code.INVALID_INPUT, f"the document is not valid YAML: {where}{exc.problem or exc}",
                            field="document") from None
-    except (yaml.YAMLError, RecursionError) as exc:
+    except yaml.YAMLError as exc:
         raise AlbMtlsError(Code.INVALID_INPUT, f"the document is not valid YAML: {exc}", field="document") from None
+    except RecursionError:
+        raise AlbMtlsError(Code.INVALID_INPUT, "the document is nested too deeply (an input is at most a few levels "
+                           "deep)", field="document") from None
+    except ValueError:               # an integer of more than 4300 digits
+        raise AlbMtlsError(Code.INVALID_INPUT, "the document holds a number too long to be a value (more than 4300 "
+                           "digits); write each number as its field says (e.g. ttl: 600)", field="document") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,6 +41,30 @@ _CAS_SITE = re.compile(r"^([0-9]{1,19})-([a-z]{2,}(?:-[a-z0-9]+)+)$")
 # optional '-'/'_' inside), as long as they are not one of the CAS forms above.
 _PCA = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{6,126})[A-Za-z0-9]$")
 _MAX_CAS_ID = 2**63 - 1
+# what a copied PCA id looks like: hex digits, maybe with hyphens (a UUID), in either case
+_HEXISH = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{14,48}[0-9a-fA-F]$")
+
+
+def _hex_identifier(text: str, field: str) -> str | None:
+    """A PCA id made of hex digits: a 32-hex ``Identifier`` or a UUID ``CertIdentifier`` in lower case
+    (hex has no case; the cloud answers in lower case). Hex of nearly 32 digits, or a UUID whose
+    groups are not 8-4-4-4-12, is a copy cut short or run together: ``InvalidInputError`` saying so.
+    ``None``: another opaque token (left to the general form)."""
+    digits = text.replace("-", "")
+    if "-" not in text and len(text) == 32:
+        return text.lower()
+    if _UUID.match(text):
+        return text.lower()
+    if not (28 <= len(digits) <= 36 and ("-" not in text or text.count("-") >= 3)):
+        return None
+    if "-" in text:
+        groups = "-".join(str(len(g)) for g in text.split("-"))
+        raise InvalidInputError(field, f"{text[:80]!r} looks like a PCA CertIdentifier (a UUID) but its groups have "
+                                f"{groups} hex digits, not 8-4-4-4-12: copy it again from ListPcaCaCertificate (the "
+                                "console's CA details)")
+    raise InvalidInputError(field, f"{text[:80]!r} has {len(digits)} hex digits; a PCA Identifier has 32 (a "
+                            "CertIdentifier is a UUID, 8-4-4-4-12): copy it again from DescribeCACertificateList (the "
+                            "console's CA details)")
 # an own CA: own/<name>, own/<name>/g<generation>, own/<name>/<serial> (shared.policy.ownca)
 _OWN = re.compile(r"^own/[a-z][a-z0-9-]{0,30}[a-z0-9](?:/(?:g[0-9]{1,6}|[0-9a-f]{1,40}))?$")
 
@@ -105,7 +129,7 @@ class CertificateId:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidInputError(field, f"expected a certificate id string, got {type(value).__name__}")
         if isinstance(value, str) and _UUID.match(value):     # before the CAS forms: "12345678-…" is a UUID
-            return cls("pca", identifier=value)
+            return cls("pca", identifier=value.lower())       # hex: the cloud's own form is lower case
         if isinstance(value, str) and _OWN.match(value):      # an own CA (shared.policy.ownca): own/<name>[/…]
             return cls("own", identifier=value)
         if isinstance(value, int):
@@ -130,6 +154,9 @@ class CertificateId:
         if re.match(r"^[0-9]+-", text):
             raise InvalidInputError(field, f"{text[:80]!r} looks like a CAS id with a malformed site region; use "
                                     "'<id>-<site region>' in lower case, e.g. '123-cn-hangzhou'")
+        hexed = _hex_identifier(text, field) if _HEXISH.match(text) and not text.isdigit() else None
+        if hexed is not None:
+            return cls("pca", identifier=hexed)
         if _PCA.match(text) and not text.isdigit():
             return cls("pca", identifier=text)
         raise InvalidInputError(field, f"{text[:80]!r} is not a certificate id: use a CAS id ('123' or "

@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from shared.policy.contracts import ClientSpec
 
-__all__ = ["PermittedDns", "MAX_PERMITTED", "in_subtree", "is_host_name", "permitted_dns_of", "names_outside",
-           "client_names", "check_clients", "check_names"]
+__all__ = ["PermittedDns", "MAX_PERMITTED", "normalize_permitted", "in_subtree", "is_host_name", "permitted_dns_of",
+           "names_outside", "client_names", "check_clients", "check_names"]
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$", re.IGNORECASE)
@@ -43,6 +43,38 @@ PermittedDns = Annotated[str, pattern(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*
                                       "a lowercase DNS name such as example.com (letters, digits, inner hyphens; no "
                                       "wildcard, no leading dot): the CA may issue for it and every name below it",
                                       description="a DNS name whose subtree the CA may issue for: example.com")]
+
+
+def normalize_permitted(names: Sequence[str], field: str) -> tuple[str, ...]:
+    """``names`` (each already a :data:`PermittedDns`) without repeats, in their order; refused
+    (``INVALID_INPUT`` naming ``field[i]``): an IP address (``10.0.0.1`` is four DNS labels to the
+    pattern, but only an ``iPAddress`` constraint constrains IP SANs — not supported here) and a name
+    of one label or with an all-digit last label (``com``: the CA could issue for a whole top-level
+    domain; no top-level domain is all digits). The one rule of ``ca create --permitted-dns`` and the
+    input's ``ca.permitted_dns``."""
+    import ipaddress
+
+    from shared.core.errors import InvalidInputError
+
+    out: list[str] = []
+    for i, name in enumerate(names):
+        at = f"{field}[{i}]"
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            raise InvalidInputError(at, f"{name!r} is an IP address: name constraints here are DNS names only "
+                                    "(dNSName; IP address constraints are not supported) — give a domain such as "
+                                    "corp.example.com, or leave the CA unconstrained")
+        last = name.rsplit(".", 1)[-1]
+        if "." not in name or last.isdigit():
+            raise InvalidInputError(at, f"{name!r} is not a domain of its own (a single label or an all-digit top "
+                                    "label): the CA could issue for a whole top-level domain — give a domain "
+                                    "of two or more labels such as example.com")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def is_host_name(value: str) -> bool:

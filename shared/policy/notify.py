@@ -41,8 +41,8 @@ from msgspec import Meta
 __all__ = [
     "Audience", "NoticeKind", "DingTalkChannel", "WeComChannel", "LarkChannel", "WebhookChannel", "SmtpChannel",
     "Channel", "NotifyConfig", "decode_config", "encode_config", "Notice", "HttpRequest", "dingtalk_sign",
-    "lark_sign", "standard_webhook_headers", "build_http", "classify_http", "mask_url", "check_clean",
-    "channels_for",
+    "lark_sign", "standard_webhook_headers", "build_http", "markdown_escape", "classify_http", "mask_url",
+    "check_clean", "channels_for",
 ]
 
 Audience = Literal["operators", "holders", "systems"]
@@ -216,8 +216,29 @@ def _quote_b64(text: str) -> str:
     return text.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
 
 
+#: characters CommonMark gives a meaning inline (emphasis, links, images, code, HTML, tables, strike)
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]()<>#!|~&])")
+#: what makes a line a heading, quote, list item or rule when it starts the line
+_MD_LINE_START = re.compile(r"^(\s*)(\d*)([-+>=.])")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` (a notice's plain title or lines, holding names and other user-supplied text) as
+    markdown that renders as that same text: every character with an inline meaning backslash-escaped
+    (CommonMark §2.4), and a line start that would make a heading, quote or list escaped too — a holder
+    named ``**URGENT** [reset here](http://evil.test/login)`` shows those characters, not a bold link.
+    The one escaping of every markdown channel (DingTalk, WeCom)."""
+    out = []
+    for line in text.splitlines() or [""]:
+        line = _MD_INLINE.sub(r"\\\1", line)
+        out.append(_MD_LINE_START.sub(lambda m: m.group(1) + m.group(2) + "\\" + m.group(3), line))
+    return "\n".join(out)
+
+
 def _markdown(n: Notice) -> str:
-    lines = [f"### {n.title}", "", *n.text.splitlines()]
+    """The markdown body of the DingTalk and WeCom channels: the title as a heading, then the lines,
+    both through :func:`markdown_escape`; the @-mention is ours."""
+    lines = [f"### {markdown_escape(n.title)}", "", *markdown_escape(n.text).splitlines()]
     if n.mention:
         lines += ["", f"@{n.mention}"]
     return "\n".join(lines)

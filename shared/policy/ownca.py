@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -37,15 +37,18 @@ from msgspec import Meta
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.checks import Chain, Violation
-from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns
+from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns, normalize_permitted
 from shared.policy.validation import pattern
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
 
 __all__ = [
     "OWN_PREFIX", "CaName", "KeySpec", "KEY_SPECS", "OwnRef", "parse_own", "is_own", "issuing_identifier",
     "ca_identifier", "certificate_identifier", "CaSecretNames", "ca_secret_names", "key_alias", "warehouse_name",
     "KeyRef", "Generation", "OwnCaRecord", "Revoked", "RevocationList", "CreateOptions", "encode", "decode_record",
     "decode_revocations", "next_version", "switch_due", "CRL_DAYS", "DEFAULT_ROOT_DAYS", "DEFAULT_ISSUING_DAYS",
-    "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS",
+    "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS", "definition_conflict",
 ]
 
 OWN_PREFIX = "own/"
@@ -250,6 +253,28 @@ class CreateOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         if self.issuing_days >= self.root_days:
             raise InvalidInputError("issuing_days", f"the issuing sub-CA ({self.issuing_days} days) must end before "
                                     f"its root ({self.root_days} days): give fewer issuing days or more root days")
+        msgspec.structs.force_setattr(self, "permitted_dns",
+                                      normalize_permitted(self.permitted_dns, "permitted_dns"))
+
+
+def definition_conflict(name: str, have_key_spec: str, have_permitted: Sequence[str], want_key_spec: str,
+                        want_permitted: Sequence[str], *, at: str = "", have: str = "exists with",
+                        fix: str = "keep them (or leave them out), or choose another CA name",
+                        ) -> InvalidInputError | None:
+    """The one check that an own CA asked for is the one there is (or is to be): the same key spec, and
+    — when any are asked for — the same name constraints (compared as sets: order and repeats do not
+    matter; none asked keeps the CA's). Both are in its certificates and cannot change without a new
+    CA. ``None`` when they agree; else the ``INVALID_INPUT`` to raise, its field ``at`` + ``key_spec``
+    or ``permitted_dns``. Used by the preflight (plan, provision), ``ensure_ca`` (``ca create``, the
+    run's step) and a fleet that names one new CA on several listeners."""
+    if have_key_spec != want_key_spec:
+        return InvalidInputError(f"{at}key_spec", f"own CA {name!r} {have} {have_key_spec} keys, not {want_key_spec}: "
+                                 "keep its key spec, or choose another CA name")
+    if want_permitted and set(want_permitted) != set(have_permitted):
+        return InvalidInputError(f"{at}permitted_dns", f"own CA {name!r} {have} name constraints "
+                                 f"{sorted(set(have_permitted)) or 'none'}, not {sorted(set(want_permitted))}: they "
+                                 f"are in its sub-CA certificates; {fix}")
+    return None
 
 
 def encode(obj: OwnCaRecord | RevocationList) -> str:

@@ -130,6 +130,17 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_KINDS = re.compile(r"^Expected `(?P<want>\w+)`(?: \| `null`)?, got `(?P<got>\w+)`$")
+#: what to write, for a value of the wrong kind (msgspec names the kinds as JSON does)
+_WRITE = {"bool": "must be true or false, unquoted (YAML's yes/no/on/off are text here)",
+          "int": "must be a whole number, unquoted (e.g. 443)",
+          "str": "must be text in quotes",
+          "array": "must be a list ([…])",
+          "object": "must be an object ({…})"}
+_A_KIND = {"str": "text", "int": "a number", "float": "a number", "bool": "true/false", "null": "null",
+           "array": "a list", "object": "an object"}
+
+
 def _reword(msg: str, path: str, type_: Any) -> str:
     """msgspec's own message, with the valid values of an enum and a pattern in words."""
     enum = _ENUM.match(msg)
@@ -143,6 +154,9 @@ def _reword(msg: str, path: str, type_: Any) -> str:
             if enum:
                 return f"invalid value {_short(enum.group('value'))}; expected one of: {listed}"
             return f"{msg} (expected one of: {listed})"
+        kinds = _KINDS.match(msg)
+        if kinds and kinds.group("want") in _WRITE:
+            return f"{_WRITE[kinds.group('want')]}, not {_A_KIND.get(kinds.group('got'), kinds.group('got'))}"
         return msg
     if _LENGTH.match(msg) and type_ is not None:
         try:

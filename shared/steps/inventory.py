@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.records import AccessRecord, CertMeta
     from shared.steps.context import StepContext
 
-__all__ = ["COLUMNS", "InventoryRow", "Inventory", "inventory", "inventory_report", "to_csv"]
+__all__ = ["COLUMNS", "InventoryRow", "Inventory", "inventory", "inventory_report", "to_csv", "csv_cell"]
 
 #: the columns, in order (CSV header, table)
 COLUMNS = ("holder", "common_name", "listener", "serial", "fingerprint_sha256", "not_before", "not_after",
@@ -179,11 +179,27 @@ def inventory_report(settings: Any, secret_prefix: str | None = None) -> dict[st
     return doc
 
 
+#: a text cell starting with one of these is read as a formula by spreadsheet programs
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell a spreadsheet shows as text: a string starting with ``= + - @``, a TAB
+    or a CR gets a leading single quote (OWASP "CSV Injection": a holder named ``=HYPERLINK(…)`` is
+    otherwise a live formula); numbers stay numbers (a negative ``days_left`` is data)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(doc: dict[str, Any]) -> str:
-    """The rows of an inventory document as CSV (header :data:`COLUMNS`, RFC 4180 quoting)."""
+    """The rows of an inventory document as CSV (header :data:`COLUMNS`, RFC 4180 quoting; text cells
+    through :func:`csv_cell`)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(COLUMNS)
     for r in doc["rows"]:
-        w.writerow(["" if r.get(col) is None else r.get(col) for col in COLUMNS])
+        w.writerow([csv_cell(r.get(col)) for col in COLUMNS])
     return buf.getvalue()

@@ -296,13 +296,13 @@ def _complete_generation(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, 
 # ---------------------------------------------------------------------------------------------
 # create
 # ---------------------------------------------------------------------------------------------
-def _same_names(rec: ownca.OwnCaRecord, opts: ownca.CreateOptions) -> None:
-    """Name constraints asked for (any) must be the CA's own: they are in its sub-CA certificates and
-    cannot change without a new CA. Not asking keeps whatever the CA has."""
-    if opts.permitted_dns and tuple(opts.permitted_dns) != rec.permitted_dns:
-        raise InvalidInputError("permitted_dns", f"own CA {opts.name!r} exists with name constraints "
-                                f"{list(rec.permitted_dns) or 'none'}, not {list(opts.permitted_dns)}: they are in its "
-                                "sub-CA certificates; keep them (or leave them out), or choose another CA name")
+def _same_ca(rec: ownca.OwnCaRecord, opts: ownca.CreateOptions, have: str = "exists with") -> None:
+    """The CA asked for is this one (:func:`shared.policy.ownca.definition_conflict`): key spec and
+    name constraints are in its certificates. Not asking for constraints keeps whatever it has."""
+    problem = ownca.definition_conflict(opts.name, rec.key_spec, rec.permitted_dns, opts.key_spec, opts.permitted_dns,
+                                        have=have)
+    if problem is not None:
+        raise problem
 
 
 def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
@@ -313,10 +313,7 @@ def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCa
     found = read_record(kms, prefix, opts.name)
     if found is not None and found[0].complete:
         rec = found[0]
-        if rec.key_spec != opts.key_spec:
-            raise InvalidInputError("key_spec", f"own CA {opts.name!r} exists with {rec.key_spec} keys, not "
-                                    f"{opts.key_spec}: keep its key spec, or choose another name")
-        _same_names(rec, opts)
+        _same_ca(rec, opts)
         return _view(rec, prefix)
     writes = 0
     if found is None:
@@ -327,10 +324,7 @@ def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCa
         version: str | None = None
     else:
         rec, version = found
-        if rec.key_spec != opts.key_spec:
-            raise InvalidInputError("key_spec", f"own CA {opts.name!r} is being created with {rec.key_spec} keys, "
-                                    f"not {opts.key_spec}")
-        _same_names(rec, opts)
+        _same_ca(rec, opts, have="is being created with")
     g = rec.generation(1)
     if g is None:
         g, w = _make_generation(ctx, prefix, rec.name, rec.key_spec, 1, rec.root_days, rec.issuing_days, None,

@@ -11,7 +11,7 @@ from shared.adapters.kms import Kms
 from shared.adapters.kmskeys import KmsKeys
 from shared.adapters.ownca import read_record
 from shared.core.clock import iso_utc
-from shared.core.errors import AlbMtlsError, Code, InvalidInputError
+from shared.core.errors import AlbMtlsError, Code
 from shared.policy import nameconstraints, ownca
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,15 +37,18 @@ def preflight_new(ctx: StepContext, inp: ProvisionInput) -> dict[str, Any] | Non
     """The preflight's CA summary for an own CA the run is to create (``None`` when the CA exists:
     it is checked like any sub-CA). Read-only: the KMS instance exists, every client's names fall inside
     the name constraints it is to get (``ca.permitted_dns``) and its validity fits the sub-CA to be
-    made; an existing CA made with another key spec is refused."""
+    made; an existing CA made with another key spec or other name constraints is refused
+    (:func:`shared.policy.ownca.definition_conflict`)."""
     from shared.policy import pki
 
     spec = inp.own_ca
     assert spec is not None
     found = read_record(ctx.adapter(Kms), inp.secret_prefix, spec.name)
-    if found is not None and found[0].key_spec != spec.key_spec:
-        raise InvalidInputError("ca.key_spec", f"own CA {spec.name!r} exists with {found[0].key_spec} keys, not "
-                                f"{spec.key_spec}: keep its key spec, or choose another name")
+    if found is not None:
+        problem = ownca.definition_conflict(spec.name, found[0].key_spec, found[0].permitted_dns, spec.key_spec,
+                                            spec.permitted_dns, at="ca.")
+        if problem is not None:
+            raise problem
     if found is not None and found[0].complete:
         return None
     inst = instance_id(ctx)

@@ -47,6 +47,29 @@ def test_without_credentials_status_fails_in_seconds_with_one_line(tmp_path):
     assert js.returncode == 1 and json.loads(js.stdout)["error"]["code"] == "CREDENTIALS_MISSING"
 
 
+@pytest.mark.parametrize("setup, words", [
+    ({"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tExampleKey1234"},
+     "ALIBABA_CLOUD_ACCESS_KEY_ID is set (LTAI…1234) but ALIBABA_CLOUD_ACCESS_KEY_SECRET is not"),
+    ({"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "not-shown-anywhere"},
+     "ALIBABA_CLOUD_ACCESS_KEY_SECRET is set but ALIBABA_CLOUD_ACCESS_KEY_ID is not"),
+    ({".aliyun/config.json": '{"current": "default", "profiles": ['}, "/.aliyun/config.json) is malformed: not valid "
+     "JSON at line 1"),
+])
+def test_half_set_credentials_are_named_not_called_missing(tmp_path, setup, words):
+    """A key id without its secret, or a CLI profile file that is not JSON, was reported as no
+    credentials at all (the chain skips them silently): the line says which and where."""
+    env = blank_env(tmp_path, ALIBABA_CLOUD_ECS_METADATA_DISABLED="true")
+    for k, v in setup.items():
+        if k.startswith("."):
+            (tmp_path / k).parent.mkdir(parents=True)
+            (tmp_path / k).write_text(v)
+        else:
+            env[k] = v
+    p = albmtls("status", "--target", "cloud", env=env, timeout=30)
+    assert p.returncode == 1 and "CREDENTIALS_MISSING" in p.stderr and words in p.stderr, p.stderr
+    assert "not-shown-anywhere" not in p.stdout + p.stderr and "Traceback" not in p.stderr
+
+
 @pytest.mark.parametrize("bad", ["Cloud", "CLOUD", "prod", "locall"])
 def test_target_takes_exactly_local_or_cloud(tmp_path, bad):
     for cmd in (["status"], ["provision", "-f", str(REPO / "examples" / "provision.json")], ["rotate"], ["doctor"],

@@ -212,3 +212,44 @@ def test_name_constraints_are_in_every_sub_ca_and_refuse_outside_names_before_si
         cert = x509.load_pem_x509_certificate(pem.encode())
         assert cert.extensions.get_extension_for_class(x509.NameConstraints).value.permitted_subtrees == [
             x509.DNSName("example.test")]
+
+
+def _own_input(ca: dict):
+    import json
+    from pathlib import Path
+
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+
+    doc = json.loads((Path(__file__).parents[2] / "examples" / "provision-own-ca.json").read_text())
+    doc["ca"] = ca
+    return decode(ProvisionInput, json.dumps(doc))
+
+
+def test_a_ca_asked_for_otherwise_is_refused_by_the_preflight_and_the_step_alike(live_cloud, writes):
+    """One rule (shared.policy.ownca.definition_conflict) for plan/provision's preflight and for
+    ensure_ca (ca create, the run's step): an existing own CA asked for with another key spec or other
+    name constraints is INVALID_INPUT naming that field, before any write; the same constraints in
+    another order or repeated, or none asked, are the CA's own."""
+    from shared.steps.ownca_preflight import preflight_new
+
+    steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc", permitted_dns=("example.test", "corp.test")), PREFIX)
+    writes.mark()
+    for ca, field in (({"permitted_dns": ["other.test"]}, "permitted_dns"),
+                      ({"permitted_dns": ["example.test"]}, "permitted_dns"),
+                      ({"permitted_dns": ["example.test", "corp.test", "other.test"]}, "permitted_dns"),
+                      ({"key_spec": "RSA_2048"}, "key_spec"),
+                      ({"key_spec": "RSA_2048", "permitted_dns": ["corp.test"]}, "key_spec")):
+        inp = _own_input({"kind": "own", "name": "nc", **ca})
+        with pytest.raises(AlbMtlsError) as info:
+            preflight_new(_ctx(), inp)
+        assert info.value.code == "INVALID_INPUT" and info.value.field == "ca." + field, (ca, info.value)
+        with pytest.raises(AlbMtlsError) as info:
+            steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc", **ca), PREFIX)
+        assert info.value.code == "INVALID_INPUT" and info.value.field == field, (ca, info.value)
+    for same in (["corp.test", "example.test"], ["example.test", "corp.test", "example.test"], []):
+        inp = _own_input({"kind": "own", "name": "nc", "permitted_dns": same})
+        assert inp.own_ca is not None and len(inp.own_ca.permitted_dns) == len(set(same))
+        assert preflight_new(_ctx(), inp) is None
+        assert steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc", permitted_dns=tuple(same)), PREFIX).writes == 0
+    assert writes.since() == []

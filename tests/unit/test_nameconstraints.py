@@ -185,3 +185,32 @@ def test_names_permitted_is_a_named_check_of_the_ca_chain():
     bad = CaObservation(inp=_Inp([_client("alice", ["a.other.test"])]), now=NOW, ca=_Ca(pem), instance=None)
     v = CA_CHECKS.evaluate(bad)
     assert v is not None and v.code == "NAME_NOT_PERMITTED" and v.field == "clients[0].sans[0]"
+
+
+@pytest.mark.parametrize("names", [["10.0.0.1"], ["example.test", "192.168.1.10"], ["com"], ["test"], ["a.123"],
+                                   ["corp.test", "localhost"]])
+def test_a_permitted_name_that_is_no_domain_is_refused_by_both_entries(names):
+    """IP addresses (only an iPAddress constraint would constrain IP SANs: not supported), single labels
+    and all-digit top labels are refused in `ca create --permitted-dns` (CreateOptions) and the input's
+    ca.permitted_dns alike, naming the entry."""
+    import msgspec
+
+    from shared.core.errors import AlbMtlsError
+    from shared.policy import ownca
+    from shared.policy.contracts import OwnCaSpec
+
+    bad = next(i for i, n in enumerate(names) if "." not in n or n.rsplit(".", 1)[1].isdigit())
+    with pytest.raises(AlbMtlsError) as info:
+        ownca.CreateOptions(name="nc", permitted_dns=tuple(names))
+    assert info.value.code == "INVALID_INPUT" and info.value.field == f"permitted_dns[{bad}]"
+    assert ("IP address" in info.value.message) == (names[bad][0].isdigit())
+    with pytest.raises((AlbMtlsError, msgspec.ValidationError)) as err:
+        msgspec.convert({"kind": "own", "name": "nc", "permitted_dns": names}, OwnCaSpec)
+    assert f"ca.permitted_dns[{bad}]" in str(err.value)
+
+
+def test_permitted_names_are_kept_once_in_their_order():
+    from shared.policy import ownca
+
+    opts = ownca.CreateOptions(name="nc", permitted_dns=("b.test", "a.test", "b.test", "a.test"))
+    assert opts.permitted_dns == ("b.test", "a.test")

@@ -108,3 +108,34 @@ def test_client_token_and_names():
     east8 = at.astimezone(timezone(timedelta(hours=8)))
     assert execution_name("alb-abc-443", east8) == "alb-abc-443-20261129T195706Z"
     assert len(execution_name("x" * 300, at)) <= 128
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    ("8C3E5A7F1B9D4E2A6C0F3B5D7E9A1C42", "8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c42"),
+    ("1EFD3CAC-EE8E-6A00-AD80-5E318B70B839", "1efd3cac-ee8e-6a00-ad80-5e318b70b839"),
+    ("1efd3cac-ee8e-6a00-ad80-5e318b70b839", "1efd3cac-ee8e-6a00-ad80-5e318b70b839"),
+])
+def test_pca_ids_in_hex_are_kept_in_the_cloud_s_lower_case(written, kept):
+    """An Identifier copied in upper case named no CA (CA_NOT_FOUND from the cloud, after the run began)."""
+    import json
+    from pathlib import Path
+
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    assert CertificateId.parse(written, field="ca_identifier").identifier == kept
+    demo = json.loads((Path(__file__).resolve().parents[2] / "examples" / "provision.json").read_text())
+    assert decode(ProvisionInput, {**demo, "ca_identifier": written}).ca_identifier == kept
+    demo.pop("ca_identifier", None)
+    assert decode(ProvisionInput, {**demo, "ca": {"kind": "pca", "identifier": written}}).ca_label == kept
+
+
+@pytest.mark.parametrize(("written", "words"), [
+    ("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c4", "has 31 hex digits; a PCA Identifier has 32"),
+    ("8c3e5a7f1b9d4e2a6c0f3b5d7e9a1c422", "has 33 hex digits"),
+    ("1efd3cac-ee8e-6a00-ad80-5e318b70b83", "groups have 8-4-4-4-11 hex digits, not 8-4-4-4-12"),
+    ("1efd3caceee8e-6a00-ad80-5e318b70b839", "groups have 13-4-4-12"),
+])
+def test_a_pca_id_cut_short_is_refused_saying_so(written, words):
+    with pytest.raises(AlbMtlsError) as ei:
+        CertificateId.parse(written, field="ca_identifier")
+    assert ei.value.code == Code.INVALID_INPUT and ei.value.field == "ca_identifier" and words in ei.value.message

@@ -199,15 +199,18 @@ def test_every_input_pattern_has_words(type_):
     assert not missing, missing
 
 
-def test_without_the_type_the_message_is_msgspec_s_own():
+def test_without_the_type_the_message_still_names_the_field_and_what_to_write():
     class X(msgspec.Struct):
         p: str = "a"
+        b: bool = False
 
-    try:
-        msgspec.convert({"p": 1}, X)
-    except msgspec.ValidationError as exc:
-        err = validation.error_from_validation(exc)
-    assert err.field == "p" and "Expected `str`, got `int`" in err.message
+    for doc, words in [({"p": 1}, "must be text in quotes, not a number"),
+                       ({"b": "no"}, "must be true or false, unquoted")]:
+        try:
+            msgspec.convert(doc, X)
+        except msgspec.ValidationError as exc:
+            err = validation.error_from_validation(exc)
+        assert err.field == next(iter(doc)) and words in err.message and "Expected" not in err.message
 
 
 def test_common_names_differing_only_in_case_are_refused_not_normalised():
