@@ -27,6 +27,7 @@ path and one delivery record, read together.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -75,6 +76,7 @@ __all__ = ["STEP", "DeliverEvent", "DeliverResult", "ClientDelivery", "config_se
 
 STEP = "deliver"
 CHANNEL_BUDGET_S = 10.0      # one channel's retries (backoff with jitter) never take more than this
+DELIVER_WORKERS = 16         # clients delivered at once (their KMS reads and notices)
 
 
 def config_secret(prefix: str) -> str:
@@ -158,12 +160,20 @@ def read_record(ctx: StepContext, names: SecretNames) -> DeliveryRecord | None:
     return decode_record(raw.data) if raw is not None else None
 
 
-def store_record(ctx: StepContext, names: SecretNames, record: DeliveryRecord, event: str) -> int:
-    """A new ``ACSCurrent`` version of the record (0 writes when this content is stored already)."""
-    return ctx.adapter(kms_api.Kms).store_version(
-        names.delivery, encode_record(record), version_id(record, event), data_type="text",
-        tags={"albmtls:listener": record.listener_key, "albmtls:cn": record.common_name},
-        description=f"alb-mtls delivery record of {names.pfx} (holder, link hashes, downloads; no secrets)")
+def store_record(ctx: StepContext, names: SecretNames, record: DeliveryRecord, event: str, *,
+                 new: bool | None = None) -> int:
+    """A new ``ACSCurrent`` version of the record (0 writes when this content is stored already).
+    ``new``: whether the caller just read no record (``True``) or one (``False``) — then one write
+    without the existence check (``Kms.write_version``: a version of this content already there
+    is a re-run, 0 writes); ``None``: observe first (``Kms.store_version``)."""
+    kms = ctx.adapter(kms_api.Kms)
+    tags = {"albmtls:listener": record.listener_key, "albmtls:cn": record.common_name}
+    desc = f"alb-mtls delivery record of {names.pfx} (holder, link hashes, downloads; no secrets)"
+    if new is not None:
+        return int(kms.write_version(names.delivery, encode_record(record), version_id(record, event), new=new,
+                                     data_type="text", tags=tags, description=desc))
+    return kms.store_version(names.delivery, encode_record(record), version_id(record, event), data_type="text",
+                             tags=tags, description=desc)
 
 
 def _read_meta(ctx: StepContext, names: SecretNames) -> CertMeta | None:
@@ -332,24 +342,31 @@ def _deliver_system(ctx: StepContext, cfg: NotifyConfig, rec: DeliveryRecord, me
     return _Outcome(rec.with_entry(entry), out, failed)
 
 
-def deliver_client(ctx: StepContext, cfg: _Config, names: SecretNames, listener_key: str, common_name: str,
-                   holder: HolderRecord | None, *, update_holder: bool, meta: CertMeta | None = None,
-                   force: bool = False) -> tuple[ClientDelivery, int]:
+def deliver_client(ctx: StepContext, cfg: _Config | Future[_Config], names: SecretNames, listener_key: str,
+                   common_name: str, holder: HolderRecord | None, *, update_holder: bool,
+                   meta: CertMeta | None = None, force: bool = False) -> tuple[ClientDelivery, int]:
     """Deliver ``common_name``'s current certificate to its holder once (``force``: a new link
     even if one was sent). ``update_holder``: the input names the holder (provision); else the
-    record's holder is used (rotation). Returns (what happened, writes)."""
-    rec = read_record(ctx, names)
+    record's holder is used (rotation). ``cfg``: the notification configuration, or its read
+    under way (waited for only when something is sent). The record and the certificate's ``…/meta``
+    are read at once; the record is then written in one call. Returns (what happened, writes)."""
+    if meta is None:
+        with ThreadPoolExecutor(1, thread_name_prefix="deliver-meta") as pool:
+            meta_f = pool.submit(_read_meta, ctx, names)
+            rec = read_record(ctx, names)
+            meta = meta_f.result()
+    else:
+        rec = read_record(ctx, names)
     before = rec
     if rec is None:
         rec = DeliveryRecord(common_name=common_name, listener_key=listener_key, holder=holder)
     elif update_holder and rec.holder != holder:
         rec = rec.with_holder(holder)
     holder = rec.holder
-    meta = meta or _read_meta(ctx, names)
     if holder is None or meta is None:
         out = ClientDelivery(common_name=common_name, listener_key=listener_key, action="no_holder",
                              serial=meta.serial if meta else "")
-        writes = store_record(ctx, names, rec, "holder") if before is not None and rec != before else 0
+        writes = store_record(ctx, names, rec, "holder", new=False) if before is not None and rec != before else 0
         return out, writes
     entry = rec.entry(meta.serial)
     done = entry is not None and (entry.link_sent_at if holder.kind == "person" else entry.notified_at)
@@ -357,8 +374,10 @@ def deliver_client(ctx: StepContext, cfg: _Config, names: SecretNames, listener_
         out = ClientDelivery(common_name=common_name, listener_key=listener_key, serial=meta.serial,
                              holder=holder.name, holder_kind=holder.kind, action="already_sent",
                              link_expires=entry.token_expires if entry else None)
-        writes = store_record(ctx, names, rec, "holder") if rec != before else 0
+        writes = store_record(ctx, names, rec, "holder", new=before is None) if rec != before else 0
         return out, writes
+    if isinstance(cfg, Future):
+        cfg = cfg.result()
     if cfg.cfg is None:
         f = Failure(at=stamp(ctx.clock.now()), channel="-", kind="certificate_ready", code="NOT_CONFIGURED",
                     message=(cfg.problem or "")[:200])
@@ -375,7 +394,7 @@ def deliver_client(ctx: StepContext, cfg: _Config, names: SecretNames, listener_
     for f in oc.failures:
         rec = rec.with_failure(f)
     oc.out.failures = [{"channel": f.channel, "code": f.code, "message": f.message} for f in oc.failures]
-    writes = store_record(ctx, names, rec, f"{oc.out.action}-{meta.serial}")
+    writes = store_record(ctx, names, rec, f"{oc.out.action}-{meta.serial}", new=before is None)
     return oc.out, writes
 
 
@@ -383,17 +402,22 @@ def deliver_client(ctx: StepContext, cfg: _Config, names: SecretNames, listener_
 # the step's modes
 # ---------------------------------------------------------------------------------------------
 def _provision(inp: ProvisionInput, ctx: StepContext) -> DeliverResult:
+    """Every client at once (:data:`DELIVER_WORKERS`), the notification configuration read beside
+    their records when a holder is named: the step runs after the health check, on the run's
+    critical path — one round of reads, the notices, one write per client."""
     res = DeliverResult()
-    cfg: _Config | None = None
-    for c in inp.clients:
-        names = inp.secrets(c.common_name)
-        holder = HolderRecord.of(c.holder) if c.holder is not None else None
-        if holder is not None and cfg is None:
-            cfg = load_config(ctx)
-        out, w = deliver_client(ctx, cfg or _Config(None), names, inp.listener_key, c.common_name, holder,
-                                update_holder=True)
-        res.deliveries.append(out)
-        res.writes += w
+    with ThreadPoolExecutor(min(DELIVER_WORKERS, len(inp.clients) + 1), thread_name_prefix="deliver") as pool:
+        cfg: _Config | Future[_Config] = pool.submit(load_config, ctx) \
+            if any(c.holder is not None for c in inp.clients) else _Config(None)
+
+        def one(c: Any) -> tuple[ClientDelivery, int]:
+            holder = HolderRecord.of(c.holder) if c.holder is not None else None
+            return deliver_client(ctx, cfg, inp.secrets(c.common_name), inp.listener_key, c.common_name, holder,
+                                  update_holder=True)
+
+        for out, w in pool.map(one, inp.clients):
+            res.deliveries.append(out)
+            res.writes += w
     return res
 
 
