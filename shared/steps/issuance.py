@@ -505,18 +505,27 @@ def issue_for_client(ctx: StepContext, inp: IssueTarget, client: ClientSpec, *, 
 
 def load_client_pfx(ctx: StepContext, inp: ProvisionInput, cn: str) -> tuple[bytes, str]:
     """The current PFX (DER bytes) and its password for client ``cn`` (e.g. the health check's live
-    probe). Reads the pfx ``ACSCurrent`` version and the password of the same ``VersionId``.
+    probe). Reads the pfx and password ``ACSCurrent`` versions at once (one round trip, not two:
+    the health check runs on the provisioning's critical path); when the password's is not the
+    PFX's (a renewal stored between the two reads), the password of the PFX's ``VersionId``.
     Keep both in memory only.
 
     Raises ``AlbMtlsError(SECRET_NOT_FOUND)`` when either is missing (never issued, or the versions
     disagree); other ``AlbMtlsError`` on cloud failures.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     names = inp.secrets(cn)
-    pfx = ctx.adapter(kms_api.Kms).get_secret_value(names.pfx, stage=kms_api.CURRENT)
+    kms = ctx.adapter(kms_api.Kms)
+    with ThreadPoolExecutor(1, thread_name_prefix="pfx-password") as pool:
+        pw_f = pool.submit(kms.get_secret_value, names.password, stage=kms_api.CURRENT)
+        pfx = kms.get_secret_value(names.pfx, stage=kms_api.CURRENT)
+        pw = pw_f.result()
     if pfx is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"no PFX stored in {names.pfx!r} for client {cn!r}; run "
                            "issue_client_cert first")
-    pw = ctx.adapter(kms_api.Kms).get_secret_value(names.password, version_id=pfx.version_id)
+    if pw is None or pw.version_id != pfx.version_id:
+        pw = kms.get_secret_value(names.password, version_id=pfx.version_id)
     if pw is None:
         raise AlbMtlsError(Code.SECRET_NOT_FOUND, f"{names.password!r} has no version {pfx.version_id!r} matching "
                            f"the current PFX; re-run issue_client_cert")
