@@ -330,7 +330,8 @@ class Pca(Adapter):
             if not token or not body.list:
                 return
 
-    def resolve_ca(self, value: str, *, want_cert_identifier: bool = True) -> ResolvedCa:
+    def resolve_ca(self, value: str, *, want_cert_identifier: bool = True, found: CaCertificate | None = None,
+                   listed: list[Any] | None = None) -> ResolvedCa:
         """The private CA the user named by either of its identifiers (``value``: the ``Identifier``
         of ``DescribeCACertificateList`` or the ``CertIdentifier`` of ``ListPcaCaCertificate``),
         with both. Read-only.
@@ -349,18 +350,25 @@ class Pca(Adapter):
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        # with want_cert_identifier, the CA and the PCA list are read at once (neither needs the other)
-        with ThreadPoolExecutor(1, thread_name_prefix="ca-resolve") as pool:
-            listed_f = pool.submit(lambda: list(self.list_pca_ca_certificates())) if want_cert_identifier else None
-            try:
-                found = self.describe_ca_certificate(value)
-            except AlbMtlsError as exc:
-                if exc.code != Code.CA_NOT_FOUND:
-                    raise
-                found = None
-            if found is not None and not want_cert_identifier:
-                return ResolvedCa(identifier=found.identifier)
-            listed = listed_f.result() if listed_f is not None else list(self.list_pca_ca_certificates())
+        # with want_cert_identifier, the CA and the PCA list are read at once (neither needs the other);
+        # ``found`` / ``listed``: the caller read them already (``value``'s DescribeCACertificate, the
+        # ListPcaCaCertificate items) — not read again
+        if found is not None and found.identifier == value and listed is not None:
+            pass
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="ca-resolve") as pool:
+                listed_f = pool.submit(lambda: list(self.list_pca_ca_certificates())) \
+                    if want_cert_identifier and listed is None else None
+                try:
+                    found = self.describe_ca_certificate(value)
+                except AlbMtlsError as exc:
+                    if exc.code != Code.CA_NOT_FOUND:
+                        raise
+                    found = None
+                if found is not None and not want_cert_identifier:
+                    return ResolvedCa(identifier=found.identifier)
+                if listed is None:
+                    listed = listed_f.result() if listed_f is not None else list(self.list_pca_ca_certificates())
         by_cert = {i.cert_identifier: i for i in listed}
         if found is not None:
             if found.identifier in by_cert:

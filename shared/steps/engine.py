@@ -199,7 +199,10 @@ class Engine:
     seed of every ``CustomIdentifier`` and the key log's owner). Use as a context manager."""
 
     def __init__(self, ctx: StepContext, *, order: str, secret_prefix: str, workers: int = ENGINE_WORKERS) -> None:
-        self.ctx = lane_context(ctx)
+        # the lane's limiters, unless the caller made them at the invocation's start (its first
+        # interval then passes while it reads its order and looks at the lane)
+        lim = ctx.own_limiters.get("pca")
+        self.ctx = ctx if lim is not None and lim.name == "pca-lane" else lane_context(ctx)
         self.order = order
         self.keylog = KeyLog(self.ctx, secret_prefix, order)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="issuer")

@@ -35,7 +35,7 @@ from shared.policy.ids import custom_identifier
 from shared.policy.issuance import CurrentCert, decide
 from shared.policy.lane import LANE_RECHECK_S, RunningOrder, lane_position, wait_seconds
 from shared.policy.orders import Cursor, DrainEvent, DrainResult, Order, ProvisionOrder
-from shared.steps.engine import Engine, Job, result_of
+from shared.steps.engine import Engine, Job, lane_context, result_of
 from shared.steps.issuance import read_meta
 from shared.steps.lane_client import issue_flow
 
@@ -145,13 +145,24 @@ def provision_slice(ctx: StepContext, engine: Engine, order: ProvisionOrder, cur
             # resolving for them; a CertIdentifier is resolved by them again): one round less; the
             # listener's holders listed beside them too (the preflight's letter-case check), so
             # every PCA call of the run stays in the lane
+            from shared.adapters.pca import Pca
             from shared.steps.offboarding import holder_folds
 
-            with ThreadPoolExecutor(2, thread_name_prefix="ca-check") as pool:
-                resolved_f = pool.submit(resolve_ca, engine.ctx, inp, for_alb=True)
+            api = engine.ctx.adapter(Pca)
+            want = engine.ctx.settings.alb_ca_id_form == "cert_identifier"
+            with ThreadPoolExecutor(3, thread_name_prefix="ca-check") as pool:
+                # asked in this order, as the lane's pace hands out the calls: the PCA list and the CA
+                # (the join for ALB needs both answers), the CA's subscription, the holders' list
+                listed_f = pool.submit(lambda: list(api.list_pca_ca_certificates())) if want else None
+                view_f = pool.submit(engine.ca, inp)
                 folds_f = pool.submit(holder_folds, engine.ctx, inp)
-                view = engine.ca(inp)
-                resolved = resolved_f.result()
+                view = view_f.result()
+                if want and view.identifier == inp.ca_id.for_pca():
+                    # the CA's DescribeCACertificate answer serves the resolving too: not read again
+                    resolved = api.resolve_ca(view.identifier, want_cert_identifier=True, found=view.ca,
+                                              listed=listed_f.result() if listed_f is not None else None)
+                else:
+                    resolved = resolve_ca(engine.ctx, inp, for_alb=True)
                 folds = folds_f.result()
         else:
             resolved = None
@@ -227,6 +238,9 @@ class _OrderDoc(msgspec.Struct, frozen=True):
 def run(ev: DrainEvent, ctx: StepContext) -> DrainResult:
     """One call of the lane's loop (module doc). Raises ``AlbMtlsError`` (the order fails with its
     code) or ``TransientError`` (the flow's ``Retry`` runs the slice again)."""
+    # the lane's limiters now: their first interval (no burst after the previous slice's last call)
+    # passes while the order is read and the lane looked at, not before the first PCA call
+    ctx = lane_context(ctx)
     cursor = ev.cursor or Cursor()
     me = ctx.execution_name
     if not me:
