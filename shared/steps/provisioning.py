@@ -214,6 +214,14 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
         name = execution_name(listener_key, clock.now())
         if request_id:
             name += "-r" + hashlib.sha256(request_id.encode("utf-8", "replace")).hexdigest()[:10]
+    if flow == PROVISION_FLOW:
+        # the preflight's CA check is placed first, beside this start's own reads (the running
+        # executions, then StartExecution): it works in the issuing lane while they are made, so the
+        # preflight finds it done or nearly (a start refused below leaves only a read-only check)
+        from concurrent.futures import ThreadPoolExecutor
+        check_pool = ThreadPoolExecutor(1, thread_name_prefix="place-check")
+        check_pool.submit(_place_check, settings, inp_json, name, deadline)
+        check_pool.shutdown(wait=False)
     same_name = False
     for ex in _running(settings, flow, prefix, deadline):
         if ex.name != name or getattr(ex, "flow_name", flow) not in (None, flow):
@@ -231,12 +239,6 @@ def start_provision(settings: Settings, inp_json: dict[str, Any], listener_key: 
                                    f"execution {name} is already running for listener {listener_key} with another "
                                    "input; wait for it to finish and run again", details={"execution": name})
             return Started(flow, name, running.status, existing=True)
-    if flow == PROVISION_FLOW:
-        # the preflight's CA check is placed beside the execution (in parallel: neither waits for the other)
-        from concurrent.futures import ThreadPoolExecutor
-        check_pool = ThreadPoolExecutor(1, thread_name_prefix="place-check")
-        check_pool.submit(_place_check, settings, inp_json, name, deadline)
-        check_pool.shutdown(wait=False)
     try:
         body = fnf.start_execution(flow, name, text)
         started = Started(flow, name, body.status or "Running")
