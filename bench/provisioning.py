@@ -85,6 +85,8 @@ SEQUENTIAL_CALLS_WHY = (
     "CreateListener", "the listener's job seen ended (its read-back)",
     "health: GetListenerHealth of the listener once it serves",
     "probe: the name server's answer and the mTLS handshake",
+    "deliver: the holder's link recorded (its hash: the download page checks it) as the email goes out — "
+    "only once the listener works with the certificate",
 )
 SEQUENTIAL_CALLS = len(SEQUENTIAL_CALLS_WHY)
 BUDGET = 1.2
