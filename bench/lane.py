@@ -202,11 +202,11 @@ def run(*, holders: int = 1000, latency_ms: tuple[float, float] = (100.0, 300.0)
         calls = cloud.store.calls(n1)
         wall = _span(events, PROVISION_FLOW, again.name)
         from shared.steps.issuer import FIRST_CHUNK, OBSERVE_CHUNK
-        # the status reads (the first 16 alone, then 50 a call) + the CA's: the check order's 5
-        # (resolved for ALB, checked) and the order's 2
+        # the status reads (the first 16 alone, then 50 a call) + the CA's: the check order's 4
+        # (checked, and resolved for ALB with the same DescribeCACertificate answer) and the order's 2
         # + the pages of the CA's list (every certificate of the account, 100 a page) read twice: by
         # the check order in the lane (CNs that differ only in letter case) and by ReconcileClients
-        reads = 1 + math.ceil(max(0, holders - FIRST_CHUNK) / OBSERVE_CHUNK) + 7 + \
+        reads = 1 + math.ceil(max(0, holders - FIRST_CHUNK) / OBSERVE_CHUNK) + 6 + \
             2 * math.ceil(cloud.store.count("pca.client") / 100)
         out["second_apply"] = {
             "execution": again.name, "wall_s": round(wall, 2),
