@@ -154,9 +154,15 @@ def gather_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = 
     ident = resolved.identifier if resolved is not None else inp.ca_id.for_pca()
     # the certificate and the instance status at once: neither needs the other's answer
     with ThreadPoolExecutor(1, thread_name_prefix="ca-read") as pool:
-        inst_f = pool.submit(api.get_ca_instance_status, ident)
+        # the certificate asked first (in the lane its answer is what the ALB resolving waits for)
+        ca_f = pool.submit(api.describe_ca_certificate, ident)
+        inst = api.get_ca_instance_status
         try:
-            ca = api.describe_ca_certificate(ident)
+            instance_first: Any = inst(ident)
+        except AlbMtlsError as exc:
+            instance_first = exc
+        try:
+            ca = ca_f.result()
         except AlbMtlsError as exc:
             if resolved is not None or exc.code != Code.CA_NOT_FOUND:
                 raise
@@ -165,10 +171,8 @@ def gather_ca(ctx: StepContext, inp: IssueTarget, resolved: ResolvedCa | None = 
             ca = api.describe_ca_certificate(resolved.identifier)
             return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca,
                                  instance=api.get_ca_instance_status(resolved.identifier))
-        try:
-            instance = inst_f.result()
-        except AlbMtlsError:
-            instance = api.get_ca_instance_status(ca.identifier)   # its own error, now that the CA exists
+        instance = instance_first if not isinstance(instance_first, AlbMtlsError) else \
+            inst(ca.identifier)        # its own error, now that the CA exists
     return CaObservation(inp=inp, now=ctx.clock.now(), ca=ca, instance=instance)
 
 
