@@ -77,6 +77,7 @@ __all__ = ["STEP", "DeliverEvent", "DeliverResult", "ClientDelivery", "config_se
 STEP = "deliver"
 CHANNEL_BUDGET_S = 10.0      # one channel's retries (backoff with jitter) never take more than this
 DELIVER_WORKERS = 16         # clients delivered at once (their KMS reads and notices)
+DELIVERIES_MAX = 50          # deliveries listed in the result (the rest counted; each is in its record)
 
 
 def config_secret(prefix: str) -> str:
@@ -122,9 +123,14 @@ class ClientDelivery(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class DeliverResult(msgspec.Struct, kw_only=True):
+    """``deliveries``: what was sent to each holder — the first :data:`DELIVERIES_MAX` clients that
+    have one (clients without a holder are only counted): the step's result is the flow's state,
+    at most 64 KiB however many clients the listener has; ``counts``: every client by action."""
+
     status: str = "ok"
     writes: int = 0
     deliveries: list[ClientDelivery] = []
+    counts: dict[str, int] = {}
     notified: list[str] = []
     failures: list[dict[str, str]] = []
 
@@ -416,7 +422,9 @@ def _provision(inp: ProvisionInput, ctx: StepContext) -> DeliverResult:
                                   update_holder=True)
 
         for out, w in pool.map(one, inp.clients):
-            res.deliveries.append(out)
+            res.counts[out.action] = res.counts.get(out.action, 0) + 1
+            if out.action != "no_holder" and len(res.deliveries) < DELIVERIES_MAX:
+                res.deliveries.append(out)
             res.writes += w
     return res
 
