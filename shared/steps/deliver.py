@@ -410,18 +410,23 @@ def deliver_client(ctx: StepContext, cfg: _Config | Future[_Config], names: Secr
 def _provision(inp: ProvisionInput, ctx: StepContext) -> DeliverResult:
     """Every client at once (:data:`DELIVER_WORKERS`), the notification configuration read beside
     their records when a holder is named: the step runs after the health check, on the run's
-    critical path — one round of reads, the notices, one write per client."""
+    critical path — one round of reads, the notices, one write per client. Only the clients that name
+    a holder are read (the others: ``shared.steps.desired.forget_removed_holders``)."""
     res = DeliverResult()
     with ThreadPoolExecutor(min(DELIVER_WORKERS, len(inp.clients) + 1), thread_name_prefix="deliver") as pool:
-        cfg: _Config | Future[_Config] = pool.submit(load_config, ctx) \
-            if any(c.holder is not None for c in inp.clients) else _Config(None)
+        held = [c for c in inp.clients if c.holder is not None]
+        cfg: _Config | Future[_Config] = pool.submit(load_config, ctx) if held else _Config(None)
 
         def one(c: Any) -> tuple[ClientDelivery, int]:
-            holder = HolderRecord.of(c.holder) if c.holder is not None else None
-            return deliver_client(ctx, cfg, inp.secrets(c.common_name), inp.listener_key, c.common_name, holder,
-                                  update_holder=True)
+            return deliver_client(ctx, cfg, inp.secrets(c.common_name), inp.listener_key, c.common_name,
+                                  HolderRecord.of(c.holder), update_holder=True)
 
-        for out, w in pool.map(one, inp.clients):
+        # a client without a holder has nothing to deliver: RecordDesiredState already made its record
+        # say so (shared.steps.desired.forget_removed_holders), beside the run's changes
+        res.counts["no_holder"] = len(inp.clients) - len(held)
+        if not res.counts["no_holder"]:
+            del res.counts["no_holder"]
+        for out, w in pool.map(one, held):
             res.counts[out.action] = res.counts.get(out.action, 0) + 1
             if out.action != "no_holder" and len(res.deliveries) < DELIVERIES_MAX:
                 res.deliveries.append(out)

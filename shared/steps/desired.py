@@ -16,7 +16,7 @@ Source actions: KMS ``GetSecretValue``, ``DescribeSecret``, ``CreateSecret``, ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.kms import CURRENT, Kms
 from shared.core.errors import AlbMtlsError, Code
@@ -110,7 +110,47 @@ def run(event: StepEvent, ctx: StepContext) -> RecordDesiredStateResult:
     """The ``record_desired_state`` step: record ``event.input`` as its listener's desired state
     (:func:`record_desired`; ``execution`` = the flow execution's name). A re-run records nothing new.
     Raises ``AlbMtlsError`` (returned as a failed result by the handler) or ``TransientError``."""
-    rec = record_desired(ctx.adapter(Kms), event.input, now=ctx.clock.now(), execution=ctx.execution_name)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="holders") as pool:
+        forgot_f = pool.submit(forget_removed_holders, ctx, event.input)
+        rec = record_desired(ctx.adapter(Kms), event.input, now=ctx.clock.now(), execution=ctx.execution_name)
+        forgot = forgot_f.result()
     ctx.logger.info("desired state recorded", extra={"listener_key": event.input.listener_key, "action": rec.action,
-                                                      "secret": rec.secret, "version": rec.version})
-    return RecordDesiredStateResult(writes=rec.writes, action=rec.action, secret=rec.secret, version=rec.version)
+                                                      "secret": rec.secret, "version": rec.version,
+                                                      "holders_removed": forgot})
+    return RecordDesiredStateResult(writes=rec.writes + forgot, action=rec.action, secret=rec.secret,
+                                    version=rec.version)
+
+
+#: delivery records read at once (a listener may have 1,000 clients)
+HOLDER_READERS = 32
+
+
+def forget_removed_holders(ctx: Any, inp: ProvisionInput) -> int:
+    """The clients of ``inp`` that name no ``holder``: a delivery record that still names one (the
+    input dropped it) is written without it, so no link goes out for it any more
+    (``shared.policy.delivery``). Beside the run's changes, not after the health check: the
+    provision flow's ``Deliver`` then reads only the clients that have a holder — with 1,000
+    clients and none, it read 1,000 records on the run's critical path. Returns the writes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.policy.delivery import decode_record, encode_record
+    from shared.policy.delivery import version_id as record_version
+
+    kms = ctx.adapter(Kms)
+    names = [inp.secrets(c.common_name) for c in inp.clients if c.holder is None]
+    if not names:
+        return 0
+
+    def one(n: Any) -> int:
+        raw = kms.get_secret_value(n.delivery, stage=CURRENT)
+        rec = decode_record(raw.data) if raw is not None else None
+        if rec is None or rec.holder is None:
+            return 0
+        rec = rec.with_holder(None)
+        return int(kms.write_version(n.delivery, encode_record(rec), record_version(rec, "holder"), new=False,
+                                     data_type="text"))
+
+    with ThreadPoolExecutor(min(HOLDER_READERS, len(names)), thread_name_prefix="holder") as pool:
+        return sum(pool.map(one, names))
