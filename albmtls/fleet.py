@@ -134,7 +134,7 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             e = r["error"]
             where = f" ({e['field']})" if e.get("field") else ""
             console.print(f"  [red]{e['code']}[/]{escape(where)}: {escape(e['message'])}")
-        for key, label in (("listener", "listener"), ("server_certificate", "server certificate"),
+        for key, label in (("ca", "own CA"), ("listener", "listener"), ("server_certificate", "server certificate"),
                            ("server_group", "server group"), ("dns", "CNAME"), ("desired_state", "desired state")):
             p = r.get(key)
             if not p or p["action"] in ("none", "use"):
@@ -143,6 +143,11 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             line = f"  {_MARK.get(p['action'], '~')} {' '.join(x for x in (label, escape(name), p['action']) if x)}"
             if p.get("changes"):
                 line += f": {_changes(p['changes'])}"
+            if key == "ca":
+                d = p.get("detail") or {}
+                permitted = ", ".join(d.get("permitted_dns") or []) or "none"
+                line += escape(f": {d.get('key_spec')} keys in KMS instance {d.get('kms_instance_id')}, name "
+                               f"constraints {permitted}")
             console.print(line)
         groups: dict[str, list[str]] = {}
         for c in r.get("clients") or []:
@@ -216,7 +221,7 @@ def plan_lines(plan_doc: dict[str, Any], todo: list[int]) -> list[str]:
     out = []
     for i in todo:
         r = plan_doc["listeners"][i]
-        labels = (("listener", "listener"), ("server_certificate", "server certificate"),
+        labels = (("ca", "own CA"), ("listener", "listener"), ("server_certificate", "server certificate"),
                   ("server_group", "server group"), ("dns", "CNAME"), ("desired_state", "desired state"))
         parts = [f"{label} {r[key]['action']}" for key, label in labels
                  if r.get(key) and r[key]["action"] not in ("none", "use")]
@@ -352,6 +357,24 @@ def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateD
     raise typer.Exit(code)
 
 
+def creation_waves(fleet: Any, plan_doc: dict[str, Any], todo: list[int]) -> list[list[int]]:
+    """``todo`` in at most two waves: a new own CA is created by the first listener that names it
+    (with the others that create none, in parallel), the other listeners naming it run after — they
+    find it made instead of creating it at the same moment."""
+    first: set[tuple[str, str]] = set()
+    now, later = [], []
+    for i in todo:
+        inp, ca = fleet.listeners[i], plan_doc["listeners"][i].get("ca")
+        key = (inp.secret_prefix, ca.get("id") or "") if ca and ca.get("action") == "create" else None
+        if key is not None and key in first:
+            later.append(i)
+        else:
+            now.append(i)
+            if key is not None:
+                first.add(key)
+    return [w for w in (now, later) if w]
+
+
 def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, out: Path | None, timeout: float,
            console: Console, json_out: bool) -> tuple[int, dict[str, Any]]:
     from shared.steps.provisioning import PROVISION_FLOW, deploy_flows
@@ -383,8 +406,10 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
             console.print(f"flow {PROVISION_FLOW} ({state}); applying {plural(len(todo), 'listener')}, "
                           f"{parallel} at a time")
         follower = _Follower(settings, None if json_out else console, timeout, threading.Lock())
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
-            results = list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), todo))
+        results = []
+        for wave in creation_waves(fleet, plan_doc, todo):
+            with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(wave)))) as pool:
+                results += list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), wave))
         doc["listeners"] += results
         if target == "local" and out is not None:
             # a person's certificate leaves KMS only through their download page: only the others are exported

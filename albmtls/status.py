@@ -24,7 +24,8 @@ from .options import (
 )
 from .options import console as _console
 
-STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "retired": "dim cyan", "revoked": "red",
+STATE_STYLE = {"valid": "green", "not_yet_valid": "bold yellow",
+               "due": "bold yellow", "superseded": "cyan", "retired": "dim cyan", "revoked": "red",
                "expired": "dim red", "orphaned": "magenta"}
 DELIVERY_TEXT = {"link_sent": "link sent, not yet downloaded", "notified": "system notified, not yet read",
                  "downloaded": "downloaded", "read": "read", "not_delivered": "NOT delivered"}
@@ -133,6 +134,9 @@ def _print_status(doc: dict[str, Any]) -> None:
             note = f"retire after {when(r.get('retire_after'))} or once the holder switched"
         elif st == "retired":
             note = "holder switched; expires naturally"
+        elif st == "not_yet_valid":
+            note = (f"valid from {when(r.get('not_before'))}: refused by every TLS peer until then (issued while a "
+                    "clock was ahead)")
         elif st in ("valid", "due") and r.get("due_at"):
             note = f"due {when(r['due_at'])}"
         elif st == "orphaned":
@@ -145,7 +149,7 @@ def _print_status(doc: dict[str, Any]) -> None:
         shown = days_text(days)
         t.add_row(r["common_name"] or "", r.get("listener_key") or "-", (r["serial"] or "")[:16],
                   when(r.get("not_after")), f"[{day_style}]{shown}[/]" if day_style else shown,
-                  f"[{STATE_STYLE.get(st, '')}]{st}[/]", holder_text(r), note)
+                  f"[{STATE_STYLE.get(st, '')}]{st.replace('_', ' ')}[/]", holder_text(r), note)
     console.print(t)
     for lst in doc.get("listeners") or []:
         cas = ", ".join(lst.get("ca_certificate_ids") or []) or "-"
@@ -158,7 +162,7 @@ def _print_status(doc: dict[str, Any]) -> None:
                       f"{when(p['planned_delete_time'])} (albmtls restore gets it back until then)")
     _print_drift(console, doc.get("drift"))
     _print_executions(console, doc.get("executions"))
-    counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("counts", {}).items()))
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(doc.get("counts", {}).items()))
     console.print(counts or ("no client certificates match" if doc.get("filters") else "no client certificates"))
 
 
@@ -218,7 +222,8 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
                                                help="Only this listener: <alb id>:<port> or its key <alb id>-<port>."),
            state: list[str] | None = typer.Option(None, "--state",
                                                   help="Only certificates in this state (repeatable): valid, due, "
-                                                       "superseded, orphaned, revoked, expired."),
+                                                       "superseded, retired, orphaned, revoked, expired, "
+                                                       "not_yet_valid."),
            cn: str | None = typer.Option(None, "--cn", help="Only this common name (* and ? match any)."),
            port_offset: int = PortOffset,
            json_out: bool = JsonOut) -> None:

@@ -19,7 +19,9 @@ one. ``$schema`` is allowed at the top (JSON editors). Errors name the field by 
 Across listeners (:class:`FleetDocument` checks, before anything is read from the cloud): a listener
 (ALB + port) appears once; listeners of one ALB that name the same server group define it the same
 way (else each run would change it back); one host name (``rr.domain``) is the CNAME of one ALB and
-has one TTL (else the record would flap).
+has one TTL (else the record would flap); listeners naming one own CA (``ca.name`` under one
+``secret_prefix``) define it the same way — key spec, name constraints, validity (else the CA an
+apply creates would depend on which listener ran first, and the other would fail halfway).
 
 Parsing YAML needs PyYAML (imported only for YAML); duplicate keys are refused (PyYAML would keep the
 last one silently). Pure: no I/O.
@@ -69,7 +71,14 @@ def _check_fleet(listeners: tuple[ProvisionInput, ...]) -> None:
     keys: dict[tuple[str, str], int] = {}
     groups: dict[tuple[str, str, str], int] = {}
     hosts: dict[str, int] = {}
+    cas: dict[tuple[str, str], int] = {}
     for i, inp in enumerate(listeners):
+        own = inp.own_ca
+        if own is not None:
+            ck = (inp.secret_prefix, own.name)
+            if ck in cas:
+                _same_own_ca(listeners, cas[ck], i)
+            cas.setdefault(ck, i)
         key = (inp.region or "", inp.listener_key)
         if key in keys:
             raise InvalidInputError(f"listeners[{i}].listener_port", f"listener {inp.listener_key} is also "
@@ -92,6 +101,31 @@ def _check_fleet(listeners: tuple[ProvisionInput, ...]) -> None:
                                         f"listeners[{hosts[inp.fqdn]}]; one record has one TTL: use the same `ttl`")
         else:
             hosts[inp.fqdn] = i
+
+
+def _same_own_ca(listeners: tuple[ProvisionInput, ...], first: int, i: int) -> None:
+    """Listeners ``first`` and ``i`` name one own CA: they define it the same way (key spec, name
+    constraints as a set, validity) — else the CA a parallel apply creates depends on which listener
+    runs first and the other fails halfway."""
+    from shared.policy.ownca import definition_conflict
+
+    a, b = listeners[first].own_ca, listeners[i].own_ca
+    assert a is not None and b is not None
+    problem = definition_conflict(a.name, a.key_spec, a.permitted_dns, b.key_spec, b.permitted_dns,
+                                  at=f"listeners[{i}].ca.", have=f"is defined in listeners[{first}] with",
+                                  fix="define it the same way on every listener, or give one another name")
+    if problem is None and set(a.permitted_dns) != set(b.permitted_dns):   # none on one of them is a difference too
+        problem = InvalidInputError(f"listeners[{i}].ca.permitted_dns", f"own CA {a.name!r} is defined in "
+                                    f"listeners[{first}] with name constraints {sorted(a.permitted_dns) or 'none'}, "
+                                    f"not {sorted(b.permitted_dns) or 'none'}: define it the same way on every "
+                                    "listener, or give one another name")
+    for fld in ("root_days", "issuing_days"):
+        if problem is None and getattr(a, fld) != getattr(b, fld):
+            problem = InvalidInputError(f"listeners[{i}].ca.{fld}", f"own CA {a.name!r} is defined in "
+                                        f"listeners[{first}] with {fld} {getattr(a, fld)}, not {getattr(b, fld)}: "
+                                        "define it the same way on every listener, or give one another name")
+    if problem is not None:
+        raise problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,8 @@ class ListenerReport(msgspec.Struct, kw_only=True):
     access_records: tuple[str, ...] = ()
     desired_state: ResourcePlan | None = None
     drift: tuple[DriftItem, ...] | None = None
+    #: the own CA the run creates (``create``, its name and options); ``None``: the CA exists
+    ca: ResourcePlan | None = None
 
 
 class FleetPlan(msgspec.Struct, kw_only=True):
@@ -213,7 +215,7 @@ def record_changes(recorded: Mapping[str, Any] | None, new: Mapping[str, Any]) -
 
 def has_changes(r: ListenerReport) -> bool:
     """True when applying ``r`` would write anything."""
-    parts = (r.listener, r.server_certificate, r.server_group, r.dns, r.desired_state)
+    parts = (r.ca, r.listener, r.server_certificate, r.server_group, r.dns, r.desired_state)
     if any(p is not None and p.action not in ("none", "use") for p in parts):
         return True
     if r.pruned or r.access_records:

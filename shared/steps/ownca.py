@@ -5,11 +5,15 @@ the old one, and report it (the records and the design: ``shared.policy.ownca``)
   ``albmtls-ensure-own-ca``): the CA exists, complete, with these options. Idempotent: each write is
   looked up first (a key by its alias, the repository by its name, the upload by its serial), the
   record is written before and after the upload, so a re-run after any crash finishes the job and a
-  second run writes nothing.
+  second run writes nothing. Runs creating one CA at once converge on one (a refused create is looked
+  up again; the run whose record write lost starts over).
 * :func:`rekey` — a new generation (new root and sub-CA keys, the cross certificate), issuing from
   then on; listeners keep trusting the old one until :func:`switch` (at once with ``at_once``).
 * :func:`switch` — listeners trust the issuing generation once every holder holds a certificate of it.
 * retiring a generation no listener trusts and no holder holds: ``shared.steps.ownca_retire``.
+
+Over 500 lines: creation, rekey and switch share the generation-making and record helpers (one
+record, one writer); splitting them would spread the record's write protocol over modules.
 * :func:`view` / :func:`list_views` — ``albmtls ca list`` / ``status``.
 
 Every new CA certificate is built by ``cryptography`` (``shared.policy.ownca_x509``), signed through
@@ -143,6 +147,10 @@ def list_views(ctx: StepContext, prefix: str) -> list[OwnCaView]:
 # ---------------------------------------------------------------------------------------------
 # a generation: keys, certificates, upload
 # ---------------------------------------------------------------------------------------------
+#: the pending window of a key made by a run that lost the race to create the CA (KMS minimum: 7)
+_LOST_KEY_DAYS = 7
+
+
 def _key(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int,
          role: Literal["root", "issuing"]) -> tuple[ownca.KeyRef, int]:
     """The KMS key of ``role`` in generation ``gen``: found by its alias, else created (tagged, so a
@@ -152,10 +160,22 @@ def _key(ctx: StepContext, prefix: str, name: str, spec: ownca.KeySpec, gen: int
     writes = 0
     info = keys.describe_key(alias)
     if info is None:
-        info = keys.create_key(spec=spec, instance_id=_instance(ctx),
+        mine = keys.create_key(spec=spec, instance_id=_instance(ctx),
                                description=f"alb-mtls own CA {name}: {role} key of generation {gen}",
                                tags={"albmtls:ca": name, "albmtls:role": f"g{gen}-{role}", "albmtls:prefix": prefix})
-        writes += 1 + keys.create_alias(alias, info.key_id)
+        writes += 1
+        try:
+            writes += keys.create_alias(alias, mine.key_id)
+            info = mine
+        except AlbMtlsError:
+            info = keys.describe_key(alias)
+            if info is None or info.key_id == mine.key_id:
+                raise
+            # another run created this CA at the same moment (two listeners, two `ca create`): the alias
+            # is the arbiter — its key is the CA's; ours was never used and is scheduled for deletion
+            writes += keys.schedule_key_deletion(mine.key_id, _LOST_KEY_DAYS)
+            ctx.logger.info("own CA key made by another run", extra={"ca": name, "alias": alias,
+                                                                     "key_id": info.key_id})
     if info.state != "Enabled" or not info.primary_version:
         raise AlbMtlsError(Code.CA_NOT_FOUND, f"the KMS key {alias} ({info.key_id}) is {info.state}: enable it "
                            f"(or cancel its deletion) to use own CA {name!r}", field="name")
@@ -230,8 +250,15 @@ def _warehouse(ctx: StepContext, prefix: str, name: str) -> tuple[int, str, int]
     found = repo.find_warehouse(wh_name)
     writes = 0
     if found is None:
-        repo.create_warehouse(wh_name)
-        writes = 1
+        try:
+            repo.create_warehouse(wh_name)
+            writes = 1
+        except AlbMtlsError:
+            # another run (a second `ca create`, a listener of the same fleet) created it between our
+            # look-up and the write (CAS answers NameRepeat; COVERAGE: the code is unconfirmed, so the
+            # repository itself is the answer): it exists — read it back; it does not — the error stands
+            if repo.find_warehouse(wh_name) is None:
+                raise
         found = repo.find_warehouse(wh_name)
         if found is None:
             raise TransientError(Code.CLOUD_BUSY, f"the certificate repository {wh_name} was created but is not "
@@ -249,14 +276,24 @@ def _upload(ctx: StepContext, rec: ownca.OwnCaRecord, g: ownca.Generation) -> tu
     writes = 0
     ident = repo.find_uploaded_ca(rec.warehouse_id, serial)
     if ident is None:
-        ident = repo.upload_ca(rec.warehouse_id, g.issuing_pem.strip() + "\n" + g.root_pem.strip() + "\n",
-                               f"{rec.name}-g{g.gen}")
-        writes = 1
+        try:
+            ident = repo.upload_ca(rec.warehouse_id, g.issuing_pem.strip() + "\n" + g.root_pem.strip() + "\n",
+                                   f"{rec.name}-g{g.gen}")
+            writes = 1
+        except AlbMtlsError:
+            # another run uploaded the same generation meanwhile (its duplicate code): use that upload
+            ident = repo.find_uploaded_ca(rec.warehouse_id, serial)
+            if ident is None:
+                raise
     back = repo.describe_uploaded_ca(ident)
     if back is None or not back.content or _load(back.content).serial_number != sub.serial_number:
         raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"the uploaded CA {ident} does not read back as generation "
                            f"{g.gen} of own CA {rec.name!r} (DescribeWarehouseCert); run again")
     return ident, writes
+
+
+class _RecordTaken(TransientError):
+    """The CA's record was written by another run between our read and our write."""
 
 
 def write_record(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version: str | None) -> str:
@@ -266,8 +303,8 @@ def write_record(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord, version:
     name = ownca.ca_secret_names(prefix, rec.name).record
     if not put_next(kms, name, ownca.encode(rec), version, "r",
                     description=f"alb-mtls own CA {rec.name}: keys, certificates, repository ids (no secrets)"):
-        raise TransientError(Code.CLOUD_BUSY, f"own CA {rec.name!r}: its record changed under this write (another "
-                             "run?); run again")
+        raise _RecordTaken(Code.CLOUD_BUSY, f"own CA {rec.name!r}: its record changed under this write (another "
+                           "run?); run again")
     back = read_record(kms, prefix, rec.name)
     if back is None or back[0] != rec:
         raise AlbMtlsError(Code.DRIFT_AFTER_APPLY, f"the own CA record {name} read back other than written "
@@ -305,10 +342,28 @@ def _same_ca(rec: ownca.OwnCaRecord, opts: ownca.CreateOptions, have: str = "exi
         raise problem
 
 
+#: times ensure_ca starts over when another run wrote the CA's record under it
+_ENSURE_ATTEMPTS = 3
+
+
 def ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
     """The own CA ``opts.name`` exists and is complete (module doc). An existing CA made with another
-    key spec is refused (``INVALID_INPUT``) before any write; other options apply to new generations
-    only. Returns its view with ``created`` and ``writes``."""
+    key spec or other name constraints is refused (``INVALID_INPUT``) before any write; other options
+    apply to new generations only. Returns its view with ``created`` and ``writes``.
+
+    Two runs creating the same CA at once (two ``ca create``, two listeners of one fleet) converge on
+    one: the repository and the key aliases are looked up again when their write is refused, and the
+    run whose record write lost starts over from the record the other wrote."""
+    for attempt in range(_ENSURE_ATTEMPTS):
+        try:
+            return _ensure_ca(ctx, opts, prefix)
+        except _RecordTaken:
+            if attempt == _ENSURE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ensure_ca(ctx: StepContext, opts: ownca.CreateOptions, prefix: str) -> OwnCaView:
     kms = ctx.adapter(Kms)
     found = read_record(kms, prefix, opts.name)
     if found is not None and found[0].complete:

@@ -175,6 +175,12 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
             raise
         report.status, report.error = "error", exc.to_dict()
         return report
+    ca = e.plan["ca"]
+    if ca.get("action") == "create":
+        spec = inp.own_ca
+        report.ca = ResourcePlan(action="create", id=ca.get("name"), detail={
+            "name": ca.get("name"), "key_spec": ca.get("key_spec"), "kms_instance_id": ca.get("kms_instance_id"),
+            "permitted_dns": list(spec.permitted_dns) if spec else [], "not_after": ca.get("not_after")})
     report.listener = _listener_plan(e)
     cert = e.plan["server_certificate"]
     report.server_certificate = ResourcePlan(action=cert["action"], id=cert.get("id"),

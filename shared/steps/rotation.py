@@ -190,7 +190,8 @@ def start_scan(settings: Any, payload: dict[str, Any]) -> dict[str, Any]:
 def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> dict[str, Any]:
     """Every client certificate (this automation's first) with ``common_name``, ``serial``,
     ``identifier``, ``listener_key``, ``not_after``, ``days_left``, ``state`` (``valid``, ``due``,
-    ``superseded``, ``orphaned``, ``revoked``, ``expired``; ``foreign`` ones are listed as ``ours:
+    ``superseded``, ``orphaned``, ``revoked``, ``expired``, ``not_yet_valid``: a valid one whose
+    ``not_before`` is still ahead; ``foreign`` ones are listed as ``ours:
     false``), ``fingerprint_sha256``/``fingerprint_sha1`` (the latter in the form of the listener's
     fingerprint header), ``retire_after`` for superseded ones, ``orphaned_since``, ``revocation`` (reason, when,
     who, request id: the holder's ``…/access`` record); ``pending_deletion``: the revoked holders'
@@ -227,6 +228,9 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
                 old = rec.entry(cert.serial)
                 if old is not None and old.retired_at:
                     c = dataclasses.replace(c, state="retired")
+        state: str = c.state
+        if state == "valid" and cert.not_before is not None and now < cert.not_before:
+            state = "not_yet_valid"     # issued while a clock was ahead: every TLS peer refuses it until not_before
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
             "listener_key": c.listener_key, "ours": c.ours,
@@ -234,7 +238,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
             "not_after": iso_utc(cert.not_after) if cert.not_after else None,
             "days_left": round((cert.not_after - now) / timedelta(days=1), 1) if cert.not_after else None,
             "due_at": iso_utc(c.due_at) if c.due_at else None, "retire_after": c.retire_after,
-            "state": c.state, "fingerprint_sha256": cert.sha256, "fingerprint_sha1": _sha1_of_pem(cert.cert_pem)}
+            "state": state, "fingerprint_sha256": cert.sha256, "fingerprint_sha1": _sha1_of_pem(cert.cert_pem)}
         if c.superseded_by:
             row["superseded_by"] = c.superseded_by
         if record is not None and record.state == "orphaned" and c.state == "orphaned":

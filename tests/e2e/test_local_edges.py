@@ -47,6 +47,13 @@ def test_clock_moved_is_shown_put_back_and_a_certificate_from_the_future_is_neve
     # replaced, and the live probe passes (it used to be reused and fail with RemoteDisconnected)
     back = albmtls("clock", "reset", "--endpoints-file", ep, "--json")
     assert back.returncode == 0 and json.loads(back.stdout)["at_wall_time"] is True, back.stderr
+    # status does not call the certificate from the future valid: "not yet valid", from its not_before
+    future = json.loads(albmtls("status", "--endpoints-file", ep, "--json").stdout)
+    [row] = [r for r in future["certificates"] if r["common_name"] == "alice" and r["state"] not in ("superseded",
+                                                                                                   "expired")]
+    assert row["state"] == "not_yet_valid" and row["not_before"] > future["now"], (row, future["now"])
+    table = text(albmtls("status", "--endpoints-file", ep, "--cn", "alice"))
+    assert "not yet valid" in table and "valid from" in table and "1 not yet valid" in table, table
     again = albmtls("provision", "-f", str(EXAMPLE), "--endpoints-file", ep, "--json", *out)
     assert again.returncode == 0, (again.stdout[-2000:], again.stderr[-2000:])
     [alice] = json.loads(again.stdout)["client_certificates"]

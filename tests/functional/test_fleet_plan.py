@@ -186,3 +186,44 @@ def test_plan_shows_orphans_and_what_prune_revokes_as_the_run_does(lane, live_cl
     rows = {x["common_name"]: x for x in inventory_report(Settings.load())["rows"]}
     assert rows["bob"]["state"] == "revoked" and rows["bob"]["revocation_reason"] == "cessation"
     assert rows["alice"]["state"] == "valid" and rows["alice"]["revocation_reason"] is None
+
+
+def test_the_plan_shows_an_own_ca_the_apply_creates_and_refuses_one_asked_otherwise(live_cloud, writes, fleet_doc):
+    """A listener naming an own CA that does not exist yet: the plan says it is created, with its key
+    spec, KMS instance and name constraints (zero writes); once it exists, asking for other name
+    constraints or another key spec is refused in the plan (the preflight's one rule)."""
+    import logging
+    import uuid
+
+    from shared.adapters.retry import Deadline
+    from shared.core.clock import SystemClock
+    from shared.policy import ownca
+    from shared.steps import ownca as own_steps
+    from shared.steps.context import StepContext
+
+    for lst in fleet_doc["listeners"]:
+        lst.pop("ca_identifier", None)
+        lst["ca"] = {"kind": "own", "name": "nx", "permitted_dns": ["example.test"]}
+        for c in lst["clients"]:
+            c.pop("sans", None)
+            c["common_name"] = c["common_name"].replace(".", "-")
+    writes.mark()
+    plan = plan_fleet(Settings.load(), parse_fleet(fleet_doc))
+    assert writes.since() == []
+    assert plan.errors == 0, [r.error for r in plan.listeners]
+    for r in plan.listeners:
+        assert r.ca is not None and r.ca.action == "create" and r.ca.id == "nx"
+        assert r.ca.detail["key_spec"] == "EC_P256" and r.ca.detail["permitted_dns"] == ["example.test"]
+        assert r.ca.detail["kms_instance_id"]
+    ctx = StepContext(step="test", settings=Settings.load(), clock=SystemClock(), logger=logging.getLogger("t"),
+                      deadline=Deadline(60), request_id=f"local-{uuid.uuid4().hex}")
+    own_steps.ensure_ca(ctx, ownca.CreateOptions(name="nx", permitted_dns=("example.test",)), "albmtls")
+    plan = plan_fleet(Settings.load(), parse_fleet(fleet_doc))
+    assert all(r.ca is None for r in plan.listeners)
+    for lst in fleet_doc["listeners"]:
+        lst["ca"]["permitted_dns"] = ["other.test"]
+    writes.mark()
+    plan = plan_fleet(Settings.load(), parse_fleet(fleet_doc))
+    assert writes.since() == []
+    assert plan.errors == 2
+    assert {(r.error["code"], r.error["field"]) for r in plan.listeners} == {("INVALID_INPUT", "ca.permitted_dns")}

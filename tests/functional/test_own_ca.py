@@ -253,3 +253,35 @@ def test_a_ca_asked_for_otherwise_is_refused_by_the_preflight_and_the_step_alike
         assert preflight_new(_ctx(), inp) is None
         assert steps.ensure_ca(_ctx(), ownca.CreateOptions(name="nc", permitted_dns=tuple(same)), PREFIX).writes == 0
     assert writes.since() == []
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_runs_creating_one_ca_at_once_converge_on_one(live_cloud, runs):
+    """Two `ca create --name cc` at once, or two listeners of one fleet naming a new CA: every run
+    ends with the same CA (one repository, one upload, the aliased keys) instead of a raw NameRepeat
+    or a lost record; a key made by a run that lost the race is scheduled for deletion, never used."""
+    import threading
+
+    barrier = threading.Barrier(runs)
+    results: list = [None] * runs
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = steps.ensure_ca(_ctx(), ownca.CreateOptions(name="cc"), PREFIX)
+        except AlbMtlsError as exc:       # pragma: no cover - the failure the test is about
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert len({r.alb_ca_certificate_id for r in results}) == 1
+    rec = steps.issuer(_ctx(), PREFIX, "cc").record()
+    used = {rec.generations[0].root_key.key_id, rec.generations[0].issuing_key.key_id}
+    cc_keys = [d for d in live_cloud.store.list("kms.key") if "own CA cc:" in (d.get("Description") or "")]
+    assert {d["KeyId"] for d in cc_keys if d["KeyState"] == "Enabled"} == used
+    assert len([d for d in live_cloud.store.list("cas.warehouse") if d["Name"].endswith("cc")]) == 1
+    assert steps.ensure_ca(_ctx(), ownca.CreateOptions(name="cc"), PREFIX).writes == 0

@@ -181,3 +181,61 @@ def test_the_readme_example_is_a_valid_fleet_and_the_schema_line_resolves():
     m = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
     assert m is not None and (REPO / "examples" / m.group(1)).resolve() == SCHEMA.resolve()
     assert first in block.group(1)
+
+
+def _two_own(doc, a: dict, b: dict) -> dict:
+    for lst, extra in zip(doc["listeners"], (a, b), strict=False):
+        lst.pop("ca_identifier", None)
+        lst["ca"] = {"kind": "own", "name": "nx", **extra}
+    return doc
+
+
+@pytest.mark.parametrize("a, b, field", [
+    ({"permitted_dns": ["a.test"]}, {"permitted_dns": ["b.test"]}, "permitted_dns"),
+    ({"permitted_dns": ["a.test", "b.test"]}, {"permitted_dns": ["a.test"]}, "permitted_dns"),
+    ({}, {"permitted_dns": ["a.test"]}, "permitted_dns"),
+    ({"permitted_dns": ["a.test"]}, {}, "permitted_dns"),
+    ({"permitted_dns": ["a.test"]}, {"permitted_dns": ["a.test", "a.test"]}, None),
+    ({"key_spec": "EC_P256"}, {"key_spec": "RSA_2048"}, "key_spec"),
+    ({}, {"key_spec": "RSA_2048"}, "key_spec"),
+    ({"root_days": 3650}, {"root_days": 3000}, "root_days"),
+    ({"issuing_days": 730}, {"issuing_days": 365}, "issuing_days"),
+])
+def test_one_own_ca_defined_two_ways_is_refused_before_any_read(doc, a, b, field):
+    """Two listeners naming one own CA define it the same way, or the document is refused (the plan
+    and the apply parse it first: nothing applied) — the CA a parallel apply created would depend on
+    which listener ran first (none on one listener is a difference too)."""
+    _two_own(doc, a, b)
+    if field is None:
+        assert len(parse_fleet(doc)) == 2
+        return
+    err = _err(doc)
+    assert err.code == "INVALID_INPUT" and err.field == f"listeners[1].ca.{field}", (err.field, err.message)
+    assert "listeners[0]" in err.message and "'nx'" in err.message
+
+
+def test_one_own_ca_defined_the_same_way_or_under_another_prefix_is_fine(doc):
+    _two_own(doc, {"permitted_dns": ["example.test", "corp.test"]}, {"permitted_dns": ["corp.test", "example.test"]})
+    assert len(parse_fleet(doc)) == 2
+    _two_own(doc, {"key_spec": "RSA_2048"}, {})
+    doc["listeners"][1]["secret_prefix"] = "other"
+    assert len(parse_fleet(doc)) == 2
+
+
+def test_apply_creates_a_new_own_ca_from_one_listener_first(doc):
+    """albmtls apply: of the listeners whose plan creates one own CA, the first runs in the first wave
+    (with every listener creating none), the others after it — never two creating it at once."""
+    from albmtls.fleet import creation_waves
+
+    extra = copy.deepcopy(doc["listeners"][1])
+    extra.update(listener_port=9443, rr="api3")
+    doc["listeners"].append(extra)
+    _two_own(doc, {}, {})
+    doc["listeners"][2].pop("ca_identifier", None)
+    doc["listeners"][2]["ca"] = {"kind": "own", "name": "nx"}
+    fleet = parse_fleet(doc)
+    create = {"action": "create", "id": "nx"}
+    plan = {"listeners": [{"ca": create}, {"ca": create}, {"ca": None}]}
+    assert creation_waves(fleet, plan, [0, 1, 2]) == [[0, 2], [1]]
+    assert creation_waves(fleet, plan, [1, 2]) == [[1, 2]]
+    assert creation_waves(fleet, {"listeners": [{}, {}, {}]}, [0, 1, 2]) == [[0, 1, 2]]
