@@ -412,12 +412,13 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
                 results += list(pool.map(lambda i: follower.run(fleet.listeners[i], fleet.raw[i]), wave))
         doc["listeners"] += results
         if target == "local" and out is not None:
-            # a person's certificate leaves KMS only through their download page: only the others are exported
-            people = {(inp.listener_key, c.common_name) for inp in fleet.listeners for c in inp.clients
-                      if type(c.holder).__name__ == "PersonHolder"}
+            # only a client without a holder is exported (shared.policy.delivery.exported_to_operator)
+            from shared.policy.delivery import exported_to_operator, holder_kind
+            kinds = {(inp.listener_key, c.common_name): holder_kind(c.holder)
+                     for inp in fleet.listeners for c in inp.clients}
             for r in results:
                 certs = [c for c in r.get("client_certificates") or []
-                         if (r["listener_key"], c.get("common_name")) not in people]
+                         if exported_to_operator(kinds.get((r["listener_key"], c.get("common_name"))))]
                 if r["status"] == "succeeded" and certs:
                     export_pfx(settings, certs,
                                ExportTarget(out / r["listener_key"], passwords_dir_for(out) / r["listener_key"]))

@@ -194,10 +194,11 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
                 ctx = make_context(settings, "revoke_rekey")
                 own_ca_of_listener(ctx, req.secret_prefix, req.listener_key)
             doc = run_offboard(settings, raw, req.listener_key, timeout=timeout, console=None if json_out else console)
-            # a person holder's certificate leaves KMS by the download page only (docs/DELIVERY.md)
+            # only a client without a holder is exported (shared.policy.delivery.exported_to_operator)
+            from shared.policy.delivery import exported_to_operator
             restored = [c["certificate"] for c in doc["clients"]
                         if c.get("action") == "restored" and c.get("certificate")
-                        and (c.get("delivery") or {}).get("holder_kind") != "person"]
+                        and exported_to_operator((c.get("delivery") or {}).get("holder_kind"))]
             if ctx is not None and doc["status"] == "succeeded":
                 from shared.steps.ownca_rekey import as_dict, rekey_after_revoke
                 outcome = rekey_after_revoke(ctx, req.secret_prefix, req.listener_key, at_once=now)

@@ -330,9 +330,10 @@ def _provision(settings, raw, inp, *, target, out, json_out, timeout, console, e
     prog = follow(settings, started.name, flow=PROVISION_FLOW, timeout=timeout,
                   console=None if json_out else console)
     doc = summarize(started.name, prog, inp.listener_key)
-    # a person's certificate leaves KMS only through their download page: only the others are exported
-    people = {c.common_name for c in inp.clients if type(c.holder).__name__ == "PersonHolder"}
-    exported = [c for c in doc["client_certificates"] if c.get("common_name") not in people]
+    # only a client without a holder is exported (shared.policy.delivery.exported_to_operator)
+    from shared.policy.delivery import exported_to_operator, holder_kind
+    kinds = {c.common_name: holder_kind(c.holder) for c in inp.clients}
+    exported = [c for c in doc["client_certificates"] if exported_to_operator(kinds.get(c.get("common_name")))]
     if target == "local" and doc["status"] == "succeeded" and exported:
         from .export import export_pfx
         export_pfx(settings, exported, out)

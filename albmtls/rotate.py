@@ -236,10 +236,11 @@ def rotate(now: str | None = typer.Option(None, "--now",
             console.print(local_banner(ep, state_dir), highlight=False)
         try:
             doc = rotate_once(settings, policy=policy, timeout=timeout, console=None if json_out else console)
-            # a person's certificate leaves KMS only through their download page (their new link)
-            people = {(d.get("listener_key"), d.get("common_name")) for d in doc["deliveries"]
-                      if d.get("holder_kind") == "person"}
-            exported = [r for r in doc["renewed"] if (r["listener_key"], r["common_name"]) not in people]
+            # only a client without a holder is exported (shared.policy.delivery.exported_to_operator)
+            from shared.policy.delivery import exported_to_operator
+            kinds = {(d.get("listener_key"), d.get("common_name")): d.get("holder_kind") for d in doc["deliveries"]}
+            exported = [r for r in doc["renewed"]
+                        if exported_to_operator(kinds.get((r["listener_key"], r["common_name"])))]
             if doc["status"] == "succeeded" and exported:
                 export_pfx(settings, exported, exports)
         except AlbMtlsError as exc:

@@ -42,6 +42,7 @@ __all__ = [
     "RECORD_VERSION", "LINK_TTL", "REMIND_BEFORE", "HolderRecord", "Delivery", "Failure", "DeliveryRecord",
     "decode_record", "encode_record", "new_token", "token_hash", "parse_token", "LinkState", "link_state",
     "claim_version", "version_id", "with_new_link", "reminder_due", "not_switched_due", "switched_at", "adoption",
+    "holder_kind", "exported_to_operator",
 ]
 
 RECORD_VERSION = 1
@@ -299,6 +300,20 @@ def adoption(record: DeliveryRecord | None, serial: str) -> dict[str, str | None
         if v:
             out[k] = v
     return out
+
+
+def holder_kind(holder: PersonHolder | SystemHolder | None) -> str | None:
+    """``person``, ``system`` or ``None`` (no holder) for the input's ``clients[].holder``."""
+    return None if holder is None else HolderRecord.of(holder).kind
+
+
+def exported_to_operator(holder_kind: str | None) -> bool:
+    """Whether the CLI writes a client's PFX and password to the operator's ``--out`` directory: only
+    for a client without a holder. A person's certificate leaves KMS only through their download page
+    (issue 15 point 2); a system reads its own secrets with the RAM policy ``albmtls holder-policy``
+    prints (point 3) — a copy on the operator's disk would be one more place the key lives
+    (docs/DELIVERY.md "Holders")."""
+    return holder_kind is None
 
 
 def stamp(now: datetime) -> str:

@@ -42,6 +42,7 @@ def _input(tmp_path: Path) -> Path:
     doc = json.loads((REPO / "examples" / "provision.json").read_text())
     doc["clients"].append({"common_name": "billing", "days": 30, "profile": "modern", "holder": {
         "kind": "system", "name": "Billing", "ram_principal": "acs:ram::1234567890123456:role/billing-app"}})
+    doc["clients"].append({"common_name": "kiosk", "days": 30, "profile": "compat"})      # no holder
     path = tmp_path / "input.json"
     path.write_text(json.dumps(doc))
     return path
@@ -54,6 +55,9 @@ def test_resend_replaces_the_link_and_refuses_systems(live_cloud, tmp_path):
     p = albmtls("provision", "-f", str(inp), "--endpoints-file", ep, "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "albmtls holder-policy" in p.stderr                       # the system holder's pull access is named
+    # only a client without a holder is exported: alice downloads, billing reads KMS itself
+    exported = {f.name for f in (tmp_path / "out").iterdir()}
+    assert "kiosk.pfx" in exported and not {"alice.pfx", "billing.pfx"} & exported, exported
     [first] = [m for m in messages(ep) if m["service"] == "smtp" and m["to"] == ["alice@example.test"]]
     old = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", first["text"]).group(1)
     assert status_of(old) == 200

@@ -12,6 +12,8 @@ from shared.policy.delivery import (
     claim_version,
     decode_record,
     encode_record,
+    exported_to_operator,
+    holder_kind,
     link_state,
     new_token,
     not_switched_due,
@@ -135,3 +137,16 @@ def test_record_keeps_the_newest_certificates_and_failures():
     assert [d.serial for d in rec.deliveries] == ["02", "03", "04", "05"]
     updated = rec.with_entry(Delivery(serial="03", identifier="i", not_after="", downloaded_at=iso(T0)))
     assert [d.serial for d in updated.deliveries] == ["02", "03", "04", "05"] and updated.entry("03").downloaded_at
+
+
+@pytest.mark.parametrize(("holder", "kind", "exported"), [
+    (None, None, True),                                                       # the operator's path
+    ("person", "person", False),                                              # the download page only
+    ("system", "system", False),                                              # reads its own secrets
+])
+def test_only_a_client_without_a_holder_is_exported_to_the_operator(holder, kind, exported):
+    from shared.policy.contracts import PersonHolder, SystemHolder
+    h = {None: None, "person": PersonHolder(name="Alice", email="alice@example.test"),
+         "system": SystemHolder(name="Billing")}[holder]
+    assert holder_kind(h) == kind
+    assert exported_to_operator(holder_kind(h)) is exported
