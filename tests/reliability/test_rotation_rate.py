@@ -2,10 +2,9 @@
 once — provisioning runs of several listeners, rotations of two secret prefixes — the PCA never
 throttles. Exact counts, no timing: the emulator enforces the documented 10 requests/s as a token
 bucket, so one request over the budget is one ``Throttling.User`` answer in the log. The busiest
-second of the server's log is reported too: the lane spaces its calls 105 ms apart, and a loaded
-machine can shift one request's arrival by ~100 ms (the server's accept queue), so 11 arrivals can
-meet in one second, 12 with a reader's call in the lane's reserve — two lanes at once would put ~19
-there. What holds the budget is the count of throttled answers: zero.
+second of the server's log is printed, not asserted (a time: the lane spaces its calls 105 ms apart,
+and a loaded machine can shift arrivals by more than that) — two lanes at once would put ~19 there.
+What holds the budget is the count of throttled answers: zero.
 
 Nothing here relies on memory shared between function instances: every FC invocation in this
 process gets its own process-wide limiters (``_fresh_instances``), as every invocation of a real
@@ -52,11 +51,11 @@ def _fresh_instances(suite):
 
 def _pca_calls_within_budget(suite, mark) -> list[dict]:
     pca = [c for c in suite.cloud.store.calls(mark) if c["product"] == "pca"]
-    # arrival (start of handling) and completion times: one lane's pace (9.5/s), give or take one
-    # shifted call, plus at most one call of a reader in the 5 % the lane leaves (a provisioning
-    # run's ReconcileClients pages beside its order) — two lanes at once would put ~19 there
-    assert max_in_window([c["ts"] - c["duration_ms"] / 1000 for c in pca]) <= 12
-    assert max_in_window([c["ts"] for c in pca]) <= 12
+    # The busiest second is reported, never asserted: it is a time, and a loaded machine (three
+    # xdist workers beside other work) shifts arrivals by more than the lane's 5 % reserve. Two lanes
+    # at once (~19 a second) would empty the emulator's bucket (10 a second, burst 10) and show as
+    # throttled answers — the exact count below.
+    print(f"busiest second: {max_in_window([c['ts'] for c in pca])} PCA arrivals")
     assert not [c for c in pca if c["code"] != "OK"], {c["code"] for c in pca}
     assert suite.cloud.faults.injected.get("qps_throttle", 0) == 0
     return pca
