@@ -77,8 +77,7 @@ def _run(fn: Any, target: str, state_dir: Path, endpoints_file: Path | None, por
     from shared.core.errors import AlbMtlsError
     try:
         check_secret_prefix(secret_prefix)
-        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
-                         cloud_time=False) as opened:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
             result: dict[str, Any] = fn(opened.settings)
             return result
     except AlbMtlsError as exc:

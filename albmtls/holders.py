@@ -94,8 +94,7 @@ def resend_cmd(cn: str = CnOpt, listener: str | None = ListenerOpt, secret_prefi
     quiet_logs()
     try:
         check_secret_prefix(secret_prefix)
-        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
-                         cloud_time=False) as opened:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
             doc = resend_link(opened.settings, cn, listener, secret_prefix)
     except AlbMtlsError as exc:
         doc = {"error": exc.to_dict()}

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -65,6 +66,8 @@ def serve(port: int = typer.Option(8080, "--port", callback=check_port, help="Po
                 raise typer.Exit(1) from None
             err("alb-mtls on a real account (the default credential chain); the flows must be deployed (s deploy)")
         from functions.provision_api.index import handler
+        if target == "local":
+            handler = _in_cloud_time(handler, local.endpoints_file)
         try:
             server = make_server(handler, port)
         except OSError as exc:        # taken since the check above
@@ -81,6 +84,17 @@ def serve(port: int = typer.Option(8080, "--port", callback=check_port, help="Po
         finally:
             server.shutdown()
             server.server_close()
+
+
+def _in_cloud_time(handler: Any, endpoints_file: str | None) -> Any:
+    """``handler`` run in the local cloud's time, read at each request as FC gives each invocation
+    its clock (``localruntime.fc.local_time``): a ``clock set`` while serve runs is seen at once."""
+    from localruntime.fc import local_time
+
+    def run(event: Any, context: Any) -> Any:
+        with local_time(endpoints_file):
+            return handler(event, context)
+    return run
 
 
 @contextmanager

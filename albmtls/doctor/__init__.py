@@ -141,8 +141,7 @@ def doctor(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
             err(f"{exc.code}: {exc.message}")
         raise typer.Exit(EXIT_INPUT) from None
     try:
-        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out,
-                         cloud_time=False) as opened:
+        with open_target(target, state_dir, endpoints_file, port_offset=port_offset, json_out=json_out) as opened:
             doc = run_checks(opened.settings, target, raw, inp, check)
     except AlbMtlsError as exc:
         if json_out:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-import time
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
@@ -36,11 +35,7 @@ def _deadline_timeout(deadline: Deadline, cap: float) -> float:
     return max(0.5, min(cap, deadline.remaining()))
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def send_http(ch: Channel, n: Notice, deadline: Deadline, now_ms: Callable[[], int] = _now_ms) -> str:
+def send_http(ch: Channel, n: Notice, deadline: Deadline, now_ms: Callable[[], int]) -> str:
     """POST ``n`` to ``ch`` (signed anew on each attempt at ``now_ms()``: the invocation's clock);
     returns the service's answer code."""
     from shared.adapters.retry import call
@@ -123,8 +118,9 @@ def send_email(ch: SmtpChannel, n: Notice, to: list[str], deadline: Deadline) ->
 
 
 def send(ch: Channel, n: Notice, deadline: Deadline, *, to: list[str] | None = None,
-         now_ms: Callable[[], int] = _now_ms) -> str:
-    """Send ``n`` through ``ch`` (email needs ``to``)."""
+         now_ms: Callable[[], int]) -> str:
+    """Send ``n`` through ``ch`` (email needs ``to``); ``now_ms`` is the caller's clock (the step's
+    ``ctx.clock``: the cloud's time locally), never this machine's."""
     if isinstance(ch, SmtpChannel):
         return send_email(ch, n, to or [], deadline)
     return send_http(ch, n, deadline, now_ms)

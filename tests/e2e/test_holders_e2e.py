@@ -88,6 +88,32 @@ def test_resend_replaces_the_link_and_refuses_systems(live_cloud, tmp_path):
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "INVALID_INPUT"
 
 
+def test_resend_and_channels_take_the_clouds_clock_when_it_is_moved(live_cloud, tmp_path):
+    """README runs ``resend`` after ``rotate --now +21d`` and before ``clock reset``: the link is valid
+    for 72 h of the cloud's time (it said machine time + 72 h: already expired in the cloud) and the
+    DingTalk robot takes the signature's timestamp (it refused machine time as invalid)."""
+    from datetime import UTC, datetime, timedelta
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    p = albmtls("provision", "-f", str(REPO / "examples" / "provision.json"), "--endpoints-file", ep,
+                "--out", str(tmp_path / "out"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    p = albmtls("clock", "set", "+21d", "--endpoints-file", ep)
+    assert p.returncode == 0, p.stderr[-2000:]
+    try:
+        p = albmtls("resend", "--cn", "alice", "--endpoints-file", ep, "--json")
+        assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+        expires = datetime.fromisoformat(json.loads(p.stdout)["delivery"]["link_expires"].replace("Z", "+00:00"))
+        assert expires > datetime.now(UTC) + timedelta(days=21), expires      # 72 h after the cloud's now
+        mails = [m for m in messages(ep) if m["service"] == "smtp" and m["to"] == ["alice@example.test"]]
+        assert mails[-1]["verified"]
+        p = albmtls("channels", "test", "--endpoints-file", ep, "--json")
+        assert p.returncode == 0, p.stdout + p.stderr[-2000:]
+        got = [m for m in messages(ep) if "test notice" in json.dumps(m)]
+        assert got and all(m["verified"] for m in got), got                   # DingTalk/WeCom/Lark signatures
+    finally:
+        albmtls("clock", "reset", "--endpoints-file", ep)
+
+
 def test_channels_test_reaches_every_operator_channel_and_set_validates(live_cloud, tmp_path):
     ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
     p = albmtls("channels", "test", "--endpoints-file", ep, "--json")
