@@ -6,7 +6,8 @@ expired); the old link stops working. It runs the delivery step (``shared.steps.
 in this process against the target, with the notification channels stored in KMS
 (``<prefix>/notify/config``): on ``--target cloud`` this machine must reach the SMTP server.
 
-``holder-policy -f INPUT --cn CN`` prints, for a ``system`` holder, the least-privilege RAM policy
+``holder-policy -f INPUT --cn CN [--listener ALB:PORT]`` (INPUT: one provision input or a fleet,
+JSON or YAML, read as plan and apply read it) prints, for a ``system`` holder, the least-privilege RAM policy
 that lets exactly its ``ram_principal`` read exactly its ``pfx`` and ``password`` secrets, the
 ``aliyun`` commands that create and attach it, and the one-liners the system runs to fetch them
 (``shared.policy.holderpolicy``). It reads only the input file.
@@ -135,15 +136,41 @@ def system_policy(inp: Any, cn: str) -> dict[str, Any]:
     return holder_policy(region, inp.secrets(cn), inp.listener_key, cn, client.holder.ram_principal)
 
 
-def holder_policy_cmd(file: Path = typer.Option(..., "-f", "--file", help="Provision input (JSON) naming the client."),
-                      cn: str = CnOpt, json_out: bool = JsonOut) -> None:
+def input_for(fleet: Any, cn: str, listener: str | None) -> Any:
+    """The provision input of ``fleet`` (a fleet or one provision input, as plan/apply read it) whose
+    clients name ``cn`` — on ``listener`` (``<alb-id>:<port>``) when given. Raises ``AlbMtlsError``."""
+    from shared.core.errors import AlbMtlsError, Code, invalid_input
+
+    from .offboard import parse_listener
+    inputs = list(fleet.listeners)
+    if listener is not None:
+        alb, port = parse_listener(listener)
+        inputs = [i for i in inputs if (i.load_balancer_id, i.listener_port) == (alb, port)]
+        if not inputs:
+            raise invalid_input("listener", f"no listener {listener} in the input; its listeners: "
+                                + ", ".join(f"{i.load_balancer_id}:{i.listener_port}" for i in fleet.listeners))
+    named = [i for i in inputs if any(c.common_name == cn for c in i.clients)]
+    if len(named) > 1:
+        raise invalid_input("listener", f"{cn!r} is a client of several listeners in the input ("
+                            + ", ".join(f"{i.load_balancer_id}:{i.listener_port}" for i in named)
+                            + "): name one with --listener <alb-id>:<port>")
+    if not named:
+        raise AlbMtlsError(Code.CLIENT_NOT_FOUND, f"no client {cn!r} in the input; clients: "
+                           + ", ".join(c.common_name for i in inputs for c in i.clients), field="cn")
+    return named[0]
+
+
+def holder_policy_cmd(file: Path = typer.Option(..., "-f", "--file", help="The input naming the client: one "
+                                                "provision input or a fleet, JSON or YAML (.yaml/.yml), as "
+                                                "plan and apply read it."),
+                      cn: str = CnOpt, listener: str | None = ListenerOpt, json_out: bool = JsonOut) -> None:
     """Print the least-privilege RAM policy for a system holder (read exactly its own PFX and password
     secrets), the aliyun commands to create and attach it, and how the system fetches its certificate."""
     from shared.core.errors import AlbMtlsError
 
-    from .provision import load_input
+    from .fleet import load_fleet
     try:
-        _, inp = load_input(file)
+        inp = input_for(load_fleet(file), cn, listener)
         doc = system_policy(inp, cn)
     except AlbMtlsError as exc:
         doc = {"error": exc.to_dict()}

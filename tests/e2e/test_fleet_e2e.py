@@ -83,7 +83,8 @@ def test_plan_apply_drift_repair_inventory(live_cloud, ep, tmp_path, writes):
     assert code == 0, (json.dumps(applied)[:3000], err[-3000:])
     assert [(r["listener_key"], r["status"]) for r in applied["listeners"]] == [(L443, "succeeded"),
                                                                              (L8443, "succeeded")]
-    assert curl(live_cloud, 443, out / L443 / "alice.pfx") == "200"
+    assert curl(live_cloud, 443, out / L443 / "bob.pfx") == "200"
+    assert not (out / L443 / "alice.pfx").exists()                 # a person: her download link, never --out
     assert curl(live_cloud, 8443, out / L8443 / "payments-service-prod.pfx") == "200"
     assert curl(live_cloud, 8443, out / L8443 / f"{LONG_CN}.pfx") == "200"        # 60 characters
     assert curl(live_cloud, 8443) != "200"                                           # no certificate: refused
@@ -115,7 +116,7 @@ def test_plan_apply_drift_repair_inventory(live_cloud, ep, tmp_path, writes):
     assert code == 0, (json.dumps(applied)[:3000], err[-3000:])
     assert [(r["listener_key"], r["status"]) for r in applied["listeners"]] == [(L443, "succeeded"),
                                                                              (L8443, "unchanged")]
-    assert curl(live_cloud, 443) != "200" and curl(live_cloud, 443, out / L443 / "alice.pfx") == "200"
+    assert curl(live_cloud, 443) != "200" and curl(live_cloud, 443, out / L443 / "bob.pfx") == "200"
     code, drift, _ = albmtls("drift", "--endpoints-file", ep, "--json")
     assert code == 0 and drift["drifted"] == 0
 
