@@ -319,6 +319,27 @@ def print_summary(console: Console, doc: dict[str, Any]) -> None:
                   str(r.get("writes", 0)), f"{issued} new, {len(certs) - issued} kept" if certs else "-", note)
     console.print(t)
     console.print(f"{doc['succeeded']} applied, {doc['unchanged']} unchanged, {doc['failed']} failed")
+    for line in doc.get("certificates_at") or []:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def certificates_at(fleet: Any, target: str, out: Path | None) -> list[str]:
+    """Where apply's certificates are (the summary's last lines, ``certificates_at`` in ``--json``):
+    in KMS, each client's PFX and password secrets; people get a download link; ``--out`` exported
+    the others here (local target), else how to export them."""
+    prefixes = sorted({inp.secret_prefix for inp in fleet.listeners})
+    lines = ["certificates: in KMS, " + ", ".join(f"{p}/<alb id>-<port>/<common name>/pfx" for p in prefixes)
+             + " and …/password; a person holder gets a download link (never a file here)"]
+    if target != "local":
+        lines.append("a system holder reads its two secrets (`albmtls holder-policy`); others: read them from KMS")
+    elif out is not None:
+        from .export import passwords_dir_for
+        lines.append(f"exported: {out}/<alb id>-<port>/<common name>.pfx, passwords in "
+                     f"{passwords_dir_for(out)}/<alb id>-<port>/ (clients without a person holder)")
+    else:
+        lines.append("not exported: `--out DIR` writes the PFX files of clients without a person holder "
+                     "(as `albmtls provision` does to out/)")
+    return lines
 
 
 def apply(file: Path = FleetFile, target: str = Target, state_dir: Path = StateDir,
@@ -428,6 +449,7 @@ def _apply(settings: Any, fleet: Any, *, target: str, parallel: int, yes: bool, 
         key = {"succeeded": "succeeded", "unchanged": "unchanged"}.get(r["status"], "failed")
         doc[key] += 1
     doc["status"] = "succeeded" if doc["failed"] == 0 else "failed"
+    doc["certificates_at"] = certificates_at(fleet, target, out)
     if not json_out:
         print_summary(report(), doc)
     return (EXIT_OK if doc["failed"] == 0 else EXIT_FAILED), doc

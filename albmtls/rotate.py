@@ -172,7 +172,8 @@ def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
 
 
 def rotate(now: str | None = typer.Option(None, "--now",
-                                          help="Set the local cloud's clock to this ISO 8601 time first."),
+                                          help="Set the local cloud's clock to this time first: ISO 8601, or a "
+                                          "shift from now as `clock set` takes (+21d, -3h)."),
            revoke_old: str | None = typer.Option(None, "--revoke-old",
                                                  help="never (default) | after_grace | immediately"),
            revoke_after_days: int | None = typer.Option(None, "--revoke-after-days",
@@ -195,7 +196,6 @@ def rotate(now: str | None = typer.Option(None, "--now",
            json_out: bool = JsonOut) -> None:
     """Renew due client certificates: the day's rotation order in the issuing lane (local cloud)."""
     from shared.core.errors import AlbMtlsError, Code
-    from shared.steps.rotation import parse_now
     quiet_logs()
     console = _console()
 
@@ -211,9 +211,9 @@ def rotate(now: str | None = typer.Option(None, "--now",
         fail(Code.INVALID_INPUT, "rotate runs on the local target; in the cloud the daily timer runs "
              "albmtls-rotation-scan (s rotation_scan invoke -e '{}')", "target")
     if now is not None:
-        from .clock import check_local_time
+        from .clock import parse_when  # one rule with `clock set`: ISO 8601 or a shift (+21d)
         try:
-            now = check_local_time(parse_now(now), datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = parse_when(now, datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         except AlbMtlsError as exc:
             fail(exc.code, exc.message, "now")
         except ValueError as exc:

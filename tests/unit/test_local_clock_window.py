@@ -80,3 +80,13 @@ def test_the_admin_api_refuses_it_and_a_bad_persisted_clock_starts_at_wall_time(
     cloud.store.set_meta("clock_offset", 1e12)                         # written before there was a window
     again = Emulator(tmp_path / "st", seed=None)
     assert again.clock.offset == 0.0 and again.store.get_meta("clock_offset") == 0.0
+
+
+@pytest.mark.parametrize("when", SHIFTS[:4])
+def test_rotate_now_takes_a_shift_as_clock_set_does(tmp_path, when):
+    """One rule for ``rotate --now`` and ``clock set`` (README: ``rotate --now +21d``; GNU ``date -d``
+    is not on every machine): a shift is read as one, so a shift outside says the window."""
+    r = runner.invoke(app, ["rotate", "--now", when, "--state-dir", str(tmp_path / "st"), "--json"])
+    assert r.exit_code == 2, r.output
+    err = json.loads(r.stdout)["error"]
+    assert err["field"] == "now" and "window" in err["message"] and "ISO 8601 time such" not in err["message"], err
