@@ -168,6 +168,10 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
         if r.get("orphaned"):
             console.print(f"  [yellow]![/] orphaned (no longer in the file; kept, never renewed — prune: true "
                           f"revokes them): {escape(', '.join(r['orphaned']))}")
+        if r.get("lose_access"):
+            console.print(f"  [red]![/] the listener's CA changes: {escape(', '.join(r['lose_access']))} — not in the "
+                          "file — LOSE ACCESS (their certificates are of the old CA: refused, alert unknown ca); "
+                          "add them to clients to reissue them of the new CA, or revoke them")
         if r.get("drift") is None:
             console.print("  drift: no desired state recorded yet")
         elif r["drift"]:

@@ -179,6 +179,10 @@ def print_summary(console, doc: dict[str, Any], notes=None) -> None:
                               f"{plural(int(o.get('certificates') or 0), 'valid certificate')} until "
                               f"{o.get('not_after')} — not "
                               "renewed; revoke with --prune (or \"prune\": true) or albmtls revoke")
+    if doc.get("lose_access"):
+        t.add_row("[red]LOSE ACCESS[/]", f"[red]{', '.join(doc['lose_access'])}[/]: the listener's CA changed and they "
+                  "are not in `clients`: their certificates are of the old CA, refused from now on (alert unknown "
+                  "ca) — add them to `clients` to reissue them of the new CA, or revoke them")
     for p in doc.get("pruned") or []:
         t.add_row("pruned", f"[red]{p.get('common_name')}[/]: {p.get('action')} (reason {p.get('reason')}; "
                             f"{plural(len(p.get('revoked') or []), 'certificate')} revoked now, secrets scheduled for "

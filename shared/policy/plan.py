@@ -94,6 +94,9 @@ class ListenerReport(msgspec.Struct, kw_only=True):
     drift: tuple[DriftItem, ...] | None = None
     #: the own CA the run creates (``create``, its name and options); ``None``: the CA exists
     ca: ResourcePlan | None = None
+    #: holders not in the file who lose access: the listener's CA changes and theirs is the old
+    #: one (:func:`cut_off_by_ca_change`)
+    lose_access: tuple[str, ...] = ()
 
 
 class FleetPlan(msgspec.Struct, kw_only=True):
@@ -221,3 +224,11 @@ def has_changes(r: ListenerReport) -> bool:
     if r.pruned or r.access_records:
         return True
     return any(c.action != "keep" for c in r.clients)
+
+
+def cut_off_by_ca_change(listener_changes: Iterable[str], orphaned: Iterable[str]) -> tuple[str, ...]:
+    """The holders a run cuts off: when it changes the listener's CA (``CaCertificates`` among the
+    listener's changed fields) the holders not in the input keep certificates of the old CA — kept,
+    never renewed, and refused from then on in the handshake (alert unknown ca). The input's own
+    clients are reissued of the new CA (``ca_changed``); these are not."""
+    return tuple(sorted(set(orphaned))) if "CaCertificates" in set(listener_changes) else ()

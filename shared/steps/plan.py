@@ -39,6 +39,7 @@ from shared.policy.plan import (
     ResourcePlan,
     client_action,
     cname_drift,
+    cut_off_by_ca_change,
     has_changes,
     listener_changes,
     member_drift,
@@ -182,6 +183,8 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
             "name": ca.get("name"), "key_spec": ca.get("key_spec"), "kms_instance_id": ca.get("kms_instance_id"),
             "permitted_dns": list(spec.permitted_dns) if spec else [], "not_after": ca.get("not_after")})
     report.listener = _listener_plan(e)
+    if report.listener.action == "update":
+        report.lose_access = cut_off_by_ca_change((c.field for c in report.listener.changes), report.orphaned)
     cert = e.plan["server_certificate"]
     report.server_certificate = ResourcePlan(action=cert["action"], id=cert.get("id"),
                                              detail={"mode": cert["mode"], "not_after": cert.get("not_after")})

@@ -548,6 +548,9 @@ def result_document(prog: Progress | None) -> dict[str, Any]:
     rc = steps.get("reconcile_clients") or {}
     doc["orphaned"] = [o for o in rc.get("orphaned", []) if isinstance(o, dict)]
     doc["pruned"] = [offboard_summary(o) for o in rc.get("pruned", []) if isinstance(o, dict)]
+    from shared.policy.plan import cut_off_by_ca_change
+    changed = (((steps.get("preflight") or {}).get("plan") or {}).get("listener") or {}).get("changes") or []
+    doc["lose_access"] = list(cut_off_by_ca_change(changed, (str(o.get("common_name")) for o in doc["orphaned"])))
     if prog is not None and prog.error:
         doc["error"] = prog.error
     return doc
