@@ -36,6 +36,8 @@ STATE_STYLE = {"valid": "green", "due": "bold yellow", "superseded": "cyan", "or
 def print_table(doc: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
+
+    from .status import days_text
     console = report(160)
     t = Table(title=f"certificates the private CA lists at {doc['now']}", title_justify="left")
     for col in ("holder", "CN", "listener", "serial", "SHA-256", "not_before", "not_after", "days left", "state",
@@ -45,7 +47,7 @@ def print_table(doc: dict[str, Any]) -> None:
         st = r["state"]
         t.add_row(escape(r.get("holder") or "-"), escape(r.get("common_name") or ""), r.get("listener") or "-",
                   (r.get("serial") or "")[:16], (r.get("fingerprint_sha256") or "")[:16],
-                  (r.get("not_before") or "")[:10], (r.get("not_after") or "")[:10], str(r.get("days_left")),
+                  (r.get("not_before") or "")[:10], (r.get("not_after") or "")[:10], days_text(r.get("days_left")),
                   f"[{STATE_STYLE.get(st, '')}]{st}[/]", (r.get("ca") or "")[:12])
     console.print(t)
     counts = ", ".join(f"{v} {k}" for k, v in doc["counts"].items())

@@ -118,6 +118,16 @@ def test_status_days_and_times_for_people():
     assert when("2027-01-17T02:36:08Z") == "2027-01-17 02:36" and when(None) == ""
 
 
+def test_inventory_prints_days_as_status_does(capsys):
+    """One format for people: inventory's table printed ``29.9`` where status printed ``29`` (the
+    ``--json``/CSV documents keep the number)."""
+    from albmtls import inventory
+    inventory.print_table({"now": "2026-12-07T00:00:00Z", "listed": 1, "counts": {"valid": 1}, "rows": [
+        {"common_name": "alice", "state": "valid", "days_left": 29.9}]})
+    out = capsys.readouterr().out
+    assert " 29 " in out and "29.9" not in out
+
+
 def test_status_filters_by_listener_state_and_cn():
     from albmtls.status import select
     rows = [{"common_name": "alice", "listener_key": "alb-a-443", "state": "valid"},
