@@ -191,16 +191,16 @@ def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Ta
             from shared.adapters.kms import Kms
             from shared.adapters.ownca import read_record
             found = _run(lambda: read_record(ctx.adapter(Kms), secret_prefix, name), json_out)
-            total, on, waiting, _ = _run(lambda: steps.holders(ctx, secret_prefix, found[0]), json_out)
-            v["holders"] = {"total": total, "on_issuing_generation": on, "waiting": waiting}
+            v["holders"] = _run(lambda: steps.holders(ctx, secret_prefix, found[0]), json_out).as_dict()
     if json_out:
         emit_json(v)
         return
     _print(v)
     if v.get("holders"):
         h = v["holders"]
-        report().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}"
-                       + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""))
+        report().print(f"holders on generation {v['issuing_gen']}: {h['on_issuing_generation']} of {h['total']}, "
+                       f"switched {h['switched']}" + (f"; waiting: {'; '.join(h['waiting'][:20])}"
+                                                      if h["waiting"] else ""), soft_wrap=True)
 
 
 def switch(name: str = Name,
@@ -231,7 +231,7 @@ def switch(name: str = Name,
                                "issuing_gen": v["issuing_gen"], "trusted_gen": v["trusted_gen"],
                                "switch_pending": bool(v.get("switch_pending")),
                                "holders": {"total": sw.holders, "on_issuing_generation": sw.on_issuing,
-                                           "waiting": sw.waiting},
+                                           "switched": sw.switched_holders, "waiting": sw.waiting},
                                "listeners": [], "listener_writes": 0,
                                "alb_ca_certificate_id": v.get("alb_ca_certificate_id"), "writes": sw.writes}
         if not doc["switch_pending"]:            # switched now, or before: the listeners follow (idempotent)
@@ -246,10 +246,12 @@ def switch(name: str = Name,
     h = doc["holders"]
     con.print(f"own CA [bold]{name}[/]: issuing generation {doc['issuing_gen']}, listeners trust generation "
               f"{doc['trusted_gen']}; holders on generation {doc['issuing_gen']}: {h['on_issuing_generation']} of "
-              f"{h['total']}" + (f"; waiting: {', '.join(h['waiting'][:20])}" if h["waiting"] else ""), soft_wrap=True)
+              f"{h['total']}, switched {h['switched']}" + (f"; waiting: {'; '.join(h['waiting'][:20])}"
+                                                           if h["waiting"] else ""), soft_wrap=True)
     if doc["switch_pending"]:
-        con.print(f"[yellow]not switched[/]: {len(h['waiting'])} holder(s) still hold only certificates of an older "
-                  f"generation (renew them: albmtls rotate; or switch anyway: albmtls ca switch --name {name} --now); "
+        con.print(f"[yellow]not switched[/]: {len(h['waiting'])} holder(s) have not switched to the new generation "
+                  "(renew them: albmtls rotate; a replacement counts once downloaded or read, or its grace ended; or "
+                  f"switch anyway: albmtls ca switch --name {name} --now); "
                   f"listeners {', '.join(doc['listeners']) or '-'} unchanged; writes 0", soft_wrap=True)
     else:
         con.print(("[green]switched[/]" if doc["switched"] else "nothing pending")

@@ -409,6 +409,7 @@ class CurrentCertificate:
     gen: int | None
     serial: str
     not_after: str
+    not_before: str
 
 
 def current_certificates(kms: Kms, prefix: str, name: str) -> Iterator[CurrentCertificate]:
@@ -424,7 +425,7 @@ def current_certificates(kms: Kms, prefix: str, name: str) -> Iterator[CurrentCe
         if meta is None or ref is None or ref.name != name:
             continue
         yield CurrentCertificate(listener_key=mt.group("listener"), common_name=meta.common_name, gen=ref.gen,
-                                 serial=meta.serial, not_after=meta.not_after)
+                                 serial=meta.serial, not_after=meta.not_after, not_before=meta.not_before)
 
 
 def list_own_certificates(kms: Kms, prefix: str, revoked: dict[str, ownca.RevocationList]) -> OwnCertificates:

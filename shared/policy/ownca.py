@@ -37,6 +37,7 @@ from msgspec import Meta
 from shared.core.clock import iso_utc, parse_iso
 from shared.core.errors import Code, InvalidInputError
 from shared.policy.checks import Chain, Violation
+from shared.policy.delivery import LINK_TTL
 from shared.policy.nameconstraints import MAX_PERMITTED, PermittedDns, normalize_permitted
 from shared.policy.validation import pattern
 
@@ -48,7 +49,8 @@ __all__ = [
     "ca_identifier", "certificate_identifier", "CaSecretNames", "ca_secret_names", "key_alias", "warehouse_name",
     "KeyRef", "Generation", "OwnCaRecord", "Revoked", "RevocationList", "CreateOptions", "encode", "decode_record",
     "decode_revocations", "next_version", "switch_due", "CRL_DAYS", "DEFAULT_ROOT_DAYS", "DEFAULT_ISSUING_DAYS",
-    "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS", "definition_conflict",
+    "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS", "definition_conflict", "REKEY_GRACE", "HolderSwitch",
+    "holder_switched", "waiting_reason",
 ]
 
 OWN_PREFIX = "own/"
@@ -302,16 +304,59 @@ def next_version(current: str | None, letter: str = "r") -> str:
     return f"{letter}1"
 
 
-def switch_due(rec: OwnCaRecord, holders_on_issuing: int, holders_total: int, *, now: datetime,
-               at_once: bool) -> bool:
+#: how long after its replacement was issued a holder who has not taken it into use (no download, no
+#: observed read) is counted as switched: the replacement's download link lives this long
+#: (``shared.policy.delivery.LINK_TTL``); past it the listener moves on and a holder without the new
+#: certificate asks for another link (``albmtls resend``)
+REKEY_GRACE = LINK_TTL
+
+
+class HolderSwitch(msgspec.Struct, frozen=True, kw_only=True):
+    """One holder of an own CA as the switch sees it: ``key`` ``<listener key>/<cn>``; ``on_issuing``
+    — its current certificate is of the issuing generation; ``holder_kind`` ``person`` | ``system`` |
+    ``None`` (no holder: the operator's path, the PFX handed over at issue); ``switched_at`` — its
+    first download or observed read (``shared.policy.delivery.switched_at``); ``issued_at`` — its
+    current certificate's notBefore."""
+
+    key: str
+    on_issuing: bool
+    holder_kind: str | None = None
+    switched_at: str | None = None
+    issued_at: str | None = None
+
+
+def holder_switched(h: HolderSwitch, now: datetime) -> bool:
+    """The adoption rule of a rekey (as a renewal's retirement, ``shared.policy.delivery``): the
+    holder holds a certificate of the issuing generation and took it into use — downloaded (people),
+    read (systems, where observed), handed over (no holder) — or its grace (:data:`REKEY_GRACE`
+    after issue) ended."""
+    if not h.on_issuing:
+        return False
+    if h.holder_kind is None or h.switched_at:
+        return True
+    return h.issued_at is not None and parse_iso(h.issued_at) + REKEY_GRACE <= now
+
+
+def waiting_reason(h: HolderSwitch, now: datetime) -> str | None:
+    """Why ``h`` holds the switch back (``None``: it does not): no certificate of the issuing
+    generation yet, or not downloaded / read until its grace ends."""
+    if holder_switched(h, now):
+        return None
+    if not h.on_issuing:
+        return "no certificate of the new generation yet"
+    until = iso_utc(parse_iso(h.issued_at) + REKEY_GRACE) if h.issued_at else "-"
+    return f"{'not downloaded' if h.holder_kind == 'person' else 'not read'} yet (grace until {until})"
+
+
+def switch_due(rec: OwnCaRecord, holders: Sequence[HolderSwitch], *, now: datetime, at_once: bool) -> bool:
     """Whether the listeners move to the issuing generation now: at once when asked (``--now``), or
-    when every holder still holding a valid certificate of this CA holds one of the issuing
-    generation (they have switched)."""
+    when every holder still holding a valid certificate of this CA has switched
+    (:func:`holder_switched`)."""
     if not rec.switch_pending:
         return False
     if at_once:
         return True
-    return holders_on_issuing >= holders_total
+    return all(holder_switched(h, now) for h in holders)
 
 
 def generation_window(now: datetime, days: int, limit: datetime | None, backdate: timedelta) -> tuple[datetime,

@@ -272,13 +272,14 @@ def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud
     p = albmtls("ca", "switch", "--name", "demo", "--endpoints-file", ep)
     text = p.stdout + p.stderr                       # the rich console writes to stderr
     assert p.returncode == 0, text[-3000:]
-    assert "holders on generation 2: 0 of 1; waiting: alb-demostd000000000001-443/alice" in text, text
+    assert ("holders on generation 2: 0 of 1, switched 0; waiting: alb-demostd000000000001-443/alice: no certificate "
+            "of the new generation yet") in text, text
     assert "not switched" in text and "writes 0" in text, text
     code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
     assert code == 0, err[-3000:]
     assert sw["switched"] is False and sw["switch_pending"] is True and sw["writes"] == 0
-    assert sw["holders"] == {"total": 1, "on_issuing_generation": 0,
-                             "waiting": ["alb-demostd000000000001-443/alice"]}
+    assert sw["holders"] == {"total": 1, "on_issuing_generation": 0, "switched": 0,
+                             "waiting": ["alb-demostd000000000001-443/alice: no certificate of the new generation yet"]}
     assert writes.since() == []
     [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
     assert [c["CertificateId"] for c in lst["CaCertificates"]] == [old_ca]

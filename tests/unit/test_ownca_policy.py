@@ -140,15 +140,30 @@ def _rec(issuing: int, trusted: int) -> ownca.OwnCaRecord:
                              issuing_gen=issuing, trusted_gen=trusted, created_at="2027-01-01T00:00:00Z")
 
 
-@pytest.mark.parametrize("issuing,trusted,on,total,at_once,due", [
-    (1, 1, 0, 0, False, False),      # nothing pending
-    (2, 1, 1, 2, False, False),      # one holder still on generation 1
-    (2, 1, 2, 2, False, True),       # everyone switched
-    (2, 1, 0, 0, False, True),       # no holders at all
-    (2, 1, 0, 5, True, True),        # --now
+def _h(on=True, kind="person", took=None, issued=NOW - timedelta(hours=1)):
+    return ownca.HolderSwitch(key="alb-x-443/h", on_issuing=on, holder_kind=kind, switched_at=took,
+                              issued_at=ownca.iso(issued))
+
+
+@pytest.mark.parametrize("issuing,trusted,holders,at_once,due", [
+    (1, 1, [], False, False),                                        # nothing pending
+    (2, 1, [_h(on=False)], False, False),                            # not renewed to generation 2 yet
+    (2, 1, [_h(), _h(kind=None)], False, False),                     # a person has not downloaded
+    (2, 1, [_h(took=ownca.iso(NOW)), _h(kind=None)], False, True),   # downloaded; no holder: handed over
+    (2, 1, [_h(kind="system")], False, False),                       # a system's read is not observed…
+    (2, 1, [_h(kind="system", issued=NOW - ownca.REKEY_GRACE)], False, True),   # …until its grace ended
+    (2, 1, [], False, True),                                         # no holders at all
+    (2, 1, [_h(on=False)], True, True),                              # --now
 ])
-def test_switch_due(issuing, trusted, on, total, at_once, due):
-    assert ownca.switch_due(_rec(issuing, trusted), on, total, now=NOW, at_once=at_once) is due
+def test_switch_due(issuing, trusted, holders, at_once, due):
+    assert ownca.switch_due(_rec(issuing, trusted), holders, now=NOW, at_once=at_once) is due
+
+
+def test_waiting_reasons():
+    assert ownca.waiting_reason(_h(on=False), NOW) == "no certificate of the new generation yet"
+    assert ownca.waiting_reason(_h(), NOW).startswith("not downloaded yet (grace until ")
+    assert ownca.waiting_reason(_h(kind="system"), NOW).startswith("not read yet")
+    assert ownca.waiting_reason(_h(took=ownca.iso(NOW)), NOW) is None
 
 
 def test_revocation_list_keeps_what_has_not_ended():
