@@ -136,6 +136,26 @@ def _print(console: Any, doc: dict[str, Any], notes: Any = None) -> None:
                 print_deliveries(console, [c["delivery"]])
         else:
             console.print(f"  {c['common_name']}: {c['action'].replace('_', ' ')} (nothing to do)")
+    rk = doc.get("rekey")
+    if rk:
+        console.print(f"  own CA {rk['ca']}: generation {rk['generation']} issues; replacements for "
+                      f"{len(rk.get('renewed') or [])} other holder(s)"
+                      + (f", skipped: {'; '.join(rk['skipped'])}" if rk.get("skipped") else ""), soft_wrap=True)
+        for c, on in zip(rk.get("renewed") or [], rk.get("renewed_on") or [], strict=False):
+            console.print(f"    {on}: serial {c.get('serial')} until {c.get('not_after')}"
+                          + (f", PFX {c['pfx_path']} (password in {c['password_path']})" if c.get("pfx_path") else ""),
+                          soft_wrap=True)
+        if rk.get("deliveries"):
+            from .provision import print_deliveries
+            print_deliveries(console, rk["deliveries"])
+        if rk.get("switched"):
+            console.print(f"  listeners {', '.join(rk.get('listeners') or []) or '-'} trust generation "
+                          f"{rk['generation']} ({rk.get('alb_ca_certificate_id') or '-'}): certificates of the older "
+                          "one, the revoked among them, are refused", soft_wrap=True)
+        else:
+            console.print(f"  [yellow]listeners still trust the older generation[/] until the other holders have "
+                          f"switched (the daily rotation, or albmtls ca switch --name {rk['ca']}; --now at once); "
+                          f"waiting: {'; '.join(rk.get('waiting') or []) or '-'}", soft_wrap=True)
     console.print(f"writes: {doc.get('writes')}")
 
 
@@ -204,7 +224,11 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
                 outcome = rekey_after_revoke(ctx, req.secret_prefix, req.listener_key, at_once=now)
                 doc["rekey"] = as_dict(outcome)
                 doc["writes"] = (doc.get("writes") or 0) + outcome.writes
-                restored = doc["rekey"]["renewed"]
+                # a person's replacement leaves KMS by her download link only, as a renewal's does
+                people = {f"{d['listener_key']}/{d['common_name']}" for d in outcome.deliveries
+                          if d.get("holder_kind") == "person"}
+                restored = [c for c, on in zip(doc["rekey"]["renewed"], outcome.renewed_on, strict=True)
+                            if on not in people]
             if exports is not None and restored and doc["status"] == "succeeded":
                 from .export import export_pfx
                 export_pfx(settings, restored, exports)
@@ -228,16 +252,19 @@ def revoke(listener: str = ListenerOpt, cn: list[str] = CnOpt,
            timeout: float = TimeoutOpt,
            rekey: bool = typer.Option(False, "--rekey",
                                       help="Own CA only: then a new issuing sub-CA (new KMS keys), replacements for "
-                                           "every other holder, and the listeners moved to the new sub-CA once "
-                                           "every holder has one, so the revoked certificate is refused by the "
-                                           "listener (ALB documents no CRL check of an uploaded CA)."),
+                                           "every other holder (delivered like renewals), and the listeners moved to "
+                                           "the new sub-CA once every holder switched to it, so the revoked "
+                                           "certificate is refused by the listener (ALB documents no CRL check of an "
+                                           "uploaded CA)."),
            now: bool = typer.Option(False, "--now", help="With --rekey: move the listeners to the new sub-CA at "
-                                                         "once, even if some holders have no replacement yet."),
+                                                         "once, even if some holders have not switched yet."),
            out: Path = Out, passwords_dir: Path | None = PasswordsDir,
            passwords_beside: bool = PasswordsBeside) -> None:
     """Revoke clients' access on a listener: their certificates at the CA, their secrets
-    (recoverable), every later renewal; --rekey (own CA) also moves the listener to a new sub-CA and
-    exports the other holders' replacements like provision. On --target cloud it first names the
+    (recoverable), every later renewal; --rekey (own CA) also issues the other holders' replacements
+    from a new sub-CA, delivered like renewals (a person's download link, a system's webhook; the
+    others exported like provision), and moves the listeners to it once they have switched (the daily
+    rotation or `albmtls ca switch`; --now: at once). On --target cloud it first names the
     account and asks (unless --yes)."""
     if now and not rekey:
         from shared.core.errors import invalid_input

@@ -9,9 +9,13 @@ revocation list, the CRL signed through KMS, the secrets scheduled for deletion)
    cross certificate, its upload to the CAS repository); it issues from now on.
 2. every other holder of the CA, on every listener, gets a replacement issued by the new generation
    and stored as the new version of its PFX (``shared.steps.renew_one.renew``: the revoked holders are
-   skipped, their records say so);
-3. :func:`shared.steps.ownca.switch` — listeners trust the new generation once every holder holds a
-   certificate of it (``at_once``: ``--now``, whatever the holders hold);
+   skipped, their records say so), delivered exactly as a renewal is (:func:`_deliver_replacements`:
+   a person's one-time download link, a system's webhook; docs/DELIVERY.md);
+3. :func:`shared.steps.ownca.switch` — listeners trust the new generation once every holder has
+   switched to it (downloaded or read its replacement, or was handed it, or its grace ended:
+   ``shared.policy.ownca.switch_due``) — at a later run when they have not yet: ``albmtls ca switch``
+   or the daily rotation (:func:`switch_pending_cas`); ``at_once`` (``--now``): now, whatever the
+   holders hold;
 4. each listener of the CA is pointed at the new upload (:func:`point_listeners`:
    ``shared.steps.listener.run`` with the listener's desired state, ``CaCertificates`` changes,
    nothing else), so a certificate of the old generation — the revoked one among them — is refused
@@ -42,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput
     from shared.steps.context import StepContext
 
-__all__ = ["RekeyOutcome", "own_ca_of_listener", "point_listeners", "rekey_after_revoke", "LISTENER_ATTEMPTS"]
+__all__ = ["RekeyOutcome", "own_ca_of_listener", "point_listeners", "rekey_after_revoke", "LISTENER_ATTEMPTS",
+           "PendingSwitch", "switch_pending_cas"]
 
 #: calls of the listener step per listener while it reports ``pending`` (each waits inside itself)
 LISTENER_ATTEMPTS = 20
@@ -54,6 +59,10 @@ class RekeyOutcome(msgspec.Struct, kw_only=True):
     ca: str
     generation: int
     renewed: list[ClientCertificateResult] = []
+    #: ``<listener key>/<cn>`` of each certificate in ``renewed``, in the same order
+    renewed_on: list[str] = []
+    #: each replacement delivered as a renewal is (``shared.steps.deliver.ClientDelivery``)
+    deliveries: list[dict[str, Any]] = []
     skipped: list[str] = []
     switched: bool = False
     waiting: list[str] = []
@@ -105,8 +114,28 @@ def _renew_others(ctx: StepContext, prefix: str, name: str, out: RekeyOutcome) -
         out.writes += res.writes
         if res.certificate is not None and res.action in ("renewed", "already_renewed"):
             out.renewed.append(res.certificate)
+            out.renewed_on.append(f"{lk}/{cn}")
         else:
             out.skipped.append(f"{lk}/{cn}: {res.reason or res.action}")
+
+
+def _deliver_replacements(ctx: StepContext, prefix: str, out: RekeyOutcome) -> None:
+    """Each replacement reaches its holder exactly as a renewal does (``shared.steps.deliver``): a
+    person gets a one-time download link, a system's webhook is told; a client without a holder stays
+    on the operator's path. A failing channel never fails the rekey (the delivery record and ``status``
+    show it); a replacement already delivered is not sent again (a re-run)."""
+    from shared.policy.ids import secret_names
+    from shared.steps.deliver import deliver_client, load_config
+
+    cfg = None
+    for key in out.renewed_on:
+        lk, cn = key.split("/", 1)
+        if cfg is None:
+            cfg = load_config(ctx, prefix)
+        got, writes = deliver_client(ctx, cfg, secret_names(prefix, lk, cn), lk, cn, None, update_holder=False)
+        out.writes += writes
+        if got.action != "no_holder":
+            out.deliveries.append(msgspec.to_builtins(got))
 
 
 def _point_listener(ctx: StepContext, inp: ProvisionInput) -> int:
@@ -161,6 +190,7 @@ def rekey_after_revoke(ctx: StepContext, prefix: str, listener_key: str, *, at_o
     # a fresh context after each change of the CA's record: the issuer it memoises reads the record once
     ctx = dataclasses.replace(ctx)
     _renew_others(ctx, prefix, name, out)
+    _deliver_replacements(ctx, prefix, out)
     sw = steps.switch(ctx, prefix, name, at_once=at_once)
     out.writes += sw.writes
     out.switched, out.waiting = sw.switched or sw.trusted_gen == view.issuing_gen, sw.waiting
@@ -175,6 +205,42 @@ def rekey_after_revoke(ctx: StepContext, prefix: str, listener_key: str, *, at_o
     ctx.logger.info("own CA rekeyed after a revocation", extra={
         "ca": name, "generation": out.generation, "renewed": len(out.renewed), "switched": out.switched,
         "listeners": out.listeners, "writes": out.writes})
+    return out
+
+
+class PendingSwitch(msgspec.Struct, kw_only=True):
+    """One own CA :func:`switch_pending_cas` looked at: switched now (and its listeners moved), or who
+    it still waits for."""
+
+    ca: str
+    switched: bool
+    waiting: list[str] = []
+    listeners: list[str] = []
+    writes: int = 0
+
+
+def switch_pending_cas(ctx: StepContext, prefix: str) -> list[PendingSwitch]:
+    """The daily rotation's part of a rekey: every own CA under ``prefix`` whose listeners still trust
+    an older generation is switched once its holders have (:func:`shared.steps.ownca.switch`), and its
+    listeners are moved (:func:`point_listeners`). One ``ListSecrets`` and a record read per CA when
+    nothing is pending; idempotent."""
+    from shared.adapters.ownca import list_ca_names, read_record
+
+    kms = ctx.adapter(Kms)
+    out: list[PendingSwitch] = []
+    for name in list_ca_names(kms, prefix):
+        found = read_record(kms, prefix, name)
+        if found is None or not found[0].complete or not found[0].switch_pending:
+            continue
+        sw = steps.switch(ctx, prefix, name)
+        item = PendingSwitch(ca=name, switched=sw.switched, waiting=sw.waiting, writes=sw.writes)
+        if sw.switched:
+            moved, writes = point_listeners(dataclasses.replace(ctx), prefix, name)
+            item.listeners, item.writes = moved, item.writes + writes
+        ctx.logger.info("own CA switch checked", extra={"ca": name, "switched": item.switched,
+                                                        "waiting": len(item.waiting), "listeners": item.listeners,
+                                                        "writes": item.writes})
+        out.append(item)
     return out
 
 

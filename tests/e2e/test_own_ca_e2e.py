@@ -414,3 +414,72 @@ def test_name_constraints_refuse_a_client_outside_before_any_write(live_cloud, t
                                                                           "sans": ["alice.example.test"]}])),
                              "--endpoints-file", ep, "--out", str(tmp_path / "ok"))
     assert code == 0, (ok, err[-3000:])
+
+
+def _mails(to: str) -> list[dict]:
+    code, doc, err = run_json("messages", "--endpoints-file", os.environ["ALBMTLS_ENDPOINTS_FILE"])
+    assert code == 0, err[-2000:]
+    return [m for m in doc["messages"] if m["service"] == "smtp" and to in (m.get("to") or [])]
+
+
+def _download(mail: dict, password: str, dest: Path) -> Path:
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    found = re.search(r"(http://127\.0\.0\.1:\d+/d/[A-Za-z0-9_.-]+)", mail["text"])
+    assert found is not None, mail["text"]
+    data = urllib.parse.urlencode({"password": password, "confirm": password, "profile": "modern"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(found.group(1), data=data), timeout=30) as r:
+        assert r.status == 200
+        dest.write_bytes(r.read())
+    return dest
+
+
+def test_rekey_replacements_go_by_link_and_the_listener_switches_after_the_download(live_cloud, tmp_path):
+    """revoke --rekey under an own CA (issues 15 point 2, 18 point 3): alice (a person) and bob; bob is
+    revoked with --rekey. Alice's replacement is delivered as a renewal is — a one-time download link
+    by email, her PFX never exported to --out — and the listener keeps trusting generation 1 while she
+    has not downloaded it (the command says who it waits for); once she downloaded, the next run
+    (`albmtls ca switch`) moves the listener: her new PFX gets HTTP 200, bob's old one is refused."""
+    ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
+    clients = [{"common_name": "alice", "holder": {"kind": "person", "name": "Alice Example",
+                                                   "email": "alice@example.test"}},
+               {"common_name": "bob"}]
+    code, doc, err = run_json("provision", "-f", str(own_input(tmp_path, clients)), "--endpoints-file", ep,
+                              "--out", str(tmp_path / "out"))
+    assert code == 0, (doc, err[-3000:])
+    certs = {c["common_name"]: c for c in doc["client_certificates"]}
+    bob_old = Path(certs["bob"]["pfx_path"]), Path(certs["bob"]["password_path"]).read_text()
+    assert "pfx_path" not in certs["alice"]
+    old_ca = doc["listener"]["ca_certificate_id"]
+    assert len(_mails("alice@example.test")) == 1
+
+    code, rv, err = run_json("revoke", "--listener", "alb-demostd000000000001:443", "--cn", "bob", "--rekey",
+                             "--endpoints-file", ep, "--out", str(tmp_path / "rk"), "--reason", "key_compromise")
+    assert code == 0 and rv["status"] == "succeeded", (rv, err[-3000:])
+    rk = rv["rekey"]
+    assert rk["generation"] == 2 and rk["renewed_on"] == ["alb-demostd000000000001-443/alice"]
+    assert "pfx_path" not in rk["renewed"][0] and not (tmp_path / "rk" / "alice.pfx").exists()
+    [sent] = rk["deliveries"]
+    assert sent["action"] == "link_sent" and sent["holder"] == "Alice Example"
+    assert rk["switched"] is False and rk["waiting"] and "alice: not downloaded yet" in rk["waiting"][0], rk
+    mails = _mails("alice@example.test")
+    assert len(mails) == 2 and mails[-1]["verified"] and rk["renewed"][0]["serial"][:16] in mails[-1]["text"]
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [old_ca]      # not switched yet
+
+    # the next run before the download: nothing moves
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0 and sw["switched"] is False and sw["writes"] == 0, (sw, err[-2000:])
+    assert sw["holders"]["switched"] == 0 and "not downloaded" in sw["holders"]["waiting"][0]
+
+    alice_new = _download(mails[-1], "Corr3ct-Horse-Battery", tmp_path / "alice.p12")
+    code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0 and sw["switched"] is True and sw["listeners"] == ["alb-demostd000000000001-443"], sw
+    new_ca = sw["alb_ca_certificate_id"]
+    assert new_ca and new_ca != old_ca
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
+    assert _wait_status(live_cloud, alice_new, "Corr3ct-Horse-Battery", True) == "200"
+    assert _wait_status(live_cloud, *bob_old, False) != "200"
