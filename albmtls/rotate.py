@@ -73,11 +73,12 @@ def rotate_once(settings, *, policy: dict[str, Any], timeout: float = 300.0, con
     now = datetime.now(UTC) + timedelta(seconds=local_clock_offset(settings.endpoints_file) or 0.0)
     event = {"triggerTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "albmtls-rotate-cli",
              "payload": json.dumps(policy)}
-    placed = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 60}))
+    placed = json.loads(invoke_function("albmtls-rotation-scan", json.dumps(event).encode(), {"timeout": 300}))
     doc: dict[str, Any] = {"status": "succeeded", "now": placed.get("now"), "flow": ISSUE_FLOW,
                            "flow_deployed": deployed[ISSUE_FLOW], "order": placed.get("order"),
                            "started": bool(placed.get("started")), "scan": {}, "warnings": [],
-                           "renewed": [], "retired": [], "deliveries": [], "writes": 0}
+                           "renewed": [], "retired": [], "deliveries": [], "writes": 0,
+                           "own_ca_switches": placed.get("own_ca_switches") or []}
     if placed.get("status") == "failed":
         doc["status"] = "failed"
         doc["error"] = placed.get("error")
@@ -134,6 +135,16 @@ def _print_rotate(console, doc: dict[str, Any], notes=None) -> None:
                   f"{s.get('retire', 0)} to retire")
     for w in doc.get("warnings") or []:
         notes.print(f"  [yellow]warning[/] {w.get('message')}")
+    for sw in doc.get("own_ca_switches") or []:
+        if sw.get("error"):
+            notes.print(f"  [red]own CA switch failed[/]: {sw['error'].get('code')}: {sw['error'].get('message')}",
+                        soft_wrap=True)
+        elif sw.get("switched"):
+            console.print(f"  [green]own CA {sw['ca']} switched[/]: listeners {', '.join(sw.get('listeners') or [])} "
+                          "trust its new generation (every holder switched to it)", soft_wrap=True)
+        else:
+            console.print(f"  own CA {sw['ca']}: switch pending, waiting for "
+                          f"{'; '.join((sw.get('waiting') or [])[:10]) or '-'}", soft_wrap=True)
     if s.get("orphaned") or s.get("skipped_revoked"):
         console.print(f"  [magenta]not renewed[/] {s.get('orphaned', 0)} orphaned (no longer in their listener's "
                       f"input; revoke them with albmtls revoke or provision --prune), {s.get('skipped_revoked', 0)} "

@@ -3,7 +3,8 @@
 * :func:`start_rotation` (the ``rotation_scan`` function, FC ``albmtls-rotation-scan``, daily
   timer): validate the policy and place the day's rotation order in the issuing lane — one
   ``albmtls-issue`` execution named ``rotate-<prefix>-<yyyymmdd>``, so a second firing the same day
-  starts nothing new. The lane's head scans, renews and retires (``shared.steps.rotate``): every
+  starts nothing new; then switch every own CA whose holders have all switched after a rekey and
+  move its listeners (``shared.steps.ownca_rekey.switch_pending_cas``; KMS and ALB, no PCA call). The lane's head scans, renews and retires (``shared.steps.rotate``): every
   PCA call of the rotation is made there, under the account's one PCA budget
   (``shared.policy.lane``); this function makes none.
 * :func:`start_scan` / :func:`certificate_report` — the same start, and the report, for the HTTP
@@ -62,6 +63,10 @@ class RotationStarted(msgspec.Struct, kw_only=True):
     order: str = ""
     started: bool = False
     policy: dict[str, Any] = {}
+    #: own CAs whose listeners wait for a rekey's switch: switched now (their listeners moved), or
+    #: who they wait for (``shared.steps.ownca_rekey.switch_pending_cas``); a failure never stops
+    #: the rotation (its code is here and in the log)
+    own_ca_switches: list[dict[str, Any]] = []
 
 
 class _MetaCache:
@@ -101,7 +106,16 @@ def start_rotation(event: ScanEvent, ctx: StepContext) -> RotationStarted:
     name = rotation_execution_name(policy.secret_prefix, now)
     started = place(ctx, name, RotateOrder(policy=policy))
     ctx.logger.info("rotation order placed", extra={"order": name, "started": started})
-    return RotationStarted(now=iso_utc(now), order=name, started=started, policy=msgspec.to_builtins(policy))
+    out = RotationStarted(now=iso_utc(now), order=name, started=started, policy=msgspec.to_builtins(policy))
+    from shared.steps.ownca_rekey import switch_pending_cas
+    try:                  # after the order is placed: a rekey's switch never delays the rotation
+        out.own_ca_switches = [msgspec.to_builtins(s) for s in switch_pending_cas(ctx, policy.secret_prefix)]
+    except AlbMtlsError as exc:
+        if exc.retryable:
+            raise
+        ctx.logger.warning("own CA switch failed", extra={"error": exc.to_dict()})
+        out.own_ca_switches = [{"error": exc.to_dict()}]
+    return out
 
 
 def _split_listener(listener_key: str) -> tuple[str, int] | None:

@@ -440,8 +440,9 @@ def test_rekey_replacements_go_by_link_and_the_listener_switches_after_the_downl
     """revoke --rekey under an own CA (issues 15 point 2, 18 point 3): alice (a person) and bob; bob is
     revoked with --rekey. Alice's replacement is delivered as a renewal is — a one-time download link
     by email, her PFX never exported to --out — and the listener keeps trusting generation 1 while she
-    has not downloaded it (the command says who it waits for); once she downloaded, the next run
-    (`albmtls ca switch`) moves the listener: her new PFX gets HTTP 200, bob's old one is refused."""
+    has not downloaded it (the command and `ca switch` say who it waits for); once she downloaded, the
+    next run (the daily rotation) moves the listener: her new PFX gets HTTP 200, bob's old one is
+    refused."""
     ep = os.environ["ALBMTLS_ENDPOINTS_FILE"]
     clients = [{"common_name": "alice", "holder": {"kind": "person", "name": "Alice Example",
                                                    "email": "alice@example.test"}},
@@ -475,10 +476,15 @@ def test_rekey_replacements_go_by_link_and_the_listener_switches_after_the_downl
     assert sw["holders"]["switched"] == 0 and "not downloaded" in sw["holders"]["waiting"][0]
 
     alice_new = _download(mails[-1], "Corr3ct-Horse-Battery", tmp_path / "alice.p12")
-    code, sw, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
-    assert code == 0 and sw["switched"] is True and sw["listeners"] == ["alb-demostd000000000001-443"], sw
-    new_ca = sw["alb_ca_certificate_id"]
-    assert new_ca and new_ca != old_ca
+    # the daily rotation is the next run: it switches the CA and moves its listener
+    code, rot, err = run_json("rotate", "--endpoints-file", ep, "--out", str(tmp_path / "rot"))
+    assert code == 0, (rot, err[-3000:])
+    assert rot["own_ca_switches"] == [{"ca": "demo", "switched": True, "waiting": [],
+                                       "listeners": ["alb-demostd000000000001-443"],
+                                       "writes": rot["own_ca_switches"][0]["writes"]}], rot
+    code, st, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    new_ca = st["alb_ca_certificate_id"]
+    assert st["trusted_gen"] == 2 and new_ca and new_ca != old_ca
     [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
     assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
     assert _wait_status(live_cloud, alice_new, "Corr3ct-Horse-Battery", True) == "200"
