@@ -191,7 +191,8 @@ def status(name: str = Name, secret_prefix: str = SecretPrefix, target: str = Ta
             from shared.adapters.kms import Kms
             from shared.adapters.ownca import read_record
             found = _run(lambda: read_record(ctx.adapter(Kms), secret_prefix, name), json_out)
-            v["holders"] = _run(lambda: steps.holders(ctx, secret_prefix, found[0]), json_out).as_dict()
+            from shared.steps.ownca_switch import holders
+            v["holders"] = _run(lambda: holders(ctx, secret_prefix, found[0]), json_out).as_dict()
     if json_out:
         emit_json(v)
         return
@@ -220,12 +221,13 @@ def switch(name: str = Name,
 
     from shared.steps import ownca as steps
     from shared.steps.ownca_rekey import point_listeners
+    from shared.steps.ownca_switch import switch as switch_ca
     plan = [f"own CA {name}: when every holder holds a certificate of its issuing generation"
             + (" (--now: at once)" if now else "") + ", its record (KMS secret under "
             f"{secret_prefix}/) trusts that generation and each listener whose recorded desired state names the CA "
             "is updated: CaCertificates becomes the generation's uploaded CA, nothing else changes"]
     with _context(target, state_dir, endpoints_file, port_offset, json_out, plan=plan, yes=yes) as ctx:
-        sw = _run(lambda: steps.switch(ctx, secret_prefix, name, at_once=now), json_out)
+        sw = _run(lambda: switch_ca(ctx, secret_prefix, name, at_once=now), json_out)
         v = msgspec.to_builtins(_run(lambda: steps.view(dataclasses.replace(ctx), secret_prefix, name), json_out))
         doc: dict[str, Any] = {"status": "succeeded", "name": name, "switched": sw.switched,
                                "issuing_gen": v["issuing_gen"], "trusted_gen": v["trusted_gen"],

@@ -11,7 +11,7 @@ revocation list, the CRL signed through KMS, the secrets scheduled for deletion)
    and stored as the new version of its PFX (``shared.steps.renew_one.renew``: the revoked holders are
    skipped, their records say so), delivered exactly as a renewal is (:func:`_deliver_replacements`:
    a person's one-time download link, a system's webhook; docs/DELIVERY.md);
-3. :func:`shared.steps.ownca.switch` — listeners trust the new generation once every holder has
+3. :func:`shared.steps.ownca_switch.switch` — listeners trust the new generation once every holder has
    switched to it (downloaded or read its replacement, or was handed it, or its grace ended:
    ``shared.policy.ownca.switch_due``) — at a later run when they have not yet: ``albmtls ca switch``
    or the daily rotation (:func:`switch_pending_cas`); ``at_once`` (``--now``): now, whatever the
@@ -41,6 +41,7 @@ from shared.policy.ids import parse_custom_identifier
 from shared.policy.rotation import RotateItem
 from shared.steps import ownca as steps
 from shared.steps.desired import read_desired
+from shared.steps.ownca_switch import switch
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.contracts import ProvisionInput
@@ -191,7 +192,7 @@ def rekey_after_revoke(ctx: StepContext, prefix: str, listener_key: str, *, at_o
     ctx = dataclasses.replace(ctx)
     _renew_others(ctx, prefix, name, out)
     _deliver_replacements(ctx, prefix, out)
-    sw = steps.switch(ctx, prefix, name, at_once=at_once)
+    sw = switch(ctx, prefix, name, at_once=at_once)
     out.writes += sw.writes
     out.switched, out.waiting = sw.switched or sw.trusted_gen == view.issuing_gen, sw.waiting
     keys = set(sw.listeners) | {listener_key}
@@ -221,7 +222,7 @@ class PendingSwitch(msgspec.Struct, kw_only=True):
 
 def switch_pending_cas(ctx: StepContext, prefix: str) -> list[PendingSwitch]:
     """The daily rotation's part of a rekey: every own CA under ``prefix`` whose listeners still trust
-    an older generation is switched once its holders have (:func:`shared.steps.ownca.switch`), and its
+    an older generation is switched once its holders have (:func:`shared.steps.ownca_switch.switch`), and its
     listeners are moved (:func:`point_listeners`). One ``ListSecrets`` and a record read per CA when
     nothing is pending; idempotent."""
     from shared.adapters.ownca import list_ca_names, read_record
@@ -232,7 +233,7 @@ def switch_pending_cas(ctx: StepContext, prefix: str) -> list[PendingSwitch]:
         found = read_record(kms, prefix, name)
         if found is None or not found[0].complete or not found[0].switch_pending:
             continue
-        sw = steps.switch(ctx, prefix, name)
+        sw = switch(ctx, prefix, name)
         item = PendingSwitch(ca=name, switched=sw.switched, waiting=sw.waiting, writes=sw.writes)
         if sw.switched:
             moved, writes = point_listeners(dataclasses.replace(ctx), prefix, name)

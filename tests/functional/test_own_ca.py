@@ -164,7 +164,8 @@ def test_rekey_makes_a_generation_with_its_cross_certificate(live_cloud, writes)
     with pytest.raises(AlbMtlsError) as info:
         steps.rekey(_ctx(), PREFIX, "rk", from_gen=2)
     assert info.value.code == "INVALID_INPUT"
-    out = steps.switch(_ctx(), PREFIX, "rk")        # no holders at all: every holder has switched
+    from shared.steps.ownca_switch import switch
+    out = switch(_ctx(), PREFIX, "rk")        # no holders at all: every holder has switched
     assert out.switched and out.trusted_gen == 2
     assert steps.view(_ctx(), PREFIX, "rk").alb_ca_certificate_id == g2.uploaded
     from shared.steps.ownca_retire import retire_generation
