@@ -93,10 +93,9 @@ def holders(ctx: StepContext, prefix: str, rec: ownca.OwnCaRecord) -> Holders:
         delivery = read_delivery(ctx, names)
         kind = delivery.holder.kind if delivery is not None and delivery.holder is not None else None
         took = switched_at(delivery, c.serial)
-        meta_nb = c.not_before
         states.append(ownca.HolderSwitch(key=f"{c.listener_key}/{c.common_name}", on_issuing=c.gen == rec.issuing_gen,
                                          holder_kind=kind, switched_at=iso_utc(took) if took else None,
-                                         issued_at=meta_nb))
+                                         issued_at=c.not_before))
     return Holders(states=sorted(states, key=lambda h: h.key), listeners=sorted(listeners), now=iso_utc(now))
 
 

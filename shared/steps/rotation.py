@@ -4,9 +4,10 @@
   timer): validate the policy and place the day's rotation order in the issuing lane — one
   ``albmtls-issue`` execution named ``rotate-<prefix>-<yyyymmdd>``, so a second firing the same day
   starts nothing new; then switch every own CA whose holders have all switched after a rekey and
-  move its listeners (``shared.steps.ownca_rekey.switch_pending_cas``; KMS and ALB, no PCA call). The lane's head scans, renews and retires (``shared.steps.rotate``): every
-  PCA call of the rotation is made there, under the account's one PCA budget
-  (``shared.policy.lane``); this function makes none.
+  move its listeners (``shared.steps.ownca_rekey.switch_pending_cas``; KMS and ALB, no PCA call).
+  The lane's head scans, renews and retires (``shared.steps.rotate``): every PCA call of the
+  rotation is made there, under the account's one PCA budget (``shared.policy.lane``); this
+  function makes none.
 * :func:`start_scan` / :func:`certificate_report` — the same start, and the report, for the HTTP
   API and the CLI.
 
