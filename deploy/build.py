@@ -91,8 +91,10 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     "create_cname": ("alb", "alidns"),
     # + alidns (the zone's name servers for the probe) and pca (loads the client PFX via issuance)
     "health_check": ("alb", "kms", "alidns", "pca"),
-    # places the rotation order (fnf); shared.steps.rotation also holds the report (alb, cas, pca, kms)
-    "rotation_scan": ("fnf", "pca", "kms", "alb", "cas"),
+    # places the rotation order (fnf); shared.steps.rotation also holds the report (alb, cas, pca, kms);
+    # then an own CA's switch after a rekey (shared.steps.ownca_rekey: kms, and alb to move the listeners;
+    # + actiontrail/sts: reached through its renewal path's imports, never called by the switch)
+    "rotation_scan": ("fnf", "pca", "kms", "alb", "cas", "actiontrail", "sts"),
     # the lane: issuance and renewal (pca, kms), its turn (fnf), the rotation's listener warnings (alb, cas);
     # + actiontrail/sts: a system holder's first read of its secrets, one LookupEvents query per rotation
     # slice, and who the function is (GetCallerIdentity) when a holder names no ram_principal
@@ -106,9 +108,10 @@ FUNCTION_PRODUCTS: dict[str, tuple[str, ...]] = {
     # path) builds its context with shared.steps.rotation.make_context, imported when called
     # (+ actiontrail/sts likewise, through shared.steps.rotation)
     "drift_check": ("alb", "cas", "kms", "alidns", "fnf", "pca", "actiontrail", "sts"),
-    # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation; the fleet
-    # routes (plan, drift, inventory) read like the preflight (+ alidns)
-    "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns"),
+    # fnf for the provisions; POST /rotations and GET /certificates run shared.steps.rotation (+ actiontrail/
+    # sts likewise, through its own CA switch's imports); the fleet routes (plan, drift, inventory) read like
+    # the preflight (+ alidns)
+    "provision_api": ("fnf", "alb", "cas", "kms", "pca", "alidns", "actiontrail", "sts"),
     # the holder's record, the client's meta (issuance helpers: pca) and the notification config; fnf
     # because the holder's access record is read through shared.steps.offboarding, whose PCA reads
     # look at the issuing lane (ListExecutions) — deliver and download never call it
