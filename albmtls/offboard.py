@@ -224,11 +224,10 @@ def _offboard(action: str, listener: str, cns: list[str], *, reason: str, reques
                 outcome = rekey_after_revoke(ctx, req.secret_prefix, req.listener_key, at_once=now)
                 doc["rekey"] = as_dict(outcome)
                 doc["writes"] = (doc.get("writes") or 0) + outcome.writes
-                # a person's replacement leaves KMS by her download link only, as a renewal's does
-                people = {f"{d['listener_key']}/{d['common_name']}" for d in outcome.deliveries
-                          if d.get("holder_kind") == "person"}
+                # a replacement is exported only for a client without a holder, as a renewal is
+                kinds = {f"{d['listener_key']}/{d['common_name']}": d.get("holder_kind") for d in outcome.deliveries}
                 restored = [c for c, on in zip(doc["rekey"]["renewed"], outcome.renewed_on, strict=True)
-                            if on not in people]
+                            if exported_to_operator(kinds.get(on))]
             if exports is not None and restored and doc["status"] == "succeeded":
                 from .export import export_pfx
                 export_pfx(settings, restored, exports)
