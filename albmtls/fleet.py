@@ -92,8 +92,13 @@ def _v(value: Any) -> str:
         return f"weight {value['weight']}"
     if isinstance(value, dict) and "value" in value:
         return f"{value['value']} (TTL {value.get('ttl')})"
+    if isinstance(value, dict):     # an input object (a holder, a health check): its set fields, in words
+        parts = [f"{k} {_v(v)}" for k, v in value.items() if v not in (None, [], {}, "")]
+        return "(" + ", ".join(parts) + ")" if parts else "-"
     if isinstance(value, list):
-        return ", ".join(str(x) for x in value) or "-"
+        return ", ".join(_v(x) for x in value) or "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return "-" if value is None else str(value)
 
 

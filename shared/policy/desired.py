@@ -31,7 +31,7 @@ from shared.policy.contracts import ProvisionInput
 from shared.policy.validation import decode
 
 __all__ = ["DESIRED_VERSION", "TEXT_MAX", "DesiredState", "desired_state", "encode_desired", "decode_desired",
-           "desired_input", "same_input", "version_id", "input_digest"]
+           "desired_input", "same_input", "comparable", "version_id", "input_digest"]
 
 DESIRED_VERSION = 1
 #: above this many bytes of JSON the record is stored zlib-compressed as a binary secret
@@ -110,12 +110,23 @@ def desired_input(rec: DesiredState) -> ProvisionInput:
                            field=exc.field) from None
 
 
-def same_input(rec: DesiredState | None, inp: ProvisionInput) -> bool:
-    """True when ``rec`` records exactly ``inp`` (compared as decoded inputs, so key order and
-    defaults written out or left implicit do not matter)."""
+def comparable(inp: ProvisionInput, default_region: str | None = None) -> dict[str, Any]:
+    """``inp`` normalised for comparison: JSON builtins with every default written out, and
+    ``region`` the one it runs in (``default_region``, the settings' region, when it names none) — an
+    input that leaves out ``region`` or a default is the same setup as one that writes it."""
+    doc: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(inp))   # JSON types (lists, not tuples)
+    if doc.get("region") is None and default_region:
+        doc["region"] = default_region
+    return doc
+
+
+def same_input(rec: DesiredState | None, inp: ProvisionInput, default_region: str | None = None) -> bool:
+    """True when ``rec`` records the same setup as ``inp`` (compared as :func:`comparable` documents,
+    so key order, defaults written out or left implicit, and a region left to its default do not
+    matter)."""
     if rec is None:
         return False
     try:
-        return bool(desired_input(rec) == inp)
+        return comparable(desired_input(rec), default_region) == comparable(inp, default_region)
     except AlbMtlsError:
         return False

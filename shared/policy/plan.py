@@ -15,6 +15,7 @@ No I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -22,7 +23,7 @@ import msgspec
 from shared.policy.listener import CLIENT_CERT_XFF_FIELDS, DesiredListener, ListenerLike
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
 __all__ = [
     "Change", "DriftItem", "ClientAction", "ClientPlan", "ResourcePlan", "ListenerReport", "FleetPlan",
@@ -198,22 +199,40 @@ def client_action(decision: str, reason: str) -> ClientAction:
 
 
 def record_changes(recorded: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[Change, ...]:
-    """The top-level input fields in which ``new`` differs from the recorded input (``clients``
-    summarised as the common names added and removed)."""
+    """The fields in which ``new`` differs from the recorded input, by path
+    (``server_group.health_check.interval``, ``clients[alice].holder``): both should be normalised
+    documents (``shared.policy.desired.comparable``: defaults written out), so leaving a default
+    implicit is no change. ``clients`` are matched by common name: the names added and removed are
+    one ``clients`` change, a kept client's fields are compared under ``clients[<cn>]``."""
     if recorded is None:
         return ()
     out: list[Change] = []
-    for key in sorted(set(recorded) | set(new)):
-        old, cur = recorded.get(key), new.get(key)
-        if old == cur:
-            continue
-        if key == "clients":
-            was = {c.get("common_name") for c in old or [] if isinstance(c, dict)}
-            now = {c.get("common_name") for c in cur or [] if isinstance(c, dict)}
-            out.append(Change(field="clients", old=sorted(was - now) or None, new=sorted(now - was) or None))
-        else:
-            out.append(Change(field=key, old=old, new=cur))
+    _diff("", recorded, new, out)
     return tuple(out)
+
+
+def _diff(path: str, old: Any, new: Any, out: list[Change]) -> None:
+    if old == new:
+        return
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in sorted(set(old) | set(new)):
+            _diff(f"{path}.{key}" if path else str(key), old.get(key), new.get(key), out)
+        return
+    if path == "clients" and isinstance(old, list) and isinstance(new, list):
+        was = {c.get("common_name"): c for c in old if isinstance(c, Mapping)}
+        now = {c.get("common_name"): c for c in new if isinstance(c, Mapping)}
+        gone, added = sorted(set(was) - set(now), key=str), sorted(set(now) - set(was), key=str)
+        if gone or added:
+            out.append(Change(field="clients", old=gone or None, new=added or None))
+        for cn in sorted(set(was) & set(now), key=str):
+            _diff(f"clients[{cn}]", was[cn], now[cn], out)
+        return
+    if (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
+            and all(isinstance(x, Mapping) for x in old + new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _diff(f"{path}[{i}]", a, b, out)
+        return
+    out.append(Change(field=path, old=old, new=new))
 
 
 def has_changes(r: ListenerReport) -> bool:

@@ -63,7 +63,8 @@ def read_desired(kms: Kms, secret_prefix: str, listener_key: str, *, strict: boo
     return rec
 
 
-def record_desired(kms: Kms, inp: ProvisionInput, *, now: datetime, execution: str | None = None) -> Recorded:
+def record_desired(kms: Kms, inp: ProvisionInput, *, now: datetime, execution: str | None = None,
+                   region: str | None = None) -> Recorded:
     """Make ``inp`` the recorded desired state of its listener (under ``inp.secret_prefix``).
 
     Reads the current record first: the same input → nothing is written (``unchanged``). Else a new
@@ -72,7 +73,7 @@ def record_desired(kms: Kms, inp: ProvisionInput, *, now: datetime, execution: s
     its deletion window)."""
     name = desired_state_name(inp.secret_prefix, inp.listener_key)
     before = read_desired(kms, inp.secret_prefix, inp.listener_key, strict=False)
-    if same_input(before, inp):
+    if same_input(before, inp, region):
         assert before is not None
         return Recorded("unchanged", 0, name, version_id(before))
     rec = desired_state(inp, now=now, execution=execution)
@@ -114,7 +115,8 @@ def run(event: StepEvent, ctx: StepContext) -> RecordDesiredStateResult:
 
     with ThreadPoolExecutor(1, thread_name_prefix="holders") as pool:
         forgot_f = pool.submit(forget_removed_holders, ctx, event.input)
-        rec = record_desired(ctx.adapter(Kms), event.input, now=ctx.clock.now(), execution=ctx.execution_name)
+        rec = record_desired(ctx.adapter(Kms), event.input, now=ctx.clock.now(), execution=ctx.execution_name,
+                             region=ctx.settings.region)
         forgot = forgot_f.result()
     ctx.logger.info("desired state recorded", extra={"listener_key": event.input.listener_key, "action": rec.action,
                                                       "secret": rec.secret, "version": rec.version,

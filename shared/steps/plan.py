@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.adapters.kms import Kms
 from shared.core.errors import AlbMtlsError
-from shared.policy.desired import desired_input, same_input
+from shared.policy.desired import comparable, desired_input, same_input
 from shared.policy.ids import desired_state_name
 from shared.policy.offboarding import plan_reconcile
 from shared.policy.plan import (
@@ -133,13 +133,19 @@ def _reconcile_plan(ctx: StepContext, inp: ProvisionInput) -> ReconcilePlan | No
     return plan_reconcile(by_cn, cns, records, ctx.clock.now(), listener_key=inp.listener_key, prune=inp.prune)
 
 
-def _record_plan(inp: ProvisionInput, raw: dict[str, Any], recorded: DesiredState | None) -> ResourcePlan:
+def _record_plan(inp: ProvisionInput, recorded: DesiredState | None, region: str | None) -> ResourcePlan:
+    """The desired-state record's plan: the recorded and the new input compared normalised
+    (defaults written out, ``region`` the one it runs in)."""
     name = desired_state_name(inp.secret_prefix, inp.listener_key)
     if recorded is None:
         return ResourcePlan(action="create", id=name)
-    if same_input(recorded, inp):
+    if same_input(recorded, inp, region):
         return ResourcePlan(action="none", id=name)
-    return ResourcePlan(action="update", id=name, changes=record_changes(recorded.input, raw))
+    try:
+        was: dict[str, Any] = comparable(desired_input(recorded), region)
+    except AlbMtlsError:        # a record today's rules refuse: compared as it was written
+        was = recorded.input
+    return ResourcePlan(action="update", id=name, changes=record_changes(was, comparable(inp, region)))
 
 
 def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *, path: str = "") -> ListenerReport:
@@ -156,7 +162,7 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
         if exc.retryable:
             raise
         recorded = None
-    report.desired_state = _record_plan(inp, raw, recorded)
+    report.desired_state = _record_plan(inp, recorded, ctx.settings.region)
     rp = _reconcile_plan(ctx, inp)
     if rp is not None:
         report.orphaned = () if inp.prune else rp.orphaned

@@ -1,8 +1,13 @@
 """The pure comparisons behind the fleet plan and the drift check (shared.policy.plan), table-tested."""
 from __future__ import annotations
 
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from shared.adapters.alb import Listener
@@ -115,3 +120,57 @@ def test_record_changes_name_the_fields_and_the_clients_added_and_removed():
 ])
 def test_has_changes(parts, clients, changed):
     assert has_changes(ListenerReport(listener_key="alb-1-443", clients=clients, **parts)) is changed
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _doc(**over):
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+
+    doc = json.loads((REPO / "examples" / "provision.json").read_text())
+    doc.update(over)
+    return decode(ProvisionInput, json.dumps(doc))
+
+
+@pytest.mark.parametrize("a, b", [
+    ({"region": "cn-hangzhou"}, {"region": None}),
+    ({"ttl": 600}, {}),
+    ({"security_policy_id": "tls_cipher_policy_1_2", "client_cert_headers": True}, {}),
+])
+def test_the_same_setup_written_two_ways_is_no_change(a, b):
+    """An input that leaves out `region` (the one it runs in) or a default is the same setup as one
+    that writes it out: no desired-state change, nothing to print (was `region: cn-hangzhou → -`)."""
+    from shared.policy.desired import comparable, desired_state, same_input
+
+    one, two = _doc(**a), _doc(**{k: v for k, v in b.items() if v is not None})
+    if "region" in b:
+        two = msgspec.structs.replace(two, region=None)
+    rec = desired_state(one, now=datetime(2026, 12, 7, tzinfo=UTC))
+    assert same_input(rec, two, "cn-hangzhou")
+    assert record_changes(comparable(one, "cn-hangzhou"), comparable(two, "cn-hangzhou")) == ()
+    assert not same_input(rec, two, "cn-shanghai") or "region" not in b
+
+
+def test_changes_are_named_by_path_with_readable_values():
+    """Nested fields by their path; a kept client's fields under clients[<cn>] (a holder removed is
+    `clients[alice].holder`, never an empty `clients:`); the CLI prints values in words, no dicts or None."""
+    from albmtls.fleet import _change
+    from shared.policy.desired import comparable
+
+    doc = json.loads((REPO / "examples" / "provision.json").read_text())
+    holder = doc["clients"][0].get("holder")
+    assert holder, "the example's first client has a holder"
+    new = copy.deepcopy(doc)
+    new["clients"][0].pop("holder")
+    new["server_group"]["health_check"] = {**(new["server_group"].get("health_check") or {}), "interval": 5}
+    old_inp, new_inp = _doc(), _doc(clients=new["clients"], server_group=new["server_group"])
+    changes = record_changes(comparable(old_inp), comparable(new_inp))
+    fields = [c.field for c in changes]
+    cn = doc["clients"][0]["common_name"]
+    assert f"clients[{cn}].holder" in fields and "server_group.health_check.interval" in fields
+    assert "clients" not in fields
+    lines = [_change(msgspec.to_builtins(c)) for c in changes]
+    assert all("None" not in line and "{" not in line and "'" not in line for line in lines), lines
+    assert any(line.startswith(f"clients[{cn}].holder: (kind person") and line.endswith("→ -") for line in lines)
