@@ -80,8 +80,9 @@ def build_request(action: str, listener: str, cns: list[str], *, reason: str = "
     from shared.policy.validation import decode
     lb, port = parse_listener(listener)
     raw = {"action": action, "load_balancer_id": lb, "listener_port": port, "common_names": list(cns),
-           "requested_by": requested_by or default_requester(), "request_id": f"cli-{uuid.uuid4().hex}",
-           "secret_prefix": secret_prefix}
+           # only an absent --requested-by is the login: '' is refused by the input's one rule, as the API refuses it
+           "requested_by": default_requester() if requested_by is None else requested_by,
+           "request_id": f"cli-{uuid.uuid4().hex}", "secret_prefix": secret_prefix}
     if action == "revoke":
         raw.update(reason=reason, recovery_window_days=recovery_window_days)
     return raw, decode(RevokeRequest, raw)

@@ -250,8 +250,11 @@ Email = Annotated[str, pattern(r"^[A-Za-z0-9.!#$%&*+/=?^_{|}~-]{1,64}@[A-Za-z0-9
 DingTalkUser = Annotated[str, pattern(r"^(?:\+?[0-9][0-9-]{4,19}|[A-Za-z0-9_$-]{1,64})$",
                                       "the person's DingTalk mobile number (digits, optional leading +) or "
                                       "DingTalk user id, to @-mention them in the robot's message")]
-RamPrincipal = Annotated[str, pattern(r"^acs:ram::[0-9]{1,32}:(?:user|role)/[A-Za-z0-9._@-]{1,128}$",
-                                      "a RAM user or role ARN such as acs:ram::1234567890123456:role/billing-app")]
+#: an Alibaba Cloud account id (UID) is 16 digits (the RAM ARN examples' 1234567890123456); a shorter one
+#: would build holder-policy resources for an account that cannot exist
+RamPrincipal = Annotated[str, pattern(r"^acs:ram::[0-9]{16}:(?:user|role)/[A-Za-z0-9._@-]{1,128}$",
+                                      "a RAM user or role ARN with the 16-digit account id, such as "
+                                      "acs:ram::1234567890123456:role/billing-app")]
 ChannelName = Annotated[str, pattern(r"^[a-z0-9][a-z0-9_-]{0,63}$", "a channel name from the notification "
                                      "configuration: 1-64 lowercase letters, digits, _ or -")]
 

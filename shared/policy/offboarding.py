@@ -99,8 +99,9 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     listener_port: Port
     common_names: Annotated[tuple[CommonName, ...], Meta(min_length=1, max_length=50)]
     reason: RevocationReason = "unspecified"
-    requested_by: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
-    request_id: Annotated[str, Meta(min_length=1, max_length=AUDIT_TEXT_MAX)] = "unknown"
+    #: both checked by :func:`audit_text_problem` only (one rule and message for '', blank, too long, ESC)
+    requested_by: str = "unknown"
+    request_id: str = "unknown"
     secret_prefix: SecretPrefix = "albmtls"
     recovery_window_days: Annotated[int, Meta(ge=7, le=30)] = RECOVERY_WINDOW_DAYS
     region: Region | None = None

@@ -162,3 +162,24 @@ def test_revoke_request_refusals_name_the_field(change, field):
 def test_the_refusal_bound_is_one_assumption():
     assert ob.LISTENER_REFUSAL_BOUND == timedelta(seconds=60)
     assert ob.refusal_deadline(NOW) == NOW + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("value", ["", " ", "   \t", "x" * 129, "ops\x1b[31m", "a\nb"])
+def test_requested_by_has_one_rule_for_the_cli_and_the_api(value):
+    """`revoke --requested-by ''` silently recorded the login (root@vm) while the API refused "" and the
+    CLI refused '   ': only an absent --requested-by is the login; any given value goes through the one
+    rule (audit_text_problem), with the same message from the CLI's request and the API's body."""
+    from albmtls.offboard import build_request
+    from shared.core.errors import AlbMtlsError
+    from shared.policy.offboarding import RevokeRequest, audit_text_problem
+    from shared.policy.validation import decode
+
+    with pytest.raises(AlbMtlsError) as cli:
+        build_request("revoke", "alb-demostd000000000001:443", ["alice"], requested_by=value)
+    with pytest.raises(AlbMtlsError) as api:
+        decode(RevokeRequest, {"load_balancer_id": "alb-demostd000000000001", "listener_port": 443,
+                               "common_names": ["alice"], "requested_by": value})
+    assert cli.value.field == api.value.field == "requested_by"
+    assert audit_text_problem(value) in cli.value.message and audit_text_problem(value) in api.value.message
+    raw, _ = build_request("revoke", "alb-demostd000000000001:443", ["alice"], requested_by=None)
+    assert raw["requested_by"]
