@@ -95,10 +95,19 @@ def export_target(out: Path, passwords_dir: Path | None, beside: bool) -> Export
 
 
 def _private_dir(path: Path) -> None:
-    """Create ``path`` owner-only when missing; an existing directory keeps its mode."""
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+    """Create ``path`` owner-only when missing — and every missing directory above it (``apply``'s
+    ``out/<listener>``: ``out`` too; ``mkdir(parents=True)`` makes the parents with the umask, 0755);
+    an existing directory keeps its mode."""
+    missing = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)
 
 
 def _write_private(path: Path, data: bytes) -> None:

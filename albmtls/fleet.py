@@ -327,6 +327,11 @@ def print_summary(console: Console, doc: dict[str, Any]) -> None:
         t.add_row(r["listener_key"], f"[{style}]{r['status']}[/]", r.get("execution") or "-",
                   str(r.get("writes", 0)), f"{issued} new, {len(certs) - issued} kept" if certs else "-", note)
     console.print(t)
+    for r in doc["listeners"]:      # the operator's files, as provision names them
+        for c in r.get("client_certificates") or []:
+            if c.get("pfx_path"):
+                console.print(f"{r['listener_key']}/{c.get('common_name')}: PFX {c['pfx_path']}, password "
+                              f"{c.get('password_path')}", highlight=False, soft_wrap=True)
     console.print(f"{doc['succeeded']} applied, {doc['unchanged']} unchanged, {doc['failed']} failed")
     for line in doc.get("certificates_at") or []:
         console.print(line, highlight=False, soft_wrap=True)
