@@ -194,6 +194,19 @@ def _print_drift(console: Any, drift: dict[str, Any] | None) -> None:
     console.print(f"drift: {drift['drifted']} of {plural(drift['checked'], 'listener')} with a recorded desired state")
 
 
+def listener_keys(doc: dict[str, Any]) -> set[str]:
+    """Every listener key the report knows: its certificates', its listeners' and drift's."""
+    keys = {r.get("listener_key") for r in doc.get("certificates") or []}
+    keys |= {lst.get("listener_key") for lst in doc.get("listeners") or []}
+    keys |= {d.get("listener_key") for d in (doc.get("drift") or {}).get("listeners") or []}
+    return {k for k in keys if k}
+
+
+def known_listener(doc: dict[str, Any], listener: str) -> bool:
+    """``--listener`` names a listener the report knows (else the filter would read as all clear)."""
+    return listener in listener_keys(doc)
+
+
 def select(doc: dict[str, Any], *, listener: str | None = None, states: list[str] | None = None,
            cn: str | None = None) -> dict[str, Any]:
     """The report narrowed to one listener key, some states and one CN (exact; ``*``/``?``
@@ -265,6 +278,17 @@ def status(target: str = Target, state_dir: Path = StateDir, endpoints_file: Pat
         else:
             _console().print(f"[red]{exc.code}[/]: {exc.message}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
+    if listener and not known_listener(doc, listener):
+        unknown_listener = AlbMtlsError(
+            "LISTENER_NOT_FOUND", f"--listener {listener}: no certificate, record or desired state of that listener "
+            f"under secret prefix {secret_prefix!r}; known: {', '.join(sorted(listener_keys(doc))) or 'none'}",
+            field="listener")
+        if json_out:
+            emit_json({"status": "failed", "error": unknown_listener.to_dict()})
+        else:
+            from rich.markup import escape
+            _console().print(f"[red]{unknown_listener.code}[/]: {escape(unknown_listener.message)}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT)
     doc = select(doc, listener=listener, states=state, cn=cn)
     if json_out:
         emit_json(doc)

@@ -143,3 +143,21 @@ def test_status_listener_takes_both_forms_and_refuses_others():
 def test_inventory_takes_json_like_every_command(tmp_path):
     r = runner.invoke(app, ["inventory", "--json", "--format", "csv", "--state-dir", str(tmp_path / "st")])
     assert r.exit_code == 2 and "give one" in r.stderr
+
+
+def test_status_of_a_listener_it_does_not_know_is_an_error_not_an_empty_table():
+    """`status --listener alb-x:443` for a listener with no certificate, record or desired state under
+    the prefix: LISTENER_NOT_FOUND naming the known ones (exit 2), never an empty table that reads as
+    all clear. A listener known by any part of the report is known."""
+    from albmtls.status import known_listener, listener_keys
+    doc = {"certificates": [{"listener_key": "alb-a-443"}], "listeners": [{"listener_key": "alb-b-443"}],
+           "drift": {"listeners": [{"listener_key": "alb-c-443"}]}}
+    assert listener_keys(doc) == {"alb-a-443", "alb-b-443", "alb-c-443"}
+    assert all(known_listener(doc, k) for k in ("alb-a-443", "alb-b-443", "alb-c-443"))
+    assert not known_listener(doc, "alb-a-8443") and not known_listener({}, "alb-a-443")
+
+
+def test_status_listener_not_found_on_the_local_cloud(tmp_path):
+    r = runner.invoke(app, ["status", "--listener", "alb-demostd000000000001:9443", "--state-dir",
+                            str(tmp_path / "st")])
+    assert r.exit_code == 2 and "LISTENER_NOT_FOUND" in r.output and "9443" in r.output, r.output
