@@ -33,6 +33,7 @@ from .options import (
     open_target,
     quiet_logs,
     report,
+    whole_number,
 )
 from .options import console as _console
 
@@ -117,8 +118,10 @@ def _print(v: dict[str, Any]) -> None:
 
 def create(name: str = Name,
            key_spec: str = typer.Option("EC_P256", "--key-spec", help="EC_P256 (default) or RSA_2048."),
-           root_days: int = typer.Option(3650, "--root-days", help="Validity of the root, days (2-7300)."),
+           root_days: int = typer.Option(3650, "--root-days", parser=whole_number("--root-days", 2, 7300, "3650"),
+                                         help="Validity of the root, days (2-7300)."),
            issuing_days: int = typer.Option(730, "--issuing-days",
+                                            parser=whole_number("--issuing-days", 1, 7300, "730"),
                                             help="Validity of the issuing sub-CA, days (shorter than the root)."),
            permitted_dns: list[str] = typer.Option([], "--permitted-dns",
                                                    help="Name constraints: the sub-CA may issue only for this DNS "
@@ -305,7 +308,9 @@ def cost(file: Path = typer.Option(..., "--file", "-f", help="A fleet document (
 
 
 def retire(name: str = Name,
-           generation: int = typer.Option(..., "--generation", "-g", min=1, help="The generation to retire (ca status "
+           generation: int = typer.Option(..., "--generation", "-g",
+                                          parser=whole_number("--generation", 1, None, "1"),
+                                          help="The generation to retire (ca status "
                                                                                   "lists them)."),
            secret_prefix: str = SecretPrefix, target: str = Target, state_dir: Path = StateDir,
            endpoints_file: Path | None = EndpointsFile, port_offset: int = PortOffset,

@@ -20,6 +20,7 @@ from .options import (
     emit_json,
     open_target,
     quiet_logs,
+    whole_number,
 )
 from .options import console as _console
 
@@ -53,7 +54,8 @@ def _print(messages: list[dict[str, Any]]) -> None:
             console.print(f"{head}\n    {text.splitlines()[0] if text else ''}".rstrip())
 
 
-def messages(since: int = typer.Option(0, "--since", help="Only messages after this number."),
+def messages(since: int = typer.Option(0, "--since", parser=whole_number("--since", 0, None, "12"),
+                                      help="Only messages after this number."),
              target: str = Target, state_dir: Path = StateDir, endpoints_file: Path | None = EndpointsFile,
              port_offset: int = PortOffset, json_out: bool = JsonOut) -> None:
     """The notifications the local cloud's mail server and webhook receiver received (emails with their

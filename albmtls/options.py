@@ -24,7 +24,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 #: names that the listener does not have or has revoked, a configuration it was given — and exit 2
 #: (README "Exit codes"); every other code is the cloud refusing or a step failing: exit 1
 INPUT_CODES = frozenset({"INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED", "CONFIG_INVALID",
-                         "RENEW_BEFORE_TOO_LONG"})
+                         "RENEW_BEFORE_TOO_LONG", "NAME_NOT_PERMITTED"})
 
 
 def exit_for(code: str | None) -> int:
@@ -57,6 +57,26 @@ def check_port_offset(value: int) -> int:
         raise typer.BadParameter(f"INVALID_INPUT: {value} is out of range; give 0-{MAX_PORT_OFFSET} (listener port "
                                  f"443 is served on 127.0.0.1:443 + offset, which must be a port, at most 65535)")
     return value
+
+
+def whole_number(flag: str, lo: int | None = None, hi: int | None = None, example: str = "") -> Any:
+    """The ``parser=`` of an integer option whose refusal carries the code like every other option
+    check — ``INVALID_INPUT: --generation 0: give a whole number from 1 (e.g. 1)``, ``… 'abc': give a
+    whole number …`` — where click's own says neither the code nor the range."""
+    span = (f" from {lo} to {hi}" if lo is not None and hi is not None else
+            f" from {lo}" if lo is not None else f" up to {hi}" if hi is not None else "")
+    rule = f"a whole number{span}" + (f" (e.g. {example})" if example else "")
+
+    def parse(value: Any) -> int:
+        try:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            raise typer.BadParameter(f"INVALID_INPUT: {flag} {str(value)[:40]!r}: give {rule}") from None
+        if (lo is not None and number < lo) or (hi is not None and number > hi):
+            raise typer.BadParameter(f"INVALID_INPUT: {flag} {number}: give {rule}")
+        return number
+
+    return parse
 
 
 MAX_TIMEOUT_S = 24 * 3600

@@ -336,7 +336,9 @@ OwnCaRecord = ownca.OwnCaRecord
 
 
 def read_record(kms: Kms, prefix: str, name: str) -> tuple[ownca.OwnCaRecord, str] | None:
-    """(the CA's record, its current ``VersionId``), or ``None`` when there is none."""
+    """(the CA's record, its current ``VersionId``), or ``None`` when there is none. A ``name`` that is
+    no CA name is ``INVALID_INPUT`` before any read (:func:`shared.policy.ownca.check_name`)."""
+    ownca.check_name(name)
     raw = kms.get_secret_value(ownca.ca_secret_names(prefix, name).record, stage=CURRENT)
     if raw is None:
         return None

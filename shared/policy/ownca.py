@@ -50,14 +50,24 @@ __all__ = [
     "KeyRef", "Generation", "OwnCaRecord", "Revoked", "RevocationList", "CreateOptions", "encode", "decode_record",
     "decode_revocations", "next_version", "switch_due", "CRL_DAYS", "DEFAULT_ROOT_DAYS", "DEFAULT_ISSUING_DAYS",
     "RetireObservation", "RETIRE_CHECKS", "KEY_DELETION_DAYS", "definition_conflict", "REKEY_GRACE", "HolderSwitch",
-    "holder_switched", "waiting_reason",
+    "holder_switched", "waiting_reason", "check_name", "CA_NAME_RULE",
 ]
 
 OWN_PREFIX = "own/"
 #: the CA name: in secret names, KMS aliases, the repository name and the certificates' subject
-CaName = Annotated[str, pattern(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$", "2-32 lowercase ASCII letters, digits or "
-                                "inner hyphens, starting with a letter (it is part of KMS secret and alias names)",
+CA_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+CA_NAME_RULE = ("2-32 lowercase ASCII letters, digits or inner hyphens, starting with a letter (it is part of KMS "
+                "secret and alias names)")
+CaName = Annotated[str, pattern(CA_NAME_PATTERN, CA_NAME_RULE,
                                 description="own CA name: 2-32 lowercase letters, digits, inner hyphens")]
+
+
+def check_name(name: str, field: str = "name") -> None:
+    """``INVALID_INPUT`` naming ``field`` when ``name`` is no CA name (:data:`CaName`): checked before a
+    CA is looked up, so ``ca status --name NOPE`` says what a name is instead of advising
+    ``ca create --name NOPE``, which would be refused too."""
+    if not re.fullmatch(CA_NAME_PATTERN, name):
+        raise InvalidInputError(field, f"{name[:80]!r} is not an own CA name: {CA_NAME_RULE}")
 KeySpec = Literal["EC_P256", "RSA_2048"]
 KEY_SPECS: tuple[KeySpec, ...] = ("EC_P256", "RSA_2048")
 DEFAULT_ROOT_DAYS = 3650

@@ -99,9 +99,11 @@ def test_json_commands_refuse_with_one_json_document(tmp_path):
 
 
 def test_the_codes_of_bad_input_exit_2_and_the_rest_1():
-    """CLIENT_REVOKED used to exit 1 from provision (the input lists a revoked client: fix the input)."""
+    """CLIENT_REVOKED used to exit 1 from provision (the input lists a revoked client: fix the input);
+    NAME_NOT_PERMITTED too (a client's name outside the own CA's constraints: the input is wrong)."""
     assert {c for c in INPUT_CODES if exit_for(c) == EXIT_INPUT} == {
-        "INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED", "CONFIG_INVALID", "RENEW_BEFORE_TOO_LONG"}
+        "INVALID_INPUT", "CLIENT_NOT_FOUND", "CLIENT_REVOKED", "CONFIG_INVALID", "RENEW_BEFORE_TOO_LONG",
+        "NAME_NOT_PERMITTED"}
     readme = (REPO / "README.md").read_text()
     para = readme[readme.index("Exit codes: `0` success"):].split("\n\n", 1)[0]
     assert all(f"`{c}`" in para for c in INPUT_CODES)
@@ -161,3 +163,29 @@ def test_status_listener_not_found_on_the_local_cloud(tmp_path):
     r = runner.invoke(app, ["status", "--listener", "alb-demostd000000000001:9443", "--state-dir",
                             str(tmp_path / "st")])
     assert r.exit_code == 2 and "LISTENER_NOT_FOUND" in r.output and "9443" in r.output, r.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["ca", "retire", "--name", "demo", "--generation", "0"], "--generation 0: give a whole number from 1"),
+    (["ca", "retire", "--name", "demo", "--generation", "x"], "--generation 'x': give a whole number"),
+    (["ca", "create", "--name", "x1", "--issuing-days", "abc"], "--issuing-days 'abc': give a whole number from 1"),
+    (["ca", "create", "--name", "x1", "--root-days", "99999"], "--root-days 99999: give a whole number from 2 to"),
+    (["messages", "--since", "abc"], "--since 'abc': give a whole number from 0"),
+    (["messages", "--since", "-1"], "--since -1: give a whole number from 0"),
+])
+def test_a_number_option_refusal_carries_the_code(args, words, tmp_path):
+    r = runner.invoke(app, [*args, "--state-dir", str(tmp_path / "st")])
+    text = " ".join(r.output.replace("│", " ").split())
+    assert r.exit_code == 2 and "INVALID_INPUT" in text and words in text, r.output
+    assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.parametrize("command", ["status", "switch", "retire"])
+def test_ca_commands_check_the_name_before_looking_it_up(command, tmp_path):
+    """`ca status --name NOPE` said CA_NOT_FOUND and advised `ca create --name NOPE`, itself refused."""
+    extra = ["--generation", "1"] if command == "retire" else []
+    r = runner.invoke(app, ["ca", command, "--name", "NOPE", *extra, "--state-dir", str(tmp_path / "st"), "--yes"]
+                      if command != "status" else ["ca", command, "--name", "NOPE", "--state-dir", str(tmp_path / "st")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "INVALID_INPUT" in text and "not an own CA name" in text, r.output
+    assert "ca create" not in text
