@@ -70,8 +70,10 @@ SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE = r"^[A-Za-z0-9_+=.@-]{1,64}$", "1-64 
 SecretPrefix = Annotated[str, pattern(SECRET_PREFIX_PATTERN, SECRET_PREFIX_RULE)]
 PolicyId = Annotated[str, pattern(r"^[A-Za-z0-9_.-]{1,128}$", "a TLS security policy id: 1-128 ASCII letters, "
                                   "digits or _ . -")]
-San = Annotated[str, pattern(r"^[A-Za-z0-9*._@:\-]+$", "a DNS name, email or IP address of ASCII letters, digits "
-                             "and * . _ @ : - (internationalised names in xn-- form)", min_length=1, max_length=253)]
+#: the characters only; which kind and its own rules: shared.policy.pki.san_kind (ClientSpec applies it)
+San = Annotated[str, pattern(r"^[!-~]+$", "a DNS name, an email address, an IP address or a URI (scheme://… as "
+                             "RFC 3986 writes it, or urn:…): printable ASCII without spaces (internationalised "
+                             "names in xn-- form, URIs percent-encoded)", min_length=1, max_length=253)]
 ServerId = Annotated[str, pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", "a backend id such as i-bp1...: 1-128 "
                                   "ASCII letters, digits or . _ -, starting with a letter or digit")]
 ServerGroupName = Annotated[str, pattern(r"^[A-Za-z][A-Za-z0-9._-]{1,127}$", "2-128 ASCII letters, digits or . _ -, "

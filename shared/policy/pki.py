@@ -261,6 +261,31 @@ def _is_dns_name(value: str) -> bool:
 SanKind = Literal["ip", "uri", "email", "dns"]
 
 
+#: RFC 3986 §2: the characters a URI is written with (unreserved, reserved, and % of a pct-encoding)
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+_PCT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def uri_problem(value: str) -> str | None:
+    """Why ``value`` (``scheme://…`` or ``urn:…``) is no URI as RFC 3986 writes one — ``None`` when it is:
+    the scheme (§3.1: a letter, then letters, digits, ``+ - .``), only the characters of §2 (anything
+    else percent-encoded, ``%`` followed by two hex digits), and after ``//`` an authority with a host
+    (§3.2: ``spiffe://corp.test/bob``, ``https://a.corp.test/``)."""
+    from urllib.parse import urlsplit
+
+    if not value.isascii() or not _URI_CHARS.match(value):
+        return "a URI SAN is written with RFC 3986's characters only: percent-encode the others (a space is %20)"
+    if _PCT_BAD.search(value):
+        return "a % in a URI starts a percent-encoding of two hex digits (%2F); write a % itself as %25"
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"not a URI ({exc})"
+    if "://" in value and not parts.hostname:
+        return "a URI with // names a host after it (scheme://host/path)"
+    return None
+
+
 def san_kind(value: str) -> SanKind:
     """The kind of one subjectAltName string — the rule the input validator (``ClientSpec``) and the
     CSR (:func:`parse_san`) both apply. Detection order: IP address (v4/v6); ``scheme://…`` or
@@ -275,8 +300,9 @@ def san_kind(value: str) -> SanKind:
     except ValueError:
         pass
     if _URI_RE.match(value) or _URN_RE.match(value):
-        if not value.isascii():
-            raise invalid_input("sans", f"SAN {value!r}: a URI SAN must be ASCII (percent-encode it)")
+        problem = uri_problem(value)
+        if problem:
+            raise invalid_input("sans", f"SAN {value!r}: {problem}")
         return "uri"
     if "@" in value:
         local, _, domain = value.rpartition("@")

@@ -69,3 +69,44 @@ def test_whatever_the_input_takes_the_issuing_step_takes(cn, san):
     pki.check_common_name(spec.common_name)
     for s in spec.sans:
         pki.parse_san(s)
+
+
+URIS_OK = ["spiffe://corp.test/bob", "https://a.corp.test/", "https://a.corp.test:8443/x?y=1#z", "urn:x:y",
+           "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", "ldap://[2001:db8::7]/c=GB?objectClass?one",
+           "https://a.corp.test/%20x"]
+URIS_BAD = ["https://a b", "https:///x", "x://h/%zz", "https://h/é", "spiffe://", "https://h/<x>", "https://h/\"q\""]
+
+
+@pytest.mark.parametrize("value", URIS_OK)
+def test_a_uri_san_per_rfc_3986_passes_the_input_and_the_csr(value):
+    """README allows URI SANs: the input took urn:x:y but refused spiffe://corp.test/bob and
+    https://a.corp.test/ (its character pattern had no / or %); now the input and the CSR apply one
+    rule (pki.san_kind → uri_problem): a scheme, RFC 3986's characters, a host after //."""
+    from cryptography import x509
+
+    from shared.policy.pki import parse_san, san_kind
+    _decode_with_san(value)
+    assert san_kind(value) == "uri" and isinstance(parse_san(value), x509.UniformResourceIdentifier)
+
+
+@pytest.mark.parametrize("value", URIS_BAD)
+def test_a_malformed_uri_san_is_refused_by_both_saying_what_to_fix(value):
+    from shared.core.errors import AlbMtlsError
+    from shared.policy.pki import parse_san
+    with pytest.raises(AlbMtlsError) as a:
+        _decode_with_san(value)
+    assert a.value.code == "INVALID_INPUT" and a.value.field == "clients[0].sans[0]"
+    assert "* . _" not in a.value.message      # the old message offered characters other rules refuse
+    with pytest.raises(AlbMtlsError):
+        parse_san(value)
+
+
+def _decode_with_san(value: str):
+    import json
+    from pathlib import Path
+
+    from shared.policy.contracts import ProvisionInput
+    from shared.policy.validation import decode
+    doc = json.loads((Path(__file__).resolve().parents[2] / "examples" / "provision.json").read_text())
+    doc["clients"][0]["sans"] = [value]
+    return decode(ProvisionInput, json.dumps(doc))
