@@ -267,22 +267,22 @@ _PCT_BAD = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def uri_problem(value: str) -> str | None:
-    """Why ``value`` (``scheme://…`` or ``urn:…``) is no URI as RFC 3986 writes one — ``None`` when it is:
+    """Why ``value`` (``scheme://…`` or ``urn:…``) is no URI as RFC 3986 writes one — ``None`` when it is
+    (pure string rules: the policy layer imports no urllib):
     the scheme (§3.1: a letter, then letters, digits, ``+ - .``), only the characters of §2 (anything
     else percent-encoded, ``%`` followed by two hex digits), and after ``//`` an authority with a host
     (§3.2: ``spiffe://corp.test/bob``, ``https://a.corp.test/``)."""
-    from urllib.parse import urlsplit
-
     if not value.isascii() or not _URI_CHARS.match(value):
         return "a URI SAN is written with RFC 3986's characters only: percent-encode the others (a space is %20)"
     if _PCT_BAD.search(value):
         return "a % in a URI starts a percent-encoding of two hex digits (%2F); write a % itself as %25"
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        return f"not a URI ({exc})"
-    if "://" in value and not parts.hostname:
-        return "a URI with // names a host after it (scheme://host/path)"
+    if "://" in value:      # §3.2: authority = [userinfo "@"] host [":" port], up to the first / ? #
+        authority = re.split(r"[/?#]", value.split("://", 1)[1], maxsplit=1)[0]
+        host = authority.rpartition("@")[2]
+        host = host[1:host.find("]")] if host.startswith("[") and "]" in host else host.rpartition(":")[0] \
+            if re.search(r":[0-9]*$", host) else host
+        if not host or "[" in host or "]" in host:
+            return "a URI with // names a host after it (scheme://host/path)"
     return None
 
 
