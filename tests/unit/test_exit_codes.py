@@ -184,8 +184,8 @@ def test_a_number_option_refusal_carries_the_code(args, words, tmp_path):
 def test_ca_commands_check_the_name_before_looking_it_up(command, tmp_path):
     """`ca status --name NOPE` said CA_NOT_FOUND and advised `ca create --name NOPE`, itself refused."""
     extra = ["--generation", "1"] if command == "retire" else []
-    r = runner.invoke(app, ["ca", command, "--name", "NOPE", *extra, "--state-dir", str(tmp_path / "st"), "--yes"]
-                      if command != "status" else ["ca", command, "--name", "NOPE", "--state-dir", str(tmp_path / "st")])
+    yes = [] if command == "status" else ["--yes"]
+    r = runner.invoke(app, ["ca", command, "--name", "NOPE", *extra, "--state-dir", str(tmp_path / "st"), *yes])
     text = " ".join(r.output.split())
     assert r.exit_code == 2 and "INVALID_INPUT" in text and "not an own CA name" in text, r.output
     assert "ca create" not in text
