@@ -177,6 +177,8 @@ def print_plan(console: Console, doc: dict[str, Any]) -> None:
             console.print(f"  [red]![/] the listener's CA changes: {escape(', '.join(r['lose_access']))} — not in the "
                           "file — LOSE ACCESS (their certificates are of the old CA: refused, alert unknown ca); "
                           "add them to clients to reissue them of the new CA, or revoke them")
+        for w in r.get("warnings") or []:
+            console.print(f"  [yellow]! {w['code']}[/] ({escape(w.get('field') or '')}): {escape(w['message'])}")
         if r.get("drift") is None:
             console.print("  drift: no desired state recorded yet")
         elif r["drift"]:

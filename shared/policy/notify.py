@@ -33,16 +33,19 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Audience", "NoticeKind", "DingTalkChannel", "WeComChannel", "LarkChannel", "WebhookChannel", "SmtpChannel",
     "Channel", "NotifyConfig", "decode_config", "encode_config", "Notice", "HttpRequest", "dingtalk_sign",
     "lark_sign", "standard_webhook_headers", "build_http", "markdown_escape", "classify_http", "mask_url",
-    "check_clean", "channels_for",
+    "check_clean", "channels_for", "webhook_warnings",
 ]
 
 Audience = Literal["operators", "holders", "systems"]
@@ -177,6 +180,31 @@ def channels_for(cfg: NotifyConfig, audience: Audience, *, webhook: str | None =
 # ---------------------------------------------------------------------------------------------
 # signatures and requests
 # ---------------------------------------------------------------------------------------------
+def webhook_warnings(clients: Sequence[Any], cfg: NotifyConfig | None, problem: str | None = None,
+                     ) -> list[dict[str, str]]:
+    """Warnings (``CHANNEL_NOT_CONFIGURED``, ``field`` ``clients[i].holder.webhook``) for a system
+    holder whose ``webhook`` names no channel of ``cfg``: its renewals would reach no one. A warning,
+    not a refusal: channels live only in the cloud (``albmtls channels set``, docs/DELIVERY.md), set
+    before or after a listener is provisioned — the plan and the run say it so it is fixed first."""
+    out: list[dict[str, str]] = []
+    for i, c in enumerate(clients):
+        name = getattr(getattr(c, "holder", None), "webhook", None)
+        if not name:
+            continue
+        if cfg is None:
+            why = f"there is no usable notification configuration ({problem})" if problem else \
+                "there is no notification configuration"
+        elif cfg.channel(name) is None:
+            known = ", ".join(sorted(ch.name for ch in cfg.channels)) or "none"
+            why = f"no channel is named so (configured: {known})"
+        else:
+            continue
+        out.append({"code": "CHANNEL_NOT_CONFIGURED", "field": f"clients[{i}].holder.webhook",
+                    "message": f"client {c.common_name!r}: its holder's webhook {name!r} reaches no one — {why}; "
+                               "add it with `albmtls channels set -f FILE`, or name a configured channel"})
+    return out
+
+
 def dingtalk_sign(secret: str, ts_ms: int) -> str:
     """DingTalk: base64(HMAC-SHA256(key=secret, msg="<ms>\\n<secret>")) (not URL-encoded yet)."""
     mac = hmac.new(secret.encode(), f"{ts_ms}\n{secret}".encode(), hashlib.sha256).digest()

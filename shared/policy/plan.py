@@ -98,6 +98,9 @@ class ListenerReport(msgspec.Struct, kw_only=True):
     #: holders not in the file who lose access: the listener's CA changes and theirs is the old
     #: one (:func:`cut_off_by_ca_change`)
     lose_access: tuple[str, ...] = ()
+    #: what the run would warn of without refusing (``{code, field, message}``): a holder's webhook
+    #: naming no configured channel
+    warnings: tuple[dict[str, Any], ...] = ()
 
 
 class FleetPlan(msgspec.Struct, kw_only=True):

@@ -188,6 +188,7 @@ def plan_listener(ctx: StepContext, inp: ProvisionInput, raw: dict[str, Any], *,
         report.ca = ResourcePlan(action="create", id=ca.get("name"), detail={
             "name": ca.get("name"), "key_spec": ca.get("key_spec"), "kms_instance_id": ca.get("kms_instance_id"),
             "permitted_dns": list(spec.permitted_dns) if spec else [], "not_after": ca.get("not_after")})
+    report.warnings = tuple(e.plan.get("channel_warnings") or ())
     report.listener = _listener_plan(e)
     if report.listener.action == "update":
         report.lose_access = cut_off_by_ca_change((c.field for c in report.listener.changes), report.orphaned)

@@ -201,8 +201,20 @@ def _evaluate(ctx: StepContext, inp: ProvisionInput,
         "ca": ca,
         "dns": dns,
         "clients": clients,
+        "channel_warnings": _channel_warnings(ctx, inp),
     }
     return Evaluation(o, desired, plan)
+
+
+def _channel_warnings(ctx: StepContext, inp: ProvisionInput) -> list[dict[str, str]]:
+    """A system holder's ``webhook`` that names no configured channel (``shared.policy.notify.
+    webhook_warnings``): read only when a holder names one (KMS ``GetSecretValue`` of the configuration)."""
+    if not any(getattr(c.holder, "webhook", None) for c in inp.clients):
+        return []
+    from shared.policy.notify import webhook_warnings
+    from shared.steps.deliver import load_config
+    conf = load_config(ctx, inp.secret_prefix)
+    return webhook_warnings(inp.clients, conf.cfg, conf.problem)
 
 
 def run(ev: StepEvent, ctx: StepContext) -> dict[str, Any]:
@@ -247,7 +259,8 @@ def _passed(ctx: StepContext, plan: dict[str, Any]) -> dict[str, Any]:
                                                 "server_group_action": plan["server_group"]["action"],
                                                 "server_certificate_action": plan["server_certificate"]["action"]})
     return {"status": "ok", "writes": 0, "plan": plan,
-            "warnings": [*plan["ca"].get("warnings", []), *skew_warning(ctx)], "clock_skew_s": ctx.clock_skew_s}
+            "warnings": [*plan["ca"].get("warnings", []), *plan.get("channel_warnings", []), *skew_warning(ctx)],
+            "clock_skew_s": ctx.clock_skew_s}
 
 
 def skew_warning(ctx: StepContext) -> list[dict[str, Any]]:

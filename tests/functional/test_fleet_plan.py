@@ -227,3 +227,18 @@ def test_the_plan_shows_an_own_ca_the_apply_creates_and_refuses_one_asked_otherw
     assert writes.since() == []
     assert plan.errors == 2
     assert {(r.error["code"], r.error["field"]) for r in plan.listeners} == {("INVALID_INPUT", "ca.permitted_dns")}
+
+
+def test_the_plan_warns_of_a_holder_webhook_that_reaches_no_one(live_cloud, writes, fleet_doc):
+    """A system holder whose `webhook` names a channel the notification configuration does not have:
+    the plan (and the run's preflight) warn CHANNEL_NOT_CONFIGURED naming the field — not a refusal:
+    channels live only in the cloud and may be set after (docs/DELIVERY.md)."""
+    first = fleet_doc["listeners"][0]
+    first["clients"][0]["holder"] = {"kind": "system", "name": "Billing", "webhook": "no-such-hook"}
+    writes.mark()
+    plan = plan_fleet(Settings.load(), parse_fleet(fleet_doc))
+    assert writes.since() == [] and plan.errors == 0
+    [w] = plan.listeners[0].warnings
+    assert w["code"] == "CHANNEL_NOT_CONFIGURED" and w["field"] == "clients[0].holder.webhook"
+    assert "no-such-hook" in w["message"]
+    assert plan.listeners[1].warnings == ()

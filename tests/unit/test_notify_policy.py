@@ -108,3 +108,26 @@ def test_config_is_validated_with_the_field_named():
         decode_config(json.dumps({"channels": [{"type": "wecom", "name": "a", "url": "https://x"},
                                                {"type": "wecom", "name": "a", "url": "https://y"}]}))
     assert "unique" in e.value.message
+
+
+def test_a_holder_webhook_naming_no_channel_is_a_warning_naming_the_field():
+    """A system holder's `webhook` that names no configured channel (or with no configuration at all)
+    passed the plan silently and its renewals reached no one: now a CHANNEL_NOT_CONFIGURED warning
+    naming clients[i].holder.webhook and the configured channels; a configured one is silent."""
+    from types import SimpleNamespace
+
+    from shared.policy.notify import NotifyConfig, webhook_warnings
+
+    def client(cn, webhook):
+        return SimpleNamespace(common_name=cn, holder=SimpleNamespace(kind="system", webhook=webhook))
+
+    cfg = NotifyConfig(channels=(WebhookChannel(name="billing-hook", url="https://hooks.example.test/a",
+                                                secret=WHSEC),))
+    clients = [client("a", "billing-hook"), SimpleNamespace(common_name="b", holder=None), client("c", "nope"),
+               client("d", None)]
+    [w] = webhook_warnings(clients, cfg)
+    assert w["code"] == "CHANNEL_NOT_CONFIGURED" and w["field"] == "clients[2].holder.webhook"
+    assert "'nope'" in w["message"] and "billing-hook" in w["message"] and "channels set" in w["message"]
+    none = webhook_warnings(clients, None, "no notification configuration: store one")
+    assert [x["field"] for x in none] == ["clients[0].holder.webhook", "clients[2].holder.webhook"]
+    assert webhook_warnings([client("a", "billing-hook")], cfg) == []
