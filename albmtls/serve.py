@@ -75,9 +75,8 @@ def serve(port: int = typer.Option(8080, "--port", callback=check_port, help="Po
             raise typer.Exit(1) from None
         t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         t.start()
-        err(f"provisioning API on http://127.0.0.1:{server.server_address[1]} (POST /provisions, "
-            "GET /provisions/{name}, POST /rotations, GET /certificates, POST /clients/revocations, "
-            "POST /clients/restorations, GET /clients/revocations/{name})")
+        from shared.entry.api import ROUTES
+        err(f"provisioning API on http://127.0.0.1:{server.server_address[1]} ({', '.join(ROUTES)})")
         try:
             while not stop.wait(0.5):
                 pass

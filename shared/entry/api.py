@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from shared.core.errors import AlbMtlsError, Code
 from shared.entry.httpevent import Request, parse_event
 
-__all__ = ["Api", "Request", "error_response", "http_status", "make_handler", "parse_event"]
+__all__ = ["Api", "Request", "ROUTES", "error_response", "http_status", "make_handler", "parse_event"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,6 +113,12 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     if field:
         err["field"] = field
     return _response(status, {"error": err}, headers)
+
+
+#: every route of the API, as the 404 answer and ``albmtls serve``'s startup line name them
+ROUTES = ("POST /provisions", "GET /provisions/{name}", "POST /rotations", "GET /certificates", "POST /fleet/plan",
+          "POST /fleet/apply", "GET /drift", "GET /inventory", "POST /clients/revocations",
+          "POST /clients/restorations", "GET /clients/revocations/{name}", "GET /crl/{prefix}/{ca}/g{n}.crl")
 
 
 def _json_body(body: bytes) -> Any:
@@ -175,11 +181,7 @@ class Api:
                     return self._only(req, "POST") or self.post_offboard(req, action, request_id)
                 if path.startswith(base + "/"):
                     return self._only(req, "GET") or self.get_offboard(path[len(base) + 1:])
-            return error_response(404, "NOT_FOUND", f"no route {path}; routes: POST /provisions, "
-                                  "GET /provisions/{name}, POST /rotations, GET /certificates, POST /fleet/plan, "
-                                  "POST /fleet/apply, GET /drift, GET /inventory, POST /clients/revocations, "
-                                  "POST /clients/restorations, GET /clients/revocations/{name}, "
-                                  "GET /crl/{prefix}/{ca}/g{n}.crl")
+            return error_response(404, "NOT_FOUND", f"no route {path}; routes: {', '.join(ROUTES)}")
         except AlbMtlsError as exc:
             return error_response(http_status(exc.code, exc.field), exc.code, exc.message, exc.field)
 
