@@ -144,6 +144,8 @@ def _print_status(doc: dict[str, Any]) -> None:
         elif st == "revoked" and r.get("revocation"):
             rv = r["revocation"]
             note = f"{safe_text(rv['reason'])}, {when(rv['revoked_at'])} by {safe_text(rv['requested_by'])}"
+            if rv.get("signed_by"):
+                note += f" (signed by {safe_text(rv['signed_by'])})"
         if not r["ours"]:
             note = (note + " " if note else "") + "(not issued by alb-mtls)"
         shown = days_text(days)

@@ -37,7 +37,8 @@ Routes:
   same for a restore; ``GET /clients/revocations/{name}`` (or ``/clients/restorations/{name}``) —
   ``{"execution", "status", "result": {listener_key, action, clients, writes}, "error"?}``. Who
   asked (``requested_by``) is the body's, else the signer's AccessKeyId from the request's
-  ``Authorization`` header (the FC gateway checked that signature); the request id is FC's.
+  ``Authorization`` header (the FC gateway checked that signature); when the body names it, the
+  signer is recorded beside it (``signed_by``, never taken from the body); the request id is FC's.
 * ``GET /crl/{secret prefix}/{own CA}/g{n}.crl`` — generation ``n``'s latest CRL of an own CA
   (DER, ``application/pkix-crl``; signed through KMS, kept in KMS: ``shared.adapters.ownca``), the
   distribution point ``ALBMTLS_CRL_BASE_URL`` names; 404 before its first revocation. Behind the
@@ -295,9 +296,13 @@ class Api:
         body = dict(raw)
         if "common_name" in body and "common_names" not in body:
             body["common_names"] = [body.pop("common_name")]
+        m = _CREDENTIAL.search(req.headers.get("authorization", ""))
+        signer = f"access key {m.group(1)}" if m else "unknown (unsigned request)"
+        body.pop("signed_by", None)         # never the body's to say
         if "requested_by" not in body:
-            m = _CREDENTIAL.search(req.headers.get("authorization", ""))
-            body["requested_by"] = f"access key {m.group(1)}" if m else "unknown (unsigned request)"
+            body["requested_by"] = signer
+        else:                               # the body names who asked: the signer is kept beside it
+            body["signed_by"] = signer
         body["action"] = action
         body["request_id"] = request_id or f"api-{uuid.uuid4().hex}"
         inp = decode(RevokeRequest, body)

@@ -102,6 +102,9 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     #: both checked by :func:`audit_text_problem` only (one rule and message for '', blank, too long, ESC)
     requested_by: str = "unknown"
     request_id: str = "unknown"
+    #: set by the HTTP API only: the signer's AccessKeyId when the body names ``requested_by`` (the
+    #: audit record keeps both: who the body says asked, and whose key signed the request)
+    signed_by: str | None = None
     secret_prefix: SecretPrefix = "albmtls"
     recovery_window_days: Annotated[int, Meta(ge=7, le=30)] = RECOVERY_WINDOW_DAYS
     region: Region | None = None
@@ -110,7 +113,9 @@ class RevokeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         from shared.core.errors import InvalidInputError
         if len(set(self.common_names)) != len(self.common_names):
             raise InvalidInputError("common_names", "a common name is listed twice")
-        for name in ("requested_by", "request_id"):
+        for name in ("requested_by", "request_id", "signed_by"):
+            if getattr(self, name) is None:
+                continue
             bad = audit_text_problem(getattr(self, name))
             if bad:
                 raise InvalidInputError(name, bad)
@@ -212,7 +217,8 @@ class RevokePlan:
 def plan_revoke(record: AccessRecord | None, *, common_name: str, listener_key: str,
                 valid: Iterable[ListedCertificate], secrets: Mapping[str, bool], reason: RevocationReason,
                 requested_by: str, request_id: str, now: datetime, via: Literal["revoke", "prune"] = "revoke",
-                execution: str | None = None, recovery_window_days: int = RECOVERY_WINDOW_DAYS) -> RevokePlan:
+                execution: str | None = None, recovery_window_days: int = RECOVERY_WINDOW_DAYS,
+                signed_by: str | None = None) -> RevokePlan:
     """The writes that revoke ``common_name`` on ``listener_key`` (module doc). ``valid``: its
     valid certificates at the CA; ``secrets``: secret name → already scheduled for deletion (only
     existing key-material secrets are given). An earlier revocation is kept as it was (its reason,
@@ -223,7 +229,8 @@ def plan_revoke(record: AccessRecord | None, *, common_name: str, listener_key: 
         return RevokePlan(None, record.revocation, tuple(c.identifier for c in valid), delete)
     revocation = Revocation(
         reason=reason, reason_code=REASON_CODES[reason], revoked_at=iso_utc(now), requested_by=requested_by,
-        request_id=request_id, via=via, execution=execution, recovery_window_days=recovery_window_days,
+        request_id=request_id, signed_by=signed_by, via=via, execution=execution,
+        recovery_window_days=recovery_window_days,
         certificates=tuple(RevokedCertificate(identifier=c.identifier, serial=c.serial,
                                               not_after=iso_utc(c.not_after) if c.not_after else None)
                            for c in valid))

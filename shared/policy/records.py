@@ -131,6 +131,8 @@ class Revocation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     revoked_at: str
     requested_by: str
     request_id: str
+    #: who signed the API request (its AccessKeyId) when the body named ``requested_by``: both kept
+    signed_by: str | None = None
     via: Literal["revoke", "prune"] = "revoke"
     execution: str | None = None
     certificates: tuple[RevokedCertificate, ...] = ()
@@ -144,6 +146,8 @@ class Restoration(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     restored_at: str
     requested_by: str
     request_id: str
+    #: who signed the API request when the body named ``requested_by``
+    signed_by: str | None = None
     execution: str | None = None
     serial: str | None = None
     identifier: str | None = None

@@ -209,7 +209,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
         # the audit line once the decision is stored: exactly one per revocation, even when this
         # invocation dies later and the flow's Retry finishes the job (that one writes no record)
         _audit(ctx, rv.via, listener_key, cn, reason=rv.reason, reason_code=rv.reason_code,
-               requested_by=rv.requested_by, request_id=rv.request_id,
+               requested_by=rv.requested_by, signed_by=rv.signed_by, request_id=rv.request_id,
                serials=sorted(c.serial for c in rv.certificates), secrets=list(names.key_material),
                recovery_window_days=rv.recovery_window_days)
     revoked = []
@@ -255,7 +255,7 @@ def _revoke_one(ctx: StepContext, plan: policy.RevokePlan, names: SecretNames, *
 
 def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, by_cn: dict[str, Holder],
                    reason: RevocationReason, requested_by: str, request_id: str, secret_prefix: str, window: int,
-                   via: Literal["revoke", "prune"], now: datetime) -> list[ClientOutcome]:
+                   via: Literal["revoke", "prune"], now: datetime, signed_by: str | None = None) -> list[ClientOutcome]:
     """Revoke every CN of ``cns`` on the listener: every plan first (reads only), then the writes."""
     plans = []
     for cn in cns:
@@ -266,7 +266,7 @@ def revoke_holders(ctx: StepContext, listener_key: str, cns: Iterable[str], *, b
         plan = policy.plan_revoke(record, common_name=cn, listener_key=listener_key, valid=holder.valid(now),
                                   secrets=secrets, reason=reason, requested_by=requested_by,
                                   request_id=request_id, now=now, via=via, execution=ctx.execution_name,
-                                  recovery_window_days=window)
+                                  recovery_window_days=window, signed_by=signed_by)
         plans.append((cn, names, plan))
     return [_revoke_one(ctx, plan, names, listener_key=listener_key, cn=cn, window=window,
                         secret_prefix=secret_prefix) for cn, names, plan in plans]
@@ -303,7 +303,7 @@ def revoke(req: RevokeRequest, ctx: StepContext) -> OffboardResult:
     _known(ctx, req, by_cn)
     out = revoke_holders(ctx, req.listener_key, req.common_names, by_cn=by_cn, reason=req.reason,
                          requested_by=req.requested_by, request_id=req.request_id, secret_prefix=req.secret_prefix,
-                         window=req.recovery_window_days, via="revoke", now=now)
+                         window=req.recovery_window_days, via="revoke", now=now, signed_by=req.signed_by)
     return OffboardResult(mode="revoke", listener_key=req.listener_key, writes=sum(o.writes for o in out), clients=out)
 
 
@@ -352,11 +352,13 @@ def _restore_one(ctx: StepContext, req: RevokeRequest, cn: str, now: datetime) -
         record.revocation.certificates else meta.identifier
     issued = issue_for_client(ctx, target, client, force=True, previous=revoked_id, current=current)
     writes += issued.writes
-    restoration = Restoration(restored_at=iso_utc(now), requested_by=req.requested_by, request_id=req.request_id,
+    restoration = Restoration(restored_at=iso_utc(now), requested_by=req.requested_by, signed_by=req.signed_by,
+                              request_id=req.request_id,
                               execution=ctx.execution_name, serial=issued.result.serial,
                               identifier=issued.result.identifier, secrets_restored=bool(plan.restore))
     writes += _write_access(ctx, names, policy.restored(record, restoration, now))
-    _audit(ctx, "restore", req.listener_key, cn, requested_by=req.requested_by, request_id=req.request_id,
+    _audit(ctx, "restore", req.listener_key, cn, requested_by=req.requested_by, signed_by=req.signed_by,
+           request_id=req.request_id,
            serial=issued.result.serial, secrets_restored=list(plan.restore), writes=writes,
            revoked_reason=record.revocation.reason if record.revocation else None)
     # the new certificate goes to its holder as on issue (a person: a one-time link); never fails the restore

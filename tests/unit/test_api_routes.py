@@ -31,3 +31,40 @@ def test_the_startup_line_and_the_404_name_every_route():
     assert resp["statusCode"] == 404
     assert all(r in resp["body"] for r in ROUTES)
     assert {"POST /fleet/plan", "POST /fleet/apply", "GET /drift", "GET /inventory"} <= set(ROUTES)
+
+
+@pytest.mark.parametrize("body_extra, want_by, want_signed", [
+    ({}, "access key LTAIabc", None),
+    ({"requested_by": "alice@ops"}, "alice@ops", "access key LTAIabc"),
+    ({"requested_by": "alice@ops", "signed_by": "forged"}, "alice@ops", "access key LTAIabc"),
+])
+def test_a_body_requested_by_keeps_the_signer_beside_it(body_extra, want_by, want_signed):
+    """An API body's requested_by replaced the signer's AccessKeyId in the audit record: now both
+    are kept (signed_by is never the body's to say), and the revocation record carries them."""
+    import json
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from shared.policy import offboarding as ob
+    from shared.policy.validation import decode
+
+    seen = {}
+
+    def start(settings, body, key, **kw):
+        seen.update(body)
+        return SimpleNamespace(name="x1", status="RUNNING", existing=False)
+
+    api = Api(lambda: None, start=start)
+    body = {"load_balancer_id": "alb-demostd000000000001", "listener_port": 443, "common_names": ["alice"],
+            **body_extra}
+    resp = api.handle(Request("POST", "/clients/revocations", {
+        "content-type": "application/json",
+        "authorization": "ACS3-HMAC-SHA256 Credential=LTAIabc,SignedHeaders=host,Signature=00"}, {},
+        json.dumps(body).encode()), "req-1")
+    assert resp["statusCode"] == 202, resp
+    assert seen["requested_by"] == want_by and seen.get("signed_by") == want_signed
+    req = decode(ob.RevokeRequest, seen)
+    plan = ob.plan_revoke(None, common_name="alice", listener_key=req.listener_key, valid=(), secrets={},
+                          reason="unspecified", requested_by=req.requested_by, request_id=req.request_id,
+                          now=datetime(2026, 12, 7, tzinfo=UTC), signed_by=req.signed_by)
+    assert (plan.revocation.requested_by, plan.revocation.signed_by) == (want_by, want_signed)
