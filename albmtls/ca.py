@@ -237,11 +237,12 @@ def switch(name: str = Name,
                                "switch_pending": bool(v.get("switch_pending")),
                                "holders": {"total": sw.holders, "on_issuing_generation": sw.on_issuing,
                                            "switched": sw.switched_holders, "waiting": sw.waiting},
-                               "listeners": [], "listener_writes": 0,
+                               "listeners": [], "listener_writes": 0, "repaired": False,
                                "alb_ca_certificate_id": v.get("alb_ca_certificate_id"), "writes": sw.writes}
         if not doc["switch_pending"]:            # switched now, or before: the listeners follow (idempotent)
             moved, w = _run(lambda: point_listeners(dataclasses.replace(ctx), secret_prefix, name), json_out)
-            doc.update(listeners=moved, listener_writes=w, writes=sw.writes + w)
+            # listener writes without a switch now: a listener had drifted from the switched generation
+            doc.update(listeners=moved, listener_writes=w, writes=sw.writes + w, repaired=bool(w) and not sw.switched)
         else:
             doc["listeners"] = sw.listeners
     if json_out:
@@ -259,8 +260,10 @@ def switch(name: str = Name,
                   f"switch anyway: albmtls ca switch --name {name} --now); "
                   f"listeners {', '.join(doc['listeners']) or '-'} unchanged; writes 0", soft_wrap=True)
     else:
-        con.print(("[green]switched[/]" if doc["switched"] else "nothing pending")
-                  + f": listeners {', '.join(doc['listeners']) or '-'} trust "
+        word = ("[green]switched[/]" if doc["switched"] else
+                "[green]repaired[/] (the switch was made before; a listener no longer trusted its generation)"
+                if doc["repaired"] else "nothing pending")
+        con.print(word + f": listeners {', '.join(doc['listeners']) or '-'} trust "
                   f"{doc['alb_ca_certificate_id'] or '-'} (generation {doc['trusted_gen']}); writes {doc['writes']} "
                   f"(record {sw.writes}, listeners {doc['listener_writes']})", soft_wrap=True)
 

@@ -299,7 +299,20 @@ def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud
     code, again, err = run_json("ca", "switch", "--name", "demo", "--now", "--endpoints-file", ep)
     assert code == 0, err[-3000:]
     assert again["switched"] is False and again["writes"] == 0 and again["listeners"] == sw["listeners"]
+    assert again["repaired"] is False and sw["repaired"] is False
     assert writes.since() == []
+
+    # another writer puts the listener back on generation 1 (the console): the next switch repairs it
+    # and says so — it said "nothing pending … writes 1 (listeners 1)"
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    lst["CaCertificates"] = [{**lst["CaCertificates"][0], "CertificateId": old_ca}]
+    live_cloud.store.put("alb.listener", lst["ListenerId"], lst)
+    code, fixed, err = run_json("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert code == 0 and fixed["repaired"] is True and fixed["switched"] is False and fixed["listener_writes"] >= 1
+    [lst] = [x for x in live_cloud.store.list("alb.listener") if x.get("ListenerPort") == 443]
+    assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
+    p = albmtls("ca", "switch", "--name", "demo", "--endpoints-file", ep)
+    assert "nothing pending" in " ".join((p.stdout + p.stderr).split()), p.stdout + p.stderr
 
 
 def test_ca_retire_refuses_while_used_then_schedules_the_old_keys(live_cloud, tmp_path, writes):
