@@ -131,7 +131,6 @@ def listener_view(ctx: StepContext, listener_key: str, *, with_ca: bool = True) 
     ``ListListeners``, ``GetListenerAttribute``, ``GetUserCertificateDetail``, ``DescribeCACertificate``."""
     from shared.adapters import alb as alb_api
     from shared.adapters import cas as cas_api
-    from shared.adapters import pca as pca_api
     from shared.policy.ids import CertificateId
     out: dict[str, Any] = {"listener_key": listener_key, "listener_id": None, "ca_certificate_ids": [],
                            "ca_not_after": None, "server_certificate_id": None, "server_certificate_not_after": None}
@@ -147,12 +146,7 @@ def listener_view(ctx: StepContext, listener_key: str, *, with_ca: bool = True) 
     out["listener_id"] = lst.id
     out["ca_certificate_ids"] = list(lst.ca_certificate_ids)
     for ca in lst.ca_certificate_ids[:1] if with_ca else ():
-        try:   # the listener holds the CA in the form ALB takes: resolve it into its PCA Identifier
-            api = ctx.adapter(pca_api.Pca)
-            ident = api.resolve_ca(ca, want_cert_identifier=False).identifier
-            ca_not_after = api.describe_ca_certificate(ident).not_after
-        except AlbMtlsError:
-            continue
+        ca_not_after = _pca_not_after(ctx, ca) or _uploaded_not_after(ctx, ca)
         if ca_not_after is not None:
             out["ca_not_after"] = iso_utc(ca_not_after)
     for cid in lst.certificate_ids[:1]:
@@ -166,6 +160,33 @@ def listener_view(ctx: StepContext, listener_key: str, *, with_ca: bool = True) 
             continue
         out["server_certificate_not_after"] = iso_utc(cert.not_after) if cert.not_after else None
     return out
+
+
+def _pca_not_after(ctx: StepContext, ca: str) -> datetime | None:
+    """The end of the private CA's sub-CA the listener names (in the form ALB takes), ``None`` when it
+    is not one (an own CA's upload) or cannot be read."""
+    from shared.adapters import pca as pca_api
+    try:
+        api = ctx.adapter(pca_api.Pca)
+        ident = api.resolve_ca(ca, want_cert_identifier=False).identifier
+        return api.describe_ca_certificate(ident).not_after
+    except AlbMtlsError:
+        return None
+
+
+def _uploaded_not_after(ctx: StepContext, ca: str) -> datetime | None:
+    """An own CA's listener trusts its upload to the CAS repository, ``[sub-CA, root]``: the sub-CA's
+    end (``DescribeWarehouseCert``); ``None`` when it is no upload or cannot be read."""
+    from cryptography import x509
+
+    from shared.adapters import cas as cas_api
+    try:
+        up = ctx.adapter(cas_api.CasRepository).describe_uploaded_ca(ca)
+        if up is None or not up.content:
+            return None
+        return x509.load_pem_x509_certificate(up.content.encode()).not_valid_after_utc
+    except (AlbMtlsError, ValueError):
+        return None
 
 
 def iter_listed(ctx: StepContext, *, prefix: str | None = None) -> Iterator[Any]:

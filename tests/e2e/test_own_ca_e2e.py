@@ -313,6 +313,12 @@ def test_ca_switch_waits_for_holders_then_moves_the_listener_with_now(live_cloud
     assert [c["CertificateId"] for c in lst["CaCertificates"]] == [new_ca]
     p = albmtls("ca", "switch", "--name", "demo", "--endpoints-file", ep)
     assert "nothing pending" in " ".join((p.stdout + p.stderr).split()), p.stdout + p.stderr
+    # status shows the own CA listener's CA end: its issuing sub-CA's (it showed "-")
+    code, st, err = run_json("status", "--endpoints-file", ep)
+    [row] = [x for x in st["listeners"] if x["listener_key"] == "alb-demostd000000000001-443"]
+    code, ca, _ = run_json("ca", "status", "--name", "demo", "--endpoints-file", ep)
+    [g2] = [g for g in ca["generations"] if g["gen"] == 2]
+    assert row["ca_not_after"] == g2["issuing_not_after"], (row, g2)
 
 
 def test_ca_retire_refuses_while_used_then_schedules_the_old_keys(live_cloud, tmp_path, writes):
