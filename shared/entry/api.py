@@ -125,12 +125,21 @@ ROUTES = ("POST /provisions", "GET /provisions/{name}", "POST /rotations", "GET 
 def _json_body(body: bytes) -> Any:
     """The body as JSON; ``AlbMtlsError(INVALID_INPUT, field="body")`` when it is not UTF-8 JSON
     (nesting deeper than the parser's limit included: bad input, never a 500)."""
+    from shared.policy.fleet import MAX_DEPTH, nesting_depth
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise AlbMtlsError(Code.INVALID_INPUT, f"the body is not valid JSON: {str(exc)[:200]}", field="body") from None
-    except RecursionError:
-        raise AlbMtlsError(Code.INVALID_INPUT, "the body is not valid JSON: nested too deeply", field="body") from None
+    if (deep := nesting_depth(text)) > MAX_DEPTH:     # the fleet document's one rule and message
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the body is nested too deeply ({deep} levels of [ or {{; an input "
+                           f"is at most a few levels deep, {MAX_DEPTH} are allowed)", field="body")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the body is not valid JSON: {str(exc)[:200]}", field="body") from None
+    except RecursionError:      # pragma: no cover - the depth check above comes first
+        raise AlbMtlsError(Code.INVALID_INPUT, f"the body is nested too deeply (at most {MAX_DEPTH} levels)",
+                           field="body") from None
 
 
 def _json_type(v: Any) -> str:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["MAX_LISTENERS", "FleetDocument", "Fleet", "parse_fleet", "load_document", "json_schema", "SCHEMA_ID",
-           "Media"]
+           "Media", "MAX_DEPTH", "nesting_depth"]
 
 #: listeners in one document (the apply runs them a few at a time; a larger fleet is several files)
 MAX_LISTENERS = 200
@@ -222,7 +222,7 @@ class _Twice(ValueError):
         self.key = key
 
 
-def _depth(text: str) -> int:
+def nesting_depth(text: str) -> int:
     """How deep brackets nest outside strings (checked before parsing: no parser recursion limit hit)."""
     depth = deepest = 0
     in_str = escaped = False
@@ -261,7 +261,7 @@ def load_document(text: str | bytes, media: Media) -> Any:
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise AlbMtlsError(Code.INVALID_INPUT, "the document is empty", field="document")
-    if (deep := _depth(text)) > MAX_DEPTH:
+    if (deep := nesting_depth(text)) > MAX_DEPTH:
         raise AlbMtlsError(Code.INVALID_INPUT, f"the document is nested too deeply ({deep} levels of [ or {{; "
                            f"an input is at most a few levels deep, {MAX_DEPTH} are allowed)", field="document")
     if media == "json":

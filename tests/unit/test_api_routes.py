@@ -68,3 +68,16 @@ def test_a_body_requested_by_keeps_the_signer_beside_it(body_extra, want_by, wan
                           reason="unspecified", requested_by=req.requested_by, request_id=req.request_id,
                           now=datetime(2026, 12, 7, tzinfo=UTC), signed_by=req.signed_by)
     assert (plan.revocation.requested_by, plan.revocation.signed_by) == (want_by, want_signed)
+
+
+@pytest.mark.parametrize("path", ["/provisions", "/clients/revocations", "/fleet/plan"])
+@pytest.mark.parametrize("depth", [33, 900, 30000])
+def test_a_deeply_nested_body_is_refused_naming_the_limit(path, depth):
+    """Every JSON body of the API through one depth rule (the fleet document's, shared.policy.fleet.
+    nesting_depth / MAX_DEPTH): 'nested too deeply (N levels …, 32 are allowed)', never a parser's
+    recursion text."""
+    body = ('{"a":' + "[" * depth + "]" * depth + "}").encode()
+    resp = Api(lambda: None).handle(Request("POST", path, {"content-type": "application/json"}, {}, body))
+    assert resp["statusCode"] == 400, resp
+    assert "nested too deeply" in resp["body"] and "32 are allowed" in resp["body"], resp["body"]
+    assert "recursion" not in resp["body"]
