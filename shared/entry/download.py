@@ -108,14 +108,15 @@ def _file(data: bytes, filename: str) -> dict[str, Any]:
 def handle(req: Any, ctx_factory: Callable[[], Any]) -> dict[str, Any]:
     """One request (``shared.entry.api.Request``) → the FC HTTP response struct."""
     from shared.steps.download import download, open_link
+    # the method first for every link path, valid token or not: /d/… answers GET, HEAD and POST only
+    if req.path.startswith("/d/") and req.method not in ("GET", "HEAD", "POST"):
+        resp = page("Method not allowed", "<p>Use the link from your message.</p>", 405)
+        resp["headers"]["Allow"] = "GET, HEAD, POST"
+        return resp
     m = _ROUTE.match(req.path)
     if not m:
         return page("Not found", "<p>There is nothing here.</p>", 404)
     token = m.group("token")
-    if req.method not in ("GET", "HEAD", "POST"):
-        resp = page("Method not allowed", "<p>Use the link from your message.</p>", 405)
-        resp["headers"]["Allow"] = "GET, POST"
-        return resp
     ctx = ctx_factory()
     if req.method in ("GET", "HEAD"):
         view = open_link(ctx, token)

@@ -81,3 +81,14 @@ def test_a_deeply_nested_body_is_refused_naming_the_limit(path, depth):
     assert resp["statusCode"] == 400, resp
     assert "nested too deeply" in resp["body"] and "32 are allowed" in resp["body"], resp["body"]
     assert "recursion" not in resp["body"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/d/abc", "/d/" + "A" * 43, "/d/" + "A" * 43 + "/", "/d/"])
+def test_the_download_page_answers_other_methods_405_with_allow(method, path):
+    """The download page: any other method on a link path is 405 with `Allow: GET, HEAD, POST`
+    (HEAD is served), whatever the token — a short token answered PUT with 404."""
+    from shared.entry.download import handle
+    resp = handle(Request(method, path, {}, {}, b""), lambda: None)
+    assert resp["statusCode"] == 405 and resp["headers"]["Allow"] == "GET, HEAD, POST", resp["statusCode"]
+    assert handle(Request(method, "/elsewhere", {}, {}, b""), lambda: None)["statusCode"] == 404
