@@ -341,19 +341,20 @@ def print_summary(console: Console, doc: dict[str, Any]) -> None:
 
 def certificates_at(fleet: Any, target: str, out: Path | None) -> list[str]:
     """Where apply's certificates are (the summary's last lines, ``certificates_at`` in ``--json``):
-    in KMS, each client's PFX and password secrets; people get a download link; ``--out`` exported
-    the others here (local target), else how to export them."""
+    in KMS, each client's PFX and password secrets; people get a download link, systems read their own; ``--out``
+    exported the clients without a holder here (local target), else how to export them."""
     prefixes = sorted({inp.secret_prefix for inp in fleet.listeners})
     lines = ["certificates: in KMS, " + ", ".join(f"{p}/<alb id>-<port>/<common name>/pfx" for p in prefixes)
-             + " and …/password; a person holder gets a download link (never a file here)"]
+             + " and …/password; a person holder gets a download link, a system reads its own secrets "
+             "(never a file here)"]
     if target != "local":
         lines.append("a system holder reads its two secrets (`albmtls holder-policy`); others: read them from KMS")
     elif out is not None:
         from .export import passwords_dir_for
         lines.append(f"exported: {out}/<alb id>-<port>/<common name>.pfx, passwords in "
-                     f"{passwords_dir_for(out)}/<alb id>-<port>/ (clients without a person holder)")
+                     f"{passwords_dir_for(out)}/<alb id>-<port>/ (clients without a holder)")
     else:
-        lines.append("not exported: `--out DIR` writes the PFX files of clients without a person holder "
+        lines.append("not exported: `--out DIR` writes the PFX files of clients without a holder "
                      "(as `albmtls provision` does to out/)")
     return lines
 
