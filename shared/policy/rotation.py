@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RevokeOld", "ScanPolicy", "ScanEvent", "RotateItem", "CertState", "Classification", "classify",
-    "retire_due", "revoke_asked", "rotation_execution_name",
+    "retire_due", "revoke_asked", "rotation_execution_name", "shown_state",
 ]
 
 RevokeOld = Literal["never", "after_grace", "immediately"]
@@ -177,6 +177,13 @@ def _policy_renew_before(cert: ListedCertificate, rb_days: int | None) -> timede
                            "again and again; use fewer days (default: renew at 2/3 of the lifetime)",
                            field="renew_before_days")
     return rb
+
+
+def shown_state(state: str, not_before: datetime | None, now: datetime) -> str:
+    """The state ``status`` and ``inventory`` show: ``not_yet_valid`` for a ``valid`` certificate whose
+    not_before is still ahead (issued while a clock was ahead: every TLS peer refuses it until then),
+    the classified state otherwise. Renewal decisions keep the classified state."""
+    return "not_yet_valid" if state == "valid" and not_before is not None and now < not_before else state
 
 
 def classify(cert: ListedCertificate, meta: CertMeta | None, policy: RulePolicy | None,

@@ -30,7 +30,7 @@ from shared.adapters.kms import Kms
 from shared.core.clock import iso_utc
 from shared.core.errors import AlbMtlsError
 from shared.policy.ids import secret_names
-from shared.policy.rotation import classify
+from shared.policy.rotation import classify, shown_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.policy.records import AccessRecord, CertMeta
@@ -155,6 +155,7 @@ def inventory(ctx: StepContext, secret_prefix: str) -> Inventory:
             wanted = desired.get(listener)
             if wanted is not None and cn not in wanted and state in ("valid", "due"):
                 state = "orphaned"
+        state = shown_state(state, cert.not_before, now)
         reason = held.revocation.reason if state == "revoked" and held is not None and held.revocation else None
         client = desired.get(c.listener_key or "", {}).get(cn) if c.ours else None
         rows.append(InventoryRow(

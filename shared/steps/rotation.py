@@ -37,6 +37,7 @@ from shared.policy.rotation import (
     classify,
     retire_due,
     rotation_execution_name,
+    shown_state,
 )
 from shared.steps.issuance import read_meta
 
@@ -264,9 +265,7 @@ def certificate_report(settings: Any, *, secret_prefix: str | None = None) -> di
                 old = rec.entry(cert.serial)
                 if old is not None and old.retired_at:
                     c = dataclasses.replace(c, state="retired")
-        state: str = c.state
-        if state == "valid" and cert.not_before is not None and now < cert.not_before:
-            state = "not_yet_valid"     # issued while a clock was ahead: every TLS peer refuses it until not_before
+        state = shown_state(c.state, cert.not_before, now)
         row: dict[str, Any] = {
             "common_name": cert.common_name, "serial": cert.serial, "identifier": cert.identifier,
             "listener_key": c.listener_key, "ours": c.ours,

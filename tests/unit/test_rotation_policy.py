@@ -189,3 +189,25 @@ def test_scan_and_report_agree_once_the_record_is_read():
         for meta in (record("cert-1"), record("cert-2"), record("cert-1", renew_before_days=20)):
             now = T0 + timedelta(days=day, hours=1)
             assert classify(cert30(), meta, ScanPolicy(), now) == classify(cert30(), meta, None, now)
+
+
+def test_shown_state_says_not_yet_valid_only_for_a_valid_certificate_from_the_future():
+    """One rule for status and inventory (shared.policy.rotation.shown_state)."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.policy.rotation import shown_state
+
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    ahead, behind = now + timedelta(days=21), now - timedelta(days=1)
+    table = [
+        ("valid", ahead, "not_yet_valid"),
+        ("valid", behind, "valid"),
+        ("valid", now, "valid"),                   # valid from this second on
+        ("valid", None, "valid"),
+        ("due", ahead, "due"),                     # only a valid one is re-said
+        ("revoked", ahead, "revoked"),
+        ("orphaned", ahead, "orphaned"),
+        ("expired", ahead, "expired"),
+    ]
+    for state, not_before, want in table:
+        assert shown_state(state, not_before, now) == want, (state, not_before)
