@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-__all__ = ["LeafProblem", "check_leaf", "verify_leaf"]
+__all__ = ["LeafProblem", "check_leaf", "verify_leaf", "spki_of", "check_sans"]
 
 class LeafProblem(NamedTuple):
     """One failed leaf check: a stable ``code`` and a human sentence (no PEM, no key)."""
@@ -201,3 +201,25 @@ def verify_leaf(leaf_pem: CertLike, ca_pem: CertLike, chain_pems: Sequence[CertL
                            + "; ".join(f"{p.code} ({p.message})" for p in problems))
 
 
+
+
+def spki_of(obj: Any) -> bytes:
+    """The DER SubjectPublicKeyInfo of a key, certificate or CSR (PEM or object): what says two
+    things hold the same key (an earlier attempt's certificate is ours when its SPKI is our key's)."""
+    return _spki(public_key_of(obj))
+
+
+def check_sans(leaf: Any, common_name: str, sans: tuple[str, ...]) -> None:
+    """``CERT_CHECK_FAILED`` unless the issued leaf's subjectAltNames are exactly the requested ones."""
+    from cryptography import x509
+
+    from shared.policy import pki
+
+    want = {pki.parse_san(s) for s in sans}
+    try:
+        got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        got = set()
+    if got != want:
+        raise AlbMtlsError("CERT_CHECK_FAILED", f"client {common_name!r}: the issued certificate's "
+                           f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")

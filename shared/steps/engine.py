@@ -127,14 +127,6 @@ class Done:
     writes: int
 
 
-def _spki(obj: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    pub: Any = pki.public_key_of(obj)
-    der: bytes = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return der
-
-
 def _key_der(key: Any) -> str:
     from cryptography.hazmat.primitives import serialization
 
@@ -307,7 +299,7 @@ class Engine:
         leaf = pki.load_certificate(issued.cert_pem, field="leaf")
         leaf_checks.verify_leaf(leaf, ca.cert_pem, [ca.cert_pem], now=self.now(), expected_cn=cn,
                                 expected_public_key=job.key, clock_skew=CLOCK_SKEW)
-        _check_sans(leaf, job.client, sans)
+        leaf_checks.check_sans(leaf, job.client.common_name, sans)
         if leaf.not_valid_after_utc > window.limit:
             raise AlbMtlsError("CERT_CHECK_FAILED", f"client {cn!r}: the issued certificate ends after the CA / "
                                f"subscription bound {iso_utc(window.limit)}")
@@ -341,7 +333,7 @@ class Engine:
 
         api = ca_issuer(self.ctx, job.target)
         san_type, san_value = san_request(sans)
-        ours = _spki(job.key)
+        ours = leaf_checks.spki_of(job.key)
         cn = job.client.common_name
         for n in range(MAX_CI_ATTEMPTS):
             ci = job.ci if n == 0 else custom_identifier(job.target.listener_key, self.order, cn, n)
@@ -363,7 +355,7 @@ class Engine:
                     raise
                 m = _NAMED_ID.search(exc.message or "")
                 found = api.find_by_custom_identifier(ci, hint_identifier=m.group(1) if m else None)
-                if found is not None and found.cert_pem and _spki(found.cert_pem) == ours:
+                if found is not None and found.cert_pem and leaf_checks.spki_of(found.cert_pem) == ours:
                     self.ctx.logger.info("continuing with the certificate an earlier attempt issued for this key",
                                          extra={"common_name": cn, "identifier": found.identifier})
                     return pca_api.IssuedCertificate(found.identifier, found.serial, found.cert_pem), ci, 1
@@ -434,16 +426,3 @@ class Engine:
                                + " (another writer?); re-run the step",
                                details={"writes": writes, "drift": [{"field": f"{name} ACSCurrent", "written": serial,
                                                                      "read": got} for name, got in drift.items()]})
-
-
-def _check_sans(leaf: Any, client: ClientSpec, sans: tuple[str, ...]) -> None:
-    from cryptography import x509
-
-    want = {pki.parse_san(s) for s in sans}
-    try:
-        got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        got = set()
-    if got != want:
-        raise AlbMtlsError("CERT_CHECK_FAILED", f"client {client.common_name!r}: the issued certificate's "
-                           f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")

@@ -323,14 +323,6 @@ def _result(meta: CertMeta, names: SecretNames, *, reused: bool) -> ClientCertif
         password_secret=names.password, pfx_version=meta.serial, reused=reused)
 
 
-def _spki(obj: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    pub: Any = pki.public_key_of(obj)
-    der: bytes = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return der
-
-
 _NAMED_ID = re.compile(r"certificate\s+['\"]?([A-Za-z0-9_-]{8,128})")
 
 
@@ -340,7 +332,7 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
     sub-CA publishes a CRL); returns (issued, custom id, writes)."""
     san_type, san_value = san_request(sans)
     seed = _seed(ctx)
-    ours = _spki(key)
+    ours = leaf_checks.spki_of(key)
     writes = 0
     for n in range(MAX_ISSUE_ATTEMPTS):
         ci = custom_identifier(inp.listener_key, seed, client.common_name, n)
@@ -355,7 +347,7 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
                 raise
             m = _NAMED_ID.search(exc.message or "")
             found = ctx.adapter(pca_api.Pca).find_by_custom_identifier(ci, hint_identifier=m.group(1) if m else None)
-            if found is not None and found.cert_pem and _spki(found.cert_pem) == ours:
+            if found is not None and found.cert_pem and leaf_checks.spki_of(found.cert_pem) == ours:
                 ctx.logger.info("continuing with the certificate issued before a lost response",
                                 extra={"common_name": client.common_name, "identifier": found.identifier})
                 return pca_api.IssuedCertificate(found.identifier, found.serial), ci, writes + 1
@@ -374,19 +366,6 @@ def _create(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, 
                                        extra={"identifier": found.identifier, "error_code": rexc.code})
     raise AlbMtlsError(Code.CLOUD_ERROR, f"client {client.common_name!r}: {MAX_ISSUE_ATTEMPTS} custom identifiers of "
                        "this execution are already used by certificates whose keys are lost; start a new execution")
-
-
-def _check_sans(leaf: Any, client: ClientSpec, sans: tuple[str, ...]) -> None:
-    from cryptography import x509
-
-    want = {pki.parse_san(s) for s in sans}
-    try:
-        got = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        got = set()
-    if got != want:
-        raise AlbMtlsError("CERT_CHECK_FAILED", f"client {client.common_name!r}: the issued certificate's "
-                           f"subjectAltNames ({len(got)}) differ from the requested ones ({len(want)})")
 
 
 def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaView, window: renewal.ValidityWindow,
@@ -410,7 +389,7 @@ def _issue_new(ctx: StepContext, inp: IssueTarget, client: ClientSpec, ca: CaVie
     leaf = pki.load_certificate(cert_pem, field="leaf")
     leaf_checks.verify_leaf(leaf, ca.cert_pem, [ca.cert_pem], now=ctx.clock.now(), expected_cn=cn,
                     expected_public_key=key, clock_skew=CLOCK_SKEW)
-    _check_sans(leaf, client, sans)
+    leaf_checks.check_sans(leaf, client.common_name, sans)
     serial = pki.serial_hex(leaf)
     fingerprint = pki.fingerprint_sha256(leaf)
     if leaf.not_valid_after_utc > window.limit:

@@ -46,6 +46,9 @@ every other certificate was handled — the next day's order retries them.
 
 One module (~600 lines): the scan, the renewals, the retirements and the holders' follow-ups share
 one slice (its pool, its record caches, its cursor) and one classification, read together.
+
+Over 600 lines (618): scan, renew and retire are one pass over each page of the listing and share
+its per-slice state; delivery and retirement are the parts to move out next (a follow-up).
 """
 from __future__ import annotations
 
